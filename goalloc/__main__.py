@@ -1,0 +1,3 @@
+from goalloc.cli import main
+
+main()

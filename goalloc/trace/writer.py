@@ -1,0 +1,211 @@
+"""Streaming, atomic writer of format v1 traces.
+
+Events are buffered into fixed-size columnar chunks; the file is written to a temporary name
+beside the target and renamed into place only when `close()` succeeds, so a crash or an error
+never leaves a half-written trace under the real name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import msgpack
+import numpy as np
+
+from goalloc.errors import GoallocError
+from goalloc.trace import format as fmt
+from goalloc.trace.header import Header
+
+# The event count is unknown while streaming: the header is written with this placeholder,
+# encoded as a fixed 9-byte msgpack uint64, and patched in place at close.
+_EVENTS_PLACEHOLDER = (1 << 64) - 1
+_PLACEHOLDER_BYTES = b"\xcf" + b"\xff" * 8
+
+
+class AtomicFile:
+    """A binary file written under a temporary name and renamed to `path` on commit."""
+
+    def __init__(self, path: str | os.PathLike, force: bool = False):
+        self.path = Path(path)
+        if self.path.exists() and not force:
+            raise GoallocError(f"{self.path}: already exists (use --force to overwrite)")
+        directory = self.path.parent if str(self.path.parent) else Path(".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        self.tmp = Path(tmp)
+        self.file = os.fdopen(fd, "w+b")
+
+    def commit(self) -> None:
+        self.file.flush()
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class Writer:
+    """Write a trace chunk by chunk.
+
+    >>> with Writer("t.msgpack", Header(producer="me")) as w:
+    ...     w.write(kind=[1, 2], ts=[0, 10], id=[0, 0], size=[24, 0])
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        header: Header,
+        *,
+        chunk_events: int = fmt.DEFAULT_CHUNK_EVENTS,
+        codec: str = "raw",
+        force: bool = False,
+    ):
+        if not 1 <= chunk_events <= fmt.MAX_CHUNK_EVENTS:
+            raise ValueError(f"chunk_events must be in 1..{fmt.MAX_CHUNK_EVENTS}")
+        if codec not in fmt.CODECS:
+            raise ValueError(f"unknown codec {codec!r}; expected one of {fmt.CODECS}")
+        self.header = header
+        self.chunk_events = chunk_events
+        self.codec = codec
+        self._compressor = None
+        if codec == "zstd":
+            import zstandard
+
+            self._compressor = zstandard.ZstdCompressor(level=3)
+        self._buf = {name: np.zeros(chunk_events, dtype=dt) for name, dt in fmt.COLUMNS.items()}
+        self._fill = 0
+        self.events = 0
+        self._out = AtomicFile(path, force=force)
+        self._events_at = self._write_header()
+
+    # -- public API ---------------------------------------------------------------------
+
+    def write(self, **columns) -> None:
+        """Append events given as equal-length columns (any array-likes); missing ones are 0."""
+        unknown = set(columns) - set(fmt.COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown columns: {sorted(unknown)}")
+        arrays = {k: np.asarray(v) for k, v in columns.items()}
+        lengths = {len(a) for a in arrays.values()}
+        if len(lengths) > 1:
+            raise ValueError("columns differ in length")
+        n = lengths.pop() if lengths else 0
+        done = 0
+        while done < n:
+            if self._fill == 0 and n - done >= self.chunk_events:
+                hi = done + self.chunk_events
+                zeros = None
+                whole = {}
+                for name in fmt.COLUMNS:
+                    a = arrays.get(name)
+                    if a is None:
+                        if zeros is None:
+                            zeros = np.zeros(self.chunk_events, dtype=np.uint8)
+                        a = zeros
+                    else:
+                        a = a[done:hi]
+                    whole[name] = a
+                self._write_chunk(whole, self.chunk_events)
+                done = hi
+                continue
+            take = min(n - done, self.chunk_events - self._fill)
+            lo, hi = self._fill, self._fill + take
+            for name, buf in self._buf.items():
+                a = arrays.get(name)
+                if a is None:
+                    buf[lo:hi] = 0
+                else:
+                    buf[lo:hi] = a[done : done + take]
+            self._fill = hi
+            done += take
+            if self._fill == self.chunk_events:
+                self._flush()
+
+    def write_chunk(self, chunk) -> None:
+        """Append a chunk read from another trace (see reader.Chunk)."""
+        self.write(**{name: getattr(chunk, name) for name in fmt.COLUMNS})
+
+    def close(self) -> None:
+        if self._out.file.closed:
+            return
+        try:
+            self._flush()
+            if self._events_at is not None:
+                self._out.file.seek(self._events_at)
+                self._out.file.write(b"\xcf" + self.events.to_bytes(8, "big"))
+            self._out.commit()
+        except BaseException:
+            self._out.discard()
+            raise
+
+    def abort(self) -> None:
+        """Drop everything written; the target file is left as it was."""
+        self._out.discard()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _write_header(self) -> int | None:
+        m = self.header.to_map()
+        patch = m.get("events") is None
+        if patch:
+            m["events"] = _EVENTS_PLACEHOLDER
+        data = msgpack.packb(m, use_bin_type=True)
+        if len(data) > fmt.MAX_HEADER_BYTES:
+            raise ValueError("trace header is larger than 1 MiB")
+        self._out.file.write(data)
+        if patch and data.count(_PLACEHOLDER_BYTES) == 1:
+            return data.index(_PLACEHOLDER_BYTES)
+        return None
+
+    def _flush(self) -> None:
+        n = self._fill
+        if n == 0:
+            return
+        self._write_chunk({name: buf[:n] for name, buf in self._buf.items()}, n)
+        self._fill = 0
+
+    def _write_chunk(self, arrays: dict[str, np.ndarray], n: int) -> None:
+        """Frame one chunk by hand so column bytes go to the file without extra copies."""
+        cols = []
+        for name in fmt.COLUMNS:
+            a = arrays[name]
+            if name not in fmt.REQUIRED_COLUMNS and not a.any():
+                continue  # an all-zero optional column is omitted; readers supply zeros
+            raw = memoryview(np.ascontiguousarray(a, dtype=fmt.COLUMNS[name])).cast("B")
+            cols.append((name, raw))
+        checksum = fmt.chunk_sum64([fmt.column_sum64(raw) for _, raw in cols])
+        if self._compressor is not None:
+            cols = [(name, self._compressor.compress(raw)) for name, raw in cols]
+        pk = msgpack.Packer(use_bin_type=True)
+        f = self._out.file
+        f.write(pk.pack_map_header(4))
+        f.write(pk.pack("n") + pk.pack(n))
+        f.write(pk.pack("codec") + pk.pack(self.codec))
+        f.write(pk.pack("sum64") + pk.pack(checksum))
+        f.write(pk.pack("cols") + pk.pack_map_header(len(cols)))
+        for name, raw in cols:
+            f.write(pk.pack(name) + _bin_header(len(raw)))
+            f.write(raw)
+        self.events += n
+
+
+def _bin_header(length: int) -> bytes:
+    """msgpack `bin` header (bin 8/16/32, big-endian length); msgpack-python has no public
+    packer for it."""
+    if length < 1 << 8:
+        return b"\xc4" + length.to_bytes(1, "big")
+    if length < 1 << 16:
+        return b"\xc5" + length.to_bytes(2, "big")
+    return b"\xc6" + length.to_bytes(4, "big")
