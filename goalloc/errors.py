@@ -12,12 +12,22 @@ class GoallocError(Exception):
 class TraceError(GoallocError):
     """Bad trace data, located by file, byte offset and (where known) event index."""
 
-    def __init__(self, path, message: str, offset: int | None = None, event: int | None = None):
+    def __init__(
+        self,
+        path,
+        message: str,
+        offset: int | None = None,
+        event: int | None = None,
+        line: int | None = None,
+    ):
         self.path = str(path)
         self.offset = offset
         self.event = event
+        self.line = line
         self.reason = message
         where = []
+        if line is not None:
+            where.append(f"line {line}")
         if offset is not None:
             where.append(f"byte {offset}")
         if event is not None:

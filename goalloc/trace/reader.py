@@ -110,8 +110,9 @@ class TraceReader:
             return self._unpacker.unpack()
         except msgpack.OutOfData:
             if self._unpacker.tell() != self.file_size or offset != self.file_size:
+                where = "the header" if event is None else "a chunk"
                 raise TraceError(
-                    self.path, "truncated trace: the file ends inside a chunk", offset, event
+                    self.path, f"truncated trace: the file ends inside {where}", offset, event
                 ) from None
             return None
         except (ValueError, msgpack.UnpackException, msgpack.ExtraData) as e:
@@ -175,8 +176,14 @@ class TraceReader:
             import zstandard
 
             self._zstd = zstandard.ZstdDecompressor()
+        import zstandard
+
         try:
-            # max_output_size bounds memory for frames that do not declare their size.
+            # A frame that declares its size is allocated at that size, so check the
+            # declaration first; max_output_size bounds frames that do not declare one.
+            declared = zstandard.frame_content_size(data)
+            if declared > limit:
+                raise ValueError(f"declares {declared} bytes, more than {limit}")
             return self._zstd.decompress(data, max_output_size=max(limit, 1))
         except Exception as e:
             raise bad(f"column '{name}' does not decompress ({_short(e)})") from None

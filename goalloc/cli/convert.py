@@ -1,0 +1,66 @@
+"""`goalloc convert IN -o OUT`: JSON Lines <-> msgpack (and msgpack re-encoding)."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import click
+
+_TEXT_SUFFIXES = {".jsonl", ".ndjson", ".json", ".txt"}
+
+
+@click.command()
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", required=True, help="Output file ('-' for stdout, JSON Lines only).")
+@click.option("--to", "to", type=click.Choice(["jsonl", "msgpack"]),
+              help="Output format (default: from the output file's suffix; .jsonl/.ndjson/.json are text).")
+@click.option("--codec", type=click.Choice(["raw", "zstd"]), default="raw", show_default=True,
+              help="Column compression of msgpack output.")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+def convert(src, out, to, codec, force):
+    """Convert a trace between the msgpack format and JSON Lines (one event per line).
+
+    Conversion keeps events as they are, anomalies included: run `goalloc info` to validate.
+    """
+    from goalloc.trace import jsonl
+    from goalloc.trace.header import Header
+    from goalloc.trace.reader import TraceReader
+    from goalloc.trace.writer import AtomicFile, Writer
+
+    if to is None:
+        to = "jsonl" if out == "-" or Path(out).suffix.lower() in _TEXT_SUFFIXES else "msgpack"
+    if out == "-" and to != "jsonl":
+        raise click.UsageError("only JSON Lines can go to stdout")
+
+    if jsonl.looks_like_jsonl(src):
+        header, chunks = jsonl.read_jsonl(src)
+        header = Header(**{**header.__dict__, "events": None})  # the writer counts them
+        if to == "jsonl":
+            raise click.UsageError(f"{src} is already JSON Lines")
+        with Writer(out, header, codec=codec, force=force) as w:
+            for cols in chunks:
+                w.write(**cols)
+        return
+
+    reader = TraceReader(src)
+    with reader:
+        if to == "msgpack":
+            with Writer(out, Header(**{**reader.header.__dict__, "events": None}),
+                        codec=codec, force=force) as w:
+                for chunk in reader:
+                    w.write_chunk(chunk)
+        elif out == "-":
+            jsonl.write_jsonl(sys.stdout, reader.header, reader)
+        else:
+            f = AtomicFile(out, force=force)
+            try:
+                text = io.TextIOWrapper(f.file, encoding="utf-8", newline="\n")
+                jsonl.write_jsonl(text, reader.header, reader)
+                text.flush()
+                text.detach()
+                f.commit()
+            except BaseException:
+                f.discard()
+                raise

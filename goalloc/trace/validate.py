@@ -1,0 +1,294 @@
+"""Event-level validation and summary of a trace, in one numba pass over each chunk.
+
+The reader checks structure (msgpack, chunk framing, checksums); this module checks meaning:
+frees of unknown ids, allocs of live ids, absurd sizes, ids that are not dense, time going
+backwards on one P, unknown kinds. The replay engine runs the same checks before it replays.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from goalloc.errors import TraceError
+from goalloc.jit import kernel
+from goalloc.trace import format as fmt
+from goalloc.trace.reader import TraceReader
+
+# Anomaly codes (index into the anomaly counters) and their messages.
+A_FREE_UNKNOWN = 0
+A_ALLOC_LIVE = 1
+A_BAD_SIZE = 2
+A_TS_BACKWARDS = 3
+A_UNKNOWN_KIND = 4
+A_BAD_ID = 5
+A_BAD_P = 6
+N_ANOMALIES = 7
+ANOMALY_NAMES = (
+    "free of an unknown or already-freed id",
+    "alloc of an id that is still live",
+    "negative or absurd size (> 1 TiB)",
+    "timestamp goes backwards on its P",
+    "unknown event kind",
+    "id is negative or not dense (far beyond the events so far)",
+    "invalid P (below -1)",
+)
+ANOMALY_KEYS = (
+    "free_unknown",
+    "alloc_live",
+    "bad_size",
+    "ts_backwards",
+    "unknown_kind",
+    "bad_id",
+    "bad_p",
+)
+
+# Ids must stay below this much above the event index: dense ids never get near it, and it
+# bounds the id -> state arrays by the trace's length whatever a corrupt file says.
+ID_SLACK = 1 << 20
+HIST_BUCKETS = 42  # log2 buckets: bucket b holds sizes with bit_length b (0 .. 2^41)
+P_SLOTS = 1 << 15
+
+# Layout of the scalar state vector `st`.
+S_EVENTS = 0
+S_ALLOC_BYTES = 1
+S_FREE_BYTES = 2
+S_LIVE_BYTES = 3
+S_LIVE_OBJS = 4
+S_PEAK_BYTES = 5
+S_PEAK_OBJS = 6
+S_PEAK_TS = 7
+S_TS_MIN = 8
+S_TS_MAX = 9
+S_IMPLICIT_FREES = 10
+S_FIRST_BAD = 11  # global event index of the first anomaly, -1 if none
+S_FIRST_CODE = 12
+S_ESTIMATED = 13  # allocs whose size is flagged as estimated
+S_SNAPSHOT = 14  # allocs that existed at trace start
+N_STATE = 16
+
+
+@kernel
+def _scan_chunk(kind, ts, p, ids, size, flags, start, st, live, live_size, last_ts,
+                kind_counts, hist, p_seen, anomalies, strict, sweep):
+    """Validate and summarise one chunk. Returns -1, or the chunk index of the anomaly that
+    stopped a strict scan. Anomalous events are counted and otherwise skipped."""
+    n = kind.shape[0]
+    for i in range(n):
+        k = np.int64(kind[i])
+        t = ts[i]
+        pi = np.int64(p[i])
+        code = -1
+        if k < 1 or k > fmt.MAX_KIND:
+            code = A_UNKNOWN_KIND
+        elif pi < -1:
+            code = A_BAD_P
+        elif pi >= 0 and t < last_ts[pi]:
+            code = A_TS_BACKWARDS
+        elif k == fmt.ALLOC or k == fmt.FREE:
+            oid = ids[i]
+            if oid < 0 or oid >= start + i + ID_SLACK or oid >= live.shape[0]:
+                code = A_BAD_ID
+            elif k == fmt.ALLOC:
+                sz = size[i]
+                if sz < 0 or sz > fmt.MAX_SIZE:
+                    code = A_BAD_SIZE
+                elif live[oid] != 0 and not sweep:
+                    code = A_ALLOC_LIVE
+            elif live[oid] == 0:
+                code = A_FREE_UNKNOWN
+        if code >= 0:
+            anomalies[code] += 1
+            if st[S_FIRST_BAD] < 0:
+                st[S_FIRST_BAD] = start + i
+                st[S_FIRST_CODE] = code
+            if strict:
+                return i
+            continue
+
+        # A valid event: apply it.
+        st[S_EVENTS] += 1
+        kind_counts[k] += 1
+        if st[S_EVENTS] == 1 or t < st[S_TS_MIN]:
+            st[S_TS_MIN] = t
+        if st[S_EVENTS] == 1 or t > st[S_TS_MAX]:
+            st[S_TS_MAX] = t
+        if pi >= 0:
+            last_ts[pi] = t
+            p_seen[pi] = True
+        if k == fmt.ALLOC:
+            oid = ids[i]
+            sz = size[i]
+            if live[oid] != 0:  # sweep semantics: the slot's earlier object died unobserved
+                st[S_IMPLICIT_FREES] += 1
+                st[S_FREE_BYTES] += live_size[oid]
+                st[S_LIVE_BYTES] -= live_size[oid]
+                st[S_LIVE_OBJS] -= 1
+            live[oid] = 1
+            live_size[oid] = sz
+            st[S_ALLOC_BYTES] += sz
+            st[S_LIVE_BYTES] += sz
+            st[S_LIVE_OBJS] += 1
+            if flags[i] & fmt.FLAG_SIZE_ESTIMATED:
+                st[S_ESTIMATED] += 1
+            if flags[i] & fmt.FLAG_SNAPSHOT:
+                st[S_SNAPSHOT] += 1
+            b = 0
+            v = sz
+            while v > 0:
+                b += 1
+                v >>= 1
+            hist[b] += 1
+            if st[S_LIVE_BYTES] > st[S_PEAK_BYTES]:
+                st[S_PEAK_BYTES] = st[S_LIVE_BYTES]
+                st[S_PEAK_TS] = t
+            if st[S_LIVE_OBJS] > st[S_PEAK_OBJS]:
+                st[S_PEAK_OBJS] = st[S_LIVE_OBJS]
+        elif k == fmt.FREE:
+            oid = ids[i]
+            live[oid] = 0
+            st[S_FREE_BYTES] += live_size[oid]
+            st[S_LIVE_BYTES] -= live_size[oid]
+            st[S_LIVE_OBJS] -= 1
+    return -1
+
+
+@dataclass
+class TraceSummary:
+    """What `goalloc info` reports about a trace."""
+
+    path: str
+    header: dict
+    file_bytes: int
+    events: int = 0  # valid events
+    kinds: dict[str, int] = field(default_factory=dict)
+    ts_min: int = 0
+    ts_max: int = 0
+    procs: list[int] = field(default_factory=list)
+    alloc_bytes: int = 0
+    free_bytes: int = 0
+    live_bytes_end: int = 0
+    live_objects_end: int = 0
+    peak_live_bytes: int = 0
+    peak_live_objects: int = 0
+    peak_live_ts: int = 0
+    implicit_frees: int = 0
+    estimated_sizes: int = 0
+    snapshot_objects: int = 0
+    size_histogram: list[tuple[int, int, int]] = field(default_factory=list)  # (lo, hi, count)
+    anomalies: dict[str, int] = field(default_factory=dict)
+    first_anomaly: tuple[int, str] | None = None  # (event index, message)
+
+
+class _State:
+    """The scan state carried between chunks (arrays the kernel updates in place)."""
+
+    def __init__(self):
+        self.st = np.zeros(N_STATE, np.int64)
+        self.st[S_FIRST_BAD] = -1
+        self.live = np.zeros(1 << 16, np.uint8)
+        self.live_size = np.zeros(1 << 16, np.int64)
+        self.last_ts = np.full(P_SLOTS, np.iinfo(np.int64).min, np.int64)
+        self.kind_counts = np.zeros(fmt.MAX_KIND + 1, np.int64)
+        self.hist = np.zeros(HIST_BUCKETS + 1, np.int64)
+        self.p_seen = np.zeros(P_SLOTS, np.bool_)
+        self.anomalies = np.zeros(N_ANOMALIES, np.int64)
+
+    def reserve_ids(self, chunk) -> None:
+        """Grow the id arrays to cover this chunk's (plausible) ids before the kernel runs."""
+        objs = (chunk.kind == fmt.ALLOC) | (chunk.kind == fmt.FREE)
+        if not objs.any():
+            return
+        top = int(chunk.id[objs].max())
+        top = min(top, chunk.start + chunk.n + ID_SLACK)  # larger ids are anomalies anyway
+        if top >= self.live.shape[0]:
+            cap = self.live.shape[0]
+            while cap <= top:
+                cap *= 2
+            self.live = _grow(self.live, cap)
+            self.live_size = _grow(self.live_size, cap)
+
+
+def _grow(a: np.ndarray, cap: int) -> np.ndarray:
+    b = np.zeros(cap, a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+def scan(path: str | os.PathLike, *, lenient: bool = False, progress=None) -> TraceSummary:
+    """Validate and summarise a trace. Strict by default: the first anomaly raises TraceError
+    naming the file, the chunk's byte offset and the event index; `lenient` counts and skips."""
+    with TraceReader(path) as reader:
+        header = reader.header
+        s = _State()
+        sweep = header.frees == "sweep"
+        for chunk in reader:
+            s.reserve_ids(chunk)
+            bad = _scan_chunk(
+                chunk.kind, chunk.ts, chunk.p, chunk.id, chunk.size, chunk.flags,
+                chunk.start, s.st, s.live, s.live_size, s.last_ts, s.kind_counts, s.hist,
+                s.p_seen, s.anomalies, not lenient, sweep,
+            )
+            if bad >= 0:
+                code = int(s.st[S_FIRST_CODE])
+                raise TraceError(
+                    reader.path,
+                    _describe(code, chunk, bad) + " (use --lenient to skip such events)",
+                    offset=chunk.offset,
+                    event=chunk.start + bad,
+                )
+            if progress is not None:
+                progress(chunk.n)
+        return _summary(reader, s)
+
+
+def _describe(code: int, chunk, i: int) -> str:
+    kind = fmt.KIND_NAMES.get(int(chunk.kind[i]), str(int(chunk.kind[i])))
+    detail = {
+        A_FREE_UNKNOWN: f"id {int(chunk.id[i])}",
+        A_ALLOC_LIVE: f"id {int(chunk.id[i])}",
+        A_BAD_SIZE: f"size {int(chunk.size[i])}",
+        A_TS_BACKWARDS: f"P {int(chunk.p[i])}, ts {int(chunk.ts[i])}",
+        A_UNKNOWN_KIND: f"kind {int(chunk.kind[i])}",
+        A_BAD_ID: f"id {int(chunk.id[i])}",
+        A_BAD_P: f"P {int(chunk.p[i])}",
+    }[code]
+    return f"{ANOMALY_NAMES[code]} ({kind}, {detail})"
+
+
+def _summary(reader: TraceReader, s: _State) -> TraceSummary:
+    st = s.st
+    hist = []
+    for b, count in enumerate(s.hist):
+        if count:
+            lo = 0 if b == 0 else 1 << (b - 1)
+            hi = 0 if b == 0 else (1 << b) - 1
+            hist.append((lo, hi, int(count)))
+    first = None
+    if st[S_FIRST_BAD] >= 0:
+        first = (int(st[S_FIRST_BAD]), ANOMALY_NAMES[int(st[S_FIRST_CODE])])
+    return TraceSummary(
+        path=str(reader.path),
+        header=reader.header.to_map(),
+        file_bytes=reader.file_size,
+        events=int(st[S_EVENTS]),
+        kinds={fmt.KIND_NAMES[k]: int(c) for k, c in enumerate(s.kind_counts) if c},
+        ts_min=int(st[S_TS_MIN]),
+        ts_max=int(st[S_TS_MAX]),
+        procs=[int(i) for i in np.flatnonzero(s.p_seen)],
+        alloc_bytes=int(st[S_ALLOC_BYTES]),
+        free_bytes=int(st[S_FREE_BYTES]),
+        live_bytes_end=int(st[S_LIVE_BYTES]),
+        live_objects_end=int(st[S_LIVE_OBJS]),
+        peak_live_bytes=int(st[S_PEAK_BYTES]),
+        peak_live_objects=int(st[S_PEAK_OBJS]),
+        peak_live_ts=int(st[S_PEAK_TS]),
+        implicit_frees=int(st[S_IMPLICIT_FREES]),
+        estimated_sizes=int(st[S_ESTIMATED]),
+        snapshot_objects=int(st[S_SNAPSHOT]),
+        size_histogram=hist,
+        anomalies={ANOMALY_KEYS[c]: int(v) for c, v in enumerate(s.anomalies) if v},
+        first_anomaly=first,
+    )
