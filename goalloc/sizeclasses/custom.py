@@ -1,0 +1,109 @@
+"""Custom size-class tables from TOML (stdlib tomllib) or JSON files, validated against the
+rules the runtime's tables obey (sizes ascending multiples of 8 within the max small size,
+spans of whole pages holding at least one object, under every Go version profile).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from goalloc.errors import GoallocError
+from goalloc.sizeclasses.tables import PAGE_SIZE, SizeClassTable, make_table
+
+MAX_SMALL_SIZE = 32768  # _MaxSmallSize: default bound for custom class sizes
+_TOP_KEYS = {"name", "description", "page_size", "max_small_size", "class", "classes"}
+_CLASS_KEYS = {"size", "pages", "span"}
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _parse(path: Path) -> dict:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise GoallocError(f"{path}: cannot read size-class table: {e.strerror}") from None
+    try:
+        if path.suffix.lower() == ".json":
+            doc = json.loads(data)
+        else:
+            doc = tomllib.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError and TOMLDecodeError
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise GoallocError(f"{path}: not a valid size-class table file: {msg}") from None
+    if not isinstance(doc, dict):
+        raise GoallocError(f"{path}: expected a table/object at the top level")
+    return doc
+
+
+def load_table(path: str | Path) -> SizeClassTable:
+    """Read and validate a custom table. Errors name the file and the class (numbered from 1,
+    as the runtime numbers classes; class 0 is implicit)."""
+    path = Path(path)
+    doc = _parse(path)
+
+    def fail(msg: str) -> GoallocError:
+        return GoallocError(f"{path}: {msg}")
+
+    unknown = sorted(set(doc) - _TOP_KEYS)
+    if unknown:
+        raise fail(f"unknown key {unknown[0]!r} (expected {', '.join(sorted(_TOP_KEYS))})")
+    page = doc.get("page_size", PAGE_SIZE)
+    if not _int(page) or page < 8 or page % 8:
+        raise fail(f"page_size {page!r} must be a positive multiple of 8")
+    limit = doc.get("max_small_size", MAX_SMALL_SIZE)
+    if not _int(limit) or limit < 8:
+        raise fail(f"max_small_size {limit!r} must be an integer >= 8")
+    rows = doc.get("class", doc.get("classes"))
+    if not isinstance(rows, list) or not rows:
+        raise fail("no classes: expected [[class]] entries with size and pages")
+    name = doc.get("name", path.stem)
+    if not isinstance(name, str) or not name:
+        raise fail("name must be a non-empty string")
+
+    classes = []
+    prev = 0
+    for i, row in enumerate(rows, start=1):
+        classes.append(_check_class(row, i, prev, page, limit, fail))
+        prev = classes[-1][0]
+    desc = doc.get("description", f"custom table from {path}")
+    return make_table(name, classes, page_size=page, description=str(desc))
+
+
+def _check_class(row, i: int, prev: int, page: int, limit: int, fail) -> tuple[int, int]:
+    if not isinstance(row, dict):
+        raise fail(f"class {i}: expected a table with size and pages")
+    where = f"class {i}" + (f" (size {row['size']!r})" if "size" in row else "")
+    unknown = sorted(set(row) - _CLASS_KEYS)
+    if unknown:
+        raise fail(f"{where}: unknown key {unknown[0]!r} (expected size and pages or span)")
+    size = row.get("size")
+    if not _int(size) or size <= 0:
+        raise fail(f"{where}: size must be a positive integer")
+    if size % 8:
+        raise fail(f"{where}: size is not a multiple of 8")
+    if size <= prev:
+        raise fail(f"{where}: sizes must be strictly increasing (previous class is {prev})")
+    if size > limit:
+        raise fail(f"{where}: size exceeds the max small size {limit}")
+    if ("pages" in row) == ("span" in row):
+        raise fail(f"{where}: give exactly one of pages or span (bytes)")
+    if "span" in row:
+        span = row["span"]
+        if not _int(span) or span <= 0 or span % page:
+            raise fail(f"{where}: span {span!r} is not a whole number of {page}-byte pages")
+        pages = span // page
+    else:
+        pages = row["pages"]
+        if not _int(pages) or pages <= 0:
+            raise fail(f"{where}: pages must be a positive integer")
+    # The tightest span any profile builds: Go 1.26 pointerful spans of <= 512 B slots give up
+    # span/64 for heap bits plus 128 B of inline mark bits.
+    span = pages * page
+    usable = span - (span // 64 + 128 if size <= 512 else 0)
+    if span // size < 1 or usable // size < 1:
+        raise fail(f"{where}: a {pages}-page span holds no object of this size")
+    return size, pages

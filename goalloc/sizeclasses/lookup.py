@@ -1,0 +1,22 @@
+"""size -> class inside numba kernels: the runtime's two-array lookup (sizeclasses.go
+size_to_class8 / size_to_class128 with the <=1016 / >1016 split; Go 1.19-1.26).
+
+This module imports numba (via goalloc.jit): import it only from kernel code.
+"""
+
+from __future__ import annotations
+
+from goalloc.jit import njit
+
+
+@njit(cache=True, inline="always")
+def size_to_class(n, class8, class128):
+    """Smallest class with size >= n, for 0 <= n <= the table's max small size.
+
+    The split point is the 8-byte array's reach (1024 for Go, whose 1017..1024 land on
+    class128[0] as in the runtime's unsigned arithmetic); tables that build a long class8
+    array use the same code. The malloc header must already be added to n."""
+    split = (class8.shape[0] - 1) * 8
+    if n <= split - 8:
+        return class8[(n + 7) >> 3]
+    return class128[(n - split + 127) >> 7]

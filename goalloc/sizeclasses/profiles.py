@@ -1,0 +1,105 @@
+"""Go version profiles of the small-object path: objects per span after in-span reserves
+(mheap.go initSpan), the 8 B malloc header and the small-size limit (malloc.go mallocgc).
+Profiles: 1.19 (also 1.20, 1.21), 1.22 (1.22-1.25), 1.26 (Green Tea inline mark bits, 1.26+).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from goalloc.errors import GoallocError
+from goalloc.sizeclasses.tables import SizeClassTable, objs_per_span
+
+PROFILES = ("1.19", "1.22", "1.26")
+DEFAULT_GO_VERSION = "1.22"
+
+HEADER_SIZE = 8  # mallocHeaderSize [1.22]
+HEADER_THRESHOLD = 512  # minSizeForMallocHeader = PtrSize*64; user size > 512 gets a header
+HEAP_BITS_DIV = 64  # [1.22] pointerful spans of <= 512 B slots reserve span/64 for heap bits
+INLINE_MARK_BITS = 128  # [1.26] spanInlineMarkBits for 16 <= slot <= 512, scan or noscan
+TINY_SIZE = 16  # _TinySize / maxTinySize
+
+
+def resolve_version(go_version: str) -> str:
+    """Map a Go version ("1.23", "go1.24.3", ...) to its profile key, or raise GoallocError."""
+    v = str(go_version).strip()
+    m = re.fullmatch(r"(?:go)?(\d+)\.(\d+)(?:\.\d+)?(?:[a-z]+\d*)?", v)
+    if not m:
+        raise GoallocError(f"unknown Go version {go_version!r} (expected e.g. 1.22)")
+    major, minor = int(m.group(1)), int(m.group(2))
+    if (major, minor) < (1, 19):
+        raise GoallocError(f"Go {major}.{minor} is not modelled (oldest profile: 1.19)")
+    if (major, minor) < (1, 22):
+        return "1.19"
+    if (major, minor) < (1, 26):
+        return "1.22"
+    return "1.26"
+
+
+@dataclass(frozen=True, eq=False)
+class ClassProfile:
+    """Per-class facts of one table under one Go version profile."""
+
+    go_version: str  # profile key: "1.19", "1.22" or "1.26"
+    table: SizeClassTable
+    objs_scan: np.ndarray  # int64 per class: objects per pointerful span
+    objs_noscan: np.ndarray  # int64 per class: objects per pointer-free span
+    malloc_header: bool
+    small_max: int  # largest user size served by a small class
+    header_size: int = HEADER_SIZE
+    header_threshold: int = HEADER_THRESHOLD
+    tiny_size: int = TINY_SIZE
+
+    def header_bytes(self, size: int, noscan: bool) -> int:
+        """Malloc header bytes a request of `size` carries in its slot (0 or 8)."""
+        if self.malloc_header and not noscan and self.header_threshold < size <= self.small_max:
+            return self.header_size
+        return 0
+
+    def size_class(self, size: int, noscan: bool) -> tuple[int, int, int]:
+        """(class, slot bytes, header bytes) for a request; class 0 and whole pages if large.
+        The tiny allocator (noscan < 16 B) is the engine's business: here such a request
+        simply maps to its class."""
+        size = int(size)
+        if size <= 0:
+            return 0, 0, 0  # zero-size requests share one address (zerobase)
+        if size > self.small_max:
+            page = self.table.page_size
+            return 0, -(-size // page) * page, 0  # large: no header, type kept in the span
+        hdr = self.header_bytes(size, noscan)
+        cls = int(self.table.size_to_class(size + hdr))
+        return cls, int(self.table.class_size[cls]), hdr
+
+
+def _reserves(table: SizeClassTable, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """In-span metadata bytes per class for (scan, noscan) spans under a profile."""
+    size, span = table.class_size, table.class_span
+    zero = np.zeros(len(size), dtype=np.int64)
+    if key == "1.19":  # heap bitmap lives per arena, outside spans
+        return zero, zero
+    small = (size > 0) & (size <= HEADER_THRESHOLD)
+    scan = np.where(small, span // HEAP_BITS_DIV, 0)  # heapBitsInSpan
+    if key == "1.22":
+        return scan, zero
+    # 1.26: Green Tea's 128 B block at the span end for 16..512 B slots, scan or noscan.
+    # Go's spans of these sizes are one page; a custom multi-page span is assumed to carry
+    # one block per span.
+    inline = np.where(small & (size >= 16), INLINE_MARK_BITS, 0)
+    return scan + inline, inline
+
+
+def profile(table: SizeClassTable, go_version: str) -> ClassProfile:
+    """The version profile of `table` for `go_version` (see resolve_version)."""
+    key = resolve_version(go_version)
+    res_scan, res_noscan = _reserves(table, key)
+    objs_scan = objs_per_span(table.class_span, table.class_size, res_scan)
+    objs_noscan = objs_per_span(table.class_span, table.class_size, res_noscan)
+    for a in (objs_scan, objs_noscan):
+        a.setflags(write=False)
+    header = key != "1.19"
+    # [1.22] maxSmallSize - mallocHeaderSize applies to every object, noscan included.
+    small_max = table.max_small_size - (HEADER_SIZE if header else 0)
+    return ClassProfile(key, table, objs_scan, objs_noscan, header, small_max)
