@@ -30,7 +30,6 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check goalloc tests benchmarks
-	$(BIN)/ruff format --check goalloc tests benchmarks
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -7,7 +7,6 @@ binary format is the one the tools read fast. Spec: docs/trace-format.md, "JSON 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ _FIELDS = ("ts", "p", "id", "size", "aux")
 
 
 def looks_like_jsonl(path: str | os.PathLike) -> bool:
-    with io.open(path, "rb") as f:
+    with open(path, "rb") as f:
         head = f.read(64).lstrip()
     return head[:1] in (b"{", b"#") or head == b""
 
@@ -30,7 +29,7 @@ def looks_like_jsonl(path: str | os.PathLike) -> bool:
 def read_jsonl(path: str | os.PathLike, chunk_events: int = fmt.DEFAULT_CHUNK_EVENTS):
     """Return (header, iterator of column dicts). A file whose first line is an event, not a
     header, gets a default header (requested sizes, death frees)."""
-    f = io.open(path, "r", encoding="utf-8")
+    f = open(path, encoding="utf-8")
     lines = _numbered_lines(f, path)
     first = next(lines, None)
     header = Header(producer="hand-written")

@@ -7,7 +7,7 @@ Columns are zero-copy, read-only views of the chunk's bytes.
 
 from __future__ import annotations
 
-import io
+import builtins
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,7 +50,7 @@ class TraceReader:
         self.path = Path(path)
         self.verify = verify
         try:
-            self._file = io.open(self.path, "rb")  # closed by close()
+            self._file = builtins.open(self.path, "rb")  # closed by close()
         except OSError as e:
             raise TraceError(self.path, f"cannot open: {e.strerror}") from None
         self.file_size = os.fstat(self._file.fileno()).st_size
