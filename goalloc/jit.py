@@ -28,8 +28,20 @@ def cache_dir() -> Path:
     return Path(base) / "goalloc" / f"numba-{_source_hash()}"
 
 
+def _prune_stale(current: Path) -> None:
+    """Remove caches of other source versions (best effort): each edit or upgrade leaves one."""
+    import shutil
+
+    if current.exists() or not current.parent.exists():
+        return
+    for old in current.parent.glob("numba-*"):
+        shutil.rmtree(old, ignore_errors=True)
+
+
 if "NUMBA_CACHE_DIR" not in os.environ:
-    os.environ["NUMBA_CACHE_DIR"] = str(cache_dir())
+    _dir = cache_dir()
+    _prune_stale(_dir)
+    os.environ["NUMBA_CACHE_DIR"] = str(_dir)
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402

@@ -19,6 +19,7 @@ COMMANDS = {
     "classes": ("goalloc.cli.classes", "classes", "Show or compare size-class tables."),
     "synth": ("goalloc.cli.synth", "synth", "Generate a synthetic trace."),
     "convert": ("goalloc.cli.convert", "convert", "Convert between msgpack and JSON Lines."),
+    "import": ("goalloc.cli.import_", "import_", "Import a recorder's trace (mtrace, ...)."),
 }
 
 

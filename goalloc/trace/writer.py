@@ -39,6 +39,7 @@ class AtomicFile:
     def commit(self) -> None:
         self.file.flush()
         self.file.close()
+        os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(self.tmp, self.path)
 
     def discard(self) -> None:
@@ -199,6 +200,12 @@ class Writer:
             f.write(pk.pack(name) + _bin_header(len(raw)))
             f.write(raw)
         self.events += n
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _bin_header(length: int) -> bytes:

@@ -1,0 +1,36 @@
+"""`goalloc import FORMAT IN -o OUT`: convert a recorder's file to a goalloc trace."""
+
+from __future__ import annotations
+
+import click
+
+FORMATS = ("mtrace",)
+
+
+@click.command("import")
+@click.argument("format_", metavar="FORMAT", type=click.Choice(FORMATS))
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", required=True, help="The goalloc trace to write.")
+@click.option("--codec", type=click.Choice(["raw", "zstd"]), default="zstd", show_default=True,
+              help="Column compression of the output.")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+def import_(format_, src, out, codec, force):
+    """Import FORMAT file SRC as a goalloc trace.
+
+    \b
+    mtrace  glibc MALLOC_TRACE text (docs/importers.md has the recording recipe)
+    """
+    import os
+
+    from goalloc.cli.common import progress_for
+
+    total = os.path.getsize(src) if os.path.exists(src) else None
+    with progress_for("importing", total) as advance:
+        if format_ == "mtrace":
+            from goalloc.trace.importers.mtrace import import_mtrace
+
+            notes = import_mtrace(src, out, force=force, codec=codec, progress=advance)
+    click.echo(f"{out}: {notes['events']:,} events from {notes['lines']:,} lines")
+    unmapped = {k: v for k, v in notes.items() if k not in ("events", "lines", "live_at_end") and v}
+    if unmapped:
+        click.echo("not mapped: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in unmapped.items()))
