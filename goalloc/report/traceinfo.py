@@ -71,7 +71,7 @@ def render(summary, console) -> None:
         total = sum(c for _, _, c in summary.size_histogram) or 1
         top = max(c for _, _, c in summary.size_histogram)
         for lo, hi, c in summary.size_histogram:
-            label = "0 B" if hi == 0 else f"{iec_bytes(lo)} .. {iec_bytes(hi)}"
+            label = iec_bytes(lo) if lo == hi else f"{iec_bytes(lo)} .. {iec_bytes(hi)}"
             hist.add_row(label, count(c), f"{100 * c / total:.1f}%", "█" * max(1, round(30 * c / top)))
         console.print(hist)
 
