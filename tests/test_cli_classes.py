@@ -254,3 +254,44 @@ def test_bill_human(tmp_path):
     r = goalloc("classes", "go", "pow2", "--trace", trace)
     assert r.returncode == 0, r.stderr
     assert "held vs go" in r.stdout and "pow2: per class" in r.stdout and "KiB" in r.stdout
+
+
+def test_bill_random_trace_invariants(tmp_path):
+    """A random trace with tiny churn over several Ps: the peak matches a brute-force replay
+    and each table's bill adds up."""
+    from goalloc.sizeclasses import get_table
+    from goalloc.sizeclasses.bill import run_bill
+
+    rng = np.random.default_rng(7)
+    events, live, next_id = [], {}, 0
+    for _ in range(3000):
+        if live and rng.random() < 0.45:
+            oid = list(live)[rng.integers(len(live))]
+            events.append((FREE, oid, 0, 0, 0))
+            del live[oid]
+        else:
+            size = int(rng.choice([rng.integers(1, 16), rng.integers(16, 2000),
+                                   rng.integers(2000, 50000)], p=[0.5, 0.4, 0.1]))
+            flags = int(rng.integers(0, 2))
+            events.append((ALLOC, next_id, size, flags, int(rng.integers(-1, 4))))
+            live[next_id] = size
+            next_id += 1
+    kind, ids, size, flags, p = (np.array(c, dtype=np.int64) for c in zip(*events, strict=True))
+    path = tmp_path / "classes_rand.msgpack"
+    with Writer(path, Header(gomaxprocs=4), force=True, chunk_events=333) as w:
+        w.write(kind=kind, ts=np.arange(len(kind)), p=p, id=ids, size=size, flags=flags)
+    delta = np.where(kind == ALLOC, size, 0).astype(np.int64)
+    freed = {int(i): int(s) for i, s in zip(ids[kind == ALLOC], size[kind == ALLOC], strict=True)}
+    delta[kind == FREE] = [-freed[int(i)] for i in ids[kind == FREE]]
+    running = np.cumsum(delta)
+    res = run_bill(path, [get_table("go"), get_table("pow2")], "1.26")
+    assert res["peak"]["live_requested_bytes"] == running.max()
+    assert res["peak"]["event"] == int(np.argmax(running))
+    for b in res["tables"]:
+        t = b["total"]
+        assert t["requested_bytes"] == running.max()
+        assert t["internal_bytes"] == sum(t[k] for k in ("rounding_bytes", "header_bytes",
+                                                         "tail_bytes", "partial_bytes"))
+        assert all(r[k] >= 0 for r in b["classes"] for k in r)
+    tiny = res["tiny"]
+    assert 0 < tiny["peak_blocks"] <= tiny["blocks_allocated"] <= tiny["allocs"]
