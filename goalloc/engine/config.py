@@ -1,0 +1,38 @@
+"""Replay configuration: the knobs Go users know (GOGC, GOMEMLIMIT, GOMAXPROCS), the modelled
+Go version profile, the size-class table and the GC mode. No numba here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from goalloc.errors import GoallocError
+
+GC_MODES = ("pacer", "recorded")
+NEWEST_GO_VERSION = "1.26"
+
+
+@dataclass
+class Config:
+    go_version: str | None = None  # "1.19" / "1.22" / "1.26"; None: trace header, else newest
+    table: str = "go"  # size-class table name or file (goalloc.sizeclasses.get_table)
+    gogc: int | None = 100  # None = GOGC=off
+    memlimit: int | None = None  # GOMEMLIMIT bytes; None = unlimited
+    procs: int | None = None  # GOMAXPROCS; None = the trace's
+    gc_mode: str = "pacer"  # "pacer": the model starts cycles; "recorded": the trace's markers
+    # Pacer runway model (no pointer graph, so no measured cons/mark): runway =
+    # cons_mark * 3 * (lastHeapScan + stacks + globals), see docs/model.md.
+    cons_mark: float = 0.05
+    stack_bytes: int = 0  # lastStackScan stand-in (feeds the GOGC goal and the runway)
+    globals_bytes: int = 0  # globalsScan stand-in
+
+    def check(self) -> None:
+        if self.gc_mode not in GC_MODES:
+            raise GoallocError(f"unknown GC mode {self.gc_mode!r} (expected pacer or recorded)")
+        if self.gogc is not None and self.gogc < 0:
+            raise GoallocError(f"GOGC must be >= 0 or off, not {self.gogc}")
+        if self.memlimit is not None and self.memlimit <= 0:
+            raise GoallocError(f"GOMEMLIMIT must be positive, not {self.memlimit}")
+        if self.procs is not None and not 1 <= self.procs <= 1 << 15:
+            raise GoallocError(f"GOMAXPROCS must be in 1..32768, not {self.procs}")
+        if self.cons_mark < 0:
+            raise GoallocError("cons_mark must be >= 0")

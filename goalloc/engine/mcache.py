@@ -1,0 +1,222 @@
+"""mcache (runtime/mcache.go, malloc.go mallocgc; Go 1.19-1.26): per P, the current span of
+every span class, refill from mcentral (heapLive += span bytes - allocCount*elemsize, the
+runtime's over-estimate), the tiny allocator (pointer-free objects < 16 B packed into 16 B
+blocks with mallocgc's alignment rules; a block dies when all its sub-objects are dead) and
+releaseAll at GC (spans back to mcentral, tiny block dropped, over-estimate removed except for
+stale spans). mallocgc's size-class dispatch (malloc headers [1.22+]) and large path live here.
+"""
+
+from __future__ import annotations
+
+from goalloc.engine import mcentral, mheap, mspan
+from goalloc.engine.state import (
+    CS_REQ_LIVE,
+    OB_SIZE,
+    OB_SLOT,
+    OB_SPAN,
+    OB_TB,
+    P_HEADER_SIZE,
+    P_HEADER_THRESHOLD,
+    P_MALLOC_HEADER,
+    P_SMALL_MAX,
+    P_TINY_SIZE,
+    P_TINY_SPC,
+    PAGE_SIZE,
+    PP_TINY,
+    PP_TINY_OFF,
+    S_HEAP_LIVE,
+    S_LARGE_ALLOCS,
+    S_MALLOCS,
+    S_REQ_LIVE,
+    S_SG,
+    S_TB_FREE,
+    S_TB_HW,
+    S_TB_NFREE,
+    S_TINY_ALLOCS,
+    SP_ALLOCCOUNT,
+    SP_ELEMSIZE,
+    SP_FREEINDEX,
+    SP_NELEMS,
+    SP_NPAGES,
+    SP_REQ,
+    SP_SWEEPGEN,
+    SP_WHERE,
+    TB_CNT,
+    TB_NEXT,
+    TB_OWNER,
+    TB_SLOT,
+    TB_SPAN,
+)
+from goalloc.jit import njit
+from goalloc.sizeclasses.lookup import size_to_class
+
+
+@njit(cache=True)
+def tb_free_records(s):
+    return s.sc[S_TB_NFREE] + s.tb.shape[0] - s.sc[S_TB_HW]
+
+
+@njit(cache=True)
+def _tb_new(s, sid, slot):
+    sc = s.sc
+    b = sc[S_TB_FREE]
+    if b >= 0:
+        sc[S_TB_FREE] = s.tb[b, TB_NEXT]
+        sc[S_TB_NFREE] -= 1
+    else:
+        b = sc[S_TB_HW]
+        sc[S_TB_HW] += 1
+    s.tb[b, TB_CNT] = 1
+    s.tb[b, TB_SPAN] = sid
+    s.tb[b, TB_SLOT] = slot
+    s.tb[b, TB_OWNER] = -1
+    s.tb[b, TB_NEXT] = -1
+    return b
+
+
+@njit(cache=True)
+def tb_kill(s, b):
+    """Every sub-object of tiny block b is dead and no P holds it: the block slot is dead."""
+    mspan.slot_dead(s, s.tb[b, TB_SPAN], s.tb[b, TB_SLOT])
+    s.tb[b, TB_NEXT] = s.sc[S_TB_FREE]
+    s.tb[b, TB_OWNER] = -1
+    s.tb[b, TB_CNT] = 0
+    s.sc[S_TB_FREE] = b
+    s.sc[S_TB_NFREE] += 1
+
+
+@njit(cache=True)
+def _tb_drop(s, p):
+    b = s.pp[p, PP_TINY]
+    if b >= 0:
+        s.tb[b, TB_OWNER] = -1
+        if s.tb[b, TB_CNT] == 0:
+            tb_kill(s, b)
+    s.pp[p, PP_TINY] = -1
+    s.pp[p, PP_TINY_OFF] = 0
+
+
+@njit(cache=True)
+def refill(s, p, spc):
+    """mcache.refill: return the full span to mcentral, cache a span with a free slot."""
+    old = s.mc[p, spc]
+    if old >= 0:
+        mcentral.uncache_span(s, spc, old)
+    sid = mcentral.cache_span(s, spc, p)
+    s.sp[sid, SP_SWEEPGEN] = s.sc[S_SG] + 3
+    s.sp[sid, SP_WHERE] = -2 - p
+    s.mc[p, spc] = sid
+    s.sc[S_HEAP_LIVE] += (s.sp[sid, SP_NPAGES] * PAGE_SIZE
+                          - s.sp[sid, SP_ALLOCCOUNT] * s.sp[sid, SP_ELEMSIZE])
+    return sid
+
+
+@njit(cache=True)
+def next_free(s, p, spc):
+    """mcache.nextFree: (span, slot, refilled)."""
+    sid = s.mc[p, spc]
+    refilled = False
+    if sid >= 0:
+        slot = mspan.next_free_index(s, sid)
+        if slot == s.sp[sid, SP_NELEMS]:
+            sid = -1
+    if sid < 0:
+        sid = refill(s, p, spc)
+        refilled = True
+        slot = mspan.next_free_index(s, sid)
+    s.sp[sid, SP_ALLOCCOUNT] += 1
+    return sid, slot, refilled
+
+
+@njit(cache=True)
+def release_all(s, p):
+    """mcache.releaseAll (via prepareForSweep after mark termination)."""
+    sg = s.sc[S_SG]
+    mc = s.mc
+    for spc in range(mc.shape[1]):
+        sid = mc[p, spc]
+        if sid >= 0:
+            if s.sp[sid, SP_SWEEPGEN] != sg + 1:
+                s.sc[S_HEAP_LIVE] -= ((s.sp[sid, SP_NELEMS] - s.sp[sid, SP_ALLOCCOUNT])
+                                      * s.sp[sid, SP_ELEMSIZE])
+            mcentral.uncache_span(s, spc, sid)
+            mc[p, spc] = -1
+    _tb_drop(s, p)
+
+
+@njit(cache=True)
+def _set_obj(s, oid, sid, slot, size, b):
+    s.ob[oid, OB_SPAN] = sid
+    s.ob[oid, OB_SLOT] = slot
+    s.ob[oid, OB_SIZE] = size
+    s.ob[oid, OB_TB] = b
+
+
+@njit(cache=True)
+def malloc(s, p, oid, size, noscan):
+    """mallocgc for object oid on P p. Returns True where the runtime tests the GC trigger
+    (after a refill or a large allocation)."""
+    prm = s.prm
+    if size == 0:
+        _set_obj(s, oid, -2, 0, 0, -1)
+        s.sc[S_MALLOCS] += 1
+        return False
+    if size <= prm[P_SMALL_MAX]:
+        if noscan and size < prm[P_TINY_SIZE]:
+            return _tiny(s, p, oid, size)
+        n = size
+        if prm[P_MALLOC_HEADER] != 0 and not noscan and size > prm[P_HEADER_THRESHOLD]:
+            n += prm[P_HEADER_SIZE]
+        c = size_to_class(n, s.class8, s.class128)
+        spc = (c << 1) | (1 if noscan else 0)
+        sid, slot, refilled = next_free(s, p, spc)
+        mspan.slot_live(s, sid, slot, size)
+        _set_obj(s, oid, sid, slot, size, -1)
+        return refilled
+    # large object: its own span of ceil(size / page) pages, span class 0
+    npages = (size + PAGE_SIZE - 1) // PAGE_SIZE
+    spc = 1 if noscan else 0
+    sid = mheap.alloc_span(s, npages, spc, p, npages * PAGE_SIZE, 1, s.sc[S_SG])
+    s.sp[sid, SP_ALLOCCOUNT] = 1
+    s.sp[sid, SP_FREEINDEX] = 1
+    s.sp[sid, SP_REQ] = size
+    mcentral.push(s, mcentral.set_id(spc, True, mcentral.swept_idx(s)), sid)
+    mspan.slot_live(s, sid, 0, size)
+    _set_obj(s, oid, sid, 0, size, -1)
+    s.sc[S_HEAP_LIVE] += npages * PAGE_SIZE
+    s.sc[S_LARGE_ALLOCS] += 1
+    return True
+
+
+@njit(cache=True)
+def _tiny(s, p, oid, size):
+    """mallocgc's tiny path (64-bit alignment rules)."""
+    off = s.pp[p, PP_TINY_OFF]
+    if size & 7 == 0:
+        off = (off + 7) & ~7
+    elif size & 3 == 0:
+        off = (off + 3) & ~3
+    elif size & 1 == 0:
+        off = (off + 1) & ~1
+    b = s.pp[p, PP_TINY]
+    tiny_size = s.prm[P_TINY_SIZE]
+    tspc = s.prm[P_TINY_SPC]
+    if b >= 0 and off + size <= tiny_size:
+        s.pp[p, PP_TINY_OFF] = off + size
+        s.tb[b, TB_CNT] += 1
+        _set_obj(s, oid, s.tb[b, TB_SPAN], s.tb[b, TB_SLOT], size, b)
+        s.sc[S_TINY_ALLOCS] += 1
+        s.sc[S_MALLOCS] += 1
+        s.sc[S_REQ_LIVE] += size
+        s.cs[tspc, CS_REQ_LIVE] += size
+        return False
+    sid, slot, refilled = next_free(s, p, tspc)
+    mspan.slot_live(s, sid, slot, size)
+    nb = _tb_new(s, sid, slot)
+    _set_obj(s, oid, sid, slot, size, nb)
+    if b < 0 or size < s.pp[p, PP_TINY_OFF]:
+        _tb_drop(s, p)
+        s.pp[p, PP_TINY] = nb
+        s.pp[p, PP_TINY_OFF] = size
+        s.tb[nb, TB_OWNER] = p
+    return refilled

@@ -1,0 +1,138 @@
+"""mcentral (runtime/mcentral.go, mspanset.go; spanSet design since Go 1.15/1.16, unchanged in
+1.19-1.26): per span class, partial[2] and full[2] FIFO span sets; index sweepgen/2 % 2 holds
+swept spans, the other unswept ones, so the sweepgen += 2 at mark termination swaps their
+roles. cacheSpan: partial swept, then (within a 100-span budget shared by both loops) partial
+unswept swept on demand, full unswept swept (used if a slot freed, else pushed full swept),
+then a fresh span from mheap. uncacheSpan: a stale span is swept now, else placed by fullness.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from goalloc.engine import mheap, mspan, sweep
+from goalloc.engine.state import (
+    LH_HEAD,
+    LH_LEN,
+    LH_TAIL,
+    S_SG,
+    SP_ALLOCCOUNT,
+    SP_FREEINDEX,
+    SP_NELEMS,
+    SP_NEXT,
+    SP_SWEEPGEN,
+    SP_WHERE,
+    SPAN_BUDGET,
+    WHERE_NONE,
+)
+from goalloc.jit import njit
+
+
+@njit(cache=True)
+def set_id(spc, full, idx):
+    return spc * 4 + (2 if full else 0) + idx
+
+
+@njit(cache=True)
+def push(s, lid, sid):
+    lh = s.lh
+    s.sp[sid, SP_NEXT] = -1
+    t = lh[lid, LH_TAIL]
+    if t >= 0:
+        s.sp[t, SP_NEXT] = sid
+    else:
+        lh[lid, LH_HEAD] = sid
+    lh[lid, LH_TAIL] = sid
+    lh[lid, LH_LEN] += 1
+    s.sp[sid, SP_WHERE] = lid
+
+
+@njit(cache=True)
+def pop(s, lid):
+    lh = s.lh
+    sid = lh[lid, LH_HEAD]
+    if sid < 0:
+        return -1
+    nxt = s.sp[sid, SP_NEXT]
+    lh[lid, LH_HEAD] = nxt
+    if nxt < 0:
+        lh[lid, LH_TAIL] = -1
+    lh[lid, LH_LEN] -= 1
+    s.sp[sid, SP_NEXT] = -1
+    s.sp[sid, SP_WHERE] = WHERE_NONE
+    return sid
+
+
+@njit(cache=True)
+def swept_idx(s):
+    return (s.sc[S_SG] >> 1) & 1
+
+
+@njit(cache=True)
+def place_swept(s, spc, sid):
+    """A swept span with objects goes to partial swept if it has a free slot, else full swept."""
+    idx = swept_idx(s)
+    full = s.sp[sid, SP_ALLOCCOUNT] == s.sp[sid, SP_NELEMS]
+    push(s, set_id(spc, full, idx), sid)
+
+
+@njit(cache=True)
+def sweep_and_place(s, spc, sid):
+    """mspan.sweep(false): sweep, then free the span or put it in its swept set."""
+    if not sweep.sweep_span(s, sid, False):
+        place_swept(s, spc, sid)
+
+
+@njit(cache=True)
+def _havespan(s, sid):
+    """cacheSpan's havespan: rebuild allocCache at freeindex."""
+    fi = s.sp[sid, SP_FREEINDEX]
+    mspan.refill_alloc_cache(s, sid, fi >> 6)
+    s.acache[sid] = s.acache[sid] >> np.uint64(fi & 63)
+    return sid
+
+
+@njit(cache=True)
+def cache_span(s, spc, p):
+    """mcentral.cacheSpan: a swept span of class spc with at least one free slot."""
+    idx = swept_idx(s)
+    un = 1 - idx
+    sid = pop(s, set_id(spc, False, idx))
+    if sid >= 0:
+        return _havespan(s, sid)
+    budget = SPAN_BUDGET
+    while budget >= 0:
+        sid = pop(s, set_id(spc, False, un))
+        if sid < 0:
+            break
+        sweep.sweep_span(s, sid, True)
+        return _havespan(s, sid)
+    while budget >= 0:
+        sid = pop(s, set_id(spc, True, un))
+        if sid < 0:
+            break
+        sweep.sweep_span(s, sid, True)
+        fi = mspan.next_free_index(s, sid)
+        if fi != s.sp[sid, SP_NELEMS]:
+            s.sp[sid, SP_FREEINDEX] = fi
+            return _havespan(s, sid)
+        push(s, set_id(spc, True, idx), sid)
+        budget -= 1
+    # mcentral.grow: a fresh span from the heap.
+    c = spc >> 1
+    nelems = s.objs_noscan[c] if spc & 1 else s.objs_scan[c]
+    sid = mheap.alloc_span(s, s.class_pages[c], spc, p, s.class_size[c], nelems, s.sc[S_SG])
+    return _havespan(s, sid)
+
+
+@njit(cache=True)
+def uncache_span(s, spc, sid):
+    """mcentral.uncacheSpan: a span leaving an mcache."""
+    sg = s.sc[S_SG]
+    s.sp[sid, SP_WHERE] = WHERE_NONE
+    if s.sp[sid, SP_SWEEPGEN] == sg + 1:  # stale: cached before this cycle's sweepgen bump
+        s.sp[sid, SP_SWEEPGEN] = sg - 1
+        sweep_and_place(s, spc, sid)
+    else:
+        s.sp[sid, SP_SWEEPGEN] = sg
+        place_swept(s, spc, sid)

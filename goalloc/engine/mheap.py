@@ -1,0 +1,81 @@
+"""mheap (runtime/mheap.go allocSpan / freeSpanLocked; Go 1.19-1.26): allocate a span of
+npages for a span class (per-P page cache for npages < 16, else first fit in the page
+allocator, growing the heap when nothing fits), and free a span's pages back to the page
+allocator (coalescing is implicit in its bitmaps). Accounts heapInUse / heapFree / heapReleased
+in pages: allocation uses scavenged pages (released -> in use) before free ones.
+Not modelled yet: mheap.reclaim before allocation (see docs/model.md).
+"""
+
+from __future__ import annotations
+
+from goalloc.engine import mspan, pagealloc, pagecache
+from goalloc.engine.state import (
+    CS_PAGES,
+    CS_SPANS,
+    CS_TAIL,
+    PAGE_SIZE,
+    PCACHE_MAX_NPAGES,
+    S_PAGES_FREE,
+    S_PAGES_INUSE,
+    S_PAGES_RELEASED,
+    S_SPANS_INUSE,
+    S_TAIL_BYTES,
+    SP_BASE,
+    SP_ELEMSIZE,
+    SP_NELEMS,
+    SP_NPAGES,
+    SP_SPC,
+)
+from goalloc.jit import njit
+
+
+@njit(cache=True)
+def alloc_span(s, npages, spc, p, elemsize, nelems, sweepgen):
+    """mheap.alloc: a new in-use span record (pages, stats, page -> span map)."""
+    base = -1
+    if p >= 0 and npages < PCACHE_MAX_NPAGES:
+        base = pagecache.alloc(s, p, npages)
+    if base < 0:
+        base = pagealloc.find(s, npages)
+        if base < 0:
+            pagealloc.grow(s, npages)
+            base = pagealloc.find(s, npages)
+        pagealloc.mark_alloc(s, base, npages)
+    scav = pagealloc.take_scavenged(s, base, npages)
+    sc = s.sc
+    sc[S_PAGES_RELEASED] -= scav
+    sc[S_PAGES_FREE] -= npages - scav
+    sc[S_PAGES_INUSE] += npages
+    sid = mspan.new_record(s)
+    mspan.init_span(s, sid, base, npages, spc, elemsize, nelems, sweepgen)
+    for pg in range(base, base + npages):
+        s.pg_span[pg] = sid
+    tail = npages * PAGE_SIZE - nelems * elemsize
+    s.cs[spc, CS_SPANS] += 1
+    s.cs[spc, CS_PAGES] += npages
+    s.cs[spc, CS_TAIL] += tail
+    sc[S_TAIL_BYTES] += tail
+    sc[S_SPANS_INUSE] += 1
+    return sid
+
+
+@njit(cache=True)
+def free_span(s, sid):
+    """mheap.freeSpan: pages back to the page allocator as free (not released)."""
+    sp = s.sp
+    base = sp[sid, SP_BASE]
+    npages = sp[sid, SP_NPAGES]
+    spc = sp[sid, SP_SPC]
+    pagealloc.mark_free(s, base, npages)
+    for pg in range(base, base + npages):
+        s.pg_span[pg] = -1
+    sc = s.sc
+    sc[S_PAGES_INUSE] -= npages
+    sc[S_PAGES_FREE] += npages
+    tail = npages * PAGE_SIZE - sp[sid, SP_NELEMS] * sp[sid, SP_ELEMSIZE]
+    s.cs[spc, CS_SPANS] -= 1
+    s.cs[spc, CS_PAGES] -= npages
+    s.cs[spc, CS_TAIL] -= tail
+    sc[S_TAIL_BYTES] -= tail
+    sc[S_SPANS_INUSE] -= 1
+    mspan.free_record(s, sid)

@@ -1,0 +1,208 @@
+"""mspan (runtime/mheap.go, mbitmap.go; Go 1.19-1.26): a span record with its allocBits as
+uint64 words, freeindex, the 64-bit allocCache (inverted alloc bits from freeindex's word)
+searched with count-trailing-zeros exactly as nextFreeIndex does, allocCount, sweepgen and
+span class. nelems comes from the version profile (1.22 heap-bits / 1.26 inline-mark reserves).
+Records are recycled through a free list, as the runtime's mspan structs are (fixalloc).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from goalloc.engine.state import (
+    CS_ALLOC_BYTES,
+    CS_ALLOC_SLOTS,
+    CS_LIVE_SLOT_BYTES,
+    CS_LIVE_SLOTS,
+    CS_MALLOCS,
+    CS_REQ_LIVE,
+    N_SP,
+    P_SWEEP_FREES,
+    PAGE_SIZE,
+    S_ALLOC_BYTES,
+    S_LIVE_SLOT_BYTES,
+    S_MALLOCS,
+    S_MARKED_NOW,
+    S_MARKED_SCAN_NOW,
+    S_OBJ_BYTES,
+    S_PHASE,
+    S_REQ_LIVE,
+    S_SG,
+    S_SPAN_FREE,
+    S_SPAN_HW,
+    S_SPAN_NFREE,
+    SP_ALLOCCOUNT,
+    SP_BASE,
+    SP_ELEMSIZE,
+    SP_FREEINDEX,
+    SP_INUSE,
+    SP_NELEMS,
+    SP_NEXT,
+    SP_NPAGES,
+    SP_REQ,
+    SP_SPC,
+    SP_SWEEPGEN,
+    SP_WHERE,
+    SPAN_WORDS,
+    WHERE_NONE,
+)
+from goalloc.jit import ctz64, njit
+
+U0 = np.uint64(0)
+U1 = np.uint64(1)
+ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=True)
+def free_records(s):
+    """Span records available without growing the arrays."""
+    return s.sc[S_SPAN_NFREE] + s.sp.shape[0] - s.sc[S_SPAN_HW]
+
+
+@njit(cache=True)
+def new_record(s):
+    sc = s.sc
+    sid = sc[S_SPAN_FREE]
+    if sid >= 0:
+        sc[S_SPAN_FREE] = s.sp[sid, SP_NEXT]
+        sc[S_SPAN_NFREE] -= 1
+    else:
+        sid = sc[S_SPAN_HW]
+        sc[S_SPAN_HW] += 1
+    return sid
+
+
+@njit(cache=True)
+def free_record(s, sid):
+    sp = s.sp
+    for f in range(N_SP):
+        sp[sid, f] = 0
+    sp[sid, SP_WHERE] = WHERE_NONE
+    sp[sid, SP_NEXT] = s.sc[S_SPAN_FREE]
+    s.sc[S_SPAN_FREE] = sid
+    s.sc[S_SPAN_NFREE] += 1
+
+
+@njit(cache=True)
+def init_span(s, sid, base, npages, spc, elemsize, nelems, sweepgen):
+    """mheap.initSpan: fresh span, all slots free, freeindex 0, allocCache all ones."""
+    sp = s.sp
+    sp[sid, SP_BASE] = base
+    sp[sid, SP_NPAGES] = npages
+    sp[sid, SP_SPC] = spc
+    sp[sid, SP_ELEMSIZE] = elemsize
+    sp[sid, SP_NELEMS] = nelems
+    sp[sid, SP_FREEINDEX] = 0
+    sp[sid, SP_ALLOCCOUNT] = 0
+    sp[sid, SP_SWEEPGEN] = sweepgen
+    sp[sid, SP_INUSE] = 1
+    sp[sid, SP_NEXT] = -1
+    sp[sid, SP_WHERE] = WHERE_NONE
+    sp[sid, SP_REQ] = 0
+    for w in range(SPAN_WORDS):
+        s.abits[sid, w] = U0
+        s.mbits[sid, w] = U0
+        s.lbits[sid, w] = U0
+    s.acache[sid] = ALL
+
+
+@njit(cache=True)
+def span_bytes(s, sid):
+    return s.sp[sid, SP_NPAGES] * PAGE_SIZE
+
+
+@njit(cache=True)
+def refill_alloc_cache(s, sid, word):
+    """mspan.refillAllocCache: the inverted alloc bits of one 64-slot word."""
+    if word < SPAN_WORDS:
+        s.acache[sid] = ~s.abits[sid, word]
+    else:
+        s.acache[sid] = U0
+
+
+@njit(cache=True)
+def next_free_index(s, sid):
+    """mspan.nextFreeIndex: the lowest free slot at/after freeindex, or nelems when full.
+    Advances freeindex and shifts allocCache past the returned slot."""
+    sp = s.sp
+    sfreeindex = sp[sid, SP_FREEINDEX]
+    snelems = sp[sid, SP_NELEMS]
+    if sfreeindex == snelems:
+        return sfreeindex
+    acache = s.acache[sid]
+    bit = ctz64(acache)
+    while bit == 64:
+        sfreeindex = (sfreeindex + 64) & ~np.int64(63)
+        if sfreeindex >= snelems:
+            sp[sid, SP_FREEINDEX] = snelems
+            return snelems
+        refill_alloc_cache(s, sid, sfreeindex >> 6)
+        acache = s.acache[sid]
+        bit = ctz64(acache)
+    result = sfreeindex + bit
+    if result >= snelems:
+        sp[sid, SP_FREEINDEX] = snelems
+        return snelems
+    # bit+1 may be 64: a shift by 64 is undefined, do it in two steps.
+    s.acache[sid] = (acache >> np.uint64(bit)) >> U1
+    sfreeindex = result + 1
+    if sfreeindex % 64 == 0 and sfreeindex != snelems:
+        refill_alloc_cache(s, sid, sfreeindex >> 6)
+    sp[sid, SP_FREEINDEX] = sfreeindex
+    return result
+
+
+@njit(cache=True)
+def set_bit(bits, sid, i):
+    bits[sid, i >> 6] |= U1 << np.uint64(i & 63)
+
+
+@njit(cache=True)
+def clear_bit(bits, sid, i):
+    bits[sid, i >> 6] &= ~(U1 << np.uint64(i & 63))
+
+
+@njit(cache=True)
+def test_bit(bits, sid, i):
+    return (bits[sid, i >> 6] >> np.uint64(i & 63)) & U1 != U0
+
+
+@njit(cache=True)
+def slot_live(s, sid, slot, req):
+    """A new object (or tiny block) occupies slot: live bit, per-class and global counters."""
+    spc = s.sp[sid, SP_SPC]
+    es = s.sp[sid, SP_ELEMSIZE]
+    set_bit(s.lbits, sid, slot)
+    cs = s.cs
+    cs[spc, CS_ALLOC_SLOTS] += 1
+    cs[spc, CS_ALLOC_BYTES] += es
+    cs[spc, CS_LIVE_SLOTS] += 1
+    cs[spc, CS_LIVE_SLOT_BYTES] += es
+    cs[spc, CS_REQ_LIVE] += req
+    cs[spc, CS_MALLOCS] += 1
+    sc = s.sc
+    sc[S_OBJ_BYTES] += es
+    sc[S_LIVE_SLOT_BYTES] += es
+    sc[S_REQ_LIVE] += req
+    sc[S_MALLOCS] += 1
+    sc[S_ALLOC_BYTES] += es
+    if s.sc[S_PHASE] == 1:  # allocate black
+        set_bit(s.mbits, sid, slot)
+        sc[S_MARKED_NOW] += es
+        if spc & 1 == 0:
+            sc[S_MARKED_SCAN_NOW] += es
+
+
+@njit(cache=True)
+def slot_dead(s, sid, slot):
+    """The object (or whole tiny block) in slot died: it will not be marked at the next mark
+    start. Under sweep-observed frees it was already dead at the last mark start, so an
+    unswept span loses its mark too (see docs/model.md)."""
+    spc = s.sp[sid, SP_SPC]
+    es = s.sp[sid, SP_ELEMSIZE]
+    clear_bit(s.lbits, sid, slot)
+    s.cs[spc, CS_LIVE_SLOTS] -= 1
+    s.cs[spc, CS_LIVE_SLOT_BYTES] -= es
+    s.sc[S_LIVE_SLOT_BYTES] -= es
+    if s.prm[P_SWEEP_FREES] != 0 and s.sp[sid, SP_SWEEPGEN] == s.sc[S_SG] - 2:
+        clear_bit(s.mbits, sid, slot)

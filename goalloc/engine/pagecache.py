@@ -1,0 +1,64 @@
+"""pageCache (runtime/mpagecache.go; Go 1.14+, same in 1.19-1.26): a per-P 64-page window of
+free pages taken whole from the page allocator (which then sees them as allocated), used for
+spans of fewer than 16 pages without the heap lock. Refill takes the 64-page aligned block
+holding the first free page at/after the search hint. The scavenged bits stay in the page
+allocator's bitmap (the runtime copies them into the cache; the accounting is the same).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from goalloc.engine.pagealloc import first_free_page, update_summary
+from goalloc.engine.state import CHUNK_PAGES, PP_PC_BASE, S_HINT_CHUNK, S_MAPPED_CHUNKS
+from goalloc.jit import ctz64, njit
+
+U0 = np.uint64(0)
+U1 = np.uint64(1)
+ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=True)
+def refill(s, p):
+    """pageAlloc.allocToCache: give P p the free pages of one aligned 64-page block."""
+    page = first_free_page(s)
+    if page < 0:
+        s.pp[p, PP_PC_BASE] = -1
+        s.pcache[p] = U0
+        return False
+    base = page & ~np.int64(63)
+    c = base // CHUNK_PAGES
+    w = (base % CHUNK_PAGES) >> 6
+    s.pcache[p] = ~s.palloc[c, w]
+    s.pp[p, PP_PC_BASE] = base
+    s.palloc[c, w] = ALL
+    update_summary(s, c)
+    # advance the hint past full chunks
+    h = s.sc[S_HINT_CHUNK]
+    n = s.sc[S_MAPPED_CHUNKS]
+    while h < n and s.psum[h, 1] == 0:
+        h += 1
+    s.sc[S_HINT_CHUNK] = h
+    return True
+
+
+@njit(cache=True)
+def alloc(s, p, npages):
+    """pageCache.alloc: first page of npages free cached pages, or -1 (the caller falls back
+    to the page allocator and keeps the cache)."""
+    if s.pcache[p] == U0:
+        if not refill(s, p):
+            return -1
+    cache = s.pcache[p]
+    base = s.pp[p, PP_PC_BASE]
+    if npages == 1:
+        bit = ctz64(cache)
+        s.pcache[p] = cache & ~(U1 << np.uint64(bit))
+        return base + bit
+    m = (U1 << np.uint64(npages)) - U1
+    for i in range(0, 64 - npages + 1):
+        mi = m << np.uint64(i)
+        if cache & mi == mi:
+            s.pcache[p] = cache & ~mi
+            return base + i
+    return -1

@@ -1,0 +1,192 @@
+"""The replay driver (Python): streams a trace chunk by chunk, validates each chunk with the
+trace validator's kernel, runs ONE replay kernel call per chunk (growing the engine's arrays
+and resuming when the kernel reports a capacity status), then builds the Report. No per-event
+Python work.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+import goalloc.trace
+from goalloc.engine import state as S
+from goalloc.engine.config import NEWEST_GO_VERSION, Config
+from goalloc.engine.kernel import current_goal, force_gc, init, replay_chunk
+from goalloc.engine.report import ClassStats, Cycle, Fragmentation, MemoryClasses, Report
+from goalloc.errors import TraceError
+from goalloc.sizeclasses import get_table, profile, resolve_version
+from goalloc.trace import format as fmt
+from goalloc.trace import validate
+
+
+def _version_code(v: str) -> int:
+    major, minor = v.split(".")
+    return int(major) * 100 + int(minor)
+
+
+def _tiny_spc(table, tiny_size: int) -> int:
+    sizes = np.asarray(table.class_size)
+    c = int(np.flatnonzero(sizes[1:] >= tiny_size)[0]) + 1
+    return c << 1 | 1
+
+
+class Engine:
+    """Engine state for one replay: arrays plus the parameters they were built from."""
+
+    def __init__(self, header, config: Config):
+        self.config = config
+        self.version = resolve_version(config.go_version or header.go_version or NEWEST_GO_VERSION)
+        self.table = get_table(config.table)
+        self.profile = profile(self.table, self.version)
+        self.procs = int(config.procs or header.gomaxprocs)
+        prof = self.profile
+        prm = np.zeros(S.N_PRM, np.int64)
+        prm[S.P_SMALL_MAX] = prof.small_max
+        prm[S.P_TINY_SIZE] = prof.tiny_size
+        prm[S.P_MALLOC_HEADER] = 1 if prof.malloc_header else 0
+        prm[S.P_HEADER_SIZE] = prof.header_size
+        prm[S.P_HEADER_THRESHOLD] = prof.header_threshold
+        prm[S.P_GOGC] = -1 if config.gogc is None else config.gogc
+        prm[S.P_MEMLIMIT] = -1 if config.memlimit is None else config.memlimit
+        prm[S.P_NPROCS] = self.procs
+        prm[S.P_RECORDED] = 1 if config.gc_mode == "recorded" else 0
+        prm[S.P_SWEEP_FREES] = 1 if header.frees == "sweep" else 0
+        prm[S.P_GOVERSION] = _version_code(self.version)
+        prm[S.P_CONS_MARK_PPM] = round(config.cons_mark * 1_000_000)
+        prm[S.P_STACK] = config.stack_bytes
+        prm[S.P_GLOBALS] = config.globals_bytes
+        prm[S.P_NUM_CLASSES] = self.table.num_classes
+        prm[S.P_TINY_SPC] = _tiny_spc(self.table, prof.tiny_size)
+        self.arrays = S.EngineArrays(prm, self.table, prof.objs_scan, prof.objs_noscan, self.procs)
+        init(self.arrays.state)
+
+    def run_chunk(self, chunk) -> None:
+        a = self.arrays
+        objs = chunk.kind == fmt.ALLOC
+        if objs.any():
+            a.grow(S.NEED_OBJS, int(chunk.id[objs].max()) + 1)
+        i = 0
+        while True:
+            status, i = replay_chunk(a.state, chunk.kind, chunk.ts, chunk.p, chunk.id,
+                                     chunk.size, chunk.flags, chunk.start, i)
+            if status == S.NEED_NONE:
+                return
+            a.grow(status)
+
+    def force_gc(self, event: int = -1, ts: int = 0) -> None:
+        a = self.arrays
+        if a.cyc.shape[0] - a.sc[S.S_CYCLES] < 2:
+            a.grow(S.NEED_CYC)
+        force_gc(a.state, event, ts)
+
+
+def replay(path: str | os.PathLike, config: Config | None = None, *, progress=None,
+           engine_out: list | None = None) -> Report:
+    """Replay a trace; raise TraceError (one line) when it fails validation."""
+    config = config or Config()
+    config.check()
+    with goalloc.trace.open(path) as reader:
+        header = reader.header
+        eng = Engine(header, config)
+        vs = validate._State()
+        sweep = header.frees == "sweep"
+        events = 0
+        for chunk in reader:
+            vs.reserve_ids(chunk)
+            bad = validate._scan_chunk(
+                chunk.kind, chunk.ts, chunk.p, chunk.id, chunk.size, chunk.flags, chunk.start,
+                vs.st, vs.live, vs.live_size, vs.last_ts, vs.kind_counts, vs.hist, vs.p_seen,
+                vs.anomalies, True, sweep,
+            )
+            if bad >= 0:
+                code = int(vs.st[validate.S_FIRST_CODE])
+                raise TraceError(reader.path,
+                                 validate._describe(code, chunk, bad)
+                                 + " (use --lenient to skip such events)",
+                                 offset=chunk.offset, event=chunk.start + bad)
+            eng.run_chunk(chunk)
+            events += chunk.n
+            if progress is not None:
+                progress(chunk.n)
+        if engine_out is not None:
+            engine_out.append(eng)
+        return build_report(eng, str(reader.path), header, events)
+
+
+def build_report(eng: Engine, path: str, header, events: int) -> Report:
+    a = eng.arrays
+    sc = a.sc
+    cfg = eng.config
+    ps = S.PAGE_SIZE
+    requested = header.sizes == "requested"
+    r = Report(
+        trace=path, go_version=eng.version, table=eng.table.name, gogc=cfg.gogc,
+        memlimit=cfg.memlimit, procs=eng.procs, gc_mode=cfg.gc_mode, free_semantics=header.frees,
+        sizes=header.sizes, events=events,
+    )
+    ncyc = int(sc[S.S_CYCLES]) + (1 if sc[S.S_PHASE] == 1 else 0)
+    for n in range(ncyc):
+        c = a.cyc[n]
+        done = n < sc[S.S_CYCLES]
+        r.cycles.append(Cycle(
+            n=n + 1, start_event=int(c[S.CY_START_EVENT]), start_ts=int(c[S.CY_START_TS]),
+            heap_at_trigger=int(c[S.CY_HEAP_AT_TRIGGER]),
+            trigger=None if c[S.CY_TRIGGER] < 0 else int(c[S.CY_TRIGGER]),
+            goal=int(c[S.CY_GOAL]), marked=int(c[S.CY_MARKED]) if done else int(sc[S.S_MARKED_NOW]),
+            heap_at_end=int(c[S.CY_HEAP_AT_END]) if done else None,
+            end_event=int(c[S.CY_END_EVENT]) if done else None,
+            end_ts=int(c[S.CY_END_TS]) if done else None,
+            limit_bound=bool(c[S.CY_LIMIT_BOUND]),
+        ))
+    inuse = int(sc[S.S_PAGES_INUSE]) * ps
+    obj = int(sc[S.S_OBJ_BYTES])
+    r.end = MemoryClasses(objects=obj, unused=inuse - obj, free=int(sc[S.S_PAGES_FREE]) * ps,
+                          released=int(sc[S.S_PAGES_RELEASED]) * ps)
+    r.end_frag = Fragmentation(
+        rounding=int(sc[S.S_LIVE_SLOT_BYTES] - sc[S.S_REQ_LIVE]) if requested else None,
+        tail=int(sc[S.S_TAIL_BYTES]), free_slots=inuse - obj - int(sc[S.S_TAIL_BYTES]),
+        dead_unswept=obj - int(sc[S.S_LIVE_SLOT_BYTES]), free_pages=r.end.free,
+        released_pages=r.end.released,
+    )
+    r.peak = MemoryClasses(objects=int(sc[S.S_PK_OBJ]), unused=int(sc[S.S_PK_UNUSED]),
+                           free=int(sc[S.S_PK_FREE]), released=int(sc[S.S_PK_RELEASED]))
+    r.peak_event = int(sc[S.S_PK_EVENT]) if sc[S.S_PEAK_H] > 0 else -1
+    r.peak_frag = Fragmentation(
+        rounding=int(sc[S.S_PK_ROUND]) if requested else None, tail=int(sc[S.S_PK_TAIL]),
+        free_slots=int(sc[S.S_PK_FREESLOT]), dead_unswept=int(sc[S.S_PK_DEAD]),
+        free_pages=r.peak.free, released_pages=r.peak.released,
+    )
+    cs = a.cs
+    for spc in range(cs.shape[0]):
+        if cs[spc, S.CS_MALLOCS] == 0 and cs[spc, S.CS_SPANS] == 0:
+            continue
+        c = spc >> 1
+        size = int(eng.table.class_size[c]) if c else 0
+        alloc_bytes = int(cs[spc, S.CS_ALLOC_BYTES])
+        r.classes.append(ClassStats(
+            size_class=c, noscan=bool(spc & 1), slot_size=size, spans=int(cs[spc, S.CS_SPANS]),
+            pages=int(cs[spc, S.CS_PAGES]), allocated_slots=int(cs[spc, S.CS_ALLOC_SLOTS]),
+            live_slots=int(cs[spc, S.CS_LIVE_SLOTS]), live_requested=int(cs[spc, S.CS_REQ_LIVE]),
+            mallocs=int(cs[spc, S.CS_MALLOCS]), tail=int(cs[spc, S.CS_TAIL]),
+            free_slots=int(cs[spc, S.CS_PAGES]) * ps - alloc_bytes - int(cs[spc, S.CS_TAIL]),
+        ))
+    r.spans_in_use = int(sc[S.S_SPANS_INUSE])
+    r.heap_live = int(sc[S.S_HEAP_LIVE])
+    r.heap_marked = int(sc[S.S_HEAP_MARKED])
+    goal = int(current_goal(a.state))
+    r.heap_goal = None if goal >= S.INF else goal
+    r.mallocs = int(sc[S.S_MALLOCS])
+    r.tiny_allocs = int(sc[S.S_TINY_ALLOCS])
+    r.frees = int(sc[S.S_FREES])
+    r.deaths = int(sc[S.S_DEATHS])
+    r.alloc_bytes = int(sc[S.S_ALLOC_BYTES])
+    r.live_requested = int(sc[S.S_REQ_LIVE])
+    r.peak_live = int(sc[S.S_PEAK_L])
+    r.held_at_peak_live = int(sc[S.S_PEAK_L_H])
+    r.peak_held = int(sc[S.S_PEAK_H])
+    r.live_at_peak_held = int(sc[S.S_PEAK_H_L])
+    r.mapped_bytes = int(sc[S.S_MAPPED_CHUNKS]) * S.CHUNK_PAGES * ps
+    r.reserved_bytes = int(sc[S.S_RESERVED_PAGES]) * ps
+    return r

@@ -1,0 +1,361 @@
+"""Engine state: every runtime structure the model keeps (mspan records and bitmaps, per-P
+mcache and page cache, mcentral span sets, the page allocator's chunk bitmaps and summaries,
+GC and pacer scalars), laid out as a few dense numpy arrays bundled in one numba structref.
+Models the Go 1.19-1.26 runtime (malloc.go, mheap.go, mcache.go, mcentral.go, mpagealloc.go).
+
+Python owns the arrays (`EngineArrays`); the structref is rebuilt whenever the driver grows one.
+Field indexes are module constants, frozen into the cached kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import types
+from numba.experimental import structref
+
+from goalloc.jit import kernel
+
+# ---- runtime constants (design/go-runtime-model.md section 0) --------------------------------
+PAGE_SIZE = 8192
+PAGE_SHIFT = 13
+CHUNK_PAGES = 512  # pallocChunkPages: 4 MiB
+CHUNK_WORDS = CHUNK_PAGES // 64
+ARENA_PAGES = 8192  # heapArenaBytes 64 MiB
+PCACHE_PAGES = 64  # per-P page cache window
+PCACHE_MAX_NPAGES = 16  # page cache used for npages < 16
+SPAN_BUDGET = 100  # cacheSpan's sweep budget
+MAX_OBJS = 1024
+SPAN_WORDS = MAX_OBJS // 64  # uint64 words of a span's alloc/mark/live bitmaps
+HEAP_MINIMUM = 4 << 20  # defaultHeapMinimum
+SWEEP_MIN_HEAP_DISTANCE = 1 << 20
+NUM_SPC = 136  # span classes, class << 1 | noscan; sized by the table at run time
+INF = (1 << 62)
+
+# ---- parameters (prm) --------------------------------------------------------------------------
+P_SMALL_MAX = 0
+P_TINY_SIZE = 1
+P_MALLOC_HEADER = 2
+P_HEADER_SIZE = 3
+P_HEADER_THRESHOLD = 4
+P_GOGC = 5  # -1 = off
+P_MEMLIMIT = 6  # -1 = none
+P_NPROCS = 7
+P_RECORDED = 8  # 1 = GC cycles from the trace's markers
+P_SWEEP_FREES = 9  # 1 = header frees == "sweep"
+P_GOVERSION = 10  # 119, 122, 126
+P_CONS_MARK_PPM = 11  # cons_mark * 1e6
+P_STACK = 12
+P_GLOBALS = 13
+P_NUM_CLASSES = 14
+P_TINY_SPC = 15
+N_PRM = 16
+
+# ---- scalars (sc) ------------------------------------------------------------------------------
+S_SG = 0  # mheap_.sweepgen
+S_PHASE = 1  # 0 off (sweeping), 1 mark
+S_HEAP_LIVE = 2  # gcController.heapLive
+S_HEAP_MARKED = 3
+S_MARKED_NOW = 4  # bytes marked in the current cycle (live at mark start + allocate-black)
+S_MARKED_SCAN_NOW = 5  # ... of it in pointerful span classes (lastHeapScan stand-in)
+S_LAST_HEAP_SCAN = 6
+S_GOAL_GOGC = 7  # GOGC heap goal set at commit (INF when off)
+S_SWEEP_DIST_MIN = 8  # sweepDistMinTrigger
+S_RUNWAY = 9
+S_CYCLES = 10
+S_CYCLE_GOAL = 11  # goal when the current cycle started
+S_TRIGGERED = 12  # heapLive at the current cycle's start, -1 outside a cycle
+S_PAGES_INUSE = 13
+S_PAGES_FREE = 14
+S_PAGES_RELEASED = 15
+S_MAPPED_CHUNKS = 16  # chunks grown (mapped) so far, from address 0
+S_RESERVED_PAGES = 17  # arena reservations (64 MiB steps)
+S_HINT_CHUNK = 18  # every chunk below is fully allocated
+S_SPAN_HW = 19  # span records ever used (high water)
+S_SPAN_FREE = 20  # free span record list head (-1 none)
+S_SPAN_NFREE = 21
+S_TB_HW = 22
+S_TB_FREE = 23
+S_TB_NFREE = 24
+S_OBJ_BYTES = 25  # allocated slot bytes (HeapAlloc, /memory/classes/heap/objects)
+S_LIVE_SLOT_BYTES = 26  # slot bytes of objects not dead
+S_REQ_LIVE = 27  # requested bytes of objects not dead (L)
+S_TAIL_BYTES = 28  # in-use span bytes no slot can use (tail + in-span reserves)
+S_MALLOCS = 29  # objects allocated incl. tiny sub-objects
+S_FREES = 30  # slots freed by sweep
+S_TINY_ALLOCS = 31  # tiny sub-objects placed in an existing block
+S_ALLOC_BYTES = 32  # slot bytes allocated (cumulative)
+S_DEATHS = 33  # objects the trace freed
+S_SPANS_INUSE = 34
+S_GROWS = 35
+S_STATUS_NEED = 36  # what the kernel needs grown
+S_PEAK_H = 37  # J&W: held bytes (in use + free pages) ...
+S_PEAK_H_L = 38  # ... and L at that point
+S_PEAK_L = 39
+S_PEAK_L_H = 40
+# peak snapshot (taken at max held): objects, unused, free, released, rounding, tail, free slots,
+# dead unswept, in-use pages
+S_PK_OBJ = 41
+S_PK_UNUSED = 42
+S_PK_FREE = 43
+S_PK_RELEASED = 44
+S_PK_ROUND = 45
+S_PK_TAIL = 46
+S_PK_FREESLOT = 47
+S_PK_DEAD = 48
+S_PK_INUSE = 49
+S_PK_EVENT = 50
+S_EVENT = 51  # global index of the event being replayed
+S_TS = 52
+S_SPANS_SWEPT = 53
+S_LARGE_ALLOCS = 54
+S_INIT = 55  # pacer initialised (first commit done)
+N_SC = 64
+
+# ---- span records (sp) -------------------------------------------------------------------------
+SP_BASE = 0  # first page
+SP_NPAGES = 1
+SP_SPC = 2  # span class
+SP_ELEMSIZE = 3
+SP_NELEMS = 4
+SP_FREEINDEX = 5
+SP_ALLOCCOUNT = 6
+SP_SWEEPGEN = 7
+SP_INUSE = 8  # 1 in use, 0 free record
+SP_NEXT = 9  # span set (FIFO) link or free-record link
+SP_WHERE = 10  # -1 nowhere, >= 0 mcentral set id, <= -2: cached by P (-2 - p)
+SP_REQ = 11  # large spans: requested size of the object
+N_SP = 12
+WHERE_NONE = -1
+
+# ---- object records (ob), by dense trace id ----------------------------------------------------
+OB_SPAN = 0  # -1 not live; -2 live zero-size object (zerobase)
+OB_SLOT = 1
+OB_SIZE = 2  # requested size
+OB_TB = 3  # tiny block record, -1 if not tiny
+N_OB = 4
+
+# ---- tiny block records (tb) -------------------------------------------------------------------
+TB_CNT = 0  # sub-objects not dead
+TB_SPAN = 1
+TB_SLOT = 2
+TB_OWNER = 3  # P whose current tiny block this is, -1 none
+TB_NEXT = 4  # free-record link
+N_TB = 5
+
+# ---- per-P state (pp) --------------------------------------------------------------------------
+PP_TINY = 0  # current tiny block record, -1 none
+PP_TINY_OFF = 1  # mcache.tinyoffset
+PP_PC_BASE = 2  # page cache window base page, -1 none
+N_PP = 3
+
+# ---- per span class stats (cs) -----------------------------------------------------------------
+CS_SPANS = 0  # in-use spans
+CS_PAGES = 1  # in-use pages
+CS_ALLOC_SLOTS = 2  # allocated slots (incl. dead unswept)
+CS_LIVE_SLOTS = 3  # slots holding an object that is not dead
+CS_REQ_LIVE = 4  # requested bytes of live objects
+CS_MALLOCS = 5
+CS_TAIL = 6  # bytes of in-use spans no slot can use
+CS_LIVE_SLOT_BYTES = 7  # large classes: slot bytes of live objects
+CS_ALLOC_BYTES = 8  # slot bytes allocated (incl. dead unswept)
+N_CS = 9
+
+# ---- mcentral span sets ------------------------------------------------------------------------
+# set id = spc*4 + kind, kind: 0/1 partial[idx], 2/3 full[idx]; idx = sweepgen/2 % 2 is swept.
+LH_HEAD = 0
+LH_TAIL = 1
+LH_LEN = 2
+N_LH = 3
+
+# ---- GC cycle records (cyc) --------------------------------------------------------------------
+CY_START_EVENT = 0
+CY_START_TS = 1
+CY_HEAP_AT_TRIGGER = 2  # heapLive at mark start
+CY_TRIGGER = 3  # trigger the pacer computed (-1 for recorded cycles)
+CY_GOAL = 4
+CY_MARKED = 5
+CY_HEAP_AT_END = 6  # heapLive at mark termination
+CY_END_EVENT = 7
+CY_END_TS = 8
+CY_LIMIT_BOUND = 9
+CY_INUSE_AT_END = 10  # heap in-use bytes at mark termination
+N_CY = 11
+
+# ---- kernel status -----------------------------------------------------------------------------
+NEED_NONE = 0
+NEED_SPANS = 1
+NEED_CHUNKS = 2
+NEED_TB = 3
+NEED_CYC = 4
+NEED_OBJS = 5
+
+_I64 = types.int64[:]
+_I64_2 = types.int64[:, :]
+_U64 = types.uint64[:]
+_U64_2 = types.uint64[:, :]
+
+FIELDS = (
+    ("prm", _I64),
+    ("class_size", _I64),
+    ("class_pages", _I64),
+    ("objs_scan", _I64),
+    ("objs_noscan", _I64),
+    ("class8", _I64),
+    ("class128", _I64),
+    ("sc", _I64),
+    ("sp", _I64_2),
+    ("abits", _U64_2),
+    ("mbits", _U64_2),
+    ("lbits", _U64_2),
+    ("acache", _U64),
+    ("ob", _I64_2),
+    ("tb", _I64_2),
+    ("pp", _I64_2),
+    ("pcache", _U64),
+    ("mc", _I64_2),
+    ("lh", _I64_2),
+    ("palloc", _U64_2),
+    ("pscav", _U64_2),
+    ("psum", _I64_2),
+    ("pg_span", _I64),
+    ("cs", _I64_2),
+    ("cyc", _I64_2),
+)
+FIELD_NAMES = tuple(name for name, _ in FIELDS)
+
+
+@structref.register
+class EngineStateType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class EngineState(structref.StructRefProxy):
+    """Opaque handle on the engine state inside numba (read arrays from EngineArrays)."""
+
+
+structref.define_boxing(EngineStateType, EngineState)
+state_type = EngineStateType(list(FIELDS))
+
+
+@kernel
+def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, class128, sc, sp,
+                abits, mbits, lbits, acache, ob, tb, pp, pcache, mc, lh, palloc, pscav, psum,
+                pg_span, cs, cyc):
+    s = structref.new(state_type)
+    s.prm = prm
+    s.class_size = class_size
+    s.class_pages = class_pages
+    s.objs_scan = objs_scan
+    s.objs_noscan = objs_noscan
+    s.class8 = class8
+    s.class128 = class128
+    s.sc = sc
+    s.sp = sp
+    s.abits = abits
+    s.mbits = mbits
+    s.lbits = lbits
+    s.acache = acache
+    s.ob = ob
+    s.tb = tb
+    s.pp = pp
+    s.pcache = pcache
+    s.mc = mc
+    s.lh = lh
+    s.palloc = palloc
+    s.pscav = pscav
+    s.psum = psum
+    s.pg_span = pg_span
+    s.cs = cs
+    s.cyc = cyc
+    return s
+
+
+def _grow_rows(a: np.ndarray, rows: int, fill=0) -> np.ndarray:
+    b = np.full((rows,) + a.shape[1:], fill, a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+class EngineArrays:
+    """The engine's arrays, owned by Python, and the structref that bundles them."""
+
+    def __init__(self, prm, table, objs_scan, objs_noscan, nprocs, *, spans=1024, objs=1 << 16,
+                 chunks=16, tbs=1024, cycles=64):
+        nspc = 2 * int(table.num_classes)
+        a = {}
+        a["prm"] = np.asarray(prm, np.int64)
+        a["class_size"] = np.ascontiguousarray(table.class_size, np.int64)
+        a["class_pages"] = np.ascontiguousarray(table.class_pages, np.int64)
+        a["objs_scan"] = np.ascontiguousarray(objs_scan, np.int64)
+        a["objs_noscan"] = np.ascontiguousarray(objs_noscan, np.int64)
+        a["class8"] = np.ascontiguousarray(table.size_to_class8, np.int64)
+        a["class128"] = np.ascontiguousarray(table.size_to_class128, np.int64)
+        sc = np.zeros(N_SC, np.int64)
+        sc[S_SPAN_FREE] = -1
+        sc[S_TB_FREE] = -1
+        sc[S_TRIGGERED] = -1
+        a["sc"] = sc
+        a["sp"] = np.zeros((spans, N_SP), np.int64)
+        a["abits"] = np.zeros((spans, SPAN_WORDS), np.uint64)
+        a["mbits"] = np.zeros((spans, SPAN_WORDS), np.uint64)
+        a["lbits"] = np.zeros((spans, SPAN_WORDS), np.uint64)
+        a["acache"] = np.zeros(spans, np.uint64)
+        a["ob"] = np.full((objs, N_OB), -1, np.int64)
+        a["tb"] = np.zeros((tbs, N_TB), np.int64)
+        pp = np.zeros((nprocs, N_PP), np.int64)
+        pp[:, PP_TINY] = -1
+        pp[:, PP_PC_BASE] = -1
+        a["pp"] = pp
+        a["pcache"] = np.zeros(nprocs, np.uint64)
+        a["mc"] = np.full((nprocs, nspc), -1, np.int64)
+        lh = np.zeros((nspc * 4, N_LH), np.int64)
+        lh[:, LH_HEAD] = -1
+        lh[:, LH_TAIL] = -1
+        a["lh"] = lh
+        a["palloc"] = np.full((chunks, CHUNK_WORDS), ~np.uint64(0), np.uint64)
+        a["pscav"] = np.zeros((chunks, CHUNK_WORDS), np.uint64)
+        a["psum"] = np.zeros((chunks, 3), np.int64)
+        a["pg_span"] = np.full(chunks * CHUNK_PAGES, -1, np.int64)
+        a["cs"] = np.zeros((nspc, N_CS), np.int64)
+        a["cyc"] = np.zeros((cycles, N_CY), np.int64)
+        self.a = a
+        self.state = self._bundle()
+
+    def _bundle(self):
+        return _make_state(*(self.a[name] for name in FIELD_NAMES))
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["a"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    # ---- growth (the kernel returned a NEED_* status) ---------------------------------------
+    def grow(self, need: int, at_least: int = 0) -> None:
+        a = self.a
+        if need == NEED_SPANS:
+            rows = max(2 * a["sp"].shape[0], at_least)
+            for name in ("sp", "abits", "mbits", "lbits", "acache"):
+                a[name] = _grow_rows(a[name], rows)
+        elif need == NEED_CHUNKS:
+            rows = max(2 * a["palloc"].shape[0], at_least)
+            a["palloc"] = _grow_rows(a["palloc"], rows, ~np.uint64(0))
+            a["pscav"] = _grow_rows(a["pscav"], rows)
+            a["psum"] = _grow_rows(a["psum"], rows)
+            a["pg_span"] = _grow_rows(a["pg_span"], rows * CHUNK_PAGES, -1)
+        elif need == NEED_TB:
+            a["tb"] = _grow_rows(a["tb"], max(2 * a["tb"].shape[0], at_least))
+        elif need == NEED_CYC:
+            a["cyc"] = _grow_rows(a["cyc"], max(2 * a["cyc"].shape[0], at_least))
+        elif need == NEED_OBJS:
+            rows = a["ob"].shape[0]
+            while rows < at_least:
+                rows *= 2
+            if rows > a["ob"].shape[0]:
+                a["ob"] = _grow_rows(a["ob"], rows, -1)
+            else:
+                return
+        else:
+            raise ValueError(f"unknown capacity status {need}")
+        self.state = self._bundle()
