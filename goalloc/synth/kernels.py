@@ -40,20 +40,19 @@ FP_NOSCAN = 0  # probability an allocation is pointer-free
 
 
 @kernel(inline="always")
-def _new_id(st, fstack):
-    """Pop a recycled id (LIFO) or mint the next one, so ids stay below peak live."""
-    if st[ST_NFREE] > 0:
-        st[ST_NFREE] -= 1
-        return fstack[st[ST_NFREE]]
-    oid = st[ST_NEXT_ID]
-    st[ST_NEXT_ID] += 1
-    return oid
+def _new_id(fstack, nfree, next_id):
+    """Pop a recycled id (LIFO) or mint the next one, so ids stay below peak live.
+    Returns (id, nfree, next_id): counters live in locals, not in an array LLVM must assume
+    aliases the other int64 arrays (that alone cost ~10 ns per event)."""
+    if nfree > 0:
+        return fstack[nfree - 1], nfree - 1, next_id
+    return next_id, nfree, next_id + 1
 
 
 @kernel(inline="always")
-def _free_id(st, fstack, oid):
-    fstack[st[ST_NFREE]] = oid
-    st[ST_NFREE] += 1
+def _free_id(fstack, nfree, oid):
+    fstack[nfree] = oid
+    return nfree + 1
 
 
 @kernel(inline="always")
@@ -68,20 +67,27 @@ def _size(rs, bcdf, bexp):
 
 
 @kernel(inline="always")
-def _put(rs, st, fp, out, i, kind, p, oid, size):
-    """Write event i at the clock st[ST_NOW]; draw the noscan flag of an alloc."""
+def _put(rs, noscan, out, i, kind, now, p, oid, size):
+    """Write event i; draw the noscan flag of an alloc. Returns 1 for an alloc, else 0."""
     flags = 0
-    if kind == ALLOC:
-        if uniform(rs) < fp[FP_NOSCAN]:
-            flags = NOSCAN
-        st[ST_ALLOCS] += 1
+    if kind == ALLOC and uniform(rs) < noscan:
+        flags = NOSCAN
     out[0][i] = kind
-    out[1][i] = st[ST_NOW]
+    out[1][i] = now
     out[2][i] = p
     out[3][i] = oid
     out[4][i] = size
     out[5][i] = flags
-    st[ST_EMITTED] += 1
+    return 1 if kind == ALLOC else 0
+
+
+@kernel(inline="always")
+def _save(st, nfree, next_id, now, allocs, emitted):
+    st[ST_NFREE] = nfree
+    st[ST_NEXT_ID] = next_id
+    st[ST_NOW] = now
+    st[ST_ALLOCS] = allocs
+    st[ST_EMITTED] += emitted
 
 
 # -- steady server ------------------------------------------------------------------------
@@ -116,10 +122,13 @@ def steady(
     n,
 ):
     st[ST_STATUS] = OK
+    nfree, next_id, now, allocs = st[ST_NFREE], st[ST_NEXT_ID], st[ST_NOW], st[ST_ALLOCS]
+    noscan = fp[FP_NOSCAN]
+    i0 = i
     live = ip[SP_LIVE]
     maxreq = ip[SP_MAXREQ]
     while i < n:
-        if st[ST_NEXT_ID] >= len(fstack):
+        if next_id >= len(fstack):
             st[ST_STATUS] = GROW_IDS
             break
         kind = ALLOC
@@ -143,7 +152,7 @@ def steady(
                 st[S_PEND_SLOT] = victim
                 st[S_PEND_P] = p
         if slot >= 0:
-            oid = _new_id(st, fstack)
+            oid, nfree, next_id = _new_id(fstack, nfree, next_id)
             cache[slot] = oid
             size = _size(rs, cb_cdf, cb_exp)
         elif kind == ALLOC:
@@ -153,7 +162,7 @@ def steady(
                 left = min(1 + np.int64(fp[SF_REQ_MEAN] * exp1(rs)), maxreq)
             base = p * maxreq
             if left > 0:
-                oid = _new_id(st, fstack)
+                oid, nfree, next_id = _new_id(fstack, nfree, next_id)
                 req_ids[base + req_n[p]] = oid
                 req_n[p] += 1
                 req_left[p] = -1 if left == 1 else left - 1
@@ -166,10 +175,11 @@ def steady(
                 if k == 0:
                     req_left[p] = 0
         if kind == FREE:
-            _free_id(st, fstack, oid)
-        st[ST_NOW] += below(rs, 2 * ip[IP_GAP] + 1)
-        _put(rs, st, fp, out, i, kind, p, oid, size)
+            nfree = _free_id(fstack, nfree, oid)
+        now += below(rs, 2 * ip[IP_GAP] + 1)
+        allocs += _put(rs, noscan, out, i, kind, now, p, oid, size)
         i += 1
+    _save(st, nfree, next_id, now, allocs, i - i0)
     return i
 
 
@@ -209,9 +219,12 @@ BF_KEEP = 1  # fp: probability an allocation is kept for the phase (else a tempo
 @kernel
 def batch(rs, st, ip, fp, fstack, kept, ring, b_cdf, b_exp, out, i, n):
     st[ST_STATUS] = OK
+    nfree, next_id, now, allocs = st[ST_NFREE], st[ST_NEXT_ID], st[ST_NOW], st[ST_ALLOCS]
+    noscan = fp[FP_NOSCAN]
+    i0 = i
     target = ip[BP_TARGET]
     while i < n:
-        if st[ST_NEXT_ID] >= len(fstack):
+        if next_id >= len(fstack):
             st[ST_STATUS] = GROW_IDS
             break
         p = below(rs, ip[IP_PROCS])
@@ -232,7 +245,7 @@ def batch(rs, st, ip, fp, fstack, kept, ring, b_cdf, b_exp, out, i, n):
             kind = ALLOC
             keep = uniform(rs) < fp[BF_KEEP]
             size = _size(rs, b_cdf, b_exp)
-            oid = _new_id(st, fstack)
+            oid, nfree, next_id = _new_id(fstack, nfree, next_id)
             if keep:
                 kept[st[B_KEPT_N]] = oid
                 st[B_KEPT_N] += 1
@@ -241,10 +254,11 @@ def batch(rs, st, ip, fp, fstack, kept, ring, b_cdf, b_exp, out, i, n):
             else:
                 _ring_push(st, ring, oid)
         if kind == FREE:
-            _free_id(st, fstack, oid)
-        st[ST_NOW] += below(rs, 2 * ip[IP_GAP] + 1)
-        _put(rs, st, fp, out, i, kind, p, oid, size)
+            nfree = _free_id(fstack, nfree, oid)
+        now += below(rs, 2 * ip[IP_GAP] + 1)
+        allocs += _put(rs, noscan, out, i, kind, now, p, oid, size)
         i += 1
+    _save(st, nfree, next_id, now, allocs, i - i0)
     return i
 
 
@@ -257,32 +271,37 @@ FR_KEEP_EVERY = 2  # ip: every k-th allocation lives to the end
 @kernel
 def fragmenter(rs, st, ip, fp, fstack, ring, f_cdf, f_exp, out, i, n):
     st[ST_STATUS] = OK
+    nfree, next_id, now, allocs = st[ST_NFREE], st[ST_NEXT_ID], st[ST_NOW], st[ST_ALLOCS]
+    noscan = fp[FP_NOSCAN]
+    i0 = i
     k = ip[FR_KEEP_EVERY]
+    left = st[ST_TOTAL] - st[ST_EMITTED]
     while i < n:
-        if st[ST_NEXT_ID] >= len(fstack):
+        if next_id >= len(fstack):
             st[ST_STATUS] = GROW_IDS
             break
         p = below(rs, ip[IP_PROCS])
         rn = st[R_N]
         # Free the oldest short-lived object when the window is full, and drain the window
         # before the run ends so that exactly the kept objects are live at the end.
-        if rn > 0 and (rn == len(ring) or st[ST_TOTAL] - st[ST_EMITTED] <= rn):
+        if rn > 0 and (rn == len(ring) or left - (i - i0) <= rn):
             kind = FREE
             oid = _ring_pop(st, ring)
-            _free_id(st, fstack, oid)
+            nfree = _free_id(fstack, nfree, oid)
             size = 0
         else:
             kind = ALLOC
-            oid = _new_id(st, fstack)
+            oid, nfree, next_id = _new_id(fstack, nfree, next_id)
             st[F_COUNT] += 1  # allocations since the last kept one
             if st[F_COUNT] == k:
                 st[F_COUNT] = 0
             else:
                 _ring_push(st, ring, oid)
             size = _size(rs, f_cdf, f_exp)
-        st[ST_NOW] += below(rs, 2 * ip[IP_GAP] + 1)
-        _put(rs, st, fp, out, i, kind, p, oid, size)
+        now += below(rs, 2 * ip[IP_GAP] + 1)
+        allocs += _put(rs, noscan, out, i, kind, now, p, oid, size)
         i += 1
+    _save(st, nfree, next_id, now, allocs, i - i0)
     return i
 
 
@@ -295,9 +314,12 @@ LP_TARGET = 2  # ip: mean live objects
 @kernel
 def large(rs, st, ip, fp, fstack, live, l_cdf, l_exp, out, i, n):
     st[ST_STATUS] = OK
+    nfree, next_id, now, allocs = st[ST_NFREE], st[ST_NEXT_ID], st[ST_NOW], st[ST_ALLOCS]
+    noscan = fp[FP_NOSCAN]
+    i0 = i
     target = np.float64(ip[LP_TARGET])
     while i < n:
-        if st[ST_NEXT_ID] >= len(fstack):
+        if next_id >= len(fstack):
             st[ST_STATUS] = GROW_IDS
             break
         p = below(rs, ip[IP_PROCS])
@@ -306,7 +328,7 @@ def large(rs, st, ip, fp, fstack, live, l_cdf, l_exp, out, i, n):
         # every object has the same (geometric, memoryless) lifetime of mean ~2L events.
         if m == 0 or (m < len(live) and uniform(rs) * (target + m) < target):
             kind = ALLOC
-            oid = _new_id(st, fstack)
+            oid, nfree, next_id = _new_id(fstack, nfree, next_id)
             live[m] = oid
             st[L_LIVE_N] = m + 1
             size = _size(rs, l_cdf, l_exp)
@@ -316,11 +338,12 @@ def large(rs, st, ip, fp, fstack, live, l_cdf, l_exp, out, i, n):
             oid = live[j]
             live[j] = live[m - 1]
             st[L_LIVE_N] = m - 1
-            _free_id(st, fstack, oid)
+            nfree = _free_id(fstack, nfree, oid)
             size = 0
-        st[ST_NOW] += below(rs, 2 * ip[IP_GAP] + 1)
-        _put(rs, st, fp, out, i, kind, p, oid, size)
+        now += below(rs, 2 * ip[IP_GAP] + 1)
+        allocs += _put(rs, noscan, out, i, kind, now, p, oid, size)
         i += 1
+    _save(st, nfree, next_id, now, allocs, i - i0)
     return i
 
 
@@ -376,11 +399,15 @@ def profile(
     n,
 ):
     st[ST_STATUS] = OK
+    nfree, next_id, now, allocs = st[ST_NFREE], st[ST_NEXT_ID], st[ST_NOW], st[ST_ALLOCS]
+    noscan = fp[FP_NOSCAN]
+    i0 = i
     leaves = ip[PP_LEAVES]
     arate = fp[PF_ALLOC_RATE]
+    clock = fp[PF_CLOCK]
     nsizes = len(sizes)
     while i < n:
-        if st[ST_NEXT_ID] >= len(fstack):
+        if next_id >= len(fstack):
             st[ST_STATUS] = GROW_IDS
             break
         r0, r1, r2, r3 = rs[0], rs[1], rs[2], rs[3]  # restored if the arena must grow
@@ -412,7 +439,7 @@ def profile(
                 pool_off[s] = top
                 pool_cap[s] = 2 * cap
                 st[PR_ARENA_TOP] = top + 2 * cap
-            oid = _new_id(st, fstack)
+            oid, nfree, next_id = _new_id(fstack, nfree, next_id)
             arena[pool_off[s] + m] = oid
             live_n[s] = m + 1
             _tree_set(tree, leaves, s, (m + 1) * drate[s])
@@ -429,11 +456,13 @@ def profile(
             arena[off + j] = arena[off + m - 1]
             live_n[s] = m - 1
             _tree_set(tree, leaves, s, (m - 1) * drate[s])
-            _free_id(st, fstack, oid)
+            nfree = _free_id(fstack, nfree, oid)
             kind = FREE
             size = 0
-        fp[PF_CLOCK] += dt
-        st[ST_NOW] = np.int64(fp[PF_CLOCK])
-        _put(rs, st, fp, out, i, kind, p, oid, size)
+        clock += dt
+        now = np.int64(clock)
+        allocs += _put(rs, noscan, out, i, kind, now, p, oid, size)
         i += 1
+    fp[PF_CLOCK] = clock
+    _save(st, nfree, next_id, now, allocs, i - i0)
     return i

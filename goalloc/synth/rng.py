@@ -16,7 +16,7 @@ U7, U11, U17, U19, U32, U45, U57 = (np.uint64(k) for k in (7, 11, 17, 19, 32, 45
 U5, U9 = np.uint64(5), np.uint64(9)
 TWO_M53 = 1.0 / 9007199254740992.0  # 2**-53
 LN2 = 0.6931471805599453
-SQRT2 = 1.4142135623730951
+SQRT1_2 = 0.7071067811865476
 # 1/(2j+1) for j = 11..0: the atanh series for ln, evaluated by Horner's rule in ln_int.
 _ATANH = tuple(1.0 / (2 * j + 1) for j in range(11, -1, -1))
 
@@ -70,26 +70,17 @@ def below(s, n):
 
 
 @kernel(inline="always")
-def ln_int(k):
-    """ln(k) for an int64 k >= 1, to ~1 ulp, from integer ops and IEEE arithmetic only."""
+def exp1(s):
+    """An Exp(1) variate -ln(u), u = k / 2**53 with k uniform in 1..2**53. ln is computed here
+    from exact doublings and an atanh series (IEEE +, *, / only): ~1 ulp, no libm."""
+    u = np.float64(np.int64(next_u64(s) >> U11) + 1) * TWO_M53
     e = 0
-    for sh in (32, 16, 8, 4, 2, 1):
-        if (k >> (e + sh)) != 0:
-            e += sh
-    m = np.float64(k) / np.float64(np.int64(1) << e)  # exact: [1, 2)
-    if m > SQRT2:
-        m *= 0.5
+    while u < SQRT1_2:  # bring u into [sqrt(1/2), 1]: usually 0 to 2 doublings
+        u *= 2.0
         e += 1
-    t = (m - 1.0) / (m + 1.0)  # |t| <= 0.172, so 12 odd terms reach double precision
+    t = (u - 1.0) / (u + 1.0)  # |t| <= 0.172, so 12 odd terms reach double precision
     t2 = t * t
     acc = 0.0
     for c in _ATANH:
         acc = acc * t2 + c
-    return e * LN2 + 2.0 * t * acc
-
-
-@kernel(inline="always")
-def exp1(s):
-    """An Exp(1) variate: -ln(u) with u = k / 2**53, k uniform in 1..2**53."""
-    k = np.int64(next_u64(s) >> U11) + 1
-    return 53.0 * LN2 - ln_int(k)
+    return e * LN2 - 2.0 * t * acc
