@@ -387,3 +387,17 @@ def test_invariants_random(tmp_path, events, mode, version):
     r2 = run(tmp_path, events, procs=2, gc_mode=mode, go_version=version, gogc=5)
     assert r1.to_dict() == r2.to_dict()
     assert r1.end.objects + r1.end.unused == sum(c.pages for c in r1.classes) * 8192
+
+
+def test_sweep_frees_take_effect_in_the_current_cycle(tmp_path):
+    # 1.19: the 1025th 8 B object refills, so span 1 (full) sits in mcentral and is unswept
+    # after cycle 1. A sweep-observed free of object 0 means it was dead at cycle 1's mark
+    # start: that span's sweep (at cycle 2's sweep termination) frees it. Under death
+    # semantics the same free only takes effect at cycle 2's mark.
+    e = allocs(1025, 8) + [gc_ev(fmt.GC_START, 1), gc_ev(fmt.GC_MARK_TERM, 1),
+                           ev(fmt.FREE, 0), gc_ev(fmt.GC_START, 2)]
+    r = run(tmp_path, e, gc_mode="recorded", go_version="1.19", frees="sweep")
+    assert r.end.objects == 1024 * 8
+    r = run(tmp_path, e, gc_mode="recorded", go_version="1.19", frees="death")
+    assert r.end.objects == 1025 * 8
+    assert r.end_frag.dead_unswept == 8
