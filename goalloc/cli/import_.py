@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import click
 
-FORMATS = ("mtrace",)
+FORMATS = ("mtrace", "gotrace")
+
+# Facts in an importer's notes that are not "could not map" counts.
+_FACTS = ("events", "lines", "live_at_end", "generations", "gomaxprocs", "go_events",
+          "frees_without_p")
 
 
 @click.command("import")
@@ -18,7 +22,8 @@ def import_(format_, src, out, codec, force):
     """Import FORMAT file SRC as a goalloc trace.
 
     \b
-    mtrace  glibc MALLOC_TRACE text (docs/importers.md has the recording recipe)
+    mtrace   glibc MALLOC_TRACE text (docs/importers.md has the recording recipe)
+    gotrace  Go execution trace recorded with GODEBUG=traceallocfree=1 (Go 1.23+)
     """
     import os
 
@@ -30,7 +35,15 @@ def import_(format_, src, out, codec, force):
             from goalloc.trace.importers.mtrace import import_mtrace
 
             notes = import_mtrace(src, out, force=force, codec=codec, progress=advance)
-    click.echo(f"{out}: {notes['events']:,} events from {notes['lines']:,} lines")
-    unmapped = {k: v for k, v in notes.items() if k not in ("events", "lines", "live_at_end") and v}
+        elif format_ == "gotrace":
+            from goalloc.trace.importers.gotrace import import_gotrace
+
+            notes = import_gotrace(src, out, force=force, codec=codec, progress=advance)
+    if "lines" in notes:
+        click.echo(f"{out}: {notes['events']:,} events from {notes['lines']:,} lines")
+    else:
+        click.echo(f"{out}: {notes['events']:,} events from {notes['generations']:,} "
+                   f"generations, GOMAXPROCS {notes['gomaxprocs']}")
+    unmapped = {k: v for k, v in notes.items() if k not in _FACTS and v}
     if unmapped:
         click.echo("not mapped: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in unmapped.items()))

@@ -1,0 +1,268 @@
+"""Go execution trace wire format (trace v2: Go 1.22-1.25): header, batches, varints, and the
+numba kernels that decode a generation's batches.
+
+Reference: $GOROOT/src/internal/trace/event/go122/event.go (1.22/1.23 spec table),
+internal/trace/tracev2/events.go (1.24+), internal/trace/batch.go and generation.go (batch
+layout), runtime/traceallocfree.go (the alloc/free experiment's batches).
+
+A trace is a 16-byte header `go 1.N trace\\0\\0\\0`, then batches:
+  EvEventBatch (1)        gen, m, time, size varints, then `size` bytes of one M's events
+  EvExperimentalBatch (49) one experiment byte, then gen, m, time, size and `size` raw bytes
+Inside an event batch every event is one type byte and NARGS[type] LEB128 varints; the first
+is dt, cumulative from the batch's `time`. Strings (4), stacks (2), CPU samples (6) and the
+frequency (8; in 1.25 a sync batch starting with EvSync 50) come in batches of their own.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from goalloc.jit import kernel, njit
+
+HEADER_LEN = 16
+HEADER_RE = re.compile(rb"go 1\.(\d+) trace\x00\x00\x00")
+SUPPORTED_VERSIONS = (22, 23, 24, 25)
+MAX_BATCH_SIZE = 64 << 10  # go122.MaxBatchSize
+
+# Event types (go122/event.go, tracev2/events.go).
+EV_EVENT_BATCH = 1
+EV_STACKS = 2
+EV_STRINGS = 4
+EV_STRING = 5
+EV_CPU_SAMPLES = 6
+EV_FREQUENCY = 8
+EV_PROCS_CHANGE = 9
+EV_PROC_START = 10
+EV_PROC_STOP = 11
+EV_PROC_STEAL = 12
+EV_PROC_STATUS = 13
+EV_STW_BEGIN = 26
+EV_STW_END = 27
+EV_GC_BEGIN = 29
+EV_GC_END = 30
+EV_HEAP_ALLOC = 37
+EV_HEAP_GOAL = 38
+EV_EXPERIMENTAL_BATCH = 49
+EV_SYNC = 50  # Go 1.25
+EV_CLOCK_SNAPSHOT = 51  # Go 1.25
+EV_SPAN = 128
+EV_SPAN_ALLOC = 129
+EV_SPAN_FREE = 130
+EV_HEAP_OBJECT = 131
+EV_HEAP_OBJECT_ALLOC = 132
+EV_HEAP_OBJECT_FREE = 133
+EV_GOROUTINE_STACK = 134
+EV_GOROUTINE_STACK_ALLOC = 135
+EV_GOROUTINE_STACK_FREE = 136
+
+EXPERIMENT_ALLOC_FREE = 1
+EXP_TYPES_BATCH = 0  # runtime traceAllocFreeTypesBatch
+EXP_INFO_BATCH = 1  # runtime traceAllocFreeInfoBatch
+
+PROC_RUNNING = 1
+PROC_IDLE = 2
+PROC_SYSCALL = 3
+
+EVENT_NAMES = {
+    9: "ProcsChange", 10: "ProcStart", 11: "ProcStop", 12: "ProcSteal", 13: "ProcStatus",
+    14: "GoCreate", 15: "GoCreateSyscall", 16: "GoStart", 17: "GoDestroy",
+    18: "GoDestroySyscall", 19: "GoStop", 20: "GoBlock", 21: "GoUnblock",
+    22: "GoSyscallBegin", 23: "GoSyscallEnd", 24: "GoSyscallEndBlocked", 25: "GoStatus",
+    26: "STWBegin", 27: "STWEnd", 28: "GCActive", 29: "GCBegin", 30: "GCEnd",
+    31: "GCSweepActive", 32: "GCSweepBegin", 33: "GCSweepEnd", 34: "GCMarkAssistActive",
+    35: "GCMarkAssistBegin", 36: "GCMarkAssistEnd", 37: "HeapAlloc", 38: "HeapGoal",
+    39: "GoLabel", 40: "UserTaskBegin", 41: "UserTaskEnd", 42: "UserRegionBegin",
+    43: "UserRegionEnd", 44: "UserLog", 45: "GoSwitch", 46: "GoSwitchDestroy",
+    47: "GoCreateBlocked", 48: "GoStatusStack", 51: "ClockSnapshot",
+    128: "Span", 129: "SpanAlloc", 130: "SpanFree", 131: "HeapObject", 132: "HeapObjectAlloc",
+    133: "HeapObjectFree", 134: "GoroutineStack", 135: "GoroutineStackAlloc",
+    136: "GoroutineStackFree",
+}
+
+# Arguments (dt included) of the timed events that may appear inside an event batch.
+_NARGS_122 = {9: 3, 10: 3, 11: 1, 12: 4, 13: 3, 14: 4, 15: 2, 16: 3, 17: 1, 18: 1, 19: 3,
+              20: 3, 21: 4, 22: 3, 23: 1, 24: 1, 25: 4, 26: 3, 27: 1, 28: 2, 29: 3, 30: 2,
+              31: 2, 32: 2, 33: 3, 34: 2, 35: 2, 36: 1, 37: 2, 38: 2, 39: 2, 40: 5, 41: 3,
+              42: 4, 43: 4, 44: 5}
+_NARGS_123 = {45: 3, 46: 3, 47: 4, 48: 5, 128: 4, 129: 4, 130: 2, 131: 3, 132: 3, 133: 2,
+              134: 3, 135: 3, 136: 2}
+_NARGS_125 = {51: 4}
+
+# Events the importer keeps (the rest are decoded only to step over them).
+KEPT = (EV_PROCS_CHANGE, EV_PROC_START, EV_PROC_STOP, EV_PROC_STEAL, EV_PROC_STATUS,
+        EV_STW_BEGIN, EV_STW_END, EV_GC_BEGIN, EV_GC_END, EV_HEAP_ALLOC, EV_HEAP_GOAL,
+        *range(EV_SPAN, EV_GOROUTINE_STACK_FREE + 1))
+
+
+def nargs_table(version: int) -> np.ndarray:
+    """int8[256]: argument count of each event type valid in an event batch, -1 if invalid."""
+    t = np.full(256, -1, np.int8)
+    spec = dict(_NARGS_122)
+    if version >= 23:
+        spec.update(_NARGS_123)
+    if version >= 25:
+        spec.update(_NARGS_125)
+    for k, v in spec.items():
+        t[k] = v
+    return t
+
+
+def kept_table() -> np.ndarray:
+    t = np.zeros(256, np.bool_)
+    t[list(KEPT)] = True
+    return t
+
+
+def uvarint(buf, i: int, end: int) -> tuple[int, int]:
+    """Python LEB128 decode (batch headers, a few per batch). Returns (value, next index);
+    next index -1 when the data ends inside the number, -2 when it is longer than 10 bytes."""
+    x = 0
+    shift = 0
+    while True:
+        if i >= end:
+            return 0, -1
+        b = buf[i]
+        i += 1
+        x |= (b & 0x7F) << shift
+        if b < 0x80:
+            return x, i
+        shift += 7
+        if shift >= 70:
+            return 0, -2
+
+
+# -- numba kernels ---------------------------------------------------------------------------
+
+OK = 0
+ERR_UNKNOWN_EVENT = 1  # detail = event type
+ERR_TRUNCATED_EVENT = 2  # an event's varints run past its batch
+ERR_BAD_VARINT = 3
+ERR_BAD_STRING = 4
+ERR_BAD_TYPE = 5
+
+
+@njit(cache=True, inline="always")
+def _uvarint(buf, i, end):
+    """(value as int64, next index); next index -1 past `end`, -2 for an over-long varint."""
+    x = np.int64(0)
+    s = np.int64(0)
+    while True:
+        if i >= end:
+            return np.int64(0), np.int64(-1)
+        b = np.int64(buf[i])
+        i += 1
+        x |= (b & 0x7F) << s
+        if b < 0x80:
+            return x, np.int64(i)
+        s += 7
+        if s >= 70:
+            return np.int64(0), np.int64(-2)
+
+
+@kernel
+def decode_events(buf, bstart, bend, bm, btime, nspt, nargs, kept, lastkey, write,
+                  o_typ, o_key, o_m, o_a1, o_a2, o_a3, tcount):
+    """Decode the event batches [bstart[b], bend[b]) of one generation, in file order.
+
+    An event's time is its batch's `time` plus the cumulative dts, in ticks; `nspt` ns per
+    tick turns it into ns (as Go's parser does, in float64). Each M's times are made strictly
+    increasing (`lastkey`, by M index, carried across batches and generations; ts <= last ->
+    last + 1 ns, as internal/trace's reader does), so a stable sort by time keeps every M's
+    order: a new batch's base time can be below the previous batch's last event, whose times
+    the runtime pushed ahead one tick per event when it wrote faster than its clock ticked. Kept event types are written to the o_* arrays when `write` (else only counted);
+    `tcount` counts every event by type. Returns (status, events kept, byte index, detail)."""
+    n = 0
+    args = np.zeros(6, np.int64)
+    for b in range(bstart.shape[0]):
+        i = np.int64(bstart[b])
+        end = np.int64(bend[b])
+        m = bm[b]
+        t = np.int64(btime[b])
+        lk = lastkey[m]
+        while i < end:
+            at = i
+            ev = buf[i]
+            i += 1
+            na = nargs[ev]
+            if na < 0:
+                return ERR_UNKNOWN_EVENT, n, at, np.int64(ev)
+            for a in range(na):
+                v, i = _uvarint(buf, i, end)
+                if i < 0:
+                    return (ERR_TRUNCATED_EVENT if i == -1 else ERR_BAD_VARINT), n, at, np.int64(ev)
+                args[a] = v
+            t += args[0]
+            k = np.int64(t * nspt)
+            if k <= lk:
+                k = lk + 1
+            lk = k
+            tcount[ev] += 1
+            if kept[ev]:
+                if write:
+                    o_typ[n] = ev
+                    o_key[n] = k
+                    o_m[n] = m
+                    o_a1[n] = args[1] if na > 1 else 0
+                    o_a2[n] = args[2] if na > 2 else 0
+                    o_a3[n] = args[3] if na > 3 else 0
+                n += 1
+        if write:
+            lastkey[m] = lk
+    return OK, n, np.int64(0), np.int64(0)
+
+
+@kernel
+def decode_strings(buf, start, end, ids, offs, lens, n0):
+    """A strings batch: EvStrings, then {EvString, id, len, bytes}*. Appends to ids/offs/lens
+    from index n0 (capacity: one entry per 3 bytes). Returns (status, count, byte index)."""
+    n = n0
+    i = np.int64(start) + 1  # the EvStrings byte
+    while i < end:
+        at = i
+        if buf[i] != EV_STRING:
+            return ERR_BAD_STRING, n, at
+        sid, i = _uvarint(buf, i + 1, end)
+        if i < 0:
+            return ERR_BAD_STRING, n, at
+        ln, i = _uvarint(buf, i, end)
+        if i < 0 or ln < 0 or i + ln > end:
+            return ERR_BAD_STRING, n, at
+        ids[n] = sid
+        offs[n] = i
+        lens[n] = ln
+        n += 1
+        i += ln
+    return OK, n, np.int64(0)
+
+
+@kernel
+def decode_types(buf, start, end, ids, sizes, ptrbytes, n0):
+    """A types batch of the alloc/free experiment: a 0 byte, then {id, type address, size,
+    ptr_bytes, name_len, name}*. Returns (status, count, byte index)."""
+    n = n0
+    i = np.int64(start) + 1
+    while i < end:
+        at = i
+        tid, i = _uvarint(buf, i, end)
+        if i < 0:
+            return ERR_BAD_TYPE, n, at
+        _addr, i = _uvarint(buf, i, end)
+        if i < 0:
+            return ERR_BAD_TYPE, n, at
+        sz, i = _uvarint(buf, i, end)
+        if i < 0:
+            return ERR_BAD_TYPE, n, at
+        pb, i = _uvarint(buf, i, end)
+        if i < 0:
+            return ERR_BAD_TYPE, n, at
+        ln, i = _uvarint(buf, i, end)
+        if i < 0 or ln < 0 or i + ln > end:
+            return ERR_BAD_TYPE, n, at
+        ids[n] = tid
+        sizes[n] = sz
+        ptrbytes[n] = pb
+        n += 1
+        i += ln
+    return OK, n, np.int64(0)
