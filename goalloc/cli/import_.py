@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import click
 
-FORMATS = ("mtrace", "gotrace")
+# format -> (module, function); each importer returns a dict of notes.
+IMPORTERS = {
+    "gotrace": ("goalloc.trace.importers.gotrace", "import_gotrace"),
+    "mtrace": ("goalloc.trace.importers.mtrace", "import_mtrace"),
+    "heaptrack": ("goalloc.trace.importers.heaptrack", "import_heaptrack"),
+}
+FORMATS = tuple(IMPORTERS)
 
 # Facts in an importer's notes that are not "could not map" counts.
 _FACTS = ("events", "lines", "live_at_end", "generations", "gomaxprocs", "go_events",
-          "frees_without_p")
+          "frees_without_p", "time_markers")
 
 
 @click.command("import")
@@ -22,23 +28,21 @@ def import_(format_, src, out, codec, force):
     """Import FORMAT file SRC as a goalloc trace.
 
     \b
-    mtrace   glibc MALLOC_TRACE text (docs/importers.md has the recording recipe)
-    gotrace  Go execution trace recorded with GODEBUG=traceallocfree=1 (Go 1.23+)
+    gotrace    Go execution trace recorded with GODEBUG=traceallocfree=1 (Go 1.23+)
+    mtrace     glibc MALLOC_TRACE text
+    heaptrack  heaptrack raw file (heaptrack -r; plain, .gz or .zst)
+    docs/importers.md has the recording recipes.
     """
+    import importlib
     import os
 
     from goalloc.cli.common import progress_for
 
     total = os.path.getsize(src) if os.path.exists(src) else None
     with progress_for("importing", total) as advance:
-        if format_ == "mtrace":
-            from goalloc.trace.importers.mtrace import import_mtrace
-
-            notes = import_mtrace(src, out, force=force, codec=codec, progress=advance)
-        elif format_ == "gotrace":
-            from goalloc.trace.importers.gotrace import import_gotrace
-
-            notes = import_gotrace(src, out, force=force, codec=codec, progress=advance)
+        module, function = IMPORTERS[format_]
+        run = getattr(importlib.import_module(module), function)
+        notes = run(src, out, force=force, codec=codec, progress=advance)
     if "lines" in notes:
         click.echo(f"{out}: {notes['events']:,} events from {notes['lines']:,} lines")
     else:

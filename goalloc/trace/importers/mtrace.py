@@ -13,14 +13,12 @@ import os
 
 import numpy as np
 
-from goalloc.errors import TraceError
-from goalloc.jit import kernel, njit
+from goalloc.jit import kernel
 from goalloc.trace import format as fmt
 from goalloc.trace.addrmap import AddrMap, map_insert, map_remove
+from goalloc.trace.importers.text import BAD, NIL, bad_line, line_blocks, parse_hex, skip_spaces
 from goalloc.trace.header import Header
 from goalloc.trace.writer import Writer
-
-BLOCK = 8 << 20
 
 # Kernel status codes.
 OK = 0
@@ -35,49 +33,6 @@ C_REPLACED = 4  # alloc at an address that was live: its free was not traced
 C_EVENTS = 5
 N_COUNTERS = 6
 
-NIL = np.int64(-1)  # "(nil)"
-BAD = np.int64(-2)  # not a number
-
-
-@njit(cache=True, inline="always")
-def _skip_spaces(buf, i, end):
-    while i < end and (buf[i] == 32 or buf[i] == 9):
-        i += 1
-    return i
-
-
-@njit(cache=True)
-def _hex(buf, i, end):
-    """Parse `0x...` or `(nil)` at i; returns (value, next index). BAD on malformed input."""
-    i = _skip_spaces(buf, i, end)
-    if i + 5 <= end and buf[i] == 40:  # "(nil)"
-        if buf[i + 1] == 110 and buf[i + 2] == 105 and buf[i + 3] == 108 and buf[i + 4] == 41:
-            return NIL, i + 5
-        return BAD, i
-    if i + 2 >= end + 1 or buf[i] != 48 or (buf[i + 1] != 120 and buf[i + 1] != 88):
-        return BAD, i
-    i += 2
-    v = np.int64(0)
-    digits = 0
-    while i < end:
-        c = buf[i]
-        if 48 <= c <= 57:
-            d = c - 48
-        elif 97 <= c <= 102:
-            d = c - 87
-        elif 65 <= c <= 70:
-            d = c - 55
-        else:
-            break
-        if digits >= 16:
-            return BAD, i
-        v = (v << 4) | np.int64(d)
-        digits += 1
-        i += 1
-    if digits == 0:
-        return BAD, i
-    return v, i
-
 
 @kernel
 def _parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size):
@@ -91,14 +46,14 @@ def _parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size):
             end += 1
         start = i
         cnt[C_LINES] += 1
-        j = _skip_spaces(buf, i, end)
+        j = skip_spaces(buf, i, end)
         if j < end and buf[j] == 64:  # '@ caller-prefix ': skip to after the last ']'
             k = end - 1
             while k > j and buf[k] != 93:
                 k -= 1
             if k == j:
                 return BAD_LINE, out, start
-            j = _skip_spaces(buf, k + 1, end)
+            j = skip_spaces(buf, k + 1, end)
         if j >= end:
             i = end + 1
             continue  # blank line
@@ -107,8 +62,8 @@ def _parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size):
         if op == 61:  # '=' Start / End
             pass
         elif op == 43 or op == 62:  # '+' alloc, '>' realloc's new block
-            ptr, j = _hex(buf, j, end)
-            sz, j = _hex(buf, j, end)
+            ptr, j = parse_hex(buf, j, end, True)
+            sz, j = parse_hex(buf, j, end, True)
             if ptr == BAD or sz < 0:
                 return BAD_LINE, out, start
             if ptr == NIL:
@@ -126,7 +81,7 @@ def _parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size):
                 size[out] = sz
                 out += 1
         elif op == 45 or op == 60:  # '-' free, '<' realloc's old block
-            ptr, j = _hex(buf, j, end)
+            ptr, j = parse_hex(buf, j, end, True)
             if ptr == BAD:
                 return BAD_LINE, out, start
             if ptr != NIL:
@@ -155,47 +110,24 @@ def import_mtrace(src: str | os.PathLike, out: str | os.PathLike, *, force: bool
     amap = AddrMap()
     cnt = np.zeros(N_COUNTERS, np.int64)
     ts = 0
-    offset = 0
-    try:
-        f = open(src, "rb")
-    except OSError as e:
-        raise TraceError(src, f"cannot open: {e.strerror}") from None
-    with f, Writer(out, header, codec=codec, force=force) as w:
-        carry = b""
-        while True:
-            data = f.read(BLOCK)
-            block = carry + data
-            if not block:
-                break
-            cut = block.rfind(b"\n") + 1 if data else len(block)
-            if cut == 0:
-                if len(block) > 64 * BLOCK:
-                    raise TraceError(src, "line longer than 512 MiB", offset)
-                carry = block
-                continue
-            buf = np.frombuffer(block, np.uint8, count=cut)
+    with Writer(out, header, codec=codec, force=force) as w:
+        for buf, chunk, offset in line_blocks(src):
             lines = int(np.count_nonzero(buf == 10)) + 1
             if amap.needs_grow(lines):
                 amap.grow(lines)
             kind = np.empty(2 * lines, np.uint8)
             ids = np.empty(2 * lines, np.int64)
             size = np.empty(2 * lines, np.int64)
-            line0 = int(cnt[C_LINES])
+            first_line = int(cnt[C_LINES]) + 1
             status, n, bad_at = _parse_block(buf, amap.keys, amap.vals, amap.free_ids, amap.ctr,
                                              cnt, kind, ids, size)
             if status != OK:
-                lineno = line0 + int(np.count_nonzero(buf[:bad_at] == 10)) + 1
-                text = bytes(block[bad_at:bad_at + 60]).split(b"\n")[0].decode("utf-8", "replace")
-                raise TraceError(src, f"not an mtrace line: {text!r}", offset + bad_at, line=lineno)
+                raise bad_line(src, "an mtrace", buf, chunk, bad_at, offset, first_line)
             w.write(kind=kind[:n], ts=np.arange(ts, ts + n, dtype=np.int64), id=ids[:n],
                     size=size[:n])
             ts += n
-            offset += cut
-            carry = block[cut:]
             if progress is not None:
-                progress(cut)
-            if not data:
-                break
+                progress(len(buf))
     return {
         "lines": int(cnt[C_LINES]),
         "events": int(cnt[C_EVENTS]),

@@ -1,0 +1,155 @@
+"""Shared machinery of the text importers (mtrace, heaptrack): streaming a possibly compressed
+file in blocks of whole lines, numba helpers that parse hex numbers out of raw bytes, and the
+one-line error for a bad line."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterator
+
+import numpy as np
+
+from goalloc.errors import TraceError
+from goalloc.jit import njit
+
+BLOCK = 8 << 20
+MAX_LINE = 64 * BLOCK
+
+NIL = np.int64(-1)  # "(nil)"
+BAD = np.int64(-2)  # not a number
+
+
+def _open(src: str | os.PathLike):
+    """The file's text as a binary stream, decompressed if it starts with a gzip or zstd magic."""
+    try:
+        f = open(src, "rb")
+    except OSError as e:
+        raise TraceError(src, f"cannot open: {e.strerror}") from None
+    magic = f.read(4)
+    f.seek(0)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=f, mode="rb")
+    if magic == b"\x28\xb5\x2f\xfd":
+        return _ZstdStream(f)
+    return f
+
+
+class _ZstdStream:
+    """Read concatenated zstd frames; a file that ends inside a frame is an error (zstandard's
+    stream_reader would just stop, and a cut-off trace would import as a shorter one)."""
+
+    def __init__(self, f):
+        import zstandard
+
+        self._zstd = zstandard
+        self._f = f
+        self._d = zstandard.ZstdDecompressor().decompressobj()
+        self._in_frame = False
+
+    def read(self, n: int) -> bytes:
+        out = []
+        size = 0
+        while size < n:
+            raw = self._f.read(1 << 20)
+            if not raw:
+                if self._in_frame:
+                    raise EOFError("the file ends inside a zstd frame")
+                break
+            while raw:
+                self._in_frame = True
+                data = self._d.decompress(raw)
+                out.append(data)
+                size += len(data)
+                if self._d.eof:  # frame complete; any bytes after it start the next one
+                    raw = self._d.unused_data
+                    self._d = self._zstd.ZstdDecompressor().decompressobj()
+                    self._in_frame = False
+                else:
+                    raw = b""
+        return b"".join(out)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+def line_blocks(src: str | os.PathLike, block: int = BLOCK) -> Iterator[tuple[np.ndarray, bytes, int]]:
+    """Yield (bytes as uint8 array, the block, offset of the block in the text) for blocks of
+    whole lines; the last block may end without a newline."""
+    offset = 0
+    carry = b""
+    with _open(src) as f:
+        while True:
+            try:
+                data = f.read(block)
+            except (OSError, EOFError, ValueError) as e:
+                raise TraceError(src, f"cannot decompress ({e})", offset + len(carry)) from None
+            except Exception as e:  # zstandard raises its own ZstdError
+                raise TraceError(src, f"cannot decompress ({e})", offset + len(carry)) from None
+            chunk = carry + data
+            if not chunk:
+                return
+            cut = chunk.rfind(b"\n") + 1 if data else len(chunk)
+            if cut == 0:
+                if len(chunk) > MAX_LINE:
+                    raise TraceError(src, "line longer than 512 MiB", offset)
+                carry = chunk
+                continue
+            yield np.frombuffer(chunk, np.uint8, count=cut), chunk, offset
+            offset += cut
+            carry = chunk[cut:]
+            if not data:
+                return
+
+
+def bad_line(src, what: str, buf: np.ndarray, chunk: bytes, bad_at: int, offset: int,
+             first_line: int) -> TraceError:
+    """The error for the line starting at `bad_at` of a block whose first line is `first_line`."""
+    lineno = first_line + int(np.count_nonzero(buf[:bad_at] == 10))
+    text = bytes(chunk[bad_at:bad_at + 60]).split(b"\n")[0].decode("utf-8", "replace")
+    return TraceError(src, f"not {what} line: {text!r}", offset + bad_at, line=lineno)
+
+
+@njit(cache=True, inline="always")
+def skip_spaces(buf, i, end):
+    while i < end and (buf[i] == 32 or buf[i] == 9):
+        i += 1
+    return i
+
+
+@njit(cache=True)
+def parse_hex(buf, i, end, prefixed):
+    """Parse a hex number at i (after spaces): `0x...` when `prefixed`, bare digits otherwise;
+    `(nil)` gives NIL. Returns (value, next index); BAD when malformed or over 16 digits."""
+    i = skip_spaces(buf, i, end)
+    if i + 5 <= end and buf[i] == 40:  # "(nil)"
+        if buf[i + 1] == 110 and buf[i + 2] == 105 and buf[i + 3] == 108 and buf[i + 4] == 41:
+            return NIL, i + 5
+        return BAD, i
+    if prefixed:
+        if i + 2 > end or buf[i] != 48 or (buf[i + 1] != 120 and buf[i + 1] != 88):
+            return BAD, i
+        i += 2
+    v = np.int64(0)
+    digits = 0
+    while i < end:
+        c = buf[i]
+        if 48 <= c <= 57:
+            d = c - 48
+        elif 97 <= c <= 102:
+            d = c - 87
+        elif 65 <= c <= 70:
+            d = c - 55
+        else:
+            break
+        if digits >= 16:
+            return BAD, i
+        v = (v << 4) | np.int64(d)
+        digits += 1
+        i += 1
+    if digits == 0 or v < 0 or (i < end and buf[i] != 32 and buf[i] != 9 and buf[i] != 13):
+        return BAD, i  # v < 0: 16 digits beyond int64, never an address or a size
+    return v, i
