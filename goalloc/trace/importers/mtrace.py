@@ -16,8 +16,8 @@ import numpy as np
 from goalloc.jit import kernel
 from goalloc.trace import format as fmt
 from goalloc.trace.addrmap import AddrMap, map_insert, map_remove
-from goalloc.trace.importers.text import BAD, NIL, bad_line, line_blocks, parse_hex, skip_spaces
 from goalloc.trace.header import Header
+from goalloc.trace.importers.text import BAD, NIL, bad_line, line_blocks, parse_hex, skip_spaces
 from goalloc.trace.writer import Writer
 
 # Kernel status codes.
