@@ -650,8 +650,9 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
         (typ == w.EV_GOROUTINE_STACK_FREE)
     if n:
         kmin = int(key.min())
-        if st.t0 is None:
-            st.t0 = kmin
+        if st.t0 is None:  # the first event written is at 0 (P changes are not written)
+            shown = typ > w.EV_PROC_STATUS
+            st.t0 = int(key[shown].min()) if shown.any() else kmin
         order = np.argsort((key - kmin) * 2 + (~frees), kind="stable")
         typ, key, mm, a1, a2, a3 = (x[order] for x in (typ, key, mm, a1, a2, a3))
     elif st.t0 is None:

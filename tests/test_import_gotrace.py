@@ -1,0 +1,494 @@
+"""Go execution trace importer (gotrace): a real recording checked against counts taken
+independently (a plain-Python batch walker here, and Go's own parser via `go tool trace -d=1`
+when Go is installed), hand-built traces for the mapping rules (ties, late frees, malloc
+headers, lost span frees, stack sizes), corrupt, truncated and unsupported inputs, and an
+end-to-end recording with the real toolchain."""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_goalloc
+
+import goalloc.trace as trace
+from goalloc.sizeclasses import get_table
+from goalloc.trace import format as fmt
+from goalloc.trace.importers.gotrace import import_gotrace
+
+DATA = Path(__file__).parent / "data"
+TINY = DATA / "gotrace-tiny.trace"
+GO_SKIP = "Go 1.23 toolchain not installed: make test installs golang-1.23-go from bookworm-backports"
+
+
+def go_binary() -> str | None:
+    for cand in (shutil.which("go"), "/usr/lib/go-1.23/bin/go"):
+        if cand and os.access(cand, os.X_OK):
+            out = subprocess.run([cand, "version"], capture_output=True, text=True).stdout
+            m = re.search(r"go1\.(\d+)", out)
+            if m and int(m.group(1)) >= 23:
+                return cand
+    return None
+
+
+def go_env(go: str) -> dict:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(go).parent) + os.pathsep + env.get("PATH", "")
+    env["GOTOOLCHAIN"] = "local"
+    env.setdefault("HOME", "/tmp")
+    return env
+
+
+def read(path):
+    with trace.open(path) as r:
+        chunks = list(r)
+        return r.header, {k: np.concatenate([getattr(c, k) for c in chunks]) for k in fmt.COLUMNS}
+
+
+# -- an independent walker: plain Python, its own tables --------------------------------------
+
+# Timed events' argument counts (dt included), from go122/event.go, written out again here.
+ARGS = {9: 3, 10: 3, 11: 1, 12: 4, 13: 3, 14: 4, 15: 2, 16: 3, 17: 1, 18: 1, 19: 3, 20: 3,
+        21: 4, 22: 3, 23: 1, 24: 1, 25: 4, 26: 3, 27: 1, 28: 2, 29: 3, 30: 2, 31: 2, 32: 2,
+        33: 3, 34: 2, 35: 2, 36: 1, 37: 2, 38: 2, 39: 2, 40: 5, 41: 3, 42: 4, 43: 4, 44: 5,
+        45: 3, 46: 3, 47: 4, 48: 5, 128: 4, 129: 4, 130: 2, 131: 3, 132: 3, 133: 2, 134: 3,
+        135: 3, 136: 2}
+NAMES = {128: "Span", 129: "SpanAlloc", 130: "SpanFree", 131: "HeapObject",
+         132: "HeapObjectAlloc", 133: "HeapObjectFree", 134: "GoroutineStack",
+         135: "GoroutineStackAlloc", 136: "GoroutineStackFree", 26: "STWBegin", 29: "GCBegin",
+         30: "GCEnd"}
+
+
+def uvarint(b, i):
+    x = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        x |= (c & 0x7F) << shift
+        if c < 0x80:
+            return x, i
+        shift += 7
+
+
+def walk(path):
+    """Batches (offset, kind, exp, gen, m, time, data, data offset) and the events of the event batches as
+    (type, ticks, m, args) in file order."""
+    raw = Path(path).read_bytes()
+    i = 16
+    batches, events = [], []
+    while i < len(raw):
+        off, kind = i, raw[i]
+        i += 1
+        exp = 0
+        if kind == 49:
+            exp = raw[i]
+            i += 1
+        gen, i = uvarint(raw, i)
+        m, i = uvarint(raw, i)
+        t, i = uvarint(raw, i)
+        size, i = uvarint(raw, i)
+        data = raw[i:i + size]
+        i += size
+        batches.append((off, kind, exp, gen, m, t, data, i - size))
+        if kind == 1 and data and data[0] not in (2, 4, 6, 8):
+            j = 0
+            while j < len(data):
+                ev = data[j]
+                j += 1
+                args = []
+                for _ in range(ARGS[ev]):
+                    v, j = uvarint(data, j)
+                    args.append(v)
+                t += args[0]
+                events.append((ev, t, m, args[1:]))
+    return batches, events
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gotrace") / "tiny.msgpack"
+    notes = import_gotrace(TINY, out)
+    header, cols = read(out)
+    return notes, header, cols
+
+
+def test_header_and_counts_match_an_independent_walk(tiny):
+    notes, header, c = tiny
+    assert header.frees == "sweep" and header.sizes == "requested"
+    assert header.source["recorder"] == "go execution trace (traceallocfree)"
+    assert header.source["go_version"] == "1.23" and header.gomaxprocs == 2
+    batches, events = walk(TINY)
+    n = collections.Counter(NAMES.get(e[0], e[0]) for e in events)
+    assert notes["generations"] == len({b[3] for b in batches}) == 2
+    for name in ("Span", "SpanAlloc", "SpanFree", "HeapObject", "HeapObjectAlloc",
+                 "HeapObjectFree", "GCBegin", "GCEnd", "STWBegin"):
+        assert notes["go_events"][name] == n[name], name
+    kinds = collections.Counter(c["kind"].tolist())
+    snap = (c["flags"] & fmt.FLAG_SNAPSHOT) != 0
+    assert kinds[fmt.ALLOC] == n["HeapObject"] + n["HeapObjectAlloc"]
+    assert int(((c["kind"] == fmt.ALLOC) & snap).sum()) == n["HeapObject"]
+    assert kinds[fmt.FREE] == n["HeapObjectFree"] - notes["late_frees_dropped"] \
+        + notes["slot_reused_before_free"] - notes["unknown_frees"]
+    assert kinds[fmt.SPAN_ALLOC] == n["Span"] + n["SpanAlloc"]
+    assert kinds[fmt.SPAN_FREE] == n["SpanFree"] + notes["lost_span_frees"] \
+        - notes["unknown_span_frees"]
+    assert kinds[fmt.GC_START] == n["GCBegin"] == 3 and kinds[fmt.GC_END] == n["GCEnd"]
+    assert kinds[fmt.STW_BEGIN] == n["STWBegin"] == kinds[fmt.STW_END]
+    assert kinds[fmt.GC_MARK_TERM] == 3
+    reasons = collections.Counter(c["aux"][c["kind"] == fmt.STW_BEGIN].tolist())
+    assert reasons == {fmt.STW_GC_MARK_TERM: 3, fmt.STW_GC_SWEEP_TERM: 3, 10: 1}  # 10 start trace
+    assert notes["unknown_frees"] == notes["objects_outside_spans"] == notes["unknown_types"] == 0
+    assert notes["misplaced_objects"] == 0
+
+
+def test_events_are_consistent(tiny):
+    """Frees name live ids, ts never decreases on a P, slot sizes and flags follow the spans."""
+    _, _, c = tiny
+    live = set()
+    last = collections.defaultdict(int)
+    cs = set(get_table("go").class_size[1:].tolist())
+    for k, ts, p, i, size, flags, aux in zip(*(c[x].tolist() for x in
+                                               ("kind", "ts", "p", "id", "size", "flags", "aux")), strict=False):
+        if p >= 0:
+            assert ts >= last[p]
+            last[p] = ts
+        if k == fmt.ALLOC:
+            assert i not in live
+            live.add(i)
+            assert flags & fmt.FLAG_SIZE_ESTIMATED
+            assert 0 < size <= aux and (aux in cs or aux % 8192 == 0)
+        elif k == fmt.FREE:
+            live.remove(i)
+    assert c["ts"].min() == 0
+    assert set(c["p"].tolist()) <= {-1, 0, 1}
+
+
+def test_malloc_header_objects_are_freed_by_their_slot_base(tiny):
+    """640 B pointerful objects (slot 704) are allocated at slot base + 8 and freed at the slot
+    base: the raw trace has both kinds of ids, and the import pairs them."""
+    batches, events = walk(TINY)
+    spans = {}
+    header_allocs = header_frees = 0
+    for ev, _, _, a in sorted(events, key=lambda e: e[1]):  # Ms merged by time
+        if ev in (128, 129):
+            for pg in range(a[0], a[0] + a[1]):
+                spans[pg] = a
+        elif ev in (132, 133):
+            sid, npages, kc = spans[a[0] * 8 // 8192]
+            if kc & 1 or kc >> 2 == 0 or (kc >> 1) & 1:
+                continue
+            slot = int(get_table("go").class_size[kc >> 2])
+            if slot > 512:
+                off = (a[0] * 8 - sid * 8192) % slot
+                if ev == 132:
+                    assert off == 8
+                    header_allocs += 1
+                else:
+                    assert off == 0
+                    header_frees += 1
+    assert header_allocs > 500 and header_frees > 500
+    _, _, c = tiny
+    big = {}
+    freed = 0
+    for k, i, aux, fl in zip(c["kind"].tolist(), c["id"].tolist(), c["aux"].tolist(),
+                             c["flags"].tolist(), strict=False):
+        if k == fmt.ALLOC:
+            big[i] = 512 < aux <= 32768 and not fl & fmt.FLAG_NOSCAN and not fl & fmt.FLAG_SNAPSHOT
+        elif k == fmt.FREE and big.pop(i, False):
+            freed += 1
+    assert freed == header_frees
+
+
+def test_requested_sizes_are_estimated_from_types(tiny):
+    _, _, c = tiny
+    a = c["kind"] == fmt.ALLOC
+    sizes = collections.Counter(zip(c["aux"][a].tolist(), c["size"][a].tolist(), strict=False))
+    assert sizes[(704, 640)] > 500  # &big{}: one 640 B object in a 704 B slot (8 B header)
+    assert sizes[(48, 48)] > 500  # &node{}: 48 B
+    assert sizes[(40960, 40960)] > 0  # make([]*node, 5000): 40000 B in 5 pages, grown to fill
+
+
+def test_procs_and_times_match_go_tool_trace(tiny):
+    """Go's own parser (go tool trace -d=1) agrees on every alloc's and free's time and P."""
+    go = go_binary()
+    if go is None:
+        pytest.skip(GO_SKIP)
+    out = subprocess.run([go, "tool", "trace", "-d=1", str(TINY)], capture_output=True,
+                         text=True, env=go_env(go), timeout=120).stdout
+    pat = re.compile(r"^M=\S+ P=(-?\d+) G=\S+ Experimental Time=(\d+) Name=(HeapObjectAlloc|"
+                     r"HeapObjectFree) ", re.M)
+    t0 = min(int(t) for t in re.findall(r" Time=(\d+) ", out))
+    found = pat.findall(out)
+    theirs = collections.Counter((name, int(t) - t0, int(p)) for p, t, name in found)
+    _, _, c = tiny
+    # goalloc rebases on its first kept event, Go on its first event: align the first allocs.
+    live = (c["flags"] & fmt.FLAG_SNAPSHOT) == 0
+    first = min(int(t) for _, t, name in found if name == "HeapObjectAlloc") - t0
+    shift = first - int(c["ts"][(c["kind"] == fmt.ALLOC) & live].min())
+    ours = collections.Counter()
+    for k, name in ((fmt.ALLOC, "HeapObjectAlloc"), (fmt.FREE, "HeapObjectFree")):
+        sel = (c["kind"] == k) & live
+        for t, p in zip(c["ts"][sel].tolist(), c["p"][sel].tolist(), strict=False):
+            ours[(name, t + shift, p)] += 1
+    assert sum(theirs.values()) == sum(ours.values()) > 20000
+    # Same P for every event at the same time, up to the 1 ns steps both parsers add to keep
+    # times increasing (Go's reader over all events, goalloc per M): compare each (kind, P)
+    # group's sorted times.
+    def groups(counter):
+        g = collections.defaultdict(list)
+        for (name, t, p), k in counter.items():
+            g[(name, p)] += [t] * k
+        return {key: np.sort(v) for key, v in g.items()}
+
+    gt, go_ = groups(theirs), groups(ours)
+    assert gt.keys() == go_.keys()
+    for key in gt:
+        assert len(gt[key]) == len(go_[key]), key
+        assert np.abs(gt[key] - go_[key]).max() <= 1000, key
+    exact = sum((theirs & ours).values()) / sum(theirs.values())
+    assert exact > 0.95
+    stw = re.findall(r'RangeBegin Time=\d+ Name="stop-the-world \(([^)]*)\)"', out)
+    assert collections.Counter(stw) == {"GC mark termination": 3, "GC sweep termination": 3,
+                                        "start trace": 1}
+
+
+# -- hand-built traces -------------------------------------------------------------------------
+
+
+def enc(*vals) -> bytes:
+    out = bytearray()
+    for v in vals:
+        while True:
+            b = v & 0x7F
+            v >>= 7
+            if v:
+                out.append(b | 0x80)
+            else:
+                out.append(b)
+                break
+    return bytes(out)
+
+
+def batch(gen, m, time, data: bytes, exp=None) -> bytes:
+    head = bytes([1]) if exp is None else bytes([49, exp])
+    return head + enc(gen, m, time, len(data)) + data
+
+
+def ev(typ, dt, *args) -> bytes:
+    return bytes([typ]) + enc(dt, *args)
+
+
+MIN_HEAP = 0xC000000000
+INFO = batch(1, (1 << 64) - 1, 0, b"\x01" + enc(MIN_HEAP, 8192, 8, 2048), exp=1)
+FREQ = batch(1, 0, 0, b"\x08" + enc(15625000))
+
+
+def types_batch(gen, *types):
+    data = b"\x00"
+    for tid, size, ptr, name in types:
+        data += enc(tid, 0x400000 + tid, size, ptr, len(name)) + name.encode()
+    return batch(gen, (1 << 64) - 1, 0, data, exp=1)
+
+
+def hand(path, m1: bytes, m2: bytes = b"", *, version=23, extra=b"", gen2=b""):
+    data = f"go 1.{version} trace".encode() + b"\0\0\0" + FREQ + INFO + types_batch(
+        1, (1, 48, 48, "main.node"), (2, 640, 640, "main.big")) + batch(1, 1, 1000, m1)
+    if m2:
+        data += batch(1, 2, 1000, m2)
+    data += extra + gen2
+    Path(path).write_bytes(data)
+    return path
+
+
+# Size class 5 (48 B, pointerful) at page 0; size class 29 (704 B, pointerful) at page 8.
+SPAN48 = ev(129, 1, 0, 1, (5 << 1) << 1)
+SPAN704 = ev(129, 1, 8, 2, (29 << 1) << 1)
+
+
+def test_ties_put_frees_first_and_late_frees_are_dropped(tmp_path):
+    # M1 on P0: span, alloc slot 0 (t=2); later realloc of slot 0 at t=10.
+    # M2 on P1: frees slot 0 at t=10 too: the free must come first.
+    m1 = ev(13, 0, 0, 1) + SPAN48 + ev(132, 1, 0, 1) + ev(132, 8, 0, 1)
+    m2 = ev(13, 0, 1, 1) + ev(133, 10, 0)
+    notes = import_gotrace(hand(tmp_path / "t.trace", m1, m2), tmp_path / "t.msgpack")
+    _, c = read(tmp_path / "t.msgpack")
+    obj = np.isin(c["kind"], [fmt.ALLOC, fmt.FREE])
+    assert c["kind"][obj].tolist() == [fmt.ALLOC, fmt.FREE, fmt.ALLOC]
+    assert c["p"][obj].tolist() == [0, 1, 0]
+    assert notes["slot_reused_before_free"] == 0
+    # Now the free is stamped after the reuse: the reuse frees the first object (p -1) and the
+    # late free is dropped, so the second object stays live.
+    m2 = ev(13, 0, 1, 1) + ev(133, 15, 0)
+    notes = import_gotrace(hand(tmp_path / "u.trace", m1, m2), tmp_path / "u.msgpack")
+    _, c = read(tmp_path / "u.msgpack")
+    obj = np.isin(c["kind"], [fmt.ALLOC, fmt.FREE])
+    assert c["kind"][obj].tolist() == [fmt.ALLOC, fmt.FREE, fmt.ALLOC]
+    assert c["p"][obj].tolist() == [0, -1, 0]
+    assert notes["slot_reused_before_free"] == notes["late_frees_dropped"] == 1
+    assert notes["live_at_end"] == 1
+
+
+def test_malloc_header_sizes_and_spans(tmp_path):
+    base = 8 * 8192 // 8  # object id of page 8
+    m1 = (ev(13, 0, 0, 1) + SPAN704 + ev(132, 1, base + 1, 2)  # 640 B object at slot + 8
+          + ev(132, 1, base + 88 + 1, 0)  # untyped, second slot + 8
+          + ev(133, 1, base)  # freed at the slot base
+          + ev(129, 1, 8, 2, (29 << 1) << 1)  # span 8 again: its SpanFree was lost
+          + ev(135, 1, 100, 14) + ev(136, 1, 100) + ev(11, 1))  # 8 KiB stack; ProcStop
+    m1 += ev(132, 1, base + 1, 2)  # after ProcStop: no P
+    notes = import_gotrace(hand(tmp_path / "h.trace", m1), tmp_path / "h.msgpack")
+    _, c = read(tmp_path / "h.msgpack")
+    a = c["kind"] == fmt.ALLOC
+    assert c["size"][a].tolist() == [640, 696, 640]
+    assert c["aux"][a].tolist() == [704, 704, 704]
+    assert c["p"][a].tolist() == [0, 0, -1]
+    assert (c["flags"][a] & fmt.FLAG_NOSCAN).tolist() == [0, 0, 0]
+    assert notes["lost_span_frees"] == 1
+    sk = c["kind"] == fmt.SPAN_ALLOC
+    assert c["size"][sk].tolist() == [2, 2] and c["aux"][sk].tolist() == [58, 58]
+    assert c["kind"].tolist().count(fmt.SPAN_FREE) == 1
+    st = c["kind"] == fmt.STACK_ALLOC
+    assert c["size"][st].tolist() == [8192]
+    assert notes["misplaced_objects"] == 0 and notes["unknown_frees"] == 0
+
+
+def test_type_ids_are_per_generation(tmp_path):
+    # Generation 2 reuses type id 1 for a 16 B type.
+    m1 = ev(13, 0, 0, 1) + SPAN48 + ev(132, 1, 0, 1)
+    gen2 = (types_batch(2, (1, 16, 8, "*int"))
+            + batch(2, 1, 5000, ev(13, 0, 0, 1) + ev(132, 1, 6, 1))
+            + batch(2, 0, 0, b"\x08" + enc(15625000)))
+    import_gotrace(hand(tmp_path / "g.trace", m1, gen2=gen2), tmp_path / "g.msgpack")
+    _, c = read(tmp_path / "g.msgpack")
+    a = c["kind"] == fmt.ALLOC
+    assert c["size"][a].tolist() == [48, 48]  # 48 B type, then 3 x 16 B in a 48 B slot
+    # 64 ns ticks, from the first event written (the SpanAlloc at tick 1001)
+    assert c["ts"][a].tolist() == [64, (5001 - 1001) * 64]
+
+
+def test_go_125_sync_batches(tmp_path):
+    m1 = ev(13, 0, 0, 1) + SPAN48 + ev(132, 1, 0, 1)
+    path = hand(tmp_path / "s.trace", m1, version=25)
+    raw = path.read_bytes().replace(FREQ, batch(1, 0, 0, b"\x32\x08" + enc(15625000)
+                                                + bytes([51]) + enc(0, 1, 2, 3)))
+    path.write_bytes(raw)
+    notes = import_gotrace(path, tmp_path / "s.msgpack")
+    assert notes["go_events"]["HeapObjectAlloc"] == 1
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+def one_line_error(cli, path, tmp_path):
+    code, out, err = cli("import", "gotrace", path, "-o", tmp_path / "o.msgpack", "--force")
+    assert code == 2, (out, err)
+    lines = [x for x in err.strip().splitlines() if x]
+    assert len(lines) == 1 and "Traceback" not in err
+    assert not (tmp_path / "o.msgpack").exists()
+    return lines[0]
+
+
+def test_truncated_and_corrupt_files(cli, tmp_path):
+    raw = TINY.read_bytes()
+    batches, _ = walk(TINY)
+    big = max(batches, key=lambda b: len(b[6]))
+    off = big[0]
+    cases = {
+        "mid-data": (raw[:off + 100], f"byte {off}: truncated"),
+        "mid-header": (raw[:off + 3], f"byte {off}: truncated"),
+        "bad-batch": (raw[:off] + b"\x07" + raw[off + 1:], f"byte {off}: corrupt trace: expected"),
+    }
+    # An unknown event type: overwrite the first event byte of an event batch.
+    evb = next(b for b in batches if b[1] == 1 and b[6] and b[6][0] == 13)
+    first = evb[7]
+    cases["unknown-event"] = (raw[:first] + b"\xc8" + raw[first + 1:],
+                              f"byte {first}: corrupt trace: unknown event type 200")
+    for name, (data, want) in cases.items():
+        p = tmp_path / f"{name}.trace"
+        p.write_bytes(data)
+        line = one_line_error(cli, p, tmp_path)
+        assert want in line, (name, line)
+
+
+def test_versions_and_foreign_files(cli, tmp_path):
+    raw = TINY.read_bytes()
+    for version, want in ((21, "go 1.21 trace is not supported: goalloc reads Go 1.22-1.25 "
+                               "execution traces"), (26, "go 1.26 trace is not supported")):
+        p = tmp_path / f"v{version}.trace"
+        p.write_bytes(f"go 1.{version} trace\0\0\0".encode() + raw[16:])
+        assert want in one_line_error(cli, p, tmp_path)
+    p = tmp_path / "x.trace"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    assert "not a Go execution trace" in one_line_error(cli, p, tmp_path)
+
+
+def test_trace_without_traceallocfree(cli, tmp_path):
+    """Drop the alloc/free experiment's batches and events: what a plain trace looks like."""
+    raw = TINY.read_bytes()
+    batches, _ = walk(TINY)
+    out = bytearray(raw[:16])
+    for _off, kind, _exp, gen, m, t, data, _ in batches:
+        if kind == 49:
+            continue
+        if kind == 1 and data and data[0] not in (2, 4, 6, 8):
+            j, keep = 0, bytearray()
+            while j < len(data):
+                start, typ = j, data[j]
+                j += 1
+                for _ in range(ARGS[typ]):
+                    _, j = uvarint(data, j)
+                if typ < 128:
+                    keep += data[start:j]
+            data = bytes(keep)  # (dts of dropped events are lost: times shift, no matter)
+        out += batch(gen, m, t, data)
+    p = tmp_path / "plain.trace"
+    p.write_bytes(bytes(out))
+    line = one_line_error(cli, p, tmp_path)
+    assert "recorded without GODEBUG=traceallocfree=1" in line
+    assert "GODEBUG=traceallocfree=1 go test -trace=out.trace" in line
+
+
+def test_cli_subprocess_no_traceback(tmp_path):
+    p = tmp_path / "cut.trace"
+    p.write_bytes(TINY.read_bytes()[:5000])
+    r = run_goalloc("import", "gotrace", p, "-o", tmp_path / "o.msgpack")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert re.fullmatch(r".*cut\.trace: byte \d+: truncated: .*\n", r.stderr), r.stderr
+
+
+# -- end to end with the real toolchain --------------------------------------------------------
+
+
+def test_record_and_import_a_tiny_go_program(cli, tmp_path):
+    go = go_binary()
+    if go is None:
+        pytest.skip(GO_SKIP)
+    env = go_env(go)
+    src = tmp_path / "prog"
+    src.mkdir()
+    shutil.copy(DATA / "gotrace-tiny.go", src / "main.go")
+    (src / "go.mod").write_text("module tiny\n\ngo 1.23\n")
+    subprocess.run([go, "build", "-o", "tiny", "."], cwd=src, env=env, check=True, timeout=300)
+    rec = tmp_path / "rec.trace"
+    subprocess.run([str(src / "tiny"), str(rec), "0"], env={**env, "GODEBUG": "traceallocfree=1",
+                                                            "GOMAXPROCS": "2"},
+                   check=True, timeout=120)
+    code, out, err = cli("import", "gotrace", rec, "-o", tmp_path / "rec.msgpack")
+    assert code == 0, err
+    assert "GOMAXPROCS 2" in out
+    _, events = walk(rec)
+    n = collections.Counter(e[0] for e in events)
+    _, c = read(tmp_path / "rec.msgpack")
+    assert int((c["kind"] == fmt.ALLOC).sum()) == n[131] + n[132] > 10000
+    assert int((c["kind"] == fmt.GC_START).sum()) == n[29] >= 3
+    # The same program without GODEBUG=traceallocfree=1: a clear error.
+    plain = tmp_path / "plain.trace"
+    subprocess.run([str(src / "tiny"), str(plain), "0"], env={**env, "GOMAXPROCS": "2"},
+                   check=True, timeout=120)
+    assert "recorded without GODEBUG=traceallocfree=1" in one_line_error(cli, plain, tmp_path)
