@@ -1,0 +1,154 @@
+"""A replay Report's figures as runtime/metrics-style {name, unit, value} records, plus the
+derived per-class figures (utilisation, waste, share) the text and JSON reports both show.
+
+Names follow conventions.md: the runtime's exact names where the meaning is the same, goalloc's
+own under /goalloc/. The engine's `Report.metrics()` is the base; names it defines are kept as
+it defines them, and the figures below are added only where the engine has none of that name,
+so fields the engine adds later flow through. No numba, no numpy.
+"""
+
+from __future__ import annotations
+
+import math
+
+from goalloc.report.knobs import gogc_metric, memlimit_metric
+
+PAGE_SIZE = 8192
+
+
+def unit_of(name: str) -> str:
+    """The unit of a runtime/metrics-style name: the text after the last ':'."""
+    return name.rsplit(":", 1)[1] if ":" in name else ""
+
+
+def ratio(num: int | float | None, den: int | float | None) -> float | None:
+    if num is None or not den:
+        return None
+    return num / den
+
+
+# -- per size class ---------------------------------------------------------------------------
+
+
+def class_label(c) -> str:
+    """`1`, `1-noscan`, `0` (large spans): the span-class spelling the metric names use."""
+    return f"{c.size_class}{'-noscan' if c.noscan else ''}"
+
+
+def class_slots(c) -> int:
+    """Slots in the class's in-use spans (nelems summed): a large span is one slot."""
+    if not c.slot_size:
+        return c.spans
+    return (c.pages * PAGE_SIZE - c.tail) // c.slot_size
+
+
+def class_utilisation(c) -> float | None:
+    """Allocated slots over slots in in-use spans (the runtime's allocCount / nelems)."""
+    return ratio(c.allocated_slots, class_slots(c))
+
+
+def class_waste(c) -> int:
+    """Bytes the class holds beyond its live objects' sizes (requested sizes where the trace
+    has them): rounding + span tail + free slots + dead unswept slots."""
+    return max(0, c.bytes_held - c.live_requested)
+
+
+def ranked_classes(report) -> list:
+    """The report's classes, worst for fragmentation (waste) first."""
+    return sorted(report.classes, key=lambda c: (-class_waste(c), c.size_class, c.noscan))
+
+
+# -- whole-report metrics ---------------------------------------------------------------------
+
+
+def jw_measures(report) -> dict[str, float | None]:
+    """Johnstone & Wilson's whole-run measures (L live requested bytes, H held bytes)."""
+    return {
+        "h_over_l_at_peak_live": ratio(report.held_at_peak_live, report.peak_live),
+        "h_over_l_at_peak_held": ratio(report.peak_held, report.live_at_peak_held),
+        "max_h_over_max_l": ratio(report.peak_held, report.peak_live),
+    }
+
+
+def _frag(prefix: str, f) -> dict:
+    if f is None:
+        return {}
+    return {
+        f"{prefix}/frag/rounding:bytes": f.rounding,
+        f"{prefix}/frag/tail:bytes": f.tail,
+        f"{prefix}/frag/free-slots:bytes": f.free_slots,
+        f"{prefix}/frag/dead-unswept:bytes": f.dead_unswept,
+        f"{prefix}/frag/free-pages:bytes": f.free_pages,
+        f"{prefix}/frag/released-pages:bytes": f.released_pages,
+    }
+
+
+def metric_values(report) -> dict[str, int | float | None]:
+    """Every metric name -> value (the engine's names first, goalloc's additions after)."""
+    m: dict[str, int | float | None] = dict(report.metrics())
+    add = {
+        "/gc/gogc:percent": gogc_metric(report.gogc),
+        "/gc/gomemlimit:bytes": memlimit_metric(report.memlimit),
+        "/sched/gomaxprocs:threads": report.procs,
+        "/gc/heap/allocs:objects": report.mallocs - report.tiny_allocs,
+        "/goalloc/trace/events:count": report.events,
+        "/goalloc/trace/frees:objects": report.deaths,
+        "/goalloc/heap/live-requested:bytes": report.live_requested,
+        "/goalloc/heap/mapped:bytes": report.mapped_bytes,
+        "/goalloc/heap/reserved:bytes": report.reserved_bytes,
+        "/goalloc/jw/peak-live:bytes": report.peak_live,
+        "/goalloc/jw/held-at-peak-live:bytes": report.held_at_peak_live,
+        "/goalloc/jw/peak-held:bytes": report.peak_held,
+        "/goalloc/jw/live-at-peak-held:bytes": report.live_at_peak_held,
+    }
+    jw = jw_measures(report)
+    add["/goalloc/jw/h-over-l-at-peak-live:ratio"] = jw["h_over_l_at_peak_live"]
+    add["/goalloc/jw/h-over-l-at-peak-held:ratio"] = jw["h_over_l_at_peak_held"]
+    add["/goalloc/jw/max-h-over-max-l:ratio"] = jw["max_h_over_max_l"]
+    if report.end is not None:
+        add["/goalloc/memory/classes/heap/total:bytes"] = report.end.total
+    if report.peak is not None:
+        p = report.peak
+        add.update({
+            "/goalloc/peak/memory/classes/heap/objects:bytes": p.objects,
+            "/goalloc/peak/memory/classes/heap/unused:bytes": p.unused,
+            "/goalloc/peak/memory/classes/heap/free:bytes": p.free,
+            "/goalloc/peak/memory/classes/heap/released:bytes": p.released,
+            "/goalloc/peak/memory/classes/heap/total:bytes": p.total,
+        })
+    add.update(_frag("/goalloc", report.end_frag))
+    add.update(_frag("/goalloc/peak", report.peak_frag))
+    for c in report.classes:
+        label = class_label(c)
+        add[f"/goalloc/sizeclass/{label}/objects:objects"] = c.allocated_slots
+        add[f"/goalloc/sizeclass/{label}/held:bytes"] = c.bytes_held
+        add[f"/goalloc/sizeclass/{label}/waste:bytes"] = class_waste(c)
+    for name, value in add.items():
+        m.setdefault(name, value)
+    return m
+
+
+def clean(value):
+    """A JSON-safe, reproducible scalar: numpy scalars to Python, non-finite floats to None,
+    floats rounded to 12 significant digits (repr of the rounded value is then stable)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if hasattr(value, "item") and not isinstance(value, int | float):
+        value = value.item()
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if value == int(value) and abs(value) < 2**53:
+            return float(int(value))
+        return float(f"{value:.12g}")
+    return value
+
+
+def metric_records(report) -> list[dict]:
+    """[{name, unit, value}, ...] sorted by name."""
+    return [
+        {"name": name, "unit": unit_of(name), "value": clean(value)}
+        for name, value in sorted(metric_values(report).items())
+    ]

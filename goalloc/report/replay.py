@@ -1,0 +1,365 @@
+"""Rendering of `goalloc replay`: a replay Report as rich text, as versioned JSON
+(docs/json.md) and its timeline as CSV. Everything takes a Report and returns text or dicts,
+so the library and later commands (`goalloc compare`) reuse it without the CLI.
+
+    report = goalloc.replay("t.msgpack", Config(gogc=50))
+    text = to_json(report, "t.msgpack", Config(gogc=50))
+    render(report, rich.console.Console())
+
+No numba here; rich is imported only by `render`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import os
+
+from goalloc.report import metrics as M
+from goalloc.report.gctrace import gctrace_lines
+from goalloc.report.knobs import format_gogc, format_memlimit
+from goalloc.report.units import count, duration_ns, iec_bytes
+
+SCHEMA = "goalloc-replay/1"
+TOP_CLASSES = 15  # size classes shown in the text report
+CYCLE_ENDS = 5  # with more than 2*CYCLE_ENDS cycles, show the first and last few
+
+# Report fields placed in named JSON sections; any other field (the engine adds them over
+# time) is copied as it is under its own name, except the timeline (--timeline writes it).
+_PLACED = {
+    "trace", "go_version", "table", "gogc", "memlimit", "procs", "gc_mode", "free_semantics",
+    "sizes", "events", "cycles", "end", "peak", "peak_event", "end_frag", "peak_frag", "classes",
+    "spans_in_use", "heap_live", "heap_marked", "heap_goal", "mallocs", "tiny_allocs", "frees",
+    "deaths", "alloc_bytes", "live_requested", "peak_live", "held_at_peak_live", "peak_held",
+    "live_at_peak_held", "mapped_bytes", "reserved_bytes",
+}
+_NOT_IN_JSON = {"timeline"}
+
+
+# -- JSON ---------------------------------------------------------------------------------------
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def trace_header_map(path: str | os.PathLike) -> dict:
+    from goalloc.trace.reader import TraceReader
+
+    with TraceReader(path) as r:
+        return r.header.to_map()
+
+
+def effective_config(report, header: dict | None = None, config=None,
+                     sources: dict | None = None) -> dict:
+    """The configuration the replay ran with (what the report header echoes)."""
+    header = header or {}
+    cfg = {
+        "go_version": report.go_version,
+        "table": report.table,
+        "gogc": report.gogc,
+        "gomemlimit": report.memlimit,
+        "gomaxprocs": {"recorded": header.get("gomaxprocs"), "modelled": report.procs},
+        "gc_mode": report.gc_mode,
+        "free_semantics": report.free_semantics,
+        "sizes": report.sizes,
+        "sources": dict(sorted((sources or {}).items())),
+    }
+    if config is not None:
+        cfg["model"] = {
+            "cons_mark": M.clean(float(config.cons_mark)),
+            "stack_bytes": config.stack_bytes,
+            "globals_bytes": config.globals_bytes,
+        }
+    return cfg
+
+
+def _plain(obj):
+    """Dataclasses, numpy values and tuples as JSON-ready Python values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        # properties the report dataclasses define (total, bytes_held) are part of the record
+        for name in ("total", "bytes_held"):
+            if isinstance(getattr(type(obj), name, None), property):
+                out[name] = _plain(getattr(obj, name))
+        return out
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, int | float):
+        return _plain(obj.tolist())
+    return M.clean(obj)
+
+
+def class_records(report) -> list[dict]:
+    """Per size class, worst for fragmentation first, with the derived figures."""
+    ranked = M.ranked_classes(report)
+    total_waste = sum(M.class_waste(c) for c in ranked)
+    out = []
+    for c in ranked:
+        d = _plain(c)
+        d["label"] = M.class_label(c)
+        d["slots"] = M.class_slots(c)
+        d["utilisation"] = M.clean(M.class_utilisation(c))
+        d["waste"] = M.class_waste(c)
+        d["waste_share"] = M.clean(M.ratio(M.class_waste(c), total_waste))
+        out.append(d)
+    return out
+
+
+def to_dict(report, trace_path: str | os.PathLike, config=None, *, header: dict | None = None,
+            sha256: str | None = None, sources: dict | None = None) -> dict:
+    """The JSON report (schema goalloc-replay/1, docs/json.md) as a dict. `trace_path` is
+    recorded as given; the header and digest are read from the file unless passed."""
+    import goalloc
+
+    if header is None:
+        header = trace_header_map(trace_path)
+    if sha256 is None:
+        sha256 = file_sha256(trace_path)
+    doc = {
+        "schema": SCHEMA,
+        "tool": {"name": "goalloc", "version": goalloc.__version__},
+        "trace": {"path": os.fspath(trace_path), "sha256": sha256, "header": _plain(header),
+                  "events": report.events},
+        "config": effective_config(report, header, config, sources),
+        "metrics": M.metric_records(report),
+        "memory": {
+            "end": _plain(report.end),
+            "peak": _plain(report.peak),
+            "peak_event": report.peak_event,
+        },
+        "fragmentation": {"end": _plain(report.end_frag), "peak": _plain(report.peak_frag)},
+        "jw": _plain(M.jw_measures(report)),
+        "classes": class_records(report),
+        "cycles": _plain(report.cycles),
+        "counters": {name: _plain(getattr(report, name)) for name in (
+            "mallocs", "tiny_allocs", "frees", "deaths", "alloc_bytes", "live_requested",
+            "spans_in_use", "heap_live", "heap_marked", "heap_goal", "peak_live",
+            "held_at_peak_live", "peak_held", "live_at_peak_held", "mapped_bytes",
+            "reserved_bytes")},
+    }
+    if dataclasses.is_dataclass(report):
+        for f in dataclasses.fields(report):
+            if f.name in _PLACED or f.name in _NOT_IN_JSON or f.name in doc:
+                continue
+            doc[f.name] = _plain(getattr(report, f.name))
+    return doc
+
+
+def to_json(report, trace_path: str | os.PathLike, config=None, **kw) -> str:
+    """Deterministic JSON text: sorted keys, 2-space indent, no timestamps, trailing newline."""
+    doc = to_dict(report, trace_path, config, **kw)
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+# -- timeline CSV -------------------------------------------------------------------------------
+
+
+def timeline_rows(timeline) -> tuple[list[str], list[list]]:
+    """(columns, rows) from the engine's timeline: a list of dataclasses or dicts, a dict of
+    columns, a numpy structured array, or an object with `to_dict()`/`columns`."""
+    if timeline is None:
+        return [], []
+    if hasattr(timeline, "dtype") and getattr(timeline.dtype, "names", None):
+        cols = list(timeline.dtype.names)
+        return cols, [[M.clean(row[c]) for c in cols] for row in timeline]
+    if dataclasses.is_dataclass(timeline) and not isinstance(timeline, type):
+        timeline = {f.name: getattr(timeline, f.name) for f in dataclasses.fields(timeline)}
+    elif hasattr(timeline, "to_dict") and not isinstance(timeline, dict | list):
+        timeline = timeline.to_dict()
+    if isinstance(timeline, dict):
+        cols = [str(k) for k in timeline]
+        columns = [list(v.tolist() if hasattr(v, "tolist") else v) for v in timeline.values()]
+        n = max((len(c) for c in columns), default=0)
+        return cols, [[M.clean(c[i]) if i < len(c) else None for c in columns] for i in range(n)]
+    rows = list(timeline)
+    if not rows:
+        return [], []
+    first = rows[0]
+    if dataclasses.is_dataclass(first):
+        cols = [f.name for f in dataclasses.fields(first)]
+        return cols, [[M.clean(getattr(r, c)) for c in cols] for r in rows]
+    if isinstance(first, dict):
+        cols = list(first)
+        return cols, [[M.clean(r.get(c)) for c in cols] for r in rows]
+    raise TypeError(f"unsupported timeline type {type(first).__name__}")
+
+
+def timeline_csv(timeline) -> str:
+    cols, rows = timeline_rows(timeline)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for row in rows:
+        w.writerow(["" if v is None else v for v in row])
+    return buf.getvalue()
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def header_rows(report, header: dict | None = None, sources: dict | None = None) -> list:
+    """(label, value) pairs of the report header: trace, modelled version, table, knobs."""
+    header = header or {}
+    sources = sources or {}
+
+    def src(knob):
+        s = sources.get(knob)
+        return f" ({s})" if s else ""
+
+    recorded = header.get("gomaxprocs")
+    go_src = (header.get("source") or {}).get("go_version")
+    rows = [
+        ("trace", f"{report.trace}  ({count(report.events)} events, {report.sizes} sizes)"),
+        ("Go version", f"{report.go_version} modelled"
+                       + {"flag": " (--go-version)", "trace": " (from the trace header)",
+                          "default": " (the newest; the trace names none)"}.get(
+                              sources.get("go_version"), "")
+                       + (f", trace recorded with {go_src}" if go_src else "")),
+        ("size classes", report.table),
+        ("GOGC", format_gogc(report.gogc) + src("gogc")),
+        ("GOMEMLIMIT", format_memlimit(report.memlimit)
+         + (f" = {iec_bytes(report.memlimit)}" if report.memlimit is not None else "")
+         + src("gomemlimit")),
+        ("GOMAXPROCS", f"{report.procs} modelled{src('gomaxprocs')}, "
+                       f"{recorded if recorded is not None else '?'} recorded"),
+        ("GC mode", {"pacer": "pacer (the model starts cycles)",
+                     "recorded": "recorded (the trace's GC markers start cycles)"}.get(
+                         report.gc_mode, report.gc_mode)),
+        ("frees", {"death": "death (take effect at the next mark)",
+                   "sweep": "sweep (died before the mark of the cycle that swept them)"}.get(
+                       report.free_semantics, report.free_semantics)),
+    ]
+    return rows
+
+
+def _gc_rows(report) -> list:
+    cycles = report.cycles
+    if len(cycles) > 2 * CYCLE_ENDS + 1:
+        return cycles[:CYCLE_ENDS] + [None] + cycles[-CYCLE_ENDS:]
+    return list(cycles)
+
+
+def render(report, console, *, header: dict | None = None, sources: dict | None = None,
+           top: int = TOP_CLASSES) -> None:
+    """Print the text report. Figures are the model's (labelled so in the header)."""
+    from rich.table import Table
+
+    console.print("[bold]goalloc replay[/bold] — modelled Go runtime heap (figures are the model's)")
+    head = Table.grid(padding=(0, 2))
+    for label, value in header_rows(report, header, sources):
+        head.add_row(label, value)
+    console.print(head)
+
+    # memory classes
+    mem = Table(title="Heap memory classes (modelled)",
+                title_justify="left", show_edge=False)
+    mem.add_column("class")
+    mem.add_column("at end", justify="right")
+    peak_label = "at peak" + (f" (event {count(report.peak_event)})" if report.peak_event >= 0 else "")
+    mem.add_column(peak_label, justify="right")
+    for name in ("objects", "unused", "free", "released", "total"):
+        e = getattr(report.end, name) if report.end else None
+        p = getattr(report.peak, name) if report.peak else None
+        style = "[bold]{}[/bold]" if name == "total" else "{}"
+        mem.add_row(style.format(name), style.format(iec_bytes(e) if e is not None else "-"),
+                    style.format(iec_bytes(p) if p is not None else "-"))
+    console.print(mem)
+
+    # fragmentation
+    frag = Table(title="Fragmentation (modelled)", title_justify="left", show_edge=False)
+    frag.add_column("where")
+    frag.add_column("at end", justify="right")
+    frag.add_column("at peak", justify="right")
+    rows = []
+    if report.sizes == "requested":
+        rows.append(("rounding waste (slot - requested)", "rounding"))
+    rows += [("span tail waste and reserves", "tail"),
+             ("free slots in in-use spans", "free_slots"),
+             ("dead, not yet swept", "dead_unswept"),
+             ("free pages (idle, not released)", "free_pages"),
+             ("released pages", "released_pages")]
+    for label, attr in rows:
+        vals = []
+        for f in (report.end_frag, report.peak_frag):
+            v = getattr(f, attr) if f is not None else None
+            vals.append("-" if v is None else iec_bytes(v))
+        frag.add_row(label, *vals)
+    console.print(frag)
+    if report.sizes != "requested":
+        console.print("  rounding waste: not known (the trace records slot sizes, not requests)")
+    jw = M.jw_measures(report)
+    console.print(
+        "  Johnstone & Wilson: H/L at peak live "
+        f"{_ratio(jw['h_over_l_at_peak_live'])}, H/L at peak held {_ratio(jw['h_over_l_at_peak_held'])}, "
+        f"max H / max L {_ratio(jw['max_h_over_max_l'])}  "
+        f"(peak L {iec_bytes(report.peak_live)}, peak H {iec_bytes(report.peak_held)})"
+    )
+
+    # size classes
+    ranked = M.ranked_classes(report)
+    total_waste = sum(M.class_waste(c) for c in ranked)
+    cls = Table(title="Size classes at the end, worst for fragmentation first",
+                title_justify="left", show_edge=False)
+    for col, just in (("class", "left"), ("slot", "right"), ("spans", "right"),
+                      ("objects", "right"), ("slots used", "right"), ("held", "right"),
+                      ("waste", "right"), ("share", "right")):
+        cls.add_column(col, justify=just)
+    for c in ranked[:top]:
+        name = "large" if not c.slot_size else str(c.size_class)
+        if c.noscan:
+            name += " noscan"
+        cls.add_row(name, iec_bytes(c.slot_size) if c.slot_size else "-", count(c.spans),
+                    count(c.allocated_slots), _pct(M.class_utilisation(c)),
+                    iec_bytes(c.bytes_held), iec_bytes(M.class_waste(c)),
+                    _pct(M.ratio(M.class_waste(c), total_waste)))
+    console.print(cls)
+    if len(ranked) > top:
+        console.print(f"  ... and {len(ranked) - top} more classes (--json lists them all)")
+    if not ranked:
+        console.print("  no spans in use")
+
+    # GC
+    done = sum(1 for c in report.cycles if c.end_event is not None)
+    marking = len(report.cycles) - done
+    goal = "-" if report.heap_goal is None else iec_bytes(report.heap_goal)
+    console.print(
+        f"[bold]GC[/bold] (modelled, {report.gc_mode}): {count(done)} cycles"
+        + (" (+1 still marking at the end)" if marking else "")
+        + f", heap goal now {goal}, marked {iec_bytes(report.heap_marked)}"
+    )
+    if report.cycles:
+        gc = Table(show_edge=False)
+        for col in ("gc", "@", "heap at trigger", "trigger", "marked", "goal", "heap at end"):
+            gc.add_column(col, justify="right")
+        for c in _gc_rows(report):
+            if c is None:
+                gc.add_row("...", "", "", "", "", "", "")
+                continue
+            gc.add_row(str(c.n), duration_ns(c.start_ts), iec_bytes(c.heap_at_trigger),
+                       "-" if c.trigger is None else iec_bytes(c.trigger),
+                       iec_bytes(c.marked), iec_bytes(c.goal) + (" (limit)" if c.limit_bound else ""),
+                       "marking" if c.heap_at_end is None else iec_bytes(c.heap_at_end))
+        console.print(gc)
+
+
+def gctrace_text(report, **kw) -> str:
+    lines = gctrace_lines(report, **kw)
+    return "".join(line + "\n" for line in lines)
