@@ -14,7 +14,7 @@ FORMATS = tuple(IMPORTERS)
 
 # Facts in an importer's notes that are not "could not map" counts.
 _FACTS = ("events", "lines", "live_at_end", "generations", "gomaxprocs", "go_events",
-          "frees_without_p", "time_markers")
+          "trace_events", "frees_without_p", "time_markers")
 
 
 @click.command("import")
@@ -46,8 +46,9 @@ def import_(format_, src, out, codec, force):
     if "lines" in notes:
         click.echo(f"{out}: {notes['events']:,} events from {notes['lines']:,} lines")
     else:
-        click.echo(f"{out}: {notes['events']:,} events from {notes['generations']:,} "
-                   f"generations, GOMAXPROCS {notes['gomaxprocs']}")
+        click.echo(f"{out}: {notes['events']:,} events from {notes['trace_events']:,} Go trace "
+                   f"events in {notes['generations']:,} generations, GOMAXPROCS "
+                   f"{notes['gomaxprocs']}")
     unmapped = {k: v for k, v in notes.items() if k not in _FACTS and v}
     if unmapped:
         click.echo("not mapped: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in unmapped.items()))

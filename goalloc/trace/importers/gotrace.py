@@ -66,22 +66,23 @@ N_COUNTERS = 12
 
 
 @kernel
-def _convert(start, typ, key, mm, a1, a2, a3,
+def _convert(start, order, typ, key, mm, a1, a2, a3,
              mp, pagemap, span_np, span_kc, class_size, t_size, t_ptr, reasons,
              okeys, ovals, ofree, octr, wkeys, wvals, wfree, wctr,
              skeys, svals, sfree, sctr, kkeys, kvals, kfree, kctr,
              t0, align, page_size, lastp, gcseq, cnt,
              k_out, ts_out, p_out, id_out, size_out, flags_out, aux_out, n_out):
-    """Turn merged generation events [start, n) into goalloc events, appended to the *_out
+    """Turn generation events order[start:] (the merge order) into goalloc events, appended to the *_out
     arrays from n_out. Returns (status, index, events out): status DONE, or GROW_* with the
     index to resume at once the named map has grown."""
-    n = typ.shape[0]
+    n = order.shape[0]
     o = n_out
     for i in range(start, n):
-        ev = typ[i]
-        m = mm[i]
+        j = order[i]
+        ev = typ[j]
+        m = mm[j]
         p = mp[m]
-        ts = key[i] - t0
+        ts = key[j] - t0
         if ts < 0:
             ts = 0
         if p >= 0:
@@ -93,7 +94,7 @@ def _convert(start, typ, key, mm, a1, a2, a3,
                 return GROW_OBJECTS, i, o
             if (wctr[1] + 1) * 2 > wkeys.shape[0] or wctr[2] + 1 > wfree.shape[0]:
                 return GROW_OWED, i, o
-            off = a1[i] * align
+            off = a1[j] * align
             page = off // page_size
             base = pagemap[page] if 0 <= page < pagemap.shape[0] else np.int64(-1)
             kc = span_kc[base] if base >= 0 else np.int64(1)
@@ -115,7 +116,7 @@ def _convert(start, typ, key, mm, a1, a2, a3,
             # HeapObject names the slot (runtime traceSnapshotMemory: base + i*elemsize).
             if off - slot_off != (slot - usable if ev == w.EV_HEAP_OBJECT_ALLOC else 0):
                 cnt[C_MISPLACED] += 1
-            tid = a2[i]
+            tid = a2[j]
             size = usable
             if tid > 0:
                 if tid < t_size.shape[0] and t_size[tid] >= 0:
@@ -155,7 +156,7 @@ def _convert(start, typ, key, mm, a1, a2, a3,
             aux_out[o] = slot
             o += 1
         elif ev == w.EV_HEAP_OBJECT_FREE:
-            k = a1[i]
+            k = a1[j]
             if wctr[2] + 1 > wfree.shape[0]:
                 return GROW_OWED, i, o
             if wctr[0] > 0 and map_remove(wkeys, wvals, wfree, wctr, k) >= 0:
@@ -178,9 +179,9 @@ def _convert(start, typ, key, mm, a1, a2, a3,
             aux_out[o] = 0
             o += 1
         elif ev == w.EV_SPAN_ALLOC or ev == w.EV_SPAN:
-            sid = a1[i]
-            npages = a2[i]
-            kc = a3[i]
+            sid = a1[j]
+            npages = a2[j]
+            kc = a3[j]
             if (sctr[1] + 1) * 2 > skeys.shape[0] or sctr[2] + 1 > sfree.shape[0]:
                 return GROW_SPANS, i, o
             did, old = map_insert(skeys, svals, sfree, sctr, sid)
@@ -208,7 +209,7 @@ def _convert(start, typ, key, mm, a1, a2, a3,
             aux_out[o] = -1 if kc & 1 else kc >> 1
             o += 1
         elif ev == w.EV_SPAN_FREE:
-            sid = a1[i]
+            sid = a1[j]
             if sctr[2] + 1 > sfree.shape[0]:
                 return GROW_SPANS, i, o
             did = map_remove(skeys, svals, sfree, sctr, sid)
@@ -227,7 +228,7 @@ def _convert(start, typ, key, mm, a1, a2, a3,
         elif ev == w.EV_GOROUTINE_STACK_ALLOC or ev == w.EV_GOROUTINE_STACK:
             if (kctr[1] + 1) * 2 > kkeys.shape[0] or kctr[2] + 1 > kfree.shape[0]:
                 return GROW_STACKS, i, o
-            did, old = map_insert(kkeys, kvals, kfree, kctr, a1[i])
+            did, old = map_insert(kkeys, kvals, kfree, kctr, a1[j])
             if old >= 0:
                 cnt[C_LOST_STACK_FREES] += 1
                 k_out[o] = fmt.STACK_FREE
@@ -238,20 +239,20 @@ def _convert(start, typ, key, mm, a1, a2, a3,
                 flags_out[o] = 0
                 aux_out[o] = 0
                 o += 1
-            order = a2[i]
+            sorder = a2[j]
             k_out[o] = fmt.STACK_ALLOC
             ts_out[o] = ts
             p_out[o] = p
             id_out[o] = did
             # runtime traceCompressStackSize: order = bits.Len64(size), size a power of two
-            size_out[o] = np.int64(1) << (order - 1) if 1 <= order <= 41 else 0
+            size_out[o] = np.int64(1) << (sorder - 1) if 1 <= sorder <= 41 else 0
             flags_out[o] = fmt.FLAG_SNAPSHOT if ev == w.EV_GOROUTINE_STACK else 0
             aux_out[o] = 0
             o += 1
         elif ev == w.EV_GOROUTINE_STACK_FREE:
             if kctr[2] + 1 > kfree.shape[0]:
                 return GROW_STACKS, i, o
-            did = map_remove(kkeys, kvals, kfree, kctr, a1[i])
+            did = map_remove(kkeys, kvals, kfree, kctr, a1[j])
             if did < 0:
                 cnt[C_UNKNOWN_STACK_FREES] += 1
                 continue
@@ -264,25 +265,25 @@ def _convert(start, typ, key, mm, a1, a2, a3,
             aux_out[o] = 0
             o += 1
         elif ev == w.EV_PROC_START:
-            mp[m] = a1[i]
+            mp[m] = a1[j]
         elif ev == w.EV_PROC_STOP:
             mp[m] = -1
         elif ev == w.EV_PROC_STEAL:
-            victim = a3[i]
+            victim = a3[j]
             if victim == m:
                 mp[m] = -1
-            elif victim >= 0 and mp[victim] == a1[i]:
+            elif victim >= 0 and mp[victim] == a1[j]:
                 mp[victim] = -1
         elif ev == w.EV_PROC_STATUS:
-            if a2[i] == w.PROC_RUNNING or a2[i] == w.PROC_SYSCALL:
-                mp[m] = a1[i]
+            if a2[j] == w.PROC_RUNNING or a2[j] == w.PROC_SYSCALL:
+                mp[m] = a1[j]
         elif ev == w.EV_GC_BEGIN or ev == w.EV_GC_END:
             if ev == w.EV_GC_BEGIN:
-                gcseq[0] = a1[i]
+                gcseq[0] = a1[j]
             k_out[o] = fmt.GC_START if ev == w.EV_GC_BEGIN else fmt.GC_END
             ts_out[o] = ts
             p_out[o] = p
-            id_out[o] = a1[i]
+            id_out[o] = a1[j]
             size_out[o] = 0
             flags_out[o] = 0
             aux_out[o] = 0
@@ -290,7 +291,7 @@ def _convert(start, typ, key, mm, a1, a2, a3,
         elif ev == w.EV_STW_BEGIN or ev == w.EV_STW_END:
             reason = 0
             if ev == w.EV_STW_BEGIN:
-                sidx = a1[i]
+                sidx = a1[j]
                 reason = reasons[sidx] if 0 <= sidx < reasons.shape[0] else 0
             k_out[o] = fmt.STW_BEGIN if ev == w.EV_STW_BEGIN else fmt.STW_END
             ts_out[o] = ts
@@ -314,7 +315,7 @@ def _convert(start, typ, key, mm, a1, a2, a3,
             ts_out[o] = ts
             p_out[o] = p
             id_out[o] = 0
-            size_out[o] = a1[i]
+            size_out[o] = a1[j]
             flags_out[o] = 0
             aux_out[o] = 0
             o += 1
@@ -654,9 +655,10 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
             shown = typ > w.EV_PROC_STATUS
             st.t0 = int(key[shown].min()) if shown.any() else kmin
         order = np.argsort((key - kmin) * 2 + (~frees), kind="stable")
-        typ, key, mm, a1, a2, a3 = (x[order] for x in (typ, key, mm, a1, a2, a3))
-    elif st.t0 is None:
-        st.t0 = 0
+    else:
+        order = np.zeros(0, np.int64)
+        if st.t0 is None:
+            st.t0 = 0
 
     if st.writer is None:
         procs_change = a1[typ == w.EV_PROCS_CHANGE]
@@ -674,7 +676,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
     while True:
         ob, ow, sp_, sk = st.objects, st.owed, st.spans, st.stacks
         status, start, o = _convert(
-            start, typ, key, mm, a1, a2, a3, st.mp, st.pagemap, st.span_np, st.span_kc,
+            start, order, typ, key, mm, a1, a2, a3, st.mp, st.pagemap, st.span_np, st.span_kc,
             class_size, t_size, t_ptr, reasons,
             ob.keys, ob.vals, ob.free_ids, ob.ctr, ow.keys, ow.vals, ow.free_ids, ow.ctr,
             sp_.keys, sp_.vals, sp_.free_ids, sp_.ctr, sk.keys, sk.vals, sk.free_ids, sk.ctr,
@@ -748,6 +750,7 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
         "events": int(st.writer.events),
         "generations": st.gens,
         "gomaxprocs": st.gomaxprocs,
+        "trace_events": int(tc.sum()),
         "go_events": {w.EVENT_NAMES[k]: int(tc[k]) for k in w.KEPT if tc[k]},
         "live_at_end": int(st.objects.ctr[0]),
         "slot_reused_before_free": int(c[C_SLOT_REUSED]),
