@@ -21,6 +21,7 @@ Mapping (docs/importers.md has the reasons):
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -467,6 +468,8 @@ class _State:
         self.t0 = None
         self.gens = 0
         self.writer = None
+        self.pending = None  # the previous generation's write (compression), on self.pool
+        self.pool = None
         self.gomaxprocs = 1
 
     def m_idx(self, m: int) -> int:
@@ -665,6 +668,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
         st.gomaxprocs = int(min(max(1, pmax + 1, int(procs_change.max()) if procs_change.size
                                     else 1), 1 << 15))
         st.writer = Writer(out, header_for(st), codec=codec, force=force)
+        st.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gotrace-write")
 
     cap = 2 * n + 1
     cols = dict(k=np.empty(cap, np.uint8), ts=np.empty(cap, np.int64), p=np.empty(cap, np.int16),
@@ -687,8 +691,18 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
             break
         amap = maps[status]
         amap.grow(max(1024, int(amap.ctr[0]), int(amap.ctr[2])))
-    st.writer.write(kind=cols["k"][:o], ts=cols["ts"][:o], p=cols["p"][:o], id=cols["id"][:o],
-                    size=cols["size"][:o], flags=cols["flags"][:o], aux=cols["aux"][:o])
+    # Write (and compress) on a worker thread while the next generation is decoded and
+    # converted (the kernels and zstd release the GIL); one write in flight at a time.
+    _wait_write(st)
+    st.pending = st.pool.submit(
+        st.writer.write, kind=cols["k"][:o], ts=cols["ts"][:o], p=cols["p"][:o],
+        id=cols["id"][:o], size=cols["size"][:o], flags=cols["flags"][:o], aux=cols["aux"][:o])
+
+
+def _wait_write(st: _State) -> None:
+    if st.pending is not None:
+        pending, st.pending = st.pending, None
+        pending.result()
 
 
 def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: bool = False,
@@ -739,11 +753,19 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             _generation(batches, st, version, src, header_for, codec, force, out, class_size)
             if progress is not None:
                 progress(f.tell() - done_bytes)
+            _wait_write(st)
             st.writer.close()
         except BaseException:
             if st.writer is not None:
+                try:
+                    _wait_write(st)
+                except BaseException:
+                    pass
                 st.writer.abort()
             raise
+        finally:
+            if st.pool is not None:
+                st.pool.shutdown()
     tc = st.tcount
     c = st.cnt
     return {
