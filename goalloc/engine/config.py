@@ -19,11 +19,23 @@ class Config:
     memlimit: int | None = None  # GOMEMLIMIT bytes; None = unlimited
     procs: int | None = None  # GOMAXPROCS; None = the trace's
     gc_mode: str = "pacer"  # "pacer": the model starts cycles; "recorded": the trace's markers
-    # Pacer runway model (no pointer graph, so no measured cons/mark): runway =
-    # cons_mark * 3 * (lastHeapScan + stacks + globals), see docs/model.md.
-    cons_mark: float = 0.05
+    # Pacer runway = consMark * 3 * (lastHeapScan + stacks + globals). consMark is measured at
+    # every mark termination from the mark cost model (the runtime starts it at 0); with
+    # fixed_cons_mark=True it is cons_mark throughout (the first slice's model).
+    cons_mark: float = 0.0
+    fixed_cons_mark: bool = False
     stack_bytes: int = 0  # lastStackScan stand-in (feeds the GOGC goal and the runway)
     globals_bytes: int = 0  # globalsScan stand-in
+    # Mark cost model (pacer mode): scan work / (scan_rate * 25% of GOMAXPROCS) of trace time.
+    # Bytes of pointerful heap (plus stacks and globals) one CPU scans per second.
+    scan_rate: float = 1e9
+    # Background sweeper: spans swept per second of trace time (one P, otherwise idle).
+    bg_sweep_rate: float = 1e6
+    # Background scavenger: bytes released per second of trace time per GOMAXPROCS P (1% CPU
+    # at the runtime's 10 us per 4 KiB physical page estimate).
+    scavenge_rate: float = 4_096_000.0
+    periodic_gc_ns: int = 120 * 10**9  # forcegcperiod
+    timeline_samples: int = 200  # evenly spaced timeline samples (plus every GC boundary)
 
     def check(self) -> None:
         if self.gc_mode not in GC_MODES:
@@ -36,3 +48,8 @@ class Config:
             raise GoallocError(f"GOMAXPROCS must be in 1..32768, not {self.procs}")
         if self.cons_mark < 0:
             raise GoallocError("cons_mark must be >= 0")
+        for name in ("scan_rate", "bg_sweep_rate", "scavenge_rate"):
+            if getattr(self, name) < 0:
+                raise GoallocError(f"{name} must be >= 0")
+        if self.timeline_samples < 1:
+            raise GoallocError("timeline_samples must be >= 1")

@@ -1,79 +1,155 @@
-"""GC cycle (runtime/mgc.go gcStart / gcMarkDone / gcMarkTermination, Go 1.19-1.26) with
-liveness taken from the trace: at mark start every object not dead by then is marked (each P's
-current tiny block too), objects allocated while marking are black; mark termination sets
-heapMarked = heapLive = marked bytes, sweepgen += 2 (swapping mcentral's swept/unswept sets),
-commits the pacer and flushes every mcache (releaseAll). Sweep termination finishes all
-sweeping before marking starts. Deaths (`death` frees) clear a live bit now and so take effect
-at the next mark start.
+"""GC cycle (runtime/mgc.go gcStart / gcMarkDone / gcMarkTermination, mgcpacer.go endCycle;
+Go 1.19-1.26, 1.19/1.23 source read) with liveness taken from the trace: at mark start every
+object not dead by then is marked (each P's current tiny block too), objects allocated while
+marking are black. Sweep termination finishes all sweeping before marking starts.
+
+Mark duration (pacer mode): the scan work (pointerful bytes marked at mark start + stacks +
+globals) takes P_MARK_NS_PER_MB of trace time per MiB at 25% of GOMAXPROCS; the mark ends when
+that time has passed, or earlier when heapLive reaches the cycle's goal (the assists the runtime
+paces to finish by the goal did the rest). Mark termination, in the runtime's order: endCycle
+(consMark from this cycle: 1.22+ max of current and last 4, 1.19 PI controller), heapMarked =
+heapLive = marked, gcSweep (sweepgen += 2, sweep pacing state reset), lastHeapInUse, commit
+(pacer, sweep pacing, scavenger goals), scavenger generation, every mcache flushed.
+Deaths (`death` frees) clear a live bit now and so take effect at the next mark start.
 """
 
 from __future__ import annotations
 
-from goalloc.engine import mcache, mcentral, mspan, pacer
+import numpy as np
+
+from goalloc.engine import mcache, mspan, pacer, scavenge, spanset, sweep
 from goalloc.engine.state import (
     CS_LIVE_SLOT_BYTES,
     CS_REQ_LIVE,
+    CY_BY_GOAL,
+    CY_CONS_MARK_PPM,
     CY_END_EVENT,
     CY_END_TS,
     CY_GOAL,
     CY_HEAP_AT_END,
     CY_HEAP_AT_TRIGGER,
     CY_INUSE_AT_END,
+    CY_KIND,
     CY_LIMIT_BOUND,
     CY_MARKED,
+    CY_SCAN_WORK,
     CY_START_EVENT,
     CY_START_TS,
     CY_TRIGGER,
+    F_CONS_MARK,
+    F_LAST_CM,
+    F_PI_INTEGRAL,
+    INF,
+    LH_LEN,
     OB_SIZE,
     OB_SLOT,
     OB_SPAN,
     OB_TB,
+    P_BGSWEEP_NS,
+    P_FIXED_CONS_MARK,
+    P_GLOBALS,
+    P_GOGC,
+    P_GOVERSION,
+    P_MARK_NS_PER_MB,
     P_NPROCS,
+    P_PERIODIC_NS,
+    P_RECORDED,
+    P_SCAV_QUANTUM_NS,
+    P_STACK,
     P_TINY_SPC,
     PAGE_SIZE,
+    S_BGSWEEP_T,
     S_CYCLE_GOAL,
     S_CYCLES,
     S_DEATHS,
+    S_EVENT,
     S_HEAP_LIVE,
     S_HEAP_MARKED,
+    S_LAST_GC_TS,
+    S_LAST_HEAP_GOAL,
+    S_LAST_HEAP_INUSE,
     S_LAST_HEAP_SCAN,
     S_LIVE_SLOT_BYTES,
+    S_MARK_BY_GOAL,
+    S_MARK_END_TS,
+    S_MARK_START_TS,
     S_MARKED_NOW,
     S_MARKED_SCAN_NOW,
+    S_NEXT_TIMED,
+    S_NOW,
+    S_OBJ_BYTES,
+    S_PAGES_FREE,
     S_PAGES_INUSE,
+    S_PAGES_RELEASED,
+    S_PAGES_SWEPT,
+    S_PERIODIC,
     S_PHASE,
+    S_PROP_ON,
+    S_RECLAIM_CREDIT,
+    S_RECLAIM_INDEX,
     S_REQ_LIVE,
+    S_SCAN_WORK,
+    S_SCAV_ACTIVE,
+    S_SCAV_T,
     S_SG,
     S_SPAN_HW,
     S_SPANS_INUSE,
+    S_SWEEP_CLASS,
+    S_TL_N,
     S_TRIGGERED,
+    S_UNSWEPT,
     SP_INUSE,
     SP_NELEMS,
     SP_SPC,
     TB_CNT,
     TB_OWNER,
+    TL_EVENT,
+    TL_FREE,
+    TL_HEAP_LIVE,
+    TL_KIND,
+    TL_OBJ,
+    TL_RELEASED,
+    TL_REQ_LIVE,
+    TL_TS,
+    TL_UNUSED,
+    TLK_MARK_START,
+    TLK_MARK_TERM,
 )
 from goalloc.jit import njit
+
+GC_BACKGROUND_UTILIZATION = 0.25
+MAX_UTILIZATION = 0.5  # the GC CPU limiter's cap, used when assists finish a mark early
+
+
+@njit(cache=True)
+def sample(s, kind, event):
+    """Append a timeline sample (the caller made room)."""
+    sc = s.sc
+    n = sc[S_TL_N]
+    tl = s.tl
+    inuse = sc[S_PAGES_INUSE] * PAGE_SIZE
+    tl[n, TL_KIND] = kind
+    tl[n, TL_TS] = sc[S_NOW]
+    tl[n, TL_EVENT] = event
+    tl[n, TL_OBJ] = sc[S_OBJ_BYTES]
+    tl[n, TL_UNUSED] = inuse - sc[S_OBJ_BYTES]
+    tl[n, TL_FREE] = sc[S_PAGES_FREE] * PAGE_SIZE
+    tl[n, TL_RELEASED] = sc[S_PAGES_RELEASED] * PAGE_SIZE
+    tl[n, TL_HEAP_LIVE] = sc[S_HEAP_LIVE]
+    tl[n, TL_REQ_LIVE] = sc[S_REQ_LIVE]
+    sc[S_TL_N] = n + 1
 
 
 @njit(cache=True)
 def finish_sweep(s):
     """Sweep termination: sweep every span still unswept (finishsweep_m)."""
-    idx = mcentral.swept_idx(s)
-    un = 1 - idx
-    nspc = s.mc.shape[1]
-    for spc in range(nspc):
-        for full in (False, True):
-            lid = mcentral.set_id(spc, full, un)
-            while True:
-                sid = mcentral.pop(s, lid)
-                if sid < 0:
-                    break
-                mcentral.sweep_and_place(s, spc, sid)
+    while sweep.sweepone(s) >= 0:
+        pass
+    s.sc[S_PROP_ON] = 0
 
 
 @njit(cache=True)
-def mark_start(s, event, ts, trigger, goal, limit_bound):
+def mark_start(s, event, ts, trigger, goal, limit_bound, kind):
     """gcStart through the start of concurrent mark."""
     finish_sweep(s)
     sc = s.sc
@@ -88,6 +164,18 @@ def mark_start(s, event, ts, trigger, goal, limit_bound):
     for spc in range(0, s.cs.shape[0], 2):
         scan += s.cs[spc, CS_LIVE_SLOT_BYTES]
     sc[S_MARKED_SCAN_NOW] = scan
+    work = scan + s.prm[P_STACK] + s.prm[P_GLOBALS]
+    sc[S_SCAN_WORK] = work
+    sc[S_MARK_START_TS] = sc[S_NOW]
+    sc[S_MARK_BY_GOAL] = 0
+    # work / (1 MiB) * ns-per-MiB at 25% of GOMAXPROCS, in float to avoid overflow
+    nspm = s.prm[P_MARK_NS_PER_MB]
+    dur = np.float64(work) / np.float64(1 << 20) * np.float64(nspm)
+    dur = dur / (GC_BACKGROUND_UTILIZATION * s.prm[P_NPROCS])
+    if nspm < 0 or dur >= 1.0e18:
+        sc[S_MARK_END_TS] = INF
+    else:
+        sc[S_MARK_END_TS] = sc[S_NOW] + np.int64(dur)
     sc[S_TRIGGERED] = sc[S_HEAP_LIVE]
     if not limit_bound and goal < sc[S_HEAP_LIVE] + (64 << 10):
         goal = sc[S_HEAP_LIVE] + (64 << 10)
@@ -101,6 +189,57 @@ def mark_start(s, event, ts, trigger, goal, limit_bound):
     cyc[n, CY_GOAL] = goal
     cyc[n, CY_LIMIT_BOUND] = 1 if limit_bound else 0
     cyc[n, CY_END_EVENT] = -1
+    cyc[n, CY_KIND] = kind
+    cyc[n, CY_SCAN_WORK] = work
+    sample(s, TLK_MARK_START, event)
+    sc[S_NEXT_TIMED] = 0
+
+
+@njit(cache=True)
+def _end_cycle(s):
+    """gcControllerState.endCycle: this cycle's cons/mark and the consMark estimate."""
+    sc = s.sc
+    fs = s.fs
+    if s.prm[P_FIXED_CONS_MARK] != 0:
+        return
+    live = sc[S_HEAP_LIVE]
+    trig = sc[S_TRIGGERED]
+    work = sc[S_SCAN_WORK]
+    if live <= trig or work <= 0:
+        return
+    u = GC_BACKGROUND_UTILIZATION
+    if s.prm[P_RECORDED] == 0 and sc[S_MARK_BY_GOAL] != 0:
+        # assists finished the work early: GC CPU share scales with how much sooner
+        planned = sc[S_MARK_END_TS] - sc[S_MARK_START_TS]
+        took = sc[S_NOW] - sc[S_MARK_START_TS]
+        if took <= 0:
+            u = MAX_UTILIZATION
+        else:
+            u = GC_BACKGROUND_UTILIZATION * np.float64(planned) / np.float64(took)
+            if u > MAX_UTILIZATION:
+                u = MAX_UTILIZATION
+    cur = np.float64(live - trig) * u / (np.float64(work) * (1.0 - u))
+    if s.prm[P_GOVERSION] >= 122:
+        cm = cur
+        for i in range(4):
+            if fs[F_LAST_CM + i] > cm:
+                cm = fs[F_LAST_CM + i]
+        for i in range(3):
+            fs[F_LAST_CM + i] = fs[F_LAST_CM + i + 1]
+        fs[F_LAST_CM + 3] = cur
+        fs[F_CONS_MARK] = cm
+    else:
+        # 1.19 piController{kp: 0.9, ti: 4.0, tt: 1000, min: -1000, max: 1000}.next(consMark,
+        # current, 1.0)
+        inp = fs[F_CONS_MARK]
+        raw = 0.9 * (cur - inp) + fs[F_PI_INTEGRAL]
+        out = raw
+        if out < -1000.0:
+            out = -1000.0
+        elif out > 1000.0:
+            out = 1000.0
+        fs[F_PI_INTEGRAL] += (0.9 / 4.0) * (cur - inp) + (1.0 / 1000.0) * (out - raw)
+        fs[F_CONS_MARK] = out
 
 
 @njit(cache=True)
@@ -113,17 +252,79 @@ def mark_term(s, event, ts):
     cyc[n, CY_MARKED] = sc[S_MARKED_NOW]
     cyc[n, CY_END_EVENT] = event
     cyc[n, CY_END_TS] = ts
+    cyc[n, CY_BY_GOAL] = sc[S_MARK_BY_GOAL]
+    # endCycle
+    g0, t0, lb0 = pacer.goal_and_trigger(s)
+    sc[S_LAST_HEAP_GOAL] = g0 if g0 < INF else 0
+    _end_cycle(s)
+    cyc[n, CY_CONS_MARK_PPM] = np.int64(s.fs[F_CONS_MARK] * 1e6)
+    # resetLive
     sc[S_HEAP_MARKED] = sc[S_MARKED_NOW]
     sc[S_HEAP_LIVE] = sc[S_MARKED_NOW]
     sc[S_LAST_HEAP_SCAN] = sc[S_MARKED_SCAN_NOW]
     sc[S_PHASE] = 0
     sc[S_TRIGGERED] = -1
+    # gcSweep
     sc[S_SG] += 2
+    sc[S_PAGES_SWEPT] = 0
+    sc[S_RECLAIM_INDEX] = 0
+    sc[S_RECLAIM_CREDIT] = 0
+    sc[S_SWEEP_CLASS] = 0
+    un = 1 - spanset.swept_idx(s)
+    cnt = 0
+    for spc in range(s.mc.shape[1]):
+        cnt += s.lh[spanset.set_id(spc, False, un), LH_LEN]
+        cnt += s.lh[spanset.set_id(spc, True, un), LH_LEN]
+    sc[S_UNSWEPT] = cnt
+    sc[S_LAST_HEAP_INUSE] = sc[S_PAGES_INUSE] * PAGE_SIZE
+    # gcControllerCommit: pacer, sweep pacing, scavenger goals
     pacer.commit(s, sc[S_SPANS_INUSE] > 0)
+    goal, trig, lb = pacer.goal_and_trigger(s)
+    sweep.pace(s, trig)
+    scavenge.pace(s, goal)
+    scavenge.next_gen(s)
+    sc[S_LAST_GC_TS] = sc[S_NOW] if sc[S_NOW] > 0 else 1
     for p in range(s.prm[P_NPROCS]):
         mcache.release_all(s, p)
     cyc[n, CY_INUSE_AT_END] = sc[S_PAGES_INUSE] * PAGE_SIZE
     sc[S_CYCLES] = n + 1
+    sc[S_BGSWEEP_T] = sc[S_NOW]  # the background sweeper wakes
+    sample(s, TLK_MARK_TERM, event)
+    sc[S_NEXT_TIMED] = 0
+
+
+@njit(cache=True)
+def timed(s):
+    """Work that trace time drives, up to S_NOW: the end of a pacer-mode mark, a periodic GC,
+    the background sweeper and scavenger. Sets S_NEXT_TIMED to when there is more.
+    The caller made room for one cycle record and two timeline samples."""
+    sc = s.sc
+    prm = s.prm
+    now = sc[S_NOW]
+    pacer_mode = prm[P_RECORDED] == 0
+    if pacer_mode and sc[S_PHASE] == 1 and now >= sc[S_MARK_END_TS]:
+        mark_term(s, sc[S_EVENT], now)
+    if (pacer_mode and sc[S_PHASE] == 0 and prm[P_GOGC] >= 0 and sc[S_LAST_GC_TS] > 0
+            and now - sc[S_LAST_GC_TS] > prm[P_PERIODIC_NS]):
+        goal, trig, lb = pacer.goal_and_trigger(s)
+        sc[S_PERIODIC] += 1
+        mark_start(s, sc[S_EVENT], now, -1, goal, lb, 1)
+    sweep.background(s, now)
+    scavenge.background(s, now)
+    nxt = INF
+    if pacer_mode and sc[S_PHASE] == 1:
+        nxt = sc[S_MARK_END_TS]
+    elif pacer_mode and prm[P_GOGC] >= 0 and sc[S_LAST_GC_TS] > 0:
+        nxt = sc[S_LAST_GC_TS] + prm[P_PERIODIC_NS] + 1
+    if sc[S_UNSWEPT] > 0 and prm[P_BGSWEEP_NS] > 0:
+        t = sc[S_BGSWEEP_T] + prm[P_BGSWEEP_NS]
+        if t < nxt:
+            nxt = t
+    if sc[S_SCAV_ACTIVE] != 0:
+        t = sc[S_SCAV_T] + prm[P_SCAV_QUANTUM_NS]
+        if t < nxt:
+            nxt = t
+    sc[S_NEXT_TIMED] = nxt
 
 
 @njit(cache=True)
@@ -139,6 +340,7 @@ def free_object(s, oid):
     size = s.ob[oid, OB_SIZE]
     b = s.ob[oid, OB_TB]
     spc = s.prm[P_TINY_SPC] if b >= 0 else s.sp[sid, SP_SPC]
+    mspan.cs_touch(s, spc)
     s.cs[spc, CS_REQ_LIVE] -= size
     s.sc[S_REQ_LIVE] -= size
     if b >= 0:

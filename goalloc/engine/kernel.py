@@ -1,6 +1,8 @@
 """The replay kernel: one numba call per trace chunk applies every event to the engine state
 (mallocgc for allocs, deaths for frees, pacer trigger tests after refills and large
-allocations, or the trace's GC markers in recorded mode). Before an event that could outgrow
+allocations, or the trace's GC markers in recorded mode). Trace time (the largest ts so far)
+drives the mark's end, periodic GC, the background sweeper and scavenger (gc.timed), and the
+timeline is sampled every P_SAMPLE_EVERY events, both independent of chunking. Before an event that could outgrow
 an array it returns (status, index) so the Python driver grows the arrays and resumes there.
 """
 
@@ -8,15 +10,20 @@ from __future__ import annotations
 
 from goalloc.engine import gc, mcache, mspan, pacer, pagealloc
 from goalloc.engine.state import (
+    CYK_FORCED,
+    CYK_HEAP,
+    CYK_RECORDED,
     NEED_CHUNKS,
     NEED_CYC,
     NEED_NONE,
     NEED_OBJS,
     NEED_SPANS,
     NEED_TB,
+    NEED_TL,
     OB_SPAN,
     P_NPROCS,
     P_RECORDED,
+    P_SAMPLE_EVERY,
     P_SWEEP_FREES,
     PAGE_SIZE,
     S_CYCLE_GOAL,
@@ -26,12 +33,17 @@ from goalloc.engine.state import (
     S_INIT,
     S_LIVE_SLOT_BYTES,
     S_MAPPED_CHUNKS,
+    S_MARK_BY_GOAL,
+    S_NEXT_SAMPLE,
+    S_NEXT_TIMED,
+    S_NOW,
     S_OBJ_BYTES,
     S_PAGES_FREE,
     S_PAGES_INUSE,
     S_PAGES_RELEASED,
     S_PEAK_H,
     S_PEAK_H_L,
+    S_PEAK_ID,
     S_PEAK_L,
     S_PEAK_L_H,
     S_PHASE,
@@ -47,7 +59,10 @@ from goalloc.engine.state import (
     S_PK_UNUSED,
     S_REQ_LIVE,
     S_TAIL_BYTES,
+    S_TL_N,
     S_TS,
+    TLK_END,
+    TLK_SAMPLE,
 )
 from goalloc.jit import kernel
 from goalloc.trace.format import ALLOC, FLAG_NOSCAN, FREE, GC_MARK_TERM, GC_START
@@ -86,6 +101,7 @@ def _peaks(s, event):
         sc[S_PEAK_L_H] = h
     if h > sc[S_PEAK_H]:
         sc[S_PEAK_H] = h
+        sc[S_PEAK_ID] += 1
         sc[S_PEAK_H_L] = live
         obj = sc[S_OBJ_BYTES]
         sc[S_PK_OBJ] = obj
@@ -110,9 +126,26 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
     nprocs = prm[P_NPROCS]
     recorded = prm[P_RECORDED] != 0
     sweep_frees = prm[P_SWEEP_FREES] != 0
+    every = prm[P_SAMPLE_EVERY]
+    now = sc[S_NOW]
     for i in range(i0, n):
         k = kind[i]
         ev = start + i
+        # room for what a GC boundary or a sample writes (cycle record, timeline rows)
+        if s.tl.shape[0] - sc[S_TL_N] < 4:
+            return NEED_TL, i
+        if s.cyc.shape[0] - sc[S_CYCLES] < 2:
+            return NEED_CYC, i
+        t = ts[i]
+        if t > now:
+            now = t
+            sc[S_NOW] = t
+        if ev >= sc[S_NEXT_SAMPLE]:
+            gc.sample(s, TLK_SAMPLE, ev)
+            sc[S_NEXT_SAMPLE] = (ev // every + 1) * every
+        if now >= sc[S_NEXT_TIMED]:
+            sc[S_EVENT] = ev
+            gc.timed(s)
         if k == ALLOC:
             oid = ids[i]
             sz = size[i]
@@ -125,10 +158,8 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
             npages = (sz + PAGE_SIZE - 1) // PAGE_SIZE + 1
             if s.palloc.shape[0] - sc[S_MAPPED_CHUNKS] < pagealloc.chunks_needed(npages) + 1:
                 return NEED_CHUNKS, i
-            if s.cyc.shape[0] - sc[S_CYCLES] < 2:
-                return NEED_CYC, i
             sc[S_EVENT] = ev
-            sc[S_TS] = ts[i]
+            sc[S_TS] = t
             pi = _event_p(p[i], nprocs)
             if sweep_frees and s.ob[oid, OB_SPAN] != -1:
                 gc.free_object(s, oid)  # the id's earlier object was swept unobserved
@@ -137,22 +168,21 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
                 if sc[S_PHASE] == 0:
                     goal, trig, lb = pacer.goal_and_trigger(s)
                     if sc[S_HEAP_LIVE] >= trig:
-                        gc.mark_start(s, ev, ts[i], trig, goal, lb)
+                        gc.mark_start(s, ev, t, trig, goal, lb, CYK_HEAP)
                 elif sc[S_HEAP_LIVE] >= sc[S_CYCLE_GOAL]:
-                    gc.mark_term(s, ev, ts[i])
+                    sc[S_MARK_BY_GOAL] = 1
+                    gc.mark_term(s, ev, t)
             _peaks(s, ev)
         elif k == FREE:
             oid = ids[i]
             if oid < s.ob.shape[0] and s.ob[oid, OB_SPAN] != -1:
                 gc.free_object(s, oid)
         elif recorded and (k == GC_START or k == GC_MARK_TERM):
-            if s.cyc.shape[0] - sc[S_CYCLES] < 2:
-                return NEED_CYC, i
             if k == GC_START and sc[S_PHASE] == 0:
                 goal, trig, lb = pacer.goal_and_trigger(s)
-                gc.mark_start(s, ev, ts[i], -1, goal, lb)
+                gc.mark_start(s, ev, t, -1, goal, lb, CYK_RECORDED)
             elif k == GC_MARK_TERM and sc[S_PHASE] == 1:
-                gc.mark_term(s, ev, ts[i])
+                gc.mark_term(s, ev, t)
     return NEED_NONE, n
 
 
@@ -161,9 +191,14 @@ def force_gc(s, event, ts):
     """A whole cycle now (runtime.GC-like): used at trace end by tests and reports."""
     if s.sc[S_PHASE] == 0:
         goal, trig, lb = pacer.goal_and_trigger(s)
-        gc.mark_start(s, event, ts, -1, goal, lb)
+        gc.mark_start(s, event, ts, -1, goal, lb, CYK_FORCED)
     gc.mark_term(s, event, ts)
 
+
+@kernel
+def sample_end(s, event):
+    """The timeline's last sample, after the last event (the caller made room)."""
+    gc.sample(s, TLK_END, event)
 
 
 @kernel

@@ -8,7 +8,7 @@ stale spans). mallocgc's size-class dispatch (malloc headers [1.22+]) and large 
 
 from __future__ import annotations
 
-from goalloc.engine import mcentral, mheap, mspan
+from goalloc.engine import mcentral, mspan, sweep
 from goalloc.engine.state import (
     CS_REQ_LIVE,
     OB_SIZE,
@@ -176,7 +176,8 @@ def malloc(s, p, oid, size, noscan):
     # large object: its own span of ceil(size / page) pages, span class 0
     npages = (size + PAGE_SIZE - 1) // PAGE_SIZE
     spc = 1 if noscan else 0
-    sid = mheap.alloc_span(s, npages, spc, p, npages * PAGE_SIZE, 1, s.sc[S_SG])
+    sweep.deduct_sweep_credit(s, npages * PAGE_SIZE, npages)
+    sid = sweep.heap_alloc(s, npages, spc, p, npages * PAGE_SIZE, 1, s.sc[S_SG])
     s.sp[sid, SP_ALLOCCOUNT] = 1
     s.sp[sid, SP_FREEINDEX] = 1
     s.sp[sid, SP_REQ] = size
@@ -208,6 +209,7 @@ def _tiny(s, p, oid, size):
         s.sc[S_TINY_ALLOCS] += 1
         s.sc[S_MALLOCS] += 1
         s.sc[S_REQ_LIVE] += size
+        mspan.cs_touch(s, tspc)
         s.cs[tspc, CS_REQ_LIVE] += size
         return False
     sid, slot, refilled = next_free(s, p, tspc)

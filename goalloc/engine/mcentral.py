@@ -10,77 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from goalloc.engine import mheap, mspan, sweep
+from goalloc.engine import mspan, sweep
+from goalloc.engine.spanset import pop, push, set_id, swept_idx  # noqa: F401 (re-exported)
 from goalloc.engine.state import (
-    LH_HEAD,
-    LH_LEN,
-    LH_TAIL,
+    PAGE_SIZE,
     S_SG,
-    SP_ALLOCCOUNT,
     SP_FREEINDEX,
     SP_NELEMS,
-    SP_NEXT,
     SP_SWEEPGEN,
     SP_WHERE,
     SPAN_BUDGET,
     WHERE_NONE,
 )
 from goalloc.jit import njit
-
-
-@njit(cache=True)
-def set_id(spc, full, idx):
-    return spc * 4 + (2 if full else 0) + idx
-
-
-@njit(cache=True)
-def push(s, lid, sid):
-    lh = s.lh
-    s.sp[sid, SP_NEXT] = -1
-    t = lh[lid, LH_TAIL]
-    if t >= 0:
-        s.sp[t, SP_NEXT] = sid
-    else:
-        lh[lid, LH_HEAD] = sid
-    lh[lid, LH_TAIL] = sid
-    lh[lid, LH_LEN] += 1
-    s.sp[sid, SP_WHERE] = lid
-
-
-@njit(cache=True)
-def pop(s, lid):
-    lh = s.lh
-    sid = lh[lid, LH_HEAD]
-    if sid < 0:
-        return -1
-    nxt = s.sp[sid, SP_NEXT]
-    lh[lid, LH_HEAD] = nxt
-    if nxt < 0:
-        lh[lid, LH_TAIL] = -1
-    lh[lid, LH_LEN] -= 1
-    s.sp[sid, SP_NEXT] = -1
-    s.sp[sid, SP_WHERE] = WHERE_NONE
-    return sid
-
-
-@njit(cache=True)
-def swept_idx(s):
-    return (s.sc[S_SG] >> 1) & 1
-
-
-@njit(cache=True)
-def place_swept(s, spc, sid):
-    """A swept span with objects goes to partial swept if it has a free slot, else full swept."""
-    idx = swept_idx(s)
-    full = s.sp[sid, SP_ALLOCCOUNT] == s.sp[sid, SP_NELEMS]
-    push(s, set_id(spc, full, idx), sid)
-
-
-@njit(cache=True)
-def sweep_and_place(s, spc, sid):
-    """mspan.sweep(false): sweep, then free the span or put it in its swept set."""
-    if not sweep.sweep_span(s, sid, False):
-        place_swept(s, spc, sid)
 
 
 @njit(cache=True)
@@ -95,6 +37,8 @@ def _havespan(s, sid):
 @njit(cache=True)
 def cache_span(s, spc, p):
     """mcentral.cacheSpan: a swept span of class spc with at least one free slot."""
+    c = spc >> 1
+    sweep.deduct_sweep_credit(s, s.class_pages[c] * PAGE_SIZE, 0)
     idx = swept_idx(s)
     un = 1 - idx
     sid = pop(s, set_id(spc, False, idx))
@@ -119,9 +63,8 @@ def cache_span(s, spc, p):
         push(s, set_id(spc, True, idx), sid)
         budget -= 1
     # mcentral.grow: a fresh span from the heap.
-    c = spc >> 1
     nelems = s.objs_noscan[c] if spc & 1 else s.objs_scan[c]
-    sid = mheap.alloc_span(s, s.class_pages[c], spc, p, s.class_size[c], nelems, s.sc[S_SG])
+    sid = sweep.heap_alloc(s, s.class_pages[c], spc, p, s.class_size[c], nelems, s.sc[S_SG])
     return _havespan(s, sid)
 
 
@@ -132,7 +75,7 @@ def uncache_span(s, spc, sid):
     s.sp[sid, SP_WHERE] = WHERE_NONE
     if s.sp[sid, SP_SWEEPGEN] == sg + 1:  # stale: cached before this cycle's sweepgen bump
         s.sp[sid, SP_SWEEPGEN] = sg - 1
-        sweep_and_place(s, spc, sid)
+        sweep.sweep_and_place(s, spc, sid)
     else:
         s.sp[sid, SP_SWEEPGEN] = sg
-        place_swept(s, spc, sid)
+        sweep.place_swept(s, spc, sid)

@@ -2,14 +2,16 @@
 npages for a span class (per-P page cache for npages < 16, else first fit in the page
 allocator, growing the heap when nothing fits), and free a span's pages back to the page
 allocator (coalescing is implicit in its bitmaps). Accounts heapInUse / heapFree / heapReleased
-in pages: allocation uses scavenged pages (released -> in use) before free ones.
-Not modelled yet: mheap.reclaim before allocation (see docs/model.md).
+in pages: allocation uses scavenged pages (released -> in use) before free ones, then scavenges
+synchronously (memory limit, heap growth) as allocSpan does. mheap.alloc's reclaim is
+sweep.heap_alloc (it needs the sweeper).
 """
 
 from __future__ import annotations
 
-from goalloc.engine import mspan, pagealloc, pagecache
+from goalloc.engine import mspan, pagealloc, pagecache, scavenge
 from goalloc.engine.state import (
+    CS_H0,
     CS_PAGES,
     CS_SPANS,
     CS_TAIL,
@@ -22,6 +24,7 @@ from goalloc.engine.state import (
     S_TAIL_BYTES,
     SP_BASE,
     SP_ELEMSIZE,
+    SP_LIVE,
     SP_NELEMS,
     SP_NPAGES,
     SP_SPC,
@@ -35,10 +38,11 @@ def alloc_span(s, npages, spc, p, elemsize, nelems, sweepgen):
     base = -1
     if p >= 0 and npages < PCACHE_MAX_NPAGES:
         base = pagecache.alloc(s, p, npages)
+    growth = 0
     if base < 0:
         base = pagealloc.find(s, npages)
         if base < 0:
-            pagealloc.grow(s, npages)
+            growth = pagealloc.grow(s, npages) * PAGE_SIZE
             base = pagealloc.find(s, npages)
         pagealloc.mark_alloc(s, base, npages)
     scav = pagealloc.take_scavenged(s, base, npages)
@@ -46,11 +50,14 @@ def alloc_span(s, npages, spc, p, elemsize, nelems, sweepgen):
     sc[S_PAGES_RELEASED] -= scav
     sc[S_PAGES_FREE] -= npages - scav
     sc[S_PAGES_INUSE] += npages
+    scavenge.on_alloc(s, scav, growth)
     sid = mspan.new_record(s)
     mspan.init_span(s, sid, base, npages, spc, elemsize, nelems, sweepgen)
     for pg in range(base, base + npages):
         s.pg_span[pg] = sid
     tail = npages * PAGE_SIZE - nelems * elemsize
+    mspan.cs_touch(s, spc)
+    s.cs[spc, CS_H0] += 1
     s.cs[spc, CS_SPANS] += 1
     s.cs[spc, CS_PAGES] += npages
     s.cs[spc, CS_TAIL] += tail
@@ -73,6 +80,8 @@ def free_span(s, sid):
     sc[S_PAGES_INUSE] -= npages
     sc[S_PAGES_FREE] += npages
     tail = npages * PAGE_SIZE - sp[sid, SP_NELEMS] * sp[sid, SP_ELEMSIZE]
+    mspan.cs_touch(s, spc)
+    s.cs[spc, CS_H0 + mspan.bucket(sp[sid, SP_LIVE], sp[sid, SP_NELEMS])] -= 1
     s.cs[spc, CS_SPANS] -= 1
     s.cs[spc, CS_PAGES] -= npages
     s.cs[spc, CS_TAIL] -= tail

@@ -12,6 +12,7 @@ import numpy as np
 from goalloc.engine.state import (
     CS_ALLOC_BYTES,
     CS_ALLOC_SLOTS,
+    CS_H0,
     CS_LIVE_SLOT_BYTES,
     CS_LIVE_SLOTS,
     CS_MALLOCS,
@@ -25,6 +26,7 @@ from goalloc.engine.state import (
     S_MARKED_NOW,
     S_MARKED_SCAN_NOW,
     S_OBJ_BYTES,
+    S_PEAK_ID,
     S_PHASE,
     S_REQ_LIVE,
     S_SG,
@@ -36,9 +38,11 @@ from goalloc.engine.state import (
     SP_ELEMSIZE,
     SP_FREEINDEX,
     SP_INUSE,
+    SP_LIVE,
     SP_NELEMS,
     SP_NEXT,
     SP_NPAGES,
+    SP_PREV,
     SP_REQ,
     SP_SPC,
     SP_SWEEPGEN,
@@ -51,6 +55,25 @@ from goalloc.jit import ctz64, njit
 U0 = np.uint64(0)
 U1 = np.uint64(1)
 ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=True)
+def cs_touch(s, spc):
+    """Before changing class spc's stats: if a held-memory peak was recorded since the class
+    last changed, its stats at that peak are the current ones; copy them (copy-on-write
+    snapshot, so a new peak costs O(1) however many classes there are)."""
+    pid = s.sc[S_PEAK_ID]
+    if s.cs_snap[spc] != pid:
+        s.cs_snap[spc] = pid
+        for f in range(s.cs.shape[1]):
+            s.pk_cs[spc, f] = s.cs[spc, f]
+
+
+@njit(cache=True)
+def bucket(live, nelems):
+    """Slot-utilisation bucket: floor(10 * live / nelems), 1.0 in the top bucket."""
+    b = live * 10 // nelems
+    return b if b < 9 else 9
 
 
 @njit(cache=True)
@@ -99,6 +122,8 @@ def init_span(s, sid, base, npages, spc, elemsize, nelems, sweepgen):
     sp[sid, SP_NEXT] = -1
     sp[sid, SP_WHERE] = WHERE_NONE
     sp[sid, SP_REQ] = 0
+    sp[sid, SP_PREV] = -1
+    sp[sid, SP_LIVE] = 0
     for w in range(SPAN_WORDS):
         s.abits[sid, w] = U0
         s.mbits[sid, w] = U0
@@ -173,7 +198,13 @@ def slot_live(s, sid, slot, req):
     spc = s.sp[sid, SP_SPC]
     es = s.sp[sid, SP_ELEMSIZE]
     set_bit(s.lbits, sid, slot)
+    cs_touch(s, spc)
     cs = s.cs
+    live = s.sp[sid, SP_LIVE]
+    nel = s.sp[sid, SP_NELEMS]
+    cs[spc, CS_H0 + bucket(live, nel)] -= 1
+    cs[spc, CS_H0 + bucket(live + 1, nel)] += 1
+    s.sp[sid, SP_LIVE] = live + 1
     cs[spc, CS_ALLOC_SLOTS] += 1
     cs[spc, CS_ALLOC_BYTES] += es
     cs[spc, CS_LIVE_SLOTS] += 1
@@ -201,6 +232,12 @@ def slot_dead(s, sid, slot):
     spc = s.sp[sid, SP_SPC]
     es = s.sp[sid, SP_ELEMSIZE]
     clear_bit(s.lbits, sid, slot)
+    cs_touch(s, spc)
+    live = s.sp[sid, SP_LIVE]
+    nel = s.sp[sid, SP_NELEMS]
+    s.cs[spc, CS_H0 + bucket(live, nel)] -= 1
+    s.cs[spc, CS_H0 + bucket(live - 1, nel)] += 1
+    s.sp[sid, SP_LIVE] = live - 1
     s.cs[spc, CS_LIVE_SLOTS] -= 1
     s.cs[spc, CS_LIVE_SLOT_BYTES] -= es
     s.sc[S_LIVE_SLOT_BYTES] -= es

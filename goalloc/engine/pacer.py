@@ -2,17 +2,22 @@
 1.19-1.23 verified): GOGC heap goal over heapMarked (+ stacks/globals), heap minimum
 4 MiB*GOGC/100, GOMEMLIMIT goal recomputed at every trigger test (headroom 1 MiB [1.19],
 max(3%, 1 MiB) [1.22+]), sweepDistMinTrigger, and the trigger bounds 45/64 and 61/64 of the
-runway to the goal (upper bound at least goal - 4 MiB). The runway needs consMark, which needs
-a scan-cost model: here consMark is a constant (Config.cons_mark) and lastHeapScan is the
-bytes marked in pointerful span classes (see docs/model.md). GOGC=off: no GOGC goal.
+runway to the goal (upper bound at least goal - 4 MiB). runway = consMark * 3 * (lastHeapScan +
+stacks + globals) with consMark measured at each mark termination from the mark cost model
+(gc._end_cycle), or fixed (Config.fixed_cons_mark); lastHeapScan is the bytes marked in
+pointerful span classes (see docs/model.md). GOGC=off: no GOGC goal.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from goalloc.engine.state import (
+    F_CONS_MARK,
     HEAP_MINIMUM,
     INF,
     P_CONS_MARK_PPM,
+    P_FIXED_CONS_MARK,
     P_GLOBALS,
     P_GOGC,
     P_GOVERSION,
@@ -49,7 +54,15 @@ def commit(s, sweep_unfinished):
             goal = minimum
         sc[S_GOAL_GOGC] = goal
     scan = sc[S_LAST_HEAP_SCAN] + prm[P_STACK] + prm[P_GLOBALS]
-    sc[S_RUNWAY] = prm[P_CONS_MARK_PPM] * 3 * scan // 1000000
+    if prm[P_FIXED_CONS_MARK] != 0:
+        sc[S_RUNWAY] = prm[P_CONS_MARK_PPM] * 3 * scan // 1000000
+    else:
+        cm = s.fs[F_CONS_MARK]
+        if cm <= 0.0:
+            sc[S_RUNWAY] = 0
+        else:
+            r = cm * 3.0 * np.float64(scan)
+            sc[S_RUNWAY] = INF if r >= 4.0e18 else np.int64(r)
     if sweep_unfinished:
         sc[S_SWEEP_DIST_MIN] = sc[S_HEAP_LIVE] + SWEEP_MIN_HEAP_DISTANCE
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from goalloc.engine import scavenge
 from goalloc.engine.state import (
     ARENA_PAGES,
     CHUNK_PAGES,
@@ -169,6 +170,7 @@ def mark_alloc(s, base, npages):
 @njit(cache=True)
 def mark_free(s, base, npages):
     _set_range(s, base, npages, False)
+    scavenge.on_free(s, (base + npages - 1) // CHUNK_PAGES)
     c = base // CHUNK_PAGES
     if c < s.sc[S_HINT_CHUNK]:
         s.sc[S_HINT_CHUNK] = c
@@ -205,7 +207,8 @@ def chunks_needed(npages):
 @njit(cache=True)
 def grow(s, npages):
     """mheap.grow: map roundup(npages, 512 pages) more heap at the end of the mapped heap,
-    reserving 64 MiB arenas as needed (contiguously). New pages are free and released."""
+    reserving 64 MiB arenas as needed (contiguously). New pages are free and released.
+    Returns the pages grown."""
     sc = s.sc
     nchunks = chunks_needed(npages)
     first = sc[S_MAPPED_CHUNKS]
@@ -224,3 +227,6 @@ def grow(s, npages):
     sc[S_GROWS] += 1
     if sc[S_HINT_CHUNK] > first:
         sc[S_HINT_CHUNK] = first
+    for c in range(first, first + nchunks):
+        s.ck[c, 0] = 0
+    return nchunks * CHUNK_PAGES

@@ -13,8 +13,15 @@ import numpy as np
 import goalloc.trace
 from goalloc.engine import state as S
 from goalloc.engine.config import NEWEST_GO_VERSION, Config
-from goalloc.engine.kernel import current_goal, force_gc, init, replay_chunk
-from goalloc.engine.report import ClassStats, Cycle, Fragmentation, MemoryClasses, Report
+from goalloc.engine.kernel import current_goal, force_gc, init, replay_chunk, sample_end
+from goalloc.engine.report import (
+    ClassStats,
+    Cycle,
+    Fragmentation,
+    MemoryClasses,
+    Report,
+    TimelineSample,
+)
 from goalloc.errors import TraceError
 from goalloc.sizeclasses import get_table, profile, resolve_version
 from goalloc.trace import format as fmt
@@ -55,6 +62,16 @@ class Engine:
         prm[S.P_SWEEP_FREES] = 1 if header.frees == "sweep" else 0
         prm[S.P_GOVERSION] = _version_code(self.version)
         prm[S.P_CONS_MARK_PPM] = round(config.cons_mark * 1_000_000)
+        prm[S.P_FIXED_CONS_MARK] = 1 if config.fixed_cons_mark else 0
+        prm[S.P_MARK_NS_PER_MB] = (round((1 << 20) * 1e9 / config.scan_rate)
+                                   if config.scan_rate > 0 else -1)
+        prm[S.P_BGSWEEP_NS] = round(1e9 / config.bg_sweep_rate) if config.bg_sweep_rate > 0 else 0
+        prm[S.P_SCAV_QUANTUM_NS] = (round(65536 * 1e9 / (config.scavenge_rate * self.procs))
+                                    if config.scavenge_rate > 0 else 0)
+        prm[S.P_PERIODIC_NS] = config.periodic_gc_ns
+        total = header.events
+        prm[S.P_SAMPLE_EVERY] = (max(1, -(-int(total) // config.timeline_samples))
+                                 if total else 65536)
         prm[S.P_STACK] = config.stack_bytes
         prm[S.P_GLOBALS] = config.globals_bytes
         prm[S.P_NUM_CLASSES] = self.table.num_classes
@@ -79,7 +96,16 @@ class Engine:
         a = self.arrays
         if a.cyc.shape[0] - a.sc[S.S_CYCLES] < 2:
             a.grow(S.NEED_CYC)
+        if a.tl.shape[0] - a.sc[S.S_TL_N] < 4:
+            a.grow(S.NEED_TL)
         force_gc(a.state, event, ts)
+
+    def finish(self, events: int) -> None:
+        """The timeline's end sample (call once, after the last event)."""
+        a = self.arrays
+        if a.tl.shape[0] - a.sc[S.S_TL_N] < 4:
+            a.grow(S.NEED_TL)
+        sample_end(a.state, events)
 
 
 def replay(path: str | os.PathLike, config: Config | None = None, *, progress=None,
@@ -110,6 +136,7 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
             events += chunk.n
             if progress is not None:
                 progress(chunk.n)
+        eng.finish(events)
         if engine_out is not None:
             engine_out.append(eng)
         return build_report(eng, str(reader.path), header, events)
@@ -139,6 +166,9 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
             end_event=int(c[S.CY_END_EVENT]) if done else None,
             end_ts=int(c[S.CY_END_TS]) if done else None,
             limit_bound=bool(c[S.CY_LIMIT_BOUND]),
+            kind=_CYCLE_KINDS[int(c[S.CY_KIND])], scan_work=int(c[S.CY_SCAN_WORK]),
+            cons_mark=int(c[S.CY_CONS_MARK_PPM]) / 1e6 if done else float(a.fs[S.F_CONS_MARK]),
+            mark_ended_by_goal=bool(c[S.CY_BY_GOAL]) if done else False,
         ))
     inuse = int(sc[S.S_PAGES_INUSE]) * ps
     obj = int(sc[S.S_OBJ_BYTES])
@@ -159,19 +189,45 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
         free_pages=r.peak.free, released_pages=r.peak.released,
     )
     cs = a.cs
+    # per-class stats at the peak: copy-on-write rows, current where the class has not changed
+    # since the last peak
+    pk = np.where((a.cs_snap == sc[S.S_PEAK_ID])[:, None], a.pk_cs, cs)
+    prof = eng.profile
     for spc in range(cs.shape[0]):
         if cs[spc, S.CS_MALLOCS] == 0 and cs[spc, S.CS_SPANS] == 0:
             continue
         c = spc >> 1
         size = int(eng.table.class_size[c]) if c else 0
+        nelems = 1 if c == 0 else int((prof.objs_noscan if spc & 1 else prof.objs_scan)[c])
         alloc_bytes = int(cs[spc, S.CS_ALLOC_BYTES])
+        held = int(cs[spc, S.CS_PAGES]) * ps
+        live = int(cs[spc, S.CS_REQ_LIVE] if requested else cs[spc, S.CS_LIVE_SLOT_BYTES])
+        if not requested and c == 0:
+            live = int(cs[spc, S.CS_LIVE_SLOT_BYTES])
+        spans = int(cs[spc, S.CS_SPANS])
+        pk_spans = int(pk[spc, S.CS_SPANS])
         r.classes.append(ClassStats(
-            size_class=c, noscan=bool(spc & 1), slot_size=size, spans=int(cs[spc, S.CS_SPANS]),
+            size_class=c, noscan=bool(spc & 1), slot_size=size, spans=spans,
             pages=int(cs[spc, S.CS_PAGES]), allocated_slots=int(cs[spc, S.CS_ALLOC_SLOTS]),
             live_slots=int(cs[spc, S.CS_LIVE_SLOTS]), live_requested=int(cs[spc, S.CS_REQ_LIVE]),
             mallocs=int(cs[spc, S.CS_MALLOCS]), tail=int(cs[spc, S.CS_TAIL]),
-            free_slots=int(cs[spc, S.CS_PAGES]) * ps - alloc_bytes - int(cs[spc, S.CS_TAIL]),
+            free_slots=held - alloc_bytes - int(cs[spc, S.CS_TAIL]),
+            util_mean=(int(cs[spc, S.CS_LIVE_SLOTS]) / (spans * nelems)) if spans else None,
+            util_hist=[int(x) for x in cs[spc, S.CS_H0:S.CS_H0 + S.N_HIST]],
+            spans_at_peak=pk_spans,
+            util_mean_at_peak=(int(pk[spc, S.CS_LIVE_SLOTS]) / (pk_spans * nelems)
+                               if pk_spans else None),
+            util_hist_at_peak=[int(x) for x in pk[spc, S.CS_H0:S.CS_H0 + S.N_HIST]],
+            frag_bytes=held - live,
         ))
+    total_frag = sum(c.frag_bytes for c in r.classes)
+    order = sorted(range(len(r.classes)),
+                   key=lambda i: (-r.classes[i].frag_bytes, r.classes[i].size_class,
+                                  r.classes[i].noscan))
+    for rank, i in enumerate(order, 1):
+        cl = r.classes[i]
+        cl.frag_rank = rank
+        cl.frag_share = cl.frag_bytes / total_frag if total_frag > 0 else None
     r.spans_in_use = int(sc[S.S_SPANS_INUSE])
     r.heap_live = int(sc[S.S_HEAP_LIVE])
     r.heap_marked = int(sc[S.S_HEAP_MARKED])
@@ -189,4 +245,30 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
     r.live_at_peak_held = int(sc[S.S_PEAK_H_L])
     r.mapped_bytes = int(sc[S.S_MAPPED_CHUNKS]) * S.CHUNK_PAGES * ps
     r.reserved_bytes = int(sc[S.S_RESERVED_PAGES]) * ps
+    r.jw_h_over_l_at_peak_live = _ratio(r.held_at_peak_live, r.peak_live)
+    r.jw_h_over_l_at_peak_held = _ratio(r.peak_held, r.live_at_peak_held)
+    r.jw_max_h_over_max_l = _ratio(r.peak_held, r.peak_live)
+    r.timeline = [
+        TimelineSample(kind=_SAMPLE_KINDS[int(t[S.TL_KIND])], ts=int(t[S.TL_TS]),
+                       event=int(t[S.TL_EVENT]), objects=int(t[S.TL_OBJ]),
+                       unused=int(t[S.TL_UNUSED]), free=int(t[S.TL_FREE]),
+                       released=int(t[S.TL_RELEASED]), heap_live=int(t[S.TL_HEAP_LIVE]),
+                       live_requested=int(t[S.TL_REQ_LIVE]))
+        for t in a.tl[: int(sc[S.S_TL_N])]
+    ]
+    r.spans_swept_background = int(sc[S.S_SWEPT_BG])
+    r.spans_swept_proportional = int(sc[S.S_SWEPT_PROP])
+    r.spans_reclaimed = int(sc[S.S_SWEPT_RECLAIM])
+    r.released_background_bytes = int(sc[S.S_RELEASED_BG]) * ps
+    r.released_eager_bytes = int(sc[S.S_RELEASED_EAGER]) * ps
+    r.periodic_cycles = int(sc[S.S_PERIODIC])
+    r.cons_mark = float(a.fs[S.F_CONS_MARK])
     return r
+
+
+_CYCLE_KINDS = ("heap", "periodic", "forced", "recorded")
+_SAMPLE_KINDS = ("sample", "mark-start", "mark-term", "end")
+
+
+def _ratio(h: int, low: int) -> float | None:
+    return h / low if low > 0 else None

@@ -20,6 +20,26 @@ class Cycle:
     end_event: int | None
     end_ts: int | None
     limit_bound: bool  # the goal came from GOMEMLIMIT
+    kind: str = "heap"  # what started it: heap (trigger), periodic (2 min), forced, recorded
+    scan_work: int = 0  # modelled scan work: pointerful bytes marked at mark start + roots
+    cons_mark: float = 0.0  # the pacer's consMark after this cycle's endCycle
+    mark_ended_by_goal: bool = False  # pacer mode: heapLive reached the goal before the scan
+    # work was done (assists finished it), rather than the mark's modelled duration passing
+
+
+@dataclass
+class TimelineSample:
+    """One point of the memory-class timeline (bytes; ts in the trace's ns)."""
+
+    kind: str  # sample (evenly spaced), mark-start, mark-term, end
+    ts: int
+    event: int  # index of the next event to be applied (end: number of events)
+    objects: int
+    unused: int
+    free: int
+    released: int
+    heap_live: int
+    live_requested: int
 
 
 @dataclass
@@ -62,6 +82,19 @@ class ClassStats:
     mallocs: int
     tail: int
     free_slots: int  # bytes
+    # slot utilisation = live slots / slots per span, over in-use spans: mean and 10 buckets
+    # ([0, .1), [.1, .2), ... [.9, 1]) at the end and at the peak of held memory
+    util_mean: float | None = None
+    util_hist: list[int] = field(default_factory=list)
+    spans_at_peak: int = 0
+    util_mean_at_peak: float | None = None
+    util_hist_at_peak: list[int] = field(default_factory=list)
+    # fragmentation held by the class at the end: in-use bytes - live requested bytes (live
+    # slot bytes when the trace records no requested sizes); share of all classes' total and
+    # rank (1 = worst)
+    frag_bytes: int = 0
+    frag_share: float | None = None
+    frag_rank: int = 0
 
     @property
     def bytes_held(self) -> int:
@@ -103,6 +136,22 @@ class Report:
     live_at_peak_held: int = 0
     mapped_bytes: int = 0
     reserved_bytes: int = 0
+    # Johnstone & Wilson: H = in-use + free pages (held), L = live requested bytes
+    jw_h_over_l_at_peak_live: float | None = None
+    jw_h_over_l_at_peak_held: float | None = None
+    jw_max_h_over_max_l: float | None = None
+    timeline: list[TimelineSample] = field(default_factory=list)
+    spans_swept_background: int = 0
+    spans_swept_proportional: int = 0
+    spans_reclaimed: int = 0  # swept (and freed) by mheap.reclaim
+    released_background_bytes: int = 0  # by the background scavenger (cumulative)
+    released_eager_bytes: int = 0  # synchronously in allocSpan (growth, memory limit)
+    periodic_cycles: int = 0
+    cons_mark: float = 0.0  # the pacer's consMark at the end
+
+    def classes_by_fragmentation(self) -> list[ClassStats]:
+        """The classes, worst for fragmentation first (frag_rank order)."""
+        return sorted(self.classes, key=lambda c: c.frag_rank)
 
     def metrics(self) -> dict[str, int | float | None]:
         m: dict[str, int | float | None] = {
@@ -123,9 +172,31 @@ class Report:
             "/goalloc/frag/dead-unswept:bytes": self.end_frag.dead_unswept,
             "/goalloc/heap/spans:count": self.spans_in_use,
         }
+        done = [c for c in self.cycles if c.end_event is not None]
+        m.update({
+            "/gc/cycles/automatic:gc-cycles": len([c for c in done if c.kind != "forced"]),
+            "/gc/cycles/forced:gc-cycles": len([c for c in done if c.kind == "forced"]),
+            "/goalloc/gc/cycles/periodic:gc-cycles": self.periodic_cycles,
+            "/goalloc/gc/cons-mark:ratio": self.cons_mark,
+            "/goalloc/frag/jw/h-over-l-at-peak-live:ratio": self.jw_h_over_l_at_peak_live,
+            "/goalloc/frag/jw/h-over-l-at-peak-held:ratio": self.jw_h_over_l_at_peak_held,
+            "/goalloc/frag/jw/max-h-over-max-l:ratio": self.jw_max_h_over_max_l,
+            "/goalloc/sweep/background:spans": self.spans_swept_background,
+            "/goalloc/sweep/proportional:spans": self.spans_swept_proportional,
+            "/goalloc/sweep/reclaim:spans": self.spans_reclaimed,
+            "/goalloc/scavenge/background:bytes": self.released_background_bytes,
+            "/goalloc/scavenge/eager:bytes": self.released_eager_bytes,
+        })
+        if self.peak is not None:
+            for name in ("objects", "unused", "free", "released"):
+                m[f"/goalloc/peak/memory/classes/heap/{name}:bytes"] = getattr(self.peak, name)
         for c in self.classes:
-            key = f"/goalloc/sizeclass/{c.size_class}{'' if not c.noscan else '-noscan'}/spans:count"
-            m[key] = c.spans
+            base = f"/goalloc/sizeclass/{c.size_class}{'' if not c.noscan else '-noscan'}"
+            m[base + "/spans:count"] = c.spans
+            m[base + "/utilisation:ratio"] = c.util_mean
+            m[base + "/utilisation-at-peak:ratio"] = c.util_mean_at_peak
+            m[base + "/frag:bytes"] = c.frag_bytes
+            m[base + "/frag-share:ratio"] = c.frag_share
         return m
 
     def to_dict(self) -> dict:

@@ -48,7 +48,13 @@ P_STACK = 12
 P_GLOBALS = 13
 P_NUM_CLASSES = 14
 P_TINY_SPC = 15
-N_PRM = 16
+P_MARK_NS_PER_MB = 16  # mark cost: ns of trace time per MiB of scan work at 25% of GOMAXPROCS
+P_BGSWEEP_NS = 17  # background sweeper: ns of trace time per span swept
+P_SCAV_QUANTUM_NS = 18  # background scavenger: ns of trace time per 64 KiB released
+P_PERIODIC_NS = 19  # forcegcperiod (2 min)
+P_SAMPLE_EVERY = 20  # timeline: a sample every this many events
+P_FIXED_CONS_MARK = 21  # 1: consMark = P_CONS_MARK_PPM, never measured
+N_PRM = 32
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
 S_SG = 0  # mheap_.sweepgen
@@ -109,7 +115,50 @@ S_TS = 52
 S_SPANS_SWEPT = 53
 S_LARGE_ALLOCS = 54
 S_INIT = 55  # pacer initialised (first commit done)
-N_SC = 64
+S_NOW = 56  # model clock: the largest ts seen so far
+S_NEXT_TIMED = 57  # model time at which timed() has work (bg sweep/scavenge, mark end, periodic)
+S_UNSWEPT = 58  # spans in mcentral unswept sets (0: sweeping done)
+S_SWEEP_CLASS = 59  # sweep.centralIndex
+S_PAGES_SWEPT = 60  # mheap_.pagesSwept (this cycle)
+S_PROP_ON = 61  # proportional sweep active (sweepPagesPerByte != 0)
+S_PROP_DIST_PAGES = 62  # sweepPagesPerByte = S_PROP_DIST_PAGES / S_PROP_HEAP_DIST
+S_PROP_HEAP_DIST = 63
+S_SWEEP_LIVE_BASIS = 64
+S_PAGES_SWEPT_BASIS = 65
+S_RECLAIM_INDEX = 66  # page; INF: reclaim done
+S_RECLAIM_CREDIT = 67
+S_BGSWEEP_T = 68  # trace time the background sweeper has used up to
+S_SCAV_GOAL_GC = 69  # scavenge.gcPercentGoal (INF: none)
+S_SCAV_GOAL_LIM = 70  # scavenge.memoryLimitGoal (INF: none)
+S_SCAV_ACTIVE = 71  # background scavenger awake
+S_SCAV_T = 72  # trace time the background scavenger has used up to
+S_SCAV_BG_CUR = 73  # highest chunk the background scavenger searches (-1 none)
+S_SCAV_FORCE_CUR = 74  # ... forced (memory-limit) scavenging searches
+S_SCAV_HWM = 75  # highest chunk freed into since the last generation (-1 none)
+S_LAST_HEAP_INUSE = 76  # memstats.lastHeapInUse
+S_LAST_HEAP_GOAL = 77  # gcController.lastHeapGoal
+S_RELEASED_BG = 78  # pages released by the background scavenger (cumulative)
+S_RELEASED_EAGER = 79  # pages released synchronously (heap growth, memory limit)
+S_MARK_END_TS = 80  # pacer mode: trace time when the scan work is done
+S_MARK_START_TS = 81
+S_SCAN_WORK = 82  # this cycle's scan work (pointerful marked bytes + stacks + globals)
+S_LAST_GC_TS = 83  # trace time of the last mark termination (0: none yet)
+S_NEXT_SAMPLE = 84  # next event index to sample the timeline at
+S_TL_N = 85  # timeline samples written
+S_PEAK_ID = 86  # bumps at every new held-memory peak (per-class copy-on-write snapshots)
+S_SWEPT_BG = 87  # spans swept by the background sweeper
+S_SWEPT_PROP = 88  # ... by proportional sweep
+S_SWEPT_RECLAIM = 89  # ... by mheap.reclaim
+S_PERIODIC = 90  # periodic (2 min) cycles started
+S_SWEEP_DONE_TS = 91
+S_MARK_BY_GOAL = 92  # 1: this cycle's mark ended because heapLive reached the goal (assists)
+N_SC = 128
+
+# ---- float scalars (fs) ------------------------------------------------------------------------
+F_CONS_MARK = 0
+F_LAST_CM = 1  # 1..4: lastConsMark[4] [1.22+]
+F_PI_INTEGRAL = 5  # 1.19 consMark PI controller errIntegral
+N_FS = 8
 
 # ---- span records (sp) -------------------------------------------------------------------------
 SP_BASE = 0  # first page
@@ -124,7 +173,9 @@ SP_INUSE = 8  # 1 in use, 0 free record
 SP_NEXT = 9  # span set (FIFO) link or free-record link
 SP_WHERE = 10  # -1 nowhere, >= 0 mcentral set id, <= -2: cached by P (-2 - p)
 SP_REQ = 11  # large spans: requested size of the object
-N_SP = 12
+SP_PREV = 12  # span set back link (O(1) removal by mheap.reclaim)
+SP_LIVE = 13  # slots holding an object that is not dead (slot utilisation)
+N_SP = 14
 WHERE_NONE = -1
 
 # ---- object records (ob), by dense trace id ----------------------------------------------------
@@ -158,7 +209,9 @@ CS_MALLOCS = 5
 CS_TAIL = 6  # bytes of in-use spans no slot can use
 CS_LIVE_SLOT_BYTES = 7  # large classes: slot bytes of live objects
 CS_ALLOC_BYTES = 8  # slot bytes allocated (incl. dead unswept)
-N_CS = 9
+CS_H0 = 9  # CS_H0 + b: in-use spans whose live/nelems is in [b/10, (b+1)/10) (b = 9 incl. 1)
+N_HIST = 10
+N_CS = CS_H0 + N_HIST
 
 # ---- mcentral span sets ------------------------------------------------------------------------
 # set id = spc*4 + kind, kind: 0/1 partial[idx], 2/3 full[idx]; idx = sweepgen/2 % 2 is swept.
@@ -179,7 +232,35 @@ CY_END_EVENT = 7
 CY_END_TS = 8
 CY_LIMIT_BOUND = 9
 CY_INUSE_AT_END = 10  # heap in-use bytes at mark termination
-N_CY = 11
+CY_KIND = 11  # CYK_*
+CY_SCAN_WORK = 12
+CY_CONS_MARK_PPM = 13  # consMark after this cycle's endCycle (x 1e6)
+CY_BY_GOAL = 14  # 1: mark ended when heapLive reached the goal (assists finished the work)
+N_CY = 16
+CYK_HEAP = 0
+CYK_PERIODIC = 1
+CYK_FORCED = 2
+CYK_RECORDED = 3
+
+# ---- timeline samples (tl) ---------------------------------------------------------------------
+TL_KIND = 0  # TLK_*
+TL_TS = 1
+TL_EVENT = 2
+TL_OBJ = 3
+TL_UNUSED = 4
+TL_FREE = 5
+TL_RELEASED = 6
+TL_HEAP_LIVE = 7
+TL_REQ_LIVE = 8
+N_TL = 9
+TLK_SAMPLE = 0
+TLK_MARK_START = 1
+TLK_MARK_TERM = 2
+TLK_END = 3
+
+# ---- per chunk (ck) ----------------------------------------------------------------------------
+CK_LAST_INUSE = 0  # allocated pages at the last scavenger generation (end of last mark)
+N_CK = 1
 
 # ---- kernel status -----------------------------------------------------------------------------
 NEED_NONE = 0
@@ -188,6 +269,7 @@ NEED_CHUNKS = 2
 NEED_TB = 3
 NEED_CYC = 4
 NEED_OBJS = 5
+NEED_TL = 6
 
 _I64 = types.int64[:]
 _I64_2 = types.int64[:, :]
@@ -220,6 +302,11 @@ FIELDS = (
     ("pg_span", _I64),
     ("cs", _I64_2),
     ("cyc", _I64_2),
+    ("fs", types.float64[:]),
+    ("tl", _I64_2),
+    ("ck", _I64_2),
+    ("pk_cs", _I64_2),
+    ("cs_snap", _I64),
 )
 FIELD_NAMES = tuple(name for name, _ in FIELDS)
 
@@ -241,7 +328,7 @@ state_type = EngineStateType(list(FIELDS))
 @kernel
 def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, class128, sc, sp,
                 abits, mbits, lbits, acache, ob, tb, pp, pcache, mc, lh, palloc, pscav, psum,
-                pg_span, cs, cyc):
+                pg_span, cs, cyc, fs, tl, ck, pk_cs, cs_snap):
     s = structref.new(state_type)
     s.prm = prm
     s.class_size = class_size
@@ -268,6 +355,11 @@ def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, cl
     s.pg_span = pg_span
     s.cs = cs
     s.cyc = cyc
+    s.fs = fs
+    s.tl = tl
+    s.ck = ck
+    s.pk_cs = pk_cs
+    s.cs_snap = cs_snap
     return s
 
 
@@ -281,7 +373,7 @@ class EngineArrays:
     """The engine's arrays, owned by Python, and the structref that bundles them."""
 
     def __init__(self, prm, table, objs_scan, objs_noscan, nprocs, *, spans=1024, objs=1 << 16,
-                 chunks=16, tbs=1024, cycles=64):
+                 chunks=16, tbs=1024, cycles=64, samples=512):
         nspc = 2 * int(table.num_classes)
         a = {}
         a["prm"] = np.asarray(prm, np.int64)
@@ -295,6 +387,12 @@ class EngineArrays:
         sc[S_SPAN_FREE] = -1
         sc[S_TB_FREE] = -1
         sc[S_TRIGGERED] = -1
+        sc[S_SCAV_GOAL_GC] = INF
+        sc[S_SCAV_GOAL_LIM] = INF
+        sc[S_SCAV_BG_CUR] = -1
+        sc[S_SCAV_FORCE_CUR] = -1
+        sc[S_SCAV_HWM] = -1
+        sc[S_RECLAIM_INDEX] = INF
         a["sc"] = sc
         a["sp"] = np.zeros((spans, N_SP), np.int64)
         a["abits"] = np.zeros((spans, SPAN_WORDS), np.uint64)
@@ -319,6 +417,11 @@ class EngineArrays:
         a["pg_span"] = np.full(chunks * CHUNK_PAGES, -1, np.int64)
         a["cs"] = np.zeros((nspc, N_CS), np.int64)
         a["cyc"] = np.zeros((cycles, N_CY), np.int64)
+        a["fs"] = np.zeros(N_FS, np.float64)
+        a["tl"] = np.zeros((samples, N_TL), np.int64)
+        a["ck"] = np.zeros((chunks, N_CK), np.int64)
+        a["pk_cs"] = np.zeros((nspc, N_CS), np.int64)
+        a["cs_snap"] = np.zeros(nspc, np.int64)
         self.a = a
         self.state = self._bundle()
 
@@ -344,10 +447,13 @@ class EngineArrays:
             a["pscav"] = _grow_rows(a["pscav"], rows)
             a["psum"] = _grow_rows(a["psum"], rows)
             a["pg_span"] = _grow_rows(a["pg_span"], rows * CHUNK_PAGES, -1)
+            a["ck"] = _grow_rows(a["ck"], rows)
         elif need == NEED_TB:
             a["tb"] = _grow_rows(a["tb"], max(2 * a["tb"].shape[0], at_least))
         elif need == NEED_CYC:
             a["cyc"] = _grow_rows(a["cyc"], max(2 * a["cyc"].shape[0], at_least))
+        elif need == NEED_TL:
+            a["tl"] = _grow_rows(a["tl"], max(2 * a["tl"].shape[0], at_least))
         elif need == NEED_OBJS:
             rows = a["ob"].shape[0]
             while rows < at_least:

@@ -1,7 +1,20 @@
-"""Sweeping one span (runtime/mgcsweep.go mspan.sweep; Go 1.19-1.26): the mark bits become the
-alloc bits, unmarked slots are freed, freeindex restarts at 0, and a span left empty (or a
-large span whose object is unmarked) goes back to the heap unless the caller preserves it
-(cacheSpan sweeping a span to use it). The caller places a kept span in mcentral.
+"""Sweeping (runtime/mgcsweep.go, mheap.go, mcentral.go; Go 1.19-1.26, 1.22/1.23 source read):
+sweeping one span (mspan.sweep: the mark bits become the alloc bits, unmarked slots are freed,
+freeindex restarts at 0, an empty span or an unmarked large span goes back to the heap unless
+the caller preserves it), and every sweeper the runtime has besides cacheSpan's on-demand one:
+
+- sweepone: the next unswept span by sweep.centralIndex (span class ascending, full before
+  partial, as sweepClass orders them); a freed span's pages become reclaim credit.
+- proportional sweep (deductSweepCredit) before a refill and a large allocation, paced by
+  sweepPagesPerByte set at commit (gcPaceSweeper: in-use pages / (trigger - heapLive - 1 MiB),
+  basis heapLive and pagesSwept then).
+- mheap.reclaim before every span allocation while sweeping is unfinished: scan the heap by
+  512-page chunks in address order for in-use unswept spans with no marked object and sweep
+  (free) them until npages are freed; surplus goes to reclaim credit.
+- the background sweeper (bgsweep), driven by trace time: one span per P_BGSWEEP_NS of trace
+  time from mark termination on (docs/model.md states the rate model).
+- sweep termination finishes everything (gc.finish_sweep).
+
 Span sweepgen (relative to mheap sweepgen sg): sg-2 unswept, sg swept, sg+1 cached stale,
 sg+3 swept and cached.
 """
@@ -10,18 +23,41 @@ from __future__ import annotations
 
 import numpy as np
 
-from goalloc.engine import mheap
+from goalloc.engine import mheap, mspan, spanset
 from goalloc.engine.state import (
+    CHUNK_PAGES,
     CS_ALLOC_BYTES,
     CS_ALLOC_SLOTS,
+    INF,
+    P_BGSWEEP_NS,
+    PAGE_SIZE,
+    S_BGSWEEP_T,
     S_FREES,
+    S_HEAP_LIVE,
+    S_MAPPED_CHUNKS,
     S_OBJ_BYTES,
+    S_PAGES_INUSE,
+    S_PAGES_SWEPT,
+    S_PAGES_SWEPT_BASIS,
+    S_PROP_DIST_PAGES,
+    S_PROP_HEAP_DIST,
+    S_PROP_ON,
+    S_RECLAIM_CREDIT,
+    S_RECLAIM_INDEX,
     S_SG,
     S_SPANS_SWEPT,
+    S_SWEEP_CLASS,
+    S_SWEEP_LIVE_BASIS,
+    S_SWEPT_BG,
+    S_SWEPT_PROP,
+    S_SWEPT_RECLAIM,
+    S_UNSWEPT,
     SP_ALLOCCOUNT,
+    SP_BASE,
     SP_ELEMSIZE,
     SP_FREEINDEX,
     SP_NELEMS,
+    SP_NPAGES,
     SP_SPC,
     SP_SWEEPGEN,
 )
@@ -57,12 +93,193 @@ def sweep_span(s, sid, preserve):
     sp[sid, SP_FREEINDEX] = 0
     s.acache[sid] = ~s.abits[sid, 0]
     sp[sid, SP_SWEEPGEN] = sc[S_SG]
-    s.cs[spc, CS_ALLOC_SLOTS] -= freed
-    s.cs[spc, CS_ALLOC_BYTES] -= freed * elemsize
-    sc[S_OBJ_BYTES] -= freed * elemsize
-    sc[S_FREES] += freed
+    if freed != 0:
+        mspan.cs_touch(s, spc)
+        s.cs[spc, CS_ALLOC_SLOTS] -= freed
+        s.cs[spc, CS_ALLOC_BYTES] -= freed * elemsize
+        sc[S_OBJ_BYTES] -= freed * elemsize
+        sc[S_FREES] += freed
     sc[S_SPANS_SWEPT] += 1
+    sc[S_PAGES_SWEPT] += sp[sid, SP_NPAGES]
     if cnt == 0 and (not preserve or (spc >> 1) == 0):
         mheap.free_span(s, sid)
         return True
     return False
+
+
+@njit(cache=True)
+def place_swept(s, spc, sid):
+    """A swept span with objects goes to partial swept if it has a free slot, else full swept."""
+    idx = spanset.swept_idx(s)
+    full = s.sp[sid, SP_ALLOCCOUNT] == s.sp[sid, SP_NELEMS]
+    spanset.push(s, spanset.set_id(spc, full, idx), sid)
+
+
+@njit(cache=True)
+def sweep_and_place(s, spc, sid):
+    """mspan.sweep(false): sweep, then free the span or put it in its swept set. True if freed."""
+    if sweep_span(s, sid, False):
+        return True
+    place_swept(s, spc, sid)
+    return False
+
+
+@njit(cache=True)
+def sweepone(s):
+    """runtime.sweepone: sweep the next unswept span. Returns the pages it freed (0 if the span
+    kept objects), or -1 when no unswept span is left."""
+    sc = s.sc
+    un = 1 - spanset.swept_idx(s)
+    k = sc[S_SWEEP_CLASS]
+    end = 2 * s.mc.shape[1]
+    while k < end:
+        spc = k >> 1
+        sid = spanset.pop(s, spanset.set_id(spc, (k & 1) == 0, un))
+        if sid >= 0:
+            sc[S_SWEEP_CLASS] = k
+            npages = s.sp[sid, SP_NPAGES]
+            if sweep_and_place(s, spc, sid):
+                sc[S_RECLAIM_CREDIT] += npages
+                return npages
+            return 0
+        k += 1
+    sc[S_SWEEP_CLASS] = end
+    return -1
+
+
+@njit(cache=True)
+def deduct_sweep_credit(s, span_bytes, caller_pages):
+    """deductSweepCredit: sweep until pagesSwept - basis >= sweepPagesPerByte * (heapLive -
+    heapLiveBasis + span_bytes) - caller_pages."""
+    sc = s.sc
+    if sc[S_PROP_ON] == 0:
+        return
+    live = sc[S_HEAP_LIVE]
+    new_live = span_bytes
+    if sc[S_SWEEP_LIVE_BASIS] < live:
+        new_live += live - sc[S_SWEEP_LIVE_BASIS]
+    ppb = np.float64(sc[S_PROP_DIST_PAGES]) / np.float64(sc[S_PROP_HEAP_DIST])
+    target = np.int64(ppb * np.float64(new_live)) - caller_pages
+    while target > sc[S_PAGES_SWEPT] - sc[S_PAGES_SWEPT_BASIS]:
+        if sweepone(s) < 0:
+            sc[S_PROP_ON] = 0
+            break
+        sc[S_SWEPT_PROP] += 1
+
+
+@njit(cache=True)
+def pace(s, trigger):
+    """gcPaceSweeper (at commit)."""
+    sc = s.sc
+    if sc[S_UNSWEPT] == 0:
+        sc[S_PROP_ON] = 0
+        return
+    heap_dist = trigger - sc[S_HEAP_LIVE] - (1 << 20)
+    if heap_dist < PAGE_SIZE:
+        heap_dist = PAGE_SIZE
+    dist_pages = sc[S_PAGES_INUSE] - sc[S_PAGES_SWEPT]
+    if dist_pages <= 0:
+        sc[S_PROP_ON] = 0
+    else:
+        sc[S_PROP_ON] = 1
+        sc[S_PROP_DIST_PAGES] = dist_pages
+        sc[S_PROP_HEAP_DIST] = heap_dist
+        sc[S_SWEEP_LIVE_BASIS] = sc[S_HEAP_LIVE]
+        sc[S_PAGES_SWEPT_BASIS] = sc[S_PAGES_SWEPT]
+
+
+@njit(cache=True)
+def _unmarked(s, sid):
+    words = (s.sp[sid, SP_NELEMS] + 63) >> 6
+    for w in range(words):
+        if s.mbits[sid, w] != U0:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _reclaim_chunk(s, idx, n):
+    """mheap.reclaimChunk: sweep the in-use unswept spans with no marks that start in pages
+    [idx, idx+n); return the pages freed."""
+    sp = s.sp
+    sg2 = s.sc[S_SG] - 2
+    end = idx + n
+    mapped = s.sc[S_MAPPED_CHUNKS] * CHUNK_PAGES
+    if end > mapped:
+        end = mapped
+    freed = 0
+    p = idx
+    while p < end:
+        sid = s.pg_span[p]
+        if sid < 0:
+            p += 1
+            continue
+        base = sp[sid, SP_BASE]
+        npages = sp[sid, SP_NPAGES]
+        if base == p and sp[sid, SP_SWEEPGEN] == sg2 and _unmarked(s, sid):
+            spanset.unlink(s, sid)
+            s.sc[S_SWEPT_RECLAIM] += 1
+            if sweep_span(s, sid, False):
+                freed += npages
+            else:  # cannot happen (no marks), kept for safety
+                place_swept(s, sp[sid, SP_SPC], sid)
+        p = base + npages
+    return freed
+
+
+@njit(cache=True)
+def reclaim(s, npage):
+    """mheap.reclaim: before allocating npage pages while sweeping is unfinished, free at
+    least npage pages of unmarked spans (reclaim credit first)."""
+    sc = s.sc
+    if sc[S_RECLAIM_INDEX] >= INF or sc[S_UNSWEPT] == 0:
+        return
+    while npage > 0:
+        credit = sc[S_RECLAIM_CREDIT]
+        if credit > 0:
+            take = credit if credit < npage else npage
+            sc[S_RECLAIM_CREDIT] = credit - take
+            npage -= take
+            continue
+        idx = sc[S_RECLAIM_INDEX]
+        sc[S_RECLAIM_INDEX] = idx + CHUNK_PAGES
+        if idx >= sc[S_MAPPED_CHUNKS] * CHUNK_PAGES:
+            sc[S_RECLAIM_INDEX] = INF
+            break
+        nfound = _reclaim_chunk(s, idx, CHUNK_PAGES)
+        if nfound <= npage:
+            npage -= nfound
+        else:
+            sc[S_RECLAIM_CREDIT] += nfound - npage
+            npage = 0
+
+
+@njit(cache=True)
+def heap_alloc(s, npages, spc, p, elemsize, nelems, sweepgen):
+    """mheap.alloc: reclaim first while sweeping is unfinished, then allocSpan."""
+    if s.sc[S_UNSWEPT] > 0:
+        reclaim(s, npages)
+    return mheap.alloc_span(s, npages, spc, p, elemsize, nelems, sweepgen)
+
+
+@njit(cache=True)
+def background(s, now):
+    """bgsweep up to trace time now: one span per P_BGSWEEP_NS since it last ran."""
+    sc = s.sc
+    per = s.prm[P_BGSWEEP_NS]
+    if sc[S_UNSWEPT] == 0 or per <= 0:
+        sc[S_BGSWEEP_T] = now
+        return
+    k = (now - sc[S_BGSWEEP_T]) // per
+    if k <= 0:
+        return
+    done = 0
+    while done < k:
+        if sweepone(s) < 0:
+            break
+        done += 1
+    sc[S_SWEPT_BG] += done
+    if sc[S_UNSWEPT] == 0:
+        sc[S_BGSWEEP_T] = now
+    else:
+        sc[S_BGSWEEP_T] += k * per
