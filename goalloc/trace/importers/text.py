@@ -12,6 +12,9 @@ import numpy as np
 
 from goalloc.errors import TraceError
 from goalloc.jit import njit
+from goalloc.trace import format as fmt
+from goalloc.trace.addrmap import AddrMap, map_insert, map_remove
+from goalloc.trace.writer import Writer
 
 BLOCK = 8 << 20
 MAX_LINE = 64 * BLOCK
@@ -153,3 +156,84 @@ def parse_hex(buf, i, end, prefixed):
     if digits == 0 or v < 0 or (i < end and buf[i] != 32 and buf[i] != 9 and buf[i] != 13):
         return BAD, i  # v < 0: 16 digits beyond int64, never an address or a size
     return v, i
+
+
+# Counters every text importer keeps (`cnt`); importer-specific ones start at N_SHARED.
+C_LINES = 0
+C_EVENTS = 1
+C_UNKNOWN_FREES = 2  # free of an address allocated before tracing started
+C_REPLACED = 3  # alloc at an address that was live: its free was not traced
+C_NOW_NS = 4  # the recorder's clock at this point (0 if it has none)
+C_LAST_TS = 5  # timestamp given to the last event
+N_SHARED = 6
+
+OK = 0
+BAD_LINE = 1
+
+
+@njit(cache=True, inline="always")
+def _stamp(cnt):
+    """The recorder's clock, raised by 1 ns past the last event so time strictly increases."""
+    t = max(cnt[C_NOW_NS], cnt[C_LAST_TS] + 1)
+    cnt[C_LAST_TS] = t
+    return t
+
+
+@njit(cache=True)
+def emit_alloc(keys, vals, free_ids, ctr, cnt, ptr, sz, kind, ids, size, ts, out):
+    """Write an alloc of `sz` bytes at address `ptr` (and, if the address was still live, a free
+    of the object there first). Returns the new output count."""
+    oid, old = map_insert(keys, vals, free_ids, ctr, ptr)
+    t = _stamp(cnt)
+    if old >= 0:
+        cnt[C_REPLACED] += 1
+        kind[out] = fmt.FREE
+        ids[out] = old
+        size[out] = 0
+        ts[out] = t
+        out += 1
+    kind[out] = fmt.ALLOC
+    ids[out] = oid
+    size[out] = sz
+    ts[out] = t
+    return out + 1
+
+
+@njit(cache=True)
+def emit_free(keys, vals, free_ids, ctr, cnt, ptr, kind, ids, size, ts, out):
+    """Write a free of the object at `ptr`, or count it as unknown. Returns the output count."""
+    oid = map_remove(keys, vals, free_ids, ctr, ptr)
+    if oid < 0:
+        cnt[C_UNKNOWN_FREES] += 1
+        return out
+    kind[out] = fmt.FREE
+    ids[out] = oid
+    size[out] = 0
+    ts[out] = _stamp(cnt)
+    return out + 1
+
+
+def run_import(src, out, header, parse_block, what: str, n_counters: int, *, force: bool,
+               codec: str, progress) -> tuple[np.ndarray, AddrMap]:
+    """Stream `src` through `parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size,
+    ts) -> (status, events, bad byte)` (at most two events a line) into a trace at `out`."""
+    amap = AddrMap()
+    cnt = np.zeros(n_counters, np.int64)
+    cnt[C_LAST_TS] = -1
+    with Writer(out, header, codec=codec, force=force) as w:
+        for buf, chunk, offset in line_blocks(src):
+            lines = int(np.count_nonzero(buf == 10)) + 1
+            if amap.needs_grow(lines):
+                amap.grow(lines)
+            cols = {"kind": np.empty(2 * lines, np.uint8), "id": np.empty(2 * lines, np.int64),
+                    "size": np.empty(2 * lines, np.int64), "ts": np.empty(2 * lines, np.int64)}
+            first_line = int(cnt[C_LINES]) + 1
+            status, n, bad_at = parse_block(buf, amap.keys, amap.vals, amap.free_ids, amap.ctr,
+                                            cnt, cols["kind"], cols["id"], cols["size"], cols["ts"])
+            if status != OK:
+                raise bad_line(src, what, buf, chunk, bad_at, offset, first_line)
+            cnt[C_EVENTS] += n
+            w.write(**{k: v[:n] for k, v in cols.items()})
+            if progress is not None:
+                progress(len(buf))
+    return cnt, amap
