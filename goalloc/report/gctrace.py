@@ -13,8 +13,8 @@ sit beside real ones. What the model knows and what it does not (docs/json.md, "
 - not modelled, printed as 0: P% (GC CPU share), A and C (the stop-the-world pauses) and all
   five CPU times.
 
-Cycles still marking when the trace ends get no line, as the runtime prints none before mark
-termination. No numba, no numpy.
+A forced cycle (Cycle.kind == "forced") ends in ` (forced)` as the runtime's does. Cycles
+still marking when the trace ends get no line: the runtime prints at mark termination. No numba, no numpy.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def gctrace_line(cycle, procs: int, *, stacks: int = 0, globals_: int = 0) -> st
         f"gc {cycle.n} @{at}s 0%: {clock} ms clock, {cpu} ms cpu, {heap}, "
         f"{int(cycle.goal) >> MB_SHIFT} MB goal, {int(stacks) >> MB_SHIFT} MB stacks, "
         f"{int(globals_) >> MB_SHIFT} MB globals, {procs} P"
+        + (" (forced)" if getattr(cycle, "kind", None) == "forced" else "")
     )
 
 

@@ -1,10 +1,10 @@
 """A replay Report's figures as runtime/metrics-style {name, unit, value} records, plus the
-derived per-class figures (utilisation, waste, share) the text and JSON reports both show.
+derived per-class figures (slot utilisation, fragmentation bytes and share) the text and JSON reports both show.
 
 Names follow conventions.md: the runtime's exact names where the meaning is the same, goalloc's
-own under /goalloc/. The engine's `Report.metrics()` is the base; names it defines are kept as
-it defines them, and the figures below are added only where the engine has none of that name,
-so fields the engine adds later flow through. No numba, no numpy.
+own under /goalloc/. The engine's `Report.metrics()` is the base; names it defines keep its
+values, and the figures below fill in only names the engine lacks (or leaves None), so metrics
+the engine adds later flow through. No numba, no numpy.
 """
 
 from __future__ import annotations
@@ -43,31 +43,53 @@ def class_slots(c) -> int:
 
 
 def class_utilisation(c) -> float | None:
-    """Allocated slots over slots in in-use spans (the runtime's allocCount / nelems)."""
-    return ratio(c.allocated_slots, class_slots(c))
+    """Mean slot utilisation of the class's in-use spans: live slots / slots per span (the
+    engine's `util_mean` when it provides one; with equal spans the two are the same)."""
+    v = getattr(c, "util_mean", None)
+    if v is not None:
+        return v
+    return ratio(c.live_slots, class_slots(c))
 
 
-def class_waste(c) -> int:
+def class_frag(c) -> int:
     """Bytes the class holds beyond its live objects' sizes (requested sizes where the trace
-    has them): rounding + span tail + free slots + dead unswept slots."""
+    has them): rounding + span tail + free slots + dead unswept slots (the engine's
+    `frag_bytes` when it ranked the classes)."""
+    if getattr(c, "frag_rank", 0):
+        return c.frag_bytes
     return max(0, c.bytes_held - c.live_requested)
 
 
+def class_frag_share(c, total: int) -> float | None:
+    if getattr(c, "frag_rank", 0) and getattr(c, "frag_share", None) is not None:
+        return c.frag_share
+    return ratio(class_frag(c), total)
+
+
 def ranked_classes(report) -> list:
-    """The report's classes, worst for fragmentation (waste) first."""
-    return sorted(report.classes, key=lambda c: (-class_waste(c), c.size_class, c.noscan))
+    """The report's classes, worst for fragmentation first (the engine's ranking if it has one)."""
+    classes = list(report.classes)
+    if classes and all(getattr(c, "frag_rank", 0) for c in classes):
+        return sorted(classes, key=lambda c: c.frag_rank)
+    return sorted(classes, key=lambda c: (-class_frag(c), c.size_class, c.noscan))
 
 
 # -- whole-report metrics ---------------------------------------------------------------------
 
 
 def jw_measures(report) -> dict[str, float | None]:
-    """Johnstone & Wilson's whole-run measures (L live requested bytes, H held bytes)."""
-    return {
+    """Johnstone & Wilson's whole-run measures (L live requested bytes, H held bytes): the
+    engine's `jw_*` figures when it has them, else worked out from its peaks."""
+    computed = {
         "h_over_l_at_peak_live": ratio(report.held_at_peak_live, report.peak_live),
         "h_over_l_at_peak_held": ratio(report.peak_held, report.live_at_peak_held),
         "max_h_over_max_l": ratio(report.peak_held, report.peak_live),
     }
+    out = {}
+    for key, value in computed.items():
+        engine = getattr(report, "jw_" + key, None)
+        out[key] = engine if engine is not None else value
+    return out
 
 
 def _frag(prefix: str, f) -> dict:
@@ -96,15 +118,15 @@ def metric_values(report) -> dict[str, int | float | None]:
         "/goalloc/heap/live-requested:bytes": report.live_requested,
         "/goalloc/heap/mapped:bytes": report.mapped_bytes,
         "/goalloc/heap/reserved:bytes": report.reserved_bytes,
-        "/goalloc/jw/peak-live:bytes": report.peak_live,
-        "/goalloc/jw/held-at-peak-live:bytes": report.held_at_peak_live,
-        "/goalloc/jw/peak-held:bytes": report.peak_held,
-        "/goalloc/jw/live-at-peak-held:bytes": report.live_at_peak_held,
+        "/goalloc/frag/jw/peak-live:bytes": report.peak_live,
+        "/goalloc/frag/jw/held-at-peak-live:bytes": report.held_at_peak_live,
+        "/goalloc/frag/jw/peak-held:bytes": report.peak_held,
+        "/goalloc/frag/jw/live-at-peak-held:bytes": report.live_at_peak_held,
     }
     jw = jw_measures(report)
-    add["/goalloc/jw/h-over-l-at-peak-live:ratio"] = jw["h_over_l_at_peak_live"]
-    add["/goalloc/jw/h-over-l-at-peak-held:ratio"] = jw["h_over_l_at_peak_held"]
-    add["/goalloc/jw/max-h-over-max-l:ratio"] = jw["max_h_over_max_l"]
+    add["/goalloc/frag/jw/h-over-l-at-peak-live:ratio"] = jw["h_over_l_at_peak_live"]
+    add["/goalloc/frag/jw/h-over-l-at-peak-held:ratio"] = jw["h_over_l_at_peak_held"]
+    add["/goalloc/frag/jw/max-h-over-max-l:ratio"] = jw["max_h_over_max_l"]
     if report.end is not None:
         add["/goalloc/memory/classes/heap/total:bytes"] = report.end.total
     if report.peak is not None:
@@ -118,13 +140,18 @@ def metric_values(report) -> dict[str, int | float | None]:
         })
     add.update(_frag("/goalloc", report.end_frag))
     add.update(_frag("/goalloc/peak", report.peak_frag))
+    for name, value in add.items():
+        if m.get(name) is None:  # the engine's figure wins where it has one
+            m[name] = value
+    # per class: class_frag & co. already take the engine's figures when it computed them
+    total_frag = sum(class_frag(c) for c in report.classes)
     for c in report.classes:
         label = class_label(c)
-        add[f"/goalloc/sizeclass/{label}/objects:objects"] = c.allocated_slots
-        add[f"/goalloc/sizeclass/{label}/held:bytes"] = c.bytes_held
-        add[f"/goalloc/sizeclass/{label}/waste:bytes"] = class_waste(c)
-    for name, value in add.items():
-        m.setdefault(name, value)
+        m[f"/goalloc/sizeclass/{label}/objects:objects"] = c.allocated_slots
+        m[f"/goalloc/sizeclass/{label}/held:bytes"] = c.bytes_held
+        m[f"/goalloc/sizeclass/{label}/frag:bytes"] = class_frag(c)
+        m[f"/goalloc/sizeclass/{label}/frag-share:ratio"] = class_frag_share(c, total_frag)
+        m[f"/goalloc/sizeclass/{label}/utilisation:ratio"] = class_utilisation(c)
     return m
 
 

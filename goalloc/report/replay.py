@@ -37,6 +37,7 @@ _PLACED = {
     "live_at_peak_held", "mapped_bytes", "reserved_bytes",
 }
 _NOT_IN_JSON = {"timeline"}
+_KNOB_FIELDS = {"go_version", "table", "gogc", "memlimit", "procs", "gc_mode"}
 
 
 # -- JSON ---------------------------------------------------------------------------------------
@@ -72,12 +73,10 @@ def effective_config(report, header: dict | None = None, config=None,
         "sizes": report.sizes,
         "sources": dict(sorted((sources or {}).items())),
     }
-    if config is not None:
-        cfg["model"] = {
-            "cons_mark": M.clean(float(config.cons_mark)),
-            "stack_bytes": config.stack_bytes,
-            "globals_bytes": config.globals_bytes,
-        }
+    if config is not None and dataclasses.is_dataclass(config):
+        # every model parameter besides the knobs above (cons_mark, stack_bytes, ...)
+        cfg["model"] = {f.name: _plain(getattr(config, f.name))
+                        for f in dataclasses.fields(config) if f.name not in _KNOB_FIELDS}
     return cfg
 
 
@@ -100,17 +99,18 @@ def _plain(obj):
 
 
 def class_records(report) -> list[dict]:
-    """Per size class, worst for fragmentation first, with the derived figures."""
+    """Per size class, worst for fragmentation first, with the derived figures (the engine's
+    own per-class fields, e.g. utilisation histograms, come along under their names)."""
     ranked = M.ranked_classes(report)
-    total_waste = sum(M.class_waste(c) for c in ranked)
+    total = sum(M.class_frag(c) for c in ranked)
     out = []
     for c in ranked:
         d = _plain(c)
         d["label"] = M.class_label(c)
         d["slots"] = M.class_slots(c)
-        d["utilisation"] = M.clean(M.class_utilisation(c))
-        d["waste"] = M.class_waste(c)
-        d["waste_share"] = M.clean(M.ratio(M.class_waste(c), total_waste))
+        d["util_mean"] = M.clean(M.class_utilisation(c))
+        d["frag_bytes"] = M.class_frag(c)
+        d["frag_share"] = M.clean(M.class_frag_share(c, total))
         out.append(d)
     return out
 
@@ -209,6 +209,14 @@ def timeline_csv(timeline) -> str:
 
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _spark(hist) -> str:
+    """A utilisation histogram (low to high buckets) as one block character per bucket."""
+    if not hist:
+        return ""
+    top = max(hist) or 1
+    return "".join(" ▁▂▃▄▅▆▇█"[min(8, -(-8 * h // top))] for h in hist)
 
 
 def _ratio(x: float | None) -> str:
@@ -315,21 +323,25 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
 
     # size classes
     ranked = M.ranked_classes(report)
-    total_waste = sum(M.class_waste(c) for c in ranked)
+    total_frag = sum(M.class_frag(c) for c in ranked)
     cls = Table(title="Size classes at the end, worst for fragmentation first",
                 title_justify="left", show_edge=False)
     for col, just in (("class", "left"), ("slot", "right"), ("spans", "right"),
-                      ("objects", "right"), ("slots used", "right"), ("held", "right"),
-                      ("waste", "right"), ("share", "right")):
+                      ("objects", "right"), ("slot util", "right"), ("held", "right"),
+                      ("frag", "right"), ("share", "right")):
         cls.add_column(col, justify=just)
+    hists = any(getattr(c, "util_hist", None) for c in ranked[:top])
+    if hists:
+        cls.add_column("util 0..100%")
     for c in ranked[:top]:
         name = "large" if not c.slot_size else str(c.size_class)
         if c.noscan:
             name += " noscan"
         cls.add_row(name, iec_bytes(c.slot_size) if c.slot_size else "-", count(c.spans),
                     count(c.allocated_slots), _pct(M.class_utilisation(c)),
-                    iec_bytes(c.bytes_held), iec_bytes(M.class_waste(c)),
-                    _pct(M.ratio(M.class_waste(c), total_waste)))
+                    iec_bytes(c.bytes_held), iec_bytes(M.class_frag(c)),
+                    _pct(M.class_frag_share(c, total_frag)),
+                    *([_spark(getattr(c, "util_hist", None))] if hists else []))
     console.print(cls)
     if len(ranked) > top:
         console.print(f"  ... and {len(ranked) - top} more classes (--json lists them all)")
@@ -347,16 +359,19 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     )
     if report.cycles:
         gc = Table(show_edge=False)
-        for col in ("gc", "@", "heap at trigger", "trigger", "marked", "goal", "heap at end"):
-            gc.add_column(col, justify="right")
+        kinds = any(getattr(c, "kind", "heap") != "heap" for c in report.cycles)
+        cols = ["gc", "@", "heap at trigger", "trigger", "marked", "goal", "heap at end"]
+        for col in cols + (["kind"] if kinds else []):
+            gc.add_column(col, justify="left" if col == "kind" else "right")
         for c in _gc_rows(report):
             if c is None:
-                gc.add_row("...", "", "", "", "", "", "")
+                gc.add_row("...", *[""] * (len(cols) - 1 + kinds))
                 continue
+            extra = [str(getattr(c, "kind", ""))] if kinds else []
             gc.add_row(str(c.n), duration_ns(c.start_ts), iec_bytes(c.heap_at_trigger),
                        "-" if c.trigger is None else iec_bytes(c.trigger),
                        iec_bytes(c.marked), iec_bytes(c.goal) + (" (limit)" if c.limit_bound else ""),
-                       "marking" if c.heap_at_end is None else iec_bytes(c.heap_at_end))
+                       "marking" if c.heap_at_end is None else iec_bytes(c.heap_at_end), *extra)
         console.print(gc)
 
 
