@@ -184,6 +184,6 @@ def test_text_report_header_and_sections():
     for want in ("1.22 modelled (from the trace header), trace recorded with go1.22.1",
                  "GOGC          off (env)", "512MiB = 512 MiB (flag)",
                  "2 modelled (trace), 2 recorded", "pacer", "death",
-                 "rounding waste", "Johnstone & Wilson", "H/L at peak live 4.096",
-                 "5 noscan", "1 cycles", "(limit)", "40.0 KiB"):
+                 "rounding waste", "Johnstone & Wilson", "H/L at peak L 4.096",
+                 "5 noscan", "1 cycle\n", "(limit)", "40.0 KiB"):
         assert want in text, want

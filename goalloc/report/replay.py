@@ -265,6 +265,16 @@ def _gc_rows(report) -> list:
     return list(cycles)
 
 
+def _table(title: str | None = None, *, tight: bool = False):
+    """A plain table with a rule under the header; `tight` (one space between columns) lets
+    the widest, the size classes with their utilisation histograms, fit 80 columns."""
+    from rich import box
+    from rich.table import Table
+
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD,
+                 padding=(0, 0 if tight else 1), pad_edge=False, show_edge=False)
+
+
 def render(report, console, *, header: dict | None = None, sources: dict | None = None,
            top: int = TOP_CLASSES) -> None:
     """Print the text report. Figures are the model's (labelled so in the header)."""
@@ -277,8 +287,7 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     console.print(head)
 
     # memory classes
-    mem = Table(title="Heap memory classes (modelled)",
-                title_justify="left", show_edge=False)
+    mem = _table("Heap memory classes (modelled)")
     mem.add_column("class")
     mem.add_column("at end", justify="right")
     peak_label = "at peak" + (f" (event {count(report.peak_event)})" if report.peak_event >= 0 else "")
@@ -292,7 +301,7 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     console.print(mem)
 
     # fragmentation
-    frag = Table(title="Fragmentation (modelled)", title_justify="left", show_edge=False)
+    frag = _table("Fragmentation (modelled)")
     frag.add_column("where")
     frag.add_column("at end", justify="right")
     frag.add_column("at peak", justify="right")
@@ -314,25 +323,23 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     if report.sizes != "requested":
         console.print("  rounding waste: not known (the trace records slot sizes, not requests)")
     jw = M.jw_measures(report)
-    console.print(
-        "  Johnstone & Wilson: H/L at peak live "
-        f"{_ratio(jw['h_over_l_at_peak_live'])}, H/L at peak held {_ratio(jw['h_over_l_at_peak_held'])}, "
-        f"max H / max L {_ratio(jw['max_h_over_max_l'])}  "
-        f"(peak L {iec_bytes(report.peak_live)}, peak H {iec_bytes(report.peak_held)})"
-    )
+    console.print(f"  Johnstone & Wilson (H held, L live requested): peak L "
+                  f"{iec_bytes(report.peak_live)}, peak H {iec_bytes(report.peak_held)}")
+    console.print(f"  H/L at peak L {_ratio(jw['h_over_l_at_peak_live'])}, H/L at peak H "
+                  f"{_ratio(jw['h_over_l_at_peak_held'])}, max H / max L "
+                  f"{_ratio(jw['max_h_over_max_l'])}")
 
     # size classes
     ranked = M.ranked_classes(report)
     total_frag = sum(M.class_frag(c) for c in ranked)
-    cls = Table(title="Size classes at the end, worst for fragmentation first",
-                title_justify="left", show_edge=False)
+    cls = _table("Size classes at the end, worst for fragmentation first", tight=True)
     for col, just in (("class", "left"), ("slot", "right"), ("spans", "right"),
                       ("objects", "right"), ("slot util", "right"), ("held", "right"),
                       ("frag", "right"), ("share", "right")):
         cls.add_column(col, justify=just)
     hists = any(getattr(c, "util_hist", None) for c in ranked[:top])
     if hists:
-        cls.add_column("util 0..100%")
+        cls.add_column("util hist")
     for c in ranked[:top]:
         name = "large" if not c.slot_size else str(c.size_class)
         if c.noscan:
@@ -345,6 +352,8 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     console.print(cls)
     if len(ranked) > top:
         console.print(f"  ... and {len(ranked) - top} more classes (--json lists them all)")
+    if hists:
+        console.print("  util hist: in-use spans by slot utilisation, 0-10% ... 90-100%")
     if not ranked:
         console.print("  no spans in use")
 
@@ -352,13 +361,12 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     done = sum(1 for c in report.cycles if c.end_event is not None)
     marking = len(report.cycles) - done
     goal = "-" if report.heap_goal is None else iec_bytes(report.heap_goal)
-    console.print(
-        f"[bold]GC[/bold] (modelled, {report.gc_mode}): {count(done)} cycles"
-        + (" (+1 still marking at the end)" if marking else "")
-        + f", heap goal now {goal}, marked {iec_bytes(report.heap_marked)}"
-    )
+    console.print(f"[bold]GC[/bold] (modelled, {report.gc_mode}): {count(done)} "
+                  + ("cycle" if done == 1 else "cycles")
+                  + (" (+1 still marking at the end)" if marking else ""))
+    console.print(f"  heap goal now {goal}, marked by the last cycle {iec_bytes(report.heap_marked)}")
     if report.cycles:
-        gc = Table(show_edge=False)
+        gc = _table()
         kinds = any(getattr(c, "kind", "heap") != "heap" for c in report.cycles)
         cols = ["gc", "@", "heap at trigger", "trigger", "marked", "goal", "heap at end"]
         for col in cols + (["kind"] if kinds else []):
