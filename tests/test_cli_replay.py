@@ -274,7 +274,15 @@ def test_timeline(cli, traces):
         assert not out.exists()
         return
     assert code == 0, err
-    head = out.read_text().splitlines()[0]
-    assert "," in head
+    rows = out.read_text().splitlines()
+    cols = rows[0].split(",")
+    for name in ("objects", "unused", "free", "released"):  # the memory classes over time
+        assert name in cols
+    assert len(rows) >= 3 and all(len(r.split(",")) == len(cols) for r in rows)
+    # the last sample is the end of the replay: it agrees with the report's end classes
+    last = dict(zip(cols, rows[-1].split(","), strict=True))
+    d = js(cli("replay", traces["churn"], "--json")[1])
+    for name in ("objects", "unused", "free", "released"):
+        assert int(last[name]) == d["memory"]["end"][name], name
     code, o, err = cli("replay", traces["churn"], "--timeline", out)
     assert code == 2 and "already exists" in err
