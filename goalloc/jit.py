@@ -28,14 +28,21 @@ def cache_dir() -> Path:
     return Path(base) / "goalloc" / f"numba-{_source_hash()}"
 
 
-def _prune_stale(current: Path) -> None:
-    """Remove caches of other source versions (best effort): each edit or upgrade leaves one."""
+def _prune_stale(current: Path, max_age_s: float = 86400.0) -> None:
+    """Remove caches of other source versions unused for a day (best effort): each edit or
+    upgrade leaves one. Recent ones stay, so two checkouts in use at once keep theirs."""
     import shutil
+    import time
 
     if current.exists() or not current.parent.exists():
         return
+    now = time.time()
     for old in current.parent.glob("numba-*"):
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            if now - old.stat().st_mtime > max_age_s:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
 
 
 if "NUMBA_CACHE_DIR" not in os.environ:
