@@ -9,7 +9,11 @@ each M's P) from one generation to the next. Memory is bounded by one generation
 
 Mapping (docs/importers.md has the reasons):
 - objects are keyed by slot base (span base + k * slot size): pointerful objects > 512 B are
-  allocated 8 B after the slot base (malloc header) but freed at the slot base;
+  allocated 8 B after the slot base (malloc header) but freed at the slot base. Each live heap
+  span has an array of object ids indexed by slot (the runtime allocates and sweeps a span's
+  slots in address order, so lookups walk memory sequentially); an object whose span is freed
+  or overlapped while it is still live (its free comes late) moves to a small hash map keyed
+  by its slot base, which is also looked up when a slot's array entry is empty;
 - an alloc of a slot that is still live means the sweep free of the earlier object was
   stamped later than the reuse (a sweeping M's clock runs ahead when it writes many events a
   tick); the importer frees the earlier object right there (p = -1) and drops its late free;
@@ -29,7 +33,7 @@ from goalloc.errors import TraceError
 from goalloc.jit import kernel
 from goalloc.sizeclasses import get_table
 from goalloc.trace import format as fmt
-from goalloc.trace.addrmap import AddrMap, map_insert, map_remove
+from goalloc.trace.addrmap import EMPTY, TOMB, AddrMap, map_insert, map_remove
 from goalloc.trace.header import Header
 from goalloc.trace.importers import gotrace_wire as w
 from goalloc.trace.writer import Writer
@@ -49,6 +53,8 @@ GROW_OBJECTS = 1
 GROW_OWED = 2
 GROW_SPANS = 3
 GROW_STACKS = 4
+GROW_POOL = 5  # the slot-id pool of the span arrays
+GROW_SPILL = 6  # the hash map of objects whose span array is gone
 
 # Counters (`cnt`).
 C_SLOT_REUSED = 0  # alloc of a live slot: earlier object freed at the reuse (its free came late)
@@ -69,13 +75,22 @@ N_COUNTERS = 12
 @kernel
 def _convert(start, order, typ, key, mm, a1, a2, a3,
              mp, pagemap, span_np, span_kc, class_size, t_size, t_ptr, reasons,
-             okeys, ovals, ofree, octr, wkeys, wvals, wfree, wctr,
+             span_slot0, span_ns, span_rcap, pool, pctr, fl_head, xkeys, xvals, xctr,
+             ofree, octr, wkeys, wvals, wfree, wctr,
              skeys, svals, sfree, sctr, kkeys, kvals, kfree, kctr,
-             t0, align, page_size, lastp, gcseq, cnt,
+             t0, ashift, pshift, class_div, class_lim, lastp, gcseq, cnt,
              k_out, ts_out, p_out, id_out, size_out, flags_out, aux_out, n_out):
     """Turn generation events order[start:] (the merge order) into goalloc events, appended to the *_out
     arrays from n_out. Returns (status, index, events out): status DONE, or GROW_* with the
-    index to resume at once the named map has grown."""
+    index to resume at once the named map has grown.
+
+    Object ids: span_slot0[s] is the offset in `pool` of span s's slot ids (-1: no array),
+    span_ns[s] its slot count and span_rcap[s] the region's capacity; freed regions are kept on
+    a free list per size class (fl_head; pool[r] = next region, pool[r+1] = its capacity);
+    pctr[0] is the pool's bump pointer. xkeys/xvals/xctr ([0] live, [1] used) is the spill
+    hash map (xctr[2]: the room it needs on GROW_SPILL). ofree/octr ([0] live objects, [2] free-id stack depth, [3] next fresh id) hand
+    out ids exactly as AddrMap does (the id of a reused slot is taken before the old one is
+    given back), so ids do not depend on where an object is kept."""
     n = order.shape[0]
     o = n_out
     for i in range(start, n):
@@ -91,12 +106,15 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
                 ts = lastp[p]
             lastp[p] = ts
         if ev == w.EV_HEAP_OBJECT_ALLOC or ev == w.EV_HEAP_OBJECT:
-            if (octr[1] + 1) * 2 > okeys.shape[0] or octr[2] + 1 > ofree.shape[0]:
+            if octr[2] + 1 > ofree.shape[0]:
                 return GROW_OBJECTS, i, o
+            if (xctr[1] + 1) * 2 > xkeys.shape[0]:
+                xctr[2] = 1
+                return GROW_SPILL, i, o
             if (wctr[1] + 1) * 2 > wkeys.shape[0] or wctr[2] + 1 > wfree.shape[0]:
                 return GROW_OWED, i, o
-            off = a1[j] * align
-            page = off // page_size
+            off = a1[j] << ashift
+            page = off >> pshift
             base = pagemap[page] if 0 <= page < pagemap.shape[0] else np.int64(-1)
             kc = span_kc[base] if base >= 0 else np.int64(1)
             sc = kc >> 2
@@ -104,12 +122,13 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
                 cnt[C_NO_SPAN] += 1
                 continue
             noscan = (kc >> 1) & 1
-            base_off = base * page_size
-            slot = span_np[base] * page_size if sc == 0 else class_size[sc]
+            base_off = base << pshift
+            slot = span_np[base] << pshift if sc == 0 else class_size[sc]
             if slot <= 0:
                 cnt[C_NO_SPAN] += 1
                 continue
-            slot_off = base_off + ((off - base_off) // slot) * slot
+            sidx = _slot_index(off - base_off, sc, slot, class_div, class_lim)
+            slot_off = base_off + sidx * slot
             usable = slot
             if noscan == 0 and sc != 0 and slot > MIN_SIZE_FOR_HEADER:
                 usable = slot - MALLOC_HEADER
@@ -126,8 +145,24 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
                         size = (usable // tsz) * tsz
                 else:
                     cnt[C_UNKNOWN_TYPES] += 1
-            k = slot_off // align
-            oid, old = map_insert(okeys, ovals, ofree, octr, k)
+            k = slot_off >> ashift
+            r0 = span_slot0[base]
+            old = np.int64(-1)
+            if r0 >= 0 and sidx < span_ns[base]:
+                old = pool[r0 + sidx]
+            else:
+                r0 = -1
+            if old < 0 and xctr[0] > 0:
+                old = _spill_take(xkeys, xvals, xctr, k)
+            oid = _take_id(ofree, octr)
+            if old >= 0:
+                _give_id(ofree, octr, old)
+            else:
+                octr[0] += 1
+            if r0 >= 0:
+                pool[r0 + sidx] = oid
+            else:
+                _spill_put(xkeys, xvals, xctr, k, oid)
             if old >= 0:
                 cnt[C_SLOT_REUSED] += 1
                 _, dup = map_insert(wkeys, wvals, wfree, wctr, k)
@@ -165,10 +200,15 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
                 continue
             if octr[2] + 1 > ofree.shape[0]:
                 return GROW_OBJECTS, i, o
-            oid = map_remove(okeys, ovals, ofree, octr, k)
+            oid = _slot_take(k << ashift, pagemap, span_np, span_kc, span_slot0, span_ns, pool,
+                             class_size, class_div, class_lim, pshift)
+            if oid < 0 and xctr[0] > 0:
+                oid = _spill_take(xkeys, xvals, xctr, k)
             if oid < 0:
                 cnt[C_UNKNOWN_FREES] += 1
                 continue
+            _give_id(ofree, octr, oid)
+            octr[0] -= 1
             if p < 0:
                 cnt[C_NO_P] += 1
             k_out[o] = fmt.FREE
@@ -185,7 +225,34 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
             kc = a3[j]
             if (sctr[1] + 1) * 2 > skeys.shape[0] or sctr[2] + 1 > sfree.shape[0]:
                 return GROW_SPANS, i, o
+            # Arrays of the spans these pages belong to (and of a live span at sid) go to the
+            # spill map: room for all their slots, and for the new span's region.
+            spill = span_ns[sid] if span_slot0[sid] >= 0 else 0
+            prev = np.int64(-1)
+            for pg in range(sid, sid + npages):
+                q = pagemap[pg]
+                if q >= 0 and q != prev and q != sid and span_slot0[q] >= 0:
+                    spill += span_ns[q]
+                prev = q
+            if (xctr[1] + spill + 1) * 2 > xkeys.shape[0]:
+                xctr[2] = spill + 1
+                return GROW_SPILL, i, o
+            sc = kc >> 2
+            nslots = np.int64(0)
+            if kc & 1 == 0 and sc < class_size.shape[0]:
+                sz = npages << pshift if sc == 0 else class_size[sc]
+                if sz > 0:
+                    nslots = (npages << pshift) // sz
+            if pctr[0] + nslots + 2 > pool.shape[0]:
+                return GROW_POOL, i, o
             did, old = map_insert(skeys, svals, sfree, sctr, sid)
+            _detach(sid, span_np, span_kc, span_slot0, span_ns, span_rcap, pool, fl_head,
+                    xkeys, xvals, xctr, class_size, pshift, ashift)
+            for pg in range(sid, sid + npages):
+                q = pagemap[pg]
+                if q >= 0 and q != sid:
+                    _detach(q, span_np, span_kc, span_slot0, span_ns, span_rcap, pool, fl_head,
+                            xkeys, xvals, xctr, class_size, pshift, ashift)
             if old >= 0:
                 cnt[C_LOST_SPAN_FREES] += 1
                 _unmap_span(pagemap, span_np, sid)
@@ -201,6 +268,8 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
                 pagemap[pg] = sid
             span_np[sid] = npages
             span_kc[sid] = kc
+            if nslots > 0:
+                _attach(sid, nslots, sc, span_slot0, span_ns, span_rcap, pool, pctr, fl_head)
             k_out[o] = fmt.SPAN_ALLOC
             ts_out[o] = ts
             p_out[o] = p
@@ -213,10 +282,15 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
             sid = a1[j]
             if sctr[2] + 1 > sfree.shape[0]:
                 return GROW_SPANS, i, o
+            if (xctr[1] + span_ns[sid] + 1) * 2 > xkeys.shape[0]:
+                xctr[2] = span_ns[sid] + 1
+                return GROW_SPILL, i, o
             did = map_remove(skeys, svals, sfree, sctr, sid)
             if did < 0:
                 cnt[C_UNKNOWN_SPAN_FREES] += 1
                 continue
+            _detach(sid, span_np, span_kc, span_slot0, span_ns, span_rcap, pool, fl_head,
+                    xkeys, xvals, xctr, class_size, pshift, ashift)
             _unmap_span(pagemap, span_np, sid)
             k_out[o] = fmt.SPAN_FREE
             ts_out[o] = ts
@@ -321,6 +395,167 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
             aux_out[o] = 0
             o += 1
     return DONE, n, o
+
+
+# -- object ids: per-span slot arrays, a spill map, an id stack ---------------------------------
+
+
+@kernel
+def _take_id(free_ids, ctr):
+    if ctr[2] > 0:
+        ctr[2] -= 1
+        return free_ids[ctr[2]]
+    oid = ctr[3]
+    ctr[3] += 1
+    return oid
+
+
+@kernel
+def _give_id(free_ids, ctr, oid):
+    free_ids[ctr[2]] = oid
+    ctr[2] += 1
+
+
+@kernel
+def _hash(key, mask):
+    h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
+    return np.int64((h >> np.uint64(20)) & np.uint64(mask))
+
+
+@kernel
+def _spill_put(keys, vals, ctr, key, val):
+    """Insert `key` (known absent) with `val`; the caller guarantees room."""
+    mask = keys.shape[0] - 1
+    j = _hash(key, mask)
+    tomb = np.int64(-1)
+    while keys[j] != EMPTY:
+        if keys[j] == TOMB and tomb < 0:
+            tomb = j
+        j = (j + 1) & mask
+    if tomb >= 0:
+        j = tomb
+    else:
+        ctr[1] += 1
+    keys[j] = key
+    vals[j] = val
+    ctr[0] += 1
+
+
+@kernel
+def _spill_take(keys, vals, ctr, key):
+    """Remove `key`; its value, or -1."""
+    mask = keys.shape[0] - 1
+    j = _hash(key, mask)
+    while keys[j] != EMPTY:
+        if keys[j] == key:
+            keys[j] = TOMB
+            ctr[0] -= 1
+            return vals[j]
+        j = (j + 1) & mask
+    return np.int64(-1)
+
+
+@kernel
+def _spill_rehash(okeys, ovals, keys, vals):
+    mask = keys.shape[0] - 1
+    for i in range(okeys.shape[0]):
+        k = okeys[i]
+        if k >= 0:
+            j = _hash(k, mask)
+            while keys[j] != EMPTY:
+                j = (j + 1) & mask
+            keys[j] = k
+            vals[j] = ovals[i]
+
+
+@kernel
+def _slot_index(rel, sc, slot, class_div, class_lim):
+    """rel // slot for an offset rel >= 0 in a span: a multiply by the class's reciprocal
+    where that is exact (as the runtime's divMagic), a division elsewhere."""
+    if sc == 0:
+        return np.int64(0) if rel < slot else rel // slot
+    if rel <= class_lim[sc]:
+        return (rel * class_div[sc]) >> 32
+    return rel // slot
+
+
+def _class_division(class_size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per size class d: m = (2^32 - 1) // d + 1 and the largest n for which (n * m) >> 32 ==
+    n // d. With e = m * d - 2^32 (0 <= e < d) the error of n * m / 2^32 over n / d is n * e /
+    (d * 2^32), below 1/d while n * e < 2^32; n is also kept under 2^31 so n * m fits an int64."""
+    div = np.zeros(class_size.shape[0], np.int64)
+    lim = np.full(class_size.shape[0], -1, np.int64)
+    for sc, d in enumerate(class_size.tolist()):
+        if d <= 0 or d >= 1 << 32:
+            continue
+        m = (2**32 - 1) // d + 1
+        e = m * d - 2**32
+        div[sc] = m
+        lim[sc] = min((2**32 - 1) // e if e else 2**31, 2**31 - 1)
+    return div, lim
+
+
+@kernel
+def _slot_take(off, pagemap, span_np, span_kc, span_slot0, span_ns, pool, class_size,
+               class_div, class_lim, pshift):
+    """Remove and return the id in the span array slot whose base is byte offset `off`, or -1
+    (no array, not a slot base, empty slot)."""
+    page = off >> pshift
+    if page < 0 or page >= pagemap.shape[0]:
+        return np.int64(-1)
+    base = pagemap[page]
+    if base < 0 or span_slot0[base] < 0:
+        return np.int64(-1)
+    sc = span_kc[base] >> 2
+    slot = span_np[base] << pshift if sc == 0 else class_size[sc]
+    rel = off - (base << pshift)
+    sidx = _slot_index(rel, sc, slot, class_div, class_lim)
+    if sidx * slot != rel or sidx >= span_ns[base]:
+        return np.int64(-1)
+    at = span_slot0[base] + sidx
+    oid = pool[at]
+    pool[at] = -1
+    return oid
+
+
+@kernel
+def _attach(sid, nslots, sc, span_slot0, span_ns, span_rcap, pool, pctr, fl_head):
+    """Give span sid an empty region of nslots ids (a freed one of its class if big enough;
+    the caller guarantees room in the pool for a new one)."""
+    r = fl_head[sc]
+    if r >= 0 and pool[r + 1] >= nslots:
+        fl_head[sc] = pool[r]
+        cap = pool[r + 1]
+    else:
+        r = pctr[0]
+        cap = max(nslots, np.int64(2))
+        pctr[0] += cap
+    for k in range(nslots):
+        pool[r + k] = -1
+    span_slot0[sid] = r
+    span_ns[sid] = nslots
+    span_rcap[sid] = cap
+
+
+@kernel
+def _detach(sid, span_np, span_kc, span_slot0, span_ns, span_rcap, pool, fl_head,
+            xkeys, xvals, xctr, class_size, pshift, ashift):
+    """Span sid loses its array: live ids move to the spill map, the region to the free list.
+    The caller guarantees room in the spill map."""
+    r = span_slot0[sid]
+    if r < 0:
+        return
+    sc = span_kc[sid] >> 2
+    slot = span_np[sid] << pshift if sc == 0 else class_size[sc]
+    base_off = sid << pshift
+    for k in range(span_ns[sid]):
+        oid = pool[r + k]
+        if oid >= 0:
+            _spill_put(xkeys, xvals, xctr, (base_off + k * slot) >> ashift, oid)
+    pool[r] = fl_head[sc]
+    pool[r + 1] = span_rcap[sid]
+    fl_head[sc] = r
+    span_slot0[sid] = -1
 
 
 @kernel
@@ -456,7 +691,20 @@ class _State:
         self.pagemap = np.full(1 << 12, -1, np.int64)
         self.span_np = np.zeros(1 << 12, np.int64)
         self.span_kc = np.ones(1 << 12, np.int64)
-        self.objects = AddrMap(16)
+        self.span_slot0 = np.full(1 << 12, -1, np.int64)  # region of each span's slot ids
+        self.span_ns = np.zeros(1 << 12, np.int64)
+        self.span_rcap = np.zeros(1 << 12, np.int64)
+        self.slot_ids = np.full(1 << 16, -1, np.int64)
+        self.pctr = np.zeros(1, np.int64)
+        self.fl_head = None  # per size class, set once the size-class table is known
+        self.xkeys = np.full(1 << 10, EMPTY, np.int64)  # spill map: slot base -> object id
+        self.xvals = np.zeros(1 << 10, np.int64)
+        self.xctr = np.zeros(3, np.int64)  # live, used (live + tombstones), room wanted
+        self.dec = None  # decode buffers (decode_buffers)
+        self.class_div = self.class_lim = None  # _class_division
+        self.out = [None, None]  # output columns (out_buffers)
+        self.ofree = np.zeros(1024, np.int64)  # object ids: free-id stack and counters
+        self.octr = np.zeros(4, np.int64)
         self.owed = AddrMap(10)
         self.spans = AddrMap(12)
         self.stacks = AddrMap(10)
@@ -487,6 +735,43 @@ class _State:
             self.pagemap = _grow(self.pagemap, size, -1)
             self.span_np = _grow(self.span_np, size, 0)
             self.span_kc = _grow(self.span_kc, size, 1)
+            self.span_slot0 = _grow(self.span_slot0, size, -1)
+            self.span_ns = _grow(self.span_ns, size, 0)
+            self.span_rcap = _grow(self.span_rcap, size, 0)
+
+    def decode_buffers(self, cap: int) -> tuple:
+        """typ, key, m, a1, a2, a3 of at least `cap` events, reused from one generation to the
+        next (fresh arrays each time cost a page fault per 4 KiB)."""
+        if self.dec is None or self.dec[0].shape[0] < cap:
+            self.dec = (np.empty(cap, np.uint8),) + tuple(np.empty(cap, np.int64)
+                                                         for _ in range(5))
+        return self.dec
+
+    def out_buffers(self, cap: int) -> dict:
+        """The goalloc columns of a generation: two sets used in turn, as the worker thread
+        may still be writing the previous generation's."""
+        k = self.gens & 1
+        cols = self.out[k]
+        if cols is None or cols["kind"].shape[0] < cap:
+            cols = self.out[k] = {name: np.empty(cap, dt) for name, dt in fmt.COLUMNS.items()}
+        return cols
+
+    def grow_pool(self, need: int) -> None:
+        self.slot_ids = _grow(self.slot_ids, max(2 * self.slot_ids.shape[0], int(self.pctr[0]) + need), -1)
+
+    def grow_spill(self, incoming: int) -> None:
+        """Rehash into a table at most half full after `incoming` more entries."""
+        cap = self.xkeys.shape[0]
+        while (int(self.xctr[0]) + incoming) * 2 > cap:
+            cap *= 2
+        keys = np.full(cap, EMPTY, np.int64)
+        vals = np.zeros(cap, np.int64)
+        _spill_rehash(self.xkeys, self.xvals, keys, vals)
+        self.xkeys, self.xvals = keys, vals
+        self.xctr[1] = self.xctr[0]
+
+    def grow_ids(self) -> None:
+        self.ofree = _grow(self.ofree, 2 * self.ofree.shape[0], 0)
 
 
 def _grow(a: np.ndarray, n: int, fill) -> np.ndarray:
@@ -518,7 +803,8 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
                     if i < 0:
                         raise TraceError(path, "corrupt trace: bad alloc/free info batch", b.off)
                     vals.append(v)
-                if vals[1] <= 0 or vals[2] <= 0 or vals[1] % vals[2]:
+                if vals[1] <= 0 or vals[2] <= 0 or vals[1] % vals[2] or \
+                        vals[1] & (vals[1] - 1) or vals[2] & (vals[2] - 1):
                     raise TraceError(path, f"corrupt trace: alloc/free info {vals}", b.off)
                 st.info = tuple(vals)
             elif first == w.EXP_TYPES_BATCH:
@@ -546,6 +832,10 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
         raise TraceError(path, "corrupt trace: no clock frequency in the first generation",
                          gen_off)
     _min_heap, page_size, align, _fixed_stack = st.info
+    pshift, ashift = page_size.bit_length() - 1, align.bit_length() - 1  # powers of two
+    if st.class_div is None:
+        st.class_div, st.class_lim = _class_division(class_size)
+    class_div, class_lim = st.class_div, st.class_lim
 
     # Event batches: one buffer, decoded twice (count, then write).
     data = np.frombuffer(b"".join(b.data for b in events), np.uint8)
@@ -558,11 +848,12 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
     nargs = w.nargs_table(version)
     nspt = 1e9 / st.freq
     kept = w.kept_table()
-    e0 = np.zeros(0, np.int64)
     tcount = np.zeros(256, np.int64)
+    # One pass into buffers kept across generations (an event takes at least two bytes, and
+    # pages of the buffers that are never written are never touched).
+    typ, key, mm, a1, a2, a3 = st.decode_buffers(len(data) // 2 + 1)
     status, n, at, detail = w.decode_events(data, bstart, bend, bm, btime, nspt, nargs, kept,
-                                            st.lastkey, False, e0.astype(np.uint8), e0,
-                                            e0, e0, e0, e0, tcount)
+                                            st.lastkey, True, typ, key, mm, a1, a2, a3, tcount)
     if status != w.OK:
         off = _locate(int(at), bstart, data_off)
         if status == w.ERR_UNKNOWN_EVENT:
@@ -572,14 +863,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
         what = "ends inside" if status == w.ERR_TRUNCATED_EVENT else "has a bad varint in"
         raise TraceError(path, f"corrupt trace: batch {what} a {name} event", off)
     st.tcount += tcount
-    typ = np.empty(n, np.uint8)
-    key = np.empty(n, np.int64)
-    mm = np.empty(n, np.int64)
-    a1 = np.empty(n, np.int64)
-    a2 = np.empty(n, np.int64)
-    a3 = np.empty(n, np.int64)
-    w.decode_events(data, bstart, bend, bm, btime, nspt, nargs, kept, st.lastkey, True,
-                    typ, key, mm, a1, a2, a3, np.zeros(256, np.int64))
+    typ, key, mm, a1, a2, a3 = (a[:n] for a in (typ, key, mm, a1, a2, a3))
     del data
 
     # Strings: only the STW kinds are needed.
@@ -670,32 +954,41 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
         st.writer = Writer(out, header_for(st), codec=codec, force=force)
         st.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gotrace-write")
 
-    cap = 2 * n + 1
-    cols = dict(k=np.empty(cap, np.uint8), ts=np.empty(cap, np.int64), p=np.empty(cap, np.int16),
-                id=np.empty(cap, np.int64), size=np.empty(cap, np.int64),
-                flags=np.empty(cap, np.uint8), aux=np.empty(cap, np.int64))
+    cols = st.out_buffers(2 * n + 1)
     start, o = 0, 0
-    maps = {GROW_OBJECTS: st.objects, GROW_OWED: st.owed, GROW_SPANS: st.spans,
-            GROW_STACKS: st.stacks}
+    maps = {GROW_OWED: st.owed, GROW_SPANS: st.spans, GROW_STACKS: st.stacks}
+    if st.fl_head is None:
+        st.fl_head = np.full(class_size.shape[0], -1, np.int64)
     while True:
-        ob, ow, sp_, sk = st.objects, st.owed, st.spans, st.stacks
+        ow, sp_, sk = st.owed, st.spans, st.stacks
         status, start, o = _convert(
             start, order, typ, key, mm, a1, a2, a3, st.mp, st.pagemap, st.span_np, st.span_kc,
             class_size, t_size, t_ptr, reasons,
-            ob.keys, ob.vals, ob.free_ids, ob.ctr, ow.keys, ow.vals, ow.free_ids, ow.ctr,
+            st.span_slot0, st.span_ns, st.span_rcap, st.slot_ids, st.pctr, st.fl_head,
+            st.xkeys, st.xvals, st.xctr, st.ofree, st.octr,
+            ow.keys, ow.vals, ow.free_ids, ow.ctr,
             sp_.keys, sp_.vals, sp_.free_ids, sp_.ctr, sk.keys, sk.vals, sk.free_ids, sk.ctr,
-            st.t0, align, page_size, st.lastp, st.gcseq, st.cnt,
-            cols["k"], cols["ts"], cols["p"], cols["id"], cols["size"], cols["flags"],
+            st.t0, ashift, pshift, class_div, class_lim, st.lastp, st.gcseq, st.cnt,
+            cols["kind"], cols["ts"], cols["p"], cols["id"], cols["size"], cols["flags"],
             cols["aux"], o)
         if status == DONE:
             break
+        if status == GROW_OBJECTS:
+            st.grow_ids()
+            continue
+        if status == GROW_POOL:
+            st.grow_pool(int(a2[order[start]]) * int(page_size) // 8 + 2)
+            continue
+        if status == GROW_SPILL:
+            st.grow_spill(max(1024, int(st.xctr[0]), int(st.xctr[2])))
+            continue
         amap = maps[status]
         amap.grow(max(1024, int(amap.ctr[0]), int(amap.ctr[2])))
     # Write (and compress) on a worker thread while the next generation is decoded and
     # converted (the kernels and zstd release the GIL); one write in flight at a time.
     _wait_write(st)
     st.pending = st.pool.submit(
-        st.writer.write, kind=cols["k"][:o], ts=cols["ts"][:o], p=cols["p"][:o],
+        st.writer.write, kind=cols["kind"][:o], ts=cols["ts"][:o], p=cols["p"][:o],
         id=cols["id"][:o], size=cols["size"][:o], flags=cols["flags"][:o], aux=cols["aux"][:o])
 
 
@@ -774,7 +1067,7 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
         "gomaxprocs": st.gomaxprocs,
         "trace_events": int(tc.sum()),
         "go_events": {w.EVENT_NAMES[k]: int(tc[k]) for k in w.KEPT if tc[k]},
-        "live_at_end": int(st.objects.ctr[0]),
+        "live_at_end": int(st.octr[0]),
         "slot_reused_before_free": int(c[C_SLOT_REUSED]),
         "late_frees_dropped": int(c[C_LATE_FREES]),
         "unknown_frees": int(c[C_UNKNOWN_FREES]),
