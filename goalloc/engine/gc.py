@@ -90,11 +90,13 @@ from goalloc.engine.state import (
     S_REQ_LIVE,
     S_SCAN_WORK,
     S_SCAV_ACTIVE,
+    S_SCAV_READY,
     S_SCAV_T,
     S_SG,
     S_SPAN_HW,
     S_SPANS_INUSE,
     S_SWEEP_CLASS,
+    S_SWEEP_DONE_TS,
     S_TL_N,
     S_TRIGGERED,
     S_UNSWEPT,
@@ -276,6 +278,9 @@ def mark_term(s, event, ts):
         cnt += s.lh[spanset.set_id(spc, False, un), LH_LEN]
         cnt += s.lh[spanset.set_id(spc, True, un), LH_LEN]
     sc[S_UNSWEPT] = cnt
+    if cnt == 0:
+        sc[S_SWEEP_DONE_TS] = sc[S_NOW]
+        sc[S_SCAV_READY] = 1
     sc[S_LAST_HEAP_INUSE] = sc[S_PAGES_INUSE] * PAGE_SIZE
     # gcControllerCommit: pacer, sweep pacing, scavenger goals
     pacer.commit(s, sc[S_SPANS_INUSE] > 0)

@@ -114,6 +114,8 @@ def _peaks(s, event):
         sc[S_PK_DEAD] = obj - sc[S_LIVE_SLOT_BYTES]
         sc[S_PK_INUSE] = inuse
         sc[S_PK_EVENT] = event
+    elif h == sc[S_PEAK_H] and live > sc[S_PEAK_H_L]:
+        sc[S_PEAK_H_L] = live  # J&W L at peak H: the largest L while H is at its maximum
 
 
 @kernel

@@ -263,6 +263,7 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
     r.released_eager_bytes = int(sc[S.S_RELEASED_EAGER]) * ps
     r.periodic_cycles = int(sc[S.S_PERIODIC])
     r.cons_mark = float(a.fs[S.F_CONS_MARK])
+    r.freed_bytes = int(sc[S.S_FREE_BYTES])
     return r
 
 

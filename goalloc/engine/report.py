@@ -148,6 +148,7 @@ class Report:
     released_eager_bytes: int = 0  # synchronously in allocSpan (growth, memory limit)
     periodic_cycles: int = 0
     cons_mark: float = 0.0  # the pacer's consMark at the end
+    freed_bytes: int = 0  # slot bytes freed by sweeping (alloc_bytes - freed_bytes = objects)
 
     def classes_by_fragmentation(self) -> list[ClassStats]:
         """The classes, worst for fragmentation first (frag_rank order)."""
@@ -181,6 +182,7 @@ class Report:
             "/goalloc/frag/jw/h-over-l-at-peak-live:ratio": self.jw_h_over_l_at_peak_live,
             "/goalloc/frag/jw/h-over-l-at-peak-held:ratio": self.jw_h_over_l_at_peak_held,
             "/goalloc/frag/jw/max-h-over-max-l:ratio": self.jw_max_h_over_max_l,
+            "/gc/heap/frees:bytes": self.freed_bytes,
             "/goalloc/sweep/background:spans": self.spans_swept_background,
             "/goalloc/sweep/proportional:spans": self.spans_swept_proportional,
             "/goalloc/sweep/reclaim:spans": self.spans_reclaimed,

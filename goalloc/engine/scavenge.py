@@ -46,7 +46,9 @@ from goalloc.engine.state import (
     S_SCAV_GOAL_GC,
     S_SCAV_GOAL_LIM,
     S_SCAV_HWM,
+    S_SCAV_READY,
     S_SCAV_T,
+    S_SWEEP_DONE_TS,
     S_UNSWEPT,
 )
 from goalloc.jit import njit, popcount64
@@ -233,11 +235,13 @@ def background(s, now):
     sc = s.sc
     per = s.prm[P_SCAV_QUANTUM_NS]
     if sc[S_SCAV_ACTIVE] == 0:
-        if per <= 0 or sc[S_UNSWEPT] != 0 or _should_stop(s):
+        if per <= 0 or sc[S_SCAV_READY] == 0 or sc[S_UNSWEPT] != 0:
+            return
+        sc[S_SCAV_READY] = 0
+        if _should_stop(s):
             return
         sc[S_SCAV_ACTIVE] = 1
-        sc[S_SCAV_T] = now
-        return
+        sc[S_SCAV_T] = sc[S_SWEEP_DONE_TS] if sc[S_SWEEP_DONE_TS] <= now else now
     k = (now - sc[S_SCAV_T]) // per
     if k <= 0:
         return

@@ -14,6 +14,7 @@ from goalloc.engine.state import (
     LH_TAIL,
     S_NEXT_TIMED,
     S_NOW,
+    S_SCAV_READY,
     S_SG,
     S_SWEEP_DONE_TS,
     S_UNSWEPT,
@@ -58,6 +59,7 @@ def _count_unswept(s, lid):
         sc[S_UNSWEPT] -= 1
         if sc[S_UNSWEPT] == 0:
             sc[S_SWEEP_DONE_TS] = sc[S_NOW]
+            sc[S_SCAV_READY] = 1
             sc[S_NEXT_TIMED] = 0  # wake the scavenger at the next event
 
 

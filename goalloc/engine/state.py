@@ -10,10 +10,15 @@ Field indexes are module constants, frozen into the cached kernels.
 from __future__ import annotations
 
 import numpy as np
+
+# goalloc.jit must come before numba: it points NUMBA_CACHE_DIR at the source-hash directory,
+# which numba reads once, at import (otherwise caches land in __pycache__, keyed per file, and
+# a caller's cache keeps a stale copy of an edited callee in another module).
+from goalloc.jit import kernel
+
+# isort: split
 from numba import types
 from numba.experimental import structref
-
-from goalloc.jit import kernel
 
 # ---- runtime constants (design/go-runtime-model.md section 0) --------------------------------
 PAGE_SIZE = 8192
@@ -152,6 +157,8 @@ S_SWEPT_RECLAIM = 89  # ... by mheap.reclaim
 S_PERIODIC = 90  # periodic (2 min) cycles started
 S_SWEEP_DONE_TS = 91
 S_MARK_BY_GOAL = 92  # 1: this cycle's mark ended because heapLive reached the goal (assists)
+S_SCAV_READY = 93  # sweeping finished since the scavenger last parked (scavenger.ready)
+S_FREE_BYTES = 94  # slot bytes freed by sweeping (cumulative, /gc/heap/frees:bytes)
 N_SC = 128
 
 # ---- float scalars (fs) ------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from goalloc.engine.state import (
     P_BGSWEEP_NS,
     PAGE_SIZE,
     S_BGSWEEP_T,
+    S_FREE_BYTES,
     S_FREES,
     S_HEAP_LIVE,
     S_MAPPED_CHUNKS,
@@ -47,6 +48,7 @@ from goalloc.engine.state import (
     S_SG,
     S_SPANS_SWEPT,
     S_SWEEP_CLASS,
+    S_SWEEP_DONE_TS,
     S_SWEEP_LIVE_BASIS,
     S_SWEPT_BG,
     S_SWEPT_PROP,
@@ -99,6 +101,7 @@ def sweep_span(s, sid, preserve):
         s.cs[spc, CS_ALLOC_BYTES] -= freed * elemsize
         sc[S_OBJ_BYTES] -= freed * elemsize
         sc[S_FREES] += freed
+        sc[S_FREE_BYTES] += freed * elemsize
     sc[S_SPANS_SWEPT] += 1
     sc[S_PAGES_SWEPT] += sp[sid, SP_NPAGES]
     if cnt == 0 and (not preserve or (spc >> 1) == 0):
@@ -280,6 +283,7 @@ def background(s, now):
         done += 1
     sc[S_SWEPT_BG] += done
     if sc[S_UNSWEPT] == 0:
+        sc[S_SWEEP_DONE_TS] = sc[S_BGSWEEP_T] + done * per  # when the sweeper got there
         sc[S_BGSWEEP_T] = now
     else:
         sc[S_BGSWEEP_T] += k * per
