@@ -20,6 +20,7 @@ COMMANDS = {
     "synth": ("goalloc.cli.synth", "synth", "Generate a synthetic trace."),
     "convert": ("goalloc.cli.convert", "convert", "Convert between msgpack and JSON Lines."),
     "import": ("goalloc.cli.import_", "import_", "Import a recorder's trace (mtrace, ...)."),
+    "record": ("goalloc.cli.record", "record", "Run a Go program traced and import its trace."),
 }
 
 
