@@ -14,7 +14,7 @@ import numpy as np
 # goalloc.jit must come before numba: it points NUMBA_CACHE_DIR at the source-hash directory,
 # which numba reads once, at import (otherwise caches land in __pycache__, keyed per file, and
 # a caller's cache keeps a stale copy of an edited callee in another module).
-from goalloc.jit import kernel
+from goalloc.jit import JIT_DISABLED, kernel
 
 # isort: split
 from numba import types
@@ -368,6 +368,14 @@ def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, cl
     s.pk_cs = pk_cs
     s.cs_snap = cs_snap
     return s
+
+
+if JIT_DISABLED:  # NUMBA_DISABLE_JIT=1 (the benchmark's pure-Python baseline): a plain object
+
+    def _make_state(*arrays):  # noqa: F811
+        from types import SimpleNamespace
+
+        return SimpleNamespace(**dict(zip(FIELD_NAMES, arrays, strict=True)))
 
 
 def _grow_rows(a: np.ndarray, rows: int, fill=0) -> np.ndarray:
