@@ -13,24 +13,28 @@ LENIENT_HINT = " (use --lenient to skip such events)"
 
 
 @click.command()
-@click.argument("trace", type=click.Path(dir_okay=False))
-@click.option("--go-version", "go_version", metavar="V",
+@click.argument("traces", nargs=-1, required=True, type=click.Path(dir_okay=False),
+                metavar="TRACE...")
+@click.option("--go-version", "go_version", metavar="V[,V...]",
               help="Modelled Go version profile: 1.19, 1.22 or 1.26 (any 1.x maps to its "
                    "profile). Default: the trace header's, else the newest.")
-@click.option("--classes", "table", default="go", show_default=True, metavar="TABLE",
+@click.option("--classes", "table", default="go", show_default=True, metavar="TABLE[,TABLE...]",
               help="Size-class table: a built-in name (go, jemalloc, pow2, go-waste<P>) or a "
                    ".toml/.json file.")
-@click.option("--gogc", metavar="N|off", envvar="GOGC",
+@click.option("--gogc", metavar="N|off[,...]", envvar="GOGC",
               help="GC target percent, or off (env GOGC; the flag wins). Default 100.")
-@click.option("--memlimit", metavar="BYTES", envvar="GOMEMLIMIT",
+@click.option("--memlimit", metavar="BYTES[,...]", envvar="GOMEMLIMIT",
               help="Soft memory limit: bytes with B, KiB, MiB, GiB or TiB, or off "
                    "(env GOMEMLIMIT; the flag wins). Default: unlimited.")
-@click.option("--procs", metavar="N", envvar="GOMAXPROCS",
+@click.option("--procs", metavar="N[,N...]", envvar="GOMAXPROCS",
               help="Modelled GOMAXPROCS (env GOMAXPROCS; the flag wins). Default: the trace's.")
 @click.option("--gc", "gc_mode", type=click.Choice(["pacer", "recorded"]), default="pacer",
               show_default=True,
               help="pacer: the model starts GC cycles; recorded: the trace's GC markers do.")
 @click.option("--json", "as_json", is_flag=True, help="Write the JSON report to stdout.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "benchstat", "gab"]),
+              default=None, help="stdout format: text (default), json (= --json), benchstat "
+                                 "(Go benchmark format), gab (github-action-benchmark JSON).")
 @click.option("-o", "--json-out", "json_out", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the JSON report to FILE (never overwritten without --force).")
 @click.option("--gctrace", is_flag=True,
@@ -38,63 +42,55 @@ LENIENT_HINT = " (use --lenient to skip such events)"
                    "text report (unmodelled fields print as 0; see docs/json.md).")
 @click.option("--timeline", "timeline", type=click.Path(dir_okay=False), metavar="FILE.csv",
               help="Write the memory classes over time as CSV (never overwritten without --force).")
+@click.option("-j", "--jobs", type=int, metavar="N",
+              help="Grids: worker processes on this machine (default: the number of cores).")
+@click.option("--dask", metavar="ADDRESS",
+              help="Grids: run on the Dask scheduler at ADDRESS (pip install 'goalloc[dask]'; "
+                   "trace paths must be readable by the workers).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.pass_context
-def replay(ctx, trace, go_version, table, gogc, memlimit, procs, gc_mode, as_json, json_out,
-           gctrace, timeline, force):
+def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, as_json, fmt,
+           json_out, gctrace, timeline, jobs, dask, force):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
-    classes, fragmentation, size classes and GC cycles (all figures are the model's)."""
+    classes, fragmentation, size classes and GC cycles (all figures are the model's).
+
+    Comma-separated values of --go-version, --classes, --gogc, --memlimit and --procs, or
+    several TRACEs, replay every combination (a grid: trace, then Go version, table, GOGC,
+    GOMEMLIMIT, GOMAXPROCS) in parallel and print one table; --json writes all the reports
+    (schema goalloc-grid/1, docs/json.md)."""
     import os
 
     from goalloc.errors import GoallocError
-    from goalloc.report import knobs
 
-    if as_json and gctrace:
-        raise GoallocError("--json and --gctrace both write to stdout; use -o FILE for the JSON")
+    if as_json:
+        if fmt not in (None, "json"):
+            raise GoallocError(f"--json and --format {fmt} both choose the stdout format")
+        fmt = "json"
+    fmt = fmt or "text"
+    if fmt != "text" and gctrace:
+        raise GoallocError(f"--format {fmt} and --gctrace both write to stdout; "
+                           "use -o FILE for the JSON")
     for out in (json_out, timeline):
         if out is not None and os.path.exists(out) and not force:
             raise GoallocError(f"{out}: already exists (use --force to overwrite)")
     if timeline is not None and not _engine_has_timeline():
         raise GoallocError("--timeline: the replay engine does not provide a timeline yet")
+    if jobs is not None and jobs < 1:
+        raise GoallocError(f"--jobs must be at least 1, not {jobs}")
 
-    from click.core import ParameterSource
+    specs = build_specs(ctx, traces, go_version=go_version, table=table, gogc=gogc,
+                        memlimit=memlimit, procs=procs, gc_mode=gc_mode)
+    if len(specs) > 1:
+        for flag, on in (("--gctrace", gctrace), ("--timeline", timeline is not None)):
+            if on:
+                raise GoallocError(f"{flag} needs a single configuration; this replays "
+                                   f"{len(specs)} (one trace, one value per option)")
+        _grid(specs, fmt, json_out, force, jobs, dask)
+        return
 
-    from goalloc.engine.config import NEWEST_GO_VERSION, Config
-
-    cfg = Config(table=table, gc_mode=gc_mode)
-    sources = {}
-
-    def knob(param, name, value, parse, default):
-        """Parse one knob; errors name it as the user set it (GOGC=... or --gogc ...)."""
-        if value is None:
-            sources[name.lower()] = default
-            return None
-        env = ctx.get_parameter_source(param) == ParameterSource.ENVIRONMENT
-        sources[name.lower()] = "env" if env else "flag"
-        return parse(value, name if env else f"--{param}")
-
-    if gogc is not None:
-        cfg.gogc = knob("gogc", "GOGC", gogc, knobs.parse_gogc, "default")
-    else:
-        knob("gogc", "GOGC", None, None, "default")
-    cfg.memlimit = knob("memlimit", "GOMEMLIMIT", memlimit, knobs.parse_memlimit, "default")
-    cfg.procs = knob("procs", "GOMAXPROCS", procs, knobs.parse_procs, "trace")
-    cfg.check()
-
-    from goalloc.sizeclasses import get_table, resolve_version
-    from goalloc.trace.reader import TraceReader
-
-    get_table(table)  # a bad table name fails before the trace is read
-    with TraceReader(trace) as r:
-        header = r.header
-    if go_version is not None:
-        resolve_version(go_version)
-        cfg.go_version = go_version
-        sources["go_version"] = "flag"
-    else:
-        sources["go_version"] = "trace" if header.go_version else "default"
-        resolve_version(header.go_version or NEWEST_GO_VERSION)
-
+    (spec,) = specs
+    trace, cfg, sources = spec.trace, spec.config, spec.sources
+    header = spec.header
     report = _run(trace, cfg, header.events)
 
     from goalloc.report import replay as rep
@@ -104,12 +100,17 @@ def replay(ctx, trace, go_version, table, gogc, memlimit, procs, gc_mode, as_jso
         if tl is None:
             raise GoallocError("--timeline: the replay engine does not provide a timeline yet")
         _write_atomic(timeline, rep.timeline_csv(tl), force)
-    if as_json or json_out is not None:
+    if fmt != "text" or json_out is not None:
         text = rep.to_json(report, trace, cfg, header=header.to_map(), sources=sources)
         if json_out is not None:
             _write_atomic(json_out, text, force)
-        if as_json:
+        if fmt == "json":
             click.echo(text, nl=False)
+            return
+        if fmt != "text":
+            import json
+
+            click.echo(_bench_format(fmt, [json.loads(text)]), nl=False)
             return
     if gctrace:
         click.echo(rep.gctrace_text(report, stacks=cfg.stack_bytes, globals_=cfg.globals_bytes),
@@ -118,6 +119,105 @@ def replay(ctx, trace, go_version, table, gogc, memlimit, procs, gc_mode, as_jso
     from rich.console import Console
 
     rep.render(report, Console(), header=header.to_map(), sources=sources)
+
+
+def build_specs(ctx, traces, *, go_version, table, gogc, memlimit, procs, gc_mode,
+                lists: bool = True):
+    """Parse the knobs (comma lists from flags when `lists`; an environment variable is one
+    value, as Go reads it) and check tables, versions and traces before anything runs.
+    Returns goalloc.grid.RunSpecs in grid order, each with its `header` attached."""
+    from click.core import ParameterSource
+
+    from goalloc.engine.config import NEWEST_GO_VERSION, Config
+    from goalloc.errors import GoallocError
+    from goalloc.grid import expand, split_list
+    from goalloc.report import knobs
+    from goalloc.sizeclasses import get_table, resolve_version
+    from goalloc.trace.reader import TraceReader
+
+    sources = {}
+
+    def knob(param, name, value, parse, default_source, default_value):
+        """Parse one knob's values; errors name it as the user set it (GOGC=... or --gogc)."""
+        if value is None:
+            sources[name.lower()] = default_source
+            return [default_value]
+        env = ctx.get_parameter_source(param) == ParameterSource.ENVIRONMENT
+        sources[name.lower()] = "env" if env else "flag"
+        items = [value] if env or not lists else split_list(value)
+        if not items:
+            raise GoallocError(f"--{param}: no value given")
+        return [parse(v, name if env else f"--{param}") for v in items]
+
+    gogcs = knob("gogc", "GOGC", gogc, knobs.parse_gogc, "default", 100)
+    limits = knob("memlimit", "GOMEMLIMIT", memlimit, knobs.parse_memlimit, "default", None)
+    procs_ = knob("procs", "GOMAXPROCS", procs, knobs.parse_procs, "trace", None)
+    tables = split_list(table) if lists else [table]
+    if not tables:
+        raise GoallocError("--classes: no table given")
+    for t in tables:
+        get_table(t)  # a bad table name fails before any trace is read
+    versions = [None]
+    if go_version is not None:
+        versions = split_list(go_version) if lists else [go_version]
+        if not versions:
+            raise GoallocError("--go-version: no version given")
+        for v in versions:
+            resolve_version(v)
+    base = Config(gc_mode=gc_mode)
+    for g in gogcs:
+        for m in limits:
+            for p in procs_:
+                Config(gogc=g, memlimit=m, procs=p, gc_mode=gc_mode).check()
+    headers = {}
+    for trace in dict.fromkeys(traces):
+        with TraceReader(trace) as r:
+            headers[trace] = r.header
+        if go_version is None:
+            resolve_version(headers[trace].go_version or NEWEST_GO_VERSION)
+    specs = expand(list(dict.fromkeys(traces)), go_versions=versions, tables=tables,
+                   gogcs=gogcs, memlimits=limits, procs=procs_, base=base, sources=sources,
+                   headers=headers)
+    return specs
+
+
+def _bench_format(fmt: str, docs: list[dict]) -> str:
+    from goalloc.report import formats
+
+    if fmt == "benchstat":
+        return formats.benchstat_text(docs)
+    return formats.gab_json(formats.gab_records(docs))
+
+
+def run_specs(specs, jobs, dask) -> list[str]:
+    """Run a grid with a progress bar over all its events (on a terminal, after a second)."""
+    from goalloc.cli.common import progress_for
+    from goalloc.grid import run_all
+
+    total = sum(s.events for s in specs)
+    with progress_for(f"replaying {len(specs)} runs", total) as advance:
+        return run_all(specs, jobs=jobs, dask=dask, on_done=lambda s: advance(s.events))
+
+
+def _grid(specs, fmt, json_out, force, jobs, dask) -> None:
+    import json
+
+    from goalloc.grid import grid_json, render_grid
+
+    texts = run_specs(specs, jobs, dask)
+    doc_text = grid_json(texts) if fmt == "json" or json_out is not None else None
+    if json_out is not None:
+        _write_atomic(json_out, doc_text, force)
+    if fmt == "json":
+        click.echo(doc_text, nl=False)
+        return
+    docs = [json.loads(t) for t in texts]
+    if fmt != "text":
+        click.echo(_bench_format(fmt, docs), nl=False)
+        return
+    from rich.console import Console
+
+    render_grid(docs, Console())
 
 
 def _engine_has_timeline() -> bool:
