@@ -15,6 +15,8 @@ import click
 # command name -> (module, function, one-line help shown by `goalloc --help`)
 COMMANDS = {
     "replay": ("goalloc.cli.replay", "replay", "Replay a trace through the Go allocator model."),
+    "compare": ("goalloc.cli.compare", "compare",
+                "Compare two replay results metric by metric; gate CI on regressions."),
     "info": ("goalloc.cli.info", "info", "Summarise and validate a trace."),
     "classes": ("goalloc.cli.classes", "classes", "Show or compare size-class tables."),
     "synth": ("goalloc.cli.synth", "synth", "Generate a synthetic trace."),
