@@ -78,7 +78,7 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
              span_slot0, span_ns, span_rcap, pool, pctr, fl_head, xkeys, xvals, xctr,
              ofree, octr, wkeys, wvals, wfree, wctr,
              skeys, svals, sfree, sctr, kkeys, kvals, kfree, kctr,
-             t0, ashift, pshift, class_div, class_lim, lastp, gcseq, cnt,
+             t0, ashift, pshift, lastp, gcseq, cnt,
              k_out, ts_out, p_out, id_out, size_out, flags_out, aux_out, n_out):
     """Turn generation events order[start:] (the merge order) into goalloc events, appended to the *_out
     arrays from n_out. Returns (status, index, events out): status DONE, or GROW_* with the
@@ -127,7 +127,7 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
             if slot <= 0:
                 cnt[C_NO_SPAN] += 1
                 continue
-            sidx = _slot_index(off - base_off, sc, slot, class_div, class_lim)
+            sidx = (off - base_off) // slot
             slot_off = base_off + sidx * slot
             usable = slot
             if noscan == 0 and sc != 0 and slot > MIN_SIZE_FOR_HEADER:
@@ -154,9 +154,16 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
                 r0 = -1
             if old < 0 and xctr[0] > 0:
                 old = _spill_take(xkeys, xvals, xctr, k)
-            oid = _take_id(ofree, octr)
+            # ids as AddrMap hands them out: take the new one, then give back the old one
+            if octr[2] > 0:
+                octr[2] -= 1
+                oid = ofree[octr[2]]
+            else:
+                oid = octr[3]
+                octr[3] += 1
             if old >= 0:
-                _give_id(ofree, octr, old)
+                ofree[octr[2]] = old
+                octr[2] += 1
             else:
                 octr[0] += 1
             if r0 >= 0:
@@ -200,14 +207,26 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
                 continue
             if octr[2] + 1 > ofree.shape[0]:
                 return GROW_OBJECTS, i, o
-            oid = _slot_take(k << ashift, pagemap, span_np, span_kc, span_slot0, span_ns, pool,
-                             class_size, class_div, class_lim, pshift)
+            # the id in the slot array of the span, if k is one of its slot bases
+            oid = np.int64(-1)
+            off = k << ashift
+            page = off >> pshift
+            base = pagemap[page] if 0 <= page < pagemap.shape[0] else np.int64(-1)
+            if base >= 0 and span_slot0[base] >= 0:
+                sc = span_kc[base] >> 2
+                slot = span_np[base] << pshift if sc == 0 else class_size[sc]
+                rel = off - (base << pshift)
+                sidx = rel // slot
+                if sidx * slot == rel and sidx < span_ns[base]:
+                    oid = pool[span_slot0[base] + sidx]
+                    pool[span_slot0[base] + sidx] = -1
             if oid < 0 and xctr[0] > 0:
                 oid = _spill_take(xkeys, xvals, xctr, k)
             if oid < 0:
                 cnt[C_UNKNOWN_FREES] += 1
                 continue
-            _give_id(ofree, octr, oid)
+            ofree[octr[2]] = oid
+            octr[2] += 1
             octr[0] -= 1
             if p < 0:
                 cnt[C_NO_P] += 1
@@ -398,25 +417,11 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
 
 
 # -- object ids: per-span slot arrays, a spill map, an id stack ---------------------------------
+# The per-event paths are written out in _convert: a helper taking arrays, even one numba
+# inlines, costs 40-100 ns a call here (array reference counting), ten times the lookup itself.
 
 
-@kernel
-def _take_id(free_ids, ctr):
-    if ctr[2] > 0:
-        ctr[2] -= 1
-        return free_ids[ctr[2]]
-    oid = ctr[3]
-    ctr[3] += 1
-    return oid
-
-
-@kernel
-def _give_id(free_ids, ctr, oid):
-    free_ids[ctr[2]] = oid
-    ctr[2] += 1
-
-
-@kernel
+@kernel(inline="always")
 def _hash(key, mask):
     h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
     return np.int64((h >> np.uint64(20)) & np.uint64(mask))
@@ -466,56 +471,6 @@ def _spill_rehash(okeys, ovals, keys, vals):
                 j = (j + 1) & mask
             keys[j] = k
             vals[j] = ovals[i]
-
-
-@kernel
-def _slot_index(rel, sc, slot, class_div, class_lim):
-    """rel // slot for an offset rel >= 0 in a span: a multiply by the class's reciprocal
-    where that is exact (as the runtime's divMagic), a division elsewhere."""
-    if sc == 0:
-        return np.int64(0) if rel < slot else rel // slot
-    if rel <= class_lim[sc]:
-        return (rel * class_div[sc]) >> 32
-    return rel // slot
-
-
-def _class_division(class_size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per size class d: m = (2^32 - 1) // d + 1 and the largest n for which (n * m) >> 32 ==
-    n // d. With e = m * d - 2^32 (0 <= e < d) the error of n * m / 2^32 over n / d is n * e /
-    (d * 2^32), below 1/d while n * e < 2^32; n is also kept under 2^31 so n * m fits an int64."""
-    div = np.zeros(class_size.shape[0], np.int64)
-    lim = np.full(class_size.shape[0], -1, np.int64)
-    for sc, d in enumerate(class_size.tolist()):
-        if d <= 0 or d >= 1 << 32:
-            continue
-        m = (2**32 - 1) // d + 1
-        e = m * d - 2**32
-        div[sc] = m
-        lim[sc] = min((2**32 - 1) // e if e else 2**31, 2**31 - 1)
-    return div, lim
-
-
-@kernel
-def _slot_take(off, pagemap, span_np, span_kc, span_slot0, span_ns, pool, class_size,
-               class_div, class_lim, pshift):
-    """Remove and return the id in the span array slot whose base is byte offset `off`, or -1
-    (no array, not a slot base, empty slot)."""
-    page = off >> pshift
-    if page < 0 or page >= pagemap.shape[0]:
-        return np.int64(-1)
-    base = pagemap[page]
-    if base < 0 or span_slot0[base] < 0:
-        return np.int64(-1)
-    sc = span_kc[base] >> 2
-    slot = span_np[base] << pshift if sc == 0 else class_size[sc]
-    rel = off - (base << pshift)
-    sidx = _slot_index(rel, sc, slot, class_div, class_lim)
-    if sidx * slot != rel or sidx >= span_ns[base]:
-        return np.int64(-1)
-    at = span_slot0[base] + sidx
-    oid = pool[at]
-    pool[at] = -1
-    return oid
 
 
 @kernel
@@ -701,7 +656,6 @@ class _State:
         self.xvals = np.zeros(1 << 10, np.int64)
         self.xctr = np.zeros(3, np.int64)  # live, used (live + tombstones), room wanted
         self.dec = None  # decode buffers (decode_buffers)
-        self.class_div = self.class_lim = None  # _class_division
         self.out = [None, None]  # output columns (out_buffers)
         self.ofree = np.zeros(1024, np.int64)  # object ids: free-id stack and counters
         self.octr = np.zeros(4, np.int64)
@@ -833,9 +787,6 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
                          gen_off)
     _min_heap, page_size, align, _fixed_stack = st.info
     pshift, ashift = page_size.bit_length() - 1, align.bit_length() - 1  # powers of two
-    if st.class_div is None:
-        st.class_div, st.class_lim = _class_division(class_size)
-    class_div, class_lim = st.class_div, st.class_lim
 
     # Event batches: one buffer, decoded twice (count, then write).
     data = np.frombuffer(b"".join(b.data for b in events), np.uint8)
@@ -968,7 +919,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
             st.xkeys, st.xvals, st.xctr, st.ofree, st.octr,
             ow.keys, ow.vals, ow.free_ids, ow.ctr,
             sp_.keys, sp_.vals, sp_.free_ids, sp_.ctr, sk.keys, sk.vals, sk.free_ids, sk.ctr,
-            st.t0, ashift, pshift, class_div, class_lim, st.lastp, st.gcseq, st.cnt,
+            st.t0, ashift, pshift, st.lastp, st.gcseq, st.cnt,
             cols["kind"], cols["ts"], cols["p"], cols["id"], cols["size"], cols["flags"],
             cols["aux"], o)
         if status == DONE:
