@@ -130,13 +130,19 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
     sweep_frees = prm[P_SWEEP_FREES] != 0
     every = prm[P_SAMPLE_EVERY]
     now = sc[S_NOW]
+    # array sizes change only between calls (the driver grows them), so hoist them
+    ob = s.ob
+    n_ob = ob.shape[0]
+    tl_cap = s.tl.shape[0] - 4
+    cyc_cap = s.cyc.shape[0] - 2
+    chunk_cap = s.palloc.shape[0] - 1
     for i in range(i0, n):
         k = kind[i]
         ev = start + i
         # room for what a GC boundary or a sample writes (cycle record, timeline rows)
-        if s.tl.shape[0] - sc[S_TL_N] < 4:
+        if sc[S_TL_N] > tl_cap:
             return NEED_TL, i
-        if s.cyc.shape[0] - sc[S_CYCLES] < 2:
+        if sc[S_CYCLES] > cyc_cap:
             return NEED_CYC, i
         t = ts[i]
         if t > now:
@@ -151,19 +157,19 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
         if k == ALLOC:
             oid = ids[i]
             sz = size[i]
-            if oid >= s.ob.shape[0]:
+            if oid >= n_ob:
                 return NEED_OBJS, i
             if mspan.free_records(s) < 2:
                 return NEED_SPANS, i
             if mcache.tb_free_records(s) < 2:
                 return NEED_TB, i
             npages = (sz + PAGE_SIZE - 1) // PAGE_SIZE + 1
-            if s.palloc.shape[0] - sc[S_MAPPED_CHUNKS] < pagealloc.chunks_needed(npages) + 1:
+            if chunk_cap - sc[S_MAPPED_CHUNKS] < pagealloc.chunks_needed(npages):
                 return NEED_CHUNKS, i
             sc[S_EVENT] = ev
             sc[S_TS] = t
             pi = _event_p(p[i], nprocs)
-            if sweep_frees and s.ob[oid, OB_SPAN] != -1:
+            if sweep_frees and ob[oid, OB_SPAN] != -1:
                 gc.free_object(s, oid)  # the id's earlier object was swept unobserved
             test = mcache.malloc(s, pi, oid, sz, (flags[i] & FLAG_NOSCAN) != 0)
             if test and not recorded:
@@ -177,7 +183,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
             _peaks(s, ev)
         elif k == FREE:
             oid = ids[i]
-            if oid < s.ob.shape[0] and s.ob[oid, OB_SPAN] != -1:
+            if oid < n_ob and ob[oid, OB_SPAN] != -1:
                 gc.free_object(s, oid)
         elif recorded and (k == GC_START or k == GC_MARK_TERM):
             if k == GC_START and sc[S_PHASE] == 0:
