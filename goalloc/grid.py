@@ -187,13 +187,18 @@ def _run_local(specs, jobs, on_done):
         return results
     import concurrent.futures as cf
     import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
 
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as pool:
         futures = {pool.submit(run_one, specs[i]): i for i in todo}
         for fut in cf.as_completed(futures):
             i = futures[fut]
-            results[i] = fut.result()
+            try:
+                results[i] = fut.result()
+            except BrokenProcessPool:
+                raise GoallocError(f"a worker process died replaying {specs[i].label()} "
+                                   "(out of memory? try --jobs 1)") from None
             if on_done:
                 on_done(specs[i])
     return results
