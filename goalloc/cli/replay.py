@@ -241,8 +241,9 @@ def _run(trace, cfg, total):
     from goalloc.engine import replay as engine_replay
     from goalloc.errors import TraceError
 
+    # A progress note like the bars: on a terminal only, so piped output and errors stay clean.
     will_compile = getattr(engine_replay, "will_compile", None)
-    if callable(will_compile) and will_compile():
+    if sys.stderr.isatty() and callable(will_compile) and will_compile():
         click.echo("compiling the replay engine (once after install) ...", err=True)
         sys.stderr.flush()
     try:
