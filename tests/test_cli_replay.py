@@ -11,6 +11,7 @@ import re
 import pytest
 from conftest import run_goalloc, write_trace
 
+from goalloc.report.gctrace import fmt_ns_as_ms
 from goalloc.trace import Header
 from goalloc.trace import format as fmt
 
@@ -228,7 +229,10 @@ def test_gctrace_lines_shape_and_values(cli, traces):
         g = [m.group(i) for i in range(1, 19)]
         assert int(g[0]) == c["n"]
         assert g[2] == "0"  # P%: not modelled
-        assert g[3] == g[5] == "0"  # STW pauses: not modelled
+        # A and C: the cycle's modelled STW pauses (issue #6)
+        pauses = {p["n"]: p for p in doc["pauses"]["cycles"]}[c["n"]]
+        assert g[3] == fmt_ns_as_ms(pauses["sweep_termination_ns"])
+        assert g[5] == fmt_ns_as_ms(pauses["mark_termination_ns"])
         assert set(g[6:11]) == {"0"}  # CPU times: not modelled
         assert [int(x) for x in g[11:15]] == [c["heap_at_trigger"] >> 20, c["heap_at_end"] >> 20,
                                               c["marked"] >> 20, c["goal"] >> 20]

@@ -27,10 +27,18 @@ LENIENT_HINT = " (use --lenient to skip such events)"
               help="Soft memory limit: bytes with B, KiB, MiB, GiB or TiB, or off "
                    "(env GOMEMLIMIT; the flag wins). Default: unlimited.")
 @click.option("--procs", metavar="N[,N...]", envvar="GOMAXPROCS",
-              help="Modelled GOMAXPROCS (env GOMAXPROCS; the flag wins). Default: the trace's.")
+              help="Modelled GOMAXPROCS (env GOMAXPROCS; the flag wins). Default: the trace's. "
+                   "The trace's P p runs on modelled P p mod N (docs/model.md).")
 @click.option("--gc", "gc_mode", type=click.Choice(["pacer", "recorded"]), default="pacer",
               show_default=True,
               help="pacer: the model starts GC cycles; recorded: the trace's GC markers do.")
+@click.option("--no-pagecache", "no_pagecache", is_flag=True,
+              help="What-if: no per-P page cache, so every span allocation takes the heap "
+                   "lock (the lock report shows what the cache saves).")
+@click.option("--lock-costs", "lock_costs", type=click.Path(dir_okay=False, exists=True),
+              metavar="FILE.toml",
+              help="Cost model overrides: [heap-lock] hold ns per operation, [pauses] "
+                   "sweep-term-fixed / mark-term-fixed / per-p ns (docs/model.md).")
 @click.option("--json", "as_json", is_flag=True, help="Write the JSON report to stdout.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "benchstat", "gab"]),
               default=None, help="stdout format: text (default), json (= --json), benchstat "
@@ -49,8 +57,8 @@ LENIENT_HINT = " (use --lenient to skip such events)"
                    "trace paths must be readable by the workers).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.pass_context
-def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, as_json, fmt,
-           json_out, gctrace, timeline, jobs, dask, force):
+def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pagecache,
+           lock_costs, as_json, fmt, json_out, gctrace, timeline, jobs, dask, force):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
     classes, fragmentation, size classes and GC cycles (all figures are the model's).
 
@@ -78,8 +86,13 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, as_js
     if jobs is not None and jobs < 1:
         raise GoallocError(f"--jobs must be at least 1, not {jobs}")
 
+    extra = {"no_pagecache": no_pagecache}
+    if lock_costs is not None:
+        from goalloc.report.locks import load_costs
+
+        extra.update(load_costs(lock_costs))
     specs = build_specs(ctx, traces, go_version=go_version, table=table, gogc=gogc,
-                        memlimit=memlimit, procs=procs, gc_mode=gc_mode)
+                        memlimit=memlimit, procs=procs, gc_mode=gc_mode, extra=extra)
     if len(specs) > 1:
         for flag, on in (("--gctrace", gctrace), ("--timeline", timeline is not None)):
             if on:
@@ -122,7 +135,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, as_js
 
 
 def build_specs(ctx, traces, *, go_version, table, gogc, memlimit, procs, gc_mode,
-                lists: bool = True):
+                lists: bool = True, extra: dict | None = None):
     """Parse the knobs (comma lists from flags when `lists`; an environment variable is one
     value, as Go reads it) and check tables, versions and traces before anything runs.
     Returns goalloc.grid.RunSpecs in grid order, each with its `header` attached."""
@@ -164,7 +177,7 @@ def build_specs(ctx, traces, *, go_version, table, gogc, memlimit, procs, gc_mod
             raise GoallocError("--go-version: no version given")
         for v in versions:
             resolve_version(v)
-    base = Config(gc_mode=gc_mode)
+    base = Config(gc_mode=gc_mode, **(extra or {}))  # extra: issue #6 what-ifs and costs
     for g in gogcs:
         for m in limits:
             for p in procs_:

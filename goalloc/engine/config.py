@@ -36,6 +36,15 @@ class Config:
     scavenge_rate: float = 4_096_000.0
     periodic_gc_ns: int = 120 * 10**9  # forcegcperiod
     timeline_samples: int = 200  # evenly spaced timeline samples (plus every GC boundary)
+    # What-if (issue #6): no per-P page cache, so every span allocation takes the heap lock.
+    no_pagecache: bool = False
+    # Contention model (goalloc/report/locks.py): heap-lock hold time per operation in ns,
+    # overriding the documented defaults (keys: pcache-refill, alloc, grow, free, reclaim,
+    # scavenge, mspan-cache).
+    lock_hold_ns: dict | None = None
+    # Modelled STW pauses (goalloc/report/pauses.py): overrides of the cost model's ns figures
+    # (sweep-term-fixed, mark-term-fixed, per-p); None: defaults, calibrated from the trace.
+    pause_ns: dict | None = None
 
     def check(self) -> None:
         if self.gc_mode not in GC_MODES:

@@ -8,13 +8,15 @@ an array it returns (status, index) so the Python driver grows the arrays and re
 
 from __future__ import annotations
 
-from goalloc.engine import gc, mcache, mspan, pacer, pagealloc
+from goalloc.engine import gc, locks, mcache, mspan, pacer, pagealloc
+from goalloc.engine.locks import S_CUR_P, S_LK_N
 from goalloc.engine.state import (
     CYK_FORCED,
     CYK_HEAP,
     CYK_RECORDED,
     NEED_CHUNKS,
     NEED_CYC,
+    NEED_LK,
     NEED_NONE,
     NEED_OBJS,
     NEED_SPANS,
@@ -136,6 +138,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
     tl_cap = s.tl.shape[0] - 4
     cyc_cap = s.cyc.shape[0] - 2
     chunk_cap = s.palloc.shape[0] - 1
+    lk_cap = s.lk.shape[0]
     for i in range(i0, n):
         k = kind[i]
         ev = start + i
@@ -144,6 +147,8 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
             return NEED_TL, i
         if sc[S_CYCLES] > cyc_cap:
             return NEED_CYC, i
+        if lk_cap - sc[S_LK_N] < locks.reserve(s):
+            return NEED_LK, i
         t = ts[i]
         if t > now:
             now = t
@@ -151,6 +156,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
         if ev >= sc[S_NEXT_SAMPLE]:
             gc.sample(s, TLK_SAMPLE, ev)
             sc[S_NEXT_SAMPLE] = (ev // every + 1) * every
+        sc[S_CUR_P] = _event_p(p[i], nprocs)  # the P this event's work (and heap locks) runs on
         if now >= sc[S_NEXT_TIMED]:
             sc[S_EVENT] = ev
             gc.timed(s)

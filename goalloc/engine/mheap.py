@@ -10,6 +10,19 @@ sweep.heap_alloc (it needs the sweeper).
 from __future__ import annotations
 
 from goalloc.engine import mspan, pagealloc, pagecache, scavenge
+from goalloc.engine.locks import (
+    LK_ALLOC,
+    LK_FREE,
+    LK_GROW,
+    LK_MSPAN,
+    MSPAN_CACHE,
+    MSPAN_REFILL,
+    P_NO_PCACHE,
+    S_CUR_P,
+    S_SPAN_ALLOCS,
+    S_SPANS_PCACHE,
+    acquire,
+)
 from goalloc.engine.state import (
     CS_H0,
     CS_PAGES,
@@ -17,6 +30,7 @@ from goalloc.engine.state import (
     CS_TAIL,
     PAGE_SIZE,
     PCACHE_MAX_NPAGES,
+    PP_MSPANC,
     S_PAGES_FREE,
     S_PAGES_INUSE,
     S_PAGES_RELEASED,
@@ -36,14 +50,27 @@ from goalloc.jit import njit
 def alloc_span(s, npages, spc, p, elemsize, nelems, sweepgen):
     """mheap.alloc: a new in-use span record (pages, stats, page -> span map)."""
     base = -1
-    if p >= 0 and npages < PCACHE_MAX_NPAGES:
+    s.sc[S_SPAN_ALLOCS] += 1
+    if p >= 0 and npages < PCACHE_MAX_NPAGES and s.prm[P_NO_PCACHE] == 0:
         base = pagecache.alloc(s, p, npages)
     growth = 0
-    if base < 0:
+    if base >= 0:
+        s.sc[S_SPANS_PCACHE] += 1
+        if s.pp[p, PP_MSPANC] > 0:  # tryAllocMSpan: no lock
+            s.pp[p, PP_MSPANC] -= 1
+        else:  # locked path just for allocMSpanLocked's refill
+            acquire(s, LK_MSPAN)
+            s.pp[p, PP_MSPANC] = MSPAN_REFILL - 1
+    else:
         base = pagealloc.find(s, npages)
         if base < 0:
             growth = pagealloc.grow(s, npages) * PAGE_SIZE
             base = pagealloc.find(s, npages)
+        acquire(s, LK_GROW if growth > 0 else LK_ALLOC)
+        if p >= 0:  # allocMSpanLocked
+            if s.pp[p, PP_MSPANC] == 0:
+                s.pp[p, PP_MSPANC] = MSPAN_REFILL
+            s.pp[p, PP_MSPANC] -= 1
         pagealloc.mark_alloc(s, base, npages)
     scav = pagealloc.take_scavenged(s, base, npages)
     sc = s.sc
@@ -69,6 +96,10 @@ def alloc_span(s, npages, spc, p, elemsize, nelems, sweepgen):
 @njit(cache=True)
 def free_span(s, sid):
     """mheap.freeSpan: pages back to the page allocator as free (not released)."""
+    acquire(s, LK_FREE)
+    cp = s.sc[S_CUR_P]
+    if cp >= 0 and s.pp[cp, PP_MSPANC] < MSPAN_CACHE:  # freeMSpanLocked
+        s.pp[cp, PP_MSPANC] += 1
     sp = s.sp
     base = sp[sid, SP_BASE]
     npages = sp[sid, SP_NPAGES]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from goalloc.engine.locks import LK_PCACHE_REFILL, acquire
 from goalloc.engine.pagealloc import first_free_page, update_summary
 from goalloc.engine.state import CHUNK_PAGES, PP_PC_BASE, S_HINT_CHUNK, S_MAPPED_CHUNKS
 from goalloc.jit import ctz64, njit
@@ -21,6 +22,7 @@ ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 @njit(cache=True)
 def refill(s, p):
     """pageAlloc.allocToCache: give P p the free pages of one aligned 64-page block."""
+    acquire(s, LK_PCACHE_REFILL)  # allocSpan locks the heap around allocToCache
     page = first_free_page(s)
     if page < 0:
         s.pp[p, PP_PC_BASE] = -1

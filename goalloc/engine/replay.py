@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 import goalloc.trace
+from goalloc.engine import locks
 from goalloc.engine import state as S
 from goalloc.engine.config import NEWEST_GO_VERSION, Config
 from goalloc.engine.kernel import current_goal, force_gc, init, replay_chunk, sample_end
@@ -23,6 +24,8 @@ from goalloc.engine.report import (
     TimelineSample,
 )
 from goalloc.errors import TraceError
+from goalloc.report import locks as lock_report
+from goalloc.report import pauses
 from goalloc.sizeclasses import get_table, profile, resolve_version
 from goalloc.trace import format as fmt
 from goalloc.trace import validate
@@ -76,6 +79,9 @@ class Engine:
         prm[S.P_GLOBALS] = config.globals_bytes
         prm[S.P_NUM_CLASSES] = self.table.num_classes
         prm[S.P_TINY_SPC] = _tiny_spc(self.table, prof.tiny_size)
+        prm[locks.P_NO_PCACHE] = 1 if config.no_pagecache else 0
+        self.lock_log: list[np.ndarray] = []  # drained heap-lock log rows (ts, P, op)
+        self.stw = pauses.StwCollector()
         self.arrays = S.EngineArrays(prm, self.table, prof.objs_scan, prof.objs_noscan, self.procs)
         init(self.arrays.state)
 
@@ -88,9 +94,24 @@ class Engine:
         while True:
             status, i = replay_chunk(a.state, chunk.kind, chunk.ts, chunk.p, chunk.id,
                                      chunk.size, chunk.flags, chunk.start, i)
+            self.drain_locks()
             if status == S.NEED_NONE:
                 return
+            if status == S.NEED_LK:
+                need = int(locks.reserve(a.state)) + 1
+                if a.lk.shape[0] >= need:
+                    continue
+                a.grow(status, need)
+                continue
             a.grow(status)
+
+    def drain_locks(self) -> None:
+        """Move the kernel's heap-lock log rows to Python (the log array is reused)."""
+        a = self.arrays
+        n = int(a.sc[locks.S_LK_N])
+        if n:
+            self.lock_log.append(a.lk[:n].copy())
+            a.sc[locks.S_LK_N] = 0
 
     def force_gc(self, event: int = -1, ts: int = 0) -> None:
         a = self.arrays
@@ -98,7 +119,12 @@ class Engine:
             a.grow(S.NEED_CYC)
         if a.tl.shape[0] - a.sc[S.S_TL_N] < 4:
             a.grow(S.NEED_TL)
+        self.drain_locks()
+        need = int(locks.reserve(a.state)) + 1
+        if a.lk.shape[0] < need:
+            a.grow(S.NEED_LK, need)
         force_gc(a.state, event, ts)
+        self.drain_locks()
 
     def finish(self, events: int) -> None:
         """The timeline's end sample (call once, after the last event)."""
@@ -106,6 +132,7 @@ class Engine:
         if a.tl.shape[0] - a.sc[S.S_TL_N] < 4:
             a.grow(S.NEED_TL)
         sample_end(a.state, events)
+        self.drain_locks()
 
 
 def will_compile() -> bool:
@@ -149,6 +176,7 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
                                  validate._describe(code, chunk, bad)
                                  + " (use --lenient to skip such events)",
                                  offset=chunk.offset, event=chunk.start + bad)
+            eng.stw.add(chunk)
             eng.run_chunk(chunk)
             events += chunk.n
             if progress is not None:
@@ -281,6 +309,8 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
     r.periodic_cycles = int(sc[S.S_PERIODIC])
     r.cons_mark = float(a.fs[S.F_CONS_MARK])
     r.freed_bytes = int(sc[S.S_FREE_BYTES])
+    lock_report.attach(r, eng)  # heap lock and span-set counts, modelled contention (#6)
+    pauses.attach(r, eng, header)  # recorded and modelled STW pauses, MMU (#6)
     return r
 
 

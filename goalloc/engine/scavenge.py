@@ -51,6 +51,8 @@ from goalloc.engine.state import (
     S_SWEEP_DONE_TS,
     S_UNSWEPT,
 )
+from goalloc.engine.locks import LK_SCAVENGE, S_LK_TS, acquire, foreground
+from goalloc.engine.locks import background as lk_background
 from goalloc.jit import njit, popcount64
 
 U0 = np.uint64(0)
@@ -140,6 +142,8 @@ def _scavenge_one(s, c, max_pages):
     for i in range(lo, top + 1):
         s.pscav[c, i >> 6] |= U1 << np.uint64(i & 63)
     n = top - lo + 1
+    acquire(s, LK_SCAVENGE)  # scavengeOne: lock, mark the range allocated, unlock, sysUnused,
+    acquire(s, LK_SCAVENGE)  # lock again, free it as scavenged, unlock
     s.sc[S_PAGES_FREE] -= n
     s.sc[S_PAGES_RELEASED] += n
     return n
@@ -245,15 +249,21 @@ def background(s, now):
     k = (now - sc[S_SCAV_T]) // per
     if k <= 0:
         return
-    for _ in range(k):
+    t0 = sc[S_SCAV_T]
+    prev = lk_background(s, t0)
+    for j in range(k):
         if _should_stop(s):
             sc[S_SCAV_ACTIVE] = 0
+            foreground(s, prev)
             return
+        sc[S_LK_TS] = t0 + (j + 1) * per + 1  # the quantum's time on the scavenger's clock
         r = release(s, QUANTUM, False)
         sc[S_RELEASED_BG] += r // PAGE_SIZE
         if r < QUANTUM:
             sc[S_SCAV_ACTIVE] = 0
+            foreground(s, prev)
             return
+    foreground(s, prev)
     sc[S_SCAV_T] += k * per
 
 

@@ -9,6 +9,7 @@ the timed work (background scavenger wake-up) is rescheduled.
 from __future__ import annotations
 
 from goalloc.engine.state import (
+    CS_SS0,
     LH_HEAD,
     LH_LEN,
     LH_TAIL,
@@ -50,6 +51,7 @@ def push(s, lid, sid):
     lh[lid, LH_TAIL] = sid
     lh[lid, LH_LEN] += 1
     sp[sid, SP_WHERE] = lid
+    s.cs[lid >> 2, CS_SS0 + ((lid >> 1) & 1)] += 1  # span-set push (partial / full)
 
 
 @njit(cache=True)
@@ -80,6 +82,7 @@ def pop(s, lid):
     sp[sid, SP_NEXT] = -1
     sp[sid, SP_PREV] = -1
     sp[sid, SP_WHERE] = WHERE_NONE
+    s.cs[lid >> 2, CS_SS0 + 2 + ((lid >> 1) & 1)] += 1  # span-set pop (partial / full)
     _count_unswept(s, lid)
     return sid
 
@@ -104,4 +107,5 @@ def unlink(s, sid):
     sp[sid, SP_NEXT] = -1
     sp[sid, SP_PREV] = -1
     sp[sid, SP_WHERE] = WHERE_NONE
+    s.cs[lid >> 2, CS_SS0 + 2 + ((lid >> 1) & 1)] += 1  # span-set pop (partial / full)
     _count_unswept(s, lid)

@@ -204,7 +204,8 @@ N_TB = 5
 PP_TINY = 0  # current tiny block record, -1 none
 PP_TINY_OFF = 1  # mcache.tinyoffset
 PP_PC_BASE = 2  # page cache window base page, -1 none
-N_PP = 3
+PP_MSPANC = 3  # mspancache.len: free mspan structs cached by the P (issue #6, engine/locks.py)
+N_PP = 4
 
 # ---- per span class stats (cs) -----------------------------------------------------------------
 CS_SPANS = 0  # in-use spans
@@ -218,7 +219,11 @@ CS_LIVE_SLOT_BYTES = 7  # large classes: slot bytes of live objects
 CS_ALLOC_BYTES = 8  # slot bytes allocated (incl. dead unswept)
 CS_H0 = 9  # CS_H0 + b: in-use spans whose live/nelems is in [b/10, (b+1)/10) (b = 9 incl. 1)
 N_HIST = 10
-N_CS = CS_H0 + N_HIST
+# mcentral span-set operations per span class (lock-free in the runtime; issue #6 counts them):
+# push partial, push full, pop partial, pop full (pops include mheap.reclaim's unlink)
+CS_SS0 = CS_H0 + N_HIST
+N_SS = 4
+N_CS = CS_SS0 + N_SS
 
 # ---- mcentral span sets ------------------------------------------------------------------------
 # set id = spc*4 + kind, kind: 0/1 partial[idx], 2/3 full[idx]; idx = sweepgen/2 % 2 is swept.
@@ -277,6 +282,7 @@ NEED_TB = 3
 NEED_CYC = 4
 NEED_OBJS = 5
 NEED_TL = 6
+NEED_LK = 7  # heap-lock log (engine/locks.py): the driver drains it, growing it if still short
 
 _I64 = types.int64[:]
 _I64_2 = types.int64[:, :]
@@ -314,6 +320,7 @@ FIELDS = (
     ("ck", _I64_2),
     ("pk_cs", _I64_2),
     ("cs_snap", _I64),
+    ("lk", _I64_2),  # heap-lock acquisition log rows (ts, P, op): engine/locks.py
 )
 FIELD_NAMES = tuple(name for name, _ in FIELDS)
 
@@ -335,7 +342,7 @@ state_type = EngineStateType(list(FIELDS))
 @kernel
 def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, class128, sc, sp,
                 abits, mbits, lbits, acache, ob, tb, pp, pcache, mc, lh, palloc, pscav, psum,
-                pg_span, cs, cyc, fs, tl, ck, pk_cs, cs_snap):
+                pg_span, cs, cyc, fs, tl, ck, pk_cs, cs_snap, lk):
     s = structref.new(state_type)
     s.prm = prm
     s.class_size = class_size
@@ -367,6 +374,7 @@ def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, cl
     s.ck = ck
     s.pk_cs = pk_cs
     s.cs_snap = cs_snap
+    s.lk = lk
     return s
 
 
@@ -437,6 +445,7 @@ class EngineArrays:
         a["ck"] = np.zeros((chunks, N_CK), np.int64)
         a["pk_cs"] = np.zeros((nspc, N_CS), np.int64)
         a["cs_snap"] = np.zeros(nspc, np.int64)
+        a["lk"] = np.zeros((4096, 3), np.int64)
         self.a = a
         self.state = self._bundle()
 
@@ -467,6 +476,8 @@ class EngineArrays:
             a["tb"] = _grow_rows(a["tb"], max(2 * a["tb"].shape[0], at_least))
         elif need == NEED_CYC:
             a["cyc"] = _grow_rows(a["cyc"], max(2 * a["cyc"].shape[0], at_least))
+        elif need == NEED_LK:
+            a["lk"] = np.zeros((max(2 * a["lk"].shape[0], at_least), 3), np.int64)
         elif need == NEED_TL:
             a["tl"] = _grow_rows(a["tl"], max(2 * a["tl"].shape[0], at_least))
         elif need == NEED_OBJS:

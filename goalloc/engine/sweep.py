@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from goalloc.engine import mheap, mspan, spanset
+from goalloc.engine.locks import LK_RECLAIM, S_LK_TS, acquire, foreground
+from goalloc.engine.locks import background as lk_background
 from goalloc.engine.state import (
     CHUNK_PAGES,
     CS_ALLOC_BYTES,
@@ -226,6 +228,7 @@ def _reclaim_chunk(s, idx, n):
                 freed += npages
             else:  # cannot happen (no marks), kept for safety
                 place_swept(s, sp[sid, SP_SPC], sid)
+            acquire(s, LK_RECLAIM)  # re-locked after sweeping the span
         p = base + npages
     return freed
 
@@ -237,6 +240,7 @@ def reclaim(s, npage):
     sc = s.sc
     if sc[S_RECLAIM_INDEX] >= INF or sc[S_UNSWEPT] == 0:
         return
+    locked = False
     while npage > 0:
         credit = sc[S_RECLAIM_CREDIT]
         if credit > 0:
@@ -249,6 +253,9 @@ def reclaim(s, npage):
         if idx >= sc[S_MAPPED_CHUNKS] * CHUNK_PAGES:
             sc[S_RECLAIM_INDEX] = INF
             break
+        if not locked:
+            acquire(s, LK_RECLAIM)
+            locked = True
         nfound = _reclaim_chunk(s, idx, CHUNK_PAGES)
         if nfound <= npage:
             npage -= nfound
@@ -277,10 +284,14 @@ def background(s, now):
     if k <= 0:
         return
     done = 0
+    t0 = sc[S_BGSWEEP_T]
+    prev = lk_background(s, t0)
     while done < k:
+        sc[S_LK_TS] = t0 + (done + 1) * per + 1  # this span's time on the sweeper's clock
         if sweepone(s) < 0:
             break
         done += 1
+    foreground(s, prev)
     sc[S_SWEPT_BG] += done
     if sc[S_UNSWEPT] == 0:
         sc[S_SWEEP_DONE_TS] = sc[S_BGSWEEP_T] + done * per  # when the sweeper got there

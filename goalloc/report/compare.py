@@ -219,7 +219,9 @@ class Comparison:
 
 
 def _values(doc: dict) -> dict:
-    return {m["name"]: m.get("value") for m in doc.get("metrics", [])}
+    # scalar metrics only: histogram objects (/sched/pauses/total/gc:seconds) have no delta
+    return {m["name"]: m.get("value") for m in doc.get("metrics", [])
+            if not isinstance(m.get("value"), dict)}
 
 
 def _units(doc: dict) -> dict:

@@ -54,9 +54,11 @@ def better(name: str) -> str | None:
 
 
 def bench_metrics(doc: dict, *, per_class: bool = False) -> list[dict]:
-    """The metrics a benchmark line carries: known values, per-class ones only if asked."""
+    """The metrics a benchmark line carries: known scalar values (histogram objects such as
+    /sched/pauses/total/gc:seconds are left out), per-class ones only if asked."""
     return [m for m in doc.get("metrics", [])
-            if m.get("value") is not None and (per_class or not m["name"].startswith(PER_CLASS))]
+            if m.get("value") is not None and not isinstance(m["value"], dict)
+            and (per_class or not m["name"].startswith(PER_CLASS))]
 
 
 def _safe(value: str) -> str:

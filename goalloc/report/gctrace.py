@@ -10,8 +10,9 @@ sit beside real ones. What the model knows and what it does not (docs/json.md, "
 - modelled from the trace: N, T (trace clock at mark start), B (mark start to mark
   termination in trace time), X (heapLive at mark start), Y (heapLive at mark termination),
   Z (heap marked), G (heap goal), S and L (the configured stack and globals stand-ins), n (Ps);
-- not modelled, printed as 0: P% (GC CPU share), A and C (the stop-the-world pauses) and all
-  five CPU times.
+- A and C (the sweep- and mark-termination stop-the-world pauses): recorded in recorded GC
+  mode when the trace has them, else modelled (goalloc/report/pauses.py);
+- not modelled, printed as 0: P% (GC CPU share) and all five CPU times.
 
 A forced cycle (Cycle.kind == "forced") ends in ` (forced)` as the runtime's does. Cycles
 still marking when the trace ends get no line: the runtime prints at mark termination. No numba, no numpy.
@@ -46,14 +47,15 @@ def fmt_ns_as_ms(ns: int) -> str:
     return itoa_div(x, dec)
 
 
-def gctrace_line(cycle, procs: int, *, stacks: int = 0, globals_: int = 0) -> str | None:
+def gctrace_line(cycle, procs: int, *, stacks: int = 0, globals_: int = 0,
+                 pauses: tuple[int, int] = (0, 0)) -> str | None:
     """One cycle's line, or None when the cycle did not finish (no mark termination)."""
     if cycle.end_ts is None or cycle.heap_at_end is None:
         return None
     start = int(cycle.start_ts)
     mark = int(cycle.end_ts) - start
     at = itoa_div(max(0, start) // 1_000_000, 3)
-    clock = "+".join(fmt_ns_as_ms(ns) for ns in (0, mark, 0))
+    clock = "+".join(fmt_ns_as_ms(ns) for ns in (pauses[0], mark, pauses[1]))
     cpu = f"{fmt_ns_as_ms(0)}+{fmt_ns_as_ms(0)}/{fmt_ns_as_ms(0)}/{fmt_ns_as_ms(0)}+{fmt_ns_as_ms(0)}"
     heap = (
         f"{int(cycle.heap_at_trigger) >> MB_SHIFT}->{int(cycle.heap_at_end) >> MB_SHIFT}"
@@ -75,8 +77,13 @@ def gctrace_lines(report, *, stacks: int | None = None, globals_: int | None = N
     if globals_ is None:
         globals_ = getattr(report, "globals_bytes", 0) or 0
     lines = []
+    # A and C: the cycle's stop-the-world pauses (recorded or modelled, goalloc/report/pauses.py)
+    p = getattr(report, "pauses", None) or {}
+    by_n = {c["n"]: (c["sweep_termination_ns"] or 0, c["mark_termination_ns"] or 0)
+            for c in p.get("cycles", [])}
     for c in report.cycles:
-        line = gctrace_line(c, report.procs, stacks=stacks, globals_=globals_)
+        line = gctrace_line(c, report.procs, stacks=stacks, globals_=globals_,
+                            pauses=by_n.get(c.n, (0, 0)))
         if line is not None:
             lines.append(line)
     return lines

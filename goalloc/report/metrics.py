@@ -140,6 +140,11 @@ def metric_values(report) -> dict[str, int | float | None]:
         })
     add.update(_frag("/goalloc", report.end_frag))
     add.update(_frag("/goalloc/peak", report.peak_frag))
+    from goalloc.report.locks import lock_metrics
+    from goalloc.report.pauses import pause_metrics
+
+    add.update(lock_metrics(report))  # issue #6
+    add.update(pause_metrics(report))
     for name, value in add.items():
         if m.get(name) is None:  # the engine's figure wins where it has one
             m[name] = value

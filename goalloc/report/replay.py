@@ -382,6 +382,13 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
                        "marking" if c.heap_at_end is None else iec_bytes(c.heap_at_end), *extra)
         console.print(gc)
 
+    # issue #6: pauses and MMU, heap lock and span sets
+    from goalloc.report import locks as lock_report
+    from goalloc.report import pauses as pause_report
+
+    pause_report.render(report, console, _table)
+    lock_report.render(report, console, _table)
+
 
 def gctrace_text(report, **kw) -> str:
     lines = gctrace_lines(report, **kw)
