@@ -152,19 +152,36 @@ def test_events_are_consistent(tiny):
     _, _, c = tiny
     live = set()
     last = collections.defaultdict(int)
-    cs = set(get_table("go").class_size[1:].tolist())
+    table = get_table("go")
+    cs = set(table.class_size[1:].tolist())
+    spans = {}  # live span id -> (pages, span class)
+    placed = 0
     for k, ts, p, i, size, flags, aux in zip(*(c[x].tolist() for x in
                                                ("kind", "ts", "p", "id", "size", "flags", "aux")), strict=False):
         if p >= 0:
             assert ts >= last[p]
             last[p] = ts
-        if k == fmt.ALLOC:
+        if k == fmt.SPAN_ALLOC:
+            spans[i] = (size, aux)
+        elif k == fmt.SPAN_FREE:
+            del spans[i]
+        elif k == fmt.ALLOC and flags & fmt.FLAG_SNAPSHOT:
+            # header snapshot "placed": aux = (span id + 1) << 16 | slot, a snapshot heap span
+            assert i not in live
+            live.add(i)
+            pages, spc = spans[(aux >> fmt.PLACEMENT_SHIFT) - 1]
+            slot = pages * 8192 if spc >> 1 == 0 else int(table.class_size[spc >> 1])
+            assert 0 < size <= slot
+            assert (aux & fmt.PLACEMENT_SLOT_MASK) < pages * 8192 // slot
+            placed += 1
+        elif k == fmt.ALLOC:
             assert i not in live
             live.add(i)
             assert flags & fmt.FLAG_SIZE_ESTIMATED
             assert 0 < size <= aux and (aux in cs or aux % 8192 == 0)
         elif k == fmt.FREE:
             live.remove(i)
+    assert placed > 0
     assert c["ts"].min() == 0
     assert set(c["p"].tolist()) <= {-1, 0, 1}
 

@@ -6,12 +6,14 @@ Python work.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
 
 import goalloc.trace
 from goalloc.engine import locks
+from goalloc.engine import snapshot
 from goalloc.engine import state as S
 from goalloc.engine.config import NEWEST_GO_VERSION, Config
 from goalloc.engine.kernel import current_goal, force_gc, init, replay_chunk, sample_end
@@ -160,6 +162,12 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
     with goalloc.trace.open(path) as reader:
         header = reader.header
         eng = Engine(header, config)
+        # recorded Go traces: snapshot rebuilt in place, sweep frees as deaths with look-ahead
+        eng.plan = snapshot.plan(path, header)
+        run_chunk = eng.run_chunk
+        if eng.plan is not None:
+            eng.plan.build(eng)
+            run_chunk = functools.partial(eng.plan.run_chunk, eng)
         vs = validate._State()
         sweep = header.frees == "sweep"
         events = 0
@@ -177,7 +185,7 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
                                  + " (use --lenient to skip such events)",
                                  offset=chunk.offset, event=chunk.start + bad)
             eng.stw.add(chunk)
-            eng.run_chunk(chunk)
+            run_chunk(chunk)
             events += chunk.n
             if progress is not None:
                 progress(chunk.n)
@@ -311,6 +319,9 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
     r.freed_bytes = int(sc[S.S_FREE_BYTES])
     lock_report.attach(r, eng)  # heap lock and span-set counts, modelled contention (#6)
     pauses.attach(r, eng, header)  # recorded and modelled STW pauses, MMU (#6)
+    r.mark_start_inuse = [t.objects + t.unused for t in r.timeline if t.kind == "mark-start"]
+    plan = getattr(eng, "plan", None)
+    r.recorded_replay = plan.summary() if plan is not None else None
     return r
 
 

@@ -153,6 +153,12 @@ class Report:
     # and recorded/modelled STW pauses with MMU (goalloc/report/pauses.py); docs/json.md
     locks: dict | None = None
     pauses: dict | None = None
+    # in-use heap span bytes at every mark start, after sweep termination (one per cycle, in
+    # cycle order; what `goalloc replay --validate` compares with the recorded runtime)
+    mark_start_inuse: list[int] = field(default_factory=list)
+    # recorded Go traces (engine/snapshot.py): snapshot spans and objects rebuilt, frees moved
+    # before their cycle's mark start (look-ahead), ...; None for other traces
+    recorded_replay: dict | None = None
 
     def classes_by_fragmentation(self) -> list[ClassStats]:
         """The classes, worst for fragmentation first (frag_rank order)."""

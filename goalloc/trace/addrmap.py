@@ -97,6 +97,18 @@ def map_insert(keys, vals, free_ids, ctr, key):
 
 
 @njit(cache=True)
+def map_get(keys, vals, key):
+    """The id `key` holds, or -1 if it is not in the map."""
+    mask = keys.shape[0] - 1
+    j = _slot(key, mask)
+    while keys[j] != EMPTY:
+        if keys[j] == key:
+            return vals[j]
+        j = (j + 1) & mask
+    return np.int64(-1)
+
+
+@njit(cache=True)
 def map_remove(keys, vals, free_ids, ctr, key):
     """Forget `key`; returns the id it held (now free for reuse), or -1 if it was unknown."""
     mask = keys.shape[0] - 1

@@ -53,6 +53,13 @@ FLAG_NAMES = {FLAG_NOSCAN: "noscan", FLAG_SIZE_ESTIMATED: "estimated", FLAG_SNAP
 FLAG_BY_NAME = {v: k for k, v in FLAG_NAMES.items()}
 KNOWN_FLAGS = FLAG_NOSCAN | FLAG_SIZE_ESTIMATED | FLAG_SNAPSHOT
 
+# Header `snapshot: "placed"`: every alloc flagged snapshot has its recorded placement in `aux`,
+# (span id + 1) << PLACEMENT_SHIFT | slot index (the span is a span_alloc flagged snapshot; 0
+# when the importer could not tell), instead of its slot size (docs/trace-format.md).
+SNAPSHOT_PLACED = "placed"
+PLACEMENT_SHIFT = 16
+PLACEMENT_SLOT_MASK = (1 << PLACEMENT_SHIFT) - 1
+
 # Stop-the-world reasons, in the order of the runtime's stwReason enum (Go 1.21+,
 # src/runtime/proc.go), so an importer can copy Go's value. The format only adds to the end.
 STW_REASONS = (

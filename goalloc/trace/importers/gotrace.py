@@ -33,7 +33,7 @@ from goalloc.errors import TraceError
 from goalloc.jit import kernel
 from goalloc.sizeclasses import get_table
 from goalloc.trace import format as fmt
-from goalloc.trace.addrmap import EMPTY, TOMB, AddrMap, map_insert, map_remove
+from goalloc.trace.addrmap import EMPTY, TOMB, AddrMap, map_get, map_insert, map_remove
 from goalloc.trace.header import Header
 from goalloc.trace.importers import gotrace_wire as w
 from goalloc.trace.writer import Writer
@@ -188,15 +188,19 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
             fl = fmt.FLAG_SIZE_ESTIMATED
             if noscan:
                 fl |= fmt.FLAG_NOSCAN
+            aux = slot
             if ev == w.EV_HEAP_OBJECT:
                 fl |= fmt.FLAG_SNAPSHOT
+                # placement (header snapshot: "placed"): the span's goalloc id and the slot
+                did = map_get(skeys, svals, base)
+                aux = ((did + 1) << fmt.PLACEMENT_SHIFT) | sidx if did >= 0 else 0
             k_out[o] = fmt.ALLOC
             ts_out[o] = ts
             p_out[o] = p
             id_out[o] = oid
             size_out[o] = size
             flags_out[o] = fl
-            aux_out[o] = slot
+            aux_out[o] = aux
             o += 1
         elif ev == w.EV_HEAP_OBJECT_FREE:
             k = a1[j]
@@ -971,7 +975,8 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
                         "go_version": f"1.{version}", "trace_version": version,
                         "file": os.path.basename(src), "clock_hz": int(state.freq),
                         "min_heap_addr": hex(mh), "page_size": ps, "min_heap_align": al,
-                        "fixed_stack": fs})
+                        "fixed_stack": fs},
+                extra={"snapshot": fmt.SNAPSHOT_PLACED})
 
         try:
             gen = None

@@ -1,0 +1,365 @@
+"""Replaying recorded Go traces faithfully (trace-sources.md section 6): the trace-start
+snapshot rebuilt in place, and sweep-observed frees turned into deaths with look-ahead.
+
+A Go execution trace (frees: "sweep") reports an object's free when a sweeper reclaims it, and
+starts with a snapshot of the heap (spans, and the objects allocated in them). Replaying it
+naively (snapshot objects packed afresh, frees applied when they are reported) shifts every
+death by up to a cycle. Before replaying, one pass over the trace (`plan`) works out:
+
+- **Deaths with look-ahead.** A free reported between mark termination k and the next mark
+  start means the object was unmarked in cycle k: it died before cycle k's mark start. The
+  free becomes a death applied just before the trace's gc_start k (allocations during marking
+  are black, so no such object is allocated after it). A free whose object was allocated after
+  that gc_start (which a consistent trace never has) stays where it is.
+- **The snapshot.** With header `snapshot: "placed"` (docs/trace-format.md) every snapshot
+  object names its recorded span and slot. Heap spans flagged snapshot become model spans of
+  their recorded class and pages (in trace order, from the lowest address), the objects go into
+  their recorded slots, and the snapshot allocs are not replayed again. Snapshot objects freed
+  before the trace's first mark termination died before tracing started: they stay allocated
+  but unmarked, in spans left unswept for the model's sweepers, as the runtime had them. Other
+  spans start swept, in mcentral's partial or full swept sets. heapLive starts at the
+  allocated slot bytes; the pacer's state is a fresh program's (heapMarked 0, consMark 0).
+
+`Plan.run_chunk` replays a chunk in pieces, applying the deaths due before each gc_start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from goalloc.engine import gc, mcentral, mheap, mspan, spanset
+from goalloc.engine import state as S
+from goalloc.engine.state import (
+    OB_SIZE,
+    OB_SLOT,
+    OB_SPAN,
+    OB_TB,
+    P_SWEEP_FREES,
+    PAGE_SIZE,
+    S_HEAP_LIVE,
+    S_OBJ_BYTES,
+    S_SG,
+    S_UNSWEPT,
+    SP_ALLOCCOUNT,
+    SP_FREEINDEX,
+    SP_NELEMS,
+    SP_REQ,
+    SP_SPC,
+    SP_SWEEPGEN,
+)
+from goalloc.jit import kernel
+from goalloc.trace import format as fmt
+
+# plan counters
+C_MOVED = 0  # frees turned into deaths before their cycle's gc_start
+C_DEAD_AT_SNAPSHOT = 1  # snapshot objects freed before the first mark termination
+C_IN_PLACE = 2  # frees left where they are (pre-trace window non-snapshot, or alloc too late)
+N_C = 4
+
+
+@kernel
+def _plan_chunk(kind, ids, flags, start, st, last_alloc, snap, mv_t, mv_id, dead, cnt):
+    """One chunk of the planning pass. st[0]: index of the current cycle's gc_start (-1 none),
+    st[1]: the gc_start index frees now belong before (-1: before the trace). Returns (moved,
+    dead-at-snapshot) entries written to mv_*/dead."""
+    nm = 0
+    nd = 0
+    for i in range(kind.shape[0]):
+        k = kind[i]
+        g = start + i
+        if k == fmt.ALLOC:
+            o = ids[i]
+            if 0 <= o < last_alloc.shape[0]:
+                last_alloc[o] = g
+                snap[o] = 1 if (flags[i] & fmt.FLAG_SNAPSHOT) != 0 else 0
+        elif k == fmt.FREE:
+            o = ids[i]
+            if o < 0 or o >= last_alloc.shape[0] or last_alloc[o] < 0:
+                continue
+            t = st[1]
+            if t < 0:
+                if snap[o] == 1:
+                    dead[nd] = o
+                    nd += 1
+                    cnt[C_DEAD_AT_SNAPSHOT] += 1
+                else:
+                    cnt[C_IN_PLACE] += 1
+            elif last_alloc[o] < t:
+                mv_t[nm] = t
+                mv_id[nm] = o
+                nm += 1
+                cnt[C_MOVED] += 1
+            else:
+                cnt[C_IN_PLACE] += 1
+            last_alloc[o] = -1
+        elif k == fmt.GC_START:
+            st[0] = g
+        elif k == fmt.GC_MARK_TERM:
+            st[1] = st[0]
+            st[0] = -1
+    return nm, nd
+
+
+@dataclass
+class Plan:
+    """What the planning pass found; `None` from `plan()` when nothing applies."""
+
+    lookahead: bool = False
+    death_at: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # event index
+    death_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # the snapshot: spans (trace id, pages, span class) and placed objects
+    span_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    span_pages: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    span_spc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    obj_event: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # alloc index
+    obj_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    obj_size: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    obj_span: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # index in span_*
+    obj_slot: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    dead_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    counts: dict = field(default_factory=dict)
+
+    @property
+    def rebuilds_snapshot(self) -> bool:
+        return self.obj_id.shape[0] > 0 or self.span_id.shape[0] > 0
+
+    def summary(self) -> dict:
+        return {"snapshot_spans": int(self.span_id.shape[0]),
+                "snapshot_objects_placed": int(self.obj_id.shape[0]),
+                **self.counts}
+
+    # ---- replay ---------------------------------------------------------------------------
+    def build(self, eng) -> None:
+        """Rebuild the snapshot in the engine (before the first event)."""
+        if not self.rebuilds_snapshot:
+            return
+        a = eng.arrays
+        pages = int(self.span_pages.sum())
+        a.grow(S.NEED_SPANS, int(a.sc[S.S_SPAN_HW]) + self.span_id.shape[0] + 64)
+        a.grow(S.NEED_CHUNKS, 2 * (pages // S.CHUNK_PAGES + self.span_id.shape[0] // 64 + 4))
+        if self.obj_id.shape[0]:
+            a.grow(S.NEED_OBJS, int(self.obj_id.max()) + 1)
+        recs = np.full(self.span_id.shape[0], -1, np.int64)
+        nelems = np.zeros(self.span_id.shape[0], np.int64)
+        _build(a.state, self.span_pages, self.span_spc, self.obj_id, self.obj_size,
+               self.obj_span, self.obj_slot, self.dead_ids, recs, nelems)
+        drain = getattr(eng, "drain_locks", None)
+        if drain is not None:
+            drain()
+
+    def run_chunk(self, eng, chunk) -> None:
+        """Replay one chunk: snapshot allocs skipped (already placed), deaths applied before
+        the gc_start they belong to."""
+        from goalloc.trace.reader import Chunk
+
+        kind = chunk.kind
+        lo, hi = chunk.start, chunk.start + chunk.n
+        if self.obj_event.shape[0]:
+            a, b = np.searchsorted(self.obj_event, [lo, hi])
+            if b > a:
+                kind = kind.copy()
+                kind[self.obj_event[a:b] - lo] = 0  # placed by build(): no event
+        a, b = np.searchsorted(self.death_at, [lo, hi])
+        cuts = np.unique(self.death_at[a:b]) if b > a else ()
+        cols = chunk.columns()
+        cols["kind"] = kind
+
+        def piece(i, j):
+            if j > i:
+                sub = {name: col[i:j] for name, col in cols.items()}
+                eng.run_chunk(Chunk(n=j - i, start=lo + i, offset=chunk.offset, **sub))
+
+        i = 0
+        for t in cuts:
+            j = int(t) - lo
+            piece(i, j)
+            x, y = np.searchsorted(self.death_at, [t, t + 1])
+            _deaths(eng.arrays.state, self.death_id[x:y])
+            i = j
+        piece(i, chunk.n)
+
+
+def plan(path, header, chunk_reader=None) -> Plan | None:
+    """Plan a faithful replay of a recorded Go trace: look-ahead deaths when frees are
+    sweep-observed and the trace has GC markers; the snapshot when it is placed."""
+    import goalloc.trace
+
+    sweep = header.frees == "sweep"
+    placed = header.extra.get("snapshot") == fmt.SNAPSHOT_PLACED
+    if not sweep and not placed:
+        return None
+    st = np.array([-1, -1], np.int64)
+    last_alloc = np.full(1 << 16, -1, np.int64)
+    snap = np.zeros(1 << 16, np.int8)
+    cnt = np.zeros(N_C, np.int64)
+    mv_t, mv_id, dead = [], [], []
+    sp_id, sp_pages, sp_spc = [], [], []
+    ob = {"event": [], "id": [], "size": [], "aux": []}
+    markers = 0
+    with goalloc.trace.open(path) as reader:
+        for chunk in reader:
+            kind = chunk.kind
+            allocs = kind == fmt.ALLOC
+            if allocs.any():
+                top = int(chunk.id[allocs].max()) + 1
+                if top > last_alloc.shape[0]:
+                    n = max(top, 2 * last_alloc.shape[0])
+                    last_alloc = np.concatenate([last_alloc, np.full(n - last_alloc.shape[0],
+                                                                     -1, np.int64)])
+                    snap = np.concatenate([snap, np.zeros(n - snap.shape[0], np.int8)])
+            markers += int(np.count_nonzero(kind == fmt.GC_MARK_TERM))
+            snapf = (chunk.flags & fmt.FLAG_SNAPSHOT) != 0
+            if placed and snapf.any():
+                m = snapf & (kind == fmt.SPAN_ALLOC) & (chunk.aux >= 0)
+                sp_id.append(chunk.id[m].copy())
+                sp_pages.append(chunk.size[m].copy())
+                sp_spc.append(chunk.aux[m].copy())
+                m = snapf & allocs & (chunk.aux > 0)
+                ob["event"].append(np.flatnonzero(m) + chunk.start)
+                ob["id"].append(chunk.id[m].copy())
+                ob["size"].append(chunk.size[m].copy())
+                ob["aux"].append(chunk.aux[m].copy())
+            if sweep:
+                buf_t = np.empty(chunk.n, np.int64)
+                buf_id = np.empty(chunk.n, np.int64)
+                buf_d = np.empty(chunk.n, np.int64)
+                nm, nd = _plan_chunk(kind, chunk.id, chunk.flags, chunk.start, st, last_alloc,
+                                     snap, buf_t, buf_id, buf_d, cnt)
+                mv_t.append(buf_t[:nm])
+                mv_id.append(buf_id[:nm])
+                dead.append(buf_d[:nd])
+    p = Plan()
+    if sweep and markers > 0:
+        p.lookahead = True
+        p.death_at = np.concatenate(mv_t) if mv_t else p.death_at
+        p.death_id = np.concatenate(mv_id) if mv_id else p.death_id
+        order = np.argsort(p.death_at, kind="stable")
+        p.death_at, p.death_id = p.death_at[order], p.death_id[order]
+    p.counts = {"frees_moved_before_mark_start": int(cnt[C_MOVED]) if p.lookahead else 0,
+                "frees_in_place": int(cnt[C_IN_PLACE]) if p.lookahead else 0}
+    if placed and sp_id:
+        ids = np.concatenate(sp_id)
+        _attach_objects(p, ids, np.concatenate(sp_pages), np.concatenate(sp_spc),
+                        {k: np.concatenate(v) for k, v in ob.items()})
+        if p.obj_id.shape[0] and dead:
+            d = np.concatenate(dead)
+            p.dead_ids = d[np.isin(d, p.obj_id)]
+        p.counts["snapshot_objects_dead"] = int(p.dead_ids.shape[0])
+    if not p.lookahead and not p.rebuilds_snapshot:
+        return None
+    return p
+
+
+def _attach_objects(p: Plan, ids, pages, spc, ob) -> None:
+    """Keep the snapshot spans and the objects whose placement names one of them."""
+    p.span_id, p.span_pages, p.span_spc = ids, pages, spc
+    if ids.shape[0] == 0 or ob["id"].shape[0] == 0:
+        return
+    span_of = ob["aux"] >> fmt.PLACEMENT_SHIFT
+    slot = ob["aux"] & fmt.PLACEMENT_SLOT_MASK
+    trace_span = span_of - 1
+    order = np.argsort(ids, kind="stable")
+    pos = np.searchsorted(ids[order], trace_span)
+    pos = np.minimum(pos, ids.shape[0] - 1)
+    found = ids[order][pos] == trace_span
+    idx = order[pos]
+    large = (spc[idx] >> 1) == 0
+    ok = found & (slot >= 0) & (~large | (slot == 0))
+    p.obj_event = ob["event"][ok]
+    p.obj_id = ob["id"][ok]
+    p.obj_size = ob["size"][ok]
+    p.obj_span = idx[ok]
+    p.obj_slot = slot[ok]
+    p.counts["snapshot_objects_unplaced"] = int(np.count_nonzero(~ok))
+
+
+@kernel
+def _deaths(s, oids):
+    """Deaths known by look-ahead: the objects died before this mark start (a live bit
+    cleared, no mark bit touched: their spans' current sweep must keep them)."""
+    prm = s.prm
+    saved = prm[P_SWEEP_FREES]
+    prm[P_SWEEP_FREES] = 0
+    for j in range(oids.shape[0]):
+        o = oids[j]
+        if o < s.ob.shape[0] and s.ob[o, OB_SPAN] != -1:
+            gc.free_object(s, o)
+    prm[P_SWEEP_FREES] = saved
+
+
+@kernel
+def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_ids, recs,
+           nelems):
+    """The snapshot: spans of their recorded class and pages, objects in their slots, objects
+    dead before tracing left allocated but unmarked in unswept spans."""
+    sc = s.sc
+    sg = sc[S_SG]
+    for j in range(span_pages.shape[0]):
+        spc = span_spc[j]
+        c = spc >> 1
+        npg = span_pages[j]
+        if c >= s.class_size.shape[0] or npg <= 0:
+            continue
+        if c == 0:
+            es = npg * PAGE_SIZE
+            nel = 1
+        else:
+            es = s.class_size[c]
+            nel = s.objs_noscan[c] if spc & 1 else s.objs_scan[c]
+            if nel <= 0 or s.class_pages[c] != npg:
+                continue  # not a span of this table's class: leave it out
+        recs[j] = mheap.alloc_span(s, npg, spc, -1, es, nel, sg)
+        nelems[j] = nel
+    for j in range(obj_id.shape[0]):
+        sid = recs[obj_span[j]]
+        slot = obj_slot[j]
+        o = obj_id[j]
+        if sid < 0 or slot >= nelems[obj_span[j]] or mspan.test_bit(s.abits, sid, slot):
+            continue
+        if s.ob[o, OB_SPAN] != -1:
+            continue
+        mspan.set_bit(s.abits, sid, slot)
+        s.sp[sid, SP_ALLOCCOUNT] += 1
+        if s.sp[sid, SP_SPC] >> 1 == 0:
+            s.sp[sid, SP_REQ] = obj_size[j]
+            s.sp[sid, SP_FREEINDEX] = 1
+        mspan.slot_live(s, sid, slot, obj_size[j])
+        s.ob[o, OB_SPAN] = sid
+        s.ob[o, OB_SLOT] = slot
+        s.ob[o, OB_SIZE] = obj_size[j]
+        s.ob[o, OB_TB] = -1
+    # died before tracing: unmarked, their spans unswept
+    unswept = np.zeros(recs.shape[0], np.bool_)
+    rec_to_j = np.full(s.sp.shape[0], -1, np.int64)
+    for j in range(recs.shape[0]):
+        if recs[j] >= 0:
+            rec_to_j[recs[j]] = j
+    saved = s.prm[P_SWEEP_FREES]
+    s.prm[P_SWEEP_FREES] = 0
+    for j in range(dead_ids.shape[0]):
+        o = dead_ids[j]
+        sid = s.ob[o, OB_SPAN]
+        if sid >= 0:
+            unswept[rec_to_j[sid]] = True
+            gc.free_object(s, o)
+    s.prm[P_SWEEP_FREES] = saved
+    idx = spanset.swept_idx(s)
+    for j in range(recs.shape[0]):
+        sid = recs[j]
+        if sid < 0:
+            continue
+        spc = s.sp[sid, SP_SPC]
+        full = s.sp[sid, SP_ALLOCCOUNT] == s.sp[sid, SP_NELEMS]
+        if unswept[j]:
+            s.sp[sid, SP_SWEEPGEN] = sg - 2
+            for w in range((s.sp[sid, SP_NELEMS] + 63) >> 6):
+                s.mbits[sid, w] = s.lbits[sid, w]
+            spanset.push(s, spanset.set_id(spc, full or spc >> 1 == 0, 1 - idx), sid)
+            sc[S_UNSWEPT] += 1
+        elif spc >> 1 == 0:
+            mcentral.push(s, mcentral.set_id(spc, True, idx), sid)
+        else:
+            spanset.push(s, spanset.set_id(spc, full, idx), sid)
+    sc[S_HEAP_LIVE] += sc[S_OBJ_BYTES]
