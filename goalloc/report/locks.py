@@ -8,7 +8,7 @@ that finds it held waits until it is released; it then holds it for the operatio
 next acquisition no earlier than the release of its previous one (so a P never waits for
 itself, and a single-P trace has no contention), but waits never delay the P's trace events
 (the trace's timeline is what was recorded). The background sweeper and scavenger are one more
-lane. Wait percentiles are nearest-rank over the acquisitions that waited.
+lane (they run on another P) when GOMAXPROCS > 1, and share the only P when it is 1. Wait percentiles are nearest-rank over the acquisitions that waited.
 
 No numba at import (the FIFO recurrence runs in goalloc.engine.locks.fifo).
 """
@@ -132,7 +132,9 @@ def contention(log: np.ndarray, holds_by_op: dict[str, int], nprocs: int) -> dic
         order = np.argsort(log[:, 0], kind="stable")
         log = log[order]
         t = np.ascontiguousarray(log[:, 0])
-        lane = np.where(log[:, 1] < 0, nprocs, log[:, 1]).astype(np.int64)
+        # background sweeper/scavenger (P -1): a lane of their own on another P, or the only P
+        bg = nprocs if nprocs > 1 else 0
+        lane = np.where(log[:, 1] < 0, bg, log[:, 1]).astype(np.int64)
     ops = log[:, 2] if n else np.zeros(0, np.int64)
     holds = hold_arr[ops] if n else np.zeros(0, np.int64)
     if n:
