@@ -55,17 +55,25 @@ LENIENT_HINT = " (use --lenient to skip such events)"
 @click.option("--dask", metavar="ADDRESS",
               help="Grids: run on the Dask scheduler at ADDRESS (pip install 'goalloc[dask]'; "
                    "trace paths must be readable by the workers).")
+@click.option("--validate", is_flag=True,
+              help="Fidelity report: the model against the runtime facts the trace recorded "
+                   "(span bytes at every mark start, spans per class, heap goals, cycles); "
+                   "exit 1 when a target is missed (docs/model.md, Fidelity).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.pass_context
 def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pagecache,
-           lock_costs, as_json, fmt, json_out, gctrace, timeline, jobs, dask, force):
+           lock_costs, as_json, fmt, json_out, gctrace, timeline, jobs, dask, force,
+           validate=False):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
     classes, fragmentation, size classes and GC cycles (all figures are the model's).
 
     Comma-separated values of --go-version, --classes, --gogc, --memlimit and --procs, or
     several TRACEs, replay every combination (a grid: trace, then Go version, table, GOGC,
     GOMEMLIMIT, GOMAXPROCS) in parallel and print one table; --json writes all the reports
-    (schema goalloc-grid/1, docs/json.md)."""
+    (schema goalloc-grid/1, docs/json.md).
+
+    TRACE may also be a recorder's file (a Go execution trace, an mtrace or a heaptrack raw
+    file): it is imported to a temporary goalloc trace first."""
     import os
 
     from goalloc.errors import GoallocError
@@ -91,10 +99,17 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
         from goalloc.report.locks import load_costs
 
         extra.update(load_costs(lock_costs))
+    from goalloc.trace.importers import import_recorder_files
+
+    # recorders' files: imported to temporary goalloc traces (removed when the command ends)
+    originals = import_recorder_files(traces, ctx.with_resource)
+    traces = tuple(originals.get(t, {}).get("trace", t) for t in traces)
+    originals = {v["trace"]: v for v in originals.values()}
     specs = build_specs(ctx, traces, go_version=go_version, table=table, gogc=gogc,
                         memlimit=memlimit, procs=procs, gc_mode=gc_mode, extra=extra)
     if len(specs) > 1:
-        for flag, on in (("--gctrace", gctrace), ("--timeline", timeline is not None)):
+        for flag, on in (("--gctrace", gctrace), ("--timeline", timeline is not None),
+                         ("--validate", validate)):
             if on:
                 raise GoallocError(f"{flag} needs a single configuration; this replays "
                                    f"{len(specs)} (one trace, one value per option)")
@@ -105,6 +120,11 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     trace, cfg, sources = spec.trace, spec.config, spec.sources
     header = spec.header
     report = _run(trace, cfg, header.events)
+    fid = None
+    if validate:
+        from goalloc.report import fidelity
+
+        fid = fidelity.validate(trace, report, name=originals.get(trace, {}).get("path", trace))
 
     from goalloc.report import replay as rep
 
@@ -114,16 +134,20 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
             raise GoallocError("--timeline: the replay engine does not provide a timeline yet")
         _write_atomic(timeline, rep.timeline_csv(tl), force)
     if fmt != "text" or json_out is not None:
-        text = rep.to_json(report, trace, cfg, header=header.to_map(), sources=sources)
+        text = rep.to_json(report, trace, cfg, header=header.to_map(), sources=sources,
+                           original=originals.get(trace),
+                           extra=None if fid is None else {"fidelity": fid.to_dict()})
         if json_out is not None:
             _write_atomic(json_out, text, force)
         if fmt == "json":
             click.echo(text, nl=False)
+            _validate_exit(ctx, fid)
             return
         if fmt != "text":
             import json
 
             click.echo(_bench_format(fmt, [json.loads(text)]), nl=False)
+            _validate_exit(ctx, fid)
             return
     if gctrace:
         click.echo(rep.gctrace_text(report, stacks=cfg.stack_bytes, globals_=cfg.globals_bytes),
@@ -131,7 +155,21 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
         return
     from rich.console import Console
 
-    rep.render(report, Console(), header=header.to_map(), sources=sources)
+    console = Console()
+    rep.render(report, console, header=header.to_map(), sources=sources)
+    if fid is not None:
+        from goalloc.report import fidelity
+
+        fidelity.render(fid, console)
+    _validate_exit(ctx, fid)
+
+
+def _validate_exit(ctx, fid) -> None:
+    """--validate: exit status 1 when a fidelity target is missed (the report says by how much)."""
+    import sys
+
+    if fid is not None and not fid.ok:
+        sys.exit(1)  # as compare does: main() runs click with standalone_mode=False
 
 
 def build_specs(ctx, traces, *, go_version, table, gogc, memlimit, procs, gc_mode,

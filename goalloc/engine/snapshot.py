@@ -132,8 +132,17 @@ class Plan:
 
     # ---- replay ---------------------------------------------------------------------------
     def build(self, eng) -> None:
-        """Rebuild the snapshot in the engine (before the first event)."""
+        """Rebuild the snapshot in the engine (before the first event). Only with the Go
+        table (a recorded span class means the runtime's slot size); objects whose slot the
+        modelled version's span does not have are replayed as allocs instead."""
         if not self.rebuilds_snapshot:
+            return
+        if eng.table.name != "go":
+            self.counts["snapshot_objects_unplaced"] = (
+                self.counts.get("snapshot_objects_unplaced", 0) + int(self.obj_id.shape[0]))
+            self.span_id = self.span_id[:0]
+            self.obj_event = self.obj_event[:0]
+            self.obj_id = self.obj_id[:0]
             return
         a = eng.arrays
         pages = int(self.span_pages.sum())
@@ -143,8 +152,14 @@ class Plan:
             a.grow(S.NEED_OBJS, int(self.obj_id.max()) + 1)
         recs = np.full(self.span_id.shape[0], -1, np.int64)
         nelems = np.zeros(self.span_id.shape[0], np.int64)
+        placed = np.zeros(self.obj_id.shape[0], np.bool_)
         _build(a.state, self.span_pages, self.span_spc, self.obj_id, self.obj_size,
-               self.obj_span, self.obj_slot, self.dead_ids, recs, nelems)
+               self.obj_span, self.obj_slot, self.dead_ids, recs, nelems, placed)
+        if not placed.all():  # replayed as ordinary allocs
+            self.counts["snapshot_objects_unplaced"] = (
+                self.counts.get("snapshot_objects_unplaced", 0) + int((~placed).sum()))
+            self.obj_event = self.obj_event[placed]
+            self.obj_id = self.obj_id[placed]
         drain = getattr(eng, "drain_locks", None)
         if drain is not None:
             drain()
@@ -291,7 +306,7 @@ def _deaths(s, oids):
 
 @kernel
 def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_ids, recs,
-           nelems):
+           nelems, placed):
     """The snapshot: spans of their recorded class and pages, objects in their slots, objects
     dead before tracing left allocated but unmarked in unswept spans."""
     sc = s.sc
@@ -330,6 +345,7 @@ def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_i
         s.ob[o, OB_SLOT] = slot
         s.ob[o, OB_SIZE] = obj_size[j]
         s.ob[o, OB_TB] = -1
+        placed[j] = True
     # died before tracing: unmarked, their spans unswept
     unswept = np.zeros(recs.shape[0], np.bool_)
     rec_to_j = np.full(s.sp.shape[0], -1, np.int64)

@@ -116,9 +116,13 @@ def class_records(report) -> list[dict]:
 
 
 def to_dict(report, trace_path: str | os.PathLike, config=None, *, header: dict | None = None,
-            sha256: str | None = None, sources: dict | None = None) -> dict:
+            sha256: str | None = None, sources: dict | None = None, original: dict | None = None,
+            extra: dict | None = None) -> dict:
     """The JSON report (schema goalloc-replay/1, docs/json.md) as a dict. `trace_path` is
-    recorded as given; the header and digest are read from the file unless passed."""
+    recorded as given; the header and digest are read from the file unless passed. `original`
+    ({"path", "format", "sha256"}): the recorder's file the trace was imported from, which
+    `trace.path`/`trace.sha256` then name (the imported trace's digest goes to
+    `trace.imported_sha256`). `extra`: more top-level sections (e.g. "fidelity")."""
     import goalloc
 
     if header is None:
@@ -152,6 +156,14 @@ def to_dict(report, trace_path: str | os.PathLike, config=None, *, header: dict 
             if f.name in _PLACED or f.name in _NOT_IN_JSON or f.name in doc:
                 continue
             doc[f.name] = _plain(getattr(report, f.name))
+    if original is not None:
+        tr = doc["trace"]
+        tr["imported_sha256"] = tr["sha256"]
+        tr["path"] = os.fspath(original["path"])
+        tr["sha256"] = original["sha256"]
+        tr["format"] = original["format"]
+    for name, value in (extra or {}).items():
+        doc[name] = _plain(value)
     return doc
 
 

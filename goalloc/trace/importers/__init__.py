@@ -79,3 +79,53 @@ def _decompressed_head(path, zstd: bool) -> bytes:
             return g.read(HEAD_BYTES)
     except Exception:  # corrupt or truncated compressed data: not something goalloc can read
         return b""
+
+
+# format -> (module, function); each importer takes (src, out, *, force, codec, progress) and
+# returns a dict of notes (what it could not map).
+IMPORTERS = {
+    "gotrace": ("goalloc.trace.importers.gotrace", "import_gotrace"),
+    "mtrace": ("goalloc.trace.importers.mtrace", "import_mtrace"),
+    "heaptrack": ("goalloc.trace.importers.heaptrack", "import_heaptrack"),
+}
+
+
+def import_file(kind: str, src: str | os.PathLike, out: str | os.PathLike, *,
+                force: bool = False, codec: str = "zstd", progress=None) -> dict:
+    """Import recorder file `src` of format `kind` (see `detect`) to goalloc trace `out`."""
+    import importlib
+
+    module, function = IMPORTERS[kind]
+    run = getattr(importlib.import_module(module), function)
+    return run(src, out, force=force, codec=codec, progress=progress)
+
+
+def import_recorder_files(paths, enter_context) -> dict:
+    """For commands that take traces: every recorder's file among `paths` (by `detect`) is
+    imported to a zstd goalloc trace in a temporary directory, which `enter_context` (e.g.
+    click's ctx.with_resource or an ExitStack's enter_context) removes when the command ends.
+    Returns {original path: {"path": original, "format": kind, "sha256": the original's
+    digest, "trace": the temporary goalloc trace}}; goalloc traces and missing files are left
+    out (the caller reports those in its own words)."""
+    import hashlib
+    import tempfile
+
+    out: dict = {}
+    tmp = None
+    for src in dict.fromkeys(paths):
+        if not os.path.isfile(src):
+            continue
+        kind = detect(src)
+        if kind == "goalloc":
+            continue
+        if tmp is None:
+            tmp = enter_context(tempfile.TemporaryDirectory(prefix="goalloc-import-"))
+        dst = os.path.join(tmp, f"{len(out)}-{os.path.basename(src)}.msgpack")
+        import_file(kind, src, dst)
+        h = hashlib.sha256()
+        with open(src, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        out[src] = {"path": os.fspath(src), "format": kind, "sha256": h.hexdigest(),
+                    "trace": dst}
+    return out

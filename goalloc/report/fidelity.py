@@ -1,0 +1,375 @@
+"""Fidelity report (`goalloc replay --validate`): the recorded runtime's facts, read straight
+from a trace's recorded events, against the model's replay of the same trace.
+
+Recorded side (computed from the trace alone, independently of the engine):
+- in-use heap span bytes at every GC mark start: the sum of pages * 8192 over live heap spans
+  (span_alloc with aux >= 0, not yet span_free'd) at each gc_start. A second span_alloc of a
+  live span id counts as a lost span_free of the earlier span (the runtime lost its event);
+- heap spans per span class at the end of the trace;
+- the heap goal in effect at each mark start (the last heap_goal sample before the gc_start);
+- the number of cycles (gc_start events) and their start times.
+
+Model side: `Report.mark_start_inuse` (the engine samples in-use span bytes at every mark
+start, after sweep termination), `Report.classes` (spans per class at the end), each
+`Cycle.goal` and `Cycle.start_ts`.
+
+No numba here; rich only in `render`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from goalloc.trace import format as fmt
+
+PAGE_SIZE = 8192
+
+# Acceptance targets (issue #5), checked by `check_targets` and shown in the report.
+TARGET_CYCLE_MAX = 0.05  # in-use heap span bytes at every mark start (recorded GC mode)
+TARGET_CYCLE_MEAN = 0.015  # ... mean over cycles
+TARGET_CLASSES = 0.05  # spans per class at the end: sum |model - recorded| / recorded spans
+TARGET_PACER_CYCLES = 0.10  # pacer mode: number of cycles
+
+
+@dataclass
+class Recorded:
+    """What the recorded runtime did, from the trace's recorded-fact events."""
+
+    cycles: int = 0  # gc_start events
+    cycles_ended: int = 0  # gc_mark_term (or gc_end) events
+    mark_start_ts: list[int] = field(default_factory=list)
+    mark_start_inuse: list[int] = field(default_factory=list)  # heap span bytes at gc_start
+    goal: list[int | None] = field(default_factory=list)  # heap goal in effect at gc_start
+    heap_live: list[int | None] = field(default_factory=list)  # last heapLive sample there
+    end_spans: dict[int, int] = field(default_factory=dict)  # span class -> live heap spans
+    end_inuse: int = 0
+    # cycles (1-based) that started below the lowest trigger the pacer allows (heapMarked +
+    # 45/64 of the runway to the goal, from the samples): not heap-triggered, so started by the
+    # program (runtime.GC, e.g. the testing package before each benchmark run) or periodic
+    forced: list[int] = field(default_factory=list)
+    lost_span_frees: int = 0  # span_alloc of a live span id
+    unknown_span_frees: int = 0  # span_free of an id not live
+    span_events: int = 0
+
+    @property
+    def has_facts(self) -> bool:
+        return self.span_events > 0 and self.cycles > 0
+
+
+def has_recorded_facts(path: str | os.PathLike) -> bool:
+    """True if the trace carries span events and GC markers (a Go execution trace)."""
+    return recorded_side(path).has_facts
+
+
+def recorded_side(path: str | os.PathLike) -> Recorded:
+    """Read the recorded facts of the trace at `path` (one streaming pass; only span, GC and
+    heap-sample events are looked at one by one)."""
+    import goalloc.trace
+
+    rec = Recorded()
+    live: dict[int, tuple[int, int]] = {}  # span id -> (pages, span class or -1)
+    inuse = 0  # heap span bytes
+    goal = None
+    heap_live = None
+    want = np.zeros(256, bool)
+    for k in (fmt.SPAN_ALLOC, fmt.SPAN_FREE, fmt.GC_START, fmt.GC_MARK_TERM, fmt.GC_END,
+              fmt.HEAP_LIVE, fmt.HEAP_GOAL):
+        want[k] = True
+    ended_by = None  # which end marker the trace uses: gc_mark_term if it has any
+    marked = None  # heapLive sampled first after a cycle's end: the cycle's marked bytes
+    after_end = False
+    with goalloc.trace.open(path) as reader:
+        for chunk in reader:
+            idx = np.flatnonzero(want[chunk.kind])
+            if idx.size == 0:
+                continue
+            kinds = chunk.kind[idx].tolist()
+            ids = chunk.id[idx].tolist()
+            sizes = chunk.size[idx].tolist()
+            auxs = chunk.aux[idx].tolist()
+            tss = chunk.ts[idx].tolist()
+            for k, i, sz, aux, t in zip(kinds, ids, sizes, auxs, tss, strict=True):
+                if k == fmt.SPAN_ALLOC:
+                    rec.span_events += 1
+                    old = live.pop(i, None)
+                    if old is not None:
+                        rec.lost_span_frees += 1
+                        if old[1] >= 0:
+                            inuse -= old[0] * PAGE_SIZE
+                    live[i] = (sz, aux)
+                    if aux >= 0:
+                        inuse += sz * PAGE_SIZE
+                elif k == fmt.SPAN_FREE:
+                    rec.span_events += 1
+                    old = live.pop(i, None)
+                    if old is None:
+                        rec.unknown_span_frees += 1
+                    elif old[1] >= 0:
+                        inuse -= old[0] * PAGE_SIZE
+                elif k == fmt.GC_START:
+                    rec.cycles += 1
+                    if (marked is not None and goal is not None and heap_live is not None
+                            and heap_live < marked + (goal - marked) * 45 // 64):
+                        rec.forced.append(rec.cycles)
+                    rec.mark_start_ts.append(t)
+                    rec.mark_start_inuse.append(inuse)
+                    rec.goal.append(goal)
+                    rec.heap_live.append(heap_live)
+                elif k == fmt.GC_MARK_TERM:
+                    ended_by = "mark_term"
+                    rec.cycles_ended += 1
+                elif k == fmt.GC_END:
+                    after_end = True
+                    if ended_by is None:
+                        rec.cycles_ended += 1
+                elif k == fmt.HEAP_GOAL:
+                    goal = sz
+                elif k == fmt.HEAP_LIVE:
+                    heap_live = sz
+                    if after_end:
+                        marked = sz
+                        after_end = False
+    spans: dict[int, int] = {}
+    for _pages, spc in live.values():
+        if spc >= 0:
+            spans[spc] = spans.get(spc, 0) + 1
+    rec.end_spans = dict(sorted(spans.items()))
+    rec.end_inuse = inuse
+    return rec
+
+
+def _rel(model, recorded):
+    if model is None or recorded is None:
+        return None
+    if recorded == 0:
+        return 0.0 if model == 0 else None
+    return (model - recorded) / recorded
+
+
+@dataclass
+class CycleRow:
+    n: int  # 1-based
+    recorded_inuse: int | None
+    model_inuse: int | None
+    inuse_error: float | None  # (model - recorded) / recorded
+    recorded_goal: int | None
+    model_goal: int | None
+    goal_error: float | None
+    recorded_start_ts: int | None
+    model_start_ts: int | None
+    start_ts_error: float | None
+
+
+@dataclass
+class ClassRow:
+    span_class: int  # size class << 1 | noscan
+    size_class: int
+    noscan: bool
+    recorded: int
+    model: int
+
+
+@dataclass
+class Fidelity:
+    gc_mode: str
+    recorded_cycles: int
+    model_cycles: int
+    cycles_error: float | None
+    cycles: list[CycleRow]
+    inuse_max_error: float | None  # max |error| over cycles with both sides
+    inuse_mean_error: float | None  # mean |error|
+    goal_max_error: float | None
+    goal_mean_error: float | None
+    classes: list[ClassRow]
+    classes_abs_diff: int  # sum over classes of |model - recorded| spans
+    recorded_spans: int
+    classes_error: float | None  # classes_abs_diff / recorded_spans
+    recorded_end_inuse: int
+    model_end_inuse: int
+    lost_span_frees: int
+    recorded_forced: list[int] = field(default_factory=list)  # see Recorded.forced
+    targets: dict = field(default_factory=dict)  # name -> {value, limit, ok}
+
+    @property
+    def ok(self) -> bool:
+        return all(t["ok"] for t in self.targets.values())
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+
+def compare(report, rec: Recorded) -> Fidelity:
+    """Model (a replay Report) against the recorded side."""
+    model_inuse = list(getattr(report, "mark_start_inuse", None) or [])
+    mcycles = report.cycles
+    n = max(rec.cycles, len(mcycles))
+    rows = []
+    for c in range(n):
+        ri = rec.mark_start_inuse[c] if c < rec.cycles else None
+        mi = model_inuse[c] if c < len(model_inuse) else None
+        rg = rec.goal[c] if c < rec.cycles else None
+        mg = mcycles[c].goal if c < len(mcycles) else None
+        rt = rec.mark_start_ts[c] if c < rec.cycles else None
+        mt = mcycles[c].start_ts if c < len(mcycles) else None
+        rows.append(CycleRow(n=c + 1, recorded_inuse=ri, model_inuse=mi,
+                             inuse_error=_rel(mi, ri), recorded_goal=rg, model_goal=mg,
+                             goal_error=_rel(mg, rg), recorded_start_ts=rt, model_start_ts=mt,
+                             start_ts_error=_rel(mt, rt)))
+    errs = [abs(r.inuse_error) for r in rows if r.inuse_error is not None]
+    gerrs = [abs(r.goal_error) for r in rows if r.goal_error is not None]
+    model_spans: dict[int, int] = {}
+    for cl in report.classes:
+        spc = cl.size_class << 1 | (1 if cl.noscan else 0)
+        if cl.spans:
+            model_spans[spc] = model_spans.get(spc, 0) + cl.spans
+    classes = []
+    for spc in sorted(set(rec.end_spans) | set(model_spans)):
+        classes.append(ClassRow(span_class=spc, size_class=spc >> 1, noscan=bool(spc & 1),
+                                recorded=rec.end_spans.get(spc, 0),
+                                model=model_spans.get(spc, 0)))
+    diff = sum(abs(c.model - c.recorded) for c in classes)
+    nrec = sum(rec.end_spans.values())
+    model_cycles = len(mcycles)
+    end = report.end
+    f = Fidelity(
+        gc_mode=report.gc_mode, recorded_cycles=rec.cycles, model_cycles=model_cycles,
+        cycles_error=_rel(model_cycles, rec.cycles), cycles=rows,
+        inuse_max_error=max(errs) if errs else None,
+        inuse_mean_error=sum(errs) / len(errs) if errs else None,
+        goal_max_error=max(gerrs) if gerrs else None,
+        goal_mean_error=sum(gerrs) / len(gerrs) if gerrs else None,
+        classes=classes, classes_abs_diff=diff, recorded_spans=nrec,
+        classes_error=diff / nrec if nrec else None, recorded_end_inuse=rec.end_inuse,
+        model_end_inuse=(end.objects + end.unused) if end is not None else 0,
+        lost_span_frees=rec.lost_span_frees, recorded_forced=list(rec.forced),
+    )
+    f.targets = check_targets(f)
+    return f
+
+
+def check_targets(f: Fidelity) -> dict:
+    """The acceptance targets for this GC mode: name -> {value, limit, ok}."""
+    t = {}
+
+    def put(name, value, limit, ok=None):
+        t[name] = {"value": value, "limit": limit,
+                   "ok": bool(value is not None and value <= limit) if ok is None else ok}
+
+    if f.gc_mode == "recorded":
+        put("inuse_max_error", f.inuse_max_error, TARGET_CYCLE_MAX)
+        put("inuse_mean_error", f.inuse_mean_error, TARGET_CYCLE_MEAN)
+        put("classes_error", f.classes_error, TARGET_CLASSES)
+        put("cycles", f.model_cycles, f.recorded_cycles,
+            ok=f.model_cycles == f.recorded_cycles)
+    else:
+        err = abs(f.cycles_error) if f.cycles_error is not None else None
+        put("cycles_error", err, TARGET_PACER_CYCLES)
+    return t
+
+
+def validate(trace_path, report, *, name=None) -> Fidelity:
+    """`goalloc replay --validate`: the replay `report` of `trace_path` against the facts the
+    trace recorded. GoallocError when the trace recorded none (not a Go execution trace)."""
+    from goalloc.errors import GoallocError
+
+    rec = recorded_side(trace_path)
+    if not rec.has_facts:
+        raise GoallocError(
+            f"{os.fspath(name or trace_path)}: --validate needs a trace with recorded runtime "
+            "facts (span events and GC markers), i.e. a Go execution trace recorded with "
+            "GODEBUG=traceallocfree=1 (goalloc record; docs/importers.md)")
+    return compare(report, rec)
+
+
+def _pct(x) -> str:
+    return "—" if x is None else f"{100 * x:+.2f}%"
+
+
+def _apct(x) -> str:
+    return "—" if x is None else f"{100 * x:.2f}%"
+
+
+def target_lines(f: Fidelity) -> list[str]:
+    """One line per target: value, limit, ok or missed by how much."""
+    names = {
+        "inuse_max_error": "in-use span bytes at mark start, max |error|",
+        "inuse_mean_error": "in-use span bytes at mark start, mean |error|",
+        "classes_error": "spans per size class at the end, sum |diff| / recorded spans",
+        "cycles": "number of cycles (model / recorded)",
+        "cycles_error": "number of cycles, |error|",
+    }
+    out = []
+    for key, t in f.targets.items():
+        v, lim = t["value"], t["limit"]
+        if key == "cycles":
+            shown = f"{v} / {lim}"
+            verdict = "ok" if t["ok"] else f"MISSED by {v - lim:+d}"
+        else:
+            shown = f"{_apct(v)} (target <= {100 * lim:g}%)"
+            verdict = "ok" if t["ok"] else (
+                "MISSED (no value)" if v is None else f"MISSED by {100 * (v - lim):.2f} points")
+        out.append(f"{names.get(key, key)}: {shown}: {verdict}")
+    return out
+
+
+def render(f: Fidelity, console, *, classes: int = 12) -> None:
+    """The fidelity tables (rich): per cycle, per size class, targets."""
+    from rich import box
+    from rich.table import Table
+
+    from goalloc.report.units import iec_bytes
+
+    def table(title):
+        return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),
+                     pad_edge=False, show_edge=False)
+
+    console.print()
+    console.print(f"[bold]Fidelity[/bold] — model vs the recorded runtime (--gc {f.gc_mode}); "
+                  "error = (model - recorded) / recorded")
+    t = table("In-use heap span bytes at each mark start (MiB), heap goal (MiB), start (ms)")
+    for col in ("cycle", "in use", "recorded", "error", "goal", "recorded", "error", "start",
+                "recorded"):
+        t.add_column(col, justify="right")
+    for r in f.cycles:
+        def b(x):
+            return "—" if x is None else f"{x / 2**20:.2f}"
+
+        def ts(x):
+            return "—" if x is None else f"{x / 1e6:.1f}"
+        t.add_row(str(r.n), b(r.model_inuse), b(r.recorded_inuse), _pct(r.inuse_error),
+                  b(r.model_goal), b(r.recorded_goal), _pct(r.goal_error),
+                  ts(r.model_start_ts), ts(r.recorded_start_ts))
+    console.print(t)
+    console.print(f"in use at mark start: max |error| {_apct(f.inuse_max_error)}, mean "
+                  f"{_apct(f.inuse_mean_error)}; heap goal: max |error| "
+                  f"{_apct(f.goal_max_error)}, mean {_apct(f.goal_mean_error)}")
+    diff = [c for c in f.classes if c.model != c.recorded]
+    diff.sort(key=lambda c: (-abs(c.model - c.recorded), c.span_class))
+    console.print(f"spans per size class at the end: {f.classes_abs_diff} differ of "
+                  f"{f.recorded_spans} recorded ({_apct(f.classes_error)}), {len(diff)} classes"
+                  + (f" (the {classes} largest below)" if len(diff) > classes else ""))
+    t = table(None)
+    for col in ("class", "model", "recorded", "diff"):
+        t.add_column(col, justify="right")
+    for c in diff[:classes]:
+        t.add_row(f"{c.size_class}{' noscan' if c.noscan else ''}", str(c.model),
+                  str(c.recorded), f"{c.model - c.recorded:+d}")
+    if diff:
+        console.print(t)
+    console.print(f"cycles: model {f.model_cycles}, recorded {f.recorded_cycles} "
+                  f"({_pct(f.cycles_error)}); in use at the end: model "
+                  f"{iec_bytes(f.model_end_inuse)}, recorded {iec_bytes(f.recorded_end_inuse)}"
+                  + (f"; lost span frees in the recording: {f.lost_span_frees}"
+                     if f.lost_span_frees else ""))
+    if f.recorded_forced:
+        console.print("recorded cycles not heap-triggered (started below the pacer's lowest "
+                      "trigger: runtime.GC or periodic): "
+                      + ", ".join(str(n) for n in f.recorded_forced))
+    for line in target_lines(f):
+        style = "green" if line.endswith(": ok") else "bold red"
+        console.print(f"[{style}]target[/{style}] {line}")

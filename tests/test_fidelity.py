@@ -1,0 +1,257 @@
+"""`goalloc replay --validate` (#5): the recorded side computed by hand on a small trace, the
+comparison, the targets on the shipped Go traces, recorder files replayed directly, and an
+end-to-end recording with the real Go 1.23 toolchain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_import_gotrace import GO_SKIP, TINY, go_binary
+from test_record import BENCH_TEST, GO_MOD
+
+from goalloc.engine.config import Config
+from goalloc.engine.report import ClassStats, Cycle, MemoryClasses, Report
+from goalloc.report import fidelity as F
+from goalloc.trace import Header, Writer
+from goalloc.trace import format as fmt
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = ["go-json-decoder", "go-http-clientserver", "go-parser"]
+P = 8192
+
+
+def goalloc(*args, cwd=None, env=None, timeout=600):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "goalloc", *map(str, args)], cwd=cwd, env=e,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write(path, events, **header):
+    """events: (kind, ts, id, size, aux[, flags[, p]]) tuples."""
+    cols = {c: [] for c in ("kind", "ts", "id", "size", "aux", "flags", "p")}
+    for ev in events:
+        k, ts, i, size, aux, flags, p = (*ev, 0, 0)[:7]
+        for c, v in zip(cols, (k, ts, i, size, aux, flags, p), strict=True):
+            cols[c].append(v)
+    w = Writer(path, Header(**{"frees": "sweep", "sizes": "requested", **header}), force=True)
+    w.write(**cols)
+    w.close()
+
+
+A, SA, SF = fmt.ALLOC, fmt.SPAN_ALLOC, fmt.SPAN_FREE
+HAND = [
+    (SA, 0, 0, 1, 10, fmt.FLAG_SNAPSHOT),  # span 0: 1 page, class 5 pointerful
+    (SA, 0, 1, 4, -1, fmt.FLAG_SNAPSHOT),  # a stack span: not heap
+    (SA, 0, 2, 2, 7),  # span 2: 2 pages, class 3 noscan
+    (fmt.HEAP_GOAL, 0, 0, 4 << 20, 0),
+    (fmt.HEAP_LIVE, 0, 0, 100_000, 0),
+    (fmt.GC_START, 10, 1, 0, 0),  # in use: (1 + 2) pages
+    (fmt.GC_MARK_TERM, 20, 1, 0, 0),
+    (fmt.GC_END, 21, 2, 0, 0),
+    (fmt.HEAP_LIVE, 22, 0, 60_000, 0),  # marked
+    (fmt.HEAP_GOAL, 22, 0, 5_000_000, 0),
+    (SF, 30, 2, 0, 0),
+    (SA, 31, 0, 3, 14),  # span 0 again while live: its free was lost (1 page out, 3 in)
+    (SA, 32, 3, 1, 10),
+    (fmt.HEAP_LIVE, 39, 0, 4_000_000, 0),  # above 60k + 45/64 * (5M - 60k): heap-triggered
+    (fmt.GC_START, 40, 2, 0, 0),  # in use: 3 + 1 pages
+    (fmt.GC_MARK_TERM, 50, 2, 0, 0),
+    (fmt.GC_END, 51, 3, 0, 0),
+    (fmt.HEAP_LIVE, 52, 0, 70_000, 0),
+    (fmt.HEAP_LIVE, 60, 0, 70_100, 0),  # below marked + 45/64 * (goal - marked): not heap
+    (fmt.GC_START, 60, 3, 0, 0),  # in use: 3 + 1 pages
+    (SA, 70, 4, 2, 10),
+    (SF, 71, 9, 0, 0),  # unknown span
+]
+
+
+def test_recorded_side_by_hand(tmp_path):
+    path = tmp_path / "hand.msgpack"
+    write(path, HAND)
+    rec = F.recorded_side(path)
+    assert rec.cycles == 3 and rec.cycles_ended == 2
+    assert rec.mark_start_inuse == [3 * P, 4 * P, 4 * P]
+    assert rec.mark_start_ts == [10, 40, 60]
+    assert rec.goal == [4 << 20, 5_000_000, 5_000_000]
+    assert rec.heap_live == [100_000, 4_000_000, 70_100]
+    assert rec.end_spans == {10: 2, 14: 1}  # spans 3 and 4 of class 5, span 0 of class 7
+    assert rec.end_inuse == 6 * P
+    assert rec.lost_span_frees == 1 and rec.unknown_span_frees == 1
+    assert rec.forced == [3]
+    assert rec.has_facts
+
+
+def _report(inuse, goals, classes, gc_mode="recorded"):
+    r = Report(trace="t", go_version="1.22", table="go", gogc=100, memlimit=None, procs=1,
+               gc_mode=gc_mode, free_semantics="sweep", sizes="requested", events=0)
+    r.cycles = [Cycle(n=i + 1, start_event=0, start_ts=10 * (i + 1), heap_at_trigger=0,
+                      trigger=None, goal=g, marked=0, heap_at_end=0, end_event=0, end_ts=0,
+                      limit_bound=False) for i, g in enumerate(goals)]
+    r.mark_start_inuse = list(inuse)
+    r.classes = [ClassStats(size_class=spc >> 1, noscan=bool(spc & 1), slot_size=0, spans=n,
+                            pages=0, allocated_slots=0, live_slots=0, live_requested=0,
+                            mallocs=0, tail=0, free_slots=0) for spc, n in classes.items()]
+    r.end = MemoryClasses(objects=5 * P, unused=P, free=0, released=0)
+    return r
+
+
+def test_comparison_by_hand(tmp_path):
+    path = tmp_path / "hand.msgpack"
+    write(path, HAND)
+    rec = F.recorded_side(path)
+    # model: +1/24 at cycle 1, -1/32 at cycle 2, exact at cycle 3
+    r = _report([3 * P + P // 8, 4 * P - P // 8, 4 * P], [4 << 20, 4_000_000, 5_500_000],
+                {10: 3, 14: 1, 7: 1})
+    f = F.compare(r, rec)
+    assert [c.inuse_error for c in f.cycles] == [pytest.approx(1 / 24), -1 / 32, 0.0]
+    assert f.inuse_max_error == pytest.approx(1 / 24)
+    assert f.inuse_mean_error == pytest.approx((1 / 24 + 1 / 32) / 3)
+    assert [c.goal_error for c in f.cycles] == [0.0, -0.2, 0.1]
+    assert f.goal_max_error == pytest.approx(0.2)
+    # classes: |3 - 2| + |1 - 1| + |1 - 0| = 2 of 3 recorded spans
+    assert f.classes_abs_diff == 2 and f.recorded_spans == 3
+    assert f.classes_error == pytest.approx(2 / 3)
+    assert f.model_cycles == f.recorded_cycles == 3 and f.cycles_error == 0.0
+    assert f.model_end_inuse == 6 * P and f.recorded_end_inuse == 6 * P
+    t = f.targets
+    assert t["inuse_max_error"]["ok"] is True  # 4.2% <= 5%
+    assert t["inuse_mean_error"]["ok"] is False  # 2.4% > 1.5%
+    assert t["classes_error"]["ok"] is False and t["cycles"]["ok"] is True
+    assert not f.ok
+    lines = F.target_lines(f)
+    assert any("mean" in x and "MISSED by 0.93 points" in x for x in lines)
+    # pacer mode: only the number of cycles (within 10%)
+    f = F.compare(_report([P] * 2, [1, 1], {10: 2}, gc_mode="pacer"), rec)
+    assert f.cycles_error == pytest.approx(-1 / 3)
+    assert list(f.targets) == ["cycles_error"] and not f.ok
+    json.dumps(f.to_dict())
+
+
+def test_replay_fills_mark_start_inuse(tmp_path):
+    """The engine samples in-use span bytes at each mark start (recorded GC markers here)."""
+    path = tmp_path / "t.msgpack"
+    ev = [(A, i, i, 1024, 0, fmt.FLAG_NOSCAN) for i in range(50)]
+    ev += [(fmt.GC_START, 100, 1, 0, 0), (fmt.GC_MARK_TERM, 101, 1, 0, 0)]
+    ev += [(fmt.FREE, 102 + i, i, 0, 0) for i in range(25)]
+    ev += [(fmt.GC_START, 200, 2, 0, 0), (fmt.GC_MARK_TERM, 201, 2, 0, 0)]
+    write(path, ev)
+    import goalloc
+
+    r = goalloc.replay(path, Config(gc_mode="recorded"))
+    assert len(r.cycles) == 2 and len(r.mark_start_inuse) == 2
+    assert r.mark_start_inuse[0] == 7 * P  # 1 KiB slots, 8 in a 1-page span: 7 spans
+    # the frees after mark termination 1 are deaths before mark start 1 (look-ahead): ids
+    # 0..24 were unmarked in cycle 1, so its sweep frees the first 3 spans
+    assert r.recorded_replay["frees_moved_before_mark_start"] == 25
+    assert r.mark_start_inuse[1] == 4 * P
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    import goalloc
+
+    out = {}
+    for name in SHIPPED:
+        path = REPO / "traces" / f"{name}.msgpack"
+        rec = F.recorded_side(path)
+        out[name] = {mode: F.compare(goalloc.replay(path, Config(gc_mode=mode,
+                                                                 go_version="1.22")), rec)
+                     for mode in ("recorded", "pacer")}
+    return out
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_traces_recorded_mode(shipped, name):
+    f = shipped[name]["recorded"]
+    assert f.model_cycles == f.recorded_cycles
+    assert f.inuse_max_error <= F.TARGET_CYCLE_MAX
+    assert f.inuse_mean_error <= F.TARGET_CYCLE_MEAN
+    assert f.cycles[0].inuse_error is not None and abs(f.cycles[0].inuse_error) <= 0.05
+
+
+# Known misses (docs/model.md, Fidelity): spans per class at the end on two traces, whose
+# recordings end while the runtime is still sweeping; cycle counts in pacer mode.
+CLASS_MISSES = {"go-http-clientserver": 0.08, "go-parser": 0.08}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_traces_classes_at_the_end(shipped, name):
+    f = shipped[name]["recorded"]
+    if name in CLASS_MISSES:
+        assert F.TARGET_CLASSES < f.classes_error <= CLASS_MISSES[name]
+        pytest.xfail(f"known miss: {100 * f.classes_error:.2f}% (docs/model.md, Fidelity)")
+    assert f.classes_error <= F.TARGET_CLASSES
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_traces_pacer_mode(shipped, name):
+    f = shipped[name]["pacer"]
+    assert f.recorded_forced  # the testing package's runtime.GC calls
+    assert -0.7 <= f.cycles_error < 0  # fewer cycles: see docs/model.md, Fidelity
+    if abs(f.cycles_error) > F.TARGET_PACER_CYCLES:
+        pytest.xfail(f"known miss: {100 * f.cycles_error:+.0f}% cycles (docs/model.md)")
+
+
+def test_cli_validate_json_on_a_go_trace_file(tmp_path):
+    """A Go execution trace replays directly (imported to a temporary trace); the JSON names
+    the original file and its digest and carries the fidelity section."""
+    out = tmp_path / "r.json"
+    r = goalloc("replay", TINY, "--gc", "recorded", "--validate", "--json", "-o", out)
+    assert r.returncode in (0, 1), r.stderr
+    doc = json.loads(r.stdout)
+    assert doc == json.loads(out.read_text())
+    assert doc["trace"]["path"] == str(TINY) and doc["trace"]["format"] == "gotrace"
+    assert doc["trace"]["sha256"] == hashlib.sha256(TINY.read_bytes()).hexdigest()
+    assert doc["trace"]["imported_sha256"] != doc["trace"]["sha256"]
+    fid = doc["fidelity"]
+    assert fid["recorded_cycles"] == fid["model_cycles"] == 3
+    assert len(fid["cycles"]) == 3 and fid["targets"]["cycles"]["ok"]
+    assert r.returncode == (0 if fid["ok"] else 1)
+    assert doc["recorded_replay"]["snapshot_objects_placed"] > 0
+
+
+def test_cli_validate_text_and_errors(tmp_path):
+    r = goalloc("replay", REPO / "traces" / "go-json-decoder.msgpack", "--gc", "recorded",
+                "--go-version", "1.22", "--validate")
+    assert r.returncode == 0, r.stderr
+    assert "Fidelity" in r.stdout and "max |error|" in r.stdout and "MISSED" not in r.stdout
+    r = goalloc("replay", REPO / "traces" / "c-python-json.msgpack", "--validate")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("goalloc: error: ") and "recorded runtime facts" in r.stderr
+
+
+def test_end_to_end_record_and_validate(tmp_path):
+    """Record a small benchmark with the real toolchain, replay it with --validate and check
+    the recorded-mode targets."""
+    go = go_binary()
+    if go is None:
+        pytest.skip(GO_SKIP)
+    import tempfile
+
+    mod = tmp_path / "mod"
+    mod.mkdir()
+    (mod / "go.mod").write_text(GO_MOD)
+    (mod / "rec_test.go").write_text(BENCH_TEST)
+    env = {"PATH": str(Path(go).parent) + os.pathsep + os.environ.get("PATH", ""),
+           "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod",
+           "GOCACHE": os.environ.get("GOCACHE") or os.path.join(tempfile.gettempdir(),
+                                                                "goalloc-test-gocache")}
+    out = tmp_path / "x.msgpack"
+    r = goalloc("record", "-o", out, "--", "go", "test", "-run=^$", "-bench=.",
+                "-benchtime=200x", ".", cwd=mod, env=env)
+    assert r.returncode == 0, r.stderr
+    r = goalloc("replay", out, "--gc", "recorded", "--go-version", "1.22", "--validate",
+                "--json")
+    doc = json.loads(r.stdout)
+    fid = doc["fidelity"]
+    assert fid["recorded_cycles"] >= 2
+    t = fid["targets"]
+    assert t["cycles"]["ok"] and t["inuse_max_error"]["ok"] and t["inuse_mean_error"]["ok"], t
+    assert fid["classes_error"] <= 0.10, fid["classes_error"]  # target 5%: see docs/model.md
