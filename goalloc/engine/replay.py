@@ -12,8 +12,7 @@ import os
 import numpy as np
 
 import goalloc.trace
-from goalloc.engine import locks
-from goalloc.engine import snapshot
+from goalloc.engine import locks, snapshot
 from goalloc.engine import state as S
 from goalloc.engine.config import NEWEST_GO_VERSION, Config
 from goalloc.engine.kernel import current_goal, force_gc, init, replay_chunk, sample_end
