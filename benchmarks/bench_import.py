@@ -22,19 +22,11 @@ import sys
 import tempfile
 import time
 
+from goalloc.trace.importers.gotoolchain import find_go
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = os.path.join(HERE, "..", "tests", "data", "gotrace-tiny.trace")
 RECORD = ["test", "-run=^$", "-bench=BenchmarkCodeDecoder", "-benchtime=100x"]
-
-
-def find_go() -> str | None:
-    for cand in (shutil.which("go"), "/usr/lib/go-1.23/bin/go"):
-        if cand and os.access(cand, os.X_OK):
-            out = subprocess.run([cand, "version"], capture_output=True, text=True).stdout
-            m = re.search(r"go1\.(\d+)", out)
-            if m and int(m.group(1)) >= 23:
-                return cand
-    return None
 
 
 def record(go: str, path: str) -> str:

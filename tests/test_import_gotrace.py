@@ -20,6 +20,7 @@ from conftest import run_goalloc
 import goalloc.trace as trace
 from goalloc.sizeclasses import get_table
 from goalloc.trace import format as fmt
+from goalloc.trace.importers.gotoolchain import find_go
 from goalloc.trace.importers.gotrace import import_gotrace
 
 DATA = Path(__file__).parent / "data"
@@ -27,14 +28,7 @@ TINY = DATA / "gotrace-tiny.trace"
 GO_SKIP = "Go 1.23 toolchain not installed: make test installs golang-1.23-go from bookworm-backports"
 
 
-def go_binary() -> str | None:
-    for cand in (shutil.which("go"), "/usr/lib/go-1.23/bin/go"):
-        if cand and os.access(cand, os.X_OK):
-            out = subprocess.run([cand, "version"], capture_output=True, text=True).stdout
-            m = re.search(r"go1\.(\d+)", out)
-            if m and int(m.group(1)) >= 23:
-                return cand
-    return None
+go_binary = find_go  # other test modules import it under this name
 
 
 def go_env(go: str) -> dict:
