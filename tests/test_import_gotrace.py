@@ -137,6 +137,8 @@ def test_header_and_counts_match_an_independent_walk(tiny):
     assert kinds[fmt.GC_MARK_TERM] == 3
     reasons = collections.Counter(c["aux"][c["kind"] == fmt.STW_BEGIN].tolist())
     assert reasons == {fmt.STW_GC_MARK_TERM: 3, fmt.STW_GC_SWEEP_TERM: 3, 10: 1}  # 10 start trace
+    # gotrace-tiny.go calls runtime.GC() for every cycle: GCBegin's stack says so
+    assert c["aux"][c["kind"] == fmt.GC_START].tolist() == [fmt.GC_TRIGGER_FORCED] * 3
     assert notes["unknown_frees"] == notes["objects_outside_spans"] == notes["unknown_types"] == 0
     assert notes["misplaced_objects"] == 0
 
@@ -537,3 +539,14 @@ def test_record_and_import_a_tiny_go_program(cli, tmp_path):
     subprocess.run([str(src / "tiny"), str(plain), "0"], env={**env, "GOMAXPROCS": "2"},
                    check=True, timeout=120)
     assert "recorded without GODEBUG=traceallocfree=1" in one_line_error(cli, plain, tmp_path)
+
+
+def test_gc_trigger_from_the_gcbegin_stack():
+    """gc_start aux from the function names on GCBegin's stack (innermost first)."""
+    from goalloc.trace.importers.gotrace import _gc_trigger
+
+    assert _gc_trigger(["runtime.GC", "testing.(*B).runN"]) == fmt.GC_TRIGGER_FORCED
+    assert _gc_trigger(["runtime.GC", "runtime/debug.FreeOSMemory"]) == fmt.GC_TRIGGER_FORCED
+    assert _gc_trigger(["runtime.forcegchelper"]) == fmt.GC_TRIGGER_TIME
+    assert _gc_trigger(["runtime.mallocgc", "runtime.growslice"]) == fmt.GC_TRIGGER_HEAP
+    assert _gc_trigger([]) == fmt.GC_TRIGGER_UNKNOWN

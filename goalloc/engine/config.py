@@ -35,6 +35,10 @@ class Config:
     # at the runtime's 10 us per 4 KiB physical page estimate).
     scavenge_rate: float = 4_096_000.0
     periodic_gc_ns: int = 120 * 10**9  # forcegcperiod
+    # Pacer mode: a cycle the trace says the program forced (gc_start aux GC_TRIGGER_FORCED:
+    # runtime.GC, debug.FreeOSMemory, the testing package before each benchmark run) is a
+    # program action, so it is replayed where the trace has it; the pacer starts the others.
+    replay_forced_gcs: bool = True
     timeline_samples: int = 200  # evenly spaced timeline samples (plus every GC boundary)
     # What-if (issue #6): no per-P page cache, so every span allocation takes the heap lock.
     no_pagecache: bool = False

@@ -69,6 +69,11 @@ from goalloc.engine.state import (
 from goalloc.jit import kernel
 from goalloc.trace.format import ALLOC, FLAG_NOSCAN, FREE, GC_MARK_TERM, GC_START
 
+# Engine-internal event kind (never in a trace file): the driver turns a gc_start whose trace
+# says the program forced it (aux GC_TRIGGER_FORCED: runtime.GC) into this in pacer mode when
+# Config.replay_forced_gcs; the kernel runs a forced cycle there.
+FORCED_GC = 64
+
 
 @kernel
 def _init(s):
@@ -197,6 +202,16 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
                 gc.mark_start(s, ev, t, -1, goal, lb, CYK_RECORDED)
             elif k == GC_MARK_TERM and sc[S_PHASE] == 1:
                 gc.mark_term(s, ev, t)
+        elif k == FORCED_GC and not recorded:
+            # runtime.GC: wait for a cycle in progress to end, then a whole cycle; the caller
+            # blocks until mark termination (idle Ps mark), so it ends at the same event
+            sc[S_EVENT] = ev
+            sc[S_TS] = t
+            if sc[S_PHASE] == 1:
+                gc.mark_term(s, ev, t)
+            goal, trig, lb = pacer.goal_and_trigger(s)
+            gc.mark_start(s, ev, t, -1, goal, lb, CYK_FORCED)
+            gc.mark_term(s, ev, t)
     return NEED_NONE, n
 
 

@@ -6,6 +6,7 @@ Python work.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 
@@ -15,7 +16,14 @@ import goalloc.trace
 from goalloc.engine import locks, snapshot
 from goalloc.engine import state as S
 from goalloc.engine.config import NEWEST_GO_VERSION, Config
-from goalloc.engine.kernel import current_goal, force_gc, init, replay_chunk, sample_end
+from goalloc.engine.kernel import (
+    FORCED_GC,
+    current_goal,
+    force_gc,
+    init,
+    replay_chunk,
+    sample_end,
+)
 from goalloc.engine.report import (
     ClassStats,
     Cycle,
@@ -169,6 +177,7 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
             run_chunk = functools.partial(eng.plan.run_chunk, eng)
         vs = validate._State()
         sweep = header.frees == "sweep"
+        forced = config.gc_mode == "pacer" and config.replay_forced_gcs
         events = 0
         for chunk in reader:
             vs.reserve_ids(chunk)
@@ -184,6 +193,8 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
                                  + " (use --lenient to skip such events)",
                                  offset=chunk.offset, event=chunk.start + bad)
             eng.stw.add(chunk)
+            if forced:
+                chunk = _forced_gcs(chunk)
             run_chunk(chunk)
             events += chunk.n
             if progress is not None:
@@ -192,6 +203,17 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         if engine_out is not None:
             engine_out.append(eng)
         return build_report(eng, str(reader.path), header, events)
+
+
+def _forced_gcs(chunk):
+    """The chunk with every gc_start the trace marks as forced (runtime.GC) turned into the
+    kernel's FORCED_GC (pacer mode, Config.replay_forced_gcs); the chunk itself if none."""
+    m = (chunk.kind == fmt.GC_START) & (chunk.aux == fmt.GC_TRIGGER_FORCED)
+    if not m.any():
+        return chunk
+    kind = chunk.kind.copy()
+    kind[m] = FORCED_GC
+    return dataclasses.replace(chunk, kind=kind)
 
 
 def build_report(eng: Engine, path: str, header, events: int) -> Report:

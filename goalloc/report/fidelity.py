@@ -46,10 +46,13 @@ class Recorded:
     heap_live: list[int | None] = field(default_factory=list)  # last heapLive sample there
     end_spans: dict[int, int] = field(default_factory=dict)  # span class -> live heap spans
     end_inuse: int = 0
-    # cycles (1-based) that started below the lowest trigger the pacer allows (heapMarked +
-    # 45/64 of the runway to the goal, from the samples): not heap-triggered, so started by the
-    # program (runtime.GC, e.g. the testing package before each benchmark run) or periodic
+    # cycles (1-based) the program forced (runtime.GC, e.g. the testing package before each
+    # benchmark run): those whose gc_start says so (aux GC_TRIGGER_FORCED, from the GCBegin
+    # stack) when the trace gives trigger kinds; else those that started below the lowest
+    # trigger the pacer allows (heapMarked + 45/64 of the runway to the goal, from the samples)
     forced: list[int] = field(default_factory=list)
+    forced_source: str = "trace"  # "trace" (gc_start aux) or "samples" (the heuristic)
+    triggers: list[int] = field(default_factory=list)  # gc_start aux per cycle
     lost_span_frees: int = 0  # span_alloc of a live span id
     unknown_span_frees: int = 0  # span_free of an id not live
     span_events: int = 0
@@ -78,6 +81,7 @@ def recorded_side(path: str | os.PathLike) -> Recorded:
     for k in (fmt.SPAN_ALLOC, fmt.SPAN_FREE, fmt.GC_START, fmt.GC_MARK_TERM, fmt.GC_END,
               fmt.HEAP_LIVE, fmt.HEAP_GOAL):
         want[k] = True
+    below = []  # cycles that started below the pacer's lowest trigger
     ended_by = None  # which end marker the trace uses: gc_mark_term if it has any
     marked = None  # heapLive sampled first after a cycle's end: the cycle's marked bytes
     after_end = False
@@ -111,9 +115,10 @@ def recorded_side(path: str | os.PathLike) -> Recorded:
                         inuse -= old[0] * PAGE_SIZE
                 elif k == fmt.GC_START:
                     rec.cycles += 1
+                    rec.triggers.append(aux)
                     if (marked is not None and goal is not None and heap_live is not None
                             and heap_live < marked + (goal - marked) * 45 // 64):
-                        rec.forced.append(rec.cycles)
+                        below.append(rec.cycles)
                     rec.mark_start_ts.append(t)
                     rec.mark_start_inuse.append(inuse)
                     rec.goal.append(goal)
@@ -137,6 +142,10 @@ def recorded_side(path: str | os.PathLike) -> Recorded:
         if spc >= 0:
             spans[spc] = spans.get(spc, 0) + 1
     rec.end_spans = dict(sorted(spans.items()))
+    if any(t != fmt.GC_TRIGGER_UNKNOWN for t in rec.triggers):
+        rec.forced = [n for n, t in enumerate(rec.triggers, 1) if t == fmt.GC_TRIGGER_FORCED]
+    else:
+        rec.forced, rec.forced_source = below, "samples"
     rec.end_inuse = inuse
     return rec
 
@@ -191,6 +200,7 @@ class Fidelity:
     model_end_inuse: int
     lost_span_frees: int
     recorded_forced: list[int] = field(default_factory=list)  # see Recorded.forced
+    recorded_forced_source: str = "trace"  # Recorded.forced_source
     targets: dict = field(default_factory=dict)  # name -> {value, limit, ok}
 
     @property
@@ -247,6 +257,7 @@ def compare(report, rec: Recorded) -> Fidelity:
         classes_error=diff / nrec if nrec else None, recorded_end_inuse=rec.end_inuse,
         model_end_inuse=(end.objects + end.unused) if end is not None else 0,
         lost_span_frees=rec.lost_span_frees, recorded_forced=list(rec.forced),
+        recorded_forced_source=rec.forced_source,
     )
     f.targets = check_targets(f)
     return f
@@ -367,8 +378,9 @@ def render(f: Fidelity, console, *, classes: int = 12) -> None:
                   + (f"; lost span frees in the recording: {f.lost_span_frees}"
                      if f.lost_span_frees else ""))
     if f.recorded_forced:
-        console.print("recorded cycles not heap-triggered (started below the pacer's lowest "
-                      "trigger: runtime.GC or periodic): "
+        why = ("runtime.GC on the GCBegin stack" if f.recorded_forced_source == "trace" else
+               "started below the pacer's lowest trigger: runtime.GC or periodic")
+        console.print(f"recorded cycles forced by the program ({why}): "
                       + ", ".join(str(n) for n in f.recorded_forced))
     for line in target_lines(f):
         style = "green" if line.endswith(": ok") else "bold red"

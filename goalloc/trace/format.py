@@ -15,7 +15,7 @@ FORMAT_VERSION = (1, 0)  # (major, minor): a newer major is refused, a newer min
 # Event kinds (column `kind`). Numbers are part of the format: never renumber.
 ALLOC = 1  # id, size, flags (NOSCAN, SIZE_ESTIMATED, SNAPSHOT), aux = recorded slot size or 0
 FREE = 2  # id
-GC_START = 3  # id = GC cycle number; sweep termination done, marking begins (Go's GCBegin)
+GC_START = 3  # id = GC cycle number, aux = GC_TRIGGER_*; marking begins (Go's GCBegin)
 GC_MARK_TERM = 4  # id = GC cycle number; mark termination stop begins
 GC_END = 5  # id = GC cycle number; mark termination done, sweeping begins (Go's GCEnd)
 STW_BEGIN = 6  # aux = stop-the-world reason (STW_REASONS index)
@@ -46,6 +46,13 @@ KIND_NAMES = {
 KIND_BY_NAME = {v: k for k, v in KIND_NAMES.items()}
 
 # Flags (column `flags`, a bit set).
+# gc_start aux: what started the cycle (runtime/mgc.go gcTrigger kinds), when the source says.
+GC_TRIGGER_UNKNOWN = 0
+GC_TRIGGER_HEAP = 1  # gcTriggerHeap: heapLive reached the pacer's trigger
+GC_TRIGGER_TIME = 2  # gcTriggerTime: periodic (forcegcperiod, 2 min without a cycle)
+GC_TRIGGER_FORCED = 3  # gcTriggerCycle: the program called runtime.GC (or debug.FreeOSMemory)
+GC_TRIGGER_NAMES = ("unknown", "heap", "time", "forced")
+
 FLAG_NOSCAN = 1  # alloc: the object holds no pointers
 FLAG_SIZE_ESTIMATED = 2  # alloc: `size` is an estimate of the request (e.g. from the type size)
 FLAG_SNAPSHOT = 4  # alloc / span_alloc / stack_alloc: existed when recording started

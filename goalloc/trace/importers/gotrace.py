@@ -44,6 +44,10 @@ MIN_SIZE_FOR_HEADER = 512  # runtime minSizeForMallocHeader (amd64)
 MAX_PAGES = 1 << 28  # span ids beyond 2 TiB above the lowest heap page are taken as corrupt
 MAX_TYPE_ID = 1 << 24
 
+# Functions whose frame on a GCBegin stack means the program forced the cycle: runtime.GC
+# (debug.FreeOSMemory calls it too, as does the testing package before each benchmark run).
+GC_FORCED_FUNCS = frozenset({"runtime.GC", "runtime/debug.FreeOSMemory"})
+
 RECORD_HINT = ("record with `GODEBUG=traceallocfree=1 go test -trace=out.trace ...` "
                "(Go 1.23 or newer)")
 
@@ -743,10 +747,65 @@ def _locate(idx: int, bstart: np.ndarray, data_off: list[int]) -> int:
     return data_off[b] + idx - int(bstart[b])
 
 
+def _strings(strings: list[_Batch], wanted: np.ndarray, path) -> dict[int, str]:
+    """The strings of this generation's string batches whose ids are in `wanted`."""
+    table = {}
+    for b in strings:
+        sd = np.frombuffer(b.data, np.uint8)
+        cap = len(b.data) // 3 + 1
+        ids, offs, lns = (np.empty(cap, np.int64) for _ in range(3))
+        status, k, at = w.decode_strings(sd, 0, len(sd), ids, offs, lns, 0)
+        if status != w.OK:
+            raise TraceError(path, "corrupt trace: bad string table entry", b.data_off + at)
+        for j in np.flatnonzero(np.isin(ids[:k], wanted)):
+            table[int(ids[j])] = b.data[offs[j]:offs[j] + lns[j]].decode("utf-8", "replace")
+    return table
+
+
+def _stack_funcs(stacks: list[_Batch], wanted: set[int], path) -> dict[int, list[int]]:
+    """Stack id -> the function-name string ids of its frames (innermost first), for the
+    stacks of this generation's stack batches whose ids are in `wanted`."""
+    out: dict[int, list[int]] = {}
+    if not wanted:
+        return out
+    want = np.array(sorted(wanted), np.int64)
+    for b in stacks:
+        sd = np.frombuffer(b.data, np.uint8)
+        cap = len(b.data) // 3 + 1
+        ids, offs, nfr = (np.empty(cap, np.int64) for _ in range(3))
+        status, k, at = w.decode_stacks(sd, 0, len(sd), ids, offs, nfr, 0)
+        if status != w.OK:
+            raise TraceError(path, "corrupt trace: bad stack table entry", b.data_off + at)
+        for j in np.flatnonzero(np.isin(ids[:k], want)).tolist():
+            i, fr = int(offs[j]), []
+            for _ in range(int(nfr[j])):
+                vals = []
+                for _ in range(4):  # pc, func string id, file string id, line
+                    v, i = w.uvarint(b.data, i, len(b.data))
+                    vals.append(v)
+                fr.append(vals[1])
+            out[int(ids[j])] = fr
+    return out
+
+
+def _gc_trigger(funcs: list[str]) -> int:
+    """gc_start aux from the function names of the GCBegin stack (runtime/mgc.go gcTrigger
+    kinds: gcTriggerCycle is runtime.GC, gcTriggerTime forcegchelper, gcTriggerHeap mallocgc
+    and user arenas)."""
+    names = set(funcs)
+    if names & GC_FORCED_FUNCS:
+        return fmt.GC_TRIGGER_FORCED
+    if "runtime.forcegchelper" in names:
+        return fmt.GC_TRIGGER_TIME
+    if "runtime.mallocgc" in names or "runtime.newUserArenaChunk" in names:
+        return fmt.GC_TRIGGER_HEAP
+    return fmt.GC_TRIGGER_UNKNOWN
+
+
 def _generation(batches: list[_Batch], st: _State, version: int, path, header_for, codec,
                 force, out, class_size) -> None:
     gen_off = batches[0].off
-    events, strings, types = [], [], []
+    events, strings, types, stacks = [], [], [], []
     for b in batches:
         if not b.data:
             continue
@@ -772,7 +831,9 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
                                  b.off)
         elif first == w.EV_STRINGS:
             strings.append(b)
-        elif first in (w.EV_STACKS, w.EV_CPU_SAMPLES):
+        elif first == w.EV_STACKS:
+            stacks.append(b)
+        elif first == w.EV_CPU_SAMPLES:
             pass
         elif (first == w.EV_FREQUENCY and version < 25) or (first == w.EV_SYNC and version >= 25):
             freq = _parse_freq(b, version, path)
@@ -821,28 +882,30 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
     typ, key, mm, a1, a2, a3 = (a[:n] for a in (typ, key, mm, a1, a2, a3))
     del data
 
-    # Strings: only the STW kinds are needed.
+    # Why each cycle started (gc_start aux): the stack of the goroutine that ran gcStart, which
+    # the runtime records with GCBegin (traceLocker.GCStart): runtime.GC for a forced cycle
+    # (runtime.GC, debug.FreeOSMemory, the testing package), runtime.forcegchelper for the
+    # periodic one, mallocgc for a heap trigger.
+    gcb = np.flatnonzero(typ == w.EV_GC_BEGIN)
+    gc_stack = {int(a1[j]): int(a2[j]) for j in gcb}  # GC seq -> stack id (0: none)
+    frames = _stack_funcs(stacks, {sid for sid in gc_stack.values() if sid > 0}, path)
+
+    # Strings: only the STW kinds and the function names of those stacks are needed.
     reasons = np.zeros(1, np.int64)
     stw = typ == w.EV_STW_BEGIN
-    if stw.any():
-        wanted = np.unique(a1[stw])
-        wanted = wanted[(wanted >= 0) & (wanted < 1 << 24)]
-        table = {}
-        for b in strings:
-            sd = np.frombuffer(b.data, np.uint8)
-            cap = len(b.data) // 3 + 1
-            ids, offs, lns = (np.empty(cap, np.int64) for _ in range(3))
-            status, k, at = w.decode_strings(sd, 0, len(sd), ids, offs, lns, 0)
-            if status != w.OK:
-                raise TraceError(path, "corrupt trace: bad string table entry", b.data_off + at)
-            hit = np.isin(ids[:k], wanted)
-            for j in np.flatnonzero(hit):
-                table[int(ids[j])] = b.data[offs[j]:offs[j] + lns[j]].decode("utf-8", "replace")
-        if wanted.size:
-            reasons = np.zeros(int(wanted.max()) + 1, np.int64)
-            index = {r: k for k, r in enumerate(fmt.STW_REASONS)}
-            for sid, text in table.items():
-                reasons[sid] = index.get(text, 0)
+    wanted = np.unique(a1[stw]) if stw.any() else np.zeros(0, np.int64)
+    wanted = wanted[(wanted >= 0) & (wanted < 1 << 24)]
+    fids = np.array(sorted({f for fr in frames.values() for f in fr}), np.int64)
+    table = _strings(strings, np.union1d(wanted, fids), path) if wanted.size or fids.size \
+        else {}
+    if wanted.size:
+        reasons = np.zeros(int(wanted.max()) + 1, np.int64)
+        index = {r: k for k, r in enumerate(fmt.STW_REASONS)}
+        for sid in wanted.tolist():
+            if sid in table:
+                reasons[sid] = index.get(table[sid], 0)
+    gc_trigger = {seq: _gc_trigger([table.get(f, "") for f in frames.get(sid, ())])
+                  for seq, sid in gc_stack.items()}
 
     # Types of this generation (ids are per generation).
     t_size = np.full(1, -1, np.int64)
@@ -939,6 +1002,10 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
             continue
         amap = maps[status]
         amap.grow(max(1024, int(amap.ctr[0]), int(amap.ctr[2])))
+    if gc_trigger:
+        gs = np.flatnonzero(cols["kind"][:o] == fmt.GC_START)
+        for j in gs.tolist():
+            cols["aux"][j] = gc_trigger.get(int(cols["id"][j]), fmt.GC_TRIGGER_UNKNOWN)
     # Write (and compress) on a worker thread while the next generation is decoded and
     # converted (the kernels and zstd release the GIL); one write in flight at a time.
     _wait_write(st)

@@ -29,6 +29,7 @@ MAX_BATCH_SIZE = 64 << 10  # go122.MaxBatchSize
 # Event types (go122/event.go, tracev2/events.go).
 EV_EVENT_BATCH = 1
 EV_STACKS = 2
+EV_STACK = 3
 EV_STRINGS = 4
 EV_STRING = 5
 EV_CPU_SAMPLES = 6
@@ -141,6 +142,7 @@ ERR_TRUNCATED_EVENT = 2  # an event's varints run past its batch
 ERR_BAD_VARINT = 3
 ERR_BAD_STRING = 4
 ERR_BAD_TYPE = 5
+ERR_BAD_STACK = 6
 
 
 @njit(cache=True, inline="always")
@@ -234,6 +236,35 @@ def decode_strings(buf, start, end, ids, offs, lens, n0):
         lens[n] = ln
         n += 1
         i += ln
+    return OK, n, np.int64(0)
+
+
+@kernel
+def decode_stacks(buf, start, end, ids, offs, nframes, n0):
+    """A stacks batch: EvStacks, then {EvStack, id, nframes, {pc, func string id, file string
+    id, line}*nframes}*. Appends each stack's id, the byte index of its first frame and its
+    frame count to ids/offs/nframes from index n0 (capacity: one entry per 3 bytes). Returns
+    (status, count, byte index)."""
+    n = n0
+    i = np.int64(start) + 1  # the EvStacks byte
+    while i < end:
+        at = i
+        if buf[i] != EV_STACK:
+            return ERR_BAD_STACK, n, at
+        sid, i = _uvarint(buf, i + 1, end)
+        if i < 0:
+            return ERR_BAD_STACK, n, at
+        nf, i = _uvarint(buf, i, end)
+        if i < 0 or nf < 0:
+            return ERR_BAD_STACK, n, at
+        ids[n] = sid
+        offs[n] = i
+        nframes[n] = nf
+        n += 1
+        for _ in range(4 * nf):
+            _v, i = _uvarint(buf, i, end)
+            if i < 0:
+                return ERR_BAD_STACK, n, at
     return OK, n, np.int64(0)
 
 
