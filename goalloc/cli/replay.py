@@ -119,7 +119,19 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     (spec,) = specs
     trace, cfg, sources = spec.trace, spec.config, spec.sources
     header = spec.header
-    report = _run(trace, cfg, header.events)
+    digest = None
+    if fmt != "text" or json_out is not None:
+        # the JSON's trace sha256, hashed on a second thread while the (nogil) kernel replays
+        from concurrent.futures import ThreadPoolExecutor
+
+        from goalloc.report.replay import file_sha256
+
+        with ThreadPoolExecutor(1) as pool:
+            digest = pool.submit(file_sha256, trace)
+            report = _run(trace, cfg, header.events)
+            digest.result()
+    else:
+        report = _run(trace, cfg, header.events)
     fid = None
     if validate:
         from goalloc.report import fidelity
@@ -135,6 +147,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
         _write_atomic(timeline, rep.timeline_csv(tl), force)
     if fmt != "text" or json_out is not None:
         text = rep.to_json(report, trace, cfg, header=header.to_map(), sources=sources,
+                           sha256=None if digest is None else digest.result(),
                            original=originals.get(trace),
                            extra=None if fid is None else {"fidelity": fid.to_dict()})
         if json_out is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import queue
+import threading
 
 import numpy as np
 
@@ -179,13 +181,7 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         sweep = header.frees == "sweep"
         forced = config.gc_mode == "pacer" and config.replay_forced_gcs
         events = 0
-        for chunk in reader:
-            vs.reserve_ids(chunk)
-            bad = validate._scan_chunk(
-                chunk.kind, chunk.ts, chunk.p, chunk.id, chunk.size, chunk.flags, chunk.start,
-                vs.st, vs.live, vs.live_size, vs.last_ts, vs.kind_counts, vs.hist, vs.p_seen,
-                vs.anomalies, True, sweep,
-            )
+        for chunk, bad in _read_ahead(reader, vs, sweep):
             if bad >= 0:
                 code = int(vs.st[validate.S_FIRST_CODE])
                 raise TraceError(reader.path,
@@ -203,6 +199,55 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         if engine_out is not None:
             engine_out.append(eng)
         return build_report(eng, str(reader.path), header, events)
+
+
+def _read_ahead(reader, vs, sweep, depth: int = 2):
+    """Yield (chunk, first bad event or -1) for every chunk, in order. Reading (decompression)
+    and the validation kernel run on a second thread up to `depth` chunks ahead of the replay
+    kernel (both release the GIL); it stops after a bad chunk. The caller raises, so errors
+    and their order are as without read-ahead."""
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for chunk in reader:
+                vs.reserve_ids(chunk)
+                bad = validate._scan_chunk(
+                    chunk.kind, chunk.ts, chunk.p, chunk.id, chunk.size, chunk.flags,
+                    chunk.start, vs.st, vs.live, vs.live_size, vs.last_ts, vs.kind_counts,
+                    vs.hist, vs.p_seen, vs.anomalies, True, sweep,
+                )
+                if not put((chunk, bad, None)) or bad >= 0:
+                    return
+            put((None, -1, None))
+        except BaseException as e:  # noqa: BLE001 (re-raised in the caller's thread)
+            put((None, -1, e))
+
+    t = threading.Thread(target=work, name="goalloc-read-ahead", daemon=True)
+    t.start()
+    try:
+        while True:
+            chunk, bad, err = q.get()
+            if err is not None:
+                raise err
+            if chunk is None:
+                return
+            yield chunk, bad
+            if bad >= 0:
+                return
+    finally:
+        stop.set()  # the reader is closed after this: the worker must be done with it
+        t.join()
 
 
 def _forced_gcs(chunk):
