@@ -8,9 +8,19 @@ an array it returns (status, index) so the Python driver grows the arrays and re
 
 from __future__ import annotations
 
+import numpy as np
+
 from goalloc.engine import gc, locks, mcache, mspan, pacer, pagealloc
 from goalloc.engine.locks import S_CUR_P, S_LK_N
+from goalloc.engine.mspan import U0, U1, bucket
 from goalloc.engine.state import (
+    CS_ALLOC_BYTES,
+    CS_ALLOC_SLOTS,
+    CS_H0,
+    CS_LIVE_SLOT_BYTES,
+    CS_LIVE_SLOTS,
+    CS_MALLOCS,
+    CS_REQ_LIVE,
     CYK_FORCED,
     CYK_HEAP,
     CYK_RECORDED,
@@ -22,20 +32,36 @@ from goalloc.engine.state import (
     NEED_SPANS,
     NEED_TB,
     NEED_TL,
+    OB_SIZE,
+    OB_SLOT,
     OB_SPAN,
+    OB_TB,
+    P_HEADER_SIZE,
+    P_HEADER_THRESHOLD,
+    P_MALLOC_HEADER,
     P_NPROCS,
     P_RECORDED,
     P_SAMPLE_EVERY,
+    P_SMALL_MAX,
     P_SWEEP_FREES,
+    P_TINY_SIZE,
+    P_TINY_SPC,
     PAGE_SIZE,
+    PP_TINY,
+    PP_TINY_OFF,
+    S_ALLOC_BYTES,
     S_CYCLE_GOAL,
     S_CYCLES,
+    S_DEATHS,
     S_EVENT,
     S_HEAP_LIVE,
     S_INIT,
     S_LIVE_SLOT_BYTES,
+    S_MALLOCS,
     S_MAPPED_CHUNKS,
     S_MARK_BY_GOAL,
+    S_MARKED_NOW,
+    S_MARKED_SCAN_NOW,
     S_NEXT_SAMPLE,
     S_NEXT_TIMED,
     S_NOW,
@@ -60,13 +86,28 @@ from goalloc.engine.state import (
     S_PK_TAIL,
     S_PK_UNUSED,
     S_REQ_LIVE,
+    S_SG,
     S_TAIL_BYTES,
+    S_TINY_ALLOCS,
     S_TL_N,
     S_TS,
+    SP_ALLOCCOUNT,
+    SP_ELEMSIZE,
+    SP_FREEINDEX,
+    SP_LIVE,
+    SP_NELEMS,
+    SP_SPC,
+    SP_SWEEPGEN,
+    SPAN_WORDS,
+    TB_CNT,
+    TB_OWNER,
+    TB_SLOT,
+    TB_SPAN,
     TLK_END,
     TLK_SAMPLE,
 )
-from goalloc.jit import kernel
+from goalloc.jit import ctz64, kernel
+from goalloc.sizeclasses.lookup import size_to_class
 from goalloc.trace.format import ALLOC, FLAG_NOSCAN, FREE, GC_MARK_TERM, GC_START
 
 # Engine-internal event kind (never in a trace file): the driver turns a gc_start whose trace
@@ -144,6 +185,30 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
     cyc_cap = s.cyc.shape[0] - 2
     chunk_cap = s.palloc.shape[0] - 1
     lk_cap = s.lk.shape[0]
+    # the hot arrays, loaded once: the fast paths below (small allocations from the cached
+    # span, tiny allocations into the current block, frees) use only these locals, so no
+    # array is held across a call there (numba's refcounting would otherwise cost a real
+    # NRT call per access); everything else goes through the helpers as before
+    sp = s.sp
+    cs = s.cs
+    cs_snap = s.cs_snap
+    pk_cs = s.pk_cs
+    n_cs = cs.shape[1]
+    lbits = s.lbits
+    mbits = s.mbits
+    abits = s.abits
+    acache = s.acache
+    mc = s.mc
+    tb = s.tb
+    pp = s.pp
+    class8 = s.class8
+    class128 = s.class128
+    small_max = prm[P_SMALL_MAX]
+    tiny_size = prm[P_TINY_SIZE]
+    tspc = prm[P_TINY_SPC]
+    malloc_header = prm[P_MALLOC_HEADER] != 0
+    header_threshold = prm[P_HEADER_THRESHOLD]
+    header_size = prm[P_HEADER_SIZE]
     for i in range(i0, n):
         k = kind[i]
         ev = start + i
@@ -161,7 +226,8 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
         if ev >= sc[S_NEXT_SAMPLE]:
             gc.sample(s, TLK_SAMPLE, ev)
             sc[S_NEXT_SAMPLE] = (ev // every + 1) * every
-        sc[S_CUR_P] = _event_p(p[i], nprocs)  # the P this event's work (and heap locks) runs on
+        pi = _event_p(p[i], nprocs)
+        sc[S_CUR_P] = pi  # the P this event's work (and heap locks) runs on
         if now >= sc[S_NEXT_TIMED]:
             sc[S_EVENT] = ev
             gc.timed(s)
@@ -179,23 +245,146 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
                 return NEED_CHUNKS, i
             sc[S_EVENT] = ev
             sc[S_TS] = t
-            pi = _event_p(p[i], nprocs)
-            if sweep_frees and ob[oid, OB_SPAN] != -1:
-                gc.free_object(s, oid)  # the id's earlier object was swept unobserved
-            test = mcache.malloc(s, pi, oid, sz, (flags[i] & FLAG_NOSCAN) != 0)
-            if test and not recorded:
-                if sc[S_PHASE] == 0:
-                    goal, trig, lb = pacer.goal_and_trigger(s)
-                    if sc[S_HEAP_LIVE] >= trig:
-                        gc.mark_start(s, ev, t, trig, goal, lb, CYK_HEAP)
-                elif sc[S_HEAP_LIVE] >= sc[S_CYCLE_GOAL]:
-                    sc[S_MARK_BY_GOAL] = 1
-                    gc.mark_term(s, ev, t)
+            noscan = (flags[i] & FLAG_NOSCAN) != 0
+            fast = False
+            if 0 < sz <= small_max and not (sweep_frees and ob[oid, OB_SPAN] != -1):
+                if noscan and sz < tiny_size:
+                    # mcache._tiny when the object fits in the P's current block
+                    off = pp[pi, PP_TINY_OFF]
+                    if sz & 7 == 0:
+                        off = (off + 7) & ~7
+                    elif sz & 3 == 0:
+                        off = (off + 3) & ~3
+                    elif sz & 1 == 0:
+                        off = (off + 1) & ~1
+                    b = pp[pi, PP_TINY]
+                    if b >= 0 and off + sz <= tiny_size:
+                        pp[pi, PP_TINY_OFF] = off + sz
+                        tb[b, TB_CNT] += 1
+                        ob[oid, OB_SPAN] = tb[b, TB_SPAN]
+                        ob[oid, OB_SLOT] = tb[b, TB_SLOT]
+                        ob[oid, OB_SIZE] = sz
+                        ob[oid, OB_TB] = b
+                        sc[S_TINY_ALLOCS] += 1
+                        sc[S_MALLOCS] += 1
+                        sc[S_REQ_LIVE] += sz
+                        pid = sc[S_PEAK_ID]  # mspan.cs_touch
+                        if cs_snap[tspc] != pid:
+                            cs_snap[tspc] = pid
+                            for f in range(n_cs):
+                                pk_cs[tspc, f] = cs[tspc, f]
+                        cs[tspc, CS_REQ_LIVE] += sz
+                        fast = True
+                else:
+                    # mcache.malloc's small path when the cached span has a free slot in
+                    # its allocCache (mcache.next_free, mspan.next_free_index, slot_live)
+                    nb = sz
+                    if malloc_header and not noscan and sz > header_threshold:
+                        nb += header_size
+                    c = size_to_class(nb, class8, class128)
+                    sid = mc[pi, (c << 1) | (1 if noscan else 0)]
+                    if sid >= 0:
+                        fi = sp[sid, SP_FREEINDEX]
+                        nel = sp[sid, SP_NELEMS]
+                        ac = acache[sid]
+                        bit = ctz64(ac)
+                        if fi != nel and bit < 64 and fi + bit < nel:
+                            slot = fi + bit
+                            acache[sid] = (ac >> np.uint64(bit)) >> U1
+                            fi = slot + 1
+                            if fi % 64 == 0 and fi != nel:
+                                w = fi >> 6
+                                if w < SPAN_WORDS:
+                                    acache[sid] = ~abits[sid, w]
+                                else:
+                                    acache[sid] = U0
+                            sp[sid, SP_FREEINDEX] = fi
+                            sp[sid, SP_ALLOCCOUNT] += 1
+                            spc = sp[sid, SP_SPC]
+                            es = sp[sid, SP_ELEMSIZE]
+                            lbits[sid, slot >> 6] |= U1 << np.uint64(slot & 63)
+                            pid = sc[S_PEAK_ID]  # mspan.cs_touch
+                            if cs_snap[spc] != pid:
+                                cs_snap[spc] = pid
+                                for f in range(n_cs):
+                                    pk_cs[spc, f] = cs[spc, f]
+                            live = sp[sid, SP_LIVE]
+                            cs[spc, CS_H0 + bucket(live, nel)] -= 1
+                            cs[spc, CS_H0 + bucket(live + 1, nel)] += 1
+                            sp[sid, SP_LIVE] = live + 1
+                            cs[spc, CS_ALLOC_SLOTS] += 1
+                            cs[spc, CS_ALLOC_BYTES] += es
+                            cs[spc, CS_LIVE_SLOTS] += 1
+                            cs[spc, CS_LIVE_SLOT_BYTES] += es
+                            cs[spc, CS_REQ_LIVE] += sz
+                            cs[spc, CS_MALLOCS] += 1
+                            sc[S_OBJ_BYTES] += es
+                            sc[S_LIVE_SLOT_BYTES] += es
+                            sc[S_REQ_LIVE] += sz
+                            sc[S_MALLOCS] += 1
+                            sc[S_ALLOC_BYTES] += es
+                            if sc[S_PHASE] == 1:  # allocate black
+                                mbits[sid, slot >> 6] |= U1 << np.uint64(slot & 63)
+                                sc[S_MARKED_NOW] += es
+                                if spc & 1 == 0:
+                                    sc[S_MARKED_SCAN_NOW] += es
+                            ob[oid, OB_SPAN] = sid
+                            ob[oid, OB_SLOT] = slot
+                            ob[oid, OB_SIZE] = sz
+                            ob[oid, OB_TB] = -1
+                            fast = True
+            if not fast:
+                if sweep_frees and ob[oid, OB_SPAN] != -1:
+                    gc.free_object(s, oid)  # the id's earlier object was swept unobserved
+                test = mcache.malloc(s, pi, oid, sz, noscan)
+                if test and not recorded:
+                    if sc[S_PHASE] == 0:
+                        goal, trig, lb = pacer.goal_and_trigger(s)
+                        if sc[S_HEAP_LIVE] >= trig:
+                            gc.mark_start(s, ev, t, trig, goal, lb, CYK_HEAP)
+                    elif sc[S_HEAP_LIVE] >= sc[S_CYCLE_GOAL]:
+                        sc[S_MARK_BY_GOAL] = 1
+                        gc.mark_term(s, ev, t)
             _peaks(s, ev)
         elif k == FREE:
             oid = ids[i]
-            if oid < n_ob and ob[oid, OB_SPAN] != -1:
-                gc.free_object(s, oid)
+            if oid < n_ob:
+                sid = ob[oid, OB_SPAN]
+                if sid >= 0:
+                    # gc.free_object (and mspan.slot_dead) on the locals
+                    sc[S_DEATHS] += 1
+                    osz = ob[oid, OB_SIZE]
+                    b = ob[oid, OB_TB]
+                    spc = tspc if b >= 0 else sp[sid, SP_SPC]
+                    pid = sc[S_PEAK_ID]  # mspan.cs_touch
+                    if cs_snap[spc] != pid:
+                        cs_snap[spc] = pid
+                        for f in range(n_cs):
+                            pk_cs[spc, f] = cs[spc, f]
+                    cs[spc, CS_REQ_LIVE] -= osz
+                    sc[S_REQ_LIVE] -= osz
+                    if b >= 0:
+                        tb[b, TB_CNT] -= 1
+                        if tb[b, TB_CNT] == 0 and tb[b, TB_OWNER] < 0:
+                            mcache.tb_kill(s, b)
+                    else:
+                        slot = ob[oid, OB_SLOT]
+                        es = sp[sid, SP_ELEMSIZE]
+                        lbits[sid, slot >> 6] &= ~(U1 << np.uint64(slot & 63))
+                        live = sp[sid, SP_LIVE]
+                        nel = sp[sid, SP_NELEMS]
+                        cs[spc, CS_H0 + bucket(live, nel)] -= 1
+                        cs[spc, CS_H0 + bucket(live - 1, nel)] += 1
+                        sp[sid, SP_LIVE] = live - 1
+                        cs[spc, CS_LIVE_SLOTS] -= 1
+                        cs[spc, CS_LIVE_SLOT_BYTES] -= es
+                        sc[S_LIVE_SLOT_BYTES] -= es
+                        if sweep_frees and sp[sid, SP_SWEEPGEN] == sc[S_SG] - 2:
+                            mbits[sid, slot >> 6] &= ~(U1 << np.uint64(slot & 63))
+                    ob[oid, OB_SPAN] = -1
+                    ob[oid, OB_TB] = -1
+                elif sid != -1:
+                    gc.free_object(s, oid)
         elif recorded and (k == GC_START or k == GC_MARK_TERM):
             if k == GC_START and sc[S_PHASE] == 0:
                 goal, trig, lb = pacer.goal_and_trigger(s)
