@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from goalloc.engine import gc, locks, mcache, mspan, pacer, pagealloc
+from goalloc.engine import gc, mcache, pacer, pagealloc
 from goalloc.engine.locks import S_CUR_P, S_LK_N
 from goalloc.engine.mspan import U0, U1, bucket
 from goalloc.engine.state import (
@@ -87,7 +87,12 @@ from goalloc.engine.state import (
     S_PK_UNUSED,
     S_REQ_LIVE,
     S_SG,
+    S_SPAN_HW,
+    S_SPAN_NFREE,
+    S_SPANS_INUSE,
     S_TAIL_BYTES,
+    S_TB_HW,
+    S_TB_NFREE,
     S_TINY_ALLOCS,
     S_TL_N,
     S_TS,
@@ -139,8 +144,7 @@ def _event_p(pv, nprocs):
 
 
 @kernel
-def _peaks(s, event):
-    sc = s.sc
+def _peaks(sc, event):
     inuse = sc[S_PAGES_INUSE] * PAGE_SIZE
     h = inuse + sc[S_PAGES_FREE] * PAGE_SIZE
     live = sc[S_REQ_LIVE]
@@ -201,6 +205,8 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
     mc = s.mc
     tb = s.tb
     pp = s.pp
+    sp_cap = sp.shape[0]
+    tb_cap = tb.shape[0]
     class8 = s.class8
     class128 = s.class128
     small_max = prm[P_SMALL_MAX]
@@ -217,7 +223,8 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
             return NEED_TL, i
         if sc[S_CYCLES] > cyc_cap:
             return NEED_CYC, i
-        if lk_cap - sc[S_LK_N] < locks.reserve(s):
+        # locks.reserve, on the local sc
+        if lk_cap - sc[S_LK_N] < 2 * sc[S_SPANS_INUSE] + 2 * sc[S_MAPPED_CHUNKS] + 1024:
             return NEED_LK, i
         t = ts[i]
         if t > now:
@@ -236,9 +243,9 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
             sz = size[i]
             if oid >= n_ob:
                 return NEED_OBJS, i
-            if mspan.free_records(s) < 2:
+            if sc[S_SPAN_NFREE] + sp_cap - sc[S_SPAN_HW] < 2:  # mspan.free_records
                 return NEED_SPANS, i
-            if mcache.tb_free_records(s) < 2:
+            if sc[S_TB_NFREE] + tb_cap - sc[S_TB_HW] < 2:  # mcache.tb_free_records
                 return NEED_TB, i
             npages = (sz + PAGE_SIZE - 1) // PAGE_SIZE + 1
             if chunk_cap - sc[S_MAPPED_CHUNKS] < pagealloc.chunks_needed(npages):
@@ -345,7 +352,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
                     elif sc[S_HEAP_LIVE] >= sc[S_CYCLE_GOAL]:
                         sc[S_MARK_BY_GOAL] = 1
                         gc.mark_term(s, ev, t)
-            _peaks(s, ev)
+            _peaks(sc, ev)
         elif k == FREE:
             oid = ids[i]
             if oid < n_ob:
