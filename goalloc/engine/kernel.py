@@ -215,17 +215,27 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
     malloc_header = prm[P_MALLOC_HEADER] != 0
     header_threshold = prm[P_HEADER_THRESHOLD]
     header_size = prm[P_HEADER_SIZE]
+    # one exit (break) rather than a return per check: numba releases every array local at
+    # each exit
+    need = NEED_NONE
+    at = n
     for i in range(i0, n):
         k = kind[i]
         ev = start + i
         # room for what a GC boundary or a sample writes (cycle record, timeline rows)
         if sc[S_TL_N] > tl_cap:
-            return NEED_TL, i
+            need = NEED_TL
+            at = i
+            break
         if sc[S_CYCLES] > cyc_cap:
-            return NEED_CYC, i
+            need = NEED_CYC
+            at = i
+            break
         # locks.reserve, on the local sc
         if lk_cap - sc[S_LK_N] < 2 * sc[S_SPANS_INUSE] + 2 * sc[S_MAPPED_CHUNKS] + 1024:
-            return NEED_LK, i
+            need = NEED_LK
+            at = i
+            break
         t = ts[i]
         if t > now:
             now = t
@@ -242,14 +252,22 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
             oid = ids[i]
             sz = size[i]
             if oid >= n_ob:
-                return NEED_OBJS, i
+                need = NEED_OBJS
+                at = i
+                break
             if sc[S_SPAN_NFREE] + sp_cap - sc[S_SPAN_HW] < 2:  # mspan.free_records
-                return NEED_SPANS, i
+                need = NEED_SPANS
+                at = i
+                break
             if sc[S_TB_NFREE] + tb_cap - sc[S_TB_HW] < 2:  # mcache.tb_free_records
-                return NEED_TB, i
+                need = NEED_TB
+                at = i
+                break
             npages = (sz + PAGE_SIZE - 1) // PAGE_SIZE + 1
             if chunk_cap - sc[S_MAPPED_CHUNKS] < pagealloc.chunks_needed(npages):
-                return NEED_CHUNKS, i
+                need = NEED_CHUNKS
+                at = i
+                break
             sc[S_EVENT] = ev
             sc[S_TS] = t
             noscan = (flags[i] & FLAG_NOSCAN) != 0
@@ -408,7 +426,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
             goal, trig, lb = pacer.goal_and_trigger(s)
             gc.mark_start(s, ev, t, -1, goal, lb, CYK_FORCED)
             gc.mark_term(s, ev, t)
-    return NEED_NONE, n
+    return need, at
 
 
 @kernel
