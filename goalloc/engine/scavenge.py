@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from goalloc.engine.locks import LK_SCAVENGE, S_LK_TS, acquire, foreground
+from goalloc.engine.locks import background as lk_background
 from goalloc.engine.state import (
     CHUNK_WORDS,
     CK_LAST_INUSE,
@@ -51,8 +53,6 @@ from goalloc.engine.state import (
     S_SWEEP_DONE_TS,
     S_UNSWEPT,
 )
-from goalloc.engine.locks import LK_SCAVENGE, S_LK_TS, acquire, foreground
-from goalloc.engine.locks import background as lk_background
 from goalloc.jit import njit, popcount64
 
 U0 = np.uint64(0)
