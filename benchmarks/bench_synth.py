@@ -26,13 +26,15 @@ WORKLOADS = {
 }
 
 
-def main() -> None:
+def main(argv=None) -> dict:
+    """Run every workload; returns {synth_<workload>_events_per_s: rate} for benchmarks/run.py."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", nargs="?", help="write JSON here (default: stdout)")
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--dir", default=None, help="where to write traces (default: a temp dir)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     results = []
+    rates = {}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for name, opts in WORKLOADS.items():
             out = Path(tmp) / f"{name}.trace"
@@ -41,6 +43,7 @@ def main() -> None:
             generate(name, args.events, out, force=True, **opts)
             seconds = time.perf_counter() - t0
             rate = args.events / seconds
+            rates[f"synth_{name}_events_per_s"] = rate
             size = out.stat().st_size
             print(
                 f"synth {name:<11} {args.events:>12,} events  {seconds:6.2f} s  "
@@ -59,8 +62,9 @@ def main() -> None:
     text = json.dumps(results, indent=2)
     if args.results:
         Path(args.results).write_text(text + "\n")
-    else:
+    elif argv is None:
         print(text)
+    return rates
 
 
 if __name__ == "__main__":
