@@ -81,6 +81,17 @@ def _cttz64(typingctx, x):
 
 
 @intrinsic
+def _ctlz64(typingctx, x):
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        (val,) = args
+        return builder.ctlz(val, context.get_constant(types.boolean, False))
+
+    return sig, codegen
+
+
+@intrinsic
 def _ctpop64(typingctx, x):
     sig = types.uint64(types.uint64)
 
@@ -101,6 +112,10 @@ if JIT_DISABLED:
     def popcount64(x):
         return bin(int(x)).count("1")
 
+    def hibit64(x):
+        """Index of the highest set bit of a non-zero uint64, as 63 - sys.LeadingZeros64."""
+        return int(x).bit_length() - 1
+
 else:
 
     @numba.njit(cache=True, inline="always")
@@ -111,3 +126,8 @@ else:
     @numba.njit(cache=True, inline="always")
     def popcount64(x):
         return np.int64(_ctpop64(np.uint64(x)))
+
+    @numba.njit(cache=True, inline="always")
+    def hibit64(x):
+        """Index of the highest set bit of a non-zero uint64, as 63 - sys.LeadingZeros64."""
+        return 63 - np.int64(_ctlz64(np.uint64(x)))

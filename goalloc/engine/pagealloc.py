@@ -137,6 +137,21 @@ def _advance_hint(s):
     s.sc[S_HINT_CHUNK] = c
 
 
+@njit(cache=True, inline="always")
+def _word_mask(p, end):
+    """Chunk, bitmap word and bit mask of the pages from p to the end of p's 64-page word (or
+    to `end`), and how many pages that is: the step of every walk over a page range."""
+    c = p // CHUNK_PAGES
+    w = (p % CHUNK_PAGES) >> 6
+    lo = p & 63
+    n = min(64 - lo, end - p)
+    if n == 64:
+        m = ALL
+    else:
+        m = ((U1 << np.uint64(n)) - U1) << np.uint64(lo)
+    return c, w, m, n
+
+
 @njit(cache=True)
 def _set_range(s, base, npages, alloc):
     """Set (alloc) or clear the allocated bits of pages [base, base+npages); fix summaries."""
@@ -144,14 +159,7 @@ def _set_range(s, base, npages, alloc):
     p = base
     end = base + npages
     while p < end:
-        c = p // CHUNK_PAGES
-        w = (p % CHUNK_PAGES) >> 6
-        lo = p & 63
-        n = min(64 - lo, end - p)
-        if n == 64:
-            m = ALL
-        else:
-            m = ((U1 << np.uint64(n)) - U1) << np.uint64(lo)
+        c, w, m, n = _word_mask(p, end)
         if alloc:
             bits[c, w] |= m
         else:
@@ -184,14 +192,7 @@ def take_scavenged(s, base, npages):
     end = base + npages
     total = 0
     while p < end:
-        c = p // CHUNK_PAGES
-        w = (p % CHUNK_PAGES) >> 6
-        lo = p & 63
-        n = min(64 - lo, end - p)
-        if n == 64:
-            m = ALL
-        else:
-            m = ((U1 << np.uint64(n)) - U1) << np.uint64(lo)
+        c, w, m, n = _word_mask(p, end)
         total += popcount64(scav[c, w] & m)
         scav[c, w] &= ~m
         p += n

@@ -53,7 +53,7 @@ from goalloc.engine.state import (
     S_SWEEP_DONE_TS,
     S_UNSWEPT,
 )
-from goalloc.jit import njit, popcount64
+from goalloc.jit import hibit64, njit, popcount64
 
 U0 = np.uint64(0)
 U1 = np.uint64(1)
@@ -94,30 +94,6 @@ def _dense(s, c):
 
 
 @njit(cache=True)
-def _hibit(m):
-    """Index of the highest set bit of a non-zero uint64."""
-    n = 0
-    if m >> np.uint64(32) != U0:
-        m = m >> np.uint64(32)
-        n += 32
-    if m >> np.uint64(16) != U0:
-        m = m >> np.uint64(16)
-        n += 16
-    if m >> np.uint64(8) != U0:
-        m = m >> np.uint64(8)
-        n += 8
-    if m >> np.uint64(4) != U0:
-        m = m >> np.uint64(4)
-        n += 4
-    if m >> np.uint64(2) != U0:
-        m = m >> np.uint64(2)
-        n += 2
-    if m >> np.uint64(1) != U0:
-        n += 1
-    return n
-
-
-@njit(cache=True)
 def _free_unscav(s, c, i):
     w = i >> 6
     b = np.uint64(i & 63)
@@ -132,7 +108,7 @@ def _scavenge_one(s, c, max_pages):
     for w in range(CHUNK_WORDS - 1, -1, -1):
         m = ~(s.palloc[c, w] | s.pscav[c, w])
         if m != U0:
-            top = (w << 6) + _hibit(m)
+            top = (w << 6) + hibit64(m)
             break
     if top < 0:
         return 0

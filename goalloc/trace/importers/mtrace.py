@@ -25,6 +25,7 @@ from goalloc.trace.importers.text import (
     OK,
     emit_alloc,
     emit_free,
+    line_end,
     parse_hex,
     run_import,
     skip_spaces,
@@ -42,9 +43,7 @@ def _parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size, ts):
     out = 0
     i = 0
     while i < n:
-        end = i
-        while end < n and buf[end] != 10:
-            end += 1
+        end = line_end(buf, i)
         start = i
         cnt[C_LINES] += 1
         j = skip_spaces(buf, i, end)

@@ -117,6 +117,16 @@ def bad_line(src, what: str, buf: np.ndarray, chunk: bytes, bad_at: int, offset:
 
 
 @njit(cache=True, inline="always")
+def line_end(buf, i):
+    """Index of the newline ending the line that starts at i (or the buffer's length)."""
+    n = buf.shape[0]
+    end = i
+    while end < n and buf[end] != 10:
+        end += 1
+    return end
+
+
+@njit(cache=True, inline="always")
 def skip_spaces(buf, i, end):
     while i < end and (buf[i] == 32 or buf[i] == 9):
         i += 1
