@@ -91,6 +91,7 @@ from goalloc.engine.state import (
     S_SPAN_NFREE,
     S_SPANS_INUSE,
     S_TAIL_BYTES,
+    S_TB_FREE,
     S_TB_HW,
     S_TB_NFREE,
     S_TINY_ALLOCS,
@@ -105,6 +106,7 @@ from goalloc.engine.state import (
     SP_SWEEPGEN,
     SPAN_WORDS,
     TB_CNT,
+    TB_NEXT,
     TB_OWNER,
     TB_SLOT,
     TB_SPAN,
@@ -273,8 +275,13 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
             noscan = (flags[i] & FLAG_NOSCAN) != 0
             fast = False
             if 0 < sz <= small_max and not (sweep_frees and ob[oid, OB_SPAN] != -1):
-                if noscan and sz < tiny_size:
-                    # mcache._tiny when the object fits in the P's current block
+                # mcache.malloc without a refill, on the arrays loaded above (copies of
+                # mcache._tiny's combining step, mspan.next_free_index's allocCache step,
+                # mspan.slot_live and mcache._tb_new: calling them would cost an atomic
+                # incref/decref per array they read); anything else takes mcache.malloc
+                want = -1  # span class whose cached span gets the object (or a new tiny block)
+                tiny = noscan and sz < tiny_size
+                if tiny:
                     off = pp[pi, PP_TINY_OFF]
                     if sz & 7 == 0:
                         off = (off + 7) & ~7
@@ -284,6 +291,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
                         off = (off + 1) & ~1
                     b = pp[pi, PP_TINY]
                     if b >= 0 and off + sz <= tiny_size:
+                        # the object fits in the P's current tiny block
                         pp[pi, PP_TINY_OFF] = off + sz
                         tb[b, TB_CNT] += 1
                         ob[oid, OB_SPAN] = tb[b, TB_SPAN]
@@ -300,64 +308,89 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
                                 pk_cs[tspc, f] = cs[tspc, f]
                         cs[tspc, CS_REQ_LIVE] += sz
                         fast = True
+                    else:
+                        want = tspc  # a new 16-byte block
                 else:
-                    # mcache.malloc's small path when the cached span has a free slot in
-                    # its allocCache (mcache.next_free, mspan.next_free_index, slot_live)
                     nb = sz
                     if malloc_header and not noscan and sz > header_threshold:
                         nb += header_size
-                    c = size_to_class(nb, class8, class128)
-                    sid = mc[pi, (c << 1) | (1 if noscan else 0)]
-                    if sid >= 0:
-                        fi = sp[sid, SP_FREEINDEX]
-                        nel = sp[sid, SP_NELEMS]
-                        ac = acache[sid]
-                        bit = ctz64(ac)
-                        if fi != nel and bit < 64 and fi + bit < nel:
-                            slot = fi + bit
-                            acache[sid] = (ac >> np.uint64(bit)) >> U1
-                            fi = slot + 1
-                            if fi % 64 == 0 and fi != nel:
-                                w = fi >> 6
-                                if w < SPAN_WORDS:
-                                    acache[sid] = ~abits[sid, w]
-                                else:
-                                    acache[sid] = U0
-                            sp[sid, SP_FREEINDEX] = fi
-                            sp[sid, SP_ALLOCCOUNT] += 1
-                            spc = sp[sid, SP_SPC]
-                            es = sp[sid, SP_ELEMSIZE]
-                            lbits[sid, slot >> 6] |= U1 << np.uint64(slot & 63)
-                            pid = sc[S_PEAK_ID]  # mspan.cs_touch
-                            if cs_snap[spc] != pid:
-                                cs_snap[spc] = pid
-                                for f in range(n_cs):
-                                    pk_cs[spc, f] = cs[spc, f]
-                            live = sp[sid, SP_LIVE]
-                            cs[spc, CS_H0 + bucket(live, nel)] -= 1
-                            cs[spc, CS_H0 + bucket(live + 1, nel)] += 1
-                            sp[sid, SP_LIVE] = live + 1
-                            cs[spc, CS_ALLOC_SLOTS] += 1
-                            cs[spc, CS_ALLOC_BYTES] += es
-                            cs[spc, CS_LIVE_SLOTS] += 1
-                            cs[spc, CS_LIVE_SLOT_BYTES] += es
-                            cs[spc, CS_REQ_LIVE] += sz
-                            cs[spc, CS_MALLOCS] += 1
-                            sc[S_OBJ_BYTES] += es
-                            sc[S_LIVE_SLOT_BYTES] += es
-                            sc[S_REQ_LIVE] += sz
-                            sc[S_MALLOCS] += 1
-                            sc[S_ALLOC_BYTES] += es
-                            if sc[S_PHASE] == 1:  # allocate black
-                                mbits[sid, slot >> 6] |= U1 << np.uint64(slot & 63)
-                                sc[S_MARKED_NOW] += es
-                                if spc & 1 == 0:
-                                    sc[S_MARKED_SCAN_NOW] += es
-                            ob[oid, OB_SPAN] = sid
-                            ob[oid, OB_SLOT] = slot
-                            ob[oid, OB_SIZE] = sz
-                            ob[oid, OB_TB] = -1
-                            fast = True
+                    want = (size_to_class(nb, class8, class128) << 1) | (1 if noscan else 0)
+                sid = -1 if want < 0 else mc[pi, want]
+                if sid >= 0:
+                    fi = sp[sid, SP_FREEINDEX]
+                    nel = sp[sid, SP_NELEMS]
+                    ac = acache[sid]
+                    bit = ctz64(ac)
+                    if fi != nel and bit < 64 and fi + bit < nel:
+                        # the cached span's allocCache has a free slot
+                        slot = fi + bit
+                        acache[sid] = (ac >> np.uint64(bit)) >> U1
+                        fi = slot + 1
+                        if fi % 64 == 0 and fi != nel:
+                            w = fi >> 6
+                            if w < SPAN_WORDS:
+                                acache[sid] = ~abits[sid, w]
+                            else:
+                                acache[sid] = U0
+                        sp[sid, SP_FREEINDEX] = fi
+                        sp[sid, SP_ALLOCCOUNT] += 1
+                        spc = sp[sid, SP_SPC]
+                        es = sp[sid, SP_ELEMSIZE]
+                        lbits[sid, slot >> 6] |= U1 << np.uint64(slot & 63)
+                        pid = sc[S_PEAK_ID]  # mspan.cs_touch
+                        if cs_snap[spc] != pid:
+                            cs_snap[spc] = pid
+                            for f in range(n_cs):
+                                pk_cs[spc, f] = cs[spc, f]
+                        live = sp[sid, SP_LIVE]
+                        cs[spc, CS_H0 + bucket(live, nel)] -= 1
+                        cs[spc, CS_H0 + bucket(live + 1, nel)] += 1
+                        sp[sid, SP_LIVE] = live + 1
+                        cs[spc, CS_ALLOC_SLOTS] += 1
+                        cs[spc, CS_ALLOC_BYTES] += es
+                        cs[spc, CS_LIVE_SLOTS] += 1
+                        cs[spc, CS_LIVE_SLOT_BYTES] += es
+                        cs[spc, CS_REQ_LIVE] += sz
+                        cs[spc, CS_MALLOCS] += 1
+                        sc[S_OBJ_BYTES] += es
+                        sc[S_LIVE_SLOT_BYTES] += es
+                        sc[S_REQ_LIVE] += sz
+                        sc[S_MALLOCS] += 1
+                        sc[S_ALLOC_BYTES] += es
+                        if sc[S_PHASE] == 1:  # allocate black
+                            mbits[sid, slot >> 6] |= U1 << np.uint64(slot & 63)
+                            sc[S_MARKED_NOW] += es
+                            if spc & 1 == 0:
+                                sc[S_MARKED_SCAN_NOW] += es
+                        ob[oid, OB_SPAN] = sid
+                        ob[oid, OB_SLOT] = slot
+                        ob[oid, OB_SIZE] = sz
+                        ob[oid, OB_TB] = -1
+                        if tiny:
+                            # mcache._tb_new: the slot is a new block holding the object
+                            nb = sc[S_TB_FREE]
+                            if nb >= 0:
+                                sc[S_TB_FREE] = tb[nb, TB_NEXT]
+                                sc[S_TB_NFREE] -= 1
+                            else:
+                                nb = sc[S_TB_HW]
+                                sc[S_TB_HW] += 1
+                            tb[nb, TB_CNT] = 1
+                            tb[nb, TB_SPAN] = sid
+                            tb[nb, TB_SLOT] = slot
+                            tb[nb, TB_OWNER] = -1
+                            tb[nb, TB_NEXT] = -1
+                            ob[oid, OB_TB] = nb
+                            # it becomes the P's block if it has more room left (mcache._tiny)
+                            if b < 0 or sz < pp[pi, PP_TINY_OFF]:
+                                if b >= 0:
+                                    tb[b, TB_OWNER] = -1
+                                    if tb[b, TB_CNT] == 0:
+                                        mcache.tb_kill(s, b)
+                                pp[pi, PP_TINY] = nb
+                                pp[pi, PP_TINY_OFF] = sz
+                                tb[nb, TB_OWNER] = pi
+                        fast = True
             if not fast:
                 if sweep_frees and ob[oid, OB_SPAN] != -1:
                     gc.free_object(s, oid)  # the id's earlier object was swept unobserved
@@ -376,7 +409,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
             if oid < n_ob:
                 sid = ob[oid, OB_SPAN]
                 if sid >= 0:
-                    # gc.free_object (and mspan.slot_dead) on the locals
+                    # gc.free_object (with mcache.tb_kill and mspan.slot_dead) on the locals
                     sc[S_DEATHS] += 1
                     osz = ob[oid, OB_SIZE]
                     b = ob[oid, OB_TB]
@@ -388,24 +421,41 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
                             pk_cs[spc, f] = cs[spc, f]
                     cs[spc, CS_REQ_LIVE] -= osz
                     sc[S_REQ_LIVE] -= osz
+                    dsid = -1  # the span whose slot dies with this object, if one does
+                    dslot = 0
                     if b >= 0:
                         tb[b, TB_CNT] -= 1
                         if tb[b, TB_CNT] == 0 and tb[b, TB_OWNER] < 0:
-                            mcache.tb_kill(s, b)
+                            # mcache.tb_kill: the whole block dies, its record is recycled
+                            dsid = tb[b, TB_SPAN]
+                            dslot = tb[b, TB_SLOT]
+                            tb[b, TB_NEXT] = sc[S_TB_FREE]
+                            tb[b, TB_OWNER] = -1
+                            tb[b, TB_CNT] = 0
+                            sc[S_TB_FREE] = b
+                            sc[S_TB_NFREE] += 1
                     else:
-                        slot = ob[oid, OB_SLOT]
-                        es = sp[sid, SP_ELEMSIZE]
-                        lbits[sid, slot >> 6] &= ~(U1 << np.uint64(slot & 63))
-                        live = sp[sid, SP_LIVE]
-                        nel = sp[sid, SP_NELEMS]
-                        cs[spc, CS_H0 + bucket(live, nel)] -= 1
-                        cs[spc, CS_H0 + bucket(live - 1, nel)] += 1
-                        sp[sid, SP_LIVE] = live - 1
-                        cs[spc, CS_LIVE_SLOTS] -= 1
-                        cs[spc, CS_LIVE_SLOT_BYTES] -= es
+                        dsid = sid
+                        dslot = ob[oid, OB_SLOT]
+                    if dsid >= 0:
+                        # mspan.slot_dead
+                        dspc = sp[dsid, SP_SPC]
+                        if cs_snap[dspc] != pid:  # mspan.cs_touch (a tiny block's class)
+                            cs_snap[dspc] = pid
+                            for f in range(n_cs):
+                                pk_cs[dspc, f] = cs[dspc, f]
+                        es = sp[dsid, SP_ELEMSIZE]
+                        lbits[dsid, dslot >> 6] &= ~(U1 << np.uint64(dslot & 63))
+                        live = sp[dsid, SP_LIVE]
+                        nel = sp[dsid, SP_NELEMS]
+                        cs[dspc, CS_H0 + bucket(live, nel)] -= 1
+                        cs[dspc, CS_H0 + bucket(live - 1, nel)] += 1
+                        sp[dsid, SP_LIVE] = live - 1
+                        cs[dspc, CS_LIVE_SLOTS] -= 1
+                        cs[dspc, CS_LIVE_SLOT_BYTES] -= es
                         sc[S_LIVE_SLOT_BYTES] -= es
-                        if sweep_frees and sp[sid, SP_SWEEPGEN] == sc[S_SG] - 2:
-                            mbits[sid, slot >> 6] &= ~(U1 << np.uint64(slot & 63))
+                        if sweep_frees and sp[dsid, SP_SWEEPGEN] == sc[S_SG] - 2:
+                            mbits[dsid, dslot >> 6] &= ~(U1 << np.uint64(dslot & 63))
                     ob[oid, OB_SPAN] = -1
                     ob[oid, OB_TB] = -1
                 elif sid != -1:

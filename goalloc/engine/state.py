@@ -284,10 +284,12 @@ NEED_OBJS = 5
 NEED_TL = 6
 NEED_LK = 7  # heap-lock log (engine/locks.py): the driver drains it, growing it if still short
 
-_I64 = types.int64[:]
-_I64_2 = types.int64[:, :]
-_U64 = types.uint64[:]
-_U64_2 = types.uint64[:, :]
+# C-contiguous (every array is built by np.zeros/np.full here): numba then indexes a row by
+# its length, not by strides loaded from the array struct at each access
+_I64 = types.int64[::1]
+_I64_2 = types.int64[:, ::1]
+_U64 = types.uint64[::1]
+_U64_2 = types.uint64[:, ::1]
 
 FIELDS = (
     ("prm", _I64),
@@ -315,7 +317,7 @@ FIELDS = (
     ("pg_span", _I64),
     ("cs", _I64_2),
     ("cyc", _I64_2),
-    ("fs", types.float64[:]),
+    ("fs", types.float64[::1]),
     ("tl", _I64_2),
     ("ck", _I64_2),
     ("pk_cs", _I64_2),
