@@ -175,6 +175,7 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         eng.plan = snapshot.plan(path, header)
         run_chunk = eng.run_chunk
         if eng.plan is not None:
+            eng.plan.timed_deaths = config.gc_mode == "pacer"
             eng.plan.build(eng)
             run_chunk = functools.partial(eng.plan.run_chunk, eng)
         vs = validate._State()

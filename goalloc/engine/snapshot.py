@@ -60,19 +60,27 @@ N_C = 4
 
 
 @kernel
-def _plan_chunk(kind, ids, flags, start, st, last_alloc, snap, mv_t, mv_id, dead, cnt):
+def _plan_chunk(kind, ts, ids, flags, start, st, last_alloc, last_alloc_t, snap, mv_t, mv_id,
+                mv_mid, mv_lo, dead, cnt):
     """One chunk of the planning pass. st[0]: index of the current cycle's gc_start (-1 none),
-    st[1]: the gc_start index frees now belong before (-1: before the trace). Returns (moved,
-    dead-at-snapshot) entries written to mv_*/dead."""
+    st[1]: the gc_start index frees now belong before (-1: before the trace), st[2] its trace
+    time, st[3] / st[4]: index / time of the gc_start before that one (-1: none), st[5]: time
+    of the current cycle's gc_start, st[6]: trace clock (the largest ts so far). Returns
+    (moved, dead-at-snapshot) entries written to mv_* / dead; a moved death has the gc_start
+    it must precede (mv_t), the midpoint of the interval it lies in (mv_mid, trace time) and
+    the first event index that interval allows (mv_lo)."""
     nm = 0
     nd = 0
     for i in range(kind.shape[0]):
         k = kind[i]
         g = start + i
+        if ts[i] > st[6]:
+            st[6] = ts[i]
         if k == fmt.ALLOC:
             o = ids[i]
             if 0 <= o < last_alloc.shape[0]:
                 last_alloc[o] = g
+                last_alloc_t[o] = st[6]
                 snap[o] = 1 if (flags[i] & fmt.FLAG_SNAPSHOT) != 0 else 0
         elif k == fmt.FREE:
             o = ids[i]
@@ -87,8 +95,17 @@ def _plan_chunk(kind, ids, flags, start, st, last_alloc, snap, mv_t, mv_id, dead
                 else:
                     cnt[C_IN_PLACE] += 1
             elif last_alloc[o] < t:
+                # marked by the previous cycle's mark (or allocated after it), unmarked by
+                # this one: it died in (max(alloc, previous gc_start), this gc_start]
+                lo_i = last_alloc[o]
+                lo_t = last_alloc_t[o]
+                if st[3] > lo_i:
+                    lo_i = st[3]
+                    lo_t = st[4]
                 mv_t[nm] = t
                 mv_id[nm] = o
+                mv_mid[nm] = lo_t + (st[2] - lo_t) // 2
+                mv_lo[nm] = lo_i + 1
                 nm += 1
                 cnt[C_MOVED] += 1
             else:
@@ -96,8 +113,12 @@ def _plan_chunk(kind, ids, flags, start, st, last_alloc, snap, mv_t, mv_id, dead
             last_alloc[o] = -1
         elif k == fmt.GC_START:
             st[0] = g
+            st[5] = st[6]
         elif k == fmt.GC_MARK_TERM:
+            st[3] = st[1]
+            st[4] = st[2]
             st[1] = st[0]
+            st[2] = st[5] if st[0] >= 0 else -1
             st[0] = -1
     return nm, nd
 
@@ -109,6 +130,12 @@ class Plan:
     lookahead: bool = False
     death_at: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # event index
     death_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # where in its interval a death lies (trace time) and the first event index it allows
+    death_mid: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    death_lo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # False: deaths just before their gc_start (recorded GC mode: the recorded cycles mark
+    # exactly what the runtime marked); True: at the midpoint of their interval (pacer mode)
+    timed_deaths: bool = False
     # the snapshot: spans (trace id, pages, span class) and placed objects
     span_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     span_pages: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -164,9 +191,37 @@ class Plan:
         if drain is not None:
             drain()
 
+    def _timed_cuts(self, chunk):
+        """(event index, object id) of the deaths due before an event of this chunk, at the
+        midpoint of their interval: before the first event at which the trace clock (the
+        largest ts so far) reaches the midpoint, and not before the first event the interval
+        allows. Deaths are resolved in midpoint order and wait in `_pending` until their
+        event comes."""
+        if not hasattr(self, "_order"):
+            self._order = np.argsort(self.death_mid, kind="stable")
+            self._mid_sorted = self.death_mid[self._order]
+            self._ptr = 0
+            self._tmax = np.iinfo(np.int64).min
+            self._pending = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        lo, hi = chunk.start, chunk.start + chunk.n
+        clock = np.maximum(np.maximum.accumulate(chunk.ts), self._tmax)
+        self._tmax = int(clock[-1])
+        q = int(np.searchsorted(self._mid_sorted, self._tmax, side="right"))
+        sel = self._order[self._ptr:q]
+        self._ptr = q
+        at = np.maximum(lo + np.searchsorted(clock, self.death_mid[sel], side="left"),
+                        self.death_lo[sel])
+        at = np.concatenate([self._pending[0], at])
+        ids = np.concatenate([self._pending[1], self.death_id[sel]])
+        now = at < hi
+        self._pending = (at[~now], ids[~now])
+        at, ids = at[now], ids[now]
+        order = np.argsort(at, kind="stable")
+        return at[order], ids[order]
+
     def run_chunk(self, eng, chunk) -> None:
         """Replay one chunk: snapshot allocs skipped (already placed), deaths applied before
-        the gc_start they belong to."""
+        the gc_start they belong to (or, with `timed_deaths`, at their interval's midpoint)."""
         from goalloc.trace.reader import Chunk
 
         kind = chunk.kind
@@ -176,8 +231,13 @@ class Plan:
             if b > a:
                 kind = kind.copy()
                 kind[self.obj_event[a:b] - lo] = 0  # placed by build(): no event
-        a, b = np.searchsorted(self.death_at, [lo, hi])
-        cuts = np.unique(self.death_at[a:b]) if b > a else ()
+        if self.timed_deaths:
+            death_at, death_id = self._timed_cuts(chunk)
+            a, b = 0, death_at.shape[0]
+        else:
+            death_at, death_id = self.death_at, self.death_id
+            a, b = np.searchsorted(death_at, [lo, hi])
+        cuts = np.unique(death_at[a:b]) if b > a else ()
         cols = chunk.columns()
         cols["kind"] = kind
 
@@ -190,8 +250,8 @@ class Plan:
         for t in cuts:
             j = int(t) - lo
             piece(i, j)
-            x, y = np.searchsorted(self.death_at, [t, t + 1])
-            _deaths(eng.arrays.state, self.death_id[x:y])
+            x, y = np.searchsorted(death_at, [t, t + 1])
+            _deaths(eng.arrays.state, death_id[x:y])
             i = j
         piece(i, chunk.n)
 
@@ -205,11 +265,12 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
     placed = header.extra.get("snapshot") == fmt.SNAPSHOT_PLACED
     if not sweep and not placed:
         return None
-    st = np.array([-1, -1], np.int64)
+    st = np.array([-1, -1, -1, -1, -1, -1, np.iinfo(np.int64).min], np.int64)
     last_alloc = np.full(1 << 16, -1, np.int64)
+    last_alloc_t = np.zeros(1 << 16, np.int64)
     snap = np.zeros(1 << 16, np.int8)
     cnt = np.zeros(N_C, np.int64)
-    mv_t, mv_id, dead = [], [], []
+    mv_t, mv_id, mv_mid, mv_lo, dead = [], [], [], [], []
     sp_id, sp_pages, sp_spc = [], [], []
     ob = {"event": [], "id": [], "size": [], "aux": []}
     markers = 0
@@ -224,6 +285,8 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
                     last_alloc = np.concatenate([last_alloc, np.full(n - last_alloc.shape[0],
                                                                      -1, np.int64)])
                     snap = np.concatenate([snap, np.zeros(n - snap.shape[0], np.int8)])
+                    last_alloc_t = np.concatenate([last_alloc_t, np.zeros(
+                        n - last_alloc_t.shape[0], np.int64)])
             markers += int(np.count_nonzero(kind == fmt.GC_MARK_TERM))
             snapf = (chunk.flags & fmt.FLAG_SNAPSHOT) != 0
             if placed and snapf.any():
@@ -239,19 +302,27 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
             if sweep:
                 buf_t = np.empty(chunk.n, np.int64)
                 buf_id = np.empty(chunk.n, np.int64)
+                buf_mid = np.empty(chunk.n, np.int64)
+                buf_lo = np.empty(chunk.n, np.int64)
                 buf_d = np.empty(chunk.n, np.int64)
-                nm, nd = _plan_chunk(kind, chunk.id, chunk.flags, chunk.start, st, last_alloc,
-                                     snap, buf_t, buf_id, buf_d, cnt)
+                nm, nd = _plan_chunk(kind, chunk.ts, chunk.id, chunk.flags, chunk.start, st,
+                                     last_alloc, last_alloc_t, snap, buf_t, buf_id, buf_mid,
+                                     buf_lo, buf_d, cnt)
                 mv_t.append(buf_t[:nm])
                 mv_id.append(buf_id[:nm])
+                mv_mid.append(buf_mid[:nm])
+                mv_lo.append(buf_lo[:nm])
                 dead.append(buf_d[:nd])
     p = Plan()
     if sweep and markers > 0:
         p.lookahead = True
         p.death_at = np.concatenate(mv_t) if mv_t else p.death_at
         p.death_id = np.concatenate(mv_id) if mv_id else p.death_id
+        p.death_mid = np.concatenate(mv_mid) if mv_mid else p.death_mid
+        p.death_lo = np.concatenate(mv_lo) if mv_lo else p.death_lo
         order = np.argsort(p.death_at, kind="stable")
         p.death_at, p.death_id = p.death_at[order], p.death_id[order]
+        p.death_mid, p.death_lo = p.death_mid[order], p.death_lo[order]
     p.counts = {"frees_moved_before_mark_start": int(cnt[C_MOVED]) if p.lookahead else 0,
                 "frees_in_place": int(cnt[C_IN_PLACE]) if p.lookahead else 0}
     if placed and sp_id:
