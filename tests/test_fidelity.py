@@ -360,7 +360,10 @@ def test_cli_validate_text_and_errors(tmp_path):
 
 def test_end_to_end_record_and_validate(tmp_path):
     """Record a small benchmark with the real toolchain, replay it with --validate and check
-    the recorded-mode targets."""
+    the recorded-mode targets. One P (-cpu=1): with several, which spans each P's mcache held
+    when tracing started is not in the trace (docs/model.md), and a recording whose benchmark
+    P found its classes' snapshot spans cached by another P misses the mean target (measured:
+    1 recording in 8 at 2 Ps, mean 1.9%; 0 in 8 at 1 P, mean <= 0.6%)."""
     go = go_binary()
     if go is None:
         pytest.skip(GO_SKIP)
@@ -376,7 +379,7 @@ def test_end_to_end_record_and_validate(tmp_path):
                                                                 "goalloc-test-gocache")}
     out = tmp_path / "x.msgpack"
     r = goalloc("record", "-o", out, "--", "go", "test", "-run=^$", "-bench=.",
-                "-benchtime=200x", ".", cwd=mod, env=env)
+                "-benchtime=200x", "-cpu=1", ".", cwd=mod, env=env)
     assert r.returncode == 0, r.stderr
     r = goalloc("replay", out, "--gc", "recorded", "--go-version", "1.22", "--validate",
                 "--json")
