@@ -26,7 +26,7 @@ from goalloc.jit import njit
 
 
 @njit(cache=True)
-def _havespan(s, sid):
+def havespan(s, sid):
     """cacheSpan's havespan: rebuild allocCache at freeindex."""
     fi = s.sp[sid, SP_FREEINDEX]
     mspan.refill_alloc_cache(s, sid, fi >> 6)
@@ -43,14 +43,14 @@ def cache_span(s, spc, p):
     un = 1 - idx
     sid = pop(s, set_id(spc, False, idx))
     if sid >= 0:
-        return _havespan(s, sid)
+        return havespan(s, sid)
     budget = SPAN_BUDGET
     while budget >= 0:
         sid = pop(s, set_id(spc, False, un))
         if sid < 0:
             break
         sweep.sweep_span(s, sid, True)
-        return _havespan(s, sid)
+        return havespan(s, sid)
     while budget >= 0:
         sid = pop(s, set_id(spc, True, un))
         if sid < 0:
@@ -59,13 +59,13 @@ def cache_span(s, spc, p):
         fi = mspan.next_free_index(s, sid)
         if fi != s.sp[sid, SP_NELEMS]:
             s.sp[sid, SP_FREEINDEX] = fi
-            return _havespan(s, sid)
+            return havespan(s, sid)
         push(s, set_id(spc, True, idx), sid)
         budget -= 1
     # mcentral.grow: a fresh span from the heap.
     nelems = s.objs_noscan[c] if spc & 1 else s.objs_scan[c]
     sid = sweep.heap_alloc(s, s.class_pages[c], spc, p, s.class_size[c], nelems, s.sc[S_SG])
-    return _havespan(s, sid)
+    return havespan(s, sid)
 
 
 @njit(cache=True)

@@ -43,11 +43,14 @@ from goalloc.engine.state import (
     S_SG,
     S_UNSWEPT,
     SP_ALLOCCOUNT,
+    SP_ELEMSIZE,
     SP_FREEINDEX,
     SP_NELEMS,
+    SP_NPAGES,
     SP_REQ,
     SP_SPC,
     SP_SWEEPGEN,
+    SP_WHERE,
 )
 from goalloc.jit import kernel
 from goalloc.trace import format as fmt
@@ -146,6 +149,15 @@ class Plan:
     obj_span: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # index in span_*
     obj_slot: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     dead_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # before the first mark termination (mcaches not yet flushed): fresh (non-snapshot) heap
+    # span allocations (event index, P, span class) and allocations (event index, slot size,
+    # noscan), to infer which snapshot spans other Ps' mcaches held (`_cache_snapshot_spans`)
+    fresh_event: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    fresh_p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    fresh_spc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    early_event: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    early_slot: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    early_noscan: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
     counts: dict = field(default_factory=dict)
 
     @property
@@ -182,6 +194,12 @@ class Plan:
         placed = np.zeros(self.obj_id.shape[0], np.bool_)
         _build(a.state, self.span_pages, self.span_spc, self.obj_id, self.obj_size,
                self.obj_span, self.obj_slot, self.dead_ids, recs, nelems, placed)
+        small = self.early_slot <= eng.table.max_small_size
+        early_spc = np.where(small, (eng.table.size_to_class(np.where(small, self.early_slot, 0))
+                                     << 1) | self.early_noscan, -1)
+        self.counts["snapshot_spans_cached"] = int(_cache_snapshot_spans(
+            a.state, recs, self.fresh_event, self.fresh_p, self.fresh_spc, self.early_event,
+            early_spc))
         if not placed.all():  # replayed as ordinary allocs
             self.counts["snapshot_objects_unplaced"] = (
                 self.counts.get("snapshot_objects_unplaced", 0) + int((~placed).sum()))
@@ -273,6 +291,9 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
     mv_t, mv_id, mv_mid, mv_lo, dead = [], [], [], [], []
     sp_id, sp_pages, sp_spc = [], [], []
     ob = {"event": [], "id": [], "size": [], "aux": []}
+    fresh = {"event": [], "p": [], "spc": []}
+    early = {"event": [], "slot": [], "noscan": []}
+    first_term = -1  # event index of the first mark termination (mcaches flushed)
     markers = 0
     with goalloc.trace.open(path) as reader:
         for chunk in reader:
@@ -287,8 +308,22 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
                     snap = np.concatenate([snap, np.zeros(n - snap.shape[0], np.int8)])
                     last_alloc_t = np.concatenate([last_alloc_t, np.zeros(
                         n - last_alloc_t.shape[0], np.int64)])
-            markers += int(np.count_nonzero(kind == fmt.GC_MARK_TERM))
+            terms = np.flatnonzero(kind == fmt.GC_MARK_TERM)
+            markers += terms.shape[0]
             snapf = (chunk.flags & fmt.FLAG_SNAPSHOT) != 0
+            if placed and first_term < 0:
+                end = chunk.n if terms.shape[0] == 0 else int(terms[0])
+                if terms.shape[0]:
+                    first_term = chunk.start + end
+                w = np.arange(chunk.n) < end
+                m = w & ~snapf & (kind == fmt.SPAN_ALLOC) & (chunk.aux > 0)
+                fresh["event"].append(np.flatnonzero(m) + chunk.start)
+                fresh["p"].append(chunk.p[m].astype(np.int64))
+                fresh["spc"].append(chunk.aux[m].copy())
+                m = w & ~snapf & allocs & (chunk.aux > 0)
+                early["event"].append(np.flatnonzero(m) + chunk.start)
+                early["slot"].append(chunk.aux[m].copy())
+                early["noscan"].append((chunk.flags[m] & fmt.FLAG_NOSCAN) != 0)
             if placed and snapf.any():
                 m = snapf & (kind == fmt.SPAN_ALLOC) & (chunk.aux >= 0)
                 sp_id.append(chunk.id[m].copy())
@@ -333,6 +368,11 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
             d = np.concatenate(dead)
             p.dead_ids = d[np.isin(d, p.obj_id)]
         p.counts["snapshot_objects_dead"] = int(p.dead_ids.shape[0])
+        if fresh["event"]:
+            p.fresh_event, p.fresh_p, p.fresh_spc = (np.concatenate(fresh[k])
+                                                     for k in ("event", "p", "spc"))
+            p.early_event, p.early_slot, p.early_noscan = (np.concatenate(early[k])
+                                                           for k in ("event", "slot", "noscan"))
     if not p.lookahead and not p.rebuilds_snapshot:
         return None
     return p
@@ -450,3 +490,59 @@ def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_i
         else:
             spanset.push(s, spanset.set_id(spc, full, idx), sid)
     sc[S_HEAP_LIVE] += sc[S_OBJ_BYTES]
+
+
+@kernel
+def _cache_snapshot_spans(s, recs, fresh_event, fresh_p, fresh_spc, early_event, early_spc):
+    """Which snapshot spans sat in Ps' mcaches when tracing started (the trace does not say).
+    mcentral.cacheSpan takes a partial swept span before growing the heap, so when a P
+    allocated a fresh span of a class before the first mark termination while that class's
+    snapshot spans still had more free slots than the allocations of the class so far could
+    have used, those spans were out of its reach: cached by other Ps. They go to the other
+    Ps' mcaches (one per P, the roomiest first) until the first flush, as the runtime had
+    them. Returns the number of spans cached."""
+    nspc = s.mc.shape[1]
+    nprocs = s.mc.shape[0]
+    first = np.full(nspc, -1, np.int64)  # first fresh span allocation per class
+    first_p = np.full(nspc, -1, np.int64)
+    for j in range(fresh_event.shape[0]):
+        c = fresh_spc[j]
+        if 0 < c < nspc and first[c] < 0:
+            first[c] = fresh_event[j]
+            first_p[c] = fresh_p[j]
+    used = np.zeros(nspc, np.int64)  # allocations of the class before that
+    for j in range(early_event.shape[0]):
+        c = early_spc[j]
+        if 0 < c < nspc and first[c] >= 0 and early_event[j] < first[c]:
+            used[c] += 1
+    room = np.zeros(nspc, np.int64)
+    for j in range(recs.shape[0]):
+        sid = recs[j]
+        if sid >= 0 and s.sp[sid, SP_SWEEPGEN] == s.sc[S_SG]:  # swept: in a partial/full set
+            room[s.sp[sid, SP_SPC]] += s.sp[sid, SP_NELEMS] - s.sp[sid, SP_ALLOCCOUNT]
+    cached = 0
+    for c in range(2, nspc):  # small classes only (class 0 is large objects)
+        if first[c] < 0 or used[c] >= room[c]:
+            continue
+        for q in range(nprocs):
+            if q == first_p[c] % nprocs or s.mc[q, c] >= 0:
+                continue
+            best = -1
+            for j in range(recs.shape[0]):
+                sid = recs[j]
+                if (sid >= 0 and s.sp[sid, SP_SPC] == c and s.sp[sid, SP_SWEEPGEN] == s.sc[S_SG]
+                        and s.sp[sid, SP_WHERE] >= 0
+                        and s.sp[sid, SP_ALLOCCOUNT] < s.sp[sid, SP_NELEMS]
+                        and (best < 0 or s.sp[sid, SP_ALLOCCOUNT] < s.sp[best, SP_ALLOCCOUNT])):
+                    best = sid
+            if best < 0:
+                break
+            spanset.unlink(s, best)
+            s.sp[best, SP_SWEEPGEN] = s.sc[S_SG] + 3  # as mcache.refill leaves it
+            s.sp[best, SP_WHERE] = -2 - q
+            s.mc[q, c] = best
+            mcentral.havespan(s, best)  # allocCache at freeindex, as cacheSpan leaves it
+            s.sc[S_HEAP_LIVE] += (s.sp[best, SP_NPAGES] * PAGE_SIZE
+                                  - s.sp[best, SP_ALLOCCOUNT] * s.sp[best, SP_ELEMSIZE])
+            cached += 1
+    return cached
