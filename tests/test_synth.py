@@ -99,6 +99,17 @@ def test_ids_grow_past_initial_capacity(tmp_path):
     assert peak > 4000
 
 
+def test_ids_beyond_the_limit_are_an_error(tmp_path, monkeypatch):
+    # profile keeps ids as int32: more live objects than MAX_IDS stop the run, never wrap.
+    from goalloc.errors import GoallocError
+    from goalloc.synth import driver
+
+    monkeypatch.setattr(driver, "MAX_IDS", 2048)
+    with pytest.raises(GoallocError, match="more than 2,048 live objects"):
+        generate("batch", 40_000, tmp_path / "t", procs=2, seed=1, phases=1)
+    assert not (tmp_path / "t").exists()
+
+
 def test_fragmenter_keeps_exactly_every_kth(tmp_path):
     out = tmp_path / "t"
     generate("fragmenter", 30_001, out, procs=2, seed=2, keep_every=7, window=100)

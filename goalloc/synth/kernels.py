@@ -67,11 +67,13 @@ def _size(rs, bcdf, bexp):
 
 
 @kernel(inline="always")
-def _put(rs, noscan, out, i, kind, now, p, oid, size):
-    """Write event i; draw the noscan flag of an alloc. Returns 1 for an alloc, else 0."""
-    flags = 0
-    if kind == ALLOC and uniform(rs) < noscan:
-        flags = NOSCAN
+def _put(out, i, kind, now, p, oid, size, flags):
+    """Write event i. Returns 1 for an alloc, else 0.
+
+    The caller draws the alloc's noscan flag in its own body, as the step's last draw: when it
+    was drawn in here, an inlined helper that takes arrays and branches inside, numba kept an
+    atomic incref/decref of every array argument (`rs` and the six `out` columns) on every
+    event, ~20 % of the profile kernel's time."""
     out[0][i] = kind
     out[1][i] = now
     out[2][i] = p
@@ -177,7 +179,8 @@ def steady(
         if kind == FREE:
             nfree = _free_id(fstack, nfree, oid)
         now += below(rs, 2 * ip[IP_GAP] + 1)
-        allocs += _put(rs, noscan, out, i, kind, now, p, oid, size)
+        flags = NOSCAN if kind == ALLOC and uniform(rs) < noscan else 0  # last draw of a step
+        allocs += _put(out, i, kind, now, p, oid, size, flags)
         i += 1
     _save(st, nfree, next_id, now, allocs, i - i0)
     return i
@@ -256,7 +259,8 @@ def batch(rs, st, ip, fp, fstack, kept, ring, b_cdf, b_exp, out, i, n):
         if kind == FREE:
             nfree = _free_id(fstack, nfree, oid)
         now += below(rs, 2 * ip[IP_GAP] + 1)
-        allocs += _put(rs, noscan, out, i, kind, now, p, oid, size)
+        flags = NOSCAN if kind == ALLOC and uniform(rs) < noscan else 0  # last draw of a step
+        allocs += _put(out, i, kind, now, p, oid, size, flags)
         i += 1
     _save(st, nfree, next_id, now, allocs, i - i0)
     return i
@@ -299,7 +303,8 @@ def fragmenter(rs, st, ip, fp, fstack, ring, f_cdf, f_exp, out, i, n):
                 _ring_push(st, ring, oid)
             size = _size(rs, f_cdf, f_exp)
         now += below(rs, 2 * ip[IP_GAP] + 1)
-        allocs += _put(rs, noscan, out, i, kind, now, p, oid, size)
+        flags = NOSCAN if kind == ALLOC and uniform(rs) < noscan else 0  # last draw of a step
+        allocs += _put(out, i, kind, now, p, oid, size, flags)
         i += 1
     _save(st, nfree, next_id, now, allocs, i - i0)
     return i
@@ -341,7 +346,8 @@ def large(rs, st, ip, fp, fstack, live, l_cdf, l_exp, out, i, n):
             nfree = _free_id(fstack, nfree, oid)
             size = 0
         now += below(rs, 2 * ip[IP_GAP] + 1)
-        allocs += _put(rs, noscan, out, i, kind, now, p, oid, size)
+        flags = NOSCAN if kind == ALLOC and uniform(rs) < noscan else 0  # last draw of a step
+        allocs += _put(out, i, kind, now, p, oid, size, flags)
         i += 1
     _save(st, nfree, next_id, now, allocs, i - i0)
     return i
@@ -358,23 +364,32 @@ PF_CLOCK = 3  # fp: the continuous clock, ns (ts = floor of it)
 
 @kernel(inline="always")
 def _tree_set(tree, leaves, s, w):
-    """Set leaf s and recompute its ancestors from their children (exact: no drift)."""
+    """Set leaf s and recompute its ancestors from their children (exact: no drift).
+
+    The running sum stays in a register and only the siblings are loaded (their addresses are
+    known up front), so the ten levels cost ten dependent adds instead of ten store-to-load
+    round trips. IEEE addition is commutative, so `v + sibling` equals `left + right` bit for
+    bit whichever side v is on."""
     j = leaves + s
-    tree[j] = w
-    j >>= 1
-    while j >= 1:
-        tree[j] = tree[2 * j] + tree[2 * j + 1]
+    v = w
+    tree[j] = v
+    while j > 1:
+        v += tree[j ^ 1]
         j >>= 1
+        tree[j] = v
 
 
 @kernel(inline="always")
 def _tree_find(tree, leaves, x):
+    """The leaf where the prefix sum of the leaves passes x (x in [0, tree[1]))."""
     j = 1
     while j < leaves:  # branch-free: the path is random, so branches would mispredict
-        left = tree[2 * j]
-        right = x >= left
-        x -= left if right else 0.0
-        j = 2 * j + np.int64(right)
+        right = np.int64(x >= tree[2 * j])
+        # Going right subtracts the left child's sum. tree[0] is never set (the root is
+        # tree[1]) and stays 0.0, so an integer-selected index keeps this free of branches;
+        # `left if right else 0.0` compiles to one (LLVM turns a select of a load into a jump).
+        x -= tree[2 * j * right]
+        j = 2 * j + right
     return j - leaves
 
 
@@ -461,7 +476,8 @@ def profile(
             size = 0
         clock += dt
         now = np.int64(clock)
-        allocs += _put(rs, noscan, out, i, kind, now, p, oid, size)
+        flags = NOSCAN if kind == ALLOC and uniform(rs) < noscan else 0  # last draw of a step
+        allocs += _put(out, i, kind, now, p, oid, size, flags)
         i += 1
     fp[PF_CLOCK] = clock
     _save(st, nfree, next_id, now, allocs, i - i0)

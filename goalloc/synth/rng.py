@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from goalloc.jit import kernel
+from goalloc.jit import hibit64, kernel
 
 _M64 = (1 << 64) - 1
 U7, U11, U17, U19, U32, U45, U57 = (np.uint64(k) for k in (7, 11, 17, 19, 32, 45, 57))
@@ -19,6 +19,10 @@ LN2 = 0.6931471805599453
 SQRT1_2 = 0.7071067811865476
 # 1/(2j+1) for j = 11..0: the atanh series for ln, evaluated by Horner's rule in ln_int.
 _ATANH = tuple(1.0 / (2 * j + 1) for j in range(11, -1, -1))
+# 2**-k for k = 0..63 (exact), and SQRT1_2 * 2**64 (an integer: SQRT1_2's 53-bit mantissa,
+# shifted) for exp1's branch-free range reduction.
+_POW2_NEG = np.array([2.0**-k for k in range(64)])
+_SQRT1_2_U64 = np.uint64(int(SQRT1_2 * 2.0**64))
 
 
 def seed_state(seed: int, stream: int = 0) -> np.ndarray:
@@ -73,11 +77,16 @@ def below(s, n):
 def exp1(s):
     """An Exp(1) variate -ln(u), u = k / 2**53 with k uniform in 1..2**53. ln is computed here
     from exact doublings and an atanh series (IEEE +, *, / only): ~1 ulp, no libm."""
-    u = np.float64(np.int64(next_u64(s) >> U11) + 1) * TWO_M53
-    e = 0
-    while u < SQRT1_2:  # bring u into [sqrt(1/2), 1]: usually 0 to 2 doublings
-        u *= 2.0
-        e += 1
+    k = np.int64(next_u64(s) >> U11) + 1
+    # Bring u = k / 2**53 into [sqrt(1/2), 1] by e exact doublings, without a loop (whose trip
+    # count is random, so its branch mispredicted): with k in [2**(b-1), 2**b), k / 2**b is in
+    # [1/2, 1), plus one more doubling when that is below sqrt(1/2), compared exactly in
+    # integers (k scaled to 64 bits against SQRT1_2 * 2**64). u and e are those of the loop
+    # `while u < SQRT1_2: u *= 2.0; e += 1`, bit for bit.
+    b = hibit64(k) + 1
+    below_half_sqrt2 = np.int64((np.uint64(k) << np.uint64(64 - b)) < _SQRT1_2_U64)
+    u = np.float64(k) * _POW2_NEG[b - below_half_sqrt2]
+    e = 53 - b + below_half_sqrt2
     t = (u - 1.0) / (u + 1.0)  # |t| <= 0.172, so 12 odd terms reach double precision
     t2 = t * t
     acc = 0.0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgpack
@@ -22,6 +24,7 @@ from goalloc.trace.header import Header
 # encoded as a fixed 9-byte msgpack uint64, and patched in place at close.
 _EVENTS_PLACEHOLDER = (1 << 64) - 1
 _PLACEHOLDER_BYTES = b"\xcf" + b"\xff" * 8
+COMPRESS_THREADS = 2  # zstd threads per writer (at most the CPUs)
 
 
 class AtomicFile:
@@ -71,11 +74,16 @@ class Writer:
         self.header = header
         self.chunk_events = chunk_events
         self.codec = codec
-        self._compressor = None
+        self._compress_pool = None
         if codec == "zstd":
-            import zstandard
-
-            self._compressor = zstandard.ZstdCompressor(level=3)
+            # A chunk's columns are compressed as separate frames, so they can be compressed
+            # at once: zstd releases the GIL, and each thread has its own compressor (one
+            # ZstdCompressor must not be used by two threads at a time). The frames are the
+            # same bytes whichever thread makes them.
+            self._compress_pool = ThreadPoolExecutor(
+                max_workers=min(COMPRESS_THREADS, os.cpu_count() or 1),
+                thread_name_prefix="goalloc-zstd")
+            self._compressors = threading.local()
         self._buf = {name: np.zeros(chunk_events, dtype=dt) for name, dt in fmt.COLUMNS.items()}
         self._fill = 0
         self.events = 0
@@ -141,9 +149,12 @@ class Writer:
         except BaseException:
             self._out.discard()
             raise
+        finally:
+            self._shutdown_pool()
 
     def abort(self) -> None:
         """Drop everything written; the target file is left as it was."""
+        self._shutdown_pool()
         self._out.discard()
 
     def __enter__(self) -> Writer:
@@ -187,8 +198,9 @@ class Writer:
             raw = memoryview(np.ascontiguousarray(a, dtype=fmt.COLUMNS[name])).cast("B")
             cols.append((name, raw))
         checksum = fmt.chunk_sum64([fmt.column_sum64(raw) for _, raw in cols])
-        if self._compressor is not None:
-            cols = [(name, self._compressor.compress(raw)) for name, raw in cols]
+        if self._compress_pool is not None:
+            frames = self._compress_pool.map(self._compress, [raw for _, raw in cols])
+            cols = [(name, frame) for (name, _), frame in zip(cols, frames, strict=True)]
         pk = msgpack.Packer(use_bin_type=True)
         f = self._out.file
         f.write(pk.pack_map_header(4))
@@ -200,6 +212,19 @@ class Writer:
             f.write(pk.pack(name) + _bin_header(len(raw)))
             f.write(raw)
         self.events += n
+
+
+    def _compress(self, raw) -> bytes:
+        c = getattr(self._compressors, "c", None)
+        if c is None:
+            import zstandard
+
+            c = self._compressors.c = zstandard.ZstdCompressor(level=3)
+        return c.compress(raw)
+
+    def _shutdown_pool(self) -> None:
+        if self._compress_pool is not None:
+            self._compress_pool.shutdown()
 
 
 def _umask() -> int:

@@ -39,6 +39,7 @@ from goalloc.trace.importers import gotrace_wire as w
 from goalloc.trace.writer import Writer
 
 READ_BLOCK = 4 << 20
+WRITE_SLICE = 1 << 18  # events converted per write queued (4 zstd chunks)
 MALLOC_HEADER = 8
 MIN_SIZE_FOR_HEADER = 512  # runtime minSizeForMallocHeader (amd64)
 MAX_PAGES = 1 << 28  # span ids beyond 2 TiB above the lowest heap page are taken as corrupt
@@ -678,7 +679,7 @@ class _State:
         self.t0 = None
         self.gens = 0
         self.writer = None
-        self.pending = None  # the previous generation's write (compression), on self.pool
+        self.pending = [None, None]  # last write queued from each out buffer set
         self.pool = None
         self.gomaxprocs = 1
 
@@ -972,52 +973,62 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
         st.writer = Writer(out, header_for(st), codec=codec, force=force)
         st.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gotrace-write")
 
+    # Convert in slices of WRITE_SLICE events and queue each slice's output for writing (and
+    # zstd compression) on the worker thread, so compression runs alongside the conversion of
+    # the same generation, not only of the next one: the last generation's write, which
+    # nothing follows, is then one slice long. The Writer cuts chunks by event count, so the
+    # file does not depend on the slicing.
+    k = st.gens & 1
+    _wait_write(st, k)  # writes queued two generations ago still read buffer set k
     cols = st.out_buffers(2 * n + 1)
-    start, o = 0, 0
+    start, o, written, stop = 0, 0, 0, 0
     maps = {GROW_OWED: st.owed, GROW_SPANS: st.spans, GROW_STACKS: st.stacks}
     if st.fl_head is None:
         st.fl_head = np.full(class_size.shape[0], -1, np.int64)
-    while True:
-        ow, sp_, sk = st.owed, st.spans, st.stacks
-        status, start, o = _convert(
-            start, order, typ, key, mm, a1, a2, a3, st.mp, st.pagemap, st.span_np, st.span_kc,
-            class_size, t_size, t_ptr, reasons,
-            st.span_slot0, st.span_ns, st.span_rcap, st.slot_ids, st.pctr, st.fl_head,
-            st.xkeys, st.xvals, st.xctr, st.ofree, st.octr,
-            ow.keys, ow.vals, ow.free_ids, ow.ctr,
-            sp_.keys, sp_.vals, sp_.free_ids, sp_.ctr, sk.keys, sk.vals, sk.free_ids, sk.ctr,
-            st.t0, ashift, pshift, st.lastp, st.gcseq, st.cnt,
-            cols["kind"], cols["ts"], cols["p"], cols["id"], cols["size"], cols["flags"],
-            cols["aux"], o)
-        if status == DONE:
-            break
-        if status == GROW_OBJECTS:
-            st.grow_ids()
-            continue
-        if status == GROW_POOL:
-            st.grow_pool(int(a2[order[start]]) * int(page_size) // 8 + 2)
-            continue
-        if status == GROW_SPILL:
-            st.grow_spill(max(1024, int(st.xctr[0]), int(st.xctr[2])))
-            continue
-        amap = maps[status]
-        amap.grow(max(1024, int(amap.ctr[0]), int(amap.ctr[2])))
-    if gc_trigger:
-        gs = np.flatnonzero(cols["kind"][:o] == fmt.GC_START)
-        for j in gs.tolist():
-            cols["aux"][j] = gc_trigger.get(int(cols["id"][j]), fmt.GC_TRIGGER_UNKNOWN)
-    # Write (and compress) on a worker thread while the next generation is decoded and
-    # converted (the kernels and zstd release the GIL); one write in flight at a time.
-    _wait_write(st)
-    st.pending = st.pool.submit(
-        st.writer.write, kind=cols["kind"][:o], ts=cols["ts"][:o], p=cols["p"][:o],
-        id=cols["id"][:o], size=cols["size"][:o], flags=cols["flags"][:o], aux=cols["aux"][:o])
+    while stop < n:
+        stop = min(n, stop + WRITE_SLICE)
+        part = order[:stop]
+        while True:
+            ow, sp_, sk = st.owed, st.spans, st.stacks
+            status, start, o = _convert(
+                start, part, typ, key, mm, a1, a2, a3, st.mp, st.pagemap, st.span_np,
+                st.span_kc, class_size, t_size, t_ptr, reasons,
+                st.span_slot0, st.span_ns, st.span_rcap, st.slot_ids, st.pctr, st.fl_head,
+                st.xkeys, st.xvals, st.xctr, st.ofree, st.octr,
+                ow.keys, ow.vals, ow.free_ids, ow.ctr,
+                sp_.keys, sp_.vals, sp_.free_ids, sp_.ctr, sk.keys, sk.vals, sk.free_ids, sk.ctr,
+                st.t0, ashift, pshift, st.lastp, st.gcseq, st.cnt,
+                cols["kind"], cols["ts"], cols["p"], cols["id"], cols["size"], cols["flags"],
+                cols["aux"], o)
+            if status == DONE:
+                break
+            if status == GROW_OBJECTS:
+                st.grow_ids()
+                continue
+            if status == GROW_POOL:
+                st.grow_pool(int(a2[order[start]]) * int(page_size) // 8 + 2)
+                continue
+            if status == GROW_SPILL:
+                st.grow_spill(max(1024, int(st.xctr[0]), int(st.xctr[2])))
+                continue
+            amap = maps[status]
+            amap.grow(max(1024, int(amap.ctr[0]), int(amap.ctr[2])))
+        if gc_trigger:
+            gs = written + np.flatnonzero(cols["kind"][written:o] == fmt.GC_START)
+            for j in gs.tolist():
+                cols["aux"][j] = gc_trigger.get(int(cols["id"][j]), fmt.GC_TRIGGER_UNKNOWN)
+        # The worker runs queued writes in order (the kernels and zstd release the GIL).
+        st.pending[k] = st.pool.submit(
+            st.writer.write, **{name: col[written:o] for name, col in cols.items()})
+        written = o
 
 
-def _wait_write(st: _State) -> None:
-    if st.pending is not None:
-        pending, st.pending = st.pending, None
-        pending.result()
+def _wait_write(st: _State, k: int | None = None) -> None:
+    """Wait for the writes queued from output buffer set k (both sets when None)."""
+    for j in (0, 1) if k is None else (k,):
+        pending, st.pending[j] = st.pending[j], None
+        if pending is not None:
+            pending.result()
 
 
 def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: bool = False,
