@@ -9,6 +9,7 @@ from goalloc.errors import GoallocError
 
 GC_MODES = ("pacer", "recorded")
 NEWEST_GO_VERSION = "1.26"
+DEFAULT_SCAN_RATE = 1e9  # B/s per CPU: ~1 ms per MB of pointerful heap per core
 
 
 @dataclass
@@ -27,8 +28,10 @@ class Config:
     stack_bytes: int = 0  # lastStackScan stand-in (feeds the GOGC goal and the runway)
     globals_bytes: int = 0  # globalsScan stand-in
     # Mark cost model (pacer mode): scan work / (scan_rate * 25% of GOMAXPROCS) of trace time.
-    # Bytes of pointerful heap (plus stacks and globals) one CPU scans per second.
-    scan_rate: float = 1e9
+    # Bytes of pointerful heap (plus stacks and globals) one CPU scans per second. None: measured
+    # from the trace's recorded GC cycles when it has them (engine/replay.py
+    # measured_scan_rate), else DEFAULT_SCAN_RATE.
+    scan_rate: float | None = None
     # Background sweeper: spans swept per second of trace time (one P, otherwise idle).
     bg_sweep_rate: float = 1e6
     # Background scavenger: bytes released per second of trace time per GOMAXPROCS P (1% CPU
@@ -62,7 +65,7 @@ class Config:
         if self.cons_mark < 0:
             raise GoallocError("cons_mark must be >= 0")
         for name in ("scan_rate", "bg_sweep_rate", "scavenge_rate"):
-            if getattr(self, name) < 0:
+            if (getattr(self, name) or 0) < 0:
                 raise GoallocError(f"{name} must be >= 0")
         if self.timeline_samples < 1:
             raise GoallocError("timeline_samples must be >= 1")

@@ -17,7 +17,8 @@ import numpy as np
 import goalloc.trace
 from goalloc.engine import locks, snapshot
 from goalloc.engine import state as S
-from goalloc.engine.config import NEWEST_GO_VERSION, Config
+from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
+from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
 from goalloc.engine.kernel import (
     FORCED_GC,
     current_goal,
@@ -77,8 +78,9 @@ class Engine:
         prm[S.P_GOVERSION] = _version_code(self.version)
         prm[S.P_CONS_MARK_PPM] = round(config.cons_mark * 1_000_000)
         prm[S.P_FIXED_CONS_MARK] = 1 if config.fixed_cons_mark else 0
-        prm[S.P_MARK_NS_PER_MB] = (round((1 << 20) * 1e9 / config.scan_rate)
-                                   if config.scan_rate > 0 else -1)
+        self.scan_rate = DEFAULT_SCAN_RATE if config.scan_rate is None else config.scan_rate
+        prm[S.P_MARK_NS_PER_MB] = (round((1 << 20) * 1e9 / self.scan_rate)
+                                   if self.scan_rate > 0 else -1)
         prm[S.P_BGSWEEP_NS] = round(1e9 / config.bg_sweep_rate) if config.bg_sweep_rate > 0 else 0
         prm[S.P_SCAV_QUANTUM_NS] = (round(65536 * 1e9 / (config.scavenge_rate * self.procs))
                                     if config.scavenge_rate > 0 else 0)
@@ -168,6 +170,12 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
     """Replay a trace; raise TraceError (one line) when it fails validation."""
     config = config or Config()
     config.check()
+    scan_rate_source = "config" if config.scan_rate is not None else "default"
+    if config.gc_mode == "pacer" and config.scan_rate is None:
+        rate = measured_scan_rate(path, config)
+        if rate is not None:
+            config = dataclasses.replace(config, scan_rate=rate)
+            scan_rate_source = "trace"
     with goalloc.trace.open(path) as reader:
         header = reader.header
         eng = Engine(header, config)
@@ -199,7 +207,34 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         eng.finish(events)
         if engine_out is not None:
             engine_out.append(eng)
-        return build_report(eng, str(reader.path), header, events)
+        report = build_report(eng, str(reader.path), header, events)
+        report.scan_rate = {"bytes_per_s": eng.scan_rate, "source": scan_rate_source}
+        return report
+
+
+def measured_scan_rate(path, config: Config) -> float | None:
+    """The mark cost model's scan rate as the recording shows it, for pacer-mode replays of a
+    recorded Go trace (frees "sweep", GC markers): a recorded-mode replay gives the model's scan
+    work at each recorded mark start, the trace each mark's duration (gc_start to mark
+    termination); pooled over the cycles, scan work / (duration * 25% of GOMAXPROCS), the
+    background mark workers' share the model's mark durations use. The machine that ran the
+    program set its marking speed; a fixed guess would move the pacer's runway (consMark
+    grows with the allocation during a longer mark). None when the trace has no recorded
+    cycles."""
+    with goalloc.trace.open(path) as reader:
+        if reader.header.frees != "sweep":
+            return None
+    rec = replay(path, dataclasses.replace(config, gc_mode="recorded",
+                                           scan_rate=DEFAULT_SCAN_RATE))
+    work = 0
+    cpu_ns = 0.0
+    for c in rec.cycles:
+        if c.end_ts is not None and c.end_ts > c.start_ts:
+            work += c.scan_work
+            cpu_ns += (c.end_ts - c.start_ts) * GC_BACKGROUND_UTILIZATION * rec.procs
+    if work <= 0 or cpu_ns <= 0:
+        return None
+    return float(f"{work * 1e9 / cpu_ns:.6g}")  # 6 digits, as the report shows it
 
 
 def _read_ahead(reader, vs, sweep, depth: int = 2):

@@ -159,6 +159,9 @@ class Report:
     # recorded Go traces (engine/snapshot.py): snapshot spans and objects rebuilt, frees moved
     # before their cycle's mark start (look-ahead), ...; None for other traces
     recorded_replay: dict | None = None
+    # the mark cost model's scan rate (B/s per CPU) and where it came from: "config", "trace"
+    # (measured from a recorded Go trace's cycles, pacer mode) or "default"
+    scan_rate: dict | None = None
 
     def classes_by_fragmentation(self) -> list[ClassStats]:
         """The classes, worst for fragmentation first (frag_rank order)."""
