@@ -263,6 +263,13 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None)
         ("GC mode", {"pacer": "pacer (the model starts cycles)",
                      "recorded": "recorded (the trace's GC markers start cycles)"}.get(
                          report.gc_mode, report.gc_mode)),
+    ]
+    rate = getattr(report, "scan_rate", None)
+    if report.gc_mode == "pacer" and rate and rate.get("source") in ("trace", "config"):
+        rows.append(("mark speed", f"{rate['bytes_per_s'] / 1e9:.3g} GB/s scanned per CPU ("
+                     + ("measured from the trace's GC cycles" if rate["source"] == "trace"
+                        else "set") + ")"))
+    rows += [
         ("frees", {"death": "death (take effect at the next mark)",
                    "sweep": "sweep (died before the mark of the cycle that swept them)"}.get(
                        report.free_semantics, report.free_semantics)),
