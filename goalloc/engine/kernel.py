@@ -368,28 +368,28 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
                         ob[oid, OB_TB] = -1
                         if tiny:
                             # mcache._tb_new: the slot is a new block holding the object
-                            nb = sc[S_TB_FREE]
-                            if nb >= 0:
-                                sc[S_TB_FREE] = tb[nb, TB_NEXT]
+                            blk = sc[S_TB_FREE]
+                            if blk >= 0:
+                                sc[S_TB_FREE] = tb[blk, TB_NEXT]
                                 sc[S_TB_NFREE] -= 1
                             else:
-                                nb = sc[S_TB_HW]
+                                blk = sc[S_TB_HW]
                                 sc[S_TB_HW] += 1
-                            tb[nb, TB_CNT] = 1
-                            tb[nb, TB_SPAN] = sid
-                            tb[nb, TB_SLOT] = slot
-                            tb[nb, TB_OWNER] = -1
-                            tb[nb, TB_NEXT] = -1
-                            ob[oid, OB_TB] = nb
+                            tb[blk, TB_CNT] = 1
+                            tb[blk, TB_SPAN] = sid
+                            tb[blk, TB_SLOT] = slot
+                            tb[blk, TB_OWNER] = -1
+                            tb[blk, TB_NEXT] = -1
+                            ob[oid, OB_TB] = blk
                             # it becomes the P's block if it has more room left (mcache._tiny)
                             if b < 0 or sz < pp[pi, PP_TINY_OFF]:
                                 if b >= 0:
                                     tb[b, TB_OWNER] = -1
                                     if tb[b, TB_CNT] == 0:
                                         mcache.tb_kill(s, b)
-                                pp[pi, PP_TINY] = nb
+                                pp[pi, PP_TINY] = blk
                                 pp[pi, PP_TINY_OFF] = sz
-                                tb[nb, TB_OWNER] = pi
+                                tb[blk, TB_OWNER] = pi
                         fast = True
             if not fast:
                 if sweep_frees and ob[oid, OB_SPAN] != -1:
