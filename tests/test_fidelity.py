@@ -203,6 +203,7 @@ def test_scan_rate_measured_from_recorded_cycles(tmp_path):
     ev += [(fmt.GC_START, 10_000, 1, 0, 0), (fmt.GC_MARK_TERM, 1_010_000, 1, 0, 0)]
     write(path, ev, gomaxprocs=2)
     assert measured_scan_rate(path, Config()) == 1.28e8
+    assert measured_scan_rate(path, Config(procs=8)) == 1.28e8  # the recorded Ps marked
     r = goalloc.replay(path, Config())
     assert r.scan_rate == {"bytes_per_s": 1.28e8, "source": "trace"}
     r = goalloc.replay(path, Config(scan_rate=5e8))

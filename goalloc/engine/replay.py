@@ -224,7 +224,8 @@ def measured_scan_rate(path, config: Config) -> float | None:
     with goalloc.trace.open(path) as reader:
         if reader.header.frees != "sweep":
             return None
-    rec = replay(path, dataclasses.replace(config, gc_mode="recorded",
+    # the recorded marks ran on the recorded GOMAXPROCS, whatever the replay models
+    rec = replay(path, dataclasses.replace(config, gc_mode="recorded", procs=None,
                                            scan_rate=DEFAULT_SCAN_RATE))
     work = 0
     cpu_ns = 0.0
