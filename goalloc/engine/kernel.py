@@ -114,7 +114,7 @@ from goalloc.engine.state import (
     TLK_SAMPLE,
 )
 from goalloc.jit import ctz64, kernel
-from goalloc.sizeclasses.lookup import size_to_class
+from goalloc.sizeclasses.lookup import size_to_class, tiny_offset
 from goalloc.trace.format import ALLOC, FLAG_NOSCAN, FREE, GC_MARK_TERM, GC_START
 
 # Engine-internal event kind (never in a trace file): the driver turns a gc_start whose trace
@@ -282,13 +282,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
                 want = -1  # span class whose cached span gets the object (or a new tiny block)
                 tiny = noscan and sz < tiny_size
                 if tiny:
-                    off = pp[pi, PP_TINY_OFF]
-                    if sz & 7 == 0:
-                        off = (off + 7) & ~7
-                    elif sz & 3 == 0:
-                        off = (off + 3) & ~3
-                    elif sz & 1 == 0:
-                        off = (off + 1) & ~1
+                    off = tiny_offset(pp[pi, PP_TINY_OFF], sz)
                     b = pp[pi, PP_TINY]
                     if b >= 0 and off + sz <= tiny_size:
                         # the object fits in the P's current tiny block

@@ -48,7 +48,7 @@ from goalloc.engine.state import (
     TB_SPAN,
 )
 from goalloc.jit import njit
-from goalloc.sizeclasses.lookup import size_to_class
+from goalloc.sizeclasses.lookup import size_to_class, tiny_offset
 
 
 @njit(cache=True)
@@ -192,13 +192,7 @@ def malloc(s, p, oid, size, noscan):
 @njit(cache=True)
 def _tiny(s, p, oid, size):
     """mallocgc's tiny path (64-bit alignment rules)."""
-    off = s.pp[p, PP_TINY_OFF]
-    if size & 7 == 0:
-        off = (off + 7) & ~7
-    elif size & 3 == 0:
-        off = (off + 3) & ~3
-    elif size & 1 == 0:
-        off = (off + 1) & ~1
+    off = tiny_offset(s.pp[p, PP_TINY_OFF], size)
     b = s.pp[p, PP_TINY]
     tiny_size = s.prm[P_TINY_SIZE]
     tspc = s.prm[P_TINY_SPC]

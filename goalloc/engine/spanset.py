@@ -67,23 +67,10 @@ def _count_unswept(s, lid):
 
 @njit(cache=True)
 def pop(s, lid):
-    lh = s.lh
-    sp = s.sp
-    sid = lh[lid, LH_HEAD]
-    if sid < 0:
-        return -1
-    nxt = sp[sid, SP_NEXT]
-    lh[lid, LH_HEAD] = nxt
-    if nxt < 0:
-        lh[lid, LH_TAIL] = -1
-    else:
-        sp[nxt, SP_PREV] = -1
-    lh[lid, LH_LEN] -= 1
-    sp[sid, SP_NEXT] = -1
-    sp[sid, SP_PREV] = -1
-    sp[sid, SP_WHERE] = WHERE_NONE
-    s.cs[lid >> 2, CS_SS0 + 2 + ((lid >> 1) & 1)] += 1  # span-set pop (partial / full)
-    _count_unswept(s, lid)
+    """Take the span at the head of set lid (-1 when it is empty)."""
+    sid = s.lh[lid, LH_HEAD]
+    if sid >= 0:
+        unlink(s, sid)
     return sid
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from goalloc.jit import kernel
-from goalloc.sizeclasses.lookup import size_to_class
+from goalloc.sizeclasses.lookup import size_to_class, tiny_offset
 from goalloc.sizeclasses.profiles import ClassProfile, profile
 from goalloc.sizeclasses.tables import SizeClassTable
 from goalloc.trace import format as fmt
@@ -165,13 +165,7 @@ def _tiny_alloc(oid, sz, pi, tiny_of, refs, owner, free_ids, cur_block, cur_off,
     sc[S_TINY_ALLOCS] += 1
     sc[S_TINY_ALLOC_REQ] += sz
     sc[S_TINY_LIVE_REQ] += sz
-    off = cur_off[pi]
-    if sz & 7 == 0:
-        off = (off + 7) & ~7
-    elif sz & 3 == 0:
-        off = (off + 3) & ~3
-    elif sz & 1 == 0:
-        off = (off + 1) & ~1
+    off = tiny_offset(cur_off[pi], sz)
     b = cur_block[pi]
     if b >= 0 and off + sz <= TINY_BLOCK:
         if refs[b] == 0:

@@ -20,3 +20,16 @@ def size_to_class(n, class8, class128):
     if n <= split - 8:
         return class8[(n + 7) >> 3]
     return class128[(n - split + 127) >> 7]
+
+
+@njit(cache=True)
+def tiny_offset(off, size):
+    """mallocgc's tiny allocator: where in the current 16 B block an object of `size` bytes
+    goes, given the block's offset so far (aligned to 8, 4 or 2 by the size's low bits)."""
+    if size & 7 == 0:
+        return (off + 7) & ~7
+    if size & 3 == 0:
+        return (off + 3) & ~3
+    if size & 1 == 0:
+        return (off + 1) & ~1
+    return off
