@@ -284,3 +284,24 @@ def test_coarser_table_more_rounding(fragmenter):
     p2 = _replay_collected(fragmenter, table="pow2")
     assert p2.end_frag.rounding > go.end_frag.rounding
     assert p2.live_requested == go.live_requested
+
+
+# ---- stop-the-world work --------------------------------------------------------------------
+
+@pytest.mark.parametrize("gc_mode", ["recorded", "pacer"])
+@pytest.mark.parametrize("reason,spans", [("read mem stats", 1), ("write heap dump", 1),
+                                          ("all goroutines stack trace", 2), (None, 2)])
+def test_read_mem_stats_flushes_every_mcache(tmp_path, gc_mode, reason, spans):
+    # P 0 allocates a 48 B object: its mcache caches a fresh class-5 span with 169 free slots.
+    # ReadMemStats (readmemstats_m -> flushallmcaches) hands that span back to mcentral's
+    # partial swept set, so P 1's first 48 B allocation refills from it: one span. Without the
+    # flush (another stop-the-world reason, or none) P 0 still holds it and P 1 grows the heap.
+    events = [dict(kind=fmt.ALLOC, ts=0, p=0, id=0, size=48)]
+    if reason is not None:
+        events += [dict(kind=fmt.STW_BEGIN, ts=1, p=0, aux=fmt.STW_REASONS.index(reason)),
+                   dict(kind=fmt.STW_END, ts=2, p=0)]
+    events += [dict(kind=fmt.ALLOC, ts=3, p=1, id=1, size=48)]
+    path = write_trace(tmp_path / "t.msgpack", events, Header(gomaxprocs=2))
+    r = replay(path, Config(gc_mode=gc_mode, go_version="1.22"))
+    assert r.spans_in_use == spans
+    assert r.end.objects == 2 * 48

@@ -121,6 +121,13 @@ from goalloc.trace.format import ALLOC, FLAG_NOSCAN, FREE, GC_MARK_TERM, GC_STAR
 # says the program forced it (aux GC_TRIGGER_FORCED: runtime.GC) into this in pacer mode when
 # Config.replay_forced_gcs; the kernel runs a forced cycle there.
 FORCED_GC = 64
+# Engine-internal event kind: the driver turns a stw_begin whose reason is one of
+# FLUSH_STW_REASONS into this; the kernel releases every P's mcache there.
+FLUSH_MCACHES = 65
+# Stop-the-world reasons whose work flushes every mcache (runtime/mstats.go readmemstats_m
+# calls flushallmcaches: runtime.ReadMemStats, debug.WriteHeapDump and the runtime's test hook;
+# Go 1.19-1.26). `go test -bench` calls ReadMemStats around every benchmark run.
+FLUSH_STW_REASONS = ("read mem stats", "write heap dump", "ReadMemStatsSlow (test)")
 
 
 @kernel
@@ -460,6 +467,10 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
                 gc.mark_start(s, ev, t, -1, goal, lb, CYK_RECORDED)
             elif k == GC_MARK_TERM and sc[S_PHASE] == 1:
                 gc.mark_term(s, ev, t)
+        elif k == FLUSH_MCACHES:
+            # flushallmcaches: every P's releaseAll (spans back to mcentral, tiny block dropped)
+            for q in range(nprocs):
+                mcache.release_all(s, q)
         elif k == FORCED_GC and not recorded:
             # runtime.GC: wait for a cycle in progress to end, then a whole cycle; the caller
             # blocks until mark termination (idle Ps mark), so it ends at the same event

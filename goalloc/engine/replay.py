@@ -20,6 +20,8 @@ from goalloc.engine import state as S
 from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
 from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
 from goalloc.engine.kernel import (
+    FLUSH_MCACHES,
+    FLUSH_STW_REASONS,
     FORCED_GC,
     current_goal,
     force_gc,
@@ -198,8 +200,7 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
                                  + " (use --lenient to skip such events)",
                                  offset=chunk.offset, event=chunk.start + bad)
             eng.stw.add(chunk)
-            if forced:
-                chunk = _forced_gcs(chunk)
+            chunk = _engine_kinds(chunk, forced)
             run_chunk(chunk)
             events += chunk.n
             if progress is not None:
@@ -287,14 +288,27 @@ def _read_ahead(reader, vs, sweep, depth: int = 2):
         t.join()
 
 
-def _forced_gcs(chunk):
-    """The chunk with every gc_start the trace marks as forced (runtime.GC) turned into the
-    kernel's FORCED_GC (pacer mode, Config.replay_forced_gcs); the chunk itself if none."""
-    m = (chunk.kind == fmt.GC_START) & (chunk.aux == fmt.GC_TRIGGER_FORCED)
-    if not m.any():
+_FLUSH_REASON = np.zeros(len(fmt.STW_REASONS), bool)
+_FLUSH_REASON[[fmt.STW_REASONS.index(r) for r in FLUSH_STW_REASONS]] = True
+
+
+def _engine_kinds(chunk, forced: bool):
+    """The chunk with the kernel's internal kinds in place: every stw_begin whose reason
+    flushes the mcaches (ReadMemStats) becomes FLUSH_MCACHES, and, when `forced` (pacer mode,
+    Config.replay_forced_gcs), every gc_start the trace marks as forced (runtime.GC) becomes
+    FORCED_GC. The chunk itself if there is none."""
+    stw = chunk.kind == fmt.STW_BEGIN
+    if stw.any():
+        reason = chunk.aux.clip(0, len(fmt.STW_REASONS) - 1)
+        stw &= _FLUSH_REASON[reason] & (chunk.aux < len(fmt.STW_REASONS))
+    gcs = (chunk.kind == fmt.GC_START) & (chunk.aux == fmt.GC_TRIGGER_FORCED) if forced else None
+    has_gcs = gcs is not None and gcs.any()
+    if not stw.any() and not has_gcs:
         return chunk
     kind = chunk.kind.copy()
-    kind[m] = FORCED_GC
+    kind[stw] = FLUSH_MCACHES
+    if has_gcs:
+        kind[gcs] = FORCED_GC
     return dataclasses.replace(chunk, kind=kind)
 
 
