@@ -65,6 +65,46 @@ def test_reclaim_frees_dead_span_before_span_allocation(tmp_path):
     assert r.end.objects + r.end.unused == 8192
 
 
+def _paced(tmp_path, tail):
+    # A recorded Go trace (frees observed by the sweepers, the trace's own cycles). Objects of
+    # 8, 16 and 24 B (three classes, three spans) are live through cycle 1; cycle 2 finds
+    # object 0 dead: the recording reports its free after cycle 2's mark termination, when
+    # the runtime's sweepers freed it, and 1 ms later a stop-the-world (any event that is not a
+    # free) comes before `tail`.
+    events = [ev(fmt.ALLOC, i, 8 * (i + 1), 0) for i in range(3)]
+    events += [ev(fmt.GC_START, 1, ts=10), ev(fmt.GC_MARK_TERM, 1, ts=20),
+               ev(fmt.GC_START, 2, ts=30), ev(fmt.GC_MARK_TERM, 2, ts=40),
+               ev(fmt.FREE, 0, ts=50), ev(fmt.STW_BEGIN, ts=1_000_050),
+               ev(fmt.STW_END, ts=1_000_060)] + tail
+    path = write_trace(tmp_path / "t.msgpack", events, Header(gomaxprocs=1, frees="sweep"))
+    return replay(path, Config(gc_mode="recorded", go_version="1.22"))
+
+
+def test_background_sweeper_paced_by_the_recorded_frees(tmp_path):
+    # Objects 1 and 2 died in cycle 2 too; the runtime reports object 1's free just before an
+    # allocation of 16 B (its cacheSpan swept the 16 B span to refill), object 2's at the end.
+    # The model's background sweeper keeps up with the frees in sweepone order, one event
+    # behind: by the stop it has freed object 0 (the 8 B span, now empty, back to the heap)
+    # and nothing else, so the allocation's own cacheSpan sweeps the 16 B span, keeps it
+    # (preserved, empty) and allocates from it; object 2's free at the end makes it sweep the
+    # 24 B span. Background sweeps: 2 (a sweeper ahead of the recording, or one event less
+    # behind, sweeps the 16 B span too and the allocation grows the heap: 3).
+    r = _paced(tmp_path, [ev(fmt.FREE, 1, ts=2_000_000), ev(fmt.ALLOC, 3, 16, ts=2_000_010),
+                          ev(fmt.FREE, 2, ts=3_000_000)])
+    assert r.spans_swept_background == 2
+    assert r.spans_in_use == 1 and r.end.objects == 16
+    assert r.frees == 3
+
+
+def test_paced_sweeper_finishes_once_nothing_dead_is_left(tmp_path):
+    # Objects 1 and 2 stay live. Once object 0 is freed no unswept span holds a dead object,
+    # so the background sweeper sweeps the other two spans as well (bgsweep finishes) and
+    # sweeping is done, which readies the scavenger.
+    r = _paced(tmp_path, [])
+    assert r.spans_swept_background == 3
+    assert r.spans_in_use == 2 and r.end.objects == 16 + 24
+
+
 def test_proportional_sweep_runs_without_background_sweeper(churn):
     r = replay(churn, Config(bg_sweep_rate=0))
     assert r.spans_swept_proportional > 0

@@ -32,7 +32,9 @@ class Config:
     # from the trace's recorded GC cycles when it has them (engine/replay.py
     # measured_scan_rate), else DEFAULT_SCAN_RATE.
     scan_rate: float | None = None
-    # Background sweeper: spans swept per second of trace time (one P, otherwise idle).
+    # Background sweeper: spans swept per second of trace time (one P, otherwise idle). Not used
+    # replaying a trace with sweep frees (a Go execution trace) in recorded mode: the sweeper then
+    # keeps pace with the recorded sweep (engine/sweep.py paced).
     bg_sweep_rate: float = 1e6
     # Background scavenger: bytes released per second of trace time per GOMAXPROCS P (1% CPU
     # at the runtime's 10 us per 4 KiB physical page estimate).

@@ -63,6 +63,8 @@ from goalloc.engine.state import (
     S_CYCLES,
     S_DEATHS,
     S_EVENT,
+    S_FREES,
+    S_FREES_BASE,
     S_HEAP_LIVE,
     S_HEAP_MARKED,
     S_LAST_GC_TS,
@@ -85,6 +87,8 @@ from goalloc.engine.state import (
     S_PERIODIC,
     S_PHASE,
     S_PROP_ON,
+    S_REC_FREES,
+    S_REC_SETTLED,
     S_RECLAIM_CREDIT,
     S_RECLAIM_INDEX,
     S_REQ_LIVE,
@@ -272,6 +276,9 @@ def mark_term(s, event, ts):
     sc[S_RECLAIM_INDEX] = 0
     sc[S_RECLAIM_CREDIT] = 0
     sc[S_SWEEP_CLASS] = 0
+    sc[S_FREES_BASE] = sc[S_FREES]  # sweep.paced counts this cycle's frees from here
+    sc[S_REC_FREES] = 0
+    sc[S_REC_SETTLED] = 0
     un = 1 - spanset.swept_idx(s)
     cnt = 0
     for spc in range(s.mc.shape[1]):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from goalloc.engine import gc, mcache, pacer, pagealloc
+from goalloc.engine import gc, mcache, pacer, pagealloc, sweep
 from goalloc.engine.locks import S_CUR_P, S_LK_N
 from goalloc.engine.mspan import U0, U1, bucket
 from goalloc.engine.state import (
@@ -44,6 +44,7 @@ from goalloc.engine.state import (
     P_SAMPLE_EVERY,
     P_SMALL_MAX,
     P_SWEEP_FREES,
+    P_SWEEP_PACED,
     P_TINY_SIZE,
     P_TINY_SPC,
     PAGE_SIZE,
@@ -54,6 +55,8 @@ from goalloc.engine.state import (
     S_CYCLES,
     S_DEATHS,
     S_EVENT,
+    S_FREES,
+    S_FREES_BASE,
     S_HEAP_LIVE,
     S_INIT,
     S_LIVE_SLOT_BYTES,
@@ -85,6 +88,8 @@ from goalloc.engine.state import (
     S_PK_ROUND,
     S_PK_TAIL,
     S_PK_UNUSED,
+    S_REC_FREES,
+    S_REC_SETTLED,
     S_REQ_LIVE,
     S_SG,
     S_SPAN_HW,
@@ -97,6 +102,7 @@ from goalloc.engine.state import (
     S_TINY_ALLOCS,
     S_TL_N,
     S_TS,
+    S_UNSWEPT,
     SP_ALLOCCOUNT,
     SP_ELEMSIZE,
     SP_FREEINDEX,
@@ -189,6 +195,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
     nprocs = prm[P_NPROCS]
     recorded = prm[P_RECORDED] != 0
     sweep_frees = prm[P_SWEEP_FREES] != 0
+    paced = prm[P_SWEEP_PACED] != 0
     every = prm[P_SAMPLE_EVERY]
     now = sc[S_NOW]
     # array sizes change only between calls (the driver grows them), so hoist them
@@ -257,6 +264,17 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
         if now >= sc[S_NEXT_TIMED]:
             sc[S_EVENT] = ev
             gc.timed(s)
+        if paced:
+            if k == FREE:
+                sc[S_REC_FREES] += 1  # the runtime's sweepers freed one more object by now
+            else:
+                # keep the model's sweepers up with the frees reported before the previous
+                # event that was not a free (sweep.paced says why not up to the last one), and
+                # finish sweeping once nothing dead is left unswept
+                if (sc[S_FREES] - sc[S_FREES_BASE] < sc[S_REC_SETTLED]
+                        or (sc[S_UNSWEPT] > 0 and sc[S_OBJ_BYTES] == sc[S_LIVE_SLOT_BYTES])):
+                    sweep.paced(s, sc[S_REC_SETTLED])
+                sc[S_REC_SETTLED] = sc[S_REC_FREES]
         if k == ALLOC:
             oid = ids[i]
             sz = size[i]
@@ -496,6 +514,8 @@ def force_gc(s, event, ts):
 @kernel
 def sample_end(s, event):
     """The timeline's last sample, after the last event (the caller made room)."""
+    if s.prm[P_SWEEP_PACED] != 0:
+        sweep.paced(s, s.sc[S_REC_FREES])  # frees at the very end of the trace
     gc.sample(s, TLK_END, event)
 
 

@@ -84,6 +84,10 @@ class Engine:
         prm[S.P_MARK_NS_PER_MB] = (round((1 << 20) * 1e9 / self.scan_rate)
                                    if self.scan_rate > 0 else -1)
         prm[S.P_BGSWEEP_NS] = round(1e9 / config.bg_sweep_rate) if config.bg_sweep_rate > 0 else 0
+        if config.gc_mode == "recorded" and header.frees == "sweep":
+            # the recording says how far the runtime's sweepers got: follow it (sweep.paced)
+            prm[S.P_SWEEP_PACED] = 1
+            prm[S.P_BGSWEEP_NS] = 0
         prm[S.P_SCAV_QUANTUM_NS] = (round(65536 * 1e9 / (config.scavenge_rate * self.procs))
                                     if config.scavenge_rate > 0 else 0)
         prm[S.P_PERIODIC_NS] = config.periodic_gc_ns

@@ -59,6 +59,7 @@ P_SCAV_QUANTUM_NS = 18  # background scavenger: ns of trace time per 64 KiB rele
 P_PERIODIC_NS = 19  # forcegcperiod (2 min)
 P_SAMPLE_EVERY = 20  # timeline: a sample every this many events
 P_FIXED_CONS_MARK = 21  # 1: consMark = P_CONS_MARK_PPM, never measured
+P_SWEEP_PACED = 22  # 1: the background sweeper follows the trace's sweep frees (sweep.paced)
 N_PRM = 32
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
@@ -159,6 +160,9 @@ S_SWEEP_DONE_TS = 91
 S_MARK_BY_GOAL = 92  # 1: this cycle's mark ended because heapLive reached the goal (assists)
 S_SCAV_READY = 93  # sweeping finished since the scavenger last parked (scavenger.ready)
 S_FREE_BYTES = 94  # slot bytes freed by sweeping (cumulative, /gc/heap/frees:bytes)
+S_REC_FREES = 95  # sweep.paced: frees the trace reported since the last mark termination
+S_REC_SETTLED = 96  # ... of them, those reported before the last event that was not a free
+S_FREES_BASE = 97  # S_FREES at the last mark termination
 N_SC = 128
 
 # ---- float scalars (fs) ------------------------------------------------------------------------

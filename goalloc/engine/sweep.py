@@ -12,7 +12,11 @@ the caller preserves it), and every sweeper the runtime has besides cacheSpan's 
   512-page chunks in address order for in-use unswept spans with no marked object and sweep
   (free) them until npages are freed; surplus goes to reclaim credit.
 - the background sweeper (bgsweep), driven by trace time: one span per P_BGSWEEP_NS of trace
-  time from mark termination on (docs/model.md states the rate model).
+  time from mark termination on (docs/model.md states the rate model); or, replaying a recorded
+  Go trace with its own GC cycles, paced by the recording (paced): the runtime reports every
+  object its sweepers free when they free it, so the model's sweepers are kept at least as far
+  as the runtime's had got, in objects freed since mark termination, and finish once nothing
+  dead is left unswept.
 - sweep termination finishes everything (gc.finish_sweep).
 
 Span sweepgen (relative to mheap sweepgen sg): sg-2 unswept, sg swept, sg+1 cached stale,
@@ -36,8 +40,11 @@ from goalloc.engine.state import (
     S_BGSWEEP_T,
     S_FREE_BYTES,
     S_FREES,
+    S_FREES_BASE,
     S_HEAP_LIVE,
+    S_LIVE_SLOT_BYTES,
     S_MAPPED_CHUNKS,
+    S_NOW,
     S_OBJ_BYTES,
     S_PAGES_INUSE,
     S_PAGES_SWEPT,
@@ -298,3 +305,35 @@ def background(s, now):
         sc[S_BGSWEEP_T] = now
     else:
         sc[S_BGSWEEP_T] += k * per
+
+
+@njit(cache=True)
+def paced(s, target):
+    """bgsweep as the recording paces it: sweep (sweepone order) until the model's sweepers have
+    freed `target` objects since mark termination, or nothing is left unswept. The caller
+    passes the frees the trace reported before its last event that was not a free, so a
+    span the runtime's cacheSpan swept just before an allocation is left for the model's own
+    cacheSpan at that allocation rather than taken by the background sweeper first. Once no
+    unswept span holds a dead object (the model's object bytes equal its live slot bytes) the
+    rest frees nothing: it is swept at once, as bgsweep would finish, so sweeping ends and the
+    scavenger is readied."""
+    sc = s.sc
+    if sc[S_UNSWEPT] == 0:
+        return
+    now = sc[S_NOW]
+    prev = lk_background(s, now)
+    done = 0
+    while sc[S_FREES] - sc[S_FREES_BASE] < target:
+        sc[S_LK_TS] = now + 1
+        if sweepone(s) < 0:
+            break
+        done += 1
+    if sc[S_OBJ_BYTES] == sc[S_LIVE_SLOT_BYTES]:
+        # nothing dead is left unswept: the rest frees nothing, bgsweep finishes it
+        sc[S_LK_TS] = now + 1
+        while sweepone(s) >= 0:
+            done += 1
+    foreground(s, prev)
+    sc[S_SWEPT_BG] += done
+    if sc[S_UNSWEPT] == 0:
+        sc[S_SWEEP_DONE_TS] = now
