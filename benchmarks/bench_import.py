@@ -1,6 +1,9 @@
 """Go execution trace import speed, end to end: `goalloc import gotrace TRACE -o OUT` in a fresh
 process (Python start, numba cache load, read, decode, convert, zstd write), Go trace events
-per second of wall time. Issue #5 asks for >= 2 M/s.
+per second of wall time. Issue #5 asks for >= 2 M/s. A fresh process pays a fixed start-up
+(Python, numpy and numba imports, numba's target set-up and cache load: about 1 s on the 2-core
+test VM), measured as the median wall time of importing tests/data/gotrace-tiny.trace (53 K
+events) and reported with the throughput once it is subtracted.
 
 The trace is recorded here when Go >= 1.23 is installed (encoding/json BenchmarkCodeDecoder,
 100 iterations: ~29 MB, ~4.6 M events); otherwise tests/data/gotrace-tiny.trace is used (53 K
@@ -75,13 +78,20 @@ def main(argv=None) -> dict:
         runs = sorted(import_once(trace, out) for _ in range(args.runs))
         walls = [r[0] for r in runs]
         events = runs[0][2]
+        tiny_out = os.path.join(d, "tiny.msgpack")
+        tiny = sorted(import_once(TINY, tiny_out)[0] for _ in range(args.runs))
+        startup = tiny[len(tiny) // 2]
+        median = walls[len(walls) // 2]
         return {
             "import_trace": source,
             "import_trace_bytes": os.path.getsize(trace),
             "import_go_events": events,
             "import_best_seconds": walls[0],
             "import_go_events_per_s": events / walls[0],
-            "import_median_go_events_per_s": events / walls[len(walls) // 2],
+            "import_median_go_events_per_s": events / median,
+            "import_startup_seconds": startup,
+            "import_median_go_events_per_s_after_startup": (events / (median - startup)
+                                                            if median > startup else None),
             "import_cpu_seconds": min(r[1] for r in runs),
             "import_output_bytes": os.path.getsize(out),
         }

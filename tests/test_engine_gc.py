@@ -105,6 +105,15 @@ def test_paced_sweeper_finishes_once_nothing_dead_is_left(tmp_path):
     assert r.spans_in_use == 2 and r.end.objects == 16 + 24
 
 
+def test_report_says_the_sweeper_is_paced(tmp_path):
+    from goalloc.report.replay import header_rows
+
+    rows = dict(header_rows(_paced(tmp_path, [])))
+    assert rows["sweeper"] == "background sweep paced by the trace's sweep frees"
+    r = run(tmp_path, _dead_span_trace(10_000), gc_mode="recorded")  # frees at death
+    assert "sweeper" not in dict(header_rows(r))
+
+
 def test_proportional_sweep_runs_without_background_sweeper(churn):
     r = replay(churn, Config(bg_sweep_rate=0))
     assert r.spans_swept_proportional > 0

@@ -264,6 +264,8 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None)
                      "recorded": "recorded (the trace's GC markers start cycles)"}.get(
                          report.gc_mode, report.gc_mode)),
     ]
+    if report.gc_mode == "recorded" and report.free_semantics == "sweep":
+        rows.append(("sweeper", "background sweep paced by the trace's sweep frees"))
     rate = getattr(report, "scan_rate", None)
     if report.gc_mode == "pacer" and rate and rate.get("source") in ("trace", "config"):
         rows.append(("mark speed", f"{rate['bytes_per_s'] / 1e9:.3g} GB/s scanned per CPU ("
