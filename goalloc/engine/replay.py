@@ -301,18 +301,15 @@ def _engine_kinds(chunk, forced: bool):
     flushes the mcaches (ReadMemStats) becomes FLUSH_MCACHES, and, when `forced` (pacer mode,
     Config.replay_forced_gcs), every gc_start the trace marks as forced (runtime.GC) becomes
     FORCED_GC. The chunk itself if there is none."""
-    stw = chunk.kind == fmt.STW_BEGIN
-    if stw.any():
-        reason = chunk.aux.clip(0, len(fmt.STW_REASONS) - 1)
-        stw &= _FLUSH_REASON[reason] & (chunk.aux < len(fmt.STW_REASONS))
-    gcs = (chunk.kind == fmt.GC_START) & (chunk.aux == fmt.GC_TRIGGER_FORCED) if forced else None
-    has_gcs = gcs is not None and gcs.any()
-    if not stw.any() and not has_gcs:
+    reason = chunk.aux.clip(0, len(fmt.STW_REASONS) - 1)
+    flush = ((chunk.kind == fmt.STW_BEGIN) & _FLUSH_REASON[reason]
+             & (chunk.aux < len(fmt.STW_REASONS)))
+    gcs = (chunk.kind == fmt.GC_START) & (chunk.aux == fmt.GC_TRIGGER_FORCED) & forced
+    if not flush.any() and not gcs.any():
         return chunk
     kind = chunk.kind.copy()
-    kind[stw] = FLUSH_MCACHES
-    if has_gcs:
-        kind[gcs] = FORCED_GC
+    kind[flush] = FLUSH_MCACHES
+    kind[gcs] = FORCED_GC
     return dataclasses.replace(chunk, kind=kind)
 
 

@@ -748,17 +748,24 @@ def _locate(idx: int, bstart: np.ndarray, data_off: list[int]) -> int:
     return data_off[b] + idx - int(bstart[b])
 
 
+def _table_entries(batches: list[_Batch], decode, what: str, path):
+    """Yield (batch, ids, byte offsets, counts) of each string or stack batch, decoded by
+    `decode` (gotrace_wire.decode_strings or decode_stacks: at most one entry per 3 bytes)."""
+    for b in batches:
+        sd = np.frombuffer(b.data, np.uint8)
+        cap = len(b.data) // 3 + 1
+        ids, offs, cnt = (np.empty(cap, np.int64) for _ in range(3))
+        status, k, at = decode(sd, 0, len(sd), ids, offs, cnt, 0)
+        if status != w.OK:
+            raise TraceError(path, f"corrupt trace: bad {what} table entry", b.data_off + at)
+        yield b, ids[:k], offs[:k], cnt[:k]
+
+
 def _strings(strings: list[_Batch], wanted: np.ndarray, path) -> dict[int, str]:
     """The strings of this generation's string batches whose ids are in `wanted`."""
     table = {}
-    for b in strings:
-        sd = np.frombuffer(b.data, np.uint8)
-        cap = len(b.data) // 3 + 1
-        ids, offs, lns = (np.empty(cap, np.int64) for _ in range(3))
-        status, k, at = w.decode_strings(sd, 0, len(sd), ids, offs, lns, 0)
-        if status != w.OK:
-            raise TraceError(path, "corrupt trace: bad string table entry", b.data_off + at)
-        for j in np.flatnonzero(np.isin(ids[:k], wanted)):
+    for b, ids, offs, lns in _table_entries(strings, w.decode_strings, "string", path):
+        for j in np.flatnonzero(np.isin(ids, wanted)):
             table[int(ids[j])] = b.data[offs[j]:offs[j] + lns[j]].decode("utf-8", "replace")
     return table
 
@@ -770,14 +777,8 @@ def _stack_funcs(stacks: list[_Batch], wanted: set[int], path) -> dict[int, list
     if not wanted:
         return out
     want = np.array(sorted(wanted), np.int64)
-    for b in stacks:
-        sd = np.frombuffer(b.data, np.uint8)
-        cap = len(b.data) // 3 + 1
-        ids, offs, nfr = (np.empty(cap, np.int64) for _ in range(3))
-        status, k, at = w.decode_stacks(sd, 0, len(sd), ids, offs, nfr, 0)
-        if status != w.OK:
-            raise TraceError(path, "corrupt trace: bad stack table entry", b.data_off + at)
-        for j in np.flatnonzero(np.isin(ids[:k], want)).tolist():
+    for b, ids, offs, nfr in _table_entries(stacks, w.decode_stacks, "stack", path):
+        for j in np.flatnonzero(np.isin(ids, want)).tolist():
             i, fr = int(offs[j]), []
             for _ in range(int(nfr[j])):
                 vals = []
