@@ -89,6 +89,9 @@ STW_REASONS = (
     "ResetDebugLog (test)",
     "ForceGC (test)",
 )
+# Recorded stops that flush every P's mcache (runtime/mstats.go readmemstats_m ->
+# flushallmcaches): the program called runtime.ReadMemStats or debug.WriteHeapDump.
+FLUSH_STW_REASONS = ("read mem stats", "write heap dump", "ReadMemStatsSlow (test)")
 STW_GC_MARK_TERM = 1
 STW_GC_SWEEP_TERM = 2
 

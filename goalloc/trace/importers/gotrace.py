@@ -25,6 +25,7 @@ Mapping (docs/importers.md has the reasons):
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -44,10 +45,19 @@ MALLOC_HEADER = 8
 MIN_SIZE_FOR_HEADER = 512  # runtime minSizeForMallocHeader (amd64)
 MAX_PAGES = 1 << 28  # span ids beyond 2 TiB above the lowest heap page are taken as corrupt
 MAX_TYPE_ID = 1 << 24
+TINY_BLOCK = 16  # maxTinySize: the tiny allocator's blocks are slots of the 16 B noscan class
+TAG_P = 1 << 16  # otag = mcache epoch * TAG_P + P + 1
 
 # Functions whose frame on a GCBegin stack means the program forced the cycle: runtime.GC
 # (debug.FreeOSMemory calls it too, as does the testing package before each benchmark run).
 GC_FORCED_FUNCS = frozenset({"runtime.GC", "runtime/debug.FreeOSMemory"})
+
+# Stop reasons whose stop flushes every mcache (runtime/mstats.go readmemstats_m).
+FLUSH_REASON = np.zeros(len(fmt.STW_REASONS), np.bool_)
+FLUSH_REASON[[fmt.STW_REASONS.index(r) for r in fmt.FLUSH_STW_REASONS]] = True
+
+_SPLIT_MALLOC_RE = re.compile(r"runtime\.mallocgc((?:Tiny|Small|Large)\w*)$")
+LATE_NOSCAN, LATE_SCAN, LATE_ANY = 1, 2, 3
 
 RECORD_HINT = ("record with `GODEBUG=traceallocfree=1 go test -trace=out.trace ...` "
                "(Go 1.23 or newer)")
@@ -74,14 +84,16 @@ C_UNKNOWN_STACK_FREES = 8
 C_MISPLACED = 9  # object address not at its slot base (or base + 8 with a malloc header)
 C_DOUBLE_REUSE = 10  # a slot reused twice before its late free arrived
 C_NO_P = 11  # object events that ran on no P (sweep frees; a fact, mapped with p = -1)
-N_COUNTERS = 12
+C_TINY_IN_BLOCK = 12  # [1.24+] traced tiny requests placed in a live 16 B block
+C_TINY_NO_BLOCK = 13  # a tiny request inside a block the trace never allocated
+N_COUNTERS = 14
 
 
 @kernel
 def _convert(start, order, typ, key, mm, a1, a2, a3,
              mp, pagemap, span_np, span_kc, class_size, t_size, t_ptr, reasons,
              span_slot0, span_ns, span_rcap, pool, pctr, fl_head, xkeys, xvals, xctr,
-             ofree, octr, wkeys, wvals, wfree, wctr,
+             ofree, octr, otag, epoch, flush_reason, wkeys, wvals, wfree, wctr,
              skeys, svals, sfree, sctr, kkeys, kvals, kfree, kctr,
              t0, ashift, pshift, lastp, gcseq, cnt,
              k_out, ts_out, p_out, id_out, size_out, flags_out, aux_out, n_out):
@@ -95,7 +107,11 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
     pctr[0] is the pool's bump pointer. xkeys/xvals/xctr ([0] live, [1] used) is the spill
     hash map (xctr[2]: the room it needs on GROW_SPILL). ofree/octr ([0] live objects, [2] free-id stack depth, [3] next fresh id) hand
     out ids exactly as AddrMap does (the id of a reused slot is taken before the old one is
-    given back), so ids do not depend on where an object is kept."""
+    given back), so ids do not depend on where an object is kept.
+
+    otag[id] is the mcache epoch and P an object was allocated in (epoch[0] counts the mcache
+    flushes: mark terminations and ReadMemStats stops), which tells a tiny request in the
+    P's current block from a new block in a slot whose sweep free comes late."""
     n = order.shape[0]
     o = n_out
     for i in range(start, n):
@@ -111,7 +127,7 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
                 ts = lastp[p]
             lastp[p] = ts
         if ev == w.EV_HEAP_OBJECT_ALLOC or ev == w.EV_HEAP_OBJECT:
-            if octr[2] + 1 > ofree.shape[0]:
+            if octr[2] + 1 > ofree.shape[0] or octr[3] + 1 > otag.shape[0]:
                 return GROW_OBJECTS, i, o
             if (xctr[1] + 1) * 2 > xkeys.shape[0]:
                 xctr[2] = 1
@@ -137,9 +153,28 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
             usable = slot
             if noscan == 0 and sc != 0 and slot > MIN_SIZE_FOR_HEADER:
                 usable = slot - MALLOC_HEADER
+            r0 = span_slot0[base]
+            if r0 >= 0 and sidx >= span_ns[base]:
+                r0 = -1
+            tag = epoch[0] * TAG_P + p + 1
+            if ev == w.EV_HEAP_OBJECT_ALLOC and noscan and slot == TINY_BLOCK:
+                # [1.24+] mallocgcTiny traces a request that fits the P's current 16 B block
+                # at its address inside the block (1.23 returned before the trace hook). The
+                # block is the slot's object, allocated at the slot base and freed whole by
+                # the sweep: the request is counted, not replayed as an object of its own.
+                # Ids are addresses / 8, so a request at offset 1..7 has the block's id: it is
+                # in the block when the block is live and was allocated on this P since its
+                # mcache was last flushed (a live block from before the flush is a block whose
+                # sweep free comes late, and this is a new block in its slot).
+                cur = _slot_object(pool, r0, sidx, xkeys, xvals, xctr, slot_off >> ashift)
+                if off != slot_off or (cur >= 0 and otag[cur] == tag):
+                    if cur >= 0:
+                        cnt[C_TINY_IN_BLOCK] += 1
+                        continue
+                    cnt[C_TINY_NO_BLOCK] += 1  # block never seen: replayed as the block
             # HeapObjectAlloc names the object (after any malloc header); the snapshot's
             # HeapObject names the slot (runtime traceSnapshotMemory: base + i*elemsize).
-            if off - slot_off != (slot - usable if ev == w.EV_HEAP_OBJECT_ALLOC else 0):
+            elif off - slot_off != (slot - usable if ev == w.EV_HEAP_OBJECT_ALLOC else 0):
                 cnt[C_MISPLACED] += 1
             tid = a2[j]
             size = usable
@@ -151,12 +186,9 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
                 else:
                     cnt[C_UNKNOWN_TYPES] += 1
             k = slot_off >> ashift
-            r0 = span_slot0[base]
             old = np.int64(-1)
-            if r0 >= 0 and sidx < span_ns[base]:
+            if r0 >= 0:
                 old = pool[r0 + sidx]
-            else:
-                r0 = -1
             if old < 0 and xctr[0] > 0:
                 old = _spill_take(xkeys, xvals, xctr, k)
             # ids as AddrMap hands them out: take the new one, then give back the old one
@@ -166,6 +198,7 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
             else:
                 oid = octr[3]
                 octr[3] += 1
+            otag[oid] = tag
             if old >= 0:
                 ofree[octr[2]] = old
                 octr[2] += 1
@@ -383,6 +416,8 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
         elif ev == w.EV_GC_BEGIN or ev == w.EV_GC_END:
             if ev == w.EV_GC_BEGIN:
                 gcseq[0] = a1[j]
+            else:
+                epoch[0] += 1  # mark termination flushed every mcache (releaseAll)
             k_out[o] = fmt.GC_START if ev == w.EV_GC_BEGIN else fmt.GC_END
             ts_out[o] = ts
             p_out[o] = p
@@ -396,6 +431,8 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
             if ev == w.EV_STW_BEGIN:
                 sidx = a1[j]
                 reason = reasons[sidx] if 0 <= sidx < reasons.shape[0] else 0
+                if flush_reason[reason]:
+                    epoch[0] += 1  # readmemstats_m: flushallmcaches
             k_out[o] = fmt.STW_BEGIN if ev == w.EV_STW_BEGIN else fmt.STW_END
             ts_out[o] = ts
             p_out[o] = p
@@ -453,6 +490,21 @@ def _spill_put(keys, vals, ctr, key, val):
     keys[j] = key
     vals[j] = val
     ctr[0] += 1
+
+
+@kernel
+def _slot_object(pool, r0, sidx, xkeys, xvals, xctr, key):
+    """The id of the live object in a slot (index sidx of the span whose id region is r0, or
+    the spill map's `key` when r0 < 0 or the region's entry is empty), else -1. Leaves both
+    unchanged (the caller has checked the spill map has room for one insert)."""
+    if r0 >= 0 and pool[r0 + sidx] >= 0:
+        return pool[r0 + sidx]
+    if xctr[0] == 0:
+        return np.int64(-1)
+    v = _spill_take(xkeys, xvals, xctr, key)
+    if v >= 0:
+        _spill_put(xkeys, xvals, xctr, key, v)
+    return v
 
 
 @kernel
@@ -550,13 +602,22 @@ def _read_header(f, path) -> int:
         raise TraceError(path, "not a Go execution trace (no `go 1.N trace` header)", 0)
     version = int(match.group(1))
     if version not in w.SUPPORTED_VERSIONS:
-        raise TraceError(path, f"go 1.{version} trace is not supported: goalloc reads "
-                               "Go 1.22-1.25 execution traces")
+        if version > max(w.SUPPORTED_VERSIONS):
+            raise TraceError(path, f"go 1.{version} trace format is newer than goalloc knows: "
+                                   f"it reads the formats of Go 1.22 to 1.{w.NEWEST_RELEASE}", 0)
+        if version < min(w.SUPPORTED_VERSIONS):
+            raise TraceError(path, f"go 1.{version} trace is in the execution trace format "
+                                   "before Go 1.22 (no alloc/free events), which goalloc does "
+                                   f"not read: record with Go 1.23 to 1.{w.NEWEST_RELEASE}", 0)
+        raise TraceError(path, f"go 1.{version} trace is not a format Go writes (goalloc reads "
+                               f"those of Go 1.22 to 1.{w.NEWEST_RELEASE})", 0)
     return version
 
 
-def _read_batches(f, path):
-    """Yield the file's batches (after the header) in file order."""
+def _read_batches(f, path, version: int):
+    """Yield the file's batches (after the header) in file order. From 1.26 the lone
+    EvEndOfGeneration byte after each generation is checked and stepped over (the batches'
+    generation numbers already say where a generation ends)."""
     buf = bytearray()
     pos = 0
     base = w.HEADER_LEN  # file offset of buf[0]
@@ -577,6 +638,9 @@ def _read_batches(f, path):
             return
         off = base + pos
         kind = buf[pos]
+        if kind == w.EV_END_OF_GENERATION and version >= 26:
+            pos += 1
+            continue
         if kind not in (w.EV_EVENT_BATCH, w.EV_EXPERIMENTAL_BATCH):
             raise TraceError(path, f"corrupt trace: expected a batch (byte 1 or 49), found {kind}",
                              off)
@@ -667,6 +731,8 @@ class _State:
         self.dec = None  # decode buffers (decode_buffers)
         self.out = [None, None]  # output columns (out_buffers)
         self.ofree = np.zeros(1024, np.int64)  # object ids: free-id stack and counters
+        self.otag = np.zeros(1024, np.int64)  # per object id: mcache epoch and P at alloc
+        self.epoch = np.zeros(1, np.int64)  # mcache flushes seen so far
         self.octr = np.zeros(4, np.int64)
         self.owed = AddrMap(10)
         self.spans = AddrMap(12)
@@ -678,6 +744,7 @@ class _State:
         self.freq = None
         self.t0 = None
         self.gens = 0
+        self.trigger_allocs_moved = 0  # [1.24+] triggering allocations put before GCBegin
         self.writer = None
         self.pending = [None, None]  # last write queued from each out buffer set
         self.pool = None
@@ -735,6 +802,7 @@ class _State:
 
     def grow_ids(self) -> None:
         self.ofree = _grow(self.ofree, 2 * self.ofree.shape[0], 0)
+        self.otag = _grow(self.otag, 2 * self.otag.shape[0], 0)
 
 
 def _grow(a: np.ndarray, n: int, fill) -> np.ndarray:
@@ -799,9 +867,67 @@ def _gc_trigger(funcs: list[str]) -> int:
         return fmt.GC_TRIGGER_FORCED
     if "runtime.forcegchelper" in names:
         return fmt.GC_TRIGGER_TIME
-    if "runtime.mallocgc" in names or "runtime.newUserArenaChunk" in names:
+    # 1.24+ splits mallocgc (mallocgcSmallNoscan, ...; 1.27's generated mallocgc*SC<n>): the
+    # heap test may run in a frame below mallocgc, or with no mallocgc frame at all.
+    if any(f.startswith("runtime.mallocgc") for f in names) or \
+            "runtime.newUserArenaChunk" in names:
         return fmt.GC_TRIGGER_HEAP
     return fmt.GC_TRIGGER_UNKNOWN
+
+
+def _late_alloc_kind(funcs: list[str]) -> int:
+    """Whether the allocation that started a cycle is traced after its GCBegin, and of which
+    kind: [1.24+] the size-specialised malloc paths (mallocgcTiny, mallocgcSmallNoscan,
+    mallocgcSmallScanNoHeader, mallocgcSmallScanHeader, mallocgcLarge; 1.27's generated
+    mallocgc*SC<n> and *SlowPath) run gcStart before mallocgc's postMallocgcDebug traces the
+    object, where 1.23's mallocgc traced it first. LATE_NOSCAN / LATE_SCAN / LATE_ANY (large
+    objects: either), or 0 when the stack shows no such path (1.23, or not a heap trigger)."""
+    for f in funcs:
+        m = _SPLIT_MALLOC_RE.match(f)
+        if m:
+            kind = m.group(1)
+            if kind == "Tiny" or kind.startswith("SmallNoscan") or \
+                    kind.startswith("SmallNoScan"):
+                return LATE_NOSCAN
+            if kind.startswith("SmallScan"):
+                return LATE_SCAN
+            return LATE_ANY
+    return 0
+
+
+def _trigger_allocs_first(order, typ, key, mm, a1, a2, t_ptr, gcb, gc_funcs, st):
+    """The merge order with each cycle's triggering allocation moved to just before its
+    GCBegin, where the runtime allocated it ([1.24+]: see _late_alloc_kind). It is the first
+    HeapObjectAlloc after the GCBegin on the same M whose type matches the malloc path on the
+    GCBegin stack (scan or noscan), and takes the GCBegin's time. Counted in
+    st.trigger_allocs_moved; the rest of the order is unchanged."""
+    late = [(int(j), kind) for j in gcb
+            if (kind := _late_alloc_kind(gc_funcs.get(int(a1[j]), []))) != 0]
+    if not late:
+        return order
+    pos = np.empty(order.shape[0], np.float64)
+    pos[order] = np.arange(order.shape[0], dtype=np.float64)
+    allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
+    tid = a2[allocs]
+    known = (tid > 0) & (tid < t_ptr.shape[0])
+    scan = np.zeros(allocs.shape[0], np.bool_)
+    scan[known] = t_ptr[tid[known]] > 0
+    moved = 0
+    for j, kind in late:
+        cand = (mm[allocs] == mm[j]) & (pos[allocs] > pos[j])
+        if kind == LATE_SCAN:
+            cand &= scan
+        elif kind == LATE_NOSCAN:
+            cand &= ~scan
+        if not cand.any():
+            continue
+        sel = allocs[cand]
+        first = sel[np.argmin(pos[sel])]
+        pos[first] = pos[j] - 0.5
+        key[first] = key[j]
+        moved += 1
+    st.trigger_allocs_moved += moved
+    return np.argsort(pos, kind="stable") if moved else order
 
 
 def _generation(batches: list[_Batch], st: _State, version: int, path, header_for, codec,
@@ -906,8 +1032,9 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
         for sid in wanted.tolist():
             if sid in table:
                 reasons[sid] = index.get(table[sid], 0)
-    gc_trigger = {seq: _gc_trigger([table.get(f, "") for f in frames.get(sid, ())])
-                  for seq, sid in gc_stack.items()}
+    gc_funcs = {seq: [table.get(f, "") for f in frames.get(sid, ())]
+                for seq, sid in gc_stack.items()}
+    gc_trigger = {seq: _gc_trigger(funcs) for seq, funcs in gc_funcs.items()}
 
     # Types of this generation (ids are per generation).
     t_size = np.full(1, -1, np.int64)
@@ -962,6 +1089,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
             shown = typ > w.EV_PROC_STATUS
             st.t0 = int(key[shown].min()) if shown.any() else kmin
         order = np.argsort((key - kmin) * 2 + (~frees), kind="stable")
+        order = _trigger_allocs_first(order, typ, key, mm, a1, a2, t_ptr, gcb, gc_funcs, st)
     else:
         order = np.zeros(0, np.int64)
         if st.t0 is None:
@@ -995,7 +1123,8 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
                 start, part, typ, key, mm, a1, a2, a3, st.mp, st.pagemap, st.span_np,
                 st.span_kc, class_size, t_size, t_ptr, reasons,
                 st.span_slot0, st.span_ns, st.span_rcap, st.slot_ids, st.pctr, st.fl_head,
-                st.xkeys, st.xvals, st.xctr, st.ofree, st.octr,
+                st.xkeys, st.xvals, st.xctr, st.ofree, st.octr, st.otag, st.epoch,
+                FLUSH_REASON,
                 ow.keys, ow.vals, ow.free_ids, ow.ctr,
                 sp_.keys, sp_.vals, sp_.free_ids, sp_.ctr, sk.keys, sk.vals, sk.free_ids, sk.ctr,
                 st.t0, ashift, pshift, st.lastp, st.gcseq, st.cnt,
@@ -1061,7 +1190,7 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             gen = None
             batches: list[_Batch] = []
             done_bytes = w.HEADER_LEN
-            for b in _read_batches(f, src):
+            for b in _read_batches(f, src, version):
                 if gen is None:
                     gen = b.gen
                 if b.gen != gen:
@@ -1115,4 +1244,7 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
         "misplaced_objects": int(c[C_MISPLACED]),
         "double_reuses": int(c[C_DOUBLE_REUSE]),
         "frees_without_p": int(c[C_NO_P]),
+        "tiny_allocs_in_block": int(c[C_TINY_IN_BLOCK]),
+        "trigger_allocs_moved": st.trigger_allocs_moved,
+        "tiny_allocs_without_block": int(c[C_TINY_NO_BLOCK]),
     }

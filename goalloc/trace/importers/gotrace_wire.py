@@ -1,4 +1,4 @@
-"""Go execution trace wire format (trace v2: Go 1.22-1.25): header, batches, varints, and the
+"""Go execution trace wire format (trace v2: Go 1.22-1.27): header, batches, varints, and the
 numba kernels that decode a generation's batches.
 
 Reference: $GOROOT/src/internal/trace/event/go122/event.go (1.22/1.23 spec table),
@@ -11,6 +11,7 @@ A trace is a 16-byte header `go 1.N trace\\0\\0\\0`, then batches:
 Inside an event batch every event is one type byte and NARGS[type] LEB128 varints; the first
 is dt, cumulative from the batch's `time`. Strings (4), stacks (2), CPU samples (6) and the
 frequency (8; in 1.25 a sync batch starting with EvSync 50) come in batches of their own.
+From 1.26 a lone EvEndOfGeneration byte (52) follows each generation's batches.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ from goalloc.jit import kernel, njit
 
 HEADER_LEN = 16
 HEADER_RE = re.compile(rb"go 1\.(\d+) trace\x00\x00\x00")
-SUPPORTED_VERSIONS = (22, 23, 24, 25)
+# Wire versions Go's own reader knows (internal/trace/version/version.go): the runtime writes
+# `go 1.23 trace` from Go 1.23 and 1.24, `go 1.25 trace` from 1.25 and `go 1.26 trace` from
+# 1.26 and 1.27, so the header does not name the release (see releases.py for how it is told).
+SUPPORTED_VERSIONS = (22, 23, 25, 26)
+NEWEST_RELEASE = 27  # newest Go release whose traces were checked against this reader
 MAX_BATCH_SIZE = 64 << 10  # go122.MaxBatchSize
 
 # Event types (go122/event.go, tracev2/events.go).
@@ -48,6 +53,7 @@ EV_HEAP_GOAL = 38
 EV_EXPERIMENTAL_BATCH = 49
 EV_SYNC = 50  # Go 1.25
 EV_CLOCK_SNAPSHOT = 51  # Go 1.25
+EV_END_OF_GENERATION = 52  # Go 1.26: one byte between batches, after each generation
 EV_SPAN = 128
 EV_SPAN_ALLOC = 129
 EV_SPAN_FREE = 130
