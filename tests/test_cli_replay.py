@@ -55,14 +55,14 @@ def metric(doc, name):
 # ---- hand-worked figures ---------------------------------------------------------------------
 
 def test_large_objects_33000_b(cli, traces):
-    # Newest profile (1.26, small_max 32760): 33000 B is large: ceil(33000/8192) = 5 pages =
+    # Newest profile (1.27, small_max 32760): 33000 B is large: ceil(33000/8192) = 5 pages =
     # 40960 B each, rounding 40960 - 33000 = 7960 B each. 100 of them: 500 pages in use,
     # 4096000 B held, all counted as objects (a large span is its object), 0 unused.
     # 500 pages < 512: one 4 MiB heap growth, the 12 pages never used stay released.
     code, out, err = cli("replay", traces["big"], "--json")
     assert code == 0, err
     d = js(out)
-    assert d["config"]["go_version"] == "1.26"
+    assert d["config"]["go_version"] == "1.27"
     assert d["config"]["sources"]["go_version"] == "default"
     (c,) = d["classes"]
     assert (c["size_class"], c["spans"], c["pages"], c["bytes_held"]) == (0, 100, 500, 4096000)

@@ -181,7 +181,7 @@ def test_text_report_header_and_sections():
                sources={"gogc": "env", "gomemlimit": "flag", "gomaxprocs": "trace",
                         "go_version": "trace"})
     text = buf.getvalue()
-    for want in ("1.22 modelled (from the trace header), trace recorded with go1.22.1",
+    for want in ("1.22 modelled (the trace's release), trace recorded with go1.22.1",
                  "GOGC          off (env)", "512MiB = 512 MiB (flag)",
                  "2 modelled (trace), 2 recorded", "pacer", "death",
                  "rounding waste", "Johnstone & Wilson", "H/L at peak L 4.096",

@@ -224,15 +224,29 @@ def test_profile_limits_and_headers():
 
 
 @pytest.mark.parametrize(
-    "given,key",
-    [("1.19", "1.19"), ("1.20", "1.19"), ("1.21", "1.19"), ("1.22", "1.22"), ("1.23", "1.22"),
-     ("1.24", "1.22"), ("go1.25.3", "1.22"), ("1.26", "1.26"), ("1.27", "1.26"), ("1.30", "1.26")],
+    "given,key,layout",
+    [("1.19", "1.19", "1.19"), ("1.20", "1.19", "1.19"), ("1.21", "1.19", "1.19"),
+     ("1.22", "1.22", "1.22"), ("1.23", "1.23", "1.22"), ("1.24", "1.24", "1.22"),
+     ("go1.25.3", "1.25", "1.22"), ("1.26", "1.26", "1.26"), ("go1.27.4", "1.27", "1.26")],
 )
-def test_version_mapping(given, key):
-    assert sc.profile(sc.get_table("go"), given).go_version == key
+def test_version_mapping(given, key, layout):
+    """One profile per release 1.22-1.27; span layouts as the runtime's initSpan has them
+    (Green Tea's inline mark bits by default from 1.26, internal/buildcfg/exp.go)."""
+    p = sc.profile(sc.get_table("go"), given)
+    assert (p.go_version, p.layout) == (key, layout)
 
 
-@pytest.mark.parametrize("bad", ["1.18", "banana", "", "1"])
+def test_goexperiment_layout():
+    """GOEXPERIMENT=nogreenteagc on 1.26 gives 1.25's layout; greenteagc on 1.25 gives 1.26's.
+    16 B noscan: 8192 // 16 = 512 slots, (8192 - 128) // 16 = 504 with the inline mark bits."""
+    t = sc.get_table("go")
+    assert sc.profile(t, "1.26", green_tea=False).objs_noscan[2] == 512
+    assert sc.profile(t, "1.25", green_tea=True).objs_noscan[2] == 504
+    assert sc.profile(t, "1.26").objs_noscan[2] == 504
+    assert sc.profile(t, "1.19", green_tea=True).layout == "1.19"  # no heap bits in spans
+
+
+@pytest.mark.parametrize("bad", ["1.18", "banana", "", "1", "1.28", "2.0", "1.30"])
 def test_unknown_version(bad):
     with pytest.raises(GoallocError):
         sc.profile(sc.get_table("go"), bad)

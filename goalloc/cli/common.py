@@ -40,3 +40,39 @@ def progress_for(label: str, total: int | None, *, min_seconds: float = 1.0):
     finally:
         if state["bar"] is not None:
             progress.stop()
+
+
+# Import notes that are facts about the trace, not things the import could not map.
+_IMPORT_FACTS = ("events", "lines", "live_at_end", "generations", "gomaxprocs", "go_events",
+                 "trace_events", "frees_without_p", "time_markers", "go_version",
+                 "go_version_source", "beyond_inline_marks")
+# Notes that say how a Go trace was read faithfully (docs/importers.md).
+_IMPORT_ADJUSTED = ("tiny_allocs_in_block", "trigger_allocs_moved")
+
+
+def echo_import_summary(out, notes: dict, *, err: bool = False) -> None:
+    """The lines `import` and `record` print about an import: what was written, the Go
+    release and how it is known, what was adjusted to follow the runtime, what was not
+    mapped."""
+    import click
+
+    def line(text):
+        click.echo(text, err=err)
+
+    def listing(keys):
+        return ", ".join(f"{k.replace('_', ' ')} {notes[k]:,}" for k in keys)
+
+    if "lines" in notes:
+        line(f"{out}: {notes['events']:,} events from {notes['lines']:,} lines")
+    else:
+        line(f"{out}: {notes['events']:,} events from {notes['trace_events']:,} Go trace "
+             f"events in {notes['generations']:,} generations, GOMAXPROCS {notes['gomaxprocs']}")
+    if notes.get("go_version"):
+        line(f"Go release: {notes['go_version']} ({notes.get('go_version_source')})")
+    adjusted = [k for k in _IMPORT_ADJUSTED if notes.get(k)]
+    if adjusted:
+        line("read as the runtime ran: " + listing(adjusted))
+    unmapped = [k for k, v in notes.items()
+                if k not in _IMPORT_FACTS and k not in _IMPORT_ADJUSTED and v]
+    if unmapped:
+        line("not mapped: " + listing(unmapped))

@@ -13,9 +13,6 @@ IMPORTERS = {
 FORMATS = tuple(IMPORTERS)
 
 # Facts in an importer's notes that are not "could not map" counts.
-_FACTS = ("events", "lines", "live_at_end", "generations", "gomaxprocs", "go_events",
-          "trace_events", "frees_without_p", "time_markers")
-
 
 @click.command("import")
 @click.argument("format_", metavar="FORMAT", type=click.Choice(FORMATS))
@@ -36,19 +33,11 @@ def import_(format_, src, out, codec, force):
     import importlib
     import os
 
-    from goalloc.cli.common import progress_for
+    from goalloc.cli.common import echo_import_summary, progress_for
 
     total = os.path.getsize(src) if os.path.exists(src) else None
     with progress_for("importing", total) as advance:
         module, function = IMPORTERS[format_]
         run = getattr(importlib.import_module(module), function)
         notes = run(src, out, force=force, codec=codec, progress=advance)
-    if "lines" in notes:
-        click.echo(f"{out}: {notes['events']:,} events from {notes['lines']:,} lines")
-    else:
-        click.echo(f"{out}: {notes['events']:,} events from {notes['trace_events']:,} Go trace "
-                   f"events in {notes['generations']:,} generations, GOMAXPROCS "
-                   f"{notes['gomaxprocs']}")
-    unmapped = {k: v for k, v in notes.items() if k not in _FACTS and v}
-    if unmapped:
-        click.echo("not mapped: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in unmapped.items()))
+    echo_import_summary(out, notes)

@@ -129,23 +129,38 @@ def record(out, force, keep_trace, command):
             raise GoallocError(NO_TRACE_GO_TEST if go_test else NO_TRACE_OTHER)
         if keep_trace is not None and os.path.abspath(keep_trace) != trace:
             shutil.copyfile(trace, keep_trace)
-        _import(trace, out, force)
+        _import(trace, out, force, go_release(command, go_test, env))
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def _import(trace: str, out: str, force: bool) -> None:
-    from goalloc.cli.common import progress_for
+def go_release(command, go_test: bool, env: dict) -> str | None:
+    """The exact Go release that built the recorded program ("1.26.11"), or None: `go
+    version` of the go command for go test, `go version PROGRAM` (its build info) otherwise."""
+    import re
+    import shutil
+    import subprocess
+
+    go = command[0] if go_test else shutil.which("go", path=env.get("PATH"))
+    if not go:
+        return None
+    if go_test:
+        args = [go, "version"]
+    else:  # the program's build info names the toolchain that built it
+        args = [go, "version", shutil.which(command[0], path=env.get("PATH")) or command[0]]
+    try:
+        out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"\bgo(1\.\d+(?:\.\d+)?)", out)
+    return m.group(1) if m else None
+
+
+def _import(trace: str, out: str, force: bool, go_version: str | None) -> None:
+    from goalloc.cli.common import echo_import_summary, progress_for
     from goalloc.trace.importers.gotrace import import_gotrace
 
     with progress_for("importing", os.path.getsize(trace)) as advance:
-        notes = import_gotrace(trace, out, force=force, progress=advance)
-    click.echo(f"{out}: {notes['events']:,} events from {notes['trace_events']:,} Go trace "
-               f"events in {notes['generations']:,} generations, GOMAXPROCS "
-               f"{notes['gomaxprocs']}", err=True)
-    facts = ("events", "live_at_end", "generations", "gomaxprocs", "go_events", "trace_events",
-             "frees_without_p")
-    unmapped = {k: v for k, v in notes.items() if k not in facts and v}
-    if unmapped:
-        click.echo("not mapped: " + ", ".join(f"{k.replace('_', ' ')} {v:,}"
-                                               for k, v in unmapped.items()), err=True)
+        notes = import_gotrace(trace, out, force=force, progress=advance,
+                               go_version=go_version)
+    echo_import_summary(out, notes, err=True)

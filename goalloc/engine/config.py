@@ -5,16 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from goalloc import releases
 from goalloc.errors import GoallocError
 
 GC_MODES = ("pacer", "recorded")
-NEWEST_GO_VERSION = "1.26"
+NEWEST_GO_VERSION = releases.NEWEST
+GOEXPERIMENTS = ("greenteagc", "nogreenteagc")
 DEFAULT_SCAN_RATE = 1e9  # B/s per CPU: ~1 ms per MB of pointerful heap per core
 
 
 @dataclass
 class Config:
-    go_version: str | None = None  # "1.19" / "1.22" / "1.26"; None: trace header, else newest
+    go_version: str | None = None  # a goalloc.releases profile; None: trace header, else newest
+    # GOEXPERIMENT for the span layout: "greenteagc" / "nogreenteagc"; None: what the trace
+    # shows (objects past Green Tea's slots), else the release's default
+    goexperiment: str | None = None
     table: str = "go"  # size-class table name or file (goalloc.sizeclasses.get_table)
     gogc: int | None = 100  # None = GOGC=off
     memlimit: int | None = None  # GOMEMLIMIT bytes; None = unlimited
@@ -58,6 +63,11 @@ class Config:
     def check(self) -> None:
         if self.gc_mode not in GC_MODES:
             raise GoallocError(f"unknown GC mode {self.gc_mode!r} (expected pacer or recorded)")
+        if self.goexperiment is not None and self.goexperiment not in GOEXPERIMENTS:
+            raise GoallocError(f"GOEXPERIMENT {self.goexperiment!r} is not one goalloc models "
+                               f"(expected {' or '.join(GOEXPERIMENTS)})")
+        if self.go_version is not None:
+            releases.resolve(self.go_version)
         if self.gogc is not None and self.gogc < 0:
             raise GoallocError(f"GOGC must be >= 0 or off, not {self.gogc}")
         if self.memlimit is not None and self.memlimit <= 0:

@@ -15,6 +15,7 @@ import threading
 import numpy as np
 
 import goalloc.trace
+from goalloc import releases
 from goalloc.engine import locks, snapshot
 from goalloc.engine import state as S
 from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
@@ -40,14 +41,29 @@ from goalloc.engine.report import (
 from goalloc.errors import TraceError
 from goalloc.report import locks as lock_report
 from goalloc.report import pauses
-from goalloc.sizeclasses import get_table, profile, resolve_version
+from goalloc.sizeclasses import get_table, profile
 from goalloc.trace import format as fmt
 from goalloc.trace import validate
 
 
-def _version_code(v: str) -> int:
-    major, minor = v.split(".")
-    return int(major) * 100 + int(minor)
+def modelled_release(config: Config, header) -> tuple[str, str, bool, str]:
+    """(release key, where it came from, Green Tea layout on, why) for a replay: --go-version
+    when given, else the trace's release (the importer's inference or `goalloc record`'s
+    `go version`, header source.go_version), else the newest. The trace's layout evidence
+    (objects past Green Tea's slots) counts only when the trace's own release is modelled."""
+    src = header.source or {}
+    traced = header.go_version
+    if config.go_version:
+        key, how = releases.resolve(config.go_version).key, "flag"
+    elif traced:
+        key = releases.resolve(traced).key
+        how = "trace: " + str(src.get("go_version_source") or "named in the trace header")
+    else:
+        key, how = NEWEST_GO_VERSION, "default (the trace names no release)"
+    own = traced is not None and releases.resolve(traced).key == key
+    beyond = int(src.get("beyond_inline_marks") or 0) if own else 0
+    on, why = releases.green_tea(releases.RELEASES[key], config.goexperiment, beyond)
+    return key, how, on, why
 
 
 def _tiny_spc(table, tiny_size: int) -> int:
@@ -61,9 +77,10 @@ class Engine:
 
     def __init__(self, header, config: Config):
         self.config = config
-        self.version = resolve_version(config.go_version or header.go_version or NEWEST_GO_VERSION)
+        self.version, self.version_source, self.green_tea, self.green_tea_why = \
+            modelled_release(config, header)
         self.table = get_table(config.table)
-        self.profile = profile(self.table, self.version)
+        self.profile = profile(self.table, self.version, self.green_tea)
         self.procs = int(config.procs or header.gomaxprocs)
         prof = self.profile
         prm = np.zeros(S.N_PRM, np.int64)
@@ -77,7 +94,7 @@ class Engine:
         prm[S.P_NPROCS] = self.procs
         prm[S.P_RECORDED] = 1 if config.gc_mode == "recorded" else 0
         prm[S.P_SWEEP_FREES] = 1 if header.frees == "sweep" else 0
-        prm[S.P_GOVERSION] = _version_code(self.version)
+        prm[S.P_GOVERSION] = releases.RELEASES[self.version].code
         prm[S.P_CONS_MARK_PPM] = round(config.cons_mark * 1_000_000)
         prm[S.P_FIXED_CONS_MARK] = 1 if config.fixed_cons_mark else 0
         self.scan_rate = DEFAULT_SCAN_RATE if config.scan_rate is None else config.scan_rate
@@ -320,7 +337,9 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
     ps = S.PAGE_SIZE
     requested = header.sizes == "requested"
     r = Report(
-        trace=path, go_version=eng.version, table=eng.table.name, gogc=cfg.gogc,
+        trace=path, go_version=eng.version, go_version_source=eng.version_source,
+        green_tea=eng.green_tea, green_tea_source=eng.green_tea_why,
+        table=eng.table.name, gogc=cfg.gogc,
         memlimit=cfg.memlimit, procs=eng.procs, gc_mode=cfg.gc_mode, free_semantics=header.frees,
         sizes=header.sizes, events=events,
     )

@@ -113,6 +113,9 @@ class Report:
     free_semantics: str  # header frees: death or sweep
     sizes: str
     events: int
+    go_version_source: str = ""  # "flag", "trace: <how the release was told>", "default ..."
+    green_tea: bool = False  # span layout with Green Tea's inline mark bits
+    green_tea_source: str = ""
     cycles: list[Cycle] = field(default_factory=list)
     end: MemoryClasses | None = None
     peak: MemoryClasses | None = None  # at the maximum of held memory (in use + free pages)

@@ -64,6 +64,9 @@ def effective_config(report, header: dict | None = None, config=None,
     header = header or {}
     cfg = {
         "go_version": report.go_version,
+        "go_version_source": report.go_version_source,
+        "span_layout": {"green_tea": report.green_tea,
+                        "source": report.green_tea_source},
         "table": report.table,
         "gogc": report.gogc,
         "gomemlimit": report.memlimit,
@@ -249,10 +252,15 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None)
     rows = [
         ("trace", f"{report.trace}  ({count(report.events)} events, {report.sizes} sizes)"),
         ("Go version", f"{report.go_version} modelled"
-                       + {"flag": " (--go-version)", "trace": " (from the trace header)",
+                       + {"flag": " (--go-version)", "trace": " (the trace's release)",
                           "default": " (the newest; the trace names none)"}.get(
                               sources.get("go_version"), "")
                        + (f", trace recorded with {go_src}" if go_src else "")),
+        *([("  how known", report.go_version_source[len("trace: "):])]
+          if report.go_version_source.startswith("trace: ") else []),
+        ("span layout", ("Green Tea inline mark bits" if report.green_tea
+                         else "no inline mark bits")
+         + (f" ({report.green_tea_source})" if report.green_tea_source else "")),
         ("size classes", report.table),
         ("GOGC", format_gogc(report.gogc) + src("gogc")),
         ("GOMEMLIMIT", format_memlimit(report.memlimit)

@@ -1,20 +1,22 @@
 """Go version profiles of the small-object path: objects per span after in-span reserves
 (mheap.go initSpan), the 8 B malloc header and the small-size limit (malloc.go mallocgc).
-Profiles: 1.19 (also 1.20, 1.21), 1.22 (1.22-1.25), 1.26 (Green Tea inline mark bits, 1.26+).
+Releases and their facts are in goalloc/releases.py; the span layout is "1.19" (heap bitmap
+outside spans, 1.19-1.21), "1.22" (heap bits in small pointerful spans, 1.22-1.25) or "1.26"
+(plus Green Tea's inline mark bits: default from 1.26, an experiment in 1.25).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from goalloc.errors import GoallocError
+from goalloc import releases
 from goalloc.sizeclasses.tables import SizeClassTable, objs_per_span
 
-PROFILES = ("1.19", "1.22", "1.26")
-DEFAULT_GO_VERSION = "1.22"
+PROFILES = releases.PROFILES
+# A trace that names no release, and `classes` without a trace, model the newest one.
+DEFAULT_GO_VERSION = releases.NEWEST
 
 HEADER_SIZE = 8  # mallocHeaderSize [1.22]
 HEADER_THRESHOLD = 512  # minSizeForMallocHeader = PtrSize*64; user size > 512 gets a header
@@ -25,25 +27,15 @@ TINY_SIZE = 16  # _TinySize / maxTinySize
 
 def resolve_version(go_version: str) -> str:
     """Map a Go version ("1.23", "go1.24.3", ...) to its profile key, or raise GoallocError."""
-    v = str(go_version).strip()
-    m = re.fullmatch(r"(?:go)?(\d+)\.(\d+)(?:\.\d+)?(?:[a-z]+\d*)?", v)
-    if not m:
-        raise GoallocError(f"unknown Go version {go_version!r} (expected e.g. 1.22)")
-    major, minor = int(m.group(1)), int(m.group(2))
-    if (major, minor) < (1, 19):
-        raise GoallocError(f"Go {major}.{minor} is not modelled (oldest profile: 1.19)")
-    if (major, minor) < (1, 22):
-        return "1.19"
-    if (major, minor) < (1, 26):
-        return "1.22"
-    return "1.26"
+    return releases.resolve(go_version).key
 
 
 @dataclass(frozen=True, eq=False)
 class ClassProfile:
     """Per-class facts of one table under one Go version profile."""
 
-    go_version: str  # profile key: "1.19", "1.22" or "1.26"
+    go_version: str  # profile key: a release of goalloc.releases.PROFILES
+    layout: str  # "1.19", "1.22" or "1.26" (Green Tea inline mark bits)
     table: SizeClassTable
     objs_scan: np.ndarray  # int64 per class: objects per pointerful span
     objs_noscan: np.ndarray  # int64 per class: objects per pointer-free span
@@ -75,7 +67,7 @@ class ClassProfile:
 
 
 def _reserves(table: SizeClassTable, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """In-span metadata bytes per class for (scan, noscan) spans under a profile."""
+    """In-span metadata bytes per class for (scan, noscan) spans under a span layout."""
     size, span = table.class_size, table.class_span
     zero = np.zeros(len(size), dtype=np.int64)
     if key == "1.19":  # heap bitmap lives per arena, outside spans
@@ -91,15 +83,28 @@ def _reserves(table: SizeClassTable, key: str) -> tuple[np.ndarray, np.ndarray]:
     return scan + inline, inline
 
 
-def profile(table: SizeClassTable, go_version: str) -> ClassProfile:
-    """The version profile of `table` for `go_version` (see resolve_version)."""
-    key = resolve_version(go_version)
-    res_scan, res_noscan = _reserves(table, key)
+def layout_of(go_version: str, green_tea: bool | None = None) -> str:
+    """The span layout of a release, with Green Tea's inline mark bits on or off when
+    `green_tea` is given (GOEXPERIMENT), else as the release has them by default."""
+    rel = releases.resolve(go_version)
+    if rel.layout == "1.19" or green_tea is None:
+        return rel.layout
+    return "1.26" if green_tea else "1.22"
+
+
+def profile(table: SizeClassTable, go_version: str,
+            green_tea: bool | None = None) -> ClassProfile:
+    """The version profile of `table` for `go_version` (see resolve_version); `green_tea`
+    overrides the release's default span layout (see layout_of)."""
+    rel = releases.resolve(go_version)
+    key = rel.key
+    layout = layout_of(key, green_tea)
+    res_scan, res_noscan = _reserves(table, layout)
     objs_scan = objs_per_span(table.class_span, table.class_size, res_scan)
     objs_noscan = objs_per_span(table.class_span, table.class_size, res_noscan)
     for a in (objs_scan, objs_noscan):
         a.setflags(write=False)
-    header = key != "1.19"
+    header = rel.malloc_header
     # [1.22] maxSmallSize - mallocHeaderSize applies to every object, noscan included.
     small_max = table.max_small_size - (HEADER_SIZE if header else 0)
-    return ClassProfile(key, table, objs_scan, objs_noscan, header, small_max)
+    return ClassProfile(key, layout, table, objs_scan, objs_noscan, header, small_max)

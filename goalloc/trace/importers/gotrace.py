@@ -30,9 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from goalloc import releases
 from goalloc.errors import TraceError
 from goalloc.jit import kernel
-from goalloc.sizeclasses import get_table
+from goalloc.sizeclasses import get_table, profile
 from goalloc.trace import format as fmt
 from goalloc.trace.addrmap import EMPTY, TOMB, AddrMap, map_get, map_insert, map_remove
 from goalloc.trace.header import Header
@@ -55,6 +56,11 @@ GC_FORCED_FUNCS = frozenset({"runtime.GC", "runtime/debug.FreeOSMemory"})
 # Stop reasons whose stop flushes every mcache (runtime/mstats.go readmemstats_m).
 FLUSH_REASON = np.zeros(len(fmt.STW_REASONS), np.bool_)
 FLUSH_REASON[[fmt.STW_REASONS.index(r) for r in fmt.FLUSH_STW_REASONS]] = True
+
+# Function names only 1.24+ (mallocgc's split paths) and 1.27 (size-specialised malloc, an
+# experiment in 1.26) have, as they appear in a generation's string table.
+_SPLIT_MALLOC_BYTES = re.compile(rb"runtime\.mallocgc(?:Tiny|Small|Large)")
+_GENERATED_MALLOC_BYTES = re.compile(rb"runtime\.mallocgc\w*(?:SC\d|SlowPath)")
 
 _SPLIT_MALLOC_RE = re.compile(r"runtime\.mallocgc((?:Tiny|Small|Large)\w*)$")
 LATE_NOSCAN, LATE_SCAN, LATE_ANY = 1, 2, 3
@@ -86,12 +92,13 @@ C_DOUBLE_REUSE = 10  # a slot reused twice before its late free arrived
 C_NO_P = 11  # object events that ran on no P (sweep frees; a fact, mapped with p = -1)
 C_TINY_IN_BLOCK = 12  # [1.24+] traced tiny requests placed in a live 16 B block
 C_TINY_NO_BLOCK = 13  # a tiny request inside a block the trace never allocated
-N_COUNTERS = 14
+C_BEYOND_INLINE_MARKS = 14  # objects in slots Green Tea's span layout does not have
+N_COUNTERS = 15
 
 
 @kernel
 def _convert(start, order, typ, key, mm, a1, a2, a3,
-             mp, pagemap, span_np, span_kc, class_size, t_size, t_ptr, reasons,
+             mp, pagemap, span_np, span_kc, class_size, gt_objs, t_size, t_ptr, reasons,
              span_slot0, span_ns, span_rcap, pool, pctr, fl_head, xkeys, xvals, xctr,
              ofree, octr, otag, epoch, flush_reason, wkeys, wvals, wfree, wctr,
              skeys, svals, sfree, sctr, kkeys, kvals, kfree, kctr,
@@ -156,6 +163,8 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
             r0 = span_slot0[base]
             if r0 >= 0 and sidx >= span_ns[base]:
                 r0 = -1
+            if sc != 0 and sidx >= gt_objs[sc * 2 + noscan]:
+                cnt[C_BEYOND_INLINE_MARKS] += 1  # this runtime's spans have no inline marks
             tag = epoch[0] * TAG_P + p + 1
             if ev == w.EV_HEAP_OBJECT_ALLOC and noscan and slot == TINY_BLOCK:
                 # [1.24+] mallocgcTiny traces a request that fits the P's current 16 B block
@@ -745,6 +754,9 @@ class _State:
         self.t0 = None
         self.gens = 0
         self.trigger_allocs_moved = 0  # [1.24+] triggering allocations put before GCBegin
+        self.split_malloc_frames = False  # release evidence from the first generation
+        self.generated_malloc_frames = False
+        self.release = self.release_how = None
         self.writer = None
         self.pending = [None, None]  # last write queued from each out buffer set
         self.pool = None
@@ -931,7 +943,7 @@ def _trigger_allocs_first(order, typ, key, mm, a1, a2, t_ptr, gcb, gc_funcs, st)
 
 
 def _generation(batches: list[_Batch], st: _State, version: int, path, header_for, codec,
-                force, out, class_size) -> None:
+                force, out, class_size, gt_objs) -> None:
     gen_off = batches[0].off
     events, strings, types, stacks = [], [], [], []
     for b in batches:
@@ -1099,8 +1111,9 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
         procs_change = a1[typ == w.EV_PROCS_CHANGE]
         st.gomaxprocs = int(min(max(1, pmax + 1, int(procs_change.max()) if procs_change.size
                                     else 1), 1 << 15))
-        st.writer = Writer(out, header_for(st), codec=codec, force=force)
-        st.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gotrace-write")
+        joined = b"".join(b.data for b in strings)
+        st.split_malloc_frames = _SPLIT_MALLOC_BYTES.search(joined) is not None
+        st.generated_malloc_frames = _GENERATED_MALLOC_BYTES.search(joined) is not None
 
     # Convert in slices of WRITE_SLICE events and queue each slice's output for writing (and
     # zstd compression) on the worker thread, so compression runs alongside the conversion of
@@ -1121,7 +1134,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
             ow, sp_, sk = st.owed, st.spans, st.stacks
             status, start, o = _convert(
                 start, part, typ, key, mm, a1, a2, a3, st.mp, st.pagemap, st.span_np,
-                st.span_kc, class_size, t_size, t_ptr, reasons,
+                st.span_kc, class_size, gt_objs, t_size, t_ptr, reasons,
                 st.span_slot0, st.span_ns, st.span_rcap, st.slot_ids, st.pctr, st.fl_head,
                 st.xkeys, st.xvals, st.xctr, st.ofree, st.octr, st.otag, st.epoch,
                 FLUSH_REASON,
@@ -1147,10 +1160,20 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
             gs = written + np.flatnonzero(cols["kind"][written:o] == fmt.GC_START)
             for j in gs.tolist():
                 cols["aux"][j] = gc_trigger.get(int(cols["id"][j]), fmt.GC_TRIGGER_UNKNOWN)
+        if st.writer is None and stop < n:
+            continue  # the first generation is written once it is all converted (below)
+        if st.writer is None:
+            # The header names the release, which the first generation's own evidence (tiny
+            # requests in blocks, slots past Green Tea's layout) tells.
+            st.writer = Writer(out, header_for(st), codec=codec, force=force)
+            st.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gotrace-write")
         # The worker runs queued writes in order (the kernels and zstd release the GIL).
         st.pending[k] = st.pool.submit(
             st.writer.write, **{name: col[written:o] for name, col in cols.items()})
         written = o
+    if st.writer is None:  # a first generation with no events
+        st.writer = Writer(out, header_for(st), codec=codec, force=force)
+        st.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gotrace-write")
 
 
 def _wait_write(st: _State, k: int | None = None) -> None:
@@ -1161,26 +1184,47 @@ def _wait_write(st: _State, k: int | None = None) -> None:
             pending.result()
 
 
+def _release_of(st: _State, version: int, exact: str | None) -> tuple[str, str]:
+    """The release that wrote the trace, and how that is known (from the first slice)."""
+    if exact:
+        return exact, "go version (goalloc record)"
+    return releases.infer_release(releases.Evidence(
+        trace_format=version, tiny_in_block=int(st.cnt[C_TINY_IN_BLOCK]),
+        split_malloc_frames=st.split_malloc_frames,
+        generated_malloc_frames=st.generated_malloc_frames,
+        beyond_inline_marks=int(st.cnt[C_BEYOND_INLINE_MARKS])))
+
+
 def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: bool = False,
-                   codec: str = "zstd", progress=None) -> dict:
+                   codec: str = "zstd", progress=None, go_version: str | None = None) -> dict:
     """Convert a Go execution trace (GODEBUG=traceallocfree=1) to a goalloc trace; returns the
-    counts of what could not be mapped (and a few facts about the trace)."""
+    counts of what could not be mapped (and a few facts about the trace). `go_version` is the
+    exact release that recorded it when known (`goalloc record` runs `go version`); otherwise
+    the release is inferred from the trace (goalloc.releases.infer_release)."""
     try:
         f = open(src, "rb")
     except OSError as e:
         raise TraceError(src, f"cannot open: {e.strerror}") from None
-    class_size = np.ascontiguousarray(get_table("go").class_size, dtype=np.int64)
+    table = get_table("go")
+    class_size = np.ascontiguousarray(table.class_size, dtype=np.int64)
+    # objects per span (by span class: class * 2 + noscan) under Green Tea's layout
+    gt = profile(table, "1.26", green_tea=True)
+    gt_objs = np.ascontiguousarray(np.stack([gt.objs_scan, gt.objs_noscan], 1).ravel(),
+                                   dtype=np.int64)
     st = _State()
     with f:
         version = _read_header(f, src)
 
         def header_for(state: _State) -> Header:
             mh, ps, al, fs = state.info
+            state.release, state.release_how = _release_of(state, version, go_version)
             return Header(
                 producer="goalloc import gotrace", sizes="requested", frees="sweep",
                 gomaxprocs=state.gomaxprocs,
                 source={"recorder": "go execution trace (traceallocfree)",
-                        "go_version": f"1.{version}", "trace_version": version,
+                        "go_version": state.release, "go_version_source": state.release_how,
+                        "trace_version": version,
+                        "beyond_inline_marks": int(state.cnt[C_BEYOND_INLINE_MARKS]),
                         "file": os.path.basename(src), "clock_hz": int(state.freq),
                         "min_heap_addr": hex(mh), "page_size": ps, "min_heap_align": al,
                         "fixed_stack": fs},
@@ -1198,7 +1242,7 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
                         raise TraceError(src, f"corrupt trace: generation {b.gen} after "
                                               f"generation {gen}", b.off)
                     _generation(batches, st, version, src, header_for, codec, force, out,
-                                class_size)
+                                class_size, gt_objs)
                     if progress is not None:
                         progress(b.off - done_bytes)
                         done_bytes = b.off
@@ -1207,7 +1251,8 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
                 batches.append(b)
             if not batches:
                 raise TraceError(src, "the trace has no events: " + RECORD_HINT)
-            _generation(batches, st, version, src, header_for, codec, force, out, class_size)
+            _generation(batches, st, version, src, header_for, codec, force, out, class_size,
+                        gt_objs)
             if progress is not None:
                 progress(f.tell() - done_bytes)
             _wait_write(st)
@@ -1246,5 +1291,8 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
         "frees_without_p": int(c[C_NO_P]),
         "tiny_allocs_in_block": int(c[C_TINY_IN_BLOCK]),
         "trigger_allocs_moved": st.trigger_allocs_moved,
+        "beyond_inline_marks": int(c[C_BEYOND_INLINE_MARKS]),
+        "go_version": st.release,
+        "go_version_source": st.release_how,
         "tiny_allocs_without_block": int(c[C_TINY_NO_BLOCK]),
     }
