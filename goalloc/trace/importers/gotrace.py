@@ -755,6 +755,7 @@ class _State:
         self.gens = 0
         self.trigger_allocs_moved = 0  # [1.24+] triggering allocations put before GCBegin
         self.split_malloc_frames = False  # release evidence from the first generation
+        self.cur_g = np.full(16, -1, np.int64)  # goroutine running on each M (by M index)
         self.generated_malloc_frames = False
         self.release = self.release_how = None
         self.writer = None
@@ -907,16 +908,22 @@ def _late_alloc_kind(funcs: list[str]) -> int:
     return 0
 
 
-def _trigger_allocs_first(order, typ, key, mm, a1, a2, t_ptr, gcb, gc_funcs, st):
+def _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs, st):
     """The merge order with each cycle's triggering allocation moved to just before its
     GCBegin, where the runtime allocated it ([1.24+]: see _late_alloc_kind). It is the first
-    HeapObjectAlloc after the GCBegin on the same M whose type matches the malloc path on the
-    GCBegin stack (scan or noscan), and takes the GCBegin's time. Counted in
-    st.trigger_allocs_moved; the rest of the order is unchanged."""
+    HeapObjectAlloc after the GCBegin by the goroutine that began the cycle (which may resume
+    on another M: gcStart stops the world, and the goroutine can be preempted before its
+    allocation is traced) whose type matches the malloc path on the GCBegin stack (scan or
+    noscan), and takes the GCBegin's time. Counted in st.trigger_allocs_moved."""
     late = [(int(j), kind) for j in gcb
             if (kind := _late_alloc_kind(gc_funcs.get(int(a1[j]), []))) != 0]
     if not late:
         return order
+    status = np.flatnonzero((typ == w.EV_GO_STATUS) | (typ == w.EV_GO_STATUS_STACK))
+    m_of = np.array([st.m_idx(int(m) & 0xFFFF_FFFF_FFFF_FFFF) for m in a2[status]], np.int64)
+    if st.cur_g.shape[0] < len(st.m_index):
+        st.cur_g = _grow(st.cur_g, len(st.m_index), -1)
+    g_of = _running_g(order, typ, mm, a1, a3, status, m_of, st.cur_g)
     pos = np.empty(order.shape[0], np.float64)
     pos[order] = np.arange(order.shape[0], dtype=np.float64)
     allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
@@ -926,7 +933,9 @@ def _trigger_allocs_first(order, typ, key, mm, a1, a2, t_ptr, gcb, gc_funcs, st)
     scan[known] = t_ptr[tid[known]] > 0
     moved = 0
     for j, kind in late:
-        cand = (mm[allocs] == mm[j]) & (pos[allocs] > pos[j])
+        if g_of[j] < 0:
+            continue
+        cand = (g_of[allocs] == g_of[j]) & (pos[allocs] > pos[j])
         if kind == LATE_SCAN:
             cand &= scan
         elif kind == LATE_NOSCAN:
@@ -940,6 +949,31 @@ def _trigger_allocs_first(order, typ, key, mm, a1, a2, t_ptr, gcb, gc_funcs, st)
         moved += 1
     st.trigger_allocs_moved += moved
     return np.argsort(pos, kind="stable") if moved else order
+
+
+@kernel
+def _running_g(order, typ, mm, a1, a3, status, m_of, cur):
+    """The goroutine running on each event's M when it happened (-1: none known), following
+    GoStart / GoSwitch (the M runs g), GoStatus at a generation's start (g runs on M m_of) and
+    GoStop / GoBlock / GoDestroy (it no longer does). `cur` (by M index) carries across
+    generations."""
+    g_of = np.full(typ.shape[0], -1, np.int64)
+    sm = np.full(typ.shape[0], -1, np.int64)
+    for k in range(status.shape[0]):
+        sm[status[k]] = m_of[k]
+    for i in range(order.shape[0]):
+        j = order[i]
+        t = typ[j]
+        m = mm[j]
+        if t == w.EV_GO_START or t == w.EV_GO_SWITCH or t == w.EV_GO_SWITCH_DESTROY:
+            cur[m] = a1[j]
+        elif t == w.EV_GO_STATUS or t == w.EV_GO_STATUS_STACK:
+            if (a3[j] == w.GO_RUNNING or a3[j] == w.GO_SYSCALL) and 0 <= sm[j] < cur.shape[0]:
+                cur[sm[j]] = a1[j]
+        g_of[j] = cur[m]
+        if t == w.EV_GO_STOP or t == w.EV_GO_BLOCK or t == w.EV_GO_DESTROY:
+            cur[m] = -1
+    return g_of
 
 
 def _generation(batches: list[_Batch], st: _State, version: int, path, header_for, codec,
@@ -1098,10 +1132,11 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
     if n:
         kmin = int(key.min())
         if st.t0 is None:  # the first event written is at 0 (P changes are not written)
-            shown = typ > w.EV_PROC_STATUS
+            shown = (typ > w.EV_PROC_STATUS) & ~np.isin(typ, w.GO_EVENTS)
             st.t0 = int(key[shown].min()) if shown.any() else kmin
         order = np.argsort((key - kmin) * 2 + (~frees), kind="stable")
-        order = _trigger_allocs_first(order, typ, key, mm, a1, a2, t_ptr, gcb, gc_funcs, st)
+        order = _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs,
+                                      st)
     else:
         order = np.zeros(0, np.int64)
         if st.t0 is None:

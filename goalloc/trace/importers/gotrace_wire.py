@@ -44,6 +44,14 @@ EV_PROC_START = 10
 EV_PROC_STOP = 11
 EV_PROC_STEAL = 12
 EV_PROC_STATUS = 13
+EV_GO_START = 16
+EV_GO_DESTROY = 17
+EV_GO_STOP = 19
+EV_GO_BLOCK = 20
+EV_GO_STATUS = 25  # [dt, g, m, gstatus]
+EV_GO_SWITCH = 45
+EV_GO_SWITCH_DESTROY = 46
+EV_GO_STATUS_STACK = 48  # [dt, g, m, gstatus, stack]
 EV_STW_BEGIN = 26
 EV_STW_END = 27
 EV_GC_BEGIN = 29
@@ -71,6 +79,8 @@ EXP_INFO_BATCH = 1  # runtime traceAllocFreeInfoBatch
 PROC_RUNNING = 1
 PROC_IDLE = 2
 PROC_SYSCALL = 3
+GO_RUNNING = 2  # tracev2.GoRunning
+GO_SYSCALL = 3
 
 EVENT_NAMES = {
     9: "ProcsChange", 10: "ProcStart", 11: "ProcStop", 12: "ProcSteal", 13: "ProcStatus",
@@ -97,10 +107,14 @@ _NARGS_123 = {45: 3, 46: 3, 47: 4, 48: 5, 128: 4, 129: 4, 130: 2, 131: 3, 132: 3
               134: 3, 135: 3, 136: 2}
 _NARGS_125 = {51: 4}
 
+# Events that say which goroutine runs on an M (the importer follows a goroutine across Ms).
+GO_EVENTS = (EV_GO_START, EV_GO_DESTROY, EV_GO_STOP, EV_GO_BLOCK, EV_GO_STATUS, EV_GO_SWITCH,
+             EV_GO_SWITCH_DESTROY, EV_GO_STATUS_STACK)
+
 # Events the importer keeps (the rest are decoded only to step over them).
 KEPT = (EV_PROCS_CHANGE, EV_PROC_START, EV_PROC_STOP, EV_PROC_STEAL, EV_PROC_STATUS,
         EV_STW_BEGIN, EV_STW_END, EV_GC_BEGIN, EV_GC_END, EV_HEAP_ALLOC, EV_HEAP_GOAL,
-        *range(EV_SPAN, EV_GOROUTINE_STACK_FREE + 1))
+        *GO_EVENTS, *range(EV_SPAN, EV_GOROUTINE_STACK_FREE + 1))
 
 
 def nargs_table(version: int) -> np.ndarray:
