@@ -908,13 +908,20 @@ def _late_alloc_kind(funcs: list[str]) -> int:
     return 0
 
 
-def _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs, st):
+def _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs, st,
+                          per_page, start_blocks=()):
     """The merge order with each cycle's triggering allocation moved to just before its
     GCBegin, where the runtime allocated it ([1.24+]: see _late_alloc_kind). It is the first
     HeapObjectAlloc after the GCBegin by the goroutine that began the cycle (which may resume
     on another M: gcStart stops the world, and the goroutine can be preempted before its
     allocation is traced) whose type matches the malloc path on the GCBegin stack (scan or
-    noscan), and takes the GCBegin's time. Counted in st.trigger_allocs_moved."""
+    noscan) - for a large object, the one at the base of the large span the goroutine allocated
+    before the GCBegin - and traced after the cycle's sweep-termination stop ends (gcStart
+    allocates mark workers, their channel and stacks before that stop). It takes the GCBegin's
+    time. Goroutines that blocked in gcStart while another began the cycle (start_blocks: a
+    GoBlock whose stack holds gcStart) allocated too before they checked the trigger: their
+    next allocation of their stack's kind moves likewise, when the cycle began after their
+    previous allocation. Counted in st.trigger_allocs_moved."""
     late = [(int(j), kind) for j in gcb
             if (kind := _late_alloc_kind(gc_funcs.get(int(a1[j]), []))) != 0]
     if not late:
@@ -931,21 +938,58 @@ def _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs,
     known = (tid > 0) & (tid < t_ptr.shape[0])
     scan = np.zeros(allocs.shape[0], np.bool_)
     scan[known] = t_ptr[tid[known]] > 0
+    stw_end = np.flatnonzero(typ == w.EV_STW_END)
+    stw_end_pos = np.sort(pos[stw_end])
+    spans = np.flatnonzero(typ == w.EV_SPAN_ALLOC)
+    large = spans[(a3[spans] & 1 == 0) & (a3[spans] >> 2 == 0)]  # heap spans of class 0
     moved = 0
     for j, kind in late:
         if g_of[j] < 0:
             continue
-        cand = (g_of[allocs] == g_of[j]) & (pos[allocs] > pos[j])
+        k = np.searchsorted(stw_end_pos, pos[j])
+        after = stw_end_pos[k] if k < stw_end_pos.shape[0] else pos[j]
+        cand = (g_of[allocs] == g_of[j]) & (pos[allocs] > after)
         if kind == LATE_SCAN:
             cand &= scan
         elif kind == LATE_NOSCAN:
             cand &= ~scan
+        else:  # large: the object at the base of the goroutine's last large span
+            mine = large[(g_of[large] == g_of[j]) & (pos[large] < pos[j])]
+            if not mine.size:
+                continue
+            base = a1[mine[np.argmax(pos[mine])]] * per_page
+            cand &= a1[allocs] == base
         if not cand.any():
             continue
         sel = allocs[cand]
         first = sel[np.argmin(pos[sel])]
         pos[first] = pos[j] - 0.5
         key[first] = key[j]
+        moved += 1
+    late_pos = np.sort(np.array([pos[j] for j, _ in late]))
+    late_at = {pos[j]: j for j, _ in late}
+    for b, kind in start_blocks:
+        g = g_of[b]
+        if g < 0:
+            continue
+        mine = (g_of[allocs] == g)
+        if kind == LATE_SCAN:
+            mine &= scan
+        elif kind == LATE_NOSCAN:
+            mine &= ~scan
+        nxt = allocs[mine & (pos[allocs] > pos[b])]
+        if not nxt.size:
+            continue
+        a = nxt[np.argmin(pos[nxt])]
+        k = np.searchsorted(late_pos, pos[a]) - 1  # the last such cycle begun before it
+        if k < 0:
+            continue
+        j = late_at[late_pos[k]]
+        prev = allocs[(g_of[allocs] == g) & (pos[allocs] < pos[b])]
+        if prev.size and pos[prev].max() > pos[j]:
+            continue  # the cycle began before the goroutine's previous allocation
+        pos[a] = pos[j] - 0.25
+        key[a] = key[j]
         moved += 1
     st.trigger_allocs_moved += moved
     return np.argsort(pos, kind="stable") if moved else order
@@ -1062,7 +1106,11 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
     # periodic one, mallocgc for a heap trigger.
     gcb = np.flatnonzero(typ == w.EV_GC_BEGIN)
     gc_stack = {int(a1[j]): int(a2[j]) for j in gcb}  # GC seq -> stack id (0: none)
-    frames = _stack_funcs(stacks, {sid for sid in gc_stack.values() if sid > 0}, path)
+    # [1.24+] goroutines that blocked in gcStart while another began the cycle: their stacks
+    blocks = np.flatnonzero(typ == w.EV_GO_BLOCK) if gcb.size else np.zeros(0, np.int64)
+    block_sids = set(np.unique(a2[blocks]).tolist()) - {0}
+    frames = _stack_funcs(stacks, {sid for sid in gc_stack.values() if sid > 0} | block_sids,
+                          path)
 
     # Strings: only the STW kinds and the function names of those stacks are needed.
     reasons = np.zeros(1, np.int64)
@@ -1070,6 +1118,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
     wanted = np.unique(a1[stw]) if stw.any() else np.zeros(0, np.int64)
     wanted = wanted[(wanted >= 0) & (wanted < 1 << 24)]
     fids = np.array(sorted({f for fr in frames.values() for f in fr}), np.int64)
+    # function names of the block stacks are wanted too (gcStart, the malloc path)
     table = _strings(strings, np.union1d(wanted, fids), path) if wanted.size or fids.size \
         else {}
     if wanted.size:
@@ -1081,6 +1130,11 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
     gc_funcs = {seq: [table.get(f, "") for f in frames.get(sid, ())]
                 for seq, sid in gc_stack.items()}
     gc_trigger = {seq: _gc_trigger(funcs) for seq, funcs in gc_funcs.items()}
+    start_blocks = []  # (GoBlock event, its malloc path) of goroutines blocked in gcStart
+    for sid in block_sids:
+        funcs = [table.get(f, "") for f in frames.get(sid, ())]
+        if "runtime.gcStart" in funcs and (kind := _late_alloc_kind(funcs)):
+            start_blocks += [(int(b), kind) for b in blocks[a2[blocks] == sid]]
 
     # Types of this generation (ids are per generation).
     t_size = np.full(1, -1, np.int64)
@@ -1136,7 +1190,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
             st.t0 = int(key[shown].min()) if shown.any() else kmin
         order = np.argsort((key - kmin) * 2 + (~frees), kind="stable")
         order = _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs,
-                                      st)
+                                      st, page_size // align, start_blocks)
     else:
         order = np.zeros(0, np.int64)
         if st.t0 is None:
