@@ -5,12 +5,22 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo-out
 
-.PHONY: install demo test bench lint clean go-toolchain
+.PHONY: install demo test bench lint clean go-toolchains
 
-# Go 1.23 (bookworm-backports) records the real traces the end-to-end tests import. Installed
-# when missing and possible (root + apt); otherwise those tests skip and say why.
-GO_DEB := golang-1.23-go
-GO_BIN := /usr/lib/go-1.23/bin/go
+# Go 1.23-1.27 record the real traces the end-to-end tests import (tests/test_go_releases.py).
+# They come from Debian through a private apt source list: golang-1.23-go from
+# bookworm-backports, 1.24 from trixie, 1.25-1.27 from trixie-backports. Each depends only on
+# its own -src package, and the system's sources are left alone, so no upgrade can pull
+# trixie packages in. Installed when missing and possible (root + apt); otherwise those tests
+# skip and say why.
+GO_RELEASES := 1.23 1.24 1.25 1.26 1.27
+GO_PKGS := golang-1.23-go/bookworm-backports golang-1.24-go/trixie \
+           golang-1.25-go/trixie-backports golang-1.26-go/trixie-backports \
+           golang-1.27-go/trixie-backports
+APT_DIR := $(CURDIR)/.apt-goalloc
+APT_OPTS := -o Dir::Etc::SourceList=$(APT_DIR)/sources.list -o Dir::Etc::SourceParts=/nonexistent \
+            -o Dir::State::Lists=$(APT_DIR)/lists
+DEBIAN_KEYRING := /usr/share/keyrings/debian-archive-keyring.gpg
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,16 +37,19 @@ install: $(STAMP)
 demo: install
 	$(BIN)/goalloc replay traces/go-http-clientserver.msgpack
 
-test: install go-toolchain
+test: install go-toolchains
 	$(BIN)/python -m pytest -q
 
-go-toolchain:
-	@if [ ! -x $(GO_BIN) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/ || \
-	    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-	      > /etc/apt/sources.list.d/goalloc-backports.sources; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GO_DEB)) >/dev/null 2>&1 \
-	    || echo "note: could not install $(GO_DEB); Go end-to-end tests will skip"; \
+go-toolchains:
+	@missing=0; for v in $(GO_RELEASES); do [ -x /usr/lib/go-$$v/bin/go ] || missing=1; done; \
+	if [ $$missing = 1 ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  mkdir -p $(APT_DIR)/lists/partial && \
+	  printf 'deb [signed-by=%s] http://deb.debian.org/debian %s main\n' \
+	    $(DEBIAN_KEYRING) bookworm-backports $(DEBIAN_KEYRING) trixie \
+	    $(DEBIAN_KEYRING) trixie-backports > $(APT_DIR)/sources.list && \
+	  (apt-get $(APT_OPTS) update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get $(APT_OPTS) install -y -qq --no-install-recommends $(GO_PKGS)) >/dev/null 2>&1 \
+	    || echo "note: could not install Go $(GO_RELEASES) from Debian; their end-to-end tests will skip"; \
 	fi
 
 bench: install
@@ -46,4 +59,4 @@ lint: install
 	$(BIN)/ruff check goalloc tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache
+	rm -rf $(VENV) $(DEMO) .pytest_cache $(APT_DIR)

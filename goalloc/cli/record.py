@@ -152,7 +152,11 @@ def go_release(command, go_test: bool, env: dict) -> str | None:
         out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    m = re.search(r"\bgo(1\.\d+(?:\.\d+)?)", out)
+    # "go version go1.26.11 linux/amd64", or "PROGRAM: go1.26.11" for a binary
+    lines = out.strip().splitlines()
+    text = lines[0] if lines else ""
+    text = text.removeprefix("go version ") if go_test else text.rsplit(": ", 1)[-1]
+    m = re.match(r"go(1\.\d+(?:\.\d+)?)\b", text)
     return m.group(1) if m else None
 
 

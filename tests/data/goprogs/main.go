@@ -2,9 +2,9 @@
 // Usage: GOALLOC_TRACE=OUT.trace GODEBUG=traceallocfree=1 ./goprogs multi|long
 //
 //	multi  four goroutines on GOMAXPROCS 4 building and dropping maps, strings (many tiny),
-//	       pointerful nodes, byte slices and an occasional large buffer, for about 0.6 s:
-//	       heap-triggered cycles started from every size path.
-//	long   one goroutine keeping a churning working set for about 3.6 s with short sleeps,
+//	       pointerful nodes, byte slices and an occasional large buffer, 120 rounds each:
+//	       heap-triggered cycles started from every size path, on several Ps at once.
+//	long   one goroutine keeping a churning working set for about 3.5 s with short sleeps,
 //	       so the execution trace spans four or more generations (the runtime starts a new
 //	       one about every second).
 package main
@@ -26,13 +26,13 @@ type node struct {
 
 var sink [][]byte
 
-func churn(id int, until time.Time, sleep bool, wg *sync.WaitGroup) {
+func churn(id, rounds, per int, until time.Time, sleep bool, wg *sync.WaitGroup) {
 	defer wg.Done()
 	live := make([]*node, 0, 4096)
 	m := map[string][]byte{}
 	i := 0
-	for time.Now().Before(until) {
-		for j := 0; j < 500; j++ {
+	for r := 0; r < rounds && time.Now().Before(until); r++ {
+		for j := 0; j < per; j++ {
 			i++
 			n := &node{key: strconv.Itoa(i), val: [3]int64{int64(i)}}
 			if len(live) < cap(live) {
@@ -73,14 +73,14 @@ func main() {
 	switch os.Args[1] {
 	case "multi":
 		runtime.GOMAXPROCS(4)
-		until := time.Now().Add(600 * time.Millisecond)
+		until := time.Now().Add(time.Minute)
 		for g := 0; g < 4; g++ {
 			wg.Add(1)
-			go churn(g, until, false, &wg)
+			go churn(g, 120, 400, until, false, &wg)
 		}
 	case "long":
 		wg.Add(1)
-		go churn(0, time.Now().Add(3600*time.Millisecond), true, &wg)
+		go churn(0, 1<<30, 100, time.Now().Add(3500*time.Millisecond), true, &wg)
 	default:
 		panic("usage: goprogs multi|long")
 	}

