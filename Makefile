@@ -32,10 +32,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-# The main job on a shipped real trace: net/http client/server benchmark, Go 1.23, 4 Ps.
+# The main job on a shipped real trace: net/http client/server benchmark, Go 1.27, 4 Ps.
 # The first replay after install compiles the engine once (about a minute here).
 demo: install
-	$(BIN)/goalloc replay traces/go-http-clientserver.msgpack
+	$(BIN)/goalloc replay traces/go127-http-clientserver.msgpack
 
 test: install go-toolchains
 	$(BIN)/python -m pytest -q

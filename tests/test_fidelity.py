@@ -24,7 +24,8 @@ from goalloc.trace import format as fmt
 from goalloc.trace import open as goalloc_trace_open
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = ["go-json-decoder", "go-http-clientserver", "go-parser"]
+SHIPPED = ["go-json-decoder", "go-http-clientserver", "go-parser", "go126-parser",
+           "go127-http-clientserver"]
 P = 8192
 
 
@@ -340,8 +341,7 @@ def shipped():
     for name in SHIPPED:
         path = REPO / "traces" / f"{name}.msgpack"
         rec = F.recorded_side(path)
-        out[name] = {mode: F.compare(goalloc.replay(path, Config(gc_mode=mode,
-                                                                 go_version="1.22")), rec)
+        out[name] = {mode: F.compare(goalloc.replay(path, Config(gc_mode=mode)), rec)
                      for mode in ("recorded", "pacer")}
     return out
 
@@ -371,7 +371,8 @@ def test_shipped_traces_classes_at_the_end(shipped, name):
 # the testing package's runtime.GC before each benchmark run: recorded cycles (1-based) whose
 # GCBegin stack has runtime.GC (the importer's gc_start aux)
 FORCED = {"go-json-decoder": [1, 2, 8], "go-http-clientserver": [1, 2, 3, 4, 5],
-          "go-parser": [1, 2, 3]}
+          "go-parser": [1, 2, 3], "go126-parser": [1, 2, 3],
+          "go127-http-clientserver": [1, 2, 3, 4, 5]}
 PACER_MISSES: dict[str, float] = {}  # name -> |error| bound of a known miss (docs/model.md)
 
 
