@@ -360,7 +360,7 @@ def pause_hist(doc: dict, *, id: str) -> str | None:
     for i, (label, v) in enumerate(model.items()):
         if v > 0:
             c.line([v, v], [0, top * 1.1], stroke="#000", width=1, dash="2 3" if i else "6 3",
-                   cls="model", data=data_attrs(ns=v))
+                   cls="model", data=data_attrs(ns=v, kind=label))
     c.legend("recorded GC pauses", "#59a14f")
     c.legend(f"the cycles' ({p['source']})", "#e15759")
     c.legend("model", "#000", "dash")

@@ -88,8 +88,10 @@ def run_labels(docs: list[dict]) -> list[str]:
 # -- caveats -----------------------------------------------------------------------------------
 
 
-def caveats(doc: dict, series: dict) -> list[str]:
-    """What the figures of one run cannot say, in words (docs/model.md has the details)."""
+def caveats(doc: dict, series: dict, label: str = "") -> list[str]:
+    """What the figures of one run cannot say, in words (docs/model.md has the details);
+    run-specific ones name the run (`label`) when there are several."""
+    who = f"{label}: " if label else ""
     c = doc["config"]
     out = [f"Every figure is the model's: a replay of the trace through goalloc's model of the "
            f"Go {c['go_version']} runtime (docs/model.md), not a measurement of a process."]
@@ -113,16 +115,18 @@ def caveats(doc: dict, series: dict) -> list[str]:
     if doc.get("locks"):
         out.append("Heap-lock acquisition counts are exact for the model; waits come from a "
                    "FIFO lock with estimated hold times (an order-of-magnitude estimate).")
-    tl = series["timeline"]
-    out.append(f"Timelines show {len(tl['ts']):,} points (each bucket's lowest and highest "
-               "total kept, so peaks survive); the JSON report has the exact end and peak "
-               "figures.")
+    from goalloc.report.html.data import MAX_POINTS
+
+    out.append(f"Timelines show at most {MAX_POINTS:,} points per run (each bucket's lowest "
+               "and highest total kept, so peaks survive); the JSON report has the exact end "
+               "and peak figures.")
     f = doc.get("fidelity")
     if f is not None and not f.get("ok", True):
         missed = [k for k, t in f.get("targets", {}).items() if not t.get("ok")]
-        out.append("Fidelity targets missed: " + ", ".join(missed) + ".")
+        out.append(f"{who}fidelity targets missed: " + ", ".join(missed) + ".")
     for cv in doc.get("caveats") or []:  # the JSON report's own, where it has them
-        out.append(cv if isinstance(cv, str) else str(cv.get("text") or cv.get("message") or cv))
+        text = cv if isinstance(cv, str) else str(cv.get("text") or cv.get("message") or cv)
+        out.append(who + text)
     return out
 
 
@@ -241,18 +245,23 @@ def fidelity_table(doc: dict) -> str:
     rows = []
     for name, t in f.get("targets", {}).items():
         v, lim = t.get("value"), t.get("limit")
-        fmt = (lambda x: "-" if x is None else (f"{100 * x:.2f}%" if isinstance(x, float)
-                                               else str(x)))
-        rows.append([e(name), fmt(v), fmt(lim),
+        rows.append([e(name), _target(v), _target(lim),
                      '<span class="ok">ok</span>' if t.get("ok") else '<span class="bad">missed</span>'])
     return table(["target", "value", "limit", ""], rows, "fidelity")
+
+
+def _target(x) -> str:
+    """A fidelity target's value or limit: a ratio as a percentage, a count as it is."""
+    if x is None:
+        return "-"
+    return f"{100 * x:.2f}%" if isinstance(x, float) else str(x)
 
 
 def whatif_table(runs: list[dict], labels: list[str]) -> str:
     head = ["run", "peak held", "held at end", "GC cycles", "STW total", "MMU 10 ms",
             "heap-lock wait"]
     rows, attrs = [], []
-    for i, (r, label) in enumerate(zip(runs, labels, strict=True)):
+    for r, label in zip(runs, labels, strict=True):
         m = {x["name"]: x["value"] for x in r["doc"]["metrics"]}
         peak = r["doc"]["counters"]["peak_held"]
         end = r["doc"]["memory"]["end"]
@@ -329,8 +338,8 @@ def page(runs: list[dict]) -> str:
              "<h3>Knobs</h3>", '<div class="wide">', knobs_table(docs, labels), "</div>",
              "<h3>Traces</h3>", '<div class="wide">', provenance(docs), "</div>", '<h3 id="caveats">Caveats</h3>']
     seen = []
-    for r in runs:
-        for cv in caveats(r["doc"], r["series"]):
+    for r, label in zip(runs, labels, strict=True):
+        for cv in caveats(r["doc"], r["series"], label if len(runs) > 1 else ""):
             if cv not in seen:
                 seen.append(cv)
     parts.append('<ul class="caveats">' + "".join(f"<li>{e(c)}</li>" for c in seen) + "</ul>")
