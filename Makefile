@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo-out
 
-.PHONY: install demo test bench lint clean go-toolchain
+.PHONY: install demo test bench lint clean go-toolchain chromium
 
 # Go 1.23 (bookworm-backports) records the real traces the end-to-end tests import. Installed
 # when missing and possible (root + apt); otherwise those tests skip and say why.
@@ -27,7 +27,7 @@ install: $(STAMP)
 demo: install
 	$(BIN)/goalloc replay traces/go-http-clientserver.msgpack
 
-test: install go-toolchain
+test: install go-toolchain chromium
 	$(BIN)/python -m pytest -q
 
 go-toolchain:
@@ -37,6 +37,14 @@ go-toolchain:
 	      > /etc/apt/sources.list.d/goalloc-backports.sources; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GO_DEB)) >/dev/null 2>&1 \
 	    || echo "note: could not install $(GO_DEB); Go end-to-end tests will skip"; \
+	fi
+
+# Debian's Chromium: the HTML report tests open the pages in it (headless). Installed when
+# missing and possible (root + apt); otherwise those tests skip and say why.
+chromium:
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+	    || echo "note: could not install chromium; the HTML report browser tests will skip"; \
 	fi
 
 bench: install
