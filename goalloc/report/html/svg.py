@@ -210,7 +210,8 @@ class Chart:
             px = n(self.sx(v))
             out.append(f'<line x1="{px}" x2="{px}" y1="{bottom}" y2="{bottom + 4}" '
                        'stroke="#555"/>')
-            out.append(f'<text x="{px}" y="{bottom + 16}" text-anchor="middle">'
+            anchor = "end" if self.sx(v) > self.width - 24 else "middle"
+            out.append(f'<text x="{px}" y="{bottom + 16}" text-anchor="{anchor}">'
                        f'{escape(self.xfmt(v))}</text>')
         out.append(f'<line x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="#555"/>')
         out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{bottom}" stroke="#555"/>')
@@ -236,7 +237,7 @@ class Chart:
             else:
                 out.append(f'<rect x="{x}" y="{y - 9}" width="12" height="10" fill="{colour}"/>')
             out.append(f'<text x="{x + 18}" y="{y}">{escape(label)}</text>')
-            x += 30 + 6.5 * len(label)
+            x += 32 + 7 * len(label)  # ~7 px per character at 11 px
         return out
 
     def render(self, *, id: str, title: str, chart: str) -> str:
