@@ -97,19 +97,9 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     if jobs is not None and jobs < 1:
         raise GoallocError(f"--jobs must be at least 1, not {jobs}")
 
-    extra = {"no_pagecache": no_pagecache}
-    if lock_costs is not None:
-        from goalloc.report.locks import load_costs
-
-        extra.update(load_costs(lock_costs))
-    from goalloc.trace.importers import import_recorder_files
-
-    # recorders' files: imported to temporary goalloc traces (removed when the command ends)
-    originals = import_recorder_files(traces, ctx.with_resource)
-    traces = tuple(originals.get(t, {}).get("trace", t) for t in traces)
-    originals = {v["trace"]: v for v in originals.values()}
-    specs = build_specs(ctx, traces, go_version=go_version, table=table, gogc=gogc,
-                        memlimit=memlimit, procs=procs, gc_mode=gc_mode, extra=extra)
+    specs, originals = prepare(ctx, traces, no_pagecache=no_pagecache, lock_costs=lock_costs,
+                               go_version=go_version, table=table, gogc=gogc,
+                               memlimit=memlimit, procs=procs, gc_mode=gc_mode)
     if len(specs) > 1:
         for flag, on in (("--gctrace", gctrace), ("--timeline", timeline is not None),
                          ("--validate", validate)):
@@ -195,6 +185,23 @@ def _validate_exit(ctx, fid) -> None:
 
     if fid is not None and not fid.ok:
         sys.exit(1)  # as compare does: main() runs click with standalone_mode=False
+
+
+def prepare(ctx, traces, *, no_pagecache, lock_costs, **knobs):
+    """(RunSpecs, {imported trace: recorder's file}) for TRACE... and the knob options: what-if
+    and cost options into the base config, recorders' files imported to temporary goalloc
+    traces (removed when the command ends)."""
+    extra = {"no_pagecache": no_pagecache}
+    if lock_costs is not None:
+        from goalloc.report.locks import load_costs
+
+        extra.update(load_costs(lock_costs))
+    from goalloc.trace.importers import import_recorder_files
+
+    originals = import_recorder_files(traces, ctx.with_resource)
+    traces = tuple(originals.get(t, {}).get("trace", t) for t in traces)
+    originals = {v["trace"]: v for v in originals.values()}
+    return build_specs(ctx, traces, extra=extra, **knobs), originals
 
 
 def build_specs(ctx, traces, *, go_version, table, gogc, memlimit, procs, gc_mode,

@@ -74,17 +74,9 @@ def report(ctx, traces, output, fmt, validate, force, go_version, table, gogc, m
 def replay_runs(ctx, traces, *, validate, jobs, lock_costs, no_pagecache, **knobs) -> list:
     """Replay every configuration: [{"json", "series"}] in grid order."""
     from goalloc.report.html import runner
-    from goalloc.trace.importers import import_recorder_files
 
-    extra = {"no_pagecache": no_pagecache}
-    if lock_costs is not None:
-        from goalloc.report.locks import load_costs
-
-        extra.update(load_costs(lock_costs))
-    originals = import_recorder_files(traces, ctx.with_resource)
-    traces = tuple(originals.get(t, {}).get("trace", t) for t in traces)
-    originals = {v["trace"]: v for v in originals.values()}
-    specs = replay_cli.build_specs(ctx, traces, extra=extra, **knobs)
+    specs, originals = replay_cli.prepare(ctx, traces, no_pagecache=no_pagecache,
+                                          lock_costs=lock_costs, **knobs)
     if len(specs) == 1:
         (spec,) = specs
         out = runner.replay_run(spec, original=originals.get(spec.trace), validate=validate,

@@ -42,15 +42,12 @@ def replay_run(spec, *, original: dict | None = None, validate: bool | None = No
     text = rep.to_json(report, spec.trace, spec.config, header=header.to_map(),
                        sources=spec.sources, original=original,
                        extra=None if fid is None else {"fidelity": fid.to_dict()})
-    return {"json": text, "series": data.series(report, engines[0], json.loads(text)),
-            "fidelity": fid}
+    return {"json": text, "series": data.series(report, engines[0], json.loads(text))}
 
 
 def run_one(spec) -> tuple[str, object]:
     """("ok", {"json", "series"}) or ("error", one-line message), for goalloc.grid.run_all."""
     try:
-        out = replay_run(spec)
-        out.pop("fidelity")
-        return "ok", out
+        return "ok", replay_run(spec)
     except GoallocError as e:
         return "error", str(e)
