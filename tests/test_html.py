@@ -252,3 +252,20 @@ def test_errors_are_one_line(tmp_path, monkeypatch):
     assert not (tmp_path / "png").exists()
     code, _, err = goalloc("report", tmp_path / "missing.msgpack", "-o", tmp_path / "m.html")
     assert code == 2 and "missing.msgpack" in err
+
+
+def test_grid_over_traces_draws_every_run_small(pages):
+    """Runs of different traces: one small multiple per run (each on its own scale), and each
+    run's full section; the page embeds both reports unchanged."""
+    from goalloc.report.html import page
+
+    runs = []
+    for name in ("go", "noclock"):
+        d = embedded_data(pages[name]["text"])
+        runs.append({"json": pages[name]["json"][0], "series": d["runs"][0]["series"]})
+    text = page(runs)
+    el = Elements(text)
+    ids = [a["id"] for a in el.having("chart") if a["id"].startswith("grid-multiple-")]
+    assert ids == ["grid-multiple-0", "grid-multiple-1"]
+    assert embedded_reports(text) == [pages["go"]["json"][0], pages["noclock"]["json"][0]]
+    assert len(el.having("run")) == 2

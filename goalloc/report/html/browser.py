@@ -29,6 +29,7 @@ from goalloc.report.html.png import browser_command, find_browser
 class Visit:
     url: str
     load_s: float  # navigation start to the load event, wall clock
+    shown_s: float  # ... to the second animation frame after it (the page laid out and painted)
     requests: list[str] = field(default_factory=list)  # every URL the page requested
     console: list[dict] = field(default_factory=list)  # {level, text}: console and log entries
     exceptions: list[str] = field(default_factory=list)
@@ -130,8 +131,10 @@ class Browser:
         self.call("Page.navigate", session=True, url=url)
         self.wait_event("Page.loadEventFired")
         load = time.perf_counter() - t0
-        self.eval("new Promise(r => requestAnimationFrame(() => setTimeout(r, 50)))")
-        v = Visit(url, load)
+        self.eval("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        shown = time.perf_counter() - t0
+        self.eval("new Promise(r => setTimeout(r, 50))")  # late console messages
+        v = Visit(url, load, shown)
         for ev in self.events:
             p = ev.get("params", {})
             if ev["method"] == "Network.requestWillBeSent":

@@ -218,14 +218,15 @@ def overlay(runs: list[dict], *, id: str, labels: list[str]) -> str:
 
 
 def small_multiples(runs: list[dict], *, id_prefix: str, labels: list[str],
-                    width: int = 310, height: int = 170) -> list[str]:
-    """One small heap timeline per run on a shared y scale."""
+                    width: int = 310, height: int = 170, shared: bool = True) -> list[str]:
+    """One small heap timeline per run, on a shared y scale when `shared` (runs of one
+    trace), else each on its own."""
     top = 1
     for r in runs:
         _, tops = stacked(r["series"])
         top = max(top, max(tops[-1], default=0), *(cy["goal"] for cy in r["doc"]["cycles"]))
     return [heap_timeline(r["doc"], r["series"], id=f"{id_prefix}-{i}", width=width,
-                          height=height, ymax=top * 1.05, compact=True)
+                          height=height, ymax=top * 1.05 if shared else None, compact=True)
             .replace("<title>Heap memory", f"<title>{a(label)}: heap memory", 1)
             for i, (r, label) in enumerate(zip(runs, labels, strict=True))]
 

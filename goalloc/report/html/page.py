@@ -355,6 +355,12 @@ def page(runs: list[dict]) -> str:
         parts.append("<h3>Small multiples</h3><div class=\"grid\">")
         parts += F.small_multiples(group, id_prefix=f"whatif{t}-multiple", labels=glabels)
         parts.append("</div></section>")
+    if len(traces) > 1:  # a grid over traces: every run small, each on its own scale
+        parts.append('<section class="multiples" id="grid"><h2>Grid: every run</h2>'
+                     '<div class="grid">')
+        parts += F.small_multiples(runs, id_prefix="grid-multiple", labels=labels,
+                                   shared=False)
+        parts.append("</div></section>")
     for i, (r, label) in enumerate(zip(runs, labels, strict=True)):
         parts.append(run_section(i, r, label))
     data = {"schema": SCHEMA,
