@@ -211,6 +211,14 @@ def test_replay_html_embeds_the_json_it_writes(tmp_path):
     code, _, err = goalloc("replay", GO_TRACE, "--html", html, "-o", js, "--gctrace")
     assert code == 0, err
     assert embedded_reports(html.read_text()) == [js.read_text()]
+    # a grid: the page holds each run's JSON as the grid document has it (no fidelity added)
+    html, js = tmp_path / "g.html", tmp_path / "g.json"
+    code, _, err = goalloc("replay", GO_TRACE, "--gogc", "50,100", "-j", 1, "--html", html,
+                           "-o", js)
+    assert code == 0, err
+    runs = json.loads(js.read_text())["runs"]
+    assert [json.loads(t) for t in embedded_reports(html.read_text())] == runs
+    assert all("fidelity" not in r for r in runs)
 
 
 def test_svg_figures_are_the_pages_and_well_formed(tmp_path, pages):

@@ -425,8 +425,7 @@ def lock_timeline(doc: dict, series: dict, *, id: str, what: str) -> str | None:
                                       else f"acquisitions per {duration_ns(w)}"),
               margin=(8, 10, 40, 64))
     for op, low, high, total in layers:
-        xs = [t0 + i * w for i in range(nb) for _ in (0, 1)]
-        xs = [v + (w if j % 2 else 0) for j, v in enumerate(xs)]
+        xs = [t0 + (i + k) * w for i in range(nb) for k in (0, 1)]  # each bin's two edges
         lows = [v for v in low for _ in (0, 1)]
         highs = [v for v in high for _ in (0, 1)]
         c.area(xs, lows, highs, fill=OP_COLOURS.get(op, "#999"), cls=f"lock {op}",

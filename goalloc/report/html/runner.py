@@ -45,9 +45,10 @@ def replay_run(spec, *, original: dict | None = None, validate: bool | None = No
     return {"json": text, "series": data.series(report, engines[0], json.loads(text))}
 
 
-def run_one(spec) -> tuple[str, object]:
-    """("ok", {"json", "series"}) or ("error", one-line message), for goalloc.grid.run_all."""
+def run_one(spec, validate: bool | None = None) -> tuple[str, object]:
+    """("ok", {"json", "series"}) or ("error", one-line message), for goalloc.grid.run_all
+    (functools.partial to set `validate`: `replay --html` keeps replay's JSON, no fidelity)."""
     try:
-        return "ok", replay_run(spec)
+        return "ok", replay_run(spec, validate=validate)
     except GoallocError as e:
         return "error", str(e)
