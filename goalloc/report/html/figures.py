@@ -163,7 +163,7 @@ def heap_timeline(doc: dict, series: dict, *, id: str, width: int = WIDTH,
     top = max([max(tops[-1], default=0)] + [v for v in gy if v is not None]) or 1
     c = Chart(width=width, height=height, x=(0, x.hi), y=(0, ymax or top * 1.05),
               xfmt=x.fmt, yfmt=fmt_bytes, yunit=1024, xlabel="" if compact else x.label,
-              margin=(8, 10, 40 if not compact else 22, 64))
+              margin=(8, 10, 54 if not compact else 22, 64))
     cycle_bands(c, doc, x)
     low = [0] * len(x.xs)
     for (name, colour), high in zip(MEM_CLASSES, tops, strict=True):
@@ -204,7 +204,7 @@ def overlay(runs: list[dict], *, id: str, labels: list[str]) -> str:
         top = max(top, max(h, default=0))
     hi = max(x.hi for x in xs_all)
     c = Chart(width=WIDTH, height=320, x=(0, hi), y=(0, top * 1.08), xfmt=xs_all[0].fmt,
-              yfmt=fmt_bytes, yunit=1024, xlabel=xs_all[0].label, margin=(8, 10, 40, 64))
+              yfmt=fmt_bytes, yunit=1024, xlabel=xs_all[0].label, margin=(8, 10, 54, 64))
     for i, (r, x, h, label) in enumerate(zip(runs, xs_all, held, labels, strict=True)):
         colour = PALETTE[i % len(PALETTE)]
         gx, gy = goal_steps(r["doc"], x)
@@ -355,7 +355,7 @@ def pause_hist(doc: dict, *, id: str) -> str | None:
     lo = min([lo] + [v * 0.8 for v in model.values() if v > 0])
     hi = max([hi] + [v * 1.25 for v in model.values()])
     c = Chart(width=WIDTH // 2 - 8, height=260, x=(lo, hi), y=(0, top * 1.1), xlog=True,
-              xfmt=fmt_ns, xlabel="pause", ylabel="pauses", margin=(8, 12, 40, 48))
+              xfmt=fmt_ns, xlabel="pause", ylabel="pauses", margin=(8, 12, 54, 48))
     _hist_bars(c, rec, "#59a14f", "recorded", 0)
     _hist_bars(c, cyc, "#e15759", "cycles", 1)
     for i, (label, v) in enumerate(model.items()):
@@ -378,7 +378,7 @@ def mmu_curve(doc: dict, series: dict, *, id: str) -> str | None:
     ws = mm["windows_ns"]
     c = Chart(width=WIDTH // 2 - 8, height=260, x=(ws[0], ws[-1]), y=(0, 1), xlog=True,
               xfmt=fmt_ns, yfmt=fmt_pct, xlabel="window", ylabel="min mutator utilisation",
-              margin=(8, 12, 40, 48))
+              margin=(8, 12, 54, 48))
     from goalloc.report.mmu import WINDOWS_NS
 
     for key, colour, label in (("recorded", "#59a14f", "recorded GC pauses"),
@@ -423,7 +423,7 @@ def lock_timeline(doc: dict, series: dict, *, id: str, what: str) -> str | None:
               xfmt=fmt_ns, yfmt=fmt_ns if what == "wait_ns" else fmt_count,
               xlabel=x.label, ylabel=("modelled wait per bin" if what == "wait_ns"
                                       else f"acquisitions per {duration_ns(w)}"),
-              margin=(8, 10, 40, 64))
+              margin=(8, 10, 54, 64))
     for op, low, high, total in layers:
         xs = [t0 + (i + k) * w for i in range(nb) for k in (0, 1)]  # each bin's two edges
         lows = [v for v in low for _ in (0, 1)]
@@ -451,7 +451,7 @@ def fidelity(doc: dict, *, id: str) -> str | None:
     xs = [r["n"] for r in rows]
     c = Chart(width=WIDTH, height=260, x=(min(xs) - 0.5, max(xs) + 0.5), y=(0, top * 1.1),
               yfmt=fmt_bytes, yunit=1024, xlabel="GC cycle (mark start)",
-              ylabel="in-use heap span bytes", margin=(8, 10, 40, 64))
+              ylabel="in-use heap span bytes", margin=(8, 10, 54, 64))
     for key, colour, label in (("recorded_inuse", "#59a14f", "recorded"),
                                ("model_inuse", "#4e79a7", "model")):
         c.line(xs, [r[key] for r in rows], stroke=colour, width=1.5, cls=f"fid {key}")

@@ -223,11 +223,16 @@ class Chart:
                        f'{escape(self.ylabel)}</text>')
         return out
 
-    def _legend(self) -> list[str]:
+    def _legend(self) -> tuple[list[str], int]:
+        """The legend under the plot, wrapped to the chart's width: (marks, extra rows)."""
         out = []
         x = self.ml
         y = self.height - 6
+        rows = 0
         for label, colour, style in self.legend_items:
+            w = 32 + 7 * len(label)  # ~7 px per character at 11 px
+            if x > self.ml and x + w > self.width - self.mr:
+                x, y, rows = self.ml, y + 15, rows + 1
             if style == "line":
                 out.append(f'<line x1="{x}" x2="{x + 14}" y1="{y - 4}" y2="{y - 4}" '
                            f'stroke="{colour}" stroke-width="2"/>')
@@ -237,14 +242,15 @@ class Chart:
             else:
                 out.append(f'<rect x="{x}" y="{y - 9}" width="12" height="10" fill="{colour}"/>')
             out.append(f'<text x="{x + 18}" y="{y}">{escape(label)}</text>')
-            x += 32 + 7 * len(label)  # ~7 px per character at 11 px
-        return out
+            x += w
+        return out, rows
 
     def render(self, *, id: str, title: str, chart: str) -> str:
         """The <svg> element: `id` unique in the page, `chart` its kind (data-chart)."""
-        body = "".join(self._axes()) + "".join(self.marks) + "".join(self._legend())
-        return svg_root(self.width, self.height, body, id=id, title=title, chart=chart,
-                        marks=len(self.marks))
+        legend, rows = self._legend()
+        body = "".join(self._axes()) + "".join(self.marks) + "".join(legend)
+        return svg_root(self.width, self.height + 15 * rows, body, id=id, title=title,
+                        chart=chart, marks=len(self.marks))
 
 
 def svg_root(width, height, body, *, id, title, chart, marks) -> str:
