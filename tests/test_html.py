@@ -123,6 +123,9 @@ def test_chart_marks_carry_the_json_numbers(pages):
     ticks = el.having("pause")
     done = sum(1 for c in doc["cycles"] if c["end_ts"] is not None)
     assert sum(int(t["data-n"]) for t in ticks) == len(doc["cycles"]) + done
+    # every recorded stop-the-world (GC or not) under them
+    rec = el.having("recorded-pause")
+    assert sum(int(t["data-n"]) for t in rec) == doc["pauses"]["recorded"]["count"] > 0
     # size classes, worst first as the JSON ranks them; each bar's parts add up to held
     bars = el.having("class-bar")
     held = [c for c in doc["classes"] if c["bytes_held"] > 0]

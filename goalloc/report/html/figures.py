@@ -17,6 +17,8 @@ stands for (data-n), so counts still add up to the JSON's.
 
 from __future__ import annotations
 
+from html import escape
+
 from goalloc.report.html.svg import (
     PALETTE,
     Chart,
@@ -128,31 +130,35 @@ def cycle_bands(c: Chart, doc: dict, x: XAxis) -> None:
                data=data_attrs(n=len(group), first=first["n"], kind=kind))
 
 
-def pause_ticks(c: Chart, doc: dict, x: XAxis) -> None:
-    """The cycles' STW pauses as ticks under the plot (sweep termination at the cycle's start,
-    mark termination at its end), merged per pixel."""
+def ticks(c: Chart, items: list[tuple[float, int]], *, colour: str, cls: str, what: str,
+          row: int = 0) -> None:
+    """(x, duration ns) pauses as ticks under the plot area's bottom edge (`row` 1: the row
+    above), merged per pixel: each tick says how many pauses it stands for (data-n)."""
+    spans = [(x0, x0, cls, d) for x0, d in sorted(items, key=lambda t: t[0]) if x0 is not None]
+    base = c.mt + c.ph - 10 * row
+    for x0, _x1, _k, durs in merged_spans(spans, c.sx):
+        px = n(c.sx(x0))
+        title = (f"{what} {duration_ns(durs[0])}" if len(durs) == 1
+                 else f"{len(durs)} {what} pauses, longest {duration_ns(max(durs))}")
+        c.add(f'<line class="{cls}" x1="{px}" x2="{px}" y1="{n(base - 9)}" y2="{base}" '
+              f'stroke="{colour}" stroke-width="1.2"{data_attrs(n=len(durs), max_ns=max(durs))}>'
+              f"<title>{escape(title)}</title></line>")
+
+
+def cycle_pause_items(doc: dict, x: XAxis) -> list[tuple[float, int]]:
+    """The cycles' STW pauses: sweep termination at the cycle's start, mark termination at its
+    end (where goalloc.report.pauses places them)."""
     p = doc.get("pauses")
     if not p:
-        return
+        return []
     by_n = {cy["n"]: cy for cy in doc["cycles"]}
     items = []
     for pc in p["cycles"]:
         cy = by_n[pc["n"]]
-        items.append((x.of(cy["start_ts"], cy["start_event"]), 0, "stw",
-                      pc["sweep_termination_ns"]))
+        items.append((x.of(cy["start_ts"], cy["start_event"]), pc["sweep_termination_ns"]))
         if pc["mark_termination_ns"] is not None:
-            items.append((x.of(cy["end_ts"], cy["end_event"]), 0, "stw",
-                          pc["mark_termination_ns"]))
-    items.sort(key=lambda t: t[0])
-    items = [(x0, x0, k, d) for x0, _, k, d in items]
-    base = c.mt + c.ph
-    for x0, _x1, _k, durs in merged_spans(items, c.sx):
-        px = n(c.sx(x0))
-        title = (f"STW {duration_ns(durs[0])}" if len(durs) == 1
-                 else f"{len(durs)} STW pauses, longest {duration_ns(max(durs))}")
-        c.add(f'<line class="pause" x1="{px}" x2="{px}" y1="{n(base - 9)}" y2="{base}" '
-              f'stroke="#c00" stroke-width="1.2"{data_attrs(n=len(durs), max_ns=max(durs))}>'
-              f"<title>{title} ({p['source']})</title></line>")
+            items.append((x.of(cy["end_ts"], cy["end_event"]), pc["mark_termination_ns"]))
+    return items
 
 
 def heap_timeline(doc: dict, series: dict, *, id: str, width: int = WIDTH,
@@ -175,7 +181,14 @@ def heap_timeline(doc: dict, series: dict, *, id: str, width: int = WIDTH,
     if not compact:
         c.line(x.xs, series["timeline"]["live_requested"], stroke="#222", width=1,
                cls="live", data=data_attrs(points=len(x.xs)))
-        pause_ticks(c, doc, x)
+        p = doc.get("pauses")
+        if p:
+            ticks(c, cycle_pause_items(doc, x), colour="#c00", cls="pause",
+                  what=f"STW ({p['source']})")
+        rec = series.get("recorded_pauses") or []
+        if rec and x.kind == "ns":  # every recorded stop-the-world, GC or not
+            ticks(c, [(t - x.t0, d) for t, d, _kind in rec], colour="#59a14f",
+                  cls="recorded-pause", what="recorded STW", row=1)
         for name, colour in MEM_CLASSES:
             c.legend(name, colour)
         c.legend("heap goal", "#000", "dash")
@@ -183,7 +196,9 @@ def heap_timeline(doc: dict, series: dict, *, id: str, width: int = WIDTH,
         for kind in sorted({cy.get("kind", "heap") for cy in doc["cycles"]}):
             c.legend(f"GC {kind}", CYCLE_KINDS.get(kind, "#999"))
         if doc.get("pauses"):
-            c.legend("STW pause", "#c00", "line")
+            c.legend(f"STW pause ({doc['pauses']['source']})", "#c00", "line")
+        if series.get("recorded_pauses") and x.kind == "ns":
+            c.legend("recorded STW", "#59a14f", "line")
     return c.render(id=id, chart="heap-timeline",
                     title="Heap memory classes over time (modelled), heap goal, GC cycles")
 
