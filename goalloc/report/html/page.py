@@ -33,7 +33,7 @@ h3{font-size:15px;margin:18px 0 4px}.sub{color:#555;margin:0 0 10px}
 table{border-collapse:collapse;font-size:12.5px;margin:4px 0}
 td,th{padding:1px 8px;text-align:right;border-bottom:1px solid #eee;white-space:nowrap}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
-table.kv td{text-align:left}.mono{font-family:ui-monospace,monospace;font-size:12px}
+table.kv td{text-align:left;white-space:normal}.mono{font-family:ui-monospace,monospace;font-size:12px}
 ul.caveats li{margin:2px 0}.note{color:#555;font-size:12.5px}
 .grid{display:flex;flex-wrap:wrap;gap:6px}.pair{display:flex;gap:12px;flex-wrap:wrap}
 .scroll{max-height:420px;overflow:auto}svg.chart{display:block;margin:2px 0}
