@@ -280,3 +280,18 @@ def test_grid_over_traces_draws_every_run_small(pages):
     assert ids == ["grid-multiple-0", "grid-multiple-1"]
     assert embedded_reports(text) == [pages["go"]["json"][0], pages["noclock"]["json"][0]]
     assert len(el.having("run")) == 2
+
+
+def test_recorders_file_is_imported_and_named(tmp_path):
+    """A Go execution trace given as it was recorded: imported first, the page's JSON names
+    the recorder's file as replay's does (fidelity included: it recorded runtime facts)."""
+    from conftest import REPO
+
+    trace = REPO / "tests" / "data" / "gotrace-tiny.trace"
+    html = tmp_path / "tiny.html"
+    code, _, err = goalloc("report", trace, "-o", html)
+    assert code == 0, err
+    code, text, err = goalloc("replay", trace, "--validate", "--json")
+    assert code == 0, err
+    assert embedded_reports(html.read_text()) == [text]
+    assert json.loads(text)["trace"]["format"] == "gotrace"
