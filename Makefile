@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo-out
 
-.PHONY: install demo test bench lint clean go-toolchains
+.PHONY: install demo test bench lint clean go-toolchains chromium
 
 # Go 1.23-1.27 record the real traces the end-to-end tests import (tests/test_go_releases.py).
 # They come from Debian through a private apt source list: golang-1.23-go from
@@ -37,7 +37,7 @@ install: $(STAMP)
 demo: install
 	$(BIN)/goalloc replay traces/go127-http-clientserver.msgpack
 
-test: install go-toolchains
+test: install go-toolchains chromium
 	$(BIN)/python -m pytest -q
 
 go-toolchains:
@@ -50,6 +50,14 @@ go-toolchains:
 	  (apt-get $(APT_OPTS) update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get $(APT_OPTS) install -y -qq --no-install-recommends $(GO_PKGS)) >/dev/null 2>&1 \
 	    || echo "note: could not install Go $(GO_RELEASES) from Debian; their end-to-end tests will skip"; \
+	fi
+
+# Debian's Chromium: the HTML report tests open the pages in it (headless). Installed when
+# missing and possible (root + apt); otherwise those tests skip and say why.
+chromium:
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+	    || echo "note: could not install chromium; the HTML report browser tests will skip"; \
 	fi
 
 bench: install

@@ -150,18 +150,20 @@ def default_jobs() -> int:
 
 
 def run_all(specs: list[RunSpec], *, jobs: int | None = None, dask: str | None = None,
-            on_done=None) -> list[str]:
+            on_done=None, fn=None) -> list:
     """JSON texts, one per spec in spec order. `jobs` worker processes (default: the cores;
-    1 runs in this process), or the Dask scheduler at `dask`. `on_done(spec)` after each run."""
+    1 runs in this process), or the Dask scheduler at `dask`. `on_done(spec)` after each run.
+    `fn`: another picklable worker with run_one's contract (e.g. the HTML report's)."""
+    fn = fn or run_one
     if not specs:
         return []
     if dask:
-        results = _run_dask(specs, dask, on_done)
+        results = _run_dask(specs, dask, on_done, fn)
     else:
         jobs = default_jobs() if jobs is None else jobs
         if jobs < 1:
             raise GoallocError(f"--jobs must be at least 1, not {jobs}")
-        results = _run_local(specs, min(jobs, len(specs)), on_done)
+        results = _run_local(specs, min(jobs, len(specs)), on_done, fn)
     out = []
     for _spec, (status, text) in zip(specs, results, strict=True):
         if status != "ok":
@@ -170,18 +172,18 @@ def run_all(specs: list[RunSpec], *, jobs: int | None = None, dask: str | None =
     return out
 
 
-def _run_local(specs, jobs, on_done):
+def _run_local(specs, jobs, on_done, fn=run_one):
     results: list = [None] * len(specs)
     todo = list(range(len(specs)))
     if jobs > 1 and not _jit_cache_warm():
         # compile once here; the workers then load the cache
-        results[0] = run_one(specs[0])
+        results[0] = fn(specs[0])
         todo = todo[1:]
         if on_done:
             on_done(specs[0])
     if jobs <= 1 or len(todo) <= 1:
         for i in todo:
-            results[i] = run_one(specs[i])
+            results[i] = fn(specs[i])
             if on_done:
                 on_done(specs[i])
         return results
@@ -191,7 +193,7 @@ def _run_local(specs, jobs, on_done):
 
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as pool:
-        futures = {pool.submit(run_one, specs[i]): i for i in todo}
+        futures = {pool.submit(fn, specs[i]): i for i in todo}
         for fut in cf.as_completed(futures):
             i = futures[fut]
             try:
@@ -204,7 +206,7 @@ def _run_local(specs, jobs, on_done):
     return results
 
 
-def _run_dask(specs, address, on_done):
+def _run_dask(specs, address, on_done, fn=run_one):
     try:
         from dask.distributed import Client, as_completed
     except ImportError:
@@ -214,7 +216,7 @@ def _run_dask(specs, address, on_done):
     except Exception as e:  # noqa: BLE001 - any failure to connect is the user's to fix
         raise GoallocError(f"--dask {address}: cannot connect to the scheduler ({e})") from None
     try:
-        futures = client.map(run_one, specs, pure=False)
+        futures = client.map(fn, specs, pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(specs)
         for fut in as_completed(futures):

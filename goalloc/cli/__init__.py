@@ -15,6 +15,8 @@ import click
 # command name -> (module, function, one-line help shown by `goalloc --help`)
 COMMANDS = {
     "replay": ("goalloc.cli.replay", "replay", "Replay a trace through the Go allocator model."),
+    "report": ("goalloc.cli.report", "report",
+               "Replay and draw the heap, GC, size classes and locks as one HTML page."),
     "compare": ("goalloc.cli.compare", "compare",
                 "Compare two replay results metric by metric; gate CI on regressions."),
     "info": ("goalloc.cli.info", "info", "Summarise and validate a trace."),

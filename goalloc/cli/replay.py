@@ -50,6 +50,9 @@ LENIENT_HINT = " (use --lenient to skip such events)"
                    "text report (unmodelled fields print as 0; see docs/json.md).")
 @click.option("--timeline", "timeline", type=click.Path(dir_okay=False), metavar="FILE.csv",
               help="Write the memory classes over time as CSV (never overwritten without --force).")
+@click.option("--html", "html", type=click.Path(dir_okay=False), metavar="FILE.html",
+              help="Also write the pictures as one self-contained HTML page (goalloc report; "
+                   "never overwritten without --force).")
 @click.option("-j", "--jobs", type=int, metavar="N",
               help="Grids: worker processes on this machine (default: the number of cores).")
 @click.option("--dask", metavar="ADDRESS",
@@ -63,7 +66,7 @@ LENIENT_HINT = " (use --lenient to skip such events)"
 @click.pass_context
 def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pagecache,
            lock_costs, as_json, fmt, json_out, gctrace, timeline, jobs, dask, force,
-           validate=False):
+           validate=False, html=None):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
     classes, fragmentation, size classes and GC cycles (all figures are the model's).
 
@@ -86,7 +89,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     if fmt != "text" and gctrace:
         raise GoallocError(f"--format {fmt} and --gctrace both write to stdout; "
                            "use -o FILE for the JSON")
-    for out in (json_out, timeline):
+    for out in (json_out, timeline, html):
         if out is not None and os.path.exists(out) and not force:
             raise GoallocError(f"{out}: already exists (use --force to overwrite)")
     if timeline is not None and not _engine_has_timeline():
@@ -94,33 +97,25 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     if jobs is not None and jobs < 1:
         raise GoallocError(f"--jobs must be at least 1, not {jobs}")
 
-    extra = {"no_pagecache": no_pagecache}
-    if lock_costs is not None:
-        from goalloc.report.locks import load_costs
-
-        extra.update(load_costs(lock_costs))
-    from goalloc.trace.importers import import_recorder_files
-
-    # recorders' files: imported to temporary goalloc traces (removed when the command ends)
-    originals = import_recorder_files(traces, ctx.with_resource)
-    traces = tuple(originals.get(t, {}).get("trace", t) for t in traces)
-    originals = {v["trace"]: v for v in originals.values()}
-    specs = build_specs(ctx, traces, go_version=go_version, table=table, gogc=gogc,
-                        memlimit=memlimit, procs=procs, gc_mode=gc_mode, extra=extra)
+    specs, originals = prepare(ctx, traces, no_pagecache=no_pagecache, lock_costs=lock_costs,
+                               go_version=go_version, table=table, gogc=gogc,
+                               memlimit=memlimit, procs=procs, gc_mode=gc_mode)
     if len(specs) > 1:
         for flag, on in (("--gctrace", gctrace), ("--timeline", timeline is not None),
                          ("--validate", validate)):
             if on:
                 raise GoallocError(f"{flag} needs a single configuration; this replays "
                                    f"{len(specs)} (one trace, one value per option)")
-        _grid(specs, fmt, json_out, force, jobs, dask)
+        _grid(specs, fmt, json_out, force, jobs, dask, html)
         return
 
     (spec,) = specs
     trace, cfg, sources = spec.trace, spec.config, spec.sources
     header = spec.header
     digest = None
-    if fmt != "text" or json_out is not None:
+    engines: list = []  # --html: the engine, for the picture data only it has
+    want_text = fmt != "text" or json_out is not None or html is not None
+    if want_text:
         # the JSON's trace sha256, hashed on a second thread while the (nogil) kernel replays
         from concurrent.futures import ThreadPoolExecutor
 
@@ -128,7 +123,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
 
         with ThreadPoolExecutor(1) as pool:
             digest = pool.submit(file_sha256, trace)
-            report = _run(trace, cfg, header.events)
+            report = _run(trace, cfg, header.events, engine_out=engines)
             digest.result()
     else:
         report = _run(trace, cfg, header.events)
@@ -145,13 +140,20 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
         if tl is None:
             raise GoallocError("--timeline: the replay engine does not provide a timeline yet")
         _write_atomic(timeline, rep.timeline_csv(tl), force)
-    if fmt != "text" or json_out is not None:
+    if want_text:
         text = rep.to_json(report, trace, cfg, header=header.to_map(), sources=sources,
                            sha256=None if digest is None else digest.result(),
                            original=originals.get(trace),
                            extra=None if fid is None else {"fidelity": fid.to_dict()})
         if json_out is not None:
             _write_atomic(json_out, text, force)
+        if html is not None:
+            import json
+
+            from goalloc.report.html import data, page
+
+            series = data.series(report, engines[0], json.loads(text))
+            _write_atomic(html, page([{"json": text, "series": series}]), force)
         if fmt == "json":
             click.echo(text, nl=False)
             _validate_exit(ctx, fid)
@@ -183,6 +185,23 @@ def _validate_exit(ctx, fid) -> None:
 
     if fid is not None and not fid.ok:
         sys.exit(1)  # as compare does: main() runs click with standalone_mode=False
+
+
+def prepare(ctx, traces, *, no_pagecache, lock_costs, **knobs):
+    """(RunSpecs, {imported trace: recorder's file}) for TRACE... and the knob options: what-if
+    and cost options into the base config, recorders' files imported to temporary goalloc
+    traces (removed when the command ends)."""
+    extra = {"no_pagecache": no_pagecache}
+    if lock_costs is not None:
+        from goalloc.report.locks import load_costs
+
+        extra.update(load_costs(lock_costs))
+    from goalloc.trace.importers import import_recorder_files
+
+    originals = import_recorder_files(traces, ctx.with_resource)
+    traces = tuple(originals.get(t, {}).get("trace", t) for t in traces)
+    originals = {v["trace"]: v for v in originals.values()}
+    return build_specs(ctx, traces, extra=extra, **knobs), originals
 
 
 def build_specs(ctx, traces, *, go_version, table, gogc, memlimit, procs, gc_mode,
@@ -253,22 +272,31 @@ def _bench_format(fmt: str, docs: list[dict]) -> str:
     return formats.gab_json(formats.gab_records(docs))
 
 
-def run_specs(specs, jobs, dask) -> list[str]:
+def run_specs(specs, jobs, dask, fn=None) -> list:
     """Run a grid with a progress bar over all its events (on a terminal, after a second)."""
     from goalloc.cli.common import progress_for
     from goalloc.grid import run_all
 
     total = sum(s.events for s in specs)
     with progress_for(f"replaying {len(specs)} runs", total) as advance:
-        return run_all(specs, jobs=jobs, dask=dask, on_done=lambda s: advance(s.events))
+        return run_all(specs, jobs=jobs, dask=dask, on_done=lambda s: advance(s.events), fn=fn)
 
 
-def _grid(specs, fmt, json_out, force, jobs, dask) -> None:
+def _grid(specs, fmt, json_out, force, jobs, dask, html=None) -> None:
     import json
 
     from goalloc.grid import grid_json, render_grid
 
-    texts = run_specs(specs, jobs, dask)
+    if html is not None:  # the HTML report's runs carry the JSON texts (replay's: no fidelity)
+        import functools
+
+        from goalloc.report.html import page, runner
+
+        runs = run_specs(specs, jobs, dask, fn=functools.partial(runner.run_one, validate=False))
+        _write_atomic(html, page(runs), force)
+        texts = [r["json"] for r in runs]
+    else:
+        texts = run_specs(specs, jobs, dask)
     doc_text = grid_json(texts) if fmt == "json" or json_out is not None else None
     if json_out is not None:
         _write_atomic(json_out, doc_text, force)
@@ -295,7 +323,7 @@ def _engine_has_timeline() -> bool:
     return hasattr(Report, "timeline")
 
 
-def _run(trace, cfg, total):
+def _run(trace, cfg, total, engine_out=None):
     """Replay with a progress bar (after a second, on a terminal) and the one-time JIT note."""
     import inspect
     import sys
@@ -312,7 +340,7 @@ def _run(trace, cfg, total):
         sys.stderr.flush()
     try:
         with progress_for("replaying", total) as advance:
-            return goalloc.replay(trace, cfg, progress=advance)
+            return goalloc.replay(trace, cfg, progress=advance, engine_out=engine_out)
     except TraceError as e:
         # The engine's validation suggests --lenient; say nothing of it until replay has one.
         if e.reason.endswith(LENIENT_HINT) and \

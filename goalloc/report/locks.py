@@ -117,31 +117,33 @@ def _summary(op_idx, waits, holds, mask) -> dict:
     }
 
 
-def contention(log: np.ndarray, holds_by_op: dict[str, int], nprocs: int) -> dict:
-    """Replay the log rows (ts, P, op) through the FIFO lock; per-op and total summaries and
-    the busiest 1 ms windows (by wait of the acquisitions issued in them)."""
+def fifo_waits(log: np.ndarray, holds_by_op: dict[str, int], nprocs: int):
+    """Replay the log rows (ts, P, op) through the FIFO lock. Returns per acquisition, in
+    issue-time order: (t, issue, wait, op, hold) arrays (ns, op index into OPS)."""
     from goalloc.engine.locks import fifo
 
     hold_arr = np.array([holds_by_op[o] for o in OPS], np.int64)
     n = log.shape[0]
-    out: dict = {"model": "modelled", "hold_ns": dict(holds_by_op)}
     if n == 0:
-        t = np.zeros(0, np.int64)
-        lane = np.zeros(0, np.int64)
-    else:
-        order = np.argsort(log[:, 0], kind="stable")
-        log = log[order]
-        t = np.ascontiguousarray(log[:, 0])
-        # background sweeper/scavenger (P -1): a lane of their own on another P, or the only P
-        bg = nprocs if nprocs > 1 else 0
-        lane = np.where(log[:, 1] < 0, bg, log[:, 1]).astype(np.int64)
-    ops = log[:, 2] if n else np.zeros(0, np.int64)
-    holds = hold_arr[ops] if n else np.zeros(0, np.int64)
-    if n:
-        issue, start = fifo(t, lane, np.ascontiguousarray(holds), nprocs + 1)
-    else:
-        issue = start = np.zeros(0, np.int64)
-    waits = start - issue
+        z = np.zeros(0, np.int64)
+        return z, z, z, z, z
+    log = log[np.argsort(log[:, 0], kind="stable")]
+    t = np.ascontiguousarray(log[:, 0])
+    # background sweeper/scavenger (P -1): a lane of their own on another P, or the only P
+    bg = nprocs if nprocs > 1 else 0
+    lane = np.where(log[:, 1] < 0, bg, log[:, 1]).astype(np.int64)
+    ops = log[:, 2]
+    holds = hold_arr[ops]
+    issue, start = fifo(t, lane, np.ascontiguousarray(holds), nprocs + 1)
+    return t, issue, start - issue, ops, holds
+
+
+def contention(log: np.ndarray, holds_by_op: dict[str, int], nprocs: int) -> dict:
+    """Replay the log rows (ts, P, op) through the FIFO lock; per-op and total summaries and
+    the busiest 1 ms windows (by wait of the acquisitions issued in them)."""
+    out: dict = {"model": "modelled", "hold_ns": dict(holds_by_op)}
+    t, issue, waits, ops, holds = fifo_waits(log, holds_by_op, nprocs)
+    n = t.shape[0]
     out["total"] = _summary(None, waits, holds, np.ones(n, bool))
     out["ops"] = {o: _summary(i, waits, holds, ops == i) for i, o in enumerate(OPS)}
     span = int(t.max() - t.min()) if n else 0

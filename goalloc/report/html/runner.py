@@ -1,0 +1,54 @@
+"""Replays for the HTML report: each run gives its JSON report text (exactly what `goalloc
+replay --json` prints for that configuration, with `--validate`'s fidelity section when the
+trace recorded runtime facts) and the picture data only the engine has (goalloc.report.html.
+data). `run_one` has goalloc.grid.run_one's contract, so grids run it in worker processes.
+"""
+
+from __future__ import annotations
+
+from goalloc.errors import GoallocError
+
+
+def replay_run(spec, *, original: dict | None = None, validate: bool | None = None,
+               run=None) -> dict:
+    """One spec: {"json": text, "series": picture data}. `validate` None: add fidelity when the
+    trace recorded runtime facts (a Go execution trace). `run(trace, config, engine_out)`:
+    how to replay (the CLI passes its progress-bar runner)."""
+    import json
+
+    import goalloc
+    from goalloc.report import fidelity
+    from goalloc.report import replay as rep
+    from goalloc.report.html import data
+
+    header = spec.header
+    if header is None:
+        from goalloc.grid import read_header
+
+        header = read_header(spec.trace)
+    engines: list = []
+    if run is None:
+        report = goalloc.replay(spec.trace, spec.config, engine_out=engines)
+    else:
+        report = run(spec.trace, spec.config, engines)
+    fid = None
+    if validate is None:
+        rec = fidelity.recorded_side(spec.trace) if header.frees == "sweep" else None
+        if rec is not None and rec.has_facts:
+            fid = fidelity.compare(report, rec)
+    elif validate:
+        name = (original or {}).get("path", spec.trace)
+        fid = fidelity.validate(spec.trace, report, name=name)
+    text = rep.to_json(report, spec.trace, spec.config, header=header.to_map(),
+                       sources=spec.sources, original=original,
+                       extra=None if fid is None else {"fidelity": fid.to_dict()})
+    return {"json": text, "series": data.series(report, engines[0], json.loads(text))}
+
+
+def run_one(spec, validate: bool | None = None) -> tuple[str, object]:
+    """("ok", {"json", "series"}) or ("error", one-line message), for goalloc.grid.run_all
+    (functools.partial to set `validate`: `replay --html` keeps replay's JSON, no fidelity)."""
+    try:
+        return "ok", replay_run(spec, validate=validate)
+    except GoallocError as e:
+        return "error", str(e)
