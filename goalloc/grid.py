@@ -279,7 +279,8 @@ def runs_of(doc: dict, what: str = "input") -> list[dict]:
 GRID_COLUMNS = (
     ("unused", "/memory/classes/heap/unused:bytes", "bytes"),
     ("rounding", "/goalloc/frag/rounding:bytes", "bytes"),
-    ("peak held", "/goalloc/peak/memory/classes/heap/total:bytes", "bytes"),
+    # held = in-use spans + free pages not released (J&W's H), as maxH/maxL beside it
+    ("peak held", "/goalloc/frag/jw/peak-held:bytes", "bytes"),
     ("maxH/maxL", "/goalloc/frag/jw/max-h-over-max-l:ratio", "ratio"),
     ("GCs", "/gc/cycles/total:gc-cycles", "count"),
 )

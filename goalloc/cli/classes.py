@@ -16,7 +16,8 @@ SCHEMA = 1
 @click.argument("tables", nargs=-1, metavar="[TABLE]...")
 @click.option("--go-version", "go_version", metavar="V",
               help="Version profile: 1.19 (1.19-1.21), 1.22 (1.22-1.25) or 1.26 (1.26+). "
-                   "Default: the trace's Go version with --trace, else 1.22.")
+                   "Default: the trace's Go version with --trace (the newest when it names "
+                   "none, as replay), else 1.22.")
 @click.option("--trace", "trace", type=click.Path(dir_okay=False), metavar="TRACE",
               help="Bill TRACE's internal fragmentation under each table (needs requested sizes).")
 @click.option("--json", "as_json", is_flag=True, help="Write JSON to stdout.")
@@ -36,7 +37,10 @@ def classes(tables, go_version, trace, as_json, list_tables):
     names = list(tables) or ["go"]
     resolved = [sc.get_table(n) for n in names]
     if trace is not None:
-        version = go_version or _trace_go_version(trace) or sc.DEFAULT_GO_VERSION
+        from goalloc.engine.config import NEWEST_GO_VERSION
+
+        # a trace that names no release is modelled as `goalloc replay` models it
+        version = go_version or _trace_go_version(trace) or NEWEST_GO_VERSION
         sc.resolve_version(version)  # reject a bad version before reading the trace
         return _bill(trace, resolved, version, as_json)
     version = go_version or sc.DEFAULT_GO_VERSION
@@ -224,6 +228,15 @@ def _bill(trace, tables, version: str, as_json: bool) -> None:
     if res["sizes"] != "requested":
         warn = ("the trace records slot sizes, not requested sizes: rounding waste under "
                 "the recording table is zero by construction and understated for others")
+    caveats = []
+    if res.get("estimated_sizes"):
+        share = 100 * res["estimated_sizes"] / res["allocs"] if res["allocs"] else 0
+        caveats.append({"code": "estimated-sizes", "text": (
+            f"requested sizes are estimates for {share:.0f}% of {res['estimated_sizes']:,} "
+            "allocations (from the type, or the slot size when untyped): rounding waste is "
+            "largely an artefact (none where the estimate is the slot), which favours Go's own "
+            "table in a comparison")})
+    res["caveats"] = caveats
     if as_json:
         return _emit_json({**res, "warning": warn} if warn else res)
     from rich.table import Table
@@ -241,6 +254,8 @@ def _bill(trace, tables, version: str, as_json: bool) -> None:
                   highlight=False)
     if warn:
         con.print(f"[yellow]warning:[/yellow] {warn}", highlight=False)
+    for c in caveats:
+        con.print(f"caveat: {c['text']}", highlight=False, soft_wrap=True)
 
     summary = Table(title="Internal fragmentation at the peak live set (estimate: perfectly "
                           "packed spans, no GC)", title_justify="left")

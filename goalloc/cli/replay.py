@@ -22,7 +22,8 @@ LENIENT_HINT = " (use --lenient to skip such events)"
               help="Size-class table: a built-in name (go, jemalloc, pow2, go-waste<P>) or a "
                    ".toml/.json file.")
 @click.option("--gogc", metavar="N|off[,...]", envvar="GOGC",
-              help="GC target percent, or off (env GOGC; the flag wins). Default 100.")
+              help="GC target percent, or off (a negative percent is off, as in Go; env GOGC; "
+                   "the flag wins). Default 100.")
 @click.option("--memlimit", metavar="BYTES[,...]", envvar="GOMEMLIMIT",
               help="Soft memory limit: bytes with B, KiB, MiB, GiB or TiB, or off "
                    "(env GOMEMLIMIT; the flag wins). Default: unlimited.")
@@ -169,7 +170,8 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     from rich.console import Console
 
     console = Console()
-    rep.render(report, console, header=header.to_map(), sources=sources)
+    rep.render(report, console, header=header.to_map(), sources=sources,
+               name=originals.get(trace, {}).get("path"))
     if fid is not None:
         from goalloc.report import fidelity
 

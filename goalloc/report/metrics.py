@@ -148,6 +148,11 @@ def metric_values(report) -> dict[str, int | float | None]:
     for name, value in add.items():
         if m.get(name) is None:  # the engine's figure wins where it has one
             m[name] = value
+    # figures the trace cannot support (no real clock, MMU windows beyond the trace): null
+    from goalloc.report.caveats import withheld_metrics
+
+    for name in withheld_metrics(report, list(m)):
+        m[name] = None
     # per class: class_frag & co. already take the engine's figures when it computed them
     total_frag = sum(class_frag(c) for c in report.classes)
     for c in report.classes:
