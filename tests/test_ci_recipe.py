@@ -87,7 +87,9 @@ def test_shell_recipe_gates(checkouts, tmp_path):
     bad = run_recipe(checkouts, tmp_path / "bad", f"{rounding}>+5%")
     assert bad.returncode == 1, bad.stderr
     assert "gate crossed: " + rounding in bad.stderr
-    assert f"FAIL {rounding}>+5%" in bad.stdout
+    assert f"gate {rounding}>+5%: CROSSED" in bad.stdout
+    block = bad.stdout.split(rounding, 1)[1].split("\n\n", 1)[0].splitlines()
+    assert any(line.rstrip().endswith("FAIL") for line in block[2:])
 
 
 def test_recipe_without_base_dir_is_a_usage_error(tmp_path):
