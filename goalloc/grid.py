@@ -301,9 +301,9 @@ def fmt_value(value, kind: str) -> str:
 
 
 def render_grid(docs: list[dict], console) -> None:
-    """A table per trace, a row per configuration: the axes that vary, then key figures."""
-    from rich import box
-    from rich.table import Table
+    """A table per trace, a row per configuration: the axes that vary, then key figures;
+    then the runs' caveats by kind (the JSON and a single replay have their text)."""
+    from goalloc.report.layout import print_table
 
     keys = [run_key(d) for d in docs]
     names = list(dict.fromkeys(k for key in keys for k in key if k != "trace"))
@@ -317,19 +317,26 @@ def render_grid(docs: list[dict], console) -> None:
     for trace in traces:
         paths = {d.get("trace", {}).get("path") for d, k in zip(docs, keys, strict=True)
                  if k["trace"] == trace}
-        t = Table(title=f"{trace} ({', '.join(sorted(map(str, paths)))})", title_justify="left",
-                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
-        for k in varying:
-            t.add_column(k, no_wrap=True)
-        for label, _, _ in GRID_COLUMNS:
-            t.add_column(label, justify="right", no_wrap=True)
+        rows = []
         for key, doc in zip(keys, docs, strict=True):
             if key["trace"] != trace:
                 continue
             values = {m["name"]: m["value"] for m in doc.get("metrics", [])}
-            t.add_row(*[key.get(k, "") for k in varying],
-                      *[fmt_value(values.get(name), kind) for _, name, kind in GRID_COLUMNS])
-        console.print(t)
+            rows.append([*[key.get(k, "") for k in varying],
+                         *[fmt_value(values.get(name), kind) for _, name, kind in GRID_COLUMNS]])
+        # fits the terminal (goalloc.report.layout); the ratio goes first when it cannot
+        print_table(console, f"{trace} ({', '.join(sorted(map(str, paths)))})",
+                    [(k, "left") for k in varying] + [(label, "right")
+                                                      for label, _, _ in GRID_COLUMNS],
+                    rows, ("maxH/maxL",))
+    codes: dict = {}
+    for doc in docs:
+        for c in doc.get("caveats") or []:
+            codes[c.get("code")] = codes.get(c.get("code"), 0) + 1
+    if codes:
+        console.print("caveats: " + ", ".join(f"{c} ({n} of {len(docs)} runs)"
+                                              for c, n in codes.items())
+                      + " (their text: --json, or a single replay)")
     console.print("unused: in-use span bytes not holding objects; rounding: slot - requested "
                   "bytes of live objects; peak held: in-use spans + free pages at their peak; "
                   "maxH/maxL: Johnstone & Wilson's max held / max live. --json writes every "

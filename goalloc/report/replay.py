@@ -22,6 +22,7 @@ from goalloc.report import caveats as CV
 from goalloc.report import metrics as M
 from goalloc.report.gctrace import gctrace_lines
 from goalloc.report.knobs import format_gogc, format_memlimit
+from goalloc.report.layout import plain_table, print_table
 from goalloc.report.units import count, duration_ns, iec_bytes
 
 SCHEMA = "goalloc-replay/1"
@@ -277,7 +278,7 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
     rate = getattr(report, "scan_rate", None)
     if report.gc_mode == "pacer" and rate and rate.get("source") in ("trace", "config"):
         rows.append(("mark speed", f"{rate['bytes_per_s'] / 1e9:.3g} GB/s scanned per CPU ("
-                     + ("measured from the trace's GC cycles" if rate["source"] == "trace"
+                     + ("measured from the trace" if rate["source"] == "trace"
                         else "set") + ")"))
     rows += [
         ("frees", {"death": "death (take effect at the next mark)",
@@ -292,16 +293,6 @@ def _gc_rows(report) -> list:
     if len(cycles) > 2 * CYCLE_ENDS + 1:
         return cycles[:CYCLE_ENDS] + [None] + cycles[-CYCLE_ENDS:]
     return list(cycles)
-
-
-def _table(title: str | None = None, *, tight: bool = False):
-    """A plain table with a rule under the header; `tight` (one space between columns) lets
-    the widest, the size classes with their utilisation histograms, fit 80 columns."""
-    from rich import box
-    from rich.table import Table
-
-    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD,
-                 padding=(0, 0 if tight else 1), pad_edge=False, show_edge=False)
 
 
 def render(report, console, *, header: dict | None = None, sources: dict | None = None,
@@ -319,7 +310,7 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     clock = CV.has_clock(report)
 
     # memory classes
-    mem = _table("Heap memory classes (modelled)")
+    mem = plain_table("Heap memory classes (modelled)")
     mem.add_column("class")
     mem.add_column("at end", justify="right")
     # the peak of held memory (H: in-use spans + free pages not released), not of objects
@@ -339,7 +330,7 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
                   "released pages)")
 
     # fragmentation
-    frag = _table("Fragmentation (modelled)")
+    frag = plain_table("Fragmentation (modelled)")
     frag.add_column("where")
     frag.add_column("at end", justify="right")
     frag.add_column("at peak held", justify="right")
@@ -370,24 +361,23 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     # size classes
     ranked = M.ranked_classes(report)
     total_frag = sum(M.class_frag(c) for c in ranked)
-    cls = _table("Size classes at the end, worst for fragmentation first", tight=True)
-    for col, just in (("class", "left"), ("slot", "right"), ("spans", "right"),
-                      ("objects", "right"), ("slot util", "right"), ("held", "right"),
-                      ("frag", "right"), ("share", "right")):
-        cls.add_column(col, justify=just)
+    cols = [("class", "left"), ("slot", "right"), ("spans", "right"), ("objects", "right"),
+            ("slot util", "right"), ("held", "right"), ("frag", "right"), ("share", "right")]
     hists = any(getattr(c, "util_hist", None) for c in ranked[:top])
     if hists:
-        cls.add_column("util hist")
+        cols.append(("util hist", "left"))
+    rows = []
     for c in ranked[:top]:
         name = "large" if not c.slot_size else str(c.size_class)
         if c.noscan:
             name += " noscan"
-        cls.add_row(name, f"{c.slot_size} B" if c.slot_size else "-", count(c.spans),
-                    count(c.allocated_slots), _pct(M.class_utilisation(c)),
-                    iec_bytes(c.bytes_held), iec_bytes(M.class_frag(c)),
-                    _pct(M.class_frag_share(c, total_frag)),
-                    *([_spark(getattr(c, "util_hist", None))] if hists else []))
-    console.print(cls)
+        rows.append([name, f"{c.slot_size} B" if c.slot_size else "-", count(c.spans),
+                     count(c.allocated_slots), _pct(M.class_utilisation(c)),
+                     iec_bytes(c.bytes_held), iec_bytes(M.class_frag(c)),
+                     _pct(M.class_frag_share(c, total_frag)),
+                     *([_spark(getattr(c, "util_hist", None))] if hists else [])])
+    print_table(console, "Size classes at the end, worst for fragmentation first", cols, rows,
+                ("util hist", "objects", "share"))
     if len(ranked) > top:
         console.print(f"  ... and {len(ranked) - top} more classes (--json lists them all)")
     if hists:
@@ -406,32 +396,32 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
                   + (" (GOGC=off, no limit)" if report.heap_goal is None or goal == "none" else "")
                   + f", marked by the last cycle {iec_bytes(report.heap_marked)}")
     if report.cycles:
-        gc = _table()
         kinds = any(getattr(c, "kind", "heap") != "heap" for c in report.cycles)
         # without a real clock a cycle is placed by its event, not by time
         cols = ["gc", "@" if clock else "@ event", "heap at trigger", "trigger", "marked",
-                "goal", "heap at end"]
-        for col in cols + (["kind"] if kinds else []):
-            gc.add_column(col, justify="left" if col == "kind" else "right")
+                "goal", "heap at end"] + (["kind"] if kinds else [])
+        rows = []
         for c in _gc_rows(report):
             if c is None:
-                gc.add_row("...", *[""] * (len(cols) - 1 + kinds))
+                rows.append(["..."] + [""] * (len(cols) - 1))
                 continue
             extra = [str(getattr(c, "kind", ""))] if kinds else []
-            gc.add_row(str(c.n), duration_ns(c.start_ts) if clock else count(c.start_event),
-                       iec_bytes(c.heap_at_trigger),
-                       "-" if c.trigger is None else iec_bytes(c.trigger),
-                       iec_bytes(c.marked), CV.goal_text(c.goal) + (" (limit)" if c.limit_bound else ""),
-                       "marking" if c.heap_at_end is None else iec_bytes(c.heap_at_end), *extra)
-        console.print(gc)
+            rows.append([str(c.n), duration_ns(c.start_ts) if clock else count(c.start_event),
+                         iec_bytes(c.heap_at_trigger),
+                         "-" if c.trigger is None else iec_bytes(c.trigger), iec_bytes(c.marked),
+                         CV.goal_text(c.goal) + (" (limit)" if c.limit_bound else ""),
+                         "marking" if c.heap_at_end is None else iec_bytes(c.heap_at_end),
+                         *extra])
+        print_table(console, None, [(c, "left" if c == "kind" else "right") for c in cols],
+                    rows, ("trigger", "heap at end"))
 
     # issue #6: pauses and MMU, heap lock and span sets
     from goalloc.report import locks as lock_report
     from goalloc.report import pauses as pause_report
 
-    pause_report.render(report, console, _table, clock=clock,
+    pause_report.render(report, console, print_table, clock=clock,
                         omit_windows=CV.mmu_windows_beyond(report))
-    lock_report.render(report, console, _table, clock=clock)
+    lock_report.render(report, console, print_table, clock=clock)
 
 
 def gctrace_text(report, **kw) -> str:
