@@ -38,6 +38,11 @@ class RunSpec:
     sources: dict = field(default_factory=dict)
     events: int = 0  # the trace header's event count (progress totals)
     header: object = None  # the trace's goalloc.trace.Header (read again by the worker if None)
+    # the trace's path as the user gave it, recorded in the JSON (None: `trace`); `trace` may
+    # be made absolute for workers that run elsewhere (a Dask cluster)
+    name: str | None = None
+    # a recorder's or JSON Lines file that `trace` was imported from (report.replay.to_dict)
+    original: dict | None = None
 
     def label(self) -> str:
         c = self.config
@@ -124,10 +129,44 @@ def run_one(spec: RunSpec) -> tuple[str, str]:
 
         header = spec.header if spec.header is not None else read_header(spec.trace)
         report = goalloc.replay(spec.trace, spec.config)
-        return "ok", rep.to_json(report, spec.trace, spec.config, header=header.to_map(),
-                                 sources=spec.sources)
+        return "ok", rep.to_json(report, spec.name or spec.trace, spec.config,
+                                 header=header.to_map(), sources=spec.sources,
+                                 sha256=rep.file_sha256(spec.trace), original=spec.original)
     except GoallocError as e:
         return "error", str(e)
+
+
+def _run_one_on_worker(spec: RunSpec) -> tuple[str, str]:
+    """run_one on a Dask worker: an error names the worker (it may see other files)."""
+    status, text = run_one(spec)
+    if status != "ok":
+        try:
+            from dask.distributed import get_worker
+
+            where = get_worker().address
+        except (ImportError, ValueError):
+            import socket
+
+            where = socket.gethostname()
+        text = f"on Dask worker {where}: {text}"
+    return status, text
+
+
+def for_cluster(specs: list[RunSpec]) -> list[RunSpec]:
+    """Specs whose trace and size-class table files are absolute paths: a Dask worker
+    resolves a relative path in its own working directory. The JSON still records the path
+    as given (`name`), so the document equals the local grid's."""
+    out = []
+    for s in specs:
+        s = copy.copy(s)
+        s.name = s.name or s.trace
+        s.trace = os.path.abspath(s.trace)
+        table = s.config.table
+        if table.endswith((".toml", ".json")) and os.path.exists(table):
+            s.config = copy.copy(s.config)
+            s.config.table = os.path.abspath(table)
+        out.append(s)
+    return out
 
 
 def _jit_cache_warm() -> bool:
@@ -214,7 +253,7 @@ def _run_dask(specs, address, on_done):
     except Exception as e:  # noqa: BLE001 - any failure to connect is the user's to fix
         raise GoallocError(f"--dask {address}: cannot connect to the scheduler ({e})") from None
     try:
-        futures = client.map(run_one, specs, pure=False)
+        futures = client.map(_run_one_on_worker, for_cluster(specs), pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(specs)
         for fut in as_completed(futures):
