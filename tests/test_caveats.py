@@ -12,11 +12,11 @@ from conftest import write_trace
 from goalloc.trace import Header
 from goalloc.trace import format as fmt
 
+pytestmark = pytest.mark.usefixtures("clean_knob_env")
+
 
 @pytest.fixture(autouse=True)
-def _clean_knob_env(monkeypatch):
-    for k in ("GOGC", "GOMEMLIMIT", "GOMAXPROCS"):
-        monkeypatch.delenv(k, raising=False)
+def _wide(monkeypatch):
     monkeypatch.setenv("COLUMNS", "120")
 
 

@@ -368,3 +368,15 @@ def test_text_fits_the_width_and_uses_more(width):
     # name still shares its line with base, head and %
     assert row.split()[1:] == (["1.0", "MiB", "3.0", "MiB", "+2.0", "MiB", "+200.00%"]
                                if width == 120 else ["1.0", "MiB", "3.0", "MiB", "+200.00%"])
+
+
+def test_the_replays_caveats_are_named():
+    b, h = doc(BASE), doc(BASE)
+    b["caveats"] = [{"code": "estimated-sizes", "text": "…", "metrics": []}]
+    h["caveats"] = [{"code": "estimated-sizes", "text": "…", "metrics": []},
+                    {"code": "procs-beyond-trace", "text": "…", "metrics": []}]
+    cmp = C.compare([b], [h])
+    assert C.caveat_line(cmp).startswith(
+        "caveats: estimated-sizes (base, head), procs-beyond-trace (head)")
+    assert "caveats: estimated-sizes" in C.text(cmp, width=120)
+    assert C.caveat_line(C.compare([doc(BASE)], [doc(BASE)])) is None

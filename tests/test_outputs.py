@@ -19,10 +19,7 @@ from goalloc.trace import format as fmt
 REL_TRACE = "traces/go-http-clientserver.msgpack"
 
 
-@pytest.fixture(autouse=True)
-def _clean_knob_env(monkeypatch):
-    for k in ("GOGC", "GOMEMLIMIT", "GOMAXPROCS"):
-        monkeypatch.delenv(k, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_knob_env")
 
 
 @pytest.fixture(scope="module")

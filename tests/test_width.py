@@ -12,10 +12,7 @@ TRACE = REPO / "traces" / "go-parser.msgpack"
 ONE_LINE = ("  ! ", "caveat: ")  # caveats are one line each by design, not tables
 
 
-@pytest.fixture(autouse=True)
-def _clean_knob_env(monkeypatch):
-    for k in ("GOGC", "GOMEMLIMIT", "GOMAXPROCS"):
-        monkeypatch.delenv(k, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_knob_env")
 
 
 def run_at(cli, monkeypatch, width, *args):

@@ -466,6 +466,20 @@ def _summary_line(v: View) -> str:
     return "; ".join(parts)
 
 
+def caveat_line(cmp: Comparison) -> str | None:
+    """The replays' caveats (docs/json.md) by code and side, e.g. `estimated-sizes (base,
+    head)`: their figures mean less than they seem in both columns."""
+    sides: dict = {}
+    for p in cmp.pairs:
+        for side, doc in (("base", p.base), ("head", p.head)):
+            for c in doc.get("caveats") or []:
+                sides.setdefault(c.get("code"), set()).add(side)
+    if not sides:
+        return None
+    return "caveats: " + ", ".join(f"{code} ({', '.join(sorted(s))})"
+                                   for code, s in sides.items()) + " (goalloc replay explains)"
+
+
 def _gate_lines(cmp: Comparison) -> list[str]:
     out = []
     for g in cmp.gates:
@@ -548,6 +562,9 @@ def text(cmp: Comparison, *, base_name: str = "BASE", head_name: str = "HEAD",
                 same[a] = f"{b} vs {h}"
         if same:
             con.print("runs: " + ", ".join(f"{k}={v}" for k, v in same.items()))
+    caveats = caveat_line(cmp)
+    if caveats:
+        con.print(caveats)
     for group, metrics in v.groups:
         con.print(f"\n{group}")
         cols = ["metric", "base", "head", "change", "%", ""]
@@ -634,6 +651,9 @@ def markdown(cmp: Comparison, *, base_name: str = "BASE", head_name: str = "HEAD
     else:
         out += [f"base: `{_md(base_name)}`, head: `{_md(head_name)}`, "
                 f"{len(cmp.pairs)} runs compared"]
+    caveats = caveat_line(cmp)
+    if caveats:
+        out += ["", caveats]
     for group, metrics in v.groups:
         out += ["", f"#### {group}", ""]
         multi = len(cmp.pairs) > 1
