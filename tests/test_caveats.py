@@ -108,7 +108,7 @@ def test_estimated_sizes_are_counted_and_named(cli, traces):
     assert "75% of 6 allocations" in cv["text"]
     assert "/goalloc/frag/rounding:bytes" in cv["metrics"]
     code, out, _ = cli("replay", traces["est"])
-    assert "estimated sizes" in out.splitlines()[1]
+    assert "requested sizes, 75% estimated" in out.splitlines()[1]
     # Go's class 52 holds 9000 B requests in 9472 B slots: printed exactly, not as 9.2 KiB
     assert "9472 B" in out and "9.2 KiB" not in out
     code, out, err = cli("classes", "go", "pow2", "--trace", traces["est"])

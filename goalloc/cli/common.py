@@ -73,7 +73,9 @@ def jsonl_traces(paths, enter_context) -> dict:
     tmp = None
     for src in dict.fromkeys(paths):
         try:
-            if not os.path.isfile(src) or not jsonl.looks_like_jsonl(src):
+            # an empty file is no trace of either kind: the msgpack reader says so
+            if not os.path.isfile(src) or not os.path.getsize(src) \
+                    or not jsonl.looks_like_jsonl(src):
                 continue
         except OSError:
             continue  # the command reports unreadable files in its own words

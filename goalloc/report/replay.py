@@ -238,6 +238,16 @@ def _ratio(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
+def _sizes_text(report) -> str:
+    """`requested sizes`, `estimated sizes` (all of them), or the estimated share."""
+    est = getattr(report, "estimated_sizes", 0) or 0
+    if not est:
+        return f"{report.sizes} sizes"
+    if est >= report.mallocs:
+        return "estimated sizes"
+    return f"{report.sizes} sizes, {100 * est / max(1, report.mallocs):.0f}% estimated"
+
+
 def header_rows(report, header: dict | None = None, sources: dict | None = None,
                 name: str | None = None) -> list:
     """(label, value) pairs of the report header: trace (`name`: the path the user gave, e.g. a
@@ -253,8 +263,7 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
     go_src = (header.get("source") or {}).get("go_version")
     rows = [
         ("trace", f"{name or report.trace}  ({count(report.events)} events, "
-                  + ("estimated sizes" if getattr(report, "estimated_sizes", 0)
-                     else f"{report.sizes} sizes") + ")"),
+                  + _sizes_text(report) + ")"),
         ("Go version", f"{report.go_version} modelled"
                        + {"flag": " (--go-version)", "trace": " (from the trace header)",
                           "default": " (the newest; the trace names none)"}.get(
