@@ -17,6 +17,7 @@ cached JIT. No numba is imported here.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
 import os
@@ -38,6 +39,11 @@ class RunSpec:
     sources: dict = field(default_factory=dict)
     events: int = 0  # the trace header's event count (progress totals)
     header: object = None  # the trace's goalloc.trace.Header (read again by the worker if None)
+    # the trace's path as the user gave it, recorded in the JSON (None: `trace`); `trace` may
+    # be made absolute for workers that run elsewhere (a Dask cluster)
+    name: str | None = None
+    # a recorder's or JSON Lines file that `trace` was imported from (report.replay.to_dict)
+    original: dict | None = None
 
     def label(self) -> str:
         c = self.config
@@ -124,10 +130,45 @@ def run_one(spec: RunSpec) -> tuple[str, str]:
 
         header = spec.header if spec.header is not None else read_header(spec.trace)
         report = goalloc.replay(spec.trace, spec.config)
-        return "ok", rep.to_json(report, spec.trace, spec.config, header=header.to_map(),
-                                 sources=spec.sources)
+        return "ok", rep.to_json(report, spec.name or spec.trace, spec.config,
+                                 header=header.to_map(), sources=spec.sources,
+                                 sha256=rep.file_sha256(spec.trace), original=spec.original)
     except GoallocError as e:
         return "error", str(e)
+
+
+def _run_one_on_worker(spec: RunSpec, fn=None) -> tuple[str, str]:
+    """`fn` (run_one by default) on a Dask worker: an error names the worker (it may see
+    other files)."""
+    status, text = (fn or run_one)(spec)
+    if status != "ok":
+        try:
+            from dask.distributed import get_worker
+
+            where = get_worker().address
+        except (ImportError, ValueError):
+            import socket
+
+            where = socket.gethostname()
+        text = f"on Dask worker {where}: {text}"
+    return status, text
+
+
+def for_cluster(specs: list[RunSpec]) -> list[RunSpec]:
+    """Specs whose trace and size-class table files are absolute paths: a Dask worker
+    resolves a relative path in its own working directory. The JSON still records the path
+    as given (`name`), so the document equals the local grid's."""
+    out = []
+    for s in specs:
+        s = copy.copy(s)
+        s.name = s.name or s.trace
+        s.trace = os.path.abspath(s.trace)
+        table = s.config.table
+        if table.endswith((".toml", ".json")) and os.path.exists(table):
+            s.config = copy.copy(s.config)
+            s.config.table = os.path.abspath(table)
+        out.append(s)
+    return out
 
 
 def _jit_cache_warm() -> bool:
@@ -216,7 +257,8 @@ def _run_dask(specs, address, on_done, fn=run_one):
     except Exception as e:  # noqa: BLE001 - any failure to connect is the user's to fix
         raise GoallocError(f"--dask {address}: cannot connect to the scheduler ({e})") from None
     try:
-        futures = client.map(fn, specs, pure=False)
+        futures = client.map(functools.partial(_run_one_on_worker, fn=fn), for_cluster(specs),
+                             pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(specs)
         for fut in as_completed(futures):
@@ -281,7 +323,8 @@ def runs_of(doc: dict, what: str = "input") -> list[dict]:
 GRID_COLUMNS = (
     ("unused", "/memory/classes/heap/unused:bytes", "bytes"),
     ("rounding", "/goalloc/frag/rounding:bytes", "bytes"),
-    ("peak held", "/goalloc/peak/memory/classes/heap/total:bytes", "bytes"),
+    # held = in-use spans + free pages not released (J&W's H), as maxH/maxL beside it
+    ("peak held", "/goalloc/frag/jw/peak-held:bytes", "bytes"),
     ("maxH/maxL", "/goalloc/frag/jw/max-h-over-max-l:ratio", "ratio"),
     ("GCs", "/gc/cycles/total:gc-cycles", "count"),
 )
@@ -302,9 +345,9 @@ def fmt_value(value, kind: str) -> str:
 
 
 def render_grid(docs: list[dict], console) -> None:
-    """A table per trace, a row per configuration: the axes that vary, then key figures."""
-    from rich import box
-    from rich.table import Table
+    """A table per trace, a row per configuration: the axes that vary, then key figures;
+    then the runs' caveats by kind (the JSON and a single replay have their text)."""
+    from goalloc.report.layout import print_table
 
     keys = [run_key(d) for d in docs]
     names = list(dict.fromkeys(k for key in keys for k in key if k != "trace"))
@@ -318,19 +361,26 @@ def render_grid(docs: list[dict], console) -> None:
     for trace in traces:
         paths = {d.get("trace", {}).get("path") for d, k in zip(docs, keys, strict=True)
                  if k["trace"] == trace}
-        t = Table(title=f"{trace} ({', '.join(sorted(map(str, paths)))})", title_justify="left",
-                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
-        for k in varying:
-            t.add_column(k, no_wrap=True)
-        for label, _, _ in GRID_COLUMNS:
-            t.add_column(label, justify="right", no_wrap=True)
+        rows = []
         for key, doc in zip(keys, docs, strict=True):
             if key["trace"] != trace:
                 continue
             values = {m["name"]: m["value"] for m in doc.get("metrics", [])}
-            t.add_row(*[key.get(k, "") for k in varying],
-                      *[fmt_value(values.get(name), kind) for _, name, kind in GRID_COLUMNS])
-        console.print(t)
+            rows.append([*[key.get(k, "") for k in varying],
+                         *[fmt_value(values.get(name), kind) for _, name, kind in GRID_COLUMNS]])
+        # fits the terminal (goalloc.report.layout); the ratio goes first when it cannot
+        print_table(console, f"{trace} ({', '.join(sorted(map(str, paths)))})",
+                    [(k, "left") for k in varying] + [(label, "right")
+                                                      for label, _, _ in GRID_COLUMNS],
+                    rows, ("maxH/maxL",))
+    codes: dict = {}
+    for doc in docs:
+        for c in doc.get("caveats") or []:
+            codes[c.get("code")] = codes.get(c.get("code"), 0) + 1
+    if codes:
+        console.print("caveats: " + ", ".join(f"{c} ({n} of {len(docs)} runs)"
+                                              for c, n in codes.items())
+                      + " (their text: --json, or a single replay)")
     console.print("unused: in-use span bytes not holding objects; rounding: slot - requested "
                   "bytes of live objects; peak held: in-use spans + free pages at their peak; "
                   "maxH/maxL: Johnstone & Wilson's max held / max live. --json writes every "

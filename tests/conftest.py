@@ -50,3 +50,10 @@ def write_trace(path, events, header=None, **kw):
     with Writer(path, header or Header(), force=True, **kw) as w:
         w.write(**cols)
     return path
+
+
+@pytest.fixture
+def clean_knob_env(monkeypatch):
+    """No GOGC / GOMEMLIMIT / GOMAXPROCS from the caller's environment (the knobs' defaults)."""
+    for k in ("GOGC", "GOMEMLIMIT", "GOMAXPROCS"):
+        monkeypatch.delenv(k, raising=False)

@@ -146,9 +146,9 @@ def test_defaults(cli, traces):
 
 
 @pytest.mark.parametrize("args, env, words", [
-    (["--gogc", "-1"], {}, ["--gogc", "'-1'"]),
+    (["--gogc", "-1.5"], {}, ["--gogc", "'-1.5'"]),
     (["--gogc", "lots"], {}, ["--gogc", "'lots'"]),
-    ([], {"GOGC": "-1"}, ["GOGC", "'-1'"]),
+    ([], {"GOGC": "1e3"}, ["GOGC", "'1e3'"]),
     (["--memlimit", "512MB"], {}, ["--memlimit", "'512MB'"]),
     ([], {"GOMEMLIMIT": "1G"}, ["GOMEMLIMIT", "'1G'"]),
     (["--procs", "0"], {}, ["--procs", "'0'"]),

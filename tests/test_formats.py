@@ -62,8 +62,15 @@ def parse_benchfmt(text: str) -> dict:
             continue
         m = CONFIG.match(line)
         if m:
-            config[m.group(1)] = (m.group(2) or "").strip()
-            out["config"].append((m.group(1), config[m.group(1)], i))
+            value = (m.group(2) or "").strip()
+            if value:
+                config[m.group(1)] = value
+            else:  # `key:` with no value removes the key (benchfmt reader)
+                config.pop(m.group(1), None)
+            out["config"].append((m.group(1), value, i))
+            continue
+        if line.startswith("# "):  # neither config nor result: readers ignore it
+            out.setdefault("comments", []).append(line)
             continue
         raise AssertionError(f"line {i} is neither config, benchmark nor Unit: {line!r}")
     return out
@@ -100,13 +107,14 @@ def test_replay_benchstat_parses_and_matches_json(cli, grid):
     runs = json.loads(grid.read_text())["runs"]
     assert len(parsed["results"]) == len(runs) == 2
     keys = {k for k, _, _ in parsed["config"]}
-    assert {"pkg", "goalloc-version", "trace", "trace-sha256"} <= keys
+    assert keys == {"pkg", "goalloc-version"}  # nothing that differs between recordings
+    (prov,) = parsed["comments"]
+    assert prov == f"# trace {TRACE} sha256 {runs[0]['trace']['sha256']}"
     for res, run in zip(parsed["results"], runs, strict=True):
         assert res["iters"] == 1
         assert res["procs"] == run["config"]["gomaxprocs"]["modelled"]
         assert res["name"] == (f"Replay/trace=go-http-clientserver/go={run['config']['go_version']}"
                                f"/table=go/gogc={run['config']['gogc']}/memlimit=off")
-        assert res["config"]["trace-sha256"] == run["trace"]["sha256"]
         metrics = {m["name"]: m["value"] for m in run["metrics"]}
         assert res["values"]["memory-classes-heap-unused-B"] == \
             metrics["/memory/classes/heap/unused:bytes"]
@@ -149,6 +157,8 @@ def test_real_benchstat_reads_it(cli, grid, tmp_path):
     r = subprocess.run(["benchstat", "-col", "side", str(p)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "memory-classes-heap-unused" in r.stdout
+    # paired: base and head of each run on one row, never "benchmark set differs"
+    assert "benchmark set differs" not in r.stdout and "vs base" in r.stdout
 
 
 # ---- gab: github-action-benchmark customSmallerIsBetter -------------------------------------
@@ -194,3 +204,96 @@ def test_compare_gab_is_head_with_base_in_extra(cli, grid):
     doc = json.loads(out)
     check_gab(doc)
     assert all("base " in e["extra"] and "exact" in e["extra"] for e in doc)
+
+
+# ---- pairing under benchstat's documented grouping ----------------------------------------------
+# cmd/benchstat (golang.org/x/perf): tables by .config (every file-level key), rows by .fullname,
+# columns by .file unless -col/-row name other keys; a key used by -col or -row is omitted from
+# the general key that contains it (.config for file keys, .fullname for /name keys; the -N
+# suffix is the /gomaxprocs key).
+
+def name_keys(name: str) -> tuple[str, dict]:
+    m = re.search(r"-(\d+)$", name)
+    keys = {}
+    if m:
+        keys["/gomaxprocs"] = m.group(1)
+        name = name[: m.start()]
+    base, *parts = name.split("/")
+    for p in parts:
+        k, _, v = p.partition("=")
+        keys["/" + k] = v
+    return base, keys
+
+
+def project(files: dict[str, str], col: list[str]) -> dict:
+    """{(table, row, column): {unit: value}} for benchstat -col COL over `files` (label ->
+    text), default -table .config and -row .fullname."""
+    cells: dict = {}
+    for label, text in files.items():
+        for r in parse_benchfmt(text)["results"]:
+            base, nk = name_keys(f"{r['name']}-{r['procs']}" if r["procs"] else r["name"])
+            fkeys = dict(r["config"], **{".file": label})
+            column = tuple(nk.get(k) if k.startswith("/") else fkeys.get(k) for k in col)
+            table = tuple(sorted((k, v) for k, v in r["config"].items() if k not in col))
+            row = (base,) + tuple(sorted((k, v) for k, v in nk.items() if k not in col))
+            key = (table, row, column)
+            assert key not in cells, f"two results in one cell {key}"
+            cells[key] = r["values"]
+    return cells
+
+
+def pairs_of(cells: dict) -> dict:
+    """(table, row) -> {column: values}."""
+    out: dict = {}
+    for (table, row, column), values in cells.items():
+        out.setdefault((table, row), {})[column] = values
+    return out
+
+
+def test_compare_benchstat_pairs_base_and_head_rows(cli, grid, tmp_path):
+    # go vs pow2 tables over a two-run grid: the compared axis (table) is not in the names
+    from goalloc.cli import main
+
+    pow2 = tmp_path / "pow2.json"
+    main(["replay", str(TRACE), "--gogc", "50,100", "--classes", "pow2", "-j", "1",
+          "-o", str(pow2)])
+    code, out, err = cli("compare", grid, pow2, "--format", "benchstat")
+    assert code == 0, err
+    assert "# base: table=go" in out and "# head: table=pow2" in out
+    rows = pairs_of(project({"cmp.txt": out}, ["side"]))
+    assert len(rows) == 2  # one row per run (gogc 50, 100), one table
+    assert len({table for table, _ in rows}) == 1
+    for (_, row), cols in rows.items():
+        assert set(cols) == {("base",), ("head",)}, row
+        for unit in ("memory-classes-heap-unused-B", "goalloc-frag-rounding-B"):
+            assert unit in cols[("base",)] and unit in cols[("head",)]
+        assert "/table" not in dict(row[1:])
+
+
+def test_two_recordings_pair_in_benchstat():
+    # the same program recorded twice (other bytes): its digest must not split the tables
+    from goalloc.report import formats
+
+    def doc(sha, unused):
+        return {"trace": {"path": "traces/prog.msgpack", "sha256": sha},
+                "config": {"go_version": "1.26", "table": "go", "gogc": 100, "gomemlimit": None,
+                           "gomaxprocs": {"modelled": 4}, "gc_mode": "pacer"},
+                "metrics": [{"name": "/memory/classes/heap/unused:bytes", "unit": "bytes",
+                             "value": unused}]}
+
+    text = formats.benchstat_compare_text([doc("a" * 64, 100)], [doc("b" * 64, 150)])
+    ((key, cols),) = pairs_of(project({"c.txt": text}, ["side"])).items()
+    assert cols == {("base",): {"memory-classes-heap-unused-B": 100.0},
+                    ("head",): {"memory-classes-heap-unused-B": 150.0}}
+    # and as two replay files read with benchstat's defaults (-col .file)
+    old = formats.benchstat_text([doc("a" * 64, 100)])
+    new = formats.benchstat_text([doc("b" * 64, 150)])
+    ((_, cols),) = pairs_of(project({"old.txt": old, "new.txt": new}, [".file"])).items()
+    assert set(cols) == {("old.txt",), ("new.txt",)}
+
+
+def test_grid_axes_are_projectable_name_keys(cli):
+    code, out, err = cli("replay", TRACE, "--gogc", "50,100", "--format", "benchstat", "-j", "1")
+    assert code == 0, err
+    ((_, cols),) = pairs_of(project({"grid.txt": out}, ["/gogc"])).items()
+    assert set(cols) == {("50",), ("100",)}

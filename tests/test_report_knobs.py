@@ -20,12 +20,15 @@ from goalloc.report.knobs import (
 
 @pytest.mark.parametrize("text, want", [
     ("off", None), ("100", 100), ("50", 50), ("0", 0), ("200", 200), (" 75 ", 75),
+    # a negative percent is off (runtime/mgcpacer.go setGCPercent: in < 0 -> -1)
+    ("-1", None), ("-50", None), ("-2147483648", None),
 ])
 def test_gogc_valid(text, want):
     assert parse_gogc(text) == want
 
 
-@pytest.mark.parametrize("text", ["-1", "", "abc", "1.5", "+50", "Off", "50%", "2147483648"])
+@pytest.mark.parametrize("text", ["", "abc", "1.5", "+50", "Off", "50%", "2147483648",
+                                  "-2147483649", "--1"])
 def test_gogc_invalid_names_knob_and_value(text):
     with pytest.raises(GoallocError) as e:
         parse_gogc(text)

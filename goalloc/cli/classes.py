@@ -16,7 +16,8 @@ SCHEMA = 1
 @click.argument("tables", nargs=-1, metavar="[TABLE]...")
 @click.option("--go-version", "go_version", metavar="V",
               help="Version profile: 1.19 (1.19-1.21), 1.22 (1.22-1.25) or 1.26 (1.26+). "
-                   "Default: the trace's Go version with --trace, else 1.22.")
+                   "Default: the trace's Go version with --trace (the newest when it names "
+                   "none, as replay), else 1.22.")
 @click.option("--trace", "trace", type=click.Path(dir_okay=False), metavar="TRACE",
               help="Bill TRACE's internal fragmentation under each table (needs requested sizes).")
 @click.option("--json", "as_json", is_flag=True, help="Write JSON to stdout.")
@@ -36,7 +37,10 @@ def classes(tables, go_version, trace, as_json, list_tables):
     names = list(tables) or ["go"]
     resolved = [sc.get_table(n) for n in names]
     if trace is not None:
-        version = go_version or _trace_go_version(trace) or sc.DEFAULT_GO_VERSION
+        from goalloc.engine.config import NEWEST_GO_VERSION
+
+        # a trace that names no release is modelled as `goalloc replay` models it
+        version = go_version or _trace_go_version(trace) or NEWEST_GO_VERSION
         sc.resolve_version(version)  # reject a bad version before reading the trace
         return _bill(trace, resolved, version, as_json)
     version = go_version or sc.DEFAULT_GO_VERSION
@@ -53,13 +57,15 @@ def _emit_json(obj) -> None:
 
 
 def _console():
-    """A rich console; wide when piped so tables never wrap in files and tests."""
+    """A rich console of the terminal's width (COLUMNS; 80 when piped): tables fit it by
+    dropping their least useful columns (goalloc.report.layout)."""
     from rich.console import Console
 
-    con = Console()
-    if not con.is_terminal:
-        con = Console(width=max(con.width, 140))
-    return con
+    return Console()
+
+
+def _right(names) -> list:
+    return [(n, "right") for n in names]
 
 
 def _iec(n) -> str:
@@ -107,43 +113,38 @@ def _show(t, version: str, as_json: bool) -> None:
             "schema": SCHEMA, "table": _table_meta(t), "go_version": p.go_version,
             "profile": _profile_meta(p), "classes": rows, "min_align": aligns,
         })
-    from rich.table import Table
+    from goalloc.report.layout import print_table
 
     con = _console()
     scan_differs = any(r["objects_scan"] != r["objects"] for r in rows)
     title = (f"{t.name}: {t.description} - Go {p.go_version} profile, {t.num_classes} classes "
              f"counting class 0, small objects up to {p.small_max} B")
-    tab = Table(title=title, title_justify="left")
-    for col in ("class", "bytes/obj", "bytes/span", "objects", "tail waste", "max waste",
-                "min align"):
-        tab.add_column(col, justify="right")
-    if scan_differs:
-        for col in ("scan objects", "scan tail", "scan max waste"):
-            tab.add_column(col, justify="right")
+    cols = ["class", "bytes/obj", "bytes/span", "objects", "tail waste", "max waste",
+            "min align"] + (["scan objects", "scan tail", "scan max waste"] if scan_differs
+                            else [])
+    cells = []
     for r in rows:
-        cells = [str(r["class"]), str(r["bytes_obj"]), str(r["bytes_span"]), str(r["objects"]),
-                 str(r["tail_waste"]), _pct(r["max_waste_pct"]), str(r["min_align"])]
+        c = [str(r["class"]), str(r["bytes_obj"]), str(r["bytes_span"]), str(r["objects"]),
+             str(r["tail_waste"]), _pct(r["max_waste_pct"]), str(r["min_align"])]
         if scan_differs:
-            cells += [str(r["objects_scan"]), str(r["tail_waste_scan"]),
-                      _pct(r["max_waste_scan_pct"])]
-        tab.add_row(*cells)
-    con.print(tab)
+            c += [str(r["objects_scan"]), str(r["tail_waste_scan"]),
+                  _pct(r["max_waste_scan_pct"])]
+        cells.append(c)
+    print_table(con, title, _right(cols), cells,
+                ("scan max waste", "min align", "scan tail", "max waste"))
     note = ("objects, tail and max waste are for pointer-free spans"
             + ("; scan columns for pointerful spans (in-span heap bits / mark bits)"
                if scan_differs else "")
             + ("; pointerful objects > 512 B carry an 8 B malloc header" if p.malloc_header
                else ""))
     con.print(note, highlight=False)
-    atab = Table(title="alignment: smallest object size from which every class is aligned",
-                 title_justify="left")
-    for col in ("alignment", "bits", "min obj size"):
-        atab.add_column(col, justify="right")
-    prev = None
+    arows, prev = [], None
     for a in aligns:
         if a["min_obj_size"] and a["min_obj_size"] != prev:
-            atab.add_row(str(a["alignment"]), str(a["bits"]), str(a["min_obj_size"]))
+            arows.append([str(a["alignment"]), str(a["bits"]), str(a["min_obj_size"])])
         prev = a["min_obj_size"]
-    con.print(atab)
+    print_table(con, "alignment: smallest object size from which every class is aligned",
+                _right(("alignment", "bits", "min obj size")), arows)
 
 
 def _profile_meta(p) -> dict:
@@ -161,27 +162,27 @@ def _compare(tables, version: str, as_json: bool) -> None:
     res = compare(tables, version)
     if as_json:
         return _emit_json({"schema": SCHEMA, **res})
-    from rich.table import Table
+    from goalloc.report.layout import plain_table, print_table
 
     con = _console()
-    head = Table(title=f"Size-class tables (Go {res['go_version']} profile; pointer-free "
-                       "requests, every size n counted once)", title_justify="left")
+    head = plain_table(f"Size-class tables (Go {res['go_version']} profile; pointer-free "
+                       "requests, every size n counted once)")
     for col in ("table", "classes", "largest class", "description"):
-        head.add_column(col, justify="left" if col in ("table", "description") else "right")
+        head.add_column(col, justify="left" if col in ("table", "description") else "right",
+                        no_wrap=col != "description")  # the description wraps to fit
     for t in res["tables"]:
         head.add_row(t["name"], str(t["num_classes"]), str(t["max_small_size"]),
                      t["description"])
     con.print(head)
 
-    tab = Table(title="Per size range: rounding waste (slot - n)/slot and span tail/span",
-                title_justify="left")
-    tab.add_column("request bytes", justify="right")
     names = [t["name"] for t in res["tables"]]
+    cols = ["request bytes"]
     for k, name in enumerate(names):
-        for col in ("classes", "worst round", "mean round", "worst tail"):
-            tab.add_column(f"{name}\n{col}", justify="right")
+        cols += [f"{name}\n{col}" for col in ("classes", "worst round", "mean round",
+                                               "worst tail")]
         if k:
-            tab.add_column(f"{name}\nslot differs", justify="right")
+            cols.append(f"{name}\nslot differs")
+    rows = []
     for r in res["ranges"]:
         cells = [f"{r['lo'] + 1}-{r['hi']}"]
         for k, st in enumerate(r["tables"]):
@@ -189,8 +190,11 @@ def _compare(tables, version: str, as_json: bool) -> None:
                       _pct(st["rounding_mean_pct"]), _pct(st["tail_worst_pct"])]
             if k:
                 cells.append(_pct(st["differs_pct"]))
-        tab.add_row(*cells)
-    con.print(tab)
+        rows.append(cells)
+    # least useful first: the worst tails, then the mean rounding, then the class counts
+    drops = [f"{n}\n{c}" for c in ("worst tail", "mean round", "classes") for n in names]
+    print_table(con, "Per size range: rounding waste (slot - n)/slot and span tail/span",
+                _right(cols), rows, drops)
     for d in res["differences"]:
         con.print(f"[bold]{names[0]} vs {d['table']}[/bold]: request sizes served by a "
                   f"different slot: {d['slot_differs_pct']:.2f}%")
@@ -224,9 +228,18 @@ def _bill(trace, tables, version: str, as_json: bool) -> None:
     if res["sizes"] != "requested":
         warn = ("the trace records slot sizes, not requested sizes: rounding waste under "
                 "the recording table is zero by construction and understated for others")
+    caveats = []
+    if res.get("estimated_sizes"):
+        share = 100 * res["estimated_sizes"] / res["allocs"] if res["allocs"] else 0
+        caveats.append({"code": "estimated-sizes", "text": (
+            f"requested sizes are estimates for {share:.0f}% of {res['estimated_sizes']:,} "
+            "allocations (from the type, or the slot size when untyped): rounding waste is "
+            "largely an artefact (none where the estimate is the slot), which favours Go's own "
+            "table in a comparison")})
+    res["caveats"] = caveats
     if as_json:
         return _emit_json({**res, "warning": warn} if warn else res)
-    from rich.table import Table
+    from goalloc.report.layout import print_table
 
     con = _console()
     pk = res["peak"]
@@ -241,35 +254,35 @@ def _bill(trace, tables, version: str, as_json: bool) -> None:
                   highlight=False)
     if warn:
         con.print(f"[yellow]warning:[/yellow] {warn}", highlight=False)
+    for c in caveats:
+        con.print(f"caveat: {c['text']}", highlight=False, soft_wrap=True)
 
-    summary = Table(title="Internal fragmentation at the peak live set (estimate: perfectly "
-                          "packed spans, no GC)", title_justify="left")
-    for col in ("table", "held", "requested", "rounding", "headers", "span tail",
-                "partial spans", "internal", "internal/held", f"held vs {tables[0].name}",
-                "rounding, all allocs"):
-        summary.add_column(col, justify="left" if col == "table" else "right")
+    cols = ["table", "held", "requested", "rounding", "headers", "span tail", "partial spans",
+            "internal", "internal/held", f"held vs {tables[0].name}", "rounding, all allocs"]
     base = res["tables"][0]["total"]["held_bytes"]
+    rows = []
     for b in res["tables"]:
         t = b["total"]
         delta = t["held_bytes"] - base
-        summary.add_row(
+        rows.append([
             b["name"], _iec(t["held_bytes"]), _iec(t["requested_bytes"]),
             _iec(t["rounding_bytes"]), _iec(t["header_bytes"]), _iec(t["tail_bytes"]),
             _iec(t["partial_bytes"]), _iec(t["internal_bytes"]),
             _pct(100 * t["internal_bytes"] / t["held_bytes"]) if t["held_bytes"] else "-",
-            ("+" if delta > 0 else "") + _iec(delta), _iec(t["alloc_rounding_bytes"]))
-    con.print(summary)
+            ("+" if delta > 0 else "") + _iec(delta), _iec(t["alloc_rounding_bytes"])])
+    print_table(con, "Internal fragmentation at the peak live set (estimate: perfectly "
+                     "packed spans, no GC)",
+                [(c, "left" if c == "table" else "right") for c in cols], rows,
+                ("rounding, all allocs", "headers", "partial spans", "span tail",
+                 "internal/held"))
 
     for b in res["tables"]:
-        tab = Table(title=f"{b['name']}: per class at the peak live set", title_justify="left")
-        for col in ("class", "slot", "live slots", "requested", "rounding", "headers", "spans",
-                    "span tail", "partial spans", "allocs"):
-            tab.add_column(col, justify="right")
-        for r in b["classes"]:
-            tab.add_row(
-                "large" if r["class"] == 0 else str(r["class"]),
-                "pages" if r["class"] == 0 else str(r["slot_bytes"]),
-                f"{r['live_slots']:,}", _iec(r["requested_bytes"]), _iec(r["rounding_bytes"]),
-                _iec(r["header_bytes"]), f"{r['spans']:,}", _iec(r["tail_bytes"]),
-                _iec(r["partial_bytes"]), f"{r['alloc_slots']:,}")
-        con.print(tab)
+        rows = [["large" if r["class"] == 0 else str(r["class"]),
+                 "pages" if r["class"] == 0 else f"{r['slot_bytes']} B",
+                 f"{r['live_slots']:,}", _iec(r["requested_bytes"]), _iec(r["rounding_bytes"]),
+                 _iec(r["header_bytes"]), f"{r['spans']:,}", _iec(r["tail_bytes"]),
+                 _iec(r["partial_bytes"]), f"{r['alloc_slots']:,}"] for r in b["classes"]]
+        print_table(con, f"{b['name']}: per class at the peak live set",
+                    _right(("class", "slot", "live slots", "requested", "rounding", "headers",
+                            "spans", "span tail", "partial spans", "allocs")), rows,
+                    ("allocs", "headers", "partial spans", "span tail"))

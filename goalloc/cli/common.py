@@ -76,3 +76,49 @@ def echo_import_summary(out, notes: dict, *, err: bool = False) -> None:
                 if k not in _IMPORT_FACTS and k not in _IMPORT_ADJUSTED and v]
     if unmapped:
         line("not mapped: " + listing(unmapped))
+
+
+def jsonl_to_msgpack(src, out, *, codec=None, force: bool = False) -> None:
+    """Write the JSON Lines trace `src` as a goalloc msgpack trace `out` (the writer counts
+    the events)."""
+    from goalloc.trace import jsonl
+    from goalloc.trace.header import Header
+    from goalloc.trace.writer import Writer
+
+    header, chunks = jsonl.read_jsonl(src)
+    header = Header(**{**header.__dict__, "events": None})
+    kw = {} if codec is None else {"codec": codec}
+    with Writer(out, header, force=force, **kw) as w:
+        for cols in chunks:
+            w.write(**cols)
+
+
+def jsonl_traces(paths, enter_context) -> dict:
+    """For commands that read traces: every JSON Lines trace among `paths` is written to a
+    msgpack trace in a temporary directory (removed by `enter_context`, e.g. click's
+    ctx.with_resource, when the command ends). Returns {path: {"path", "format": "jsonl",
+    "sha256" (of the JSON Lines file), "trace" (the temporary trace)}}, as the recorder
+    importers' `import_recorder_files` does; other files are left out."""
+    import os
+    import tempfile
+
+    from goalloc.report.replay import file_sha256
+    from goalloc.trace import jsonl
+
+    out: dict = {}
+    tmp = None
+    for src in dict.fromkeys(paths):
+        try:
+            # an empty file is no trace of either kind: the msgpack reader says so
+            if not os.path.isfile(src) or not os.path.getsize(src) \
+                    or not jsonl.looks_like_jsonl(src):
+                continue
+        except OSError:
+            continue  # the command reports unreadable files in its own words
+        if tmp is None:
+            tmp = enter_context(tempfile.TemporaryDirectory(prefix="goalloc-jsonl-"))
+        dst = os.path.join(tmp, f"{len(out)}-{os.path.basename(src)}.msgpack")
+        jsonl_to_msgpack(src, dst)
+        out[src] = {"path": os.fspath(src), "format": "jsonl", "sha256": file_sha256(src),
+                    "trace": dst}
+    return out

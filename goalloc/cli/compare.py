@@ -24,13 +24,19 @@ SPEC_KEYS = {"gogc": "gogc", "memlimit": "memlimit", "gomemlimit": "memlimit",
               help="Gate: exit 1 when the change crosses it, e.g. "
                    "'/memory/classes/heap/unused:bytes>+5%' or '/goalloc/frag/rounding:bytes>"
                    "+1MiB' (OP > < >= <=; repeatable; docs/ci.md).")
-@click.option("--format", "fmt", type=click.Choice(["text", "benchstat", "gab", "json"]),
+@click.option("--format", "fmt",
+              type=click.Choice(["text", "markdown", "benchstat", "gab", "json"]),
               default="text", show_default=True,
-              help="text: a table of base, head and exact delta per metric; benchstat: both "
+              help="text: what changed, grouped, with units; markdown: the same for "
+                   "$GITHUB_STEP_SUMMARY and PR comments; benchstat: both "
                    "sides in Go benchmark format (`benchstat -col side`); gab: HEAD as "
                    "github-action-benchmark customSmallerIsBetter JSON; json: goalloc-compare/1.")
 @click.option("--all", "show_all", is_flag=True,
-              help="Text: also list the per-size-class metrics (always listed when gated).")
+              help="Text/markdown: every metric, changed or not, per-size-class ones too "
+                   "(by default: changes of at least --threshold; gated rows always).")
+@click.option("--threshold", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              metavar="PCT",
+              help="Text/markdown: smaller relative changes count as unchanged.")
 @click.option("--allow-different-traces", is_flag=True,
               help="Compare reports of different traces (different sha256).")
 @click.option("--base", "base_spec", metavar="K=V[,K=V]",
@@ -51,8 +57,8 @@ SPEC_KEYS = {"gogc": "gogc", "memlimit": "memlimit", "gomemlimit": "memlimit",
 @click.option("-j", "--jobs", type=int, metavar="N",
               help="Replays: worker processes (default: the number of cores).")
 @click.pass_context
-def compare(ctx, inputs, gates, fmt, show_all, allow_different_traces, base_spec, head_spec,
-            go_version, table, gogc, memlimit, procs, gc_mode, jobs):
+def compare(ctx, inputs, gates, fmt, show_all, threshold, allow_different_traces, base_spec,
+            head_spec, go_version, table, gogc, memlimit, procs, gc_mode, jobs):
     """Compare BASE and HEAD replay results metric by metric: base, head and the exact delta
     (replays are deterministic: no p-values). Exit 0 when no --fail-on gate is crossed, 1 when
     one is, 2 on usage or input errors.
@@ -102,7 +108,12 @@ def compare(ctx, inputs, gates, fmt, show_all, allow_different_traces, base_spec
     names = {"base_name": _side_name(inputs[0], base_spec),
              "head_name": _side_name(inputs[1], head_spec)}
     if fmt == "text":
-        out = C.text(cmp, show_all=show_all, **names)
+        from rich.console import Console
+
+        out = C.text(cmp, show_all=show_all, threshold=threshold, width=Console().width,
+                     **names)
+    elif fmt == "markdown":
+        out = C.markdown(cmp, show_all=show_all, threshold=threshold, **names)
     elif fmt == "json":
         out = C.to_json(cmp, **names)
     elif fmt == "benchstat":

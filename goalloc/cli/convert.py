@@ -35,13 +35,11 @@ def convert(src, out, to, codec, force):
         raise click.UsageError("only JSON Lines can go to stdout")
 
     if jsonl.looks_like_jsonl(src):
-        header, chunks = jsonl.read_jsonl(src)
-        header = Header(**{**header.__dict__, "events": None})  # the writer counts them
         if to == "jsonl":
             raise click.UsageError(f"{src} is already JSON Lines")
-        with Writer(out, header, codec=codec, force=force) as w:
-            for cols in chunks:
-                w.write(**cols)
+        from goalloc.cli.common import jsonl_to_msgpack
+
+        jsonl_to_msgpack(src, out, codec=codec, force=force)
         return
 
     reader = TraceReader(src)

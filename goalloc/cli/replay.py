@@ -22,7 +22,8 @@ LENIENT_HINT = " (use --lenient to skip such events)"
               help="Size-class table: a built-in name (go, jemalloc, pow2, go-waste<P>) or a "
                    ".toml/.json file.")
 @click.option("--gogc", metavar="N|off[,...]", envvar="GOGC",
-              help="GC target percent, or off (env GOGC; the flag wins). Default 100.")
+              help="GC target percent, or off (a negative percent is off, as in Go; env GOGC; "
+                   "the flag wins). Default 100.")
 @click.option("--memlimit", metavar="BYTES[,...]", envvar="GOMEMLIMIT",
               help="Soft memory limit: bytes with B, KiB, MiB, GiB or TiB, or off "
                    "(env GOMEMLIMIT; the flag wins). Default: unlimited.")
@@ -44,7 +45,9 @@ LENIENT_HINT = " (use --lenient to skip such events)"
               default=None, help="stdout format: text (default), json (= --json), benchstat "
                                  "(Go benchmark format), gab (github-action-benchmark JSON).")
 @click.option("-o", "--json-out", "json_out", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write the JSON report to FILE (never overwritten without --force).")
+              help="Write the JSON report to FILE (never overwritten without --force) and "
+                   "say so in one line instead of printing the text report (--format/--json/"
+                   "--gctrace still print to stdout).")
 @click.option("--gctrace", is_flag=True,
               help="Print one GODEBUG=gctrace=1 style line per modelled cycle instead of the "
                    "text report (unmodelled fields print as 0; see docs/json.md).")
@@ -154,6 +157,11 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
 
             series = data.series(report, engines[0], json.loads(text))
             _write_atomic(html, page([{"json": text, "series": series}]), force)
+        if json_out is not None and fmt == "text" and not gctrace:
+            # -o alone: the file, and one line saying where it went
+            _wrote(json_out, text, 1, fid)
+            _validate_exit(ctx, fid)
+            return
         if fmt == "json":
             click.echo(text, nl=False)
             _validate_exit(ctx, fid)
@@ -171,7 +179,8 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     from rich.console import Console
 
     console = Console()
-    rep.render(report, console, header=header.to_map(), sources=sources)
+    rep.render(report, console, header=header.to_map(), sources=sources,
+               name=originals.get(trace, {}).get("path"))
     if fid is not None:
         from goalloc.report import fidelity
 
@@ -196,12 +205,20 @@ def prepare(ctx, traces, *, no_pagecache, lock_costs, **knobs):
         from goalloc.report.locks import load_costs
 
         extra.update(load_costs(lock_costs))
+    from goalloc.cli.common import jsonl_traces
     from goalloc.trace.importers import import_recorder_files
 
-    originals = import_recorder_files(traces, ctx.with_resource)
+    # JSON Lines traces and recorders' files: written to temporary goalloc traces (removed
+    # when the command ends), named in the report by the path the user gave
+    originals = jsonl_traces(traces, ctx.with_resource)
+    originals.update(import_recorder_files([t for t in traces if t not in originals],
+                                           ctx.with_resource))
     traces = tuple(originals.get(t, {}).get("trace", t) for t in traces)
     originals = {v["trace"]: v for v in originals.values()}
-    return build_specs(ctx, traces, extra=extra, **knobs), originals
+    specs = build_specs(ctx, traces, extra=extra, **knobs)
+    for s in specs:
+        s.original = originals.get(s.trace)  # named by the user's path in the grid's JSON
+    return specs, originals
 
 
 def build_specs(ctx, traces, *, go_version, table, gogc, memlimit, procs, gc_mode,
@@ -300,6 +317,9 @@ def _grid(specs, fmt, json_out, force, jobs, dask, html=None) -> None:
     doc_text = grid_json(texts) if fmt == "json" or json_out is not None else None
     if json_out is not None:
         _write_atomic(json_out, doc_text, force)
+        if fmt == "text":
+            _wrote(json_out, doc_text, len(texts))
+            return
     if fmt == "json":
         click.echo(doc_text, nl=False)
         return
@@ -310,6 +330,16 @@ def _grid(specs, fmt, json_out, force, jobs, dask, html=None) -> None:
     from rich.console import Console
 
     render_grid(docs, Console())
+
+
+def _wrote(path, text: str, runs: int, fid=None) -> None:
+    """The one line `-o FILE` prints (on stderr) instead of the text report."""
+    from goalloc.report.units import iec_bytes
+
+    what = "goalloc-replay/1" if runs == 1 else f"goalloc-grid/1, {runs} runs"
+    missed = "; fidelity: a target missed (exit 1)" if fid is not None and not fid.ok else ""
+    click.echo(f"goalloc: wrote {path} ({what}, {iec_bytes(len(text.encode()))}){missed}",
+               err=True)
 
 
 def _engine_has_timeline() -> bool:

@@ -231,6 +231,7 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
             engine_out.append(eng)
         report = build_report(eng, str(reader.path), header, events)
         report.scan_rate = {"bytes_per_s": eng.scan_rate, "source": scan_rate_source}
+        report.estimated_sizes = int(vs.st[validate.S_ESTIMATED])
         return report
 
 

@@ -165,6 +165,10 @@ class Report:
     # the mark cost model's scan rate (B/s per CPU) and where it came from: "config", "trace"
     # (measured from a recorded Go trace's cycles, pacer mode) or "default"
     scan_rate: dict | None = None
+    # allocations whose requested size the importer estimated (trace flag `estimated`: a Go
+    # execution trace records no request, so it is worked out from the type or the slot);
+    # rounding waste and live requested bytes rest on them (goalloc/report/caveats.py)
+    estimated_sizes: int = 0
 
     def classes_by_fragmentation(self) -> list[ClassStats]:
         """The classes, worst for fragmentation first (frag_rank order)."""

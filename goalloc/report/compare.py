@@ -138,7 +138,9 @@ def pair_runs(base: list[dict], head: list[dict], *, allow_different_traces: boo
         seen.add(j)
         hdoc = head[j]
         differs = {a: (bk.get(a), hkeys[j].get(a)) for a in axes if bk.get(a) != hkeys[j].get(a)}
-        if check_traces and not allow_different_traces:
+        # same trace name, same knobs, other bytes: two recordings of one program (before and
+        # after a code change), compared as such; anything else needs the user's say-so
+        if check_traces and not allow_different_traces and differs:
             bs = str(bdoc.get("trace", {}).get("sha256"))
             hs = str(hdoc.get("trace", {}).get("sha256"))
             if bs != hs:
@@ -151,10 +153,6 @@ def pair_runs(base: list[dict], head: list[dict], *, allow_different_traces: boo
                            f"(base: {', '.join(_label(k) for k in bkeys[:3])}; head: "
                            f"{', '.join(_label(k) for k in hkeys[:3])})")
     return pairs, only_base, only_head
-
-
-def _label(key: dict) -> str:
-    return "/".join(f"{k}={v}" for k, v in key.items())
 
 
 # -- rows and gates ----------------------------------------------------------------------------
@@ -240,6 +238,19 @@ def valid_names(names) -> list[str]:
     return out
 
 
+def unknown_metric(name: str, names) -> str:
+    """One line for a metric name that is not in the report: the closest names (up to 3)."""
+    candidates = sorted(set(names) | set(valid_names(names)))
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+    if not close:  # e.g. a wrong prefix: match on the last path segment
+        tail = name.rsplit("/", 1)[-1]
+        close = difflib.get_close_matches(tail, [n.rsplit("/", 1)[-1] for n in candidates],
+                                          n=3, cutoff=0.6)
+        close = [n for n in candidates if n.rsplit("/", 1)[-1] in close][:3]
+    hint = ("closest: " + ", ".join(close)) if close else "no close name"
+    return f"no metric {name!r}; {hint} (goalloc compare --all lists every name)"
+
+
 def compare(base: list[dict], head: list[dict], gates: list[Gate] = (), *,
             allow_different_traces: bool = False, check_traces: bool = True) -> Comparison:
     """Pair the runs, line up every metric and evaluate the gates. GoallocError (exit 2) on a
@@ -252,11 +263,7 @@ def compare(base: list[dict], head: list[dict], gates: list[Gate] = (), *,
         names |= set(_values(p.base)) | set(_values(p.head))
     for g in gates:
         if not any(g.matches(n) for n in names):
-            close = difflib.get_close_matches(g.metric, sorted(names), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise GoallocError(f"--fail-on {g.text!r}: no metric {g.metric!r}{hint}; valid "
-                               "names (<c>: a span class such as 5 or 5-noscan; * globs):\n  "
-                               + "\n  ".join(valid_names(names)))
+            raise GoallocError(f"--fail-on {g.text!r}: " + unknown_metric(g.metric, names))
     all_rows, crossings = [], []
     evaluated = {id(g): False for g in gates}
     for p in pairs:
@@ -285,14 +292,39 @@ def compare(base: list[dict], head: list[dict], gates: list[Gate] = (), *,
 
 # -- output ------------------------------------------------------------------------------------
 
+DEFAULT_THRESHOLD = 1.0  # percent: smaller changes count as unchanged in the default view
+# Groups of the default view, by name prefix (first match wins); the rest is "other".
+GROUPS = (
+    ("locks", ("/goalloc/lock/", "/sync/", "/goalloc/heap/span-allocs")),
+    ("memory", ("/memory/", "/goalloc/memory/", "/goalloc/peak/memory/", "/goalloc/heap/")),
+    ("fragmentation", ("/goalloc/frag/", "/goalloc/peak/frag/", PER_CLASS)),
+    ("GC", ("/gc/", "/goalloc/gc/", "/sched/pauses/", "/goalloc/sweep/", "/goalloc/scavenge/")),
+)
+GROUP_ORDER = ("memory", "fragmentation", "GC", "locks", "other")
+MAX_INT64 = (1 << 63) - 1
+NO_GOAL = 1 << 62  # the engine's "no goal" (GOGC=off): never printed as a size
 
-def _fmt_value(v, unit: str) -> str:
-    from goalloc.report.units import iec_bytes
+
+def group_of(name: str) -> str:
+    for group, prefixes in GROUPS:
+        if name.startswith(prefixes):
+            return group
+    return "other"
+
+
+def _fmt_value(v, unit: str, name: str = "") -> str:
+    from goalloc.report.units import duration_ns, iec_bytes
 
     if v is None:
         return "-"
+    if name == "/gc/gomemlimit:bytes" and v >= MAX_INT64:
+        return "off"
+    if name == "/gc/gogc:percent":
+        return "off" if v < 0 else f"{int(v)}%"
     if unit == "bytes":
-        return iec_bytes(v)
+        return "none" if v >= NO_GOAL else iec_bytes(v)
+    if unit == "seconds":
+        return duration_ns(v * 1e9)
     if unit == "ratio":
         return f"{v:.4f}"
     if isinstance(v, float) and not v.is_integer():
@@ -300,10 +332,12 @@ def _fmt_value(v, unit: str) -> str:
     return f"{int(v):,}"
 
 
-def _fmt_delta(d, unit: str) -> str:
+def _fmt_delta(d, unit: str, name: str = "") -> str:
     if d is None:
         return "-"
-    s = _fmt_value(abs(d), unit)
+    s = _fmt_value(abs(d), unit, "" if name in ("/gc/gogc:percent",) else name)
+    if name == "/gc/gogc:percent":
+        s = f"{abs(int(d))}"
     return ("+" if d > 0 else "-" if d < 0 else "±") + s
 
 
@@ -315,44 +349,210 @@ def _fmt_pct(p) -> str:
     return f"{p:+.2f}%"
 
 
-def _shown(rows: list[Row], show_all: bool) -> list[Row]:
-    return [r for r in rows if show_all or r.crossed or not r.name.startswith(PER_CLASS)]
-
-
-def _columns(table: list[list[str]], right_from: int = 1) -> list[str]:
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    out = []
-    for r in table:
-        cells = [c.ljust(widths[i]) if i < right_from else c.rjust(widths[i])
-                 for i, c in enumerate(r)]
-        out.append("  ".join(cells).rstrip())
-    return out
+def changed(row: Row, threshold: float) -> bool:
+    """Beyond `threshold` percent (from a base of 0, any change; a value on one side only)."""
+    if row.crossed:
+        return True
+    if row.base is None or row.head is None:
+        return (row.base is None) != (row.head is None)
+    if row.delta == 0:
+        return False
+    return row.pct is None or abs(row.pct) >= threshold
 
 
 def _mark(row: Row) -> str:
     return ("FAIL " + ", ".join(row.crossed)) if row.crossed else ""
 
 
+def _label(key: dict) -> str:
+    return "/".join(f"{k}={v}" for k, v in key.items())
+
+
+def provenance(doc: dict) -> dict:
+    """Where a replay's figures come from: the trace file and what recorded it."""
+    tr = doc.get("trace", {})
+    h = tr.get("header") or {}
+    src = h.get("source") or {}
+    rec = ", ".join(x for x in (
+        f"Go {src['go_version']}" if src.get("go_version") else None,
+        f"{h['gomaxprocs']} Ps" if h.get("gomaxprocs") else None,
+        f"{tr['events']:,} events" if isinstance(tr.get("events"), int) else None) if x)
+    return {"path": tr.get("path"), "sha256": tr.get("sha256"), "recorded": rec,
+            "recorder": src.get("recorder") or h.get("producer"),
+            "program": src.get("program") or src.get("file")}
+
+
+def kind_of(pair: Pair) -> str:
+    """What the pair compares: `recordings` (same knobs, the same trace name, different trace
+    bytes: two recordings of one program, before and after a change), `traces` (different
+    traces), `configurations` (one trace, different knobs) or `same` (nothing differs)."""
+    bs, hs = (d.get("trace", {}).get("sha256") for d in (pair.base, pair.head))
+    if bs != hs:
+        return "traces" if pair.differs else "recordings"
+    return "configurations" if pair.differs else "same"
+
+
+def _provenance_rows(pair: Pair) -> list[tuple[str, str, str]]:
+    b, h = provenance(pair.base), provenance(pair.head)
+    rows = [("trace", str(b["path"]), str(h["path"])),
+            ("sha256", str(b["sha256"])[:12],
+             str(h["sha256"])[:12] + (" (same)" if b["sha256"] == h["sha256"] else ""))]
+    for key in ("recorded", "recorder", "program"):
+        if b[key] or h[key]:
+            rows.append((key, b[key] or "-", h[key] or "-"))
+    key = dict(pair.key)
+    bk = {a: v for a, v in key.items() if a != "trace"}
+    hk = dict(bk)
+    for a, (bv, hv) in pair.differs.items():
+        if a != "trace":
+            bk[a], hk[a] = bv, hv
+    rows.append(("config", " ".join(f"{a}={v}" for a, v in bk.items()),
+                 " ".join(f"{a}={v}" for a, v in hk.items())))
+    return rows
+
+
+_KIND_TITLES = {
+    "recordings": "before/after: two recordings of {trace}, same knobs",
+    "traces": "two traces",
+    "configurations": "one trace, two configurations",
+    "same": "the same trace and configuration",
+}
+
+
+@dataclass
+class View:
+    """What the human formats show: per group, the metrics (and per metric the run rows) that
+    changed beyond the threshold, and how many did not."""
+
+    groups: list[tuple[str, list[tuple[str, list[tuple[str, Row]]]]]]
+    unchanged: int
+    hidden_per_class: int
+    threshold: float
+    show_all: bool
+
+
+def view(cmp: Comparison, *, show_all: bool = False,
+         threshold: float = DEFAULT_THRESHOLD) -> View:
+    keys = [p.key for p in cmp.pairs]
+    axes = list(dict.fromkeys(a for k in keys for a in k))
+    vary = [a for a in axes if len({k.get(a) for k in keys}) > 1] or axes
+    by_name: dict[str, list[tuple[str, Row]]] = {}
+    for p, rows in zip(cmp.pairs, cmp.rows, strict=True):
+        label = _label({a: p.key.get(a) for a in vary})
+        for r in rows:
+            by_name.setdefault(r.name, []).append((label, r))
+    groups: dict[str, list] = {g: [] for g in GROUP_ORDER}
+    unchanged = hidden = 0
+    for name, runs in by_name.items():
+        rows = [r for _, r in runs]
+        if name.startswith(PER_CLASS) and not show_all and not any(r.crossed for r in rows):
+            hidden += 1
+            continue
+        if show_all or any(changed(r, threshold) for r in rows):
+            groups[group_of(name)].append((name, runs))
+        else:
+            unchanged += 1
+    return View([(g, groups[g]) for g in GROUP_ORDER if groups[g]], unchanged, hidden,
+                threshold, show_all)
+
+
+def _summary_line(v: View) -> str:
+    parts = []
+    if not v.show_all:
+        parts.append(f"{v.unchanged} metrics unchanged or within ±{_plain_num(v.threshold)}%")
+        if v.hidden_per_class:
+            parts.append(f"{v.hidden_per_class} per-size-class metrics not shown")
+        parts.append("--all lists every metric")
+    return "; ".join(parts)
+
+
+def caveat_line(cmp: Comparison) -> str | None:
+    """The replays' caveats (docs/json.md) by code and side, e.g. `estimated-sizes (base,
+    head)`: their figures mean less than they seem in both columns."""
+    sides: dict = {}
+    for p in cmp.pairs:
+        for side, doc in (("base", p.base), ("head", p.head)):
+            for c in doc.get("caveats") or []:
+                sides.setdefault(c.get("code"), set()).add(side)
+    if not sides:
+        return None
+    return "caveats: " + ", ".join(f"{code} ({', '.join(sorted(s))})"
+                                   for code, s in sides.items()) + " (goalloc replay explains)"
+
+
+def _gate_lines(cmp: Comparison) -> list[str]:
+    out = []
+    for g in cmp.gates:
+        n = sum(1 for c in cmp.crossings if c.gate is g)
+        out.append(f"gate {g.text}: " + (f"CROSSED ({n} run{'s' if n > 1 else ''})"
+                                         if n else "ok"))
+    return out
+
+
+def _title(cmp: Comparison) -> str:
+    kinds = {kind_of(p) for p in cmp.pairs}
+    if len(kinds) == 1:
+        (k,) = kinds
+        return _KIND_TITLES[k].format(trace=cmp.pairs[0].key.get("trace"))
+    return "mixed pairs"
+
+
 def text(cmp: Comparison, *, base_name: str = "BASE", head_name: str = "HEAD",
-         show_all: bool = False) -> str:
-    """benchstat-style text: exact deltas, gate crossings marked FAIL on their row."""
-    lines = [f"base: {base_name}", f"head: {head_name}"]
-    differs = cmp.pairs[0].differs if len(cmp.pairs) == 1 else {}
+         show_all: bool = False, threshold: float = DEFAULT_THRESHOLD,
+         width: int | None = None) -> str:
+    """What changed, for a person: provenance of both sides, then per group (memory,
+    fragmentation, GC, locks) the metrics that changed by at least `threshold` percent with
+    units, then how many did not (`show_all`: every metric). Tables fit `width` columns
+    (long metric names fold) and use more when there is more."""
+    import io
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    buf = io.StringIO()
+    con = Console(file=buf, width=width or 80, color_system=None, highlight=False,
+                  emoji=False, soft_wrap=False)
+    v = view(cmp, show_all=show_all, threshold=threshold)
+
+    def table(cols, rows):
+        """A table that fits `width`: without gate marks, no mark column; when the names
+        would fold, the absolute change goes first (base, head and % tell it); then the
+        first column (metric names, run labels) folds at `/`. Figures never wrap."""
+        keep = [i for i, c in enumerate(cols) if c or any(r[i] for r in rows)]
+
+        def room_for(idx):
+            # each further column: its widest cell, 2 spaces of padding and the divider
+            return (width or 80) - sum(max(len(cols[i]), *(len(r[i]) for r in rows)) + 3
+                                       for i in idx if i)
+
+        longest = max(len(r[0]) for r in [cols] + rows)
+        if room_for(keep) < longest and 3 in keep:
+            keep.remove(3)  # "change"
+        cols = [cols[i] for i in keep]
+        rows = [[r[i] for i in keep] for r in rows]
+        room = max(20, room_for(range(len(cols))))
+        t = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
+        for i, c in enumerate(cols):
+            t.add_column(fold(c, room) if i == 0 else c,
+                         justify="left" if i == 0 or c == "" else "right", no_wrap=True)
+        for r in rows:
+            t.add_row(fold(r[0], room), *r[1:])
+        return t
+
+    con.print(f"goalloc compare: {_title(cmp)} (exact: deterministic replays, one sample "
+              "each; no p-values)")
     if len(cmp.pairs) == 1:
-        key = dict(cmp.pairs[0].key)
-        for a, (b, h) in differs.items():
-            key[a] = f"{b} vs {h}"
-        lines.append("run: " + ", ".join(f"{k}={v}" for k, v in key.items()))
-    lines.append("exact: deterministic replays, one sample each; deltas are exact (no p-values)")
-    lines.append("")
-    if len(cmp.pairs) == 1:
-        table = [["metric", "base", "head", "delta", "vs base", ""]]
-        for r in _shown(cmp.rows[0], show_all):
-            table.append([r.name, _fmt_value(r.base, r.unit), _fmt_value(r.head, r.unit),
-                          _fmt_delta(r.delta, r.unit), _fmt_pct(r.pct), _mark(r)])
-        lines += _columns(table)
+        t = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_header=True)
+        t.add_column("")
+        t.add_column(f"base: {base_name}", overflow="fold")
+        t.add_column(f"head: {head_name}", overflow="fold")
+        for row in _provenance_rows(cmp.pairs[0]):
+            t.add_row(*row)
+        con.print(t)
     else:
-        # benchstat style: a table per metric, a row per run (named by the axes that vary)
+        con.print(f"base: {base_name}")
+        con.print(f"head: {head_name}")
         keys = [p.key for p in cmp.pairs]
         axes = list(dict.fromkeys(a for k in keys for a in k))
         vary = [a for a in axes if len({k.get(a) for k in keys}) > 1] or axes
@@ -361,32 +561,126 @@ def text(cmp: Comparison, *, base_name: str = "BASE", head_name: str = "HEAD",
             if all(p.differs.get(a) == (b, h) for p in cmp.pairs):
                 same[a] = f"{b} vs {h}"
         if same:
-            lines.insert(-2, "runs: " + ", ".join(f"{k}={v}" for k, v in same.items()))
-        names = list(dict.fromkeys(r.name for rows in cmp.rows for r in _shown(rows, show_all)))
-        for name in names:
-            table = [[name, "base", "head", "delta", "vs base", ""]]
-            for p, rows in zip(cmp.pairs, cmp.rows, strict=True):
-                r = next((r for r in rows if r.name == name), None)
-                if r is None:
-                    continue
-                label = _label({a: p.key.get(a) for a in vary})
-                table.append([label, _fmt_value(r.base, r.unit), _fmt_value(r.head, r.unit),
-                              _fmt_delta(r.delta, r.unit), _fmt_pct(r.pct), _mark(r)])
-            lines += _columns(table)
-            lines.append("")
-        if lines[-1] == "":
-            lines.pop()
+            con.print("runs: " + ", ".join(f"{k}={v}" for k, v in same.items()))
+    caveats = caveat_line(cmp)
+    if caveats:
+        con.print(caveats)
+    for group, metrics in v.groups:
+        con.print(f"\n{group}")
+        cols = ["metric", "base", "head", "change", "%", ""]
+        if len(cmp.pairs) == 1:
+            con.print(table(cols, [_cells(name, name, r) for name, ((_, r),) in metrics]))
+            continue
+        for i, (name, runs) in enumerate(metrics):
+            if i:
+                con.print()
+            con.print(table([name] + cols[1:], [_cells(label, name, r) for label, r in runs]))
+    if not v.groups:
+        con.print(f"\nno metric changed by ±{_plain_num(threshold)}% or more")
+    lines = [buf.getvalue().rstrip("\n"), ""]
+    summary = _summary_line(v)
+    if summary:
+        import textwrap
+
+        lines += textwrap.wrap(summary, width or 80, break_on_hyphens=False)
     for k in cmp.only_base:
         lines.append(f"only in base (not compared): {_label(k)}")
     for k in cmp.only_head:
         lines.append(f"only in head (not compared): {_label(k)}")
     if cmp.gates:
-        lines.append("")
-        for g in cmp.gates:
-            n = sum(1 for c in cmp.crossings if c.gate is g)
-            lines.append(f"gate {g.text}: " + (f"CROSSED ({n} run{'s' if n > 1 else ''})"
-                                               if n else "ok"))
-    return "\n".join(lines) + "\n"
+        lines += [""] + _gate_lines(cmp)
+    return "\n".join(line.rstrip() for line in "\n".join(lines).splitlines()) + "\n"
+
+
+def _sentinel(v, name: str) -> bool:
+    """A value that stands for "none" or "off" rather than an amount."""
+    if v is None:
+        return False
+    if name == "/gc/gogc:percent":
+        return v < 0
+    return name.endswith(":bytes") and v >= NO_GOAL
+
+
+def _change(r: Row, name: str) -> tuple[str, str]:
+    """(change, %) as text: "-" where either side is a sentinel (off, none)."""
+    if _sentinel(r.base, name) or _sentinel(r.head, name):
+        return "-", "-"
+    return _fmt_delta(r.delta, r.unit, name), _fmt_pct(r.pct)
+
+
+def _cells(first: str, name: str, r: Row) -> list[str]:
+    # FAIL alone: the gate lines under the tables say which gate (keeps the table narrow)
+    return [first, _fmt_value(r.base, r.unit, name), _fmt_value(r.head, r.unit, name),
+            *_change(r, name), "FAIL" if r.crossed else ""]
+
+
+def fold(name: str, width: int) -> str:
+    """`name` in lines of at most `width` characters, broken after a `/` where possible."""
+    lines, cur = [], ""
+    for part in re.split(r"(?<=/)", name):
+        while len(part) > width:  # a segment longer than a line: cut it
+            if cur:
+                lines.append(cur)
+                cur = ""
+            lines.append(part[:width])
+            part = part[width:]
+        if len(cur) + len(part) > width:
+            lines.append(cur)
+            cur = ""
+        cur += part
+    lines.append(cur)
+    return "\n".join(x for x in lines if x)
+
+
+def _md(cell: str) -> str:
+    return str(cell).replace("|", "\\|")
+
+
+def markdown(cmp: Comparison, *, base_name: str = "BASE", head_name: str = "HEAD",
+             show_all: bool = False, threshold: float = DEFAULT_THRESHOLD) -> str:
+    """The same view as GitHub-flavoured Markdown, for `$GITHUB_STEP_SUMMARY` and PR comments."""
+    v = view(cmp, show_all=show_all, threshold=threshold)
+    crossed = cmp.crossed
+    out = [f"### goalloc compare: {_title(cmp)}"
+           + (" — gate crossed" if crossed else ""), "",
+           "Exact: deterministic replays, one sample each; no p-values.", ""]
+    if len(cmp.pairs) == 1:
+        out += [f"| | base: `{_md(base_name)}` | head: `{_md(head_name)}` |", "|---|---|---|"]
+        for label, b, h in _provenance_rows(cmp.pairs[0]):
+            out.append(f"| {label} | `{_md(b)}` | `{_md(h)}` |")
+    else:
+        out += [f"base: `{_md(base_name)}`, head: `{_md(head_name)}`, "
+                f"{len(cmp.pairs)} runs compared"]
+    caveats = caveat_line(cmp)
+    if caveats:
+        out += ["", caveats]
+    for group, metrics in v.groups:
+        out += ["", f"#### {group}", ""]
+        multi = len(cmp.pairs) > 1
+        out.append("| metric |" + (" run |" if multi else "")
+                   + " base | head | change | % | |")
+        out.append("|---|" + ("---|" if multi else "") + "--:|--:|--:|--:|---|")
+        for name, runs in metrics:
+            for i, (label, r) in enumerate(runs):
+                first = f"`{name}`" if i == 0 else ""
+                mark = f"**{_md(_mark(r))}**" if r.crossed else ""
+                out.append(f"| {first} |" + (f" {_md(label)} |" if multi else "")
+                           + f" {_fmt_value(r.base, r.unit, name)} |"
+                           f" {_fmt_value(r.head, r.unit, name)} |"
+                           f" {' | '.join(_change(r, name))} | {mark} |")
+    if not v.groups:
+        out += ["", f"No metric changed by ±{_plain_num(threshold)}% or more."]
+    summary = _summary_line(v)
+    if summary:
+        out += ["", summary.replace("--all", "`--all`") + "."]
+    for k in cmp.only_base:
+        out.append(f"\nonly in base (not compared): `{_label(k)}`")
+    for k in cmp.only_head:
+        out.append(f"\nonly in head (not compared): `{_label(k)}`")
+    if cmp.gates:
+        out.append("")
+        out += [f"- {line}" for line in _gate_lines(cmp)]
+    return "\n".join(out) + "\n"
 
 
 def to_dict(cmp: Comparison, *, base_name: str = "BASE", head_name: str = "HEAD") -> dict:
@@ -404,6 +698,8 @@ def to_dict(cmp: Comparison, *, base_name: str = "BASE", head_name: str = "HEAD"
                    "crossed": sum(1 for c in cmp.crossings if c.gate is g)} for g in cmp.gates],
         "pairs": [{
             "run": p.key,
+            "kind": kind_of(p),
+            "provenance": {"base": provenance(p.base), "head": provenance(p.head)},
             "differs": {a: {"base": b, "head": h} for a, (b, h) in p.differs.items()},
             "trace": {"base": p.base.get("trace", {}).get("sha256"),
                       "head": p.head.get("trace", {}).get("sha256")},

@@ -6,13 +6,23 @@ Go benchmark format (golang.org/x/proposal design 14313, docs/ci.md):
 
     pkg: goalloc
     goalloc-version: 0.1.0
-    trace: traces/go-parser.msgpack
-    trace-sha256: 3f0c...
+    # trace traces/go-parser.msgpack sha256 3f0c...
     BenchmarkReplay/trace=go-parser/go=1.26/table=go/gogc=100/memlimit=off-4 1 1.2e+06 memory-classes-heap-unused-B ...
     Unit memory-classes-heap-unused-B better=lower assume=exact
 
 One result line per run, iterations 1, one `<value> <unit>` pair per metric. The `-N` suffix is
-the modelled GOMAXPROCS, as `go test` appends GOMAXPROCS. Units map from metric names by
+the modelled GOMAXPROCS, as `go test` appends GOMAXPROCS.
+
+Pairing under benchstat's grouping (cmd/benchstat: tables by `.config`, every file-level
+`key: value` line; rows by `.fullname`; columns by `.file`, or by the keys given to -col/-row):
+the configuration is in the benchmark name as sub-name keys (`/trace`, `/go`, `/table`,
+`/gogc`, `/memlimit`, `/gomaxprocs` from `-N`), which -col/-row project (`benchstat -col
+/table grid.txt`); file-level config lines are only those every run shares, so the runs of two
+files (`benchstat old.txt new.txt`) land in one table, a row each. The trace's path and digest
+differ between recordings of one program, so they are `#` lines, which the format ignores, not
+config lines that would split the tables. `compare` writes both sides into one stream after
+`side: base` / `side: head` config lines and leaves the compared axes (e.g. `table` when
+comparing go with pow2) out of the names, so `benchstat -col side` pairs base and head rows. Units map from metric names by
 `bench_unit`: drop the leading `/`, `/` -> `-`, then `-` and the unit, with `bytes` -> `B` and
 `seconds` -> `sec` (benchstat's base units, so it scales them with IEC / SI prefixes); e.g.
 `/memory/classes/heap/unused:bytes` -> `memory-classes-heap-unused-B`,
@@ -72,11 +82,14 @@ def run_path(doc: dict) -> str:
     return "/".join(f"{k}={_safe(v)}" for k, v in key.items() if k != "procs")
 
 
-def bench_name(doc: dict) -> str:
+def bench_name(doc: dict, omit=()) -> str:
+    """`BenchmarkReplay/<axis=value/...>-<GOMAXPROCS>`, without the axes in `omit` (the
+    compared ones, in a comparison)."""
     key = run_key(doc)
     procs = key.get("procs")
-    suffix = f"-{procs}" if procs and procs.isdigit() else ""
-    return f"BenchmarkReplay/{run_path(doc)}{suffix}"
+    suffix = f"-{procs}" if procs and procs.isdigit() and "procs" not in omit else ""
+    path = "/".join(f"{k}={_safe(v)}" for k, v in key.items() if k != "procs" and k not in omit)
+    return f"BenchmarkReplay/{path}{suffix}"
 
 
 def _num(v) -> str:
@@ -88,22 +101,28 @@ def _num(v) -> str:
     return str(int(f)) if f.is_integer() and abs(f) < 2**53 else repr(f)
 
 
+def provenance_line(doc: dict, prefix: str = "") -> str:
+    """`# [prefix ]trace PATH sha256 HEX`: a line the benchmark format ignores (not a config
+    line, which would split benchstat's tables between two recordings of one program)."""
+    trace = doc.get("trace", {})
+    path = " ".join(str(trace.get("path")).split())  # one line
+    return f"# {prefix}trace {path} sha256 {trace.get('sha256')}"
+
+
 def benchstat_lines(docs: list[dict], *, per_class: bool = False, units: dict | None = None,
-                    config: dict | None = None) -> list[str]:
-    """Result lines (with the config lines naming each run's trace) for `docs`. `units`
-    collects unit -> metric name (for the `Unit` lines); `config` is the current config-line
-    state, carried across calls so unchanged keys are not repeated."""
+                    config: dict | None = None, omit=(), prefix: str = "") -> list[str]:
+    """Result lines for `docs`, each new trace's provenance first as a `#` line. `units`
+    collects unit -> metric name (for the `Unit` lines); `config` carries the last provenance
+    across calls so it is not repeated; `omit`: axes left out of the names."""
     units = {} if units is None else units
     config = {} if config is None else config
     lines = []
     for doc in docs:
-        trace = doc.get("trace", {})
-        for key, value in (("trace", trace.get("path")), ("trace-sha256", trace.get("sha256"))):
-            value = " ".join(str(value).split())  # one line
-            if config.get(key) != value:
-                config[key] = value
-                lines.append(f"{key}: {value}")
-        fields = [bench_name(doc), "1"]
+        line = provenance_line(doc, prefix)
+        if config.get("#") != line:
+            config["#"] = line
+            lines.append(line)
+        fields = [bench_name(doc, omit), "1"]
         for m in bench_metrics(doc, per_class=per_class):
             unit = bench_unit(m["name"])
             if units.setdefault(unit, m["name"]) != m["name"]:
@@ -136,15 +155,34 @@ def benchstat_text(docs: list[dict], *, per_class: bool = False) -> str:
     return "\n".join(lines + unit_lines(units)) + "\n"
 
 
+def compared_axes(base: list[dict], head: list[dict]) -> list[str]:
+    """Axes on which paired runs (base[i], head[i]) differ: what the comparison is about."""
+    out: dict = {}
+    for b, h in zip(base, head, strict=True):
+        bk, hk = run_key(b), run_key(h)
+        for axis in list(bk) + [a for a in hk if a not in bk]:
+            if bk.get(axis) != hk.get(axis):
+                out[axis] = None
+    return list(out)
+
+
 def benchstat_compare_text(base: list[dict], head: list[dict], *, per_class: bool = False) -> str:
-    """Both sides in one stream, told apart by a `side: base` / `side: head` config line:
-    `benchstat -col side FILE` puts them in columns."""
+    """Both sides in one stream, told apart by a `side: base` / `side: head` config line, with
+    the compared axes out of the names so that rows pair: `benchstat -col side FILE` puts
+    base and head of each run side by side (the `#` lines say what each side was)."""
     units: dict = {}
     config: dict = {}
+    omit = compared_axes(base, head)
     lines = preamble()
+    if omit:
+        for side, docs in (("base", base), ("head", head)):
+            values = {a: sorted({str(run_key(d).get(a)) for d in docs}) for a in omit}
+            lines.append(f"# {side}: " + ", ".join(f"{a}={'|'.join(v)}"
+                                                   for a, v in values.items()))
     for side, docs in (("base", base), ("head", head)):
         lines.append(f"side: {side}")
-        lines += benchstat_lines(docs, per_class=per_class, units=units, config=config)
+        lines += benchstat_lines(docs, per_class=per_class, units=units, config=config,
+                                 omit=omit, prefix=side + " ")
     return "\n".join(lines + unit_lines(units)) + "\n"
 
 

@@ -26,16 +26,17 @@ def _bad(knob: str, text: str, expected: str) -> GoallocError:
 
 
 def parse_gogc(text: str, knob: str = "GOGC") -> int | None:
-    """`off` -> None (no GC); a decimal integer >= 0 -> that percent."""
+    """`off` -> None (no GC); a decimal integer >= 0 -> that percent; a negative one is off,
+    as the runtime's setGCPercent makes any negative percent -1 (runtime/mgcpacer.go)."""
     s = str(text).strip()
     if s == "off":
         return None
-    if not _DIGITS.fullmatch(s):
-        raise _bad(knob, text, "an integer percent >= 0 or off (e.g. 100, 50, off)")
+    if not re.fullmatch(r"-?[0-9]+", s):
+        raise _bad(knob, text, "an integer percent or off (e.g. 100, 50, off; negative = off)")
     n = int(s)
-    if n > (1 << 31) - 1:  # atoi32
+    if not -(1 << 31) <= n <= (1 << 31) - 1:  # atoi32
         raise _bad(knob, text, "a percent that fits in an int32")
-    return n
+    return None if n < 0 else n
 
 
 def parse_memlimit(text: str, knob: str = "GOMEMLIMIT") -> int | None:

@@ -240,8 +240,9 @@ def lock_metrics(report) -> dict:
     return m
 
 
-def render(report, console, table) -> None:
-    """Text section: heap-lock counts per op, modelled contention, span-set ops (compact)."""
+def render(report, console, print_table, *, clock: bool = True) -> None:
+    """Text section: heap-lock counts per op, modelled contention, span-set ops (compact).
+    Without a real `clock` the counts only: waits are modelled on the trace's time."""
     from goalloc.report.units import count, duration_ns
 
     lk = getattr(report, "locks", None)
@@ -257,25 +258,27 @@ def render(report, console, table) -> None:
                   + (", no page cache (what-if)" if h["no_pagecache"] else "")
                   + f"; span allocs {count(h['span_allocs'])}, "
                   f"{count(h['span_allocs_pagecache'])} from page caches")
-    t = table()
-    for col in ("op", "acquires", "/M allocs", "contended", "wait", "p50", "p99", "max"):
-        t.add_column(col, justify="left" if col == "op" else "right")
+    cols = ("op", "acquires", "/M allocs", "contended", "wait", "p50", "p99", "max")
+    cols = cols if clock else cols[:3]
+    rows = []
 
     def ns(v):
         return "-" if v is None else duration_ns(v)
 
     def row(name, n, per_m, s):
-        t.add_row(name, count(n), "-" if per_m is None else f"{per_m:,.0f}",
-                  "-" if s["contended_share"] is None else f"{100 * s['contended_share']:.1f}%",
-                  ns(s["wait_ns"]), ns(s["wait_p50_ns"]), ns(s["wait_p99_ns"]),
-                  ns(s["wait_max_ns"]))
+        waits = ("-" if s["contended_share"] is None else f"{100 * s['contended_share']:.1f}%",
+                 ns(s["wait_ns"]), ns(s["wait_p50_ns"]), ns(s["wait_p99_ns"]),
+                 ns(s["wait_max_ns"]))
+        rows.append([name, count(n), "-" if per_m is None else f"{per_m:,.0f}",
+                     *(waits if clock else ())])
 
     for op, n in h["by_op"].items():
         if n:
             row(op, n, h["per_million_allocs"][op], c["ops"][op])
-    row("[bold]total[/bold]", h["acquisitions"], pm, tot)
-    console.print(t)
-    if c["busiest_windows"]:
+    row("total", h["acquisitions"], pm, tot)
+    print_table(console, None, [(c, "left" if c == "op" else "right") for c in cols], rows,
+                ("p50", "p99", "/M allocs"))
+    if c["busiest_windows"] and clock:
         console.print("  busiest 1 ms windows (modelled wait): " + ", ".join(
             f"@{duration_ns(w['start_ns'])} {duration_ns(w['wait_ns'])}"
             for w in c["busiest_windows"]))

@@ -256,8 +256,11 @@ def pause_metrics(report) -> dict:
     return m
 
 
-def render(report, console, table) -> None:
-    """Text section: STW pauses (the cycles', recorded ones by kind) and MMU (compact)."""
+def render(report, console, print_table, *, clock: bool = True, omit_windows=()) -> None:
+    """Text section: STW pauses (the cycles', recorded ones by kind) and MMU (compact), the
+    table printed by `print_table` (goalloc.report.layout: fits the width). Without a real
+    `clock` only the counts (report/caveats.py); MMU windows in `omit_windows` (longer than
+    the trace) are left out."""
     from goalloc.report.units import count, duration_ns
 
     p = getattr(report, "pauses", None)
@@ -267,13 +270,13 @@ def render(report, console, table) -> None:
     def ns(v):
         return "-" if v is None else duration_ns(v)
 
-    t = table()
-    for col in ("pauses", "count", "total", "p50", "p90", "p99", "max"):
-        t.add_column(col, justify="left" if col == "pauses" else "right")
+    cols = ("pauses", "count", "total", "p50", "p90", "p99", "max") if clock else ("pauses", "count")
+    rows = []
 
     def row(label, s):
-        t.add_row(label, count(s["count"]), ns(s["total_ns"]), ns(s["p50_ns"]), ns(s["p90_ns"]),
-                  ns(s["p99_ns"]), ns(s["max_ns"]))
+        times = (ns(s["total_ns"]), ns(s["p50_ns"]), ns(s["p90_ns"]), ns(s["p99_ns"]),
+                 ns(s["max_ns"]))
+        rows.append([label, count(s["count"]), *(times if clock else ())])
 
     src = p["source"]
     for kind, s in p["gc"]["by_kind"].items():
@@ -286,10 +289,14 @@ def render(report, console, table) -> None:
     elif p["recorded"]["by_kind"]["other"]["count"]:
         row("other STW (recorded)", p["recorded"]["by_kind"]["other"])
     console.print(f"[bold]GC pauses[/bold] (stop-the-world; cycles' pauses {src})")
-    console.print(t)
-    mm = p["gc"]["mmu"]
-    console.print("  MMU (" + src + ", STW only): " + ", ".join(
-        f"{w} {'-' if v is None else f'{100 * v:.1f}%'}" for w, v in mm.items()))
+    print_table(console, None, [(c, "left" if c == "pauses" else "right") for c in cols], rows,
+                ("p90", "p50"))
+    if not clock:
+        return
+    mm = {w: v for w, v in p["gc"]["mmu"].items() if w not in omit_windows}
+    if mm:
+        console.print("  MMU (" + src + ", STW only): " + ", ".join(
+            f"{w} {'-' if v is None else f'{100 * v:.1f}%'}" for w, v in mm.items()))
     if src == "modelled":
         m = p["model"]["ns"]
         console.print(f"  pause model: fixed + {duration_ns(m['per-p'])} x GOMAXPROCS; fixed "

@@ -18,9 +18,11 @@ import io
 import json
 import os
 
+from goalloc.report import caveats as CV
 from goalloc.report import metrics as M
 from goalloc.report.gctrace import gctrace_lines
 from goalloc.report.knobs import format_gogc, format_memlimit
+from goalloc.report.layout import plain_table, print_table
 from goalloc.report.units import count, duration_ns, iec_bytes
 
 SCHEMA = "goalloc-replay/1"
@@ -146,6 +148,7 @@ def to_dict(report, trace_path: str | os.PathLike, config=None, *, header: dict 
         },
         "fragmentation": {"end": _plain(report.end_frag), "peak": _plain(report.peak_frag)},
         "jw": _plain(M.jw_measures(report)),
+        "caveats": CV.caveats(report, _plain(header), sources),
         "classes": class_records(report),
         "cycles": _plain(report.cycles),
         "counters": {name: _plain(getattr(report, name)) for name in (
@@ -238,8 +241,20 @@ def _ratio(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def header_rows(report, header: dict | None = None, sources: dict | None = None) -> list:
-    """(label, value) pairs of the report header: trace, modelled version, table, knobs."""
+def _sizes_text(report) -> str:
+    """`requested sizes`, `estimated sizes` (all of them), or the estimated share."""
+    est = getattr(report, "estimated_sizes", 0) or 0
+    if not est:
+        return f"{report.sizes} sizes"
+    if est >= report.mallocs:
+        return "estimated sizes"
+    return f"{report.sizes} sizes, {100 * est / max(1, report.mallocs):.0f}% estimated"
+
+
+def header_rows(report, header: dict | None = None, sources: dict | None = None,
+                name: str | None = None) -> list:
+    """(label, value) pairs of the report header: trace (`name`: the path the user gave, e.g. a
+    recorder's file imported to a temporary trace), modelled version, table, knobs."""
     header = header or {}
     sources = sources or {}
 
@@ -250,7 +265,8 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None)
     recorded = header.get("gomaxprocs")
     go_src = (header.get("source") or {}).get("go_version")
     rows = [
-        ("trace", f"{report.trace}  ({count(report.events)} events, {report.sizes} sizes)"),
+        ("trace", f"{name or report.trace}  ({count(report.events)} events, "
+                  + _sizes_text(report) + ")"),
         ("Go version", f"{report.go_version} modelled"
                        + {"flag": " (--go-version)", "trace": " (the trace's release)",
                           "default": " (the newest; the trace names none)"}.get(
@@ -262,7 +278,9 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None)
                          else "no inline mark bits")
          + (f" ({report.green_tea_source})" if report.green_tea_source else "")),
         ("size classes", report.table),
-        ("GOGC", format_gogc(report.gogc) + src("gogc")),
+        ("GOGC", format_gogc(report.gogc) + src("gogc")
+         + (" - cycles come from the trace (--gc recorded)" if report.gc_mode == "recorded"
+            else "")),
         ("GOMEMLIMIT", format_memlimit(report.memlimit)
          + (f" = {iec_bytes(report.memlimit)}" if report.memlimit is not None else "")
          + src("gomemlimit")),
@@ -277,7 +295,7 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None)
     rate = getattr(report, "scan_rate", None)
     if report.gc_mode == "pacer" and rate and rate.get("source") in ("trace", "config"):
         rows.append(("mark speed", f"{rate['bytes_per_s'] / 1e9:.3g} GB/s scanned per CPU ("
-                     + ("measured from the trace's GC cycles" if rate["source"] == "trace"
+                     + ("measured from the trace" if rate["source"] == "trace"
                         else "set") + ")"))
     rows += [
         ("frees", {"death": "death (take effect at the next mark)",
@@ -294,32 +312,27 @@ def _gc_rows(report) -> list:
     return list(cycles)
 
 
-def _table(title: str | None = None, *, tight: bool = False):
-    """A plain table with a rule under the header; `tight` (one space between columns) lets
-    the widest, the size classes with their utilisation histograms, fit 80 columns."""
-    from rich import box
-    from rich.table import Table
-
-    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD,
-                 padding=(0, 0 if tight else 1), pad_edge=False, show_edge=False)
-
-
 def render(report, console, *, header: dict | None = None, sources: dict | None = None,
-           top: int = TOP_CLASSES) -> None:
-    """Print the text report. Figures are the model's (labelled so in the header)."""
+           top: int = TOP_CLASSES, name: str | None = None) -> None:
+    """Print the text report. Figures are the model's (labelled so in the header); the
+    caveats follow the header, before any figure they qualify."""
     from rich.table import Table
 
     console.print("[bold]goalloc replay[/bold] — modelled Go runtime heap (figures are the model's)")
     head = Table.grid(padding=(0, 2))
-    for label, value in header_rows(report, header, sources):
+    for label, value in header_rows(report, header, sources, name):
         head.add_row(label, value)
     console.print(head)
+    CV.render(CV.caveats(report, header, sources), console)
+    clock = CV.has_clock(report)
 
     # memory classes
-    mem = _table("Heap memory classes (modelled)")
+    mem = plain_table("Heap memory classes (modelled)")
     mem.add_column("class")
     mem.add_column("at end", justify="right")
-    peak_label = "at peak" + (f" (event {count(report.peak_event)})" if report.peak_event >= 0 else "")
+    # the peak of held memory (H: in-use spans + free pages not released), not of objects
+    peak_label = "at peak held" + (f" (event {count(report.peak_event)})"
+                                   if report.peak_event >= 0 else "")
     mem.add_column(peak_label, justify="right")
     for name in ("objects", "unused", "free", "released", "total"):
         e = getattr(report.end, name) if report.end else None
@@ -327,13 +340,17 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
         style = "[bold]{}[/bold]" if name == "total" else "{}"
         mem.add_row(style.format(name), style.format(iec_bytes(e) if e is not None else "-"),
                     style.format(iec_bytes(p) if p is not None else "-"))
+    held = [None if m is None else m.total - m.released for m in (report.end, report.peak)]
+    mem.add_row("held", *["-" if h is None else iec_bytes(h) for h in held])
     console.print(mem)
+    console.print("  held: in-use spans + free pages not released (H below; total adds "
+                  "released pages)")
 
     # fragmentation
-    frag = _table("Fragmentation (modelled)")
+    frag = plain_table("Fragmentation (modelled)")
     frag.add_column("where")
     frag.add_column("at end", justify="right")
-    frag.add_column("at peak", justify="right")
+    frag.add_column("at peak held", justify="right")
     rows = []
     if report.sizes == "requested":
         rows.append(("rounding waste (slot - requested)", "rounding"))
@@ -361,24 +378,23 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     # size classes
     ranked = M.ranked_classes(report)
     total_frag = sum(M.class_frag(c) for c in ranked)
-    cls = _table("Size classes at the end, worst for fragmentation first", tight=True)
-    for col, just in (("class", "left"), ("slot", "right"), ("spans", "right"),
-                      ("objects", "right"), ("slot util", "right"), ("held", "right"),
-                      ("frag", "right"), ("share", "right")):
-        cls.add_column(col, justify=just)
+    cols = [("class", "left"), ("slot", "right"), ("spans", "right"), ("objects", "right"),
+            ("slot util", "right"), ("held", "right"), ("frag", "right"), ("share", "right")]
     hists = any(getattr(c, "util_hist", None) for c in ranked[:top])
     if hists:
-        cls.add_column("util hist")
+        cols.append(("util hist", "left"))
+    rows = []
     for c in ranked[:top]:
         name = "large" if not c.slot_size else str(c.size_class)
         if c.noscan:
             name += " noscan"
-        cls.add_row(name, iec_bytes(c.slot_size) if c.slot_size else "-", count(c.spans),
-                    count(c.allocated_slots), _pct(M.class_utilisation(c)),
-                    iec_bytes(c.bytes_held), iec_bytes(M.class_frag(c)),
-                    _pct(M.class_frag_share(c, total_frag)),
-                    *([_spark(getattr(c, "util_hist", None))] if hists else []))
-    console.print(cls)
+        rows.append([name, f"{c.slot_size} B" if c.slot_size else "-", count(c.spans),
+                     count(c.allocated_slots), _pct(M.class_utilisation(c)),
+                     iec_bytes(c.bytes_held), iec_bytes(M.class_frag(c)),
+                     _pct(M.class_frag_share(c, total_frag)),
+                     *([_spark(getattr(c, "util_hist", None))] if hists else [])])
+    print_table(console, "Size classes at the end, worst for fragmentation first", cols, rows,
+                ("util hist", "objects", "share"))
     if len(ranked) > top:
         console.print(f"  ... and {len(ranked) - top} more classes (--json lists them all)")
     if hists:
@@ -389,34 +405,40 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     # GC
     done = sum(1 for c in report.cycles if c.end_event is not None)
     marking = len(report.cycles) - done
-    goal = "-" if report.heap_goal is None else iec_bytes(report.heap_goal)
+    goal = CV.goal_text(report.heap_goal)
     console.print(f"[bold]GC[/bold] (modelled, {report.gc_mode}): {count(done)} "
                   + ("cycle" if done == 1 else "cycles")
                   + (" (+1 still marking at the end)" if marking else ""))
-    console.print(f"  heap goal now {goal}, marked by the last cycle {iec_bytes(report.heap_marked)}")
+    console.print(f"  heap goal now {goal}"
+                  + (" (GOGC=off, no limit)" if report.heap_goal is None or goal == "none" else "")
+                  + f", marked by the last cycle {iec_bytes(report.heap_marked)}")
     if report.cycles:
-        gc = _table()
         kinds = any(getattr(c, "kind", "heap") != "heap" for c in report.cycles)
-        cols = ["gc", "@", "heap at trigger", "trigger", "marked", "goal", "heap at end"]
-        for col in cols + (["kind"] if kinds else []):
-            gc.add_column(col, justify="left" if col == "kind" else "right")
+        # without a real clock a cycle is placed by its event, not by time
+        cols = ["gc", "@" if clock else "@ event", "heap at trigger", "trigger", "marked",
+                "goal", "heap at end"] + (["kind"] if kinds else [])
+        rows = []
         for c in _gc_rows(report):
             if c is None:
-                gc.add_row("...", *[""] * (len(cols) - 1 + kinds))
+                rows.append(["..."] + [""] * (len(cols) - 1))
                 continue
             extra = [str(getattr(c, "kind", ""))] if kinds else []
-            gc.add_row(str(c.n), duration_ns(c.start_ts), iec_bytes(c.heap_at_trigger),
-                       "-" if c.trigger is None else iec_bytes(c.trigger),
-                       iec_bytes(c.marked), iec_bytes(c.goal) + (" (limit)" if c.limit_bound else ""),
-                       "marking" if c.heap_at_end is None else iec_bytes(c.heap_at_end), *extra)
-        console.print(gc)
+            rows.append([str(c.n), duration_ns(c.start_ts) if clock else count(c.start_event),
+                         iec_bytes(c.heap_at_trigger),
+                         "-" if c.trigger is None else iec_bytes(c.trigger), iec_bytes(c.marked),
+                         CV.goal_text(c.goal) + (" (limit)" if c.limit_bound else ""),
+                         "marking" if c.heap_at_end is None else iec_bytes(c.heap_at_end),
+                         *extra])
+        print_table(console, None, [(c, "left" if c == "kind" else "right") for c in cols],
+                    rows, ("trigger", "heap at end"))
 
     # issue #6: pauses and MMU, heap lock and span sets
     from goalloc.report import locks as lock_report
     from goalloc.report import pauses as pause_report
 
-    pause_report.render(report, console, _table)
-    lock_report.render(report, console, _table)
+    pause_report.render(report, console, print_table, clock=clock,
+                        omit_windows=CV.mmu_windows_beyond(report))
+    lock_report.render(report, console, print_table, clock=clock)
 
 
 def gctrace_text(report, **kw) -> str:

@@ -277,9 +277,12 @@ def run_bill(path, tables: list[SizeClassTable], go_version: str, advance=None) 
     try:
         sizes = reader.header.sizes
         events = 0
+        estimated = 0  # allocs whose requested size the importer estimated (one mask a chunk)
         for chunk in reader:
             st.apply(chunk)
             events += chunk.n
+            estimated += int(np.count_nonzero((chunk.kind == fmt.ALLOC)
+                                              & ((chunk.flags & fmt.FLAG_SIZE_ESTIMATED) != 0)))
             if advance is not None:
                 advance(chunk.n)
     finally:
@@ -308,6 +311,7 @@ def run_bill(path, tables: list[SizeClassTable], go_version: str, advance=None) 
         "go_version": profs[0].go_version,
         "events": events,
         "allocs": int(sc[S_ALLOCS]),
+        "estimated_sizes": estimated,
         "frees": int(sc[S_FREES]),
         "unmatched_frees": int(sc[S_UNMATCHED]),
         "reused_live_ids": int(sc[S_REALLOCS]),
