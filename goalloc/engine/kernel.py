@@ -36,6 +36,7 @@ from goalloc.engine.state import (
     OB_SLOT,
     OB_SPAN,
     OB_TB,
+    P_FAST_PATHS,
     P_HEADER_SIZE,
     P_HEADER_THRESHOLD,
     P_MALLOC_HEADER,
@@ -196,6 +197,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
     recorded = prm[P_RECORDED] != 0
     sweep_frees = prm[P_SWEEP_FREES] != 0
     paced = prm[P_SWEEP_PACED] != 0
+    fast_paths = prm[P_FAST_PATHS] != 0  # off: every event down the general path (a test guard)
     every = prm[P_SAMPLE_EVERY]
     now = sc[S_NOW]
     # array sizes change only between calls (the driver grows them), so hoist them
@@ -299,7 +301,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
             sc[S_TS] = t
             noscan = (flags[i] & FLAG_NOSCAN) != 0
             fast = False
-            if 0 < sz <= small_max and not (sweep_frees and ob[oid, OB_SPAN] != -1):
+            if fast_paths and 0 < sz <= small_max and not (sweep_frees and ob[oid, OB_SPAN] != -1):
                 # mcache.malloc without a refill, on the arrays loaded above (copies of
                 # mcache._tiny's combining step, mspan.next_free_index's allocCache step,
                 # mspan.slot_live and mcache._tb_new: calling them would cost an atomic
@@ -427,7 +429,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
             oid = ids[i]
             if oid < n_ob:
                 sid = ob[oid, OB_SPAN]
-                if sid >= 0:
+                if fast_paths and sid >= 0:
                     # gc.free_object (with mcache.tb_kill and mspan.slot_dead) on the locals
                     sc[S_DEATHS] += 1
                     osz = ob[oid, OB_SIZE]

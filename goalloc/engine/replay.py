@@ -59,7 +59,9 @@ def _tiny_spc(table, tiny_size: int) -> int:
 class Engine:
     """Engine state for one replay: arrays plus the parameters they were built from."""
 
-    def __init__(self, header, config: Config):
+    def __init__(self, header, config: Config, *, fast_paths: bool = True):
+        """`fast_paths=False` sends every event down the kernel's general path (mcache.malloc,
+        gc.free_object): the same results, slower; tests compare the two."""
         self.config = config
         self.version = resolve_version(config.go_version or header.go_version or NEWEST_GO_VERSION)
         self.table = get_table(config.table)
@@ -99,6 +101,7 @@ class Engine:
         prm[S.P_NUM_CLASSES] = self.table.num_classes
         prm[S.P_TINY_SPC] = _tiny_spc(self.table, prof.tiny_size)
         prm[locks.P_NO_PCACHE] = 1 if config.no_pagecache else 0
+        prm[S.P_FAST_PATHS] = 1 if fast_paths else 0
         self.lock_log: list[np.ndarray] = []  # drained heap-lock log rows (ts, P, op)
         self.stw = pauses.StwCollector()
         self.arrays = S.EngineArrays(prm, self.table, prof.objs_scan, prof.objs_noscan, self.procs)
@@ -172,19 +175,20 @@ def will_compile() -> bool:
 
 
 def replay(path: str | os.PathLike, config: Config | None = None, *, progress=None,
-           engine_out: list | None = None) -> Report:
-    """Replay a trace; raise TraceError (one line) when it fails validation."""
+           engine_out: list | None = None, fast_paths: bool = True) -> Report:
+    """Replay a trace; raise TraceError (one line) when it fails validation. `fast_paths`:
+    see Engine."""
     config = config or Config()
     config.check()
     scan_rate_source = "config" if config.scan_rate is not None else "default"
     if config.gc_mode == "pacer" and config.scan_rate is None:
-        rate = measured_scan_rate(path, config)
+        rate = measured_scan_rate(path, config, fast_paths=fast_paths)
         if rate is not None:
             config = dataclasses.replace(config, scan_rate=rate)
             scan_rate_source = "trace"
     with goalloc.trace.open(path) as reader:
         header = reader.header
-        eng = Engine(header, config)
+        eng = Engine(header, config, fast_paths=fast_paths)
         # recorded Go traces: snapshot rebuilt in place, sweep frees as deaths with look-ahead
         eng.plan = snapshot.plan(path, header)
         run_chunk = eng.run_chunk
@@ -217,7 +221,7 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         return report
 
 
-def measured_scan_rate(path, config: Config) -> float | None:
+def measured_scan_rate(path, config: Config, *, fast_paths: bool = True) -> float | None:
     """The mark cost model's scan rate as the recording shows it, for pacer-mode replays of a
     recorded Go trace (frees "sweep", GC markers): a recorded-mode replay gives the model's scan
     work at each recorded mark start, the trace each mark's duration (gc_start to mark
@@ -231,7 +235,7 @@ def measured_scan_rate(path, config: Config) -> float | None:
             return None
     # the recorded marks ran on the recorded GOMAXPROCS, whatever the replay models
     rec = replay(path, dataclasses.replace(config, gc_mode="recorded", procs=None,
-                                           scan_rate=DEFAULT_SCAN_RATE))
+                                           scan_rate=DEFAULT_SCAN_RATE), fast_paths=fast_paths)
     work = 0
     cpu_ns = 0.0
     for c in rec.cycles:

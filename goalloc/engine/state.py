@@ -60,6 +60,7 @@ P_PERIODIC_NS = 19  # forcegcperiod (2 min)
 P_SAMPLE_EVERY = 20  # timeline: a sample every this many events
 P_FIXED_CONS_MARK = 21  # 1: consMark = P_CONS_MARK_PPM, never measured
 P_SWEEP_PACED = 22  # 1: the background sweeper follows the trace's sweep frees (sweep.paced)
+P_FAST_PATHS = 23  # 0: every event takes the general path (the fast-path guard test, #13)
 N_PRM = 32
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
