@@ -36,7 +36,6 @@ from goalloc.engine.state import (
     OB_SLOT,
     OB_SPAN,
     OB_TB,
-    P_SWEEP_FREES,
     PAGE_SIZE,
     S_HEAP_LIVE,
     S_OBJ_BYTES,
@@ -405,14 +404,10 @@ def _attach_objects(p: Plan, ids, pages, spc, ob) -> None:
 def _deaths(s, oids):
     """Deaths known by look-ahead: the objects died before this mark start (a live bit
     cleared, no mark bit touched: their spans' current sweep must keep them)."""
-    prm = s.prm
-    saved = prm[P_SWEEP_FREES]
-    prm[P_SWEEP_FREES] = 0
     for j in range(oids.shape[0]):
         o = oids[j]
         if o < s.ob.shape[0] and s.ob[o, OB_SPAN] != -1:
-            gc.free_object(s, o)
-    prm[P_SWEEP_FREES] = saved
+            gc.free_object(s, o, False)
 
 
 @kernel
@@ -463,15 +458,12 @@ def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_i
     for j in range(recs.shape[0]):
         if recs[j] >= 0:
             rec_to_j[recs[j]] = j
-    saved = s.prm[P_SWEEP_FREES]
-    s.prm[P_SWEEP_FREES] = 0
     for j in range(dead_ids.shape[0]):
         o = dead_ids[j]
         sid = s.ob[o, OB_SPAN]
         if sid >= 0:
             unswept[rec_to_j[sid]] = True
-            gc.free_object(s, o)
-    s.prm[P_SWEEP_FREES] = saved
+            gc.free_object(s, o, False)
     idx = spanset.swept_idx(s)
     for j in range(recs.shape[0]):
         sid = recs[j]

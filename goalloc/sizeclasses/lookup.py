@@ -22,6 +22,14 @@ def size_to_class(n, class8, class128):
     return class128[(n - split + 127) >> 7]
 
 
+@njit(cache=True, inline="always")
+def malloc_size(size, noscan, header, threshold, header_size):
+    """mallocgc [1.22+]: a pointerful object above the header threshold (512 B) carries a
+    malloc header (8 B) in its slot, so the class lookup sees size + header. `header`: the
+    version profile has malloc headers."""
+    return size + header_size if header and not noscan and size > threshold else size
+
+
 @njit(cache=True)
 def tiny_offset(off, size):
     """mallocgc's tiny allocator: where in the current 16 B block an object of `size` bytes
