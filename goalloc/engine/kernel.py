@@ -36,6 +36,7 @@ from goalloc.engine.state import (
     PP_TINY,
     S_CYCLE_GOAL,
     S_CYCLES,
+    S_DEATH_NEXT,
     S_EVENT,
     S_FREES,
     S_FREES_BASE,
@@ -150,10 +151,13 @@ def _peaks(sc, event):
 
 
 @kernel
-def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
+def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id):
     """Replay events i0.. of one chunk. Returns (status, index): NEED_NONE and n when done,
-    else the capacity to grow and the event to resume at (not yet applied)."""
+    else the capacity to grow and the event to resume at (not yet applied). death_at /
+    death_id: look-ahead deaths (engine/snapshot.py), each applied just before the event whose
+    index it names, in order (sc[S_DEATH_NEXT]: the next one; the driver zeroes it per chunk)."""
     n = kind.shape[0]
+    n_deaths = death_at.shape[0]
     sc = s.sc
     prm = s.prm
     nprocs = prm[P_NPROCS]
@@ -200,6 +204,13 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
     for i in range(i0, n):
         k = kind[i]
         ev = start + i
+        while sc[S_DEATH_NEXT] < n_deaths and death_at[sc[S_DEATH_NEXT]] <= ev:
+            o = death_id[sc[S_DEATH_NEXT]]
+            if o < n_ob and ob[o, OB_SPAN] != -1:
+                # died before this mark start: a live bit cleared, no mark bit touched (their
+                # spans' current sweep must keep them)
+                gc.free_object(s, o, False)
+            sc[S_DEATH_NEXT] += 1
         # room for what a GC boundary or a sample writes (cycle record, timeline rows)
         if sc[S_TL_N] > tl_cap:
             need = NEED_TL

@@ -56,6 +56,9 @@ def _tiny_spc(table, tiny_size: int) -> int:
     return c << 1 | 1
 
 
+_NO_DEATHS = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
 class Engine:
     """Engine state for one replay: arrays plus the parameters they were built from."""
 
@@ -107,15 +110,19 @@ class Engine:
         self.arrays = S.EngineArrays(prm, self.table, prof.objs_scan, prof.objs_noscan, self.procs)
         init(self.arrays.state)
 
-    def run_chunk(self, chunk) -> None:
+    def run_chunk(self, chunk, deaths: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Replay one chunk; `deaths`: (event index, object id) of look-ahead deaths to apply
+        before those events (engine/snapshot.py), in event order."""
         a = self.arrays
+        death_at, death_id = _NO_DEATHS if deaths is None else deaths
         objs = chunk.kind == fmt.ALLOC
         if objs.any():
             a.grow(S.NEED_OBJS, int(chunk.id[objs].max()) + 1)
+        a.sc[S.S_DEATH_NEXT] = 0
         i = 0
         while True:
             status, i = replay_chunk(a.state, chunk.kind, chunk.ts, chunk.p, chunk.id,
-                                     chunk.size, chunk.flags, chunk.start, i)
+                                     chunk.size, chunk.flags, chunk.start, i, death_at, death_id)
             self.drain_locks()
             if status == S.NEED_NONE:
                 return

@@ -164,6 +164,7 @@ S_FREE_BYTES = 94  # slot bytes freed by sweeping (cumulative, /gc/heap/frees:by
 S_REC_FREES = 95  # sweep.paced: frees the trace reported since the last mark termination
 S_REC_SETTLED = 96  # ... of them, those reported before the last event that was not a free
 S_FREES_BASE = 97  # S_FREES at the last mark termination
+S_DEATH_NEXT = 98  # the next of this chunk's look-ahead deaths to apply (engine/snapshot.py)
 N_SC = 128
 
 # ---- float scalars (fs) ------------------------------------------------------------------------
