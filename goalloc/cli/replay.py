@@ -296,20 +296,15 @@ def _engine_has_timeline() -> bool:
 
 
 def _run(trace, cfg, total):
-    """Replay with a progress bar (after a second, on a terminal) and the one-time JIT note."""
+    """Replay with a progress bar (after a second, on a terminal); a first run's compile
+    shows its own progress line (goalloc.jit)."""
     import inspect
-    import sys
 
     import goalloc
     from goalloc.cli.common import progress_for
     from goalloc.engine import replay as engine_replay
     from goalloc.errors import TraceError
 
-    # A progress note like the bars: on a terminal only, so piped output and errors stay clean.
-    will_compile = getattr(engine_replay, "will_compile", None)
-    if sys.stderr.isatty() and callable(will_compile) and will_compile():
-        click.echo("compiling the replay engine (once after install) ...", err=True)
-        sys.stderr.flush()
     try:
         with progress_for("replaying", total) as advance:
             return goalloc.replay(trace, cfg, progress=advance)

@@ -164,23 +164,6 @@ class Engine:
         self.drain_locks()
 
 
-def will_compile() -> bool:
-    """True if the next replay in this process compiles the engine (no usable numba cache
-    entry for the replay kernels in the current cache directory), so the CLI can say
-    "compiling the replay engine (once after install, ~30 s)..." first."""
-    from goalloc.engine import kernel as K
-
-    for disp in (K.replay_chunk, K._init, K.force_gc, K.current_goal, K.sample_end):
-        if disp.signatures:
-            continue  # already compiled or loaded in this process
-        try:
-            if not disp._cache._cache_file._load_index():
-                return True
-        except Exception:  # noqa: BLE001 (private numba API: assume the worst)
-            return True
-    return False
-
-
 def replay(path: str | os.PathLike, config: Config | None = None, *, progress=None,
            engine_out: list | None = None, fast_paths: bool = True) -> Report:
     """Replay a trace; raise TraceError (one line) when it fails validation. `fast_paths`:
