@@ -96,7 +96,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
 
     extra = {"no_pagecache": no_pagecache}
     if lock_costs is not None:
-        from goalloc.report.locks import load_costs
+        from goalloc.engine.contention import load_costs
 
         extra.update(load_costs(lock_costs))
     from goalloc.trace.importers import import_recorder_files
@@ -266,7 +266,7 @@ def run_specs(specs, jobs, dask) -> list[str]:
 def _grid(specs, fmt, json_out, force, jobs, dask) -> None:
     import json
 
-    from goalloc.grid import grid_json, render_grid
+    from goalloc.report.grid import grid_json, render_grid
 
     texts = run_specs(specs, jobs, dask)
     doc_text = grid_json(texts) if fmt == "json" or json_out is not None else None

@@ -15,7 +15,7 @@ import threading
 import numpy as np
 
 import goalloc.trace
-from goalloc.engine import locks, snapshot
+from goalloc.engine import contention, locks, pauses, snapshot
 from goalloc.engine import state as S
 from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
 from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
@@ -38,8 +38,6 @@ from goalloc.engine.report import (
     TimelineSample,
 )
 from goalloc.errors import TraceError
-from goalloc.report import locks as lock_report
-from goalloc.report import pauses
 from goalloc.sizeclasses import get_table, profile, resolve_version
 from goalloc.trace import format as fmt
 from goalloc.trace import validate
@@ -429,7 +427,7 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
     r.periodic_cycles = int(sc[S.S_PERIODIC])
     r.cons_mark = float(a.fs[S.F_CONS_MARK])
     r.freed_bytes = int(sc[S.S_FREE_BYTES])
-    lock_report.attach(r, eng)  # heap lock and span-set counts, modelled contention (#6)
+    contention.attach(r, eng)  # heap lock and span-set counts, modelled contention (#6)
     pauses.attach(r, eng, header)  # recorded and modelled STW pauses, MMU (#6)
     r.mark_start_inuse = [t.objects + t.unused for t in r.timeline if t.kind == "mark-start"]
     plan = getattr(eng, "plan", None)
