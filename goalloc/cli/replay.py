@@ -51,7 +51,7 @@ LENIENT_HINT = " (use --lenient to skip such events)"
 @click.option("--timeline", "timeline", type=click.Path(dir_okay=False), metavar="FILE.csv",
               help="Write the memory classes over time as CSV (never overwritten without --force).")
 @click.option("-j", "--jobs", type=int, metavar="N",
-              help="Grids: worker processes on this machine (default: the number of cores).")
+              help="Grids: replays at once on this machine, on threads (default: the number of cores).")
 @click.option("--dask", metavar="ADDRESS",
               help="Grids: run on the Dask scheduler at ADDRESS (pip install 'goalloc[dask]'; "
                    "trace paths must be readable by the workers).")
