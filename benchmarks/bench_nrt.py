@@ -37,6 +37,7 @@ def main(argv=None) -> dict:
     from pathlib import Path
 
     import numba
+    import numpy as np
 
     import goalloc.trace
     from goalloc.engine import kernel as K
@@ -50,7 +51,8 @@ def main(argv=None) -> dict:
         eng = Engine(r.header, Config())
     fresh = numba.njit(nogil=True)(K.replay_chunk.py_func)  # compiled here, not loaded
     t = time.perf_counter()
-    fresh(eng.arrays.state, c.kind, c.ts, c.p, c.id, c.size, c.flags, c.start, c.n)
+    none = np.zeros(0, np.int64)  # no look-ahead deaths
+    fresh(eng.arrays.state, c.kind, c.ts, c.p, c.id, c.size, c.flags, c.start, c.n, none, none)
     compile_s = time.perf_counter() - t
     (ir,) = fresh.inspect_llvm().values()
     if len(argv) > 0:

@@ -8,6 +8,8 @@ stale spans). mallocgc's size-class dispatch (malloc headers [1.22+]) and large 
 
 from __future__ import annotations
 
+import numpy as np
+
 from goalloc.engine import mcentral, mspan, sweep
 from goalloc.engine.state import (
     CS_REQ_LIVE,
@@ -90,7 +92,7 @@ def tb_sub_dead(tb, b):
     """One sub-object of tiny block b died. True when the whole block is now dead: no
     sub-object left and no P holds it as its current block."""
     tb[b, TB_CNT] -= 1
-    return tb[b, TB_CNT] == 0 and tb[b, TB_OWNER] < 0
+    return (tb[b, TB_CNT] == 0) & (tb[b, TB_OWNER] < 0)
 
 
 @njit(cache=True, inline="always")
@@ -179,7 +181,7 @@ def small_class(size, noscan, prm, class8, class128):
     above the header threshold, then the size-class lookup."""
     n = malloc_size(size, noscan, prm[P_MALLOC_HEADER] != 0, prm[P_HEADER_THRESHOLD],
                     prm[P_HEADER_SIZE])
-    return (size_to_class(n, class8, class128) << 1) | (1 if noscan else 0)
+    return (size_to_class(n, class8, class128) << 1) | np.int64(noscan)
 
 
 @njit(cache=True, inline="always")
@@ -208,7 +210,7 @@ def tiny_combine(pp, tb, ob, sc, cs, p, oid, size, off, tspc):
 def new_block_replaces(pp, p, old, size):
     """mallocgc: a new tiny block becomes P p's current one if it has more room left than the
     old one (size < old offset) or there is none."""
-    return old < 0 or size < pp[p, PP_TINY_OFF]
+    return (old < 0) | (size < pp[p, PP_TINY_OFF])
 
 
 @njit(cache=True, inline="always")

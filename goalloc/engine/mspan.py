@@ -63,8 +63,7 @@ def class_changed(cs_snap, peak_id, spc):
     its row to pk_cs before changing it. Straight-line, so the replay kernel's fast paths call
     it on their own arrays and keep the (rare) row copy in their loop body."""
     changed = cs_snap[spc] != peak_id
-    if changed:
-        cs_snap[spc] = peak_id
+    cs_snap[spc] = peak_id
     return changed
 
 
@@ -81,8 +80,7 @@ def cs_touch(s, spc):
 @njit(cache=True, inline="always")
 def bucket(live, nelems):
     """Slot-utilisation bucket: floor(10 * live / nelems), 1.0 in the top bucket."""
-    b = live * 10 // nelems
-    return b if b < 9 else 9
+    return min(live * 10 // nelems, 9)
 
 
 @njit(cache=True)
@@ -256,11 +254,11 @@ def slot_live_step(sp, cs, lbits, mbits, sc, sid, slot, req):
     sc[S_REQ_LIVE] += req
     sc[S_MALLOCS] += 1
     sc[S_ALLOC_BYTES] += es
-    if sc[S_PHASE] == 1:  # allocate black
-        mbits[sid, slot >> 6] |= U1 << np.uint64(slot & 63)
-        sc[S_MARKED_NOW] += es
-        if spc & 1 == 0:
-            sc[S_MARKED_SCAN_NOW] += es
+    # allocate black while marking (branch-free, so the step stays straight-line)
+    black = sc[S_PHASE] == 1
+    mbits[sid, slot >> 6] |= np.uint64(black) << np.uint64(slot & 63)
+    sc[S_MARKED_NOW] += es * black
+    sc[S_MARKED_SCAN_NOW] += es * (black & (spc & 1 == 0))
 
 
 @njit(cache=True)
@@ -285,8 +283,8 @@ def slot_dead_step(sp, cs, lbits, mbits, sc, sid, slot, sweep_frees):
     cs[spc, CS_LIVE_SLOTS] -= 1
     cs[spc, CS_LIVE_SLOT_BYTES] -= es
     sc[S_LIVE_SLOT_BYTES] -= es
-    if sweep_frees and sp[sid, SP_SWEEPGEN] == sc[S_SG] - 2:
-        mbits[sid, slot >> 6] &= ~(U1 << np.uint64(slot & 63))
+    unmark = sweep_frees & (sp[sid, SP_SWEEPGEN] == sc[S_SG] - 2)
+    mbits[sid, slot >> 6] &= ~(np.uint64(unmark) << np.uint64(slot & 63))
 
 
 @njit(cache=True)
