@@ -11,7 +11,7 @@ PKG = Path(__file__).resolve().parents[1] / "goalloc"
 
 # lower number = lower layer; a module may import its own layer and those below
 LAYERS = {
-    "errors": 0, "jit": 0,
+    "errors": 0, "jit": 0, "releases": 0,  # releases: main's release facts (no goalloc imports)
     "sizeclasses": 1,
     "trace": 2,
     "engine": 3, "synth": 3,
