@@ -6,6 +6,7 @@ Python work.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import os
@@ -168,9 +169,29 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
     see Engine."""
     config = config or Config()
     config.check()
+    return _replay(path, config, _Plans(path), progress, engine_out, fast_paths)
+
+
+class _Plans:
+    """snapshot.plan of one trace, made once (it reads the whole trace) and handed out as a
+    fresh copy to each replay of it (build and the timed-death cursor change a plan)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.made = False
+        self.plan = None
+
+    def get(self, header):
+        if not self.made:
+            self.plan = snapshot.plan(self.path, header)
+            self.made = True
+        return copy.deepcopy(self.plan)
+
+
+def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_paths) -> Report:
     scan_rate_source = "config" if config.scan_rate is not None else "default"
     if config.gc_mode == "pacer" and config.scan_rate is None:
-        rate = measured_scan_rate(path, config, fast_paths=fast_paths)
+        rate = measured_scan_rate(path, config, fast_paths=fast_paths, plans=plans)
         if rate is not None:
             config = dataclasses.replace(config, scan_rate=rate)
             scan_rate_source = "trace"
@@ -178,7 +199,7 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         header = reader.header
         eng = Engine(header, config, fast_paths=fast_paths)
         # recorded Go traces: snapshot rebuilt in place, sweep frees as deaths with look-ahead
-        eng.plan = snapshot.plan(path, header)
+        eng.plan = plans.get(header)
         run_chunk = eng.run_chunk
         if eng.plan is not None:
             eng.plan.timed_deaths = config.gc_mode == "pacer"
@@ -209,7 +230,8 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         return report
 
 
-def measured_scan_rate(path, config: Config, *, fast_paths: bool = True) -> float | None:
+def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
+                       plans: _Plans | None = None) -> float | None:
     """The mark cost model's scan rate as the recording shows it, for pacer-mode replays of a
     recorded Go trace (frees "sweep", GC markers): a recorded-mode replay gives the model's scan
     work at each recorded mark start, the trace each mark's duration (gc_start to mark
@@ -222,8 +244,9 @@ def measured_scan_rate(path, config: Config, *, fast_paths: bool = True) -> floa
         if reader.header.frees != "sweep":
             return None
     # the recorded marks ran on the recorded GOMAXPROCS, whatever the replay models
-    rec = replay(path, dataclasses.replace(config, gc_mode="recorded", procs=None,
-                                           scan_rate=DEFAULT_SCAN_RATE), fast_paths=fast_paths)
+    rec = _replay(path, dataclasses.replace(config, gc_mode="recorded", procs=None,
+                                            scan_rate=DEFAULT_SCAN_RATE),
+                  plans or _Plans(path), None, None, fast_paths)
     work = 0
     cpu_ns = 0.0
     for c in rec.cycles:
