@@ -10,11 +10,13 @@ commands. The grid is one `goalloc replay ... -o FILE` command (its worker start
 `grid_over_singles` = grid wall time / sum of the warm singles; `json_equal` checks the grid's
 runs against the single commands' JSON.
 
-Measured on the 2-core dev machine (1 M steady events, 12 configurations, --jobs 2):
-grid 9.8 s; twelve `goalloc replay --json` commands 29.6 s (grid 0.33x); twelve warm in-process
-replays 3.9 s (grid 2.5x: each spawned worker spends ~2 s importing numba and loading the
-cached kernels, against ~0.3 s per 1 M-event replay, so at this size process start-up, not
-replay work, dominates); json_equal true.
+Measured on the 2-core dev machine (1 M steady events, 12 configurations, --jobs 2), with
+spawned worker processes: grid 9.8 s, twelve warm in-process replays 3.9 s (grid 2.5x: each
+worker spent ~2 s importing numba and loading the cached kernels). With threads in the one
+process (#14), at load average 7-11 from other users: grid 9.7 s against 5.4 s of warm singles
+(1.8x, the command's own start-up included) and 44.4 s of single commands (0.22x); json_equal
+true. In one warm process `grid.run_all` took 5.2-5.9 s wall for 2.1-2.2 s CPU with 1 or 2
+threads alike: on a machine this loaded the threads found no idle core.
 """
 
 from __future__ import annotations

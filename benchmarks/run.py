@@ -16,8 +16,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-MODULES = ["bench_trace", "bench_synth", "bench_replay", "bench_import", "bench_grid",
-           "bench_html"]
+MODULES = ["bench_trace", "bench_synth", "bench_replay", "bench_shipped", "bench_import",
+           "bench_grid", "bench_html"]
 
 
 def machine() -> dict:

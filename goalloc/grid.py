@@ -1,5 +1,5 @@
-"""Many replays in one run: the cartesian product of traces and configuration axes, run in
-worker processes on the local cores (or on a Dask cluster), collected in a deterministic order.
+"""Many replays in one run: the cartesian product of traces and configuration axes, run on
+threads over the local cores (or on a Dask cluster), collected in a deterministic order.
 
     specs = expand(["a.msgpack"], gogcs=[50, 100], tables=["go", "pow2"])
     texts = run_all(specs, jobs=2)        # one `goalloc replay --json` text per spec, in order
@@ -10,8 +10,9 @@ each axis in the order given. Every run's JSON is exactly what a single `goalloc
 with that configuration prints: workers call the same engine and the same renderer, and each
 replay is deterministic, so the way the runs were spread over processes changes nothing.
 
-Workers are started with the "spawn" context (numba and fork do not mix); each loads the
-cached JIT. No numba is imported here.
+Local runs share this process (the kernels release the GIL, so the threads replay in parallel
+and the JIT cache is loaded once); Dask workers each load the cached JIT. No numba is imported
+here.
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
-import json
 import os
 from dataclasses import dataclass, field
 
 from goalloc.errors import GoallocError
+from goalloc.report.grid import table_name, trace_name
 
-SCHEMA = "goalloc-grid/1"
 AXES = ("trace", "go_version", "table", "gogc", "memlimit", "procs")
 
 
@@ -55,19 +55,6 @@ class RunSpec:
         if c.procs is not None:
             parts.append(f"procs={c.procs}")
         return "/".join(parts)
-
-
-def trace_name(path: str) -> str:
-    """A trace's short name: its file name without directories and extension(s)."""
-    base = os.path.basename(os.fspath(path))
-    for ext in (".msgpack", ".jsonl", ".json", ".gz", ".zst"):
-        if base.endswith(ext) and len(base) > len(ext):
-            base = base[: -len(ext)]
-    return base
-
-
-def table_name(spec: str) -> str:
-    return trace_name(spec) if spec.endswith((".toml", ".json")) else spec
 
 
 def split_list(text) -> list[str]:
@@ -171,30 +158,15 @@ def for_cluster(specs: list[RunSpec]) -> list[RunSpec]:
     return out
 
 
-def _jit_cache_warm() -> bool:
-    """Whether the engine's numba cache has entries (else the first run compiles it, once,
-    before workers start, so they load it instead of each compiling)."""
-    import goalloc.jit  # noqa: F401 - sets NUMBA_CACHE_DIR (the workers inherit it)
-
-    d = os.environ["NUMBA_CACHE_DIR"]
-    try:
-        for _root, _dirs, files in os.walk(d):
-            if any(f.endswith(".nbi") for f in files):
-                return True
-    except OSError:
-        pass
-    return False
-
-
 def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
 def run_all(specs: list[RunSpec], *, jobs: int | None = None, dask: str | None = None,
-            on_done=None, fn=None) -> list:
-    """JSON texts, one per spec in spec order. `jobs` worker processes (default: the cores;
+            on_done=None, fn=None) -> list[str]:
+    """JSON texts, one per spec in spec order. `jobs` threads (default: the cores;
     1 runs in this process), or the Dask scheduler at `dask`. `on_done(spec)` after each run.
-    `fn`: another picklable worker with run_one's contract (e.g. the HTML report's)."""
+    `fn`: another worker with run_one's contract (e.g. the HTML report's)."""
     fn = fn or run_one
     if not specs:
         return []
@@ -214,34 +186,24 @@ def run_all(specs: list[RunSpec], *, jobs: int | None = None, dask: str | None =
 
 
 def _run_local(specs, jobs, on_done, fn=run_one):
+    """The runs on `jobs` threads of this process: the replay and validation kernels release
+    the GIL, and the threads share this process's loaded JIT cache (spawned worker processes
+    each spent ~2 s importing numba and loading it, more than a 1 M-event replay takes)."""
     results: list = [None] * len(specs)
-    todo = list(range(len(specs)))
-    if jobs > 1 and not _jit_cache_warm():
-        # compile once here; the workers then load the cache
-        results[0] = fn(specs[0])
-        todo = todo[1:]
-        if on_done:
-            on_done(specs[0])
-    if jobs <= 1 or len(todo) <= 1:
-        for i in todo:
-            results[i] = fn(specs[i])
+    if jobs <= 1 or len(specs) <= 1:
+        for i, spec in enumerate(specs):
+            results[i] = fn(spec)
             if on_done:
-                on_done(specs[i])
+                on_done(spec)
         return results
     import concurrent.futures as cf
-    import multiprocessing
-    from concurrent.futures.process import BrokenProcessPool
 
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as pool:
-        futures = {pool.submit(fn, specs[i]): i for i in todo}
+    with cf.ThreadPoolExecutor(max_workers=min(jobs, len(specs)),
+                               thread_name_prefix="goalloc-grid") as pool:
+        futures = {pool.submit(fn, spec): i for i, spec in enumerate(specs)}
         for fut in cf.as_completed(futures):
             i = futures[fut]
-            try:
-                results[i] = fut.result()
-            except BrokenProcessPool:
-                raise GoallocError(f"a worker process died replaying {specs[i].label()} "
-                                   "(out of memory? try --jobs 1)") from None
+            results[i] = fut.result()
             if on_done:
                 on_done(specs[i])
     return results
@@ -271,117 +233,6 @@ def _run_dask(specs, address, on_done, fn=run_one):
         client.close()
 
 
-# -- documents ---------------------------------------------------------------------------------
-
-
-def grid_dict(texts: list[str]) -> dict:
-    return {"schema": SCHEMA, "runs": [json.loads(t) for t in texts]}
-
-
-def grid_json(texts: list[str]) -> str:
-    """The grid document: deterministic text (sorted keys, 2-space indent, final newline)."""
-    return json.dumps(grid_dict(texts), indent=2, sort_keys=True, ensure_ascii=False,
-                      allow_nan=False) + "\n"
-
-
-def run_key(doc: dict) -> dict:
-    """A replay document's configuration as ordered (axis -> value) pairs: what names a run
-    in tables and benchmark names and what `goalloc compare` matches runs by."""
-    from goalloc.report.knobs import format_gogc, format_memlimit
-
-    cfg = doc.get("config", {})
-    procs = (cfg.get("gomaxprocs") or {}).get("modelled")
-    key = {
-        "trace": trace_name(doc.get("trace", {}).get("path", "?")),
-        "go": str(cfg.get("go_version")),
-        "table": table_name(str(cfg.get("table"))),
-        "gogc": format_gogc(cfg.get("gogc")),
-        "memlimit": format_memlimit(cfg.get("gomemlimit")),
-        "procs": str(procs),
-    }
-    if cfg.get("gc_mode", "pacer") != "pacer":
-        key["gc"] = str(cfg.get("gc_mode"))
-    return key
-
-
-def runs_of(doc: dict, what: str = "input") -> list[dict]:
-    """The replay documents of a goalloc-replay/1 or goalloc-grid/1 document."""
-    schema = str(doc.get("schema", "")) if isinstance(doc, dict) else ""
-    if schema.startswith("goalloc-grid/"):
-        runs = doc.get("runs")
-        if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
-            raise GoallocError(f"{what}: a {schema} document without a list of runs")
-        return runs
-    if schema.startswith("goalloc-replay/"):
-        return [doc]
-    raise GoallocError(f"{what}: not a goalloc replay or grid JSON report (schema {schema!r})")
-
-
 # -- text --------------------------------------------------------------------------------------
 
-# (column, metric name, kind) of the grid table
-GRID_COLUMNS = (
-    ("unused", "/memory/classes/heap/unused:bytes", "bytes"),
-    ("rounding", "/goalloc/frag/rounding:bytes", "bytes"),
-    # held = in-use spans + free pages not released (J&W's H), as maxH/maxL beside it
-    ("peak held", "/goalloc/frag/jw/peak-held:bytes", "bytes"),
-    ("maxH/maxL", "/goalloc/frag/jw/max-h-over-max-l:ratio", "ratio"),
-    ("GCs", "/gc/cycles/total:gc-cycles", "count"),
-)
 
-
-def fmt_value(value, kind: str) -> str:
-    from goalloc.report.units import count, iec_bytes
-
-    if value is None:
-        return "-"
-    if kind == "bytes":
-        return iec_bytes(value)
-    if kind == "ratio":
-        return f"{value:.3f}"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:.4g}"
-    return count(int(value))
-
-
-def render_grid(docs: list[dict], console) -> None:
-    """A table per trace, a row per configuration: the axes that vary, then key figures;
-    then the runs' caveats by kind (the JSON and a single replay have their text)."""
-    from goalloc.report.layout import print_table
-
-    keys = [run_key(d) for d in docs]
-    names = list(dict.fromkeys(k for key in keys for k in key if k != "trace"))
-    varying = [k for k in names if len({key.get(k) for key in keys}) > 1]
-    fixed = [f"{k}={keys[0][k]}" for k in names if k not in varying]
-    console.print(f"[bold]goalloc replay[/bold] — {len(docs)} runs, modelled Go runtime heap "
-                  "(figures are the model's; at the end unless marked peak)")
-    if fixed:
-        console.print("all runs: " + ", ".join(fixed))
-    traces = list(dict.fromkeys(k["trace"] for k in keys))
-    for trace in traces:
-        paths = {d.get("trace", {}).get("path") for d, k in zip(docs, keys, strict=True)
-                 if k["trace"] == trace}
-        rows = []
-        for key, doc in zip(keys, docs, strict=True):
-            if key["trace"] != trace:
-                continue
-            values = {m["name"]: m["value"] for m in doc.get("metrics", [])}
-            rows.append([*[key.get(k, "") for k in varying],
-                         *[fmt_value(values.get(name), kind) for _, name, kind in GRID_COLUMNS]])
-        # fits the terminal (goalloc.report.layout); the ratio goes first when it cannot
-        print_table(console, f"{trace} ({', '.join(sorted(map(str, paths)))})",
-                    [(k, "left") for k in varying] + [(label, "right")
-                                                      for label, _, _ in GRID_COLUMNS],
-                    rows, ("maxH/maxL",))
-    codes: dict = {}
-    for doc in docs:
-        for c in doc.get("caveats") or []:
-            codes[c.get("code")] = codes.get(c.get("code"), 0) + 1
-    if codes:
-        console.print("caveats: " + ", ".join(f"{c} ({n} of {len(docs)} runs)"
-                                              for c, n in codes.items())
-                      + " (their text: --json, or a single replay)")
-    console.print("unused: in-use span bytes not holding objects; rounding: slot - requested "
-                  "bytes of live objects; peak held: in-use spans + free pages at their peak; "
-                  "maxH/maxL: Johnstone & Wilson's max held / max live. --json writes every "
-                  "run's full report.")

@@ -1,15 +1,21 @@
-"""numba set-up shared by every kernel module: the on-disk cache and bit intrinsics.
+"""numba set-up shared by every kernel module: the on-disk cache, compile progress and bit
+intrinsics.
 
 Import this module (not numba directly) from kernel modules. It points NUMBA_CACHE_DIR at a
 directory keyed to a hash of goalloc's own sources: numba keys each cached function on its
 defining file only, so an edit to a callee in another module would otherwise leave a stale
-caller in the cache (design/numba-notes.md).
+caller in the cache (design/numba-notes.md). When stderr is a terminal, a compile (a cache miss)
+shows a progress line: what is compiling and for how long.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import sys
+import threading
+import time
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
@@ -54,10 +60,97 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from numba import types  # noqa: E402
 from numba.core import cgutils  # noqa: E402,F401
+from numba.core import event as _event  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
 njit = numba.njit
 JIT_DISABLED = bool(numba.config.DISABLE_JIT)
+
+
+# ---- compile progress (#14) ----------------------------------------------------------------
+
+
+class CompileProgress(_event.Listener):
+    """While numba compiles (a cache miss: the first run after install or an edit), one line on
+    `stream` says what it is compiling and for how long, redrawn in place; when compiling has
+    been idle for a moment (or the process exits) a last line says how many functions took how
+    long. Loading cached kernels is silent. Installed by `install_progress`."""
+
+    def __init__(self, stream, *, tick: float = 0.25, idle: float = 0.75):
+        self.stream = stream
+        self.tick = tick
+        self.idle = idle
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.count = 0
+        self.current = ""
+        self.t0 = 0.0
+        self.last_end = 0.0
+        self.thread = None
+
+    def on_start(self, event):
+        d = event.data["dispatcher"]
+        f = getattr(d, "py_func", None)
+        name = f"{f.__module__}.{f.__qualname__}" if f is not None else str(d)
+        with self.lock:
+            self.depth += 1
+            self.count += 1
+            self.current = name.removeprefix("goalloc.")
+            if self.thread is None:
+                self.t0 = time.perf_counter()
+                self.thread = threading.Thread(target=self._run, name="goalloc-jit-progress",
+                                               daemon=True)
+                self.thread.start()
+
+    def on_end(self, event):
+        with self.lock:
+            self.depth -= 1
+            self.last_end = time.perf_counter()
+
+    def _line(self, text: str, end: str = "") -> None:
+        try:
+            self.stream.write("\r\x1b[K" + text + end)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.tick)
+            with self.lock:
+                now = time.perf_counter()
+                if self.depth == 0 and now - self.last_end >= self.idle:
+                    self._finish_locked()
+                    return
+                self._line(f"compiling the numba kernels (once after install): {self.current} "
+                           f"{now - self.t0:.0f} s")
+
+    def _finish_locked(self) -> None:
+        if self.thread is None:
+            return
+        self._line(f"compiled {self.count} numba functions in "
+                   f"{self.last_end - self.t0:.1f} s (cached for later runs)", "\n")
+        self.thread = None
+        self.count = 0
+
+    def finish(self) -> None:
+        with self.lock:
+            if self.depth == 0:
+                self._finish_locked()
+
+
+def install_progress(stream=None) -> CompileProgress | None:
+    """Show compile progress on stderr when it is a terminal (every command that compiles)."""
+    stream = stream if stream is not None else sys.stderr
+    if not getattr(stream, "isatty", lambda: False)():
+        return None
+    listener = CompileProgress(stream)
+    _event.register("numba:compile", listener)
+    atexit.register(listener.finish)
+    return listener
+
+
+PROGRESS = install_progress()
 
 
 def kernel(*args, **kwargs):

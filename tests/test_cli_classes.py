@@ -259,8 +259,8 @@ def test_bill_human(tmp_path):
 def test_bill_random_trace_invariants(tmp_path):
     """A random trace with tiny churn over several Ps: the peak matches a brute-force replay
     and each table's bill adds up."""
+    from goalloc.engine.bill import run_bill
     from goalloc.sizeclasses import get_table
-    from goalloc.sizeclasses.bill import run_bill
 
     rng = np.random.default_rng(7)
     events, live, next_id = [], {}, 0

@@ -1,5 +1,5 @@
 """Grids: `goalloc replay TRACE... --gogc A,B --classes T,U ...` runs every combination in a
-documented order; each run's JSON equals the single replay's; parallel (spawned workers) and
+documented order; each run's JSON equals the single replay's; parallel (threads) and
 Dask runs give the same document as sequential ones; a single configuration keeps the
 single-replay output."""
 

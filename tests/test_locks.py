@@ -1,5 +1,5 @@
 """Issue #6 acceptance: the heap-lock model (exact acquisition counts per operation) and the
-modelled FIFO contention replay (goalloc/engine/locks.py, goalloc/report/locks.py)."""
+modelled FIFO contention replay (goalloc/engine/locks.py, goalloc/engine/contention.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import goalloc
 import goalloc.synth
 from goalloc.engine import locks as L
 from goalloc.engine.config import Config
-from goalloc.report.locks import HOLD_NS, contention
+from goalloc.engine.contention import HOLD_NS, contention
 from goalloc.trace import Header, Writer
 from goalloc.trace import format as fmt
 

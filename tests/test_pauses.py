@@ -12,8 +12,8 @@ from conftest import run_goalloc
 
 import goalloc
 import goalloc.trace
+from goalloc.engine import pauses
 from goalloc.engine.config import Config
-from goalloc.report import mmu, pauses
 from goalloc.report.gctrace import fmt_ns_as_ms
 from goalloc.trace import format as fmt
 
@@ -104,14 +104,14 @@ def test_histogram_buckets_are_the_runtimes():
 def test_mmu_hand_worked():
     ms = 1_000_000
     p = [(4 * ms, ms)]  # one 1 ms pause in a 10 ms trace
-    assert mmu.mmu(p, 0, 10 * ms, ms) == 0.0
-    assert mmu.mmu(p, 0, 10 * ms, 2 * ms) == 0.5
-    assert abs(mmu.mmu(p, 0, 10 * ms, 10 * ms) - 0.9) < 1e-12
-    assert abs(mmu.mmu(p, 0, 10 * ms, 10**9) - 0.9) < 1e-12  # clamped to the trace
-    assert mmu.mmu([], 0, 10 * ms, ms) == 1.0
+    assert pauses.mmu(p, 0, 10 * ms, ms) == 0.0
+    assert pauses.mmu(p, 0, 10 * ms, 2 * ms) == 0.5
+    assert abs(pauses.mmu(p, 0, 10 * ms, 10 * ms) - 0.9) < 1e-12
+    assert abs(pauses.mmu(p, 0, 10 * ms, 10**9) - 0.9) < 1e-12  # clamped to the trace
+    assert pauses.mmu([], 0, 10 * ms, ms) == 1.0
     # two pauses 1 ms apart: a 3 ms window holds both
     q = [(2 * ms, ms // 2), (3 * ms + ms // 2, ms // 2)]
-    assert abs(mmu.mmu(q, 0, 10 * ms, 3 * ms) - (1 - 1 / 3)) < 1e-12
+    assert abs(pauses.mmu(q, 0, 10 * ms, 3 * ms) - (1 - 1 / 3)) < 1e-12
 
 
 def test_pause_metrics_in_json():

@@ -218,7 +218,7 @@ def _sizes(sizes: list[int]) -> str:
 def _bill(trace, tables, version: str, as_json: bool) -> None:
     import goalloc.trace
     from goalloc.cli.common import progress_for
-    from goalloc.sizeclasses.bill import run_bill
+    from goalloc.engine.bill import run_bill
 
     with goalloc.trace.open(trace) as r:
         total = r.header.events

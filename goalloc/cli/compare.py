@@ -165,7 +165,7 @@ def _kind(path: str):
 
 
 def _runs_of(doc, path):
-    from goalloc.grid import runs_of
+    from goalloc.report.grid import runs_of
 
     return runs_of(doc, path)
 

@@ -57,7 +57,7 @@ LENIENT_HINT = " (use --lenient to skip such events)"
               help="Also write the pictures as one self-contained HTML page (goalloc report; "
                    "never overwritten without --force).")
 @click.option("-j", "--jobs", type=int, metavar="N",
-              help="Grids: worker processes on this machine (default: the number of cores).")
+              help="Grids: replays at once on this machine, on threads (default: the number of cores).")
 @click.option("--dask", metavar="ADDRESS",
               help="Grids: run on the Dask scheduler at ADDRESS (pip install 'goalloc[dask]'; "
                    "trace paths must be readable by the workers).")
@@ -202,7 +202,7 @@ def prepare(ctx, traces, *, no_pagecache, lock_costs, **knobs):
     traces (removed when the command ends)."""
     extra = {"no_pagecache": no_pagecache}
     if lock_costs is not None:
-        from goalloc.report.locks import load_costs
+        from goalloc.engine.contention import load_costs
 
         extra.update(load_costs(lock_costs))
     from goalloc.cli.common import jsonl_traces
@@ -302,7 +302,7 @@ def run_specs(specs, jobs, dask, fn=None) -> list:
 def _grid(specs, fmt, json_out, force, jobs, dask, html=None) -> None:
     import json
 
-    from goalloc.grid import grid_json, render_grid
+    from goalloc.report.grid import grid_json, render_grid
 
     if html is not None:  # the HTML report's runs carry the JSON texts (replay's: no fidelity)
         import functools
@@ -354,20 +354,15 @@ def _engine_has_timeline() -> bool:
 
 
 def _run(trace, cfg, total, engine_out=None):
-    """Replay with a progress bar (after a second, on a terminal) and the one-time JIT note."""
+    """Replay with a progress bar (after a second, on a terminal); a first run's compile
+    shows its own progress line (goalloc.jit)."""
     import inspect
-    import sys
 
     import goalloc
     from goalloc.cli.common import progress_for
     from goalloc.engine import replay as engine_replay
     from goalloc.errors import TraceError
 
-    # A progress note like the bars: on a terminal only, so piped output and errors stay clean.
-    will_compile = getattr(engine_replay, "will_compile", None)
-    if sys.stderr.isatty() and callable(will_compile) and will_compile():
-        click.echo("compiling the replay engine (once after install) ...", err=True)
-        sys.stderr.flush()
     try:
         with progress_for("replaying", total) as advance:
             return goalloc.replay(trace, cfg, progress=advance, engine_out=engine_out)

@@ -52,11 +52,11 @@ class Config:
     timeline_samples: int = 200  # evenly spaced timeline samples (plus every GC boundary)
     # What-if (issue #6): no per-P page cache, so every span allocation takes the heap lock.
     no_pagecache: bool = False
-    # Contention model (goalloc/report/locks.py): heap-lock hold time per operation in ns,
+    # Contention model (goalloc/engine/contention.py): heap-lock hold time per operation in ns,
     # overriding the documented defaults (keys: pcache-refill, alloc, grow, free, reclaim,
     # scavenge, mspan-cache).
     lock_hold_ns: dict | None = None
-    # Modelled STW pauses (goalloc/report/pauses.py): overrides of the cost model's ns figures
+    # Modelled STW pauses (goalloc/engine/pauses.py): overrides of the cost model's ns figures
     # (sweep-term-fixed, mark-term-fixed, per-p); None: defaults, calibrated from the trace.
     pause_ns: dict | None = None
 
@@ -81,3 +81,18 @@ class Config:
                 raise GoallocError(f"{name} must be >= 0")
         if self.timeline_samples < 1:
             raise GoallocError("timeline_samples must be >= 1")
+
+
+def ns_table(defaults: dict[str, int], overrides: dict | None, what: str,
+             key: str) -> dict[str, int]:
+    """A cost model's figures in force (ns): the defaults, then the overrides, each a known key
+    and a non-negative number (`what`, `key`: how errors name the table and its keys)."""
+    out = dict(defaults)
+    for k, v in (overrides or {}).items():
+        if k not in out:
+            raise GoallocError(f"{what}: unknown {key} {k!r} "
+                               f"(expected one of {', '.join(defaults)})")
+        if not isinstance(v, int | float) or isinstance(v, bool) or v < 0:
+            raise GoallocError(f"{what}: {k} must be a non-negative number of ns, not {v!r}")
+        out[k] = int(round(v))
+    return out

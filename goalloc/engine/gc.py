@@ -107,8 +107,8 @@ from goalloc.engine.state import (
     SP_INUSE,
     SP_NELEMS,
     SP_SPC,
-    TB_CNT,
-    TB_OWNER,
+    TB_SLOT,
+    TB_SPAN,
     TL_EVENT,
     TL_FREE,
     TL_HEAP_LIVE,
@@ -339,27 +339,48 @@ def timed(s):
     sc[S_NEXT_TIMED] = nxt
 
 
-@njit(cache=True)
-def free_object(s, oid):
-    """The trace says object oid died (or, for sweep-observed frees, was swept)."""
-    sid = s.ob[oid, OB_SPAN]
-    s.sc[S_DEATHS] += 1
-    if sid == -2:
-        s.ob[oid, OB_SPAN] = -1
-        return
-    if sid < 0:
-        return
-    size = s.ob[oid, OB_SIZE]
-    b = s.ob[oid, OB_TB]
-    spc = s.prm[P_TINY_SPC] if b >= 0 else s.sp[sid, SP_SPC]
-    mspan.cs_touch(s, spc)
-    s.cs[spc, CS_REQ_LIVE] -= size
-    s.sc[S_REQ_LIVE] -= size
+@njit(cache=True, inline="always")
+def death_class(ob, sp, oid, sid, tspc):
+    """The span class whose stats a death of object oid (in span sid) changes."""
+    return tspc if ob[oid, OB_TB] >= 0 else sp[sid, SP_SPC]
+
+
+@njit(cache=True, inline="always")
+def object_death(ob, tb, sc, cs, oid, sid, spc):
+    """Object oid (in span sid, class spc, which the caller touched) died: its requested bytes
+    leave the live set and its record is cleared. Returns (span, slot) of the slot that dies
+    with it, span -1 if none (a tiny sub-object whose block still holds others or is a P's
+    current block)."""
+    size = ob[oid, OB_SIZE]
+    b = ob[oid, OB_TB]
+    sc[S_DEATHS] += 1
+    cs[spc, CS_REQ_LIVE] -= size
+    sc[S_REQ_LIVE] -= size
+    dsid = sid
+    dslot = ob[oid, OB_SLOT]
     if b >= 0:
-        s.tb[b, TB_CNT] -= 1
-        if s.tb[b, TB_CNT] == 0 and s.tb[b, TB_OWNER] < 0:
-            mcache.tb_kill(s, b)
-    else:
-        mspan.slot_dead(s, sid, s.ob[oid, OB_SLOT])
-    s.ob[oid, OB_SPAN] = -1
-    s.ob[oid, OB_TB] = -1
+        dsid = -1
+        if mcache.tb_sub_dead(tb, b):  # the whole block dies, its record is recycled
+            dsid = tb[b, TB_SPAN]
+            dslot = tb[b, TB_SLOT]
+            mcache.tb_recycle(sc, tb, b)
+    ob[oid, OB_SPAN] = -1
+    ob[oid, OB_TB] = -1
+    return dsid, dslot
+
+
+@njit(cache=True)
+def free_object(s, oid, sweep_frees):
+    """The trace says object oid died (or, with `sweep_frees`, was swept: an unswept span then
+    loses the slot's mark too, mspan.slot_dead_step)."""
+    sid = s.ob[oid, OB_SPAN]
+    if sid < 0:
+        s.sc[S_DEATHS] += 1
+        if sid == -2:  # a zero-size object
+            s.ob[oid, OB_SPAN] = -1
+        return
+    spc = death_class(s.ob, s.sp, oid, sid, s.prm[P_TINY_SPC])
+    mspan.cs_touch(s, spc)
+    dsid, dslot = object_death(s.ob, s.tb, s.sc, s.cs, oid, sid, spc)
+    if dsid >= 0:
+        mspan.slot_dead(s, dsid, dslot, sweep_frees)

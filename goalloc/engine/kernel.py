@@ -8,19 +8,9 @@ an array it returns (status, index) so the Python driver grows the arrays and re
 
 from __future__ import annotations
 
-import numpy as np
-
-from goalloc.engine import gc, mcache, pacer, pagealloc, sweep
+from goalloc.engine import gc, mcache, mspan, pacer, pagealloc, sweep
 from goalloc.engine.locks import S_CUR_P, S_LK_N
-from goalloc.engine.mspan import U0, U1, bucket
 from goalloc.engine.state import (
-    CS_ALLOC_BYTES,
-    CS_ALLOC_SLOTS,
-    CS_H0,
-    CS_LIVE_SLOT_BYTES,
-    CS_LIVE_SLOTS,
-    CS_MALLOCS,
-    CS_REQ_LIVE,
     CYK_FORCED,
     CYK_HEAP,
     CYK_RECORDED,
@@ -32,13 +22,8 @@ from goalloc.engine.state import (
     NEED_SPANS,
     NEED_TB,
     NEED_TL,
-    OB_SIZE,
-    OB_SLOT,
     OB_SPAN,
-    OB_TB,
-    P_HEADER_SIZE,
-    P_HEADER_THRESHOLD,
-    P_MALLOC_HEADER,
+    P_FAST_PATHS,
     P_NPROCS,
     P_RECORDED,
     P_SAMPLE_EVERY,
@@ -49,22 +34,17 @@ from goalloc.engine.state import (
     P_TINY_SPC,
     PAGE_SIZE,
     PP_TINY,
-    PP_TINY_OFF,
-    S_ALLOC_BYTES,
     S_CYCLE_GOAL,
     S_CYCLES,
-    S_DEATHS,
+    S_DEATH_NEXT,
     S_EVENT,
     S_FREES,
     S_FREES_BASE,
     S_HEAP_LIVE,
     S_INIT,
     S_LIVE_SLOT_BYTES,
-    S_MALLOCS,
     S_MAPPED_CHUNKS,
     S_MARK_BY_GOAL,
-    S_MARKED_NOW,
-    S_MARKED_SCAN_NOW,
     S_NEXT_SAMPLE,
     S_NEXT_TIMED,
     S_NOW,
@@ -91,36 +71,21 @@ from goalloc.engine.state import (
     S_REC_FREES,
     S_REC_SETTLED,
     S_REQ_LIVE,
-    S_SG,
     S_SPAN_HW,
     S_SPAN_NFREE,
     S_SPANS_INUSE,
     S_TAIL_BYTES,
-    S_TB_FREE,
     S_TB_HW,
     S_TB_NFREE,
-    S_TINY_ALLOCS,
     S_TL_N,
     S_TS,
     S_UNSWEPT,
     SP_ALLOCCOUNT,
-    SP_ELEMSIZE,
-    SP_FREEINDEX,
-    SP_LIVE,
-    SP_NELEMS,
     SP_SPC,
-    SP_SWEEPGEN,
-    SPAN_WORDS,
-    TB_CNT,
-    TB_NEXT,
-    TB_OWNER,
-    TB_SLOT,
-    TB_SPAN,
     TLK_END,
     TLK_SAMPLE,
 )
-from goalloc.jit import ctz64, kernel
-from goalloc.sizeclasses.lookup import size_to_class, tiny_offset
+from goalloc.jit import kernel
 from goalloc.trace.format import ALLOC, FLAG_NOSCAN, FREE, GC_MARK_TERM, GC_START
 
 # Engine-internal event kind (never in a trace file): the driver turns a gc_start whose trace
@@ -186,16 +151,20 @@ def _peaks(sc, event):
 
 
 @kernel
-def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
+def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id):
     """Replay events i0.. of one chunk. Returns (status, index): NEED_NONE and n when done,
-    else the capacity to grow and the event to resume at (not yet applied)."""
+    else the capacity to grow and the event to resume at (not yet applied). death_at /
+    death_id: look-ahead deaths (engine/snapshot.py), each applied just before the event whose
+    index it names, in order (sc[S_DEATH_NEXT]: the next one; the driver zeroes it per chunk)."""
     n = kind.shape[0]
+    n_deaths = death_at.shape[0]
     sc = s.sc
     prm = s.prm
     nprocs = prm[P_NPROCS]
     recorded = prm[P_RECORDED] != 0
     sweep_frees = prm[P_SWEEP_FREES] != 0
     paced = prm[P_SWEEP_PACED] != 0
+    fast_paths = prm[P_FAST_PATHS] != 0  # off: every event down the general path (a test guard)
     every = prm[P_SAMPLE_EVERY]
     now = sc[S_NOW]
     # array sizes change only between calls (the driver grows them), so hoist them
@@ -228,9 +197,6 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
     small_max = prm[P_SMALL_MAX]
     tiny_size = prm[P_TINY_SIZE]
     tspc = prm[P_TINY_SPC]
-    malloc_header = prm[P_MALLOC_HEADER] != 0
-    header_threshold = prm[P_HEADER_THRESHOLD]
-    header_size = prm[P_HEADER_SIZE]
     # one exit (break) rather than a return per check: numba releases every array local at
     # each exit
     need = NEED_NONE
@@ -238,6 +204,13 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
     for i in range(i0, n):
         k = kind[i]
         ev = start + i
+        while sc[S_DEATH_NEXT] < n_deaths and death_at[sc[S_DEATH_NEXT]] <= ev:
+            o = death_id[sc[S_DEATH_NEXT]]
+            if o < n_ob and ob[o, OB_SPAN] != -1:
+                # died before this mark start: a live bit cleared, no mark bit touched (their
+                # spans' current sweep must keep them)
+                gc.free_object(s, o, False)
+            sc[S_DEATH_NEXT] += 1
         # room for what a GC boundary or a sample writes (cycle record, timeline rows)
         if sc[S_TL_N] > tl_cap:
             need = NEED_TL
@@ -299,120 +272,45 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
             sc[S_TS] = t
             noscan = (flags[i] & FLAG_NOSCAN) != 0
             fast = False
-            if 0 < sz <= small_max and not (sweep_frees and ob[oid, OB_SPAN] != -1):
-                # mcache.malloc without a refill, on the arrays loaded above (copies of
-                # mcache._tiny's combining step, mspan.next_free_index's allocCache step,
-                # mspan.slot_live and mcache._tb_new: calling them would cost an atomic
-                # incref/decref per array they read); anything else takes mcache.malloc
+            if fast_paths and 0 < sz <= small_max and not (sweep_frees and ob[oid, OB_SPAN] != -1):
+                # mcache.malloc without a refill, by the same inline steps on the arrays loaded
+                # above (a call reading them through the state would cost an atomic
+                # incref/decref per array); anything else takes mcache.malloc
                 want = -1  # span class whose cached span gets the object (or a new tiny block)
                 tiny = noscan and sz < tiny_size
+                old = pp[pi, PP_TINY]
                 if tiny:
-                    off = tiny_offset(pp[pi, PP_TINY_OFF], sz)
-                    b = pp[pi, PP_TINY]
-                    if b >= 0 and off + sz <= tiny_size:
-                        # the object fits in the P's current tiny block
-                        pp[pi, PP_TINY_OFF] = off + sz
-                        tb[b, TB_CNT] += 1
-                        ob[oid, OB_SPAN] = tb[b, TB_SPAN]
-                        ob[oid, OB_SLOT] = tb[b, TB_SLOT]
-                        ob[oid, OB_SIZE] = sz
-                        ob[oid, OB_TB] = b
-                        sc[S_TINY_ALLOCS] += 1
-                        sc[S_MALLOCS] += 1
-                        sc[S_REQ_LIVE] += sz
-                        pid = sc[S_PEAK_ID]  # mspan.cs_touch
-                        if cs_snap[tspc] != pid:
-                            cs_snap[tspc] = pid
+                    off = mcache.tiny_fit(pp, pi, sz, tiny_size)
+                    if off >= 0:  # into the P's current tiny block
+                        if mspan.class_changed(cs_snap, sc[S_PEAK_ID], tspc):
                             for f in range(n_cs):
                                 pk_cs[tspc, f] = cs[tspc, f]
-                        cs[tspc, CS_REQ_LIVE] += sz
+                        mcache.tiny_combine(pp, tb, ob, sc, cs, pi, oid, sz, off, tspc)
                         fast = True
                     else:
                         want = tspc  # a new 16-byte block
                 else:
-                    nb = sz
-                    if malloc_header and not noscan and sz > header_threshold:
-                        nb += header_size
-                    want = (size_to_class(nb, class8, class128) << 1) | (1 if noscan else 0)
+                    want = mcache.small_class(sz, noscan, prm, class8, class128)
                 sid = -1 if want < 0 else mc[pi, want]
-                if sid >= 0:
-                    fi = sp[sid, SP_FREEINDEX]
-                    nel = sp[sid, SP_NELEMS]
-                    ac = acache[sid]
-                    bit = ctz64(ac)
-                    if fi != nel and bit < 64 and fi + bit < nel:
-                        # the cached span's allocCache has a free slot
-                        slot = fi + bit
-                        acache[sid] = (ac >> np.uint64(bit)) >> U1
-                        fi = slot + 1
-                        if fi % 64 == 0 and fi != nel:
-                            w = fi >> 6
-                            if w < SPAN_WORDS:
-                                acache[sid] = ~abits[sid, w]
-                            else:
-                                acache[sid] = U0
-                        sp[sid, SP_FREEINDEX] = fi
-                        sp[sid, SP_ALLOCCOUNT] += 1
-                        spc = sp[sid, SP_SPC]
-                        es = sp[sid, SP_ELEMSIZE]
-                        lbits[sid, slot >> 6] |= U1 << np.uint64(slot & 63)
-                        pid = sc[S_PEAK_ID]  # mspan.cs_touch
-                        if cs_snap[spc] != pid:
-                            cs_snap[spc] = pid
-                            for f in range(n_cs):
-                                pk_cs[spc, f] = cs[spc, f]
-                        live = sp[sid, SP_LIVE]
-                        cs[spc, CS_H0 + bucket(live, nel)] -= 1
-                        cs[spc, CS_H0 + bucket(live + 1, nel)] += 1
-                        sp[sid, SP_LIVE] = live + 1
-                        cs[spc, CS_ALLOC_SLOTS] += 1
-                        cs[spc, CS_ALLOC_BYTES] += es
-                        cs[spc, CS_LIVE_SLOTS] += 1
-                        cs[spc, CS_LIVE_SLOT_BYTES] += es
-                        cs[spc, CS_REQ_LIVE] += sz
-                        cs[spc, CS_MALLOCS] += 1
-                        sc[S_OBJ_BYTES] += es
-                        sc[S_LIVE_SLOT_BYTES] += es
-                        sc[S_REQ_LIVE] += sz
-                        sc[S_MALLOCS] += 1
-                        sc[S_ALLOC_BYTES] += es
-                        if sc[S_PHASE] == 1:  # allocate black
-                            mbits[sid, slot >> 6] |= U1 << np.uint64(slot & 63)
-                            sc[S_MARKED_NOW] += es
-                            if spc & 1 == 0:
-                                sc[S_MARKED_SCAN_NOW] += es
-                        ob[oid, OB_SPAN] = sid
-                        ob[oid, OB_SLOT] = slot
-                        ob[oid, OB_SIZE] = sz
-                        ob[oid, OB_TB] = -1
-                        if tiny:
-                            # mcache._tb_new: the slot is a new block holding the object
-                            blk = sc[S_TB_FREE]
-                            if blk >= 0:
-                                sc[S_TB_FREE] = tb[blk, TB_NEXT]
-                                sc[S_TB_NFREE] -= 1
-                            else:
-                                blk = sc[S_TB_HW]
-                                sc[S_TB_HW] += 1
-                            tb[blk, TB_CNT] = 1
-                            tb[blk, TB_SPAN] = sid
-                            tb[blk, TB_SLOT] = slot
-                            tb[blk, TB_OWNER] = -1
-                            tb[blk, TB_NEXT] = -1
-                            ob[oid, OB_TB] = blk
-                            # it becomes the P's block if it has more room left (mcache._tiny)
-                            if b < 0 or sz < pp[pi, PP_TINY_OFF]:
-                                if b >= 0:
-                                    tb[b, TB_OWNER] = -1
-                                    if tb[b, TB_CNT] == 0:
-                                        mcache.tb_kill(s, b)
-                                pp[pi, PP_TINY] = blk
-                                pp[pi, PP_TINY_OFF] = sz
-                                tb[blk, TB_OWNER] = pi
-                        fast = True
+                slot = -1 if sid < 0 else mspan.alloc_cache_slot(sp, acache, sid)
+                if slot >= 0:  # mcache.nextFree from the cached span's allocCache
+                    mspan.take_slot(sp, acache, abits, sid, slot)
+                    sp[sid, SP_ALLOCCOUNT] += 1
+                    spc = sp[sid, SP_SPC]
+                    if mspan.class_changed(cs_snap, sc[S_PEAK_ID], spc):
+                        for f in range(n_cs):
+                            pk_cs[spc, f] = cs[spc, f]
+                    mspan.slot_live_step(sp, cs, lbits, mbits, sc, sid, slot, sz)
+                    blk = mcache.tb_new(sc, tb, sid, slot) if tiny else -1
+                    mcache.set_obj(ob, oid, sid, slot, sz, blk)
+                    if tiny and mcache.new_block_replaces(pp, pi, old, sz):
+                        if old >= 0 and mcache.tb_release(tb, old):
+                            mcache.tb_kill(s, old, sweep_frees)
+                        mcache.set_tiny(pp, tb, pi, blk, sz)
+                    fast = True
             if not fast:
                 if sweep_frees and ob[oid, OB_SPAN] != -1:
-                    gc.free_object(s, oid)  # the id's earlier object was swept unobserved
+                    gc.free_object(s, oid, sweep_frees)  # the id's earlier object was swept unobserved
                 test = mcache.malloc(s, pi, oid, sz, noscan)
                 if test and not recorded:
                     if sc[S_PHASE] == 0:
@@ -427,58 +325,18 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0):
             oid = ids[i]
             if oid < n_ob:
                 sid = ob[oid, OB_SPAN]
-                if sid >= 0:
-                    # gc.free_object (with mcache.tb_kill and mspan.slot_dead) on the locals
-                    sc[S_DEATHS] += 1
-                    osz = ob[oid, OB_SIZE]
-                    b = ob[oid, OB_TB]
-                    spc = tspc if b >= 0 else sp[sid, SP_SPC]
-                    pid = sc[S_PEAK_ID]  # mspan.cs_touch
-                    if cs_snap[spc] != pid:
-                        cs_snap[spc] = pid
+                if fast_paths and sid >= 0:
+                    # gc.free_object by the same inline steps on the arrays loaded above (a
+                    # tiny block's slot is of class tspc, so one touch covers the slot's death)
+                    spc = gc.death_class(ob, sp, oid, sid, tspc)
+                    if mspan.class_changed(cs_snap, sc[S_PEAK_ID], spc):
                         for f in range(n_cs):
                             pk_cs[spc, f] = cs[spc, f]
-                    cs[spc, CS_REQ_LIVE] -= osz
-                    sc[S_REQ_LIVE] -= osz
-                    dsid = -1  # the span whose slot dies with this object, if one does
-                    dslot = 0
-                    if b >= 0:
-                        tb[b, TB_CNT] -= 1
-                        if tb[b, TB_CNT] == 0 and tb[b, TB_OWNER] < 0:
-                            # mcache.tb_kill: the whole block dies, its record is recycled
-                            dsid = tb[b, TB_SPAN]
-                            dslot = tb[b, TB_SLOT]
-                            tb[b, TB_NEXT] = sc[S_TB_FREE]
-                            tb[b, TB_OWNER] = -1
-                            tb[b, TB_CNT] = 0
-                            sc[S_TB_FREE] = b
-                            sc[S_TB_NFREE] += 1
-                    else:
-                        dsid = sid
-                        dslot = ob[oid, OB_SLOT]
+                    dsid, dslot = gc.object_death(ob, tb, sc, cs, oid, sid, spc)
                     if dsid >= 0:
-                        # mspan.slot_dead
-                        dspc = sp[dsid, SP_SPC]
-                        if cs_snap[dspc] != pid:  # mspan.cs_touch (a tiny block's class)
-                            cs_snap[dspc] = pid
-                            for f in range(n_cs):
-                                pk_cs[dspc, f] = cs[dspc, f]
-                        es = sp[dsid, SP_ELEMSIZE]
-                        lbits[dsid, dslot >> 6] &= ~(U1 << np.uint64(dslot & 63))
-                        live = sp[dsid, SP_LIVE]
-                        nel = sp[dsid, SP_NELEMS]
-                        cs[dspc, CS_H0 + bucket(live, nel)] -= 1
-                        cs[dspc, CS_H0 + bucket(live - 1, nel)] += 1
-                        sp[dsid, SP_LIVE] = live - 1
-                        cs[dspc, CS_LIVE_SLOTS] -= 1
-                        cs[dspc, CS_LIVE_SLOT_BYTES] -= es
-                        sc[S_LIVE_SLOT_BYTES] -= es
-                        if sweep_frees and sp[dsid, SP_SWEEPGEN] == sc[S_SG] - 2:
-                            mbits[dsid, dslot >> 6] &= ~(U1 << np.uint64(dslot & 63))
-                    ob[oid, OB_SPAN] = -1
-                    ob[oid, OB_TB] = -1
+                        mspan.slot_dead_step(sp, cs, lbits, mbits, sc, dsid, dslot, sweep_frees)
                 elif sid != -1:
-                    gc.free_object(s, oid)
+                    gc.free_object(s, oid, sweep_frees)
         elif recorded and (k == GC_START or k == GC_MARK_TERM):
             if k == GC_START and sc[S_PHASE] == 0:
                 goal, trig, lb = pacer.goal_and_trigger(s)

@@ -1,7 +1,7 @@
 """The heap lock (mheap_.lock) as the runtime takes it (Go 1.23 source read: mheap.go allocSpan,
 allocMSpanLocked, freeSpan, reclaim/reclaimChunk, grow; mpagecache.go allocToCache via
 allocSpan; mgcscavenge.go scavengeOne), logged per acquisition for the contention model
-(goalloc/report/locks.py) and counted per operation:
+(goalloc/engine/contention.py) and counted per operation:
 
 - pcache-refill: allocSpan refills an empty per-P page cache (lock, allocToCache, unlock),
   whether or not the refill finds free pages.

@@ -8,6 +8,8 @@ stale spans). mallocgc's size-class dispatch (malloc headers [1.22+]) and large 
 
 from __future__ import annotations
 
+import numpy as np
+
 from goalloc.engine import mcentral, mspan, sweep
 from goalloc.engine.state import (
     CS_REQ_LIVE,
@@ -19,6 +21,7 @@ from goalloc.engine.state import (
     P_HEADER_THRESHOLD,
     P_MALLOC_HEADER,
     P_SMALL_MAX,
+    P_SWEEP_FREES,
     P_TINY_SIZE,
     P_TINY_SPC,
     PAGE_SIZE,
@@ -48,7 +51,7 @@ from goalloc.engine.state import (
     TB_SPAN,
 )
 from goalloc.jit import njit
-from goalloc.sizeclasses.lookup import size_to_class, tiny_offset
+from goalloc.sizeclasses.lookup import malloc_size, size_to_class, tiny_offset
 
 
 @njit(cache=True)
@@ -56,42 +59,61 @@ def tb_free_records(s):
     return s.sc[S_TB_NFREE] + s.tb.shape[0] - s.sc[S_TB_HW]
 
 
-@njit(cache=True)
-def _tb_new(s, sid, slot):
-    sc = s.sc
+@njit(cache=True, inline="always")
+def tb_new(sc, tb, sid, slot):
+    """A tiny block record for the block in (sid, slot), holding one sub-object."""
     b = sc[S_TB_FREE]
     if b >= 0:
-        sc[S_TB_FREE] = s.tb[b, TB_NEXT]
+        sc[S_TB_FREE] = tb[b, TB_NEXT]
         sc[S_TB_NFREE] -= 1
     else:
         b = sc[S_TB_HW]
         sc[S_TB_HW] += 1
-    s.tb[b, TB_CNT] = 1
-    s.tb[b, TB_SPAN] = sid
-    s.tb[b, TB_SLOT] = slot
-    s.tb[b, TB_OWNER] = -1
-    s.tb[b, TB_NEXT] = -1
+    tb[b, TB_CNT] = 1
+    tb[b, TB_SPAN] = sid
+    tb[b, TB_SLOT] = slot
+    tb[b, TB_OWNER] = -1
+    tb[b, TB_NEXT] = -1
     return b
 
 
+@njit(cache=True, inline="always")
+def tb_recycle(sc, tb, b):
+    """Tiny block b's record back on the free list (its slot died with it)."""
+    tb[b, TB_NEXT] = sc[S_TB_FREE]
+    tb[b, TB_OWNER] = -1
+    tb[b, TB_CNT] = 0
+    sc[S_TB_FREE] = b
+    sc[S_TB_NFREE] += 1
+
+
+@njit(cache=True, inline="always")
+def tb_sub_dead(tb, b):
+    """One sub-object of tiny block b died. True when the whole block is now dead: no
+    sub-object left and no P holds it as its current block."""
+    tb[b, TB_CNT] -= 1
+    return (tb[b, TB_CNT] == 0) & (tb[b, TB_OWNER] < 0)
+
+
+@njit(cache=True, inline="always")
+def tb_release(tb, b):
+    """A P stops holding tiny block b. True when the block is dead (no sub-object left)."""
+    tb[b, TB_OWNER] = -1
+    return tb[b, TB_CNT] == 0
+
+
 @njit(cache=True)
-def tb_kill(s, b):
+def tb_kill(s, b, sweep_frees):
     """Every sub-object of tiny block b is dead and no P holds it: the block slot is dead."""
-    mspan.slot_dead(s, s.tb[b, TB_SPAN], s.tb[b, TB_SLOT])
-    s.tb[b, TB_NEXT] = s.sc[S_TB_FREE]
-    s.tb[b, TB_OWNER] = -1
-    s.tb[b, TB_CNT] = 0
-    s.sc[S_TB_FREE] = b
-    s.sc[S_TB_NFREE] += 1
+    mspan.slot_dead(s, s.tb[b, TB_SPAN], s.tb[b, TB_SLOT], sweep_frees)
+    tb_recycle(s.sc, s.tb, b)
 
 
 @njit(cache=True)
 def _tb_drop(s, p):
     b = s.pp[p, PP_TINY]
-    if b >= 0:
-        s.tb[b, TB_OWNER] = -1
-        if s.tb[b, TB_CNT] == 0:
-            tb_kill(s, b)
+    if b >= 0 and tb_release(s.tb, b):
+        tb_kill(s, b, s.prm[P_SWEEP_FREES] != 0)
     s.pp[p, PP_TINY] = -1
     s.pp[p, PP_TINY_OFF] = 0
 
@@ -144,12 +166,58 @@ def release_all(s, p):
     _tb_drop(s, p)
 
 
-@njit(cache=True)
-def _set_obj(s, oid, sid, slot, size, b):
-    s.ob[oid, OB_SPAN] = sid
-    s.ob[oid, OB_SLOT] = slot
-    s.ob[oid, OB_SIZE] = size
-    s.ob[oid, OB_TB] = b
+@njit(cache=True, inline="always")
+def set_obj(ob, oid, sid, slot, size, b):
+    """Object oid's record: its span and slot, requested size and tiny block (-1 none)."""
+    ob[oid, OB_SPAN] = sid
+    ob[oid, OB_SLOT] = slot
+    ob[oid, OB_SIZE] = size
+    ob[oid, OB_TB] = b
+
+
+@njit(cache=True, inline="always")
+def small_class(size, noscan, prm, class8, class128):
+    """mallocgc's span class for a small object: malloc header [1.22+] on pointerful objects
+    above the header threshold, then the size-class lookup."""
+    n = malloc_size(size, noscan, prm[P_MALLOC_HEADER] != 0, prm[P_HEADER_THRESHOLD],
+                    prm[P_HEADER_SIZE])
+    return (size_to_class(n, class8, class128) << 1) | np.int64(noscan)
+
+
+@njit(cache=True, inline="always")
+def tiny_fit(pp, p, size, tiny_size):
+    """The tiny allocator's combining test: the aligned offset at which a size-byte object
+    fits in P p's current block, or -1 (no block, or it does not fit)."""
+    off = tiny_offset(pp[p, PP_TINY_OFF], size)
+    return off if pp[p, PP_TINY] >= 0 and off + size <= tiny_size else -1
+
+
+@njit(cache=True, inline="always")
+def tiny_combine(pp, tb, ob, sc, cs, p, oid, size, off, tspc):
+    """Object oid goes into P p's current tiny block at off (tiny_fit said it fits); the
+    caller touched class tspc."""
+    b = pp[p, PP_TINY]
+    pp[p, PP_TINY_OFF] = off + size
+    tb[b, TB_CNT] += 1
+    set_obj(ob, oid, tb[b, TB_SPAN], tb[b, TB_SLOT], size, b)
+    sc[S_TINY_ALLOCS] += 1
+    sc[S_MALLOCS] += 1
+    sc[S_REQ_LIVE] += size
+    cs[tspc, CS_REQ_LIVE] += size
+
+
+@njit(cache=True, inline="always")
+def new_block_replaces(pp, p, old, size):
+    """mallocgc: a new tiny block becomes P p's current one if it has more room left than the
+    old one (size < old offset) or there is none."""
+    return (old < 0) | (size < pp[p, PP_TINY_OFF])
+
+
+@njit(cache=True, inline="always")
+def set_tiny(pp, tb, p, b, size):
+    pp[p, PP_TINY] = b
+    pp[p, PP_TINY_OFF] = size
+    tb[b, TB_OWNER] = p
 
 
 @njit(cache=True)
@@ -158,20 +226,16 @@ def malloc(s, p, oid, size, noscan):
     (after a refill or a large allocation)."""
     prm = s.prm
     if size == 0:
-        _set_obj(s, oid, -2, 0, 0, -1)
+        set_obj(s.ob, oid, -2, 0, 0, -1)
         s.sc[S_MALLOCS] += 1
         return False
     if size <= prm[P_SMALL_MAX]:
         if noscan and size < prm[P_TINY_SIZE]:
             return _tiny(s, p, oid, size)
-        n = size
-        if prm[P_MALLOC_HEADER] != 0 and not noscan and size > prm[P_HEADER_THRESHOLD]:
-            n += prm[P_HEADER_SIZE]
-        c = size_to_class(n, s.class8, s.class128)
-        spc = (c << 1) | (1 if noscan else 0)
+        spc = small_class(size, noscan, prm, s.class8, s.class128)
         sid, slot, refilled = next_free(s, p, spc)
         mspan.slot_live(s, sid, slot, size)
-        _set_obj(s, oid, sid, slot, size, -1)
+        set_obj(s.ob, oid, sid, slot, size, -1)
         return refilled
     # large object: its own span of ceil(size / page) pages, span class 0
     npages = (size + PAGE_SIZE - 1) // PAGE_SIZE
@@ -183,7 +247,7 @@ def malloc(s, p, oid, size, noscan):
     s.sp[sid, SP_REQ] = size
     mcentral.push(s, mcentral.set_id(spc, True, mcentral.swept_idx(s)), sid)
     mspan.slot_live(s, sid, 0, size)
-    _set_obj(s, oid, sid, 0, size, -1)
+    set_obj(s.ob, oid, sid, 0, size, -1)
     s.sc[S_HEAP_LIVE] += npages * PAGE_SIZE
     s.sc[S_LARGE_ALLOCS] += 1
     return True
@@ -192,27 +256,18 @@ def malloc(s, p, oid, size, noscan):
 @njit(cache=True)
 def _tiny(s, p, oid, size):
     """mallocgc's tiny path (64-bit alignment rules)."""
-    off = tiny_offset(s.pp[p, PP_TINY_OFF], size)
-    b = s.pp[p, PP_TINY]
-    tiny_size = s.prm[P_TINY_SIZE]
     tspc = s.prm[P_TINY_SPC]
-    if b >= 0 and off + size <= tiny_size:
-        s.pp[p, PP_TINY_OFF] = off + size
-        s.tb[b, TB_CNT] += 1
-        _set_obj(s, oid, s.tb[b, TB_SPAN], s.tb[b, TB_SLOT], size, b)
-        s.sc[S_TINY_ALLOCS] += 1
-        s.sc[S_MALLOCS] += 1
-        s.sc[S_REQ_LIVE] += size
+    off = tiny_fit(s.pp, p, size, s.prm[P_TINY_SIZE])
+    if off >= 0:
         mspan.cs_touch(s, tspc)
-        s.cs[tspc, CS_REQ_LIVE] += size
+        tiny_combine(s.pp, s.tb, s.ob, s.sc, s.cs, p, oid, size, off, tspc)
         return False
+    old = s.pp[p, PP_TINY]
     sid, slot, refilled = next_free(s, p, tspc)
     mspan.slot_live(s, sid, slot, size)
-    nb = _tb_new(s, sid, slot)
-    _set_obj(s, oid, sid, slot, size, nb)
-    if b < 0 or size < s.pp[p, PP_TINY_OFF]:
+    nb = tb_new(s.sc, s.tb, sid, slot)
+    set_obj(s.ob, oid, sid, slot, size, nb)
+    if new_block_replaces(s.pp, p, old, size):
         _tb_drop(s, p)
-        s.pp[p, PP_TINY] = nb
-        s.pp[p, PP_TINY_OFF] = size
-        s.tb[nb, TB_OWNER] = p
+        set_tiny(s.pp, s.tb, p, nb, size)
     return refilled

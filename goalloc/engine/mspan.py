@@ -18,7 +18,6 @@ from goalloc.engine.state import (
     CS_MALLOCS,
     CS_REQ_LIVE,
     N_SP,
-    P_SWEEP_FREES,
     PAGE_SIZE,
     S_ALLOC_BYTES,
     S_LIVE_SLOT_BYTES,
@@ -57,23 +56,31 @@ U1 = np.uint64(1)
 ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
+@njit(cache=True, inline="always")
+def class_changed(cs_snap, peak_id, spc):
+    """The copy-on-write test of cs_touch: True (and the class marked current) when a
+    held-memory peak was recorded since class spc's stats last changed, so the caller must copy
+    its row to pk_cs before changing it. Straight-line, so the replay kernel's fast paths call
+    it on their own arrays and keep the (rare) row copy in their loop body."""
+    changed = cs_snap[spc] != peak_id
+    cs_snap[spc] = peak_id
+    return changed
+
+
 @njit(cache=True)
 def cs_touch(s, spc):
     """Before changing class spc's stats: if a held-memory peak was recorded since the class
     last changed, its stats at that peak are the current ones; copy them (copy-on-write
     snapshot, so a new peak costs O(1) however many classes there are)."""
-    pid = s.sc[S_PEAK_ID]
-    if s.cs_snap[spc] != pid:
-        s.cs_snap[spc] = pid
+    if class_changed(s.cs_snap, s.sc[S_PEAK_ID], spc):
         for f in range(s.cs.shape[1]):
             s.pk_cs[spc, f] = s.cs[spc, f]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def bucket(live, nelems):
     """Slot-utilisation bucket: floor(10 * live / nelems), 1.0 in the top bucket."""
-    b = live * 10 // nelems
-    return b if b < 9 else 9
+    return min(live * 10 // nelems, 9)
 
 
 @njit(cache=True)
@@ -136,45 +143,77 @@ def span_bytes(s, sid):
     return s.sp[sid, SP_NPAGES] * PAGE_SIZE
 
 
+@njit(cache=True, inline="always")
+def alloc_cache_word(abits, sid, word):
+    """mspan.refillAllocCache's value: the inverted alloc bits of one 64-slot word (none past
+    the bitmap)."""
+    return ~abits[sid, word] if word < SPAN_WORDS else U0
+
+
 @njit(cache=True)
 def refill_alloc_cache(s, sid, word):
-    """mspan.refillAllocCache: the inverted alloc bits of one 64-slot word."""
-    if word < SPAN_WORDS:
-        s.acache[sid] = ~s.abits[sid, word]
-    else:
-        s.acache[sid] = U0
+    s.acache[sid] = alloc_cache_word(s.abits, sid, word)
+
+
+@njit(cache=True, inline="always")
+def alloc_cache_slot(sp, acache, sid):
+    """nextFreeIndex's common case: the free slot the allocCache names, or -1 when the span is
+    full or the cache word is used up (then next_free_index scans on)."""
+    fi = sp[sid, SP_FREEINDEX]
+    nel = sp[sid, SP_NELEMS]
+    bit = ctz64(acache[sid])
+    slot = fi + bit
+    return slot if fi != nel and bit < 64 and slot < nel else -1
+
+
+@njit(cache=True, inline="always")
+def take_slot(sp, acache, abits, sid, slot):
+    """nextFreeIndex's tail: shift allocCache past slot, advance freeindex, and load the next
+    word's cache at a 64-slot boundary."""
+    bit = slot - sp[sid, SP_FREEINDEX]
+    # bit+1 may be 64: a shift by 64 is undefined, do it in two steps.
+    acache[sid] = (acache[sid] >> np.uint64(bit)) >> U1
+    fi = slot + 1
+    if fi % 64 == 0 and fi != sp[sid, SP_NELEMS]:
+        acache[sid] = alloc_cache_word(abits, sid, fi >> 6)
+    sp[sid, SP_FREEINDEX] = fi
+
+
+@njit(cache=True)
+def _scan_words(s, sid):
+    """nextFreeIndex past a used-up allocCache word: the next free slot (freeindex left at
+    its word), or nelems when the span is full (freeindex = nelems)."""
+    sp = s.sp
+    fi = sp[sid, SP_FREEINDEX]
+    nel = sp[sid, SP_NELEMS]
+    if fi == nel:
+        return nel
+    bit = ctz64(s.acache[sid])
+    while bit == 64:
+        fi = (fi + 64) & ~np.int64(63)
+        if fi >= nel:
+            sp[sid, SP_FREEINDEX] = nel
+            return nel
+        refill_alloc_cache(s, sid, fi >> 6)
+        bit = ctz64(s.acache[sid])
+    sp[sid, SP_FREEINDEX] = fi
+    if fi + bit >= nel:
+        sp[sid, SP_FREEINDEX] = nel
+        return nel
+    return fi + bit
 
 
 @njit(cache=True)
 def next_free_index(s, sid):
     """mspan.nextFreeIndex: the lowest free slot at/after freeindex, or nelems when full.
     Advances freeindex and shifts allocCache past the returned slot."""
-    sp = s.sp
-    sfreeindex = sp[sid, SP_FREEINDEX]
-    snelems = sp[sid, SP_NELEMS]
-    if sfreeindex == snelems:
-        return sfreeindex
-    acache = s.acache[sid]
-    bit = ctz64(acache)
-    while bit == 64:
-        sfreeindex = (sfreeindex + 64) & ~np.int64(63)
-        if sfreeindex >= snelems:
-            sp[sid, SP_FREEINDEX] = snelems
-            return snelems
-        refill_alloc_cache(s, sid, sfreeindex >> 6)
-        acache = s.acache[sid]
-        bit = ctz64(acache)
-    result = sfreeindex + bit
-    if result >= snelems:
-        sp[sid, SP_FREEINDEX] = snelems
-        return snelems
-    # bit+1 may be 64: a shift by 64 is undefined, do it in two steps.
-    s.acache[sid] = (acache >> np.uint64(bit)) >> U1
-    sfreeindex = result + 1
-    if sfreeindex % 64 == 0 and sfreeindex != snelems:
-        refill_alloc_cache(s, sid, sfreeindex >> 6)
-    sp[sid, SP_FREEINDEX] = sfreeindex
-    return result
+    slot = alloc_cache_slot(s.sp, s.acache, sid)
+    if slot < 0:
+        slot = _scan_words(s, sid)
+        if slot == s.sp[sid, SP_NELEMS]:
+            return slot
+    take_slot(s.sp, s.acache, s.abits, sid, slot)
+    return slot
 
 
 @njit(cache=True)
@@ -192,54 +231,63 @@ def test_bit(bits, sid, i):
     return (bits[sid, i >> 6] >> np.uint64(i & 63)) & U1 != U0
 
 
-@njit(cache=True)
-def slot_live(s, sid, slot, req):
-    """A new object (or tiny block) occupies slot: live bit, per-class and global counters."""
-    spc = s.sp[sid, SP_SPC]
-    es = s.sp[sid, SP_ELEMSIZE]
-    set_bit(s.lbits, sid, slot)
-    cs_touch(s, spc)
-    cs = s.cs
-    live = s.sp[sid, SP_LIVE]
-    nel = s.sp[sid, SP_NELEMS]
+@njit(cache=True, inline="always")
+def slot_live_step(sp, cs, lbits, mbits, sc, sid, slot, req):
+    """A new object (or tiny block) occupies slot: live bit, per-class and global counters,
+    allocate-black while marking. The caller touched the class (cs_touch / class_changed)."""
+    spc = sp[sid, SP_SPC]
+    es = sp[sid, SP_ELEMSIZE]
+    lbits[sid, slot >> 6] |= U1 << np.uint64(slot & 63)
+    live = sp[sid, SP_LIVE]
+    nel = sp[sid, SP_NELEMS]
     cs[spc, CS_H0 + bucket(live, nel)] -= 1
     cs[spc, CS_H0 + bucket(live + 1, nel)] += 1
-    s.sp[sid, SP_LIVE] = live + 1
+    sp[sid, SP_LIVE] = live + 1
     cs[spc, CS_ALLOC_SLOTS] += 1
     cs[spc, CS_ALLOC_BYTES] += es
     cs[spc, CS_LIVE_SLOTS] += 1
     cs[spc, CS_LIVE_SLOT_BYTES] += es
     cs[spc, CS_REQ_LIVE] += req
     cs[spc, CS_MALLOCS] += 1
-    sc = s.sc
     sc[S_OBJ_BYTES] += es
     sc[S_LIVE_SLOT_BYTES] += es
     sc[S_REQ_LIVE] += req
     sc[S_MALLOCS] += 1
     sc[S_ALLOC_BYTES] += es
-    if s.sc[S_PHASE] == 1:  # allocate black
-        set_bit(s.mbits, sid, slot)
-        sc[S_MARKED_NOW] += es
-        if spc & 1 == 0:
-            sc[S_MARKED_SCAN_NOW] += es
+    # allocate black while marking (branch-free, so the step stays straight-line)
+    black = sc[S_PHASE] == 1
+    mbits[sid, slot >> 6] |= np.uint64(black) << np.uint64(slot & 63)
+    sc[S_MARKED_NOW] += es * black
+    sc[S_MARKED_SCAN_NOW] += es * (black & (spc & 1 == 0))
 
 
 @njit(cache=True)
-def slot_dead(s, sid, slot):
+def slot_live(s, sid, slot, req):
+    cs_touch(s, s.sp[sid, SP_SPC])
+    slot_live_step(s.sp, s.cs, s.lbits, s.mbits, s.sc, sid, slot, req)
+
+
+@njit(cache=True, inline="always")
+def slot_dead_step(sp, cs, lbits, mbits, sc, sid, slot, sweep_frees):
     """The object (or whole tiny block) in slot died: it will not be marked at the next mark
     start. Under sweep-observed frees it was already dead at the last mark start, so an
-    unswept span loses its mark too (see docs/model.md)."""
-    spc = s.sp[sid, SP_SPC]
-    es = s.sp[sid, SP_ELEMSIZE]
-    clear_bit(s.lbits, sid, slot)
-    cs_touch(s, spc)
-    live = s.sp[sid, SP_LIVE]
-    nel = s.sp[sid, SP_NELEMS]
-    s.cs[spc, CS_H0 + bucket(live, nel)] -= 1
-    s.cs[spc, CS_H0 + bucket(live - 1, nel)] += 1
-    s.sp[sid, SP_LIVE] = live - 1
-    s.cs[spc, CS_LIVE_SLOTS] -= 1
-    s.cs[spc, CS_LIVE_SLOT_BYTES] -= es
-    s.sc[S_LIVE_SLOT_BYTES] -= es
-    if s.prm[P_SWEEP_FREES] != 0 and s.sp[sid, SP_SWEEPGEN] == s.sc[S_SG] - 2:
-        clear_bit(s.mbits, sid, slot)
+    unswept span loses its mark too (see docs/model.md). The caller touched the class."""
+    spc = sp[sid, SP_SPC]
+    es = sp[sid, SP_ELEMSIZE]
+    lbits[sid, slot >> 6] &= ~(U1 << np.uint64(slot & 63))
+    live = sp[sid, SP_LIVE]
+    nel = sp[sid, SP_NELEMS]
+    cs[spc, CS_H0 + bucket(live, nel)] -= 1
+    cs[spc, CS_H0 + bucket(live - 1, nel)] += 1
+    sp[sid, SP_LIVE] = live - 1
+    cs[spc, CS_LIVE_SLOTS] -= 1
+    cs[spc, CS_LIVE_SLOT_BYTES] -= es
+    sc[S_LIVE_SLOT_BYTES] -= es
+    unmark = sweep_frees & (sp[sid, SP_SWEEPGEN] == sc[S_SG] - 2)
+    mbits[sid, slot >> 6] &= ~(np.uint64(unmark) << np.uint64(slot & 63))
+
+
+@njit(cache=True)
+def slot_dead(s, sid, slot, sweep_frees):
+    cs_touch(s, s.sp[sid, SP_SPC])
+    slot_dead_step(s.sp, s.cs, s.lbits, s.mbits, s.sc, sid, slot, sweep_frees)

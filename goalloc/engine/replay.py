@@ -6,6 +6,7 @@ Python work.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import os
@@ -16,7 +17,7 @@ import numpy as np
 
 import goalloc.trace
 from goalloc import releases
-from goalloc.engine import locks, snapshot
+from goalloc.engine import contention, locks, pauses, snapshot
 from goalloc.engine import state as S
 from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
 from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
@@ -39,8 +40,6 @@ from goalloc.engine.report import (
     TimelineSample,
 )
 from goalloc.errors import TraceError
-from goalloc.report import locks as lock_report
-from goalloc.report import pauses
 from goalloc.sizeclasses import get_table, profile
 from goalloc.trace import format as fmt
 from goalloc.trace import validate
@@ -72,10 +71,15 @@ def _tiny_spc(table, tiny_size: int) -> int:
     return c << 1 | 1
 
 
+_NO_DEATHS = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
 class Engine:
     """Engine state for one replay: arrays plus the parameters they were built from."""
 
-    def __init__(self, header, config: Config):
+    def __init__(self, header, config: Config, *, fast_paths: bool = True):
+        """`fast_paths=False` sends every event down the kernel's general path (mcache.malloc,
+        gc.free_object): the same results, slower; tests compare the two."""
         self.config = config
         self.version, self.version_source, self.green_tea, self.green_tea_why = \
             modelled_release(config, header)
@@ -116,20 +120,25 @@ class Engine:
         prm[S.P_NUM_CLASSES] = self.table.num_classes
         prm[S.P_TINY_SPC] = _tiny_spc(self.table, prof.tiny_size)
         prm[locks.P_NO_PCACHE] = 1 if config.no_pagecache else 0
+        prm[S.P_FAST_PATHS] = 1 if fast_paths else 0
         self.lock_log: list[np.ndarray] = []  # drained heap-lock log rows (ts, P, op)
         self.stw = pauses.StwCollector()
         self.arrays = S.EngineArrays(prm, self.table, prof.objs_scan, prof.objs_noscan, self.procs)
         init(self.arrays.state)
 
-    def run_chunk(self, chunk) -> None:
+    def run_chunk(self, chunk, deaths: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Replay one chunk; `deaths`: (event index, object id) of look-ahead deaths to apply
+        before those events (engine/snapshot.py), in event order."""
         a = self.arrays
+        death_at, death_id = _NO_DEATHS if deaths is None else deaths
         objs = chunk.kind == fmt.ALLOC
         if objs.any():
             a.grow(S.NEED_OBJS, int(chunk.id[objs].max()) + 1)
+        a.sc[S.S_DEATH_NEXT] = 0
         i = 0
         while True:
             status, i = replay_chunk(a.state, chunk.kind, chunk.ts, chunk.p, chunk.id,
-                                     chunk.size, chunk.flags, chunk.start, i)
+                                     chunk.size, chunk.flags, chunk.start, i, death_at, death_id)
             self.drain_locks()
             if status == S.NEED_NONE:
                 return
@@ -171,39 +180,43 @@ class Engine:
         self.drain_locks()
 
 
-def will_compile() -> bool:
-    """True if the next replay in this process compiles the engine (no usable numba cache
-    entry for the replay kernels in the current cache directory), so the CLI can say
-    "compiling the replay engine (once after install, ~30 s)..." first."""
-    from goalloc.engine import kernel as K
-
-    for disp in (K.replay_chunk, K._init, K.force_gc, K.current_goal, K.sample_end):
-        if disp.signatures:
-            continue  # already compiled or loaded in this process
-        try:
-            if not disp._cache._cache_file._load_index():
-                return True
-        except Exception:  # noqa: BLE001 (private numba API: assume the worst)
-            return True
-    return False
-
-
 def replay(path: str | os.PathLike, config: Config | None = None, *, progress=None,
-           engine_out: list | None = None) -> Report:
-    """Replay a trace; raise TraceError (one line) when it fails validation."""
+           engine_out: list | None = None, fast_paths: bool = True) -> Report:
+    """Replay a trace; raise TraceError (one line) when it fails validation. `fast_paths`:
+    see Engine."""
     config = config or Config()
     config.check()
+    return _replay(path, config, _Plans(path), progress, engine_out, fast_paths)
+
+
+class _Plans:
+    """snapshot.plan of one trace, made once (it reads the whole trace) and handed out as a
+    fresh copy to each replay of it (build and the timed-death cursor change a plan)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.made = False
+        self.plan = None
+
+    def get(self, header):
+        if not self.made:
+            self.plan = snapshot.plan(self.path, header)
+            self.made = True
+        return copy.deepcopy(self.plan)
+
+
+def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_paths) -> Report:
     scan_rate_source = "config" if config.scan_rate is not None else "default"
     if config.gc_mode == "pacer" and config.scan_rate is None:
-        rate = measured_scan_rate(path, config)
+        rate = measured_scan_rate(path, config, fast_paths=fast_paths, plans=plans)
         if rate is not None:
             config = dataclasses.replace(config, scan_rate=rate)
             scan_rate_source = "trace"
     with goalloc.trace.open(path) as reader:
         header = reader.header
-        eng = Engine(header, config)
+        eng = Engine(header, config, fast_paths=fast_paths)
         # recorded Go traces: snapshot rebuilt in place, sweep frees as deaths with look-ahead
-        eng.plan = snapshot.plan(path, header)
+        eng.plan = plans.get(header)
         run_chunk = eng.run_chunk
         if eng.plan is not None:
             eng.plan.timed_deaths = config.gc_mode == "pacer"
@@ -235,7 +248,8 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         return report
 
 
-def measured_scan_rate(path, config: Config) -> float | None:
+def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
+                       plans: _Plans | None = None) -> float | None:
     """The mark cost model's scan rate as the recording shows it, for pacer-mode replays of a
     recorded Go trace (frees "sweep", GC markers): a recorded-mode replay gives the model's scan
     work at each recorded mark start, the trace each mark's duration (gc_start to mark
@@ -248,8 +262,9 @@ def measured_scan_rate(path, config: Config) -> float | None:
         if reader.header.frees != "sweep":
             return None
     # the recorded marks ran on the recorded GOMAXPROCS, whatever the replay models
-    rec = replay(path, dataclasses.replace(config, gc_mode="recorded", procs=None,
-                                           scan_rate=DEFAULT_SCAN_RATE))
+    rec = _replay(path, dataclasses.replace(config, gc_mode="recorded", procs=None,
+                                            scan_rate=DEFAULT_SCAN_RATE),
+                  plans or _Plans(path), None, None, fast_paths)
     work = 0
     cpu_ns = 0.0
     for c in rec.cycles:
@@ -455,7 +470,7 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
     r.periodic_cycles = int(sc[S.S_PERIODIC])
     r.cons_mark = float(a.fs[S.F_CONS_MARK])
     r.freed_bytes = int(sc[S.S_FREE_BYTES])
-    lock_report.attach(r, eng)  # heap lock and span-set counts, modelled contention (#6)
+    contention.attach(r, eng)  # heap lock and span-set counts, modelled contention (#6)
     pauses.attach(r, eng, header)  # recorded and modelled STW pauses, MMU (#6)
     r.mark_start_inuse = [t.objects + t.unused for t in r.timeline if t.kind == "mark-start"]
     plan = getattr(eng, "plan", None)

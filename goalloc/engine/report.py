@@ -152,8 +152,8 @@ class Report:
     periodic_cycles: int = 0
     cons_mark: float = 0.0  # the pacer's consMark at the end
     freed_bytes: int = 0  # slot bytes freed by sweeping (alloc_bytes - freed_bytes = objects)
-    # issue #6: heap-lock and span-set counts with modelled contention (goalloc/report/locks.py)
-    # and recorded/modelled STW pauses with MMU (goalloc/report/pauses.py); docs/json.md
+    # issue #6: heap-lock and span-set counts with modelled contention (goalloc/engine/contention.py)
+    # and recorded/modelled STW pauses with MMU (goalloc/engine/pauses.py); docs/json.md
     locks: dict | None = None
     pauses: dict | None = None
     # in-use heap span bytes at every mark start, after sweep termination (one per cycle, in

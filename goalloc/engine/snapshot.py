@@ -20,7 +20,8 @@ death by up to a cycle. Before replaying, one pass over the trace (`plan`) works
   spans start swept, in mcentral's partial or full swept sets. heapLive starts at the
   allocated slot bytes; the pacer's state is a fresh program's (heapMarked 0, consMark 0).
 
-`Plan.run_chunk` replays a chunk in pieces, applying the deaths due before each gc_start.
+`Plan.run_chunk` hands each chunk's deaths to the replay kernel, which applies each just
+before the event it is due at (no Python per death or per piece).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from goalloc.engine.state import (
     OB_SLOT,
     OB_SPAN,
     OB_TB,
-    P_SWEEP_FREES,
     PAGE_SIZE,
     S_HEAP_LIVE,
     S_OBJ_BYTES,
@@ -239,39 +239,24 @@ class Plan:
 
     def run_chunk(self, eng, chunk) -> None:
         """Replay one chunk: snapshot allocs skipped (already placed), deaths applied before
-        the gc_start they belong to (or, with `timed_deaths`, at their interval's midpoint)."""
-        from goalloc.trace.reader import Chunk
+        the gc_start they belong to (or, with `timed_deaths`, at their interval's midpoint),
+        by the replay kernel itself."""
+        import dataclasses
 
-        kind = chunk.kind
         lo, hi = chunk.start, chunk.start + chunk.n
         if self.obj_event.shape[0]:
             a, b = np.searchsorted(self.obj_event, [lo, hi])
             if b > a:
-                kind = kind.copy()
+                kind = chunk.kind.copy()
                 kind[self.obj_event[a:b] - lo] = 0  # placed by build(): no event
+                chunk = dataclasses.replace(chunk, kind=kind)
         if self.timed_deaths:
             death_at, death_id = self._timed_cuts(chunk)
-            a, b = 0, death_at.shape[0]
         else:
-            death_at, death_id = self.death_at, self.death_id
-            a, b = np.searchsorted(death_at, [lo, hi])
-        cuts = np.unique(death_at[a:b]) if b > a else ()
-        cols = chunk.columns()
-        cols["kind"] = kind
-
-        def piece(i, j):
-            if j > i:
-                sub = {name: col[i:j] for name, col in cols.items()}
-                eng.run_chunk(Chunk(n=j - i, start=lo + i, offset=chunk.offset, **sub))
-
-        i = 0
-        for t in cuts:
-            j = int(t) - lo
-            piece(i, j)
-            x, y = np.searchsorted(death_at, [t, t + 1])
-            _deaths(eng.arrays.state, death_id[x:y])
-            i = j
-        piece(i, chunk.n)
+            a, b = np.searchsorted(self.death_at, [lo, hi])
+            death_at, death_id = self.death_at[a:b], self.death_id[a:b]
+        eng.run_chunk(chunk, (np.ascontiguousarray(death_at, np.int64),
+                              np.ascontiguousarray(death_id, np.int64)))
 
 
 def plan(path, header, chunk_reader=None) -> Plan | None:
@@ -402,20 +387,6 @@ def _attach_objects(p: Plan, ids, pages, spc, ob) -> None:
 
 
 @kernel
-def _deaths(s, oids):
-    """Deaths known by look-ahead: the objects died before this mark start (a live bit
-    cleared, no mark bit touched: their spans' current sweep must keep them)."""
-    prm = s.prm
-    saved = prm[P_SWEEP_FREES]
-    prm[P_SWEEP_FREES] = 0
-    for j in range(oids.shape[0]):
-        o = oids[j]
-        if o < s.ob.shape[0] and s.ob[o, OB_SPAN] != -1:
-            gc.free_object(s, o)
-    prm[P_SWEEP_FREES] = saved
-
-
-@kernel
 def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_ids, recs,
            nelems, placed):
     """The snapshot: spans of their recorded class and pages, objects in their slots, objects
@@ -463,15 +434,12 @@ def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_i
     for j in range(recs.shape[0]):
         if recs[j] >= 0:
             rec_to_j[recs[j]] = j
-    saved = s.prm[P_SWEEP_FREES]
-    s.prm[P_SWEEP_FREES] = 0
     for j in range(dead_ids.shape[0]):
         o = dead_ids[j]
         sid = s.ob[o, OB_SPAN]
         if sid >= 0:
             unswept[rec_to_j[sid]] = True
-            gc.free_object(s, o)
-    s.prm[P_SWEEP_FREES] = saved
+            gc.free_object(s, o, False)
     idx = spanset.swept_idx(s)
     for j in range(recs.shape[0]):
         sid = recs[j]

@@ -60,6 +60,7 @@ P_PERIODIC_NS = 19  # forcegcperiod (2 min)
 P_SAMPLE_EVERY = 20  # timeline: a sample every this many events
 P_FIXED_CONS_MARK = 21  # 1: consMark = P_CONS_MARK_PPM, never measured
 P_SWEEP_PACED = 22  # 1: the background sweeper follows the trace's sweep frees (sweep.paced)
+P_FAST_PATHS = 23  # 0: every event takes the general path (the fast-path guard test, #13)
 N_PRM = 32
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
@@ -163,6 +164,7 @@ S_FREE_BYTES = 94  # slot bytes freed by sweeping (cumulative, /gc/heap/frees:by
 S_REC_FREES = 95  # sweep.paced: frees the trace reported since the last mark termination
 S_REC_SETTLED = 96  # ... of them, those reported before the last event that was not a free
 S_FREES_BASE = 97  # S_FREES at the last mark termination
+S_DEATH_NEXT = 98  # the next of this chunk's look-ahead deaths to apply (engine/snapshot.py)
 N_SC = 128
 
 # ---- float scalars (fs) ------------------------------------------------------------------------

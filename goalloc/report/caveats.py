@@ -59,7 +59,7 @@ def has_clock(report) -> bool:
 
 def mmu_windows_beyond(report) -> list[str]:
     """MMU windows (e.g. "1s") longer than the trace's time span."""
-    from goalloc.report.mmu import WINDOWS_NS
+    from goalloc.engine.pauses import WINDOWS_NS
 
     span = trace_span(report)
     if span is None:

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 
 from goalloc.errors import GoallocError
-from goalloc.grid import run_key
+from goalloc.report.grid import run_key
 
 SCHEMA = "goalloc-compare/1"
 PER_CLASS = "/goalloc/sizeclass/"

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 
-from goalloc.grid import run_key
+from goalloc.report.grid import run_key
 
 # Figures the trace or the configuration fixes: echoed, neither better nor worse.
 NEUTRAL = (

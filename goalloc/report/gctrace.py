@@ -11,7 +11,7 @@ sit beside real ones. What the model knows and what it does not (docs/json.md, "
   termination in trace time), X (heapLive at mark start), Y (heapLive at mark termination),
   Z (heap marked), G (heap goal), S and L (the configured stack and globals stand-ins), n (Ps);
 - A and C (the sweep- and mark-termination stop-the-world pauses): recorded in recorded GC
-  mode when the trace has them, else modelled (goalloc/report/pauses.py);
+  mode when the trace has them, else modelled (goalloc/engine/pauses.py);
 - not modelled, printed as 0: P% (GC CPU share) and all five CPU times.
 
 A forced cycle (Cycle.kind == "forced") ends in ` (forced)` as the runtime's does. Cycles
@@ -77,7 +77,7 @@ def gctrace_lines(report, *, stacks: int | None = None, globals_: int | None = N
     if globals_ is None:
         globals_ = getattr(report, "globals_bytes", 0) or 0
     lines = []
-    # A and C: the cycle's stop-the-world pauses (recorded or modelled, goalloc/report/pauses.py)
+    # A and C: the cycle's stop-the-world pauses (recorded or modelled, goalloc/engine/pauses.py)
     p = getattr(report, "pauses", None) or {}
     by_n = {c["n"]: (c["sweep_termination_ns"] or 0, c["mark_termination_ns"] or 0)
             for c in p.get("cycles", [])}

@@ -2,8 +2,8 @@
 1.19-1.26), alternatives to compare against, custom tables from files, and per-version
 profiles (objects per span, malloc header, small limit).
 
-Nothing here imports numba: the numba lookup lives in `goalloc.sizeclasses.lookup` and the
-trace bill in `goalloc.sizeclasses.bill`; import those explicitly.
+Nothing here imports numba: the numba lookup lives in `goalloc.sizeclasses.lookup`; import it
+explicitly. The `classes --trace` bill reads traces, so it sits above them (goalloc/engine/bill.py).
 """
 
 from __future__ import annotations

@@ -17,9 +17,19 @@ def size_to_class(n, class8, class128):
     class128[0] as in the runtime's unsigned arithmetic); tables that build a long class8
     array use the same code. The malloc header must already be added to n."""
     split = (class8.shape[0] - 1) * 8
-    if n <= split - 8:
-        return class8[(n + 7) >> 3]
-    return class128[(n - split + 127) >> 7]
+    # both lookups with clamped indices, then a select: no early return, so the kernels' inline
+    # steps that call this stay straight-line (no reference counting in the event loop)
+    c8 = class8[min((n + 7) >> 3, class8.shape[0] - 1)]
+    c128 = class128[max((n - split + 127) >> 7, 0)]
+    return c8 if n <= split - 8 else c128
+
+
+@njit(cache=True, inline="always")
+def malloc_size(size, noscan, header, threshold, header_size):
+    """mallocgc [1.22+]: a pointerful object above the header threshold (512 B) carries a
+    malloc header (8 B) in its slot, so the class lookup sees size + header. `header`: the
+    version profile has malloc headers."""
+    return size + header_size * ((header & (not noscan)) & (size > threshold))
 
 
 @njit(cache=True)

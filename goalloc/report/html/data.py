@@ -10,7 +10,7 @@ replay, each reduced to a bounded size whatever the trace's length:
 - the heap lock's acquisitions and modelled waits per operation in LOCK_BINS time bins (from the
   engine's acquisition log through the same FIFO model as the report's totals);
 - the recorded stop-the-world pauses (start, duration, kind), at most MAX_PAUSES of them;
-- the MMU curve over MMU_WINDOWS window lengths (goalloc.report.mmu, as `go tool trace` draws
+- the MMU curve over MMU_WINDOWS window lengths (goalloc.engine.pauses, as `go tool trace` draws
   it), of the recorded GC pauses and of the cycles' modelled pauses.
 
 Plain Python and numpy, no numba: `series(report, eng)` after `goalloc.replay(...,
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from goalloc.report import locks as lock_report
-from goalloc.report.mmu import mmu
+from goalloc.engine import contention as lock_model
+from goalloc.engine.pauses import mmu
 
 MAX_POINTS = 1200  # timeline rows kept per run (2 per bucket: its lowest and highest total)
 LOCK_BINS = 240
@@ -82,14 +82,14 @@ def lock_bins(eng, nbins: int = LOCK_BINS) -> dict | None:
     log = (np.concatenate(eng.lock_log) if eng.lock_log else np.zeros((0, 3), np.int64))
     if log.shape[0] == 0:
         return None
-    holds = lock_report.hold_table(eng.config.lock_hold_ns)
-    _t, issue, waits, ops, _holds = lock_report.fifo_waits(log, holds, int(eng.procs))
+    holds = lock_model.hold_table(eng.config.lock_hold_ns)
+    _t, issue, waits, ops, _holds = lock_model.fifo_waits(log, holds, int(eng.procs))
     t0, t1 = int(issue.min()), int(issue.max()) + 1
     width = max(1, -(-(t1 - t0) // nbins))
     b = (issue - t0) // width
     nb = int(b.max()) + 1
     out = {"t0": t0, "bin_ns": int(width), "ops": {}}
-    for i, op in enumerate(lock_report.OPS):
+    for i, op in enumerate(lock_model.OPS):
         m = ops == i
         if not m.any():
             continue
@@ -123,7 +123,7 @@ def cycle_pauses(doc: dict) -> list[tuple[int, int]]:
 def mmu_windows(span_ns: int, points: int = MMU_POINTS) -> list[int]:
     """Log-spaced window lengths from 10 us to the trace's span, with the JSON's four
     (1 ms, 10 ms, 100 ms, 1 s) among them where they fit."""
-    from goalloc.report.mmu import WINDOWS_NS
+    from goalloc.engine.pauses import WINDOWS_NS
 
     if span_ns <= MMU_MIN_NS:
         return sorted({max(1, span_ns)} | set(WINDOWS_NS.values()))

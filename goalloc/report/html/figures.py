@@ -394,7 +394,7 @@ def mmu_curve(doc: dict, series: dict, *, id: str) -> str | None:
     c = Chart(width=WIDTH // 2 - 8, height=260, x=(ws[0], ws[-1]), y=(0, 1), xlog=True,
               xfmt=fmt_ns, yfmt=fmt_pct, xlabel="window", ylabel="min mutator utilisation",
               margin=(8, 12, 54, 48))
-    from goalloc.report.mmu import WINDOWS_NS
+    from goalloc.engine.pauses import WINDOWS_NS
 
     for key, colour, label in (("recorded", "#59a14f", "recorded GC pauses"),
                                ("cycles", "#e15759", "the cycles' pauses (modelled)")):

@@ -23,9 +23,10 @@ def replay_run(spec, *, original: dict | None = None, validate: bool | None = No
 
     header = spec.header
     if header is None:
-        from goalloc.grid import read_header
+        from goalloc.trace.reader import TraceReader
 
-        header = read_header(spec.trace)
+        with TraceReader(spec.trace) as r:
+            header = r.header
     engines: list = []
     if run is None:
         report = goalloc.replay(spec.trace, spec.config, engine_out=engines)

@@ -2,6 +2,7 @@
 columns once and prices every table at the trace's peak live set (rounding, malloc headers per
 the Go 1.22+ rule, span tails, tiny blocks as mallocgc's tiny allocator packs them, Go 1.19-1.26).
 A quick static estimate: no GC, no per-P spans; the full replay (goalloc replay) has those.
+Not a runtime twin: it lives in engine/ because it reads traces (sizeclasses sits below them).
 """
 
 from __future__ import annotations

@@ -1,0 +1,55 @@
+"""Replay speed on the shipped real traces (#14): for each traces/*.msgpack, a fresh process
+loads the numba cache (a warm-up replay of the smallest trace), then times
+`goalloc.replay(trace)` in the default configuration (pacer mode: on a Go trace that includes
+the recorded-mode pass measuring the scan rate) and with --gc recorded. Events/s are the
+trace's events over that call's wall time: the speed after start-up. The median of --runs.
+
+    python benchmarks/bench_shipped.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_CHILD = r"""
+import json, sys, time
+import goalloc
+from goalloc.engine.config import Config
+goalloc.replay(sys.argv[2], Config(gc_mode="recorded"))  # load the cache
+out = {}
+for mode in ("pacer", "recorded"):
+    t = time.perf_counter()
+    r = goalloc.replay(sys.argv[1], Config(gc_mode=mode))
+    out[mode] = r.events / (time.perf_counter() - t)
+print(json.dumps(out))
+"""
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args(argv)
+    traces = sorted(os.path.join(ROOT, "traces", f) for f in os.listdir(os.path.join(ROOT, "traces"))
+                    if f.endswith(".msgpack"))
+    warm = min(traces, key=os.path.getsize)
+    res: dict = {}
+    for _ in range(args.runs):
+        for t in traces:  # interleaved: load drifts hit every trace alike
+            p = subprocess.run([sys.executable, "-c", _CHILD, t, warm], check=True,
+                               capture_output=True, text=True)
+            for mode, v in json.loads(p.stdout.strip().splitlines()[-1]).items():
+                name = os.path.basename(t).removesuffix(".msgpack")
+                res.setdefault(f"{name} {mode} events_per_s", []).append(v)
+    return {k: statistics.median(v) for k, v in res.items()}
+
+
+if __name__ == "__main__":
+    for k, v in main(sys.argv[1:]).items():
+        print(f"{k:50s} {v / 1e6:6.2f} M")
