@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from html_pages import GO_TRACE, goalloc, session_pages
 
+from goalloc.engine.pauses import WINDOWS_NS
 from goalloc.report.html import data, embedded_reports
 from goalloc.report.html.figures import XAxis, goal_steps, waste_parts
 from goalloc.report.html.page import SCHEMA
-from goalloc.engine.pauses import WINDOWS_NS
 
 
 class Elements(HTMLParser):
