@@ -1368,6 +1368,9 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
         "live_at_end": int(st.octr[0]),
         "slot_reused_before_free": int(c[C_SLOT_REUSED]),
         "late_frees_dropped": int(c[C_LATE_FREES]),
+        # reused live slots whose free never came: a runtime that frees without tracing it
+        # (GOEXPERIMENT=runtimefreegc, 1.26+) - replayed as freed at the reuse
+        "reused_slots_never_freed": int(st.owed.ctr[0]),
         "unknown_frees": int(c[C_UNKNOWN_FREES]),
         "objects_outside_spans": int(c[C_NO_SPAN]),
         "unknown_types": int(c[C_UNKNOWN_TYPES]),

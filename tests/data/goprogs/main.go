@@ -2,7 +2,7 @@
 // Usage: GOALLOC_TRACE=OUT.trace GODEBUG=traceallocfree=1 ./goprogs multi|long
 //
 //	multi  four goroutines on GOMAXPROCS 4 building and dropping maps, strings (many tiny),
-//	       pointerful nodes, byte slices and an occasional large buffer, 120 rounds each:
+//	       pointerful nodes, byte slices and an occasional large buffer, 60 rounds each:
 //	       heap-triggered cycles started from every size path, on several Ps at once.
 //	long   one goroutine keeping a churning working set for about 3.5 s with short sleeps,
 //	       so the execution trace spans four or more generations (the runtime starts a new
@@ -76,11 +76,11 @@ func main() {
 		until := time.Now().Add(time.Minute)
 		for g := 0; g < 4; g++ {
 			wg.Add(1)
-			go churn(g, 120, 400, until, false, &wg)
+			go churn(g, 60, 400, until, false, &wg)
 		}
 	case "long":
 		wg.Add(1)
-		go churn(0, 1<<30, 100, time.Now().Add(3500*time.Millisecond), true, &wg)
+		go churn(0, 1<<30, 60, time.Now().Add(3500*time.Millisecond), true, &wg)
 	default:
 		panic("usage: goprogs multi|long")
 	}
