@@ -45,7 +45,8 @@ def progress_for(label: str, total: int | None, *, min_seconds: float = 1.0):
 # Import notes that are facts about the trace, not things the import could not map.
 _IMPORT_FACTS = ("events", "lines", "live_at_end", "generations", "gomaxprocs", "go_events",
                  "trace_events", "frees_without_p", "time_markers", "go_version",
-                 "go_version_source", "beyond_inline_marks")
+                 "go_version_source", "beyond_inline_marks", "tracer_buffers",
+                 "tracer_buffer_bytes")
 # Notes that say how a Go trace was read faithfully (docs/importers.md).
 _IMPORT_ADJUSTED = ("tiny_allocs_in_block", "trigger_allocs_moved")
 

@@ -36,6 +36,11 @@ LENIENT_HINT = " (use --lenient to skip such events)"
 @click.option("--no-pagecache", "no_pagecache", is_flag=True,
               help="What-if: no per-P page cache, so every span allocation takes the heap "
                    "lock (the lock report shows what the cache saves).")
+@click.option("--tracer-buffers", "tracer_buffers", type=click.Choice(["keep", "drop"]),
+              default=None,
+              help="The execution tracer's own 2.25 MiB of buffers in a Go trace (absent from "
+                   "the untraced program): default drop in pacer mode (what-if), keep in "
+                   "recorded mode and with --validate.")
 @click.option("--lock-costs", "lock_costs", type=click.Path(dir_okay=False, exists=True),
               metavar="FILE.toml",
               help="Cost model overrides: [heap-lock] hold ns per operation, [pauses] "
@@ -69,7 +74,7 @@ LENIENT_HINT = " (use --lenient to skip such events)"
 @click.pass_context
 def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pagecache,
            lock_costs, as_json, fmt, json_out, gctrace, timeline, jobs, dask, force,
-           validate=False, html=None):
+           validate=False, html=None, tracer_buffers=None):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
     classes, fragmentation, size classes and GC cycles (all figures are the model's).
 
@@ -100,9 +105,12 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     if jobs is not None and jobs < 1:
         raise GoallocError(f"--jobs must be at least 1, not {jobs}")
 
+    if validate and tracer_buffers is None:
+        tracer_buffers = "keep"  # the recording it is compared with had them
     specs, originals = prepare(ctx, traces, no_pagecache=no_pagecache, lock_costs=lock_costs,
                                go_version=go_version, table=table, gogc=gogc,
-                               memlimit=memlimit, procs=procs, gc_mode=gc_mode)
+                               memlimit=memlimit, procs=procs, gc_mode=gc_mode,
+                               tracer_buffers=tracer_buffers)
     if len(specs) > 1:
         for flag, on in (("--gctrace", gctrace), ("--timeline", timeline is not None),
                          ("--validate", validate)):
@@ -196,11 +204,11 @@ def _validate_exit(ctx, fid) -> None:
         sys.exit(1)  # as compare does: main() runs click with standalone_mode=False
 
 
-def prepare(ctx, traces, *, no_pagecache, lock_costs, **knobs):
+def prepare(ctx, traces, *, no_pagecache, lock_costs, tracer_buffers=None, **knobs):
     """(RunSpecs, {imported trace: recorder's file}) for TRACE... and the knob options: what-if
     and cost options into the base config, recorders' files imported to temporary goalloc
     traces (removed when the command ends)."""
-    extra = {"no_pagecache": no_pagecache}
+    extra = {"no_pagecache": no_pagecache, "tracer_buffers": tracer_buffers}
     if lock_costs is not None:
         from goalloc.engine.contention import load_costs
 

@@ -20,6 +20,11 @@ class Config:
     # GOEXPERIMENT for the span layout: "greenteagc" / "nogreenteagc"; None: what the trace
     # shows (objects past Green Tea's slots), else the release's default
     goexperiment: str | None = None
+    # The execution tracer's own buffers (2.25 MiB live for the whole recording, absent from
+    # the untraced program; the importer flags them): "keep" or "drop"; None drops them in
+    # pacer mode (a what-if is about the program) and keeps them in recorded mode (the trace's
+    # own cycles counted them). Comparing a replay with its recording (--validate) keeps them.
+    tracer_buffers: str | None = None
     table: str = "go"  # size-class table name or file (goalloc.sizeclasses.get_table)
     gogc: int | None = 100  # None = GOGC=off
     memlimit: int | None = None  # GOMEMLIMIT bytes; None = unlimited
@@ -60,9 +65,17 @@ class Config:
     # (sweep-term-fixed, mark-term-fixed, per-p); None: defaults, calibrated from the trace.
     pause_ns: dict | None = None
 
+    def drops_tracer_buffers(self) -> bool:
+        """Whether this replay leaves the tracer's own buffers out (see tracer_buffers)."""
+        if self.tracer_buffers is None:
+            return self.gc_mode == "pacer"
+        return self.tracer_buffers == "drop"
+
     def check(self) -> None:
         if self.gc_mode not in GC_MODES:
             raise GoallocError(f"unknown GC mode {self.gc_mode!r} (expected pacer or recorded)")
+        if self.tracer_buffers not in (None, "keep", "drop"):
+            raise GoallocError(f"tracer_buffers must be keep or drop, not {self.tracer_buffers!r}")
         if self.goexperiment is not None and self.goexperiment not in GOEXPERIMENTS:
             raise GoallocError(f"GOEXPERIMENT {self.goexperiment!r} is not one goalloc models "
                                f"(expected {' or '.join(GOEXPERIMENTS)})")

@@ -220,6 +220,7 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
         run_chunk = eng.run_chunk
         if eng.plan is not None:
             eng.plan.timed_deaths = config.gc_mode == "pacer"
+            eng.plan.drop_tracer = config.drops_tracer_buffers()
             eng.plan.build(eng)
             run_chunk = functools.partial(eng.plan.run_chunk, eng)
         vs = validate._State()
@@ -358,6 +359,8 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
         table=eng.table.name, gogc=cfg.gogc,
         memlimit=cfg.memlimit, procs=eng.procs, gc_mode=cfg.gc_mode, free_semantics=header.frees,
         sizes=header.sizes, events=events,
+        tracer_buffer_bytes=int((header.source or {}).get("tracer_buffer_bytes") or 0),
+        tracer_buffers_dropped=cfg.drops_tracer_buffers(),
     )
     ncyc = int(sc[S.S_CYCLES]) + (1 if sc[S.S_PHASE] == 1 else 0)
     for n in range(ncyc):

@@ -116,6 +116,8 @@ class Report:
     go_version_source: str = ""  # "flag", "trace: <how the release was told>", "default ..."
     green_tea: bool = False  # span layout with Green Tea's inline mark bits
     green_tea_source: str = ""
+    tracer_buffer_bytes: int = 0  # the execution tracer's own buffers in the trace (importer)
+    tracer_buffers_dropped: bool = False  # left out of this replay (Config.tracer_buffers)
     cycles: list[Cycle] = field(default_factory=list)
     end: MemoryClasses | None = None
     peak: MemoryClasses | None = None  # at the maximum of held memory (in use + free pages)

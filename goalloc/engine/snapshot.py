@@ -149,6 +149,10 @@ class Plan:
     obj_span: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # index in span_*
     obj_slot: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     dead_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # the execution tracer's own buffers (allocs flagged `tracer`, event indices), and whether
+    # this replay leaves them out (Config.tracer_buffers): not placed, their allocs no events
+    tracer_event: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    drop_tracer: bool = False
     # before the first mark termination (mcaches not yet flushed): fresh (non-snapshot) heap
     # span allocations (event index, P, span class) and allocations (event index, slot size,
     # noscan), to infer which snapshot spans other Ps' mcaches held (`_cache_snapshot_spans`)
@@ -174,6 +178,12 @@ class Plan:
         """Rebuild the snapshot in the engine (before the first event). Only with the Go
         table (a recorded span class means the runtime's slot size); objects whose slot the
         modelled version's span does not have are replayed as allocs instead."""
+        if self.drop_tracer and self.tracer_event.shape[0]:
+            out = np.isin(self.obj_event, self.tracer_event)
+            self.span_pages = self.span_pages.copy()
+            self.span_pages[self.obj_span[out]] = 0  # their large spans are not built
+            for name in ("obj_event", "obj_id", "obj_size", "obj_span", "obj_slot"):
+                setattr(self, name, getattr(self, name)[~out])
         if not self.rebuilds_snapshot:
             return
         if eng.table.name != "go":
@@ -244,11 +254,13 @@ class Plan:
         import dataclasses
 
         lo, hi = chunk.start, chunk.start + chunk.n
-        if self.obj_event.shape[0]:
-            a, b = np.searchsorted(self.obj_event, [lo, hi])
+        for events in (self.obj_event, self.tracer_event if self.drop_tracer else None):
+            if events is None or not events.shape[0]:
+                continue
+            a, b = np.searchsorted(events, [lo, hi])
             if b > a:
                 kind = chunk.kind.copy()
-                kind[self.obj_event[a:b] - lo] = 0  # placed by build(): no event
+                kind[events[a:b] - lo] = 0  # placed by build(), or left out: no event
                 chunk = dataclasses.replace(chunk, kind=kind)
         if self.timed_deaths:
             death_at, death_id = self._timed_cuts(chunk)
@@ -276,6 +288,7 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
     mv_t, mv_id, mv_mid, mv_lo, dead = [], [], [], [], []
     sp_id, sp_pages, sp_spc = [], [], []
     ob = {"event": [], "id": [], "size": [], "aux": []}
+    tracer = []
     fresh = {"event": [], "p": [], "spc": []}
     early = {"event": [], "slot": [], "noscan": []}
     first_term = -1  # event index of the first mark termination (mcaches flushed)
@@ -296,6 +309,9 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
             terms = np.flatnonzero(kind == fmt.GC_MARK_TERM)
             markers += terms.shape[0]
             snapf = (chunk.flags & fmt.FLAG_SNAPSHOT) != 0
+            if (chunk.flags & fmt.FLAG_TRACER).any():
+                tracer.append(np.flatnonzero(allocs & ((chunk.flags & fmt.FLAG_TRACER) != 0))
+                              + chunk.start)
             if placed and first_term < 0:
                 end = chunk.n if terms.shape[0] == 0 else int(terms[0])
                 if terms.shape[0]:
@@ -334,6 +350,8 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
                 mv_lo.append(buf_lo[:nm])
                 dead.append(buf_d[:nd])
     p = Plan()
+    if tracer:
+        p.tracer_event = np.concatenate(tracer)
     if sweep and markers > 0:
         p.lookahead = True
         p.death_at = np.concatenate(mv_t) if mv_t else p.death_at

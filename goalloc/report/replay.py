@@ -277,6 +277,12 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
         ("span layout", ("Green Tea inline mark bits" if report.green_tea
                          else "no inline mark bits")
          + (f" ({report.green_tea_source})" if report.green_tea_source else "")),
+        *([("tracer heap", f"{iec_bytes(report.tracer_buffer_bytes)} of the execution tracer's "
+                            "own buffers "
+                            + ("left out (what-if: the untraced program has none; "
+                               "--tracer-buffers keep)" if report.tracer_buffers_dropped
+                               else "kept (the recording's heap had them)"))]
+          if report.tracer_buffer_bytes else []),
         ("size classes", report.table),
         ("GOGC", format_gogc(report.gogc) + src("gogc")
          + (" - cycles come from the trace (--gc recorded)" if report.gc_mode == "recorded"

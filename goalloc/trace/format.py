@@ -56,9 +56,13 @@ GC_TRIGGER_NAMES = ("unknown", "heap", "time", "forced")
 FLAG_NOSCAN = 1  # alloc: the object holds no pointers
 FLAG_SIZE_ESTIMATED = 2  # alloc: `size` is an estimate of the request (e.g. from the type size)
 FLAG_SNAPSHOT = 4  # alloc / span_alloc / stack_alloc: existed when recording started
-FLAG_NAMES = {FLAG_NOSCAN: "noscan", FLAG_SIZE_ESTIMATED: "estimated", FLAG_SNAPSHOT: "snapshot"}
+# alloc: the runtime's own object, there only because the program was traced (the execution
+# tracer's CPU-sample buffers, runtime/tracecpu.go traceInitReadCPU)
+FLAG_TRACER = 8
+FLAG_NAMES = {FLAG_NOSCAN: "noscan", FLAG_SIZE_ESTIMATED: "estimated", FLAG_SNAPSHOT: "snapshot",
+              FLAG_TRACER: "tracer"}
 FLAG_BY_NAME = {v: k for k, v in FLAG_NAMES.items()}
-KNOWN_FLAGS = FLAG_NOSCAN | FLAG_SIZE_ESTIMATED | FLAG_SNAPSHOT
+KNOWN_FLAGS = FLAG_NOSCAN | FLAG_SIZE_ESTIMATED | FLAG_SNAPSHOT | FLAG_TRACER
 
 # Header `snapshot: "placed"`: every alloc flagged snapshot has its recorded placement in `aux`,
 # (span id + 1) << PLACEMENT_SHIFT | slot index (the span is a span_alloc flagged snapshot; 0

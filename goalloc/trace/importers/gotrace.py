@@ -48,6 +48,11 @@ MAX_PAGES = 1 << 28  # span ids beyond 2 TiB above the lowest heap page are take
 MAX_TYPE_ID = 1 << 24
 TINY_BLOCK = 16  # maxTinySize: the tiny allocator's blocks are slots of the 16 B noscan class
 TAG_P = 1 << 16  # otag = mcache epoch * TAG_P + P + 1
+# runtime/cpuprof.go profBufWordCount (1 << 17 uint64) and profBufTagCount (1 << 14 pointers),
+# the same 1.23-1.27: the buffers' slots (large objects, whole pages)
+TRACER_DATA = (1 << 17) * 8
+TRACER_TAGS = (1 << 14) * 8
+TRACER_TYPES = (b"uint64", b"unsafe.Pointer")
 
 # Functions whose frame on a GCBegin stack means the program forced the cycle: runtime.GC
 # (debug.FreeOSMemory calls it too, as does the testing package before each benchmark run).
@@ -93,12 +98,15 @@ C_NO_P = 11  # object events that ran on no P (sweep frees; a fact, mapped with 
 C_TINY_IN_BLOCK = 12  # [1.24+] traced tiny requests placed in a live 16 B block
 C_TINY_NO_BLOCK = 13  # a tiny request inside a block the trace never allocated
 C_BEYOND_INLINE_MARKS = 14  # objects in slots Green Tea's span layout does not have
-N_COUNTERS = 15
+C_TRACER_BUFFERS = 15  # the execution tracer's own buffers in the snapshot (FLAG_TRACER)
+C_TRACER_BYTES = 16
+N_COUNTERS = 17
 
 
 @kernel
 def _convert(start, order, typ, key, mm, a1, a2, a3,
-             mp, pagemap, span_np, span_kc, class_size, gt_objs, t_size, t_ptr, reasons,
+             mp, pagemap, span_np, span_kc, class_size, gt_objs, t_size, t_ptr, tracer_types,
+             reasons,
              span_slot0, span_ns, span_rcap, pool, pctr, fl_head, xkeys, xvals, xctr,
              ofree, octr, otag, epoch, flush_reason, wkeys, wvals, wfree, wctr,
              skeys, svals, sfree, sctr, kkeys, kvals, kfree, kctr,
@@ -238,6 +246,15 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
             aux = slot
             if ev == w.EV_HEAP_OBJECT:
                 fl |= fmt.FLAG_SNAPSHOT
+                # runtime.StartTrace's CPU-sample buffers (tracecpu.go traceInitReadCPU: two
+                # profBufs of 1 MiB of uint64 and 128 KiB of unsafe.Pointer, made just before
+                # the snapshot): live for the whole trace, absent from an untraced run. The
+                # pointer buffers carry their type; the noscan ones do not (large noscan spans
+                # keep no type) and are told after the generation (_tracer_data_buffers).
+                if sc == 0 and tid > 0 and tid == tracer_types[1] and slot == TRACER_TAGS:
+                    fl |= fmt.FLAG_TRACER
+                    cnt[C_TRACER_BUFFERS] += 1
+                    cnt[C_TRACER_BYTES] += slot
                 # placement (header snapshot: "placed"): the span's goalloc id and the slot
                 did = map_get(skeys, svals, base)
                 aux = ((did + 1) << fmt.PLACEMENT_SHIFT) | sidx if did >= 0 else 0
@@ -1139,11 +1156,12 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
     # Types of this generation (ids are per generation).
     t_size = np.full(1, -1, np.int64)
     t_ptr = np.zeros(1, np.int64)
+    tracer_types = np.full(2, -1, np.int64)  # ids of uint64 and unsafe.Pointer (see _convert)
     for b in types:
         td = np.frombuffer(b.data, np.uint8)
         cap = len(b.data) // 5 + 1
-        ids, sizes, ptrs = (np.empty(cap, np.int64) for _ in range(3))
-        status, k, at = w.decode_types(td, 0, len(td), ids, sizes, ptrs, 0)
+        ids, sizes, ptrs, name_at = (np.empty(cap, np.int64) for _ in range(4))
+        status, k, at = w.decode_types(td, 0, len(td), ids, sizes, ptrs, name_at, 0)
         if status != w.OK:
             raise TraceError(path, "corrupt trace: bad type table entry", b.data_off + at)
         ids = ids[:k]
@@ -1154,6 +1172,10 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
             t_ptr = _grow(t_ptr, int(ids.max()) + 1, 0)
         t_size[ids] = sizes[:k]
         t_ptr[ids] = ptrs[:k]
+        for j in np.flatnonzero(sizes[:k] == 8):
+            name = b.data[name_at[j] + 1:name_at[j] + 1 + b.data[name_at[j]]]
+            if name in TRACER_TYPES:
+                tracer_types[TRACER_TYPES.index(name)] = ids[j]
 
     # ProcSteal names the M it stole from by id: turn it into an M index.
     steal = np.flatnonzero(typ == w.EV_PROC_STEAL)
@@ -1223,7 +1245,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
             ow, sp_, sk = st.owed, st.spans, st.stacks
             status, start, o = _convert(
                 start, part, typ, key, mm, a1, a2, a3, st.mp, st.pagemap, st.span_np,
-                st.span_kc, class_size, gt_objs, t_size, t_ptr, reasons,
+                st.span_kc, class_size, gt_objs, t_size, t_ptr, tracer_types, reasons,
                 st.span_slot0, st.span_ns, st.span_rcap, st.slot_ids, st.pctr, st.fl_head,
                 st.xkeys, st.xvals, st.xctr, st.ofree, st.octr, st.otag, st.epoch,
                 FLUSH_REASON,
@@ -1252,6 +1274,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
         if st.writer is None and stop < n:
             continue  # the first generation is written once it is all converted (below)
         if st.writer is None:
+            _tracer_data_buffers(cols, o, st.cnt)
             # The header names the release, which the first generation's own evidence (tiny
             # requests in blocks, slots past Green Tea's layout) tells.
             st.writer = Writer(out, header_for(st), codec=codec, force=force)
@@ -1263,6 +1286,21 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
     if st.writer is None:  # a first generation with no events
         st.writer = Writer(out, header_for(st), codec=codec, force=force)
         st.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gotrace-write")
+
+
+def _tracer_data_buffers(cols, n: int, cnt) -> None:
+    """Flag the tracer's two 1 MiB noscan CPU-sample buffers among the first generation's
+    snapshot objects: the noscan 1 MiB snapshot objects, when there are exactly as many as
+    pointer buffers were found (else a program's own buffers of that size could be among them,
+    and none is flagged)."""
+    k, f, size = cols["kind"][:n], cols["flags"][:n], cols["size"][:n]
+    want = fmt.FLAG_SNAPSHOT | fmt.FLAG_NOSCAN
+    cand = np.flatnonzero((k == fmt.ALLOC) & ((f & want) == want)
+                          & ((f & fmt.FLAG_TRACER) == 0) & (size == TRACER_DATA))
+    if cand.shape[0] and cand.shape[0] == cnt[C_TRACER_BUFFERS]:
+        f[cand] |= fmt.FLAG_TRACER
+        cnt[C_TRACER_BUFFERS] += cand.shape[0]
+        cnt[C_TRACER_BYTES] += cand.shape[0] * TRACER_DATA
 
 
 def _wait_write(st: _State, k: int | None = None) -> None:
@@ -1314,6 +1352,7 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
                         "go_version": state.release, "go_version_source": state.release_how,
                         "trace_version": version,
                         "beyond_inline_marks": int(state.cnt[C_BEYOND_INLINE_MARKS]),
+                        "tracer_buffer_bytes": int(state.cnt[C_TRACER_BYTES]),
                         "file": os.path.basename(src), "clock_hz": int(state.freq),
                         "min_heap_addr": hex(mh), "page_size": ps, "min_heap_align": al,
                         "fixed_stack": fs},
@@ -1384,6 +1423,8 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
         "tiny_allocs_in_block": int(c[C_TINY_IN_BLOCK]),
         "trigger_allocs_moved": st.trigger_allocs_moved,
         "beyond_inline_marks": int(c[C_BEYOND_INLINE_MARKS]),
+        "tracer_buffers": int(c[C_TRACER_BUFFERS]),
+        "tracer_buffer_bytes": int(c[C_TRACER_BYTES]),
         "go_version": st.release,
         "go_version_source": st.release_how,
         "tiny_allocs_without_block": int(c[C_TINY_NO_BLOCK]),

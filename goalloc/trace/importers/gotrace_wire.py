@@ -289,9 +289,10 @@ def decode_stacks(buf, start, end, ids, offs, nframes, n0):
 
 
 @kernel
-def decode_types(buf, start, end, ids, sizes, ptrbytes, n0):
+def decode_types(buf, start, end, ids, sizes, ptrbytes, name_at, n0):
     """A types batch of the alloc/free experiment: a 0 byte, then {id, type address, size,
-    ptr_bytes, name_len, name}*. Returns (status, count, byte index)."""
+    ptr_bytes, name_len, name}*; name_at[k] is where the k-th name's length varint starts.
+    Returns (status, count, byte index)."""
     n = n0
     i = np.int64(start) + 1
     while i < end:
@@ -308,6 +309,7 @@ def decode_types(buf, start, end, ids, sizes, ptrbytes, n0):
         pb, i = _uvarint(buf, i, end)
         if i < 0:
             return ERR_BAD_TYPE, n, at
+        name_at[n] = i
         ln, i = _uvarint(buf, i, end)
         if i < 0 or ln < 0 or i + ln > end:
             return ERR_BAD_TYPE, n, at
