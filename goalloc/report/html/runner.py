@@ -14,6 +14,7 @@ def replay_run(spec, *, original: dict | None = None, validate: bool | None = No
     """One spec: {"json": text, "series": picture data}. `validate` None: add fidelity when the
     trace recorded runtime facts (a Go execution trace). `run(trace, config, engine_out)`:
     how to replay (the CLI passes its progress-bar runner)."""
+    import dataclasses
     import json
 
     import goalloc
@@ -28,19 +29,27 @@ def replay_run(spec, *, original: dict | None = None, validate: bool | None = No
         with TraceReader(spec.trace) as r:
             header = r.header
     engines: list = []
-    if run is None:
-        report = goalloc.replay(spec.trace, spec.config, engine_out=engines)
-    else:
-        report = run(spec.trace, spec.config, engines)
-    fid = None
+    rec = None
     if validate is None:
         rec = fidelity.recorded_side(spec.trace) if header.frees == "sweep" else None
-        if rec is not None and rec.has_facts:
-            fid = fidelity.compare(report, rec)
+        if rec is not None and not rec.has_facts:
+            rec = None
+    config = spec.config
+    if (validate or rec is not None) and config.tracer_buffers is None:
+        # compared with its recording, whose heap had the tracer's buffers (as replay
+        # --validate does)
+        config = dataclasses.replace(config, tracer_buffers="keep")
+    if run is None:
+        report = goalloc.replay(spec.trace, config, engine_out=engines)
+    else:
+        report = run(spec.trace, config, engines)
+    fid = None
+    if rec is not None:
+        fid = fidelity.compare(report, rec)
     elif validate:
         name = (original or {}).get("path", spec.trace)
         fid = fidelity.validate(spec.trace, report, name=name)
-    text = rep.to_json(report, spec.trace, spec.config, header=header.to_map(),
+    text = rep.to_json(report, spec.trace, config, header=header.to_map(),
                        sources=spec.sources, original=original,
                        extra=None if fid is None else {"fidelity": fid.to_dict()})
     return {"json": text, "series": data.series(report, engines[0], json.loads(text))}
