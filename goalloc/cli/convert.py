@@ -27,12 +27,14 @@ def convert(src, out, to, codec, force):
     from goalloc.trace import jsonl
     from goalloc.trace.header import Header
     from goalloc.trace.reader import TraceReader
-    from goalloc.trace.writer import AtomicFile, Writer
+    from goalloc.trace.writer import AtomicFile, Writer, check_output
 
     if to is None:
         to = "jsonl" if out == "-" or Path(out).suffix.lower() in _TEXT_SUFFIXES else "msgpack"
     if out == "-" and to != "jsonl":
         raise click.UsageError("only JSON Lines can go to stdout")
+    if out != "-":
+        check_output(out, force)  # before any work: one line, nothing written
 
     if jsonl.looks_like_jsonl(src):
         header, chunks = jsonl.read_jsonl(src)

@@ -86,9 +86,11 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     if fmt != "text" and gctrace:
         raise GoallocError(f"--format {fmt} and --gctrace both write to stdout; "
                            "use -o FILE for the JSON")
+    from goalloc.trace.writer import check_output
+
     for out in (json_out, timeline):
-        if out is not None and os.path.exists(out) and not force:
-            raise GoallocError(f"{out}: already exists (use --force to overwrite)")
+        if out is not None:
+            check_output(out, force)  # before any work: one line, nothing written
     if timeline is not None and not _engine_has_timeline():
         raise GoallocError("--timeline: the replay engine does not provide a timeline yet")
     if jobs is not None and jobs < 1:

@@ -182,6 +182,13 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         if rate is not None:
             config = dataclasses.replace(config, scan_rate=rate)
             scan_rate_source = "trace"
+    try:
+        return _replay(path, config, progress, engine_out, scan_rate_source)
+    except S.ModelLimitError as e:
+        raise TraceError(path, str(e)) from None
+
+
+def _replay(path, config, progress, engine_out, scan_rate_source) -> Report:
     with goalloc.trace.open(path) as reader:
         header = reader.header
         eng = Engine(header, config)

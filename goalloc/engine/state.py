@@ -18,6 +18,9 @@ from goalloc.jit import JIT_DISABLED, kernel
 
 # isort: split
 from numba import types
+
+from goalloc import limits
+from goalloc.errors import GoallocError
 from numba.experimental import structref
 
 # ---- runtime constants (design/go-runtime-model.md section 0) --------------------------------
@@ -398,6 +401,11 @@ def _grow_rows(a: np.ndarray, rows: int, fill=0) -> np.ndarray:
     return b
 
 
+class ModelLimitError(GoallocError):
+    """The trace needs more than the model can hold within bounded memory (goalloc.limits);
+    the replay names the trace."""
+
+
 class EngineArrays:
     """The engine's arrays, owned by Python, and the structref that bundles them."""
 
@@ -473,6 +481,11 @@ class EngineArrays:
                 a[name] = _grow_rows(a[name], rows)
         elif need == NEED_CHUNKS:
             rows = max(2 * a["palloc"].shape[0], at_least)
+            limit = limits.MAX_HEAP_BYTES // (CHUNK_PAGES * PAGE_SIZE)
+            if a["palloc"].shape[0] >= limit or at_least > limit:
+                raise ModelLimitError(f"the modelled heap would exceed the model's limit of "
+                                      f"{limits.MAX_HEAP_BYTES >> 30} GiB")
+            rows = min(rows, limit)
             a["palloc"] = _grow_rows(a["palloc"], rows, ~np.uint64(0))
             a["pscav"] = _grow_rows(a["pscav"], rows)
             a["psum"] = _grow_rows(a["psum"], rows)
