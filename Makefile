@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo-out
 
-.PHONY: install demo test bench lint clean go-toolchain
+.PHONY: install demo test fuzz bench lint clean go-toolchain
 
 # Go 1.23 (bookworm-backports) records the real traces the end-to-end tests import. Installed
 # when missing and possible (root + apt); otherwise those tests skip and say why.
@@ -29,6 +29,15 @@ demo: install
 
 test: install go-toolchain
 	$(BIN)/python -m pytest -q
+
+# The fuzz suite at any size (issue #18): N cases per format from seed SEED; FORMATS picks some
+# (msgpack,jsonl,gotrace,mtrace,heaptrack,table,table-json,report). Failing cases are copied to
+# fuzz-failures/ with the command that reproduces each.
+N ?= 1000
+SEED ?= 2
+FORMATS ?= msgpack,jsonl,gotrace,mtrace,heaptrack,table,table-json,report
+fuzz: install
+	$(BIN)/python tests/fuzz.py -n $(N) --seed $(SEED) --formats $(FORMATS) --keep fuzz-failures
 
 go-toolchain:
 	@if [ ! -x $(GO_BIN) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

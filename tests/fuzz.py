@@ -42,7 +42,8 @@ REPO = HERE.parent
 
 RSS_CAP_MB = 1024  # acceptance: peak RSS under 1 GB
 AS_LIMIT = 8 << 30  # address space of a worker: a runaway allocation fails instead of swapping
-CASE_TIMEOUT = 90.0  # seconds; a case beyond this is a hang
+CASE_TIMEOUT = 90.0  # seconds per command; beyond this is a hang
+SUBPROCESS_EVERY = 40  # every 40th case runs `python -m goalloc` in a child process
 
 # ---------------------------------------------------------------------------------------------
 # mutators: (rng, bytes) -> bytes
@@ -600,6 +601,11 @@ def worker() -> None:
         tempfile.tempdir = req["tmp"]
         results = []
         for argv in req["argvs"]:
+            if req.get("subprocess"):
+                results.append(_run_subprocess(argv, req["tmp"]))
+                if results[-1]["code"] != 0:
+                    break
+                continue
             out, err = io.StringIO(), io.StringIO()
             code = None
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -617,9 +623,22 @@ def worker() -> None:
                             "out": len(out.getvalue())})
             if code != 0:
                 break
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) // 1024
         out_stream.write(json.dumps({"results": results, "rss_mb": rss}) + "\n")
         out_stream.flush()
+
+
+def _run_subprocess(argv, tmp):
+    """The real executable in a child process under the same limits: crashes show as a
+    negative status (the signal), memory as the child's peak RSS."""
+    env = dict(os.environ, TMPDIR=tmp)
+    p = subprocess.run([sys.executable, "-m", "goalloc", *argv], capture_output=True,
+                       text=True, env=env, preexec_fn=_limits, timeout=CASE_TIMEOUT)
+    code = p.returncode
+    if code < 0:
+        code = f"signal {signal.Signals(-code).name}"
+    return {"argv": argv, "code": code, "err": p.stderr[-4000:], "out": len(p.stdout)}
 
 
 def _limits():
@@ -637,11 +656,11 @@ class Worker:
                                   stderr=subprocess.PIPE, text=True, env=e,
                                   preexec_fn=_limits, cwd=REPO)
 
-    def run(self, argvs, tmp, timeout):
+    def run(self, argvs, tmp, timeout, sub=False):
         """(reply dict) or ("crash", detail) / ("hang", detail)."""
         import selectors
 
-        self.p.stdin.write(json.dumps({"argvs": argvs, "tmp": tmp}) + "\n")
+        self.p.stdin.write(json.dumps({"argvs": argvs, "tmp": tmp, "subprocess": sub}) + "\n")
         self.p.stdin.flush()
         sel = selectors.DefaultSelector()
         sel.register(self.p.stdout, selectors.EVENT_READ)
@@ -736,7 +755,9 @@ def _run_format(name, n, seed, cases, keep, env, log, base, jobs):
                 tmpdir.mkdir()
                 argvs, what = make_case(name, seed, i, workdir)
                 before = {str(p.relative_to(workdir)) for p in workdir.rglob("*")}
-                reply, bad = w.run(argvs, str(tmpdir), CASE_TIMEOUT)
+                # a sample runs the real executable in a child process (crashes, RSS)
+                sub = i % SUBPROCESS_EVERY == 0
+                reply, bad = w.run(argvs, str(tmpdir), CASE_TIMEOUT * len(argvs), sub)
                 if bad is not None:
                     problems = [bad]
                     w.kill()

@@ -130,10 +130,10 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
 
         with ThreadPoolExecutor(1) as pool:
             digest = pool.submit(file_sha256, trace)
-            report = _run(trace, cfg, header.events)
+            report = _run(trace, cfg, header.events, originals)
             digest.result()
     else:
-        report = _run(trace, cfg, header.events)
+        report = _run(trace, cfg, header.events, originals)
     fid = None
     if validate:
         from goalloc.report import fidelity
@@ -297,7 +297,7 @@ def _engine_has_timeline() -> bool:
     return hasattr(Report, "timeline")
 
 
-def _run(trace, cfg, total):
+def _run(trace, cfg, total, originals=None):
     """Replay with a progress bar (after a second, on a terminal) and the one-time JIT note."""
     import inspect
     import sys
@@ -319,9 +319,13 @@ def _run(trace, cfg, total):
         # The engine's validation suggests --lenient; say nothing of it until replay has one.
         if e.reason.endswith(LENIENT_HINT) and \
                 "lenient" not in inspect.signature(engine_replay.replay).parameters:
-            raise TraceError(e.path, e.reason[: -len(LENIENT_HINT)], offset=e.offset,
-                             event=e.event, line=e.line) from None
-        raise
+            e = TraceError(e.path, e.reason[: -len(LENIENT_HINT)], offset=e.offset,
+                           event=e.event, line=e.line)
+        if originals and e.path == str(trace) and trace in originals:
+            # a recorder's file imported to a temporary trace: name the file the user gave
+            e = TraceError(originals[trace]["path"], f"{e.reason} (in the imported trace)",
+                           event=e.event)
+        raise e from None
 
 
 def _write_atomic(path, text: str, force: bool) -> None:

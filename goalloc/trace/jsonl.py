@@ -122,18 +122,18 @@ def _event_from_json(obj) -> tuple:
         vals[name] = v
     if "reason" in obj:
         reason = obj["reason"]
-        if reason not in fmt.STW_REASONS:
+        if not isinstance(reason, str) or reason not in fmt.STW_REASONS:
             raise ValueError(f"unknown stop-the-world reason {reason!r}")
         vals["aux"] = fmt.STW_REASONS.index(reason)
     flags = obj.get("flags", 0)
     if isinstance(flags, list):
         bits = 0
         for name in flags:
-            if name not in fmt.FLAG_BY_NAME:
+            if not isinstance(name, str) or name not in fmt.FLAG_BY_NAME:
                 raise ValueError(f"unknown flag {name!r}")
             bits |= fmt.FLAG_BY_NAME[name]
         flags = bits
-    if not isinstance(flags, int) or not 0 <= flags <= 255:
+    if not isinstance(flags, int) or isinstance(flags, bool) or not 0 <= flags <= 255:
         raise ValueError(f"'flags' must be a list of names or a number 0..255, not {flags!r}")
     if not -(1 << 15) <= vals["p"] < 1 << 15:
         raise ValueError(f"'p' is {vals['p']}, outside the 16-bit range")
