@@ -394,7 +394,91 @@ def m_trace(rng, d):
     return _repack_trace(objs)
 
 
+def _uvarint(b, i):
+    v = shift = 0
+    while i < len(b):
+        c = b[i]
+        v |= (c & 0x7F) << shift
+        i += 1
+        if c < 0x80:
+            return v, i
+        shift += 7
+    return None, i
+
+
+def _enc(v):
+    out = bytearray()
+    while True:
+        out.append((v & 0x7F) | (0x80 if v > 0x7F else 0))
+        v >>= 7
+        if not out[-1] & 0x80:
+            return bytes(out)
+
+
+def _go_batches(d):
+    """[(start, header bytes, data)] of a Go trace's batches after its 16-byte header."""
+    out, i = [], 16
+    while i < len(d):
+        start = i
+        if d[i] not in (1, 49):
+            i += 1  # Go 1.26+ EvEndOfGeneration and the like: kept as they are
+            out.append((start, d[start:i], b""))
+            continue
+        i += 2 if d[i] == 49 else 1
+        vals = []
+        for _ in range(4):
+            v, i = _uvarint(d, i)
+            if v is None:
+                return None
+            vals.append(v)
+        out.append((start, d[start:i], d[i:i + vals[3]]))
+        i += vals[3]
+    return out
+
+
+def m_go_batch(rng, d):
+    """Replace one varint inside one batch with a hostile value (ids, counts, lengths, sizes)
+    and fix the batch's size, so the importer parses up to the hostile value; or give a batch
+    a hostile size, generation or M."""
+    batches = _go_batches(d)
+    if not batches:
+        return m_varint(rng, d)
+    k = rng.randrange(len(batches))
+    start, head, data = batches[k]
+    if not data:
+        return d
+    pos, i = [], 0
+    while i < len(data):
+        pos.append(i)
+        _, i = _uvarint(data, i)
+    hv = rng.choice(INTERESTING + [1 << 20, 1 << 24, (1 << 24) + 1, 1 << 28, 100000, 5000])
+    if rng.random() < 0.8:
+        j = rng.choice(pos)
+        _, end = _uvarint(data, j)
+        data = data[:j] + _enc(hv) + data[end:]
+        size = len(data)
+    else:
+        size = hv if rng.random() < 0.5 else len(data)
+    first = 2 if head[0] == 49 else 1
+    vals, i = [], first
+    for _ in range(4):
+        v, i = _uvarint(head, i)
+        vals.append(v)
+    vals[3] = size
+    if rng.random() < 0.15:
+        vals[rng.randrange(2)] = hv  # generation or M
+    head = head[:first] + b"".join(_enc(v) for v in vals)
+    out = bytearray(d[:16])
+    for n, (_, h, dd) in enumerate(batches):
+        out += (head + data) if n == k else (h + dd)
+    return bytes(out)
+
+
 def m_go_trace(rng, d):
+    if rng.random() < 0.5:
+        for _ in range(rng.choice((1, 1, 2, 4))):
+            d = m_go_batch(rng, d)
+        return d
     return mutate_bytes(rng, d, extra=[m_varint, m_varint, m_varint])
 
 

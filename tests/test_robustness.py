@@ -32,6 +32,10 @@ CASES = [
     # a 1 TiB malloc: the replay held 3.4 GB growing the page allocator
     (["replay", "{d}/mtrace-1tib.txt"],
      "mtrace-1tib.txt: the modelled heap would exceed the model's limit of 256 GiB"),
+    # a Go trace whose alloc/free info says pages are 4 GiB: the slot pool grew without end
+    (["import", "gotrace", "{d}/gotrace-page-size-4g.trace", "-o", "{o}.msgpack"],
+     "gotrace-page-size-4g.trace: byte 66: corrupt trace: alloc/free info [824633720832, "
+     "4294967296, 8, 2048]"),
     # size-class tables that crashed the kernels (SIGSEGV, SIGABRT) or asked for 64 GiB
     (["replay", "--classes", "{d}/table-pages-1m.toml", "{f}/synth.msgpack"],
      "class 4 (size 128): 1048576 pages per span, more than 512"),

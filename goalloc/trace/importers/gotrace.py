@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from goalloc import limits
 from goalloc.errors import TraceError
 from goalloc.jit import kernel
 from goalloc.sizeclasses import get_table
@@ -823,7 +824,8 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
                         raise TraceError(path, "corrupt trace: bad alloc/free info batch", b.off)
                     vals.append(v)
                 if vals[1] <= 0 or vals[2] <= 0 or vals[1] % vals[2] or \
-                        vals[1] & (vals[1] - 1) or vals[2] & (vals[2] - 1):
+                        vals[1] & (vals[1] - 1) or vals[2] & (vals[2] - 1) or \
+                        not 8 <= vals[1] <= limits.MAX_PAGE_SIZE:  # #18: Go's page is 8 KiB
                     raise TraceError(path, f"corrupt trace: alloc/free info {vals}", b.off)
                 st.info = tuple(vals)
             elif first == w.EXP_TYPES_BATCH:
