@@ -45,6 +45,15 @@ def loads(text: str | bytes, max_depth: int = limits.MAX_JSON_DEPTH):
 def load_file(path: str | os.PathLike, what: str,
               max_bytes: int = limits.MAX_JSON_FILE_BYTES):
     """The JSON document in `path`, or GoallocError "PATH: reason" (what: e.g. "JSON report")."""
+    data = read_bounded(path, what, max_bytes)
+    try:
+        return loads(data)
+    except JsonError as e:
+        raise GoallocError(f"{os.fspath(path)}: {what}: {e}") from None
+
+
+def read_bounded(path: str | os.PathLike, what: str, max_bytes: int) -> bytes:
+    """The bytes of `path`, or GoallocError when it cannot be read or is over max_bytes."""
     try:
         with open(path, "rb") as f:
             data = f.read(max_bytes + 1)
@@ -52,10 +61,7 @@ def load_file(path: str | os.PathLike, what: str,
         raise GoallocError(f"{os.fspath(path)}: cannot read {what}: {e.strerror}") from None
     if len(data) > max_bytes:
         raise GoallocError(f"{os.fspath(path)}: {what} larger than {max_bytes >> 20} MiB")
-    try:
-        return loads(data)
-    except JsonError as e:
-        raise GoallocError(f"{os.fspath(path)}: {what}: {e}") from None
+    return data
 
 
 def too_deep(obj, max_depth: int) -> str | None:

@@ -107,16 +107,7 @@ def m_int(rng, d):
 
 def m_varint(rng, d):
     """Overwrite or insert a hostile unsigned LEB128 varint (Go traces are varints)."""
-    v = rng.choice(INTERESTING + [(1 << 70) - 1])
-    out = bytearray()
-    while True:
-        byte = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            break
+    out = bytearray(_enc(rng.choice(INTERESTING + [(1 << 70) - 1])))
     if rng.random() < 0.2:
         out = bytearray(b"\xff" * rng.randrange(10, 40) + b"\x01")  # overlong
     i = rng.randrange(len(d) + 1)

@@ -24,13 +24,7 @@ def _int(v) -> bool:
 
 
 def _parse(path: Path) -> dict:
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_TABLE_BYTES + 1)
-    except OSError as e:
-        raise GoallocError(f"{path}: cannot read size-class table: {e.strerror}") from None
-    if len(data) > MAX_TABLE_BYTES:
-        raise GoallocError(f"{path}: size-class table file larger than {MAX_TABLE_BYTES >> 20} MiB")
+    data = jsonread.read_bounded(path, "size-class table", MAX_TABLE_BYTES)
     try:
         if path.suffix.lower() == ".json":
             doc = jsonread.loads(data)
