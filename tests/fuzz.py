@@ -28,12 +28,10 @@ import random
 import resource
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -785,7 +783,7 @@ def check(reply, workdir: Path, tmpdir: Path, before: set[str]) -> list[str]:
     leftovers = sorted(x for x in new if x.endswith(".tmp") or "goalloc-" in x)
     if last["code"] != 0:  # the failing command's outputs must not exist
         argv = last["argv"]
-        outs = {Path(b).name for a, b in zip(argv, argv[1:]) if a in ("-o", "--json-out")}
+        outs = {Path(b).name for a, b in zip(argv[:-1], argv[1:], strict=True) if a in ("-o", "--json-out")}
         leftovers += sorted(x for x in new if x in outs)
     stale = [x for x in after if x.endswith(".abc123.tmp")]
     if stale and last["code"] == 0 and any(a.endswith("out.msgpack") for a in last["argv"]) \

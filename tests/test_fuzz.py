@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 import fuzz
+import pytest
 
 SEED = 1  # the acceptance runs (10,000 per format) use other seeds
 N = int(os.environ.get("GOALLOC_FUZZ_N", "0")) or None

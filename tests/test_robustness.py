@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 DATA = REPO / "tests" / "data" / "robust"

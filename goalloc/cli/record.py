@@ -98,7 +98,6 @@ def record(out, force, keep_trace, command):
     import tempfile
 
     from goalloc.errors import GoallocError
-
     from goalloc.trace.writer import check_output
 
     for path in (out, keep_trace):

@@ -74,7 +74,6 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
 
     TRACE may also be a recorder's file (a Go execution trace, an mtrace or a heaptrack raw
     file): it is imported to a temporary goalloc trace first."""
-    import os
 
     from goalloc.errors import GoallocError
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from goalloc import limits
+from goalloc.errors import GoallocError
+
 # goalloc.jit must come before numba: it points NUMBA_CACHE_DIR at the source-hash directory,
 # which numba reads once, at import (otherwise caches land in __pycache__, keyed per file, and
 # a caller's cache keeps a stale copy of an edited callee in another module).
@@ -18,9 +21,6 @@ from goalloc.jit import JIT_DISABLED, kernel
 
 # isort: split
 from numba import types
-
-from goalloc import limits
-from goalloc.errors import GoallocError
 from numba.experimental import structref
 
 # ---- runtime constants (design/go-runtime-model.md section 0) --------------------------------
