@@ -103,7 +103,16 @@ def test_stale_temp_files_are_removed(cli, tmp_path):
     assert live.exists() and other.exists()
 
 
-def _interrupt(args, tmp_path, sig, wait_for: Path | None = None, after: float = 0.0):
+def _has_open(pid: int, path: Path) -> bool:
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(path)
+                   for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def _interrupt(args, tmp_path, sig, wait_for: Path | None = None, after: float = 0.0,
+               opened: Path | None = None):
     """Start `goalloc ARGS`, send `sig` once it has started work, return (status, stderr)."""
     env = dict(os.environ, TMPDIR=str(tmp_path))
     p = subprocess.Popen([sys.executable, "-m", "goalloc", *map(str, args)], cwd=tmp_path,
@@ -112,7 +121,9 @@ def _interrupt(args, tmp_path, sig, wait_for: Path | None = None, after: float =
     while time.monotonic() < deadline and p.poll() is None:
         if wait_for is None or any(wait_for.parent.glob(f".{wait_for.name}.*.tmp")):
             break
-        time.sleep(0.05)
+        if opened is not None and _has_open(p.pid, opened):
+            break
+        time.sleep(0.02)
     time.sleep(after)
     p.send_signal(sig)
     _, err = p.communicate(timeout=120)
@@ -147,8 +158,9 @@ def test_interrupt_convert_and_import(tmp_path):
         assert err.strip() == "goalloc: interrupted"
         assert sorted(os.listdir(tmp_path)) == ["in.msgpack"]
     report = tmp_path / "r.json"
+    # once the replay has the trace open it still has a second of work (a 3 M-event replay)
     code, err = _interrupt(["replay", big, "--gogc", "5", "-o", report], tmp_path,
-                           signal.SIGINT, after=2.0)
+                           signal.SIGINT, wait_for=report, opened=big, after=0.2)
     assert code == 130 and err.strip() == "goalloc: interrupted", err
     assert not report.exists()
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp") or "goalloc-" in n]
