@@ -35,6 +35,17 @@ CASES = [
     (["import", "gotrace", "{d}/gotrace-page-size-4g.trace", "-o", "{o}.msgpack"],
      "gotrace-page-size-4g.trace: byte 66: corrupt trace: alloc/free info [824633720832, "
      "4294967296, 8, 2048]"),
+    # a size-class span of 2^20 pages: the importer sized its slot pool for 8 GiB of 8 B slots
+    (["import", "gotrace", "{d}/gotrace-8gib-small-span.trace", "-o", "{o}.msgpack"],
+     "gotrace-8gib-small-span.trace: byte 16: corrupt trace: a 1048576-page span of size "
+     "class 9"),
+    # classes --trace: the bill's kernels trusted ids (SIGSEGV on a re-used id; 16 GiB arrays)
+    (["classes", "go", "pow2", "--trace", "{d}/bill-live-id-segv.msgpack"],
+     "bill-live-id-segv.msgpack: byte 268, event 1: alloc of an id that is still live (alloc, "
+     "id 65535)"),
+    (["classes", "go", "pow2", "--trace", "{d}/bill-id-2g.msgpack"],
+     "bill-id-2g.msgpack: byte 338, event 35: id is negative or not dense (far beyond the "
+     "events so far) (alloc, id 2147483647)"),
     # size-class tables that crashed the kernels (SIGSEGV, SIGABRT) or asked for 64 GiB
     (["replay", "--classes", "{d}/table-pages-1m.toml", "{f}/synth.msgpack"],
      "class 4 (size 128): 1048576 pages per span, more than 512"),

@@ -273,11 +273,15 @@ def run_bill(path, tables: list[SizeClassTable], go_version: str, advance=None) 
 
     profs = [profile(t, go_version) for t in tables]
     st = _State(tables, profs)
+    from goalloc.trace import validate
+
     reader = goalloc.trace.open(path)
     try:
         sizes = reader.header.sizes
         events = 0
+        vs, sweep = validate._State(), reader.header.frees == "sweep"
         for chunk in reader:
+            validate.check_chunk(vs, chunk, sweep, reader.path)  # the kernels trust ids, sizes
             st.apply(chunk)
             events += chunk.n
             if advance is not None:

@@ -244,6 +244,18 @@ def scan(path: str | os.PathLike, *, lenient: bool = False, progress=None) -> Tr
         return _summary(reader, s)
 
 
+def check_chunk(s: _State, chunk, sweep: bool, path) -> None:
+    """Validate one chunk (strict, in trace order) before a kernel that trusts its ids and
+    sizes sees it; raise TraceError at the first anomaly (#18)."""
+    s.reserve_ids(chunk)
+    bad = _scan_chunk(chunk.kind, chunk.ts, chunk.p, chunk.id, chunk.size, chunk.flags,
+                      chunk.start, s.st, s.live, s.live_size, s.last_ts, s.kind_counts, s.hist,
+                      s.p_seen, s.anomalies, True, sweep)
+    if bad >= 0:
+        raise TraceError(path, _describe(int(s.st[S_FIRST_CODE]), chunk, bad),
+                         offset=chunk.offset, event=chunk.start + bad)
+
+
 def _describe(code: int, chunk, i: int) -> str:
     kind = fmt.KIND_NAMES.get(int(chunk.kind[i]), str(int(chunk.kind[i])))
     detail = {
