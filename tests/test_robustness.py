@@ -39,10 +39,11 @@ CASES = [
     (["import", "gotrace", "{d}/gotrace-8gib-small-span.trace", "-o", "{o}.msgpack"],
      "gotrace-8gib-small-span.trace: byte 16: corrupt trace: a 1048576-page span of size "
      "class 9"),
-    # classes --trace: the bill's kernels trusted ids (SIGSEGV on a re-used id; 16 GiB arrays)
-    (["classes", "go", "pow2", "--trace", "{d}/bill-live-id-segv.msgpack"],
-     "bill-live-id-segv.msgpack: byte 268, event 1: alloc of an id that is still live (alloc, "
-     "id 65535)"),
+    # classes --trace: the bill's kernels trusted sizes and ids (SIGSEGV on a 2^62-byte
+    # alloc; ids of 2^31 asked for 16 GiB arrays)
+    (["classes", "go", "pow2", "--trace", "{d}/bill-size-segv.msgpack"],
+     "bill-size-segv.msgpack: byte 268, event 288: negative or absurd size (> 1 TiB) (alloc, "
+     "size 4611686018427387904)"),
     (["classes", "go", "pow2", "--trace", "{d}/bill-id-2g.msgpack"],
      "bill-id-2g.msgpack: byte 338, event 35: id is negative or not dense (far beyond the "
      "events so far) (alloc, id 2147483647)"),

@@ -279,9 +279,8 @@ def run_bill(path, tables: list[SizeClassTable], go_version: str, advance=None) 
     try:
         sizes = reader.header.sizes
         events = 0
-        vs, sweep = validate._State(), reader.header.frees == "sweep"
         for chunk in reader:
-            validate.check_chunk(vs, chunk, sweep, reader.path)  # the kernels trust ids, sizes
+            validate.check_allocs(chunk, reader.path)  # the kernels index by id, price sizes
             st.apply(chunk)
             events += chunk.n
             if advance is not None:
