@@ -76,7 +76,7 @@ def too_deep(obj, max_depth: int) -> str | None:
         else:
             continue
         if depth > max_depth:
-            return path or "(top)"
+            return (path[:60] + "...") if len(path) > 63 else (path or "(top)")
         for k, v in items:
             if isinstance(v, dict | list):
                 stack.append((v, join(path, k), depth + 1))

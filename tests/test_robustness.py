@@ -47,6 +47,12 @@ CASES = [
     (["classes", "go", "pow2", "--trace", "{d}/bill-id-2g.msgpack"],
      "bill-id-2g.msgpack: byte 338, event 35: id is negative or not dense (far beyond the "
      "events so far) (alloc, id 2147483647)"),
+    # a header value nested 500 deep (msgpack allows it): RecursionError writing the report
+    (["replay", "--json", "{d}/header-deep.msgpack"],
+     "header-deep.msgpack: byte 0: header value snapshot[0][0]"),
+    # an empty file to JSON Lines: click's three-line usage error
+    (["convert", "{d}/empty.msgpack", "-o", "{o}.jsonl"],
+     "empty.msgpack: already JSON Lines (or empty): nothing to convert"),
     # size-class tables that crashed the kernels (SIGSEGV, SIGABRT) or asked for 64 GiB
     (["replay", "--classes", "{d}/table-pages-1m.toml", "{f}/synth.msgpack"],
      "class 4 (size 128): 1048576 pages per span, more than 512"),

@@ -24,6 +24,7 @@ def convert(src, out, to, codec, force):
 
     Conversion keeps events as they are, anomalies included: run `goalloc info` to validate.
     """
+    from goalloc.errors import GoallocError
     from goalloc.trace import jsonl
     from goalloc.trace.header import Header
     from goalloc.trace.reader import TraceReader
@@ -40,7 +41,7 @@ def convert(src, out, to, codec, force):
         header, chunks = jsonl.read_jsonl(src)
         header = Header(**{**header.__dict__, "events": None})  # the writer counts them
         if to == "jsonl":
-            raise click.UsageError(f"{src} is already JSON Lines")
+            raise GoallocError(f"{src}: already JSON Lines (or empty): nothing to convert")
         with Writer(out, header, codec=codec, force=force) as w:
             for cols in chunks:
                 w.write(**cols)
