@@ -234,7 +234,7 @@ def m_jsonl(rng, d):
     if r < 0.6 and lines[i].strip():
         try:
             obj = json.loads(lines[i])
-        except ValueError:
+        except (ValueError, RecursionError):  # a line an earlier mutation broke or deepened
             return d
         lines[i] = dump_json(mutate_tree(rng, obj))
     elif r < 0.7:
@@ -814,10 +814,20 @@ def _run_format(name, n, seed, cases, keep, env, log, base, jobs):
     indices = list(cases) if cases is not None else list(range(n))
     failures = []
     peak = [0]
+    done = [0]
     lock = threading.Lock()
     t0 = time.monotonic()
 
     def lane(k):
+        try:
+            _lane(k)
+        except Exception as e:  # a harness failure must fail the run, not shorten it
+            with lock:
+                failures.append({"format": name, "case": -1, "seed": seed, "input": "",
+                                 "command": "", "problems": [f"fuzz harness: {e!r}"]})
+                print(f"FAIL {name}: fuzz harness error {e!r}", file=log)
+
+    def _lane(k):
         w = Worker(env)
         try:
             for pos in range(k, len(indices), jobs):
@@ -856,6 +866,8 @@ def _run_format(name, n, seed, cases, keep, env, log, base, jobs):
                         shutil.rmtree(dst, ignore_errors=True)
                         shutil.copytree(workdir, dst, symlinks=True)
                 _rmtree(workdir)
+                with lock:
+                    done[0] += 1
         finally:
             w.close()
 
@@ -864,9 +876,9 @@ def _run_format(name, n, seed, cases, keep, env, log, base, jobs):
         t.start()
     for t in threads:
         t.join()
-    print(f"{name}: {len(indices)} cases, {len(failures)} failing, peak RSS {peak[0]} MB, "
+    print(f"{name}: {done[0]} cases, {len(failures)} failing, peak RSS {peak[0]} MB, "
           f"{time.monotonic() - t0:.0f} s", file=log)
-    return {"cases": len(indices), "failures": failures, "rss_mb": peak[0]}
+    return {"cases": done[0], "failures": failures, "rss_mb": peak[0]}
 
 
 def _rmtree(p: Path):
