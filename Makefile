@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo-out
 
-.PHONY: install demo test bench lint clean go-toolchains chromium
+.PHONY: install demo test fuzz bench lint clean go-toolchains chromium
 
 # Go 1.23-1.27 record the real traces the end-to-end tests import (tests/test_go_releases.py).
 # They come from Debian through a private apt source list: golang-1.23-go from
@@ -59,6 +59,15 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
 	    || echo "note: could not install chromium; the HTML report browser tests will skip"; \
 	fi
+
+# The fuzz suite at any size (issue #18): N cases per format from seed SEED; FORMATS picks some
+# (msgpack,jsonl,gotrace,mtrace,heaptrack,table,table-json,report). Failing cases are copied to
+# fuzz-failures/ with the command that reproduces each.
+N ?= 1000
+SEED ?= 2
+FORMATS ?= msgpack,jsonl,gotrace,mtrace,heaptrack,table,table-json,report
+fuzz: install
+	$(BIN)/python tests/fuzz.py -n $(N) --seed $(SEED) --formats $(FORMATS) --keep fuzz-failures
 
 bench: install
 	$(BIN)/python benchmarks/run.py

@@ -11,7 +11,9 @@ PKG = Path(__file__).resolve().parents[1] / "goalloc"
 
 # lower number = lower layer; a module may import its own layer and those below
 LAYERS = {
-    "errors": 0, "jit": 0, "releases": 0,  # releases: main's release facts (no goalloc imports)
+    # base modules: no goalloc imports but each other's (releases: Go releases' facts; limits:
+    # what any file may ask for; jsonread: bounded, shape-checked JSON)
+    "errors": 0, "jit": 0, "releases": 0, "limits": 0, "jsonread": 0,
     "sizeclasses": 1,
     "trace": 2,
     "engine": 3, "synth": 3,

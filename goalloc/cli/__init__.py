@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 
 import click
@@ -62,14 +63,23 @@ def cli(ctx, debug):
 
 
 def main(argv=None) -> None:
-    """Entry point: user errors become one line on stderr and exit status 2."""
+    """Entry point: user errors become one line on stderr and exit status 2; Ctrl-C (SIGINT)
+    and SIGTERM one line and 130 / 143 after every temporary file is removed."""
     from goalloc.errors import GoallocError
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
         os.environ.get("GOALLOC_DEBUG")
     )
+    previous = _catch_signals()
     try:
         cli.main(args=argv, prog_name="goalloc", standalone_mode=False)
+    except click.BadParameter as e:
+        if not isinstance(getattr(e.param, "type", None), click.Path):
+            e.show()
+            sys.exit(2)
+        # a file argument that is missing, a directory or unreadable: one line, like the rest
+        click.echo(f"goalloc: error: {e.format_message()}", err=True)
+        sys.exit(2)
     except GoallocError as e:
         if debug:
             raise
@@ -86,6 +96,54 @@ def main(argv=None) -> None:
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(0)
-    except KeyboardInterrupt:
-        click.echo("goalloc: interrupted", err=True)
-        sys.exit(130)
+    except (KeyboardInterrupt, Interrupted) as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        click.echo("goalloc: terminated" if signum == signal.SIGTERM else "goalloc: interrupted",
+                   err=True)
+        sys.exit(128 + signum)
+    except OSError as e:  # the system refused a read or write (disk full, I/O error, ...)
+        if debug:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        click.echo(f"goalloc: error: {where}{e.strerror or e}", err=True)
+        sys.exit(2)
+    finally:
+        _restore_signals(previous)
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM during a command. Not a KeyboardInterrupt, which click would turn into
+    Abort after printing a blank line; a BaseException, so every `finally` and context manager
+    on the way out runs (temporary files and partial outputs are removed) before main() prints
+    one line and exits 128 + the signal number. SIGKILL cannot be caught: the next writer of
+    the same output removes what it left (trace/writer.py clean_stale_temps)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _catch_signals() -> dict:
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def on_signal(signum, frame):
+        raise Interrupted(signum)
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, on_signal)
+        except (ValueError, OSError):
+            pass
+    return previous
+
+
+def _restore_signals(previous: dict) -> None:
+    for sig, handler in previous.items():
+        try:
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        except (ValueError, OSError):
+            pass

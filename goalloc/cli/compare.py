@@ -136,23 +136,25 @@ def _side_name(path: str, spec: str | None) -> str:
 
 def _kind(path: str):
     """("report", doc) for a goalloc JSON report, else ("trace", None) if it opens as a trace."""
-    import json
     import os
 
     from goalloc.errors import GoallocError
 
     if not os.path.exists(path):
         raise GoallocError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        start = f.read(1 << 16).lstrip()
-    if start.startswith(b"{"):
-        try:
-            with open(path, encoding="utf-8") as f:
-                doc = json.load(f)
-        except (ValueError, UnicodeDecodeError):
-            doc = None
+    try:
+        with open(path, "rb") as f:
+            start = f.read(1 << 16).lstrip()
+    except OSError as e:
+        raise GoallocError(f"{path}: cannot open: {e.strerror}") from None
+    if start.startswith(b"{"):  # never a msgpack trace, whose first byte is a map's
+        from goalloc.jsonread import load_file
+
+        doc = load_file(path, "JSON report")
         if isinstance(doc, dict) and str(doc.get("schema", "")).startswith("goalloc-"):
             return "report", doc
+        raise GoallocError(f"{path}: neither a goalloc JSON report nor a readable trace "
+                           "(JSON without a goalloc schema)")
     from goalloc.trace.reader import TraceReader
 
     try:

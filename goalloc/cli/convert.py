@@ -24,19 +24,22 @@ def convert(src, out, to, codec, force):
 
     Conversion keeps events as they are, anomalies included: run `goalloc info` to validate.
     """
+    from goalloc.errors import GoallocError
     from goalloc.trace import jsonl
     from goalloc.trace.header import Header
     from goalloc.trace.reader import TraceReader
-    from goalloc.trace.writer import AtomicFile, Writer
+    from goalloc.trace.writer import AtomicFile, Writer, check_output
 
     if to is None:
         to = "jsonl" if out == "-" or Path(out).suffix.lower() in _TEXT_SUFFIXES else "msgpack"
     if out == "-" and to != "jsonl":
         raise click.UsageError("only JSON Lines can go to stdout")
+    if out != "-":
+        check_output(out, force)  # before any work: one line, nothing written
 
     if jsonl.looks_like_jsonl(src):
         if to == "jsonl":
-            raise click.UsageError(f"{src} is already JSON Lines")
+            raise GoallocError(f"{src}: already JSON Lines (or empty): nothing to convert")
         from goalloc.cli.common import jsonl_to_msgpack
 
         jsonl_to_msgpack(src, out, codec=codec, force=force)

@@ -34,7 +34,9 @@ def import_(format_, src, out, codec, force):
     import os
 
     from goalloc.cli.common import echo_import_summary, progress_for
+    from goalloc.trace.writer import check_output
 
+    check_output(out, force)  # before any work: one line, nothing written
     total = os.path.getsize(src) if os.path.exists(src) else None
     with progress_for("importing", total) as advance:
         module, function = IMPORTERS[format_]

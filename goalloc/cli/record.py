@@ -98,10 +98,11 @@ def record(out, force, keep_trace, command):
     import tempfile
 
     from goalloc.errors import GoallocError
+    from goalloc.trace.writer import check_output
 
     for path in (out, keep_trace):
-        if path is not None and os.path.exists(path) and not force:
-            raise GoallocError(f"{path}: already exists (use --force to overwrite)")
+        if path is not None:
+            check_output(path, force)  # before the command runs: one line, nothing written
     go_test = is_go_test(command)
     env = dict(os.environ)
     tmpdir = tempfile.mkdtemp(prefix="goalloc-record-")

@@ -85,7 +85,6 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
 
     TRACE may also be a recorder's file (a Go execution trace, an mtrace or a heaptrack raw
     file): it is imported to a temporary goalloc trace first."""
-    import os
 
     from goalloc.errors import GoallocError
 
@@ -97,9 +96,11 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     if fmt != "text" and gctrace:
         raise GoallocError(f"--format {fmt} and --gctrace both write to stdout; "
                            "use -o FILE for the JSON")
+    from goalloc.trace.writer import check_output
+
     for out in (json_out, timeline, html):
-        if out is not None and os.path.exists(out) and not force:
-            raise GoallocError(f"{out}: already exists (use --force to overwrite)")
+        if out is not None:
+            check_output(out, force)  # before any work: one line, nothing written
     if timeline is not None and not _engine_has_timeline():
         raise GoallocError("--timeline: the replay engine does not provide a timeline yet")
     if jobs is not None and jobs < 1:
@@ -134,10 +135,10 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
 
         with ThreadPoolExecutor(1) as pool:
             digest = pool.submit(file_sha256, trace)
-            report = _run(trace, cfg, header.events, engine_out=engines)
+            report = _run(trace, cfg, header.events, originals, engine_out=engines)
             digest.result()
     else:
-        report = _run(trace, cfg, header.events)
+        report = _run(trace, cfg, header.events, originals)
     fid = None
     if validate:
         from goalloc.report import fidelity
@@ -361,9 +362,10 @@ def _engine_has_timeline() -> bool:
     return hasattr(Report, "timeline")
 
 
-def _run(trace, cfg, total, engine_out=None):
+def _run(trace, cfg, total, originals=None, engine_out=None):
     """Replay with a progress bar (after a second, on a terminal); a first run's compile
-    shows its own progress line (goalloc.jit)."""
+    shows its own progress line (goalloc.jit). Errors in a recorder's file imported to a
+    temporary trace name the file the user gave (`originals`)."""
     import inspect
 
     import goalloc
@@ -378,9 +380,13 @@ def _run(trace, cfg, total, engine_out=None):
         # The engine's validation suggests --lenient; say nothing of it until replay has one.
         if e.reason.endswith(LENIENT_HINT) and \
                 "lenient" not in inspect.signature(engine_replay.replay).parameters:
-            raise TraceError(e.path, e.reason[: -len(LENIENT_HINT)], offset=e.offset,
-                             event=e.event, line=e.line) from None
-        raise
+            e = TraceError(e.path, e.reason[: -len(LENIENT_HINT)], offset=e.offset,
+                           event=e.event, line=e.line)
+        if originals and e.path == str(trace) and trace in originals:
+            # a recorder's file imported to a temporary trace: name the file the user gave
+            e = TraceError(originals[trace]["path"], f"{e.reason} (in the imported trace)",
+                           event=e.event)
+        raise e from None
 
 
 def _write_atomic(path, text: str, force: bool) -> None:

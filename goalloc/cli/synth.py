@@ -70,6 +70,9 @@ def _opt(*decls, **kw):
 @_opt("--scale", type=float, help="profile: multiply num_live (heap size) by this.")
 def synth(workload, events, output, procs, seed, force, **options):
     from goalloc.synth import generate
+    from goalloc.trace.writer import check_output
+
+    check_output(output, force)  # before any work: one line, nothing written
 
     try:
         from goalloc.cli.common import progress_for

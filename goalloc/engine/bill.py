@@ -274,12 +274,15 @@ def run_bill(path, tables: list[SizeClassTable], go_version: str, advance=None) 
 
     profs = [profile(t, go_version) for t in tables]
     st = _State(tables, profs)
+    from goalloc.trace import validate
+
     reader = goalloc.trace.open(path)
     try:
         sizes = reader.header.sizes
         events = 0
         estimated = 0  # allocs whose requested size the importer estimated (one mask a chunk)
         for chunk in reader:
+            validate.check_allocs(chunk, reader.path)  # the kernels index by id, price sizes
             st.apply(chunk)
             events += chunk.n
             estimated += int(np.count_nonzero((chunk.kind == fmt.ALLOC)

@@ -186,7 +186,10 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
     see Engine."""
     config = config or Config()
     config.check()
-    return _replay(path, config, _Plans(path), progress, engine_out, fast_paths)
+    try:
+        return _replay(path, config, _Plans(path), progress, engine_out, fast_paths)
+    except S.ModelLimitError as e:
+        raise TraceError(path, str(e)) from None
 
 
 class _Plans:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from goalloc import limits
 from goalloc.engine import gc, mcentral, mheap, mspan, spanset
 from goalloc.engine import state as S
 from goalloc.engine.state import (
@@ -54,6 +55,7 @@ from goalloc.engine.state import (
 )
 from goalloc.jit import kernel
 from goalloc.trace import format as fmt
+from goalloc.trace import validate
 
 # plan counters
 C_MOVED = 0  # frees turned into deaths before their cycle's gc_start
@@ -299,6 +301,8 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
             allocs = kind == fmt.ALLOC
             if allocs.any():
                 top = int(chunk.id[allocs].max()) + 1
+                # larger ids are anomalies the validation pass rejects (the kernel skips them)
+                top = min(top, chunk.start + chunk.n + validate.ID_SLACK)
                 if top > last_alloc.shape[0]:
                     n = max(top, 2 * last_alloc.shape[0])
                     last_alloc = np.concatenate([last_alloc, np.full(n - last_alloc.shape[0],
@@ -326,11 +330,15 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
                 early["slot"].append(chunk.aux[m].copy())
                 early["noscan"].append((chunk.flags[m] & fmt.FLAG_NOSCAN) != 0)
             if placed and snapf.any():
-                m = snapf & (kind == fmt.SPAN_ALLOC) & (chunk.aux >= 0)
+                # ids, pages and classes out of range are corrupt: left out here (validation
+                # rejects such events; the snapshot kernels index arrays with them)
+                m = snapf & (kind == fmt.SPAN_ALLOC) & (chunk.aux >= 0) & (chunk.size > 0) \
+                    & (chunk.size <= limits.MAX_HEAP_BYTES // S.PAGE_SIZE)
                 sp_id.append(chunk.id[m].copy())
                 sp_pages.append(chunk.size[m].copy())
                 sp_spc.append(chunk.aux[m].copy())
-                m = snapf & allocs & (chunk.aux > 0)
+                m = snapf & allocs & (chunk.aux > 0) & (chunk.id >= 0) \
+                    & (chunk.id < chunk.start + chunk.n + validate.ID_SLACK)
                 ob["event"].append(np.flatnonzero(m) + chunk.start)
                 ob["id"].append(chunk.id[m].copy())
                 ob["size"].append(chunk.size[m].copy())

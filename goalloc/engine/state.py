@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from goalloc import limits
+from goalloc.errors import GoallocError
+
 # goalloc.jit must come before numba: it points NUMBA_CACHE_DIR at the source-hash directory,
 # which numba reads once, at import (otherwise caches land in __pycache__, keyed per file, and
 # a caller's cache keeps a stale copy of an edited callee in another module).
@@ -400,6 +403,11 @@ def _grow_rows(a: np.ndarray, rows: int, fill=0) -> np.ndarray:
     return b
 
 
+class ModelLimitError(GoallocError):
+    """The trace needs more than the model can hold within bounded memory (goalloc.limits);
+    the replay names the trace."""
+
+
 class EngineArrays:
     """The engine's arrays, owned by Python, and the structref that bundles them."""
 
@@ -475,6 +483,11 @@ class EngineArrays:
                 a[name] = _grow_rows(a[name], rows)
         elif need == NEED_CHUNKS:
             rows = max(2 * a["palloc"].shape[0], at_least)
+            limit = limits.MAX_HEAP_BYTES // (CHUNK_PAGES * PAGE_SIZE)
+            if a["palloc"].shape[0] >= limit or at_least > limit:
+                raise ModelLimitError(f"the modelled heap would exceed the model's limit of "
+                                      f"{limits.MAX_HEAP_BYTES >> 30} GiB")
+            rows = min(rows, limit)
             a["palloc"] = _grow_rows(a["palloc"], rows, ~np.uint64(0))
             a["pscav"] = _grow_rows(a["pscav"], rows)
             a["psum"] = _grow_rows(a["psum"], rows)

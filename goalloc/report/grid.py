@@ -65,14 +65,17 @@ def run_key(doc: dict) -> dict:
 
 def runs_of(doc: dict, what: str = "input") -> list[dict]:
     """The replay documents of a goalloc-replay/1 or goalloc-grid/1 document."""
+    from goalloc.jsonread import JsonError
+    from goalloc.report.docshape import check_report
+
     schema = str(doc.get("schema", "")) if isinstance(doc, dict) else ""
-    if schema.startswith("goalloc-grid/"):
-        runs = doc.get("runs")
-        if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
-            raise GoallocError(f"{what}: a {schema} document without a list of runs")
-        return runs
-    if schema.startswith("goalloc-replay/"):
-        return [doc]
+    grid = schema.startswith("goalloc-grid/")
+    if grid or schema.startswith("goalloc-replay/"):
+        try:
+            check_report(doc, grid)  # every field compare reads has its documented type
+        except JsonError as e:
+            raise GoallocError(f"{what}: {e}") from None
+        return doc["runs"] if grid else [doc]
     raise GoallocError(f"{what}: not a goalloc replay or grid JSON report (schema {schema!r})")
 
 

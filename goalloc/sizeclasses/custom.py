@@ -5,14 +5,16 @@ spans of whole pages holding at least one object, under every Go version profile
 
 from __future__ import annotations
 
-import json
 import tomllib
 from pathlib import Path
 
+from goalloc import jsonread, limits
 from goalloc.errors import GoallocError
 from goalloc.sizeclasses.tables import PAGE_SIZE, SizeClassTable, make_table
 
 MAX_SMALL_SIZE = 32768  # _MaxSmallSize: default bound for custom class sizes
+# 4096 classes of ~30 bytes of TOML each; far beyond any real table, small enough to read whole
+MAX_TABLE_BYTES = 1 << 20
 _TOP_KEYS = {"name", "description", "page_size", "max_small_size", "class", "classes"}
 _CLASS_KEYS = {"size", "pages", "span"}
 
@@ -22,17 +24,19 @@ def _int(v) -> bool:
 
 
 def _parse(path: Path) -> dict:
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise GoallocError(f"{path}: cannot read size-class table: {e.strerror}") from None
+    data = jsonread.read_bounded(path, "size-class table", MAX_TABLE_BYTES)
     try:
         if path.suffix.lower() == ".json":
-            doc = json.loads(data)
+            doc = jsonread.loads(data)
         else:
             doc = tomllib.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError and TOMLDecodeError
+            deep = jsonread.too_deep(doc, limits.MAX_JSON_DEPTH)
+            if deep is not None:
+                raise ValueError(f"{deep}: nested deeper than {limits.MAX_JSON_DEPTH} levels")
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # JSON/TOMLDecodeError
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if isinstance(e, RecursionError):
+            msg = f"nested deeper than {limits.MAX_JSON_DEPTH} levels"
         raise GoallocError(f"{path}: not a valid size-class table file: {msg}") from None
     if not isinstance(doc, dict):
         raise GoallocError(f"{path}: expected a table/object at the top level")
@@ -52,14 +56,16 @@ def load_table(path: str | Path) -> SizeClassTable:
     if unknown:
         raise fail(f"unknown key {unknown[0]!r} (expected {', '.join(sorted(_TOP_KEYS))})")
     page = doc.get("page_size", PAGE_SIZE)
-    if not _int(page) or page < 8 or page % 8:
-        raise fail(f"page_size {page!r} must be a positive multiple of 8")
+    if not _int(page) or page < 8 or page % 8 or page > limits.MAX_PAGE_SIZE:
+        raise fail(f"page_size {page!r} must be a multiple of 8 in 8..{limits.MAX_PAGE_SIZE}")
     limit = doc.get("max_small_size", MAX_SMALL_SIZE)
-    if not _int(limit) or limit < 8:
-        raise fail(f"max_small_size {limit!r} must be an integer >= 8")
+    if not _int(limit) or not 8 <= limit <= limits.MAX_CLASS_SIZE:
+        raise fail(f"max_small_size {limit!r} must be an integer in 8..{limits.MAX_CLASS_SIZE}")
     rows = doc.get("class", doc.get("classes"))
     if not isinstance(rows, list) or not rows:
         raise fail("no classes: expected [[class]] entries with size and pages")
+    if len(rows) > limits.MAX_CLASSES:
+        raise fail(f"{len(rows)} classes, more than {limits.MAX_CLASSES}")
     name = doc.get("name", path.stem)
     if not isinstance(name, str) or not name:
         raise fail("name must be a non-empty string")
@@ -100,10 +106,15 @@ def _check_class(row, i: int, prev: int, page: int, limit: int, fail) -> tuple[i
         pages = row["pages"]
         if not _int(pages) or pages <= 0:
             raise fail(f"{where}: pages must be a positive integer")
+    if pages > limits.MAX_CLASS_PAGES:
+        raise fail(f"{where}: {pages} pages per span, more than {limits.MAX_CLASS_PAGES}")
     # The tightest span any profile builds: Go 1.26 pointerful spans of <= 512 B slots give up
     # span/64 for heap bits plus 128 B of inline mark bits.
     span = pages * page
     usable = span - (span // 64 + 128 if size <= 512 else 0)
     if span // size < 1 or usable // size < 1:
         raise fail(f"{where}: a {pages}-page span holds no object of this size")
+    if span // size > limits.MAX_SPAN_OBJECTS:
+        raise fail(f"{where}: a {pages}-page span holds {span // size} objects, more than the "
+                   f"model's {limits.MAX_SPAN_OBJECTS} per span")
     return size, pages

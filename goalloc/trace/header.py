@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from goalloc import limits
+from goalloc.jsonread import too_deep
 from goalloc.trace import format as fmt
 
 
@@ -40,6 +42,10 @@ def header_from_map(m: Any) -> Header:
     """Check a decoded header map; raise ValueError with a short reason when it is not usable."""
     if not isinstance(m, dict):
         raise ValueError("not a goalloc trace (the first value is not a header map)")
+    deep = too_deep(m, limits.MAX_JSON_DEPTH)  # #18: it is copied into reports and JSON
+    if deep is not None:
+        raise ValueError(f"header value {deep} is nested deeper than {limits.MAX_JSON_DEPTH} "
+                         "levels")
     if m.get("format") != fmt.FORMAT_NAME:
         raise ValueError(f"not a goalloc trace (format is {m.get('format')!r})")
     version = m.get("version")

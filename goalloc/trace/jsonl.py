@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from goalloc import jsonread, limits
 from goalloc.errors import TraceError
 from goalloc.trace import format as fmt
 from goalloc.trace.header import Header, header_from_map
@@ -21,15 +22,21 @@ _FIELDS = ("ts", "p", "id", "size", "aux")
 
 
 def looks_like_jsonl(path: str | os.PathLike) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(64).lstrip()
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64).lstrip()
+    except OSError:
+        return False  # the trace reader says why it cannot be opened
     return head[:1] in (b"{", b"#") or head == b""
 
 
 def read_jsonl(path: str | os.PathLike, chunk_events: int = fmt.DEFAULT_CHUNK_EVENTS):
     """Return (header, iterator of column dicts). A file whose first line is an event, not a
     header, gets a default header (requested sizes, death frees)."""
-    f = open(path, encoding="utf-8")
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise TraceError(path, f"cannot open: {e.strerror}") from None
     lines = _numbered_lines(f, path)
     first = next(lines, None)
     header = Header(producer="hand-written")
@@ -48,14 +55,22 @@ def read_jsonl(path: str | os.PathLike, chunk_events: int = fmt.DEFAULT_CHUNK_EV
 
 
 def _numbered_lines(f, path) -> Iterator[tuple[int, object]]:
-    for lineno, line in enumerate(f, start=1):
+    lineno = 0
+    while True:
+        line = f.readline(limits.MAX_JSONL_LINE_BYTES + 1)
+        if not line:
+            return
+        lineno += 1
+        if len(line) > limits.MAX_JSONL_LINE_BYTES:
+            raise TraceError(path, f"line longer than {limits.MAX_JSONL_LINE_BYTES >> 20} MiB",
+                             line=lineno)
         s = line.strip()
-        if not s or s.startswith("#"):
+        if not s or s.startswith(b"#"):
             continue
         try:
-            yield lineno, json.loads(s)
-        except json.JSONDecodeError as e:
-            raise TraceError(path, f"invalid JSON ({e.msg} at column {e.colno})", line=lineno) from None
+            yield lineno, jsonread.loads(s)
+        except jsonread.JsonError as e:
+            raise TraceError(path, str(e), line=lineno) from None
 
 
 def _chunks(f, path, lines, pending, chunk_events):
@@ -107,18 +122,18 @@ def _event_from_json(obj) -> tuple:
         vals[name] = v
     if "reason" in obj:
         reason = obj["reason"]
-        if reason not in fmt.STW_REASONS:
+        if not isinstance(reason, str) or reason not in fmt.STW_REASONS:
             raise ValueError(f"unknown stop-the-world reason {reason!r}")
         vals["aux"] = fmt.STW_REASONS.index(reason)
     flags = obj.get("flags", 0)
     if isinstance(flags, list):
         bits = 0
         for name in flags:
-            if name not in fmt.FLAG_BY_NAME:
+            if not isinstance(name, str) or name not in fmt.FLAG_BY_NAME:
                 raise ValueError(f"unknown flag {name!r}")
             bits |= fmt.FLAG_BY_NAME[name]
         flags = bits
-    if not isinstance(flags, int) or not 0 <= flags <= 255:
+    if not isinstance(flags, int) or isinstance(flags, bool) or not 0 <= flags <= 255:
         raise ValueError(f"'flags' must be a list of names or a number 0..255, not {flags!r}")
     if not -(1 << 15) <= vals["p"] < 1 << 15:
         raise ValueError(f"'p' is {vals['p']}, outside the 16-bit range")

@@ -244,6 +244,21 @@ def scan(path: str | os.PathLike, *, lenient: bool = False, progress=None) -> Tr
         return _summary(reader, s)
 
 
+def check_allocs(chunk, path) -> None:
+    """The checks a kernel that tolerates other anomalies still needs (#18): every alloc's id
+    dense (0 <= id < its event index + ID_SLACK, so arrays indexed by id stay bounded) and its
+    size in 0..MAX_SIZE. Raise TraceError at the first alloc that fails."""
+    allocs = chunk.kind == fmt.ALLOC
+    limit = chunk.start + np.arange(chunk.n, dtype=np.int64) + ID_SLACK
+    bad_id = allocs & ((chunk.id < 0) | (chunk.id >= limit))
+    bad_size = allocs & ((chunk.size < 0) | (chunk.size > fmt.MAX_SIZE))
+    if bad_id.any() or bad_size.any():
+        i = int(np.argmax(bad_id | bad_size))
+        code = A_BAD_ID if bad_id[i] else A_BAD_SIZE
+        raise TraceError(path, _describe(code, chunk, i), offset=chunk.offset,
+                         event=chunk.start + i)
+
+
 def _describe(code: int, chunk, i: int) -> str:
     kind = fmt.KIND_NAMES.get(int(chunk.kind[i]), str(int(chunk.kind[i])))
     detail = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,15 +28,72 @@ _PLACEHOLDER_BYTES = b"\xcf" + b"\xff" * 8
 COMPRESS_THREADS = 2  # zstd threads per writer (at most the CPUs)
 
 
+def check_output(path: str | os.PathLike, force: bool = False) -> None:
+    """Raise a one-line GoallocError unless `path` can be written as an output file: its
+    directory exists and is writable, it is not a directory, and it does not exist unless
+    `force`. Commands call this for every output before doing any work."""
+    p = Path(path)
+    directory = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise GoallocError(f"{p}: is a directory (expected an output file name)")
+    if not directory.is_dir():
+        raise GoallocError(f"{p}: cannot write: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise GoallocError(f"{p}: cannot write: directory {directory} is not writable")
+    if (p.exists() or p.is_symlink()) and not force:
+        raise GoallocError(f"{p}: already exists (use --force to overwrite)")
+
+
+# A temp file of ours: ".{target name}.{pid}.{random}.tmp" beside the target. One whose
+# process is gone (killed, crashed) is removed by the next writer of the same target; one
+# without a pid (older goalloc) once it is an hour old.
+_STALE_SECONDS = 3600
+
+
+def clean_stale_temps(path: Path) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    prefix = f".{path.name}."
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix) and n.endswith(".tmp")]
+    except OSError:
+        return
+    for name in names:
+        parts = name[len(prefix):-len(".tmp")].split(".")
+        tmp = directory / name
+        try:
+            if len(parts) == 2 and parts[0].isdigit():
+                if _alive(int(parts[0])):
+                    continue
+            elif time.time() - tmp.lstat().st_mtime < _STALE_SECONDS:
+                continue
+            tmp.unlink()
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
 class AtomicFile:
     """A binary file written under a temporary name and renamed to `path` on commit."""
 
     def __init__(self, path: str | os.PathLike, force: bool = False):
         self.path = Path(path)
-        if self.path.exists() and not force:
-            raise GoallocError(f"{self.path}: already exists (use --force to overwrite)")
+        check_output(self.path, force)
+        clean_stale_temps(self.path)
         directory = self.path.parent if str(self.path.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.{os.getpid()}.",
+                                       suffix=".tmp", dir=directory)
+        except OSError as e:
+            raise GoallocError(f"{self.path}: cannot write: {e.strerror}") from None
         self.tmp = Path(tmp)
         self.file = os.fdopen(fd, "w+b")
 
@@ -43,7 +101,11 @@ class AtomicFile:
         self.file.flush()
         self.file.close()
         os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        os.replace(self.tmp, self.path)
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError as e:  # e.g. the target became a directory meanwhile
+            self.tmp.unlink(missing_ok=True)
+            raise GoallocError(f"{self.path}: cannot write: {e.strerror}") from None
 
     def discard(self) -> None:
         if not self.file.closed:
@@ -88,7 +150,11 @@ class Writer:
         self._fill = 0
         self.events = 0
         self._out = AtomicFile(path, force=force)
-        self._events_at = self._write_header()
+        try:
+            self._events_at = self._write_header()
+        except BaseException:
+            self.abort()
+            raise
 
     # -- public API ---------------------------------------------------------------------
 
@@ -175,7 +241,7 @@ class Writer:
             m["events"] = _EVENTS_PLACEHOLDER
         data = msgpack.packb(m, use_bin_type=True)
         if len(data) > fmt.MAX_HEADER_BYTES:
-            raise ValueError("trace header is larger than 1 MiB")
+            raise GoallocError(f"{self._out.path}: the trace header is larger than 1 MiB")
         self._out.file.write(data)
         if patch and data.count(_PLACEHOLDER_BYTES) == 1:
             return data.index(_PLACEHOLDER_BYTES)

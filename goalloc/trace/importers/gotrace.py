@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from goalloc import releases
+from goalloc import limits, releases
 from goalloc.errors import TraceError
 from goalloc.jit import kernel
 from goalloc.sizeclasses import get_table, profile
@@ -835,6 +835,19 @@ class _State:
         self.otag = _grow(self.otag, 2 * self.otag.shape[0], 0)
 
 
+def _pool_need(npages: int, kc: int, page_size: int, class_size, path, off) -> int:
+    """Slot ids the span event needs in the pool, as _convert counts them (#18: a large span
+    needs one, not a slot per 8 bytes; a size-class span of more pages than any table's is
+    corrupt, and would need npages * 1024)."""
+    sc = kc >> 2
+    if kc & 1 or sc >= class_size.shape[0]:
+        return 2
+    if sc > 0 and npages > limits.MAX_CLASS_PAGES:
+        raise TraceError(path, f"corrupt trace: a {npages}-page span of size class {sc}", off)
+    size = npages * page_size if sc == 0 else int(class_size[sc])
+    return (npages * page_size // size if size > 0 else 0) + 2
+
+
 def _grow(a: np.ndarray, n: int, fill) -> np.ndarray:
     out = np.full(max(n, a.shape[0]), fill, a.dtype)
     out[: a.shape[0]] = a
@@ -1056,7 +1069,8 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
                         raise TraceError(path, "corrupt trace: bad alloc/free info batch", b.off)
                     vals.append(v)
                 if vals[1] <= 0 or vals[2] <= 0 or vals[1] % vals[2] or \
-                        vals[1] & (vals[1] - 1) or vals[2] & (vals[2] - 1):
+                        vals[1] & (vals[1] - 1) or vals[2] & (vals[2] - 1) or \
+                        not 8 <= vals[1] <= limits.MAX_PAGE_SIZE:  # #18: Go's page is 8 KiB
                     raise TraceError(path, f"corrupt trace: alloc/free info {vals}", b.off)
                 st.info = tuple(vals)
             elif first == w.EXP_TYPES_BATCH:
@@ -1260,7 +1274,8 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
                 st.grow_ids()
                 continue
             if status == GROW_POOL:
-                st.grow_pool(int(a2[order[start]]) * int(page_size) // 8 + 2)
+                st.grow_pool(_pool_need(int(a2[order[start]]), int(a3[order[start]]),
+                                        int(page_size), class_size, path, gen_off))
                 continue
             if status == GROW_SPILL:
                 st.grow_spill(max(1024, int(st.xctr[0]), int(st.xctr[2])))

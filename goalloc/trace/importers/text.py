@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from goalloc import limits
 from goalloc.errors import TraceError
 from goalloc.jit import njit
 from goalloc.trace import format as fmt
@@ -17,7 +18,7 @@ from goalloc.trace.addrmap import AddrMap, map_insert, map_remove
 from goalloc.trace.writer import Writer
 
 BLOCK = 8 << 20
-MAX_LINE = 64 * BLOCK
+MAX_LINE = limits.MAX_TEXT_LINE_BYTES
 
 NIL = np.int64(-1)  # "(nil)"
 BAD = np.int64(-2)  # not a number
@@ -49,12 +50,14 @@ class _ZstdStream:
         self._f = f
         self._d = zstandard.ZstdDecompressor().decompressobj()
         self._in_frame = False
+        self._left = b""  # decompressed beyond the last read's n
 
     def read(self, n: int) -> bytes:
-        out = []
-        size = 0
+        out = [self._left]
+        size = len(self._left)
         while size < n:
-            raw = self._f.read(1 << 20)
+            # small feeds bound what one decompress call can return (a bomb's 32768:1)
+            raw = self._f.read(limits.ZSTD_FEED_BYTES)
             if not raw:
                 if self._in_frame:
                     raise EOFError("the file ends inside a zstd frame")
@@ -70,7 +73,9 @@ class _ZstdStream:
                     self._in_frame = False
                 else:
                     raw = b""
-        return b"".join(out)
+        data = b"".join(out)
+        self._left = data[n:]  # a read returns at most n bytes, however well the input packed
+        return data[:n]
 
     def __enter__(self):
         return self
@@ -98,7 +103,7 @@ def line_blocks(src: str | os.PathLike, block: int = BLOCK) -> Iterator[tuple[np
             cut = chunk.rfind(b"\n") + 1 if data else len(chunk)
             if cut == 0:
                 if len(chunk) > MAX_LINE:
-                    raise TraceError(src, "line longer than 512 MiB", offset)
+                    raise TraceError(src, f"line longer than {MAX_LINE >> 20} MiB", offset)
                 carry = chunk
                 continue
             yield np.frombuffer(chunk, np.uint8, count=cut), chunk, offset

@@ -1,0 +1,184 @@
+"""Regression inputs the fuzzer found (tests/data/robust, issue #18), each with the one line
+it must now give, plus output paths, stale temp files and interrupts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+DATA = REPO / "tests" / "data" / "robust"
+FUZZ = REPO / "tests" / "data" / "fuzz"
+
+# (argv with {d} = tests/data/robust, {f} = tests/data/fuzz, {o} = an output path) -> the
+# error line (after "goalloc: error: ") must contain this
+CASES = [
+    # invalid UTF-8 in a JSON Lines event: was UnicodeDecodeError
+    (["convert", "{d}/jsonl-bad-utf8.jsonl", "-o", "{o}.msgpack"],
+     "jsonl-bad-utf8.jsonl: line 6: not UTF-8 text (byte 40)"),
+    # a line nested 1,000 deep: was RecursionError
+    (["convert", "{d}/jsonl-deep.jsonl", "-o", "{o}.msgpack"],
+     "jsonl-deep.jsonl: line 4: JSON nested deeper than 64 levels"),
+    # a snapshot object with id 2^62: snapshot.plan asked numpy for a 2^62-row array
+    (["replay", "--gc", "recorded", "{o}.msgpack"],
+     "event 2: id is negative or not dense (far beyond the events so far) (alloc, id 4611686018427387904)"),
+    # a 1 TiB malloc: the replay held 3.4 GB growing the page allocator
+    (["replay", "{d}/mtrace-1tib.txt"],
+     "mtrace-1tib.txt: the modelled heap would exceed the model's limit of 256 GiB"),
+    # a Go trace whose alloc/free info says pages are 4 GiB: the slot pool grew without end
+    (["import", "gotrace", "{d}/gotrace-page-size-4g.trace", "-o", "{o}.msgpack"],
+     "gotrace-page-size-4g.trace: byte 66: corrupt trace: alloc/free info [824633720832, "
+     "4294967296, 8, 2048]"),
+    # a size-class span of 2^20 pages: the importer sized its slot pool for 8 GiB of 8 B slots
+    (["import", "gotrace", "{d}/gotrace-8gib-small-span.trace", "-o", "{o}.msgpack"],
+     "gotrace-8gib-small-span.trace: byte 16: corrupt trace: a 1048576-page span of size "
+     "class 9"),
+    # classes --trace: the bill's kernels trusted sizes and ids (SIGSEGV on a 2^62-byte
+    # alloc; ids of 2^31 asked for 16 GiB arrays)
+    (["classes", "go", "pow2", "--trace", "{d}/bill-size-segv.msgpack"],
+     "bill-size-segv.msgpack: byte 268, event 288: negative or absurd size (> 1 TiB) (alloc, "
+     "size 4611686018427387904)"),
+    (["classes", "go", "pow2", "--trace", "{d}/bill-id-2g.msgpack"],
+     "bill-id-2g.msgpack: byte 338, event 35: id is negative or not dense (far beyond the "
+     "events so far) (alloc, id 2147483647)"),
+    # a header value nested 500 deep (msgpack allows it): RecursionError writing the report
+    (["replay", "--json", "{d}/header-deep.msgpack"],
+     "header-deep.msgpack: byte 0: header value snapshot[0][0]"),
+    # an empty file to JSON Lines: click's three-line usage error
+    (["convert", "{d}/empty.msgpack", "-o", "{o}.jsonl"],
+     "empty.msgpack: already JSON Lines (or empty): nothing to convert"),
+    # size-class tables that crashed the kernels (SIGSEGV, SIGABRT) or asked for 64 GiB
+    (["replay", "--classes", "{d}/table-pages-1m.toml", "{f}/synth.msgpack"],
+     "class 4 (size 128): 1048576 pages per span, more than 512"),
+    (["classes", "{d}/table-pages-huge.toml"],
+     "class 4 (size 128): 1099511627777 pages per span, more than 512"),
+    (["classes", "{d}/table-1tib-class.toml"],
+     "page_size 1099511627776 must be a multiple of 8 in 8..1048576"),
+    (["replay", "--classes", "{d}/table-2048-objects.toml", "{f}/synth.msgpack"],
+     "class 1 (size 8): a 2-page span holds 2048 objects, more than the model's 1024 per span"),
+    (["classes", "{d}/table-deep.json"], "table-deep.json: not a valid size-class table file: "
+     "JSON nested deeper than 64 levels"),
+    # compare reports of the wrong shape: were AttributeError / KeyError / RecursionError
+    (["compare", "{d}/report-metric-name.json", "{f}/report.json"],
+     "report-metric-name.json: metrics[27].name: expected a string"),
+    (["compare", "{f}/report.json", "{d}/report-config-list.json"],
+     "report-config-list.json: config: expected an object"),
+    (["compare", "{d}/report-deep.json", "{f}/report.json"],
+     "report-deep.json: JSON report: JSON nested deeper than 64 levels"),
+    (["compare", "{d}/report-inf.json", "{f}/report.json", "--format", "gab"],
+     "report-inf.json: JSON report: -Infinity is not a JSON number"),
+    # special paths
+    (["info", "{d}/no-such-file.msgpack"], "no-such-file.msgpack: cannot open: No such file"),
+    (["info", "{d}"], "is a directory"),
+    (["convert", "{f}/synth.msgpack", "-o", "{o}-missing/x.jsonl"],
+     "x.jsonl: cannot write: directory"),
+    (["import", "mtrace", "{f}/../mtrace-git-version.txt", "-o", "{tmp}"],
+     ": is a directory (expected an output file name)"),
+    (["replay", "{f}/synth.msgpack", "-o", "{tmp}"], "' is a directory."),  # click's check
+    (["synth", "steady", "-n", "10", "-o", "{o}-missing/x.msgpack"],
+     "x.msgpack: cannot write: directory"),
+]
+
+
+@pytest.mark.parametrize("argv,expected", CASES, ids=[" ".join(c[0][:2]) + f" {i}"
+                                                     for i, c in enumerate(CASES)])
+def test_regression(cli, tmp_path, argv, expected):
+    out = tmp_path / "out"
+    if "--gc" in argv:  # the JSON Lines regression converts first (that part is valid)
+        code, _, err = cli("convert", DATA / "jsonl-snapshot-id.jsonl", "-o", f"{out}.msgpack")
+        assert code == 0, err
+    args = [a.format(d=DATA, f=FUZZ, o=out, tmp=tmp_path) for a in argv]
+    before = set(os.listdir(tmp_path))
+    code, _, err = cli(*args)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("goalloc: error: "), err
+    assert expected in lines[0]
+    assert set(os.listdir(tmp_path)) == before  # nothing written, no temp file left
+
+
+def test_stale_temp_files_are_removed(cli, tmp_path):
+    """A temp file of a writer that died (its pid is gone, or an old one without a pid) is
+    removed by the next writer of the same output; a live process's is kept."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = [tmp_path / f".out.msgpack.{dead.pid}.abcd1234.tmp", tmp_path / ".out.msgpack.x1.tmp"]
+    live = tmp_path / f".out.msgpack.{os.getpid()}.efgh5678.tmp"
+    for p in [*stale, live]:
+        p.write_bytes(b"partial")
+    os.utime(stale[1], (0, 0))
+    other = tmp_path / ".other.msgpack.123.abc.tmp"  # another output's: not ours to touch
+    other.write_bytes(b"x")
+    code, _, err = cli("convert", FUZZ / "synth.jsonl", "-o", tmp_path / "out.msgpack")
+    assert code == 0, err
+    assert not any(p.exists() for p in stale)
+    assert live.exists() and other.exists()
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(path)
+                   for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def _interrupt(args, tmp_path, sig, wait_for: Path | None = None, after: float = 0.0,
+               opened: Path | None = None):
+    """Start `goalloc ARGS`, send `sig` once it has started work, return (status, stderr)."""
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    p = subprocess.Popen([sys.executable, "-m", "goalloc", *map(str, args)], cwd=tmp_path,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and p.poll() is None:
+        if wait_for is None or any(wait_for.parent.glob(f".{wait_for.name}.*.tmp")):
+            break
+        if opened is not None and _has_open(p.pid, opened):
+            break
+        time.sleep(0.02)
+    time.sleep(after)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=120)
+    return p.returncode, err
+
+
+@pytest.mark.parametrize("sig,status,word", [(signal.SIGINT, 130, "interrupted"),
+                                             (signal.SIGTERM, 143, "terminated")])
+def test_interrupt_synth_leaves_nothing(tmp_path, sig, status, word):
+    out = tmp_path / "big.msgpack"
+    code, err = _interrupt(["synth", "steady", "-n", "50000000", "-o", out], tmp_path, sig,
+                           wait_for=out, after=0.5)
+    assert code == status, err
+    assert err.strip() == f"goalloc: {word}"
+    assert sorted(os.listdir(tmp_path)) == []  # no output, no temp file
+
+
+def test_interrupt_convert_and_import(tmp_path):
+    big = tmp_path / "in.msgpack"
+    subprocess.run([sys.executable, "-m", "goalloc", "synth", "steady", "-n", "3000000", "-o",
+                    big], check=True, capture_output=True)
+    out = tmp_path / "out.jsonl"
+    code, err = _interrupt(["convert", big, "-o", out], tmp_path, signal.SIGINT, wait_for=out,
+                           after=0.3)
+    assert code == 130 and err.strip() == "goalloc: interrupted", err
+    assert sorted(os.listdir(tmp_path)) == ["in.msgpack"]
+    imported = tmp_path / "imp.msgpack"
+    code, err = _interrupt(["import", "gotrace", REPO / "tests/data/gotrace-tiny.trace", "-o",
+                            imported], tmp_path, signal.SIGINT, wait_for=imported)
+    assert code in (0, 130), err  # the tiny trace may be imported before the signal lands
+    if code == 130:
+        assert err.strip() == "goalloc: interrupted"
+        assert sorted(os.listdir(tmp_path)) == ["in.msgpack"]
+    report = tmp_path / "r.json"
+    # once the replay has the trace open it still has a second of work (a 3 M-event replay)
+    code, err = _interrupt(["replay", big, "--gogc", "5", "-o", report], tmp_path,
+                           signal.SIGINT, wait_for=report, opened=big, after=0.2)
+    assert code == 130 and err.strip() == "goalloc: interrupted", err
+    assert not report.exists()
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp") or "goalloc-" in n]
