@@ -1,7 +1,7 @@
 """Go releases goalloc models, and the runtime facts each one switches.
 
-One profile per release from 1.22 on (1.19 stands for 1.19-1.21). Each fact names the runtime
-source file that shows it; docs/model.md has the same table for readers. The engine, the
+One profile per release from 1.22 on (1.19 stands for 1.19-1.21). docs/model.md, "Go releases
+modelled", has the same facts as a table with the runtime source file that shows each. The engine, the
 size-class profiles and the Go trace importer read these facts from here, so a release is
 described in one place. No goalloc imports: every layer may use this module.
 
@@ -65,29 +65,6 @@ RELEASES: dict[str, Release] = {r.key: r for r in (
 )}
 PROFILES = tuple(RELEASES)
 NEWEST = "1.27"
-
-# Where each fact is in the runtime's source (GOROOT/src of the release that changed it).
-SOURCES = {
-    "layout": "runtime/mbitmap.go heapBitsInSpan [1.22]; runtime/mheap.go initSpan, "
-              "spanInlineMarkBits [1.26 greenteagc]",
-    "green_tea": "internal/buildcfg/exp.go (experiment in 1.25, default from 1.26; "
-                 "GOEXPERIMENT=nogreenteagc turns it off)",
-    "malloc_header": "runtime/malloc.go mallocgc, mallocHeaderSize, minSizeForMallocHeader "
-                     "[1.22]",
-    "cons_mark_max4": "runtime/mgcpacer.go endCycle (consMark = max of last 4) [1.22]; "
-                      "the PI controller before",
-    "scavenge_density_skip": "runtime/mgcscavenge.go scavengeIndex, scavChunkHiOccFrac [1.22]",
-    "tiny_traced": "runtime/malloc.go mallocgcTiny returns to mallocgc's postMallocgcDebug "
-                   "[1.24]; 1.23's mallocgc returned early",
-    "trigger_alloc_after_gcbegin": "runtime/malloc.go mallocgcSmall*/Large run gcStart before "
-                                   "postMallocgcDebug traces the object [1.24]",
-    "randomized_heap_base": "runtime/mheap.go grow, mpagealloc.go markRandomPaddingPages "
-                            "(RandomizedHeapBase64) [1.26]",
-    "cgroup_gomaxprocs": "runtime/cgroup_linux.go, proc.go updateMaxProcsGoroutine [1.25]",
-    "size_specialised_malloc": "runtime/malloc_generated.go (experiment in 1.26, default "
-                               "1.27); tracing takes the same slot as the generic path",
-    "trace_format": "internal/trace/version/version.go; runtime/trace.go header",
-}
 
 _VERSION_RE = re.compile(r"(?:go)?(\d+)\.(\d+)(?:\.\d+)?(?:(?:rc|beta)\d+)?")
 
