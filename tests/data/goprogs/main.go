@@ -6,7 +6,8 @@
 //	       heap-triggered cycles started from every size path, on several Ps at once.
 //	long   one goroutine keeping a churning working set for about 3.5 s with short sleeps,
 //	       so the execution trace spans four or more generations (the runtime starts a new
-//	       one about every second).
+//	       one about every second); larger byte slices give it 20 or more cycles, so one
+//	       cycle more or less in pacer mode is within 5%.
 package main
 
 import (
@@ -26,7 +27,7 @@ type node struct {
 
 var sink [][]byte
 
-func churn(id, rounds, per int, until time.Time, sleep bool, wg *sync.WaitGroup) {
+func churn(id, rounds, per, scale int, until time.Time, sleep bool, wg *sync.WaitGroup) {
 	defer wg.Done()
 	live := make([]*node, 0, 4096)
 	m := map[string][]byte{}
@@ -40,7 +41,7 @@ func churn(id, rounds, per int, until time.Time, sleep bool, wg *sync.WaitGroup)
 			} else {
 				live[(i*7919)%len(live)] = n
 			}
-			m[n.key[len(n.key)/2:]] = make([]byte, 24+(i%57)*8)
+			m[n.key[len(n.key)/2:]] = make([]byte, 24+(i%57)*scale)
 			if len(m) > 3000 {
 				m = map[string][]byte{}
 			}
@@ -76,11 +77,11 @@ func main() {
 		until := time.Now().Add(time.Minute)
 		for g := 0; g < 4; g++ {
 			wg.Add(1)
-			go churn(g, 60, 400, until, false, &wg)
+			go churn(g, 60, 400, 8, until, false, &wg)
 		}
 	case "long":
 		wg.Add(1)
-		go churn(0, 1<<30, 60, time.Now().Add(3500*time.Millisecond), true, &wg)
+		go churn(0, 1<<30, 60, 48, time.Now().Add(3500*time.Millisecond), true, &wg)
 	default:
 		panic("usage: goprogs multi|long")
 	}
