@@ -564,3 +564,25 @@ def test_gc_trigger_from_the_gcbegin_stack():
     assert _gc_trigger(["runtime.forcegchelper"]) == fmt.GC_TRIGGER_TIME
     assert _gc_trigger(["runtime.mallocgc", "runtime.growslice"]) == fmt.GC_TRIGGER_HEAP
     assert _gc_trigger([]) == fmt.GC_TRIGGER_UNKNOWN
+
+
+def test_late_alloc_kind_from_the_gcbegin_stack():
+    """[1.24+] the malloc paths that run gcStart before the object is traced, by the function
+    names of runtime/malloc.go (1.24-1.26) and malloc_generated.go (1.27); 1.23's mallocgc
+    traced the object first."""
+    from goalloc.trace.importers.gotrace import LATE_ANY, LATE_NOSCAN, LATE_SCAN, _late_alloc_kind
+
+    cases = {
+        ("runtime.mallocgcTiny", "runtime.mallocgc"): LATE_NOSCAN,
+        ("runtime.mallocgcTinySlowPath", "runtime.mallocgcTinySC"): LATE_NOSCAN,
+        ("runtime.mallocgcSmallNoscan", "runtime.mallocgc"): LATE_NOSCAN,
+        ("runtime.mallocgcSmallNoScanSC3",): LATE_NOSCAN,
+        ("runtime.mallocgcSmallScanNoHeader", "runtime.mallocgc"): LATE_SCAN,
+        ("runtime.mallocgcSmallScanSlowPath", "runtime.mallocgcSmallScanNoHeaderSC2"): LATE_SCAN,
+        ("runtime.mallocgcSmallScanHeader",): LATE_SCAN,
+        ("runtime.mallocgcLarge", "runtime.makeslice"): LATE_ANY,
+        ("runtime.mallocgc", "runtime.newobject"): 0,  # 1.23
+        ("runtime.GC", "testing.runN"): 0,
+    }
+    for funcs, want in cases.items():
+        assert _late_alloc_kind(list(funcs)) == want, funcs

@@ -929,8 +929,7 @@ def _late_alloc_kind(funcs: list[str]) -> int:
         m = _SPLIT_MALLOC_RE.match(f)
         if m:
             kind = m.group(1)
-            if kind == "Tiny" or kind.startswith("SmallNoscan") or \
-                    kind.startswith("SmallNoScan"):
+            if kind.startswith(("Tiny", "SmallNoscan", "SmallNoScan")):  # 1.27: TinySC, ...
                 return LATE_NOSCAN
             if kind.startswith("SmallScan"):
                 return LATE_SCAN
