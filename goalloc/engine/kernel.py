@@ -86,19 +86,23 @@ from goalloc.engine.state import (
     TLK_SAMPLE,
 )
 from goalloc.jit import kernel
-from goalloc.trace.format import ALLOC, FLAG_NOSCAN, FREE, GC_MARK_TERM, GC_START
+from goalloc.trace.format import (
+    ALLOC,
+    FLAG_NOSCAN,
+    FREE,
+    GC_MARK_TERM,
+    GC_START,
+)
 
 # Engine-internal event kind (never in a trace file): the driver turns a gc_start whose trace
 # says the program forced it (aux GC_TRIGGER_FORCED: runtime.GC) into this in pacer mode when
 # Config.replay_forced_gcs; the kernel runs a forced cycle there.
 FORCED_GC = 64
 # Engine-internal event kind: the driver turns a stw_begin whose reason is one of
-# FLUSH_STW_REASONS into this; the kernel releases every P's mcache there.
+# goalloc.trace.format.FLUSH_STW_REASONS (runtime/mstats.go readmemstats_m calls
+# flushallmcaches) into this; the kernel releases every P's mcache there.
 FLUSH_MCACHES = 65
-# Stop-the-world reasons whose work flushes every mcache (runtime/mstats.go readmemstats_m
-# calls flushallmcaches: runtime.ReadMemStats, debug.WriteHeapDump and the runtime's test hook;
-# Go 1.19-1.26). `go test -bench` calls ReadMemStats around every benchmark run.
-FLUSH_STW_REASONS = ("read mem stats", "write heap dump", "ReadMemStatsSlow (test)")
+
 
 
 @kernel

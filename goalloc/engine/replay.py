@@ -23,7 +23,6 @@ from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
 from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
 from goalloc.engine.kernel import (
     FLUSH_MCACHES,
-    FLUSH_STW_REASONS,
     FORCED_GC,
     current_goal,
     force_gc,
@@ -329,8 +328,6 @@ def _read_ahead(reader, vs, sweep, depth: int = 2):
         t.join()
 
 
-_FLUSH_REASON = np.zeros(len(fmt.STW_REASONS), bool)
-_FLUSH_REASON[[fmt.STW_REASONS.index(r) for r in FLUSH_STW_REASONS]] = True
 
 
 def _engine_kinds(chunk, forced: bool):
@@ -339,7 +336,7 @@ def _engine_kinds(chunk, forced: bool):
     Config.replay_forced_gcs), every gc_start the trace marks as forced (runtime.GC) becomes
     FORCED_GC. The chunk itself if there is none."""
     reason = chunk.aux.clip(0, len(fmt.STW_REASONS) - 1)
-    flush = ((chunk.kind == fmt.STW_BEGIN) & _FLUSH_REASON[reason]
+    flush = ((chunk.kind == fmt.STW_BEGIN) & fmt.FLUSH_REASON[reason]
              & (chunk.aux < len(fmt.STW_REASONS)))
     gcs = (chunk.kind == fmt.GC_START) & (chunk.aux == fmt.GC_TRIGGER_FORCED) & forced
     if not flush.any() and not gcs.any():

@@ -96,6 +96,8 @@ STW_REASONS = (
 # Recorded stops that flush every P's mcache (runtime/mstats.go readmemstats_m ->
 # flushallmcaches): the program called runtime.ReadMemStats or debug.WriteHeapDump.
 FLUSH_STW_REASONS = ("read mem stats", "write heap dump", "ReadMemStatsSlow (test)")
+FLUSH_REASON = np.zeros(len(STW_REASONS), np.bool_)  # by STW_REASONS index
+FLUSH_REASON[[STW_REASONS.index(r) for r in FLUSH_STW_REASONS]] = True
 STW_GC_MARK_TERM = 1
 STW_GC_SWEEP_TERM = 2
 

@@ -58,10 +58,6 @@ TRACER_TYPES = (b"uint64", b"unsafe.Pointer")
 # (debug.FreeOSMemory calls it too, as does the testing package before each benchmark run).
 GC_FORCED_FUNCS = frozenset({"runtime.GC", "runtime/debug.FreeOSMemory"})
 
-# Stop reasons whose stop flushes every mcache (runtime/mstats.go readmemstats_m).
-FLUSH_REASON = np.zeros(len(fmt.STW_REASONS), np.bool_)
-FLUSH_REASON[[fmt.STW_REASONS.index(r) for r in fmt.FLUSH_STW_REASONS]] = True
-
 # Function names only 1.24+ (mallocgc's split paths) and 1.27 (size-specialised malloc, an
 # experiment in 1.26) have, as they appear in a generation's string table.
 _SPLIT_MALLOC_BYTES = re.compile(rb"runtime\.mallocgc(?:Tiny|Small|Large)")
@@ -1261,7 +1257,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
                 st.span_kc, class_size, gt_objs, t_size, t_ptr, tracer_types, reasons,
                 st.span_slot0, st.span_ns, st.span_rcap, st.slot_ids, st.pctr, st.fl_head,
                 st.xkeys, st.xvals, st.xctr, st.ofree, st.octr, st.otag, st.epoch,
-                FLUSH_REASON,
+                fmt.FLUSH_REASON,
                 ow.keys, ow.vals, ow.free_ids, ow.ctr,
                 sp_.keys, sp_.vals, sp_.free_ids, sp_.ctr, sk.keys, sk.vals, sk.free_ids, sk.ctr,
                 st.t0, ashift, pshift, st.lastp, st.gcseq, st.cnt,
