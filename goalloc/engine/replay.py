@@ -17,7 +17,7 @@ import numpy as np
 
 import goalloc.trace
 from goalloc import releases
-from goalloc.engine import contention, locks, pauses, snapshot
+from goalloc.engine import contention, locks, mstats, pauses, snapshot
 from goalloc.engine import state as S
 from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
 from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
@@ -116,6 +116,10 @@ class Engine:
                                  if total else 65536)
         prm[S.P_STACK] = config.stack_bytes
         prm[S.P_GLOBALS] = config.globals_bytes
+        traced = int((header.source or {}).get("tracer_buffer_bytes") or 0) > 0
+        prm[S.P_NONHEAP_FIXED] = mstats.nonheap_fixed(
+            releases.RELEASES[self.version].eager_profiling_buckets,
+            traced and not config.drops_tracer_buffers())
         prm[S.P_NUM_CLASSES] = self.table.num_classes
         prm[S.P_TINY_SPC] = _tiny_spc(self.table, prof.tiny_size)
         prm[locks.P_NO_PCACHE] = 1 if config.no_pagecache else 0
@@ -134,6 +138,10 @@ class Engine:
         if objs.any():
             a.grow(S.NEED_OBJS, int(chunk.id[objs].max()) + 1)
         a.sc[S.S_DEATH_NEXT] = 0
+        if chunk.start == 0 and len(chunk.ts):
+            # the trace's clock starts here: GC CPU time is counted over [first event, end]
+            a.sc[S.S_TS0] = int(chunk.ts[0])
+            a.sc[S.S_LIM_LAST] = int(chunk.ts[0])
         i = 0
         while True:
             status, i = replay_chunk(a.state, chunk.kind, chunk.ts, chunk.p, chunk.id,
@@ -378,6 +386,10 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
             kind=_CYCLE_KINDS[int(c[S.CY_KIND])], scan_work=int(c[S.CY_SCAN_WORK]),
             cons_mark=int(c[S.CY_CONS_MARK_PPM]) / 1e6 if done else float(a.fs[S.F_CONS_MARK]),
             mark_ended_by_goal=bool(c[S.CY_BY_GOAL]) if done else False,
+            assist_cpu_ns=int(c[S.CY_ASSIST_NS] if done else a.fs[S.F_ASSIST_NS] - c[S.CY_ASSIST_NS]),
+            mark_cpu_ns=int(c[S.CY_BG_NS] if done else a.fs[S.F_BG_NS] - c[S.CY_BG_NS]),
+            limiter_enabled=bool(c[S.CY_LIMITED]) if done else (
+                int(sc[S.S_LIM_LAST_ENABLED_CYCLE]) == n + 1),
         ))
     inuse = int(sc[S.S_PAGES_INUSE]) * ps
     obj = int(sc[S.S_OBJ_BYTES])
@@ -475,6 +487,7 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
     r.freed_bytes = int(sc[S.S_FREE_BYTES])
     contention.attach(r, eng)  # heap lock and span-set counts, modelled contention (#6)
     pauses.attach(r, eng, header)  # recorded and modelled STW pauses, MMU (#6)
+    r.gc_cpu = _gc_cpu(eng, r)
     r.mark_start_inuse = [t.objects + t.unused for t in r.timeline if t.kind == "mark-start"]
     plan = getattr(eng, "plan", None)
     r.recorded_replay = plan.summary() if plan is not None else None
@@ -483,6 +496,31 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
 
 _CYCLE_KINDS = ("heap", "periodic", "forced", "recorded")
 _SAMPLE_KINDS = ("sample", "mark-start", "mark-term", "end")
+
+
+def _gc_cpu(eng: Engine, r: Report) -> dict:
+    """GC CPU time as runtime/metrics counts it (/cpu/classes/gc/...), over GOMAXPROCS x the
+    trace's span: background mark workers, mark assists (engine/mark.py), stop-the-world pauses
+    (every P stopped, engine/pauses.py), and the GC CPU limiter's state (engine/limiter.py)."""
+    a = eng.arrays
+    sc = a.sc
+    span = max(int(sc[S.S_NOW]) - int(sc[S.S_TS0]), 0)
+    total = span * eng.procs
+    pause = (r.pauses or {}).get("gc", {}).get("all", {}).get("total_ns") or 0
+    bg = int(a.fs[S.F_BG_NS])
+    assist = int(a.fs[S.F_ASSIST_NS])
+    gc = bg + assist + int(pause) * eng.procs
+    return {
+        "total_cpu_ns": total, "mark_dedicated_ns": bg, "mark_assist_ns": assist,
+        "pause_ns": int(pause) * eng.procs, "gc_total_ns": gc,
+        "fraction": gc / total if total else None,
+        "limiter": {
+            "last_enabled_cycle": int(sc[S.S_LIM_LAST_ENABLED_CYCLE]),
+            "enabled_ns": int(a.fs[S.F_LIM_ENABLED_NS]),
+            "overflow_ns": int(a.fs[S.F_LIM_OVERFLOW]),
+            "cycles_limited": sum(1 for c in r.cycles if c.limiter_enabled),
+        },
+    }
 
 
 def _ratio(h: int, low: int) -> float | None:

@@ -22,17 +22,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from goalloc.engine import mstats
 from goalloc.engine.locks import LK_SCAVENGE, S_LK_TS, acquire, foreground
 from goalloc.engine.locks import background as lk_background
 from goalloc.engine.state import (
     CHUNK_WORDS,
     CK_LAST_INUSE,
     INF,
-    P_GLOBALS,
     P_GOVERSION,
     P_MEMLIMIT,
     P_SCAV_QUANTUM_NS,
-    P_STACK,
     PAGE_SIZE,
     S_LAST_HEAP_GOAL,
     S_LAST_HEAP_INUSE,
@@ -65,11 +64,6 @@ DENSE_PAGES = 496  # scavChunkHiOccPages = 0.96875 * 512
 @njit(cache=True)
 def heap_retained(s):
     return (s.sc[S_PAGES_INUSE] + s.sc[S_PAGES_FREE]) * PAGE_SIZE
-
-
-@njit(cache=True)
-def mapped_ready(s):
-    return heap_retained(s) + s.prm[P_STACK] + s.prm[P_GLOBALS]
 
 
 @njit(cache=True)
@@ -185,7 +179,7 @@ def pace(s, goal):
     limit = s.prm[P_MEMLIMIT]
     if limit >= 0:
         lg = np.int64(np.float64(limit) * 0.95)
-        sc[S_SCAV_GOAL_LIM] = INF if mapped_ready(s) <= lg else lg
+        sc[S_SCAV_GOAL_LIM] = INF if mstats.mapped_ready(s) <= lg else lg
     else:
         sc[S_SCAV_GOAL_LIM] = INF
     last = sc[S_LAST_HEAP_GOAL]
@@ -206,7 +200,7 @@ def pace(s, goal):
 @njit(cache=True)
 def _should_stop(s):
     sc = s.sc
-    return heap_retained(s) <= sc[S_SCAV_GOAL_GC] and mapped_ready(s) <= sc[S_SCAV_GOAL_LIM]
+    return heap_retained(s) <= sc[S_SCAV_GOAL_GC] and mstats.mapped_ready(s) <= sc[S_SCAV_GOAL_LIM]
 
 
 @njit(cache=True)
@@ -253,7 +247,7 @@ def on_alloc(s, scav_pages, growth_bytes):
     limit = s.prm[P_MEMLIMIT]
     if limit >= 0:
         # mappedReady already counts the reused pages here (the runtime adds them later)
-        over = mapped_ready(s) - limit
+        over = mstats.mapped_ready(s) - limit
         if over > 0:
             todo = over
             force = s.prm[P_GOVERSION] >= 122
