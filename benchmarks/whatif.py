@@ -156,7 +156,7 @@ def validate(go: str, programs=PROGRAMS, runs: int = 3, work: Path | None = None
         rows.append(base)
         for name, gogc, limit in settings:
             row = Row(prog, name, gogc, limit)
-            for i in range(runs):
+            for _ in range(runs):
                 row.real.append(run(exe, prog, work / f"{prog}-x.trace", gogc, limit))
             rows.append(row)
         for row in rows:
