@@ -17,7 +17,7 @@ import numpy as np
 
 import goalloc.trace
 from goalloc import releases
-from goalloc.engine import contention, locks, mstats, pauses, snapshot
+from goalloc.engine import contention, locks, mstats, pauses, snapshot, whatif
 from goalloc.engine import state as S
 from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
 from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
@@ -188,13 +188,22 @@ class Engine:
 
 
 def replay(path: str | os.PathLike, config: Config | None = None, *, progress=None,
-           engine_out: list | None = None, fast_paths: bool = True) -> Report:
+           engine_out: list | None = None, fast_paths: bool = True,
+           death_range: bool = False) -> Report:
     """Replay a trace; raise TraceError (one line) when it fails validation. `fast_paths`:
-    see Engine."""
+    see Engine. `death_range`: in pacer mode on a trace whose deaths are only known to an
+    interval, replay twice more (deaths earliest, latest) and fill report.death_range
+    (engine/whatif.py)."""
     config = config or Config()
     config.check()
+    plans = _Plans(path)
     try:
-        return _replay(path, config, _Plans(path), progress, engine_out, fast_paths)
+        r = _replay(path, config, plans, progress, engine_out, fast_paths)
+        if death_range and whatif.applies(r, config):
+            others = [_replay(path, c, plans, None, None, fast_paths)
+                      for c in whatif.bound_configs(config, r)]
+            r.death_range = whatif.death_range(r, others)
+        return r
     except S.ModelLimitError as e:
         raise TraceError(path, str(e)) from None
 
@@ -229,7 +238,10 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
         eng.plan = plans.get(header)
         run_chunk = eng.run_chunk
         if eng.plan is not None:
-            eng.plan.timed_deaths = config.gc_mode == "pacer"
+            # pacer mode: a death lies somewhere in its interval (between the mark starts
+            # around the cycle that swept it); Config.death_time says where
+            eng.plan.timed_deaths = config.gc_mode == "pacer" and config.death_time != "late"
+            eng.plan.early_deaths = config.death_time == "early"
             eng.plan.drop_tracer = config.drops_tracer_buffers()
             eng.plan.build(eng)
             run_chunk = functools.partial(eng.plan.run_chunk, eng)
@@ -237,6 +249,7 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
         sweep = header.frees == "sweep"
         forced = config.gc_mode == "pacer" and config.replay_forced_gcs
         events = 0
+        last_gc = -1  # event index of the trace's last recorded gc_start
         for chunk, bad in _read_ahead(reader, vs, sweep):
             if bad >= 0:
                 code = int(vs.st[validate.S_FIRST_CODE])
@@ -245,6 +258,9 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
                                  + " (use --lenient to skip such events)",
                                  offset=chunk.offset, event=chunk.start + bad)
             eng.stw.add(chunk)
+            gcs = np.flatnonzero(chunk.kind == fmt.GC_START)
+            if gcs.shape[0]:
+                last_gc = chunk.start + int(gcs[-1])
             chunk = _engine_kinds(chunk, forced)
             run_chunk(chunk)
             events += chunk.n
@@ -256,6 +272,7 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
         report = build_report(eng, str(reader.path), header, events)
         report.scan_rate = {"bytes_per_s": eng.scan_rate, "source": scan_rate_source}
         report.estimated_sizes = int(vs.st[validate.S_ESTIMATED])
+        report.warnings = whatif.warnings(report, config, whatif.tail(last_gc, events))
         return report
 
 

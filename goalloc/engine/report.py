@@ -177,6 +177,13 @@ class Report:
     # GC CPU time by runtime/metrics class and the GC CPU limiter's state (engine/replay.py
     # _gc_cpu; docs/json.md)
     gc_cpu: dict | None = None
+    # pacer mode on a recorded Go trace: each what-if figure's central value and the [low,
+    # high] that the earliest and latest admissible deaths give (engine/whatif.py); None when
+    # not computed or the trace leaves no such room
+    death_range: dict | None = None
+    # one line each where a knob takes the model where the trace cannot say much
+    # (engine/whatif.py warnings)
+    warnings: list[str] = field(default_factory=list)
 
     def classes_by_fragmentation(self) -> list[ClassStats]:
         """The classes, worst for fragmentation first (frag_rank order)."""
