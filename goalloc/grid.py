@@ -44,6 +44,9 @@ class RunSpec:
     name: str | None = None
     # a recorder's or JSON Lines file that `trace` was imported from (report.replay.to_dict)
     original: dict | None = None
+    # pacer mode on a Go trace: also replay with the earliest and latest death times and
+    # report each figure's range (engine/whatif.py), as a single `goalloc replay` does
+    death_range: bool = True
 
     def label(self) -> str:
         c = self.config
@@ -116,7 +119,7 @@ def run_one(spec: RunSpec) -> tuple[str, str]:
         from goalloc.report import replay as rep
 
         header = spec.header if spec.header is not None else read_header(spec.trace)
-        report = goalloc.replay(spec.trace, spec.config)
+        report = goalloc.replay(spec.trace, spec.config, death_range=spec.death_range)
         return "ok", rep.to_json(report, spec.name or spec.trace, spec.config,
                                  header=header.to_map(), sources=spec.sources,
                                  sha256=rep.file_sha256(spec.trace), original=spec.original)

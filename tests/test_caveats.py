@@ -87,6 +87,29 @@ def test_no_clock_withholds_every_time_based_figure(cli, traces):
     assert "5,990 events" in line
 
 
+def test_no_clock_gctrace_and_timeline_carry_no_time(cli, traces, tmp_path):
+    """Without a real clock gctrace lines keep their shape but every time and CPU field is 0,
+    the timeline CSV's ts column is empty (its event column places the samples), and the GC
+    CPU metrics are null; with a clock they are filled."""
+    code, out, _ = cli("replay", traces["noclock"], "--gctrace")
+    assert code == 0 and out
+    for line in out.splitlines():
+        assert " @0.000s 0%: 0+0+0 ms clock, 0+0/0/0+0 ms cpu, " in line, line
+    csv_path = tmp_path / "t.csv"
+    code, _, err = cli("replay", traces["noclock"], "--timeline", csv_path)
+    assert code == 0, err
+    head, *rows = csv_path.read_text().splitlines()
+    cols = head.split(",")
+    assert rows and all(r.split(",")[cols.index("ts")] == "" for r in rows)
+    assert all(r.split(",")[cols.index("event")] != "" for r in rows)
+    doc = replay_json(cli, traces["noclock"])
+    for name in ("/cpu/classes/gc/total:cpu-seconds", "/goalloc/gc/cpu-fraction:ratio"):
+        assert metric(doc, name) is None, name
+    code, out, _ = cli("replay", traces["clock"], "--gctrace")
+    assert code == 0 and " @0.000s 0%: 0+0+0 ms clock" not in out
+    assert metric(replay_json(cli, traces["clock"]), "/goalloc/gc/cpu-fraction:ratio") > 0
+
+
 def test_mmu_windows_longer_than_the_trace_are_omitted(cli, traces):
     doc = replay_json(cli, traces["clock"])
     # 5,990 events 1 us apart: 5.989 ms, so 10ms, 100ms and 1s exceed the trace, 1ms does not

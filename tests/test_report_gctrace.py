@@ -60,6 +60,28 @@ def test_line_fields_worked_by_hand():
     assert m and m.group(1) == "3" and m.group(2) == "1.234" and m.group(18) == "4"
 
 
+def test_cpu_fields_and_percentage_worked_by_hand():
+    """a+b/c/d+e ms cpu: sweep-termination pause x GOMAXPROCS, assist, background workers,
+    idle (0), mark-termination pause x GOMAXPROCS; P% the GC CPU share from the trace's start
+    to the cycle's end, assist and pause time added to the run (docs/json.md gc_cpu)."""
+    c = cycle(n=1, start_ts=1_000_000, end_ts=3_000_000)
+    c.assist_cpu_ns, c.mark_cpu_ns = 1_500_000, 2_000_000
+    line = gctrace_line(c, 4, pauses=(30_000, 50_000), util=7)
+    assert " 7%: 0.030+2.0+0.050 ms clock, 0.12+1.5/2.0/0+0.20 ms cpu, " in line
+
+    class R:
+        procs = 4
+        cycles = [c]
+        pauses = {"cycles": [{"n": 1, "sweep_termination_ns": 30_000,
+                              "mark_termination_ns": 50_000}]}
+        gc_cpu = {"span_ns": [0, 3_000_000]}
+
+    # GC: 0.12 + 1.5 + 2.0 + 0.20 = 3.82 ms of CPU; run: 4 x 3 ms + 1.5 ms assist + 0.32 ms
+    # of pauses = 13.82 ms; 3.82 / 13.82 = 27.6%: the runtime prints int(27.6) = 27
+    (line,) = gctrace_lines(R())
+    assert " 27%: " in line
+
+
 def test_unfinished_cycle_has_no_line():
     assert gctrace_line(cycle(done=False), 1) is None
 

@@ -116,6 +116,8 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
                                go_version=go_version, table=table, gogc=gogc,
                                memlimit=memlimit, procs=procs, gc_mode=gc_mode,
                                tracer_buffers=tracer_buffers)
+    for s in specs:
+        s.death_range = death_range and not validate  # --validate compares the central replay
     if len(specs) > 1:
         for flag, on in (("--gctrace", gctrace), ("--timeline", timeline is not None),
                          ("--validate", validate)):
@@ -127,7 +129,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
 
     (spec,) = specs
     trace, cfg, sources = spec.trace, spec.config, spec.sources
-    death_range = death_range and not validate  # --validate compares the central replay only
+    death_range = spec.death_range
     header = spec.header
     digest = None
     engines: list = []  # --html: the engine, for the picture data only it has
@@ -157,7 +159,9 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
         tl = getattr(report, "timeline", None)
         if tl is None:
             raise GoallocError("--timeline: the replay engine does not provide a timeline yet")
-        _write_atomic(timeline, rep.timeline_csv(tl), force)
+        from goalloc.report.caveats import has_clock
+
+        _write_atomic(timeline, rep.timeline_csv(tl, clock=has_clock(report)), force)
     if want_text:
         text = rep.to_json(report, trace, cfg, header=header.to_map(), sources=sources,
                            sha256=None if digest is None else digest.result(),

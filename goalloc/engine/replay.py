@@ -536,6 +536,7 @@ def _gc_cpu(eng: Engine, r: Report) -> dict:
         "total_cpu_ns": total, "mark_dedicated_ns": bg, "mark_assist_ns": assist,
         "pause_ns": int(pause) * eng.procs, "gc_total_ns": gc,
         "fraction": gc / total if total else None,
+        "span_ns": [int(sc[S.S_TS0]), int(sc[S.S_NOW])],
         "limiter": {
             "last_enabled_cycle": int(sc[S.S_LIM_LAST_ENABLED_CYCLE]),
             "enabled_ns": int(a.fs[S.F_LIM_ENABLED_NS]),

@@ -212,8 +212,13 @@ def timeline_rows(timeline) -> tuple[list[str], list[list]]:
     raise TypeError(f"unsupported timeline type {type(first).__name__}")
 
 
-def timeline_csv(timeline) -> str:
+def timeline_csv(timeline, clock: bool = True) -> str:
+    """The timeline as CSV. Without a real clock (`clock` False, report/caveats.py no-clock)
+    the `ts` column is empty: the `event` column places each sample."""
     cols, rows = timeline_rows(timeline)
+    if not clock and "ts" in cols:
+        i = cols.index("ts")
+        rows = [r[:i] + [None] + r[i + 1:] for r in rows]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
