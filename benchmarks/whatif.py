@@ -117,26 +117,44 @@ def run(exe: Path, program: str, trace: Path, gogc: int | None, memlimit: int | 
 
 
 def predict(path: Path, gogc: int | None, memlimit: int | None) -> dict:
-    """goalloc's answer for the setting, replaying the GOGC=100 recording."""
+    """goalloc's answer for the setting, replaying the GOGC=100 recording (the central
+    value; engine/whatif.py figures)."""
+    from goalloc.engine import whatif
     from goalloc.engine.config import Config
     from goalloc.engine.replay import replay
 
     r = replay(path, Config(gogc=gogc, memlimit=memlimit, gc_mode="pacer",
                             tracer_buffers="keep"))
-    done = [c for c in r.cycles if c.end_event is not None]
-    return {
-        "cycles": len(done),
-        "peak_inuse": max(s.objects + s.unused for s in r.timeline),
-        "mean_goal": statistics.fmean(c.goal for c in r.cycles) if r.cycles else 0.0,
-        "gc_cpu": (r.gc_cpu or {}).get("fraction") or 0.0,
-        "limited_cycles": (r.gc_cpu or {}).get("limiter", {}).get("cycles_limited", 0),
-        "warnings": list(getattr(r, "warnings", []) or []),
-    }
+    fig = whatif.figures(r)
+    return {**fig, "mean_goal": fig["mean_goal"] or 0.0, "gc_cpu": fig["gc_cpu"] or 0.0,
+            "limited_cycles": (r.gc_cpu or {}).get("limiter", {}).get("cycles_limited", 0),
+            "warnings": list(r.warnings)}
+
+
+def save(rows: list[Row], path: Path) -> None:
+    """The real runs of `rows` as JSON (what `reuse` reads back)."""
+    path.write_text(json.dumps([{"program": r.program, "setting": r.setting, "gogc": r.gogc,
+                                 "memlimit": r.memlimit, "real": [vars(x) for x in r.real]}
+                                for r in rows], indent=1))
+
+
+def reuse(work: Path, log=lambda s: None) -> list[Row]:
+    """Predict again from an earlier run's recordings and real figures (`--reuse DIR`):
+    the model changes, the runtime's runs stay."""
+    rows = []
+    for d in json.loads((work / "real.json").read_text()):
+        row = Row(d["program"], d["setting"], d["gogc"], d["memlimit"],
+                  [Real(**x) for x in d["real"]])
+        row.model = predict(work / f"{row.program}.msgpack", row.gogc, row.memlimit)
+        log(format_row(row))
+        rows.append(row)
+    return rows
 
 
 def validate(go: str, programs=PROGRAMS, runs: int = 3, work: Path | None = None,
              log=lambda s: None) -> list[Row]:
-    """Record, replay and compare every setting of every program."""
+    """Record, replay and compare every setting of every program; the recordings and the
+    real runs' figures stay in `work` (real.json) for `reuse`."""
     from goalloc.trace.importers.gotrace import import_gotrace
 
     work = Path(work or tempfile.mkdtemp(prefix="goalloc-whatif-"))
@@ -159,6 +177,7 @@ def validate(go: str, programs=PROGRAMS, runs: int = 3, work: Path | None = None
             for _ in range(runs):
                 row.real.append(run(exe, prog, work / f"{prog}-x.trace", gogc, limit))
             rows.append(row)
+        save(rows, work / "real.json")
         for row in rows:
             if row.program == prog:
                 row.model = predict(rec, row.gogc, row.memlimit)
@@ -196,15 +215,23 @@ def main() -> int:
     ap.add_argument("--go", default="1.23", help="Go release to build and run with")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--programs", default=",".join(PROGRAMS))
+    ap.add_argument("--work", type=Path, help="keep recordings and real figures here")
+    ap.add_argument("--reuse", type=Path, metavar="DIR",
+                    help="predict again from DIR's recordings and real figures (no Go runs)")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
+    if args.reuse:
+        rows = reuse(args.reuse, log=print)
+        print()
+        print(table(rows))
+        return 0
     from goalloc.trace.importers.gotoolchain import go_release
 
     go = go_release(int(args.go.split(".")[1]))
     if go is None:
         print(f"Go {args.go} is not installed", file=sys.stderr)
         return 2
-    rows = validate(go, args.programs.split(","), args.runs, log=print)
+    rows = validate(go, args.programs.split(","), args.runs, work=args.work, log=print)
     print()
     print(table(rows))
     return 0
