@@ -153,6 +153,28 @@ def install_progress(stream=None) -> CompileProgress | None:
 PROGRESS = install_progress()
 
 
+class _CompileDepth(_event.Listener):
+    """How many numba compilations are in progress (nested), for `compiling()`."""
+
+    depth = 0
+
+    def on_start(self, event):
+        type(self).depth += 1
+
+    def on_end(self, event):
+        type(self).depth -= 1
+
+
+_event.register("numba:compile", _CompileDepth())
+
+
+def compiling() -> bool:
+    """True while numba compiles. A signal handler must not raise then: the exception would
+    surface inside llvmlite's ctypes callbacks ("Exception ignored", a traceback, exit 1)
+    instead of unwinding to the command (#18)."""
+    return _CompileDepth.depth > 0
+
+
 def kernel(*args, **kwargs):
     """`numba.njit` with goalloc's defaults: cached, no Python fallback."""
     kwargs.setdefault("cache", True)

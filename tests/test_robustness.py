@@ -182,3 +182,24 @@ def test_interrupt_convert_and_import(tmp_path):
     assert code == 130 and err.strip() == "goalloc: interrupted", err
     assert not report.exists()
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp") or "goalloc-" in n]
+
+
+def test_interrupt_while_numba_compiles_is_one_line(tmp_path):
+    """Ctrl-C during the first run's compile (an empty kernel cache): one line and exit 130,
+    not llvmlite's "Exception ignored" traceback and exit 1 (the signal lands inside numba)."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), TMPDIR=str(tmp_path))
+    env.pop("NUMBA_CACHE_DIR", None)
+    p = subprocess.Popen([sys.executable, "-m", "goalloc", "replay",
+                          REPO / "traces/go-parser.msgpack"], cwd=tmp_path,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    cache = tmp_path / "cache" / "goalloc"
+    deadline = time.monotonic() + 120
+    # wait until numba has started writing the cache: it is compiling
+    while time.monotonic() < deadline and p.poll() is None and not any(cache.rglob("*.nbi")):
+        time.sleep(0.05)
+    time.sleep(3.0)  # well inside the compile of the next kernels (a minute in all)
+    assert p.poll() is None, "finished before compiling anything"
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert err.strip() == "goalloc: interrupted", err

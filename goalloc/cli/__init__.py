@@ -130,6 +130,13 @@ def _catch_signals() -> dict:
         return {}
 
     def on_signal(signum, frame):
+        if "goalloc.jit" in sys.modules and sys.modules["goalloc.jit"].compiling():
+            # inside numba's compiler an exception surfaces in llvmlite's ctypes callbacks
+            # (a traceback, exit 1): leave at once instead. Nothing has been written yet but
+            # temporary files, which the next writer removes (trace/writer.py).
+            os.write(2, (b"goalloc: terminated\n" if signum == signal.SIGTERM
+                         else b"goalloc: interrupted\n"))
+            os._exit(128 + signum)
         raise Interrupted(signum)
 
     previous = {}
