@@ -171,6 +171,8 @@ class Report:
     # execution trace records no request, so it is worked out from the type or the slot);
     # rounding waste and live requested bytes rest on them (goalloc/report/caveats.py)
     estimated_sizes: int = 0
+    # per-site figures (engine/attribution.py), only when the replay was asked to attribute
+    attribution: dict | None = None
 
     def classes_by_fragmentation(self) -> list[ClassStats]:
         """The classes, worst for fragmentation first (frag_rank order)."""

@@ -38,7 +38,7 @@ _PLACED = {
     "deaths", "alloc_bytes", "live_requested", "peak_live", "held_at_peak_live", "peak_held",
     "live_at_peak_held", "mapped_bytes", "reserved_bytes",
 }
-_NOT_IN_JSON = {"timeline"}
+_NOT_IN_JSON = {"timeline", "attribution"}
 _KNOB_FIELDS = {"go_version", "table", "gogc", "memlimit", "procs", "gc_mode"}
 
 
@@ -162,6 +162,8 @@ def to_dict(report, trace_path: str | os.PathLike, config=None, *, header: dict 
             if f.name in _PLACED or f.name in _NOT_IN_JSON or f.name in doc:
                 continue
             doc[f.name] = _plain(getattr(report, f.name))
+    if getattr(report, "attribution", None) is not None:  # only when asked (#17)
+        doc["attribution"] = _plain(report.attribution)
     if original is not None:
         tr = doc["trace"]
         tr["imported_sha256"] = tr["sha256"]
