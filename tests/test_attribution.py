@@ -14,6 +14,7 @@ import pytest
 
 from goalloc.engine.config import Config
 from goalloc.engine.replay import replay
+from goalloc.report.pprof import SAMPLE_TYPES as PPROF_TYPES
 from goalloc.trace.importers.gotoolchain import go_release
 from goalloc.trace.importers.gotrace import import_gotrace
 
@@ -168,3 +169,43 @@ def test_go_tool_pprof_reads_the_profile(tiny, tmp_path):
         assert m, out.stdout
         assert int(m.group(1)) == sums[key], (index, out.stdout[:400])
     assert "main.node" in out.stdout
+
+
+def _pprof_totals(go: str, prof: Path, tmp: Path) -> dict:
+    env = {**os.environ, "HOME": str(tmp), "GOCACHE": str(tmp / "gocache")}
+    out = {}
+    for index, _unit, _key in PPROF_TYPES:
+        r = subprocess.run([go, "tool", "pprof", "-top", f"-sample_index={index}", "-unit=B",
+                            str(prof)], capture_output=True, text=True, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        m = re.search(r"of (\d+)B total", r.stdout)
+        assert m, r.stdout
+        out[index] = int(m.group(1))
+    return out
+
+
+@pytest.mark.parametrize("release", ["1.23", "1.24", "1.25", "1.26", "1.27"])
+def test_recorded_go_programs_add_up(release, tmp_path):
+    """tests/data/goprogs `multi` recorded with each release (test_go_releases' recordings):
+    per-type bytes add up to the replay's totals exactly, main.node (48 B, the program's
+    pointerful node) is named, and that release's own `go tool pprof` reads the profile with
+    totals equal to the JSON's."""
+    from test_go_releases import recording
+
+    rec = recording(release, "multi")
+    prof, js = tmp_path / "multi.pb.gz", tmp_path / "multi.json"
+    for args in (["--format", "pprof", "-o", prof], ["--attribute", "-o", js]):
+        r = subprocess.run([sys.executable, "-m", "goalloc", "replay", rec["out"],
+                            *map(str, args)], capture_output=True, text=True, env=rec["env"])
+        assert r.returncode == 0, r.stderr
+    doc = json.loads(js.read_text())
+    a, c = doc["attribution"], doc["counters"]
+    assert a["kind"] == "go-type" and a["peak_consistent"] is True
+    assert a["sums"]["live_bytes"] == c["live_requested"]
+    assert a["sums"]["rounding_bytes"] == doc["fragmentation"]["end"]["rounding"]
+    mem = doc["memory"]["end"]
+    node = _row(a, "main.node")
+    assert node["type_size"] == 48 and node["alloc_objects"] > 1000
+    totals = _pprof_totals(rec["go"], prof, tmp_path)
+    assert totals == {index: a["sums"][key] for index, _u, key in PPROF_TYPES}
+    assert a["sums"]["held_bytes"] == mem["objects"] + mem["unused"]

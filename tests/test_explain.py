@@ -70,7 +70,7 @@ def test_figures_come_from_the_reports(trace):
 
 def test_text_names_the_stranding_type(tmp_path):
     """The hand-made stranded trace of test_attribution: explain names main.Session."""
-    from tests.test_attribution import PAGE, _convert, _header
+    from test_attribution import PAGE, _convert, _header
 
     per = (PAGE - PAGE // 64) // 48
     events = [{"kind": "alloc", "ts": k, "id": k, "size": 48, "site": 1 if k % per == 0 else 2}
