@@ -209,3 +209,26 @@ def test_recorded_go_programs_add_up(release, tmp_path):
     totals = _pprof_totals(rec["go"], prof, tmp_path)
     assert totals == {index: a["sums"][key] for index, _u, key in PPROF_TYPES}
     assert a["sums"]["held_bytes"] == mem["objects"] + mem["unused"]
+
+
+def test_mtrace_callers_are_sites(tmp_path):
+    """Each alloc line's caller (`@ file:(func+off)[addr] + PTR SIZE`) becomes its site: the
+    distinct callers of the file's alloc lines, read here with a regex, are the table, and the
+    first alloc (5 bytes) carries its own line's caller."""
+    import goalloc.trace
+    from goalloc.trace.importers.mtrace import import_mtrace
+
+    src = DATA / "mtrace-git-version.txt"
+    callers = re.findall(r"^@ (.*\]) [+>] 0x[0-9a-f]+ 0x[0-9a-f]+$", src.read_text(), re.M)
+    out = tmp_path / "mt.msgpack"
+    import_mtrace(src, out)
+    with goalloc.trace.open(out) as r:
+        sites = r.header.sites
+        (chunk,) = list(r)
+    assert sites.kind == "call-site"
+    assert sorted(sites.names) == sorted(set(callers))
+    first = int((chunk.kind == 1).argmax())
+    assert chunk.size[first] == 5 and sites.names[chunk.site[first] - 1] == callers[0]
+    rep = replay(out, Config(), attribute=True)
+    assert rep.attribution["sums"]["live_bytes"] == rep.live_requested
+    assert rep.attribution["sums"]["alloc_objects"] == int((chunk.kind == 1).sum())

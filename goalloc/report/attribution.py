@@ -24,7 +24,7 @@ def render(attribution: dict, console, n: int = TOP) -> None:
         t.add_column(col, justify="right", no_wrap=True, min_width=8)
     for r in rows:
         t.add_row(
-            r["name"], iec_bytes(r["held_bytes"]),
+            _short(r["name"], attribution.get("kind")), iec_bytes(r["held_bytes"]),
             f"{r['stranded_spans']} sp" if r["stranded_spans"] else "-",
             iec_bytes(r["live_bytes"]), iec_bytes(r["rounding_bytes"]),
             iec_bytes(r["peak_live_bytes"]) if peak else "-")
@@ -33,6 +33,12 @@ def render(attribution: dict, console, n: int = TOP) -> None:
                   f"whose live slots are all the site's and fill at most "
                   f"{attribution['stranded_fill']:.0%} of them; peak live: at the event of peak "
                   "held memory.")
+
+
+def _short(name: str, kind: str | None) -> str:
+    """A call site without its directory (`libc.so.6:(malloc+1c)[0x...]`): the part that tells
+    sites apart fits the column."""
+    return name.rsplit("/", 1)[-1] if kind == "call-site" else name
 
 
 def _what(attribution: dict) -> str:
