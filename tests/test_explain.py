@@ -82,3 +82,31 @@ def test_text_names_the_stranding_type(tmp_path):
                        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
     assert "main.Session (80.0 KiB in 10 spans)" in r.stdout
+
+
+def test_html_shows_the_table_and_the_text(tmp_path):
+    """explain --html: the attribution table and every line of the account on the page, and
+    the page's embedded report is the first run's report of --json."""
+    from html import escape
+
+    from test_attribution import PAGE, _convert, _header
+
+    from goalloc.report.html.page import embedded_reports
+
+    per = (PAGE - PAGE // 64) // 48
+    events = [{"kind": "alloc", "ts": k, "id": k, "size": 48, "site": 1 if k % per == 0 else 2}
+              for k in range(per * 10)]
+    events += [{"kind": "free", "ts": per * 10 + k, "id": k} for k in range(per * 10) if k % per]
+    t = _convert(tmp_path, "strand", _header(["main.Session", "main.Tmp"], [48, 48]), events)
+    out = tmp_path / "ex.html"
+    args = [sys.executable, "-m", "goalloc", "explain", str(t), "--go-version", "1.23"]
+    r = subprocess.run([*args, "--html", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(subprocess.run([*args, "--json"], capture_output=True, text=True,
+                                    timeout=600).stdout)
+    page = out.read_text()
+    assert "Where held memory goes, by site" in page and "<td>main.Session</td>" in page
+    for line in ex.lines(doc):
+        assert escape(line) in page, line
+    (embedded,) = embedded_reports(page)
+    assert json.loads(embedded)["attribution"] == doc["runs"][0]["report"]["attribution"]

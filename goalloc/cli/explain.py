@@ -20,8 +20,13 @@ import click
 @click.option("--json", "as_json", is_flag=True,
               help="The same as data: claims with the figures behind them (paths into the "
                    "runs' reports), suggestions, and every run's full JSON report.")
+@click.option("--html", "html", type=click.Path(dir_okay=False), metavar="FILE.html",
+              help="Also write the first run's pictures with the attribution table and this "
+                   "text as one HTML page (never overwritten without --force).")
+@click.option("--force", is_flag=True, help="Overwrite an existing --html file.")
 @click.pass_context
-def explain(ctx, trace, go_version, table, gogc, memlimit, procs, gc_mode, as_json):
+def explain(ctx, trace, go_version, table, gogc, memlimit, procs, gc_mode, as_json,
+            html=None, force=False):
     """Explain where TRACE's held memory goes (sparse spans and the types that strand them,
     free pages, free slots, rounding waste, GC cycles) and what GOGC=50, a GOMEMLIMIT and
     another size-class table do to it, each replayed in this run."""
@@ -31,15 +36,30 @@ def explain(ctx, trace, go_version, table, gogc, memlimit, procs, gc_mode, as_js
     from goalloc.errors import GoallocError
     from goalloc.report import explain as ex
 
+    if html is not None:
+        from goalloc.trace.writer import check_output
+
+        check_output(html, force)  # before any work
     specs, originals = prepare(ctx, (trace,), no_pagecache=False, lock_costs=None,
                                go_version=go_version, table=table, gogc=gogc,
                                memlimit=memlimit, procs=procs, gc_mode=gc_mode)
     if len(specs) != 1:
         raise GoallocError("explain takes one value per option")
     (spec,) = specs
-    doc = ex.run(spec.trace, spec.config, header=spec.header.to_map())
+    keep: list = []
+    doc = ex.run(spec.trace, spec.config, header=spec.header.to_map(), keep=keep)
     if spec.trace in originals:
         doc["trace"] = str(originals[spec.trace]["path"])
+    if html is not None:
+        from goalloc.cli.replay import _write_atomic
+        from goalloc.report.html import data, page
+
+        base = doc["runs"][0]["report"]
+        text = json.dumps(base, indent=2, sort_keys=True, ensure_ascii=False,
+                          allow_nan=False) + "\n"
+        series = data.series(keep[0], keep[1], base)
+        _write_atomic(html, page([{"json": text, "series": series,
+                                   "explain": ex.lines(doc)}]), force)
     if as_json:
         click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False,
                               allow_nan=False))

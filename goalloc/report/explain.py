@@ -34,13 +34,18 @@ def whatifs(config, peak_held: int) -> list[tuple[str, object]]:
     return out
 
 
-def run(trace, config, progress=None, header=None) -> dict:
-    """Replay the trace as asked (with attribution) and each what-if; the explain document."""
+def run(trace, config, progress=None, header=None, keep: list | None = None) -> dict:
+    """Replay the trace as asked (with attribution) and each what-if; the explain document.
+    `keep`: gets the first run's (report, engine), for pictures only they give."""
     from goalloc.engine.replay import replay
     from goalloc.report.replay import to_dict
 
     def doc(cfg, attribute):
-        r = replay(trace, cfg, attribute=attribute, progress=progress)
+        engines: list = []
+        r = replay(trace, cfg, attribute=attribute, progress=progress,
+                   engine_out=engines if attribute and keep is not None else None)
+        if engines:
+            keep.extend([r, engines[0]])
         return to_dict(r, trace, cfg, header=header)
 
     base = doc(config, True)
@@ -192,6 +197,12 @@ def suggestion_text(s: dict) -> str:
             f"{s['cycles_base']})" if s["cycles_base"] else f"{s['cycles']} GC cycles")
     return (f"{s['name']} would {verb} peak held by {abs(s['peak_held_change']):.1%} "
             f"(to {iec_bytes(s['peak_held'])}) at {cost}.")
+
+
+def lines(doc: dict) -> list[str]:
+    """The account as plain lines: claims, then the replayed what-ifs."""
+    return ([f"{cl['pattern']}: {claim_text(cl)}" for cl in doc["claims"]]
+            + [f"what-if, replayed: {suggestion_text(s)}" for s in doc["suggestions"]])
 
 
 def render(doc: dict, console) -> None:
