@@ -59,6 +59,9 @@ def test_figures_come_from_the_reports(trace):
         rep = run["report"]
         assert s["peak_held"] == rep["counters"]["peak_held"]
         assert s["cycles"] == resolve(rep, "cycles[*].end_event (count)")
+        if "site" in s:  # the stranding site's held bytes in both runs
+            for f in (s["site"]["held_base"], s["site"]["held"]):
+                assert resolve(runs[f["run"]]["report"], f["path"]) == f["value"]
         cfg = rep["config"]
         if s["name"] == "GOGC=50":
             assert cfg["gogc"] == 50
@@ -82,6 +85,7 @@ def test_text_names_the_stranding_type(tmp_path):
                        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
     assert "main.Session (80.0 KiB in 10 spans)" in r.stdout
+    assert "main.Session would hold 80.0 KiB of spans at the end (was 80.0 KiB)" in r.stdout
 
 
 def test_html_shows_the_table_and_the_text(tmp_path):

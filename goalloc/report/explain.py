@@ -40,10 +40,10 @@ def run(trace, config, progress=None, header=None, keep: list | None = None) -> 
     from goalloc.engine.replay import replay
     from goalloc.report.replay import to_dict
 
-    def doc(cfg, attribute):
+    def doc(cfg, first):
         engines: list = []
-        r = replay(trace, cfg, attribute=attribute, progress=progress,
-                   engine_out=engines if attribute and keep is not None else None)
+        r = replay(trace, cfg, attribute=True, progress=progress,
+                   engine_out=engines if first and keep is not None else None)
         if engines:
             keep.extend([r, engines[0]])
         return to_dict(r, trace, cfg, header=header)
@@ -146,6 +146,7 @@ def build(runs: list[dict], trace: str) -> dict:
         "figures": [_fig(0, "cycles[*].end_event (count)", _cycles(base))],
     })
     suggestions = []
+    focus = _focus_site(base)
     for k, run in enumerate(runs[1:], 1):
         doc = run["report"]
         held, cycles = doc["counters"]["peak_held"], _cycles(doc)
@@ -157,8 +158,29 @@ def build(runs: list[dict], trace: str) -> dict:
             "figures": [_fig(k, "counters.peak_held", held),
                         _fig(k, "cycles[*].end_event (count)", cycles)],
         })
+        if focus is not None:  # how the site that strands most spans responds
+            rows = (doc.get("attribution") or {}).get("rows", [])
+            at = [i for i, r in enumerate(rows) if r["name"] == focus[1]]
+            if at:
+                suggestions[-1]["site"] = {
+                    "name": focus[1],
+                    "held_base": _fig(0, f"attribution.rows[{focus[0]}].held_bytes",
+                                      base["attribution"]["rows"][focus[0]]["held_bytes"]),
+                    "held": _fig(k, f"attribution.rows[{at[0]}].held_bytes",
+                                 rows[at[0]]["held_bytes"])}
     return {"schema": SCHEMA, "trace": trace, "claims": claims, "suggestions": suggestions,
             "runs": runs}
+
+
+def _focus_site(doc) -> tuple[int, str] | None:
+    """(row, name) of the named site stranding the most span bytes at the end, if any."""
+    attr = doc.get("attribution") or {}
+    best = None
+    for i, r in enumerate(attr.get("rows", [])):
+        if r["site"] is not None and r["stranded_bytes"] and (
+                best is None or r["stranded_bytes"] > attr["rows"][best]["stranded_bytes"]):
+            best = i
+    return None if best is None else (best, attr["rows"][best]["name"])
 
 
 def _row_figs(attr, rows, key) -> list[dict | None]:
@@ -195,8 +217,12 @@ def suggestion_text(s: dict) -> str:
                                                - (s["peak_held_change"] < 0)]
     cost = (f"{s['cycles'] / s['cycles_base']:.2f}x the GC cycles ({s['cycles']} vs "
             f"{s['cycles_base']})" if s["cycles_base"] else f"{s['cycles']} GC cycles")
+    site = ""
+    if s.get("site"):
+        site = (f"; {s['site']['name']} would hold {iec_bytes(s['site']['held']['value'])} of "
+                f"spans at the end (was {iec_bytes(s['site']['held_base']['value'])})")
     return (f"{s['name']} would {verb} peak held by {abs(s['peak_held_change']):.1%} "
-            f"(to {iec_bytes(s['peak_held'])}) at {cost}.")
+            f"(to {iec_bytes(s['peak_held'])}) at {cost}{site}.")
 
 
 def lines(doc: dict) -> list[str]:
