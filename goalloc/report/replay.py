@@ -137,8 +137,8 @@ def to_dict(report, trace_path: str | os.PathLike, config=None, *, header: dict 
     doc = {
         "schema": SCHEMA,
         "tool": {"name": "goalloc", "version": goalloc.__version__},
-        "trace": {"path": os.fspath(trace_path), "sha256": sha256, "header": _plain(header),
-                  "events": report.events},
+        "trace": {"path": os.fspath(trace_path), "sha256": sha256,
+                  "header": _plain(_header_summary(header)), "events": report.events},
         "config": effective_config(report, header, config, sources),
         "metrics": M.metric_records(report),
         "memory": {
@@ -173,6 +173,16 @@ def to_dict(report, trace_path: str | os.PathLike, config=None, *, header: dict 
     for name, value in (extra or {}).items():
         doc[name] = _plain(value)
     return doc
+
+
+def _header_summary(header: dict) -> dict:
+    """The trace header as the report echoes it: the attribution table (#17, thousands of type
+    names) as its kind and size; the report's `attribution` section names the sites it uses."""
+    if not isinstance(header, dict) or not isinstance(header.get("sites"), dict):
+        return header
+    sites = header["sites"]
+    return {**header, "sites": {"kind": sites.get("kind"),
+                                "entries": len(sites.get("names") or [])}}
 
 
 def to_json(report, trace_path: str | os.PathLike, config=None, **kw) -> str:
