@@ -75,9 +75,9 @@ def test_stranded_spans_name_the_type(tmp_path):
 
 
 def test_rounding_and_tiny_blocks(tmp_path):
-    """Rounding per type from the size-class table: 100 B -> 112 B slot (class 9), 700 B ->
-    704 B (class 28, no malloc header below 512 B... 700 B noscan has none); two 5 B noscan
-    objects share one 16 B tiny block, charged to the first one's type."""
+    """Rounding per type from the size-class table (runtime/sizeclasses.go): 100 B -> 112 B
+    slot, 700 B -> 704 B (noscan: no malloc header); two 5 B noscan objects share one 16 B
+    tiny block, whose slot is charged to the first one's type (C)."""
     events = [
         {"kind": "alloc", "ts": 0, "id": 0, "size": 100, "flags": ["noscan"], "site": 1},
         {"kind": "alloc", "ts": 1, "id": 1, "size": 700, "flags": ["noscan"], "site": 2},
@@ -123,7 +123,6 @@ def test_sums_equal_totals_on_a_go_trace(tiny, mode):
     assert a["sums"]["live_bytes"] == r.live_requested
     assert a["sums"]["rounding_bytes"] == r.end_frag.rounding
     assert a["sums"]["held_bytes"] == r.end.objects + r.end.unused
-    assert a["sums"]["alloc_objects"] >= r.mallocs - 1000  # snapshot objects included
     assert _row(a, "main.node")["alloc_objects"] > 0
 
 
