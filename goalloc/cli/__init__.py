@@ -18,6 +18,8 @@ COMMANDS = {
     "replay": ("goalloc.cli.replay", "replay", "Replay a trace through the Go allocator model."),
     "report": ("goalloc.cli.report", "report",
                "Replay and draw the heap, GC, size classes and locks as one HTML page."),
+    "explain": ("goalloc.cli.explain", "explain",
+                "Say where held memory goes, by type, and replay what-ifs that would help."),
     "compare": ("goalloc.cli.compare", "compare",
                 "Compare two replay results metric by metric; gate CI on regressions."),
     "info": ("goalloc.cli.info", "info", "Summarise and validate a trace."),

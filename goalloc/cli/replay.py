@@ -7,6 +7,8 @@ the replay and goalloc.report.replay renders. numba is imported only once a repl
 
 from __future__ import annotations
 
+import os
+
 import click
 
 LENIENT_HINT = " (use --lenient to skip such events)"
@@ -50,9 +52,15 @@ LENIENT_HINT = " (use --lenient to skip such events)"
               help="Cost model overrides: [heap-lock] hold ns per operation, [pauses] "
                    "sweep-term-fixed / mark-term-fixed / per-p ns (docs/model.md).")
 @click.option("--json", "as_json", is_flag=True, help="Write the JSON report to stdout.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "benchstat", "gab"]),
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "benchstat", "gab", "pprof"]),
               default=None, help="stdout format: text (default), json (= --json), benchstat "
-                                 "(Go benchmark format), gab (github-action-benchmark JSON).")
+                                 "(Go benchmark format), gab (github-action-benchmark JSON); "
+                                 "pprof writes a profile.proto of the attribution to -o "
+                                 "FILE.pb.gz (implies --attribute).")
+@click.option("--attribute", is_flag=True,
+              help="Attribute memory to the Go type or call site each object was allocated "
+                   "with (the trace's sites): live, held, rounding, stranded spans per site, "
+                   "in the text and JSON reports (docs/model.md, Attribution).")
 @click.option("-o", "--json-out", "json_out", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the JSON report to FILE (never overwritten without --force) and "
                    "say so in one line instead of printing the text report (--format/--json/"
@@ -78,7 +86,8 @@ LENIENT_HINT = " (use --lenient to skip such events)"
 @click.pass_context
 def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pagecache,
            lock_costs, as_json, fmt, json_out, gctrace, timeline, jobs, dask, force,
-           validate=False, html=None, tracer_buffers=None, death_range=True):
+           validate=False, html=None, tracer_buffers=None, death_range=True,
+           attribute=False):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
     classes, fragmentation, size classes and GC cycles (all figures are the model's).
 
@@ -97,12 +106,17 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
             raise GoallocError(f"--json and --format {fmt} both choose the stdout format")
         fmt = "json"
     fmt = fmt or "text"
+    pprof_out = None
+    if fmt == "pprof":  # the profile goes to -o; nothing on stdout but one line on stderr
+        if json_out is None:
+            raise GoallocError("--format pprof writes a file: give -o FILE.pb.gz")
+        pprof_out, json_out, fmt, attribute = json_out, None, "text", True
     if fmt != "text" and gctrace:
         raise GoallocError(f"--format {fmt} and --gctrace both write to stdout; "
                            "use -o FILE for the JSON")
     from goalloc.trace.writer import check_output
 
-    for out in (json_out, timeline, html):
+    for out in (json_out, timeline, html, pprof_out):
         if out is not None:
             check_output(out, force)  # before any work: one line, nothing written
     if timeline is not None and not _engine_has_timeline():
@@ -120,7 +134,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
         s.death_range = death_range and not validate  # --validate compares the central replay
     if len(specs) > 1:
         for flag, on in (("--gctrace", gctrace), ("--timeline", timeline is not None),
-                         ("--validate", validate)):
+                         ("--validate", validate), ("--attribute", attribute)):
             if on:
                 raise GoallocError(f"{flag} needs a single configuration; this replays "
                                    f"{len(specs)} (one trace, one value per option)")
@@ -143,10 +157,19 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
         with ThreadPoolExecutor(1) as pool:
             digest = pool.submit(file_sha256, trace)
             report = _run(trace, cfg, header.events, originals, engine_out=engines,
-                          death_range=death_range)
+                          death_range=death_range, attribute=attribute)
             digest.result()
     else:
-        report = _run(trace, cfg, header.events, originals, death_range=death_range)
+        report = _run(trace, cfg, header.events, originals, death_range=death_range,
+                      attribute=attribute)
+    if pprof_out is not None:
+        from goalloc.report.pprof import profile_bytes
+
+        data = profile_bytes(report.attribution, [f"goalloc replay {os.path.basename(trace)}"])
+        _write_atomic(pprof_out, data, force)
+        click.echo(f"goalloc: wrote {pprof_out} (pprof profile, "
+                   f"{len(report.attribution['rows'])} sites)", err=True)
+        return
     fid = None
     if validate:
         from goalloc.report import fidelity
@@ -200,6 +223,10 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     console = Console()
     rep.render(report, console, header=header.to_map(), sources=sources,
                name=originals.get(trace, {}).get("path"))
+    if report.attribution is not None:
+        from goalloc.report.attribution import render as render_attribution
+
+        render_attribution(report.attribution, console)
     if fid is not None:
         from goalloc.report import fidelity
 
@@ -372,7 +399,8 @@ def _engine_has_timeline() -> bool:
     return hasattr(Report, "timeline")
 
 
-def _run(trace, cfg, total, originals=None, engine_out=None, death_range=False):
+def _run(trace, cfg, total, originals=None, engine_out=None, death_range=False,
+         attribute=False):
     """Replay with a progress bar (after a second, on a terminal); a first run's compile
     shows its own progress line (goalloc.jit). Errors in a recorder's file imported to a
     temporary trace name the file the user gave (`originals`)."""
@@ -386,7 +414,7 @@ def _run(trace, cfg, total, originals=None, engine_out=None, death_range=False):
     try:
         with progress_for("replaying", total) as advance:
             return goalloc.replay(trace, cfg, progress=advance, engine_out=engine_out,
-                                  death_range=death_range)
+                                  death_range=death_range, attribute=attribute)
     except TraceError as e:
         # The engine's validation suggests --lenient; say nothing of it until replay has one.
         if e.reason.endswith(LENIENT_HINT) and \
@@ -400,12 +428,12 @@ def _run(trace, cfg, total, originals=None, engine_out=None, death_range=False):
         raise e from None
 
 
-def _write_atomic(path, text: str, force: bool) -> None:
+def _write_atomic(path, text: str | bytes, force: bool) -> None:
     from goalloc.trace.writer import AtomicFile
 
     f = AtomicFile(path, force=force)
     try:
-        f.file.write(text.encode())
+        f.file.write(text.encode() if isinstance(text, str) else text)
         f.commit()
     except BaseException:
         f.discard()

@@ -17,7 +17,7 @@ import numpy as np
 
 import goalloc.trace
 from goalloc import releases
-from goalloc.engine import contention, locks, mstats, pauses, snapshot, whatif
+from goalloc.engine import attribution, contention, locks, mstats, pauses, snapshot, whatif
 from goalloc.engine import state as S
 from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
 from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
@@ -128,6 +128,7 @@ class Engine:
         self.stw = pauses.StwCollector()
         self.arrays = S.EngineArrays(prm, self.table, prof.objs_scan, prof.objs_noscan, self.procs)
         init(self.arrays.state)
+        self.attribution = None  # attribution.Attribution when the replay attributes (#17)
 
     def run_chunk(self, chunk, deaths: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Replay one chunk; `deaths`: (event index, object id) of look-ahead deaths to apply
@@ -145,12 +146,15 @@ class Engine:
             # the trace's clock starts here: GC CPU time is counted over [first event, end]
             a.sc[S.S_TS0] = int(chunk.ts[0])
             a.sc[S.S_LIM_LAST] = int(chunk.ts[0])
+        peak_id = int(a.sc[S.S_PEAK_ID])
         i = 0
         while True:
             status, i = replay_chunk(a.state, chunk.kind, chunk.ts, chunk.p, chunk.id,
                                      chunk.size, chunk.flags, chunk.start, i, death_at, death_id)
             self.drain_locks()
             if status == S.NEED_NONE:
+                if self.attribution is not None:
+                    self.attribution.step(self, chunk, (death_at, death_id), peak_id)
                 return
             if status == S.NEED_LK:
                 need = int(locks.reserve(a.state)) + 1
@@ -192,16 +196,17 @@ class Engine:
 
 def replay(path: str | os.PathLike, config: Config | None = None, *, progress=None,
            engine_out: list | None = None, fast_paths: bool = True,
-           death_range: bool = False) -> Report:
+           death_range: bool = False, attribute: bool = False) -> Report:
     """Replay a trace; raise TraceError (one line) when it fails validation. `fast_paths`:
     see Engine. `death_range`: in pacer mode on a trace whose deaths are only known to an
     interval, replay twice more (deaths earliest, latest) and fill report.death_range
-    (engine/whatif.py)."""
+    (engine/whatif.py). `attribute`: per-site figures in Report.attribution
+    (engine/attribution.py), of the central replay."""
     config = config or Config()
     config.check()
     plans = _Plans(path)
     try:
-        r = _replay(path, config, plans, progress, engine_out, fast_paths)
+        r = _replay(path, config, plans, progress, engine_out, fast_paths, attribute)
         if death_range and whatif.applies(r, config):
             others = [_replay(path, c, plans, None, None, fast_paths)
                       for c in whatif.bound_configs(config, r)]
@@ -227,7 +232,8 @@ class _Plans:
         return copy.deepcopy(self.plan)
 
 
-def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_paths) -> Report:
+def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_paths,
+            attribute: bool = False) -> Report:
     scan_rate_source = "config" if config.scan_rate is not None else "default"
     if config.gc_mode == "pacer" and config.scan_rate is None:
         rate = measured_scan_rate(path, config, fast_paths=fast_paths, plans=plans)
@@ -237,6 +243,8 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
     with goalloc.trace.open(path) as reader:
         header = reader.header
         eng = Engine(header, config, fast_paths=fast_paths)
+        if attribute:
+            eng.attribution = attribution.Attribution(header)
         # recorded Go traces: snapshot rebuilt in place, sweep frees as deaths with look-ahead
         eng.plan = plans.get(header)
         run_chunk = eng.run_chunk
@@ -248,6 +256,8 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
             eng.plan.drop_tracer = config.drops_tracer_buffers()
             eng.plan.build(eng)
             run_chunk = functools.partial(eng.plan.run_chunk, eng)
+        if eng.attribution is not None:
+            eng.attribution.start(eng)
         vs = validate._State()
         sweep = header.frees == "sweep"
         forced = config.gc_mode == "pacer" and config.replay_forced_gcs
@@ -276,6 +286,8 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
         report.scan_rate = {"bytes_per_s": eng.scan_rate, "source": scan_rate_source}
         report.estimated_sizes = int(vs.st[validate.S_ESTIMATED])
         report.warnings = whatif.warnings(report, config, whatif.tail(last_gc, events))
+        if eng.attribution is not None:
+            report.attribution = eng.attribution.report(eng, report)
         return report
 
 

@@ -184,6 +184,8 @@ class Report:
     # one line each where a knob takes the model where the trace cannot say much
     # (engine/whatif.py warnings)
     warnings: list[str] = field(default_factory=list)
+    # per-site figures (engine/attribution.py), only when the replay was asked to attribute
+    attribution: dict | None = None
 
     def classes_by_fragmentation(self) -> list[ClassStats]:
         """The classes, worst for fragmentation first (frag_rank order)."""

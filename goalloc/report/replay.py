@@ -38,7 +38,7 @@ _PLACED = {
     "deaths", "alloc_bytes", "live_requested", "peak_live", "held_at_peak_live", "peak_held",
     "live_at_peak_held", "mapped_bytes", "reserved_bytes",
 }
-_NOT_IN_JSON = {"timeline"}
+_NOT_IN_JSON = {"timeline", "attribution"}
 _KNOB_FIELDS = {"go_version", "table", "gogc", "memlimit", "procs", "gc_mode"}
 
 
@@ -137,8 +137,8 @@ def to_dict(report, trace_path: str | os.PathLike, config=None, *, header: dict 
     doc = {
         "schema": SCHEMA,
         "tool": {"name": "goalloc", "version": goalloc.__version__},
-        "trace": {"path": os.fspath(trace_path), "sha256": sha256, "header": _plain(header),
-                  "events": report.events},
+        "trace": {"path": os.fspath(trace_path), "sha256": sha256,
+                  "header": _plain(_header_summary(header)), "events": report.events},
         "config": effective_config(report, header, config, sources),
         "metrics": M.metric_records(report),
         "memory": {
@@ -162,6 +162,8 @@ def to_dict(report, trace_path: str | os.PathLike, config=None, *, header: dict 
             if f.name in _PLACED or f.name in _NOT_IN_JSON or f.name in doc:
                 continue
             doc[f.name] = _plain(getattr(report, f.name))
+    if getattr(report, "attribution", None) is not None:  # only when asked (#17)
+        doc["attribution"] = _plain(report.attribution)
     if original is not None:
         tr = doc["trace"]
         tr["imported_sha256"] = tr["sha256"]
@@ -171,6 +173,16 @@ def to_dict(report, trace_path: str | os.PathLike, config=None, *, header: dict 
     for name, value in (extra or {}).items():
         doc[name] = _plain(value)
     return doc
+
+
+def _header_summary(header: dict) -> dict:
+    """The trace header as the report echoes it: the attribution table (#17, thousands of type
+    names) as its kind and size; the report's `attribution` section names the sites it uses."""
+    if not isinstance(header, dict) or not isinstance(header.get("sites"), dict):
+        return header
+    sites = header["sites"]
+    return {**header, "sites": {"kind": sites.get("kind"),
+                                "entries": len(sites.get("names") or [])}}
 
 
 def to_json(report, trace_path: str | os.PathLike, config=None, **kw) -> str:

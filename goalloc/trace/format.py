@@ -10,7 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 FORMAT_NAME = "goalloc-trace"
-FORMAT_VERSION = (1, 0)  # (major, minor): a newer major is refused, a newer minor is read.
+FORMAT_VERSION = (1, 1)  # (major, minor): a newer major is refused, a newer minor is read.
+# 1.1 added the optional `site` column and the header's `sites` table (#17); a file without
+# them is written as 1.0, so it reads the same in goalloc releases that know only 1.0.
+PLAIN_VERSION = (1, 0)
+SITES_VERSION = (1, 1)
 
 # Event kinds (column `kind`). Numbers are part of the format: never renumber.
 ALLOC = 1  # id, size, flags (NOSCAN, SIZE_ESTIMATED, SNAPSHOT), aux = recorded slot size or 0
@@ -111,6 +115,9 @@ COLUMNS: dict[str, np.dtype] = {
     "size": np.dtype("<i8"),
     "flags": np.dtype("<u1"),
     "aux": np.dtype("<i8"),
+    # 1.1 (#17): alloc's attribution site, an index into the header's `sites` table + 1 (0 =
+    # none): the Go type (Go traces) or call site (C traces) it was allocated with
+    "site": np.dtype("<i4"),
 }
 REQUIRED_COLUMNS = ("kind", "ts", "id")
 NO_P = -1  # `p` of an event that ran on no P (e.g. a sweep free in a Go trace)
@@ -127,6 +134,13 @@ MAX_HEADER_BYTES = 1 << 20
 MAX_ID = (1 << 40) - 1  # ids are dense array indices; far beyond this is corruption
 MAX_SIZE = 1 << 40  # 1 TiB: a larger single allocation is treated as corrupt
 DEFAULT_CHUNK_EVENTS = 1 << 16
+
+# Header `sites` (1.1, #17): the attribution table the `site` column indexes (site k is entry
+# k - 1; 0 = none). SITE_KINDS: what its names are.
+SITE_KINDS = ("go-type", "call-site")
+MAX_SITES = (1 << 16) - 1  # entries (a msgpack array in the header holds at most 65536)
+MAX_SITE_NAME = 256  # characters per name; longer names are cut (the header stays < 1 MiB)
+SITE_NAME_BUDGET = 768 << 10  # characters of all names together
 
 # Feature names a header may list under "required": a reader that does not know one must
 # refuse the file. Version 1.0 defines none; the list exists for later minor versions.

@@ -18,9 +18,11 @@ class Header:
     gomaxprocs: int = 1
     events: int | None = None  # total event count when known
     source: dict[str, Any] = field(default_factory=dict)  # recorder, program, go_version, ...
-    version: tuple[int, int] = fmt.FORMAT_VERSION
+    version: tuple[int, int] = fmt.PLAIN_VERSION  # to_map writes 1.1 when there are sites
     clock: str = fmt.CLOCK
     required: list[str] = field(default_factory=list)
+    # 1.1 (#17): attribution table the `site` column indexes, see Sites; None: no sites
+    sites: Sites | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept for round trips
 
     @property
@@ -32,10 +34,54 @@ class Header:
         m = dict(self.extra)
         d = asdict(self)
         d.pop("extra")
+        d.pop("sites")
         m.update(d)
         m["format"] = fmt.FORMAT_NAME
         m["version"] = list(self.version)
+        if self.sites is not None:  # last, so `detect` meets "format" before the table
+            m["version"] = list(max(tuple(self.version), fmt.SITES_VERSION))
+            m["sites"] = self.sites.to_map()
         return m
+
+
+@dataclass
+class Sites:
+    """The attribution table (format 1.1, #17): site k (k >= 1, the `site` column) is entry
+    k - 1. `kind`: fmt.SITE_KINDS ("go-type": Go type names with their size and pointer bytes
+    from the execution trace's types batches; "call-site": C call sites, size and ptr_bytes 0)."""
+
+    kind: str
+    names: list[str] = field(default_factory=list)
+    size: list[int] = field(default_factory=list)
+    ptr_bytes: list[int] = field(default_factory=list)
+
+    def to_map(self) -> dict[str, Any]:
+        return {"kind": self.kind, "names": list(self.names), "size": list(self.size),
+                "ptr_bytes": list(self.ptr_bytes)}
+
+
+def sites_from_map(v: Any) -> Sites:
+    """Check a header's `sites` value; ValueError with a short reason when it is not usable."""
+    if not isinstance(v, dict):
+        raise ValueError("header 'sites' must be a map")
+    kind = v.get("kind")
+    if kind not in fmt.SITE_KINDS:
+        raise ValueError(f"header 'sites' kind is {kind!r}; expected one of "
+                         f"{', '.join(fmt.SITE_KINDS)}")
+    names = v.get("names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError("header 'sites' names must be a list of strings")
+    if len(names) > fmt.MAX_SITES:
+        raise ValueError(f"header 'sites' has {len(names)} names, more than {fmt.MAX_SITES}")
+    cols = {}
+    for key in ("size", "ptr_bytes"):
+        c = v.get(key, [0] * len(names))
+        if (not isinstance(c, list) or len(c) != len(names)
+                or not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 1 << 62
+                           for x in c)):
+            raise ValueError(f"header 'sites' {key} must be {len(names)} non-negative integers")
+        cols[key] = c
+    return Sites(kind=kind, names=names, size=cols["size"], ptr_bytes=cols["ptr_bytes"])
 
 
 def header_from_map(m: Any) -> Header:
@@ -84,7 +130,7 @@ def header_from_map(m: Any) -> Header:
     if not 1 <= gomaxprocs <= 1 << 15:
         raise ValueError(f"header 'gomaxprocs' is {gomaxprocs}, outside 1..32768")
     known = {"format", "version", "producer", "sizes", "frees", "gomaxprocs", "events",
-             "source", "clock", "required"}
+             "source", "clock", "required", "sites"}
     return Header(
         producer=pick("producer", str, "unknown"),
         sizes=pick("sizes", str, "requested", fmt.SIZES),
@@ -95,5 +141,6 @@ def header_from_map(m: Any) -> Header:
         version=(version[0], version[1]),
         clock=pick("clock", str, fmt.CLOCK, (fmt.CLOCK,)),
         required=list(required),
+        sites=None if m.get("sites") is None else sites_from_map(m["sites"]),
         extra={k: v for k, v in m.items() if k not in known},
     )

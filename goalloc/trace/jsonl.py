@@ -18,7 +18,7 @@ from goalloc.errors import TraceError
 from goalloc.trace import format as fmt
 from goalloc.trace.header import Header, header_from_map
 
-_FIELDS = ("ts", "p", "id", "size", "aux")
+_FIELDS = ("ts", "p", "id", "size", "aux", "site")
 
 
 def looks_like_jsonl(path: str | os.PathLike) -> bool:
@@ -140,10 +140,13 @@ def _event_from_json(obj) -> tuple:
     for name in ("ts", "id", "size", "aux"):
         if not -(1 << 63) <= vals[name] < 1 << 63:
             raise ValueError(f"'{name}' does not fit in 64 bits")
-    return (kind, vals["ts"], vals["p"], vals["id"], vals["size"], flags, vals["aux"])
+    if not 0 <= vals["site"] < 1 << 31:
+        raise ValueError(f"'site' is {vals['site']}, outside 0..2^31-1")
+    return (kind, vals["ts"], vals["p"], vals["id"], vals["size"], flags, vals["aux"],
+            vals["site"])
 
 
-def event_to_json(kind, ts, p, oid, size, flags, aux) -> str:
+def event_to_json(kind, ts, p, oid, size, flags, aux, site=0) -> str:
     """One event as a JSON line, leaving out fields that hold their default."""
     name = fmt.KIND_NAMES.get(kind, kind)
     parts = [f'"kind":{json.dumps(name)}', f'"ts":{ts}']
@@ -162,6 +165,8 @@ def event_to_json(kind, ts, p, oid, size, flags, aux) -> str:
         parts.append(f'"reason":{json.dumps(fmt.STW_REASONS[aux])}')
     elif aux:
         parts.append(f'"aux":{aux}')
+    if site:
+        parts.append(f'"site":{site}')
     return "{" + ",".join(parts) + "}"
 
 
@@ -171,7 +176,7 @@ def write_jsonl(out, header: Header, chunks) -> int:
     n = 0
     for c in chunks:
         cols = [c.kind.tolist(), c.ts.tolist(), c.p.tolist(), c.id.tolist(), c.size.tolist(),
-                c.flags.tolist(), c.aux.tolist()]
+                c.flags.tolist(), c.aux.tolist(), c.site.tolist()]
         out.write("\n".join(event_to_json(*row) for row in zip(*cols, strict=True)))
         out.write("\n")
         n += c.n

@@ -38,6 +38,7 @@ class Chunk:
     size: np.ndarray
     flags: np.ndarray
     aux: np.ndarray
+    site: np.ndarray  # format 1.1 (#17); zeros when the file has no site column
 
     def columns(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in fmt.COLUMNS}

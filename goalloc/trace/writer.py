@@ -107,6 +107,32 @@ class AtomicFile:
             self.tmp.unlink(missing_ok=True)
             raise GoallocError(f"{self.path}: cannot write: {e.strerror}") from None
 
+    def replace_head(self, old_len: int, head: bytes) -> None:
+        """Put `head` in place of the file's first `old_len` bytes (a header that grew after
+        the events were written: the attribution table, #17). The rest is copied once to a
+        new temporary file beside the target, which then takes the old one's place."""
+        import shutil
+
+        directory = self.tmp.parent
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.{os.getpid()}.",
+                                       suffix=".tmp", dir=directory)
+        except OSError as e:
+            raise GoallocError(f"{self.path}: cannot write: {e.strerror}") from None
+        new = os.fdopen(fd, "w+b")
+        try:
+            new.write(head)
+            self.file.flush()
+            self.file.seek(old_len)
+            shutil.copyfileobj(self.file, new, 1 << 20)
+        except BaseException:
+            new.close()
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
+        self.tmp, self.file = Path(tmp), new
+
     def discard(self) -> None:
         if not self.file.closed:
             self.file.close()
@@ -149,6 +175,8 @@ class Writer:
         self._buf = {name: np.zeros(chunk_events, dtype=dt) for name, dt in fmt.COLUMNS.items()}
         self._fill = 0
         self.events = 0
+        self._head_len = 0  # bytes of the header as first written
+        self._late_header = False  # set_header was called: the header is rewritten at close
         self._out = AtomicFile(path, force=force)
         try:
             self._events_at = self._write_header()
@@ -199,6 +227,12 @@ class Writer:
             if self._fill == self.chunk_events:
                 self._flush()
 
+    def set_header(self, header: Header) -> None:
+        """Replace the header; it is written at close, when its final size is known (the
+        Go importer learns the attribution table generation by generation, #17)."""
+        self.header = header
+        self._late_header = True
+
     def write_chunk(self, chunk) -> None:
         """Append a chunk read from another trace (see reader.Chunk)."""
         self.write(**{name: getattr(chunk, name) for name in fmt.COLUMNS})
@@ -208,7 +242,11 @@ class Writer:
             return
         try:
             self._flush()
-            if self._events_at is not None:
+            if self._late_header:
+                m = self.header.to_map()
+                m["events"] = self.events
+                self._out.replace_head(self._head_len, self._pack_header(m))
+            elif self._events_at is not None:
                 self._out.file.seek(self._events_at)
                 self._out.file.write(b"\xcf" + self.events.to_bytes(8, "big"))
             self._out.commit()
@@ -239,13 +277,18 @@ class Writer:
         patch = m.get("events") is None
         if patch:
             m["events"] = _EVENTS_PLACEHOLDER
-        data = msgpack.packb(m, use_bin_type=True)
-        if len(data) > fmt.MAX_HEADER_BYTES:
-            raise GoallocError(f"{self._out.path}: the trace header is larger than 1 MiB")
+        data = self._pack_header(m)
+        self._head_len = len(data)
         self._out.file.write(data)
         if patch and data.count(_PLACEHOLDER_BYTES) == 1:
             return data.index(_PLACEHOLDER_BYTES)
         return None
+
+    def _pack_header(self, m: dict) -> bytes:
+        data = msgpack.packb(m, use_bin_type=True)
+        if len(data) > fmt.MAX_HEADER_BYTES:
+            raise GoallocError(f"{self._out.path}: the trace header is larger than 1 MiB")
+        return data
 
     def _flush(self) -> None:
         n = self._fill

@@ -281,6 +281,31 @@ def whatif_table(runs: list[dict], labels: list[str]) -> str:
 # -- the page ----------------------------------------------------------------------------------
 
 
+def attribution_table(doc: dict) -> str:
+    """The sites holding the most memory at the end (#17; report/attribution.py's rows)."""
+    from goalloc.report.attribution import TOP, top_rows
+
+    a = doc["attribution"]
+    peak = a.get("peak_consistent")
+    head = ["site", "held", "spans", "stranded spans", "stranded", "live", "objects",
+            "rounding", "allocated", "live at peak"]
+    rows = [[e(r["name"]), iec_bytes(r["held_bytes"]), count(r["spans"]),
+             count(r["stranded_spans"]), iec_bytes(r["stranded_bytes"]),
+             iec_bytes(r["live_bytes"]), count(r["live_objects"]), iec_bytes(r["rounding_bytes"]),
+             iec_bytes(r["alloc_bytes"]), iec_bytes(r["peak_live_bytes"]) if peak else "-"]
+            for r in top_rows(a, TOP)]
+    note = (f'<p class="note">{min(TOP, len(a["rows"]))} of {len(a["rows"])} sites (the JSON '
+            "report has all). held: in-use spans whose live slots are mostly the site's; "
+            "stranded: spans whose live slots are all the site's and fill at most "
+            f'{a["stranded_fill"]:.0%} of them.</p>')
+    return table(head, rows, "attribution") + note
+
+
+def explain_list(lines: list[str]) -> str:
+    """`goalloc explain`'s text (#17): claims, then the what-ifs it replayed."""
+    return '<ul class="explain">' + "".join(f"<li>{e(x)}</li>" for x in lines) + "</ul>"
+
+
 def embed(text: str) -> str:
     """A JSON report's text, gzip (no timestamp: deterministic) then base64."""
     return base64.b64encode(gzip.compress(text.encode(), compresslevel=9, mtime=0)).decode()
@@ -311,6 +336,12 @@ def run_section(i: int, r: dict, label: str) -> str:
             fig = F.lock_timeline(doc, s, id=f"{rid}-lock-{what.split('_')[0]}", what=what)
             if fig:
                 out.append(fig)
+    if doc.get("attribution"):
+        out.append("<h3>Where held memory goes, by site</h3>")
+        out.append(attribution_table(doc))
+    if r.get("explain"):
+        out.append("<h3>Explanation</h3>")
+        out.append(explain_list(r["explain"]))
     fid = F.fidelity(doc, id=f"{rid}-fidelity")
     if fid:
         out.append("<h3>Fidelity (recorded Go trace)</h3>")

@@ -38,6 +38,7 @@ from goalloc.trace import format as fmt
 from goalloc.trace.addrmap import EMPTY, TOMB, AddrMap, map_get, map_insert, map_remove
 from goalloc.trace.header import Header
 from goalloc.trace.importers import gotrace_wire as w
+from goalloc.trace.sites import SiteTable
 from goalloc.trace.writer import Writer
 
 READ_BLOCK = 4 << 20
@@ -101,13 +102,13 @@ N_COUNTERS = 17
 
 @kernel
 def _convert(start, order, typ, key, mm, a1, a2, a3,
-             mp, pagemap, span_np, span_kc, class_size, gt_objs, t_size, t_ptr, tracer_types,
-             reasons,
+             mp, pagemap, span_np, span_kc, class_size, gt_objs, t_size, t_ptr, t_site,
+             tracer_types, reasons,
              span_slot0, span_ns, span_rcap, pool, pctr, fl_head, xkeys, xvals, xctr,
              ofree, octr, otag, epoch, flush_reason, wkeys, wvals, wfree, wctr,
              skeys, svals, sfree, sctr, kkeys, kvals, kfree, kctr,
              t0, ashift, pshift, lastp, gcseq, cnt,
-             k_out, ts_out, p_out, id_out, size_out, flags_out, aux_out, n_out):
+             k_out, ts_out, p_out, id_out, size_out, flags_out, aux_out, site_out, n_out):
     """Turn generation events order[start:] (the merge order) into goalloc events, appended to the *_out
     arrays from n_out. Returns (status, index, events out): status DONE, or GROW_* with the
     index to resume at once the named map has grown.
@@ -261,6 +262,9 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
             size_out[o] = size
             flags_out[o] = fl
             aux_out[o] = aux
+            # the type as a trace-wide attribution site (#17); the buffer is zeroed elsewhere
+            if 0 < tid < t_site.shape[0]:
+                site_out[o] = t_site[tid]
             o += 1
         elif ev == w.EV_HEAP_OBJECT_FREE:
             k = a1[j]
@@ -775,6 +779,7 @@ class _State:
         self.pending = [None, None]  # last write queued from each out buffer set
         self.pool = None
         self.gomaxprocs = 1
+        self.sites = SiteTable("go-type")  # attribution table over all generations (#17)
 
     def m_idx(self, m: int) -> int:
         idx = self.m_index.get(m)
@@ -866,6 +871,19 @@ def _table_entries(batches: list[_Batch], decode, what: str, path):
         if status != w.OK:
             raise TraceError(path, f"corrupt trace: bad {what} table entry", b.data_off + at)
         yield b, ids[:k], offs[:k], cnt[:k]
+
+
+def _type_name(data: bytes, at: int) -> str:
+    """The name whose length varint starts at data[at] (a types batch entry)."""
+    n, shift = 0, 0
+    while at < len(data):
+        b = data[at]
+        at += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            break
+    return data[at:at + n].decode("utf-8", "replace")
 
 
 def _strings(strings: list[_Batch], wanted: np.ndarray, path) -> dict[int, str]:
@@ -1165,6 +1183,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
     # Types of this generation (ids are per generation).
     t_size = np.full(1, -1, np.int64)
     t_ptr = np.zeros(1, np.int64)
+    t_site = np.zeros(1, np.int32)  # type id -> trace-wide attribution site (#17)
     tracer_types = np.full(2, -1, np.int64)  # ids of uint64 and unsafe.Pointer (see _convert)
     for b in types:
         td = np.frombuffer(b.data, np.uint8)
@@ -1181,6 +1200,10 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
             t_ptr = _grow(t_ptr, int(ids.max()) + 1, 0)
         t_size[ids] = sizes[:k]
         t_ptr[ids] = ptrs[:k]
+        t_site = _grow(t_site, t_size.shape[0], 0)
+        for j in range(k):  # per type, not per event: a generation names a few thousand
+            t_site[ids[j]] = st.sites.site(_type_name(b.data, int(name_at[j])), int(sizes[j]),
+                                           int(ptrs[j]))
         for j in np.flatnonzero(sizes[:k] == 8):
             name = b.data[name_at[j] + 1:name_at[j] + 1 + b.data[name_at[j]]]
             if name in TRACER_TYPES:
@@ -1243,6 +1266,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
     k = st.gens & 1
     _wait_write(st, k)  # writes queued two generations ago still read buffer set k
     cols = st.out_buffers(2 * n + 1)
+    cols["site"].fill(0)  # _convert writes the site of allocs only
     start, o, written, stop = 0, 0, 0, 0
     maps = {GROW_OWED: st.owed, GROW_SPANS: st.spans, GROW_STACKS: st.stacks}
     if st.fl_head is None:
@@ -1254,7 +1278,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
             ow, sp_, sk = st.owed, st.spans, st.stacks
             status, start, o = _convert(
                 start, part, typ, key, mm, a1, a2, a3, st.mp, st.pagemap, st.span_np,
-                st.span_kc, class_size, gt_objs, t_size, t_ptr, tracer_types, reasons,
+                st.span_kc, class_size, gt_objs, t_size, t_ptr, t_site, tracer_types, reasons,
                 st.span_slot0, st.span_ns, st.span_rcap, st.slot_ids, st.pctr, st.fl_head,
                 st.xkeys, st.xvals, st.xctr, st.ofree, st.octr, st.otag, st.epoch,
                 fmt.FLUSH_REASON,
@@ -1262,7 +1286,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
                 sp_.keys, sp_.vals, sp_.free_ids, sp_.ctr, sk.keys, sk.vals, sk.free_ids, sk.ctr,
                 st.t0, ashift, pshift, st.lastp, st.gcseq, st.cnt,
                 cols["kind"], cols["ts"], cols["p"], cols["id"], cols["size"], cols["flags"],
-                cols["aux"], o)
+                cols["aux"], cols["site"], o)
             if status == DONE:
                 break
             if status == GROW_OBJECTS:
@@ -1394,6 +1418,9 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             if progress is not None:
                 progress(f.tell() - done_bytes)
             _wait_write(st)
+            if len(st.sites):
+                st.writer.header.sites = st.sites.sites
+                st.writer.set_header(st.writer.header)
             st.writer.close()
         except BaseException:
             if st.writer is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from goalloc.jit import kernel
 from goalloc.trace.header import Header
 from goalloc.trace.importers.text import (
@@ -30,6 +32,7 @@ from goalloc.trace.importers.text import (
     run_import,
     skip_spaces,
 )
+from goalloc.trace.sites import SiteTable
 
 C_REALLOC_FAILED = N_SHARED
 C_NULL = N_SHARED + 1  # failed malloc (NULL result)
@@ -37,8 +40,10 @@ N_COUNTERS = N_SHARED + 2
 
 
 @kernel
-def _parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size, ts):
-    """Parse the complete lines of `buf`. Returns (status, events written, byte of bad line)."""
+def _parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size, ts, chash, cat, clen):
+    """Parse the complete lines of `buf`. Returns (status, events written, byte of bad line).
+    Each alloc's caller (`file:(func+off)[addr]`, #17): its FNV-1a hash in chash (0: none),
+    where its text starts in buf (cat) and its length (clen)."""
     n = buf.shape[0]
     out = 0
     i = 0
@@ -47,12 +52,21 @@ def _parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size, ts):
         start = i
         cnt[C_LINES] += 1
         j = skip_spaces(buf, i, end)
+        h = np.uint64(0)
+        c0 = 0
+        c1 = 0
         if j < end and buf[j] == 64:  # '@ caller-prefix ': skip to after the last ']'
             k = end - 1
             while k > j and buf[k] != 93:
                 k -= 1
             if k == j:
                 return BAD_LINE, out, start
+            c0 = skip_spaces(buf, j + 1, k)
+            h = np.uint64(0xCBF29CE484222325)
+            for q in range(c0, k + 1):
+                h = (h ^ np.uint64(buf[q])) * np.uint64(0x100000001B3)
+            h |= np.uint64(1)  # never 0, which means no caller
+            c1 = k + 1
             j = skip_spaces(buf, k + 1, end)
         if j >= end:
             i = end + 1
@@ -70,6 +84,9 @@ def _parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size, ts):
                 cnt[C_NULL] += 1
             else:
                 out = emit_alloc(keys, vals, free_ids, ctr, cnt, ptr, sz, kind, ids, size, ts, out)
+                chash[out - 1] = np.int64(h)
+                cat[out - 1] = c0
+                clen[out - 1] = c1 - c0
         elif op == 45 or op == 60:  # '-' free, '<' realloc's old block
             ptr, j = parse_hex(buf, j, end, True)
             if ptr == BAD:
@@ -89,8 +106,9 @@ def import_mtrace(src: str | os.PathLike, out: str | os.PathLike, *, force: bool
     """Convert a MALLOC_TRACE file to a goalloc trace; returns what could not be mapped."""
     header = Header(producer="goalloc import mtrace", sizes="requested", frees="death",
                     gomaxprocs=1, source={"recorder": "glibc mtrace", "file": os.path.basename(src)})
+    sites = SiteTable("call-site")
     cnt, amap = run_import(src, out, header, _parse_block, "an mtrace", N_COUNTERS,
-                           force=force, codec=codec, progress=progress)
+                           force=force, codec=codec, progress=progress, sites=sites)
     return {
         "lines": int(cnt[C_LINES]),
         "events": int(cnt[C_EVENTS]),

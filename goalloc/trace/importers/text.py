@@ -4,6 +4,7 @@ one-line error for a bad line."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 from collections.abc import Iterator
@@ -229,13 +230,17 @@ def emit_free(keys, vals, free_ids, ctr, cnt, ptr, kind, ids, size, ts, out):
 
 
 def run_import(src, out, header, parse_block, what: str, n_counters: int, *, force: bool,
-               codec: str, progress) -> tuple[np.ndarray, AddrMap]:
+               codec: str, progress, sites=None) -> tuple[np.ndarray, AddrMap]:
     """Stream `src` through `parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size,
-    ts) -> (status, events, bad byte)` (at most two events a line) into a trace at `out`."""
+    ts) -> (status, events, bad byte)` (at most two events a line) into a trace at `out`.
+    `sites` (a trace.sites.SiteTable): parse_block also takes (caller hash, its text's start
+    in buf, its length) per event, and allocs get the caller as their site (#17)."""
     amap = AddrMap()
     cnt = np.zeros(n_counters, np.int64)
     cnt[C_LAST_TS] = -1
-    with Writer(out, header, codec=codec, force=force) as w:
+    known: dict[int, int] = {}  # caller hash -> site id
+    w = Writer(out, header, codec=codec, force=force)
+    try:
         for buf, chunk, offset in line_blocks(src):
             lines = int(np.count_nonzero(buf == 10)) + 1
             if amap.needs_grow(lines):
@@ -243,12 +248,46 @@ def run_import(src, out, header, parse_block, what: str, n_counters: int, *, for
             cols = {"kind": np.empty(2 * lines, np.uint8), "id": np.empty(2 * lines, np.int64),
                     "size": np.empty(2 * lines, np.int64), "ts": np.empty(2 * lines, np.int64)}
             first_line = int(cnt[C_LINES]) + 1
+            extra = ()
+            if sites is not None:
+                extra = (np.zeros(2 * lines, np.int64), np.zeros(2 * lines, np.int64),
+                         np.zeros(2 * lines, np.int64))
             status, n, bad_at = parse_block(buf, amap.keys, amap.vals, amap.free_ids, amap.ctr,
-                                            cnt, cols["kind"], cols["id"], cols["size"], cols["ts"])
+                                            cnt, cols["kind"], cols["id"], cols["size"],
+                                            cols["ts"], *extra)
             if status != OK:
                 raise bad_line(src, what, buf, chunk, bad_at, offset, first_line)
             cnt[C_EVENTS] += n
+            if sites is not None:
+                cols["site"] = _caller_sites(buf, *(a[:n] for a in extra), sites, known)
             w.write(**{k: v[:n] for k, v in cols.items()})
             if progress is not None:
                 progress(len(buf))
+        if sites is not None and len(sites):
+            w.set_header(dataclasses.replace(w.header, sites=sites.sites))
+        w.close()
+    except BaseException:
+        w.abort()
+        raise
     return cnt, amap
+
+
+def _caller_sites(buf, chash, cat, clen, sites, known: dict) -> np.ndarray:
+    """The site column of one block: per distinct caller hash (Python work per caller, not
+    per event), its text named once in `sites`."""
+    out = np.zeros(chash.shape[0], np.int32)
+    has = chash != 0
+    if not has.any():
+        return out
+    uniq, first = np.unique(chash[has], return_index=True)
+    at = np.flatnonzero(has)
+    ids = np.empty(uniq.shape[0], np.int32)
+    for u, (h, f) in enumerate(zip(uniq.tolist(), first.tolist(), strict=True)):
+        sid = known.get(h)
+        if sid is None:
+            e = at[f]
+            name = bytes(buf[cat[e]:cat[e] + clen[e]]).decode("utf-8", "replace").strip()
+            sid = known[h] = sites.site(name)
+        ids[u] = sid
+    out[has] = ids[np.searchsorted(uniq, chash[has])]
+    return out

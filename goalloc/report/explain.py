@@ -1,0 +1,242 @@
+"""`goalloc explain` (#17): a short account of where held memory goes and why, and what-ifs
+replayed in the same run, each claim carrying the figures behind it as paths into the runs'
+JSON reports (docs/json.md), so nothing is said that a report does not hold.
+
+The runs: the trace as asked (with attribution), then GOGC=50, a GOMEMLIMIT at 80% of the
+first run's peak held memory, and the go-waste6.25 size-class table, each otherwise the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from goalloc.report.units import iec_bytes
+
+SCHEMA = "goalloc-explain/1"
+LIMIT_SHARE = 0.8  # the GOMEMLIMIT what-if: this share of the base run's peak held memory
+WHATIF_TABLE = "go-waste6.25"
+TOP = 3  # types / classes named per claim
+
+
+def whatifs(config, peak_held: int) -> list[tuple[str, object]]:
+    """(name, Config) of the suggestions to replay, from the base run's config and peak."""
+    out = []
+    if config.gogc != 50:
+        out.append(("GOGC=50", dataclasses.replace(config, gogc=50)))
+    limit = int(peak_held * LIMIT_SHARE) >> 20 << 20
+    if limit > 0 and config.memlimit is None:
+        out.append((f"GOMEMLIMIT={limit >> 20}MiB",
+                    dataclasses.replace(config, memlimit=limit)))
+    if config.table != WHATIF_TABLE:
+        out.append((f"size classes {WHATIF_TABLE}",
+                     dataclasses.replace(config, table=WHATIF_TABLE)))
+    return out
+
+
+def run(trace, config, progress=None, header=None, keep: list | None = None) -> dict:
+    """Replay the trace as asked (with attribution) and each what-if; the explain document.
+    `keep`: gets the first run's (report, engine), for pictures only they give."""
+    from goalloc.engine.replay import replay
+    from goalloc.report.replay import to_dict
+
+    def doc(cfg, first):
+        engines: list = []
+        r = replay(trace, cfg, attribute=True, progress=progress,
+                   engine_out=engines if first and keep is not None else None)
+        if engines:
+            keep.extend([r, engines[0]])
+        return to_dict(r, trace, cfg, header=header)
+
+    base = doc(config, True)
+    runs = [{"name": "as asked", "report": base}]
+    for name, cfg in whatifs(config, base["counters"]["peak_held"]):
+        runs.append({"name": name, "report": doc(cfg, False)})
+    return build(runs, os.fspath(trace))
+
+
+def _cycles(doc) -> int:
+    return sum(1 for c in doc["cycles"] if c.get("end_event") is not None)
+
+
+def _fig(run: int, path: str, value) -> dict:
+    return {"run": run, "path": path, "value": value}
+
+
+def build(runs: list[dict], trace: str) -> dict:
+    """Claims and suggestions from the runs' reports (runs[0]: the trace as asked)."""
+    base = runs[0]["report"]
+    claims = []
+    c = base["counters"]
+    peak_frag = base["fragmentation"]["peak"]
+    end_frag = base["fragmentation"]["end"]
+    claims.append({
+        "pattern": "peak held",
+        "text": "Held memory peaked at {0} with {1} of objects live then.",
+        "figures": [_fig(0, "counters.peak_held", c["peak_held"]),
+                    _fig(0, "counters.live_at_peak_held", c["live_at_peak_held"])],
+    })
+    attr = base.get("attribution")
+    if attr and not attr["sites_in_table"]:
+        claims.append({"pattern": "attribution",
+                       "text": "The trace records no types or call sites, so memory is not "
+                               "attributed (record with goalloc record, docs/importers.md).",
+                       "figures": []})
+    elif attr:
+        named = [r for r in attr["rows"] if r["site"] is not None]
+        stranded = sorted((r for r in named if r["stranded_spans"]),
+                          key=lambda r: (-r["stranded_bytes"], r["name"]))[:TOP]
+        if stranded:
+            claims.append({
+                "pattern": "sparse spans",
+                "text": "At the end, {0} of spans were kept alive only by a few objects of one "
+                        "type (at most {1} of their slots live); the most: "
+                        + ", ".join(f"{r['name']} ({{{k + 2}}} in {{{k + 2 + TOP}}} spans)"
+                                    for k, r in enumerate(stranded)) + ".",
+                "figures": [_fig(0, "attribution.sums.stranded_bytes",
+                                 attr["sums"]["stranded_bytes"]),
+                            _fig(0, "attribution.stranded_fill", attr["stranded_fill"])]
+                + _row_figs(attr, stranded, "stranded_bytes")
+                + _row_figs(attr, stranded, "stranded_spans"),
+            })
+        top = [r for r in named if r["held_bytes"]][:TOP]
+        claims.append({
+            "pattern": "held by type",
+            "text": "The sites holding the most span memory at the end: "
+                    + ", ".join(f"{r['name']} ({{{k}}})" for k, r in enumerate(top))
+            + "; spans of objects with no site recorded, or with no live object, hold {"
+            + str(TOP) + "}.",
+            "figures": _row_figs(attr, top, "held_bytes")
+            + [_fig(0, "attribution.sums.held_bytes - named rows' held_bytes",
+                    attr["sums"]["held_bytes"] - sum(r["held_bytes"] for r in named))],
+        })
+    if peak_frag.get("free_pages"):
+        claims.append({
+            "pattern": "free pages not yet released",
+            "text": "At the peak, {0} of heap pages were free but not returned to the OS "
+                    "(held by the heap; the scavenger had not released them).",
+            "figures": [_fig(0, "fragmentation.peak.free_pages", peak_frag["free_pages"])],
+        })
+    if peak_frag.get("free_slots"):
+        claims.append({
+            "pattern": "free slots in in-use spans",
+            "text": "At the peak, {0} sat in free slots of in-use spans and {1} in span tails.",
+            "figures": [_fig(0, "fragmentation.peak.free_slots", peak_frag["free_slots"]),
+                        _fig(0, "fragmentation.peak.tail", peak_frag["tail"])],
+        })
+    waste = sorted((cl for cl in base["classes"]
+                    if cl.get("slot_size") and cl.get("live_slots")),
+                   key=lambda cl: -(cl["live_slots"] * cl["slot_size"] - cl["live_requested"]))
+    waste = [cl for cl in waste if cl["live_slots"] * cl["slot_size"] > cl["live_requested"]]
+    if waste and end_frag.get("rounding"):
+        w = waste[:TOP]
+        claims.append({
+            "pattern": "rounding waste",
+            "text": "Rounding up to size classes wastes {0} of live slots at the end; most in "
+                    + ", ".join(f"class {{{k + 1 + 3 * TOP}}} ({{{k + 1}}} live slots of "
+                                f"{{{k + 1 + TOP}}} B holding {{{k + 1 + 2 * TOP}}})"
+                                for k, cl in enumerate(w)) + ".",
+            "figures": [_fig(0, "fragmentation.end.rounding", end_frag["rounding"])]
+            + _class_figs(base, w, "live_slots") + _class_figs(base, w, "slot_size")
+            + _class_figs(base, w, "live_requested") + _class_figs(base, w, "label"),
+        })
+    claims.append({
+        "pattern": "GC cost",
+        "text": "The replay ran {0} GC cycles.",
+        "figures": [_fig(0, "cycles[*].end_event (count)", _cycles(base))],
+    })
+    suggestions = []
+    focus = _focus_site(base)
+    for k, run in enumerate(runs[1:], 1):
+        doc = run["report"]
+        held, cycles = doc["counters"]["peak_held"], _cycles(doc)
+        change = (held - c["peak_held"]) / c["peak_held"] if c["peak_held"] else None
+        suggestions.append({
+            "name": run["name"], "run": k,
+            "peak_held": held, "peak_held_change": change,
+            "cycles": cycles, "cycles_base": _cycles(base),
+            "figures": [_fig(k, "counters.peak_held", held),
+                        _fig(k, "cycles[*].end_event (count)", cycles)],
+        })
+        if focus is not None:  # how the site that strands most spans responds
+            rows = (doc.get("attribution") or {}).get("rows", [])
+            at = [i for i, r in enumerate(rows) if r["name"] == focus[1]]
+            if at:
+                suggestions[-1]["site"] = {
+                    "name": focus[1],
+                    "held_base": _fig(0, f"attribution.rows[{focus[0]}].held_bytes",
+                                      base["attribution"]["rows"][focus[0]]["held_bytes"]),
+                    "held": _fig(k, f"attribution.rows[{at[0]}].held_bytes",
+                                 rows[at[0]]["held_bytes"])}
+    return {"schema": SCHEMA, "trace": trace, "claims": claims, "suggestions": suggestions,
+            "runs": runs}
+
+
+def _focus_site(doc) -> tuple[int, str] | None:
+    """(row, name) of the named site stranding the most span bytes at the end, if any."""
+    attr = doc.get("attribution") or {}
+    best = None
+    for i, r in enumerate(attr.get("rows", [])):
+        if r["site"] is not None and r["stranded_bytes"] and (
+                best is None or r["stranded_bytes"] > attr["rows"][best]["stranded_bytes"]):
+            best = i
+    return None if best is None else (best, attr["rows"][best]["name"])
+
+
+def _row_figs(attr, rows, key) -> list[dict | None]:
+    return [_fig(0, f"attribution.rows[{attr['rows'].index(r)}].{key}", r[key]) for r in rows] \
+        + [None] * (TOP - len(rows))
+
+
+def _class_figs(doc, classes, key) -> list[dict | None]:
+    return [_fig(0, f"classes[{doc['classes'].index(cl)}].{key}", cl[key]) for cl in classes] \
+        + [None] * (TOP - len(classes))
+
+
+def _show(fig) -> str:
+    v = fig["value"]
+    p = fig["path"]
+    if isinstance(v, str):
+        return v
+    if isinstance(v, float):
+        return f"{v:.0%}"
+    if any(s in p for s in ("bytes", "peak_held", "live_at_peak_held", "free_pages",
+                            "free_slots", "tail", "rounding", "live_requested")):
+        return iec_bytes(v)
+    return f"{v:,}"
+
+
+def claim_text(claim: dict) -> str:
+    return claim["text"].format(*[_show(f) if f else "" for f in claim["figures"]])
+
+
+def suggestion_text(s: dict) -> str:
+    if s["peak_held_change"] is None:
+        return f"{s['name']}: peak held {iec_bytes(s['peak_held'])}, {s['cycles']} GC cycles."
+    verb = {-1: "cut", 0: "change", 1: "raise"}[(s["peak_held_change"] > 0)
+                                               - (s["peak_held_change"] < 0)]
+    cost = (f"{s['cycles'] / s['cycles_base']:.2f}x the GC cycles ({s['cycles']} vs "
+            f"{s['cycles_base']})" if s["cycles_base"] else f"{s['cycles']} GC cycles")
+    site = ""
+    if s.get("site"):
+        site = (f"; {s['site']['name']} would hold {iec_bytes(s['site']['held']['value'])} of "
+                f"spans at the end (was {iec_bytes(s['site']['held_base']['value'])})")
+    return (f"{s['name']} would {verb} peak held by {abs(s['peak_held_change']):.1%} "
+            f"(to {iec_bytes(s['peak_held'])}) at {cost}{site}.")
+
+
+def lines(doc: dict) -> list[str]:
+    """The account as plain lines: claims, then the replayed what-ifs."""
+    return ([f"{cl['pattern']}: {claim_text(cl)}" for cl in doc["claims"]]
+            + [f"what-if, replayed: {suggestion_text(s)}" for s in doc["suggestions"]])
+
+
+def render(doc: dict, console) -> None:
+    console.print(f"[bold]Where held memory goes[/bold] ({doc['trace']}; figures from the "
+                  "replay's JSON report, `--json` lists them)")
+    for cl in doc["claims"]:
+        console.print(f"- [bold]{cl['pattern']}[/bold]: {claim_text(cl)}")
+    if doc["suggestions"]:
+        console.print("[bold]Replayed what-ifs[/bold] (same trace, one knob changed):")
+        for s in doc["suggestions"]:
+            console.print(f"- {suggestion_text(s)}")

@@ -1,0 +1,116 @@
+"""`goalloc explain` (#17): every figure it prints is in (or follows from) the runs' JSON
+reports it lists, and every suggestion is one of those runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from goalloc.report import explain as ex
+
+TRACES = Path(__file__).parents[1] / "traces"
+
+
+def resolve(doc: dict, path: str):
+    """The value a figure's path names in a run's report; the two derived forms explain uses
+    are recomputed here from the report itself."""
+    if path == "cycles[*].end_event (count)":
+        return sum(1 for c in doc["cycles"] if c["end_event"] is not None)
+    if path == "attribution.sums.held_bytes - named rows' held_bytes":
+        a = doc["attribution"]
+        return a["sums"]["held_bytes"] - sum(r["held_bytes"] for r in a["rows"]
+                                             if r["site"] is not None)
+    v = doc
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        v = v[int(part[1:-1])] if part.startswith("[") else v[part]
+    return v
+
+
+@pytest.mark.parametrize("trace", ["go126-parser.msgpack", "c-python-json.msgpack"])
+def test_figures_come_from_the_reports(trace):
+    r = subprocess.run([sys.executable, "-m", "goalloc", "explain", str(TRACES / trace),
+                        "--json"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    runs = doc["runs"]
+    assert runs[0]["report"]["attribution"] is not None
+    n = 0
+    for claim in doc["claims"]:
+        for f in claim["figures"]:
+            if f is not None:
+                assert resolve(runs[f["run"]]["report"], f["path"]) == f["value"], f
+                n += 1
+        # the text has no number of its own: every digit comes from a figure (or a name)
+        text = re.sub(r"\{\d+\}", "", claim["text"])
+        for row in (runs[0]["report"]["attribution"] or {}).get("rows", []):
+            text = text.replace(row["name"], "")
+        assert not re.search(r"\d", text), claim
+    assert n >= 5
+    names = [s["name"] for s in doc["suggestions"]]
+    assert names[0] == "GOGC=50" and any(x.startswith("size classes") for x in names)
+    for s in doc["suggestions"]:
+        run = runs[s["run"]]
+        assert run["name"] == s["name"]
+        rep = run["report"]
+        assert s["peak_held"] == rep["counters"]["peak_held"]
+        assert s["cycles"] == resolve(rep, "cycles[*].end_event (count)")
+        if "site" in s:  # the stranding site's held bytes in both runs
+            for f in (s["site"]["held_base"], s["site"]["held"]):
+                assert resolve(runs[f["run"]]["report"], f["path"]) == f["value"]
+        cfg = rep["config"]
+        if s["name"] == "GOGC=50":
+            assert cfg["gogc"] == 50
+        elif s["name"].startswith("GOMEMLIMIT="):
+            assert cfg["gomemlimit"] == int(s["name"].split("=")[1][:-3]) << 20
+        else:
+            assert cfg["table"] == ex.WHATIF_TABLE
+
+
+def test_text_names_the_stranding_type(tmp_path):
+    """The hand-made stranded trace of test_attribution: explain names main.Session."""
+    from test_attribution import PAGE, _convert, _header
+
+    per = (PAGE - PAGE // 64) // 48
+    events = [{"kind": "alloc", "ts": k, "id": k, "size": 48, "site": 1 if k % per == 0 else 2}
+              for k in range(per * 10)]
+    events += [{"kind": "free", "ts": per * 10 + k, "id": k} for k in range(per * 10) if k % per]
+    t = _convert(tmp_path, "strand", _header(["main.Session", "main.Tmp"], [48, 48]), events)
+    r = subprocess.run([sys.executable, "-m", "goalloc", "explain", str(t), "--go-version",
+                        "1.23"], capture_output=True, text=True, timeout=600,
+                       env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    assert "main.Session (80.0 KiB in 10 spans)" in r.stdout
+    assert "main.Session would hold 80.0 KiB of spans at the end (was 80.0 KiB)" in r.stdout
+
+
+def test_html_shows_the_table_and_the_text(tmp_path):
+    """explain --html: the attribution table and every line of the account on the page, and
+    the page's embedded report is the first run's report of --json."""
+    from html import escape
+
+    from test_attribution import PAGE, _convert, _header
+
+    from goalloc.report.html.page import embedded_reports
+
+    per = (PAGE - PAGE // 64) // 48
+    events = [{"kind": "alloc", "ts": k, "id": k, "size": 48, "site": 1 if k % per == 0 else 2}
+              for k in range(per * 10)]
+    events += [{"kind": "free", "ts": per * 10 + k, "id": k} for k in range(per * 10) if k % per]
+    t = _convert(tmp_path, "strand", _header(["main.Session", "main.Tmp"], [48, 48]), events)
+    out = tmp_path / "ex.html"
+    args = [sys.executable, "-m", "goalloc", "explain", str(t), "--go-version", "1.23"]
+    r = subprocess.run([*args, "--html", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(subprocess.run([*args, "--json"], capture_output=True, text=True,
+                                    timeout=600).stdout)
+    page = out.read_text()
+    assert "Where held memory goes, by site" in page and "<td>main.Session</td>" in page
+    for line in ex.lines(doc):
+        assert escape(line) in page, line
+    (embedded,) = embedded_reports(page)
+    assert json.loads(embedded)["attribution"] == doc["runs"][0]["report"]["attribution"]
