@@ -108,8 +108,8 @@ class Engine:
             # the recording says how far the runtime's sweepers got: follow it (sweep.paced)
             prm[S.P_SWEEP_PACED] = 1
             prm[S.P_BGSWEEP_NS] = 0
-        prm[S.P_SCAV_QUANTUM_NS] = (round(65536 * 1e9 / (config.scavenge_rate * self.procs))
-                                    if config.scavenge_rate > 0 else 0)
+        prm[S.P_SCAV_PAGE_PS] = round(config.scavenge_page_ns * 1000)
+        prm[S.P_SCAV_CALL_PS] = round(config.scavenge_call_ns * 1000)
         prm[S.P_PERIODIC_NS] = config.periodic_gc_ns
         total = header.events
         prm[S.P_SAMPLE_EVERY] = (max(1, -(-int(total) // config.timeline_samples))

@@ -58,12 +58,16 @@ P_NUM_CLASSES = 14
 P_TINY_SPC = 15
 P_MARK_NS_PER_MB = 16  # mark cost: ns of trace time per MiB of scan work at 25% of GOMAXPROCS
 P_BGSWEEP_NS = 17  # background sweeper: ns of trace time per span swept
-P_SCAV_QUANTUM_NS = 18  # background scavenger: ns of trace time per 64 KiB released
+# 18: free (was the background scavenger's fixed rate, replaced in #20)
 P_PERIODIC_NS = 19  # forcegcperiod (2 min)
 P_SAMPLE_EVERY = 20  # timeline: a sample every this many events
 P_FIXED_CONS_MARK = 21  # 1: consMark = P_CONS_MARK_PPM, never measured
 P_SWEEP_PACED = 22  # 1: the background sweeper follows the trace's sweep frees (sweep.paced)
 P_FAST_PATHS = 23  # 0: every event takes the general path (the fast-path guard test, #13)
+# scavenger (#20): the cost model of releasing memory (benchmarks/bench_madvise.py)
+P_SCAV_PAGE_PS = 28  # madvise cost per 4 KiB physical page, in ps (0 with the call cost too:
+#                      the runtime's own fallback of 10 us per physical page)
+P_SCAV_CALL_PS = 29  # ... per madvise call (one per contiguous run released), in ps
 N_PRM = 32
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
@@ -168,13 +172,27 @@ S_REC_FREES = 95  # sweep.paced: frees the trace reported since the last mark te
 S_REC_SETTLED = 96  # ... of them, those reported before the last event that was not a free
 S_FREES_BASE = 97  # S_FREES at the last mark termination
 S_DEATH_NEXT = 98  # the next of this chunk's look-ahead deaths to apply (engine/snapshot.py)
-N_SC = 128
+# scavenger (#20): the background scavenger's burst and sleep (engine/scavenge.py), and the
+# metric samples the trace carries (kernel: one timeline sample per sample group)
+S_SCAV_WORKED = 140  # working: ns worked in this burst; sleeping: the controller's `worked`
+S_SCAV_BURST_REL = 141  # bytes released in this burst
+S_SCAV_SLEEP_FROM = 142  # when the current sleep began
+S_SCAV_COOLDOWN = 143  # controllerCooldown (ns)
+S_SCAV_BG_NS = 144  # scavenge.backgroundTime: ns of background scavenging work (cumulative)
+S_SCAV_BURSTS = 145  # bursts that released memory
+S_SCAV_RESETS = 146  # controller resets (controllerFailed)
+S_SCAV_EAGER_NS = 147  # scavenge.assistTime: ns of allocSpan's synchronous scavenging
+S_METRIC_GROUP = 148  # id of the last metric-sample group the kernel sampled at (-1 none)
+N_SC = 160
 
 # ---- float scalars (fs) ------------------------------------------------------------------------
 F_CONS_MARK = 0
 F_LAST_CM = 1  # 1..4: lastConsMark[4] [1.22+]
 F_PI_INTEGRAL = 5  # 1.19 consMark PI controller errIntegral
-N_FS = 8
+# scavenger (#20): its sleep controller (scavengerState.sleepRatio, sleepController)
+F_SCAV_SLEEP_RATIO = 12  # 0 until the scavenger first runs (then startingScavSleepRatio)
+F_SCAV_ERR_INTEGRAL = 13
+N_FS = 16
 
 # ---- span records (sp) -------------------------------------------------------------------------
 SP_BASE = 0  # first page
@@ -278,6 +296,7 @@ TLK_SAMPLE = 0
 TLK_MARK_START = 1
 TLK_MARK_TERM = 2
 TLK_END = 3
+TLK_METRIC = 4  # at a metric sample the trace recorded (format METRIC; issue #20)
 
 # ---- per chunk (ck) ----------------------------------------------------------------------------
 CK_LAST_INUSE = 0  # allocated pages at the last scavenger generation (end of last mark)
@@ -431,6 +450,7 @@ class EngineArrays:
         sc[S_SCAV_BG_CUR] = -1
         sc[S_SCAV_FORCE_CUR] = -1
         sc[S_SCAV_HWM] = -1
+        sc[S_METRIC_GROUP] = -1
         sc[S_RECLAIM_INDEX] = INF
         a["sc"] = sc
         a["sp"] = np.zeros((spans, N_SP), np.int64)
