@@ -470,6 +470,10 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
     r.spans_reclaimed = int(sc[S.S_SWEPT_RECLAIM])
     r.released_background_bytes = int(sc[S.S_RELEASED_BG]) * ps
     r.released_eager_bytes = int(sc[S.S_RELEASED_EAGER]) * ps
+    r.scavenge = {"background_ns": int(sc[S.S_SCAV_BG_NS]),
+                  "assist_ns": int(sc[S.S_SCAV_EAGER_NS]), "bursts": int(sc[S.S_SCAV_BURSTS]),
+                  "controller_resets": int(sc[S.S_SCAV_RESETS]),
+                  "page_ns": cfg.scavenge_page_ns, "call_ns": cfg.scavenge_call_ns}
     r.periodic_cycles = int(sc[S.S_PERIODIC])
     r.cons_mark = float(a.fs[S.F_CONS_MARK])
     r.freed_bytes = int(sc[S.S_FREE_BYTES])
@@ -482,7 +486,7 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
 
 
 _CYCLE_KINDS = ("heap", "periodic", "forced", "recorded")
-_SAMPLE_KINDS = ("sample", "mark-start", "mark-term", "end")
+_SAMPLE_KINDS = ("sample", "mark-start", "mark-term", "end", "metric")
 
 
 def _ratio(h: int, low: int) -> float | None:
