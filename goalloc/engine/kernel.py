@@ -8,7 +8,7 @@ an array it returns (status, index) so the Python driver grows the arrays and re
 
 from __future__ import annotations
 
-from goalloc.engine import gc, mcache, mspan, pacer, pagealloc, sweep
+from goalloc.engine import gc, mcache, mspan, pacer, pagealloc, scavenge, sweep
 from goalloc.engine.locks import S_CUR_P, S_LK_N
 from goalloc.engine.state import (
     CYK_FORCED,
@@ -46,6 +46,7 @@ from goalloc.engine.state import (
     S_MAPPED_CHUNKS,
     S_MARK_BY_GOAL,
     S_METRIC_GROUP,
+    S_METRIC_HEAP,
     S_NEXT_SAMPLE,
     S_NEXT_TIMED,
     S_NOW,
@@ -355,7 +356,9 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
             # point, once per group of values read together (report/fidelity.py compares them)
             if ids[i] != sc[S_METRIC_GROUP]:
                 sc[S_METRIC_GROUP] = ids[i]
+                sc[S_METRIC_HEAP] = 0
                 gc.sample(s, TLK_METRIC, ev)
+            scavenge.on_metric(s, flags[i], size[i])  # the driver put the value's index there
         elif k == FLUSH_MCACHES:
             # flushallmcaches: every P's releaseAll (spans back to mcentral, tiny block dropped)
             for q in range(nprocs):

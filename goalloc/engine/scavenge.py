@@ -46,6 +46,8 @@ from goalloc.engine.state import (
     S_LAST_HEAP_GOAL,
     S_LAST_HEAP_INUSE,
     S_MAPPED_CHUNKS,
+    S_METRIC_HEAP,
+    S_NONHEAP_READY,
     S_PAGES_FREE,
     S_PAGES_INUSE,
     S_PAGES_RELEASED,
@@ -71,6 +73,7 @@ from goalloc.engine.state import (
     S_UNSWEPT,
 )
 from goalloc.jit import hibit64, njit, popcount64
+from goalloc.trace.format import METRIC_HEAP_CLASSES, METRIC_TOTAL
 
 U0 = np.uint64(0)
 U1 = np.uint64(1)
@@ -104,7 +107,24 @@ def heap_retained(s):
 
 @njit(cache=True)
 def mapped_ready(s):
-    return heap_retained(s) + s.prm[P_STACK] + s.prm[P_GLOBALS]
+    """gcController.mappedReady: the heap's retained pages plus what is mapped outside the heap
+    (stacks, metadata, other runtime memory): from the trace's last runtime/metrics sample
+    when it has them (on_metric), else the configured stacks + globals stand-ins."""
+    other = s.sc[S_NONHEAP_READY]
+    if other < 0:
+        other = s.prm[P_STACK] + s.prm[P_GLOBALS]
+    return heap_retained(s) + other
+
+
+@njit(cache=True)
+def on_metric(s, code, value):
+    """A recorded runtime/metrics value (trace kind metric, in METRIC_NAMES order within its
+    group): the heap classes are summed, and the total gives the non-heap mapped memory."""
+    sc = s.sc
+    if code < METRIC_HEAP_CLASSES:
+        sc[S_METRIC_HEAP] += value
+    elif code == METRIC_TOTAL and value >= sc[S_METRIC_HEAP]:
+        sc[S_NONHEAP_READY] = value - sc[S_METRIC_HEAP]
 
 
 @njit(cache=True)

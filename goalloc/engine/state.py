@@ -183,6 +183,9 @@ S_SCAV_BURSTS = 145  # bursts that released memory
 S_SCAV_RESETS = 146  # controller resets (controllerFailed)
 S_SCAV_EAGER_NS = 147  # scavenge.assistTime: ns of allocSpan's synchronous scavenging
 S_METRIC_GROUP = 148  # id of the last metric-sample group the kernel sampled at (-1 none)
+S_METRIC_HEAP = 149  # ... the heap classes' sum of that group so far
+S_NONHEAP_READY = 150  # mapped memory outside the heap at the last sample (total - heap
+#                        classes: stacks, metadata, other), -1 before any (scavenge.mapped_ready)
 N_SC = 160
 
 # ---- float scalars (fs) ------------------------------------------------------------------------
@@ -451,6 +454,7 @@ class EngineArrays:
         sc[S_SCAV_FORCE_CUR] = -1
         sc[S_SCAV_HWM] = -1
         sc[S_METRIC_GROUP] = -1
+        sc[S_NONHEAP_READY] = -1
         sc[S_RECLAIM_INDEX] = INF
         a["sc"] = sc
         a["sp"] = np.zeros((spans, N_SP), np.int64)

@@ -63,6 +63,8 @@ METRIC_NAMES = (
     "/gc/gomemlimit:bytes",
 )
 METRIC_INDEX = {name: k for k, name in enumerate(METRIC_NAMES)}
+METRIC_HEAP_CLASSES = 4  # METRIC_NAMES[:4] are the heap's memory classes
+METRIC_TOTAL = 5  # /memory/classes/total:bytes
 # The category of the trace.Log records a Go program writes its metric samples under
 # (docs/importers.md, "Metric samples"): a JSON object of runtime/metrics name -> number.
 METRICS_LOG_CATEGORY = "goalloc.metrics"
