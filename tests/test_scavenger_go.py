@@ -12,7 +12,6 @@ average. Misses measured on this machine are non-strict xfails whose reason give
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -20,11 +19,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from test_go_releases import goalloc
+from test_go_releases import goalloc, toolchain
 
 from goalloc.report import fidelity
 from goalloc.trace import format as fmt
-from goalloc.trace.importers.gotoolchain import go_release
 
 REPO = Path(__file__).resolve().parents[1]
 PROGS = REPO / "tests" / "data" / "scavprogs"
@@ -79,16 +77,8 @@ def recording(release: str, program: str) -> dict:
     key = (release, program)
     if key in _cache:
         return _cache[key]
-    go = go_release(int(release.split(".")[1]))
-    if go is None:
-        pytest.skip(f"Go {release} is not installed: make test installs golang-{release}-go "
-                    "from Debian")
+    go, env = toolchain(release)
     work = Path(tempfile.mkdtemp(prefix=f"goalloc-scav{release}-"))
-    env = {**os.environ,
-           "PATH": str(Path(go).parent) + os.pathsep + os.environ.get("PATH", ""),
-           "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod",
-           "GOCACHE": os.environ.get("GOCACHE") or os.path.join(tempfile.gettempdir(),
-                                                                "goalloc-test-gocache")}
     exe = work / "scavprogs"
     shutil.copy(PROGS / "main.go", work / "main.go")
     shutil.copytree(METRICS_PKG, work / "goallocmetrics")
