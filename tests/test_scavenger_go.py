@@ -46,15 +46,17 @@ KNOWN = {
                                             "494 ms 38 MiB of a 64 MiB heap)"),
     ("objects", "mean"): (PROGRAMS, SWEEP + " (means 0.1-2.1%; over 1% seen on server, "
                                             "limit and bursts)"),
-    ("unused", "worst"): (PROGRAMS, "1.3-2.7% at single samples (sweep timing; means "
-                                    "0.0-0.4%)"),
-    ("free", "worst"): (PROGRAMS, SWEEP + " (server 22-33%, limit 61%); where the scavenger "
-                                          "is the cause: 15-20% (bursts 1.27, one burst "
-                                          "released ~40 MiB the model had not yet)"),
-    ("released", "worst"): (PROGRAMS, "Go 1.27 starts with ~3.7 MiB more released heap "
-                                      "(randomized heap base [1.26], not modelled): 32-48% of "
-                                      "a 7.7 MiB heap at the first samples; otherwise "
-                                      "burst timing, 21.7% (bursts 1.27)"),
+    ("unused", "worst"): (PROGRAMS, "1.0-3.1% at single samples, the first (0 ms: a 4-8 MiB "
+                                    "heap) or sweep timing; means 0.0-0.4%"),
+    ("free", "worst"): (PROGRAMS, SWEEP + " (server 17-20%, limit 1.23 63%); where the "
+                                          "scavenger is the cause: 16-24% (shrink 423 ms, "
+                                          "bursts: one burst released ~20-40 MiB the model had "
+                                          "not yet, or the reverse)"),
+    ("released", "worst"): (PROGRAMS, "the first samples at program start, when the heap is "
+                                      "4-8 MiB: the runtime has a few MiB more mapped and "
+                                      "released than the model (32-49%; Go 1.27 keeps ~3.7 MiB "
+                                      "more throughout: randomized heap base [1.26], not "
+                                      "modelled); otherwise single bursts, 16-24%"),
     ("released", "mean"): (("limit",), "Go 1.27 limit: 6.5%, the 3.7 MiB offset above is 6% "
                                        "of this 64 MiB heap throughout (1.23: 0.6%)"),
     ("pacer", "mean"): (PROGRAMS, "pacer mode: the model's cycles fall elsewhere (assists and "
