@@ -13,7 +13,9 @@ one 64 KiB quantum per call, and longer runs come out cheaper per page than the 
 which the kernel returns from at once, minus nothing) is reported apart and taken out of
 call_ns. Each run length is measured with transparent huge pages as the machine has them
 and with MADV_NOHUGEPAGE (4 KiB pages only); the first is what a Go heap gets on a machine
-with THP `always`, where the first release inside a 2 MiB huge page splits it.
+with THP `always`, where the first release inside a 2 MiB huge page splits it; and once more
+while another thread of the process runs on another CPU (a Go program always has several: the
+TLB shootdown then costs more, and under load the figures vary 2-5x).
 
     python benchmarks/bench_madvise.py [--mib 256] [--repeat 3] [--json]
 
@@ -28,6 +30,7 @@ import argparse
 import json
 import mmap
 import statistics
+import threading
 import time
 
 PAGE = 4096
@@ -59,6 +62,31 @@ def _release_time(size: int, run_pages: int, nohuge: bool) -> float:
         m.close()
 
 
+class _Sibling:
+    """Another thread of this process kept running on another CPU (numpy sums release the
+    GIL), as a Go program's other threads are: madvise then has to shoot down that CPU's TLB
+    entries too."""
+
+    def __enter__(self):
+        import numpy as np
+
+        self.stop = False
+        a = np.ones(1 << 22)
+
+        def spin():
+            while not self.stop:
+                a.sum()
+
+        self.t = threading.Thread(target=spin, daemon=True)
+        self.t.start()
+        time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+        self.t.join()
+
+
 def _python_overhead(n: int = 20000) -> float:
     m = mmap.mmap(-1, PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     try:
@@ -88,8 +116,15 @@ def measure(mib: int = 256, repeat: int = 3) -> dict:
         out["thp"] = None
     py = min(_python_overhead() for _ in range(repeat))
     out["python_call_ns"] = round(py, 1)
-    for label, nohuge in (("thp_as_set", False), ("nohugepage", True)):
-        per_call = {r: min(_release_time(size, r, nohuge) for _ in range(repeat)) for r in RUNS}
+    for label, nohuge, busy in (("thp_as_set", False, False), ("nohugepage", True, False),
+                                ("with_sibling_thread", False, True)):
+        if busy:
+            with _Sibling():
+                per_call = {r: min(_release_time(size, r, nohuge) for _ in range(repeat))
+                            for r in RUNS}
+        else:
+            per_call = {r: min(_release_time(size, r, nohuge) for _ in range(repeat))
+                        for r in RUNS}
         # the fit over the runs the background scavenger makes (one 64 KiB quantum at most)
         quantum = [r for r in RUNS if r <= QUANTUM_PAGES]
         call, page = _fit(quantum, [per_call[r] for r in quantum])
@@ -113,10 +148,10 @@ def main() -> None:
         print(json.dumps(r, indent=1))
         return
     print(f"THP: {r['thp']}; Python call overhead {r['python_call_ns']} ns (taken out)")
-    for label in ("thp_as_set", "nohugepage"):
+    for label in ("thp_as_set", "nohugepage", "with_sibling_thread"):
         d = r[label]
         runs = ", ".join(f"{k}: {v}" for k, v in d["ns_per_page_at_run"].items())
-        print(f"{label:>10}: {d['page_ns']} ns per 4 KiB page + {d['call_ns']} ns per call;"
+        print(f"{label:>19}: {d['page_ns']} ns per 4 KiB page + {d['call_ns']} ns per call;"
               f" ns per page by run length (pages) {runs}")
 
 
