@@ -41,6 +41,10 @@ LENIENT_HINT = " (use --lenient to skip such events)"
               help="The execution tracer's own 2.25 MiB of buffers in a Go trace (absent from "
                    "the untraced program): default drop in pacer mode (what-if), keep in "
                    "recorded mode and with --validate.")
+@click.option("--death-range/--no-death-range", "death_range", default=True,
+              help="Pacer mode on a Go trace: replay twice more with every death at the "
+                   "earliest and latest point the trace admits, and show each figure's range "
+                   "(default on; the central value is the answer).")
 @click.option("--lock-costs", "lock_costs", type=click.Path(dir_okay=False, exists=True),
               metavar="FILE.toml",
               help="Cost model overrides: [heap-lock] hold ns per operation, [pauses] "
@@ -79,8 +83,8 @@ LENIENT_HINT = " (use --lenient to skip such events)"
 @click.pass_context
 def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pagecache,
            lock_costs, as_json, fmt, json_out, gctrace, timeline, jobs, dask, force,
-           validate=False, html=None, tracer_buffers=None, scavenge_page_ns=None,
-           scavenge_call_ns=None):
+           validate=False, html=None, tracer_buffers=None, death_range=True,
+           scavenge_page_ns=None, scavenge_call_ns=None):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
     classes, fragmentation, size classes and GC cycles (all figures are the model's).
 
@@ -131,6 +135,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
 
     (spec,) = specs
     trace, cfg, sources = spec.trace, spec.config, spec.sources
+    death_range = death_range and not validate  # --validate compares the central replay only
     header = spec.header
     digest = None
     engines: list = []  # --html: the engine, for the picture data only it has
@@ -143,10 +148,11 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
 
         with ThreadPoolExecutor(1) as pool:
             digest = pool.submit(file_sha256, trace)
-            report = _run(trace, cfg, header.events, originals, engine_out=engines)
+            report = _run(trace, cfg, header.events, originals, engine_out=engines,
+                          death_range=death_range)
             digest.result()
     else:
-        report = _run(trace, cfg, header.events, originals)
+        report = _run(trace, cfg, header.events, originals, death_range=death_range)
     fid = None
     if validate:
         from goalloc.report import fidelity
@@ -372,7 +378,7 @@ def _engine_has_timeline() -> bool:
     return hasattr(Report, "timeline")
 
 
-def _run(trace, cfg, total, originals=None, engine_out=None):
+def _run(trace, cfg, total, originals=None, engine_out=None, death_range=False):
     """Replay with a progress bar (after a second, on a terminal); a first run's compile
     shows its own progress line (goalloc.jit). Errors in a recorder's file imported to a
     temporary trace name the file the user gave (`originals`)."""
@@ -385,7 +391,8 @@ def _run(trace, cfg, total, originals=None, engine_out=None):
 
     try:
         with progress_for("replaying", total) as advance:
-            return goalloc.replay(trace, cfg, progress=advance, engine_out=engine_out)
+            return goalloc.replay(trace, cfg, progress=advance, engine_out=engine_out,
+                                  death_range=death_range)
     except TraceError as e:
         # The engine's validation suggests --lenient; say nothing of it until replay has one.
         if e.reason.endswith(LENIENT_HINT) and \

@@ -9,6 +9,7 @@ from goalloc import releases
 from goalloc.errors import GoallocError
 
 GC_MODES = ("pacer", "recorded")
+DEATH_TIMES = ("mid", "early", "late")
 NEWEST_GO_VERSION = releases.NEWEST
 GOEXPERIMENTS = ("greenteagc", "nogreenteagc")
 DEFAULT_SCAN_RATE = 1e9  # B/s per CPU: ~1 ms per MB of pointerful heap per core
@@ -60,6 +61,10 @@ class Config:
     # runtime.GC, debug.FreeOSMemory, the testing package before each benchmark run) is a
     # program action, so it is replayed where the trace has it; the pacer starts the others.
     replay_forced_gcs: bool = True
+    # Pacer mode, recorded Go traces: where in its admissible interval an object dies (the
+    # trace only says between the mark starts around the cycle that swept it): "mid" (the
+    # central answer), "early" or "late" (the ends of the what-if range, engine/bounds.py)
+    death_time: str = "mid"
     timeline_samples: int = 200  # evenly spaced timeline samples (plus every GC boundary)
     # What-if (issue #6): no per-P page cache, so every span allocation takes the heap lock.
     no_pagecache: bool = False
@@ -80,6 +85,9 @@ class Config:
     def check(self) -> None:
         if self.gc_mode not in GC_MODES:
             raise GoallocError(f"unknown GC mode {self.gc_mode!r} (expected pacer or recorded)")
+        if self.death_time not in DEATH_TIMES:
+            raise GoallocError(f"death_time must be one of {', '.join(DEATH_TIMES)}, "
+                               f"not {self.death_time!r}")
         if self.tracer_buffers not in (None, "keep", "drop"):
             raise GoallocError(f"tracer_buffers must be keep or drop, not {self.tracer_buffers!r}")
         if self.goexperiment is not None and self.goexperiment not in GOEXPERIMENTS:

@@ -3,10 +3,10 @@ Go 1.19-1.26, 1.19/1.23 source read) with liveness taken from the trace: at mark
 object not dead by then is marked (each P's current tiny block too), objects allocated while
 marking are black. Sweep termination finishes all sweeping before marking starts.
 
-Mark duration (pacer mode): the scan work (pointerful bytes marked at mark start + stacks +
-globals) takes P_MARK_NS_PER_MB of trace time per MiB at 25% of GOMAXPROCS; the mark ends when
-that time has passed, or earlier when heapLive reaches the cycle's goal (the assists the runtime
-paces to finish by the goal did the rest). Mark termination, in the runtime's order: endCycle
+Mark progress (engine/mark.py): background workers at 25% of GOMAXPROCS scan at the mark cost
+model's rate and mutator assists pay for heapLive's growth, paced by revise() to finish by the
+goal and skipped while the GC CPU limiter (engine/limiter.py) is on; in pacer mode the mark ends
+when the scan work is done. Mark termination, in the runtime's order: endCycle
 (consMark from this cycle: 1.22+ max of current and last 4, 1.19 PI controller), heapMarked =
 heapLive = marked, gcSweep (sweepgen += 2, sweep pacing state reset), lastHeapInUse, commit
 (pacer, sweep pacing, scavenger goals), scavenger generation, every mcache flushed.
@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from goalloc.engine import mcache, mspan, pacer, scavenge, spanset, sweep
+from goalloc.engine import limiter, mark, mcache, mspan, pacer, scavenge, spanset, sweep
 from goalloc.engine.state import (
     CS_LIVE_SLOT_BYTES,
     CS_REQ_LIVE,
+    CY_ASSIST_NS,
+    CY_BG_NS,
     CY_BY_GOAL,
     CY_CONS_MARK_PPM,
     CY_END_EVENT,
@@ -31,11 +33,14 @@ from goalloc.engine.state import (
     CY_INUSE_AT_END,
     CY_KIND,
     CY_LIMIT_BOUND,
+    CY_LIMITED,
     CY_MARKED,
     CY_SCAN_WORK,
     CY_START_EVENT,
     CY_START_TS,
     CY_TRIGGER,
+    F_ASSIST_NS,
+    F_BG_NS,
     F_CONS_MARK,
     F_LAST_CM,
     F_PI_INTEGRAL,
@@ -50,7 +55,6 @@ from goalloc.engine.state import (
     P_GLOBALS,
     P_GOGC,
     P_GOVERSION,
-    P_MARK_NS_PER_MB,
     P_NPROCS,
     P_PERIODIC_NS,
     P_RECORDED,
@@ -70,6 +74,7 @@ from goalloc.engine.state import (
     S_LAST_HEAP_GOAL,
     S_LAST_HEAP_INUSE,
     S_LAST_HEAP_SCAN,
+    S_LIM_LAST_ENABLED_CYCLE,
     S_LIVE_SLOT_BYTES,
     S_MARK_BY_GOAL,
     S_MARK_END_TS,
@@ -172,18 +177,11 @@ def mark_start(s, event, ts, trigger, goal, limit_bound, kind):
     sc[S_SCAN_WORK] = work
     sc[S_MARK_START_TS] = sc[S_NOW]
     sc[S_MARK_BY_GOAL] = 0
-    # work / (1 MiB) * ns-per-MiB at 25% of GOMAXPROCS, in float to avoid overflow
-    nspm = s.prm[P_MARK_NS_PER_MB]
-    dur = np.float64(work) / np.float64(1 << 20) * np.float64(nspm)
-    dur = dur / (GC_BACKGROUND_UTILIZATION * s.prm[P_NPROCS])
-    if nspm < 0 or dur >= 1.0e18:
-        sc[S_MARK_END_TS] = INF
-    else:
-        sc[S_MARK_END_TS] = sc[S_NOW] + np.int64(dur)
     sc[S_TRIGGERED] = sc[S_HEAP_LIVE]
     if not limit_bound and goal < sc[S_HEAP_LIVE] + (64 << 10):
         goal = sc[S_HEAP_LIVE] + (64 << 10)
     sc[S_CYCLE_GOAL] = goal
+    mark.start(s)  # background workers and assists from here (S_MARK_END_TS)
     n = sc[S_CYCLES]
     cyc = s.cyc
     cyc[n, CY_START_EVENT] = event
@@ -195,6 +193,8 @@ def mark_start(s, event, ts, trigger, goal, limit_bound, kind):
     cyc[n, CY_END_EVENT] = -1
     cyc[n, CY_KIND] = kind
     cyc[n, CY_SCAN_WORK] = work
+    cyc[n, CY_ASSIST_NS] = np.int64(s.fs[F_ASSIST_NS])  # made per-cycle at mark termination
+    cyc[n, CY_BG_NS] = np.int64(s.fs[F_BG_NS])
     sample(s, TLK_MARK_START, event)
     sc[S_NEXT_TIMED] = 0
 
@@ -211,15 +211,16 @@ def _end_cycle(s):
     work = sc[S_SCAN_WORK]
     if live <= trig or work <= 0:
         return
+    # utilization: background workers plus assist time over the mark's CPU time
     u = GC_BACKGROUND_UTILIZATION
-    if s.prm[P_RECORDED] == 0 and sc[S_MARK_BY_GOAL] != 0:
-        # assists finished the work early: GC CPU share scales with how much sooner
-        planned = sc[S_MARK_END_TS] - sc[S_MARK_START_TS]
+    n = sc[S_CYCLES]
+    assist_ns = s.fs[F_ASSIST_NS] - np.float64(s.cyc[n, CY_ASSIST_NS])
+    if assist_ns > 0.0:
         took = sc[S_NOW] - sc[S_MARK_START_TS]
-        if took <= 0:
+        if took <= 0:  # assists took no trace time (docs/model.md, "Mark assists")
             u = MAX_UTILIZATION
         else:
-            u = GC_BACKGROUND_UTILIZATION * np.float64(planned) / np.float64(took)
+            u += assist_ns / (np.float64(took) * s.prm[P_NPROCS])
             if u > MAX_UTILIZATION:
                 u = MAX_UTILIZATION
     cur = np.float64(live - trig) * u / (np.float64(work) * (1.0 - u))
@@ -257,10 +258,14 @@ def mark_term(s, event, ts):
     cyc[n, CY_END_EVENT] = event
     cyc[n, CY_END_TS] = ts
     cyc[n, CY_BY_GOAL] = sc[S_MARK_BY_GOAL]
+    mark.finish(s, sc[S_NOW])
     # endCycle
     g0, t0, lb0 = pacer.goal_and_trigger(s)
     sc[S_LAST_HEAP_GOAL] = g0 if g0 < INF else 0
     _end_cycle(s)
+    cyc[n, CY_ASSIST_NS] = np.int64(s.fs[F_ASSIST_NS]) - cyc[n, CY_ASSIST_NS]
+    cyc[n, CY_BG_NS] = np.int64(s.fs[F_BG_NS]) - cyc[n, CY_BG_NS]
+    cyc[n, CY_LIMITED] = 1 if sc[S_LIM_LAST_ENABLED_CYCLE] == n + 1 else 0
     cyc[n, CY_CONS_MARK_PPM] = np.int64(s.fs[F_CONS_MARK] * 1e6)
     # resetLive
     sc[S_HEAP_MARKED] = sc[S_MARKED_NOW]
@@ -319,13 +324,20 @@ def timed(s):
         goal, trig, lb = pacer.goal_and_trigger(s)
         sc[S_PERIODIC] += 1
         mark_start(s, sc[S_EVENT], now, -1, goal, lb, 1)
+    if limiter.need_update(s, now):
+        limiter.update(s, now)
     sweep.background(s, now)
     scavenge.background(s, now)
     nxt = INF
+    t = limiter.next_update(s)
+    if t >= 0:
+        nxt = t
     if pacer_mode and sc[S_PHASE] == 1:
-        nxt = sc[S_MARK_END_TS]
+        if sc[S_MARK_END_TS] < nxt:
+            nxt = sc[S_MARK_END_TS]
     elif pacer_mode and prm[P_GOGC] >= 0 and sc[S_LAST_GC_TS] > 0:
-        nxt = sc[S_LAST_GC_TS] + prm[P_PERIODIC_NS] + 1
+        if sc[S_LAST_GC_TS] + prm[P_PERIODIC_NS] + 1 < nxt:
+            nxt = sc[S_LAST_GC_TS] + prm[P_PERIODIC_NS] + 1
     if sc[S_UNSWEPT] > 0 and prm[P_BGSWEEP_NS] > 0:
         t = sc[S_BGSWEEP_T] + prm[P_BGSWEEP_NS]
         if t < nxt:

@@ -8,7 +8,7 @@ an array it returns (status, index) so the Python driver grows the arrays and re
 
 from __future__ import annotations
 
-from goalloc.engine import gc, mcache, mspan, pacer, pagealloc, scavenge, sweep
+from goalloc.engine import gc, mark, mcache, mspan, pacer, pagealloc, scavenge, sweep
 from goalloc.engine.locks import S_CUR_P, S_LK_N
 from goalloc.engine.state import (
     CYK_FORCED,
@@ -34,7 +34,6 @@ from goalloc.engine.state import (
     P_TINY_SPC,
     PAGE_SIZE,
     PP_TINY,
-    S_CYCLE_GOAL,
     S_CYCLES,
     S_DEATH_NEXT,
     S_EVENT,
@@ -325,7 +324,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                         goal, trig, lb = pacer.goal_and_trigger(s)
                         if sc[S_HEAP_LIVE] >= trig:
                             gc.mark_start(s, ev, t, trig, goal, lb, CYK_HEAP)
-                    elif sc[S_HEAP_LIVE] >= sc[S_CYCLE_GOAL]:
+                    elif mark.assist(s):  # the assist that finished the mark's work
                         sc[S_MARK_BY_GOAL] = 1
                         gc.mark_term(s, ev, t)
             _peaks(sc, ev)

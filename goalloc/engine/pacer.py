@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from goalloc.engine import mstats
 from goalloc.engine.state import (
     F_CONS_MARK,
     HEAP_MINIMUM,
@@ -30,7 +31,6 @@ from goalloc.engine.state import (
     S_LAST_HEAP_SCAN,
     S_OBJ_BYTES,
     S_PAGES_FREE,
-    S_PAGES_INUSE,
     S_RUNWAY,
     S_SWEEP_DIST_MIN,
     SWEEP_MIN_HEAP_DISTANCE,
@@ -78,7 +78,7 @@ def memory_limit_goal(s):
     if limit < 0:
         return INF
     heap_free = sc[S_PAGES_FREE] * PAGE_SIZE
-    mapped_ready = (sc[S_PAGES_INUSE] + sc[S_PAGES_FREE]) * PAGE_SIZE + prm[P_STACK] + prm[P_GLOBALS]
+    mapped_ready = mstats.mapped_ready(s)
     heap_alloc = sc[S_OBJ_BYTES]
     non_heap = mapped_ready - heap_free - heap_alloc
     over = mapped_ready - limit

@@ -263,5 +263,5 @@ def attach(report, eng, header) -> None:
             "mmu": mmu_table(gc_pauses, t0, t1),
         },
         "trace_span_ns": [t0, t1],
-        "assists": "not modelled (MMU counts stop-the-world pauses only)",
+        "assists": "in gc_cpu (engine/mark.py); MMU counts stop-the-world pauses only",
     }

@@ -17,7 +17,7 @@ import numpy as np
 
 import goalloc.trace
 from goalloc import releases
-from goalloc.engine import contention, locks, pauses, snapshot
+from goalloc.engine import contention, locks, mstats, pauses, snapshot, whatif
 from goalloc.engine import state as S
 from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
 from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
@@ -116,6 +116,10 @@ class Engine:
                                  if total else 65536)
         prm[S.P_STACK] = config.stack_bytes
         prm[S.P_GLOBALS] = config.globals_bytes
+        traced = int((header.source or {}).get("tracer_buffer_bytes") or 0) > 0
+        prm[S.P_NONHEAP_FIXED] = mstats.nonheap_fixed(
+            releases.RELEASES[self.version].eager_profiling_buckets,
+            traced and not config.drops_tracer_buffers())
         prm[S.P_NUM_CLASSES] = self.table.num_classes
         prm[S.P_TINY_SPC] = _tiny_spc(self.table, prof.tiny_size)
         prm[locks.P_NO_PCACHE] = 1 if config.no_pagecache else 0
@@ -134,6 +138,10 @@ class Engine:
         if objs.any():
             a.grow(S.NEED_OBJS, int(chunk.id[objs].max()) + 1)
         a.sc[S.S_DEATH_NEXT] = 0
+        if chunk.start == 0 and len(chunk.ts):
+            # the trace's clock starts here: GC CPU time is counted over [first event, end]
+            a.sc[S.S_TS0] = int(chunk.ts[0])
+            a.sc[S.S_LIM_LAST] = int(chunk.ts[0])
         i = 0
         while True:
             status, i = replay_chunk(a.state, chunk.kind, chunk.ts, chunk.p, chunk.id,
@@ -180,13 +188,22 @@ class Engine:
 
 
 def replay(path: str | os.PathLike, config: Config | None = None, *, progress=None,
-           engine_out: list | None = None, fast_paths: bool = True) -> Report:
+           engine_out: list | None = None, fast_paths: bool = True,
+           death_range: bool = False) -> Report:
     """Replay a trace; raise TraceError (one line) when it fails validation. `fast_paths`:
-    see Engine."""
+    see Engine. `death_range`: in pacer mode on a trace whose deaths are only known to an
+    interval, replay twice more (deaths earliest, latest) and fill report.death_range
+    (engine/whatif.py)."""
     config = config or Config()
     config.check()
+    plans = _Plans(path)
     try:
-        return _replay(path, config, _Plans(path), progress, engine_out, fast_paths)
+        r = _replay(path, config, plans, progress, engine_out, fast_paths)
+        if death_range and whatif.applies(r, config):
+            others = [_replay(path, c, plans, None, None, fast_paths)
+                      for c in whatif.bound_configs(config, r)]
+            r.death_range = whatif.death_range(r, others)
+        return r
     except S.ModelLimitError as e:
         raise TraceError(path, str(e)) from None
 
@@ -221,7 +238,10 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
         eng.plan = plans.get(header)
         run_chunk = eng.run_chunk
         if eng.plan is not None:
-            eng.plan.timed_deaths = config.gc_mode == "pacer"
+            # pacer mode: a death lies somewhere in its interval (between the mark starts
+            # around the cycle that swept it); Config.death_time says where
+            eng.plan.timed_deaths = config.gc_mode == "pacer" and config.death_time != "late"
+            eng.plan.early_deaths = config.death_time == "early"
             eng.plan.drop_tracer = config.drops_tracer_buffers()
             eng.plan.build(eng)
             run_chunk = functools.partial(eng.plan.run_chunk, eng)
@@ -229,6 +249,7 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
         sweep = header.frees == "sweep"
         forced = config.gc_mode == "pacer" and config.replay_forced_gcs
         events = 0
+        last_gc = -1  # event index of the trace's last recorded gc_start
         for chunk, bad in _read_ahead(reader, vs, sweep):
             if bad >= 0:
                 code = int(vs.st[validate.S_FIRST_CODE])
@@ -237,6 +258,9 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
                                  + " (use --lenient to skip such events)",
                                  offset=chunk.offset, event=chunk.start + bad)
             eng.stw.add(chunk)
+            gcs = np.flatnonzero(chunk.kind == fmt.GC_START)
+            if gcs.shape[0]:
+                last_gc = chunk.start + int(gcs[-1])
             chunk = _engine_kinds(chunk, forced)
             run_chunk(chunk)
             events += chunk.n
@@ -248,6 +272,7 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
         report = build_report(eng, str(reader.path), header, events)
         report.scan_rate = {"bytes_per_s": eng.scan_rate, "source": scan_rate_source}
         report.estimated_sizes = int(vs.st[validate.S_ESTIMATED])
+        report.warnings = whatif.warnings(report, config, whatif.tail(last_gc, events))
         return report
 
 
@@ -384,6 +409,10 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
             kind=_CYCLE_KINDS[int(c[S.CY_KIND])], scan_work=int(c[S.CY_SCAN_WORK]),
             cons_mark=int(c[S.CY_CONS_MARK_PPM]) / 1e6 if done else float(a.fs[S.F_CONS_MARK]),
             mark_ended_by_goal=bool(c[S.CY_BY_GOAL]) if done else False,
+            assist_cpu_ns=int(c[S.CY_ASSIST_NS] if done else a.fs[S.F_ASSIST_NS] - c[S.CY_ASSIST_NS]),
+            mark_cpu_ns=int(c[S.CY_BG_NS] if done else a.fs[S.F_BG_NS] - c[S.CY_BG_NS]),
+            limiter_enabled=bool(c[S.CY_LIMITED]) if done else (
+                int(sc[S.S_LIM_LAST_ENABLED_CYCLE]) == n + 1),
         ))
     inuse = int(sc[S.S_PAGES_INUSE]) * ps
     obj = int(sc[S.S_OBJ_BYTES])
@@ -487,6 +516,7 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
     r.freed_bytes = int(sc[S.S_FREE_BYTES])
     contention.attach(r, eng)  # heap lock and span-set counts, modelled contention (#6)
     pauses.attach(r, eng, header)  # recorded and modelled STW pauses, MMU (#6)
+    r.gc_cpu = _gc_cpu(eng, r)
     r.mark_start_inuse = [t.objects + t.unused for t in r.timeline if t.kind == "mark-start"]
     plan = getattr(eng, "plan", None)
     r.recorded_replay = plan.summary() if plan is not None else None
@@ -495,6 +525,33 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
 
 _CYCLE_KINDS = ("heap", "periodic", "forced", "recorded")
 _SAMPLE_KINDS = ("sample", "mark-start", "mark-term", "end", "metric")
+
+
+def _gc_cpu(eng: Engine, r: Report) -> dict:
+    """GC CPU time as runtime/metrics counts it (/cpu/classes/gc/...), over GOMAXPROCS x the
+    trace's span: background mark workers, mark assists (engine/mark.py), stop-the-world pauses
+    (every P stopped, engine/pauses.py), and the GC CPU limiter's state (engine/limiter.py)."""
+    a = eng.arrays
+    sc = a.sc
+    span = max(int(sc[S.S_NOW]) - int(sc[S.S_TS0]), 0)
+    pause = (r.pauses or {}).get("gc", {}).get("all", {}).get("total_ns") or 0
+    bg = int(a.fs[S.F_BG_NS])
+    assist = int(a.fs[S.F_ASSIST_NS])
+    # assists and stop-the-world pauses take no trace time (engine/mark.py, the pause model),
+    # but the code that would have run meanwhile did not: the program runs that much longer
+    total = span * eng.procs + assist + int(pause) * eng.procs
+    gc = bg + assist + int(pause) * eng.procs
+    return {
+        "total_cpu_ns": total, "mark_dedicated_ns": bg, "mark_assist_ns": assist,
+        "pause_ns": int(pause) * eng.procs, "gc_total_ns": gc,
+        "fraction": gc / total if total else None,
+        "limiter": {
+            "last_enabled_cycle": int(sc[S.S_LIM_LAST_ENABLED_CYCLE]),
+            "enabled_ns": int(a.fs[S.F_LIM_ENABLED_NS]),
+            "overflow_ns": int(a.fs[S.F_LIM_OVERFLOW]),
+            "cycles_limited": sum(1 for c in r.cycles if c.limiter_enabled),
+        },
+    }
 
 
 def _ratio(h: int, low: int) -> float | None:

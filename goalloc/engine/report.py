@@ -25,6 +25,9 @@ class Cycle:
     cons_mark: float = 0.0  # the pacer's consMark after this cycle's endCycle
     mark_ended_by_goal: bool = False  # pacer mode: heapLive reached the goal before the scan
     # work was done (assists finished it), rather than the mark's modelled duration passing
+    assist_cpu_ns: int = 0  # mark assist CPU time in this cycle (engine/mark.py)
+    mark_cpu_ns: int = 0  # background mark workers' CPU time (25% of GOMAXPROCS over the mark)
+    limiter_enabled: bool = False  # the GC CPU limiter was on at some point since the last cycle
 
 
 @dataclass
@@ -176,6 +179,16 @@ class Report:
     # execution trace records no request, so it is worked out from the type or the slot);
     # rounding waste and live requested bytes rest on them (goalloc/report/caveats.py)
     estimated_sizes: int = 0
+    # GC CPU time by runtime/metrics class and the GC CPU limiter's state (engine/replay.py
+    # _gc_cpu; docs/json.md)
+    gc_cpu: dict | None = None
+    # pacer mode on a recorded Go trace: each what-if figure's central value and the [low,
+    # high] that the earliest and latest admissible deaths give (engine/whatif.py); None when
+    # not computed or the trace leaves no such room
+    death_range: dict | None = None
+    # one line each where a knob takes the model where the trace cannot say much
+    # (engine/whatif.py warnings)
+    warnings: list[str] = field(default_factory=list)
 
     def classes_by_fragmentation(self) -> list[ClassStats]:
         """The classes, worst for fragmentation first (frag_rank order)."""
@@ -216,6 +229,18 @@ class Report:
             "/goalloc/scavenge/background:bytes": self.released_background_bytes,
             "/goalloc/scavenge/eager:bytes": self.released_eager_bytes,
         })
+        if self.gc_cpu is not None:
+            g = self.gc_cpu
+            m.update({
+                "/cpu/classes/gc/mark/assist:cpu-seconds": g["mark_assist_ns"] / 1e9,
+                "/cpu/classes/gc/mark/dedicated:cpu-seconds": g["mark_dedicated_ns"] / 1e9,
+                "/cpu/classes/gc/pause:cpu-seconds": g["pause_ns"] / 1e9,
+                "/cpu/classes/gc/total:cpu-seconds": g["gc_total_ns"] / 1e9,
+                "/cpu/classes/total:cpu-seconds": g["total_cpu_ns"] / 1e9,
+                "/gc/limiter/last-enabled:gc-cycle": g["limiter"]["last_enabled_cycle"],
+                "/goalloc/gc/cpu-fraction:ratio": g["fraction"],
+                "/goalloc/gc/limiter/enabled:seconds": g["limiter"]["enabled_ns"] / 1e9,
+            })
         if self.scavenge is not None:
             m["/cpu/classes/scavenge/background:cpu-seconds"] = \
                 self.scavenge["background_ns"] / 1e9

@@ -14,7 +14,8 @@ same in 1.23 and 1.27; 1.22+ by default): release free pages to the OS, highest 
   per contiguous run, + P_SCAV_PAGE_PS per 4 KiB physical page; docs/model.md), where the
   runtime reads its clock.
 - Synchronous release in allocSpan: with a limit, when mappedReady + the released pages just
-  reused exceed it, release the excess (forced: dense chunks too) [1.22+ force]; after a heap
+  reused exceed it and the GC CPU limiter is not limiting, release the excess (forced: dense
+  chunks too) [1.22+ force]; after a heap
   growth that takes retained memory over the background goal, release min(growth, excess).
 - Search: chunk by chunk from the top; in a chunk the highest free unscavenged page and the
   free unscavenged run below it. [1.22+] chunks with >= 496 of 512 pages allocated now or at
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from goalloc.engine import limiter, mstats
 from goalloc.engine.locks import LK_SCAVENGE, S_LK_TS, acquire, foreground
 from goalloc.engine.locks import background as lk_background
 from goalloc.engine.state import (
@@ -35,13 +37,11 @@ from goalloc.engine.state import (
     F_SCAV_ERR_INTEGRAL,
     F_SCAV_SLEEP_RATIO,
     INF,
-    P_GLOBALS,
     P_GOVERSION,
     P_MEMLIMIT,
     P_NPROCS,
     P_SCAV_CALL_PS,
     P_SCAV_PAGE_PS,
-    P_STACK,
     PAGE_SIZE,
     S_LAST_HEAP_GOAL,
     S_LAST_HEAP_INUSE,
@@ -103,17 +103,6 @@ SLEEPING = 2  # S_SCAV_T: when its timer fires
 @njit(cache=True)
 def heap_retained(s):
     return (s.sc[S_PAGES_INUSE] + s.sc[S_PAGES_FREE]) * PAGE_SIZE
-
-
-@njit(cache=True)
-def mapped_ready(s):
-    """gcController.mappedReady: the heap's retained pages plus what is mapped outside the heap
-    (stacks, metadata, other runtime memory): from the trace's last runtime/metrics sample
-    when it has them (on_metric), else the configured stacks + globals stand-ins."""
-    other = s.sc[S_NONHEAP_READY]
-    if other < 0:
-        other = s.prm[P_STACK] + s.prm[P_GLOBALS]
-    return heap_retained(s) + other
 
 
 @njit(cache=True)
@@ -247,7 +236,7 @@ def pace(s, goal):
     limit = s.prm[P_MEMLIMIT]
     if limit >= 0:
         lg = np.int64(np.float64(limit) * 0.95)
-        sc[S_SCAV_GOAL_LIM] = INF if mapped_ready(s) <= lg else lg
+        sc[S_SCAV_GOAL_LIM] = INF if mstats.mapped_ready(s) <= lg else lg
     else:
         sc[S_SCAV_GOAL_LIM] = INF
     last = sc[S_LAST_HEAP_GOAL]
@@ -268,7 +257,7 @@ def pace(s, goal):
 @njit(cache=True)
 def _should_stop(s):
     sc = s.sc
-    return heap_retained(s) <= sc[S_SCAV_GOAL_GC] and mapped_ready(s) <= sc[S_SCAV_GOAL_LIM]
+    return heap_retained(s) <= sc[S_SCAV_GOAL_GC] and mstats.mapped_ready(s) <= sc[S_SCAV_GOAL_LIM]
 
 
 @njit(cache=True)
@@ -444,9 +433,9 @@ def on_alloc(s, scav_pages, growth_bytes):
     todo = 0
     force = False
     limit = s.prm[P_MEMLIMIT]
-    if limit >= 0:
+    if limit >= 0 and not limiter.limiting(s):  # not while the GC CPU limiter is on
         # mappedReady already counts the reused pages here (the runtime adds them later)
-        over = mapped_ready(s) - limit
+        over = mstats.mapped_ready(s) - limit
         if over > 0:
             todo = over
             force = s.prm[P_GOVERSION] >= 122

@@ -141,6 +141,9 @@ class Plan:
     # False: deaths just before their gc_start (recorded GC mode: the recorded cycles mark
     # exactly what the runtime marked); True: at the midpoint of their interval (pacer mode)
     timed_deaths: bool = False
+    # with timed_deaths: each death at the earliest point its interval allows instead of the
+    # midpoint (Config.death_time "early": the low end of the what-if range, #15)
+    early_deaths: bool = False
     # the snapshot: spans (trace id, pages, span class) and placed objects
     span_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     span_pages: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -228,8 +231,10 @@ class Plan:
         allows. Deaths are resolved in midpoint order and wait in `_pending` until their
         event comes."""
         if not hasattr(self, "_order"):
-            self._order = np.argsort(self.death_mid, kind="stable")
-            self._mid_sorted = self.death_mid[self._order]
+            self._mid = (np.full_like(self.death_mid, np.iinfo(np.int64).min)
+                         if self.early_deaths else self.death_mid)
+            self._order = np.argsort(self._mid, kind="stable")
+            self._mid_sorted = self._mid[self._order]
             self._ptr = 0
             self._tmax = np.iinfo(np.int64).min
             self._pending = (np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -239,7 +244,7 @@ class Plan:
         q = int(np.searchsorted(self._mid_sorted, self._tmax, side="right"))
         sel = self._order[self._ptr:q]
         self._ptr = q
-        at = np.maximum(lo + np.searchsorted(clock, self.death_mid[sel], side="left"),
+        at = np.maximum(lo + np.searchsorted(clock, self._mid[sel], side="left"),
                         self.death_lo[sel])
         at = np.concatenate([self._pending[0], at])
         ids = np.concatenate([self._pending[1], self.death_id[sel]])

@@ -64,6 +64,7 @@ P_SAMPLE_EVERY = 20  # timeline: a sample every this many events
 P_FIXED_CONS_MARK = 21  # 1: consMark = P_CONS_MARK_PPM, never measured
 P_SWEEP_PACED = 22  # 1: the background sweeper follows the trace's sweep frees (sweep.paced)
 P_FAST_PATHS = 23  # 0: every event takes the general path (the fast-path guard test, #13)
+P_NONHEAP_FIXED = 24  # non-heap memory present from start-up (engine/mstats.py)
 # scavenger (#20): the cost model of releasing memory (benchmarks/bench_madvise.py)
 P_SCAV_PAGE_PS = 28  # madvise cost per 4 KiB physical page, in ps (0 with the call cost too:
 #                      the runtime's own fallback of 10 us per physical page)
@@ -172,6 +173,14 @@ S_REC_FREES = 95  # sweep.paced: frees the trace reported since the last mark te
 S_REC_SETTLED = 96  # ... of them, those reported before the last event that was not a free
 S_FREES_BASE = 97  # S_FREES at the last mark termination
 S_DEATH_NEXT = 98  # the next of this chunk's look-ahead deaths to apply (engine/snapshot.py)
+# concurrent mark progress and the GC CPU limiter (engine/mark.py, engine/limiter.py, #15)
+S_MARK_T = 99  # trace time the background mark workers' progress is counted up to
+S_ASSIST_LIVE = 100  # heapLive when assists were last charged
+S_LIM_ENABLED = 101  # gcCPULimiter.enabled
+S_LIM_GC_ON = 102  # gcCPULimiter.gcEnabled (mark phase)
+S_LIM_LAST = 103  # gcCPULimiter.lastUpdate (trace time)
+S_LIM_LAST_ENABLED_CYCLE = 104  # gcCPULimiter.lastEnabledCycle (0: never)
+S_TS0 = 105  # trace time of the first event (GC CPU fractions count from it)
 # scavenger (#20): the background scavenger's burst and sleep (engine/scavenge.py), and the
 # metric samples the trace carries (kernel: one timeline sample per sample group)
 S_SCAV_WORKED = 140  # working: ns worked in this burst; sleeping: the controller's `worked`
@@ -185,17 +194,32 @@ S_SCAV_EAGER_NS = 147  # scavenge.assistTime: ns of allocSpan's synchronous scav
 S_METRIC_GROUP = 148  # id of the last metric-sample group the kernel sampled at (-1 none)
 S_METRIC_HEAP = 149  # ... the heap classes' sum of that group so far
 S_NONHEAP_READY = 150  # mapped memory outside the heap at the last sample (total - heap
-#                        classes: stacks, metadata, other), -1 before any (scavenge.mapped_ready)
+#                        classes: stacks, metadata, other), -1 before any (mstats.nonheap)
 N_SC = 160
 
 # ---- float scalars (fs) ------------------------------------------------------------------------
 F_CONS_MARK = 0
 F_LAST_CM = 1  # 1..4: lastConsMark[4] [1.22+]
 F_PI_INTEGRAL = 5  # 1.19 consMark PI controller errIntegral
+# concurrent mark (engine/mark.py): scan work done this cycle, background credit minus assist
+# debt (bgScanCredit pooled with every goroutine's gcAssistBytes), assistWorkPerByte
+F_MARK_DONE = 6
+F_ASSIST_CREDIT = 7
+F_ASSIST_RATIO = 8
+# GC CPU time, cumulative ns of CPU (one P busy for 1 ns = 1): mark assists, background workers
+F_ASSIST_NS = 9
+F_BG_NS = 10
+# the GC CPU limiter (engine/limiter.py): bucket fill and capacity, assist time not yet counted,
+# overflow, and the trace time it spent enabled
+F_LIM_FILL = 11
+F_LIM_CAP = 12
+F_LIM_ASSIST_POOL = 13
+F_LIM_OVERFLOW = 14
+F_LIM_ENABLED_NS = 15
 # scavenger (#20): its sleep controller (scavengerState.sleepRatio, sleepController)
-F_SCAV_SLEEP_RATIO = 12  # 0 until the scavenger first runs (then startingScavSleepRatio)
-F_SCAV_ERR_INTEGRAL = 13
-N_FS = 16
+F_SCAV_SLEEP_RATIO = 16  # 0 until the scavenger first runs (then startingScavSleepRatio)
+F_SCAV_ERR_INTEGRAL = 17
+N_FS = 24
 
 # ---- span records (sp) -------------------------------------------------------------------------
 SP_BASE = 0  # first page
@@ -278,7 +302,10 @@ CY_KIND = 11  # CYK_*
 CY_SCAN_WORK = 12
 CY_CONS_MARK_PPM = 13  # consMark after this cycle's endCycle (x 1e6)
 CY_BY_GOAL = 14  # 1: mark ended when heapLive reached the goal (assists finished the work)
-N_CY = 16
+CY_ASSIST_NS = 15  # mark assist CPU ns in this cycle
+CY_BG_NS = 16  # background mark worker CPU ns (25% of GOMAXPROCS over the mark)
+CY_LIMITED = 17  # 1: the GC CPU limiter was enabled at some point of this mark
+N_CY = 20
 CYK_HEAP = 0
 CYK_PERIODIC = 1
 CYK_FORCED = 2
@@ -481,6 +508,7 @@ class EngineArrays:
         a["cs"] = np.zeros((nspc, N_CS), np.int64)
         a["cyc"] = np.zeros((cycles, N_CY), np.int64)
         a["fs"] = np.zeros(N_FS, np.float64)
+        a["fs"][F_LIM_CAP] = nprocs * 1e9  # the limiter's bucket (limiter.reset_capacity)
         a["tl"] = np.zeros((samples, N_TL), np.int64)
         a["ck"] = np.zeros((chunks, N_CK), np.int64)
         a["pk_cs"] = np.zeros((nspc, N_CS), np.int64)

@@ -16,8 +16,8 @@ Conditions, each with a stable `code`:
 - knobs outside what the trace supports: `gogc-recorded` (`--gc recorded`: the trace's GC
   markers start cycles, GOGC only sets the goal), `procs-beyond-trace` (the trace's P p runs on
   modelled P p mod N, so Ps beyond the trace's own add no concurrency), `memlimit-below-live`
-  (a GOMEMLIMIT under the live heap: the model collects back to back; Go's GC CPU limiter
-  would not let it).
+  (a GOMEMLIMIT under the live heap: cycles back to back as far as the modelled GC CPU limiter
+  lets them; rough).
 
 Pure functions of a Report (and the trace header, the knobs' sources). No numba, no numpy.
 """
@@ -147,9 +147,10 @@ def caveats(report, header: dict | None = None, sources: dict | None = None) -> 
             done = sum(1 for c in report.cycles if c.end_event is not None)
             add("memlimit-below-live",
                 f"GOMEMLIMIT {iec_bytes(report.memlimit)} is below the live heap (marked up to "
-                f"{iec_bytes(live)}): the model collects back to back ({count(done)} cycles); "
-                "Go's GC CPU limiter (at most 50% CPU to GC) would hold cycles back, so GC "
-                "counts, pauses and MMU are far from what Go would show",
+                f"{iec_bytes(live)}): the goal is the live heap and cycles run back to back "
+                f"({count(done)} cycles) as far as the modelled GC CPU limiter lets them; "
+                "assists take no trace time and idle Ps are not modelled (docs/model.md), so "
+                "cycle counts, GC CPU, pauses and MMU are rough",
                 ("/gc/cycles/*", "/goalloc/gc/*", "/sched/pauses/total/gc:seconds"))
     return out
 

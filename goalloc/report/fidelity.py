@@ -75,11 +75,13 @@ class Recorded:
 
     @property
     def has_facts(self) -> bool:
-        return self.span_events > 0 and self.cycles > 0
+        # span events are the facts; a recording without cycles (GOGC=off, no limit reached)
+        # still has the heap at the end to compare (#15)
+        return self.span_events > 0
 
 
 def has_recorded_facts(path: str | os.PathLike) -> bool:
-    """True if the trace carries span events and GC markers (a Go execution trace)."""
+    """True if the trace carries span events (a Go execution trace)."""
     return recorded_side(path).has_facts
 
 
@@ -371,14 +373,17 @@ def check_targets(f: Fidelity) -> dict:
                 put(f"{name}_mean_error", classes[name]["mean_error"],
                     TARGET_PACER_CLASSES_MEAN)
     if f.gc_mode == "recorded":
-        put("inuse_max_error", f.inuse_max_error, TARGET_CYCLE_MAX)
-        put("inuse_mean_error", f.inuse_mean_error, TARGET_CYCLE_MEAN)
+        if f.recorded_cycles:  # no mark start to compare at without a recorded cycle
+            put("inuse_max_error", f.inuse_max_error, TARGET_CYCLE_MAX)
+            put("inuse_mean_error", f.inuse_mean_error, TARGET_CYCLE_MEAN)
         put("classes_error", f.classes_error, TARGET_CLASSES)
         put("cycles", f.model_cycles, f.recorded_cycles,
             ok=f.model_cycles == f.recorded_cycles)
-    else:
+    elif f.recorded_cycles:
         err = abs(f.cycles_error) if f.cycles_error is not None else None
         put("cycles_error", err, TARGET_PACER_CYCLES)
+    else:
+        put("cycles", f.model_cycles, 0, ok=f.model_cycles == 0)
     return t
 
 
@@ -391,7 +396,7 @@ def validate(trace_path, report, *, name=None) -> Fidelity:
     if not rec.has_facts:
         raise GoallocError(
             f"{os.fspath(name or trace_path)}: --validate needs a trace with recorded runtime "
-            "facts (span events and GC markers), i.e. a Go execution trace recorded with "
+            "facts (span events), i.e. a Go execution trace recorded with "
             "GODEBUG=traceallocfree=1 (goalloc record; docs/importers.md)")
     return compare(report, rec)
 

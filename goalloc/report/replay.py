@@ -443,6 +443,11 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
         print_table(console, None, [(c, "left" if c == "kind" else "right") for c in cols],
                     rows, ("trigger", "heap at end"))
 
+    # issue #15: GC CPU and the limiter, the death-time range, warnings
+    from goalloc.report import whatif as whatif_report
+
+    whatif_report.render(report, console)
+
     # issue #6: pauses and MMU, heap lock and span sets
     from goalloc.report import locks as lock_report
     from goalloc.report import pauses as pause_report

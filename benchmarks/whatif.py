@@ -1,0 +1,214 @@
+"""What-if validation (issue #15): goalloc's answers for other GOGC and GOMEMLIMIT settings
+against the real runtime's.
+
+For each program of tests/data/whatif (built with a real Go toolchain), the runtime runs it
+RUNS times under every setting, traced as the recording is (so the tracer's own memory is in
+every run), with GODEBUG=gctrace=1. The first GOGC=100 recording is imported and replayed by
+goalloc under each setting (`--gc pacer`, tracer buffers kept: the real runs had them). The
+table compares goalloc's prediction with the real runs' mean and shows their own spread
+(max - min over the mean), which bounds how closely any prediction can be judged:
+
+- cycles: GC cycles completed during the workload (runtime/metrics /gc/cycles/total);
+- peak in-use: heap objects + unused (runtime/metrics sampled every 256 operations; goalloc's
+  timeline);
+- mean goal: the heap goal of each cycle (gctrace's "MB goal"; goalloc's Cycle.goal);
+- GC CPU: GC CPU time less idle marking over GOMAXPROCS x the workload's time (gctrace's
+  percentage counts the same; goalloc's gc_cpu.fraction).
+
+Limits are set from the GOGC=100 runs' mean peak of mapped-ready memory (total - released,
+what GOMEMLIMIT limits): 50, 70 and 90% of it, and one below the live heap (35%).
+
+Run: `.venv/bin/python benchmarks/whatif.py [--go 1.23] [--runs 3] [--markdown]`;
+tests/test_whatif.py runs the same and checks the issue's targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PROG_DIR = REPO / "tests" / "data" / "whatif"
+PROGRAMS = ("lru", "builder")
+GOGCS = (25, 50, 200, 400)
+LIMIT_SHARES = (0.5, 0.7, 0.9)
+BELOW_LIVE_SHARE = 0.35
+GOMAXPROCS = 2
+_GOAL = re.compile(r"(\d+) MB goal")
+
+
+@dataclass
+class Real:
+    """One real run: what the program and gctrace said."""
+
+    cycles: int
+    peak_inuse: int
+    peak_mapped: int
+    mean_goal: float
+    gc_cpu: float
+
+
+@dataclass
+class Row:
+    program: str
+    setting: str  # "GOGC=50", "GOMEMLIMIT=70%"
+    gogc: int | None
+    memlimit: int | None
+    real: list[Real] = field(default_factory=list)
+    model: dict | None = None  # cycles, peak_inuse, mean_goal, gc_cpu
+
+    def real_mean(self, key: str) -> float:
+        return statistics.fmean(getattr(r, key) for r in self.real)
+
+    def spread(self, key: str) -> float:
+        """The runtime's own spread: (max - min) / mean over the runs."""
+        v = [getattr(r, key) for r in self.real]
+        m = statistics.fmean(v)
+        return (max(v) - min(v)) / m if m else 0.0
+
+    def error(self, key: str) -> float:
+        """(model - real mean) / real mean; GC CPU: the difference in points."""
+        m = self.real_mean(key)
+        if key == "gc_cpu":
+            return self.model[key] - m
+        return (self.model[key] - m) / m if m else 0.0
+
+
+def build(go: str, work: Path) -> Path:
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "main.go").write_text((PROG_DIR / "main.go").read_text())
+    (work / "go.mod").write_text("module whatif\n\ngo 1.23\n")
+    exe = work / "whatif"
+    subprocess.run([go, "build", "-o", str(exe), "."], cwd=work, env=go_env(go), check=True,
+                   timeout=600, capture_output=True)
+    return exe
+
+
+def go_env(go: str) -> dict:
+    return {**os.environ, "PATH": str(Path(go).parent) + os.pathsep + os.environ.get("PATH", ""),
+            "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod",
+            "GOCACHE": os.environ.get("GOCACHE") or os.path.join(tempfile.gettempdir(),
+                                                                 "goalloc-test-gocache")}
+
+
+def run(exe: Path, program: str, trace: Path, gogc: int | None, memlimit: int | None) -> Real:
+    """One traced run under the setting."""
+    env = {**os.environ, "GOMAXPROCS": str(GOMAXPROCS), "GOALLOC_TRACE": str(trace),
+           "GODEBUG": "traceallocfree=1,gctrace=1", "GOGC": "off" if gogc is None else str(gogc)}
+    env.pop("GOMEMLIMIT", None)
+    if memlimit is not None:
+        env["GOMEMLIMIT"] = str(memlimit)
+    p = subprocess.run([str(exe), program], env=env, capture_output=True, text=True, check=True,
+                       timeout=300)
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    goals = [int(m.group(1)) << 20 for m in _GOAL.finditer(p.stderr)]
+    return Real(cycles=int(out["cycles"]), peak_inuse=int(out["peak_inuse"]),
+                peak_mapped=int(out["peak_mapped"]),
+                mean_goal=statistics.fmean(goals) if goals else 0.0,
+                gc_cpu=out["gc_cpu_seconds"] / out["cpu_seconds"] if out["cpu_seconds"] else 0.0)
+
+
+def predict(path: Path, gogc: int | None, memlimit: int | None) -> dict:
+    """goalloc's answer for the setting, replaying the GOGC=100 recording."""
+    from goalloc.engine.config import Config
+    from goalloc.engine.replay import replay
+
+    r = replay(path, Config(gogc=gogc, memlimit=memlimit, gc_mode="pacer",
+                            tracer_buffers="keep"))
+    done = [c for c in r.cycles if c.end_event is not None]
+    return {
+        "cycles": len(done),
+        "peak_inuse": max(s.objects + s.unused for s in r.timeline),
+        "mean_goal": statistics.fmean(c.goal for c in r.cycles) if r.cycles else 0.0,
+        "gc_cpu": (r.gc_cpu or {}).get("fraction") or 0.0,
+        "limited_cycles": (r.gc_cpu or {}).get("limiter", {}).get("cycles_limited", 0),
+        "warnings": list(getattr(r, "warnings", []) or []),
+    }
+
+
+def validate(go: str, programs=PROGRAMS, runs: int = 3, work: Path | None = None,
+             log=lambda s: None) -> list[Row]:
+    """Record, replay and compare every setting of every program."""
+    from goalloc.trace.importers.gotrace import import_gotrace
+
+    work = Path(work or tempfile.mkdtemp(prefix="goalloc-whatif-"))
+    exe = build(go, work / "build")
+    rows: list[Row] = []
+    for prog in programs:
+        base = Row(prog, "GOGC=100", 100, None)
+        for i in range(runs):
+            base.real.append(run(exe, prog, work / f"{prog}-100-{i}.trace", 100, None))
+        rec = work / f"{prog}.msgpack"
+        import_gotrace(work / f"{prog}-100-0.trace", rec, force=True)
+        mapped = base.real_mean("peak_mapped")
+        settings = [(f"GOGC={g}", g, None) for g in GOGCS]
+        settings += [(f"GOMEMLIMIT={int(s * 100)}%", 100, int(mapped * s)) for s in LIMIT_SHARES]
+        settings.append((f"GOMEMLIMIT={int(BELOW_LIVE_SHARE * 100)}% (below live)", 100,
+                         int(mapped * BELOW_LIVE_SHARE)))
+        rows.append(base)
+        for name, gogc, limit in settings:
+            row = Row(prog, name, gogc, limit)
+            for _ in range(runs):
+                row.real.append(run(exe, prog, work / f"{prog}-x.trace", gogc, limit))
+            rows.append(row)
+        for row in rows:
+            if row.program == prog:
+                row.model = predict(rec, row.gogc, row.memlimit)
+                log(format_row(row))
+    return rows
+
+
+KEYS = ("cycles", "peak_inuse", "mean_goal", "gc_cpu")
+
+
+def format_row(row: Row) -> str:
+    cells = []
+    for k in KEYS:
+        real = row.real_mean(k)
+        if k == "gc_cpu":
+            cells.append(f"{row.model[k] * 100:.1f}% vs {real * 100:.1f}% "
+                         f"({row.error(k) * 100:+.1f} pt, spread {row.spread(k) * 100:.0f}%)")
+        elif k == "cycles":
+            cells.append(f"{row.model[k]} vs {real:.1f} ({row.error(k) * 100:+.1f}%, "
+                         f"spread {row.spread(k) * 100:.0f}%)")
+        else:
+            cells.append(f"{row.model[k] / 2**20:.1f} vs {real / 2**20:.1f} MiB "
+                         f"({row.error(k) * 100:+.1f}%, spread {row.spread(k) * 100:.0f}%)")
+    return f"| {row.program} | {row.setting} | " + " | ".join(cells) + " |"
+
+
+def table(rows: list[Row]) -> str:
+    head = ("| program | setting | GC cycles: goalloc vs real mean | peak in-use | mean heap goal "
+            "| GC CPU |\n|---|---|---|---|---|---|")
+    return "\n".join([head] + [format_row(r) for r in rows])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--go", default="1.23", help="Go release to build and run with")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--programs", default=",".join(PROGRAMS))
+    args = ap.parse_args()
+    sys.path.insert(0, str(REPO))
+    from goalloc.trace.importers.gotoolchain import go_release
+
+    go = go_release(int(args.go.split(".")[1]))
+    if go is None:
+        print(f"Go {args.go} is not installed", file=sys.stderr)
+        return 2
+    rows = validate(go, args.programs.split(","), args.runs, log=print)
+    print()
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

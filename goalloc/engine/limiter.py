@@ -1,0 +1,121 @@
+"""The GC CPU limiter (runtime/mgclimit.go gcCPULimiterState; Go 1.19-1.27, unchanged since
+1.19, 1.23 and 1.27 source read): a leaky bucket of capacity GOMAXPROCS CPU-seconds that fills
+with GC CPU time and drains with mutator time. While it is full the limiter is enabled and mark
+assists are skipped (mgcmark.go gcAssistAlloc), so GC CPU stays near 50% over time instead of
+the death spiral a memory limit below the live heap would otherwise cause.
+
+GC time over a window: the assist time since the last update plus, while marking,
+gcBackgroundUtilization (25%) of the window's total CPU time; mutator time is the rest.
+Updates come at least every gcCPULimiterUpdatePeriod (10 ms) of trace time (the runtime's
+scheduler checks needUpdate), after every assist, and at the two GC transitions.
+Simplifications (docs/model.md, "GC CPU limiter"): every P counts as busy (the runtime
+subtracts idle P time, which the trace's allocations do not show), and the STW pauses of the
+transitions, instantaneous in trace time, add nothing to the bucket.
+"""
+
+from __future__ import annotations
+
+from goalloc.engine.state import (
+    F_LIM_ASSIST_POOL,
+    F_LIM_CAP,
+    F_LIM_ENABLED_NS,
+    F_LIM_FILL,
+    F_LIM_OVERFLOW,
+    P_NPROCS,
+    S_CYCLES,
+    S_LIM_ENABLED,
+    S_LIM_GC_ON,
+    S_LIM_LAST,
+    S_LIM_LAST_ENABLED_CYCLE,
+)
+from goalloc.jit import njit
+
+CAPACITY_PER_PROC = 1e9  # capacityPerProc: 1 CPU-second per P
+UPDATE_PERIOD = 10_000_000  # gcCPULimiterUpdatePeriod, ns
+BACKGROUND_UTILIZATION = 0.25  # gcBackgroundUtilization
+
+
+@njit(cache=True, inline="always")
+def limiting(s):
+    """gcCPULimiterState.limiting."""
+    return s.sc[S_LIM_ENABLED] != 0
+
+
+@njit(cache=True)
+def reset_capacity(s):
+    """resetCapacity (procresize): GOMAXPROCS seconds of CPU."""
+    cap = s.prm[P_NPROCS] * CAPACITY_PER_PROC
+    s.fs[F_LIM_CAP] = cap
+    if s.fs[F_LIM_FILL] > cap:
+        s.fs[F_LIM_FILL] = cap
+
+
+@njit(cache=True)
+def accumulate(s, mutator_time, gc_time):
+    """gcCPULimiterState.accumulate: add to the bucket; enabled while it is full."""
+    fs = s.fs
+    sc = s.sc
+    headroom = fs[F_LIM_CAP] - fs[F_LIM_FILL]
+    enabled = headroom <= 0.0
+    change = gc_time - mutator_time
+    if change > 0.0 and headroom <= change:
+        fs[F_LIM_OVERFLOW] += change - headroom
+        fs[F_LIM_FILL] = fs[F_LIM_CAP]
+        if not enabled:
+            sc[S_LIM_ENABLED] = 1
+            sc[S_LIM_LAST_ENABLED_CYCLE] = sc[S_CYCLES] + 1  # memstats.numgc + 1
+        return
+    if change < 0.0 and fs[F_LIM_FILL] <= -change:
+        fs[F_LIM_FILL] = 0.0
+    else:
+        fs[F_LIM_FILL] -= -change
+    if change != 0.0 and enabled:
+        sc[S_LIM_ENABLED] = 0
+
+
+@njit(cache=True)
+def update(s, now):
+    """gcCPULimiterState.updateLocked: count the window since the last update."""
+    sc = s.sc
+    fs = s.fs
+    last = sc[S_LIM_LAST]
+    if now < last:
+        return
+    total = float(now - last) * s.prm[P_NPROCS]
+    if sc[S_LIM_ENABLED] != 0:
+        fs[F_LIM_ENABLED_NS] += now - last
+    sc[S_LIM_LAST] = now
+    gc_time = fs[F_LIM_ASSIST_POOL]
+    fs[F_LIM_ASSIST_POOL] = 0.0
+    if sc[S_LIM_GC_ON] != 0:
+        gc_time += total * BACKGROUND_UTILIZATION
+    accumulate(s, total - gc_time, gc_time)
+
+
+@njit(cache=True, inline="always")
+def need_update(s, now):
+    """needUpdate: more than gcCPULimiterUpdatePeriod since the last update."""
+    return now - s.sc[S_LIM_LAST] > UPDATE_PERIOD
+
+
+@njit(cache=True)
+def gc_transition(s, enable_gc, now):
+    """startGCTransition + finishGCTransition around a stop-the-world that takes no trace
+    time: flush the window up to now, then switch whether background marking counts."""
+    update(s, now)
+    s.sc[S_LIM_GC_ON] = 1 if enable_gc else 0
+
+
+@njit(cache=True, inline="always")
+def add_assist_time(s, ns):
+    """addAssistTime: counted at the next update."""
+    s.fs[F_LIM_ASSIST_POOL] += ns
+
+
+@njit(cache=True, inline="always")
+def next_update(s):
+    """When the limiter next has something to do (INF-like -1: nothing): while marking or while
+    the bucket holds anything, every update period."""
+    if s.sc[S_LIM_GC_ON] != 0 or s.fs[F_LIM_FILL] > 0.0 or s.fs[F_LIM_ASSIST_POOL] > 0.0:
+        return s.sc[S_LIM_LAST] + UPDATE_PERIOD + 1
+    return -1

@@ -1,0 +1,170 @@
+"""Concurrent mark progress: background mark workers and mutator assists (runtime/mgcmark.go
+gcAssistAlloc / gcFlushBgCredit, mgcpacer.go revise; Go 1.19-1.27, 1.23 and 1.27 source read).
+
+The cycle's scan work W (pointerful bytes marked at mark start + stacks + globals, gc.mark_start)
+is done by two parties:
+- background workers at gcBackgroundUtilization (25%) of GOMAXPROCS, scanning at the mark cost
+  model's rate (P_MARK_NS_PER_MB of one CPU per MiB) as trace time passes;
+- assists: every byte heapLive grows by while marking incurs assistWorkPerByte units of debt,
+  paid first from the background workers' credit (bgScanCredit) and the rest by the allocating
+  goroutine scanning itself, which costs it CPU at the same rate. revise() sets the ratio so
+  the remaining work is done by the time heapLive reaches the heap goal (1.1 x the goal once
+  heapLive is past it, maxOvershoot). Assists are skipped while the GC CPU limiter is enabled
+  (engine/limiter.py); the debt stays and is paid once it is off.
+The mark is done when the work is: at the allocation whose assist finishes it, or when the
+background workers alone reach it (S_MARK_END_TS, which the kernel's timed() waits for).
+Assists are charged when heapLive moves (span refills and large allocations: the runtime's
+heapLive moves at the same points) rather than per object; in trace time an assist takes no
+time, so the mutator is not slowed by it (docs/model.md, "Mark assists").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from goalloc.engine import limiter
+from goalloc.engine.state import (
+    F_ASSIST_CREDIT,
+    F_ASSIST_NS,
+    F_ASSIST_RATIO,
+    F_BG_NS,
+    F_MARK_DONE,
+    INF,
+    P_MARK_NS_PER_MB,
+    P_NPROCS,
+    S_ASSIST_LIVE,
+    S_CYCLE_GOAL,
+    S_HEAP_LIVE,
+    S_MARK_END_TS,
+    S_MARK_T,
+    S_NOW,
+    S_SCAN_WORK,
+)
+from goalloc.jit import njit
+
+BACKGROUND_UTILIZATION = limiter.BACKGROUND_UTILIZATION
+MAX_OVERSHOOT = 1.1  # revise: heap goal x 1.1 once heapLive is past it
+MIN_REMAINING_WORK = 1000.0  # revise: scanWorkRemaining is at least 1000
+
+
+@njit(cache=True, inline="always")
+def scan_rate(s):
+    """Bytes of scan work one CPU does per ns of trace time (0: the model has no rate)."""
+    nspm = s.prm[P_MARK_NS_PER_MB]
+    if nspm <= 0:
+        return 0.0
+    return np.float64(1 << 20) / np.float64(nspm)
+
+
+@njit(cache=True, inline="always")
+def background_rate(s):
+    """Bytes of scan work the background workers do per ns: 25% of GOMAXPROCS CPUs."""
+    return scan_rate(s) * BACKGROUND_UTILIZATION * s.prm[P_NPROCS]
+
+
+@njit(cache=True)
+def revise(s):
+    """gcControllerState.revise: assistWorkPerByte for the rest of the cycle."""
+    sc = s.sc
+    goal = np.float64(sc[S_CYCLE_GOAL])
+    live = np.float64(sc[S_HEAP_LIVE])
+    if live > goal:
+        goal = goal * MAX_OVERSHOOT
+    remaining = np.float64(sc[S_SCAN_WORK]) - s.fs[F_MARK_DONE]
+    if remaining < MIN_REMAINING_WORK:
+        remaining = MIN_REMAINING_WORK
+    heap_remaining = goal - live
+    if heap_remaining < 1.0:
+        heap_remaining = 1.0
+    s.fs[F_ASSIST_RATIO] = remaining / heap_remaining
+
+
+@njit(cache=True)
+def _plan_end(s):
+    """S_MARK_END_TS: when the background workers alone finish the remaining work."""
+    sc = s.sc
+    rate = background_rate(s)
+    left = np.float64(sc[S_SCAN_WORK]) - s.fs[F_MARK_DONE]
+    if left <= 0.0:
+        sc[S_MARK_END_TS] = sc[S_MARK_T]
+    elif rate <= 0.0 or left / rate >= 1.0e18:
+        sc[S_MARK_END_TS] = INF
+    else:
+        sc[S_MARK_END_TS] = sc[S_MARK_T] + np.int64(np.ceil(left / rate))
+
+
+@njit(cache=True)
+def start(s):
+    """The start of concurrent mark (gcStart after the sweep termination stop): nothing done,
+    no credit or debt, assists paced from here."""
+    sc = s.sc
+    fs = s.fs
+    now = sc[S_NOW]
+    fs[F_MARK_DONE] = 0.0
+    fs[F_ASSIST_CREDIT] = 0.0
+    sc[S_MARK_T] = now
+    sc[S_ASSIST_LIVE] = sc[S_HEAP_LIVE]
+    limiter.gc_transition(s, True, now)
+    revise(s)
+    _plan_end(s)
+
+
+@njit(cache=True)
+def advance(s, now):
+    """The background workers' work up to trace time now (their CPU time and their credit)."""
+    sc = s.sc
+    fs = s.fs
+    dt = now - sc[S_MARK_T]
+    if dt <= 0:
+        return
+    w = np.float64(dt) * background_rate(s)
+    fs[F_MARK_DONE] += w
+    fs[F_ASSIST_CREDIT] += w
+    fs[F_BG_NS] += np.float64(dt) * BACKGROUND_UTILIZATION * s.prm[P_NPROCS]
+    sc[S_MARK_T] = now
+
+
+@njit(cache=True)
+def done(s):
+    """All of the cycle's scan work is done."""
+    return s.fs[F_MARK_DONE] >= np.float64(s.sc[S_SCAN_WORK])
+
+
+@njit(cache=True)
+def assist(s):
+    """gcAssistAlloc for heapLive's growth since the last charge: debt at assistWorkPerByte,
+    paid from background credit, the rest scanned by the mutator unless the limiter is on.
+    Returns True when the cycle's work is done."""
+    sc = s.sc
+    fs = s.fs
+    now = sc[S_NOW]
+    advance(s, now)
+    grown = sc[S_HEAP_LIVE] - sc[S_ASSIST_LIVE]
+    sc[S_ASSIST_LIVE] = sc[S_HEAP_LIVE]
+    if grown > 0:
+        fs[F_ASSIST_CREDIT] -= np.float64(grown) * fs[F_ASSIST_RATIO]
+    if fs[F_ASSIST_CREDIT] < 0.0 and not limiter.limiting(s):
+        work = -fs[F_ASSIST_CREDIT]
+        left = np.float64(sc[S_SCAN_WORK]) - fs[F_MARK_DONE]
+        if work > left:  # no more to scan: the assist waits for the mark to finish
+            work = left if left > 0.0 else 0.0
+        fs[F_ASSIST_CREDIT] = 0.0
+        fs[F_MARK_DONE] += work
+        rate = scan_rate(s)
+        if rate > 0.0 and work > 0.0:
+            ns = work / rate
+            fs[F_ASSIST_NS] += ns
+            limiter.add_assist_time(s, ns)
+            limiter.update(s, now)
+    elif limiter.need_update(s, now):
+        limiter.update(s, now)
+    revise(s)
+    _plan_end(s)
+    return done(s)
+
+
+@njit(cache=True)
+def finish(s, now):
+    """Mark termination: the background workers' time up to now is counted, marking ends."""
+    advance(s, now)
+    limiter.gc_transition(s, False, now)

@@ -1,0 +1,78 @@
+"""The runtime's memory beyond the heap (runtime/mstats.go memory classes, mheap.go, mcache.go,
+mgcwork.go; Go 1.19-1.27): mappedReady, what GOMEMLIMIT limits, is the heap's mapped pages
+(in use + free, not released) plus stacks and runtime metadata (/memory/classes/total -
+/memory/classes/heap/released). The memory-limit heap goal (pacer.memory_limit_goal) and the
+scavenger's memory-limit goal subtract its non-heap part.
+
+The trace carries the heap, not the rest, so each non-heap term is modelled or measured:
+- mspan structs (/memory/classes/metadata/mspan): one per span record ever used (the fixalloc
+  keeps freed ones), MSPAN_SIZE bytes each (measured 1.23-1.27, linux/amd64), mapped in
+  FIXALLOC_CHUNK pieces;
+- GC metadata that grows with the heap (mark and alloc bits in gcBits arenas, mark work
+  buffers, heap arena and page allocator metadata; part of /memory/classes/metadata/other):
+  GC_METADATA_PER_HEAP of the mapped heap, measured;
+- the rest is a fixed start-up amount per release (P_NONHEAP_FIXED, set by the replay from
+  the release and whether the tracer's buffers are kept: engine/replay.py nonheap_fixed), with
+  the stacks of a program of a few goroutines.
+docs/model.md ("Memory limit: non-heap memory") gives each measurement and its expected error.
+"""
+
+from __future__ import annotations
+
+from goalloc.engine.state import (
+    P_NONHEAP_FIXED,
+    PAGE_SIZE,
+    S_NONHEAP_READY,
+    S_PAGES_FREE,
+    S_PAGES_INUSE,
+    S_SPAN_HW,
+)
+from goalloc.jit import njit
+
+MSPAN_SIZE = 160  # unsafe.Sizeof(mspan{}) on linux/amd64, 1.23-1.27 (measured 158.7 B/span)
+FIXALLOC_CHUNK = 16 << 10  # _FixAllocChunk
+GC_METADATA_PER_HEAP = 0.02  # measured: +1.0-1.4 MB of metadata/other over 45-70 MB of heap
+
+# the fixed part, measured at start-up on linux/amd64 (tests/data/whatif, an idle run):
+# metadata/other 1.345 MB, other 0.54-0.79 MB, mcache 16 KB, heap stacks 0.26-0.33 MB
+FIXED_METADATA = 1_345_000
+FIXED_OTHER = 650_000
+FIXED_MCACHE = 16_000
+FIXED_STACKS = 280_000
+PROFILING_BUCKETS_EAGER = 1_442_600  # [1.25+] buckhash mapped at start
+PROFILING_BUCKETS_LAZY = 2_400
+# the execution tracer's own off-heap buffers (/memory/classes/other) while it runs: measured
+# +0.37 MB idle, +0.9 MB and +1.3 MB on the two validation programs
+TRACER_OTHER = 900_000
+
+
+def nonheap_fixed(eager_profiling_buckets: bool, tracer_kept: bool) -> int:
+    """P_NONHEAP_FIXED for a release and whether the replay keeps the tracer's memory."""
+    return (FIXED_METADATA + FIXED_OTHER + FIXED_MCACHE + FIXED_STACKS
+            + (PROFILING_BUCKETS_EAGER if eager_profiling_buckets else PROFILING_BUCKETS_LAZY)
+            + (TRACER_OTHER if tracer_kept else 0))
+
+
+@njit(cache=True)
+def heap_mapped(s):
+    """Heap pages mapped and ready: in use + free (not released)."""
+    return (s.sc[S_PAGES_INUSE] + s.sc[S_PAGES_FREE]) * PAGE_SIZE
+
+
+@njit(cache=True)
+def nonheap(s):
+    """mappedReady's non-heap memory: stacks and runtime metadata, modelled; or, when the
+    trace carries runtime/metrics samples (#20), measured: the last sample's total minus its
+    heap classes (scavenge.on_metric)."""
+    measured = s.sc[S_NONHEAP_READY]
+    if measured >= 0:
+        return measured
+    heap = heap_mapped(s)
+    mspans = (s.sc[S_SPAN_HW] * MSPAN_SIZE + FIXALLOC_CHUNK - 1) // FIXALLOC_CHUNK * FIXALLOC_CHUNK
+    return s.prm[P_NONHEAP_FIXED] + mspans + int(heap * GC_METADATA_PER_HEAP)
+
+
+@njit(cache=True)
+def mapped_ready(s):
+    """gcControllerState.mappedReady: what GOMEMLIMIT limits."""
+    return heap_mapped(s) + nonheap(s)

@@ -1,0 +1,88 @@
+"""What-if ranges from the trace's own uncertainty (#15). A Go execution trace says when an
+object was freed (swept), not when it died: only that it died between the mark starts around
+the cycle that swept it. A pacer-mode replay puts each death at the midpoint of that interval
+(the central answer); replaying with every death at the earliest and at the latest admissible
+point gives the range the trace leaves open. Each what-if figure (cycles, peak in-use, mean
+heap goal, GC CPU) is reported as central value plus [low, high] over the three replays; text,
+JSON and CI gates use the central value.
+
+Warnings (Report.warnings): one line each where a knob takes the model where the trace cannot
+say much: GOGC=off with no limit (no cycle but forced
+ones), and a long tail after the trace's last recorded GC (objects that died there were never
+swept while tracing, so the model keeps them live: an upper bound on the heap there). A limit
+below the live heap is the report's caveat `memlimit-below-live` (report/caveats.py).
+
+Traces whose frees are deaths (explicit frees: C traces, synthetic traces) have no such
+uncertainty and get no range; neither does a recorded-mode replay (the recording's own cycles
+decide what is marked).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+
+FIGURES = ("cycles", "peak_inuse", "mean_goal", "gc_cpu")
+
+
+def figures(report) -> dict:
+    """The what-if figures of one replay: completed cycles, peak in-use heap (objects +
+    unused, over the timeline), the mean of the cycles' heap goals, GC CPU fraction."""
+    done = [c for c in report.cycles if c.end_event is not None]
+    goals = [c.goal for c in report.cycles]
+    return {
+        "cycles": len(done),
+        "peak_inuse": max((s.objects + s.unused for s in report.timeline), default=0),
+        "mean_goal": statistics.fmean(goals) if goals else None,
+        "gc_cpu": (report.gc_cpu or {}).get("fraction"),
+    }
+
+
+def applies(report, config) -> bool:
+    """A range exists: pacer mode on a trace whose deaths were placed in intervals."""
+    rr = report.recorded_replay or {}
+    return config.gc_mode == "pacer" and bool(rr.get("frees_moved_before_mark_start"))
+
+
+def death_range(central, others) -> dict:
+    """{figure: {"central", "low", "high"}} over the central replay and the others."""
+    out = {}
+    c = figures(central)
+    vals = [figures(r) for r in others]
+    for k in FIGURES:
+        v = [x[k] for x in vals + [c] if x[k] is not None]
+        out[k] = {"central": c[k], "low": min(v) if v else None, "high": max(v) if v else None}
+    return out
+
+
+def bound_configs(config, central) -> list:
+    """The configs of the two extra replays: deaths early and late, with the central
+    replay's scan rate (so each does not measure it again)."""
+    rate = (central.scan_rate or {}).get("bytes_per_s")
+    base = dataclasses.replace(config, scan_rate=rate if rate else config.scan_rate)
+    return [dataclasses.replace(base, death_time=d) for d in ("early", "late")]
+
+
+TAIL_WARN_SHARE = 0.2  # warn when more than this share of the events follow the last GC
+
+
+def tail(chunks_gc_start_last: int, events: int) -> float:
+    """Share of the trace's events after its last recorded gc_start (1.0: none recorded)."""
+    if events <= 0:
+        return 0.0
+    return (events - chunks_gc_start_last - 1) / events if chunks_gc_start_last >= 0 else 1.0
+
+
+def warnings(report, config, tail_share: float | None) -> list[str]:
+    """The one-line warnings of a replay (docs/json.md `warnings`)."""
+    out = []
+    if config.gc_mode == "pacer" and config.gogc is None and config.memlimit is None:
+        out.append("GOGC=off with no memory limit: the model runs no cycle but forced ones, "
+                   "so the heap only grows")
+    if (tail_share is not None and tail_share > TAIL_WARN_SHARE
+            and report.free_semantics == "sweep"):
+        out.append(f"{tail_share:.0%} of the trace's events follow its last recorded GC: "
+                   "objects that died there were never swept while tracing, so the model keeps "
+                   "them live (an upper bound on the heap there); end the recording with "
+                   "runtime.GC() to see them (docs/importers.md)")
+    return out

@@ -1,0 +1,54 @@
+"""Text for the what-if parts of a replay report (#15): GC CPU by class and the GC CPU
+limiter, each figure's range from the trace's death-time uncertainty, and the warnings. The
+figures come from the engine (engine/replay.py _gc_cpu, engine/whatif.py)."""
+
+from __future__ import annotations
+
+from goalloc.report.units import iec_bytes
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def gc_cpu_line(report) -> str | None:
+    g = report.gc_cpu
+    if not g or not g.get("total_cpu_ns"):
+        return None
+    tot = g["total_cpu_ns"]
+    lim = g["limiter"]
+    return (f"  GC CPU {_pct(g['fraction'])} of GOMAXPROCS x trace time: mark workers "
+            f"{_pct(g['mark_dedicated_ns'] / tot)}, assists {_pct(g['mark_assist_ns'] / tot)}, "
+            f"pauses {_pct(g['pause_ns'] / tot)}; GC CPU limiter on in "
+            f"{lim['cycles_limited']} cycles")
+
+
+_LABELS = (("cycles", "GC cycles", lambda v: f"{v:,}"),
+           ("peak_inuse", "peak in-use heap", iec_bytes),
+           ("mean_goal", "mean heap goal", lambda v: iec_bytes(int(v))),
+           ("gc_cpu", "GC CPU", _pct))
+
+
+def range_lines(report) -> list[str]:
+    """The death-time range of each what-if figure, central value first."""
+    dr = report.death_range
+    if not dr:
+        return []
+    out = ["  Range the trace leaves open (every death at the earliest / latest point its "
+           "interval admits; the central value is the answer):"]
+    for key, label, fmt in _LABELS:
+        r = dr.get(key) or {}
+        if r.get("central") is None:
+            continue
+        out.append(f"    {label}: {fmt(r['central'])} ({fmt(r['low'])} - {fmt(r['high'])})")
+    return out
+
+
+def render(report, console) -> None:
+    line = gc_cpu_line(report)
+    if line:
+        console.print(line)
+    for s in range_lines(report):
+        console.print(s)
+    for w in report.warnings or []:
+        console.print(f"[yellow]warning:[/yellow] {w}")
