@@ -37,8 +37,8 @@ RECORDED = {"objects": (0.01, 0.01), "unused": (0.01, 0.01), "free": (0.05, 0.15
 PACER_MEAN = 0.10
 
 # Measured misses (Go 1.23 and 1.27 on the development machine; docs/model.md "Scavenger over
-# time" says why): (class, mean or worst) -> (programs it is known for, why). Not strict:
-# recordings differ run to run. A miss by another program fails.
+# time" says why): (class, mean or worst) -> (programs it is known for, why[, releases]). Not
+# strict: recordings differ run to run. A miss by another program or release fails.
 SWEEP = ("single samples taken while the runtime sweeps: the model's paced sweeper has freed "
          "spans the runtime still counts as objects, or the reverse, and free mirrors it")
 KNOWN = {
@@ -57,17 +57,23 @@ KNOWN = {
                                       "released than the model (32-49%; Go 1.27 keeps ~3.7 MiB "
                                       "more throughout: randomized heap base [1.26], not "
                                       "modelled); otherwise single bursts, 16-24%"),
-    ("released", "mean"): (("limit",), "Go 1.27 limit: 6.5%, the 3.7 MiB offset above is 6% "
-                                       "of this 64 MiB heap throughout (1.23: 0.6%)"),
+    ("released", "mean"): (PROGRAMS, "Go 1.27: its heap starts with a few MiB more released "
+                                     "(randomized heap base [1.26], not modelled; the amount "
+                                     "varies run to run), a constant offset that is 6-9% of "
+                                     "the limit and server programs' 40-64 MiB heaps (1.23: "
+                                     "0.6-2.0%)", ("1.27",)),
     ("pacer", "mean"): (PROGRAMS, "pacer mode: the model's cycles fall elsewhere (assists and "
                                   "the GC CPU limiter are not modelled, #15), so the heap's "
                                   "peak and what is free differ: means 3-41% per class"),
 }
 
 
-def known(key, program: str, figure: str) -> None:
-    if key in KNOWN and program in KNOWN[key][0]:
-        pytest.xfail(f"{KNOWN[key][1]} (this recording: {figure})")
+def known(key, program: str, release: str, figure: str) -> None:
+    """xfail when this miss is known for the program (and release, where the entry names
+    them), with this recording's figure."""
+    entry = KNOWN.get(key)
+    if entry and program in entry[0] and (len(entry) < 3 or release in entry[2]):
+        pytest.xfail(f"{entry[1]} (this recording: {figure})")
 
 
 _cache: dict = {}
@@ -154,10 +160,10 @@ def test_recorded_mode_classes_over_time(release, program, name):
     c = classes(recording(release, program), "recorded")["classes"][name]
     mean, worst = RECORDED[name]
     if c["mean_error"] > mean:
-        known((name, "mean"), program, f"{100 * c['mean_error']:.1f}%")
+        known((name, "mean"), program, release, f"{100 * c['mean_error']:.1f}%")
     assert c["mean_error"] <= mean, c
     if c["max_error"] > worst:
-        known((name, "worst"), program,
+        known((name, "worst"), program, release,
               f"{100 * c['max_error']:.1f}% at {c['worst_ts'] / 1e6:.0f} ms")
     assert c["max_error"] <= worst, c
 
@@ -167,5 +173,5 @@ def test_recorded_mode_classes_over_time(release, program, name):
 def test_pacer_mode_classes_over_time(release, program, name):
     c = classes(recording(release, program), "pacer")["classes"][name]
     if c["mean_error"] > PACER_MEAN:
-        known(("pacer", "mean"), program, f"{name} {100 * c['mean_error']:.1f}%")
+        known(("pacer", "mean"), program, release, f"{name} {100 * c['mean_error']:.1f}%")
     assert c["mean_error"] <= PACER_MEAN, c
