@@ -8,7 +8,7 @@ an array it returns (status, index) so the Python driver grows the arrays and re
 
 from __future__ import annotations
 
-from goalloc.engine import gc, mark, mcache, mspan, pacer, pagealloc, scavenge, sweep
+from goalloc.engine import gc, mark, mcache, mspan, mstats, pacer, pagealloc, scavenge, sweep
 from goalloc.engine.locks import S_CUR_P, S_LK_N
 from goalloc.engine.state import (
     CYK_FORCED,
@@ -95,6 +95,8 @@ from goalloc.trace.format import (
     GC_MARK_TERM,
     GC_START,
     METRIC,
+    STACK_ALLOC,
+    STACK_FREE,
 )
 
 # Engine-internal event kind (never in a trace file): the driver turns a gc_start whose trace
@@ -344,6 +346,8 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                         mspan.slot_dead_step(sp, cs, lbits, mbits, sc, dsid, dslot, sweep_frees)
                 elif sid != -1:
                     gc.free_object(s, oid, sweep_frees)
+        elif k == STACK_ALLOC or k == STACK_FREE:
+            mstats.stack_event(sc, s.stk, k == STACK_ALLOC, ids[i], size[i])
         elif recorded and (k == GC_START or k == GC_MARK_TERM):
             if k == GC_START and sc[S_PHASE] == 0:
                 goal, trig, lb = pacer.goal_and_trigger(s)

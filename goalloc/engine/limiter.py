@@ -8,6 +8,8 @@ GC time over a window: the assist time since the last update plus, while marking
 gcBackgroundUtilization (25%) of the window's total CPU time; mutator time is the rest.
 Updates come at least every gcCPULimiterUpdatePeriod (10 ms) of trace time (the runtime's
 scheduler checks needUpdate), after every assist, and at the two GC transitions.
+Assists take no trace time in the model, so a window's total time is its trace time x
+GOMAXPROCS plus the assist time in it (the program would have run that much longer).
 Simplifications (docs/model.md, "GC CPU limiter"): every P counts as busy (the runtime
 subtracts idle P time, which the trace's allocations do not show), and the STW pauses of the
 transitions, instantaneous in trace time, add nothing to the bucket.
@@ -81,12 +83,14 @@ def update(s, now):
     last = sc[S_LIM_LAST]
     if now < last:
         return
-    total = float(now - last) * s.prm[P_NPROCS]
+    gc_time = fs[F_LIM_ASSIST_POOL]
+    fs[F_LIM_ASSIST_POOL] = 0.0
+    # assists take no trace time in the model (engine/mark.py): the time a goroutine spends
+    # assisting is time the window would have had on top of the trace's
+    total = float(now - last) * s.prm[P_NPROCS] + gc_time
     if sc[S_LIM_ENABLED] != 0:
         fs[F_LIM_ENABLED_NS] += now - last
     sc[S_LIM_LAST] = now
-    gc_time = fs[F_LIM_ASSIST_POOL]
-    fs[F_LIM_ASSIST_POOL] = 0.0
     if sc[S_LIM_GC_ON] != 0:
         gc_time += total * BACKGROUND_UTILIZATION
     accumulate(s, total - gc_time, gc_time)
@@ -104,6 +108,13 @@ def gc_transition(s, enable_gc, now):
     time: flush the window up to now, then switch whether background marking counts."""
     update(s, now)
     s.sc[S_LIM_GC_ON] = 1 if enable_gc else 0
+
+
+@njit(cache=True, inline="always")
+def headroom(s):
+    """CPU ns the bucket can take before the limiter turns on (after an update)."""
+    h = s.fs[F_LIM_CAP] - s.fs[F_LIM_FILL] - s.fs[F_LIM_ASSIST_POOL]
+    return h if h > 0.0 else 0.0
 
 
 @njit(cache=True, inline="always")

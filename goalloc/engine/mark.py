@@ -37,6 +37,7 @@ from goalloc.engine.state import (
     S_HEAP_LIVE,
     S_MARK_END_TS,
     S_MARK_T,
+    S_NEXT_TIMED,
     S_NOW,
     S_SCAN_WORK,
 )
@@ -91,6 +92,8 @@ def _plan_end(s):
         sc[S_MARK_END_TS] = INF
     else:
         sc[S_MARK_END_TS] = sc[S_MARK_T] + np.int64(np.ceil(left / rate))
+    if sc[S_MARK_END_TS] < sc[S_NEXT_TIMED]:  # assists brought the end forward: wake timed()
+        sc[S_NEXT_TIMED] = sc[S_MARK_END_TS]
 
 
 @njit(cache=True)
@@ -143,21 +146,30 @@ def assist(s):
     sc[S_ASSIST_LIVE] = sc[S_HEAP_LIVE]
     if grown > 0:
         fs[F_ASSIST_CREDIT] -= np.float64(grown) * fs[F_ASSIST_RATIO]
+    if limiter.need_update(s, now):
+        limiter.update(s, now)
     if fs[F_ASSIST_CREDIT] < 0.0 and not limiter.limiting(s):
-        work = -fs[F_ASSIST_CREDIT]
+        debt = -fs[F_ASSIST_CREDIT]
+        work = debt
         left = np.float64(sc[S_SCAN_WORK]) - fs[F_MARK_DONE]
         if work > left:  # no more to scan: the assist waits for the mark to finish
             work = left if left > 0.0 else 0.0
-        fs[F_ASSIST_CREDIT] = 0.0
-        fs[F_MARK_DONE] += work
+            debt = work
         rate = scan_rate(s)
         if rate > 0.0 and work > 0.0:
+            # gcDrainN stops once the limiter turns on: an assist takes at most the bucket's
+            # headroom; the rest of the debt waits until the limiter is off again
             ns = work / rate
+            room = limiter.headroom(s)
+            if ns > room:
+                ns = room
+                work = ns * rate
+                debt = work
             fs[F_ASSIST_NS] += ns
             limiter.add_assist_time(s, ns)
             limiter.update(s, now)
-    elif limiter.need_update(s, now):
-        limiter.update(s, now)
+        fs[F_ASSIST_CREDIT] += debt
+        fs[F_MARK_DONE] += work
     revise(s)
     _plan_end(s)
     return done(s)

@@ -11,9 +11,11 @@ The trace carries the heap, not the rest, so each non-heap term is modelled or m
 - GC metadata that grows with the heap (mark and alloc bits in gcBits arenas, mark work
   buffers, heap arena and page allocator metadata; part of /memory/classes/metadata/other):
   GC_METADATA_PER_HEAP of the mapped heap, measured;
+- goroutine stacks (/memory/classes/heap/stacks): what the trace's stack events say is in
+  use (Go traces record every goroutine's stack at the start and each stack allocation and
+  free); FIXED_STACKS, a program of a few goroutines, when the trace has none;
 - the rest is a fixed start-up amount per release (P_NONHEAP_FIXED, set by the replay from
-  the release and whether the tracer's buffers are kept: engine/replay.py nonheap_fixed), with
-  the stacks of a program of a few goroutines.
+  the release and whether the tracer's buffers are kept: nonheap_fixed).
 docs/model.md ("Memory limit: non-heap memory") gives each measurement and its expected error.
 """
 
@@ -26,6 +28,8 @@ from goalloc.engine.state import (
     S_PAGES_FREE,
     S_PAGES_INUSE,
     S_SPAN_HW,
+    S_STACK_EVENTS,
+    S_STACK_INUSE,
 )
 from goalloc.jit import njit
 
@@ -48,7 +52,7 @@ TRACER_OTHER = 900_000
 
 def nonheap_fixed(eager_profiling_buckets: bool, tracer_kept: bool) -> int:
     """P_NONHEAP_FIXED for a release and whether the replay keeps the tracer's memory."""
-    return (FIXED_METADATA + FIXED_OTHER + FIXED_MCACHE + FIXED_STACKS
+    return (FIXED_METADATA + FIXED_OTHER + FIXED_MCACHE
             + (PROFILING_BUCKETS_EAGER if eager_profiling_buckets else PROFILING_BUCKETS_LAZY)
             + (TRACER_OTHER if tracer_kept else 0))
 
@@ -69,7 +73,19 @@ def nonheap(s):
         return measured
     heap = heap_mapped(s)
     mspans = (s.sc[S_SPAN_HW] * MSPAN_SIZE + FIXALLOC_CHUNK - 1) // FIXALLOC_CHUNK * FIXALLOC_CHUNK
-    return s.prm[P_NONHEAP_FIXED] + mspans + int(heap * GC_METADATA_PER_HEAP)
+    stacks = s.sc[S_STACK_INUSE] if s.sc[S_STACK_EVENTS] > 0 else FIXED_STACKS
+    return s.prm[P_NONHEAP_FIXED] + mspans + int(heap * GC_METADATA_PER_HEAP) + stacks
+
+
+@njit(cache=True, inline="always")
+def stack_event(sc, stk, alloc, sid, size):
+    """A trace's stack_alloc (size bytes for dense stack id sid) or stack_free."""
+    if sid < 0 or sid >= stk.shape[0]:
+        return
+    sc[S_STACK_EVENTS] += 1
+    sc[S_STACK_INUSE] -= stk[sid]
+    stk[sid] = size if alloc else 0
+    sc[S_STACK_INUSE] += stk[sid]
 
 
 @njit(cache=True)

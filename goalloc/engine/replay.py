@@ -137,6 +137,9 @@ class Engine:
         objs = chunk.kind == fmt.ALLOC
         if objs.any():
             a.grow(S.NEED_OBJS, int(chunk.id[objs].max()) + 1)
+        stacks = chunk.kind == fmt.STACK_ALLOC
+        if stacks.any():
+            a.grow(S.NEED_STACKS, int(chunk.id[stacks].max()) + 1)
         a.sc[S.S_DEATH_NEXT] = 0
         if chunk.start == 0 and len(chunk.ts):
             # the trace's clock starts here: GC CPU time is counted over [first event, end]

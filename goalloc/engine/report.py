@@ -229,22 +229,6 @@ class Report:
             "/goalloc/scavenge/background:bytes": self.released_background_bytes,
             "/goalloc/scavenge/eager:bytes": self.released_eager_bytes,
         })
-        if self.gc_cpu is not None:
-            g = self.gc_cpu
-            m.update({
-                "/cpu/classes/gc/mark/assist:cpu-seconds": g["mark_assist_ns"] / 1e9,
-                "/cpu/classes/gc/mark/dedicated:cpu-seconds": g["mark_dedicated_ns"] / 1e9,
-                "/cpu/classes/gc/pause:cpu-seconds": g["pause_ns"] / 1e9,
-                "/cpu/classes/gc/total:cpu-seconds": g["gc_total_ns"] / 1e9,
-                "/cpu/classes/total:cpu-seconds": g["total_cpu_ns"] / 1e9,
-                "/gc/limiter/last-enabled:gc-cycle": g["limiter"]["last_enabled_cycle"],
-                "/goalloc/gc/cpu-fraction:ratio": g["fraction"],
-                "/goalloc/gc/limiter/enabled:seconds": g["limiter"]["enabled_ns"] / 1e9,
-            })
-        if self.scavenge is not None:
-            m["/cpu/classes/scavenge/background:cpu-seconds"] = \
-                self.scavenge["background_ns"] / 1e9
-            m["/cpu/classes/scavenge/assist:cpu-seconds"] = self.scavenge["assist_ns"] / 1e9
         if self.peak is not None:
             for name in ("objects", "unused", "free", "released"):
                 m[f"/goalloc/peak/memory/classes/heap/{name}:bytes"] = getattr(self.peak, name)

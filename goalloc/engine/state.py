@@ -181,6 +181,8 @@ S_LIM_GC_ON = 102  # gcCPULimiter.gcEnabled (mark phase)
 S_LIM_LAST = 103  # gcCPULimiter.lastUpdate (trace time)
 S_LIM_LAST_ENABLED_CYCLE = 104  # gcCPULimiter.lastEnabledCycle (0: never)
 S_TS0 = 105  # trace time of the first event (GC CPU fractions count from it)
+S_STACK_INUSE = 106  # goroutine stack bytes the trace's stack events say are in use
+S_STACK_EVENTS = 107  # stack events seen (0: the trace has none, mstats uses a fixed amount)
 # scavenger (#20): the background scavenger's burst and sleep (engine/scavenge.py), and the
 # metric samples the trace carries (kernel: one timeline sample per sample group)
 S_SCAV_WORKED = 140  # working: ns worked in this burst; sleeping: the controller's `worked`
@@ -341,6 +343,7 @@ NEED_CYC = 4
 NEED_OBJS = 5
 NEED_TL = 6
 NEED_LK = 7  # heap-lock log (engine/locks.py): the driver drains it, growing it if still short
+NEED_STACKS = 8  # stack size by dense stack id (grown by the driver before a chunk)
 
 # C-contiguous (every array is built by np.zeros/np.full here): numba then indexes a row by
 # its length, not by strides loaded from the array struct at each access
@@ -381,6 +384,7 @@ FIELDS = (
     ("pk_cs", _I64_2),
     ("cs_snap", _I64),
     ("lk", _I64_2),  # heap-lock acquisition log rows (ts, P, op): engine/locks.py
+    ("stk", _I64),  # goroutine stack bytes by dense stack id (engine/mstats.py)
 )
 FIELD_NAMES = tuple(name for name, _ in FIELDS)
 
@@ -402,7 +406,7 @@ state_type = EngineStateType(list(FIELDS))
 @kernel
 def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, class128, sc, sp,
                 abits, mbits, lbits, acache, ob, tb, pp, pcache, mc, lh, palloc, pscav, psum,
-                pg_span, cs, cyc, fs, tl, ck, pk_cs, cs_snap, lk):
+                pg_span, cs, cyc, fs, tl, ck, pk_cs, cs_snap, lk, stk):
     s = structref.new(state_type)
     s.prm = prm
     s.class_size = class_size
@@ -435,6 +439,7 @@ def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, cl
     s.pk_cs = pk_cs
     s.cs_snap = cs_snap
     s.lk = lk
+    s.stk = stk
     return s
 
 
@@ -514,6 +519,7 @@ class EngineArrays:
         a["pk_cs"] = np.zeros((nspc, N_CS), np.int64)
         a["cs_snap"] = np.zeros(nspc, np.int64)
         a["lk"] = np.zeros((4096, 3), np.int64)
+        a["stk"] = np.zeros(64, np.int64)
         self.a = a
         self.state = self._bundle()
 
@@ -553,6 +559,14 @@ class EngineArrays:
             a["lk"] = np.zeros((max(2 * a["lk"].shape[0], at_least), 3), np.int64)
         elif need == NEED_TL:
             a["tl"] = _grow_rows(a["tl"], max(2 * a["tl"].shape[0], at_least))
+        elif need == NEED_STACKS:
+            rows = a["stk"].shape[0]
+            while rows < at_least:
+                rows *= 2
+            if rows > a["stk"].shape[0]:
+                a["stk"] = _grow_rows(a["stk"], rows)
+            else:
+                return
         elif need == NEED_OBJS:
             rows = a["ob"].shape[0]
             while rows < at_least:

@@ -33,7 +33,9 @@ MIN_NS_PER_EVENT = 2.0
 NO_GOAL = 1 << 62
 
 # runtime/metrics-style names whose value is a duration or rests on durations
-TIME_METRIC_PREFIXES = ("/goalloc/gc/mmu/", "/goalloc/gc/pauses/", "/sched/pauses/")
+TIME_METRIC_PREFIXES = ("/goalloc/gc/mmu/", "/goalloc/gc/pauses/", "/sched/pauses/",
+                        "/cpu/classes/", "/gc/limiter/", "/goalloc/gc/cpu-fraction",
+                        "/goalloc/gc/limiter/")
 TIME_RATIO_SUFFIX = "/contended:ratio"  # heap-lock contention is modelled on the trace clock
 ESTIMATED_METRICS = ("/goalloc/frag/rounding:bytes", "/goalloc/peak/frag/rounding:bytes",
                      "/goalloc/heap/live-requested:bytes", "/goalloc/frag/jw/*",
@@ -115,10 +117,11 @@ def caveats(report, header: dict | None = None, sources: dict | None = None) -> 
         length = 0 if span is None else span[1] - span[0]
         add("no-clock",
             f"the trace has no real clock ({count(report.events)} events in {duration_ns(length)}:"
-            " timestamps are event order): pause durations, MMU and heap-lock waits are not "
-            "shown (null in JSON); GC cycles are placed by event",
+            " timestamps are event order): pause durations, MMU, GC CPU and heap-lock waits are "
+            "not shown (null in JSON); GC cycles are placed by event",
             ("/goalloc/gc/mmu/*", "/goalloc/gc/pauses/*", "/sched/pauses/total/gc:seconds",
-             "/goalloc/lock/*:seconds", "/sync/mutex/wait/total:seconds"))
+             "/goalloc/lock/*:seconds", "/sync/mutex/wait/total:seconds", "/cpu/classes/*",
+             "/gc/limiter/*", "/goalloc/gc/cpu-fraction:ratio", "/goalloc/gc/limiter/*"))
     else:
         beyond = mmu_windows_beyond(report)
         if beyond and span is not None:

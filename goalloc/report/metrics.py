@@ -116,6 +116,33 @@ def _frag(prefix: str, f) -> dict:
     }
 
 
+def gc_cpu_metrics(report) -> dict:
+    """GC CPU time by runtime/metrics class and the limiter (the report's gc_cpu section)."""
+    g = getattr(report, "gc_cpu", None)
+    if not g:
+        return {}
+    return {
+        "/cpu/classes/gc/mark/assist:cpu-seconds": g["mark_assist_ns"] / 1e9,
+        "/cpu/classes/gc/mark/dedicated:cpu-seconds": g["mark_dedicated_ns"] / 1e9,
+        "/cpu/classes/gc/pause:cpu-seconds": g["pause_ns"] / 1e9,
+        "/cpu/classes/gc/total:cpu-seconds": g["gc_total_ns"] / 1e9,
+        "/cpu/classes/total:cpu-seconds": g["total_cpu_ns"] / 1e9,
+        "/gc/limiter/last-enabled:gc-cycle": g["limiter"]["last_enabled_cycle"],
+        "/goalloc/gc/cpu-fraction:ratio": g["fraction"],
+        "/goalloc/gc/limiter/enabled:seconds": g["limiter"]["enabled_ns"] / 1e9,
+    }
+
+
+def scavenge_cpu_metrics(report) -> dict:
+    """The scavenger's modelled work as runtime/metrics CPU classes (the report's scavenge
+    section, #20)."""
+    sc = getattr(report, "scavenge", None)
+    if not sc:
+        return {}
+    return {"/cpu/classes/scavenge/background:cpu-seconds": sc["background_ns"] / 1e9,
+            "/cpu/classes/scavenge/assist:cpu-seconds": sc["assist_ns"] / 1e9}
+
+
 def metric_values(report) -> dict[str, int | float | None]:
     """Every metric name -> value (the engine's names first, goalloc's additions after)."""
     m: dict[str, int | float | None] = dict(report.metrics())
@@ -159,6 +186,8 @@ def metric_values(report) -> dict[str, int | float | None]:
 
     add.update(lock_metrics(report))  # issue #6
     add.update(pause_metrics(report))
+    add.update(gc_cpu_metrics(report))  # issue #15
+    add.update(scavenge_cpu_metrics(report))  # issue #20
     for name, value in add.items():
         if m.get(name) is None:  # the engine's figure wins where it has one
             m[name] = value

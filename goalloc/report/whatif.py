@@ -4,6 +4,7 @@ figures come from the engine (engine/replay.py _gc_cpu, engine/whatif.py)."""
 
 from __future__ import annotations
 
+from goalloc.report import caveats as CV
 from goalloc.report.units import iec_bytes
 
 
@@ -13,8 +14,8 @@ def _pct(x) -> str:
 
 def gc_cpu_line(report) -> str | None:
     g = report.gc_cpu
-    if not g or not g.get("total_cpu_ns"):
-        return None
+    if not g or not g.get("total_cpu_ns") or not CV.has_clock(report):
+        return None  # no real clock: no CPU time (the no-clock caveat says so)
     tot = g["total_cpu_ns"]
     lim = g["limiter"]
     return (f"  GC CPU {_pct(g['fraction'])} of GOMAXPROCS x trace time: mark workers "
@@ -38,6 +39,8 @@ def range_lines(report) -> list[str]:
            "interval admits; the central value is the answer):"]
     for key, label, fmt in _LABELS:
         r = dr.get(key) or {}
+        if key == "gc_cpu" and not CV.has_clock(report):
+            continue
         if r.get("central") is None:
             continue
         out.append(f"    {label}: {fmt(r['central'])} ({fmt(r['low'])} - {fmt(r['high'])})")
