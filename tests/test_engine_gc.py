@@ -133,7 +133,7 @@ def churn(tmp_path_factory):
 
 # ---- scavenger ------------------------------------------------------------------------------
 
-def _shrink_trace(extra_gc):
+def _shrink_trace(extra_gc, tail_ns=30 * 10**9):
     # 512 noscan 128 KiB objects: 16 pages each, 8192 pages = 16 chunks, all in use (64 MiB).
     # Objects 0..31 (chunk 0, 4 MiB) stay live, the rest die after cycle 1.
     e = [ev(fmt.ALLOC, i, 128 << 10, i, NOSCAN) for i in range(512)]
@@ -145,8 +145,8 @@ def _shrink_trace(extra_gc):
         t += 10**9
         e += [ev(fmt.GC_START, 3, ts=t), ev(fmt.GC_MARK_TERM, 3, ts=t + 1)]
         t += 1
-    # 30 s later: the background scavenger (64 KiB per 16 ms on 1 P) has had ~1900 quanta
-    e += [ev(fmt.ALLOC, 10_000, 8, t + 30 * 10**9), ev(fmt.ALLOC, 10_001, 8, t + 30 * 10**9 + 1)]
+    # tail_ns later (30 s: long enough for the background scavenger to reach its goal)
+    e += [ev(fmt.ALLOC, 10_000, 8, t + tail_ns), ev(fmt.ALLOC, 10_001, 8, t + tail_ns + 1)]
     return e
 
 
@@ -164,6 +164,31 @@ def test_scavenger_background_goal(tmp_path, version):
     r = run(tmp_path, _shrink_trace(True), gc_mode="recorded", go_version=version)
     assert r.released_background_bytes == 954 * 65536
     assert r.released_eager_bytes == 0
+
+
+# The background scavenger's bursts and sleeps (mgcscavenge.go), worked out by hand on the
+# shrink trace after cycle 3 (1 P), whose mark termination readies it. Every 64 KiB quantum is
+# one run of 8 runtime pages = 16 physical pages in one madvise call.
+# - Default cost model: 1700 + 16 * 310 = 6660 ns per quantum. A burst runs until it has
+#   worked minScavWorkTime (1 ms): ceil(1e6 / 6660) = 151 quanta, worked 1005660 ns; it then
+#   sleeps worked / startingScavSleepRatio (0.001) = 1.00566 s. The controller then sees a
+#   CPU fraction of 1/1001 against 1%: sleepRatio = 0.3375 * (0.01 - 1/1001) = 0.0030378,
+#   errIntegral 0.3375 * 1.00666566e9 / 3.2e6 * 0.009001 = 0.9557, so the second burst (at
+#   1.00666566 s, 151 quanta) sleeps 1005660 / 0.0030378 = 331.04 ms: the third burst runs
+#   1.338712-1.339718 s. Then fraction 0.0030287, sleepRatio 0.3375 * 0.0069713 + 0.9557 =
+#   0.95805 (errIntegral 0.9557 + 0.3375 * 332.05e6 / 3.2e6 * 0.0069713 = 1.1998): a 1.0497
+#   ms sleep, the fourth burst runs 1.340768-1.341774 s; fraction 0.48929, sleepRatio
+#   0.3375 * -0.47929 + 1.1998 = 1.038: a 0.9688 ms sleep, the fifth starts at 1.34274 s.
+# - Both costs 0: the runtime's fallback, 10 us per physical page = 160 us per quantum:
+#   ceil(1e6 / 160e3) = 7 quanta per burst, then a 1.12 s sleep.
+@pytest.mark.parametrize("tail_ms,quanta,costs", [
+    (500, 151, {}), (1200, 302, {}), (1338, 302, {}), (1340, 453, {}), (1342, 604, {}),
+    (500, 7, {"scavenge_page_ns": 0, "scavenge_call_ns": 0}),
+    (1200, 14, {"scavenge_page_ns": 0, "scavenge_call_ns": 0})])
+def test_scavenger_bursts_and_sleeps(tmp_path, tail_ms, quanta, costs):
+    r = run(tmp_path, _shrink_trace(True, tail_ms * 10**6), gc_mode="recorded",
+            go_version="1.23", **costs)
+    assert r.released_background_bytes == quanta * 65536
 
 
 @pytest.mark.parametrize("version,released", [("1.19", 2 * MiB), ("1.22", 0)])

@@ -53,22 +53,29 @@ def goalloc(*args, **kw):
                           capture_output=True, text=True, timeout=900, **kw)
 
 
+def toolchain(release: str) -> tuple[str, dict]:
+    """The `go` binary of Debian's golang-`release`-go and an environment that builds with it
+    alone (no toolchain download, no module proxy); skips the test when it is not installed."""
+    go = go_release(int(release.split(".")[1]))
+    if go is None:
+        pytest.skip(f"Go {release} is not installed: make test installs golang-{release}-go "
+                    "from Debian")
+    env = {**os.environ,
+           "PATH": str(Path(go).parent) + os.pathsep + os.environ.get("PATH", ""),
+           "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod",
+           "GOCACHE": os.environ.get("GOCACHE") or os.path.join(tempfile.gettempdir(),
+                                                                "goalloc-test-gocache")}
+    return go, env
+
+
 def recording(release: str, program: str) -> dict:
     """Build goprogs with Go `release`, record `program` with `goalloc record` (keeping the
     raw trace) and return the paths; once per session."""
     key = (release, program)
     if key in _cache:
         return _cache[key]
-    go = go_release(int(release.split(".")[1]))
-    if go is None:
-        pytest.skip(f"Go {release} is not installed: make test installs golang-{release}-go "
-                    "from Debian")
+    go, env = toolchain(release)
     work = Path(tempfile.mkdtemp(prefix=f"goalloc-go{release}-"))
-    env = {**os.environ,
-           "PATH": str(Path(go).parent) + os.pathsep + os.environ.get("PATH", ""),
-           "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod",
-           "GOCACHE": os.environ.get("GOCACHE") or os.path.join(tempfile.gettempdir(),
-                                                                "goalloc-test-gocache")}
     exe = work / "goprogs"
     if not exe.exists():
         shutil.copy(PROGS / "main.go", work / "main.go")

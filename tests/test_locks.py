@@ -120,8 +120,11 @@ def test_page_cache_cuts_acquisitions_and_contention(big_small):
     for n in (2, 4, 8, 16):
         big, small = big_small[("large", n)], big_small[("small", n)]
         assert small["span_allocs_pagecache"] > 0.99 * small["span_allocs"]
-        # per span allocated: ~1 acquisition (its free) instead of ~2 (allocation and free)
-        assert small["acquisitions"] / small["span_allocs"] < 0.9
+        # per span allocated: ~1 acquisition (its free) instead of ~2 (allocation and free);
+        # the background scavenger's own (#20: a 1 ms burst releases ~400 fragmented runs,
+        # two acquisitions each, on the 16-P trace) are not the allocation path's
+        alloc_side = small["acquisitions"] - small["by_op"]["scavenge"]
+        assert alloc_side / small["span_allocs"] < 0.9
         assert big["acquisitions"] / big["span_allocs"] > 1.9
         cs, cb = small["contention"]["total"], big["contention"]["total"]
         assert cs["wait_ns"] < 0.02 * cb["wait_ns"]

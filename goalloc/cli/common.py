@@ -46,7 +46,7 @@ def progress_for(label: str, total: int | None, *, min_seconds: float = 1.0):
 _IMPORT_FACTS = ("events", "lines", "live_at_end", "generations", "gomaxprocs", "go_events",
                  "trace_events", "frees_without_p", "time_markers", "go_version",
                  "go_version_source", "beyond_inline_marks", "tracer_buffers",
-                 "tracer_buffer_bytes")
+                 "tracer_buffer_bytes", "metric_samples")
 # Notes that say how a Go trace was read faithfully (docs/importers.md).
 _IMPORT_ADJUSTED = ("tiny_allocs_in_block", "trigger_allocs_moved")
 
@@ -73,6 +73,9 @@ def echo_import_summary(out, notes: dict, *, err: bool = False) -> None:
     adjusted = [k for k in _IMPORT_ADJUSTED if notes.get(k)]
     if adjusted:
         line("read as the runtime ran: " + listing(adjusted))
+    if notes.get("metric_samples"):
+        line(f"runtime/metrics samples kept: {notes['metric_samples']:,} (trace.Log category "
+             "goalloc.metrics; replay --validate compares the memory classes with them)")
     unmapped = [k for k, v in notes.items()
                 if k not in _IMPORT_FACTS and k not in _IMPORT_ADJUSTED and v]
     if unmapped:

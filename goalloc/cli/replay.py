@@ -51,6 +51,11 @@ LENIENT_HINT = " (use --lenient to skip such events)"
               metavar="FILE.toml",
               help="Cost model overrides: [heap-lock] hold ns per operation, [pauses] "
                    "sweep-term-fixed / mark-term-fixed / per-p ns (docs/model.md).")
+@click.option("--scavenge-page-ns", "scavenge_page_ns", type=float, metavar="NS",
+              help="What releasing a 4 KiB page to the OS costs (madvise), in ns; default 310, "
+                   "measured by benchmarks/bench_madvise.py (docs/model.md, Scavenger).")
+@click.option("--scavenge-call-ns", "scavenge_call_ns", type=float, metavar="NS",
+              help="... and each madvise call (one per contiguous run), in ns; default 1700.")
 @click.option("--json", "as_json", is_flag=True, help="Write the JSON report to stdout.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "benchstat", "gab", "pprof"]),
               default=None, help="stdout format: text (default), json (= --json), benchstat "
@@ -87,7 +92,7 @@ LENIENT_HINT = " (use --lenient to skip such events)"
 def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pagecache,
            lock_costs, as_json, fmt, json_out, gctrace, timeline, jobs, dask, force,
            validate=False, html=None, tracer_buffers=None, death_range=True,
-           attribute=False):
+           attribute=False, scavenge_page_ns=None, scavenge_call_ns=None):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
     classes, fragmentation, size classes and GC cycles (all figures are the model's).
 
@@ -129,7 +134,9 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     specs, originals = prepare(ctx, traces, no_pagecache=no_pagecache, lock_costs=lock_costs,
                                go_version=go_version, table=table, gogc=gogc,
                                memlimit=memlimit, procs=procs, gc_mode=gc_mode,
-                               tracer_buffers=tracer_buffers)
+                               tracer_buffers=tracer_buffers,
+                               scavenge_costs={"scavenge_page_ns": scavenge_page_ns,
+                                               "scavenge_call_ns": scavenge_call_ns})
     for s in specs:
         s.death_range = death_range and not validate  # --validate compares the central replay
     if len(specs) > 1:
@@ -242,11 +249,13 @@ def _validate_exit(ctx, fid) -> None:
         sys.exit(1)  # as compare does: main() runs click with standalone_mode=False
 
 
-def prepare(ctx, traces, *, no_pagecache, lock_costs, tracer_buffers=None, **knobs):
+def prepare(ctx, traces, *, no_pagecache, lock_costs, tracer_buffers=None, scavenge_costs=None,
+            **knobs):
     """(RunSpecs, {imported trace: recorder's file}) for TRACE... and the knob options: what-if
     and cost options into the base config, recorders' files imported to temporary goalloc
     traces (removed when the command ends)."""
     extra = {"no_pagecache": no_pagecache, "tracer_buffers": tracer_buffers}
+    extra.update({k: v for k, v in (scavenge_costs or {}).items() if v is not None})
     if lock_costs is not None:
         from goalloc.engine.contention import load_costs
 

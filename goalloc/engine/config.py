@@ -47,9 +47,15 @@ class Config:
     # replaying a trace with sweep frees (a Go execution trace) in recorded mode: the sweeper then
     # keeps pace with the recorded sweep (engine/sweep.py paced).
     bg_sweep_rate: float = 1e6
-    # Background scavenger: bytes released per second of trace time per GOMAXPROCS P (1% CPU
-    # at the runtime's 10 us per 4 KiB physical page estimate).
-    scavenge_rate: float = 4_096_000.0
+    # What releasing memory to the OS costs (madvise(MADV_DONTNEED) on Linux): ns per 4 KiB
+    # physical page plus ns per call (one call per contiguous run). The background scavenger
+    # times its work and sleeps to hold 1% of GOMAXPROCS CPUs, so these set how fast it
+    # returns memory. Defaults: benchmarks/bench_madvise.py on the development machine
+    # (Linux 6.18, x86-64, THP madvise: 310 ns per page + 1.7 us per call, so ~6.7 us per
+    # 64 KiB quantum); measure yours with it. Both 0: the runtime's own fallback estimate of
+    # 10 us per physical page (what it assumes when its clock cannot time the work).
+    scavenge_page_ns: float = 310.0
+    scavenge_call_ns: float = 1700.0
     periodic_gc_ns: int = 120 * 10**9  # forcegcperiod
     # Pacer mode: a cycle the trace says the program forced (gc_start aux GC_TRIGGER_FORCED:
     # runtime.GC, debug.FreeOSMemory, the testing package before each benchmark run) is a
@@ -97,7 +103,7 @@ class Config:
             raise GoallocError(f"GOMAXPROCS must be in 1..32768, not {self.procs}")
         if self.cons_mark < 0:
             raise GoallocError("cons_mark must be >= 0")
-        for name in ("scan_rate", "bg_sweep_rate", "scavenge_rate"):
+        for name in ("scan_rate", "bg_sweep_rate", "scavenge_page_ns", "scavenge_call_ns"):
             if (getattr(self, name) or 0) < 0:
                 raise GoallocError(f"{name} must be >= 0")
         if self.timeline_samples < 1:

@@ -58,7 +58,6 @@ from goalloc.engine.state import (
     P_NPROCS,
     P_PERIODIC_NS,
     P_RECORDED,
-    P_SCAV_QUANTUM_NS,
     P_STACK,
     P_TINY_SPC,
     PAGE_SIZE,
@@ -98,9 +97,7 @@ from goalloc.engine.state import (
     S_RECLAIM_INDEX,
     S_REQ_LIVE,
     S_SCAN_WORK,
-    S_SCAV_ACTIVE,
     S_SCAV_READY,
-    S_SCAV_T,
     S_SG,
     S_SPAN_HW,
     S_SPANS_INUSE,
@@ -163,6 +160,7 @@ def finish_sweep(s):
 def mark_start(s, event, ts, trigger, goal, limit_bound, kind):
     """gcStart through the start of concurrent mark."""
     finish_sweep(s)
+    scavenge.wake(s, ts)  # finishsweep_m wakes the scavenger
     sc = s.sc
     sc[S_PHASE] = 1
     for sid in range(sc[S_SPAN_HW]):
@@ -344,10 +342,9 @@ def timed(s):
         t = sc[S_BGSWEEP_T] + prm[P_BGSWEEP_NS]
         if t < nxt:
             nxt = t
-    if sc[S_SCAV_ACTIVE] != 0:
-        t = sc[S_SCAV_T] + prm[P_SCAV_QUANTUM_NS]
-        if t < nxt:
-            nxt = t
+    t = scavenge.next_time(s)
+    if t < nxt:
+        nxt = t
     sc[S_NEXT_TIMED] = nxt
 
 

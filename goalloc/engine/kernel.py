@@ -8,7 +8,7 @@ an array it returns (status, index) so the Python driver grows the arrays and re
 
 from __future__ import annotations
 
-from goalloc.engine import gc, mark, mcache, mspan, mstats, pacer, pagealloc, sweep
+from goalloc.engine import gc, mark, mcache, mspan, mstats, pacer, pagealloc, scavenge, sweep
 from goalloc.engine.locks import S_CUR_P, S_LK_N
 from goalloc.engine.state import (
     CYK_FORCED,
@@ -44,6 +44,8 @@ from goalloc.engine.state import (
     S_LIVE_SLOT_BYTES,
     S_MAPPED_CHUNKS,
     S_MARK_BY_GOAL,
+    S_METRIC_GROUP,
+    S_METRIC_HEAP,
     S_NEXT_SAMPLE,
     S_NEXT_TIMED,
     S_NOW,
@@ -82,6 +84,7 @@ from goalloc.engine.state import (
     SP_ALLOCCOUNT,
     SP_SPC,
     TLK_END,
+    TLK_METRIC,
     TLK_SAMPLE,
 )
 from goalloc.jit import kernel
@@ -91,6 +94,7 @@ from goalloc.trace.format import (
     FREE,
     GC_MARK_TERM,
     GC_START,
+    METRIC,
     STACK_ALLOC,
     STACK_FREE,
 )
@@ -350,6 +354,14 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                 gc.mark_start(s, ev, t, -1, goal, lb, CYK_RECORDED)
             elif k == GC_MARK_TERM and sc[S_PHASE] == 1:
                 gc.mark_term(s, ev, t)
+        elif k == METRIC:
+            # a runtime/metrics sample the program logged: the model's classes at the same
+            # point, once per group of values read together (report/fidelity.py compares them)
+            if ids[i] != sc[S_METRIC_GROUP]:
+                sc[S_METRIC_GROUP] = ids[i]
+                sc[S_METRIC_HEAP] = 0
+                gc.sample(s, TLK_METRIC, ev)
+            scavenge.on_metric(s, flags[i], size[i])  # the driver put the value's index there
         elif k == FLUSH_MCACHES:
             # flushallmcaches: every P's releaseAll (spans back to mcentral, tiny block dropped)
             for q in range(nprocs):

@@ -24,6 +24,7 @@ from __future__ import annotations
 from goalloc.engine.state import (
     P_NONHEAP_FIXED,
     PAGE_SIZE,
+    S_NONHEAP_READY,
     S_PAGES_FREE,
     S_PAGES_INUSE,
     S_SPAN_HW,
@@ -64,7 +65,12 @@ def heap_mapped(s):
 
 @njit(cache=True)
 def nonheap(s):
-    """mappedReady's non-heap memory: stacks and runtime metadata, modelled."""
+    """mappedReady's non-heap memory: stacks and runtime metadata, modelled; or, when the
+    trace carries runtime/metrics samples (#20), measured: the last sample's total minus its
+    heap classes (scavenge.on_metric)."""
+    measured = s.sc[S_NONHEAP_READY]
+    if measured >= 0:
+        return measured
     heap = heap_mapped(s)
     mspans = (s.sc[S_SPAN_HW] * MSPAN_SIZE + FIXALLOC_CHUNK - 1) // FIXALLOC_CHUNK * FIXALLOC_CHUNK
     stacks = s.sc[S_STACK_INUSE] if s.sc[S_STACK_EVENTS] > 0 else FIXED_STACKS

@@ -108,8 +108,8 @@ class Engine:
             # the recording says how far the runtime's sweepers got: follow it (sweep.paced)
             prm[S.P_SWEEP_PACED] = 1
             prm[S.P_BGSWEEP_NS] = 0
-        prm[S.P_SCAV_QUANTUM_NS] = (round(65536 * 1e9 / (config.scavenge_rate * self.procs))
-                                    if config.scavenge_rate > 0 else 0)
+        prm[S.P_SCAV_PAGE_PS] = round(config.scavenge_page_ns * 1000)
+        prm[S.P_SCAV_CALL_PS] = round(config.scavenge_call_ns * 1000)
         prm[S.P_PERIODIC_NS] = config.periodic_gc_ns
         total = header.events
         prm[S.P_SAMPLE_EVERY] = (max(1, -(-int(total) // config.timeline_samples))
@@ -374,17 +374,23 @@ def _engine_kinds(chunk, forced: bool):
     """The chunk with the kernel's internal kinds in place: every stw_begin whose reason
     flushes the mcaches (ReadMemStats) becomes FLUSH_MCACHES, and, when `forced` (pacer mode,
     Config.replay_forced_gcs), every gc_start the trace marks as forced (runtime.GC) becomes
-    FORCED_GC. The chunk itself if there is none."""
+    FORCED_GC. A metric event's value index (aux) goes into its flags, which the kernel reads
+    (a metric event has no flags of its own). The chunk itself if there is none."""
     reason = chunk.aux.clip(0, len(fmt.STW_REASONS) - 1)
     flush = ((chunk.kind == fmt.STW_BEGIN) & fmt.FLUSH_REASON[reason]
              & (chunk.aux < len(fmt.STW_REASONS)))
     gcs = (chunk.kind == fmt.GC_START) & (chunk.aux == fmt.GC_TRIGGER_FORCED) & forced
-    if not flush.any() and not gcs.any():
+    met = chunk.kind == fmt.METRIC
+    if not flush.any() and not gcs.any() and not met.any():
         return chunk
     kind = chunk.kind.copy()
     kind[flush] = FLUSH_MCACHES
     kind[gcs] = FORCED_GC
-    return dataclasses.replace(chunk, kind=kind)
+    flags = chunk.flags
+    if met.any():
+        flags = flags.copy()
+        flags[met] = chunk.aux[met].clip(0, len(fmt.METRIC_NAMES))
+    return dataclasses.replace(chunk, kind=kind, flags=flags)
 
 
 def build_report(eng: Engine, path: str, header, events: int) -> Report:
@@ -514,6 +520,12 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
     r.spans_reclaimed = int(sc[S.S_SWEPT_RECLAIM])
     r.released_background_bytes = int(sc[S.S_RELEASED_BG]) * ps
     r.released_eager_bytes = int(sc[S.S_RELEASED_EAGER]) * ps
+    r.scavenge = {"background_ns": int(sc[S.S_SCAV_BG_NS]),
+                  "assist_ns": int(sc[S.S_SCAV_EAGER_NS]), "bursts": int(sc[S.S_SCAV_BURSTS]),
+                  "controller_resets": int(sc[S.S_SCAV_RESETS]),
+                  "page_ns": cfg.scavenge_page_ns, "call_ns": cfg.scavenge_call_ns,
+                  "nonheap_bytes": (int(sc[S.S_NONHEAP_READY])
+                                    if sc[S.S_NONHEAP_READY] >= 0 else None)}
     r.periodic_cycles = int(sc[S.S_PERIODIC])
     r.cons_mark = float(a.fs[S.F_CONS_MARK])
     r.freed_bytes = int(sc[S.S_FREE_BYTES])
@@ -527,7 +539,7 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
 
 
 _CYCLE_KINDS = ("heap", "periodic", "forced", "recorded")
-_SAMPLE_KINDS = ("sample", "mark-start", "mark-term", "end")
+_SAMPLE_KINDS = ("sample", "mark-start", "mark-term", "end", "metric")
 
 
 def _gc_cpu(eng: Engine, r: Report) -> dict:

@@ -34,7 +34,8 @@ class Cycle:
 class TimelineSample:
     """One point of the memory-class timeline (bytes; ts in the trace's ns)."""
 
-    kind: str  # sample (evenly spaced), mark-start, mark-term, end
+    kind: str  # sample (evenly spaced), mark-start, mark-term, end, metric (at a recorded
+    # runtime/metrics sample: trace kind `metric`, issue #20)
     ts: int
     event: int  # index of the next event to be applied (end: number of events)
     objects: int
@@ -154,6 +155,10 @@ class Report:
     spans_reclaimed: int = 0  # swept (and freed) by mheap.reclaim
     released_background_bytes: int = 0  # by the background scavenger (cumulative)
     released_eager_bytes: int = 0  # synchronously in allocSpan (growth, memory limit)
+    # the scavenger's modelled work (issue #20): ns of background work (bursts of madvise,
+    # scavenge.backgroundTime), of allocSpan's synchronous scavenging (assistTime), bursts,
+    # controller resets, and the cost model used (ns per 4 KiB page, per madvise call)
+    scavenge: dict | None = None
     periodic_cycles: int = 0
     cons_mark: float = 0.0  # the pacer's consMark at the end
     freed_bytes: int = 0  # slot bytes freed by sweeping (alloc_bytes - freed_bytes = objects)

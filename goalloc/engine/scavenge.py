@@ -1,15 +1,21 @@
-"""The scavenger (runtime/mgcscavenge.go, mheap.go allocSpan; Go 1.19-1.23 source read, 1.22+
-by default): release free pages to the OS, highest addresses first.
+"""The scavenger (runtime/mgcscavenge.go, mheap.go allocSpan; Go 1.19-1.27 source read, the
+same in 1.23 and 1.27; 1.22+ by default): release free pages to the OS, highest addresses first.
 
 - Goals, set at every commit (gcPaceScavenger): without a limit retain lastHeapInUse *
   goal/lastGoal + 10% (none before the first cycle ends); with GOMEMLIMIT L, 0.95*L against
   mappedReady. A goal already met is "none" (INF).
-- Background scavenger: wakes when sweeping is done and a goal is unmet; releases one 64 KiB
-  quantum per P_SCAV_QUANTUM_NS of trace time (the runtime paces it to 1% of GOMAXPROCS CPUs,
-  costing ~10 us per 4 KiB physical page: docs/model.md), parks when both goals are met or
-  nothing is left to release.
+- Background scavenger (bgscavenge, scavengerState.run/sleep): wakes when sweeping is done
+  (scavenger.ready, then sysmon) or at sweep termination (finishsweep_m's wake); works in
+  bursts of 64 KiB quanta until it has worked minScavWorkTime (1 ms) or a goal is met or less
+  than a quantum was left, then sleeps worked / sleepRatio; the PI controller (kp 0.3375, ti
+  3.2 ms, tt 1 s) sets sleepRatio after every sleep so that the work holds scavengePercent
+  (1%) of GOMAXPROCS CPUs, starting from startingScavSleepRatio (0.001). Parks when a burst
+  released nothing. The work is timed by the cost model (P_SCAV_CALL_PS per madvise call, one
+  per contiguous run, + P_SCAV_PAGE_PS per 4 KiB physical page; docs/model.md), where the
+  runtime reads its clock.
 - Synchronous release in allocSpan: with a limit, when mappedReady + the released pages just
-  reused exceed it, release the excess (forced: dense chunks too) [1.22+ force]; after a heap
+  reused exceed it and the GC CPU limiter is not limiting, release the excess (forced: dense
+  chunks too) [1.22+ force]; after a heap
   growth that takes retained memory over the background goal, release min(growth, excess).
 - Search: chunk by chunk from the top; in a chunk the highest free unscavenged page and the
   free unscavenged run below it. [1.22+] chunks with >= 496 of 512 pages allocated now or at
@@ -22,20 +28,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from goalloc.engine import mstats
+from goalloc.engine import limiter, mstats
 from goalloc.engine.locks import LK_SCAVENGE, S_LK_TS, acquire, foreground
 from goalloc.engine.locks import background as lk_background
 from goalloc.engine.state import (
     CHUNK_WORDS,
     CK_LAST_INUSE,
+    F_SCAV_ERR_INTEGRAL,
+    F_SCAV_SLEEP_RATIO,
     INF,
     P_GOVERSION,
     P_MEMLIMIT,
-    P_SCAV_QUANTUM_NS,
+    P_NPROCS,
+    P_SCAV_CALL_PS,
+    P_SCAV_PAGE_PS,
     PAGE_SIZE,
     S_LAST_HEAP_GOAL,
     S_LAST_HEAP_INUSE,
     S_MAPPED_CHUNKS,
+    S_METRIC_HEAP,
+    S_NONHEAP_READY,
     S_PAGES_FREE,
     S_PAGES_INUSE,
     S_PAGES_RELEASED,
@@ -43,27 +55,65 @@ from goalloc.engine.state import (
     S_RELEASED_EAGER,
     S_SCAV_ACTIVE,
     S_SCAV_BG_CUR,
+    S_SCAV_BG_NS,
+    S_SCAV_BURST_REL,
+    S_SCAV_BURSTS,
+    S_SCAV_COOLDOWN,
+    S_SCAV_EAGER_NS,
     S_SCAV_FORCE_CUR,
     S_SCAV_GOAL_GC,
     S_SCAV_GOAL_LIM,
     S_SCAV_HWM,
     S_SCAV_READY,
+    S_SCAV_RESETS,
+    S_SCAV_SLEEP_FROM,
     S_SCAV_T,
+    S_SCAV_WORKED,
     S_SWEEP_DONE_TS,
     S_UNSWEPT,
 )
 from goalloc.jit import hibit64, njit, popcount64
+from goalloc.trace.format import METRIC_HEAP_CLASSES, METRIC_TOTAL
 
 U0 = np.uint64(0)
 U1 = np.uint64(1)
 ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
-QUANTUM = 64 << 10
+QUANTUM = 64 << 10  # scavengeQuantum
 DENSE_PAGES = 496  # scavChunkHiOccPages = 0.96875 * 512
+PHYS_PAGE = 4096  # physPageSize (Linux amd64/arm64)
+PHYS_PER_PAGE = PAGE_SIZE // PHYS_PAGE
+# the background scavenger's pacing (mgcscavenge.go)
+SCAVENGE_PERCENT = 1  # of GOMAXPROCS CPUs
+MIN_SCAV_WORK_NS = 1_000_000  # minScavWorkTime: a burst works at least this long
+STARTING_SLEEP_RATIO = 0.001  # startingScavSleepRatio
+APPROX_NS_PER_PHYS_PAGE = 10_000  # run's cost estimate when the work could not be timed
+CONTROLLER_COOLDOWN_NS = 5_000_000_000  # after a controller failure
+# sleepController piController{kp, ti, tt, min, max}
+PI_KP = 0.3375
+PI_TI = 3.2e6
+PI_TT = 1e9
+PI_MIN = 0.001
+PI_MAX = 1000.0
+# scavenger states (S_SCAV_ACTIVE)
+PARKED = 0
+WORKING = 1  # S_SCAV_T: when the next quantum starts
+SLEEPING = 2  # S_SCAV_T: when its timer fires
 
 
 @njit(cache=True)
 def heap_retained(s):
     return (s.sc[S_PAGES_INUSE] + s.sc[S_PAGES_FREE]) * PAGE_SIZE
+
+
+@njit(cache=True)
+def on_metric(s, code, value):
+    """A recorded runtime/metrics value (trace kind metric, in METRIC_NAMES order within its
+    group): the heap classes are summed, and the total gives the non-heap mapped memory."""
+    sc = s.sc
+    if code < METRIC_HEAP_CLASSES:
+        sc[S_METRIC_HEAP] += value
+    elif code == METRIC_TOTAL and value >= sc[S_METRIC_HEAP]:
+        sc[S_NONHEAP_READY] = value - sc[S_METRIC_HEAP]
 
 
 @njit(cache=True)
@@ -138,16 +188,23 @@ def _find(s, force):
 
 
 @njit(cache=True)
-def release(s, nbytes, force):
-    """pageAlloc.scavenge: release up to nbytes (whole pages); return the bytes released."""
+def release_timed(s, nbytes, force):
+    """pageAlloc.scavenge: release up to nbytes (whole pages). Returns (bytes released, ns the
+    work took): one madvise call per contiguous run scavengeOne releases, P_SCAV_CALL_PS per
+    call plus P_SCAV_PAGE_PS per 4 KiB physical page, so long runs cost less per byte."""
     released = 0
+    cost_ps = 0
+    call = s.prm[P_SCAV_CALL_PS]
+    page = s.prm[P_SCAV_PAGE_PS]
     while released < nbytes:
         c = _find(s, force)
         if c < 0:
             break
         want = (nbytes - released + PAGE_SIZE - 1) // PAGE_SIZE
-        released += _scavenge_one(s, c, want) * PAGE_SIZE
-    return released
+        n = _scavenge_one(s, c, want)
+        released += n * PAGE_SIZE
+        cost_ps += call + page * n * PHYS_PER_PAGE
+    return released, cost_ps // 1000
 
 
 @njit(cache=True)
@@ -204,37 +261,168 @@ def _should_stop(s):
 
 
 @njit(cache=True)
-def background(s, now):
-    """bgscavenge up to trace time now. Wakes when sweeping is done and a goal is unmet."""
+def pi_next(fs, integral, kp, ti, tt, lo, hi, value, setpoint, period):
+    """piController.next (mgcscavenge.go): the new output and whether it is valid; the
+    controller's errIntegral lives in fs[integral] (reset to 0 on overflow, output lo)."""
+    raw = kp * (setpoint - value) + fs[integral]
+    if not np.isfinite(raw):
+        fs[integral] = 0.0
+        return lo, False
+    out = raw
+    if out < lo:
+        out = lo
+    elif out > hi:
+        out = hi
+    if ti != 0.0 and tt != 0.0:
+        fs[integral] += (kp * period / ti) * (setpoint - value) + (period / tt) * (out - raw)
+        if not np.isfinite(fs[integral]):
+            fs[integral] = 0.0
+            return lo, False
+    return out, True
+
+
+@njit(cache=True)
+def _sleep_ratio(s):
+    r = s.fs[F_SCAV_SLEEP_RATIO]
+    return STARTING_SLEEP_RATIO if r == 0.0 else r
+
+
+@njit(cache=True)
+def _start_burst(s, t):
+    """scavengerState.run begins at t."""
     sc = s.sc
-    per = s.prm[P_SCAV_QUANTUM_NS]
-    if sc[S_SCAV_ACTIVE] == 0:
-        if per <= 0 or sc[S_SCAV_READY] == 0 or sc[S_UNSWEPT] != 0:
+    sc[S_SCAV_ACTIVE] = WORKING
+    sc[S_SCAV_T] = t
+    sc[S_SCAV_WORKED] = 0
+    sc[S_SCAV_BURST_REL] = 0
+
+
+@njit(cache=True)
+def _end_burst(s):
+    """run returns: park when it released nothing, else sleep(worked): worked is at least
+    minScavWorkTime (times 1 + scavengeCostRatio, 0 on Linux) and the sleep lasts
+    worked / sleepRatio."""
+    sc = s.sc
+    if sc[S_SCAV_BURST_REL] == 0:
+        sc[S_SCAV_ACTIVE] = PARKED
+        return
+    sc[S_SCAV_BURSTS] += 1
+    worked = sc[S_SCAV_WORKED]
+    if worked < MIN_SCAV_WORK_NS:
+        worked = MIN_SCAV_WORK_NS
+    sc[S_SCAV_WORKED] = worked
+    sc[S_SCAV_SLEEP_FROM] = sc[S_SCAV_T]
+    sc[S_SCAV_T] += np.int64(np.float64(worked) / _sleep_ratio(s))
+    sc[S_SCAV_ACTIVE] = SLEEPING
+
+
+@njit(cache=True)
+def _after_sleep(s, t):
+    """The end of scavengerState.sleep at t (its timer fired or it was woken): the controller
+    sets the next sleep ratio from the CPU fraction of the burst and the sleep, then the next
+    burst starts."""
+    sc = s.sc
+    fs = s.fs
+    slept = t - sc[S_SCAV_SLEEP_FROM]
+    worked = sc[S_SCAV_WORKED]
+    if sc[S_SCAV_COOLDOWN] > 0:
+        if slept + worked > sc[S_SCAV_COOLDOWN]:
+            sc[S_SCAV_COOLDOWN] = 0
+        else:
+            sc[S_SCAV_COOLDOWN] -= slept + worked
+    else:
+        w = np.float64(worked)
+        frac = w / ((np.float64(slept) + w) * np.float64(s.prm[P_NPROCS]))
+        ratio, ok = pi_next(fs, F_SCAV_ERR_INTEGRAL, PI_KP, PI_TI, PI_TT, PI_MIN, PI_MAX,
+                            frac, SCAVENGE_PERCENT / 100.0, np.float64(slept) + w)
+        if ok:
+            fs[F_SCAV_SLEEP_RATIO] = ratio
+        else:
+            fs[F_SCAV_SLEEP_RATIO] = STARTING_SLEEP_RATIO
+            sc[S_SCAV_COOLDOWN] = CONTROLLER_COOLDOWN_NS
+            sc[S_SCAV_RESETS] += 1
+    _start_burst(s, t)
+
+
+@njit(cache=True)
+def _quantum(s):
+    """One iteration of run's loop: scavenge 64 KiB, timed; ends the burst after
+    minScavWorkTime of work or when less than a quantum was left."""
+    sc = s.sc
+    sc[S_LK_TS] = sc[S_SCAV_T] + 1  # the quantum's time on the scavenger's clock
+    r, ns = release_timed(s, QUANTUM, False)
+    if ns <= 0:
+        ns = APPROX_NS_PER_PHYS_PAGE * (r // PHYS_PAGE)  # run's fallback when unmeasured
+    sc[S_SCAV_WORKED] += ns
+    sc[S_SCAV_BG_NS] += ns
+    sc[S_SCAV_T] += ns
+    sc[S_SCAV_BURST_REL] += r
+    sc[S_RELEASED_BG] += r // PAGE_SIZE
+    if r < QUANTUM:
+        _end_burst(s)
+
+
+@njit(cache=True)
+def wake(s, t):
+    """scavengerState.wake at t (finishsweep_m at every sweep termination): a parked or
+    sleeping scavenger runs now."""
+    sc = s.sc
+    st = sc[S_SCAV_ACTIVE]
+    if st == SLEEPING and t < sc[S_SCAV_T]:
+        sc[S_SCAV_READY] = 0
+        _after_sleep(s, t if t > sc[S_SCAV_SLEEP_FROM] else sc[S_SCAV_SLEEP_FROM])
+    elif st == PARKED:
+        sc[S_SCAV_READY] = 0
+        _start_burst(s, t)
+
+
+@njit(cache=True)
+def background(s, now):
+    """bgscavenge up to trace time now: bursts of 64 KiB quanta until minScavWorkTime of work
+    (or a goal met, or nothing left), each followed by a sleep the controller sizes to hold
+    scavengePercent of GOMAXPROCS CPUs. Parked, it wakes when sweeping is done
+    (scavenger.ready, sysmon's wake); sleeping, the same wake cuts the sleep short."""
+    sc = s.sc
+    if sc[S_SCAV_ACTIVE] == PARKED:
+        if sc[S_SCAV_READY] == 0 or sc[S_UNSWEPT] != 0:
             return
         sc[S_SCAV_READY] = 0
-        if _should_stop(s):
-            return
-        sc[S_SCAV_ACTIVE] = 1
-        sc[S_SCAV_T] = sc[S_SWEEP_DONE_TS] if sc[S_SWEEP_DONE_TS] <= now else now
-    k = (now - sc[S_SCAV_T]) // per
-    if k <= 0:
-        return
-    t0 = sc[S_SCAV_T]
-    prev = lk_background(s, t0)
-    for j in range(k):
-        if _should_stop(s):
-            sc[S_SCAV_ACTIVE] = 0
-            foreground(s, prev)
-            return
-        sc[S_LK_TS] = t0 + (j + 1) * per + 1  # the quantum's time on the scavenger's clock
-        r = release(s, QUANTUM, False)
-        sc[S_RELEASED_BG] += r // PAGE_SIZE
-        if r < QUANTUM:
-            sc[S_SCAV_ACTIVE] = 0
-            foreground(s, prev)
-            return
+        _start_burst(s, sc[S_SWEEP_DONE_TS] if sc[S_SWEEP_DONE_TS] <= now else now)
+    prev = lk_background(s, sc[S_SCAV_T])
+    while True:
+        st = sc[S_SCAV_ACTIVE]
+        if st == WORKING:
+            if sc[S_SCAV_T] > now:
+                break
+            if sc[S_SCAV_WORKED] >= MIN_SCAV_WORK_NS or _should_stop(s):
+                _end_burst(s)
+            else:
+                _quantum(s)
+        elif st == SLEEPING:
+            t = sc[S_SCAV_T]
+            woken = sc[S_SCAV_READY] != 0 and sc[S_UNSWEPT] == 0
+            if woken:
+                w = sc[S_SWEEP_DONE_TS]
+                if w < sc[S_SCAV_SLEEP_FROM]:
+                    w = sc[S_SCAV_SLEEP_FROM]  # readied while working: sysmon wakes the sleep
+                if w < t:
+                    t = w
+            if t > now:
+                break
+            if woken:
+                sc[S_SCAV_READY] = 0
+            _after_sleep(s, t)
+        else:
+            break
     foreground(s, prev)
-    sc[S_SCAV_T] += k * per
+
+
+@njit(cache=True)
+def next_time(s):
+    """When background has work next (INF: parked until readied or woken)."""
+    if s.sc[S_SCAV_ACTIVE] == PARKED:
+        return INF
+    return s.sc[S_SCAV_T]
 
 
 @njit(cache=True)
@@ -245,7 +433,7 @@ def on_alloc(s, scav_pages, growth_bytes):
     todo = 0
     force = False
     limit = s.prm[P_MEMLIMIT]
-    if limit >= 0:
+    if limit >= 0 and not limiter.limiting(s):  # not while the GC CPU limiter is on
         # mappedReady already counts the reused pages here (the runtime adds them later)
         over = mstats.mapped_ready(s) - limit
         if over > 0:
@@ -262,5 +450,6 @@ def on_alloc(s, scav_pages, growth_bytes):
             if t > todo:
                 todo = t
     if todo > 0:
-        r = release(s, todo, force)
+        r, ns = release_timed(s, todo, force)
         sc[S_RELEASED_EAGER] += r // PAGE_SIZE
+        sc[S_SCAV_EAGER_NS] += ns

@@ -58,13 +58,17 @@ P_NUM_CLASSES = 14
 P_TINY_SPC = 15
 P_MARK_NS_PER_MB = 16  # mark cost: ns of trace time per MiB of scan work at 25% of GOMAXPROCS
 P_BGSWEEP_NS = 17  # background sweeper: ns of trace time per span swept
-P_SCAV_QUANTUM_NS = 18  # background scavenger: ns of trace time per 64 KiB released
+# 18: free (was the background scavenger's fixed rate, replaced in #20)
 P_PERIODIC_NS = 19  # forcegcperiod (2 min)
 P_SAMPLE_EVERY = 20  # timeline: a sample every this many events
 P_FIXED_CONS_MARK = 21  # 1: consMark = P_CONS_MARK_PPM, never measured
 P_SWEEP_PACED = 22  # 1: the background sweeper follows the trace's sweep frees (sweep.paced)
 P_FAST_PATHS = 23  # 0: every event takes the general path (the fast-path guard test, #13)
 P_NONHEAP_FIXED = 24  # non-heap memory present from start-up (engine/mstats.py)
+# scavenger (#20): the cost model of releasing memory (benchmarks/bench_madvise.py)
+P_SCAV_PAGE_PS = 28  # madvise cost per 4 KiB physical page, in ps (0 with the call cost too:
+#                      the runtime's own fallback of 10 us per physical page)
+P_SCAV_CALL_PS = 29  # ... per madvise call (one per contiguous run released), in ps
 N_PRM = 32
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
@@ -179,7 +183,21 @@ S_LIM_LAST_ENABLED_CYCLE = 104  # gcCPULimiter.lastEnabledCycle (0: never)
 S_TS0 = 105  # trace time of the first event (GC CPU fractions count from it)
 S_STACK_INUSE = 106  # goroutine stack bytes the trace's stack events say are in use
 S_STACK_EVENTS = 107  # stack events seen (0: the trace has none, mstats uses a fixed amount)
-N_SC = 128
+# scavenger (#20): the background scavenger's burst and sleep (engine/scavenge.py), and the
+# metric samples the trace carries (kernel: one timeline sample per sample group)
+S_SCAV_WORKED = 140  # working: ns worked in this burst; sleeping: the controller's `worked`
+S_SCAV_BURST_REL = 141  # bytes released in this burst
+S_SCAV_SLEEP_FROM = 142  # when the current sleep began
+S_SCAV_COOLDOWN = 143  # controllerCooldown (ns)
+S_SCAV_BG_NS = 144  # scavenge.backgroundTime: ns of background scavenging work (cumulative)
+S_SCAV_BURSTS = 145  # bursts that released memory
+S_SCAV_RESETS = 146  # controller resets (controllerFailed)
+S_SCAV_EAGER_NS = 147  # scavenge.assistTime: ns of allocSpan's synchronous scavenging
+S_METRIC_GROUP = 148  # id of the last metric-sample group the kernel sampled at (-1 none)
+S_METRIC_HEAP = 149  # ... the heap classes' sum of that group so far
+S_NONHEAP_READY = 150  # mapped memory outside the heap at the last sample (total - heap
+#                        classes: stacks, metadata, other), -1 before any (mstats.nonheap)
+N_SC = 160
 
 # ---- float scalars (fs) ------------------------------------------------------------------------
 F_CONS_MARK = 0
@@ -200,6 +218,9 @@ F_LIM_CAP = 12
 F_LIM_ASSIST_POOL = 13
 F_LIM_OVERFLOW = 14
 F_LIM_ENABLED_NS = 15
+# scavenger (#20): its sleep controller (scavengerState.sleepRatio, sleepController)
+F_SCAV_SLEEP_RATIO = 16  # 0 until the scavenger first runs (then startingScavSleepRatio)
+F_SCAV_ERR_INTEGRAL = 17
 N_FS = 24
 
 # ---- span records (sp) -------------------------------------------------------------------------
@@ -307,6 +328,7 @@ TLK_SAMPLE = 0
 TLK_MARK_START = 1
 TLK_MARK_TERM = 2
 TLK_END = 3
+TLK_METRIC = 4  # at a metric sample the trace recorded (format METRIC; issue #20)
 
 # ---- per chunk (ck) ----------------------------------------------------------------------------
 CK_LAST_INUSE = 0  # allocated pages at the last scavenger generation (end of last mark)
@@ -463,6 +485,8 @@ class EngineArrays:
         sc[S_SCAV_BG_CUR] = -1
         sc[S_SCAV_FORCE_CUR] = -1
         sc[S_SCAV_HWM] = -1
+        sc[S_METRIC_GROUP] = -1
+        sc[S_NONHEAP_READY] = -1
         sc[S_RECLAIM_INDEX] = INF
         a["sc"] = sc
         a["sp"] = np.zeros((spans, N_SP), np.int64)

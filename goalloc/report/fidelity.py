@@ -7,11 +7,14 @@ Recorded side (computed from the trace alone, independently of the engine):
   live span id counts as a lost span_free of the earlier span (the runtime lost its event);
 - heap spans per span class at the end of the trace;
 - the heap goal in effect at each mark start (the last heap_goal sample before the gc_start);
-- the number of cycles (gc_start events) and their start times.
+- the number of cycles (gc_start events) and their start times;
+- the runtime/metrics samples the program logged (trace kind `metric`, issue #20): the heap's
+  memory classes (objects, unused, free, released) and their total at each sample.
 
 Model side: `Report.mark_start_inuse` (the engine samples in-use span bytes at every mark
 start, after sweep termination), `Report.classes` (spans per class at the end), each
-`Cycle.goal` and `Cycle.start_ts`.
+`Cycle.goal` and `Cycle.start_ts`, and the timeline samples the engine takes at each metric sample group
+(kind "metric": its classes at the same event).
 
 No numba here; rich only in `render`.
 """
@@ -32,6 +35,15 @@ TARGET_CYCLE_MAX = 0.05  # in-use heap span bytes at every mark start (recorded 
 TARGET_CYCLE_MEAN = 0.015  # ... mean over cycles
 TARGET_CLASSES = 0.05  # spans per class at the end: sum |model - recorded| / recorded spans
 TARGET_PACER_CYCLES = 0.10  # pacer mode: number of cycles
+# Memory classes over time (issue #20), against the recorded runtime/metrics samples: error as
+# a share of the recorded heap total (objects + unused + free + released) at each sample.
+HEAP_CLASSES = ("objects", "unused", "free", "released", "total")
+_CLASS_METRICS = {name: fmt.METRIC_INDEX[f"/memory/classes/heap/{name}:bytes"]
+                  for name in HEAP_CLASSES[:4]}
+TARGET_CLASSES_OVER_TIME = {  # recorded mode: (mean, max) |error|
+    "objects": (0.01, 0.01), "unused": (0.01, 0.01), "free": (0.05, 0.15),
+    "released": (0.05, 0.15)}
+TARGET_PACER_CLASSES_MEAN = 0.10  # pacer mode: mean |error| of each class
 
 
 @dataclass
@@ -54,6 +66,10 @@ class Recorded:
     forced_source: str = "trace"  # "trace" (gc_start aux) or "samples" (the heuristic)
     triggers: list[int] = field(default_factory=list)  # gc_start aux per cycle
     lost_span_frees: int = 0  # span_alloc of a live span id
+    # runtime/metrics samples (trace kind `metric`): ts and {METRIC_NAMES index: value} per
+    # sample group, in trace order
+    metric_ts: list[int] = field(default_factory=list)
+    metric_values: list[dict[int, int]] = field(default_factory=list)
     unknown_span_frees: int = 0  # span_free of an id not live
     span_events: int = 0
 
@@ -81,8 +97,9 @@ def recorded_side(path: str | os.PathLike) -> Recorded:
     heap_live = None
     want = np.zeros(256, bool)
     for k in (fmt.SPAN_ALLOC, fmt.SPAN_FREE, fmt.GC_START, fmt.GC_MARK_TERM, fmt.GC_END,
-              fmt.HEAP_LIVE, fmt.HEAP_GOAL):
+              fmt.HEAP_LIVE, fmt.HEAP_GOAL, fmt.METRIC):
         want[k] = True
+    group = None
     below = []  # cycles that started below the pacer's lowest trigger
     ended_by = None  # which end marker the trace uses: gc_mark_term if it has any
     marked = None  # heapLive sampled first after a cycle's end: the cycle's marked bytes
@@ -134,6 +151,12 @@ def recorded_side(path: str | os.PathLike) -> Recorded:
                         rec.cycles_ended += 1
                 elif k == fmt.HEAP_GOAL:
                     goal = sz
+                elif k == fmt.METRIC:
+                    if i != group:
+                        group = i
+                        rec.metric_ts.append(t)
+                        rec.metric_values.append({})
+                    rec.metric_values[-1][aux] = sz
                 elif k == fmt.HEAP_LIVE:
                     heap_live = sz
                     if after_end:
@@ -203,6 +226,11 @@ class Fidelity:
     lost_span_frees: int
     recorded_forced: list[int] = field(default_factory=list)  # see Recorded.forced
     recorded_forced_source: str = "trace"  # Recorded.forced_source
+    # memory classes over time against the recorded runtime/metrics samples (None: the trace
+    # has none): {"samples": n, "classes": {class: {mean_error, max_error (share of the
+    # recorded heap total), mean_error_bytes, max_error_bytes (signed, at the worst sample),
+    # worst_ts}}, "recorded_end"/"model_end": the classes at the last sample}
+    memory_classes: dict | None = None
     targets: dict = field(default_factory=dict)  # name -> {value, limit, ok}
 
     @property
@@ -261,8 +289,67 @@ def compare(report, rec: Recorded) -> Fidelity:
         lost_span_frees=rec.lost_span_frees, recorded_forced=list(rec.forced),
         recorded_forced_source=rec.forced_source,
     )
+    f.memory_classes = classes_over_time(report, rec)
     f.targets = check_targets(f)
     return f
+
+
+def classes_over_time(report, rec: Recorded) -> dict | None:
+    """The model's heap memory classes at each recorded metric sample against the runtime's
+    (the k-th "metric" timeline sample is taken at the k-th sample group). Samples missing a
+    class are left out of that class."""
+    model = [t for t in report.timeline if t.kind == "metric"]
+    n = min(len(model), len(rec.metric_values))
+    if n == 0:
+        return None
+    out = {}
+    ends = {}
+    for name in HEAP_CLASSES:
+        errs, diffs, tss = [], [], []
+        for m, vals, t in zip(model[:n], rec.metric_values[:n], rec.metric_ts[:n], strict=True):
+            if not all(k in vals for k in _CLASS_METRICS.values()):
+                continue
+            total = sum(vals[k] for k in _CLASS_METRICS.values())
+            if total <= 0:
+                continue
+            if name == "total":
+                r, mv = total, m.objects + m.unused + m.free + m.released
+            else:
+                r, mv = vals[_CLASS_METRICS[name]], getattr(m, name)
+            diffs.append(mv - r)
+            errs.append(abs(mv - r) / total)
+            tss.append(t)
+            ends[name] = (r, mv)
+        if not errs:
+            continue
+        w = int(np.argmax(errs))
+        out[name] = {"mean_error": float(np.mean(errs)), "max_error": errs[w],
+                     "mean_error_bytes": int(round(float(np.mean(np.abs(diffs))))),
+                     "max_error_bytes": int(diffs[w]), "worst_ts": int(tss[w])}
+    if not out:
+        return None
+    return {"samples": n, "recorded_samples": len(rec.metric_values), "classes": out,
+            "recorded_end": {k: v[0] for k, v in ends.items()},
+            "model_end": {k: v[1] for k, v in ends.items()},
+            "recorded_series": recorded_series(rec)}
+
+
+MAX_SERIES = 2000  # recorded samples kept for the pictures (evenly strided)
+
+
+def recorded_series(rec: Recorded) -> dict:
+    """The runtime's own heap at its metric samples, for the timeline picture: ts, held
+    (objects + unused + free, what it had not returned to the OS) and the heap total."""
+    keys = list(_CLASS_METRICS.values())
+    rows = [(t, v) for t, v in zip(rec.metric_ts, rec.metric_values, strict=True)
+            if all(k in v for k in keys)]
+    step = -(-len(rows) // MAX_SERIES) if rows else 1
+    rows = rows[::step]
+    rel = _CLASS_METRICS["released"]
+    total = [sum(v[k] for k in keys) for _, v in rows]
+    return {"ts": [t for t, _ in rows], "held": [tt - v[rel] for tt, (_, v) in
+                                                   zip(total, rows, strict=True)],
+            "total": total}
 
 
 def check_targets(f: Fidelity) -> dict:
@@ -273,6 +360,18 @@ def check_targets(f: Fidelity) -> dict:
         t[name] = {"value": value, "limit": limit,
                    "ok": bool(value is not None and value <= limit) if ok is None else ok}
 
+    classes = (f.memory_classes or {}).get("classes", {})
+    if f.gc_mode == "recorded":
+        for name, (mean, worst) in TARGET_CLASSES_OVER_TIME.items():
+            if name in classes and mean is not None:
+                put(f"{name}_mean_error", classes[name]["mean_error"], mean)
+            if name in classes and worst is not None:
+                put(f"{name}_max_error", classes[name]["max_error"], worst)
+    else:
+        for name in HEAP_CLASSES[:4]:
+            if name in classes:
+                put(f"{name}_mean_error", classes[name]["mean_error"],
+                    TARGET_PACER_CLASSES_MEAN)
     if f.gc_mode == "recorded":
         if f.recorded_cycles:  # no mark start to compare at without a recorded cycle
             put("inuse_max_error", f.inuse_max_error, TARGET_CYCLE_MAX)
@@ -319,6 +418,11 @@ def target_lines(f: Fidelity) -> list[str]:
         "cycles": "number of cycles (model / recorded)",
         "cycles_error": "number of cycles, |error|",
     }
+    for name in HEAP_CLASSES:
+        names[f"{name}_mean_error"] = (f"heap {name} at the metric samples, mean |error| / "
+                                       "heap total")
+        names[f"{name}_max_error"] = (f"heap {name} at the metric samples, max |error| / "
+                                      "heap total")
     out = []
     for key, t in f.targets.items():
         v, lim = t["value"], t["limit"]
@@ -387,6 +491,19 @@ def render(f: Fidelity, console, *, classes: int = 12) -> None:
                "started below the pacer's lowest trigger: runtime.GC or periodic")
         console.print(f"recorded cycles forced by the program ({why}): "
                       + ", ".join(str(n) for n in f.recorded_forced))
+    mc = f.memory_classes
+    if mc:
+        t = table(f"Heap memory classes at the {mc['samples']} runtime/metrics samples: "
+                  "|model - recorded| / recorded heap total")
+        for col in ("class", "mean", "max", "mean MiB", "worst MiB", "at (ms)", "end model",
+                    "end recorded"):
+            t.add_column(col, justify="right")
+        for name, c in mc["classes"].items():
+            t.add_row(name, _apct(c["mean_error"]), _apct(c["max_error"]),
+                      f"{c['mean_error_bytes'] / 2**20:.2f}",
+                      f"{c['max_error_bytes'] / 2**20:+.2f}", f"{c['worst_ts'] / 1e6:.0f}",
+                      iec_bytes(mc["model_end"][name]), iec_bytes(mc["recorded_end"][name]))
+        console.print(t)
     for line in target_lines(f):
         style = "green" if line.endswith(": ok") else "bold red"
         console.print(f"[{style}]target[/{style}] {line}")

@@ -133,6 +133,16 @@ def gc_cpu_metrics(report) -> dict:
     }
 
 
+def scavenge_cpu_metrics(report) -> dict:
+    """The scavenger's modelled work as runtime/metrics CPU classes (the report's scavenge
+    section, #20)."""
+    sc = getattr(report, "scavenge", None)
+    if not sc:
+        return {}
+    return {"/cpu/classes/scavenge/background:cpu-seconds": sc["background_ns"] / 1e9,
+            "/cpu/classes/scavenge/assist:cpu-seconds": sc["assist_ns"] / 1e9}
+
+
 def metric_values(report) -> dict[str, int | float | None]:
     """Every metric name -> value (the engine's names first, goalloc's additions after)."""
     m: dict[str, int | float | None] = dict(report.metrics())
@@ -177,6 +187,7 @@ def metric_values(report) -> dict[str, int | float | None]:
     add.update(lock_metrics(report))  # issue #6
     add.update(pause_metrics(report))
     add.update(gc_cpu_metrics(report))  # issue #15
+    add.update(scavenge_cpu_metrics(report))  # issue #20
     for name, value in add.items():
         if m.get(name) is None:  # the engine's figure wins where it has one
             m[name] = value

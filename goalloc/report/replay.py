@@ -315,6 +315,11 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
     ]
     if report.gc_mode == "recorded" and report.free_semantics == "sweep":
         rows.append(("sweeper", "background sweep paced by the trace's sweep frees"))
+    sc = getattr(report, "scavenge", None)
+    if sc and (report.released_background_bytes or report.released_eager_bytes):
+        rows.append(("scavenger", f"{duration_ns(sc['background_ns'])} background in "
+                     f"{sc['bursts']} bursts, {duration_ns(sc['assist_ns'])} in allocations; "
+                     f"madvise {sc['page_ns']:g} ns/page + {sc['call_ns']:g} ns/call"))
     rate = getattr(report, "scan_rate", None)
     if report.gc_mode == "pacer" and rate and rate.get("source") in ("trace", "config"):
         rows.append(("mark speed", f"{rate['bytes_per_s'] / 1e9:.3g} GB/s scanned per CPU ("

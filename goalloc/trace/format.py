@@ -30,7 +30,10 @@ HEAP_LIVE = 10  # recorded sample: size = heapLive bytes
 HEAP_GOAL = 11  # recorded sample: size = heap goal bytes
 STACK_ALLOC = 12  # recorded fact: id = stack id, size = bytes
 STACK_FREE = 13  # recorded fact: id = stack id
-MAX_KIND = 13
+# recorded sample of a runtime/metrics value (issue #20): id = sample group (the values read
+# together, numbered from 0 through the trace), aux = METRIC_NAMES index, size = the value
+METRIC = 14
+MAX_KIND = 14
 
 KIND_NAMES = {
     ALLOC: "alloc",
@@ -46,8 +49,29 @@ KIND_NAMES = {
     HEAP_GOAL: "heap_goal",
     STACK_ALLOC: "stack_alloc",
     STACK_FREE: "stack_free",
+    METRIC: "metric",
 }
 KIND_BY_NAME = {v: k for k, v in KIND_NAMES.items()}
+
+# metric aux: which runtime/metrics value (names exactly as runtime/metrics spells them; the
+# format only adds to the end). All are uint64 byte or count values.
+METRIC_NAMES = (
+    "/memory/classes/heap/objects:bytes",
+    "/memory/classes/heap/unused:bytes",
+    "/memory/classes/heap/free:bytes",
+    "/memory/classes/heap/released:bytes",
+    "/memory/classes/heap/stacks:bytes",
+    "/memory/classes/total:bytes",
+    "/gc/heap/goal:bytes",
+    "/gc/cycles/total:gc-cycles",
+    "/gc/gomemlimit:bytes",
+)
+METRIC_INDEX = {name: k for k, name in enumerate(METRIC_NAMES)}
+METRIC_HEAP_CLASSES = 4  # METRIC_NAMES[:4] are the heap's memory classes
+METRIC_TOTAL = 5  # /memory/classes/total:bytes
+# The category of the trace.Log records a Go program writes its metric samples under
+# (docs/importers.md, "Metric samples"): a JSON object of runtime/metrics name -> number.
+METRICS_LOG_CATEGORY = "goalloc.metrics"
 
 # Flags (column `flags`, a bit set).
 # gc_start aux: what started the cycle (runtime/mgc.go gcTrigger kinds), when the source says.

@@ -1,8 +1,10 @@
 """The report's figures, each an SVG string drawn from one replay's JSON report (docs/json.md)
 and its picture data (goalloc.report.html.data), or from several runs of one trace:
 
-- heap_timeline: Go's memory classes stacked over time, the heap goal, the live requested
-  bytes, GC cycles as bands coloured by what started them, the cycles' STW pauses as ticks;
+- heap_timeline: Go's memory classes stacked over time (released on top), the heap goal, the
+  live requested bytes, GC cycles as bands coloured by what started them, the cycles' STW
+  pauses as ticks, and with --validate on a trace with runtime/metrics samples the runtime's
+  own heap (the part not released, and its total) as dashed lines;
 - overlay / small_multiples: several configurations of one trace on one timeline, and one
   small timeline per run on a shared scale;
 - class_waste / util_hists: per size class what the held bytes hold (live, rounding, dead,
@@ -78,6 +80,17 @@ def stacked(series: dict) -> tuple[list[str], list[list[int]]]:
         acc = [p + v for p, v in zip(acc, tl[name], strict=True)]
         tops.append(acc)
     return [name for name, _ in MEM_CLASSES], tops
+
+
+def recorded_heap(doc: dict, x: XAxis) -> tuple[list, list, list] | None:
+    """The runtime's heap at the metric samples the trace recorded (fidelity's
+    memory_classes.recorded_series): xs, held (objects + unused + free) and total; None when
+    the report has none or the timeline has no clock."""
+    mc = (doc.get("fidelity") or {}).get("memory_classes") or {}
+    rs = mc.get("recorded_series")
+    if not rs or not rs["ts"] or x.kind != "ns":
+        return None
+    return [t - x.t0 for t in rs["ts"]], rs["held"], rs["total"]
 
 
 def goal_steps(doc: dict, x: XAxis) -> tuple[list, list]:
@@ -166,7 +179,9 @@ def heap_timeline(doc: dict, series: dict, *, id: str, width: int = WIDTH,
     x = XAxis(series)
     names, tops = stacked(series)
     gx, gy = goal_steps(doc, x)
-    top = max([max(tops[-1], default=0)] + [v for v in gy if v is not None]) or 1
+    rec = recorded_heap(doc, x)
+    top = max([max(tops[-1], default=0)] + [v for v in gy if v is not None]
+              + (rec[2] if rec is not None else [])) or 1
     c = Chart(width=width, height=height, x=(0, x.hi), y=(0, ymax or top * 1.05),
               xfmt=x.fmt, yfmt=fmt_bytes, yunit=1024, xlabel="" if compact else x.label,
               margin=(8, 10, 54 if not compact else 22, 64))
@@ -178,6 +193,11 @@ def heap_timeline(doc: dict, series: dict, *, id: str, width: int = WIDTH,
         low = high
     c.line(gx, gy, stroke="#000", dash="5 3", cls="goal", step=True,
            data=data_attrs(points=len(gx)))
+    if rec is not None:  # the runtime's own readings (--validate with metric samples, #20)
+        c.line(rec[0], rec[1], stroke="#7a5c00", width=1.5, dash="2 2", cls="recorded-held",
+               data=data_attrs(points=len(rec[0])))
+        c.line(rec[0], rec[2], stroke="#555", width=1, dash="2 2", cls="recorded-total",
+               data=data_attrs(points=len(rec[0])))
     if not compact:
         c.line(x.xs, series["timeline"]["live_requested"], stroke="#222", width=1,
                cls="live", data=data_attrs(points=len(x.xs)))
@@ -193,6 +213,9 @@ def heap_timeline(doc: dict, series: dict, *, id: str, width: int = WIDTH,
             c.legend(name, colour)
         c.legend("heap goal", "#000", "dash")
         c.legend("live requested", "#222", "line")
+        if rec is not None:
+            c.legend("runtime: not released (released above, to its total)", "#7a5c00",
+                     "dash")
         for kind in sorted({cy.get("kind", "heap") for cy in doc["cycles"]}):
             c.legend(f"GC {kind}", CYCLE_KINDS.get(kind, "#999"))
         if doc.get("pauses"):

@@ -38,6 +38,7 @@ from goalloc.trace import format as fmt
 from goalloc.trace.addrmap import EMPTY, TOMB, AddrMap, map_get, map_insert, map_remove
 from goalloc.trace.header import Header
 from goalloc.trace.importers import gotrace_wire as w
+from goalloc.trace.importers.gometrics import MetricLog
 from goalloc.trace.sites import SiteTable
 from goalloc.trace.writer import Writer
 
@@ -485,6 +486,17 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
             flags_out[o] = 0
             aux_out[o] = 0
             o += 1
+        elif ev == w.EV_USER_LOG:
+            # trace.Log: a placeholder (message and category string ids) that gometrics
+            # turns into metric samples or drops once the strings are read
+            k_out[o] = fmt.METRIC
+            ts_out[o] = ts
+            p_out[o] = p
+            id_out[o] = a3[j]
+            size_out[o] = 0
+            flags_out[o] = 0
+            aux_out[o] = a2[j]
+            o += 1
     return DONE, n, o
 
 
@@ -780,6 +792,7 @@ class _State:
         self.pool = None
         self.gomaxprocs = 1
         self.sites = SiteTable("go-type")  # attribution table over all generations (#17)
+        self.metrics = MetricLog()  # trace.Log metric samples (#20)
 
     def m_idx(self, m: int) -> int:
         idx = self.m_index.get(m)
@@ -1162,7 +1175,10 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
     wanted = np.unique(a1[stw]) if stw.any() else np.zeros(0, np.int64)
     wanted = wanted[(wanted >= 0) & (wanted < 1 << 24)]
     fids = np.array(sorted({f for fr in frames.values() for f in fr}), np.int64)
-    # function names of the block stacks are wanted too (gcStart, the malloc path)
+    # function names of the block stacks are wanted too (gcStart, the malloc path), and the
+    # categories and messages of trace.Log records (metric samples, gometrics)
+    ulog = typ == w.EV_USER_LOG
+    fids = np.union1d(fids, np.union1d(a2[ulog], a3[ulog])) if ulog.any() else fids
     table = _strings(strings, np.union1d(wanted, fids), path) if wanted.size or fids.size \
         else {}
     if wanted.size:
@@ -1314,8 +1330,8 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
             st.writer = Writer(out, header_for(st), codec=codec, force=force)
             st.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gotrace-write")
         # The worker runs queued writes in order (the kernels and zstd release the GIL).
-        st.pending[k] = st.pool.submit(
-            st.writer.write, **{name: col[written:o] for name, col in cols.items()})
+        part = st.metrics.expand({name: col[written:o] for name, col in cols.items()}, table)
+        st.pending[k] = st.pool.submit(st.writer.write, **part)
         written = o
     if st.writer is None:  # a first generation with no events
         st.writer = Writer(out, header_for(st), codec=codec, force=force)
@@ -1465,4 +1481,6 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
         "go_version": st.release,
         "go_version_source": st.release_how,
         "tiny_allocs_without_block": int(c[C_TINY_NO_BLOCK]),
+        "metric_samples": st.metrics.groups,
+        "metric_records_unread": st.metrics.bad,
     }

@@ -58,6 +58,7 @@ EV_GC_BEGIN = 29
 EV_GC_END = 30
 EV_HEAP_ALLOC = 37
 EV_HEAP_GOAL = 38
+EV_USER_LOG = 44  # [dt, task, category string, message string, stack]
 EV_EXPERIMENTAL_BATCH = 49
 EV_SYNC = 50  # Go 1.25
 EV_CLOCK_SNAPSHOT = 51  # Go 1.25
@@ -114,7 +115,7 @@ GO_EVENTS = (EV_GO_START, EV_GO_DESTROY, EV_GO_STOP, EV_GO_BLOCK, EV_GO_STATUS, 
 # Events the importer keeps (the rest are decoded only to step over them).
 KEPT = (EV_PROCS_CHANGE, EV_PROC_START, EV_PROC_STOP, EV_PROC_STEAL, EV_PROC_STATUS,
         EV_STW_BEGIN, EV_STW_END, EV_GC_BEGIN, EV_GC_END, EV_HEAP_ALLOC, EV_HEAP_GOAL,
-        *GO_EVENTS, *range(EV_SPAN, EV_GOROUTINE_STACK_FREE + 1))
+        EV_USER_LOG, *GO_EVENTS, *range(EV_SPAN, EV_GOROUTINE_STACK_FREE + 1))
 
 
 def nargs_table(version: int) -> np.ndarray:

@@ -1,0 +1,106 @@
+// Package goallocmetrics writes runtime/metrics samples into a Go execution trace, so that
+// `goalloc replay --validate` can compare the model's memory classes (objects, unused, free,
+// released) with the runtime's over time (goalloc docs/importers.md, "Metric samples").
+//
+// Each sample is one trace.Log record of category "goalloc.metrics" whose message is a JSON
+// object of runtime/metrics names to values, read together by one metrics.Read:
+//
+//	{"/memory/classes/heap/objects:bytes":1234,"/memory/classes/heap/unused:bytes":56,...}
+//
+// Use, after trace.Start (goalloc record sets GOALLOC_TRACE for a program that starts its own
+// trace, see docs/importers.md):
+//
+//	stop := goallocmetrics.Start(20 * time.Millisecond)
+//	defer stop()
+//
+// Copy this file into your module (it needs nothing outside the standard library). Logging
+// costs one metrics.Read (no stop-the-world) and one ~350-byte string per sample.
+package goallocmetrics
+
+import (
+	"context"
+	"runtime/metrics"
+	"runtime/trace"
+	"strconv"
+	"time"
+)
+
+// Category is the trace.Log category goalloc's Go importer keeps.
+const Category = "goalloc.metrics"
+
+// Names are the values logged: the names goalloc's trace format knows
+// (goalloc/trace/format.py METRIC_NAMES); others would be left out on import.
+var Names = []string{
+	"/memory/classes/heap/objects:bytes",
+	"/memory/classes/heap/unused:bytes",
+	"/memory/classes/heap/free:bytes",
+	"/memory/classes/heap/released:bytes",
+	"/memory/classes/heap/stacks:bytes",
+	"/memory/classes/total:bytes",
+	"/gc/heap/goal:bytes",
+	"/gc/cycles/total:gc-cycles",
+	"/gc/gomemlimit:bytes",
+}
+
+// Start logs a sample now and then every interval on a goroutine of its own. The returned
+// stop logs a last sample and returns once the goroutine has ended; call it before
+// trace.Stop.
+func Start(interval time.Duration) (stop func()) {
+	samples := make([]metrics.Sample, len(Names))
+	for i, n := range Names {
+		samples[i].Name = n
+	}
+	buf := make([]byte, 0, 512)
+	logOne := func() {
+		// A sample is compared with the model at the time of its trace record: if this
+		// goroutine lost its CPU between the read and the record (the heap may have changed
+		// by megabytes), read again.
+		for try := 0; try < 3; try++ {
+			start := time.Now()
+			fill(samples, &buf)
+			if time.Since(start) < time.Millisecond {
+				break
+			}
+		}
+		trace.Log(context.Background(), Category, string(buf))
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		logOne()
+		for {
+			select {
+			case <-t.C:
+				logOne()
+			case <-done:
+				logOne()
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// fill reads the samples and writes them into *buf as a JSON object.
+func fill(samples []metrics.Sample, buf *[]byte) {
+	metrics.Read(samples)
+	b := append((*buf)[:0], '{')
+	for _, s := range samples {
+		if s.Value.Kind() != metrics.KindUint64 {
+			continue // a name this Go release does not have
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, s.Name)
+		b = append(b, ':')
+		b = strconv.AppendUint(b, s.Value.Uint64(), 10)
+	}
+	*buf = append(b, '}')
+}
