@@ -223,17 +223,26 @@ def test_gctrace_lines_shape_and_values(cli, traces):
     doc = js(cli("replay", traces["churn"], "--json")[1])
     done = [c for c in doc["cycles"] if c["end_event"] is not None]
     assert len(lines) == len(done) >= 10
+    t0 = doc["gc_cpu"]["span_ns"][0]
+    gc = extra = 0
     for line, c in zip(lines, done, strict=True):
         m = GCTRACE.fullmatch(line)
         assert m, line
         g = [m.group(i) for i in range(1, 19)]
         assert int(g[0]) == c["n"]
-        assert g[2] == "0"  # P%: not modelled
         # A and C: the cycle's modelled STW pauses (issue #6)
         pauses = {p["n"]: p for p in doc["pauses"]["cycles"]}[c["n"]]
-        assert g[3] == fmt_ns_as_ms(pauses["sweep_termination_ns"])
-        assert g[5] == fmt_ns_as_ms(pauses["mark_termination_ns"])
-        assert set(g[6:11]) == {"0"}  # CPU times: not modelled
+        sweep, term = pauses["sweep_termination_ns"], pauses["mark_termination_ns"]
+        assert g[3] == fmt_ns_as_ms(sweep)
+        assert g[5] == fmt_ns_as_ms(term)
+        # CPU (#15): pauses x GOMAXPROCS, the cycle's assist and worker time, no idle marking
+        assert g[6:11] == [fmt_ns_as_ms(sweep * 2), fmt_ns_as_ms(c["assist_cpu_ns"]),
+                           fmt_ns_as_ms(c["mark_cpu_ns"]), "0", fmt_ns_as_ms(term * 2)]
+        # P%: GC CPU up to this cycle's end over 2 Ps x the time since the trace's start, the
+        # assist and pause time added to the run
+        gc += c["assist_cpu_ns"] + c["mark_cpu_ns"] + (sweep + term) * 2
+        extra += c["assist_cpu_ns"] + (sweep + term) * 2
+        assert int(g[2]) == int(100 * gc / ((c["end_ts"] - t0) * 2 + extra))
         assert [int(x) for x in g[11:15]] == [c["heap_at_trigger"] >> 20, c["heap_at_end"] >> 20,
                                               c["marked"] >> 20, c["goal"] >> 20]
         assert int(g[17]) == 2  # GOMAXPROCS from the header
