@@ -154,15 +154,21 @@ PROGRESS = install_progress()
 
 
 class _CompileDepth(_event.Listener):
-    """How many numba compilations are in progress (nested), for `compiling()`."""
+    """How many numba compilations are in progress (nested), and a signal that arrived during
+    one: raised once the outermost compilation has ended (`defer_signal`)."""
 
     depth = 0
+    pending = None  # the exception to raise when compiling ends
 
     def on_start(self, event):
         type(self).depth += 1
 
     def on_end(self, event):
-        type(self).depth -= 1
+        cls = type(self)
+        cls.depth -= 1
+        if cls.depth == 0 and cls.pending is not None:
+            exc, cls.pending = cls.pending, None
+            raise exc
 
 
 _event.register("numba:compile", _CompileDepth())
@@ -171,8 +177,17 @@ _event.register("numba:compile", _CompileDepth())
 def compiling() -> bool:
     """True while numba compiles. A signal handler must not raise then: the exception would
     surface inside llvmlite's ctypes callbacks ("Exception ignored", a traceback, exit 1)
-    instead of unwinding to the command (#18)."""
+    instead of unwinding to the command (#18); it defers it (`defer`)."""
     return _CompileDepth.depth > 0
+
+
+def defer(exc: BaseException) -> bool:
+    """Raise `exc` when the compilation in progress ends (from numba's compile-end event, in
+    plain Python, so every `finally` on the way out runs). False if one is already waiting."""
+    if _CompileDepth.pending is not None:
+        return False
+    _CompileDepth.pending = exc
+    return True
 
 
 def kernel(*args, **kwargs):

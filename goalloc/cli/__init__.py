@@ -132,10 +132,14 @@ def _catch_signals() -> dict:
         return {}
 
     def on_signal(signum, frame):
-        if "goalloc.jit" in sys.modules and sys.modules["goalloc.jit"].compiling():
-            # inside numba's compiler an exception surfaces in llvmlite's ctypes callbacks
-            # (a traceback, exit 1): leave at once instead. Nothing has been written yet but
-            # temporary files, which the next writer removes (trace/writer.py).
+        jit = sys.modules.get("goalloc.jit")  # may be half imported when the signal lands
+        if getattr(jit, "compiling", None) is not None and jit.compiling():
+            # inside numba's compiler an exception would surface in llvmlite's ctypes
+            # callbacks (a traceback, exit 1): raise it once compiling ends (seconds), so the
+            # command unwinds and removes what it was writing; a second signal meanwhile
+            # leaves at once (temporary files then go with the next writer, trace/writer.py)
+            if jit.defer(Interrupted(signum)):
+                return
             os.write(2, (b"goalloc: terminated\n" if signum == signal.SIGTERM
                          else b"goalloc: interrupted\n"))
             os._exit(128 + signum)
