@@ -234,17 +234,12 @@ def _end_cycle(s):
         fs[F_LAST_CM + 3] = cur
         fs[F_CONS_MARK] = cm
     else:
-        # 1.19 piController{kp: 0.9, ti: 4.0, tt: 1000, min: -1000, max: 1000}.next(consMark,
-        # current, 1.0)
-        inp = fs[F_CONS_MARK]
-        raw = 0.9 * (cur - inp) + fs[F_PI_INTEGRAL]
-        out = raw
-        if out < -1000.0:
-            out = -1000.0
-        elif out > 1000.0:
-            out = 1000.0
-        fs[F_PI_INTEGRAL] += (0.9 / 4.0) * (cur - inp) + (1.0 / 1000.0) * (out - raw)
-        fs[F_CONS_MARK] = out
+        # 1.19 consMarkController, a piController{kp: 0.9, ti: 4.0, tt: 1000, min: -1000,
+        # max: 1000} (the runtime's one controller type, mgcscavenge.go: scavenge.pi_next)
+        # .next(consMark, current, 1.0); not ok (the error diverged): consMark = 0
+        out, ok = scavenge.pi_next(fs, F_PI_INTEGRAL, 0.9, 4.0, 1000.0, -1000.0, 1000.0,
+                                   fs[F_CONS_MARK], cur, 1.0)
+        fs[F_CONS_MARK] = out if ok else 0.0
 
 
 @njit(cache=True)
