@@ -3,7 +3,9 @@ replayed in the same run, each claim carrying the figures behind it as paths int
 JSON reports (docs/json.md), so nothing is said that a report does not hold.
 
 The runs: the trace as asked (with attribution), then GOGC=50, a GOMEMLIMIT at 80% of the
-first run's peak held memory, and the go-waste6.25 size-class table, each otherwise the same.
+first run's peak held memory, and the go-waste6.25 size-class table, each otherwise the same;
+in pacer mode on a Go trace each also with the death-time range (engine/whatif.py), whose
+cycle range a suggestion quotes.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def run(trace, config, progress=None, header=None, keep: list | None = None) -> 
 
     def doc(cfg, first):
         engines: list = []
-        r = replay(trace, cfg, attribute=True, progress=progress,
+        r = replay(trace, cfg, attribute=True, progress=progress, death_range=True,
                    engine_out=engines if first and keep is not None else None)
         if engines:
             keep.extend([r, engines[0]])
@@ -158,6 +160,11 @@ def build(runs: list[dict], trace: str) -> dict:
             "figures": [_fig(k, "counters.peak_held", held),
                         _fig(k, "cycles[*].end_event (count)", cycles)],
         })
+        rng = (doc.get("death_range") or {}).get("cycles")
+        if rng:  # how far the trace's death-time uncertainty moves the answer (#15)
+            suggestions[-1]["cycles_range"] = [_fig(k, "death_range.cycles.low", rng["low"]),
+                                               _fig(k, "death_range.cycles.high", rng["high"])]
+            suggestions[-1]["figures"] += suggestions[-1]["cycles_range"]
         if focus is not None:  # how the site that strands most spans responds
             rows = (doc.get("attribution") or {}).get("rows", [])
             at = [i for i, r in enumerate(rows) if r["name"] == focus[1]]
@@ -215,8 +222,12 @@ def suggestion_text(s: dict) -> str:
         return f"{s['name']}: peak held {iec_bytes(s['peak_held'])}, {s['cycles']} GC cycles."
     verb = {-1: "cut", 0: "change", 1: "raise"}[(s["peak_held_change"] > 0)
                                                - (s["peak_held_change"] < 0)]
+    rng = s.get("cycles_range")
+    within = (f"; {rng[0]['value']}-{rng[1]['value']} as deaths move within what the trace "
+              "admits" if rng else "")
     cost = (f"{s['cycles'] / s['cycles_base']:.2f}x the GC cycles ({s['cycles']} vs "
-            f"{s['cycles_base']})" if s["cycles_base"] else f"{s['cycles']} GC cycles")
+            f"{s['cycles_base']}{within})" if s["cycles_base"]
+            else f"{s['cycles']} GC cycles{' (' + within[2:] + ')' if rng else ''}")
     site = ""
     if s.get("site"):
         site = (f"; {s['site']['name']} would hold {iec_bytes(s['site']['held']['value'])} of "
