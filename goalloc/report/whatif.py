@@ -12,16 +12,16 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def gc_cpu_line(report) -> str | None:
+def gc_cpu_lines(report) -> list[str]:
     g = report.gc_cpu
     if not g or not g.get("total_cpu_ns") or not CV.has_clock(report):
-        return None  # no real clock: no CPU time (the no-clock caveat says so)
+        return []  # no real clock: no CPU time (the no-clock caveat says so)
     tot = g["total_cpu_ns"]
     lim = g["limiter"]
-    return (f"  GC CPU {_pct(g['fraction'])} of GOMAXPROCS x trace time: mark workers "
-            f"{_pct(g['mark_dedicated_ns'] / tot)}, assists {_pct(g['mark_assist_ns'] / tot)}, "
-            f"pauses {_pct(g['pause_ns'] / tot)}; GC CPU limiter on in "
-            f"{lim['cycles_limited']} cycles")
+    return [f"  GC CPU {_pct(g['fraction'])} of GOMAXPROCS x trace time (limiter on in "
+            f"{lim['cycles_limited']} cycles):",
+            f"    mark workers {_pct(g['mark_dedicated_ns'] / tot)}, assists "
+            f"{_pct(g['mark_assist_ns'] / tot)}, pauses {_pct(g['pause_ns'] / tot)}"]
 
 
 _LABELS = (("cycles", "GC cycles", lambda v: f"{v:,}"),
@@ -35,8 +35,8 @@ def range_lines(report) -> list[str]:
     dr = report.death_range
     if not dr:
         return []
-    out = ["  Range the trace leaves open (every death at the earliest / latest point its "
-           "interval admits; the central value is the answer):"]
+    out = ["  Range over the death times the trace admits (earliest / latest; the first",
+           "  figure, at the midpoints, is the answer):"]
     for key, label, fmt in _LABELS:
         r = dr.get(key) or {}
         if key == "gc_cpu" and not CV.has_clock(report):
@@ -48,10 +48,7 @@ def range_lines(report) -> list[str]:
 
 
 def render(report, console) -> None:
-    line = gc_cpu_line(report)
-    if line:
-        console.print(line)
-    for s in range_lines(report):
+    for s in gc_cpu_lines(report) + range_lines(report):
         console.print(s)
     for w in report.warnings or []:
         console.print(f"[yellow]warning:[/yellow] {w}")
