@@ -90,3 +90,28 @@ def test_stacks_in_the_trace_lower_the_limit_goal(tmp_path):
     assert gb and gs
     diff = 8 * MiB - 280_000  # mstats.FIXED_STACKS, docs/model.md 2b
     assert 0.95 * diff <= gb[0] - gs[0] <= diff + 4096
+
+
+def test_death_range_in_text_and_json(cli):
+    """Pacer mode on a Go trace: the text report quotes each figure's range as the JSON's
+    death_range holds it, the central value being the replay's own answer; --no-death-range
+    leaves it out of both; recorded mode has none (the recording decides what is marked)."""
+    import json
+    from pathlib import Path
+
+    trace = Path(__file__).resolve().parents[1] / "traces" / "go126-parser.msgpack"
+    code, out, err = cli("replay", trace, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    dr = doc["death_range"]
+    done = sum(1 for c in doc["cycles"] if c["end_event"] is not None)
+    assert dr["cycles"]["central"] == done
+    assert dr["cycles"]["low"] <= done <= dr["cycles"]["high"]
+    code, text, err = cli("replay", trace)
+    assert code == 0, err
+    c = dr["cycles"]
+    assert f"GC cycles: {c['central']} ({c['low']} - {c['high']})" in text
+    code, out, _ = cli("replay", trace, "--json", "--no-death-range")
+    assert json.loads(out)["death_range"] is None
+    code, out, _ = cli("replay", trace, "--json", "--gc", "recorded")
+    assert json.loads(out)["death_range"] is None
