@@ -67,8 +67,17 @@ def test_figures_come_from_the_reports(trace):
             assert cfg["gogc"] == 50
         elif s["name"].startswith("GOMEMLIMIT="):
             assert cfg["gomemlimit"] == int(s["name"].split("=")[1][:-3]) << 20
+        elif s["name"].startswith("Go "):  # the newest release, when the trace's is older
+            assert cfg["go_version"] == s["name"][3:] != runs[0]["report"]["config"]["go_version"]
         else:
             assert cfg["table"] == ex.WHATIF_TABLE
+    for entry in doc["by_site"]:  # each top site followed through every run
+        for key in ex.SITE_FIGURES:
+            assert len(entry[key]) == len(runs)
+            for f in entry[key]:
+                if f is not None:
+                    assert resolve(runs[f["run"]]["report"], f["path"]) == f["value"]
+                    assert f["path"].endswith(key) and f["value"] is not None
 
 
 def test_text_names_the_stranding_type(tmp_path):
@@ -86,6 +95,14 @@ def test_text_names_the_stranding_type(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "main.Session (80.0 KiB in 10 spans)" in r.stdout
     assert "main.Session would hold 80.0 KiB of spans at the end (was 80.0 KiB)" in r.stdout
+    # followed through the runs: its 10 spans (10 x 8 KiB) in the run as asked and at GOGC=50,
+    # its 10 objects of 48 B live at the peak; Go 1.27 replayed since 1.23 is older
+    # (at the peak, the alloc of the tenth span's Session: its one span, and the other nine
+    # are main.Tmp's)
+    assert ("main.Session: as asked 80.0 KiB held (8.0 KiB at peak, 480 B live then); "
+            "GOGC=50 80.0 KiB held (8.0 KiB at peak, 480 B live then);") in r.stdout
+    assert "main.Tmp (72.0 KiB, 0 B of it stranded), main.Session (8.0 KiB, 8.0 KiB" in r.stdout
+    assert "Go 1.27 " in r.stdout.split("main.Session: as asked")[1]
 
 
 def test_html_shows_the_table_and_the_text(tmp_path):
