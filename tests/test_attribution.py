@@ -288,3 +288,36 @@ def test_heaptrack_call_sites_add_up(tmp_path):
     assert a["sums"]["live_bytes"] == rep.live_requested
     assert a["sums"]["alloc_objects"] == int((chunk.kind == 1).sum())
     assert a["sums"]["held_bytes"] == a["totals"]["held_bytes"]
+
+
+SHIPPED = Path(__file__).parents[1] / "traces"
+
+
+@pytest.mark.parametrize("name,minor", [("go126-parser.msgpack", 26),
+                                        ("go127-http-clientserver.msgpack", 27)])
+def test_shipped_go_traces_add_up(name, minor, tmp_path, shipped=SHIPPED):
+    """The shipped Go 1.26/1.27 recordings carry types: per-type live, rounding, held bytes
+    (at the end and at the peak) add up to the replay's own totals exactly, most live bytes
+    are named, and the recording release's `go tool pprof -top` totals equal the JSON sums."""
+    trace = shipped / name
+    prof, js = tmp_path / "p.pb.gz", tmp_path / "p.json"
+    for args in (["--format", "pprof", "-o", prof], ["--peak-spans", "-o", js]):
+        r = subprocess.run([sys.executable, "-m", "goalloc", "replay", str(trace),
+                            *map(str, args)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    doc = json.loads(js.read_text())
+    a = doc["attribution"]
+    assert a["kind"] == "go-type" and a["sites_in_table"] > 100
+    mem, peak = doc["memory"]["end"], doc["memory"]["peak"]
+    assert a["sums"]["live_bytes"] == doc["counters"]["live_requested"]
+    assert a["sums"]["rounding_bytes"] == doc["fragmentation"]["end"]["rounding"]
+    assert a["sums"]["held_bytes"] == mem["objects"] + mem["unused"]
+    assert a["peak_spans_consistent"] is True
+    assert a["sums"]["peak_held_bytes"] == peak["objects"] + peak["unused"]
+    named = sum(r["live_bytes"] for r in a["rows"] if r["site"] is not None)
+    assert named > a["sums"]["live_bytes"] / 2
+    go = go_release(minor)
+    if go is None:
+        pytest.skip(f"Go 1.{minor} is not installed")
+    totals = _pprof_totals(go, prof, tmp_path)
+    assert totals == {index: a["sums"][key] for index, _u, key in PPROF_TYPES}

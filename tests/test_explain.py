@@ -31,7 +31,8 @@ def resolve(doc: dict, path: str):
     return v
 
 
-@pytest.mark.parametrize("trace", ["go126-parser.msgpack", "c-python-json.msgpack"])
+@pytest.mark.parametrize("trace", ["go126-parser.msgpack", "go127-http-clientserver.msgpack",
+                                   "c-python-json.msgpack"])
 def test_figures_come_from_the_reports(trace):
     r = subprocess.run([sys.executable, "-m", "goalloc", "explain", str(TRACES / trace),
                         "--json"], capture_output=True, text=True, timeout=600)
