@@ -7,7 +7,7 @@ shared machine waiting for a core is not the replay's cost. Target: at most 25% 
 without it the replay does no attribution work (the kernel is untouched, Engine.attribution
 is None).
 
-    python benchmarks/bench_attribution.py [--repeat N] [--out FILE.json]
+    python benchmarks/bench_attribution.py [--repeat N] [--out FILE.json] [--traces DIR]
 """
 
 from __future__ import annotations
@@ -51,13 +51,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out")
+    ap.add_argument("--traces", default=str(ROOT / "traces"),
+                    help="directory holding the shipped traces (default: this tree's)")
     ap.add_argument("--synth-events", type=int, default=4_000_000,
                     help="also a `goalloc synth steady` trace of this many events (0: none)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-attr-"))
     typed = tmp / "gotrace-tiny.msgpack"
     import_gotrace(ROOT / "tests/data/gotrace-tiny.trace", typed)
-    paths = [ROOT / "traces" / n for n in SHIPPED] + [typed]
+    paths = [Path(args.traces) / n for n in SHIPPED] + [typed]
     if args.synth_events:
         import goalloc.synth
 
