@@ -128,6 +128,7 @@ def test_html_shows_the_table_and_the_text(tmp_path):
                                     timeout=600).stdout)
     page = out.read_text()
     assert "Where held memory goes, by site" in page and "<td>main.Session</td>" in page
+    assert ">held at peak<" in page and ">stranded at peak<" in page  # explain: --peak-spans
     for line in ex.lines(doc):
         assert escape(line) in page, line
     (embedded,) = embedded_reports(page)
