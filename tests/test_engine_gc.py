@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import write_trace
 
@@ -379,3 +380,56 @@ def test_read_mem_stats_flushes_every_mcache(tmp_path, gc_mode, reason, spans):
     r = replay(path, Config(gc_mode=gc_mode, go_version="1.22"))
     assert r.spans_in_use == spans
     assert r.end.objects == 2 * 48
+
+
+# ---- the recording's stacks + globals in the GOGC goal ----------------------------------------
+
+def _commits_trace(tmp_path, first_goal, goal2, name="c.msgpack"):
+    # A recorded Go trace: three 1 MiB objects (128-page large spans: 3 MiB marked exactly) live
+    # through cycle 1, whose mark termination traces heapMarked (3 MiB) and then the new goal
+    # `goal2`; the goal traced before any cycle is `first_goal`. A second cycle follows.
+    events = [ev(fmt.HEAP_GOAL, size=first_goal, ts=0)]
+    events += [ev(fmt.ALLOC, i, MiB, ts=1 + i, flags=NOSCAN) for i in range(3)]
+    events += [ev(fmt.GC_START, 1, ts=10), ev(fmt.GC_MARK_TERM, 1, ts=20),
+               ev(fmt.HEAP_LIVE, size=3 * MiB, ts=21), ev(fmt.HEAP_GOAL, size=goal2, ts=22),
+               ev(fmt.ALLOC, 3, MiB, ts=30, flags=NOSCAN),
+               ev(fmt.GC_START, 2, ts=40), ev(fmt.GC_MARK_TERM, 2, ts=50)]
+    return write_trace(tmp_path / name, events, Header(gomaxprocs=1, frees="sweep"))
+
+
+@pytest.mark.parametrize("gogc,nonheap", [(100, 512 << 10), (50, 768 << 10), (200, 64 << 10)])
+def test_goal_adds_the_recordings_stacks_and_globals(tmp_path, gogc, nonheap):
+    """mgcpacer.go: goal = heapMarked + (heapMarked + lastStackScan + globalsScan) * GOGC/100.
+    The trace's commit (heapMarked 3 MiB, then the goal) shows stacks + globals; the recording's
+    GOGC comes from its first goal, the heap minimum 4 MiB * GOGC/100. Replayed under that
+    GOGC, the model's cycle-2 goal is the recorded one; under GOGC=100 it is 3 MiB + (3 MiB +
+    stacks + globals); stand-ins in the Config win over the recording."""
+    marked = 3 * MiB
+    goal2 = marked + (marked + nonheap) * gogc // 100
+    path = _commits_trace(tmp_path, (4 * MiB) * gogc // 100, goal2)
+    r = replay(path, Config(gc_mode="recorded", go_version="1.22", gogc=gogc))
+    assert [c.marked for c in r.cycles[:1]] == [marked]
+    assert r.cycles[1].goal == goal2
+    r = replay(path, Config(gc_mode="recorded", go_version="1.22", gogc=100))
+    assert r.cycles[1].goal == 2 * marked + nonheap
+    r = replay(path, Config(gc_mode="recorded", go_version="1.22", gogc=100,
+                            globals_bytes=100 << 10))
+    assert r.cycles[1].goal == 2 * marked + (100 << 10)
+
+
+def test_goal_floors_do_not_show_stacks_and_globals():
+    """A goal at the heap minimum, at the sweep-distance floor (heapMarked + 1 MiB) or below the
+    GOGC formula (a memory limit's) says nothing about stacks + globals."""
+    from goalloc.engine.pacer import nonheap_scan, recorded_gogc
+
+    marked = np.array([1 * MiB, 3 * MiB, 3 * MiB])
+    goal = np.array([4 * MiB, 5 * MiB, 7 * MiB])
+    assert nonheap_scan(marked, goal, 100).tolist() == [-1, -1, MiB]
+    # GOGC=50: the formula gives 1.5 + (1.5 + x) / 2 MiB < 2.5 MiB for small x, so the sweep
+    # distance (heapMarked + 1 MiB) is the goal; a larger x shows
+    marked = np.array([3 * MiB // 2, 3 * MiB // 2])
+    goal = np.array([5 * MiB // 2, 3 * MiB])
+    assert nonheap_scan(marked, goal, 50).tolist() == [-1, 3 * MiB // 2]
+    assert recorded_gogc(2 * MiB, {}) == (50, "the trace's first heap goal (the heap minimum)")
+    assert recorded_gogc(5 * MiB + 1, {})[0] == 100  # not a heap minimum: the default
+    assert recorded_gogc(4 * MiB, {"gogc": 300})[0] == 300

@@ -246,9 +246,21 @@ def test_procs_and_times_match_go_tool_trace(tiny):
     out = subprocess.run([go, "tool", "trace", "-d=1", str(TINY)], capture_output=True,
                          text=True, env=go_env(go), timeout=120).stdout
     pat = re.compile(r"^M=\S+ P=(-?\d+) G=\S+ Experimental Time=(\d+) Name=(HeapObjectAlloc|"
-                     r"HeapObjectFree) ", re.M)
+                     r"HeapObjectFree|SpanAlloc) ArgNames=\[[^]]*\] Args=\[(\d+) ?(\d*) ?(\d*)\]",
+                     re.M)
     t0 = min(int(t) for t in re.findall(r" Time=(\d+) ", out))
-    found = pat.findall(out)
+    # A large object is allocated with its span: the runtime traces it only after zeroing it
+    # preemptibly (mallocgc's delayed zeroing), so goalloc puts it at its SpanAlloc's time and
+    # P (the last SpanAlloc of a large heap span, kindclass 0 or 2, at the object's address).
+    found, large_span = [], {}
+    for p, t, name, a, _npages, kc in pat.findall(out):
+        if name == "SpanAlloc":
+            if int(kc) in (0, 2):
+                large_span[int(a) * 8192 // 8] = (p, t)
+            continue
+        if name == "HeapObjectAlloc" and int(a) in large_span:
+            p, t = large_span.pop(int(a))
+        found.append((p, t, name))
     theirs = collections.Counter((name, int(t) - t0, int(p)) for p, t, name in found)
     _, _, c = tiny
     # goalloc rebases on its first kept event, Go on its first event: align the first allocs.

@@ -52,13 +52,11 @@ from goalloc.engine.state import (
     OB_TB,
     P_BGSWEEP_NS,
     P_FIXED_CONS_MARK,
-    P_GLOBALS,
     P_GOGC,
     P_GOVERSION,
     P_NPROCS,
     P_PERIODIC_NS,
     P_RECORDED,
-    P_STACK,
     P_TINY_SPC,
     PAGE_SIZE,
     S_BGSWEEP_T,
@@ -82,6 +80,7 @@ from goalloc.engine.state import (
     S_MARKED_NOW,
     S_MARKED_SCAN_NOW,
     S_NEXT_TIMED,
+    S_NONHEAP_SCAN,
     S_NOW,
     S_OBJ_BYTES,
     S_PAGES_FREE,
@@ -173,7 +172,7 @@ def mark_start(s, event, ts, trigger, goal, limit_bound, kind):
     for spc in range(0, s.cs.shape[0], 2):
         scan += s.cs[spc, CS_LIVE_SLOT_BYTES]
     sc[S_MARKED_SCAN_NOW] = scan
-    work = scan + s.prm[P_STACK] + s.prm[P_GLOBALS]
+    work = scan + sc[S_NONHEAP_SCAN]
     sc[S_SCAN_WORK] = work
     sc[S_MARK_START_TS] = sc[S_NOW]
     sc[S_MARK_BY_GOAL] = 0

@@ -348,11 +348,12 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                     gc.free_object(s, oid, sweep_frees)
         elif k == STACK_ALLOC or k == STACK_FREE:
             mstats.stack_event(sc, s.stk, k == STACK_ALLOC, ids[i], size[i])
-        elif recorded and (k == GC_START or k == GC_MARK_TERM):
-            if k == GC_START and sc[S_PHASE] == 0:
+        elif k == GC_START or (recorded and k == GC_MARK_TERM):
+            pacer.recorded_nonheap(sc, size[i])
+            if recorded and k == GC_START and sc[S_PHASE] == 0:
                 goal, trig, lb = pacer.goal_and_trigger(s)
                 gc.mark_start(s, ev, t, -1, goal, lb, CYK_RECORDED)
-            elif k == GC_MARK_TERM and sc[S_PHASE] == 1:
+            elif recorded and k == GC_MARK_TERM and sc[S_PHASE] == 1:
                 gc.mark_term(s, ev, t)
         elif k == METRIC:
             # a runtime/metrics sample the program logged: the model's classes at the same
@@ -367,6 +368,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
             for q in range(nprocs):
                 mcache.release_all(s, q)
         elif k == FORCED_GC and not recorded:
+            pacer.recorded_nonheap(sc, size[i])
             # runtime.GC: wait for a cycle in progress to end, then a whole cycle; the caller
             # blocks until mark termination (idle Ps mark), so it ends at the same event
             sc[S_EVENT] = ev

@@ -6,6 +6,12 @@ runway to the goal (upper bound at least goal - 4 MiB). runway = consMark * 3 * 
 stacks + globals) with consMark measured at each mark termination from the mark cost model
 (gc._end_cycle), or fixed (Config.fixed_cons_mark); lastHeapScan is the bytes marked in
 pointerful span classes (see docs/model.md). GOGC=off: no GOGC goal.
+
+lastStackScan + globalsScan (S_NONHEAP_SCAN) are not in a trace's events, but a Go trace's own
+commits show them: each mark termination traces heapMarked (resetLive's HeapAlloc) and then
+the new goal (HeapGoal), and goal = marked + (marked + stacks + globals) * GOGC/100, so the
+recording's stacks + globals follow from its GOGC (`nonheap_scan`). The replay takes each
+recorded value at its mark termination.
 """
 
 from __future__ import annotations
@@ -19,23 +25,23 @@ from goalloc.engine.state import (
     INF,
     P_CONS_MARK_PPM,
     P_FIXED_CONS_MARK,
-    P_GLOBALS,
     P_GOGC,
     P_GOVERSION,
     P_MEMLIMIT,
-    P_STACK,
     PAGE_SIZE,
     S_GOAL_GOGC,
     S_HEAP_LIVE,
     S_HEAP_MARKED,
     S_LAST_HEAP_SCAN,
+    S_NONHEAP_SCAN,
     S_OBJ_BYTES,
     S_PAGES_FREE,
     S_RUNWAY,
     S_SWEEP_DIST_MIN,
     SWEEP_MIN_HEAP_DISTANCE,
 )
-from goalloc.jit import njit
+from goalloc.jit import kernel, njit
+from goalloc.trace import format as fmt
 
 
 @njit(cache=True)
@@ -48,12 +54,12 @@ def commit(s, sweep_unfinished):
     if gogc < 0:
         sc[S_GOAL_GOGC] = INF
     else:
-        goal = marked + (marked + prm[P_STACK] + prm[P_GLOBALS]) * gogc // 100
+        goal = marked + (marked + sc[S_NONHEAP_SCAN]) * gogc // 100
         minimum = HEAP_MINIMUM * gogc // 100
         if goal < minimum:
             goal = minimum
         sc[S_GOAL_GOGC] = goal
-    scan = sc[S_LAST_HEAP_SCAN] + prm[P_STACK] + prm[P_GLOBALS]
+    scan = sc[S_LAST_HEAP_SCAN] + sc[S_NONHEAP_SCAN]
     if prm[P_FIXED_CONS_MARK] != 0:
         sc[S_RUNWAY] = prm[P_CONS_MARK_PPM] * 3 * scan // 1000000
     else:
@@ -146,3 +152,76 @@ def goal_and_trigger(s):
     if trigger > goal:
         trigger = goal
     return goal, trigger, limit_bound
+
+
+# ---- the recording's own stacks + globals ----------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def recorded_nonheap(sc, size):
+    """At a recorded cycle's gc_start: the stacks + globals its commit showed (Plan.run_chunk
+    puts them in the event's size, plus one; 0: none known). Taken at the cycle's start so a
+    model commit that comes before the recorded one (pacer mode) has them too."""
+    if size > 0:
+        sc[S_NONHEAP_SCAN] = size - 1
+
+# recorded_commits state: [0] 0 idle, 1 after a mark termination, 2 its heapMarked seen;
+# [1] that cycle's gc_start event index; [2] its heapMarked; [3] the first heap goal traced
+# before any gc_start (-1: none yet); [4] 1 once a gc_start was seen; [5] the last gc_start
+COMMIT_STATE = 6
+
+
+@kernel
+def recorded_commits(kind, size, start, st, ev_out, marked_out, goal_out):
+    """One chunk of a trace's commits: (the cycle's gc_start event index, heapMarked, heap
+    goal), written to the *_out arrays; returns how many. gcMarkTermination traces heapMarked
+    (gcController.resetLive's HeapAlloc) and then the goal gcControllerCommit set (HeapGoal)."""
+    n = 0
+    for i in range(kind.shape[0]):
+        k = kind[i]
+        if k == fmt.GC_MARK_TERM:
+            st[0] = 1 if st[5] >= 0 else 0
+            st[1] = st[5]
+        elif k == fmt.HEAP_LIVE:
+            if st[0] == 1:
+                st[2] = size[i]
+                st[0] = 2
+        elif k == fmt.HEAP_GOAL:
+            if st[4] == 0 and st[3] < 0:
+                st[3] = size[i]
+            if st[0] == 2:
+                ev_out[n] = st[1]
+                marked_out[n] = st[2]
+                goal_out[n] = size[i]
+                n += 1
+                st[0] = 0
+        elif k == fmt.GC_START:
+            st[0] = 0
+            st[4] = 1
+            st[5] = start + i
+    return n
+
+
+def recorded_gogc(first_goal: int, source: dict) -> tuple[int, str]:
+    """The GOGC the recording ran with: the header's when the recorder wrote it; else read from
+    the heap goal traced before the first cycle when that is the heap minimum (4 MiB *
+    GOGC/100: a young heap's goal); else the default, 100."""
+    g = source.get("gogc")
+    if isinstance(g, int) and not isinstance(g, bool) and 0 < g <= 1 << 30:
+        return g, "the trace header"
+    if first_goal > 0:
+        g = round(first_goal * 100 / HEAP_MINIMUM)
+        if 0 < g <= 1 << 30 and HEAP_MINIMUM * g // 100 == first_goal:
+            return g, "the trace's first heap goal (the heap minimum)"
+    return 100, "assumed (the default)"
+
+
+def nonheap_scan(marked: np.ndarray, goal: np.ndarray, gogc: int) -> np.ndarray:
+    """stacks + globals from each recorded commit (goal = marked + (marked + x) * GOGC/100),
+    -1 where the goal does not show them: the heap-minimum floor, the sweep-distance floor
+    (marked + 1 MiB), or a goal below the GOGC formula's (a memory limit's)."""
+    marked = np.asarray(marked, np.int64)
+    goal = np.asarray(goal, np.int64)
+    x = (goal - marked) * 100 // gogc - marked
+    floor = (goal <= HEAP_MINIMUM * gogc // 100) | (goal == marked + SWEEP_MIN_HEAP_DISTANCE)
+    return np.where(floor | (x < 0), -1, x)

@@ -128,6 +128,9 @@ class Engine:
         self.stw = pauses.StwCollector()
         self.arrays = S.EngineArrays(prm, self.table, prof.objs_scan, prof.objs_noscan, self.procs)
         init(self.arrays.state)
+        # stacks + globals for the GOGC goal: the stand-ins until the recording's own come
+        # (Plan.run_chunk hands them to the kernel at each recorded mark termination)
+        self.arrays.sc[S.S_NONHEAP_SCAN] = config.stack_bytes + config.globals_bytes
         self.attribution = None  # attribution.Attribution when the replay attributes (#17)
 
     def run_chunk(self, chunk, deaths: tuple[np.ndarray, np.ndarray] | None = None) -> None:
@@ -268,6 +271,8 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
             eng.plan.timed_deaths = config.gc_mode == "pacer" and config.death_time != "late"
             eng.plan.early_deaths = config.death_time == "early"
             eng.plan.drop_tracer = config.drops_tracer_buffers()
+            # the recording's stacks + globals, unless the config gives stand-ins
+            eng.plan.nonheap_from_trace = config.stack_bytes == 0 and config.globals_bytes == 0
             eng.plan.build(eng)
             run_chunk = functools.partial(eng.plan.run_chunk, eng)
         if eng.attribution is not None:
@@ -303,11 +308,26 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
             engine_out.append(eng)
         report = build_report(eng, str(reader.path), header, events)
         report.scan_rate = {"bytes_per_s": eng.scan_rate, "source": scan_rate_source}
+        report.nonheap_scan = _nonheap_scan(eng, config)
         report.estimated_sizes = int(vs.st[validate.S_ESTIMATED])
         report.warnings = whatif.warnings(report, config, whatif.tail(last_gc, events))
         if eng.attribution is not None:
             report.attribution = eng.attribution.report(eng, report)
         return report
+
+
+def _nonheap_scan(eng: Engine, config: Config) -> dict | None:
+    """Report.nonheap_scan: where the goal's stacks + globals came from."""
+    plan = eng.plan
+    if plan is not None and plan.nonheap_from_trace and plan.commit_nonheap.shape[0]:
+        x = plan.commit_nonheap
+        gogc, how = plan.recorded_gogc
+        return {"source": "trace", "bytes": [int(v) for v in x], "mean_bytes": int(x.mean()),
+                "recorded_gogc": gogc, "recorded_gogc_source": how}
+    standin = config.stack_bytes + config.globals_bytes
+    if standin:
+        return {"source": "config", "bytes": [standin], "mean_bytes": standin}
+    return None
 
 
 def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,

@@ -175,6 +175,10 @@ class Report:
     # the mark cost model's scan rate (B/s per CPU) and where it came from: "config", "trace"
     # (measured from a recorded Go trace's cycles, pacer mode) or "default"
     scan_rate: dict | None = None
+    # stacks + globals the GOGC goal adds to heapMarked (lastStackScan + globalsScan): from a
+    # recorded Go trace's commits (pacer.nonheap_scan) - bytes at each, mean, the recording's
+    # GOGC and how it is known - or the Config's stand-ins; None: neither
+    nonheap_scan: dict | None = None
     # allocations whose requested size the importer estimated (trace flag `estimated`: a Go
     # execution trace records no request, so it is worked out from the type or the slot);
     # rounding waste and live requested bytes rest on them (goalloc/report/caveats.py)

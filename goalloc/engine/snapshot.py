@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from goalloc import limits
-from goalloc.engine import gc, mcentral, mheap, mspan, spanset
+from goalloc.engine import gc, mcentral, mheap, mspan, pacer, spanset
 from goalloc.engine import state as S
 from goalloc.engine.state import (
     OB_SIZE,
@@ -167,6 +167,12 @@ class Plan:
     early_event: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     early_slot: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     early_noscan: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    # the recording's stacks + globals in each cycle (pacer.nonheap_scan): the cycle's gc_start
+    # event index and bytes, and whether this replay uses them (not when Config gives stand-ins)
+    commit_event: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    commit_nonheap: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    recorded_gogc: tuple = (100, "")
+    nonheap_from_trace: bool = True
     counts: dict = field(default_factory=dict)
 
     @property
@@ -257,10 +263,17 @@ class Plan:
     def run_chunk(self, eng, chunk) -> None:
         """Replay one chunk: snapshot allocs skipped (already placed), deaths applied before
         the gc_start they belong to (or, with `timed_deaths`, at their interval's midpoint),
-        by the replay kernel itself."""
+        by the replay kernel itself; the recording's stacks + globals at its mark
+        terminations."""
         import dataclasses
 
         lo, hi = chunk.start, chunk.start + chunk.n
+        if self.nonheap_from_trace and self.commit_event.shape[0]:
+            a, b = np.searchsorted(self.commit_event, [lo, hi])
+            if b > a:  # the kernel reads them from the gc_starts' size, plus one
+                size = chunk.size.copy()
+                size[self.commit_event[a:b] - lo] = self.commit_nonheap[a:b] + 1
+                chunk = dataclasses.replace(chunk, size=size)
         for events in (self.obj_event, self.tracer_event if self.drop_tracer else None):
             if events is None or not events.shape[0]:
                 continue
@@ -300,6 +313,8 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
     early = {"event": [], "slot": [], "noscan": []}
     first_term = -1  # event index of the first mark termination (mcaches flushed)
     markers = 0
+    cm_st = np.array([0, -1, 0, -1, 0, -1], np.int64)  # pacer.COMMIT_STATE
+    cm_ev, cm_marked, cm_goal = [], [], []
     with goalloc.trace.open(path) as reader:
         for chunk in reader:
             kind = chunk.kind
@@ -317,6 +332,12 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
                         n - last_alloc_t.shape[0], np.int64)])
             terms = np.flatnonzero(kind == fmt.GC_MARK_TERM)
             markers += terms.shape[0]
+            out = np.empty((3, terms.shape[0] + 1), np.int64)  # one may be the last chunk's
+            nc = pacer.recorded_commits(kind, chunk.size, chunk.start, cm_st, out[0], out[1],
+                                        out[2])
+            cm_ev.append(out[0, :nc])
+            cm_marked.append(out[1, :nc])
+            cm_goal.append(out[2, :nc])
             snapf = (chunk.flags & fmt.FLAG_SNAPSHOT) != 0
             if (chunk.flags & fmt.FLAG_TRACER).any():
                 tracer.append(np.flatnonzero(allocs & ((chunk.flags & fmt.FLAG_TRACER) != 0))
@@ -363,6 +384,12 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
                 mv_lo.append(buf_lo[:nm])
                 dead.append(buf_d[:nd])
     p = Plan()
+    if cm_ev:
+        p.recorded_gogc = pacer.recorded_gogc(int(cm_st[3]), header.source or {})
+        x = pacer.nonheap_scan(np.concatenate(cm_marked), np.concatenate(cm_goal),
+                               p.recorded_gogc[0])
+        ok = x >= 0
+        p.commit_event, p.commit_nonheap = np.concatenate(cm_ev)[ok], x[ok]
     if tracer:
         p.tracer_event = np.concatenate(tracer)
     if sweep and markers > 0:

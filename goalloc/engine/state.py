@@ -197,6 +197,8 @@ S_METRIC_GROUP = 148  # id of the last metric-sample group the kernel sampled at
 S_METRIC_HEAP = 149  # ... the heap classes' sum of that group so far
 S_NONHEAP_READY = 150  # mapped memory outside the heap at the last sample (total - heap
 #                        classes: stacks, metadata, other), -1 before any (mstats.nonheap)
+S_NONHEAP_SCAN = 151  # lastStackScan + globalsScan the GOGC goal and the runway add to the
+#                       heap (Config's stand-ins, or the recording's own: pacer.nonheap_scan)
 N_SC = 160
 
 # ---- float scalars (fs) ------------------------------------------------------------------------

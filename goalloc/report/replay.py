@@ -320,6 +320,12 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
         rows.append(("scavenger", f"{duration_ns(sc['background_ns'])} background in "
                      f"{sc['bursts']} bursts, {duration_ns(sc['assist_ns'])} in allocations; "
                      f"madvise {sc['page_ns']:g} ns/page + {sc['call_ns']:g} ns/call"))
+    nh = getattr(report, "nonheap_scan", None)
+    if nh:
+        rows.append(("stacks+globals", f"{iec_bytes(nh['mean_bytes'])} in the GOGC goal ("
+                     + (f"mean of {len(nh['bytes'])} recorded commits, recorded at GOGC "
+                        f"{nh['recorded_gogc']}: {nh['recorded_gogc_source']})"
+                        if nh["source"] == "trace" else "set)")))
     rate = getattr(report, "scan_rate", None)
     if report.gc_mode == "pacer" and rate and rate.get("source") in ("trace", "config"):
         rows.append(("mark speed", f"{rate['bytes_per_s'] / 1e9:.3g} GB/s scanned per CPU ("

@@ -783,6 +783,7 @@ class _State:
         self.t0 = None
         self.gens = 0
         self.trigger_allocs_moved = 0  # [1.24+] triggering allocations put before GCBegin
+        self.large_allocs_moved = 0  # large objects traced after delayed zeroing, put at their span
         self.split_malloc_frames = False  # release evidence from the first generation
         self.cur_g = np.full(16, -1, np.int64)  # goroutine running on each M (by M index)
         self.generated_malloc_frames = False
@@ -1051,6 +1052,42 @@ def _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs,
     return np.argsort(pos, kind="stable") if moved else order
 
 
+def _large_allocs_at_their_span(order, typ, key, mm, a1, a3, st, per_page):
+    """The merge order with each large object's HeapObjectAlloc moved to just after the
+    SpanAlloc of its span, where the runtime allocated it. mallocgc zeroes a large object
+    after allocLarge with preemption enabled (memclrNoHeapPointersChunked, "delayed zeroing",
+    malloc.go of every release since 1.17, golang/go #47302) and traces the object only after
+    that, so a goroutine preempted while zeroing leaves its span in use (and heapLive counted)
+    for milliseconds before the object appears: a GC cycle that begins in between marks a heap
+    that holds the span. The object's alloc is the next event at its span's base (a large span
+    holds one object); both must be in this generation. It takes the SpanAlloc's time and M
+    (so its P). Counted in st.large_allocs_moved."""
+    spans = np.flatnonzero(typ == w.EV_SPAN_ALLOC)
+    spans = spans[(a3[spans] & 1 == 0) & (a3[spans] >> 2 == 0)]  # heap spans of class 0
+    if not spans.size:
+        return order
+    allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
+    pos = np.empty(order.shape[0], np.float64)
+    pos[order] = np.arange(order.shape[0], dtype=np.float64)
+    ev = np.concatenate((spans, allocs))
+    base = np.concatenate((a1[spans] * per_page, a1[allocs]))
+    by = np.lexsort((pos[ev], base))  # by base, then in merge order
+    ev, base = ev[by], base[by]
+    # an alloc right after (in its base's events) a large SpanAlloc at the same base
+    hit = np.flatnonzero((base[1:] == base[:-1]) & (typ[ev[:-1]] == w.EV_SPAN_ALLOC)
+                         & (typ[ev[1:]] == w.EV_HEAP_OBJECT_ALLOC))
+    span_ev, alloc_ev = ev[hit], ev[hit + 1]
+    late = pos[alloc_ev] > pos[span_ev] + 1  # not already next to it
+    if not late.any():
+        return order
+    span_ev, alloc_ev = span_ev[late], alloc_ev[late]
+    pos[alloc_ev] = pos[span_ev] + 0.5
+    key[alloc_ev] = key[span_ev]
+    mm[alloc_ev] = mm[span_ev]
+    st.large_allocs_moved += int(alloc_ev.shape[0])
+    return np.argsort(pos, kind="stable")
+
+
 @kernel
 def _running_g(order, typ, mm, a1, a3, status, m_of, cur):
     """The goroutine running on each event's M when it happened (-1: none known), following
@@ -1261,6 +1298,8 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
         order = np.argsort((key - kmin) * 2 + (~frees), kind="stable")
         order = _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs,
                                       st, page_size // align, start_blocks)
+        order = _large_allocs_at_their_span(order, typ, key, mm, a1, a3, st,
+                                            page_size // align)
     else:
         order = np.zeros(0, np.int64)
         if st.t0 is None:
@@ -1475,6 +1514,7 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
         "frees_without_p": int(c[C_NO_P]),
         "tiny_allocs_in_block": int(c[C_TINY_IN_BLOCK]),
         "trigger_allocs_moved": st.trigger_allocs_moved,
+        "large_allocs_moved": st.large_allocs_moved,
         "beyond_inline_marks": int(c[C_BEYOND_INLINE_MARKS]),
         "tracer_buffers": int(c[C_TRACER_BUFFERS]),
         "tracer_buffer_bytes": int(c[C_TRACER_BYTES]),
