@@ -49,18 +49,25 @@ def _row(attr, name):
     return row
 
 
-def test_stranded_spans_name_the_type(tmp_path):
-    """Ten 1-page spans of 48 B pointerful slots (Go 1.23: runtime/sizeclasses.go class 5,
-    less the span's heap bits, 8192 / 64 B at its end for objects <= 512 B (mbitmap.go
-    heapBitsInSpan): 168 slots): the first slot of each holds a long-lived main.Session, the
-    other 167 main.Tmp objects that all die. Every span is then kept by one Session: 10
-    stranded spans, 10 * 8192 B, all Session's."""
+def stranded_trace(tmp_path) -> tuple[Path, int, int]:
+    """(trace, slots per span, spans) of the stranded pattern: `spans` spans of `per` 48 B
+    slots, the first of each a main.Session that lives, the rest main.Tmp objects that die."""
     per, spans = (PAGE - PAGE // 64) // 48, 10
     events = [{"kind": "alloc", "ts": k, "id": k, "size": 48, "site": 1 if k % per == 0 else 2}
               for k in range(per * spans)]
     events += [{"kind": "free", "ts": per * spans + k, "id": k}
                for k in range(per * spans) if k % per]
     t = _convert(tmp_path, "strand", _header(["main.Session", "main.Tmp"], [48, 48]), events)
+    return t, per, spans
+
+
+def test_stranded_spans_name_the_type(tmp_path):
+    """Ten 1-page spans of 48 B pointerful slots (Go 1.23: runtime/sizeclasses.go class 5,
+    less the span's heap bits, 8192 / 64 B at its end for objects <= 512 B (mbitmap.go
+    heapBitsInSpan): 168 slots): the first slot of each holds a long-lived main.Session, the
+    other 167 main.Tmp objects that all die. Every span is then kept by one Session: 10
+    stranded spans, 10 * 8192 B, all Session's."""
+    t, per, spans = stranded_trace(tmp_path)
     r = replay(t, Config(gogc=None, go_version="1.23"), attribute=True)
     a = r.attribution
     s, tmp = _row(a, "main.Session"), _row(a, "main.Tmp")
@@ -81,12 +88,7 @@ def test_span_figures_at_the_peak(tmp_path):
     full spans are main.Tmp's (167 of 168 live slots each), the tenth holds one Session (kept,
     stranded: 1 of 168 slots), so Tmp holds 9 spans with no free slot and Session 1 span with
     167 free slots; the per-site span bytes add up to the peak's in-use memory."""
-    per, spans = (PAGE - PAGE // 64) // 48, 10
-    events = [{"kind": "alloc", "ts": k, "id": k, "size": 48, "site": 1 if k % per == 0 else 2}
-              for k in range(per * spans)]
-    events += [{"kind": "free", "ts": per * spans + k, "id": k}
-               for k in range(per * spans) if k % per]
-    t = _convert(tmp_path, "strand", _header(["main.Session", "main.Tmp"], [48, 48]), events)
+    t, per, spans = stranded_trace(tmp_path)
     r = replay(t, Config(gogc=None, go_version="1.23"), attribute=True, peak_spans=True)
     a = r.attribution
     s, tmp = _row(a, "main.Session"), _row(a, "main.Tmp")

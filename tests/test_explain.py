@@ -83,13 +83,9 @@ def test_figures_come_from_the_reports(trace):
 
 def test_text_names_the_stranding_type(tmp_path):
     """The hand-made stranded trace of test_attribution: explain names main.Session."""
-    from test_attribution import PAGE, _convert, _header
+    from test_attribution import stranded_trace
 
-    per = (PAGE - PAGE // 64) // 48
-    events = [{"kind": "alloc", "ts": k, "id": k, "size": 48, "site": 1 if k % per == 0 else 2}
-              for k in range(per * 10)]
-    events += [{"kind": "free", "ts": per * 10 + k, "id": k} for k in range(per * 10) if k % per]
-    t = _convert(tmp_path, "strand", _header(["main.Session", "main.Tmp"], [48, 48]), events)
+    t, _per, _spans = stranded_trace(tmp_path)
     r = subprocess.run([sys.executable, "-m", "goalloc", "explain", str(t), "--go-version",
                         "1.23"], capture_output=True, text=True, timeout=600,
                        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
@@ -111,15 +107,11 @@ def test_html_shows_the_table_and_the_text(tmp_path):
     the page's embedded report is the first run's report of --json."""
     from html import escape
 
-    from test_attribution import PAGE, _convert, _header
+    from test_attribution import stranded_trace
 
     from goalloc.report.html.page import embedded_reports
 
-    per = (PAGE - PAGE // 64) // 48
-    events = [{"kind": "alloc", "ts": k, "id": k, "size": 48, "site": 1 if k % per == 0 else 2}
-              for k in range(per * 10)]
-    events += [{"kind": "free", "ts": per * 10 + k, "id": k} for k in range(per * 10) if k % per]
-    t = _convert(tmp_path, "strand", _header(["main.Session", "main.Tmp"], [48, 48]), events)
+    t, _per, _spans = stranded_trace(tmp_path)
     out = tmp_path / "ex.html"
     args = [sys.executable, "-m", "goalloc", "explain", str(t), "--go-version", "1.23"]
     r = subprocess.run([*args, "--html", str(out)], capture_output=True, text=True, timeout=600)

@@ -59,7 +59,6 @@ A_PEAK_OBJS = 13  # live at the peak of held memory (mirror)
 A_PEAK_BYTES = 14
 N_A = 15
 
-
 # report keys at the peak (replay(..., peak_spans=True)) and the column each reads there
 PEAK_SPAN_KEYS = (
     ("peak_held_bytes", A_HELD),
@@ -77,6 +76,7 @@ def held_now(eng) -> int:
     peak reading counts it."""
     sc = eng.arrays.sc
     return int((sc[S.S_PAGES_INUSE] + sc[S.S_PAGES_FREE]) * S.PAGE_SIZE)
+
 
 # mirror scalars
 M_PEAK_EVENT = 0  # event whose state the peak columns hold, -1 none
@@ -327,26 +327,26 @@ class Attribution:
         """Row k of the table as report data."""
         named = 0 < k <= self.n
         return {
-                "site": k if named else None,
-                "name": self._label(k),
-                "type_size": self.sites.size[k - 1] if named else None,
-                "ptr_bytes": self.sites.ptr_bytes[k - 1] if named else None,
-                "live_objects": int(c[A_LIVE_OBJS]),
-                "live_bytes": int(c[A_LIVE_BYTES]),
-                "slot_bytes": int(c[A_SLOT_BYTES]),
-                "rounding_bytes": int(c[A_SLOT_BYTES] - c[A_LIVE_BYTES]),
-                "held_bytes": int(c[A_HELD]),
-                "spans": int(c[A_SPANS]),
-                "free_slot_bytes": int(c[A_FREE_SLOT_BYTES]),
-                "kept_spans": int(c[A_KEPT_SPANS]),
-                "kept_bytes": int(c[A_KEPT_BYTES]),
-                "stranded_spans": int(c[A_STRANDED_SPANS]),
-                "stranded_bytes": int(c[A_STRANDED_BYTES]),
-                "stranded_objects": int(c[A_STRANDED_OBJS]),
-                "alloc_objects": int(c[A_ALLOC_OBJS]),
-                "alloc_bytes": int(c[A_ALLOC_BYTES]),
-                "peak_live_objects": int(c[A_PEAK_OBJS]) if self.peak_consistent else None,
-                "peak_live_bytes": int(c[A_PEAK_BYTES]) if self.peak_consistent else None,
+            "site": k if named else None,
+            "name": self._label(k),
+            "type_size": self.sites.size[k - 1] if named else None,
+            "ptr_bytes": self.sites.ptr_bytes[k - 1] if named else None,
+            "live_objects": int(c[A_LIVE_OBJS]),
+            "live_bytes": int(c[A_LIVE_BYTES]),
+            "slot_bytes": int(c[A_SLOT_BYTES]),
+            "rounding_bytes": int(c[A_SLOT_BYTES] - c[A_LIVE_BYTES]),
+            "held_bytes": int(c[A_HELD]),
+            "spans": int(c[A_SPANS]),
+            "free_slot_bytes": int(c[A_FREE_SLOT_BYTES]),
+            "kept_spans": int(c[A_KEPT_SPANS]),
+            "kept_bytes": int(c[A_KEPT_BYTES]),
+            "stranded_spans": int(c[A_STRANDED_SPANS]),
+            "stranded_bytes": int(c[A_STRANDED_BYTES]),
+            "stranded_objects": int(c[A_STRANDED_OBJS]),
+            "alloc_objects": int(c[A_ALLOC_OBJS]),
+            "alloc_bytes": int(c[A_ALLOC_BYTES]),
+            "peak_live_objects": int(c[A_PEAK_OBJS]) if self.peak_consistent else None,
+            "peak_live_bytes": int(c[A_PEAK_BYTES]) if self.peak_consistent else None,
         }
 
     def add_peak_spans(self, attr: dict, eng, peak_held: int, peak_inuse: int) -> None:
@@ -373,4 +373,3 @@ class Attribution:
         for key, _ in PEAK_SPAN_KEYS:
             attr["sums"][key] = sum(r[key] for r in attr["rows"]) if ok else None
         attr["totals"]["peak_held_bytes"] = peak_inuse
-
