@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -48,18 +49,25 @@ def _row(attr, name):
     return row
 
 
-def test_stranded_spans_name_the_type(tmp_path):
-    """Ten 1-page spans of 48 B pointerful slots (Go 1.23: runtime/sizeclasses.go class 5,
-    less the span's heap bits, 8192 / 64 B at its end for objects <= 512 B (mbitmap.go
-    heapBitsInSpan): 168 slots): the first slot of each holds a long-lived main.Session, the
-    other 167 main.Tmp objects that all die. Every span is then kept by one Session: 10
-    stranded spans, 10 * 8192 B, all Session's."""
+def stranded_trace(tmp_path) -> tuple[Path, int, int]:
+    """(trace, slots per span, spans) of the stranded pattern: `spans` spans of `per` 48 B
+    slots, the first of each a main.Session that lives, the rest main.Tmp objects that die."""
     per, spans = (PAGE - PAGE // 64) // 48, 10
     events = [{"kind": "alloc", "ts": k, "id": k, "size": 48, "site": 1 if k % per == 0 else 2}
               for k in range(per * spans)]
     events += [{"kind": "free", "ts": per * spans + k, "id": k}
                for k in range(per * spans) if k % per]
     t = _convert(tmp_path, "strand", _header(["main.Session", "main.Tmp"], [48, 48]), events)
+    return t, per, spans
+
+
+def test_stranded_spans_name_the_type(tmp_path):
+    """Ten 1-page spans of 48 B pointerful slots (Go 1.23: runtime/sizeclasses.go class 5,
+    less the span's heap bits, 8192 / 64 B at its end for objects <= 512 B (mbitmap.go
+    heapBitsInSpan): 168 slots): the first slot of each holds a long-lived main.Session, the
+    other 167 main.Tmp objects that all die. Every span is then kept by one Session: 10
+    stranded spans, 10 * 8192 B, all Session's."""
+    t, per, spans = stranded_trace(tmp_path)
     r = replay(t, Config(gogc=None, go_version="1.23"), attribute=True)
     a = r.attribution
     s, tmp = _row(a, "main.Session"), _row(a, "main.Tmp")
@@ -72,6 +80,31 @@ def test_stranded_spans_name_the_type(tmp_path):
     # Session, with the nine full spans before it live
     assert (s["peak_live_objects"], tmp["peak_live_objects"]) == (10, (spans - 1) * (per - 1))
     assert a["peak_consistent"] is True
+    assert "peak_held_bytes" not in s  # span figures at the peak only when asked
+
+
+def test_span_figures_at_the_peak(tmp_path):
+    """The stranded trace above at its peak (the alloc of the tenth span's Session): the nine
+    full spans are main.Tmp's (167 of 168 live slots each), the tenth holds one Session (kept,
+    stranded: 1 of 168 slots), so Tmp holds 9 spans with no free slot and Session 1 span with
+    167 free slots; the per-site span bytes add up to the peak's in-use memory."""
+    t, per, spans = stranded_trace(tmp_path)
+    r = replay(t, Config(gogc=None, go_version="1.23"), attribute=True, peak_spans=True)
+    a = r.attribution
+    s, tmp = _row(a, "main.Session"), _row(a, "main.Tmp")
+    assert a["peak_event"] == (spans - 1) * per and a["peak_spans_consistent"] is True
+    assert (tmp["peak_held_bytes"], tmp["peak_spans"], tmp["peak_free_slot_bytes"]) == \
+        (9 * PAGE, 9, 0)
+    assert (tmp["peak_kept_bytes"], tmp["peak_stranded_spans"]) == (0, 0)
+    assert (s["peak_held_bytes"], s["peak_spans"], s["peak_kept_bytes"]) == (PAGE, 1, PAGE)
+    assert (s["peak_stranded_spans"], s["peak_stranded_bytes"]) == (1, PAGE)
+    assert s["peak_free_slot_bytes"] == (per - 1) * 48
+    assert s["peak_slot_bytes"] == 10 * 48 and tmp["peak_slot_bytes"] == 9 * (per - 1) * 48
+    assert a["sums"]["peak_held_bytes"] == a["totals"]["peak_held_bytes"] == 10 * PAGE
+    # the end figures are those of the replay without it
+    plain = replay(t, Config(gogc=None, go_version="1.23"), attribute=True).attribution
+    assert [{k: v for k, v in row.items() if not k.startswith("peak_")} for row in plain["rows"]] \
+        == [{k: v for k, v in row.items() if not k.startswith("peak_")} for row in a["rows"]]
 
 
 def test_rounding_and_tiny_blocks(tmp_path):
@@ -157,12 +190,12 @@ def test_go_tool_pprof_reads_the_profile(tiny, tmp_path):
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
     sums = json.loads(js.read_text())["attribution"]["sums"]
-    env = {**os.environ, "HOME": str(tmp_path), "GOCACHE": str(tmp_path / "gocache")}
+    env = _pprof_env(tmp_path)
     for index, key in (("inuse_space", "live_bytes"), ("inuse_objects", "live_objects"),
                        ("alloc_space", "alloc_bytes"), ("alloc_objects", "alloc_objects"),
                        ("rounding_waste", "rounding_bytes"), ("held_space", "held_bytes")):
         out = subprocess.run([go, "tool", "pprof", "-top", f"-sample_index={index}", "-unit=B",
-                              str(prof)], capture_output=True, text=True, env=env, timeout=120)
+                              str(prof)], capture_output=True, text=True, env=env, timeout=600)
         assert out.returncode == 0, out.stderr
         m = re.search(r"of (\d+)B total", out.stdout)
         assert m, out.stdout
@@ -170,12 +203,20 @@ def test_go_tool_pprof_reads_the_profile(tiny, tmp_path):
     assert "main.node" in out.stdout
 
 
+def _pprof_env(home: Path) -> dict:
+    """pprof's own files in a scratch HOME; the build cache shared with the other Go tests
+    (Go 1.25+ builds `go tool pprof` on first use: minutes with an empty cache)."""
+    return {**os.environ, "HOME": str(home),
+            "GOCACHE": os.environ.get("GOCACHE") or os.path.join(tempfile.gettempdir(),
+                                                                 "goalloc-test-gocache")}
+
+
 def _pprof_totals(go: str, prof: Path, tmp: Path) -> dict:
-    env = {**os.environ, "HOME": str(tmp), "GOCACHE": str(tmp / "gocache")}
+    env = _pprof_env(tmp)
     out = {}
     for index, _unit, _key in PPROF_TYPES:
         r = subprocess.run([go, "tool", "pprof", "-top", f"-sample_index={index}", "-unit=B",
-                            str(prof)], capture_output=True, text=True, env=env, timeout=120)
+                            str(prof)], capture_output=True, text=True, env=env, timeout=600)
         assert r.returncode == 0, r.stderr
         m = re.search(r"of (\d+)B total", r.stdout)
         assert m, r.stdout
@@ -231,3 +272,54 @@ def test_mtrace_callers_are_sites(tmp_path):
     rep = replay(out, Config(), attribute=True)
     assert rep.attribution["sums"]["live_bytes"] == rep.live_requested
     assert rep.attribution["sums"]["alloc_objects"] == int((chunk.kind == 1).sum())
+
+
+def test_heaptrack_call_sites_add_up(tmp_path):
+    """heaptrack's innermost frames as sites (#17): per-site live and allocated figures add up
+    to the replay's live bytes and the file's alloc count."""
+    import goalloc.trace
+    from goalloc.trace.importers.heaptrack import import_heaptrack
+
+    out = tmp_path / "ht.msgpack"
+    import_heaptrack(DATA / "heaptrack-git-version.raw.zst", out)
+    with goalloc.trace.open(out) as r:
+        (chunk,) = list(r)
+    rep = replay(out, Config(), attribute=True)
+    a = rep.attribution
+    assert a["kind"] == "call-site" and all(r["site"] for r in a["rows"] if r["live_objects"])
+    assert a["sums"]["live_bytes"] == rep.live_requested
+    assert a["sums"]["alloc_objects"] == int((chunk.kind == 1).sum())
+    assert a["sums"]["held_bytes"] == a["totals"]["held_bytes"]
+
+
+SHIPPED = Path(__file__).parents[1] / "traces"
+
+
+@pytest.mark.parametrize("name,minor", [("go126-parser.msgpack", 26),
+                                        ("go127-http-clientserver.msgpack", 27)])
+def test_shipped_go_traces_add_up(name, minor, tmp_path, shipped=SHIPPED):
+    """The shipped Go 1.26/1.27 recordings carry types: per-type live, rounding, held bytes
+    (at the end and at the peak) add up to the replay's own totals exactly, most live bytes
+    are named, and the recording release's `go tool pprof -top` totals equal the JSON sums."""
+    trace = shipped / name
+    prof, js = tmp_path / "p.pb.gz", tmp_path / "p.json"
+    for args in (["--format", "pprof", "-o", prof], ["--peak-spans", "-o", js]):
+        r = subprocess.run([sys.executable, "-m", "goalloc", "replay", str(trace),
+                            *map(str, args)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    doc = json.loads(js.read_text())
+    a = doc["attribution"]
+    assert a["kind"] == "go-type" and a["sites_in_table"] > 100
+    mem, peak = doc["memory"]["end"], doc["memory"]["peak"]
+    assert a["sums"]["live_bytes"] == doc["counters"]["live_requested"]
+    assert a["sums"]["rounding_bytes"] == doc["fragmentation"]["end"]["rounding"]
+    assert a["sums"]["held_bytes"] == mem["objects"] + mem["unused"]
+    assert a["peak_spans_consistent"] is True
+    assert a["sums"]["peak_held_bytes"] == peak["objects"] + peak["unused"]
+    named = sum(r["live_bytes"] for r in a["rows"] if r["site"] is not None)
+    assert named > a["sums"]["live_bytes"] / 2
+    go = go_release(minor)
+    if go is None:
+        pytest.skip(f"Go 1.{minor} is not installed")
+    totals = _pprof_totals(go, prof, tmp_path)
+    assert totals == {index: a["sums"][key] for index, _u, key in PPROF_TYPES}

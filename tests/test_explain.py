@@ -31,7 +31,8 @@ def resolve(doc: dict, path: str):
     return v
 
 
-@pytest.mark.parametrize("trace", ["go126-parser.msgpack", "c-python-json.msgpack"])
+@pytest.mark.parametrize("trace", ["go126-parser.msgpack", "go127-http-clientserver.msgpack",
+                                   "c-python-json.msgpack"])
 def test_figures_come_from_the_reports(trace):
     r = subprocess.run([sys.executable, "-m", "goalloc", "explain", str(TRACES / trace),
                         "--json"], capture_output=True, text=True, timeout=600)
@@ -67,25 +68,38 @@ def test_figures_come_from_the_reports(trace):
             assert cfg["gogc"] == 50
         elif s["name"].startswith("GOMEMLIMIT="):
             assert cfg["gomemlimit"] == int(s["name"].split("=")[1][:-3]) << 20
+        elif s["name"].startswith("Go "):  # the newest release, when the trace's is older
+            assert cfg["go_version"] == s["name"][3:] != runs[0]["report"]["config"]["go_version"]
         else:
             assert cfg["table"] == ex.WHATIF_TABLE
+    for entry in doc["by_site"]:  # each top site followed through every run
+        for key in ex.SITE_FIGURES:
+            assert len(entry[key]) == len(runs)
+            for f in entry[key]:
+                if f is not None:
+                    assert resolve(runs[f["run"]]["report"], f["path"]) == f["value"]
+                    assert f["path"].endswith(key) and f["value"] is not None
 
 
 def test_text_names_the_stranding_type(tmp_path):
     """The hand-made stranded trace of test_attribution: explain names main.Session."""
-    from test_attribution import PAGE, _convert, _header
+    from test_attribution import stranded_trace
 
-    per = (PAGE - PAGE // 64) // 48
-    events = [{"kind": "alloc", "ts": k, "id": k, "size": 48, "site": 1 if k % per == 0 else 2}
-              for k in range(per * 10)]
-    events += [{"kind": "free", "ts": per * 10 + k, "id": k} for k in range(per * 10) if k % per]
-    t = _convert(tmp_path, "strand", _header(["main.Session", "main.Tmp"], [48, 48]), events)
+    t, _per, _spans = stranded_trace(tmp_path)
     r = subprocess.run([sys.executable, "-m", "goalloc", "explain", str(t), "--go-version",
                         "1.23"], capture_output=True, text=True, timeout=600,
                        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
     assert "main.Session (80.0 KiB in 10 spans)" in r.stdout
     assert "main.Session would hold 80.0 KiB of spans at the end (was 80.0 KiB)" in r.stdout
+    # followed through the runs: its 10 spans (10 x 8 KiB) in the run as asked and at GOGC=50,
+    # its 10 objects of 48 B live at the peak; Go 1.27 replayed since 1.23 is older
+    # (at the peak, the alloc of the tenth span's Session: its one span, and the other nine
+    # are main.Tmp's)
+    assert ("main.Session: as asked 80.0 KiB held (8.0 KiB at peak, 480 B live then); "
+            "GOGC=50 80.0 KiB held (8.0 KiB at peak, 480 B live then);") in r.stdout
+    assert "main.Tmp (72.0 KiB, 0 B of it stranded), main.Session (8.0 KiB, 8.0 KiB" in r.stdout
+    assert "Go 1.27 " in r.stdout.split("main.Session: as asked")[1]
 
 
 def test_html_shows_the_table_and_the_text(tmp_path):
@@ -93,15 +107,11 @@ def test_html_shows_the_table_and_the_text(tmp_path):
     the page's embedded report is the first run's report of --json."""
     from html import escape
 
-    from test_attribution import PAGE, _convert, _header
+    from test_attribution import stranded_trace
 
     from goalloc.report.html.page import embedded_reports
 
-    per = (PAGE - PAGE // 64) // 48
-    events = [{"kind": "alloc", "ts": k, "id": k, "size": 48, "site": 1 if k % per == 0 else 2}
-              for k in range(per * 10)]
-    events += [{"kind": "free", "ts": per * 10 + k, "id": k} for k in range(per * 10) if k % per]
-    t = _convert(tmp_path, "strand", _header(["main.Session", "main.Tmp"], [48, 48]), events)
+    t, _per, _spans = stranded_trace(tmp_path)
     out = tmp_path / "ex.html"
     args = [sys.executable, "-m", "goalloc", "explain", str(t), "--go-version", "1.23"]
     r = subprocess.run([*args, "--html", str(out)], capture_output=True, text=True, timeout=600)
@@ -110,6 +120,7 @@ def test_html_shows_the_table_and_the_text(tmp_path):
                                     timeout=600).stdout)
     page = out.read_text()
     assert "Where held memory goes, by site" in page and "<td>main.Session</td>" in page
+    assert ">held at peak<" in page and ">stranded at peak<" in page  # explain: --peak-spans
     for line in ex.lines(doc):
         assert escape(line) in page, line
     (embedded,) = embedded_reports(page)

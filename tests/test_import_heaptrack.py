@@ -99,3 +99,59 @@ def test_corrupt_compressed_file(tmp_path, cli):
     (tmp_path / "cut.raw.zst").write_bytes(bytes(data[: len(data) // 2]))
     code, out, err = cli("import", "heaptrack", tmp_path / "cut.raw.zst", "-o", tmp_path / "o.msgpack")
     assert code == 2 and err.count("\n") == 1 and "byte" in err
+
+
+CALLS = """v 10400 3
+x c /usr/bin/app
+m 1 -
+m 1 x 400000 0 1000
+m e /lib/libc.so.6 7f0000000000 0 2000 3000 1000
+t 7f0000001234 0
+t 400abc 1
++ 10 2 a000
+m 1 -
+m e /lib/libc.so.6 7f1000000000 0 2000
+t 7f1000000010 0
+t 7f0000001234 3
++ 20 1 a100
++ 30 3 a200
++ 40 4 a300
++ 50 0 a400
++ 60 9 a500
+"""
+
+
+def test_call_sites_from_the_trace_tree(tmp_path):
+    """Each alloc's site is its trace's innermost node (#17), named `file+0xOFFSET` from the
+    module list written before that node: node 1 (libc at 0x7f0000000000) stays libc+0x1234
+    after the list is re-read with libc elsewhere; node 4, the same ip added after the
+    re-read, is in no module and named by address; trace 0 and a trace the tree does not
+    have give no site."""
+    (tmp_path / "c.raw").write_text(CALLS)
+    notes = import_heaptrack(tmp_path / "c.raw", tmp_path / "c.msgpack")
+    header, c = read(tmp_path / "c.msgpack")
+    assert header.sites.kind == "call-site"
+    names = [None, *header.sites.names]
+    assert [names[s] for s in c["site"]] == ["app+0xabc", "libc.so.6+0x1234", "libc.so.6+0x10",
+                                             "0x7f0000001234", None, None]
+    assert notes["trace_nodes"] == 4 and notes["unknown_traces"] == 1
+
+
+def test_real_recording_call_sites(tmp_path):
+    """On the git recording: as many sites as distinct innermost ips of the alloc lines'
+    traces (counted here from the `t` and `+` lines), and the first alloc (trace 4, ip
+    7ff7bc6a57b9) in libstdc++ mapped at 7ff7bc600000: libstdc++.so.6+0xa57b9."""
+    src = DATA / "heaptrack-git-version.raw.zst"
+    text = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(src.read_bytes())).read().decode()
+    node_ip, leaf_ips = [None], set()
+    for line in text.splitlines():
+        tok = line.split()
+        if tok and tok[0] == "t":
+            node_ip.append(tok[1])
+        elif tok and tok[0] == "+":
+            leaf_ips.add(node_ip[int(tok[2], 16)])
+    import_heaptrack(src, tmp_path / "g.msgpack")
+    header, c = read(tmp_path / "g.msgpack")
+    assert len(header.sites.names) == len(leaf_ips) > 10
+    assert header.sites.names[c["site"][0] - 1] == "libstdc++.so.6+0xa57b9"
+    assert (c["site"][c["kind"] == fmt.ALLOC] > 0).all()

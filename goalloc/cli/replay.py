@@ -66,6 +66,10 @@ LENIENT_HINT = " (use --lenient to skip such events)"
               help="Attribute memory to the Go type or call site each object was allocated "
                    "with (the trace's sites): live, held, rounding, stranded spans per site, "
                    "in the text and JSON reports (docs/model.md, Attribution).")
+@click.option("--peak-spans", "peak_spans", is_flag=True,
+              help="With --attribute (implied): also each site's spans at the peak of held "
+                   "memory (held, kept, stranded, free slots), from one more replay that "
+                   "stops there.")
 @click.option("-o", "--json-out", "json_out", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the JSON report to FILE (never overwritten without --force) and "
                    "say so in one line instead of printing the text report (--format/--json/"
@@ -92,7 +96,7 @@ LENIENT_HINT = " (use --lenient to skip such events)"
 def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pagecache,
            lock_costs, as_json, fmt, json_out, gctrace, timeline, jobs, dask, force,
            validate=False, html=None, tracer_buffers=None, death_range=True,
-           attribute=False, scavenge_page_ns=None, scavenge_call_ns=None):
+           attribute=False, scavenge_page_ns=None, scavenge_call_ns=None, peak_spans=False):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
     classes, fragmentation, size classes and GC cycles (all figures are the model's).
 
@@ -111,6 +115,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
             raise GoallocError(f"--json and --format {fmt} both choose the stdout format")
         fmt = "json"
     fmt = fmt or "text"
+    attribute = attribute or peak_spans
     pprof_out = None
     if fmt == "pprof":  # the profile goes to -o; nothing on stdout but one line on stderr
         if json_out is None:
@@ -164,11 +169,12 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
         with ThreadPoolExecutor(1) as pool:
             digest = pool.submit(file_sha256, trace)
             report = _run(trace, cfg, header.events, originals, engine_out=engines,
-                          death_range=death_range, attribute=attribute)
+                          death_range=death_range, attribute=attribute,
+                          peak_spans=peak_spans)
             digest.result()
     else:
         report = _run(trace, cfg, header.events, originals, death_range=death_range,
-                      attribute=attribute)
+                      attribute=attribute, peak_spans=peak_spans)
     if pprof_out is not None:
         from goalloc.report.pprof import profile_bytes
 
@@ -409,7 +415,7 @@ def _engine_has_timeline() -> bool:
 
 
 def _run(trace, cfg, total, originals=None, engine_out=None, death_range=False,
-         attribute=False):
+         attribute=False, peak_spans=False):
     """Replay with a progress bar (after a second, on a terminal); a first run's compile
     shows its own progress line (goalloc.jit). Errors in a recorder's file imported to a
     temporary trace name the file the user gave (`originals`)."""
@@ -423,7 +429,8 @@ def _run(trace, cfg, total, originals=None, engine_out=None, death_range=False,
     try:
         with progress_for("replaying", total) as advance:
             return goalloc.replay(trace, cfg, progress=advance, engine_out=engine_out,
-                                  death_range=death_range, attribute=attribute)
+                                  death_range=death_range, attribute=attribute,
+                                  peak_spans=peak_spans)
     except TraceError as e:
         # The engine's validation suggests --lenient; say nothing of it until replay has one.
         if e.reason.endswith(LENIENT_HINT) and \

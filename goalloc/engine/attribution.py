@@ -16,7 +16,13 @@ replay's totals exactly:
   engine with the same events and look-ahead deaths (engine/snapshot.py), gives the bytes
   allocated per site and the live objects and bytes per site at the event of peak held
   memory (the engine's S_PK_EVENT). The mirror's end state is checked against the engine's
-  records; a mismatch withdraws the peak figures (Attribution.peak_consistent).
+  records; a mismatch withdraws the peak figures (Attribution.peak_consistent);
+- span figures at the peak (replay(..., peak_spans=True)): a second replay of the same trace
+  and config stops after the peak event, and the end-of-trace reading above, taken there,
+  gives each site's held, free-slot, kept and stranded spans and slot bytes at the peak
+  (add_peak_spans; withheld unless that replay's held memory is the peak's and its live
+  bytes per site are the mirror's). It costs a replay up to the peak, so it is asked for
+  separately.
 
 Only when asked (replay(..., attribute=True)): the replay kernel is not touched, so a replay
 without it does no attribution work at all.
@@ -52,6 +58,25 @@ A_ALLOC_BYTES = 12  # requested bytes allocated (mirror)
 A_PEAK_OBJS = 13  # live at the peak of held memory (mirror)
 A_PEAK_BYTES = 14
 N_A = 15
+
+# report keys at the peak (replay(..., peak_spans=True)) and the column each reads there
+PEAK_SPAN_KEYS = (
+    ("peak_held_bytes", A_HELD),
+    ("peak_spans", A_SPANS),
+    ("peak_free_slot_bytes", A_FREE_SLOT_BYTES),
+    ("peak_kept_bytes", A_KEPT_BYTES),
+    ("peak_stranded_spans", A_STRANDED_SPANS),
+    ("peak_stranded_bytes", A_STRANDED_BYTES),
+    ("peak_slot_bytes", A_SLOT_BYTES),
+)
+
+
+def held_now(eng) -> int:
+    """Held memory (in-use and free pages) of the engine's current state, as the kernel's
+    peak reading counts it."""
+    sc = eng.arrays.sc
+    return int((sc[S.S_PAGES_INUSE] + sc[S.S_PAGES_FREE]) * S.PAGE_SIZE)
+
 
 # mirror scalars
 M_PEAK_EVENT = 0  # event whose state the peak columns hold, -1 none
@@ -272,37 +297,7 @@ class Attribution:
         """Plain data for Report.attribution: one row per site with anything to show (held
         first), the rows' sums, and the replay's own totals they add up to."""
         acc = self.finish(eng)
-        names = list(self.sites.names) if self.sites is not None else []
-        sizes = list(self.sites.size) if self.sites is not None else []
-        ptrs = list(self.sites.ptr_bytes) if self.sites is not None else []
-        label = ["(no site recorded)", *names, "(no live object)"]
-        rows = []
-        for k in range(acc.shape[0]):
-            c = acc[k]
-            if not c.any():
-                continue
-            rows.append({
-                "site": k if 0 < k <= self.n else None,
-                "name": label[k],
-                "type_size": sizes[k - 1] if 0 < k <= self.n else None,
-                "ptr_bytes": ptrs[k - 1] if 0 < k <= self.n else None,
-                "live_objects": int(c[A_LIVE_OBJS]),
-                "live_bytes": int(c[A_LIVE_BYTES]),
-                "slot_bytes": int(c[A_SLOT_BYTES]),
-                "rounding_bytes": int(c[A_SLOT_BYTES] - c[A_LIVE_BYTES]),
-                "held_bytes": int(c[A_HELD]),
-                "spans": int(c[A_SPANS]),
-                "free_slot_bytes": int(c[A_FREE_SLOT_BYTES]),
-                "kept_spans": int(c[A_KEPT_SPANS]),
-                "kept_bytes": int(c[A_KEPT_BYTES]),
-                "stranded_spans": int(c[A_STRANDED_SPANS]),
-                "stranded_bytes": int(c[A_STRANDED_BYTES]),
-                "stranded_objects": int(c[A_STRANDED_OBJS]),
-                "alloc_objects": int(c[A_ALLOC_OBJS]),
-                "alloc_bytes": int(c[A_ALLOC_BYTES]),
-                "peak_live_objects": int(c[A_PEAK_OBJS]) if self.peak_consistent else None,
-                "peak_live_bytes": int(c[A_PEAK_BYTES]) if self.peak_consistent else None,
-            })
+        rows = [self._row(k, acc[k]) for k in range(acc.shape[0]) if acc[k].any()]
         rows.sort(key=lambda x: (-x["held_bytes"], -x["live_bytes"], x["name"]))
         keys = [k for k in rows[0] if k not in ("site", "name", "type_size", "ptr_bytes")] \
             if rows else []
@@ -322,3 +317,59 @@ class Attribution:
                        + (r.end_frag.rounding or 0), "held_bytes": inuse,
                        "rounding_bytes": r.end_frag.rounding},
         }
+
+    def _label(self, k: int) -> str:
+        if k == 0:
+            return "(no site recorded)"
+        return self.sites.names[k - 1] if k <= self.n else "(no live object)"
+
+    def _row(self, k: int, c: np.ndarray) -> dict:
+        """Row k of the table as report data."""
+        named = 0 < k <= self.n
+        return {
+            "site": k if named else None,
+            "name": self._label(k),
+            "type_size": self.sites.size[k - 1] if named else None,
+            "ptr_bytes": self.sites.ptr_bytes[k - 1] if named else None,
+            "live_objects": int(c[A_LIVE_OBJS]),
+            "live_bytes": int(c[A_LIVE_BYTES]),
+            "slot_bytes": int(c[A_SLOT_BYTES]),
+            "rounding_bytes": int(c[A_SLOT_BYTES] - c[A_LIVE_BYTES]),
+            "held_bytes": int(c[A_HELD]),
+            "spans": int(c[A_SPANS]),
+            "free_slot_bytes": int(c[A_FREE_SLOT_BYTES]),
+            "kept_spans": int(c[A_KEPT_SPANS]),
+            "kept_bytes": int(c[A_KEPT_BYTES]),
+            "stranded_spans": int(c[A_STRANDED_SPANS]),
+            "stranded_bytes": int(c[A_STRANDED_BYTES]),
+            "stranded_objects": int(c[A_STRANDED_OBJS]),
+            "alloc_objects": int(c[A_ALLOC_OBJS]),
+            "alloc_bytes": int(c[A_ALLOC_BYTES]),
+            "peak_live_objects": int(c[A_PEAK_OBJS]) if self.peak_consistent else None,
+            "peak_live_bytes": int(c[A_PEAK_BYTES]) if self.peak_consistent else None,
+        }
+
+    def add_peak_spans(self, attr: dict, eng, peak_held: int, peak_inuse: int) -> None:
+        """Called on the Attribution of a replay stopped right after the peak event (`eng`):
+        fill the PEAK_SPAN_KEYS of the full replay's report data `attr` from this state. A
+        site with nothing at the end but spans at the peak gets a row (its end figures 0).
+        Withheld (None, `peak_spans_consistent` false) unless this replay holds the peak's
+        memory and its live bytes per site equal the full replay's mirror at the peak."""
+        at_peak = self.finish(eng)
+        row_of = {r["site"] if r["site"] is not None else
+                  (0 if r["name"] == self._label(0) else self.nobody): r for r in attr["rows"]}
+        for k in range(at_peak.shape[0]):
+            if k not in row_of and at_peak[k].any():
+                row_of[k] = self._row(k, np.zeros(N_A, np.int64))
+                row_of[k]["peak_live_objects"] = row_of[k]["peak_live_bytes"] = 0
+                attr["rows"].append(row_of[k])
+        ok = held_now(eng) == peak_held and all(
+            (row_of[k]["peak_live_bytes"] if k in row_of else 0) == at_peak[k, A_LIVE_BYTES]
+            for k in range(at_peak.shape[0]))
+        attr["peak_spans_consistent"] = ok
+        for k, r in row_of.items():
+            for key, col in PEAK_SPAN_KEYS:
+                r[key] = int(at_peak[k, col]) if ok else None
+        for key, _ in PEAK_SPAN_KEYS:
+            attr["sums"][key] = sum(r[key] for r in attr["rows"]) if ok else None
+        attr["totals"]["peak_held_bytes"] = peak_inuse

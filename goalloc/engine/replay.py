@@ -199,17 +199,21 @@ class Engine:
 
 def replay(path: str | os.PathLike, config: Config | None = None, *, progress=None,
            engine_out: list | None = None, fast_paths: bool = True,
-           death_range: bool = False, attribute: bool = False) -> Report:
+           death_range: bool = False, attribute: bool = False,
+           peak_spans: bool = False) -> Report:
     """Replay a trace; raise TraceError (one line) when it fails validation. `fast_paths`:
     see Engine. `death_range`: in pacer mode on a trace whose deaths are only known to an
     interval, replay twice more (deaths earliest, latest) and fill report.death_range
     (engine/whatif.py). `attribute`: per-site figures in Report.attribution
-    (engine/attribution.py), of the central replay."""
+    (engine/attribution.py), of the central replay; `peak_spans` (with it): also its span
+    figures at the peak of held memory, from one more replay that stops there."""
     config = config or Config()
     config.check()
     plans = _Plans(path)
     try:
         r = _replay(path, config, plans, progress, engine_out, fast_paths, attribute)
+        if attribute and peak_spans and r.attribution["peak_event"] >= 0:
+            _peak_spans(path, config, plans, fast_paths, r)
         if death_range and whatif.applies(r, config):
             others = [_replay(path, c, plans, None, None, fast_paths)
                       for c in whatif.bound_configs(config, r)]
@@ -217,6 +221,16 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         return r
     except S.ModelLimitError as e:
         raise TraceError(path, str(e)) from None
+
+
+def _peak_spans(path, config: Config, plans, fast_paths, r: Report) -> None:
+    """Span figures per site at the peak (engine/attribution.add_peak_spans): the same replay
+    (the scan rate the first one used) stopped after the peak event."""
+    cfg = dataclasses.replace(config, scan_rate=r.scan_rate["bytes_per_s"])
+    eng = _replay(path, cfg, plans, None, None, fast_paths, True,
+                  stop_after=r.attribution["peak_event"])
+    eng.attribution.add_peak_spans(r.attribution, eng, r.peak_held,
+                                   r.peak.objects + r.peak.unused)
 
 
 class _Plans:
@@ -236,7 +250,7 @@ class _Plans:
 
 
 def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_paths,
-            attribute: bool = False) -> Report:
+            attribute: bool = False, stop_after: int | None = None) -> Report | Engine:
     scan_rate_source = "config" if config.scan_rate is not None else "default"
     if config.gc_mode == "pacer" and config.scan_rate is None:
         rate = measured_scan_rate(path, config, fast_paths=fast_paths, plans=plans)
@@ -280,10 +294,15 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
             if gcs.shape[0]:
                 last_gc = chunk.start + int(gcs[-1])
             chunk = _engine_kinds(chunk, forced)
+            if stop_after is not None and chunk.start + chunk.n > stop_after + 1:
+                run_chunk(_head(chunk, stop_after + 1 - chunk.start))
+                return eng  # the state right after event `stop_after`
             run_chunk(chunk)
             events += chunk.n
             if progress is not None:
                 progress(chunk.n)
+        if stop_after is not None:
+            return eng
         eng.finish(events)
         if engine_out is not None:
             engine_out.append(eng)
@@ -388,6 +407,11 @@ def _read_ahead(reader, vs, sweep, depth: int = 2):
         t.join()
 
 
+
+
+def _head(chunk, n: int):
+    """The chunk's first n events."""
+    return dataclasses.replace(chunk, n=n, **{k: v[:n] for k, v in chunk.columns().items()})
 
 
 def _engine_kinds(chunk, forced: bool):

@@ -3,9 +3,11 @@ replayed in the same run, each claim carrying the figures behind it as paths int
 JSON reports (docs/json.md), so nothing is said that a report does not hold.
 
 The runs: the trace as asked (with attribution), then GOGC=50, a GOMEMLIMIT at 80% of the
-first run's peak held memory, and the go-waste6.25 size-class table, each otherwise the same;
-in pacer mode on a Go trace each also with the death-time range (engine/whatif.py), whose
-cycle range a suggestion quotes.
+first run's peak held memory, the go-waste6.25 size-class table, and the newest modelled Go
+release when the first run models an older one, each otherwise the same; in pacer mode on a
+Go trace each also with the death-time range (engine/whatif.py), whose cycle range a
+suggestion quotes. Every run attributes, so the sites holding most memory are followed through
+each what-if (`by_site`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ WHATIF_TABLE = "go-waste6.25"
 TOP = 3  # types / classes named per claim
 
 
-def whatifs(config, peak_held: int) -> list[tuple[str, object]]:
-    """(name, Config) of the suggestions to replay, from the base run's config and peak."""
+def whatifs(config, peak_held: int, release: str | None = None) -> list[tuple[str, object]]:
+    """(name, Config) of the suggestions to replay, from the base run's config, peak and
+    modelled release."""
+    from goalloc.releases import NEWEST
+
     out = []
     if config.gogc != 50:
         out.append(("GOGC=50", dataclasses.replace(config, gogc=50)))
@@ -33,6 +38,8 @@ def whatifs(config, peak_held: int) -> list[tuple[str, object]]:
     if config.table != WHATIF_TABLE:
         out.append((f"size classes {WHATIF_TABLE}",
                      dataclasses.replace(config, table=WHATIF_TABLE)))
+    if release is not None and release != NEWEST:
+        out.append((f"Go {NEWEST}", dataclasses.replace(config, go_version=NEWEST)))
     return out
 
 
@@ -45,14 +52,16 @@ def run(trace, config, progress=None, header=None, keep: list | None = None) -> 
     def doc(cfg, first):
         engines: list = []
         r = replay(trace, cfg, attribute=True, progress=progress, death_range=True,
-                   engine_out=engines if first and keep is not None else None)
+                   engine_out=engines if first and keep is not None else None,
+                   peak_spans=True)
         if engines:
             keep.extend([r, engines[0]])
         return to_dict(r, trace, cfg, header=header)
 
     base = doc(config, True)
     runs = [{"name": "as asked", "report": base}]
-    for name, cfg in whatifs(config, base["counters"]["peak_held"]):
+    for name, cfg in whatifs(config, base["counters"]["peak_held"],
+                             base["config"]["go_version"]):
         runs.append({"name": name, "report": doc(cfg, False)})
     return build(runs, os.fspath(trace))
 
@@ -112,6 +121,17 @@ def build(runs: list[dict], trace: str) -> dict:
             + [_fig(0, "attribution.sums.held_bytes - named rows' held_bytes",
                     attr["sums"]["held_bytes"] - sum(r["held_bytes"] for r in named))],
         })
+        at_peak = sorted((r for r in named if r.get("peak_held_bytes")),
+                         key=lambda r: (-r["peak_held_bytes"], r["name"]))[:TOP]
+        if attr.get("peak_spans_consistent") and at_peak:
+            claims.append({
+                "pattern": "held by type at the peak",
+                "text": "At the peak of held memory, the sites holding the most span memory: "
+                        + ", ".join(f"{r['name']} ({{{k}}}, {{{k + TOP}}} of it stranded)"
+                                    for k, r in enumerate(at_peak)) + ".",
+                "figures": _row_figs(attr, at_peak, "peak_held_bytes")
+                + _row_figs(attr, at_peak, "peak_stranded_bytes"),
+            })
     if peak_frag.get("free_pages"):
         claims.append({
             "pattern": "free pages not yet released",
@@ -176,7 +196,33 @@ def build(runs: list[dict], trace: str) -> dict:
                     "held": _fig(k, f"attribution.rows[{at[0]}].held_bytes",
                                  rows[at[0]]["held_bytes"])}
     return {"schema": SCHEMA, "trace": trace, "claims": claims, "suggestions": suggestions,
-            "runs": runs}
+            "by_site": by_site(runs), "runs": runs}
+
+
+SITE_FIGURES = ("held_bytes", "peak_held_bytes", "peak_live_bytes", "stranded_bytes",
+                "rounding_bytes")
+
+
+def by_site(runs: list[dict]) -> list[dict]:
+    """The named sites holding the most span memory in the first run, followed through every
+    run: per figure of SITE_FIGURES, one figure per run (None where the run has no row for
+    the site or withheld the figure)."""
+    base = runs[0]["report"].get("attribution") or {}
+    top = [r["name"] for r in base.get("rows", []) if r["site"] is not None
+           and r["held_bytes"]][:TOP]
+    out = []
+    for name in top:
+        entry = {"name": name}
+        for key in SITE_FIGURES:
+            entry[key] = []
+            for k, run in enumerate(runs):
+                rows = (run["report"].get("attribution") or {}).get("rows", [])
+                at = [i for i, r in enumerate(rows) if r["name"] == name]
+                v = rows[at[0]][key] if at else None
+                entry[key].append(_fig(k, f"attribution.rows[{at[0]}].{key}", v)
+                                  if v is not None else None)
+        out.append(entry)
+    return out
 
 
 def _focus_site(doc) -> tuple[int, str] | None:
@@ -236,10 +282,24 @@ def suggestion_text(s: dict) -> str:
             f"(to {iec_bytes(s['peak_held'])}) at {cost}{site}.")
 
 
+def site_text(entry: dict, runs: list[dict]) -> str:
+    """One site through the runs: held at the end, held and live at the peak, per run."""
+    def one(fig):
+        return iec_bytes(fig["value"]) if fig else "-"
+
+    parts = [f"{runs[k]['name']} {one(h)} held ({one(ph)} at peak, {one(p)} live then)"
+             for k, (h, ph, p) in enumerate(zip(entry["held_bytes"], entry["peak_held_bytes"],
+                                                entry["peak_live_bytes"], strict=True))]
+    return f"{entry['name']}: " + "; ".join(parts) + "."
+
+
 def lines(doc: dict) -> list[str]:
-    """The account as plain lines: claims, then the replayed what-ifs."""
+    """The account as plain lines: claims, the replayed what-ifs, the top sites through
+    them."""
     return ([f"{cl['pattern']}: {claim_text(cl)}" for cl in doc["claims"]]
-            + [f"what-if, replayed: {suggestion_text(s)}" for s in doc["suggestions"]])
+            + [f"what-if, replayed: {suggestion_text(s)}" for s in doc["suggestions"]]
+            + [f"by site, each run: {site_text(e, doc['runs'])}"
+               for e in doc.get("by_site", [])])
 
 
 def render(doc: dict, console) -> None:
@@ -251,3 +311,8 @@ def render(doc: dict, console) -> None:
         console.print("[bold]Replayed what-ifs[/bold] (same trace, one knob changed):")
         for s in doc["suggestions"]:
             console.print(f"- {suggestion_text(s)}")
+    if doc.get("by_site"):
+        console.print("[bold]The sites holding most memory, in each run[/bold] (held: span "
+                      "bytes at the end, and at the peak of held memory):")
+        for e in doc["by_site"]:
+            console.print(f"- {site_text(e, doc['runs'])}")

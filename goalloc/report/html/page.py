@@ -287,12 +287,17 @@ def attribution_table(doc: dict) -> str:
 
     a = doc["attribution"]
     peak = a.get("peak_consistent")
+    spans = a.get("peak_spans_consistent")  # --peak-spans (goalloc explain has them)
     head = ["site", "held", "spans", "stranded spans", "stranded", "live", "objects",
-            "rounding", "allocated", "live at peak"]
+            "rounding", "allocated", "live at peak"] + (
+        ["held at peak", "stranded at peak"] if spans is not None else [])
     rows = [[e(r["name"]), iec_bytes(r["held_bytes"]), count(r["spans"]),
              count(r["stranded_spans"]), iec_bytes(r["stranded_bytes"]),
              iec_bytes(r["live_bytes"]), count(r["live_objects"]), iec_bytes(r["rounding_bytes"]),
              iec_bytes(r["alloc_bytes"]), iec_bytes(r["peak_live_bytes"]) if peak else "-"]
+            + ([iec_bytes(r["peak_held_bytes"]) if spans else "-",
+                iec_bytes(r["peak_stranded_bytes"]) if spans else "-"]
+               if spans is not None else [])
             for r in top_rows(a, TOP)]
     note = (f'<p class="note">{min(TOP, len(a["rows"]))} of {len(a["rows"])} sites (the JSON '
             "report has all). held: in-use spans whose live slots are mostly the site's; "

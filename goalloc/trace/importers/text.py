@@ -230,11 +230,13 @@ def emit_free(keys, vals, free_ids, ctr, cnt, ptr, kind, ids, size, ts, out):
 
 
 def run_import(src, out, header, parse_block, what: str, n_counters: int, *, force: bool,
-               codec: str, progress, sites=None) -> tuple[np.ndarray, AddrMap]:
+               codec: str, progress, sites=None, site_name=None) -> tuple[np.ndarray, AddrMap]:
     """Stream `src` through `parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size,
     ts) -> (status, events, bad byte)` (at most two events a line) into a trace at `out`.
-    `sites` (a trace.sites.SiteTable): parse_block also takes (caller hash, its text's start
-    in buf, its length) per event, and allocs get the caller as their site (#17)."""
+    `sites` (a trace.sites.SiteTable): parse_block also takes three int64 columns per event,
+    (site key, a, b): key 0 is no site, and allocs with a key get the site named by
+    `site_name(buf, key, a, b)`, asked once per distinct key (#17); by default the name is
+    the text buf[a:a + b] (mtrace's caller)."""
     amap = AddrMap()
     cnt = np.zeros(n_counters, np.int64)
     cnt[C_LAST_TS] = -1
@@ -259,7 +261,8 @@ def run_import(src, out, header, parse_block, what: str, n_counters: int, *, for
                 raise bad_line(src, what, buf, chunk, bad_at, offset, first_line)
             cnt[C_EVENTS] += n
             if sites is not None:
-                cols["site"] = _caller_sites(buf, *(a[:n] for a in extra), sites, known)
+                cols["site"] = _caller_sites(buf, *(a[:n] for a in extra), sites, known,
+                                             site_name or _text_name)
             w.write(**{k: v[:n] for k, v in cols.items()})
             if progress is not None:
                 progress(len(buf))
@@ -272,9 +275,13 @@ def run_import(src, out, header, parse_block, what: str, n_counters: int, *, for
     return cnt, amap
 
 
-def _caller_sites(buf, chash, cat, clen, sites, known: dict) -> np.ndarray:
-    """The site column of one block: per distinct caller hash (Python work per caller, not
-    per event), its text named once in `sites`."""
+def _text_name(buf, key: int, at: int, length: int) -> str:
+    return bytes(buf[at:at + length]).decode("utf-8", "replace").strip()
+
+
+def _caller_sites(buf, chash, cat, clen, sites, known: dict, site_name) -> np.ndarray:
+    """The site column of one block: per distinct site key (Python work per site, not per
+    event), its name entered once in `sites`."""
     out = np.zeros(chash.shape[0], np.int32)
     has = chash != 0
     if not has.any():
@@ -286,8 +293,7 @@ def _caller_sites(buf, chash, cat, clen, sites, known: dict) -> np.ndarray:
         sid = known.get(h)
         if sid is None:
             e = at[f]
-            name = bytes(buf[cat[e]:cat[e] + clen[e]]).decode("utf-8", "replace").strip()
-            sid = known[h] = sites.site(name)
+            sid = known[h] = sites.site(site_name(buf, h, int(cat[e]), int(clen[e])))
         ids[u] = sid
     out[has] = ids[np.searchsorted(uniq, chash[has])]
     return out
