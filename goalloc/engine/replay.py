@@ -261,7 +261,7 @@ class _Plans:
         state once the iteration ends: from the kept chunks and their validation when there
         are, else read (and validated) ahead from `reader`."""
         if self.validated is not None:
-            return zip(self.kept, self.validated[0]), self.validated[1]
+            return zip(self.kept, self.validated[0], strict=True), self.validated[1]
         vs = validate._State()
         if self.kept is None:
             return _read_ahead(reader, vs, sweep), vs
