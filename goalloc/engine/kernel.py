@@ -219,7 +219,9 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
             if o >= n_ob:
                 continue
             # died before this mark start: a live bit cleared, no mark bit touched (their
-            # spans' current sweep must keep them)
+            # spans' current sweep must keep them). The FREE event's fast steps, called
+            # here too: one inline helper holding their branches would bring numba's
+            # reference counting into the loop (docs/model.md, Performance)
             dsid = ob[o, OB_SPAN]
             if fast_paths and dsid >= 0:
                 spc = gc.death_class(ob, sp, o, dsid, tspc)
