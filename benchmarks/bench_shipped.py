@@ -2,7 +2,9 @@
 loads the numba cache (a warm-up replay of the smallest trace), then times
 `goalloc.replay(trace)` in the default configuration (pacer mode: on a Go trace that includes
 the recorded-mode pass measuring the scan rate) and with --gc recorded. Events/s are the
-trace's events over that call's wall time: the speed after start-up. The median of --runs.
+trace's events over that call's wall time: the speed after start-up; "cpu": over the
+process's CPU time in the call (both threads), the figure to compare on a shared machine.
+The median of --runs.
 
     python benchmarks/bench_shipped.py [--runs N]
 """
@@ -26,8 +28,10 @@ goalloc.replay(sys.argv[2], Config(gc_mode="recorded"))  # load the cache
 out = {}
 for mode in ("pacer", "recorded"):
     t = time.perf_counter()
+    c = time.process_time()
     r = goalloc.replay(sys.argv[1], Config(gc_mode=mode))
     out[mode] = r.events / (time.perf_counter() - t)
+    out[mode + " cpu"] = r.events / (time.process_time() - c)
 print(json.dumps(out))
 """
 

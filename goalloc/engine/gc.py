@@ -349,27 +349,33 @@ def death_class(ob, sp, oid, sid, tspc):
 
 
 @njit(cache=True, inline="always")
-def object_death(ob, tb, sc, cs, oid, sid, spc):
-    """Object oid (in span sid, class spc, which the caller touched) died: its requested bytes
-    leave the live set and its record is cleared. Returns (span, slot) of the slot that dies
-    with it, span -1 if none (a tiny sub-object whose block still holds others or is a P's
-    current block)."""
+def object_death(ob, sc, cs, oid, spc):
+    """Object oid (of class spc, which the caller touched) died: its requested bytes leave
+    the live set and its record is cleared. Returns its tiny block (-1: none) and its slot.
+    Straight-line, so the replay kernel's fast paths inline it without reference counting."""
     size = ob[oid, OB_SIZE]
     b = ob[oid, OB_TB]
+    slot = ob[oid, OB_SLOT]
     sc[S_DEATHS] += 1
     cs[spc, CS_REQ_LIVE] -= size
     sc[S_REQ_LIVE] -= size
-    dsid = sid
-    dslot = ob[oid, OB_SLOT]
-    if b >= 0:
-        dsid = -1
-        if mcache.tb_sub_dead(tb, b):  # the whole block dies, its record is recycled
-            dsid = tb[b, TB_SPAN]
-            dslot = tb[b, TB_SLOT]
-            mcache.tb_recycle(sc, tb, b)
     ob[oid, OB_SPAN] = -1
     ob[oid, OB_TB] = -1
-    return dsid, dslot
+    return b, slot
+
+
+@njit(cache=True)
+def tiny_block_death(tb, sc, b):
+    """A sub-object of tiny block b died: (span, slot) of the block's slot when the whole block
+    died with it (its record recycled), else (-1, 0) (the block still holds others or is a P's
+    current block). A call, not inlined: its branch would bring reference counting into the
+    replay kernel's loop."""
+    if mcache.tb_sub_dead(tb, b):
+        sid = tb[b, TB_SPAN]
+        slot = tb[b, TB_SLOT]
+        mcache.tb_recycle(sc, tb, b)
+        return sid, slot
+    return -1, 0
 
 
 @njit(cache=True)
@@ -384,6 +390,9 @@ def free_object(s, oid, sweep_frees):
         return
     spc = death_class(s.ob, s.sp, oid, sid, s.prm[P_TINY_SPC])
     mspan.cs_touch(s, spc)
-    dsid, dslot = object_death(s.ob, s.tb, s.sc, s.cs, oid, sid, spc)
+    b, dslot = object_death(s.ob, s.sc, s.cs, oid, spc)
+    dsid = sid
+    if b >= 0:
+        dsid, dslot = tiny_block_death(s.tb, s.sc, b)
     if dsid >= 0:
         mspan.slot_dead(s, dsid, dslot, sweep_frees)

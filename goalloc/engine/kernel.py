@@ -215,11 +215,26 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
         ev = start + i
         while sc[S_DEATH_NEXT] < n_deaths and death_at[sc[S_DEATH_NEXT]] <= ev:
             o = death_id[sc[S_DEATH_NEXT]]
-            if o < n_ob and ob[o, OB_SPAN] != -1:
-                # died before this mark start: a live bit cleared, no mark bit touched (their
-                # spans' current sweep must keep them)
-                gc.free_object(s, o, False)
             sc[S_DEATH_NEXT] += 1
+            if o >= n_ob:
+                continue
+            # died before this mark start: a live bit cleared, no mark bit touched (their
+            # spans' current sweep must keep them). The FREE event's fast steps, called
+            # here too: one inline helper holding their branches would bring numba's
+            # reference counting into the loop (docs/model.md, Performance)
+            dsid = ob[o, OB_SPAN]
+            if fast_paths and dsid >= 0:
+                spc = gc.death_class(ob, sp, o, dsid, tspc)
+                if mspan.class_changed(cs_snap, sc[S_PEAK_ID], spc):
+                    for f in range(n_cs):
+                        pk_cs[spc, f] = cs[spc, f]
+                b, dslot = gc.object_death(ob, sc, cs, o, spc)
+                if b >= 0:
+                    dsid, dslot = gc.tiny_block_death(tb, sc, b)
+                if dsid >= 0:
+                    mspan.slot_dead_step(sp, cs, lbits, mbits, sc, dsid, dslot, False)
+            elif dsid != -1:
+                gc.free_object(s, o, False)
         # room for what a GC boundary or a sample writes (cycle record, timeline rows)
         if sc[S_TL_N] > tl_cap:
             need = NEED_TL
@@ -341,7 +356,10 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                     if mspan.class_changed(cs_snap, sc[S_PEAK_ID], spc):
                         for f in range(n_cs):
                             pk_cs[spc, f] = cs[spc, f]
-                    dsid, dslot = gc.object_death(ob, tb, sc, cs, oid, sid, spc)
+                    b, dslot = gc.object_death(ob, sc, cs, oid, spc)
+                    dsid = sid
+                    if b >= 0:
+                        dsid, dslot = gc.tiny_block_death(tb, sc, b)
                     if dsid >= 0:
                         mspan.slot_dead_step(sp, cs, lbits, mbits, sc, dsid, dslot, sweep_frees)
                 elif sid != -1:

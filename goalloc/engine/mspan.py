@@ -172,10 +172,11 @@ def take_slot(sp, acache, abits, sid, slot):
     word's cache at a 64-slot boundary."""
     bit = slot - sp[sid, SP_FREEINDEX]
     # bit+1 may be 64: a shift by 64 is undefined, do it in two steps.
-    acache[sid] = (acache[sid] >> np.uint64(bit)) >> U1
+    shifted = (acache[sid] >> np.uint64(bit)) >> U1
     fi = slot + 1
-    if fi % 64 == 0 and fi != sp[sid, SP_NELEMS]:
-        acache[sid] = alloc_cache_word(abits, sid, fi >> 6)
+    # a select, not an `if` around the store: the kernel inlines it without refcounting
+    boundary = ((fi & 63) == 0) & (fi != sp[sid, SP_NELEMS])
+    acache[sid] = alloc_cache_word(abits, sid, fi >> 6) if boundary else shifted
     sp[sid, SP_FREEINDEX] = fi
 
 

@@ -233,20 +233,64 @@ def _peak_spans(path, config: Config, plans, fast_paths, r: Report) -> None:
                                    r.peak.objects + r.peak.unused)
 
 
+# Decoded chunks kept for the passes of one replay() call over a trace that is planned
+# (snapshot.plan reads it whole first): a pacer-mode replay of a Go trace passes over it two to
+# four times more (the scan-rate pass, the replay, the death-time range), each decompressing and
+# validating it again. Kept when they fit in this many bytes (about 7 M events), else streamed.
+KEEP_CHUNKS_BYTES = 256 << 20
+
+
 class _Plans:
     """snapshot.plan of one trace, made once (it reads the whole trace) and handed out as a
-    fresh copy to each replay of it (build and the timed-death cursor change a plan)."""
+    fresh copy to each replay of it (build and the timed-death cursor change a plan); the
+    chunks the planning pass read, and the first replay's validation of them, kept for the
+    later passes (`chunks`)."""
 
     def __init__(self, path):
         self.path = path
         self.made = False
         self.plan = None
+        self.kept: list | None = None  # decoded chunks, in order, when they fit
+        self.kept_bytes = 0
+        self.validated = None  # (first bad event per chunk, validator state) of a whole pass
 
     def get(self, header):
         if not self.made:
-            self.plan = snapshot.plan(self.path, header)
+            self.kept = []
+            self.plan = snapshot.plan(self.path, header, self._keep)
+            if self.plan is None:
+                self.kept = None  # not planned: one pass per replay, nothing to share
             self.made = True
         return copy.deepcopy(self.plan)
+
+    def _keep(self, chunk) -> None:
+        if self.kept is None:
+            return
+        self.kept_bytes += sum(getattr(chunk, f.name).nbytes for f in dataclasses.fields(chunk)
+                               if isinstance(getattr(chunk, f.name), np.ndarray))
+        if self.kept_bytes > KEEP_CHUNKS_BYTES:
+            self.kept = None
+        else:
+            self.kept.append(chunk)
+
+    def chunks(self, reader, sweep: bool):
+        """(chunk, first bad event or -1) for every chunk of the trace, and the validator's
+        state once the iteration ends: from the kept chunks and their validation when there
+        are, else read (and validated) ahead from `reader`."""
+        if self.validated is not None:
+            return zip(self.kept, self.validated[0], strict=True), self.validated[1]
+        vs = validate._State()
+        if self.kept is None:
+            return _read_ahead(reader, vs, sweep), vs
+        return self._validate_kept(vs, sweep), vs
+
+    def _validate_kept(self, vs, sweep: bool):
+        bads = []
+        for chunk, bad in _read_ahead(self.kept, vs, sweep):
+            bads.append(bad)
+            yield chunk, bad
+        if len(bads) == len(self.kept) and max(bads, default=-1) < 0:
+            self.validated = (bads, vs)
 
 
 def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_paths,
@@ -277,12 +321,12 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
             run_chunk = functools.partial(eng.plan.run_chunk, eng)
         if eng.attribution is not None:
             eng.attribution.start(eng)
-        vs = validate._State()
         sweep = header.frees == "sweep"
         forced = config.gc_mode == "pacer" and config.replay_forced_gcs
         events = 0
         last_gc = -1  # event index of the trace's last recorded gc_start
-        for chunk, bad in _read_ahead(reader, vs, sweep):
+        chunks, vs = plans.chunks(reader, sweep)
+        for chunk, bad in chunks:
             if bad >= 0:
                 code = int(vs.st[validate.S_FIRST_CODE])
                 raise TraceError(reader.path,
@@ -359,7 +403,8 @@ def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
 
 
 def _read_ahead(reader, vs, sweep, depth: int = 2):
-    """Yield (chunk, first bad event or -1) for every chunk, in order. Reading (decompression)
+    """Yield (chunk, first bad event or -1) for every chunk of `reader` (a trace reader or
+    kept chunks), in order. Reading (decompression)
     and the validation kernel run on a second thread up to `depth` chunks ahead of the replay
     kernel (both release the GIL); it stops after a bad chunk. The caller raises, so errors
     and their order are as without read-ahead."""
@@ -379,11 +424,7 @@ def _read_ahead(reader, vs, sweep, depth: int = 2):
         try:
             for chunk in reader:
                 vs.reserve_ids(chunk)
-                bad = validate._scan_chunk(
-                    chunk.kind, chunk.ts, chunk.p, chunk.id, chunk.size, chunk.flags,
-                    chunk.start, vs.st, vs.live, vs.live_size, vs.last_ts, vs.kind_counts,
-                    vs.hist, vs.p_seen, vs.anomalies, True, sweep,
-                )
+                bad = _scan(vs, chunk, sweep)
                 if not put((chunk, bad, None)) or bad >= 0:
                     return
             put((None, -1, None))
@@ -412,6 +453,15 @@ def _read_ahead(reader, vs, sweep, depth: int = 2):
 def _head(chunk, n: int):
     """The chunk's first n events."""
     return dataclasses.replace(chunk, n=n, **{k: v[:n] for k, v in chunk.columns().items()})
+
+
+def _scan(vs, chunk, sweep: bool) -> int:
+    """The validator's kernel over one chunk: the first bad event, or -1."""
+    return validate._scan_chunk(
+        chunk.kind, chunk.ts, chunk.p, chunk.id, chunk.size, chunk.flags,
+        chunk.start, vs.st, vs.live, vs.live_size, vs.last_ts, vs.kind_counts,
+        vs.hist, vs.p_seen, vs.anomalies, True, sweep,
+    )
 
 
 def _engine_kinds(chunk, forced: bool):

@@ -291,9 +291,10 @@ class Plan:
                               np.ascontiguousarray(death_id, np.int64)))
 
 
-def plan(path, header, chunk_reader=None) -> Plan | None:
+def plan(path, header, on_chunk=None) -> Plan | None:
     """Plan a faithful replay of a recorded Go trace: look-ahead deaths when frees are
-    sweep-observed and the trace has GC markers; the snapshot when it is placed."""
+    sweep-observed and the trace has GC markers; the snapshot when it is placed. `on_chunk`:
+    called with each chunk read (the replay driver keeps them for its passes)."""
     import goalloc.trace
 
     sweep = header.frees == "sweep"
@@ -317,6 +318,8 @@ def plan(path, header, chunk_reader=None) -> Plan | None:
     cm_ev, cm_marked, cm_goal = [], [], []
     with goalloc.trace.open(path) as reader:
         for chunk in reader:
+            if on_chunk is not None:
+                on_chunk(chunk)
             kind = chunk.kind
             allocs = kind == fmt.ALLOC
             if allocs.any():

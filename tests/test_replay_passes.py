@@ -1,0 +1,44 @@
+"""A pacer-mode replay of a Go trace passes over it several times (planning, the scan-rate
+pass, the replay, the death-time range). The planning pass's chunks are kept for the later
+passes (#14): the trace is decompressed once, and the result is the one the streaming
+passes give (the fallback when the chunks do not fit)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import goalloc.trace
+from goalloc.engine import replay as replay_mod
+from goalloc.engine.config import Config
+from goalloc.report.replay import to_json
+from goalloc.trace.reader import TraceReader
+
+TRACE = Path(__file__).resolve().parent.parent / "traces" / "go-parser.msgpack"
+
+
+def _replay_counting_decodes(monkeypatch) -> tuple[str, int]:
+    decoded = []
+    real = TraceReader._decode_chunk
+
+    def counting(self, obj, offset, start):
+        decoded.append(start)
+        return real(self, obj, offset, start)
+
+    monkeypatch.setattr(TraceReader, "_decode_chunk", counting)
+    cfg = Config()
+    text = to_json(replay_mod.replay(TRACE, cfg, death_range=True), TRACE, cfg)
+    monkeypatch.setattr(TraceReader, "_decode_chunk", real)
+    return text, len(decoded)
+
+
+def test_kept_chunks_give_the_streamed_result_and_decode_once(monkeypatch):
+    kept, kept_decodes = _replay_counting_decodes(monkeypatch)
+    monkeypatch.setattr(replay_mod, "KEEP_CHUNKS_BYTES", 0)  # nothing fits: every pass reads
+    streamed, streamed_decodes = _replay_counting_decodes(monkeypatch)
+    assert kept == streamed
+    with goalloc.trace.open(TRACE) as r:
+        chunks = sum(1 for _ in r)
+    # planning + scan-rate pass + replay + two death-time bounds: five passes when streamed,
+    # one (the planning pass) when kept
+    assert kept_decodes == chunks
+    assert streamed_decodes == 5 * chunks
