@@ -39,6 +39,11 @@ CASES = [
     (["import", "gotrace", "{d}/gotrace-8gib-small-span.trace", "-o", "{o}.msgpack"],
      "gotrace-8gib-small-span.trace: byte 16: corrupt trace: a 1048576-page span of size "
      "class 9"),
+    # a 2-byte mutation of a 9 KB trace put a span at page 261,799,793: the importer's six
+    # page tables asked for 12 GB (atheris, make fuzz-cov gotrace)
+    (["import", "gotrace", "{d}/gotrace-span-page-262m.trace", "-o", "{o}.msgpack"],
+     "gotrace-span-page-262m.trace: byte 16: corrupt trace (or a heap beyond the importer's "
+     "limit): a span reaches page 261799793 above the lowest heap page, more than 8388608"),
     # classes --trace: the bill's kernels trusted sizes and ids (SIGSEGV on a 2^62-byte
     # alloc; ids of 2^31 asked for 16 GiB arrays)
     (["classes", "go", "pow2", "--trace", "{d}/bill-size-segv.msgpack"],

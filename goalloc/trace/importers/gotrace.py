@@ -46,7 +46,6 @@ READ_BLOCK = 4 << 20
 WRITE_SLICE = 1 << 18  # events converted per write queued (4 zstd chunks)
 MALLOC_HEADER = 8
 MIN_SIZE_FOR_HEADER = 512  # runtime minSizeForMallocHeader (amd64)
-MAX_PAGES = 1 << 28  # span ids beyond 2 TiB above the lowest heap page are taken as corrupt
 MAX_TYPE_ID = 1 << 24
 TINY_BLOCK = 16  # maxTinySize: the tiny allocator's blocks are slots of the 16 B noscan class
 TAG_P = 1 << 16  # otag = mcache epoch * TAG_P + P + 1
@@ -1246,8 +1245,10 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
         if a1[sp].min() < 0 or a2[sp].min() < 0:
             raise TraceError(path, "corrupt trace: negative span id or size", gen_off)
         need = int((a1[sp] + a2[sp]).max())
-    if need > MAX_PAGES:
-        raise TraceError(path, f"corrupt trace: span id beyond {MAX_PAGES} pages", gen_off)
+    if need > limits.MAX_GO_HEAP_PAGES:
+        raise TraceError(path, f"corrupt trace (or a heap beyond the importer's limit): a span "
+                         f"reaches page {need} above the lowest heap page, more than "
+                         f"{limits.MAX_GO_HEAP_PAGES}", gen_off)
     st.ensure_pages(need)
 
     # Merge the Ms by time; at equal times frees go first.
