@@ -57,6 +57,11 @@ MAX_SPAN_OBJECTS = 1024
 # means a heap of tens of GiB; a small file that claims one is corrupt (the fuzzer's
 # 2-byte mutation of a 9 KB trace reached page 261,799,793 and 12 GB of RSS).
 MAX_GO_HEAP_PAGES = 1 << 23
+# A span event's type-and-class argument: runtime traceSpanTypeAndClass writes
+# spanclass << 1 for an in-use heap span (spanclass is a uint8: size class << 1 | noscan) and
+# 1 otherwise, so every value the runtime writes is below 512; the importer indexes its class
+# tables with it.
+GO_SPAN_CLASS_END = 1 << 9
 
 # -- the engine's heap --------------------------------------------------------------------------
 
