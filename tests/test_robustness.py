@@ -126,6 +126,17 @@ def test_span_free_beyond_every_span(cli, tmp_path):
     assert "unknown span frees 1" in out + err
 
 
+def test_explain_type_name_with_braces(cli):
+    """A Go closure's type name has braces (`struct { F uintptr; X0 chan struct {} }`):
+    explain put it into its claim's str.format template (ValueError: cannot switch from
+    manual field specification..., a traceback; seed 77 table-json case 4 on the Go 1.27
+    seed). The name is now printed as it is."""
+    code, out, err = cli("explain", DATA / "explain-brace-type.jsonl")
+    assert code == 0, err
+    text = " ".join(out.split())  # the claim may be wrapped at the terminal's width
+    assert "struct { F uintptr; X0 chan struct {} }" in text and "main.node" in text
+
+
 def test_stale_temp_files_are_removed(cli, tmp_path):
     """A temp file of a writer that died (its pid is gone, or an old one without a pid) is
     removed by the next writer of the same output; a live process's is kept."""
