@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo-out
 
-.PHONY: install demo test fuzz bench lint clean go-toolchains chromium
+.PHONY: install demo test fuzz fuzz-cov bench lint clean go-toolchains chromium
 
 # Go 1.23-1.27 record the real traces the end-to-end tests import (tests/test_go_releases.py).
 # They come from Debian through a private apt source list: golang-1.23-go from
@@ -68,6 +68,20 @@ SEED ?= 2
 FORMATS ?= msgpack,jsonl,gotrace,mtrace,heaptrack,table,table-json,report
 fuzz: install
 	$(BIN)/python tests/fuzz.py -n $(N) --seed $(SEED) --formats $(FORMATS) --keep fuzz-failures
+
+# Coverage-guided fuzzing of the parsers with atheris (issue #18, tests/fuzz_cov.py): each
+# TARGET for FUZZ_SECONDS (msgpack, jsonl, gotrace, mtrace, heaptrack, table, report), called as a
+# library; corpora grow in fuzz-cov-corpus/, findings land in fuzz-cov-findings/ (crash-*,
+# oom-*, timeout-* inputs with atheris' report on stderr). Not in make test.
+FUZZ_SECONDS ?= 60
+TARGETS ?= msgpack,jsonl,gotrace,mtrace,heaptrack,table,report
+fuzz-cov: install
+	$(BIN)/python -m pip install -q -e '.[fuzz]'
+	mkdir -p fuzz-cov-findings
+	status=0; for t in $$(echo $(TARGETS) | tr , ' '); do \
+	  $(BIN)/python tests/fuzz_cov.py $$t --seconds $(FUZZ_SECONDS) \
+	    -artifact_prefix=fuzz-cov-findings/$$t- || status=1; \
+	done; exit $$status
 
 bench: install
 	$(BIN)/python benchmarks/run.py

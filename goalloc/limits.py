@@ -47,6 +47,22 @@ MAX_CLASS_PAGES = 512
 # Go's densest span is 8 KiB of 8 B objects = 1024 objects.
 MAX_SPAN_OBJECTS = 1024
 
+# -- Go execution traces -------------------------------------------------------------------------
+
+# The Go importer maps heap pages (counted from the trace's lowest heap address) to spans with
+# six int64 tables indexed by page (trace/importers/gotrace.py _State: page -> span, and each
+# span's pages, class, slots): 48 bytes per page. 2^23 pages (64 GiB above the lowest heap
+# page at Go's 8 KiB pages) cost 384 MiB, within the 1 GB bound with the rest of an import.
+# The runtime's own heap on linux/amd64 grows up from one arena hint, so a span this far up
+# means a heap of tens of GiB; a small file that claims one is corrupt (the fuzzer's
+# 2-byte mutation of a 9 KB trace reached page 261,799,793 and 12 GB of RSS).
+MAX_GO_HEAP_PAGES = 1 << 23
+# A span event's type-and-class argument: runtime traceSpanTypeAndClass writes
+# spanclass << 1 for an in-use heap span (spanclass is a uint8: size class << 1 | noscan) and
+# 1 otherwise, so every value the runtime writes is below 512; the importer indexes its class
+# tables with it.
+GO_SPAN_CLASS_END = 1 << 9
+
 # -- the engine's heap --------------------------------------------------------------------------
 
 # The page allocator model keeps ~9 bytes per 8 KiB page (the page -> span map and the alloc /

@@ -289,6 +289,11 @@ def _toml(doc) -> bytes:
 
 # -- goalloc msgpack traces: structure-aware mutations with valid checksums --------------------
 
+def _shallow(v):
+    """msgpack cannot carry a deep marker: nest 500 deep instead (the reader's limit is 64)."""
+    return v if not isinstance(v, DeepMarker) else json.loads("[" * 500 + "]" * 500)
+
+
 def _unpack_trace(d):
     import msgpack
 
@@ -328,9 +333,13 @@ def m_trace(rng, d):
     r = rng.random()
     if r < 0.15 or not chunks:
         key = rng.choice(("events", "gomaxprocs", "version", "sizes", "frees", "source",
-                          "producer", "snapshot", "required", "clock"))
-        v = hostile(rng)
-        header[key] = v if not isinstance(v, DeepMarker) else deep(rng, 500)
+                          "producer", "snapshot", "required", "clock", "sites", "sites"))
+        if key == "sites" and isinstance(header.get("sites"), dict) and rng.random() < 0.7:
+            # one node inside the attribution table (names, size, ptr_bytes, kind)
+            header["sites"] = mutate_tree(rng, header["sites"],
+                                          lambda r: _shallow(hostile(r)))
+            return _repack_trace(objs)
+        header[key] = _shallow(hostile(rng))
         return _repack_trace(objs)
     ci = rng.randrange(len(chunks))
     ch = chunks[ci]
@@ -366,7 +375,7 @@ def m_trace(rng, d):
         n = ch["n"]
         for _ in range(rng.choice((1, 1, 2, 5))):
             name = rng.choice(["kind", "id", "size", "aux", "p", "flags", "ts", "id", "size",
-                               "aux"])
+                               "aux", "site", "site"])
             a = cs.setdefault(name, np.zeros(n, dtype=fmt.COLUMNS[name]))
             if len(a) == 0:
                 continue
@@ -514,6 +523,7 @@ def bomb(kind: str) -> bytes:
 # formats: seeds, mutation and the commands each input goes through
 
 SYNTH = DATA / "synth.msgpack"
+METRICS = DATA / "metrics.msgpack"  # a Go 1.27 import: sites table, metric samples
 
 
 class Format:
@@ -563,45 +573,62 @@ def _heaptrack_mut(rng, d):
 
 
 FORMATS = {
-    "msgpack": Format("msgpack", ["synth.msgpack", "recorded.msgpack"], ".msgpack", _trace_mut, [
+    "msgpack": Format("msgpack", ["synth.msgpack", "recorded.msgpack", "metrics.msgpack"],
+                      ".msgpack", _trace_mut, [
         ["info", "{in}"], ["info", "--json", "--lenient", "{in}"], ["replay", "{in}"],
         ["replay", "--json", "{in}", "-o", "{out}.json"], ["replay", "--gc", "recorded", "{in}"],
         ["replay", "--validate", "--gc", "recorded", "{in}"],
+        ["replay", "--validate", "--gc", "recorded", "--json", "{in}"],
         ["convert", "{in}", "-o", "{out}.jsonl"], ["convert", "{in}", "-o", "{out}.msgpack",
                                                    "--codec", "zstd"],
         ["classes", "go", "pow2", "--trace", "{in}"],
+        # the attribution (sites table and column, #17) and what reads it
+        ["replay", "--attribute", "{in}"], ["replay", "--attribute", "--json", "{in}"],
+        ["replay", "--format", "pprof", "{in}", "-o", "{out}.pb.gz"],
+        ["explain", "{in}"], ["explain", "--json", "--gc", "recorded", "{in}"],
     ]),
-    "jsonl": Format("jsonl", ["synth.jsonl", "recorded.jsonl"], ".jsonl", _jsonl_mut, [
+    "jsonl": Format("jsonl", ["synth.jsonl", "recorded.jsonl", "metrics.jsonl"], ".jsonl",
+                    _jsonl_mut, [
         ["convert", "{in}", "-o", "{out}.msgpack", "&&", "replay", "{out}.msgpack"],
         ["convert", "{in}", "-o", "{out}.msgpack", "&&", "replay", "--gc", "recorded",
          "{out}.msgpack"],
+        ["info", "{in}"], ["replay", "--attribute", "--json", "{in}"],
+        ["replay", "--validate", "--gc", "recorded", "{in}"],
     ]),
-    "gotrace": Format("gotrace", ["go1.23.trace", "go1.25.trace"], ".trace", m_go_trace, [
+    "gotrace": Format("gotrace", ["go1.23.trace", "go1.25.trace", "go1.27-metrics.trace"],
+                      ".trace", m_go_trace, [
         ["import", "gotrace", "{in}", "-o", "{out}.msgpack", "&&", "replay", "--gc", "recorded",
          "{out}.msgpack"],
         ["replay", "{in}"],
+        ["replay", "--validate", "--gc", "recorded", "--attribute", "{in}"],
+        ["explain", "--json", "{in}"],
     ]),
     "mtrace": Format("mtrace", ["../mtrace-git-version.txt"], ".txt", m_text_trace, [
         ["import", "mtrace", "{in}", "-o", "{out}.msgpack", "&&", "replay", "{out}.msgpack"],
         ["replay", "{in}"],
+        ["replay", "--attribute", "{in}"],
+        ["replay", "--format", "pprof", "{in}", "-o", "{out}.pb.gz"],
     ]),
     "heaptrack": Format("heaptrack", ["heaptrack.raw", "../heaptrack-git-version.raw.zst"],
                         ".raw", _heaptrack_mut, [
         ["import", "heaptrack", "{in}", "-o", "{out}.msgpack", "&&", "replay",
          "{out}.msgpack"],
         ["replay", "{in}"],
+        ["replay", "--attribute", "--json", "{in}"],
     ]),
     "table": Format("table", ["table.toml"], ".toml", _table_mut, [
         ["classes", "{in}"], ["classes", "go", "{in}", "--trace", str(SYNTH)],
         ["replay", "--classes", "{in}", str(SYNTH)],
         ["replay", "--classes", "{in}", "--json", str(SYNTH)],
+        ["replay", "--classes", "{in}", "--attribute", str(METRICS)],
     ]),
     "table-json": Format("table-json", ["table.json"], ".json", _table_json_mut, [
         ["classes", "{in}", "--json"], ["replay", "--classes", "{in}", str(SYNTH)],
+        ["explain", "--classes", "{in}", str(METRICS)],
     ]),
-    "report": Format("report", ["report.json"], ".json", _json_mut, [
+    "report": Format("report", ["report.json", "report-attr.json"], ".json", _json_mut, [
         ["compare", "{in}", str(DATA / "report.json")],
-        ["compare", str(DATA / "report.json"), "{in}", "--format", "json"],
+        ["compare", str(DATA / "report-attr.json"), "{in}", "--format", "json"],
         ["compare", "{in}", "{in}", "--format", "benchstat"],
         ["compare", "{in}", "{in}", "--format", "gab", "--all"],
     ]),
@@ -796,22 +823,24 @@ def check(reply, workdir: Path, tmpdir: Path, before: set[str]) -> list[str]:
     return problems
 
 
-def run(formats, n, seed, cases=None, keep=None, env=None, log=sys.stderr, jobs=1):
-    """Run n cases per format; return {format: {"cases", "failures": [...], "rss_mb"}}."""
+def run(formats, n, seed, cases=None, keep=None, env=None, log=sys.stderr, jobs=1, first=0):
+    """Run n cases per format (indices first .. first+n-1, so a long run can be split into
+    parts that together are the same cases); return {format: {"cases", "failures": [...],
+    "rss_mb"}}."""
     summary = {}
     base = Path(tempfile.mkdtemp(prefix="goalloc-fuzz-"))
     try:
         for name in formats:
-            summary[name] = _run_format(name, n, seed, cases, keep, env, log, base, jobs)
+            summary[name] = _run_format(name, n, seed, cases, keep, env, log, base, jobs, first)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return summary
 
 
-def _run_format(name, n, seed, cases, keep, env, log, base, jobs):
+def _run_format(name, n, seed, cases, keep, env, log, base, jobs, first=0):
     import threading
 
-    indices = list(cases) if cases is not None else list(range(n))
+    indices = list(cases) if cases is not None else list(range(first, first + n))
     failures = []
     peak = [0]
     done = [0]
@@ -896,6 +925,7 @@ def main(argv=None):
     ap.add_argument("--formats", default=",".join(FORMATS))
     ap.add_argument("-n", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--first", type=int, default=0, help="index of the first case")
     ap.add_argument("--case", type=int, action="append")
     ap.add_argument("--keep", help="copy failing cases' directories here")
     ap.add_argument("-j", "--jobs", type=int, default=2)
@@ -904,7 +934,7 @@ def main(argv=None):
         worker()
         return 0
     formats = [f for f in a.formats.split(",") if f]
-    summary = run(formats, a.n, a.seed, cases=a.case, keep=a.keep, jobs=a.jobs)
+    summary = run(formats, a.n, a.seed, cases=a.case, keep=a.keep, jobs=a.jobs, first=a.first)
     bad = sum(len(s["failures"]) for s in summary.values())
     total = sum(s["cases"] for s in summary.values())
     print(f"total: {total} cases, {bad} failing, peak RSS "

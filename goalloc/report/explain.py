@@ -102,7 +102,7 @@ def build(runs: list[dict], trace: str) -> dict:
                 "pattern": "sparse spans",
                 "text": "At the end, {0} of spans were kept alive only by a few objects of one "
                         "type (at most {1} of their slots live); the most: "
-                        + ", ".join(f"{r['name']} ({{{k + 2}}} in {{{k + 2 + TOP}}} spans)"
+                        + ", ".join(f"{_literal(r['name'])} ({{{k + 2}}} in {{{k + 2 + TOP}}} spans)"
                                     for k, r in enumerate(stranded)) + ".",
                 "figures": [_fig(0, "attribution.sums.stranded_bytes",
                                  attr["sums"]["stranded_bytes"]),
@@ -114,7 +114,7 @@ def build(runs: list[dict], trace: str) -> dict:
         claims.append({
             "pattern": "held by type",
             "text": "The sites holding the most span memory at the end: "
-                    + ", ".join(f"{r['name']} ({{{k}}})" for k, r in enumerate(top))
+                    + ", ".join(f"{_literal(r['name'])} ({{{k}}})" for k, r in enumerate(top))
             + "; spans of objects with no site recorded, or with no live object, hold {"
             + str(TOP) + "}.",
             "figures": _row_figs(attr, top, "held_bytes")
@@ -244,6 +244,13 @@ def _row_figs(attr, rows, key) -> list[dict | None]:
 def _class_figs(doc, classes, key) -> list[dict | None]:
     return [_fig(0, f"classes[{doc['classes'].index(cl)}].{key}", cl[key]) for cl in classes] \
         + [None] * (TOP - len(classes))
+
+
+def _literal(name: str) -> str:
+    """A site name as literal text of a claim's template (claim_text fills it with
+    str.format): Go type names carry braces, e.g. a closure's `struct { F uintptr; X0 chan
+    struct {} }`, which str.format would take for fields (#18: a traceback on a Go trace)."""
+    return name.replace("{", "{{").replace("}", "}}")
 
 
 def _show(fig) -> str:

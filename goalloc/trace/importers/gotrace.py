@@ -46,7 +46,6 @@ READ_BLOCK = 4 << 20
 WRITE_SLICE = 1 << 18  # events converted per write queued (4 zstd chunks)
 MALLOC_HEADER = 8
 MIN_SIZE_FOR_HEADER = 512  # runtime minSizeForMallocHeader (amd64)
-MAX_PAGES = 1 << 28  # span ids beyond 2 TiB above the lowest heap page are taken as corrupt
 MAX_TYPE_ID = 1 << 24
 TINY_BLOCK = 16  # maxTinySize: the tiny allocator's blocks are slots of the 16 B noscan class
 TAG_P = 1 << 16  # otag = mcache epoch * TAG_P + P + 1
@@ -368,6 +367,9 @@ def _convert(start, order, typ, key, mm, a1, a2, a3,
             o += 1
         elif ev == w.EV_SPAN_FREE:
             sid = a1[j]
+            if sid < 0 or sid >= span_ns.shape[0]:  # no span was ever there
+                cnt[C_UNKNOWN_SPAN_FREES] += 1
+                continue
             if sctr[2] + 1 > sfree.shape[0]:
                 return GROW_SPANS, i, o
             if (xctr[1] + span_ns[sid] + 1) * 2 > xkeys.shape[0]:
@@ -1280,11 +1282,24 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, header_fo
     sp = (typ == w.EV_SPAN) | (typ == w.EV_SPAN_ALLOC)
     need = 0
     if sp.any():
-        if a1[sp].min() < 0 or a2[sp].min() < 0:
-            raise TraceError(path, "corrupt trace: negative span id or size", gen_off)
-        need = int((a1[sp] + a2[sp]).max())
-    if need > MAX_PAGES:
-        raise TraceError(path, f"corrupt trace: span id beyond {MAX_PAGES} pages", gen_off)
+        # _convert indexes the page tables with the span's id and the class table with its
+        # class: a span of no pages would sit past the tables sized by id + pages, and a class
+        # the runtime cannot write (traceSpanTypeAndClass: spanclass << 1, or 1; spanclass
+        # is a uint8) would index outside the class table (a negative one wraps around)
+        if a1[sp].min() < 0 or a2[sp].min() < 1:
+            raise TraceError(path, "corrupt trace: a span with a negative id or no pages",
+                             gen_off)
+        kc = a3[sp]
+        if kc.min() < 0 or kc.max() >= limits.GO_SPAN_CLASS_END:
+            bad = int(kc[(kc < 0) | (kc >= limits.GO_SPAN_CLASS_END)][0])
+            raise TraceError(path, f"corrupt trace: span type and class {bad} (the runtime "
+                             f"writes 0..{limits.GO_SPAN_CLASS_END - 1})", gen_off)
+        # as uint64: two int64 values up to 2^63 - 1 add up without wrapping to negative
+        need = int((a1[sp].astype(np.uint64) + a2[sp].astype(np.uint64)).max())
+    if need > limits.MAX_GO_HEAP_PAGES:
+        raise TraceError(path, f"corrupt trace (or a heap beyond the importer's limit): a span "
+                         f"reaches page {need} above the lowest heap page, more than "
+                         f"{limits.MAX_GO_HEAP_PAGES}", gen_off)
     st.ensure_pages(need)
 
     # Merge the Ms by time; at equal times frees go first.
