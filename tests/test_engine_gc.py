@@ -430,6 +430,6 @@ def test_goal_floors_do_not_show_stacks_and_globals():
     marked = np.array([3 * MiB // 2, 3 * MiB // 2])
     goal = np.array([5 * MiB // 2, 3 * MiB])
     assert nonheap_scan(marked, goal, 50).tolist() == [-1, 3 * MiB // 2]
-    assert recorded_gogc(2 * MiB, {}) == (50, "the trace's first heap goal (the heap minimum)")
+    assert recorded_gogc(2 * MiB, {}) == (50, "from its first heap goal (the heap minimum)")
     assert recorded_gogc(5 * MiB + 1, {})[0] == 100  # not a heap minimum: the default
     assert recorded_gogc(4 * MiB, {"gogc": 300})[0] == 300

@@ -208,11 +208,11 @@ def recorded_gogc(first_goal: int, source: dict) -> tuple[int, str]:
     GOGC/100: a young heap's goal); else the default, 100."""
     g = source.get("gogc")
     if isinstance(g, int) and not isinstance(g, bool) and 0 < g <= 1 << 30:
-        return g, "the trace header"
+        return g, "from the trace header"
     if first_goal > 0:
         g = round(first_goal * 100 / HEAP_MINIMUM)
         if 0 < g <= 1 << 30 and HEAP_MINIMUM * g // 100 == first_goal:
-            return g, "the trace's first heap goal (the heap minimum)"
+            return g, "from its first heap goal (the heap minimum)"
     return 100, "assumed (the default)"
 
 

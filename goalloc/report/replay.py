@@ -322,10 +322,10 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
                      f"madvise {sc['page_ns']:g} ns/page + {sc['call_ns']:g} ns/call"))
     nh = getattr(report, "nonheap_scan", None)
     if nh:
-        rows.append(("stacks+globals", f"{iec_bytes(nh['mean_bytes'])} in the GOGC goal ("
-                     + (f"mean of {len(nh['bytes'])} recorded commits, recorded at GOGC "
-                        f"{nh['recorded_gogc']}: {nh['recorded_gogc_source']})"
-                        if nh["source"] == "trace" else "set)")))
+        rows.append(("stacks+globals", f"{iec_bytes(nh['mean_bytes'])} in the GOGC goal"
+                     + (f", the recording's (mean of {len(nh['bytes'])} cycles; its GOGC "
+                        f"{nh['recorded_gogc']} {nh['recorded_gogc_source']})"
+                        if nh["source"] == "trace" else " (set)")))
     rate = getattr(report, "scan_rate", None)
     if report.gc_mode == "pacer" and rate and rate.get("source") in ("trace", "config"):
         rows.append(("mark speed", f"{rate['bytes_per_s'] / 1e9:.3g} GB/s scanned per CPU ("
