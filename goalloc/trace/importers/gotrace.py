@@ -1069,10 +1069,11 @@ def _large_allocs_at_their_span(order, typ, key, mm, a1, a3, st, per_page):
     if not spans.size:
         return order
     allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
+    frees = np.flatnonzero(typ == w.EV_SPAN_FREE)  # a span freed in between breaks the pair
     pos = np.empty(order.shape[0], np.float64)
     pos[order] = np.arange(order.shape[0], dtype=np.float64)
-    ev = np.concatenate((spans, allocs))
-    base = np.concatenate((a1[spans] * per_page, a1[allocs]))
+    ev = np.concatenate((spans, allocs, frees))
+    base = np.concatenate((a1[spans] * per_page, a1[allocs], a1[frees] * per_page))
     by = np.lexsort((pos[ev], base))  # by base, then in merge order
     ev, base = ev[by], base[by]
     # an alloc right after (in its base's events) a large SpanAlloc at the same base
