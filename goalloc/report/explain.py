@@ -127,7 +127,7 @@ def build(runs: list[dict], trace: str) -> dict:
             claims.append({
                 "pattern": "held by type at the peak",
                 "text": "At the peak of held memory, the sites holding the most span memory: "
-                        + ", ".join(f"{r['name']} ({{{k}}}, {{{k + TOP}}} of it stranded)"
+                        + ", ".join(f"{_literal(r['name'])} ({{{k}}}, {{{k + TOP}}} of it stranded)"
                                     for k, r in enumerate(at_peak)) + ".",
                 "figures": _row_figs(attr, at_peak, "peak_held_bytes")
                 + _row_figs(attr, at_peak, "peak_stranded_bytes"),
