@@ -417,6 +417,21 @@ def test_goal_adds_the_recordings_stacks_and_globals(tmp_path, gogc, nonheap):
     assert r.cycles[1].goal == 2 * marked + (100 << 10)
 
 
+def test_a_gc_starts_own_size_is_not_read_as_stacks_and_globals(tmp_path):
+    """The format leaves a gc_start's size unused; a trace that fills it (here with 5 MiB)
+    does not give the goal stacks + globals: without the recording's commits the goal is
+    heapMarked * 2 at GOGC=100."""
+    events = [ev(fmt.ALLOC, i, MiB, ts=1 + i, flags=NOSCAN) for i in range(3)]
+    events += [ev(fmt.GC_START, 1, 5 * MiB, ts=10), ev(fmt.GC_MARK_TERM, 1, ts=20),
+               ev(fmt.ALLOC, 3, MiB, ts=30, flags=NOSCAN),
+               ev(fmt.GC_START, 2, 5 * MiB, ts=40), ev(fmt.GC_MARK_TERM, 2, ts=50)]
+    for frees in ("death", "sweep"):
+        path = write_trace(tmp_path / f"{frees}.msgpack", events,
+                           Header(gomaxprocs=1, frees=frees))
+        r = replay(path, Config(gc_mode="recorded", go_version="1.22"))
+        assert r.cycles[1].goal == 2 * 3 * MiB, frees
+
+
 def test_goal_floors_do_not_show_stacks_and_globals():
     """A goal at the heap minimum, at the sweep-distance floor (heapMarked + 1 MiB) or below the
     GOGC formula (a memory limit's) says nothing about stacks + globals."""

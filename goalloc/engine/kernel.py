@@ -367,7 +367,8 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
         elif k == STACK_ALLOC or k == STACK_FREE:
             mstats.stack_event(sc, s.stk, k == STACK_ALLOC, ids[i], size[i])
         elif k == GC_START or (recorded and k == GC_MARK_TERM):
-            pacer.recorded_nonheap(sc, size[i])
+            if k == GC_START:
+                pacer.recorded_nonheap(sc, size[i])
             if recorded and k == GC_START and sc[S_PHASE] == 0:
                 goal, trig, lb = pacer.goal_and_trigger(s)
                 gc.mark_start(s, ev, t, -1, goal, lb, CYK_RECORDED)

@@ -469,13 +469,16 @@ def _engine_kinds(chunk, forced: bool):
     flushes the mcaches (ReadMemStats) becomes FLUSH_MCACHES, and, when `forced` (pacer mode,
     Config.replay_forced_gcs), every gc_start the trace marks as forced (runtime.GC) becomes
     FORCED_GC. A metric event's value index (aux) goes into its flags, which the kernel reads
-    (a metric event has no flags of its own). The chunk itself if there is none."""
+    (a metric event has no flags of its own). A gc_start's size, which the format leaves
+    unused, is cleared: the kernel reads the recording's stacks + globals there (put in by
+    snapshot.Plan.run_chunk after this). The chunk itself if there is none."""
     reason = chunk.aux.clip(0, len(fmt.STW_REASONS) - 1)
     flush = ((chunk.kind == fmt.STW_BEGIN) & fmt.FLUSH_REASON[reason]
              & (chunk.aux < len(fmt.STW_REASONS)))
     gcs = (chunk.kind == fmt.GC_START) & (chunk.aux == fmt.GC_TRIGGER_FORCED) & forced
     met = chunk.kind == fmt.METRIC
-    if not flush.any() and not gcs.any() and not met.any():
+    sized = (chunk.kind == fmt.GC_START) & (chunk.size != 0)
+    if not flush.any() and not gcs.any() and not met.any() and not sized.any():
         return chunk
     kind = chunk.kind.copy()
     kind[flush] = FLUSH_MCACHES
@@ -484,7 +487,11 @@ def _engine_kinds(chunk, forced: bool):
     if met.any():
         flags = flags.copy()
         flags[met] = chunk.aux[met].clip(0, len(fmt.METRIC_NAMES))
-    return dataclasses.replace(chunk, kind=kind, flags=flags)
+    size = chunk.size
+    if sized.any():
+        size = size.copy()
+        size[sized] = 0
+    return dataclasses.replace(chunk, kind=kind, flags=flags, size=size)
 
 
 def build_report(eng: Engine, path: str, header, events: int) -> Report:
