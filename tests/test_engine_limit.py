@@ -115,3 +115,32 @@ def test_death_range_in_text_and_json(cli):
     assert json.loads(out)["death_range"] is None
     code, out, _ = cli("replay", trace, "--json", "--gc", "recorded")
     assert json.loads(out)["death_range"] is None
+
+
+@pytest.fixture(scope="module")
+def growing(tmp_path_factory):
+    """A heap that only grows: 1 s of 4 KiB pointerful objects every 2 us, none freed."""
+    out = [ev(fmt.ALLOC, i, 4096, i * 2000) for i in range(500_000)]
+    return write_trace(tmp_path_factory.mktemp("grow") / "grow.msgpack", out,
+                       Header(gomaxprocs=2))
+
+
+def test_a_growing_heap_stretches_the_goal(growing):
+    """revise paces for the last cycle's scan work; once more is done it extrapolates the
+    goal: T + (G - T) x maxScanWork / lastScanWork, at most 2 x G at GOGC=100. With nothing
+    freed, maxScanWork is this cycle's scan work, so each mark, finished by assists (a slow
+    marker), ends near that stretched goal: far past G x 1.1, where pacing for this cycle's
+    own work would have ended it."""
+    r = replay(growing, Config(scan_rate=1e9))
+    done = [c for c in r.cycles if c.end_event is not None]
+    assert len(done) >= 4
+    stretched = 0
+    for prev, c in zip(done, done[1:], strict=False):
+        t, g = c.heap_at_trigger, c.goal
+        bound = min(t + (g - t) * c.scan_work / prev.scan_work, 2 * g)
+        # an assist is charged per span refill (8 KiB for 4 KiB objects): one refill of slack
+        assert c.heap_at_end <= bound * 1.1 + 8192, (c.n, c.heap_at_end / MiB, bound / MiB)
+        if c.mark_ended_by_goal and c.heap_at_end > 1.1 * g:
+            stretched += 1
+            assert c.heap_at_end >= 0.9 * bound
+    assert stretched >= 2

@@ -61,6 +61,7 @@ from goalloc.engine.state import (
     PAGE_SIZE,
     S_BGSWEEP_T,
     S_CYCLE_GOAL,
+    S_CYCLE_HEAP_SCAN,
     S_CYCLES,
     S_DEATHS,
     S_EVENT,
@@ -68,6 +69,7 @@ from goalloc.engine.state import (
     S_FREES_BASE,
     S_HEAP_LIVE,
     S_HEAP_MARKED,
+    S_HEAP_SCAN,
     S_LAST_GC_TS,
     S_LAST_HEAP_GOAL,
     S_LAST_HEAP_INUSE,
@@ -172,6 +174,7 @@ def mark_start(s, event, ts, trigger, goal, limit_bound, kind):
     for spc in range(0, s.cs.shape[0], 2):
         scan += s.cs[spc, CS_LIVE_SLOT_BYTES]
     sc[S_MARKED_SCAN_NOW] = scan
+    sc[S_CYCLE_HEAP_SCAN] = scan
     work = scan + sc[S_NONHEAP_SCAN]
     sc[S_SCAN_WORK] = work
     sc[S_MARK_START_TS] = sc[S_NOW]
@@ -264,7 +267,10 @@ def mark_term(s, event, ts):
     # resetLive
     sc[S_HEAP_MARKED] = sc[S_MARKED_NOW]
     sc[S_HEAP_LIVE] = sc[S_MARKED_NOW]
-    sc[S_LAST_HEAP_SCAN] = sc[S_MARKED_SCAN_NOW]
+    # heapScanWork: what the workers scanned (live at mark start); black allocations are
+    # marked, never scanned
+    sc[S_LAST_HEAP_SCAN] = sc[S_CYCLE_HEAP_SCAN]
+    sc[S_HEAP_SCAN] = sc[S_LAST_HEAP_SCAN]  # heapScan starts the next cycle at heapScanWork
     sc[S_PHASE] = 0
     sc[S_TRIGGERED] = -1
     # gcSweep

@@ -7,10 +7,11 @@ is done by two parties:
   model's rate (P_MARK_NS_PER_MB of one CPU per MiB) as trace time passes;
 - assists: every byte heapLive grows by while marking incurs assistWorkPerByte units of debt,
   paid first from the background workers' credit (bgScanCredit) and the rest by the allocating
-  goroutine scanning itself, which costs it CPU at the same rate. revise() sets the ratio so
-  the remaining work is done by the time heapLive reaches the heap goal (1.1 x the goal once
-  heapLive is past it, maxOvershoot). Assists are skipped while the GC CPU limiter is enabled
-  (engine/limiter.py); the debt stays and is paid once it is off.
+  goroutine scanning itself, which costs it CPU at the same rate. revise() sets the ratio as
+  the runtime does, from the work it expects (the last cycle's), not the work the model knows
+  the cycle has: a growing heap stretches the goal and overshoots it. Assists are skipped
+  while the GC CPU limiter is enabled (engine/limiter.py); the debt stays and is paid once
+  it is off.
 The mark is done when the work is: at the allocation whose assist finishes it, or when the
 background workers alone reach it (S_MARK_END_TS, which the kernel's timed() waits for).
 Assists are charged when heapLive moves (span refills and large allocations: the runtime's
@@ -30,16 +31,21 @@ from goalloc.engine.state import (
     F_BG_NS,
     F_MARK_DONE,
     INF,
+    P_GOGC,
     P_MARK_NS_PER_MB,
     P_NPROCS,
     S_ASSIST_LIVE,
     S_CYCLE_GOAL,
     S_HEAP_LIVE,
+    S_HEAP_SCAN,
+    S_LAST_HEAP_SCAN,
     S_MARK_END_TS,
     S_MARK_T,
     S_NEXT_TIMED,
+    S_NONHEAP_SCAN,
     S_NOW,
     S_SCAN_WORK,
+    S_TRIGGERED,
 )
 from goalloc.jit import njit
 
@@ -65,13 +71,32 @@ def background_rate(s):
 
 @njit(cache=True)
 def revise(s):
-    """gcControllerState.revise: assistWorkPerByte for the rest of the cycle."""
+    """gcControllerState.revise: assistWorkPerByte for the rest of the cycle. The runtime
+    does not know the cycle's scan work until the mark ends: it paces for the last cycle's
+    (lastHeapScan + lastStackScan + globalsScan), and once more than that is done it takes the
+    heap as growing: the goal is stretched by maxScanWork / expected (heapScan, the scannable
+    heap at mark start, as the worst case), at most to (1 + GOGC/100) x the goal. That stretch
+    is why a growing heap overshoots its goal with few assists."""
     sc = s.sc
     goal = np.float64(sc[S_CYCLE_GOAL])
     live = np.float64(sc[S_HEAP_LIVE])
+    done = s.fs[F_MARK_DONE]
+    nonheap = np.float64(sc[S_NONHEAP_SCAN])
+    expected = np.float64(sc[S_LAST_HEAP_SCAN]) + nonheap
+    max_work = np.float64(sc[S_HEAP_SCAN]) + nonheap
+    if done > expected:
+        gogc = s.prm[P_GOGC]
+        hard = (1.0 + np.float64(gogc if gogc >= 0 else 100000) / 100.0) * goal
+        ext = hard
+        if expected > 0.0:  # (the runtime divides regardless; a real program has globals)
+            ext = (goal - np.float64(sc[S_TRIGGERED])) / expected * max_work \
+                + np.float64(sc[S_TRIGGERED])
+        goal = ext if ext < hard else hard
+        expected = max_work
     if live > goal:
         goal = goal * MAX_OVERSHOOT
-    remaining = np.float64(sc[S_SCAN_WORK]) - s.fs[F_MARK_DONE]
+        expected = max_work
+    remaining = expected - done
     if remaining < MIN_REMAINING_WORK:
         remaining = MIN_REMAINING_WORK
     heap_remaining = goal - live

@@ -20,6 +20,7 @@ from goalloc.engine.state import (
     N_SP,
     PAGE_SIZE,
     S_ALLOC_BYTES,
+    S_HEAP_SCAN,
     S_LIVE_SLOT_BYTES,
     S_MALLOCS,
     S_MARKED_NOW,
@@ -260,6 +261,8 @@ def slot_live_step(sp, cs, lbits, mbits, sc, sid, slot, req):
     mbits[sid, slot >> 6] |= np.uint64(black) << np.uint64(slot & 63)
     sc[S_MARKED_NOW] += es * black
     sc[S_MARKED_SCAN_NOW] += es * (black & (spc & 1 == 0))
+    # heapScan grows with pointerful allocation outside a mark (gcControllerState.update)
+    sc[S_HEAP_SCAN] += es * ((sc[S_PHASE] == 0) & (spc & 1 == 0))
 
 
 @njit(cache=True)

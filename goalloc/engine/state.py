@@ -77,8 +77,8 @@ S_PHASE = 1  # 0 off (sweeping), 1 mark
 S_HEAP_LIVE = 2  # gcController.heapLive
 S_HEAP_MARKED = 3
 S_MARKED_NOW = 4  # bytes marked in the current cycle (live at mark start + allocate-black)
-S_MARKED_SCAN_NOW = 5  # ... of it in pointerful span classes (lastHeapScan stand-in)
-S_LAST_HEAP_SCAN = 6
+S_MARKED_SCAN_NOW = 5  # ... of it in pointerful span classes
+S_LAST_HEAP_SCAN = 6  # lastHeapScan: the last cycle's heap scan work (S_CYCLE_HEAP_SCAN)
 S_GOAL_GOGC = 7  # GOGC heap goal set at commit (INF when off)
 S_SWEEP_DIST_MIN = 8  # sweepDistMinTrigger
 S_RUNWAY = 9
@@ -199,6 +199,11 @@ S_NONHEAP_READY = 150  # mapped memory outside the heap at the last sample (tota
 #                        classes: stacks, metadata, other), -1 before any (mstats.nonheap)
 S_NONHEAP_SCAN = 151  # lastStackScan + globalsScan the GOGC goal and the runway add to the
 #                       heap (Config's stand-ins, or the recording's own: pacer.nonheap_scan)
+# revise (engine/mark.py): heapScan, the scannable heap (fixed at mark start: lastHeapScan plus
+# pointerful allocation since the last mark termination), and this cycle's heap scan work
+# (pointerful bytes live at mark start: what the workers scan; lastHeapScan after the cycle)
+S_HEAP_SCAN = 152
+S_CYCLE_HEAP_SCAN = 153
 N_SC = 160
 
 # ---- float scalars (fs) ------------------------------------------------------------------------
