@@ -9,7 +9,7 @@ from goalloc import releases
 from goalloc.errors import GoallocError
 
 GC_MODES = ("pacer", "recorded")
-DEATH_TIMES = ("mid", "early", "late")
+DEATH_TIMES = ("mid", "lifetimes", "early", "late")
 NEWEST_GO_VERSION = releases.NEWEST
 GOEXPERIMENTS = ("greenteagc", "nogreenteagc")
 DEFAULT_SCAN_RATE = 1e9  # B/s per CPU: ~1 ms per MB of pointerful heap per core
@@ -63,7 +63,9 @@ class Config:
     replay_forced_gcs: bool = True
     # Pacer mode, recorded Go traces: where in its admissible interval an object dies (the
     # trace only says between the mark starts around the cycle that swept it): "mid" (the
-    # central answer), "early" or "late" (the ends of the what-if range, engine/bounds.py)
+    # interval's midpoint: the central answer), "lifetimes" (the conditional median under the
+    # trace's own lifetime estimate, engine/lifetimes.py; docs/model.md says why it is not
+    # the default yet), "early" or "late" (the ends of the what-if range, engine/whatif.py)
     death_time: str = "mid"
     timeline_samples: int = 200  # evenly spaced timeline samples (plus every GC boundary)
     # What-if (issue #6): no per-P page cache, so every span allocation takes the heap lock.

@@ -6,7 +6,6 @@ Python work.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import os
@@ -254,14 +253,18 @@ class _Plans:
         self.kept_bytes = 0
         self.validated = None  # (first bad event per chunk, validator state) of a whole pass
 
-    def get(self, header):
+    def get(self, header, death_time: str):
         if not self.made:
             self.kept = []
             self.plan = snapshot.plan(self.path, header, self._keep)
             if self.plan is None:
                 self.kept = None  # not planned: one pass per replay, nothing to share
             self.made = True
-        return copy.deepcopy(self.plan)
+        if self.plan is None:
+            return None
+        if death_time == "lifetimes":
+            self.plan.estimate_lifetimes()
+        return self.plan.replay_copy()
 
     def _keep(self, chunk) -> None:
         if self.kept is None:
@@ -307,13 +310,13 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
         if attribute:
             eng.attribution = attribution.Attribution(header)
         # recorded Go traces: snapshot rebuilt in place, sweep frees as deaths with look-ahead
-        eng.plan = plans.get(header)
+        eng.plan = plans.get(header, config.death_time)
         run_chunk = eng.run_chunk
         if eng.plan is not None:
             # pacer mode: a death lies somewhere in its interval (between the mark starts
             # around the cycle that swept it); Config.death_time says where
             eng.plan.timed_deaths = config.gc_mode == "pacer" and config.death_time != "late"
-            eng.plan.early_deaths = config.death_time == "early"
+            eng.plan.death_rule = config.death_time
             eng.plan.drop_tracer = config.drops_tracer_buffers()
             # the recording's stacks + globals, unless the config gives stand-ins
             eng.plan.nonheap_from_trace = config.stack_bytes == 0 and config.globals_bytes == 0

@@ -26,12 +26,13 @@ before the event it is due at (no Python per death or per piece).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from goalloc import limits
-from goalloc.engine import gc, mcentral, mheap, mspan, pacer, spanset
+from goalloc.engine import gc, lifetimes, mcentral, mheap, mspan, pacer, spanset
 from goalloc.engine import state as S
 from goalloc.engine.state import (
     OB_SIZE,
@@ -66,14 +67,16 @@ N_C = 4
 
 @kernel
 def _plan_chunk(kind, ts, ids, flags, start, st, last_alloc, last_alloc_t, snap, mv_t, mv_id,
-                mv_mid, mv_lo, dead, cnt):
+                mv_mid, mv_lo, mv_span, dead, cnt):
     """One chunk of the planning pass. st[0]: index of the current cycle's gc_start (-1 none),
     st[1]: the gc_start index frees now belong before (-1: before the trace), st[2] its trace
     time, st[3] / st[4]: index / time of the gc_start before that one (-1: none), st[5]: time
     of the current cycle's gc_start, st[6]: trace clock (the largest ts so far). Returns
     (moved, dead-at-snapshot) entries written to mv_* / dead; a moved death has the gc_start
     it must precede (mv_t), the midpoint of the interval it lies in (mv_mid, trace time) and
-    the first event index that interval allows (mv_lo)."""
+    the first event index that interval allows (mv_lo), and for the lifetime estimate
+    (engine/lifetimes.py) mv_span[:, nm] = (allocation time, -1 for a snapshot object whose
+    age is unknown; the interval's low end; its high end), trace time."""
     nm = 0
     nd = 0
     for i in range(kind.shape[0]):
@@ -111,6 +114,9 @@ def _plan_chunk(kind, ts, ids, flags, start, st, last_alloc, last_alloc_t, snap,
                 mv_id[nm] = o
                 mv_mid[nm] = lo_t + (st[2] - lo_t) // 2
                 mv_lo[nm] = lo_i + 1
+                mv_span[0, nm] = -1 if snap[o] == 1 else last_alloc_t[o]
+                mv_span[1, nm] = lo_t
+                mv_span[2, nm] = st[2]
                 nm += 1
                 cnt[C_MOVED] += 1
             else:
@@ -138,12 +144,19 @@ class Plan:
     # where in its interval a death lies (trace time) and the first event index it allows
     death_mid: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     death_lo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # each death's (allocation time or -1: a snapshot object's, interval low, high) and the
+    # survivors' (allocation time, alive at, id), 3 x n: what the lifetime estimate rests on;
+    # where it puts each death (estimate_lifetimes, on demand) and its summary
+    death_span: np.ndarray | None = None
+    survivors: np.ndarray | None = None
+    death_est: np.ndarray | None = None
+    lifetimes: dict | None = None
     # False: deaths just before their gc_start (recorded GC mode: the recorded cycles mark
-    # exactly what the runtime marked); True: at the midpoint of their interval (pacer mode)
+    # exactly what the runtime marked); True: inside their interval (pacer mode), where
+    # death_rule says (Config.death_time): "lifetimes" (the estimate's conditional median),
+    # "mid" (the midpoint) or "early" (the earliest point: the low end of the range, #15)
     timed_deaths: bool = False
-    # with timed_deaths: each death at the earliest point its interval allows instead of the
-    # midpoint (Config.death_time "early": the low end of the what-if range, #15)
-    early_deaths: bool = False
+    death_rule: str = "mid"
     # the snapshot: spans (trace id, pages, span class) and placed objects
     span_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     span_pages: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -179,10 +192,32 @@ class Plan:
     def rebuilds_snapshot(self) -> bool:
         return self.obj_id.shape[0] > 0 or self.span_id.shape[0] > 0
 
+    def estimate_lifetimes(self) -> None:
+        """death_est and lifetimes from the lifetime estimate (engine/lifetimes.py); once."""
+        if self.death_est is not None or self.death_span is None:
+            return
+        a, lo, hi = self.death_span
+        est = lifetimes.estimate(a, lo, hi, self.survivors[0], self.survivors[1])
+        self.death_est = lifetimes.place(est, a, lo, hi)
+        self.lifetimes = est.summary() if est is not None else None
+
+    def replay_copy(self) -> Plan:
+        """A copy for one replay (build and the timed-death cursor change it), without the
+        intervals, which only estimate_lifetimes reads."""
+        span, surv = self.death_span, self.survivors
+        self.death_span = self.survivors = None
+        try:
+            return copy.deepcopy(self)
+        finally:
+            self.death_span, self.survivors = span, surv
+
     def summary(self) -> dict:
-        return {"snapshot_spans": int(self.span_id.shape[0]),
-                "snapshot_objects_placed": int(self.obj_id.shape[0]),
-                **self.counts}
+        out = {"snapshot_spans": int(self.span_id.shape[0]),
+               "snapshot_objects_placed": int(self.obj_id.shape[0]),
+               **self.counts}
+        if self.lifetimes is not None and self.timed_deaths and self.death_rule == "lifetimes":
+            out["lifetimes"] = self.lifetimes  # the estimate the deaths were placed by
+        return out
 
     # ---- replay ---------------------------------------------------------------------------
     def build(self, eng) -> None:
@@ -237,8 +272,8 @@ class Plan:
         allows. Deaths are resolved in midpoint order and wait in `_pending` until their
         event comes."""
         if not hasattr(self, "_order"):
-            self._mid = (np.full_like(self.death_mid, np.iinfo(np.int64).min)
-                         if self.early_deaths else self.death_mid)
+            self._mid = {"early": np.full_like(self.death_mid, np.iinfo(np.int64).min),
+                         "mid": self.death_mid}.get(self.death_rule, self.death_est)
             self._order = np.argsort(self._mid, kind="stable")
             self._mid_sorted = self._mid[self._order]
             self._ptr = 0
@@ -291,6 +326,15 @@ class Plan:
                               np.ascontiguousarray(death_id, np.int64)))
 
 
+def _survivors(st, last_alloc, last_alloc_t, snap) -> np.ndarray:
+    """(allocation time, a time it was alive at, id) of each traced object never freed: alive at
+    the mark start before the last one whose mark ended (st[4]), since that cycle's sweep ended
+    before the last mark began and so reported every object dead at it."""
+    alive = (last_alloc >= 0) & (snap == 0) & (st[4] >= 0)
+    return np.stack([last_alloc_t[alive], np.full(int(alive.sum()), st[4], np.int64),
+                     np.flatnonzero(alive)])
+
+
 def plan(path, header, on_chunk=None) -> Plan | None:
     """Plan a faithful replay of a recorded Go trace: look-ahead deaths when frees are
     sweep-observed and the trace has GC markers; the snapshot when it is placed. `on_chunk`:
@@ -306,7 +350,7 @@ def plan(path, header, on_chunk=None) -> Plan | None:
     last_alloc_t = np.zeros(1 << 16, np.int64)
     snap = np.zeros(1 << 16, np.int8)
     cnt = np.zeros(N_C, np.int64)
-    mv_t, mv_id, mv_mid, mv_lo, dead = [], [], [], [], []
+    mv_t, mv_id, mv_mid, mv_lo, mv_span, dead = [], [], [], [], [], []
     sp_id, sp_pages, sp_spc = [], [], []
     ob = {"event": [], "id": [], "size": [], "aux": []}
     tracer = []
@@ -378,9 +422,11 @@ def plan(path, header, on_chunk=None) -> Plan | None:
                 buf_mid = np.empty(chunk.n, np.int64)
                 buf_lo = np.empty(chunk.n, np.int64)
                 buf_d = np.empty(chunk.n, np.int64)
+                buf_span = np.empty((3, chunk.n), np.int64)
                 nm, nd = _plan_chunk(kind, chunk.ts, chunk.id, chunk.flags, chunk.start, st,
                                      last_alloc, last_alloc_t, snap, buf_t, buf_id, buf_mid,
-                                     buf_lo, buf_d, cnt)
+                                     buf_lo, buf_span, buf_d, cnt)
+                mv_span.append(buf_span[:, :nm])
                 mv_t.append(buf_t[:nm])
                 mv_id.append(buf_id[:nm])
                 mv_mid.append(buf_mid[:nm])
@@ -401,9 +447,12 @@ def plan(path, header, on_chunk=None) -> Plan | None:
         p.death_id = np.concatenate(mv_id) if mv_id else p.death_id
         p.death_mid = np.concatenate(mv_mid) if mv_mid else p.death_mid
         p.death_lo = np.concatenate(mv_lo) if mv_lo else p.death_lo
+        span = np.concatenate(mv_span, axis=1) if mv_span else np.zeros((3, 0), np.int64)
         order = np.argsort(p.death_at, kind="stable")
         p.death_at, p.death_id = p.death_at[order], p.death_id[order]
         p.death_mid, p.death_lo = p.death_mid[order], p.death_lo[order]
+        p.death_span = span[:, order]
+        p.survivors = _survivors(st, last_alloc, last_alloc_t, snap)
     p.counts = {"frees_moved_before_mark_start": int(cnt[C_MOVED]) if p.lookahead else 0,
                 "frees_in_place": int(cnt[C_IN_PLACE]) if p.lookahead else 0}
     if placed and sp_id:

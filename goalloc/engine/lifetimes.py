@@ -1,0 +1,150 @@
+"""Object lifetimes as a Go trace shows them, and where in its interval each death lies (#15).
+
+A Go execution trace reports a free when a sweeper reclaims the object, so its death is known
+only to an interval (engine/snapshot.py): after the later of its allocation and the mark start
+before the one that did not mark it, up to that mark start. Each freed object is one
+interval-censored observation of its lifetime L, lo < L <= hi (ages from its allocation); an
+object never freed was alive at the last mark start whose sweep the trace saw end: L > lo.
+Objects are allocated at every phase of the GC cycle, so their intervals start and end at
+every age and the distribution of L is identifiable at the time scale of the cycles. Its
+nonparametric maximum-likelihood estimate is Turnbull's (1976) self-consistency EM, here over a
+log-spaced age grid.
+
+Each death is then placed at the conditional median of its lifetime given its interval,
+F^-1((F(lo) + F(hi)) / 2): where the program's objects die young its deaths come early in their
+intervals, where they live long, late. The midpoint of the interval (the rule before, and
+Config.death_time "mid") is what this gives when F rises evenly across the interval. Where the
+estimate has no mass in an interval, the midpoint; a snapshot object's age is unknown (it was
+allocated before tracing began): the midpoint too. The earliest and latest admissible deaths
+(engine/whatif.py) still bound every answer.
+
+Assumed (docs/model.md, "Death times"): one lifetime distribution for the whole trace, the same
+whatever the phase of the GC cycle an object is allocated in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+GRID_BINS = 256  # log-spaced age bins between GRID_MIN_NS and the longest finite age seen
+GRID_MIN_NS = 100  # ages below this share the first bin (trace clocks tick in ~10-100 ns)
+EM_MAX_ITER = 3000
+EM_TOL = 1e-9  # largest change of a bin's probability that still counts as moving
+
+
+@dataclass
+class Estimate:
+    """The lifetime distribution: bin edges (ns; the last bin is open-ended) and each bin's
+    probability; how many freed (interval) and surviving (right-censored) objects it rests on."""
+
+    edges: np.ndarray
+    prob: np.ndarray
+    freed: int
+    surviving: int
+
+    def cdf(self, age: np.ndarray) -> np.ndarray:
+        """F(age), linear within a bin (the open last bin holds its mass beyond its start)."""
+        cum = np.concatenate([[0.0], np.cumsum(self.prob)])
+        j = np.clip(np.searchsorted(self.edges, age, side="right") - 1, 0, self.prob.shape[0] - 1)
+        lo, hi = self.edges[j], self.edges[j + 1]
+        frac = np.where(np.isfinite(hi), (age - lo) / np.where(np.isfinite(hi), hi - lo, 1.0), 0.0)
+        return cum[j] + self.prob[j] * np.clip(frac, 0.0, 1.0)
+
+    def quantile(self, u: np.ndarray) -> np.ndarray:
+        """F^-1(u), linear within a bin; the open last bin gives its start."""
+        cum = np.concatenate([[0.0], np.cumsum(self.prob)])
+        j = np.clip(np.searchsorted(cum, u, side="right") - 1, 0, self.prob.shape[0] - 1)
+        lo, hi = self.edges[j], self.edges[j + 1]
+        p = self.prob[j]
+        frac = np.where(p > 0, (u - cum[j]) / np.where(p > 0, p, 1.0), 0.0)
+        width = np.where(np.isfinite(hi), hi - lo, 0.0)
+        return lo + np.clip(frac, 0.0, 1.0) * width
+
+    def summary(self) -> dict:
+        """Median and 90th percentile lifetime (ns) and the objects behind the estimate."""
+        q = self.quantile(np.array([0.5, 0.9]))
+        return {"objects_freed": self.freed, "objects_surviving": self.surviving,
+                "median_ns": int(q[0]), "p90_ns": int(q[1])}
+
+
+def grid(top: float) -> np.ndarray:
+    """Bin edges: 0, then log-spaced from GRID_MIN_NS to just past `top`, then infinity."""
+    top = max(float(top), 2.0 * GRID_MIN_NS)
+    inner = np.geomspace(GRID_MIN_NS, top * (1 + 1e-9) + 1, GRID_BINS - 1)
+    return np.concatenate([[0.0], inner, [np.inf]])
+
+
+def bin_of(edges: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """The bin holding each age (ages past the last finite edge: the open last bin)."""
+    return np.clip(np.searchsorted(edges, age, side="right") - 1, 0, edges.shape[0] - 2)
+
+
+def turnbull(edges: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The self-consistency EM for interval-censored data over the grid: each observation
+    lo < L <= hi covers the bins from lo's to hi's (inf: to the last); each iteration spreads
+    every observation over the bins it covers in proportion to the current estimate.
+    Observations are counted per (first bin, last bin) pair, so an iteration costs O(bins^2)
+    whatever the number of objects."""
+    nb = edges.shape[0] - 1
+    first = bin_of(edges, lo)
+    # hi is an age the object was dead at: its own bin, unless it opens that bin exactly
+    last = np.maximum(first, bin_of(edges, np.nextafter(hi, -np.inf)))
+    counts = np.bincount(first * nb + last, minlength=nb * nb).reshape(nb, nb).astype(np.float64)
+    n = counts.sum()
+    p = np.full(nb, 1.0 / nb)
+    rows, cols = np.nonzero(counts)
+    c = counts[rows, cols]
+    for _ in range(EM_MAX_ITER):
+        cum = np.concatenate([[0.0], np.cumsum(p)])
+        denom = cum[cols + 1] - cum[rows]
+        w = np.zeros((nb, nb))
+        w[rows, cols] = np.where(denom > 0, c / np.where(denom > 0, denom, 1.0), 0.0)
+        # s[j] = sum of w[l, h] over l <= j <= h
+        tail = np.cumsum(w[:, ::-1], axis=1)[:, ::-1]  # tail[l, j] = sum over h >= j
+        s = np.diagonal(np.cumsum(tail, axis=0))  # sum over l <= j of tail[l, j]
+        new = p * s / n
+        new /= new.sum()
+        moved = np.abs(new - p).max()
+        p = new
+        if moved < EM_TOL:
+            break
+    return p
+
+
+def estimate(alloc_t, lo_t, hi_t, surv_alloc_t, surv_lo_t) -> Estimate | None:
+    """The lifetime distribution from freed objects (allocation time, interval in trace time;
+    allocation time < 0: age unknown, left out) and surviving ones (alive at surv_lo_t).
+    None when no freed object has a known age."""
+    known = alloc_t >= 0
+    if not known.any():
+        return None
+    lo = (lo_t[known] - alloc_t[known]).astype(np.float64)
+    hi = (hi_t[known] - alloc_t[known]).astype(np.float64)
+    keep = surv_lo_t > surv_alloc_t  # allocated after that mark start: nothing learnt
+    s_lo = (surv_lo_t[keep] - surv_alloc_t[keep]).astype(np.float64)
+    edges = grid(hi.max())
+    prob = turnbull(edges, np.concatenate([lo, s_lo]),
+                    np.concatenate([hi, np.full(s_lo.shape[0], np.inf)]))
+    return Estimate(edges, prob, int(lo.shape[0]), int(s_lo.shape[0]))
+
+
+def place(est: Estimate | None, alloc_t, lo_t, hi_t) -> np.ndarray:
+    """Each death's time (trace time): the conditional median of its lifetime given its
+    interval, F^-1((F(lo) + F(hi)) / 2), kept inside the interval; the midpoint where the age
+    is unknown or the estimate has no mass in the interval."""
+    mid = lo_t + (hi_t - lo_t) // 2
+    if est is None:
+        return mid
+    known = alloc_t >= 0
+    a = alloc_t[known]
+    lo = (lo_t[known] - a).astype(np.float64)
+    hi = (hi_t[known] - a).astype(np.float64)
+    f_lo, f_hi = est.cdf(lo), est.cdf(hi)
+    age = est.quantile((f_lo + f_hi) / 2.0)
+    flat = f_hi - f_lo <= 1e-12
+    t = a + np.round(np.clip(age, lo, hi)).astype(np.int64)
+    out = mid.copy()
+    out[known] = np.where(flat, mid[known], np.clip(t, lo_t[known], hi_t[known]))
+    return out
