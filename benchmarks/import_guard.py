@@ -4,8 +4,8 @@ and records the sha256 of each output file and of the command's text (its notes,
 one-line error and exit status of a bad input), with the full report dict import_gotrace
 returns. The mtrace and heaptrack samples are imported too (they share importers/text.py).
 
-    python benchmarks/import_guard.py --record guard.json [TRACE ...]   # on the base commit
-    python benchmarks/import_guard.py --check guard.json [TRACE ...]    # exit 1 on a diff
+    python benchmarks/import_guard.py record guard.json [TRACE ...]   # on the base commit
+    python benchmarks/import_guard.py check guard.json [TRACE ...]    # exit 1 on a diff
 
 Run both from the same directory with the same TRACE arguments: the output is written to one
 fixed temporary path, so the file names the outputs carry are the same in both runs.
@@ -75,28 +75,23 @@ def run(extra: list[str]) -> dict[str, dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--record", metavar="FILE")
-    g.add_argument("--check", metavar="FILE")
+    ap.add_argument("mode", choices=("record", "check"))
+    ap.add_argument("guard", type=Path, help="the JSON file of the base commit's imports")
     ap.add_argument("traces", nargs="*", help="more Go execution traces to import")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    res = run(args.traces)
-    if args.record:
-        Path(args.record).write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
+    res = json.loads(json.dumps(run(args.traces)))  # the types the JSON file holds
+    if args.mode == "record":
+        args.guard.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
         print(f"recorded {len(res)} imports in {time.perf_counter() - t0:.0f} s")
         return 0
-    want = json.loads(Path(args.check).read_text())
-    res = json.loads(json.dumps(res))  # the same types as the recorded file
-    bad = [k for k in res if want.get(k) != res[k]]
-    missing = [k for k in want if k not in res]
-    print(f"{len(res) - len(bad)}/{len(res)} imports identical (output bytes, text, exit "
-          f"status, report) ({time.perf_counter() - t0:.0f} s)")
-    for k in bad:
-        print(f"  DIFFERS: {k}")
-    for k in missing:
-        print(f"  NOT RUN: {k}")
-    return 1 if bad or missing else 0
+    want = json.loads(args.guard.read_text())
+    differ = [k for k in res if want.get(k) != res[k]] + [f"{k} (not run)" for k in want
+                                                          if k not in res]
+    print(f"{len(res) - len(differ)}/{len(want)} imports identical (output bytes, text, exit "
+          f"status, report) ({time.perf_counter() - t0:.0f} s)",
+          *(f"  DIFFERS: {k}" for k in differ), sep="\n")
+    return int(bool(differ))
 
 
 if __name__ == "__main__":

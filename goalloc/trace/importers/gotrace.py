@@ -435,20 +435,46 @@ def _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs,
             if (kind := _late_alloc_kind(gc_funcs.get(int(a1[j]), []))) != 0]
     if not late:
         return order
-    status = np.flatnonzero((typ == w.EV_GO_STATUS) | (typ == w.EV_GO_STATUS_STACK))
-    m_of = np.array([st.m_idx(int(m) & 0xFFFF_FFFF_FFFF_FFFF) for m in a2[status]], np.int64)
-    if st.cur_g.shape[0] < len(st.m_index):
-        st.cur_g = _grow(st.cur_g, len(st.m_index), -1)
-    g_of = _running_g(order, typ, mm, a1, a3, status, m_of, st.cur_g)
-    pos = np.empty(order.shape[0], np.float64)
-    pos[order] = np.arange(order.shape[0], dtype=np.float64)
-    allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
-    tid = a2[allocs]
-    known = (tid > 0) & (tid < t_ptr.shape[0])
-    scan = np.zeros(allocs.shape[0], np.bool_)
-    scan[known] = t_ptr[tid[known]] > 0
-    stw_end = np.flatnonzero(typ == w.EV_STW_END)
-    stw_end_pos = np.sort(pos[stw_end])
+    ga = _GoAllocs(order, typ, mm, a1, a2, a3, t_ptr, st)
+    moved = _move_cycle_starters(late, ga, typ, key, a1, a3, per_page)
+    moved += _move_blocked_starters(start_blocks, late, ga, key)
+    st.trigger_allocs_moved += moved
+    return np.argsort(ga.pos, kind="stable") if moved else order
+
+
+class _GoAllocs:
+    """A generation's HeapObjectAllocs, with each event's merge position (moved by the
+    functions that move allocations) and the goroutine each event ran on."""
+
+    def __init__(self, order, typ, mm, a1, a2, a3, t_ptr, st):
+        status = np.flatnonzero((typ == w.EV_GO_STATUS) | (typ == w.EV_GO_STATUS_STACK))
+        m_of = np.array([st.m_idx(int(m) & 0xFFFF_FFFF_FFFF_FFFF) for m in a2[status]],
+                        np.int64)
+        if st.cur_g.shape[0] < len(st.m_index):
+            st.cur_g = _grow(st.cur_g, len(st.m_index), -1)
+        self.g_of = _running_g(order, typ, mm, a1, a3, status, m_of, st.cur_g)
+        self.pos = np.empty(order.shape[0], np.float64)
+        self.pos[order] = np.arange(order.shape[0], dtype=np.float64)
+        self.allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
+        tid = a2[self.allocs]
+        known = (tid > 0) & (tid < t_ptr.shape[0])
+        self.scan = np.zeros(self.allocs.shape[0], np.bool_)
+        self.scan[known] = t_ptr[tid[known]] > 0
+
+    def of(self, g: int, kind: int) -> np.ndarray:
+        """Mask over allocs: goroutine g's allocations of a malloc path's kind."""
+        mine = self.g_of[self.allocs] == g
+        if kind == LATE_SCAN:
+            mine &= self.scan
+        elif kind == LATE_NOSCAN:
+            mine &= ~self.scan
+        return mine
+
+
+def _move_cycle_starters(late, ga: _GoAllocs, typ, key, a1, a3, per_page: int) -> int:
+    """Move each late cycle's triggering allocation before its GCBegin; how many moved."""
+    pos, g_of, allocs = ga.pos, ga.g_of, ga.allocs
+    stw_end_pos = np.sort(pos[np.flatnonzero(typ == w.EV_STW_END)])
     spans = np.flatnonzero(typ == w.EV_SPAN_ALLOC)
     large = spans[(a3[spans] & 1 == 0) & (a3[spans] >> 2 == 0)]  # heap spans of class 0
     moved = 0
@@ -457,17 +483,12 @@ def _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs,
             continue
         k = np.searchsorted(stw_end_pos, pos[j])
         after = stw_end_pos[k] if k < stw_end_pos.shape[0] else pos[j]
-        cand = (g_of[allocs] == g_of[j]) & (pos[allocs] > after)
-        if kind == LATE_SCAN:
-            cand &= scan
-        elif kind == LATE_NOSCAN:
-            cand &= ~scan
-        else:  # large: the object at the base of the goroutine's last large span
+        cand = ga.of(g_of[j], kind) & (pos[allocs] > after)
+        if kind == LATE_ANY:  # large: the object at the base of the goroutine's last large span
             mine = large[(g_of[large] == g_of[j]) & (pos[large] < pos[j])]
             if not mine.size:
                 continue
-            base = a1[mine[np.argmax(pos[mine])]] * per_page
-            cand &= a1[allocs] == base
+            cand &= a1[allocs] == a1[mine[np.argmax(pos[mine])]] * per_page
         if not cand.any():
             continue
         sel = allocs[cand]
@@ -475,18 +496,22 @@ def _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs,
         pos[first] = pos[j] - 0.5
         key[first] = key[j]
         moved += 1
+    return moved
+
+
+def _move_blocked_starters(start_blocks, late, ga: _GoAllocs, key) -> int:
+    """Move the next allocation of each goroutine blocked in gcStart before the GCBegin of
+    the last late cycle begun before it, unless that cycle began before the goroutine's
+    previous allocation; how many moved."""
+    pos, g_of, allocs = ga.pos, ga.g_of, ga.allocs
     late_pos = np.sort(np.array([pos[j] for j, _ in late]))
     late_at = {pos[j]: j for j, _ in late}
+    moved = 0
     for b, kind in start_blocks:
         g = g_of[b]
         if g < 0:
             continue
-        mine = (g_of[allocs] == g)
-        if kind == LATE_SCAN:
-            mine &= scan
-        elif kind == LATE_NOSCAN:
-            mine &= ~scan
-        nxt = allocs[mine & (pos[allocs] > pos[b])]
+        nxt = allocs[ga.of(g, kind) & (pos[allocs] > pos[b])]
         if not nxt.size:
             continue
         a = nxt[np.argmin(pos[nxt])]
@@ -500,8 +525,7 @@ def _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs,
         pos[a] = pos[j] - 0.25
         key[a] = key[j]
         moved += 1
-    st.trigger_allocs_moved += moved
-    return np.argsort(pos, kind="stable") if moved else order
+    return moved
 
 
 def _large_allocs_at_their_span(order, typ, key, mm, a1, a3, st, per_page):

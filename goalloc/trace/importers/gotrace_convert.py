@@ -13,6 +13,7 @@ handlers, which loop over pages, are ordinary functions called for the rarer spa
 
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import NamedTuple
 
 import numpy as np
@@ -72,16 +73,8 @@ class Events(NamedTuple):
     a3: np.ndarray
 
 
-class Columns(NamedTuple):
-    """The goalloc event columns written (fmt.COLUMNS)."""
-    kind: np.ndarray
-    ts: np.ndarray
-    p: np.ndarray
-    id: np.ndarray
-    size: np.ndarray
-    flags: np.ndarray
-    aux: np.ndarray
-    site: np.ndarray
+# The goalloc event columns written, named as the format names them.
+Columns = namedtuple("Columns", list(fmt.COLUMNS))
 
 
 class SpanTable(NamedTuple):
@@ -605,17 +598,14 @@ def _hash(key, mask):
 
 @kernel
 def _spill_put(keys, vals, ctr, key, val):
-    """Insert `key` (known absent) with `val`; the caller guarantees room."""
+    """Insert `key` (known absent) with `val`; the caller guarantees room. As the key is
+    absent, it goes to the first slot of its probe run that holds no live key: a tombstone
+    (reused) or the empty slot that ends the run."""
     mask = keys.shape[0] - 1
     j = _hash(key, mask)
-    tomb = np.int64(-1)
-    while keys[j] != EMPTY:
-        if keys[j] == TOMB and tomb < 0:
-            tomb = j
+    while keys[j] >= 0:  # keys are slot bases >= 0; EMPTY and TOMB are negative
         j = (j + 1) & mask
-    if tomb >= 0:
-        j = tomb
-    else:
+    if keys[j] == EMPTY:
         ctr[1] += 1
     keys[j] = key
     vals[j] = val
@@ -625,16 +615,13 @@ def _spill_put(keys, vals, ctr, key, val):
 @kernel
 def _slot_object(r0, sidx, key, ids):
     """The id of the live object in a slot (index sidx of the span whose id region is r0, or
-    the spill map's `key` when r0 < 0 or the region's entry is empty), else -1. Leaves both
-    unchanged (the caller has checked the spill map has room for one insert)."""
+    the spill map's `key` when r0 < 0 or the region's entry is empty), else -1. The spill
+    map hashes and probes as AddrMap does, so map_get reads it."""
     if r0 >= 0 and ids.pool[r0 + sidx] >= 0:
         return ids.pool[r0 + sidx]
     if ids.xctr[0] == 0:
         return np.int64(-1)
-    v = _spill_take(ids.xkeys, ids.xvals, ids.xctr, key)
-    if v >= 0:
-        _spill_put(ids.xkeys, ids.xvals, ids.xctr, key, v)
-    return v
+    return map_get(ids.xkeys, ids.xvals, key)
 
 
 @kernel
@@ -642,26 +629,22 @@ def _spill_take(keys, vals, ctr, key):
     """Remove `key`; its value, or -1."""
     mask = keys.shape[0] - 1
     j = _hash(key, mask)
-    while keys[j] != EMPTY:
-        if keys[j] == key:
-            keys[j] = TOMB
-            ctr[0] -= 1
-            return vals[j]
+    while keys[j] != EMPTY and keys[j] != key:
         j = (j + 1) & mask
-    return np.int64(-1)
+    if keys[j] == EMPTY:
+        return np.int64(-1)
+    keys[j] = TOMB
+    ctr[0] -= 1
+    return vals[j]
 
 
 @kernel
 def spill_rehash(okeys, ovals, keys, vals):
-    mask = keys.shape[0] - 1
+    """Put the live entries of one spill table into a new, empty one."""
+    ctr = np.zeros(3, np.int64)  # the new table's counters are set by the caller
     for i in range(okeys.shape[0]):
-        k = okeys[i]
-        if k >= 0:
-            j = _hash(k, mask)
-            while keys[j] != EMPTY:
-                j = (j + 1) & mask
-            keys[j] = k
-            vals[j] = ovals[i]
+        if okeys[i] >= 0:
+            _spill_put(keys, vals, ctr, okeys[i], ovals[i])
 
 
 @kernel
