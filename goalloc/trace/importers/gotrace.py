@@ -4,8 +4,9 @@ format of Go 1.22-1.25, gotrace_wire.py).
 The file is read one generation at a time (Go flushes generations in order, about one a
 second): its batches are decoded by numba kernels, the Ms' event streams are merged by time
 with a stable sort that puts frees before everything else at equal times, and one more kernel
-turns the merged events into goalloc events, carrying the heap state (spans, live objects,
-each M's P) from one generation to the next. Memory is bounded by one generation.
+(gotrace_convert.py) turns the merged events into goalloc events, carrying the heap state
+(spans, live objects, each M's P) from one generation to the next. Memory is bounded by one
+generation.
 
 Mapping (docs/importers.md has the reasons):
 - objects are keyed by slot base (span base + k * slot size): pointerful objects > 512 B are
@@ -291,11 +292,11 @@ class _State:
 
     def span_table(self) -> cv.SpanTable:
         return cv.SpanTable(self.pagemap, self.span_np, self.span_kc, self.span_slot0,
-                         self.span_ns, self.span_rcap)
+                            self.span_ns, self.span_rcap)
 
     def object_ids(self) -> cv.ObjectIds:
         return cv.ObjectIds(self.slot_ids, self.pctr, self.fl_head, self.xkeys, self.xvals,
-                         self.xctr, self.ofree, self.octr, self.otag)
+                            self.xctr, self.ofree, self.octr, self.otag)
 
     def grow_ids(self) -> None:
         self.ofree = _grow(self.ofree, 2 * self.ofree.shape[0], 0)
@@ -303,9 +304,9 @@ class _State:
 
 
 def _pool_need(npages: int, kc: int, page_size: int, class_size, path, off) -> int:
-    """Slot ids the span event needs in the pool, as _convert counts them (#18: a large span
-    needs one, not a slot per 8 bytes; a size-class span of more pages than any table's is
-    corrupt, and would need npages * 1024)."""
+    """Slot ids the span event needs in the pool, as gotrace_convert counts them (#18: a
+    large span needs one, not a slot per 8 bytes; a size-class span of more pages than any
+    table's is corrupt, and would need npages * 1024)."""
     sc = kc >> 2
     if kc & 1 or sc >= class_size.shape[0]:
         return 2
@@ -597,7 +598,7 @@ class _GcStacks:
 
 def _generation(batches: list[_Batch], st: _State, version: int, path, writer_for,
                 class_size, gt_objs) -> None:
-    """Decode one generation, merge its Ms' events and cv.convert them (queued for writing)."""
+    """Decode one generation, merge its Ms' events and convert them (queued for writing)."""
     gen_off = batches[0].off
     events, strings, types, stacks = _sort_batches(batches, st, version, path)
     st.gens += 1
