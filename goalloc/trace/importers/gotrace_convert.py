@@ -10,12 +10,12 @@ compiles them into the loop, while the span handlers, which loop over pages, are
 functions called for the rarer span events.
 
 `convert` is compiled without reference counting (`_nrt=False`). With it, numba increfs and
-decrefs every array of a named tuple handed to a handler that branches, on every event
-(#13, measured: a whole import of a 2.3 M event Go 1.27 trace took 3.6-3.9 s of CPU, 0.83-0.92
-s without; main's hand-written loop 0.88-0.92 s). The loop allocates nothing (numba refuses to compile an allocation without NRT) and
-only reads and writes arrays its caller holds, so the counts were never needed; the called
-span and map functions count their own references as usual. benchmarks/bench_nrt_import.py
-counts the NRT calls left in its body (0).
+decrefs every array of a named tuple handed to a handler that branches, on every event (#13,
+measured: a whole import of a 2.3 M event Go 1.27 trace took 3.6-3.9 s of CPU, 0.83-0.92 s
+without; main's hand-written loop 0.88-0.92 s). The loop allocates nothing (numba refuses to
+compile an allocation without NRT) and only reads and writes arrays its caller holds, so the
+counts were never needed; the called span and map functions count their own references as
+usual. benchmarks/bench_nrt_import.py counts the NRT calls left in its body (0).
 """
 
 from __future__ import annotations
