@@ -240,24 +240,7 @@ def decode_events(buf, bstart, bend, bm, btime, nspt, nargs, kept, lastkey, writ
 def decode_strings(buf, start, end, ids, offs, lens, n0):
     """A strings batch: EvStrings, then {EvString, id, len, bytes}*. Appends to ids/offs/lens
     from index n0 (capacity: one entry per 3 bytes). Returns (status, count, byte index)."""
-    n = n0
-    i = np.int64(start) + 1  # the EvStrings byte
-    while i < end:
-        at = i
-        if buf[i] != EV_STRING:
-            return ERR_BAD_STRING, n, at
-        sid, i = _uvarint(buf, i + 1, end)
-        if i < 0:
-            return ERR_BAD_STRING, n, at
-        ln, i = _uvarint(buf, i, end)
-        if i < 0 or ln < 0 or i + ln > end:
-            return ERR_BAD_STRING, n, at
-        ids[n] = sid
-        offs[n] = i
-        lens[n] = ln
-        n += 1
-        i += ln
-    return OK, n, np.int64(0)
+    return _decode_table(buf, start, end, ids, offs, lens, n0, EV_STRING, 0, ERR_BAD_STRING)
 
 
 @kernel
@@ -266,27 +249,46 @@ def decode_stacks(buf, start, end, ids, offs, nframes, n0):
     id, line}*nframes}*. Appends each stack's id, the byte index of its first frame and its
     frame count to ids/offs/nframes from index n0 (capacity: one entry per 3 bytes). Returns
     (status, count, byte index)."""
+    return _decode_table(buf, start, end, ids, offs, nframes, n0, EV_STACK, 4, ERR_BAD_STACK)
+
+
+@kernel(inline="always")
+def _decode_table(buf, start, end, ids, offs, counts, n0, marker, varints, err):
+    """The entries of a strings or stacks batch: {marker, id, count, body}* after the batch's
+    first byte, where the body is `count` bytes (varints == 0) or count * varints varints.
+    Appends each entry's id, the byte index of its body and its count from index n0."""
     n = n0
-    i = np.int64(start) + 1  # the EvStacks byte
+    i = np.int64(start) + 1
     while i < end:
         at = i
-        if buf[i] != EV_STACK:
-            return ERR_BAD_STACK, n, at
-        sid, i = _uvarint(buf, i + 1, end)
+        if buf[i] != marker:
+            return err, n, at
+        eid, i = _uvarint(buf, i + 1, end)
         if i < 0:
-            return ERR_BAD_STACK, n, at
-        nf, i = _uvarint(buf, i, end)
-        if i < 0 or nf < 0:
-            return ERR_BAD_STACK, n, at
-        ids[n] = sid
+            return err, n, at
+        cnt, i = _uvarint(buf, i, end)
+        if i < 0 or cnt < 0 or (varints == 0 and i + cnt > end):
+            return err, n, at
+        ids[n] = eid
         offs[n] = i
-        nframes[n] = nf
+        counts[n] = cnt
         n += 1
-        for _ in range(4 * nf):
+        if varints == 0:
+            i += cnt
+        for _ in range(varints * cnt):
             _v, i = _uvarint(buf, i, end)
             if i < 0:
-                return ERR_BAD_STACK, n, at
+                return err, n, at
     return OK, n, np.int64(0)
+
+
+@njit(cache=True, inline="always")
+def _then_uvarint(buf, i, end):
+    """_uvarint after a read that may have failed (i < 0): the failure carries on, so a run
+    of reads needs one check."""
+    if i < 0:
+        return np.int64(0), i
+    return _uvarint(buf, i, end)
 
 
 @kernel
@@ -299,15 +301,9 @@ def decode_types(buf, start, end, ids, sizes, ptrbytes, name_at, n0):
     while i < end:
         at = i
         tid, i = _uvarint(buf, i, end)
-        if i < 0:
-            return ERR_BAD_TYPE, n, at
-        _addr, i = _uvarint(buf, i, end)
-        if i < 0:
-            return ERR_BAD_TYPE, n, at
-        sz, i = _uvarint(buf, i, end)
-        if i < 0:
-            return ERR_BAD_TYPE, n, at
-        pb, i = _uvarint(buf, i, end)
+        _addr, i = _then_uvarint(buf, i, end)
+        sz, i = _then_uvarint(buf, i, end)
+        pb, i = _then_uvarint(buf, i, end)
         if i < 0:
             return ERR_BAD_TYPE, n, at
         name_at[n] = i

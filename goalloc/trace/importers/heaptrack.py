@@ -30,10 +30,8 @@ from goalloc.jit import kernel
 from goalloc.trace.header import Header
 from goalloc.trace.importers.text import (
     BAD_LINE,
-    C_EVENTS,
     C_LINES,
     C_NOW_NS,
-    C_REPLACED,
     C_UNKNOWN_FREES,
     N_SHARED,
     OK,
@@ -43,6 +41,7 @@ from goalloc.trace.importers.text import (
     parse_hex,
     run_import,
     skip_spaces,
+    text_report,
 )
 from goalloc.trace.sites import SiteTable
 
@@ -192,13 +191,7 @@ def import_heaptrack(src: str | os.PathLike, out: str | os.PathLike, *, force: b
     cnt, amap = run_import(src, out, header, calls.parse_block, "a heaptrack raw", N_COUNTERS,
                            force=force, codec=codec, progress=progress,
                            sites=SiteTable("call-site"), site_name=calls.site_name)
-    return {
-        "lines": int(cnt[C_LINES]),
-        "events": int(cnt[C_EVENTS]),
-        "time_markers": int(cnt[C_MARKERS]),
-        "trace_nodes": int(cnt[C_NODES]),
-        "unknown_traces": int(cnt[C_UNKNOWN_TRACES]),
-        "unknown_frees": int(cnt[C_UNKNOWN_FREES]),
-        "untraced_frees": int(cnt[C_REPLACED]),
-        "live_at_end": int(amap.ctr[0]),
-    }
+    return text_report(cnt, amap, {"time_markers": int(cnt[C_MARKERS]),
+                                   "trace_nodes": int(cnt[C_NODES]),
+                                   "unknown_traces": int(cnt[C_UNKNOWN_TRACES]),
+                                   "unknown_frees": int(cnt[C_UNKNOWN_FREES])})

@@ -15,28 +15,12 @@ import numpy as np
 
 from goalloc.jit import kernel
 from goalloc.trace.header import Header
-from goalloc.trace.importers.text import (
-    BAD,
-    BAD_LINE,
-    C_EVENTS,
-    C_LINES,
-    C_REPLACED,
-    C_UNKNOWN_FREES,
-    N_SHARED,
-    NIL,
-    OK,
-    emit_alloc,
-    emit_free,
-    line_end,
-    parse_hex,
-    run_import,
-    skip_spaces,
-)
+from goalloc.trace.importers import text as tx
 from goalloc.trace.sites import SiteTable
 
-C_REALLOC_FAILED = N_SHARED
-C_NULL = N_SHARED + 1  # failed malloc (NULL result)
-N_COUNTERS = N_SHARED + 2
+C_REALLOC_FAILED = tx.N_SHARED
+C_NULL = tx.N_SHARED + 1  # failed malloc (NULL result)
+N_COUNTERS = tx.N_SHARED + 2
 
 
 @kernel
@@ -48,10 +32,10 @@ def _parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size, ts, chash
     out = 0
     i = 0
     while i < n:
-        end = line_end(buf, i)
+        end = tx.line_end(buf, i)
         start = i
-        cnt[C_LINES] += 1
-        j = skip_spaces(buf, i, end)
+        cnt[tx.C_LINES] += 1
+        j = tx.skip_spaces(buf, i, end)
         h = np.uint64(0)
         c0 = 0
         c1 = 0
@@ -60,14 +44,14 @@ def _parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size, ts, chash
             while k > j and buf[k] != 93:
                 k -= 1
             if k == j:
-                return BAD_LINE, out, start
-            c0 = skip_spaces(buf, j + 1, k)
+                return tx.BAD_LINE, out, start
+            c0 = tx.skip_spaces(buf, j + 1, k)
             h = np.uint64(0xCBF29CE484222325)
             for q in range(c0, k + 1):
                 h = (h ^ np.uint64(buf[q])) * np.uint64(0x100000001B3)
             h |= np.uint64(1)  # never 0, which means no caller
             c1 = k + 1
-            j = skip_spaces(buf, k + 1, end)
+            j = tx.skip_spaces(buf, k + 1, end)
         if j >= end:
             i = end + 1
             continue  # blank line
@@ -76,29 +60,29 @@ def _parse_block(buf, keys, vals, free_ids, ctr, cnt, kind, ids, size, ts, chash
         if op == 61:  # '=' Start / End
             pass
         elif op == 43 or op == 62:  # '+' alloc, '>' realloc's new block
-            ptr, j = parse_hex(buf, j, end, True)
-            sz, j = parse_hex(buf, j, end, True)
-            if ptr == BAD or sz < 0:
-                return BAD_LINE, out, start
-            if ptr == NIL:
+            ptr, j = tx.parse_hex(buf, j, end, True)
+            sz, j = tx.parse_hex(buf, j, end, True)
+            if ptr == tx.BAD or sz < 0:
+                return tx.BAD_LINE, out, start
+            if ptr == tx.NIL:
                 cnt[C_NULL] += 1
             else:
-                out = emit_alloc(keys, vals, free_ids, ctr, cnt, ptr, sz, kind, ids, size, ts, out)
+                out = tx.emit_alloc(keys, vals, free_ids, ctr, cnt, ptr, sz, kind, ids, size, ts, out)
                 chash[out - 1] = np.int64(h)
                 cat[out - 1] = c0
                 clen[out - 1] = c1 - c0
         elif op == 45 or op == 60:  # '-' free, '<' realloc's old block
-            ptr, j = parse_hex(buf, j, end, True)
-            if ptr == BAD:
-                return BAD_LINE, out, start
-            if ptr != NIL:
-                out = emit_free(keys, vals, free_ids, ctr, cnt, ptr, kind, ids, size, ts, out)
+            ptr, j = tx.parse_hex(buf, j, end, True)
+            if ptr == tx.BAD:
+                return tx.BAD_LINE, out, start
+            if ptr != tx.NIL:
+                out = tx.emit_free(keys, vals, free_ids, ctr, cnt, ptr, kind, ids, size, ts, out)
         elif op == 33:  # '!' failed realloc: the old block stays
             cnt[C_REALLOC_FAILED] += 1
         else:
-            return BAD_LINE, out, start
+            return tx.BAD_LINE, out, start
         i = end + 1
-    return OK, out, 0
+    return tx.OK, out, 0
 
 
 def import_mtrace(src: str | os.PathLike, out: str | os.PathLike, *, force: bool = False,
@@ -107,14 +91,8 @@ def import_mtrace(src: str | os.PathLike, out: str | os.PathLike, *, force: bool
     header = Header(producer="goalloc import mtrace", sizes="requested", frees="death",
                     gomaxprocs=1, source={"recorder": "glibc mtrace", "file": os.path.basename(src)})
     sites = SiteTable("call-site")
-    cnt, amap = run_import(src, out, header, _parse_block, "an mtrace", N_COUNTERS,
+    cnt, amap = tx.run_import(src, out, header, _parse_block, "an mtrace", N_COUNTERS,
                            force=force, codec=codec, progress=progress, sites=sites)
-    return {
-        "lines": int(cnt[C_LINES]),
-        "events": int(cnt[C_EVENTS]),
-        "unknown_frees": int(cnt[C_UNKNOWN_FREES]),
-        "failed_reallocs": int(cnt[C_REALLOC_FAILED]),
-        "null_results": int(cnt[C_NULL]),
-        "untraced_frees": int(cnt[C_REPLACED]),
-        "live_at_end": int(amap.ctr[0]),
-    }
+    return tx.text_report(cnt, amap, {"unknown_frees": int(cnt[tx.C_UNKNOWN_FREES]),
+                                   "failed_reallocs": int(cnt[C_REALLOC_FAILED]),
+                                   "null_results": int(cnt[C_NULL])})

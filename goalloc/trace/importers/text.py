@@ -275,6 +275,14 @@ def run_import(src, out, header, parse_block, what: str, n_counters: int, *, for
     return cnt, amap
 
 
+def text_report(cnt, amap: AddrMap, own: dict[str, int]) -> dict[str, int]:
+    """A text importer's report: lines and events read, the importer's `own` counts (in the
+    order it gives them, C_UNKNOWN_FREES among them where it wants it), then the frees not
+    traced and the objects live at the end."""
+    return {"lines": int(cnt[C_LINES]), "events": int(cnt[C_EVENTS]), **own,
+            "untraced_frees": int(cnt[C_REPLACED]), "live_at_end": int(amap.ctr[0])}
+
+
 def _text_name(buf, key: int, at: int, length: int) -> str:
     return bytes(buf[at:at + length]).decode("utf-8", "replace").strip()
 
