@@ -195,33 +195,11 @@ def to_json(report, trace_path: str | os.PathLike, config=None, **kw) -> str:
 
 
 def timeline_rows(timeline) -> tuple[list[str], list[list]]:
-    """(columns, rows) from the engine's timeline: a list of dataclasses or dicts, a dict of
-    columns, a numpy structured array, or an object with `to_dict()`/`columns`."""
-    if timeline is None:
+    """(columns, rows) of the engine's timeline: a list of engine.report.TimelineSample."""
+    if not timeline:
         return [], []
-    if hasattr(timeline, "dtype") and getattr(timeline.dtype, "names", None):
-        cols = list(timeline.dtype.names)
-        return cols, [[M.clean(row[c]) for c in cols] for row in timeline]
-    if dataclasses.is_dataclass(timeline) and not isinstance(timeline, type):
-        timeline = {f.name: getattr(timeline, f.name) for f in dataclasses.fields(timeline)}
-    elif hasattr(timeline, "to_dict") and not isinstance(timeline, dict | list):
-        timeline = timeline.to_dict()
-    if isinstance(timeline, dict):
-        cols = [str(k) for k in timeline]
-        columns = [list(v.tolist() if hasattr(v, "tolist") else v) for v in timeline.values()]
-        n = max((len(c) for c in columns), default=0)
-        return cols, [[M.clean(c[i]) if i < len(c) else None for c in columns] for i in range(n)]
-    rows = list(timeline)
-    if not rows:
-        return [], []
-    first = rows[0]
-    if dataclasses.is_dataclass(first):
-        cols = [f.name for f in dataclasses.fields(first)]
-        return cols, [[M.clean(getattr(r, c)) for c in cols] for r in rows]
-    if isinstance(first, dict):
-        cols = list(first)
-        return cols, [[M.clean(r.get(c)) for c in cols] for r in rows]
-    raise TypeError(f"unsupported timeline type {type(first).__name__}")
+    cols = [f.name for f in dataclasses.fields(timeline[0])]
+    return cols, [[M.clean(getattr(r, c)) for c in cols] for r in timeline]
 
 
 def timeline_csv(timeline, clock: bool = True) -> str:
