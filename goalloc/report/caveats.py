@@ -1,6 +1,6 @@
 """Caveats of a replay: the conditions under which a figure the report prints means less than
 it seems, each as one line, in the text report's `Caveats` section and the JSON's `caveats`
-list (docs/json.md). A figure the trace cannot support is not printed bare (BRIEF.md).
+list (docs/json.md). A figure the trace cannot support is never printed bare: it carries its caveat, or is null.
 
 Conditions, each with a stable `code`:
 
