@@ -15,15 +15,17 @@ and outputs into --dir/out, so the same paths (which outputs name) are used for 
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import replay_guard  # noqa: E402
+from replay_guard import verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD_TRACE = (
@@ -87,17 +89,10 @@ def commands(d: Path, quick: bool) -> list[list[str]]:
 
 
 def prepare(d: Path) -> None:
-    from click.testing import CliRunner
-
-    from goalloc.cli import cli
-
+    """The invalid trace, and replay_guard's synthetic ones (steady.msgpack among them)."""
     d.mkdir(parents=True, exist_ok=True)
     (d / "bad.jsonl").write_text(BAD_TRACE)
-    p = d / "steady.msgpack"
-    if not p.exists():
-        r = CliRunner().invoke(cli, ["synth", "steady", "-n", "200000", "-o", str(p),
-                                     "--seed", "7"], catch_exceptions=False)
-        assert r.exit_code == 0, r.output
+    replay_guard.traces(d, quick=True)
 
 
 def run_one(argv: list[str], out: Path) -> str:
@@ -131,13 +126,8 @@ def run_one(argv: list[str], out: Path) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--record", metavar="DIR")
-    g.add_argument("--check", metavar="DIR")
-    ap.add_argument("--quick", action="store_true")
+    ap = replay_guard.arg_parser(__doc__, "DIR", "goalloc-cli-guard")
     ap.add_argument("--only", metavar="SUBSTR", help="only commands whose line contains this")
-    ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "goalloc-cli-guard"))
     args = ap.parse_args(argv)
     for var in ("GOGC", "GOMEMLIMIT", "GOMAXPROCS", "COLUMNS", "NO_COLOR", "FORCE_COLOR"):
         os.environ.pop(var, None)
@@ -164,11 +154,7 @@ def main(argv=None) -> int:
             diff = difflib.unified_diff(want.splitlines(), text.splitlines(), "base", "now",
                                         lineterm="", n=1)
             print("\n".join(list(diff)[:40]), file=sys.stderr)
-    print(f"{len(cmds) - len(bad)}/{len(cmds)} commands byte-identical "
-          f"({time.perf_counter() - t0:.0f} s)")
-    for line in bad:
-        print(f"  DIFFERS: {line}")
-    return 1 if bad else 0
+    return verdict(bad, len(cmds), "commands", t0)
 
 
 if __name__ == "__main__":
