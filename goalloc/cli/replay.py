@@ -1,7 +1,8 @@
 """`goalloc replay TRACE`: replay a trace through the allocator/GC model and report the heap.
 
-This module only parses options and knobs and picks outputs; the engine (goalloc.engine) does
-the replay and goalloc.report.replay renders. numba is imported only once a replay runs, so
+This module parses options and knobs, calls the library and writes what it returns:
+goalloc.report.run.replay_one replays one configuration (report, JSON, fidelity), goalloc.grid
+runs a grid, goalloc.report renders. numba is imported only once a replay runs, so
 `goalloc replay --help` stays fast.
 """
 
@@ -106,7 +107,6 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
 
     TRACE may also be a recorder's file (a Go execution trace, an mtrace or a heaptrack raw
     file): it is imported to a temporary goalloc trace first."""
-
     fmt, json_out, pprof_out, attribute = stdout_format(as_json, fmt, json_out, gctrace,
                                                         attribute or peak_spans)
     check_outputs(force, json_out, timeline, html, pprof_out)

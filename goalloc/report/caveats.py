@@ -102,7 +102,7 @@ def caveats(report, header: dict | None = None, sources: dict | None = None) -> 
     def add(code, text, metrics=()):
         out.append({"code": code, "text": text, "metrics": list(metrics)})
 
-    est = getattr(report, "estimated_sizes", 0) or 0
+    est = report.estimated_sizes or 0
     allocs = report.mallocs or 0
     if est:
         share = f"{100 * est / allocs:.0f}% of" if allocs else ""
