@@ -59,7 +59,7 @@ def explain(ctx, trace, go_version, table, gogc, memlimit, procs, gc_mode, as_js
                           allow_nan=False) + "\n"
         series = data.series(keep[0], keep[1], base)
         write_atomic(html, page([{"json": text, "series": series,
-                                   "explain": ex.lines(doc)}]), force)
+                                  "explain": ex.lines(doc)}]), force)
     if as_json:
         click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False,
                               allow_nan=False))
