@@ -88,14 +88,19 @@ def run(d: Path, quick: bool) -> dict[str, str]:
     return res
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+def arg_parser(doc: str, what: str, work_dir: str) -> argparse.ArgumentParser:
+    """--record/--check `what`, --quick and --dir (default: `work_dir` in $TMPDIR)."""
+    ap = argparse.ArgumentParser(description=doc)
     g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--record", metavar="FILE")
-    g.add_argument("--check", metavar="FILE")
+    g.add_argument("--record", metavar=what)
+    g.add_argument("--check", metavar=what)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "goalloc-guard"))
-    args = ap.parse_args(argv)
+    ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), work_dir))
+    return ap
+
+
+def main(argv=None) -> int:
+    args = arg_parser(__doc__, "FILE", "goalloc-guard").parse_args(argv)
     t0 = time.perf_counter()
     res = run(Path(args.dir), args.quick)
     if args.record:
@@ -103,9 +108,12 @@ def main(argv=None) -> int:
         print(f"recorded {len(res)} replays in {time.perf_counter() - t0:.0f} s")
         return 0
     want = json.loads(Path(args.check).read_text())
-    bad = [k for k in res if want.get(k) != res[k]]
-    print(f"{len(res) - len(bad)}/{len(res)} replays byte-identical "
-          f"({time.perf_counter() - t0:.0f} s)")
+    return verdict([k for k in res if want.get(k) != res[k]], len(res), "replays", t0)
+
+
+def verdict(bad: list[str], total: int, what: str, t0: float) -> int:
+    """Print how many of `total` were byte-identical and which differ; the exit status."""
+    print(f"{total - len(bad)}/{total} {what} byte-identical ({time.perf_counter() - t0:.0f} s)")
     for k in bad:
         print(f"  DIFFERS: {k}")
     return 1 if bad else 0

@@ -278,14 +278,8 @@ def test_missing_trace(cli, traces):
 
 
 def test_timeline(cli, traces):
-    from goalloc.cli.replay import _engine_has_timeline
-
     out = traces["dir"] / "tl.csv"
     code, o, err = cli("replay", traces["churn"], "--timeline", out)
-    if not _engine_has_timeline():
-        assert code == 2 and "does not provide a timeline" in err and err.count("\n") == 1
-        assert not out.exists()
-        return
     assert code == 0, err
     rows = out.read_text().splitlines()
     cols = rows[0].split(",")

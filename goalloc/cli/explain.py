@@ -51,15 +51,15 @@ def explain(ctx, trace, go_version, table, gogc, memlimit, procs, gc_mode, as_js
     if spec.trace in originals:
         doc["trace"] = str(originals[spec.trace]["path"])
     if html is not None:
-        from goalloc.cli.replay import _write_atomic
+        from goalloc.cli.replay import write_atomic
         from goalloc.report.html import data, page
 
         base = doc["runs"][0]["report"]
         text = json.dumps(base, indent=2, sort_keys=True, ensure_ascii=False,
                           allow_nan=False) + "\n"
         series = data.series(keep[0], keep[1], base)
-        _write_atomic(html, page([{"json": text, "series": series,
-                                   "explain": ex.lines(doc)}]), force)
+        write_atomic(html, page([{"json": text, "series": series,
+                                  "explain": ex.lines(doc)}]), force)
     if as_json:
         click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False,
                               allow_nan=False))

@@ -1,17 +1,17 @@
 """`goalloc replay TRACE`: replay a trace through the allocator/GC model and report the heap.
 
-This module only parses options and knobs and picks outputs; the engine (goalloc.engine) does
-the replay and goalloc.report.replay renders. numba is imported only once a replay runs, so
+This module parses options and knobs, calls the library and writes what it returns:
+goalloc.report.run.replay_one replays one configuration (report, JSON, fidelity), goalloc.grid
+runs a grid, goalloc.report renders. numba is imported only once a replay runs, so
 `goalloc replay --help` stays fast.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 import click
-
-LENIENT_HINT = " (use --lenient to skip such events)"
 
 
 @click.command()
@@ -107,33 +107,10 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
 
     TRACE may also be a recorder's file (a Go execution trace, an mtrace or a heaptrack raw
     file): it is imported to a temporary goalloc trace first."""
-
-    from goalloc.errors import GoallocError
-
-    if as_json:
-        if fmt not in (None, "json"):
-            raise GoallocError(f"--json and --format {fmt} both choose the stdout format")
-        fmt = "json"
-    fmt = fmt or "text"
-    attribute = attribute or peak_spans
-    pprof_out = None
-    if fmt == "pprof":  # the profile goes to -o; nothing on stdout but one line on stderr
-        if json_out is None:
-            raise GoallocError("--format pprof writes a file: give -o FILE.pb.gz")
-        pprof_out, json_out, fmt, attribute = json_out, None, "text", True
-    if fmt != "text" and gctrace:
-        raise GoallocError(f"--format {fmt} and --gctrace both write to stdout; "
-                           "use -o FILE for the JSON")
-    from goalloc.trace.writer import check_output
-
-    for out in (json_out, timeline, html, pprof_out):
-        if out is not None:
-            check_output(out, force)  # before any work: one line, nothing written
-    if timeline is not None and not _engine_has_timeline():
-        raise GoallocError("--timeline: the replay engine does not provide a timeline yet")
-    if jobs is not None and jobs < 1:
-        raise GoallocError(f"--jobs must be at least 1, not {jobs}")
-
+    fmt, json_out, pprof_out, attribute = stdout_format(as_json, fmt, json_out, gctrace,
+                                                        attribute or peak_spans)
+    check_outputs(force, json_out, timeline, html, pprof_out)
+    check_jobs(jobs)
     if validate and tracer_buffers is None:
         tracer_buffers = "keep"  # the recording it is compared with had them
     specs, originals = prepare(ctx, traces, no_pagecache=no_pagecache, lock_costs=lock_costs,
@@ -145,106 +122,135 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     for s in specs:
         s.death_range = death_range and not validate  # --validate compares the central replay
     if len(specs) > 1:
-        for flag, on in (("--gctrace", gctrace), ("--timeline", timeline is not None),
-                         ("--validate", validate), ("--attribute", attribute)):
-            if on:
-                raise GoallocError(f"{flag} needs a single configuration; this replays "
-                                   f"{len(specs)} (one trace, one value per option)")
+        _refuse_in_grid(len(specs), gctrace=gctrace, timeline=timeline is not None,
+                        validate=validate, attribute=attribute)
         _grid(specs, fmt, json_out, force, jobs, dask, html)
         return
+    from goalloc.report.run import replay_one
 
     (spec,) = specs
-    trace, cfg, sources = spec.trace, spec.config, spec.sources
-    death_range = spec.death_range
-    header = spec.header
-    digest = None
-    engines: list = []  # --html: the engine, for the picture data only it has
-    want_text = fmt != "text" or json_out is not None or html is not None
-    if want_text:
-        # the JSON's trace sha256, hashed on a second thread while the (nogil) kernel replays
-        from concurrent.futures import ThreadPoolExecutor
-
-        from goalloc.report.replay import file_sha256
-
-        with ThreadPoolExecutor(1) as pool:
-            digest = pool.submit(file_sha256, trace)
-            report = _run(trace, cfg, header.events, originals, engine_out=engines,
-                          death_range=death_range, attribute=attribute,
-                          peak_spans=peak_spans)
-            digest.result()
-    else:
-        report = _run(trace, cfg, header.events, originals, death_range=death_range,
-                      attribute=attribute, peak_spans=peak_spans)
+    original = originals.get(spec.trace)
+    out = replay_one(spec, original=original, validate=validate and pprof_out is None,
+                     attribute=attribute, peak_spans=peak_spans,
+                     want_json=fmt != "text" or json_out is not None or html is not None,
+                     want_engine=html is not None, run=progress_run(spec.header.events))
     if pprof_out is not None:
-        from goalloc.report.pprof import profile_bytes
-
-        data = profile_bytes(report.attribution, [f"goalloc replay {os.path.basename(trace)}"])
-        _write_atomic(pprof_out, data, force)
-        click.echo(f"goalloc: wrote {pprof_out} (pprof profile, "
-                   f"{len(report.attribution['rows'])} sites)", err=True)
+        _write_pprof(pprof_out, out.report, spec.trace, force)
         return
-    fid = None
-    if validate:
-        from goalloc.report import fidelity
+    if timeline is not None:
+        _write_timeline(timeline, out.report, force)
+    if json_out is not None:
+        write_atomic(json_out, out.json, force)
+    if html is not None:
+        _write_html(html, out, force)
+    if gctrace:  # instead of the text report (and, as before, whatever the fidelity)
+        _echo_gctrace(out.report, spec.config)
+        return
+    if fmt == "json":
+        click.echo(out.json, nl=False)
+    elif fmt != "text":
+        click.echo(_bench_format(fmt, [json.loads(out.json)]), nl=False)
+    elif json_out is not None:  # -o alone: the file, and one line saying where it went
+        _wrote(json_out, out.json, 1, out.fidelity)
+    else:
+        _render_text(out, spec, original)
+    _validate_exit(ctx, out.fidelity)
 
-        fid = fidelity.validate(trace, report, name=originals.get(trace, {}).get("path", trace))
+
+def stdout_format(as_json, fmt, json_out, gctrace, attribute):
+    """(stdout format, -o JSON file, pprof file, attribute) from the output options, refusing
+    two writers of stdout. --format pprof writes its profile to -o (with --attribute)."""
+    from goalloc.errors import GoallocError
+
+    if as_json:
+        if fmt not in (None, "json"):
+            raise GoallocError(f"--json and --format {fmt} both choose the stdout format")
+        fmt = "json"
+    fmt = fmt or "text"
+    pprof_out = None
+    if fmt == "pprof":  # the profile goes to -o; nothing on stdout but one line on stderr
+        if json_out is None:
+            raise GoallocError("--format pprof writes a file: give -o FILE.pb.gz")
+        pprof_out, json_out, fmt, attribute = json_out, None, "text", True
+    if fmt != "text" and gctrace:
+        raise GoallocError(f"--format {fmt} and --gctrace both write to stdout; "
+                           "use -o FILE for the JSON")
+    return fmt, json_out, pprof_out, attribute
+
+
+def check_outputs(force: bool, *paths) -> None:
+    """Before any work: an output file that exists (without --force) is one line, nothing
+    written."""
+    from goalloc.trace.writer import check_output
+
+    for out in paths:
+        if out is not None:
+            check_output(out, force)
+
+
+def check_jobs(jobs) -> None:
+    from goalloc.errors import GoallocError
+
+    if jobs is not None and jobs < 1:
+        raise GoallocError(f"--jobs must be at least 1, not {jobs}")
+
+
+def _refuse_in_grid(runs: int, **flags) -> None:
+    """Options that describe one replay, refused for a grid of `runs`."""
+    from goalloc.errors import GoallocError
+
+    for name, on in flags.items():
+        if on:
+            raise GoallocError(f"--{name} needs a single configuration; this replays "
+                               f"{runs} (one trace, one value per option)")
+
+
+def _write_pprof(path, report, trace, force: bool) -> None:
+    from goalloc.report.pprof import profile_bytes
+
+    data = profile_bytes(report.attribution, [f"goalloc replay {os.path.basename(trace)}"])
+    write_atomic(path, data, force)
+    click.echo(f"goalloc: wrote {path} (pprof profile, "
+               f"{len(report.attribution['rows'])} sites)", err=True)
+
+
+def _write_timeline(path, report, force: bool) -> None:
+    from goalloc.report.caveats import has_clock
+    from goalloc.report.replay import timeline_csv
+
+    write_atomic(path, timeline_csv(report.timeline, clock=has_clock(report)), force)
+
+
+def _write_html(path, out, force: bool) -> None:
+    from goalloc.report.html import data, page
+
+    series = data.series(out.report, out.engine, json.loads(out.json))
+    write_atomic(path, page([{"json": out.json, "series": series}]), force)
+
+
+def _echo_gctrace(report, config) -> None:
+    from goalloc.report.replay import gctrace_text
+
+    click.echo(gctrace_text(report, stacks=config.stack_bytes, globals_=config.globals_bytes),
+               nl=False)
+
+
+def _render_text(out, spec, original) -> None:
+    from rich.console import Console
 
     from goalloc.report import replay as rep
 
-    if timeline is not None:
-        tl = getattr(report, "timeline", None)
-        if tl is None:
-            raise GoallocError("--timeline: the replay engine does not provide a timeline yet")
-        from goalloc.report.caveats import has_clock
-
-        _write_atomic(timeline, rep.timeline_csv(tl, clock=has_clock(report)), force)
-    if want_text:
-        text = rep.to_json(report, trace, cfg, header=header.to_map(), sources=sources,
-                           sha256=None if digest is None else digest.result(),
-                           original=originals.get(trace),
-                           extra=None if fid is None else {"fidelity": fid.to_dict()})
-        if json_out is not None:
-            _write_atomic(json_out, text, force)
-        if html is not None:
-            import json
-
-            from goalloc.report.html import data, page
-
-            series = data.series(report, engines[0], json.loads(text))
-            _write_atomic(html, page([{"json": text, "series": series}]), force)
-        if json_out is not None and fmt == "text" and not gctrace:
-            # -o alone: the file, and one line saying where it went
-            _wrote(json_out, text, 1, fid)
-            _validate_exit(ctx, fid)
-            return
-        if fmt == "json":
-            click.echo(text, nl=False)
-            _validate_exit(ctx, fid)
-            return
-        if fmt != "text":
-            import json
-
-            click.echo(_bench_format(fmt, [json.loads(text)]), nl=False)
-            _validate_exit(ctx, fid)
-            return
-    if gctrace:
-        click.echo(rep.gctrace_text(report, stacks=cfg.stack_bytes, globals_=cfg.globals_bytes),
-                   nl=False)
-        return
-    from rich.console import Console
-
     console = Console()
-    rep.render(report, console, header=header.to_map(), sources=sources,
-               name=originals.get(trace, {}).get("path"))
-    if report.attribution is not None:
+    rep.render(out.report, console, header=spec.header.to_map(), sources=spec.sources,
+               name=(original or {}).get("path"))
+    if out.report.attribution is not None:
         from goalloc.report.attribution import render as render_attribution
 
-        render_attribution(report.attribution, console)
-    if fid is not None:
+        render_attribution(out.report.attribution, console)
+    if out.fidelity is not None:
         from goalloc.report import fidelity
 
-        fidelity.render(fid, console)
-    _validate_exit(ctx, fid)
+        fidelity.render(out.fidelity, console)
 
 
 def _validate_exit(ctx, fid) -> None:
@@ -361,8 +367,6 @@ def run_specs(specs, jobs, dask, fn=None) -> list:
 
 
 def _grid(specs, fmt, json_out, force, jobs, dask, html=None) -> None:
-    import json
-
     from goalloc.report.grid import grid_json, render_grid
 
     if html is not None:  # the HTML report's runs carry the JSON texts (replay's: no fidelity)
@@ -371,13 +375,13 @@ def _grid(specs, fmt, json_out, force, jobs, dask, html=None) -> None:
         from goalloc.report.html import page, runner
 
         runs = run_specs(specs, jobs, dask, fn=functools.partial(runner.run_one, validate=False))
-        _write_atomic(html, page(runs), force)
+        write_atomic(html, page(runs), force)
         texts = [r["json"] for r in runs]
     else:
         texts = run_specs(specs, jobs, dask)
     doc_text = grid_json(texts) if fmt == "json" or json_out is not None else None
     if json_out is not None:
-        _write_atomic(json_out, doc_text, force)
+        write_atomic(json_out, doc_text, force)
         if fmt == "text":
             _wrote(json_out, doc_text, len(texts))
             return
@@ -403,48 +407,27 @@ def _wrote(path, text: str, runs: int, fid=None) -> None:
                err=True)
 
 
-def _engine_has_timeline() -> bool:
-    import dataclasses
+def progress_run(total: int | None):
+    """A `run` for goalloc.report.run.replay_one: goalloc.replay with a progress bar over
+    `total` events (after a second, on a terminal); a first run's compile shows its own
+    progress line (goalloc.jit)."""
 
-    from goalloc.engine.report import Report
+    def run(trace, config, **kw):
+        import goalloc
+        from goalloc.cli.common import progress_for
+        from goalloc.errors import TraceError
+        from goalloc.report.run import replay_error
 
-    if dataclasses.is_dataclass(Report):
-        if any(f.name == "timeline" for f in dataclasses.fields(Report)):
-            return True
-    return hasattr(Report, "timeline")
+        try:
+            with progress_for("replaying", total) as advance:
+                return goalloc.replay(trace, config, progress=advance, **kw)
+        except TraceError as e:
+            raise replay_error(e, trace, None) from None
 
-
-def _run(trace, cfg, total, originals=None, engine_out=None, death_range=False,
-         attribute=False, peak_spans=False):
-    """Replay with a progress bar (after a second, on a terminal); a first run's compile
-    shows its own progress line (goalloc.jit). Errors in a recorder's file imported to a
-    temporary trace name the file the user gave (`originals`)."""
-    import inspect
-
-    import goalloc
-    from goalloc.cli.common import progress_for
-    from goalloc.engine import replay as engine_replay
-    from goalloc.errors import TraceError
-
-    try:
-        with progress_for("replaying", total) as advance:
-            return goalloc.replay(trace, cfg, progress=advance, engine_out=engine_out,
-                                  death_range=death_range, attribute=attribute,
-                                  peak_spans=peak_spans)
-    except TraceError as e:
-        # The engine's validation suggests --lenient; say nothing of it until replay has one.
-        if e.reason.endswith(LENIENT_HINT) and \
-                "lenient" not in inspect.signature(engine_replay.replay).parameters:
-            e = TraceError(e.path, e.reason[: -len(LENIENT_HINT)], offset=e.offset,
-                           event=e.event, line=e.line)
-        if originals and e.path == str(trace) and trace in originals:
-            # a recorder's file imported to a temporary trace: name the file the user gave
-            e = TraceError(originals[trace]["path"], f"{e.reason} (in the imported trace)",
-                           event=e.event)
-        raise e from None
+    return run
 
 
-def _write_atomic(path, text: str | bytes, force: bool) -> None:
+def write_atomic(path, text: str | bytes, force: bool) -> None:
     from goalloc.trace.writer import AtomicFile
 
     f = AtomicFile(path, force=force)

@@ -57,8 +57,7 @@ def report(ctx, traces, output, fmt, validate, force, go_version, table, gogc, m
         raise GoallocError(f"{output}: not a directory (--format {fmt} writes one file per "
                            "figure into -o DIR)")
     browser = png.require_browser() if fmt == "png" else None
-    if jobs is not None and jobs < 1:
-        raise GoallocError(f"--jobs must be at least 1, not {jobs}")
+    replay_cli.check_jobs(jobs)
     runs = replay_runs(ctx, traces, validate=validate, jobs=jobs, go_version=go_version,
                        table=table, gogc=gogc, memlimit=memlimit, procs=procs, gc_mode=gc_mode,
                        no_pagecache=no_pagecache, lock_costs=lock_costs)
@@ -66,7 +65,7 @@ def report(ctx, traces, output, fmt, validate, force, go_version, table, gogc, m
 
     html = page(runs)
     if fmt == "html":
-        replay_cli._write_atomic(output, html, force)
+        replay_cli.write_atomic(output, html, force)
         return
     write_figures(html, output, fmt, force, browser)
 
@@ -80,7 +79,7 @@ def replay_runs(ctx, traces, *, validate, jobs, lock_costs, no_pagecache, **knob
     if len(specs) == 1:
         (spec,) = specs
         out = runner.replay_run(spec, original=originals.get(spec.trace), validate=validate,
-                                run=_progress_run(spec))
+                                run=replay_cli.progress_run(spec.events))
         return [out]
     if validate:
         from goalloc.errors import GoallocError
@@ -90,19 +89,11 @@ def replay_runs(ctx, traces, *, validate, jobs, lock_costs, no_pagecache, **knob
     return replay_cli.run_specs(specs, jobs, None, fn=runner.run_one)
 
 
-def _progress_run(spec):
-    def run(trace, config, engine_out):
-        return replay_cli._run(trace, config, spec.events, engine_out=engine_out)
-
-    return run
-
-
 def write_figures(html: str, directory: str, fmt: str, force: bool, browser: str | None) -> None:
     """Every figure of the page as DIR/<figure id>.svg or .png (each written whole)."""
     import os
 
     from goalloc.report.html import png
-    from goalloc.trace.writer import AtomicFile
 
     os.makedirs(directory, exist_ok=True)
     figs = png.figures_of(html)
@@ -122,11 +113,5 @@ def write_figures(html: str, directory: str, fmt: str, force: bool, browser: str
     else:
         blobs = [svg.encode() for _, svg in figs]
     for path, blob in zip(paths, blobs, strict=True):
-        f = AtomicFile(path, force=force)
-        try:
-            f.file.write(blob)
-            f.commit()
-        except BaseException:
-            f.discard()
-            raise
+        replay_cli.write_atomic(path, blob, force)
     click.echo(f"{len(paths)} figures written to {directory}/", err=True)

@@ -460,11 +460,7 @@ def _head(chunk, n: int):
 
 def _scan(vs, chunk, sweep: bool) -> int:
     """The validator's kernel over one chunk: the first bad event, or -1."""
-    return validate._scan_chunk(
-        chunk.kind, chunk.ts, chunk.p, chunk.id, chunk.size, chunk.flags,
-        chunk.start, vs.st, vs.live, vs.live_size, vs.last_ts, vs.kind_counts,
-        vs.hist, vs.p_seen, vs.anomalies, True, sweep,
-    )
+    return validate.scan_chunk(chunk, vs, strict=True, sweep=sweep)
 
 
 def _engine_kinds(chunk, forced: bool):

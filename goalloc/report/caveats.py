@@ -1,6 +1,6 @@
 """Caveats of a replay: the conditions under which a figure the report prints means less than
 it seems, each as one line, in the text report's `Caveats` section and the JSON's `caveats`
-list (docs/json.md). A figure the trace cannot support is not printed bare (BRIEF.md).
+list (docs/json.md). A figure the trace cannot support is never printed bare: it carries its caveat, or is null.
 
 Conditions, each with a stable `code`:
 
@@ -102,7 +102,7 @@ def caveats(report, header: dict | None = None, sources: dict | None = None) -> 
     def add(code, text, metrics=()):
         out.append({"code": code, "text": text, "metrics": list(metrics)})
 
-    est = getattr(report, "estimated_sizes", 0) or 0
+    est = report.estimated_sizes or 0
     allocs = report.mallocs or 0
     if est:
         share = f"{100 * est / allocs:.0f}% of" if allocs else ""

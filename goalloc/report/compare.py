@@ -506,43 +506,60 @@ def text(cmp: Comparison, *, base_name: str = "BASE", head_name: str = "HEAD",
     (long metric names fold) and use more when there is more."""
     import io
 
-    from rich import box
     from rich.console import Console
-    from rich.table import Table
 
+    width = width or 80
     buf = io.StringIO()
-    con = Console(file=buf, width=width or 80, color_system=None, highlight=False,
+    con = Console(file=buf, width=width, color_system=None, highlight=False,
                   emoji=False, soft_wrap=False)
     v = view(cmp, show_all=show_all, threshold=threshold)
-
-    def table(cols, rows):
-        """A table that fits `width`: without gate marks, no mark column; when the names
-        would fold, the absolute change goes first (base, head and % tell it); then the
-        first column (metric names, run labels) folds at `/`. Figures never wrap."""
-        keep = [i for i, c in enumerate(cols) if c or any(r[i] for r in rows)]
-
-        def room_for(idx):
-            # each further column: its widest cell, 2 spaces of padding and the divider
-            return (width or 80) - sum(max(len(cols[i]), *(len(r[i]) for r in rows)) + 3
-                                       for i in idx if i)
-
-        longest = max(len(r[0]) for r in [cols] + rows)
-        if room_for(keep) < longest and 3 in keep:
-            keep.remove(3)  # "change"
-        cols = [cols[i] for i in keep]
-        rows = [[r[i] for i in keep] for r in rows]
-        room = max(20, room_for(range(len(cols))))
-        t = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
-        for i, c in enumerate(cols):
-            t.add_column(fold(c, room) if i == 0 else c,
-                         justify="left" if i == 0 or c == "" else "right", no_wrap=True)
-        for r in rows:
-            t.add_row(fold(r[0], room), *r[1:])
-        return t
-
     con.print(f"goalloc compare: {_title(cmp)} (exact: deterministic replays, one sample "
               "each; no p-values)")
+    _print_sides(con, cmp, base_name, head_name)
+    caveats = caveat_line(cmp)
+    if caveats:
+        con.print(caveats)
+    _print_groups(con, cmp, v, width)
+    if not v.groups:
+        con.print(f"\nno metric changed by ±{_plain_num(threshold)}% or more")
+    lines = [buf.getvalue().rstrip("\n"), ""] + _footer_lines(cmp, v, width)
+    return "\n".join(line.rstrip() for line in "\n".join(lines).splitlines()) + "\n"
+
+
+def _fitted_table(cols: list[str], rows: list[list[str]], width: int):
+    """A table that fits `width`: without gate marks, no mark column; when the names
+    would fold, the absolute change goes first (base, head and % tell it); then the
+    first column (metric names, run labels) folds at `/`. Figures never wrap."""
+    from rich import box
+    from rich.table import Table
+
+    keep = [i for i, c in enumerate(cols) if c or any(r[i] for r in rows)]
+
+    def room_for(idx):
+        # each further column: its widest cell, 2 spaces of padding and the divider
+        return width - sum(max(len(cols[i]), *(len(r[i]) for r in rows)) + 3
+                           for i in idx if i)
+
+    longest = max(len(r[0]) for r in [cols] + rows)
+    if room_for(keep) < longest and 3 in keep:
+        keep.remove(3)  # "change"
+    cols = [cols[i] for i in keep]
+    rows = [[r[i] for i in keep] for r in rows]
+    room = max(20, room_for(range(len(cols))))
+    t = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
+    for i, c in enumerate(cols):
+        t.add_column(fold(c, room) if i == 0 else c,
+                     justify="left" if i == 0 or c == "" else "right", no_wrap=True)
+    for r in rows:
+        t.add_row(fold(r[0], room), *r[1:])
+    return t
+
+
+def _print_sides(con, cmp: Comparison, base_name: str, head_name: str) -> None:
+    """Both sides: one pair's provenance side by side, or the runs' shared settings."""
     if len(cmp.pairs) == 1:
+        from rich.table import Table
+
         t = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_header=True)
         t.add_column("")
         t.add_column(f"base: {base_name}", overflow="fold")
@@ -550,46 +567,51 @@ def text(cmp: Comparison, *, base_name: str = "BASE", head_name: str = "HEAD",
         for row in _provenance_rows(cmp.pairs[0]):
             t.add_row(*row)
         con.print(t)
-    else:
-        con.print(f"base: {base_name}")
-        con.print(f"head: {head_name}")
-        keys = [p.key for p in cmp.pairs]
-        axes = list(dict.fromkeys(a for k in keys for a in k))
-        vary = [a for a in axes if len({k.get(a) for k in keys}) > 1] or axes
-        same = {a: keys[0].get(a) for a in axes if a not in vary}
-        for a, (b, h) in cmp.pairs[0].differs.items():
-            if all(p.differs.get(a) == (b, h) for p in cmp.pairs):
-                same[a] = f"{b} vs {h}"
-        if same:
-            con.print("runs: " + ", ".join(f"{k}={v}" for k, v in same.items()))
-    caveats = caveat_line(cmp)
-    if caveats:
-        con.print(caveats)
+        return
+    con.print(f"base: {base_name}")
+    con.print(f"head: {head_name}")
+    keys = [p.key for p in cmp.pairs]
+    axes = list(dict.fromkeys(a for k in keys for a in k))
+    vary = [a for a in axes if len({k.get(a) for k in keys}) > 1] or axes
+    same = {a: keys[0].get(a) for a in axes if a not in vary}
+    for a, (b, h) in cmp.pairs[0].differs.items():
+        if all(p.differs.get(a) == (b, h) for p in cmp.pairs):
+            same[a] = f"{b} vs {h}"
+    if same:
+        con.print("runs: " + ", ".join(f"{k}={v}" for k, v in same.items()))
+
+
+def _print_groups(con, cmp: Comparison, v, width: int) -> None:
+    """Each group's changed metrics: one table, or with several pairs one per metric."""
     for group, metrics in v.groups:
         con.print(f"\n{group}")
         cols = ["metric", "base", "head", "change", "%", ""]
         if len(cmp.pairs) == 1:
-            con.print(table(cols, [_cells(name, name, r) for name, ((_, r),) in metrics]))
+            con.print(_fitted_table(cols, [_cells(name, name, r) for name, ((_, r),) in metrics],
+                                    width))
             continue
         for i, (name, runs) in enumerate(metrics):
             if i:
                 con.print()
-            con.print(table([name] + cols[1:], [_cells(label, name, r) for label, r in runs]))
-    if not v.groups:
-        con.print(f"\nno metric changed by ±{_plain_num(threshold)}% or more")
-    lines = [buf.getvalue().rstrip("\n"), ""]
+            con.print(_fitted_table([name] + cols[1:],
+                                    [_cells(label, name, r) for label, r in runs], width))
+
+
+def _footer_lines(cmp: Comparison, v, width: int) -> list[str]:
+    """How many metrics did not change, runs on one side only, and the gates."""
+    lines = []
     summary = _summary_line(v)
     if summary:
         import textwrap
 
-        lines += textwrap.wrap(summary, width or 80, break_on_hyphens=False)
+        lines += textwrap.wrap(summary, width, break_on_hyphens=False)
     for k in cmp.only_base:
         lines.append(f"only in base (not compared): {_label(k)}")
     for k in cmp.only_head:
         lines.append(f"only in head (not compared): {_label(k)}")
     if cmp.gates:
         lines += [""] + _gate_lines(cmp)
-    return "\n".join(line.rstrip() for line in "\n".join(lines).splitlines()) + "\n"
+    return lines
 
 
 def _sentinel(v, name: str) -> bool:

@@ -77,61 +77,94 @@ def _fig(run: int, path: str, value) -> dict:
 def build(runs: list[dict], trace: str) -> dict:
     """Claims and suggestions from the runs' reports (runs[0]: the trace as asked)."""
     base = runs[0]["report"]
-    claims = []
-    c = base["counters"]
-    peak_frag = base["fragmentation"]["peak"]
-    end_frag = base["fragmentation"]["end"]
+    claims = [_peak_held_claim(base["counters"])]
+    claims += _attribution_claims(base.get("attribution"))
+    claims += _fragmentation_claims(base)
     claims.append({
+        "pattern": "GC cost",
+        "text": "The replay ran {0} GC cycles.",
+        "figures": [_fig(0, "cycles[*].end_event (count)", _cycles(base))],
+    })
+    focus = _focus_site(base)
+    suggestions = [_suggestion(k, run, base, focus) for k, run in enumerate(runs[1:], 1)]
+    return {"schema": SCHEMA, "trace": trace, "claims": claims, "suggestions": suggestions,
+            "by_site": by_site(runs), "runs": runs}
+
+
+def _peak_held_claim(c: dict) -> dict:
+    return {
         "pattern": "peak held",
         "text": "Held memory peaked at {0} with {1} of objects live then.",
         "figures": [_fig(0, "counters.peak_held", c["peak_held"]),
                     _fig(0, "counters.live_at_peak_held", c["live_at_peak_held"])],
-    })
-    attr = base.get("attribution")
-    if attr and not attr["sites_in_table"]:
-        claims.append({"pattern": "attribution",
-                       "text": "The trace records no types or call sites, so memory is not "
-                               "attributed (record with goalloc record, docs/importers.md).",
-                       "figures": []})
-    elif attr:
-        named = [r for r in attr["rows"] if r["site"] is not None]
-        stranded = sorted((r for r in named if r["stranded_spans"]),
-                          key=lambda r: (-r["stranded_bytes"], r["name"]))[:TOP]
-        if stranded:
-            claims.append({
-                "pattern": "sparse spans",
-                "text": "At the end, {0} of spans were kept alive only by a few objects of one "
-                        "type (at most {1} of their slots live); the most: "
-                        + ", ".join(f"{_literal(r['name'])} ({{{k + 2}}} in {{{k + 2 + TOP}}} spans)"
-                                    for k, r in enumerate(stranded)) + ".",
-                "figures": [_fig(0, "attribution.sums.stranded_bytes",
-                                 attr["sums"]["stranded_bytes"]),
-                            _fig(0, "attribution.stranded_fill", attr["stranded_fill"])]
-                + _row_figs(attr, stranded, "stranded_bytes")
-                + _row_figs(attr, stranded, "stranded_spans"),
-            })
-        top = [r for r in named if r["held_bytes"]][:TOP]
+    }
+
+
+def _attribution_claims(attr: dict | None) -> list[dict]:
+    """The sites that strand sparse spans, hold the most at the end and at the peak (or
+    that the trace names none)."""
+    if not attr:
+        return []
+    if not attr["sites_in_table"]:
+        return [{"pattern": "attribution",
+                 "text": "The trace records no types or call sites, so memory is not "
+                         "attributed (record with goalloc record, docs/importers.md).",
+                 "figures": []}]
+    named = [r for r in attr["rows"] if r["site"] is not None]
+    claims = []
+    stranded = sorted((r for r in named if r["stranded_spans"]),
+                      key=lambda r: (-r["stranded_bytes"], r["name"]))[:TOP]
+    if stranded:
+        claims.append(_sparse_spans_claim(attr, stranded))
+    claims.append(_held_by_type_claim(attr, named))
+    at_peak = sorted((r for r in named if r.get("peak_held_bytes")),
+                     key=lambda r: (-r["peak_held_bytes"], r["name"]))[:TOP]
+    if attr.get("peak_spans_consistent") and at_peak:
         claims.append({
-            "pattern": "held by type",
-            "text": "The sites holding the most span memory at the end: "
-                    + ", ".join(f"{_literal(r['name'])} ({{{k}}})" for k, r in enumerate(top))
-            + "; spans of objects with no site recorded, or with no live object, hold {"
-            + str(TOP) + "}.",
-            "figures": _row_figs(attr, top, "held_bytes")
-            + [_fig(0, "attribution.sums.held_bytes - named rows' held_bytes",
-                    attr["sums"]["held_bytes"] - sum(r["held_bytes"] for r in named))],
+            "pattern": "held by type at the peak",
+            "text": "At the peak of held memory, the sites holding the most span memory: "
+                    + ", ".join(f"{_literal(r['name'])} ({{{k}}}, {{{k + TOP}}} of it stranded)"
+                                for k, r in enumerate(at_peak)) + ".",
+            "figures": _row_figs(attr, at_peak, "peak_held_bytes")
+            + _row_figs(attr, at_peak, "peak_stranded_bytes"),
         })
-        at_peak = sorted((r for r in named if r.get("peak_held_bytes")),
-                         key=lambda r: (-r["peak_held_bytes"], r["name"]))[:TOP]
-        if attr.get("peak_spans_consistent") and at_peak:
-            claims.append({
-                "pattern": "held by type at the peak",
-                "text": "At the peak of held memory, the sites holding the most span memory: "
-                        + ", ".join(f"{_literal(r['name'])} ({{{k}}}, {{{k + TOP}}} of it stranded)"
-                                    for k, r in enumerate(at_peak)) + ".",
-                "figures": _row_figs(attr, at_peak, "peak_held_bytes")
-                + _row_figs(attr, at_peak, "peak_stranded_bytes"),
-            })
+    return claims
+
+
+def _sparse_spans_claim(attr: dict, stranded: list[dict]) -> dict:
+    return {
+        "pattern": "sparse spans",
+        "text": "At the end, {0} of spans were kept alive only by a few objects of one "
+                "type (at most {1} of their slots live); the most: "
+                + ", ".join(f"{_literal(r['name'])} ({{{k + 2}}} in {{{k + 2 + TOP}}} spans)"
+                            for k, r in enumerate(stranded)) + ".",
+        "figures": [_fig(0, "attribution.sums.stranded_bytes",
+                         attr["sums"]["stranded_bytes"]),
+                    _fig(0, "attribution.stranded_fill", attr["stranded_fill"])]
+        + _row_figs(attr, stranded, "stranded_bytes")
+        + _row_figs(attr, stranded, "stranded_spans"),
+    }
+
+
+def _held_by_type_claim(attr: dict, named: list[dict]) -> dict:
+    top = [r for r in named if r["held_bytes"]][:TOP]
+    return {
+        "pattern": "held by type",
+        "text": "The sites holding the most span memory at the end: "
+                + ", ".join(f"{_literal(r['name'])} ({{{k}}})" for k, r in enumerate(top))
+        + "; spans of objects with no site recorded, or with no live object, hold {"
+        + str(TOP) + "}.",
+        "figures": _row_figs(attr, top, "held_bytes")
+        + [_fig(0, "attribution.sums.held_bytes - named rows' held_bytes",
+                attr["sums"]["held_bytes"] - sum(r["held_bytes"] for r in named))],
+    }
+
+
+def _fragmentation_claims(base: dict) -> list[dict]:
+    """Free pages and free slots at the peak, rounding waste at the end (where there is
+    some)."""
+    peak_frag = base["fragmentation"]["peak"]
+    claims = []
     if peak_frag.get("free_pages"):
         claims.append({
             "pattern": "free pages not yet released",
@@ -146,57 +179,62 @@ def build(runs: list[dict], trace: str) -> dict:
             "figures": [_fig(0, "fragmentation.peak.free_slots", peak_frag["free_slots"]),
                         _fig(0, "fragmentation.peak.tail", peak_frag["tail"])],
         })
+    rounding = _rounding_claim(base)
+    return claims + ([rounding] if rounding is not None else [])
+
+
+def _rounding_claim(base: dict) -> dict | None:
+    """The classes wasting most live-slot bytes to rounding at the end (None: no waste)."""
+    end_frag = base["fragmentation"]["end"]
     waste = sorted((cl for cl in base["classes"]
                     if cl.get("slot_size") and cl.get("live_slots")),
                    key=lambda cl: -(cl["live_slots"] * cl["slot_size"] - cl["live_requested"]))
     waste = [cl for cl in waste if cl["live_slots"] * cl["slot_size"] > cl["live_requested"]]
-    if waste and end_frag.get("rounding"):
-        w = waste[:TOP]
-        claims.append({
-            "pattern": "rounding waste",
-            "text": "Rounding up to size classes wastes {0} of live slots at the end; most in "
-                    + ", ".join(f"class {{{k + 1 + 3 * TOP}}} ({{{k + 1}}} live slots of "
-                                f"{{{k + 1 + TOP}}} B holding {{{k + 1 + 2 * TOP}}})"
-                                for k, cl in enumerate(w)) + ".",
-            "figures": [_fig(0, "fragmentation.end.rounding", end_frag["rounding"])]
-            + _class_figs(base, w, "live_slots") + _class_figs(base, w, "slot_size")
-            + _class_figs(base, w, "live_requested") + _class_figs(base, w, "label"),
-        })
-    claims.append({
-        "pattern": "GC cost",
-        "text": "The replay ran {0} GC cycles.",
-        "figures": [_fig(0, "cycles[*].end_event (count)", _cycles(base))],
-    })
-    suggestions = []
-    focus = _focus_site(base)
-    for k, run in enumerate(runs[1:], 1):
-        doc = run["report"]
-        held, cycles = doc["counters"]["peak_held"], _cycles(doc)
-        change = (held - c["peak_held"]) / c["peak_held"] if c["peak_held"] else None
-        suggestions.append({
-            "name": run["name"], "run": k,
-            "peak_held": held, "peak_held_change": change,
-            "cycles": cycles, "cycles_base": _cycles(base),
-            "figures": [_fig(k, "counters.peak_held", held),
-                        _fig(k, "cycles[*].end_event (count)", cycles)],
-        })
-        rng = (doc.get("death_range") or {}).get("cycles")
-        if rng:  # how far the trace's death-time uncertainty moves the answer (#15)
-            suggestions[-1]["cycles_range"] = [_fig(k, "death_range.cycles.low", rng["low"]),
-                                               _fig(k, "death_range.cycles.high", rng["high"])]
-            suggestions[-1]["figures"] += suggestions[-1]["cycles_range"]
-        if focus is not None:  # how the site that strands most spans responds
-            rows = (doc.get("attribution") or {}).get("rows", [])
-            at = [i for i, r in enumerate(rows) if r["name"] == focus[1]]
-            if at:
-                suggestions[-1]["site"] = {
-                    "name": focus[1],
-                    "held_base": _fig(0, f"attribution.rows[{focus[0]}].held_bytes",
-                                      base["attribution"]["rows"][focus[0]]["held_bytes"]),
-                    "held": _fig(k, f"attribution.rows[{at[0]}].held_bytes",
-                                 rows[at[0]]["held_bytes"])}
-    return {"schema": SCHEMA, "trace": trace, "claims": claims, "suggestions": suggestions,
-            "by_site": by_site(runs), "runs": runs}
+    if not (waste and end_frag.get("rounding")):
+        return None
+    w = waste[:TOP]
+    return {
+        "pattern": "rounding waste",
+        "text": "Rounding up to size classes wastes {0} of live slots at the end; most in "
+                + ", ".join(f"class {{{k + 1 + 3 * TOP}}} ({{{k + 1}}} live slots of "
+                            f"{{{k + 1 + TOP}}} B holding {{{k + 1 + 2 * TOP}}})"
+                            for k, cl in enumerate(w)) + ".",
+        "figures": [_fig(0, "fragmentation.end.rounding", end_frag["rounding"])]
+        + _class_figs(base, w, "live_slots") + _class_figs(base, w, "slot_size")
+        + _class_figs(base, w, "live_requested") + _class_figs(base, w, "label"),
+    }
+
+
+def _suggestion(k: int, run: dict, base: dict, focus) -> dict:
+    """What-if run k against the base: peak held and cycles (with the death-time range), and
+    how the site that strands most spans (`focus`) responds."""
+    doc = run["report"]
+    base_held = base["counters"]["peak_held"]
+    held, cycles = doc["counters"]["peak_held"], _cycles(doc)
+    out = {
+        "name": run["name"], "run": k,
+        "peak_held": held,
+        "peak_held_change": (held - base_held) / base_held if base_held else None,
+        "cycles": cycles, "cycles_base": _cycles(base),
+        "figures": [_fig(k, "counters.peak_held", held),
+                    _fig(k, "cycles[*].end_event (count)", cycles)],
+    }
+    rng = (doc.get("death_range") or {}).get("cycles")
+    if rng:  # how far the trace's death-time uncertainty moves the answer (#15)
+        out["cycles_range"] = [_fig(k, "death_range.cycles.low", rng["low"]),
+                               _fig(k, "death_range.cycles.high", rng["high"])]
+        out["figures"] += out["cycles_range"]
+    if focus is not None:
+        rows = (doc.get("attribution") or {}).get("rows", [])
+        at = [i for i, r in enumerate(rows) if r["name"] == focus[1]]
+        if at:
+            out["site"] = {
+                "name": focus[1],
+                "held_base": _fig(0, f"attribution.rows[{focus[0]}].held_bytes",
+                                  base["attribution"]["rows"][focus[0]]["held_bytes"]),
+                "held": _fig(k, f"attribution.rows[{at[0]}].held_bytes",
+                             rows[at[0]]["held_bytes"])}
+    return out
 
 
 SITE_FIGURES = ("held_bytes", "peak_held_bytes", "peak_live_bytes", "stranded_bytes",

@@ -88,91 +88,126 @@ def has_recorded_facts(path: str | os.PathLike) -> bool:
 def recorded_side(path: str | os.PathLike) -> Recorded:
     """Read the recorded facts of the trace at `path` (one streaming pass; only span, GC and
     heap-sample events are looked at one by one)."""
+    r = _FactReader()
+    for k, i, sz, aux, t in _fact_events(path):
+        if k == fmt.SPAN_ALLOC:
+            r.span_alloc(i, sz, aux)
+        elif k == fmt.SPAN_FREE:
+            r.span_free(i)
+        elif k == fmt.GC_START:
+            r.gc_start(aux, t)
+        elif k == fmt.GC_MARK_TERM:
+            r.ended_by = "mark_term"
+            r.rec.cycles_ended += 1
+        elif k == fmt.GC_END:
+            r.after_end = True
+            if r.ended_by is None:
+                r.rec.cycles_ended += 1
+        elif k == fmt.HEAP_GOAL:
+            r.goal = sz
+        elif k == fmt.METRIC:
+            r.metric(i, t, aux, sz)
+        elif k == fmt.HEAP_LIVE:
+            r.heap_live_sample(sz)
+    return r.finish()
+
+
+FACT_KINDS = (fmt.SPAN_ALLOC, fmt.SPAN_FREE, fmt.GC_START, fmt.GC_MARK_TERM, fmt.GC_END,
+              fmt.HEAP_LIVE, fmt.HEAP_GOAL, fmt.METRIC)
+
+
+def _fact_events(path):
+    """(kind, id, size, aux, ts) of the trace's recorded-fact events, in order (the chunks
+    are filtered by kind in numpy first)."""
     import goalloc.trace
 
-    rec = Recorded()
-    live: dict[int, tuple[int, int]] = {}  # span id -> (pages, span class or -1)
-    inuse = 0  # heap span bytes
-    goal = None
-    heap_live = None
     want = np.zeros(256, bool)
-    for k in (fmt.SPAN_ALLOC, fmt.SPAN_FREE, fmt.GC_START, fmt.GC_MARK_TERM, fmt.GC_END,
-              fmt.HEAP_LIVE, fmt.HEAP_GOAL, fmt.METRIC):
-        want[k] = True
-    group = None
-    below = []  # cycles that started below the pacer's lowest trigger
-    ended_by = None  # which end marker the trace uses: gc_mark_term if it has any
-    marked = None  # heapLive sampled first after a cycle's end: the cycle's marked bytes
-    after_end = False
+    want[list(FACT_KINDS)] = True
     with goalloc.trace.open(path) as reader:
         for chunk in reader:
             idx = np.flatnonzero(want[chunk.kind])
-            if idx.size == 0:
-                continue
-            kinds = chunk.kind[idx].tolist()
-            ids = chunk.id[idx].tolist()
-            sizes = chunk.size[idx].tolist()
-            auxs = chunk.aux[idx].tolist()
-            tss = chunk.ts[idx].tolist()
-            for k, i, sz, aux, t in zip(kinds, ids, sizes, auxs, tss, strict=True):
-                if k == fmt.SPAN_ALLOC:
-                    rec.span_events += 1
-                    old = live.pop(i, None)
-                    if old is not None:
-                        rec.lost_span_frees += 1
-                        if old[1] >= 0:
-                            inuse -= old[0] * PAGE_SIZE
-                    live[i] = (sz, aux)
-                    if aux >= 0:
-                        inuse += sz * PAGE_SIZE
-                elif k == fmt.SPAN_FREE:
-                    rec.span_events += 1
-                    old = live.pop(i, None)
-                    if old is None:
-                        rec.unknown_span_frees += 1
-                    elif old[1] >= 0:
-                        inuse -= old[0] * PAGE_SIZE
-                elif k == fmt.GC_START:
-                    rec.cycles += 1
-                    rec.triggers.append(aux)
-                    if (marked is not None and goal is not None and heap_live is not None
-                            and heap_live < marked + (goal - marked) * 45 // 64):
-                        below.append(rec.cycles)
-                    rec.mark_start_ts.append(t)
-                    rec.mark_start_inuse.append(inuse)
-                    rec.goal.append(goal)
-                    rec.heap_live.append(heap_live)
-                elif k == fmt.GC_MARK_TERM:
-                    ended_by = "mark_term"
-                    rec.cycles_ended += 1
-                elif k == fmt.GC_END:
-                    after_end = True
-                    if ended_by is None:
-                        rec.cycles_ended += 1
-                elif k == fmt.HEAP_GOAL:
-                    goal = sz
-                elif k == fmt.METRIC:
-                    if i != group:
-                        group = i
-                        rec.metric_ts.append(t)
-                        rec.metric_values.append({})
-                    rec.metric_values[-1][aux] = sz
-                elif k == fmt.HEAP_LIVE:
-                    heap_live = sz
-                    if after_end:
-                        marked = sz
-                        after_end = False
-    spans: dict[int, int] = {}
-    for _pages, spc in live.values():
+            if idx.size:
+                yield from zip(chunk.kind[idx].tolist(), chunk.id[idx].tolist(),
+                               chunk.size[idx].tolist(), chunk.aux[idx].tolist(),
+                               chunk.ts[idx].tolist(), strict=True)
+
+
+class _FactReader:
+    """recorded_side's state over one pass: live spans, the pacer's last samples."""
+
+    def __init__(self):
+        self.rec = Recorded()
+        self.live: dict[int, tuple[int, int]] = {}  # span id -> (pages, span class or -1)
+        self.inuse = 0  # heap span bytes
+        self.goal = None
+        self.heap_live = None
+        self.group = None  # the metric sample group being read
+        self.below: list[int] = []  # cycles that started below the pacer's lowest trigger
+        self.ended_by = None  # which end marker the trace uses: gc_mark_term if it has any
+        self.marked = None  # heapLive sampled first after a cycle's end: its marked bytes
+        self.after_end = False
+
+    def _drop(self, span_id: int) -> bool:
+        """Forget a live span (its heap bytes leave `inuse`); False if it was not live."""
+        old = self.live.pop(span_id, None)
+        if old is not None and old[1] >= 0:
+            self.inuse -= old[0] * PAGE_SIZE
+        return old is not None
+
+    def span_alloc(self, span_id: int, pages: int, spc: int) -> None:
+        self.rec.span_events += 1
+        if self._drop(span_id):
+            self.rec.lost_span_frees += 1
+        self.live[span_id] = (pages, spc)
         if spc >= 0:
-            spans[spc] = spans.get(spc, 0) + 1
-    rec.end_spans = dict(sorted(spans.items()))
-    if any(t != fmt.GC_TRIGGER_UNKNOWN for t in rec.triggers):
-        rec.forced = [n for n, t in enumerate(rec.triggers, 1) if t == fmt.GC_TRIGGER_FORCED]
-    else:
-        rec.forced, rec.forced_source = below, "samples"
-    rec.end_inuse = inuse
-    return rec
+            self.inuse += pages * PAGE_SIZE
+
+    def span_free(self, span_id: int) -> None:
+        self.rec.span_events += 1
+        if not self._drop(span_id):
+            self.rec.unknown_span_frees += 1
+
+    def gc_start(self, trigger: int, ts: int) -> None:
+        rec = self.rec
+        rec.cycles += 1
+        rec.triggers.append(trigger)
+        goal, heap_live, marked = self.goal, self.heap_live, self.marked
+        if (marked is not None and goal is not None and heap_live is not None
+                and heap_live < marked + (goal - marked) * 45 // 64):
+            self.below.append(rec.cycles)
+        rec.mark_start_ts.append(ts)
+        rec.mark_start_inuse.append(self.inuse)
+        rec.goal.append(goal)
+        rec.heap_live.append(heap_live)
+
+    def metric(self, group: int, ts: int, index: int, value: int) -> None:
+        if group != self.group:
+            self.group = group
+            self.rec.metric_ts.append(ts)
+            self.rec.metric_values.append({})
+        self.rec.metric_values[-1][index] = value
+
+    def heap_live_sample(self, value: int) -> None:
+        self.heap_live = value
+        if self.after_end:
+            self.marked = value
+            self.after_end = False
+
+    def finish(self) -> Recorded:
+        """The spans live at the end per class, and which cycles were forced."""
+        rec = self.rec
+        spans: dict[int, int] = {}
+        for _pages, spc in self.live.values():
+            if spc >= 0:
+                spans[spc] = spans.get(spc, 0) + 1
+        rec.end_spans = dict(sorted(spans.items()))
+        if any(t != fmt.GC_TRIGGER_UNKNOWN for t in rec.triggers):
+            rec.forced = [n for n, t in enumerate(rec.triggers, 1)
+                          if t == fmt.GC_TRIGGER_FORCED]
+        else:
+            rec.forced, rec.forced_source = self.below, "samples"
+        rec.end_inuse = self.inuse
+        return rec
 
 
 def _rel(model, recorded):

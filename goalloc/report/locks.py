@@ -7,7 +7,7 @@ from __future__ import annotations
 
 def lock_metrics(report) -> dict:
     """runtime/metrics-style names for report.locks (empty when the engine had no lock model)."""
-    lk = getattr(report, "locks", None)
+    lk = report.locks
     if not lk:
         return {}
     h = lk["mheap"]
@@ -45,7 +45,7 @@ def render(report, console, print_table, *, clock: bool = True) -> None:
     Without a real `clock` the counts only: waits are modelled on the trace's time."""
     from goalloc.report.units import count, duration_ns
 
-    lk = getattr(report, "locks", None)
+    lk = report.locks
     if not lk:
         return
     h = lk["mheap"]

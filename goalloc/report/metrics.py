@@ -1,8 +1,8 @@
 """A replay Report's figures as runtime/metrics-style {name, unit, value} records, plus the
 derived per-class figures (slot utilisation, fragmentation bytes and share) the text and JSON reports both show.
 
-Names follow conventions.md: the runtime's exact names where the meaning is the same, goalloc's
-own under /goalloc/. The engine's `Report.metrics()` is the base; names it defines keep its
+Names are the runtime's exact runtime/metrics names where the meaning is the same, goalloc's
+own under /goalloc/ (docs/json.md lists them). The engine's `Report.metrics()` is the base; names it defines keep its
 values, and the figures below fill in only names the engine lacks (or leaves None), so metrics
 the engine adds later flow through. No numba, no numpy.
 """
@@ -45,7 +45,7 @@ def class_slots(c) -> int:
 def class_utilisation(c) -> float | None:
     """Mean slot utilisation of the class's in-use spans: live slots / slots per span (the
     engine's `util_mean` when it provides one; with equal spans the two are the same)."""
-    v = getattr(c, "util_mean", None)
+    v = c.util_mean
     if v is not None:
         return v
     return ratio(c.live_slots, class_slots(c))
@@ -55,13 +55,13 @@ def class_frag(c) -> int:
     """Bytes the class holds beyond its live objects' sizes (requested sizes where the trace
     has them): rounding + span tail + free slots + dead unswept slots (the engine's
     `frag_bytes` when it ranked the classes)."""
-    if getattr(c, "frag_rank", 0):
+    if c.frag_rank:
         return c.frag_bytes
     return max(0, c.bytes_held - c.live_requested)
 
 
 def class_frag_share(c, total: int) -> float | None:
-    if getattr(c, "frag_rank", 0) and getattr(c, "frag_share", None) is not None:
+    if c.frag_rank and c.frag_share is not None:
         return c.frag_share
     return ratio(class_frag(c), total)
 
@@ -69,7 +69,7 @@ def class_frag_share(c, total: int) -> float | None:
 def ranked_classes(report) -> list:
     """The report's classes, worst for fragmentation first (the engine's ranking if it has one)."""
     classes = list(report.classes)
-    if classes and all(getattr(c, "frag_rank", 0) for c in classes):
+    if classes and all(c.frag_rank for c in classes):
         return sorted(classes, key=lambda c: c.frag_rank)
     return sorted(classes, key=lambda c: (-class_frag(c), c.size_class, c.noscan))
 
@@ -98,7 +98,7 @@ def peak_inuse_sampled(report) -> int | None:
     largest) and the end. A gate that moves smoothly: the peak of held memory sits on the
     heap's 4 MiB mappings, this one moves with every span (docs/ci.md). None without a
     timeline."""
-    tl = getattr(report, "timeline", None) or []
+    tl = report.timeline or []
     vals = [s.objects + s.unused for s in tl if hasattr(s, "objects")]
     return max(vals) if vals else None
 
@@ -118,7 +118,7 @@ def _frag(prefix: str, f) -> dict:
 
 def gc_cpu_metrics(report) -> dict:
     """GC CPU time by runtime/metrics class and the limiter (the report's gc_cpu section)."""
-    g = getattr(report, "gc_cpu", None)
+    g = report.gc_cpu
     if not g:
         return {}
     return {
@@ -136,7 +136,7 @@ def gc_cpu_metrics(report) -> dict:
 def scavenge_cpu_metrics(report) -> dict:
     """The scavenger's modelled work as runtime/metrics CPU classes (the report's scavenge
     section, #20)."""
-    sc = getattr(report, "scavenge", None)
+    sc = report.scavenge
     if not sc:
         return {}
     return {"/cpu/classes/scavenge/background:cpu-seconds": sc["background_ns"] / 1e9,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 def pause_metrics(report) -> dict:
-    p = getattr(report, "pauses", None)
+    p = report.pauses
     if not p:
         return {}
     g = p["gc"]
@@ -42,7 +42,7 @@ def render(report, console, print_table, *, clock: bool = True, omit_windows=())
     the trace) are left out."""
     from goalloc.report.units import count, duration_ns
 
-    p = getattr(report, "pauses", None)
+    p = report.pauses
     if not p:
         return
 

@@ -162,7 +162,7 @@ def to_dict(report, trace_path: str | os.PathLike, config=None, *, header: dict 
             if f.name in _PLACED or f.name in _NOT_IN_JSON or f.name in doc:
                 continue
             doc[f.name] = _plain(getattr(report, f.name))
-    if getattr(report, "attribution", None) is not None:  # only when asked (#17)
+    if report.attribution is not None:  # only when asked (#17)
         doc["attribution"] = _plain(report.attribution)
     if original is not None:
         tr = doc["trace"]
@@ -195,33 +195,11 @@ def to_json(report, trace_path: str | os.PathLike, config=None, **kw) -> str:
 
 
 def timeline_rows(timeline) -> tuple[list[str], list[list]]:
-    """(columns, rows) from the engine's timeline: a list of dataclasses or dicts, a dict of
-    columns, a numpy structured array, or an object with `to_dict()`/`columns`."""
-    if timeline is None:
+    """(columns, rows) of the engine's timeline: a list of engine.report.TimelineSample."""
+    if not timeline:
         return [], []
-    if hasattr(timeline, "dtype") and getattr(timeline.dtype, "names", None):
-        cols = list(timeline.dtype.names)
-        return cols, [[M.clean(row[c]) for c in cols] for row in timeline]
-    if dataclasses.is_dataclass(timeline) and not isinstance(timeline, type):
-        timeline = {f.name: getattr(timeline, f.name) for f in dataclasses.fields(timeline)}
-    elif hasattr(timeline, "to_dict") and not isinstance(timeline, dict | list):
-        timeline = timeline.to_dict()
-    if isinstance(timeline, dict):
-        cols = [str(k) for k in timeline]
-        columns = [list(v.tolist() if hasattr(v, "tolist") else v) for v in timeline.values()]
-        n = max((len(c) for c in columns), default=0)
-        return cols, [[M.clean(c[i]) if i < len(c) else None for c in columns] for i in range(n)]
-    rows = list(timeline)
-    if not rows:
-        return [], []
-    first = rows[0]
-    if dataclasses.is_dataclass(first):
-        cols = [f.name for f in dataclasses.fields(first)]
-        return cols, [[M.clean(getattr(r, c)) for c in cols] for r in rows]
-    if isinstance(first, dict):
-        cols = list(first)
-        return cols, [[M.clean(r.get(c)) for c in cols] for r in rows]
-    raise TypeError(f"unsupported timeline type {type(first).__name__}")
+    cols = [f.name for f in dataclasses.fields(timeline[0])]
+    return cols, [[M.clean(getattr(r, c)) for c in cols] for r in timeline]
 
 
 def timeline_csv(timeline, clock: bool = True) -> str:
@@ -260,7 +238,7 @@ def _ratio(x: float | None) -> str:
 
 def _sizes_text(report) -> str:
     """`requested sizes`, `estimated sizes` (all of them), or the estimated share."""
-    est = getattr(report, "estimated_sizes", 0) or 0
+    est = report.estimated_sizes or 0
     if not est:
         return f"{report.sizes} sizes"
     if est >= report.mallocs:
@@ -315,18 +293,18 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
     ]
     if report.gc_mode == "recorded" and report.free_semantics == "sweep":
         rows.append(("sweeper", "background sweep paced by the trace's sweep frees"))
-    sc = getattr(report, "scavenge", None)
+    sc = report.scavenge
     if sc and (report.released_background_bytes or report.released_eager_bytes):
         rows.append(("scavenger", f"{duration_ns(sc['background_ns'])} background in "
                      f"{sc['bursts']} bursts, {duration_ns(sc['assist_ns'])} in allocations; "
                      f"madvise {sc['page_ns']:g} ns/page + {sc['call_ns']:g} ns/call"))
-    nh = getattr(report, "nonheap_scan", None)
+    nh = report.nonheap_scan
     if nh:
         rows.append(("stacks+globals", f"{iec_bytes(nh['mean_bytes'])} in the GOGC goal"
                      + (f", the recording's (mean of {len(nh['bytes'])} cycles; its GOGC "
                         f"{nh['recorded_gogc']} {nh['recorded_gogc_source']})"
                         if nh["source"] == "trace" else " (set)")))
-    rate = getattr(report, "scan_rate", None)
+    rate = report.scan_rate
     if report.gc_mode == "pacer" and rate and rate.get("source") in ("trace", "config"):
         rows.append(("mark speed", f"{rate['bytes_per_s'] / 1e9:.3g} GB/s scanned per CPU ("
                      + ("measured from the trace" if rate["source"] == "trace"
@@ -350,6 +328,25 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
            top: int = TOP_CLASSES, name: str | None = None) -> None:
     """Print the text report. Figures are the model's (labelled so in the header); the
     caveats follow the header, before any figure they qualify."""
+    from goalloc.report import locks as lock_report
+    from goalloc.report import pauses as pause_report
+    from goalloc.report import whatif as whatif_report
+
+    _print_header(report, console, header, sources, name)
+    CV.render(CV.caveats(report, header, sources), console)
+    clock = CV.has_clock(report)
+    _print_memory_classes(report, console)
+    _print_fragmentation(report, console)
+    _print_size_classes(report, console, top)
+    _print_gc(report, console, clock)
+    whatif_report.render(report, console)  # issue #15: GC CPU, the limiter, death-time range
+    # issue #6: pauses and MMU, heap lock and span sets
+    pause_report.render(report, console, print_table, clock=clock,
+                        omit_windows=CV.mmu_windows_beyond(report))
+    lock_report.render(report, console, print_table, clock=clock)
+
+
+def _print_header(report, console, header, sources, name) -> None:
     from rich.table import Table
 
     console.print("[bold]goalloc replay[/bold] — modelled Go runtime heap (figures are the model's)")
@@ -357,14 +354,14 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     for label, value in header_rows(report, header, sources, name):
         head.add_row(label, value)
     console.print(head)
-    CV.render(CV.caveats(report, header, sources), console)
-    clock = CV.has_clock(report)
 
-    # memory classes
+
+def _print_memory_classes(report, console) -> None:
+    """The memory classes at the end and at the peak of held memory (H: in-use spans + free
+    pages not released), not of objects."""
     mem = plain_table("Heap memory classes (modelled)")
     mem.add_column("class")
     mem.add_column("at end", justify="right")
-    # the peak of held memory (H: in-use spans + free pages not released), not of objects
     peak_label = "at peak held" + (f" (event {count(report.peak_event)})"
                                    if report.peak_event >= 0 else "")
     mem.add_column(peak_label, justify="right")
@@ -380,19 +377,24 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     console.print("  held: in-use spans + free pages not released (H below; total adds "
                   "released pages)")
 
-    # fragmentation
+
+FRAG_ROWS = (("span tail waste and reserves", "tail"),
+             ("free slots in in-use spans", "free_slots"),
+             ("dead, not yet swept", "dead_unswept"),
+             ("free pages (idle, not released)", "free_pages"),
+             ("released pages", "released_pages"))
+
+
+def _print_fragmentation(report, console) -> None:
+    """Where held memory is not live objects, at the end and at the peak of held memory,
+    and Johnstone & Wilson's measures."""
     frag = plain_table("Fragmentation (modelled)")
     frag.add_column("where")
     frag.add_column("at end", justify="right")
     frag.add_column("at peak held", justify="right")
-    rows = []
+    rows = list(FRAG_ROWS)
     if report.sizes == "requested":
-        rows.append(("rounding waste (slot - requested)", "rounding"))
-    rows += [("span tail waste and reserves", "tail"),
-             ("free slots in in-use spans", "free_slots"),
-             ("dead, not yet swept", "dead_unswept"),
-             ("free pages (idle, not released)", "free_pages"),
-             ("released pages", "released_pages")]
+        rows.insert(0, ("rounding waste (slot - requested)", "rounding"))
     for label, attr in rows:
         vals = []
         for f in (report.end_frag, report.peak_frag):
@@ -409,24 +411,28 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
                   f"{_ratio(jw['h_over_l_at_peak_held'])}, max H / max L "
                   f"{_ratio(jw['max_h_over_max_l'])}")
 
-    # size classes
+
+def _size_class_row(c, total_frag: int, hists: bool) -> list[str]:
+    name = "large" if not c.slot_size else str(c.size_class)
+    if c.noscan:
+        name += " noscan"
+    return [name, f"{c.slot_size} B" if c.slot_size else "-", count(c.spans),
+            count(c.allocated_slots), _pct(M.class_utilisation(c)),
+            iec_bytes(c.bytes_held), iec_bytes(M.class_frag(c)),
+            _pct(M.class_frag_share(c, total_frag)),
+            *([_spark(c.util_hist)] if hists else [])]
+
+
+def _print_size_classes(report, console, top: int) -> None:
+    """The `top` size classes worst for fragmentation at the end."""
     ranked = M.ranked_classes(report)
     total_frag = sum(M.class_frag(c) for c in ranked)
     cols = [("class", "left"), ("slot", "right"), ("spans", "right"), ("objects", "right"),
             ("slot util", "right"), ("held", "right"), ("frag", "right"), ("share", "right")]
-    hists = any(getattr(c, "util_hist", None) for c in ranked[:top])
+    hists = any(c.util_hist for c in ranked[:top])
     if hists:
         cols.append(("util hist", "left"))
-    rows = []
-    for c in ranked[:top]:
-        name = "large" if not c.slot_size else str(c.size_class)
-        if c.noscan:
-            name += " noscan"
-        rows.append([name, f"{c.slot_size} B" if c.slot_size else "-", count(c.spans),
-                     count(c.allocated_slots), _pct(M.class_utilisation(c)),
-                     iec_bytes(c.bytes_held), iec_bytes(M.class_frag(c)),
-                     _pct(M.class_frag_share(c, total_frag)),
-                     *([_spark(getattr(c, "util_hist", None))] if hists else [])])
+    rows = [_size_class_row(c, total_frag, hists) for c in ranked[:top]]
     print_table(console, "Size classes at the end, worst for fragmentation first", cols, rows,
                 ("util hist", "objects", "share"))
     if len(ranked) > top:
@@ -436,7 +442,9 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     if not ranked:
         console.print("  no spans in use")
 
-    # GC
+
+def _print_gc(report, console, clock: bool) -> None:
+    """The cycle count, the heap goal and the cycles' table (the first and last few)."""
     done = sum(1 for c in report.cycles if c.end_event is not None)
     marking = len(report.cycles) - done
     goal = CV.goal_text(report.heap_goal)
@@ -446,38 +454,26 @@ def render(report, console, *, header: dict | None = None, sources: dict | None 
     console.print(f"  heap goal now {goal}"
                   + (" (GOGC=off, no limit)" if report.heap_goal is None or goal == "none" else "")
                   + f", marked by the last cycle {iec_bytes(report.heap_marked)}")
-    if report.cycles:
-        kinds = any(getattr(c, "kind", "heap") != "heap" for c in report.cycles)
-        # without a real clock a cycle is placed by its event, not by time
-        cols = ["gc", "@" if clock else "@ event", "heap at trigger", "trigger", "marked",
-                "goal", "heap at end"] + (["kind"] if kinds else [])
-        rows = []
-        for c in _gc_rows(report):
-            if c is None:
-                rows.append(["..."] + [""] * (len(cols) - 1))
-                continue
-            extra = [str(getattr(c, "kind", ""))] if kinds else []
-            rows.append([str(c.n), duration_ns(c.start_ts) if clock else count(c.start_event),
-                         iec_bytes(c.heap_at_trigger),
-                         "-" if c.trigger is None else iec_bytes(c.trigger), iec_bytes(c.marked),
-                         CV.goal_text(c.goal) + (" (limit)" if c.limit_bound else ""),
-                         "marking" if c.heap_at_end is None else iec_bytes(c.heap_at_end),
-                         *extra])
-        print_table(console, None, [(c, "left" if c == "kind" else "right") for c in cols],
-                    rows, ("trigger", "heap at end"))
+    if not report.cycles:
+        return
+    kinds = any(c.kind != "heap" for c in report.cycles)
+    # without a real clock a cycle is placed by its event, not by time
+    cols = ["gc", "@" if clock else "@ event", "heap at trigger", "trigger", "marked",
+            "goal", "heap at end"] + (["kind"] if kinds else [])
+    rows = [["..."] + [""] * (len(cols) - 1) if c is None else _gc_row(c, clock, kinds)
+            for c in _gc_rows(report)]
+    print_table(console, None, [(c, "left" if c == "kind" else "right") for c in cols],
+                rows, ("trigger", "heap at end"))
 
-    # issue #15: GC CPU and the limiter, the death-time range, warnings
-    from goalloc.report import whatif as whatif_report
 
-    whatif_report.render(report, console)
-
-    # issue #6: pauses and MMU, heap lock and span sets
-    from goalloc.report import locks as lock_report
-    from goalloc.report import pauses as pause_report
-
-    pause_report.render(report, console, print_table, clock=clock,
-                        omit_windows=CV.mmu_windows_beyond(report))
-    lock_report.render(report, console, print_table, clock=clock)
+def _gc_row(c, clock: bool, kinds: bool) -> list[str]:
+    extra = [str(c.kind)] if kinds else []
+    return [str(c.n), duration_ns(c.start_ts) if clock else count(c.start_event),
+            iec_bytes(c.heap_at_trigger),
+            "-" if c.trigger is None else iec_bytes(c.trigger), iec_bytes(c.marked),
+            CV.goal_text(c.goal) + (" (limit)" if c.limit_bound else ""),
+            "marking" if c.heap_at_end is None else iec_bytes(c.heap_at_end),
+            *extra]
 
 
 def gctrace_text(report, **kw) -> str:

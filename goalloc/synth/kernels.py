@@ -393,26 +393,19 @@ def _tree_find(tree, leaves, x):
     return j - leaves
 
 
+@kernel(inline="always")
+def _alias_draw(rs, alias_p, alias_i, nsizes):
+    """Walker's alias method: size s w.p. alloc_rate[s] / A in O(1)."""
+    x = uniform(rs) * nsizes
+    s = min(np.int64(x), nsizes - 1)
+    return alias_i[s] if x - s >= alias_p[s] else s
+
+
 @kernel
-def profile(
-    rs,
-    st,
-    ip,
-    fp,
-    fstack,
-    sizes,
-    alias_p,
-    alias_i,
-    drate,
-    tree,
-    live_n,
-    pool_off,
-    pool_cap,
-    arena,
-    out,
-    i,
-    n,
-):
+def profile(rs, st, ip, fp, fstack, sizes, alias_p, alias_i, drate, tree, live_n, pool_off,
+            pool_cap, arena, out, i, n):
+    """A size profile's birth-death process: allocations of size s at rate alloc_rate[s],
+    deaths at drate[s] per live object; events i..n of the run (see the module's note)."""
     st[ST_STATUS] = OK
     nfree, next_id, now, allocs = st[ST_NFREE], st[ST_NEXT_ID], st[ST_NOW], st[ST_ALLOCS]
     noscan = fp[FP_NOSCAN]
@@ -433,13 +426,7 @@ def profile(
         dt = exp1(rs) * fp[PF_UNIT_NS] / total
         p = below(rs, ip[IP_PROCS])
         if u < arate:
-            # Walker's alias method: size s w.p. alloc_rate[s] / A in O(1).
-            x = uniform(rs) * nsizes
-            s = np.int64(x)
-            if s >= nsizes:
-                s = nsizes - 1
-            if x - s >= alias_p[s]:
-                s = alias_i[s]
+            s = _alias_draw(rs, alias_p, alias_i, nsizes)
             m = live_n[s]
             if m == pool_cap[s]:  # move the pool to a region twice as large
                 cap = pool_cap[s]

@@ -71,88 +71,103 @@ N_STATE = 16
 
 
 @kernel
+def _anomaly(k, t, last_t, pi, oid, index, n_ids, was_live, sz, sweep):
+    """The anomaly code of one event (-1: valid), from scalars only (so the kernel holds no
+    array across this call): `last_t` its P's last timestamp, `index` its global event
+    index, `n_ids` the id arrays' length, `was_live` whether its id is live (0 when out of
+    range)."""
+    if k < 1 or k > fmt.MAX_KIND:
+        return A_UNKNOWN_KIND
+    if pi < -1:
+        return A_BAD_P
+    if pi >= 0 and t < last_t:
+        return A_TS_BACKWARDS
+    if k != fmt.ALLOC and k != fmt.FREE:
+        return -1
+    if oid < 0 or oid >= index + ID_SLACK or oid >= n_ids:
+        return A_BAD_ID
+    if k == fmt.FREE:
+        return A_FREE_UNKNOWN if not was_live else -1
+    if sz < 0 or sz > fmt.MAX_SIZE:
+        return A_BAD_SIZE
+    if was_live and not sweep:
+        return A_ALLOC_LIVE
+    return -1
+
+
+@kernel
+def _size_bucket(sz):
+    """The log2 bucket of a size: its bit length (0 for size 0)."""
+    b = 0
+    while sz > 0:
+        b += 1
+        sz >>= 1
+    return b
+
+
+@kernel
 def _scan_chunk(kind, ts, p, ids, size, flags, start, st, live, live_size, last_ts,
                 kind_counts, hist, p_seen, anomalies, strict, sweep):
     """Validate and summarise one chunk. Returns -1, or the chunk index of the anomaly that
     stopped a strict scan. Anomalous events are counted and otherwise skipped."""
-    n = kind.shape[0]
-    for i in range(n):
+    n_ids = live.shape[0]
+    for i in range(kind.shape[0]):
         k = np.int64(kind[i])
         t = ts[i]
         pi = np.int64(p[i])
-        code = -1
-        if k < 1 or k > fmt.MAX_KIND:
-            code = A_UNKNOWN_KIND
-        elif pi < -1:
-            code = A_BAD_P
-        elif pi >= 0 and t < last_ts[pi]:
-            code = A_TS_BACKWARDS
-        elif k == fmt.ALLOC or k == fmt.FREE:
-            oid = ids[i]
-            if oid < 0 or oid >= start + i + ID_SLACK or oid >= live.shape[0]:
-                code = A_BAD_ID
-            elif k == fmt.ALLOC:
-                sz = size[i]
-                if sz < 0 or sz > fmt.MAX_SIZE:
-                    code = A_BAD_SIZE
-                elif live[oid] != 0 and not sweep:
-                    code = A_ALLOC_LIVE
-            elif live[oid] == 0:
-                code = A_FREE_UNKNOWN
+        oid = ids[i]
+        last_t = last_ts[pi] if pi >= 0 else t
+        was_live = 0 <= oid < n_ids and live[oid] != 0
+        code = _anomaly(k, t, last_t, pi, oid, start + i, n_ids, was_live, size[i], sweep)
         if code >= 0:
             anomalies[code] += 1
-            if st[S_FIRST_BAD] < 0:
+            if st[S_FIRST_BAD] < 0:  # the first one is named in the error
                 st[S_FIRST_BAD] = start + i
                 st[S_FIRST_CODE] = code
             if strict:
                 return i
             continue
-
-        # A valid event: apply it.
         st[S_EVENTS] += 1
         kind_counts[k] += 1
-        if st[S_EVENTS] == 1 or t < st[S_TS_MIN]:
-            st[S_TS_MIN] = t
-        if st[S_EVENTS] == 1 or t > st[S_TS_MAX]:
-            st[S_TS_MAX] = t
+        st[S_TS_MIN] = t if st[S_EVENTS] == 1 else min(st[S_TS_MIN], t)
+        st[S_TS_MAX] = t if st[S_EVENTS] == 1 else max(st[S_TS_MAX], t)
         if pi >= 0:
             last_ts[pi] = t
             p_seen[pi] = True
+        if k != fmt.ALLOC and k != fmt.FREE:
+            continue
+        if was_live:  # a free, or (sweep semantics) an alloc over an object that died unseen
+            st[S_IMPLICIT_FREES] += k == fmt.ALLOC
+            st[S_FREE_BYTES] += live_size[oid]
+            st[S_LIVE_BYTES] -= live_size[oid]
+            st[S_LIVE_OBJS] -= 1
+        live[oid] = k == fmt.ALLOC
         if k == fmt.ALLOC:
-            oid = ids[i]
             sz = size[i]
-            if live[oid] != 0:  # sweep semantics: the slot's earlier object died unobserved
-                st[S_IMPLICIT_FREES] += 1
-                st[S_FREE_BYTES] += live_size[oid]
-                st[S_LIVE_BYTES] -= live_size[oid]
-                st[S_LIVE_OBJS] -= 1
-            live[oid] = 1
             live_size[oid] = sz
             st[S_ALLOC_BYTES] += sz
             st[S_LIVE_BYTES] += sz
             st[S_LIVE_OBJS] += 1
-            if flags[i] & fmt.FLAG_SIZE_ESTIMATED:
-                st[S_ESTIMATED] += 1
-            if flags[i] & fmt.FLAG_SNAPSHOT:
-                st[S_SNAPSHOT] += 1
-            b = 0
-            v = sz
-            while v > 0:
-                b += 1
-                v >>= 1
-            hist[b] += 1
+            st[S_ESTIMATED] += (flags[i] & fmt.FLAG_SIZE_ESTIMATED) != 0
+            st[S_SNAPSHOT] += (flags[i] & fmt.FLAG_SNAPSHOT) != 0
+            hist[_size_bucket(sz)] += 1
             if st[S_LIVE_BYTES] > st[S_PEAK_BYTES]:
                 st[S_PEAK_BYTES] = st[S_LIVE_BYTES]
                 st[S_PEAK_TS] = t
-            if st[S_LIVE_OBJS] > st[S_PEAK_OBJS]:
-                st[S_PEAK_OBJS] = st[S_LIVE_OBJS]
-        elif k == fmt.FREE:
-            oid = ids[i]
-            live[oid] = 0
-            st[S_FREE_BYTES] += live_size[oid]
-            st[S_LIVE_BYTES] -= live_size[oid]
-            st[S_LIVE_OBJS] -= 1
+            st[S_PEAK_OBJS] = max(st[S_PEAK_OBJS], st[S_LIVE_OBJS])
     return -1
+
+
+def scan_chunk(chunk, state: ScanState, *, strict: bool, sweep: bool) -> int:
+    """Validate one chunk of a trace into `state` (which carries over between chunks; call
+    state.reserve_ids(chunk) first): -1, or the chunk index of the first anomaly when
+    `strict` (the scan stops there; otherwise anomalies are counted and skipped). `sweep`:
+    the trace's frees are sweep frees, so an alloc over a live id is its earlier object's
+    unobserved death, not an anomaly."""
+    return _scan_chunk(chunk.kind, chunk.ts, chunk.p, chunk.id, chunk.size, chunk.flags,
+                       chunk.start, state.st, state.live, state.live_size, state.last_ts,
+                       state.kind_counts, state.hist, state.p_seen, state.anomalies, strict,
+                       sweep)
 
 
 @dataclass
@@ -182,7 +197,7 @@ class TraceSummary:
     first_anomaly: tuple[int, str] | None = None  # (event index, message)
 
 
-class _State:
+class ScanState:
     """The scan state carried between chunks (arrays the kernel updates in place)."""
 
     def __init__(self):
@@ -211,6 +226,10 @@ class _State:
             self.live_size = _grow(self.live_size, cap)
 
 
+# engine/replay.py's names for ScanState and describe, until it calls those (#13)
+_State = ScanState
+
+
 def _grow(a: np.ndarray, cap: int) -> np.ndarray:
     b = np.zeros(cap, a.dtype)
     b[: a.shape[0]] = a
@@ -222,23 +241,14 @@ def scan(path: str | os.PathLike, *, lenient: bool = False, progress=None) -> Tr
     naming the file, the chunk's byte offset and the event index; `lenient` counts and skips."""
     with TraceReader(path) as reader:
         header = reader.header
-        s = _State()
+        s = ScanState()
         sweep = header.frees == "sweep"
         for chunk in reader:
             s.reserve_ids(chunk)
-            bad = _scan_chunk(
-                chunk.kind, chunk.ts, chunk.p, chunk.id, chunk.size, chunk.flags,
-                chunk.start, s.st, s.live, s.live_size, s.last_ts, s.kind_counts, s.hist,
-                s.p_seen, s.anomalies, not lenient, sweep,
-            )
+            bad = scan_chunk(chunk, s, strict=not lenient, sweep=sweep)
             if bad >= 0:
-                code = int(s.st[S_FIRST_CODE])
-                raise TraceError(
-                    reader.path,
-                    _describe(code, chunk, bad) + " (use --lenient to skip such events)",
-                    offset=chunk.offset,
-                    event=chunk.start + bad,
-                )
+                raise anomaly_error(reader.path, chunk, bad, s,
+                                    hint=" (use --lenient to skip such events)")
             if progress is not None:
                 progress(chunk.n)
         return _summary(reader, s)
@@ -255,11 +265,21 @@ def check_allocs(chunk, path) -> None:
     if bad_id.any() or bad_size.any():
         i = int(np.argmax(bad_id | bad_size))
         code = A_BAD_ID if bad_id[i] else A_BAD_SIZE
-        raise TraceError(path, _describe(code, chunk, i), offset=chunk.offset,
+        raise TraceError(path, describe(code, chunk, i), offset=chunk.offset,
                          event=chunk.start + i)
 
 
-def _describe(code: int, chunk, i: int) -> str:
+def anomaly_error(path, chunk, bad: int, state: ScanState, hint: str = "") -> TraceError:
+    """The TraceError for the anomaly that stopped a strict scan at chunk index `bad`, naming
+    the file, the chunk's byte offset and the event; `hint` is appended (`info` suggests
+    --lenient, which only it has)."""
+    code = int(state.st[S_FIRST_CODE])
+    return TraceError(path, describe(code, chunk, bad) + hint, offset=chunk.offset,
+                      event=chunk.start + bad)
+
+
+def describe(code: int, chunk, i: int) -> str:
+    """What is wrong with event `i` of the chunk (anomaly `code`), in words."""
     kind = fmt.KIND_NAMES.get(int(chunk.kind[i]), str(int(chunk.kind[i])))
     detail = {
         A_FREE_UNKNOWN: f"id {int(chunk.id[i])}",
@@ -273,7 +293,10 @@ def _describe(code: int, chunk, i: int) -> str:
     return f"{ANOMALY_NAMES[code]} ({kind}, {detail})"
 
 
-def _summary(reader: TraceReader, s: _State) -> TraceSummary:
+_describe = describe
+
+
+def _summary(reader: TraceReader, s: ScanState) -> TraceSummary:
     st = s.st
     hist = []
     for b, count in enumerate(s.hist):

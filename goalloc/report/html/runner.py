@@ -12,7 +12,7 @@ from goalloc.errors import GoallocError
 def replay_run(spec, *, original: dict | None = None, validate: bool | None = None,
                run=None) -> dict:
     """One spec: {"json": text, "series": picture data}. `validate` None: add fidelity when the
-    trace recorded runtime facts (a Go execution trace). `run(trace, config, engine_out)`:
+    trace recorded runtime facts (a Go execution trace). `run(trace, config, engine_out=)`:
     how to replay (the CLI passes its progress-bar runner)."""
     import dataclasses
     import json
@@ -42,7 +42,7 @@ def replay_run(spec, *, original: dict | None = None, validate: bool | None = No
     if run is None:
         report = goalloc.replay(spec.trace, config, engine_out=engines)
     else:
-        report = run(spec.trace, config, engines)
+        report = run(spec.trace, config, engine_out=engines)
     fid = None
     if rec is not None:
         fid = fidelity.compare(report, rec)
