@@ -282,7 +282,7 @@ class _Plans:
         are, else read (and validated) ahead from `reader`."""
         if self.validated is not None:
             return zip(self.kept, self.validated[0], strict=True), self.validated[1]
-        vs = validate._State()
+        vs = validate.ScanState()
         if self.kept is None:
             return _read_ahead(reader, vs, sweep), vs
         return self._validate_kept(vs, sweep), vs
@@ -331,11 +331,7 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
         chunks, vs = plans.chunks(reader, sweep)
         for chunk, bad in chunks:
             if bad >= 0:
-                code = int(vs.st[validate.S_FIRST_CODE])
-                raise TraceError(reader.path,
-                                 validate._describe(code, chunk, bad)
-                                 + " (use --lenient to skip such events)",
-                                 offset=chunk.offset, event=chunk.start + bad)
+                raise validate.anomaly_error(reader.path, chunk, bad, vs)
             eng.stw.add(chunk)
             gcs = np.flatnonzero(chunk.kind == fmt.GC_START)
             if gcs.shape[0]:

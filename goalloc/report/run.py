@@ -12,9 +12,6 @@ from dataclasses import dataclass
 
 from goalloc.errors import TraceError
 
-# The engine's strict validation suggests --lenient, which only `goalloc info` has.
-LENIENT_HINT = " (use --lenient to skip such events)"
-
 
 @dataclass
 class Replayed:
@@ -75,12 +72,8 @@ def _replay(spec, run, kw):
 
 
 def replay_error(e: TraceError, trace, original: dict | None) -> TraceError:
-    """A replay's TraceError as the user should read it: without the --lenient hint (replay
-    has no such option) and, for a trace imported to a temporary file, naming the file the
-    user gave."""
-    if e.reason.endswith(LENIENT_HINT):
-        e = TraceError(e.path, e.reason[: -len(LENIENT_HINT)], offset=e.offset,
-                       event=e.event, line=e.line)
+    """A replay's TraceError as the user should read it: for a trace imported to a temporary
+    file, naming the file the user gave."""
     if original is not None and e.path == str(trace):
         e = TraceError(original["path"], f"{e.reason} (in the imported trace)", event=e.event)
     return e

@@ -226,10 +226,6 @@ class ScanState:
             self.live_size = _grow(self.live_size, cap)
 
 
-# engine/replay.py's names for ScanState and describe, until it calls those (#13)
-_State = ScanState
-
-
 def _grow(a: np.ndarray, cap: int) -> np.ndarray:
     b = np.zeros(cap, a.dtype)
     b[: a.shape[0]] = a
@@ -291,9 +287,6 @@ def describe(code: int, chunk, i: int) -> str:
         A_BAD_P: f"P {int(chunk.p[i])}",
     }[code]
     return f"{ANOMALY_NAMES[code]} ({kind}, {detail})"
-
-
-_describe = describe
 
 
 def _summary(reader: TraceReader, s: ScanState) -> TraceSummary:
