@@ -3,6 +3,7 @@ it must now give, plus output paths, stale temp files and interrupts."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -61,6 +62,20 @@ CASES = [
     (["classes", "go", "pow2", "--trace", "{d}/bill-id-2g.msgpack"],
      "bill-id-2g.msgpack: byte 338, event 35: id is negative or not dense (far beyond the "
      "events so far) (alloc, id 2147483647)"),
+    # a string table entry of length ~2^63: i + length wrapped negative and the decoder read
+    # before its buffer (SIGSEGV; seed 77 gotrace case 502)
+    (["import", "gotrace", "{d}/gotrace-string-len-2e63.trace", "-o", "{o}.msgpack"],
+     "gotrace-string-len-2e63.trace: byte 9128: corrupt trace: bad string table entry"),
+    # a stack id of 2^40: the replay sized its stack table by it, 16 TiB (seed 77 jsonl case
+    # 3107); stack ids are dense like object ids
+    (["replay", "{d}/stack-id-2e40.jsonl"],
+     "stack-id-2e40.jsonl: event 1: id is negative or not dense (far beyond the events so "
+     "far) (stack_alloc, id 1099511627776)"),
+    # a class size of 500 nested lists was quoted whole: a 4 KB error line (seed 77
+    # table-json case 2703 quoted 100 KB)
+    (["classes", "{d}/table-long-value.json"],
+     "table-long-value.json: class 2 (size [[[[0]]], [[[0]]], [[[0]]], [[[0]]], ...): size "
+     "must be a positive integer"),
     # a header value nested 500 deep (msgpack allows it): RecursionError writing the report
     (["replay", "--json", "{d}/header-deep.msgpack"],
      "header-deep.msgpack: byte 0: header value snapshot[0][0]"),
@@ -124,6 +139,22 @@ def test_span_free_beyond_every_span(cli, tmp_path):
                          tmp_path / "out.msgpack")
     assert code == 0, err
     assert "unknown span frees 1" in out + err
+
+
+def test_explain_sites_holding_nothing(cli):
+    """A trace with a sites table whose objects are all gone by the end: the attribution has
+    no rows, and its sums were an empty dict (KeyError 'held_bytes' in explain; seed 77
+    msgpack case 2725). The sums are 0 and no "held by type" claim names nobody."""
+    code, out, err = cli("explain", "--json", "--gc", "recorded",
+                         DATA / "explain-no-site-rows.msgpack")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert "held by type" not in [c["pattern"] for c in doc["claims"]]
+    code, out, err = cli("replay", "--attribute", "--json", "--gc", "recorded",
+                         DATA / "explain-no-site-rows.msgpack")
+    assert code == 0, err
+    sums = json.loads(out)["attribution"]["sums"]
+    assert sums["held_bytes"] == 0 and sums["live_bytes"] == 0
 
 
 def test_explain_type_name_with_braces(cli):

@@ -299,8 +299,9 @@ class Attribution:
         acc = self.finish(eng)
         rows = [self._row(k, acc[k]) for k in range(acc.shape[0]) if acc[k].any()]
         rows.sort(key=lambda x: (-x["held_bytes"], -x["live_bytes"], x["name"]))
-        keys = [k for k in rows[0] if k not in ("site", "name", "type_size", "ptr_bytes")] \
-            if rows else []
+        # the row's figures, from an empty row when no site has any (sums are then 0)
+        keys = [k for k in self._row(0, np.zeros(N_A, np.int64))
+                if k not in ("site", "name", "type_size", "ptr_bytes")]
         sums = {k: sum(x[k] for x in rows) if all(x[k] is not None for x in rows) else None
                 for k in keys}
         inuse = r.end.objects + r.end.unused

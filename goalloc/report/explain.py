@@ -116,7 +116,8 @@ def _attribution_claims(attr: dict | None) -> list[dict]:
                       key=lambda r: (-r["stranded_bytes"], r["name"]))[:TOP]
     if stranded:
         claims.append(_sparse_spans_claim(attr, stranded))
-    claims.append(_held_by_type_claim(attr, named))
+    if any(r["held_bytes"] for r in named):  # (a trace whose sites hold nothing at the end)
+        claims.append(_held_by_type_claim(attr, named))
     at_peak = sorted((r for r in named if r.get("peak_held_bytes")),
                      key=lambda r: (-r["peak_held_bytes"], r["name"]))[:TOP]
     if attr.get("peak_spans_consistent") and at_peak:

@@ -54,13 +54,13 @@ def load_table(path: str | Path) -> SizeClassTable:
 
     unknown = sorted(set(doc) - _TOP_KEYS)
     if unknown:
-        raise fail(f"unknown key {unknown[0]!r} (expected {', '.join(sorted(_TOP_KEYS))})")
+        raise fail(f"unknown key {_show(unknown[0])} (expected {', '.join(sorted(_TOP_KEYS))})")
     page = doc.get("page_size", PAGE_SIZE)
     if not _int(page) or page < 8 or page % 8 or page > limits.MAX_PAGE_SIZE:
-        raise fail(f"page_size {page!r} must be a multiple of 8 in 8..{limits.MAX_PAGE_SIZE}")
+        raise fail(f"page_size {_show(page)} must be a multiple of 8 in 8..{limits.MAX_PAGE_SIZE}")
     limit = doc.get("max_small_size", MAX_SMALL_SIZE)
     if not _int(limit) or not 8 <= limit <= limits.MAX_CLASS_SIZE:
-        raise fail(f"max_small_size {limit!r} must be an integer in 8..{limits.MAX_CLASS_SIZE}")
+        raise fail(f"max_small_size {_show(limit)} must be an integer in 8..{limits.MAX_CLASS_SIZE}")
     rows = doc.get("class", doc.get("classes"))
     if not isinstance(rows, list) or not rows:
         raise fail("no classes: expected [[class]] entries with size and pages")
@@ -79,13 +79,20 @@ def load_table(path: str | Path) -> SizeClassTable:
     return make_table(name, classes, page_size=page, description=str(desc))
 
 
+def _show(value, width: int = 40) -> str:
+    """A value from the file as an error message quotes it: its repr, cut to `width`
+    characters (a hostile table's value can be megabytes of nested lists)."""
+    r = repr(value)
+    return r if len(r) <= width else r[: width - 3] + "..."
+
+
 def _check_class(row, i: int, prev: int, page: int, limit: int, fail) -> tuple[int, int]:
     if not isinstance(row, dict):
         raise fail(f"class {i}: expected a table with size and pages")
-    where = f"class {i}" + (f" (size {row['size']!r})" if "size" in row else "")
+    where = f"class {i}" + (f" (size {_show(row['size'])})" if "size" in row else "")
     unknown = sorted(set(row) - _CLASS_KEYS)
     if unknown:
-        raise fail(f"{where}: unknown key {unknown[0]!r} (expected size and pages or span)")
+        raise fail(f"{where}: unknown key {_show(unknown[0])} (expected size and pages or span)")
     size = row.get("size")
     if not _int(size) or size <= 0:
         raise fail(f"{where}: size must be a positive integer")
@@ -100,7 +107,7 @@ def _check_class(row, i: int, prev: int, page: int, limit: int, fail) -> tuple[i
     if "span" in row:
         span = row["span"]
         if not _int(span) or span <= 0 or span % page:
-            raise fail(f"{where}: span {span!r} is not a whole number of {page}-byte pages")
+            raise fail(f"{where}: span {_show(span)} is not a whole number of {page}-byte pages")
         pages = span // page
     else:
         pages = row["pages"]

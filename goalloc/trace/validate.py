@@ -82,6 +82,9 @@ def _anomaly(k, t, last_t, pi, oid, index, n_ids, was_live, sz, sweep):
         return A_BAD_P
     if pi >= 0 and t < last_t:
         return A_TS_BACKWARDS
+    if k == fmt.STACK_ALLOC or k == fmt.STACK_FREE:
+        # stack ids are dense too (the engine sizes its stack table by them)
+        return A_BAD_ID if oid < 0 or oid >= index + ID_SLACK else -1
     if k != fmt.ALLOC and k != fmt.FREE:
         return -1
     if oid < 0 or oid >= index + ID_SLACK or oid >= n_ids:

@@ -267,7 +267,9 @@ def _decode_table(buf, start, end, ids, offs, counts, n0, marker, varints, err):
         if i < 0:
             return err, n, at
         cnt, i = _uvarint(buf, i, end)
-        if i < 0 or cnt < 0 or (varints == 0 and i + cnt > end):
+        # no body runs past the batch; compared as cnt against the bytes left, since i + cnt
+        # wraps negative for a count near 2^63 (and each varint takes a byte at least)
+        if i < 0 or cnt < 0 or cnt > (end - i if varints == 0 else (end - i) // varints):
             return err, n, at
         ids[n] = eid
         offs[n] = i
@@ -308,7 +310,7 @@ def decode_types(buf, start, end, ids, sizes, ptrbytes, name_at, n0):
             return ERR_BAD_TYPE, n, at
         name_at[n] = i
         ln, i = _uvarint(buf, i, end)
-        if i < 0 or ln < 0 or i + ln > end:
+        if i < 0 or ln < 0 or ln > end - i:  # (i + ln wraps for a length near 2^63)
             return ERR_BAD_TYPE, n, at
         ids[n] = tid
         sizes[n] = sz
