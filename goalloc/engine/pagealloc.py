@@ -15,6 +15,7 @@ from goalloc.engine.state import (
     ARENA_PAGES,
     CHUNK_PAGES,
     CHUNK_WORDS,
+    P_HEAP_PAD_PAGES,
     S_GROWS,
     S_HINT_CHUNK,
     S_MAPPED_CHUNKS,
@@ -211,8 +212,9 @@ def grow(s, npages):
     reserving 64 MiB arenas as needed (contiguously). New pages are free and released.
     Returns the pages grown."""
     sc = s.sc
-    nchunks = chunks_needed(npages)
     first = sc[S_MAPPED_CHUNKS]
+    pad = s.prm[P_HEAP_PAD_PAGES] if first == 0 else 0
+    nchunks = chunks_needed(npages + pad)
     for c in range(first, first + nchunks):
         for w in range(CHUNK_WORDS):
             s.palloc[c, w] = U0
@@ -230,4 +232,17 @@ def grow(s, npages):
         sc[S_HINT_CHUNK] = first
     for c in range(first, first + nchunks):
         s.ck[c, 0] = 0
+    if pad > 0:
+        mark_random_padding_pages(s, pad)
     return nchunks * CHUNK_PAGES
+
+
+@njit(cache=True)
+def mark_random_padding_pages(s, npages):
+    """pageAlloc.markRandomPaddingPages [1.26+]: the first grow of a randomized heap base
+    marks the first chunk's first npages (fewer than 512: a random page offset into the
+    chunk) allocated and scavenged. They are never a span, never scavenged again, and stay in
+    heapReleased for the life of the process (sysMap counted the whole growth as released);
+    the first span is placed after them."""
+    _set_range(s, 0, npages, True)
+    _advance_hint(s)

@@ -63,6 +63,26 @@ def modelled_release(config: Config, header) -> tuple[str, str, bool, str]:
     return key, how, on, why
 
 
+def heap_base_padding(header, release_key: str) -> int:
+    """Pages of the randomized heap base's padding (Go 1.26+, runtime/mheap.go grow and
+    mpagealloc.go markRandomPaddingPages: a random 0-511 pages at the start of the first
+    chunk, allocated and scavenged for good). A Go trace numbers spans by page from that
+    chunk's base (trace.minPageHeapAddr), so the lowest span it shows sits right after the
+    padding: the importer's `lowest_span_page`. 0 when the modelled release has no padding,
+    when the trace's own release has none (its lowest page says nothing of it), or when the
+    trace does not tell (another recorder): the runtime draws it at random, and the model
+    does not guess (docs/model.md)."""
+    if not releases.RELEASES[release_key].randomized_heap_base:
+        return 0
+    traced = header.go_version
+    if traced is None or not releases.resolve(traced).randomized_heap_base:
+        return 0
+    low = (header.source or {}).get("lowest_span_page")
+    if not isinstance(low, int) or low <= 0:
+        return 0
+    return min(low, S.CHUNK_PAGES - 1)  # the first span may be gone: at most 511 pages
+
+
 def _tiny_spc(table, tiny_size: int) -> int:
     sizes = np.asarray(table.class_size)
     c = int(np.flatnonzero(sizes[1:] >= tiny_size)[0]) + 1
@@ -120,6 +140,8 @@ class Engine:
             releases.RELEASES[self.version].eager_profiling_buckets,
             traced and not config.drops_tracer_buffers())
         prm[S.P_NUM_CLASSES] = self.table.num_classes
+        self.heap_pad_pages = heap_base_padding(header, self.version)
+        prm[S.P_HEAP_PAD_PAGES] = self.heap_pad_pages
         prm[S.P_TINY_SPC] = _tiny_spc(self.table, prof.tiny_size)
         prm[locks.P_NO_PCACHE] = 1 if config.no_pagecache else 0
         prm[S.P_FAST_PATHS] = 1 if fast_paths else 0

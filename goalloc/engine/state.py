@@ -65,6 +65,8 @@ P_FIXED_CONS_MARK = 21  # 1: consMark = P_CONS_MARK_PPM, never measured
 P_SWEEP_PACED = 22  # 1: the background sweeper follows the trace's sweep frees (sweep.paced)
 P_FAST_PATHS = 23  # 0: every event takes the general path (the fast-path guard test, #13)
 P_NONHEAP_FIXED = 24  # non-heap memory present from start-up (engine/mstats.py)
+P_HEAP_PAD_PAGES = 25  # [1.26+] randomized heap base: padding pages the first grow marks
+#                        allocated and scavenged (pagealloc.grow)
 # scavenger (#20): the cost model of releasing memory (benchmarks/bench_madvise.py)
 P_SCAV_PAGE_PS = 28  # madvise cost per 4 KiB physical page, in ps (0 with the call cost too:
 #                      the runtime's own fallback of 10 us per physical page)

@@ -228,6 +228,7 @@ class _State:
         self.gens = 0
         self.trigger_allocs_moved = 0  # [1.24+] triggering allocations put before GCBegin
         self.large_allocs_moved = 0  # large objects traced after delayed zeroing, put at their span
+        self.lowest_span_page = None  # [1.26+] the randomized heap base's padding pages
         self.split_malloc_frames = False  # release evidence from the first generation
         self.cur_g = np.full(16, -1, np.int64)  # goroutine running on each M (by M index)
         self.generated_malloc_frames = False
@@ -610,6 +611,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, writer_fo
     t_size, t_ptr, t_site, tracer_types = _type_tables(types, st, path)
     pmax = _check_procs(ev, st, path, gen_off)
     st.ensure_pages(_pages_reached(ev, path, gen_off))
+    st.lowest_span_page = _lowest_span_page(ev, st.lowest_span_page)
     order = _merge_order(ev, st, gc, t_ptr, page_size // align)
     if st.writer is None:
         _first_generation_facts(st, ev, pmax, strings)
@@ -810,6 +812,20 @@ def _check_procs(ev: tuple, st: _State, path, gen_off: int) -> int:
     return pmax
 
 
+def _lowest_span_page(ev: tuple, lowest: int | None) -> int | None:
+    """The lowest page a span starts at so far (None: no span yet). Span ids count pages from
+    the page heap's lowest address (trace.minPageHeapAddr, the first chunk's base); from Go
+    1.26 the runtime places its first span after the randomized heap base's padding
+    (mheap.grow, markRandomPaddingPages), so this is the padding's size (engine/replay.py
+    heap_base_padding). Checked ids only (_pages_reached runs first)."""
+    typ, _key, _mm, a1, _a2, _a3 = ev
+    sp = (typ == w.EV_SPAN) | (typ == w.EV_SPAN_ALLOC)
+    if not sp.any():
+        return lowest
+    low = int(a1[sp].min())
+    return low if lowest is None or low < lowest else lowest
+
+
 def _pages_reached(ev: tuple, path, gen_off: int) -> int:
     """Pages the spans of this generation reach (objects outside them count as unmapped).
     The converter indexes the page tables with the span's id and the class table with its
@@ -1006,6 +1022,10 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             if len(st.sites):
                 st.writer.header.sites = st.sites.sites
                 st.writer.set_header(st.writer.header)
+            if st.writer.header.source.get("lowest_span_page") != st.lowest_span_page:
+                # a span below the first generation's came later (the first one was freed)
+                st.writer.header.source["lowest_span_page"] = st.lowest_span_page
+                st.writer.set_header(st.writer.header)
             st.writer.close()
         except BaseException:
             _abort(st)
@@ -1060,7 +1080,7 @@ def _header(st: _State, version: int, src) -> Header:
                 "tracer_buffer_bytes": int(st.cnt[cv.C_TRACER_BYTES]),
                 "file": os.path.basename(src), "clock_hz": int(st.freq),
                 "min_heap_addr": hex(mh), "page_size": ps, "min_heap_align": al,
-                "fixed_stack": fs},
+                "fixed_stack": fs, "lowest_span_page": st.lowest_span_page},
         extra={"snapshot": fmt.SNAPSHOT_PLACED})
 
 
