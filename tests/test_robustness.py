@@ -76,6 +76,11 @@ CASES = [
     (["classes", "{d}/table-long-value.json"],
      "table-long-value.json: class 2 (size [[[[0]]], [[[0]]], [[[0]]], [[[0]]], ...): size "
      "must be a positive integer"),
+    # a table whose largest class is 8 B: the tiny allocator's 16-byte blocks had no class
+    # (IndexError; seed 77 table case 5953)
+    (["replay", "--classes", "{d}/table-largest-8.toml", "{f}/synth.msgpack"],
+     "table-largest-8.toml: the largest class is 8 B: the tiny allocator needs a class of at "
+     "least 16 B"),
     # a header value nested 500 deep (msgpack allows it): RecursionError writing the report
     (["replay", "--json", "{d}/header-deep.msgpack"],
      "header-deep.msgpack: byte 0: header value snapshot[0][0]"),
@@ -139,6 +144,14 @@ def test_span_free_beyond_every_span(cli, tmp_path):
                          tmp_path / "out.msgpack")
     assert code == 0, err
     assert "unknown span frees 1" in out + err
+
+
+def test_stack_frame_naming_no_string(cli):
+    """A GCBegin stack frame whose function string id is past 2^63 (a flipped varint): the
+    ids went into an int64 array (OverflowError; seed 77 gotrace case 5186). Such an id names
+    no string; the trace replays."""
+    code, _, err = cli("replay", "--gc", "recorded", DATA / "gotrace-func-id-2e64.trace")
+    assert code == 0, err
 
 
 def test_explain_sites_holding_nothing(cli):

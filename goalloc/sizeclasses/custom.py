@@ -10,6 +10,7 @@ from pathlib import Path
 
 from goalloc import jsonread, limits
 from goalloc.errors import GoallocError
+from goalloc.sizeclasses.profiles import TINY_SIZE
 from goalloc.sizeclasses.tables import PAGE_SIZE, SizeClassTable, make_table
 
 MAX_SMALL_SIZE = 32768  # _MaxSmallSize: default bound for custom class sizes
@@ -75,6 +76,9 @@ def load_table(path: str | Path) -> SizeClassTable:
     for i, row in enumerate(rows, start=1):
         classes.append(_check_class(row, i, prev, page, limit, fail))
         prev = classes[-1][0]
+    if prev < TINY_SIZE:  # the engine's tiny allocator puts its blocks in such a class
+        raise fail(f"the largest class is {prev} B: the tiny allocator needs a class of at "
+                   f"least {TINY_SIZE} B (the runtime's maxTinySize)")
     desc = doc.get("description", f"custom table from {path}")
     return make_table(name, classes, page_size=page, description=str(desc))
 

@@ -378,7 +378,8 @@ def _stack_funcs(stacks: list[_Batch], wanted: set[int], path) -> dict[int, list
                 for _ in range(4):  # pc, func string id, file string id, line
                     v, i = w.uvarint(b.data, i, len(b.data))
                     vals.append(v)
-                fr.append(vals[1])
+                # a string id past int64 names no string (the tables' ids are int64): -1
+                fr.append(vals[1] if vals[1] < 1 << 63 else -1)
             out[int(ids[j])] = fr
     return out
 
