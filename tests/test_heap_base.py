@@ -78,3 +78,18 @@ def test_padding_is_less_than_a_chunk(tmp_path):
     # lowest span further up means the first one was freed before the trace began
     _, eng = engine(trace(tmp_path, lowest=700))
     assert eng.heap_pad_pages == 511 and first_span_base(eng) == 511
+
+
+def test_the_report_says_so(cli, tmp_path):
+    """The text report names the padding and JSON's config carries it (only when there is
+    one: other reports are unchanged)."""
+    import json
+
+    path = trace(tmp_path)
+    code, out, err = cli("replay", path)
+    assert code == 0, err
+    assert "100 padding pages before the first span" in " ".join(out.split())
+    code, out, err = cli("replay", "--json", path)
+    assert json.loads(out)["config"]["heap_base_padding_pages"] == 100
+    code, out, err = cli("replay", "--json", trace(tmp_path, go_version="1.23"))
+    assert "heap_base_padding_pages" not in json.loads(out)["config"]

@@ -525,6 +525,7 @@ def build_report(eng: Engine, path: str, header, events: int) -> Report:
         sizes=header.sizes, events=events,
         tracer_buffer_bytes=int((header.source or {}).get("tracer_buffer_bytes") or 0),
         tracer_buffers_dropped=cfg.drops_tracer_buffers(),
+        heap_base_padding_pages=eng.heap_pad_pages,
     )
     ncyc = int(sc[S.S_CYCLES]) + (1 if sc[S.S_PHASE] == 1 else 0)
     for n in range(ncyc):

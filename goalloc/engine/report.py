@@ -121,6 +121,7 @@ class Report:
     green_tea: bool = False  # span layout with Green Tea's inline mark bits
     green_tea_source: str = ""
     tracer_buffer_bytes: int = 0  # the execution tracer's own buffers in the trace (importer)
+    heap_base_padding_pages: int = 0  # [1.26+] the randomized heap base's, from the trace
     tracer_buffers_dropped: bool = False  # left out of this replay (Config.tracer_buffers)
     cycles: list[Cycle] = field(default_factory=list)
     end: MemoryClasses | None = None

@@ -69,6 +69,8 @@ def effective_config(report, header: dict | None = None, config=None,
         "go_version_source": report.go_version_source,
         "span_layout": {"green_tea": report.green_tea,
                         "source": report.green_tea_source},
+        **({"heap_base_padding_pages": report.heap_base_padding_pages}
+           if report.heap_base_padding_pages else {}),
         "table": report.table,
         "gogc": report.gogc,
         "gomemlimit": report.memlimit,
@@ -278,6 +280,10 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
                                "--tracer-buffers keep)" if report.tracer_buffers_dropped
                                else "kept (the recording's heap had them)"))]
           if report.tracer_buffer_bytes else []),
+        *([("heap base", f"{report.heap_base_padding_pages} padding pages before the first "
+                          "span, released for good (the randomized heap base; the trace's "
+                          "lowest span page)")]
+          if report.heap_base_padding_pages else []),
         ("size classes", report.table),
         ("GOGC", format_gogc(report.gogc) + src("gogc")
          + (" - cycles come from the trace (--gc recorded)" if report.gc_mode == "recorded"
