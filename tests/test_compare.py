@@ -83,9 +83,13 @@ def test_reverse_order_passes(cli, reports):
 
 
 def test_held_total_grows_too(cli, reports):
+    # the heap the coarser table holds at its peak (in-use spans + free pages not released,
+    # J&W's H): its rounding (+440 KB here) is held memory. The peak heap total is no such measure: both replays map
+    # the same 3 chunks, and the pages the trace's stacks hold at each one's peak moment are
+    # not heap (docs/model.md, "Manual spans")
     go, pow2 = json.loads(reports["go"].read_text()), json.loads(reports["pow2"].read_text())
-    name = "/goalloc/peak/memory/classes/heap/total:bytes"
-    assert values(pow2)[name] >= values(go)[name]
+    name = "/goalloc/frag/jw/peak-held:bytes"
+    assert values(pow2)[name] > values(go)[name]
 
 
 def test_metric_typo_exits_2_with_the_closest_names_in_one_line(cli, reports):

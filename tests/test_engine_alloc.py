@@ -312,13 +312,18 @@ def check_invariants(eng):
     in_use = owner >= 0
     padding = np.zeros(npages, bool)  # the randomized heap base's [1.26+]: allocated, no span
     padding[:eng.heap_pad_pages] = True
-    assert not (in_use & cached).any()
-    assert (bits == (in_use | cached | padding)).all()
+    manual = np.zeros(npages, bool)  # the trace's manual spans (stacks): allocated, no span
+    for base, n in a.msp[a.msp[:, 0] >= 0].tolist():
+        assert not manual[base:base + n].any()
+        manual[base:base + n] = True
+    assert manual.sum() == sc[S.S_PAGES_MANUAL]
+    assert not (in_use & cached).any() and not (manual & (in_use | cached | padding)).any()
+    assert (bits == (in_use | cached | padding | manual)).all()
     assert (scav[padding]).all()
-    assert not (in_use & scav).any()
-    released = ~in_use & scav
-    free = ~in_use & ~scav
-    assert in_use.sum() + released.sum() + free.sum() == npages
+    assert not ((in_use | manual) & scav).any()
+    released = ~in_use & ~manual & scav
+    free = ~in_use & ~manual & ~scav
+    assert in_use.sum() + manual.sum() + released.sum() + free.sum() == npages
     assert (in_use.sum(), free.sum(), released.sum()) == (
         sc[S.S_PAGES_INUSE], sc[S.S_PAGES_FREE], sc[S.S_PAGES_RELEASED])
     for sid in inuse:
@@ -393,6 +398,14 @@ def traces(draw):
                 cycle += 1
                 out.append(gc_ev(fmt.GC_START, cycle, t))
             marking = not marking
+        elif r < 40:
+            # a manual span (stacks): placed in the page heap by id; ids 0-7 are reused, so
+            # some land on a live one (its free was lost)
+            out.append(dict(kind=fmt.SPAN_ALLOC, ts=t, p=draw(st.integers(-1, 1)),
+                            id=draw(st.integers(0, 7)), size=draw(st.integers(1, 20)),
+                            flags=draw(st.sampled_from([0, fmt.FLAG_SNAPSHOT])), aux=-1))
+        elif r < 43:
+            out.append(dict(kind=fmt.SPAN_FREE, ts=t, p=0, id=draw(st.integers(0, 9))))
         else:
             count = draw(st.integers(1, 40))
             size = draw(SIZES)

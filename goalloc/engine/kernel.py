@@ -8,7 +8,18 @@ an array it returns (status, index) so the Python driver grows the arrays and re
 
 from __future__ import annotations
 
-from goalloc.engine import gc, mark, mcache, mspan, mstats, pacer, pagealloc, scavenge, sweep
+from goalloc.engine import (
+    gc,
+    mark,
+    mcache,
+    mheap,
+    mspan,
+    mstats,
+    pacer,
+    pagealloc,
+    scavenge,
+    sweep,
+)
 from goalloc.engine.locks import S_CUR_P, S_LK_N
 from goalloc.engine.state import (
     CYK_FORCED,
@@ -91,10 +102,13 @@ from goalloc.jit import kernel
 from goalloc.trace.format import (
     ALLOC,
     FLAG_NOSCAN,
+    FLAG_SNAPSHOT,
     FREE,
     GC_MARK_TERM,
     GC_START,
     METRIC,
+    SPAN_ALLOC,
+    SPAN_FREE,
     STACK_ALLOC,
     STACK_FREE,
 )
@@ -107,6 +121,10 @@ FORCED_GC = 64
 # goalloc.trace.format.FLUSH_STW_REASONS (runtime/mstats.go readmemstats_m calls
 # flushallmcaches) into this; the kernel releases every P's mcache there.
 FLUSH_MCACHES = 65
+# Engine-internal event kind: the driver turns a span_alloc of a manual span (aux -1: a stack
+# or GC work buffer span) into this; the kernel places its pages (mheap.alloc_manual). Every
+# other span_alloc and every span_free frees the manual span at its id, if there is one.
+MANUAL_ALLOC = 66
 
 
 
@@ -364,6 +382,21 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                         mspan.slot_dead_step(sp, cs, lbits, mbits, sc, dsid, dslot, sweep_frees)
                 elif sid != -1:
                     gc.free_object(s, oid, sweep_frees)
+        elif k == MANUAL_ALLOC:
+            if chunk_cap - sc[S_MAPPED_CHUNKS] < pagealloc.chunks_needed(size[i]):
+                need = NEED_CHUNKS
+                at = i
+                break
+            sc[S_EVENT] = ev
+            sc[S_TS] = t
+            # one alive when recording began was placed before the trace, like the snapshot's
+            # heap spans (snapshot.Plan.build): not from a page cache the model just filled
+            snap = (flags[i] & FLAG_SNAPSHOT) != 0
+            mheap.alloc_manual(s, ids[i], size[i], -1 if snap else pi)
+        elif k == SPAN_FREE or k == SPAN_ALLOC:
+            sc[S_EVENT] = ev
+            sc[S_TS] = t
+            mheap.free_manual(s, ids[i])
         elif k == STACK_ALLOC or k == STACK_FREE:
             mstats.stack_event(sc, s.stk, k == STACK_ALLOC, ids[i], size[i])
         elif k == GC_START or (recorded and k == GC_MARK_TERM):

@@ -1,10 +1,17 @@
-"""mheap (runtime/mheap.go allocSpan / freeSpanLocked; Go 1.19-1.26): allocate a span of
+"""mheap (runtime/mheap.go allocSpan / freeSpanLocked; Go 1.19-1.27): allocate a span of
 npages for a span class (per-P page cache for npages < 16, else first fit in the page
 allocator, growing the heap when nothing fits), and free a span's pages back to the page
 allocator (coalescing is implicit in its bitmaps). Accounts heapInUse / heapFree / heapReleased
 in pages: allocation uses scavenged pages (released -> in use) before free ones, then scavenges
 synchronously (memory limit, heap growth) as allocSpan does. mheap.alloc's reclaim is
 sweep.heap_alloc (it needs the sweeper).
+
+Manual spans (allocManual / freeManual: goroutine stacks, GC work buffers) take their pages
+through the same allocSpan path but are not heap: they leave heapFree / heapReleased without
+entering heapInUse (the runtime counts them in /memory/classes/heap/stacks or metadata). The
+model has no stacks of its own; it places the trace's recorded manual spans (span_alloc with
+aux -1, by the trace's span id), so the page heap fills, grows and is scavenged around them as
+the runtime's does.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from goalloc.engine.state import (
     PP_MSPANC,
     S_PAGES_FREE,
     S_PAGES_INUSE,
+    S_PAGES_MANUAL,
     S_PAGES_RELEASED,
     S_SPANS_INUSE,
     S_TAIL_BYTES,
@@ -46,9 +54,12 @@ from goalloc.engine.state import (
 from goalloc.jit import njit
 
 
-@njit(cache=True)
-def alloc_span(s, npages, spc, p, elemsize, nelems, sweepgen):
-    """mheap.alloc: a new in-use span record (pages, stats, page -> span map)."""
+@njit(cache=True, inline="always")
+def _take_pages(s, npages, p):
+    """allocSpan's page half, for heap and manual spans alike: npages from P p's page cache
+    (npages < 16) or the page allocator (growing the heap) and the mspan struct's fixalloc.
+    Returns (base, scavenged pages taken, growth in bytes) for the caller's scavenge.on_alloc;
+    heapFree / heapReleased lose the pages, the caller says where they go."""
     base = -1
     s.sc[S_SPAN_ALLOCS] += 1
     if p >= 0 and npages < PCACHE_MAX_NPAGES and s.prm[P_NO_PCACHE] == 0:
@@ -76,6 +87,14 @@ def alloc_span(s, npages, spc, p, elemsize, nelems, sweepgen):
     sc = s.sc
     sc[S_PAGES_RELEASED] -= scav
     sc[S_PAGES_FREE] -= npages - scav
+    return base, scav, growth
+
+
+@njit(cache=True)
+def alloc_span(s, npages, spc, p, elemsize, nelems, sweepgen):
+    """mheap.alloc: a new in-use span record (pages, stats, page -> span map)."""
+    base, scav, growth = _take_pages(s, npages, p)
+    sc = s.sc
     sc[S_PAGES_INUSE] += npages
     scavenge.on_alloc(s, scav, growth)
     sid = mspan.new_record(s)
@@ -93,13 +112,19 @@ def alloc_span(s, npages, spc, p, elemsize, nelems, sweepgen):
     return sid
 
 
+@njit(cache=True, inline="always")
+def _free_locked(s):
+    """freeSpan's heap lock and freeMSpanLocked (the mspan struct back to P's cache)."""
+    acquire(s, LK_FREE)
+    cp = s.sc[S_CUR_P]
+    if cp >= 0 and s.pp[cp, PP_MSPANC] < MSPAN_CACHE:
+        s.pp[cp, PP_MSPANC] += 1
+
+
 @njit(cache=True)
 def free_span(s, sid):
     """mheap.freeSpan: pages back to the page allocator as free (not released)."""
-    acquire(s, LK_FREE)
-    cp = s.sc[S_CUR_P]
-    if cp >= 0 and s.pp[cp, PP_MSPANC] < MSPAN_CACHE:  # freeMSpanLocked
-        s.pp[cp, PP_MSPANC] += 1
+    _free_locked(s)
     sp = s.sp
     base = sp[sid, SP_BASE]
     npages = sp[sid, SP_NPAGES]
@@ -119,3 +144,34 @@ def free_span(s, sid):
     sc[S_TAIL_BYTES] -= tail
     sc[S_SPANS_INUSE] -= 1
     mspan.free_record(s, sid)
+
+
+@njit(cache=True)
+def alloc_manual(s, span_id, npages, p):
+    """mheap.allocManual for the trace's manual span `span_id` (a recorded span_alloc with
+    aux -1): npages of the page heap, out of heapFree / heapReleased, into no span class.
+    A live manual span already at that id lost its free: it goes first."""
+    if span_id < 0 or span_id >= s.msp.shape[0] or npages <= 0:
+        return
+    free_manual(s, span_id)
+    base, scav, growth = _take_pages(s, npages, p)
+    s.sc[S_PAGES_MANUAL] += npages
+    scavenge.on_alloc(s, scav, growth)
+    s.msp[span_id, 0] = base
+    s.msp[span_id, 1] = npages
+
+
+@njit(cache=True)
+def free_manual(s, span_id):
+    """mheap.freeManual (freeSpanLocked for a manual span): its pages back to the page
+    allocator as free. Nothing when span_id holds no manual span (a heap span's id)."""
+    if span_id < 0 or span_id >= s.msp.shape[0] or s.msp[span_id, 0] < 0:
+        return
+    _free_locked(s)
+    base = s.msp[span_id, 0]
+    npages = s.msp[span_id, 1]
+    pagealloc.mark_free(s, base, npages)
+    s.sc[S_PAGES_MANUAL] -= npages
+    s.sc[S_PAGES_FREE] += npages
+    s.msp[span_id, 0] = -1
+    s.msp[span_id, 1] = -1

@@ -23,6 +23,7 @@ from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
 from goalloc.engine.kernel import (
     FLUSH_MCACHES,
     FORCED_GC,
+    MANUAL_ALLOC,
     current_goal,
     force_gc,
     init,
@@ -165,6 +166,11 @@ class Engine:
         stacks = chunk.kind == fmt.STACK_ALLOC
         if stacks.any():
             a.grow(S.NEED_STACKS, int(chunk.id[stacks].max()) + 1)
+        manual = chunk.kind == MANUAL_ALLOC
+        if manual.any():
+            # span ids are dense (the importer's); a larger one is skipped by the kernel
+            top = int(chunk.id[manual].max()) + 1
+            a.grow(S.NEED_MSPANS, min(top, chunk.start + chunk.n + validate.ID_SLACK))
         a.sc[S.S_DEATH_NEXT] = 0
         if chunk.start == 0 and len(chunk.ts):
             # the trace's clock starts here: GC CPU time is counted over [first event, end]
@@ -485,7 +491,8 @@ def _engine_kinds(chunk, forced: bool):
     """The chunk with the kernel's internal kinds in place: every stw_begin whose reason
     flushes the mcaches (ReadMemStats) becomes FLUSH_MCACHES, and, when `forced` (pacer mode,
     Config.replay_forced_gcs), every gc_start the trace marks as forced (runtime.GC) becomes
-    FORCED_GC. A metric event's value index (aux) goes into its flags, which the kernel reads
+    FORCED_GC; a span_alloc of a manual span (aux -1: stacks, GC work buffers) becomes
+    MANUAL_ALLOC. A metric event's value index (aux) goes into its flags, which the kernel reads
     (a metric event has no flags of its own). A gc_start's size, which the format leaves
     unused, is cleared: the kernel reads the recording's stacks + globals there (put in by
     snapshot.Plan.run_chunk after this). The chunk itself if there is none."""
@@ -495,11 +502,13 @@ def _engine_kinds(chunk, forced: bool):
     gcs = (chunk.kind == fmt.GC_START) & (chunk.aux == fmt.GC_TRIGGER_FORCED) & forced
     met = chunk.kind == fmt.METRIC
     sized = (chunk.kind == fmt.GC_START) & (chunk.size != 0)
-    if not flush.any() and not gcs.any() and not met.any() and not sized.any():
+    manual = (chunk.kind == fmt.SPAN_ALLOC) & (chunk.aux < 0)
+    if not (flush.any() or gcs.any() or met.any() or sized.any() or manual.any()):
         return chunk
     kind = chunk.kind.copy()
     kind[flush] = FLUSH_MCACHES
     kind[gcs] = FORCED_GC
+    kind[manual] = MANUAL_ALLOC
     flags = chunk.flags
     if met.any():
         flags = flags.copy()

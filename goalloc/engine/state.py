@@ -206,6 +206,8 @@ S_NONHEAP_SCAN = 151  # lastStackScan + globalsScan the GOGC goal and the runway
 # (pointerful bytes live at mark start: what the workers scan; lastHeapScan after the cycle)
 S_HEAP_SCAN = 152
 S_CYCLE_HEAP_SCAN = 153
+S_PAGES_MANUAL = 154  # pages of manual spans (stacks, GC work buffers: mheap.allocManual),
+#                       taken from the page heap but outside heapInUse (engine/mheap.py)
 N_SC = 160
 
 # ---- float scalars (fs) ------------------------------------------------------------------------
@@ -353,6 +355,7 @@ NEED_OBJS = 5
 NEED_TL = 6
 NEED_LK = 7  # heap-lock log (engine/locks.py): the driver drains it, growing it if still short
 NEED_STACKS = 8  # stack size by dense stack id (grown by the driver before a chunk)
+NEED_MSPANS = 9  # manual spans by span id (grown by the driver before a chunk)
 
 # C-contiguous (every array is built by np.zeros/np.full here): numba then indexes a row by
 # its length, not by strides loaded from the array struct at each access
@@ -394,6 +397,7 @@ FIELDS = (
     ("cs_snap", _I64),
     ("lk", _I64_2),  # heap-lock acquisition log rows (ts, P, op): engine/locks.py
     ("stk", _I64),  # goroutine stack bytes by dense stack id (engine/mstats.py)
+    ("msp", _I64_2),  # manual spans by the trace's span id: base page (-1 none), pages
 )
 FIELD_NAMES = tuple(name for name, _ in FIELDS)
 
@@ -415,7 +419,7 @@ state_type = EngineStateType(list(FIELDS))
 @kernel
 def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, class128, sc, sp,
                 abits, mbits, lbits, acache, ob, tb, pp, pcache, mc, lh, palloc, pscav, psum,
-                pg_span, cs, cyc, fs, tl, ck, pk_cs, cs_snap, lk, stk):
+                pg_span, cs, cyc, fs, tl, ck, pk_cs, cs_snap, lk, stk, msp):
     s = structref.new(state_type)
     s.prm = prm
     s.class_size = class_size
@@ -449,6 +453,7 @@ def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, cl
     s.cs_snap = cs_snap
     s.lk = lk
     s.stk = stk
+    s.msp = msp
     return s
 
 
@@ -529,6 +534,7 @@ class EngineArrays:
         a["cs_snap"] = np.zeros(nspc, np.int64)
         a["lk"] = np.zeros((4096, 3), np.int64)
         a["stk"] = np.zeros(64, np.int64)
+        a["msp"] = np.full((64, 2), -1, np.int64)
         self.a = a
         self.state = self._bundle()
 
@@ -574,6 +580,14 @@ class EngineArrays:
                 rows *= 2
             if rows > a["stk"].shape[0]:
                 a["stk"] = _grow_rows(a["stk"], rows)
+            else:
+                return
+        elif need == NEED_MSPANS:
+            rows = a["msp"].shape[0]
+            while rows < at_least:
+                rows *= 2
+            if rows > a["msp"].shape[0]:
+                a["msp"] = _grow_rows(a["msp"], rows, -1)
             else:
                 return
         elif need == NEED_OBJS:
