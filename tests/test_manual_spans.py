@@ -10,11 +10,13 @@ off (Config.no_pagecache) except where a test is about them, so placement is fir
 
 from __future__ import annotations
 
+import pytest
 from conftest import write_trace
 
 from goalloc.engine import state as S
 from goalloc.engine.config import Config
 from goalloc.engine.replay import replay
+from goalloc.errors import TraceError
 from goalloc.trace import Header
 from goalloc.trace import format as fmt
 
@@ -119,3 +121,13 @@ def test_manual_span_ids_beyond_the_dense_bound_are_skipped(tmp_path):
     _, eng = engine(tmp_path, [manual(1 << 40, 4), large(0, 1)])
     assert pages(eng)[2] == 0
     assert eng.arrays.msp.shape[0] < 1 << 22
+
+
+def test_manual_span_past_the_models_heap_limit_is_a_clear_error(tmp_path):
+    # a corrupt size (2^62 pages) asks for more heap than goalloc.limits allows: the replay
+    # stops with the model's one-line limit error naming the trace, not a MemoryError or a hang
+    with pytest.raises(TraceError, match=r"t\.msgpack: the modelled heap would exceed"):
+        engine(tmp_path, [manual(0, 1 << 62), large(0, 1)])
+    # a negative one takes nothing
+    _, eng = engine(tmp_path, [manual(0, -5), large(0, 1)])
+    assert pages(eng) == (1, 1, 0, 0, 511)
