@@ -465,6 +465,10 @@ if JIT_DISABLED:  # NUMBA_DISABLE_JIT=1 (the benchmark's pure-Python baseline): 
         return SimpleNamespace(**dict(zip(FIELD_NAMES, arrays, strict=True)))
 
 
+# NEED_* of the tables indexed by a trace's dense ids -> (array, fill of new rows)
+_INDEXED = {NEED_STACKS: ("stk", 0), NEED_MSPANS: ("msp", -1), NEED_OBJS: ("ob", -1)}
+
+
 def _grow_rows(a: np.ndarray, rows: int, fill=0) -> np.ndarray:
     b = np.full((rows,) + a.shape[1:], fill, a.dtype)
     b[: a.shape[0]] = a
@@ -574,30 +578,14 @@ class EngineArrays:
             a["lk"] = np.zeros((max(2 * a["lk"].shape[0], at_least), 3), np.int64)
         elif need == NEED_TL:
             a["tl"] = _grow_rows(a["tl"], max(2 * a["tl"].shape[0], at_least))
-        elif need == NEED_STACKS:
-            rows = a["stk"].shape[0]
+        elif need in _INDEXED:  # tables indexed by a trace's dense id: doubled to fit it
+            name, fill = _INDEXED[need]
+            rows = a[name].shape[0]
             while rows < at_least:
                 rows *= 2
-            if rows > a["stk"].shape[0]:
-                a["stk"] = _grow_rows(a["stk"], rows)
-            else:
+            if rows == a[name].shape[0]:
                 return
-        elif need == NEED_MSPANS:
-            rows = a["msp"].shape[0]
-            while rows < at_least:
-                rows *= 2
-            if rows > a["msp"].shape[0]:
-                a["msp"] = _grow_rows(a["msp"], rows, -1)
-            else:
-                return
-        elif need == NEED_OBJS:
-            rows = a["ob"].shape[0]
-            while rows < at_least:
-                rows *= 2
-            if rows > a["ob"].shape[0]:
-                a["ob"] = _grow_rows(a["ob"], rows, -1)
-            else:
-                return
+            a[name] = _grow_rows(a[name], rows, fill)
         else:
             raise ValueError(f"unknown capacity status {need}")
         self.state = self._bundle()
