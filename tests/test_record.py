@@ -246,3 +246,32 @@ def test_record_a_program_that_honours_goalloc_trace(go_module, tmp_path):
     _, c = read(out)
     assert int((c["kind"] == fmt.ALLOC).sum()) > 50_000
     assert int((c["kind"] == fmt.GC_START).sum()) >= 1
+
+
+@pytest.mark.parametrize("minor", [23, 27])
+def test_prebuilt_binary_names_its_release_without_a_go_command(go_module, tmp_path, minor):
+    """A binary built elsewhere, recorded where no go command is on PATH (a production host):
+    the release comes from the binary's own build info, the same one `go version EXE` reads."""
+    from goalloc.trace.importers.gotoolchain import binary_release
+    from goalloc.trace.importers.gotoolchain import go_release as toolchain
+
+    go = toolchain(minor)
+    if go is None:
+        pytest.skip(f"Go 1.{minor} is not installed (make test installs it)")
+    d, env = go_module
+    exe = tmp_path / "prog"
+    subprocess.run([go, "build", "-o", str(exe), "."], cwd=d / "prog", check=True,
+                   env={**env, "PATH": str(Path(go).parent) + os.pathsep + env["PATH"]},
+                   timeout=600)
+    told = subprocess.run([go, "version", str(exe)], capture_output=True, text=True).stdout
+    release = binary_release(exe)
+    assert release is not None and release.startswith(f"1.{minor}")
+    assert told.strip().endswith(f": go{release}")
+    assert binary_release(Path(sys.executable).resolve()) is None  # not a Go binary
+    out = tmp_path / "prog.msgpack"
+    no_go = {**env, "PATH": "/usr/bin:/bin"}
+    r = goalloc("record", "-o", out, "--", str(exe), env=no_go)
+    assert r.returncode == 0, r.stderr
+    header, _ = read(out)
+    assert header.source["go_version"] == release
+    assert header.source["go_version_source"] == "go version (goalloc record)"

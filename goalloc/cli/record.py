@@ -137,11 +137,19 @@ def record(out, force, keep_trace, command):
 
 def go_release(command, go_test: bool, env: dict) -> str | None:
     """The exact Go release that built the recorded program ("1.26.11"), or None: `go
-    version` of the go command for go test, `go version PROGRAM` (its build info) otherwise."""
+    version` of the go command for go test; otherwise the program's build info, read from
+    the binary (no go command needed: a production host often has none), else `go version
+    PROGRAM`."""
     import re
     import shutil
     import subprocess
 
+    from goalloc.trace.importers.gotoolchain import binary_release
+
+    if not go_test:
+        release = binary_release(shutil.which(command[0], path=env.get("PATH")) or command[0])
+        if release:
+            return release
     go = command[0] if go_test else shutil.which("go", path=env.get("PATH"))
     if not go:
         return None

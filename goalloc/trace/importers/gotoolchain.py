@@ -40,3 +40,50 @@ def go_release(minor: int) -> str | None:
         if cand and os.access(cand, os.X_OK) and go_version(cand) == (1, minor):
             return cand
     return None
+
+
+BUILDINFO_MAGIC = b"\xff Go buildinf:"  # debug/buildinfo: the .go.buildinfo header's first bytes
+BUILDINFO_ALIGN = 16  # the header sits on a 16-byte boundary (debug/buildinfo buildInfoAlign)
+FLAGS_VERSION_INLINE = 2  # Go 1.18+: the version string follows the 32-byte header inline
+
+
+def binary_release(path: str | os.PathLike) -> str | None:
+    """The Go release that built the binary at `path` ("1.27.4"), read from its build info as
+    `go version PATH` does, without a go command: the 16-byte-aligned .go.buildinfo header
+    (magic, pointer size, flags), then from Go 1.18 the version string inline at offset 32 (a
+    uvarint length and the bytes, "go1.27.4"). None for a file that is not a Go 1.18+ binary
+    or cannot be read. The file is mapped, not read into memory."""
+    import mmap
+
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            at = m.find(BUILDINFO_MAGIC)
+            while at >= 0:
+                if at % BUILDINFO_ALIGN == 0 and at + 32 < len(m) \
+                        and m[at + 15] & FLAGS_VERSION_INLINE:
+                    release = _inline_version(m, at + 32)
+                    if release:
+                        return release
+                at = m.find(BUILDINFO_MAGIC, at + 1)
+    except (OSError, ValueError):  # unreadable, a directory, an empty file (mmap refuses it)
+        return None
+    return None
+
+
+def _inline_version(m, at: int) -> str | None:
+    """The "go1.X[.Y]" string at `at` (uvarint length, then bytes) as "1.X[.Y]", else None."""
+    n = shift = 0
+    for _ in range(3):  # a version string is short: its length fits two varint bytes
+        if at >= len(m):
+            return None
+        b = m[at]
+        at += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            break
+    else:
+        return None
+    text = bytes(m[at:at + min(n, 64)]).decode("ascii", "replace")
+    v = re.fullmatch(r"go(1\.\d+(?:\.\d+)?)(?:[-+ ].*)?", text)
+    return v.group(1) if v else None
