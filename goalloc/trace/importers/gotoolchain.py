@@ -55,6 +55,8 @@ def binary_release(path: str | os.PathLike) -> str | None:
     or cannot be read. The file is mapped, not read into memory."""
     import mmap
 
+    if not os.path.isfile(path):  # a FIFO or device would block or never end
+        return None
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
             at = m.find(BUILDINFO_MAGIC)
