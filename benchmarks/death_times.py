@@ -55,7 +55,7 @@ def placed(rule: str, span: np.ndarray, surv: np.ndarray) -> np.ndarray:
 def check(path: str) -> dict:
     """{rule: [relative error of the live bytes at each held-out mark start]}."""
     import goalloc.trace
-    from goalloc.engine import snapshot
+    from goalloc.engine import lookahead
     from goalloc.trace import format as fmt
 
     with goalloc.trace.open(path) as reader:
@@ -69,7 +69,7 @@ def check(path: str) -> dict:
                     size_of = np.concatenate([size_of, np.zeros(top - size_of.shape[0],
                                                                 np.int64)])
                 size_of[chunk.id[m]] = chunk.size[m]  # the last allocation under each id
-    p = snapshot.plan(path, header)
+    p = lookahead.plan(path, header)
     if p is None or p.death_span is None or p.death_span.shape[1] == 0:
         raise SystemExit(f"{path}: no sweep-observed deaths to check")
     known = p.death_span[0] >= 0

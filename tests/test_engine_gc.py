@@ -332,7 +332,7 @@ def _replay_collected(path, **cfg):
     """Replay, then forced cycles at the end (runtime.GC): the first finishes a cycle still
     marking at the trace's end, the second marks only live objects, the third's sweep
     termination sweeps what the second found dead. What is left is what live objects pin."""
-    from goalloc.engine.replay import build_report
+    from goalloc.engine.readout import build_report
     from goalloc.trace import open as open_trace
 
     out = []

@@ -277,7 +277,7 @@ def test_death_placement_midpoint_by_hand(tmp_path):
     """The look-ahead deaths' intervals and midpoints (plan), and the events they come before
     when resolved chunk by chunk against the trace clock (pacer mode); without timed deaths
     every one stays just before its gc_start."""
-    from goalloc.engine import snapshot
+    from goalloc.engine import lookahead
     from goalloc.trace.reader import Chunk
 
     path = tmp_path / "t.msgpack"
@@ -286,7 +286,7 @@ def test_death_placement_midpoint_by_hand(tmp_path):
         header = r.header
         chunks = list(r)
     cols = {c: np.concatenate([getattr(ch, c) for ch in chunks]) for c in fmt.COLUMNS}
-    plan = snapshot.plan(path, header)
+    plan = lookahead.plan(path, header)
     assert plan.lookahead
     got = {int(i): (int(at), int(mid), int(lo)) for i, at, mid, lo in
            zip(plan.death_id, plan.death_at, plan.death_mid, plan.death_lo, strict=True)}

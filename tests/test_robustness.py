@@ -26,7 +26,7 @@ CASES = [
     # a line nested 1,000 deep: was RecursionError
     (["convert", "{d}/jsonl-deep.jsonl", "-o", "{o}.msgpack"],
      "jsonl-deep.jsonl: line 4: JSON nested deeper than 64 levels"),
-    # a snapshot object with id 2^62: snapshot.plan asked numpy for a 2^62-row array
+    # a snapshot object with id 2^62: lookahead.plan asked numpy for a 2^62-row array
     (["replay", "--gc", "recorded", "{o}.msgpack"],
      "event 2: id is negative or not dense (far beyond the events so far) (alloc, id 4611686018427387904)"),
     # a 1 TiB malloc: the replay held 3.4 GB growing the page allocator

@@ -184,8 +184,8 @@ class Report:
     # execution trace records no request, so it is worked out from the type or the slot);
     # rounding waste and live requested bytes rest on them (goalloc/report/caveats.py)
     estimated_sizes: int = 0
-    # GC CPU time by runtime/metrics class and the GC CPU limiter's state (engine/replay.py
-    # _gc_cpu; docs/json.md)
+    # GC CPU time by runtime/metrics class and the GC CPU limiter's state (engine/readout.py
+    # gc_cpu; docs/json.md)
     gc_cpu: dict | None = None
     # pacer mode on a recorded Go trace: each what-if figure's central value and the [low,
     # high] that the earliest and latest admissible deaths give (engine/whatif.py); None when

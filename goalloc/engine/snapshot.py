@@ -4,7 +4,7 @@ snapshot rebuilt in place, and sweep-observed frees turned into deaths with look
 A Go execution trace (frees: "sweep") reports an object's free when a sweeper reclaims it, and
 starts with a snapshot of the heap (spans, and the objects allocated in them). Replaying it
 naively (snapshot objects packed afresh, frees applied when they are reported) shifts every
-death by up to a cycle. Before replaying, one pass over the trace (`plan`) works out:
+death by up to a cycle. Before replaying, one pass over the trace (`lookahead.plan`) works out:
 
 - **Deaths with look-ahead.** A free reported between mark termination k and the next mark
   start means the object was unmarked in cycle k: it died before cycle k's mark start. The
@@ -31,112 +31,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from goalloc import limits
-from goalloc.engine import gc, lifetimes, mcentral, mheap, mspan, pacer, spanset
+from goalloc.engine import gc, lifetimes, mcentral, mheap, mspan, spanset
 from goalloc.engine import state as S
-from goalloc.engine.state import (
-    OB_SIZE,
-    OB_SLOT,
-    OB_SPAN,
-    OB_TB,
-    PAGE_SIZE,
-    S_HEAP_LIVE,
-    S_OBJ_BYTES,
-    S_SG,
-    S_UNSWEPT,
-    SP_ALLOCCOUNT,
-    SP_ELEMSIZE,
-    SP_FREEINDEX,
-    SP_NELEMS,
-    SP_NPAGES,
-    SP_REQ,
-    SP_SPC,
-    SP_SWEEPGEN,
-    SP_WHERE,
-)
 from goalloc.jit import kernel
-from goalloc.trace import format as fmt
-from goalloc.trace import validate
-
-# plan counters
-C_MOVED = 0  # frees turned into deaths before their cycle's gc_start
-C_DEAD_AT_SNAPSHOT = 1  # snapshot objects freed before the first mark termination
-C_IN_PLACE = 2  # frees left where they are (pre-trace window non-snapshot, or alloc too late)
-N_C = 4
-
-
-@kernel
-def _plan_chunk(kind, ts, ids, flags, start, st, last_alloc, last_alloc_t, snap, mv_t, mv_id,
-                mv_mid, mv_lo, mv_span, dead, cnt):
-    """One chunk of the planning pass. st[0]: index of the current cycle's gc_start (-1 none),
-    st[1]: the gc_start index frees now belong before (-1: before the trace), st[2] its trace
-    time, st[3] / st[4]: index / time of the gc_start before that one (-1: none), st[5]: time
-    of the current cycle's gc_start, st[6]: trace clock (the largest ts so far). Returns
-    (moved, dead-at-snapshot) entries written to mv_* / dead; a moved death has the gc_start
-    it must precede (mv_t), the midpoint of the interval it lies in (mv_mid, trace time) and
-    the first event index that interval allows (mv_lo), and for the lifetime estimate
-    (engine/lifetimes.py) mv_span[:, nm] = (allocation time, -1 for a snapshot object whose
-    age is unknown; the interval's low end; its high end), trace time."""
-    nm = 0
-    nd = 0
-    for i in range(kind.shape[0]):
-        k = kind[i]
-        g = start + i
-        if ts[i] > st[6]:
-            st[6] = ts[i]
-        if k == fmt.ALLOC:
-            o = ids[i]
-            if 0 <= o < last_alloc.shape[0]:
-                last_alloc[o] = g
-                last_alloc_t[o] = st[6]
-                snap[o] = 1 if (flags[i] & fmt.FLAG_SNAPSHOT) != 0 else 0
-        elif k == fmt.FREE:
-            o = ids[i]
-            if o < 0 or o >= last_alloc.shape[0] or last_alloc[o] < 0:
-                continue
-            t = st[1]
-            if t < 0:
-                if snap[o] == 1:
-                    dead[nd] = o
-                    nd += 1
-                    cnt[C_DEAD_AT_SNAPSHOT] += 1
-                else:
-                    cnt[C_IN_PLACE] += 1
-            elif last_alloc[o] < t:
-                # marked by the previous cycle's mark (or allocated after it), unmarked by
-                # this one: it died in (max(alloc, previous gc_start), this gc_start]
-                lo_i = last_alloc[o]
-                lo_t = last_alloc_t[o]
-                if st[3] > lo_i:
-                    lo_i = st[3]
-                    lo_t = st[4]
-                mv_t[nm] = t
-                mv_id[nm] = o
-                mv_mid[nm] = lo_t + (st[2] - lo_t) // 2
-                mv_lo[nm] = lo_i + 1
-                mv_span[0, nm] = -1 if snap[o] == 1 else last_alloc_t[o]
-                mv_span[1, nm] = lo_t
-                mv_span[2, nm] = st[2]
-                nm += 1
-                cnt[C_MOVED] += 1
-            else:
-                cnt[C_IN_PLACE] += 1
-            last_alloc[o] = -1
-        elif k == fmt.GC_START:
-            st[0] = g
-            st[5] = st[6]
-        elif k == fmt.GC_MARK_TERM:
-            st[3] = st[1]
-            st[4] = st[2]
-            st[1] = st[0]
-            st[2] = st[5] if st[0] >= 0 else -1
-            st[0] = -1
-    return nm, nd
 
 
 @dataclass
 class Plan:
-    """What the planning pass found; `None` from `plan()` when nothing applies."""
+    """What the planning pass found; `None` from `lookahead.plan()` when nothing applies."""
 
     lookahead: bool = False
     death_at: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # event index
@@ -326,183 +228,13 @@ class Plan:
                               np.ascontiguousarray(death_id, np.int64)))
 
 
-def _survivors(st, last_alloc, last_alloc_t, snap) -> np.ndarray:
-    """(allocation time, a time it was alive at, id) of each traced object never freed: alive at
-    the mark start before the last one whose mark ended (st[4]), since that cycle's sweep ended
-    before the last mark began and so reported every object dead at it."""
-    alive = (last_alloc >= 0) & (snap == 0) & (st[4] >= 0)
-    return np.stack([last_alloc_t[alive], np.full(int(alive.sum()), st[4], np.int64),
-                     np.flatnonzero(alive)])
-
-
-def plan(path, header, on_chunk=None) -> Plan | None:
-    """Plan a faithful replay of a recorded Go trace: look-ahead deaths when frees are
-    sweep-observed and the trace has GC markers; the snapshot when it is placed. `on_chunk`:
-    called with each chunk read (the replay driver keeps them for its passes)."""
-    import goalloc.trace
-
-    sweep = header.frees == "sweep"
-    placed = header.extra.get("snapshot") == fmt.SNAPSHOT_PLACED
-    if not sweep and not placed:
-        return None
-    st = np.array([-1, -1, -1, -1, -1, -1, np.iinfo(np.int64).min], np.int64)
-    last_alloc = np.full(1 << 16, -1, np.int64)
-    last_alloc_t = np.zeros(1 << 16, np.int64)
-    snap = np.zeros(1 << 16, np.int8)
-    cnt = np.zeros(N_C, np.int64)
-    mv_t, mv_id, mv_mid, mv_lo, mv_span, dead = [], [], [], [], [], []
-    sp_id, sp_pages, sp_spc = [], [], []
-    ob = {"event": [], "id": [], "size": [], "aux": []}
-    tracer = []
-    fresh = {"event": [], "p": [], "spc": []}
-    early = {"event": [], "slot": [], "noscan": []}
-    first_term = -1  # event index of the first mark termination (mcaches flushed)
-    markers = 0
-    cm_st = np.array([0, -1, 0, -1, 0, -1], np.int64)  # pacer.COMMIT_STATE
-    cm_ev, cm_marked, cm_goal = [], [], []
-    with goalloc.trace.open(path) as reader:
-        for chunk in reader:
-            if on_chunk is not None:
-                on_chunk(chunk)
-            kind = chunk.kind
-            allocs = kind == fmt.ALLOC
-            if allocs.any():
-                top = int(chunk.id[allocs].max()) + 1
-                # larger ids are anomalies the validation pass rejects (the kernel skips them)
-                top = min(top, chunk.start + chunk.n + validate.ID_SLACK)
-                if top > last_alloc.shape[0]:
-                    n = max(top, 2 * last_alloc.shape[0])
-                    last_alloc = np.concatenate([last_alloc, np.full(n - last_alloc.shape[0],
-                                                                     -1, np.int64)])
-                    snap = np.concatenate([snap, np.zeros(n - snap.shape[0], np.int8)])
-                    last_alloc_t = np.concatenate([last_alloc_t, np.zeros(
-                        n - last_alloc_t.shape[0], np.int64)])
-            terms = np.flatnonzero(kind == fmt.GC_MARK_TERM)
-            markers += terms.shape[0]
-            out = np.empty((3, terms.shape[0] + 1), np.int64)  # one may be the last chunk's
-            nc = pacer.recorded_commits(kind, chunk.size, chunk.start, cm_st, out[0], out[1],
-                                        out[2])
-            cm_ev.append(out[0, :nc])
-            cm_marked.append(out[1, :nc])
-            cm_goal.append(out[2, :nc])
-            snapf = (chunk.flags & fmt.FLAG_SNAPSHOT) != 0
-            if (chunk.flags & fmt.FLAG_TRACER).any():
-                tracer.append(np.flatnonzero(allocs & ((chunk.flags & fmt.FLAG_TRACER) != 0))
-                              + chunk.start)
-            if placed and first_term < 0:
-                end = chunk.n if terms.shape[0] == 0 else int(terms[0])
-                if terms.shape[0]:
-                    first_term = chunk.start + end
-                w = np.arange(chunk.n) < end
-                m = w & ~snapf & (kind == fmt.SPAN_ALLOC) & (chunk.aux > 0)
-                fresh["event"].append(np.flatnonzero(m) + chunk.start)
-                fresh["p"].append(chunk.p[m].astype(np.int64))
-                fresh["spc"].append(chunk.aux[m].copy())
-                m = w & ~snapf & allocs & (chunk.aux > 0)
-                early["event"].append(np.flatnonzero(m) + chunk.start)
-                early["slot"].append(chunk.aux[m].copy())
-                early["noscan"].append((chunk.flags[m] & fmt.FLAG_NOSCAN) != 0)
-            if placed and snapf.any():
-                # ids, pages and classes out of range are corrupt: left out here (validation
-                # rejects such events; the snapshot kernels index arrays with them)
-                m = snapf & (kind == fmt.SPAN_ALLOC) & (chunk.aux >= 0) & (chunk.size > 0) \
-                    & (chunk.size <= limits.MAX_HEAP_BYTES // S.PAGE_SIZE)
-                sp_id.append(chunk.id[m].copy())
-                sp_pages.append(chunk.size[m].copy())
-                sp_spc.append(chunk.aux[m].copy())
-                m = snapf & allocs & (chunk.aux > 0) & (chunk.id >= 0) \
-                    & (chunk.id < chunk.start + chunk.n + validate.ID_SLACK)
-                ob["event"].append(np.flatnonzero(m) + chunk.start)
-                ob["id"].append(chunk.id[m].copy())
-                ob["size"].append(chunk.size[m].copy())
-                ob["aux"].append(chunk.aux[m].copy())
-            if sweep:
-                buf_t = np.empty(chunk.n, np.int64)
-                buf_id = np.empty(chunk.n, np.int64)
-                buf_mid = np.empty(chunk.n, np.int64)
-                buf_lo = np.empty(chunk.n, np.int64)
-                buf_d = np.empty(chunk.n, np.int64)
-                buf_span = np.empty((3, chunk.n), np.int64)
-                nm, nd = _plan_chunk(kind, chunk.ts, chunk.id, chunk.flags, chunk.start, st,
-                                     last_alloc, last_alloc_t, snap, buf_t, buf_id, buf_mid,
-                                     buf_lo, buf_span, buf_d, cnt)
-                mv_span.append(buf_span[:, :nm])
-                mv_t.append(buf_t[:nm])
-                mv_id.append(buf_id[:nm])
-                mv_mid.append(buf_mid[:nm])
-                mv_lo.append(buf_lo[:nm])
-                dead.append(buf_d[:nd])
-    p = Plan()
-    if cm_ev:
-        p.recorded_gogc = pacer.recorded_gogc(int(cm_st[3]), header.source or {})
-        x = pacer.nonheap_scan(np.concatenate(cm_marked), np.concatenate(cm_goal),
-                               p.recorded_gogc[0])
-        ok = x >= 0
-        p.commit_event, p.commit_nonheap = np.concatenate(cm_ev)[ok], x[ok]
-    if tracer:
-        p.tracer_event = np.concatenate(tracer)
-    if sweep and markers > 0:
-        p.lookahead = True
-        p.death_at = np.concatenate(mv_t) if mv_t else p.death_at
-        p.death_id = np.concatenate(mv_id) if mv_id else p.death_id
-        p.death_mid = np.concatenate(mv_mid) if mv_mid else p.death_mid
-        p.death_lo = np.concatenate(mv_lo) if mv_lo else p.death_lo
-        span = np.concatenate(mv_span, axis=1) if mv_span else np.zeros((3, 0), np.int64)
-        order = np.argsort(p.death_at, kind="stable")
-        p.death_at, p.death_id = p.death_at[order], p.death_id[order]
-        p.death_mid, p.death_lo = p.death_mid[order], p.death_lo[order]
-        p.death_span = span[:, order]
-        p.survivors = _survivors(st, last_alloc, last_alloc_t, snap)
-    p.counts = {"frees_moved_before_mark_start": int(cnt[C_MOVED]) if p.lookahead else 0,
-                "frees_in_place": int(cnt[C_IN_PLACE]) if p.lookahead else 0}
-    if placed and sp_id:
-        ids = np.concatenate(sp_id)
-        _attach_objects(p, ids, np.concatenate(sp_pages), np.concatenate(sp_spc),
-                        {k: np.concatenate(v) for k, v in ob.items()})
-        if p.obj_id.shape[0] and dead:
-            d = np.concatenate(dead)
-            p.dead_ids = d[np.isin(d, p.obj_id)]
-        p.counts["snapshot_objects_dead"] = int(p.dead_ids.shape[0])
-        if fresh["event"]:
-            p.fresh_event, p.fresh_p, p.fresh_spc = (np.concatenate(fresh[k])
-                                                     for k in ("event", "p", "spc"))
-            p.early_event, p.early_slot, p.early_noscan = (np.concatenate(early[k])
-                                                           for k in ("event", "slot", "noscan"))
-    if not p.lookahead and not p.rebuilds_snapshot:
-        return None
-    return p
-
-
-def _attach_objects(p: Plan, ids, pages, spc, ob) -> None:
-    """Keep the snapshot spans and the objects whose placement names one of them."""
-    p.span_id, p.span_pages, p.span_spc = ids, pages, spc
-    if ids.shape[0] == 0 or ob["id"].shape[0] == 0:
-        return
-    span_of = ob["aux"] >> fmt.PLACEMENT_SHIFT
-    slot = ob["aux"] & fmt.PLACEMENT_SLOT_MASK
-    trace_span = span_of - 1
-    order = np.argsort(ids, kind="stable")
-    pos = np.searchsorted(ids[order], trace_span)
-    pos = np.minimum(pos, ids.shape[0] - 1)
-    found = ids[order][pos] == trace_span
-    idx = order[pos]
-    large = (spc[idx] >> 1) == 0
-    ok = found & (slot >= 0) & (~large | (slot == 0))
-    p.obj_event = ob["event"][ok]
-    p.obj_id = ob["id"][ok]
-    p.obj_size = ob["size"][ok]
-    p.obj_span = idx[ok]
-    p.obj_slot = slot[ok]
-    p.counts["snapshot_objects_unplaced"] = int(np.count_nonzero(~ok))
-
-
 @kernel
 def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_ids, recs,
            nelems, placed):
     """The snapshot: spans of their recorded class and pages, objects in their slots, objects
     dead before tracing left allocated but unmarked in unswept spans."""
     sc = s.sc
-    sg = sc[S_SG]
+    sg = sc[S.S_SG]
     for j in range(span_pages.shape[0]):
         spc = span_spc[j]
         c = spc >> 1
@@ -510,7 +242,7 @@ def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_i
         if c >= s.class_size.shape[0] or npg <= 0:
             continue
         if c == 0:
-            es = npg * PAGE_SIZE
+            es = npg * S.PAGE_SIZE
             nel = 1
         else:
             es = s.class_size[c]
@@ -525,18 +257,18 @@ def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_i
         o = obj_id[j]
         if sid < 0 or slot >= nelems[obj_span[j]] or mspan.test_bit(s.abits, sid, slot):
             continue
-        if s.ob[o, OB_SPAN] != -1:
+        if s.ob[o, S.OB_SPAN] != -1:
             continue
         mspan.set_bit(s.abits, sid, slot)
-        s.sp[sid, SP_ALLOCCOUNT] += 1
-        if s.sp[sid, SP_SPC] >> 1 == 0:
-            s.sp[sid, SP_REQ] = obj_size[j]
-            s.sp[sid, SP_FREEINDEX] = 1
+        s.sp[sid, S.SP_ALLOCCOUNT] += 1
+        if s.sp[sid, S.SP_SPC] >> 1 == 0:
+            s.sp[sid, S.SP_REQ] = obj_size[j]
+            s.sp[sid, S.SP_FREEINDEX] = 1
         mspan.slot_live(s, sid, slot, obj_size[j])
-        s.ob[o, OB_SPAN] = sid
-        s.ob[o, OB_SLOT] = slot
-        s.ob[o, OB_SIZE] = obj_size[j]
-        s.ob[o, OB_TB] = -1
+        s.ob[o, S.OB_SPAN] = sid
+        s.ob[o, S.OB_SLOT] = slot
+        s.ob[o, S.OB_SIZE] = obj_size[j]
+        s.ob[o, S.OB_TB] = -1
         placed[j] = True
     # died before tracing: unmarked, their spans unswept
     unswept = np.zeros(recs.shape[0], np.bool_)
@@ -546,7 +278,7 @@ def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_i
             rec_to_j[recs[j]] = j
     for j in range(dead_ids.shape[0]):
         o = dead_ids[j]
-        sid = s.ob[o, OB_SPAN]
+        sid = s.ob[o, S.OB_SPAN]
         if sid >= 0:
             unswept[rec_to_j[sid]] = True
             gc.free_object(s, o, False)
@@ -555,19 +287,19 @@ def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_i
         sid = recs[j]
         if sid < 0:
             continue
-        spc = s.sp[sid, SP_SPC]
-        full = s.sp[sid, SP_ALLOCCOUNT] == s.sp[sid, SP_NELEMS]
+        spc = s.sp[sid, S.SP_SPC]
+        full = s.sp[sid, S.SP_ALLOCCOUNT] == s.sp[sid, S.SP_NELEMS]
         if unswept[j]:
-            s.sp[sid, SP_SWEEPGEN] = sg - 2
-            for w in range((s.sp[sid, SP_NELEMS] + 63) >> 6):
+            s.sp[sid, S.SP_SWEEPGEN] = sg - 2
+            for w in range((s.sp[sid, S.SP_NELEMS] + 63) >> 6):
                 s.mbits[sid, w] = s.lbits[sid, w]
             spanset.push(s, spanset.set_id(spc, full or spc >> 1 == 0, 1 - idx), sid)
-            sc[S_UNSWEPT] += 1
+            sc[S.S_UNSWEPT] += 1
         elif spc >> 1 == 0:
             mcentral.push(s, mcentral.set_id(spc, True, idx), sid)
         else:
             spanset.push(s, spanset.set_id(spc, full, idx), sid)
-    sc[S_HEAP_LIVE] += sc[S_OBJ_BYTES]
+    sc[S.S_HEAP_LIVE] += sc[S.S_OBJ_BYTES]
 
 
 @kernel
@@ -596,8 +328,8 @@ def _cache_snapshot_spans(s, recs, fresh_event, fresh_p, fresh_spc, early_event,
     room = np.zeros(nspc, np.int64)
     for j in range(recs.shape[0]):
         sid = recs[j]
-        if sid >= 0 and s.sp[sid, SP_SWEEPGEN] == s.sc[S_SG]:  # swept: in a partial/full set
-            room[s.sp[sid, SP_SPC]] += s.sp[sid, SP_NELEMS] - s.sp[sid, SP_ALLOCCOUNT]
+        if sid >= 0 and s.sp[sid, S.SP_SWEEPGEN] == s.sc[S.S_SG]:  # swept: in a partial/full set
+            room[s.sp[sid, S.SP_SPC]] += s.sp[sid, S.SP_NELEMS] - s.sp[sid, S.SP_ALLOCCOUNT]
     cached = 0
     for c in range(2, nspc):  # small classes only (class 0 is large objects)
         if first[c] < 0 or used[c] >= room[c]:
@@ -608,19 +340,19 @@ def _cache_snapshot_spans(s, recs, fresh_event, fresh_p, fresh_spc, early_event,
             best = -1
             for j in range(recs.shape[0]):
                 sid = recs[j]
-                if (sid >= 0 and s.sp[sid, SP_SPC] == c and s.sp[sid, SP_SWEEPGEN] == s.sc[S_SG]
-                        and s.sp[sid, SP_WHERE] >= 0
-                        and s.sp[sid, SP_ALLOCCOUNT] < s.sp[sid, SP_NELEMS]
-                        and (best < 0 or s.sp[sid, SP_ALLOCCOUNT] < s.sp[best, SP_ALLOCCOUNT])):
+                if (sid >= 0 and s.sp[sid, S.SP_SPC] == c and s.sp[sid, S.SP_SWEEPGEN] == s.sc[S.S_SG]
+                        and s.sp[sid, S.SP_WHERE] >= 0
+                        and s.sp[sid, S.SP_ALLOCCOUNT] < s.sp[sid, S.SP_NELEMS]
+                        and (best < 0 or s.sp[sid, S.SP_ALLOCCOUNT] < s.sp[best, S.SP_ALLOCCOUNT])):
                     best = sid
             if best < 0:
                 break
             spanset.unlink(s, best)
-            s.sp[best, SP_SWEEPGEN] = s.sc[S_SG] + 3  # as mcache.refill leaves it
-            s.sp[best, SP_WHERE] = -2 - q
+            s.sp[best, S.SP_SWEEPGEN] = s.sc[S.S_SG] + 3  # as mcache.refill leaves it
+            s.sp[best, S.SP_WHERE] = -2 - q
             s.mc[q, c] = best
             mcentral.havespan(s, best)  # allocCache at freeindex, as cacheSpan leaves it
-            s.sc[S_HEAP_LIVE] += (s.sp[best, SP_NPAGES] * PAGE_SIZE
-                                  - s.sp[best, SP_ALLOCCOUNT] * s.sp[best, SP_ELEMSIZE])
+            s.sc[S.S_HEAP_LIVE] += (s.sp[best, S.SP_NPAGES] * S.PAGE_SIZE
+                                  - s.sp[best, S.SP_ALLOCCOUNT] * s.sp[best, S.SP_ELEMSIZE])
             cached += 1
     return cached

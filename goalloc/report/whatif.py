@@ -1,6 +1,6 @@
 """Text for the what-if parts of a replay report (#15): GC CPU by class and the GC CPU
 limiter, each figure's range from the trace's death-time uncertainty, and the warnings. The
-figures come from the engine (engine/replay.py _gc_cpu, engine/whatif.py)."""
+figures come from the engine (engine/readout.py gc_cpu, engine/whatif.py)."""
 
 from __future__ import annotations
 

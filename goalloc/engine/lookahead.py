@@ -1,0 +1,310 @@
+"""The planning pass: one read of a recorded Go trace before its replay (engine/snapshot.py
+explains why). It turns sweep-observed frees into deaths with look-ahead (each due just before
+the gc_start of the cycle that found the object dead, with the interval it lies in), finds the
+trace-start snapshot's spans and placed objects and what the mcaches held before the first mark
+termination, and reads the recorded pacer commits the goal's stacks + globals come from
+(pacer.nonheap_scan). Its result is a `snapshot.Plan`. Follows the runtime's sweep and mark
+ordering of Go 1.22-1.27 (mgcsweep.go, mgc.go); one pass, chunk by chunk, bounded by the trace's
+id range.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from goalloc import limits
+from goalloc.engine import pacer
+from goalloc.engine import state as S
+from goalloc.engine.snapshot import Plan
+from goalloc.jit import kernel
+from goalloc.trace import format as fmt
+from goalloc.trace import validate
+
+# plan counters
+C_MOVED = 0  # frees turned into deaths before their cycle's gc_start
+C_DEAD_AT_SNAPSHOT = 1  # snapshot objects freed before the first mark termination
+C_IN_PLACE = 2  # frees left where they are (pre-trace window non-snapshot, or alloc too late)
+N_C = 4
+
+
+@kernel
+def _plan_chunk(kind, ts, ids, flags, start, st, last_alloc, last_alloc_t, snap, mv_t, mv_id,
+                mv_mid, mv_lo, mv_span, dead, cnt):
+    """One chunk of the planning pass. st[0]: index of the current cycle's gc_start (-1 none),
+    st[1]: the gc_start index frees now belong before (-1: before the trace), st[2] its trace
+    time, st[3] / st[4]: index / time of the gc_start before that one (-1: none), st[5]: time
+    of the current cycle's gc_start, st[6]: trace clock (the largest ts so far). Returns
+    (moved, dead-at-snapshot) entries written to mv_* / dead; a moved death has the gc_start
+    it must precede (mv_t), the midpoint of the interval it lies in (mv_mid, trace time) and
+    the first event index that interval allows (mv_lo), and for the lifetime estimate
+    (engine/lifetimes.py) mv_span[:, nm] = (allocation time, -1 for a snapshot object whose
+    age is unknown; the interval's low end; its high end), trace time."""
+    nm = 0
+    nd = 0
+    for i in range(kind.shape[0]):
+        k = kind[i]
+        g = start + i
+        if ts[i] > st[6]:
+            st[6] = ts[i]
+        if k == fmt.ALLOC:
+            o = ids[i]
+            if 0 <= o < last_alloc.shape[0]:
+                last_alloc[o] = g
+                last_alloc_t[o] = st[6]
+                snap[o] = 1 if (flags[i] & fmt.FLAG_SNAPSHOT) != 0 else 0
+        elif k == fmt.FREE:
+            o = ids[i]
+            if o < 0 or o >= last_alloc.shape[0] or last_alloc[o] < 0:
+                continue
+            t = st[1]
+            if t < 0:
+                if snap[o] == 1:
+                    dead[nd] = o
+                    nd += 1
+                    cnt[C_DEAD_AT_SNAPSHOT] += 1
+                else:
+                    cnt[C_IN_PLACE] += 1
+            elif last_alloc[o] < t:
+                # marked by the previous cycle's mark (or allocated after it), unmarked by
+                # this one: it died in (max(alloc, previous gc_start), this gc_start]
+                lo_i = last_alloc[o]
+                lo_t = last_alloc_t[o]
+                if st[3] > lo_i:
+                    lo_i = st[3]
+                    lo_t = st[4]
+                mv_t[nm] = t
+                mv_id[nm] = o
+                mv_mid[nm] = lo_t + (st[2] - lo_t) // 2
+                mv_lo[nm] = lo_i + 1
+                mv_span[0, nm] = -1 if snap[o] == 1 else last_alloc_t[o]
+                mv_span[1, nm] = lo_t
+                mv_span[2, nm] = st[2]
+                nm += 1
+                cnt[C_MOVED] += 1
+            else:
+                cnt[C_IN_PLACE] += 1
+            last_alloc[o] = -1
+        elif k == fmt.GC_START:
+            st[0] = g
+            st[5] = st[6]
+        elif k == fmt.GC_MARK_TERM:
+            st[3] = st[1]
+            st[4] = st[2]
+            st[1] = st[0]
+            st[2] = st[5] if st[0] >= 0 else -1
+            st[0] = -1
+    return nm, nd
+
+
+def _survivors(st, last_alloc, last_alloc_t, snap) -> np.ndarray:
+    """(allocation time, a time it was alive at, id) of each traced object never freed: alive at
+    the mark start before the last one whose mark ended (st[4]), since that cycle's sweep ended
+    before the last mark began and so reported every object dead at it."""
+    alive = (last_alloc >= 0) & (snap == 0) & (st[4] >= 0)
+    return np.stack([last_alloc_t[alive], np.full(int(alive.sum()), st[4], np.int64),
+                     np.flatnonzero(alive)])
+
+
+def plan(path, header, on_chunk=None) -> Plan | None:
+    """Plan a faithful replay of a recorded Go trace: look-ahead deaths when frees are
+    sweep-observed and the trace has GC markers; the snapshot when it is placed. `on_chunk`:
+    called with each chunk read (the replay driver keeps them for its passes)."""
+    import goalloc.trace
+
+    planner = _Planner(header)
+    if not planner.sweep and not planner.placed:
+        return None
+    with goalloc.trace.open(path) as reader:
+        for chunk in reader:
+            if on_chunk is not None:
+                on_chunk(chunk)
+            planner.read(chunk)
+    return planner.finish(header)
+
+
+class _Planner:
+    """The planning pass's running state: `read` takes each chunk in trace order, `finish`
+    builds the Plan. Each concern is one step: the recorded pacer commits (stacks + globals),
+    the tracer's buffers, the window before the first mark termination (which snapshot spans
+    mcaches held), the snapshot's spans and objects, and the look-ahead deaths."""
+
+    def __init__(self, header):
+        self.sweep = header.frees == "sweep"
+        self.placed = header.extra.get("snapshot") == fmt.SNAPSHOT_PLACED
+        # _plan_chunk's state: by object id, its last alloc (event, time) and snapshot flag
+        self.st = np.array([-1, -1, -1, -1, -1, -1, np.iinfo(np.int64).min], np.int64)
+        self.last_alloc = np.full(1 << 16, -1, np.int64)
+        self.last_alloc_t = np.zeros(1 << 16, np.int64)
+        self.snap = np.zeros(1 << 16, np.int8)
+        self.cnt = np.zeros(N_C, np.int64)
+        self.deaths = {"at": [], "id": [], "mid": [], "lo": [], "span": []}
+        self.dead = []
+        self.spans = {"id": [], "pages": [], "spc": []}
+        self.objs = {"event": [], "id": [], "size": [], "aux": []}
+        self.tracer = []
+        self.fresh = {"event": [], "p": [], "spc": []}
+        self.early = {"event": [], "slot": [], "noscan": []}
+        self.first_term = -1  # event index of the first mark termination (mcaches flushed)
+        self.markers = 0
+        self.cm_st = np.array([0, -1, 0, -1, 0, -1], np.int64)  # pacer.COMMIT_STATE
+        self.commits = {"event": [], "marked": [], "goal": []}
+
+    def read(self, chunk) -> None:
+        allocs = chunk.kind == fmt.ALLOC
+        snapf = (chunk.flags & fmt.FLAG_SNAPSHOT) != 0
+        self._grow_ids(chunk, allocs)
+        terms = np.flatnonzero(chunk.kind == fmt.GC_MARK_TERM)
+        self.markers += terms.shape[0]
+        self._commits(chunk, terms.shape[0])
+        if (chunk.flags & fmt.FLAG_TRACER).any():
+            self.tracer.append(np.flatnonzero(allocs & ((chunk.flags & fmt.FLAG_TRACER) != 0))
+                               + chunk.start)
+        if self.placed and self.first_term < 0:
+            self._before_first_term(chunk, allocs, snapf, terms)
+        if self.placed and snapf.any():
+            self._snapshot(chunk, allocs, snapf)
+        if self.sweep:
+            self._deaths(chunk)
+
+    def _grow_ids(self, chunk, allocs) -> None:
+        """The per-id tables cover every id allocated so far."""
+        if not allocs.any():
+            return
+        top = int(chunk.id[allocs].max()) + 1
+        # larger ids are anomalies the validation pass rejects (the kernel skips them)
+        top = min(top, chunk.start + chunk.n + validate.ID_SLACK)
+        if top > self.last_alloc.shape[0]:
+            n = max(top, 2 * self.last_alloc.shape[0])
+            grow = n - self.last_alloc.shape[0]
+            self.last_alloc = np.concatenate([self.last_alloc, np.full(grow, -1, np.int64)])
+            self.snap = np.concatenate([self.snap, np.zeros(grow, np.int8)])
+            self.last_alloc_t = np.concatenate([self.last_alloc_t, np.zeros(grow, np.int64)])
+
+    def _commits(self, chunk, terms: int) -> None:
+        """The recorded pacer commits (heapMarked, goal) the stacks + globals come from."""
+        out = np.empty((3, terms + 1), np.int64)  # one may be the last chunk's
+        nc = pacer.recorded_commits(chunk.kind, chunk.size, chunk.start, self.cm_st, out[0],
+                                    out[1], out[2])
+        for i, k in enumerate(("event", "marked", "goal")):
+            self.commits[k].append(out[i, :nc])
+
+    def _before_first_term(self, chunk, allocs, snapf, terms) -> None:
+        """Fresh span allocations and allocations before the first mark termination (mcaches
+        not yet flushed): which snapshot spans each P's mcache held (_cache_snapshot_spans)."""
+        kind = chunk.kind
+        end = chunk.n if terms.shape[0] == 0 else int(terms[0])
+        if terms.shape[0]:
+            self.first_term = chunk.start + end
+        w = np.arange(chunk.n) < end
+        m = w & ~snapf & (kind == fmt.SPAN_ALLOC) & (chunk.aux > 0)
+        self.fresh["event"].append(np.flatnonzero(m) + chunk.start)
+        self.fresh["p"].append(chunk.p[m].astype(np.int64))
+        self.fresh["spc"].append(chunk.aux[m].copy())
+        m = w & ~snapf & allocs & (chunk.aux > 0)
+        self.early["event"].append(np.flatnonzero(m) + chunk.start)
+        self.early["slot"].append(chunk.aux[m].copy())
+        self.early["noscan"].append((chunk.flags[m] & fmt.FLAG_NOSCAN) != 0)
+
+    def _snapshot(self, chunk, allocs, snapf) -> None:
+        """The snapshot's heap spans and placed objects."""
+        # ids, pages and classes out of range are corrupt: left out here (validation rejects
+        # such events; the snapshot kernels index arrays with them)
+        m = snapf & (chunk.kind == fmt.SPAN_ALLOC) & (chunk.aux >= 0) & (chunk.size > 0) \
+            & (chunk.size <= limits.MAX_HEAP_BYTES // S.PAGE_SIZE)
+        self.spans["id"].append(chunk.id[m].copy())
+        self.spans["pages"].append(chunk.size[m].copy())
+        self.spans["spc"].append(chunk.aux[m].copy())
+        m = snapf & allocs & (chunk.aux > 0) & (chunk.id >= 0) \
+            & (chunk.id < chunk.start + chunk.n + validate.ID_SLACK)
+        self.objs["event"].append(np.flatnonzero(m) + chunk.start)
+        for k, col in (("id", chunk.id), ("size", chunk.size), ("aux", chunk.aux)):
+            self.objs[k].append(col[m].copy())
+
+    def _deaths(self, chunk) -> None:
+        """Sweep-observed frees turned into deaths with look-ahead (_plan_chunk)."""
+        n = chunk.n
+        at, ids, mid, lo, d = (np.empty(n, np.int64) for _ in range(5))
+        span = np.empty((3, n), np.int64)
+        nm, nd = _plan_chunk(chunk.kind, chunk.ts, chunk.id, chunk.flags, chunk.start, self.st,
+                             self.last_alloc, self.last_alloc_t, self.snap, at, ids, mid, lo,
+                             span, d, self.cnt)
+        self.deaths["span"].append(span[:, :nm])
+        for k, col in (("at", at), ("id", ids), ("mid", mid), ("lo", lo)):
+            self.deaths[k].append(col[:nm])
+        self.dead.append(d[:nd])
+
+    def finish(self, header) -> Plan | None:
+        p = Plan()
+        if self.commits["event"]:
+            self._finish_commits(p, header)
+        if self.tracer:
+            p.tracer_event = np.concatenate(self.tracer)
+        if self.sweep and self.markers > 0:
+            self._finish_deaths(p)
+        p.counts = {"frees_moved_before_mark_start": int(self.cnt[C_MOVED]) if p.lookahead else 0,
+                    "frees_in_place": int(self.cnt[C_IN_PLACE]) if p.lookahead else 0}
+        if self.placed and self.spans["id"]:
+            self._finish_snapshot(p)
+        if not p.lookahead and not p.rebuilds_snapshot:
+            return None
+        return p
+
+    def _finish_commits(self, p: Plan, header) -> None:
+        p.recorded_gogc = pacer.recorded_gogc(int(self.cm_st[3]), header.source or {})
+        x = pacer.nonheap_scan(np.concatenate(self.commits["marked"]),
+                               np.concatenate(self.commits["goal"]), p.recorded_gogc[0])
+        ok = x >= 0
+        p.commit_event, p.commit_nonheap = np.concatenate(self.commits["event"])[ok], x[ok]
+
+    def _finish_deaths(self, p: Plan) -> None:
+        """The deaths in the order they are due, and the survivors."""
+        p.lookahead = True
+        dd = self.deaths
+        if dd["at"]:
+            p.death_at, p.death_id, p.death_mid, p.death_lo = (
+                np.concatenate(dd[k]) for k in ("at", "id", "mid", "lo"))
+        span = np.concatenate(dd["span"], axis=1) if dd["span"] else np.zeros((3, 0), np.int64)
+        order = np.argsort(p.death_at, kind="stable")
+        p.death_at, p.death_id = p.death_at[order], p.death_id[order]
+        p.death_mid, p.death_lo = p.death_mid[order], p.death_lo[order]
+        p.death_span = span[:, order]
+        p.survivors = _survivors(self.st, self.last_alloc, self.last_alloc_t, self.snap)
+
+    def _finish_snapshot(self, p: Plan) -> None:
+        """The snapshot's spans and objects, which of them died before tracing started, and
+        the early window's allocations."""
+        sp = {k: np.concatenate(v) for k, v in self.spans.items()}
+        _attach_objects(p, sp["id"], sp["pages"], sp["spc"],
+                        {k: np.concatenate(v) for k, v in self.objs.items()})
+        if p.obj_id.shape[0] and self.dead:
+            d = np.concatenate(self.dead)
+            p.dead_ids = d[np.isin(d, p.obj_id)]
+        p.counts["snapshot_objects_dead"] = int(p.dead_ids.shape[0])
+        if self.fresh["event"]:
+            p.fresh_event, p.fresh_p, p.fresh_spc = (np.concatenate(self.fresh[k])
+                                                     for k in ("event", "p", "spc"))
+            p.early_event, p.early_slot, p.early_noscan = (
+                np.concatenate(self.early[k]) for k in ("event", "slot", "noscan"))
+
+
+def _attach_objects(p: Plan, ids, pages, spc, ob) -> None:
+    """Keep the snapshot spans and the objects whose placement names one of them."""
+    p.span_id, p.span_pages, p.span_spc = ids, pages, spc
+    if ids.shape[0] == 0 or ob["id"].shape[0] == 0:
+        return
+    span_of = ob["aux"] >> fmt.PLACEMENT_SHIFT
+    slot = ob["aux"] & fmt.PLACEMENT_SLOT_MASK
+    trace_span = span_of - 1
+    order = np.argsort(ids, kind="stable")
+    pos = np.searchsorted(ids[order], trace_span)
+    pos = np.minimum(pos, ids.shape[0] - 1)
+    found = ids[order][pos] == trace_span
+    idx = order[pos]
+    large = (spc[idx] >> 1) == 0
+    ok = found & (slot >= 0) & (~large | (slot == 0))
+    p.obj_event = ob["event"][ok]
+    p.obj_id = ob["id"][ok]
+    p.obj_size = ob["size"][ok]
+    p.obj_span = idx[ok]
+    p.obj_slot = slot[ok]
+    p.counts["snapshot_objects_unplaced"] = int(np.count_nonzero(~ok))
