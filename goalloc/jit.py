@@ -265,6 +265,12 @@ def _ctpop64(typingctx, x):
     return sig, codegen
 
 
+# the uint64 words of the engine's bitmaps (allocBits, pallocBits, scavenged bits): none, the
+# lowest bit, all bits (numba freezes module globals as constants)
+U0 = np.uint64(0)
+U1 = np.uint64(1)
+ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
 if JIT_DISABLED:
 
     def ctz64(x):

@@ -89,6 +89,7 @@ from goalloc.engine.state import (
     S_PAGES_INUSE,
     S_PAGES_RELEASED,
     S_PAGES_SWEPT,
+    S_PEAK_ID,
     S_PERIODIC,
     S_PHASE,
     S_PROP_ON,
@@ -355,6 +356,17 @@ def death_class(ob, sp, oid, sid, tspc):
 
 
 @njit(cache=True, inline="always")
+def dying_object(ob, sp, cs, cs_snap, pk_cs, sc, oid, sid, tspc):
+    """Object oid in span sid dies: its class's stats change (death_class; the peak's row kept
+    first, mspan.keep_peak_row) and object_death accounts for it. Returns object_death's (tiny
+    block, slot). Straight-line over arrays the caller loaded: free_object and the replay
+    kernel's fast paths (a FREE event, a look-ahead death) all take this step."""
+    spc = death_class(ob, sp, oid, sid, tspc)
+    mspan.keep_peak_row(cs, cs_snap, pk_cs, sc[S_PEAK_ID], spc)
+    return object_death(ob, sc, cs, oid, spc)
+
+
+@njit(cache=True, inline="always")
 def object_death(ob, sc, cs, oid, spc):
     """Object oid (of class spc, which the caller touched) died: its requested bytes leave
     the live set and its record is cleared. Returns its tiny block (-1: none) and its slot.
@@ -394,9 +406,8 @@ def free_object(s, oid, sweep_frees):
         if sid == -2:  # a zero-size object
             s.ob[oid, OB_SPAN] = -1
         return
-    spc = death_class(s.ob, s.sp, oid, sid, s.prm[P_TINY_SPC])
-    mspan.cs_touch(s, spc)
-    b, dslot = object_death(s.ob, s.sc, s.cs, oid, spc)
+    b, dslot = dying_object(s.ob, s.sp, s.cs, s.cs_snap, s.pk_cs, s.sc, oid, sid,
+                            s.prm[P_TINY_SPC])
     dsid = sid
     if b >= 0:
         dsid, dslot = tiny_block_death(s.tb, s.sc, b)

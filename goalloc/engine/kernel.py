@@ -209,7 +209,6 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
     cs = s.cs
     cs_snap = s.cs_snap
     pk_cs = s.pk_cs
-    n_cs = cs.shape[1]
     lbits = s.lbits
     mbits = s.mbits
     abits = s.abits
@@ -238,15 +237,12 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                 continue
             # died before this mark start: a live bit cleared, no mark bit touched (their
             # spans' current sweep must keep them). The FREE event's fast steps, called
-            # here too: one inline helper holding their branches would bring numba's
-            # reference counting into the loop (docs/model.md, Performance)
+            # here too: one inline helper holding their branches (tiny_block_death's call)
+            # brings numba's reference counting into the loop (benchmarks/bench_nrt.py:
+            # 34 -> 44 incref and 58 -> 78 decref sites; docs/model.md, Performance)
             dsid = ob[o, OB_SPAN]
             if fast_paths and dsid >= 0:
-                spc = gc.death_class(ob, sp, o, dsid, tspc)
-                if mspan.class_changed(cs_snap, sc[S_PEAK_ID], spc):
-                    for f in range(n_cs):
-                        pk_cs[spc, f] = cs[spc, f]
-                b, dslot = gc.object_death(ob, sc, cs, o, spc)
+                b, dslot = gc.dying_object(ob, sp, cs, cs_snap, pk_cs, sc, o, dsid, tspc)
                 if b >= 0:
                     dsid, dslot = gc.tiny_block_death(tb, sc, b)
                 if dsid >= 0:
@@ -324,8 +320,10 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                 if tiny:
                     off = mcache.tiny_fit(pp, pi, sz, tiny_size)
                     if off >= 0:  # into the P's current tiny block
+                        # mspan.keep_peak_row by hand: called here (unlike inside
+                        # gc.dying_object) it adds reference counting (bench_nrt.py: +5 sites)
                         if mspan.class_changed(cs_snap, sc[S_PEAK_ID], tspc):
-                            for f in range(n_cs):
+                            for f in range(cs.shape[1]):
                                 pk_cs[tspc, f] = cs[tspc, f]
                         mcache.tiny_combine(pp, tb, ob, sc, cs, pi, oid, sz, off, tspc)
                         fast = True
@@ -340,7 +338,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                     sp[sid, SP_ALLOCCOUNT] += 1
                     spc = sp[sid, SP_SPC]
                     if mspan.class_changed(cs_snap, sc[S_PEAK_ID], spc):
-                        for f in range(n_cs):
+                        for f in range(cs.shape[1]):
                             pk_cs[spc, f] = cs[spc, f]
                     mspan.slot_live_step(sp, cs, lbits, mbits, sc, sid, slot, sz)
                     blk = mcache.tb_new(sc, tb, sid, slot) if tiny else -1
@@ -370,11 +368,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                 if fast_paths and sid >= 0:
                     # gc.free_object by the same inline steps on the arrays loaded above (a
                     # tiny block's slot is of class tspc, so one touch covers the slot's death)
-                    spc = gc.death_class(ob, sp, oid, sid, tspc)
-                    if mspan.class_changed(cs_snap, sc[S_PEAK_ID], spc):
-                        for f in range(n_cs):
-                            pk_cs[spc, f] = cs[spc, f]
-                    b, dslot = gc.object_death(ob, sc, cs, oid, spc)
+                    b, dslot = gc.dying_object(ob, sp, cs, cs_snap, pk_cs, sc, oid, sid, tspc)
                     dsid = sid
                     if b >= 0:
                         dsid, dslot = gc.tiny_block_death(tb, sc, b)

@@ -50,22 +50,27 @@ from goalloc.engine.state import (
     SPAN_WORDS,
     WHERE_NONE,
 )
-from goalloc.jit import ctz64, njit
-
-U0 = np.uint64(0)
-U1 = np.uint64(1)
-ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+from goalloc.jit import ALL, U0, U1, ctz64, njit
 
 
 @njit(cache=True, inline="always")
 def class_changed(cs_snap, peak_id, spc):
     """The copy-on-write test of cs_touch: True (and the class marked current) when a
     held-memory peak was recorded since class spc's stats last changed, so the caller must copy
-    its row to pk_cs before changing it. Straight-line, so the replay kernel's fast paths call
-    it on their own arrays and keep the (rare) row copy in their loop body."""
+    its row to pk_cs before changing it."""
     changed = cs_snap[spc] != peak_id
     cs_snap[spc] = peak_id
     return changed
+
+
+@njit(cache=True, inline="always")
+def keep_peak_row(cs, cs_snap, pk_cs, peak_id, spc):
+    """cs_touch on arrays the caller loaded. Inside gc.dying_object it costs the replay kernel
+    no reference counting (benchmarks/bench_nrt.py: the hand copy's counts); called straight
+    from the kernel's alloc fast paths it does (+5 sites), so those keep the two lines by hand."""
+    if class_changed(cs_snap, peak_id, spc):
+        for f in range(cs.shape[1]):
+            pk_cs[spc, f] = cs[spc, f]
 
 
 @njit(cache=True)
@@ -73,9 +78,7 @@ def cs_touch(s, spc):
     """Before changing class spc's stats: if a held-memory peak was recorded since the class
     last changed, its stats at that peak are the current ones; copy them (copy-on-write
     snapshot, so a new peak costs O(1) however many classes there are)."""
-    if class_changed(s.cs_snap, s.sc[S_PEAK_ID], spc):
-        for f in range(s.cs.shape[1]):
-            s.pk_cs[spc, f] = s.cs[spc, f]
+    keep_peak_row(s.cs, s.cs_snap, s.pk_cs, s.sc[S_PEAK_ID], spc)
 
 
 @njit(cache=True, inline="always")
@@ -236,7 +239,7 @@ def test_bit(bits, sid, i):
 @njit(cache=True, inline="always")
 def slot_live_step(sp, cs, lbits, mbits, sc, sid, slot, req):
     """A new object (or tiny block) occupies slot: live bit, per-class and global counters,
-    allocate-black while marking. The caller touched the class (cs_touch / class_changed)."""
+    allocate-black while marking. The caller touched the class (cs_touch / keep_peak_row)."""
     spc = sp[sid, SP_SPC]
     es = sp[sid, SP_ELEMSIZE]
     lbits[sid, slot >> 6] |= U1 << np.uint64(slot & 63)

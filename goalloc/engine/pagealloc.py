@@ -22,11 +22,7 @@ from goalloc.engine.state import (
     S_PAGES_RELEASED,
     S_RESERVED_PAGES,
 )
-from goalloc.jit import ctz64, njit, popcount64
-
-U0 = np.uint64(0)
-U1 = np.uint64(1)
-ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+from goalloc.jit import ALL, U0, U1, ctz64, njit, popcount64
 
 
 @njit(cache=True)

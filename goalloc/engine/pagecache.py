@@ -12,11 +12,7 @@ import numpy as np
 from goalloc.engine.locks import LK_PCACHE_REFILL, acquire
 from goalloc.engine.pagealloc import first_free_page, update_summary
 from goalloc.engine.state import CHUNK_PAGES, PP_PC_BASE, S_HINT_CHUNK, S_MAPPED_CHUNKS
-from goalloc.jit import ctz64, njit
-
-U0 = np.uint64(0)
-U1 = np.uint64(1)
-ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+from goalloc.jit import ALL, U0, U1, ctz64, njit
 
 
 @njit(cache=True)

@@ -72,12 +72,9 @@ from goalloc.engine.state import (
     S_SWEEP_DONE_TS,
     S_UNSWEPT,
 )
-from goalloc.jit import hibit64, njit, popcount64
+from goalloc.jit import ALL, U0, U1, hibit64, njit, popcount64
 from goalloc.trace.format import METRIC_HEAP_CLASSES, METRIC_TOTAL
 
-U0 = np.uint64(0)
-U1 = np.uint64(1)
-ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 QUANTUM = 64 << 10  # scavengeQuantum
 DENSE_PAGES = 496  # scavChunkHiOccPages = 0.96875 * 512
 PHYS_PAGE = 4096  # physPageSize (Linux amd64/arm64)

@@ -72,9 +72,7 @@ from goalloc.engine.state import (
     SP_SPC,
     SP_SWEEPGEN,
 )
-from goalloc.jit import njit, popcount64
-
-U0 = np.uint64(0)
+from goalloc.jit import U0, njit, popcount64
 
 
 @njit(cache=True)
