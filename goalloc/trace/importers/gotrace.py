@@ -342,16 +342,10 @@ def _table_entries(batches: list[_Batch], decode, what: str, path):
 
 
 def _type_name(data: bytes, at: int) -> str:
-    """The name whose length varint starts at data[at] (a types batch entry)."""
-    n, shift = 0, 0
-    while at < len(data):
-        b = data[at]
-        at += 1
-        n |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            break
-    return data[at:at + n].decode("utf-8", "replace")
+    """The name whose length varint starts at data[at] (a types batch entry); "" when the
+    length runs past the data."""
+    n, at = w.uvarint(data, at, len(data))
+    return data[at:at + n].decode("utf-8", "replace") if at >= 0 else ""
 
 
 def _strings(strings: list[_Batch], wanted: np.ndarray, path) -> dict[int, str]:
