@@ -173,7 +173,7 @@ def attach(report, eng) -> None:
 
     a = eng.arrays
     sc = a.sc
-    counts = {o: int(sc[L.S_LK_CNT0 + i]) for i, o in enumerate(L.OP_NAMES)}
+    counts = {o: int(sc[S.S_LK_CNT0 + i]) for i, o in enumerate(L.OP_NAMES)}
     total = sum(counts.values())
     mallocs = int(sc[S.S_MALLOCS])
     log = (np.concatenate(eng.lock_log) if eng.lock_log else np.zeros((0, 3), np.int64))
@@ -192,10 +192,10 @@ def attach(report, eng) -> None:
             "per_million_allocs": {o: (v * 1e6 / mallocs if mallocs else None)
                                    for o, v in counts.items()},
             "per_million_allocs_total": total * 1e6 / mallocs if mallocs else None,
-            "span_allocs": int(sc[L.S_SPAN_ALLOCS]),
-            "span_allocs_pagecache": int(sc[L.S_SPANS_PCACHE]),
+            "span_allocs": int(sc[S.S_SPAN_ALLOCS]),
+            "span_allocs_pagecache": int(sc[S.S_SPANS_PCACHE]),
             "no_pagecache": bool(eng.config.no_pagecache),
-            "unlogged": int(sc[L.S_LK_LOST]),
+            "unlogged": int(sc[S.S_LK_LOST]),
             "contention": contention(log, holds, eng.procs),
         },
         "mcentral_spanset": {

@@ -20,7 +20,6 @@ from goalloc.engine import (
     scavenge,
     sweep,
 )
-from goalloc.engine.locks import S_CUR_P, S_LK_N
 from goalloc.engine.state import (
     CYK_FORCED,
     CYK_HEAP,
@@ -45,6 +44,7 @@ from goalloc.engine.state import (
     P_TINY_SPC,
     PAGE_SIZE,
     PP_TINY,
+    S_CUR_P,
     S_CYCLES,
     S_DEATH_NEXT,
     S_EVENT,
@@ -53,6 +53,7 @@ from goalloc.engine.state import (
     S_HEAP_LIVE,
     S_INIT,
     S_LIVE_SLOT_BYTES,
+    S_LK_N,
     S_MAPPED_CHUNKS,
     S_MARK_BY_GOAL,
     S_METRIC_GROUP,

@@ -29,7 +29,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from goalloc.engine.state import S_MAPPED_CHUNKS, S_NOW, S_SPANS_INUSE
+from goalloc.engine.state import (
+    N_LK_OPS,
+    S_CUR_P,
+    S_LK_CNT0,
+    S_LK_LOST,
+    S_LK_N,
+    S_LK_TS,
+    S_MAPPED_CHUNKS,
+    S_NOW,
+    S_SPANS_INUSE,
+)
 from goalloc.jit import njit
 
 # ---- operations ---------------------------------------------------------------------------
@@ -40,20 +50,8 @@ LK_FREE = 3
 LK_RECLAIM = 4
 LK_SCAVENGE = 5
 LK_MSPAN = 6
-N_LK_OPS = 7
 OP_NAMES = ("pcache-refill", "alloc", "grow", "free", "reclaim", "scavenge", "mspan-cache")
-
-# ---- scalars (sc), kept at the top of the scalar array -------------------------------------
-S_CUR_P = 112  # P of the event being replayed (-1: background sweeper/scavenger)
-S_LK_N = 113  # rows in the lk log
-S_LK_LOST = 114  # acquisitions not logged (log full mid-event); counts stay exact
-S_LK_TS = 115  # 0, or 1 + the clock of the background worker doing the work
-S_SPANS_PCACHE = 116  # span allocations served by a page cache
-S_SPAN_ALLOCS = 117  # span allocations (mheap.alloc), all paths
-S_LK_CNT0 = 118  # S_LK_CNT0 + op: acquisitions per op (N_LK_OPS slots, up to 124)
-
-# ---- parameters (prm) ---------------------------------------------------------------------
-P_NO_PCACHE = 31  # 1: no per-P page cache (every span allocation takes the heap lock)
+assert len(OP_NAMES) == N_LK_OPS  # state.py sizes the per-op counters (S_LK_CNT0)
 
 MSPAN_CACHE = 64  # len(p.mspancache.buf)
 MSPAN_REFILL = 32  # allocMSpanLocked's refillCount

@@ -137,7 +137,7 @@ class Engine:
         self.heap_pad_pages = heap_base_padding(header, self.version)
         prm[S.P_HEAP_PAD_PAGES] = self.heap_pad_pages
         prm[S.P_TINY_SPC] = _tiny_spc(self.table, prof.tiny_size)
-        prm[locks.P_NO_PCACHE] = 1 if config.no_pagecache else 0
+        prm[S.P_NO_PCACHE] = 1 if config.no_pagecache else 0
         prm[S.P_FAST_PATHS] = 1 if fast_paths else 0
         self.lock_log: list[np.ndarray] = []  # drained heap-lock log rows (ts, P, op)
         self.stw = pauses.StwCollector()
@@ -190,10 +190,10 @@ class Engine:
     def drain_locks(self) -> None:
         """Move the kernel's heap-lock log rows to Python (the log array is reused)."""
         a = self.arrays
-        n = int(a.sc[locks.S_LK_N])
+        n = int(a.sc[S.S_LK_N])
         if n:
             self.lock_log.append(a.lk[:n].copy())
-            a.sc[locks.S_LK_N] = 0
+            a.sc[S.S_LK_N] = 0
 
     def force_gc(self, event: int = -1, ts: int = 0) -> None:
         a = self.arrays

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from goalloc.engine import limiter, mstats
-from goalloc.engine.locks import LK_SCAVENGE, S_LK_TS, acquire, foreground
+from goalloc.engine.locks import LK_SCAVENGE, acquire, foreground
 from goalloc.engine.locks import background as lk_background
 from goalloc.engine.state import (
     CHUNK_WORDS,
@@ -45,6 +45,7 @@ from goalloc.engine.state import (
     PAGE_SIZE,
     S_LAST_HEAP_GOAL,
     S_LAST_HEAP_INUSE,
+    S_LK_TS,
     S_MAPPED_CHUNKS,
     S_METRIC_HEAP,
     S_NONHEAP_READY,

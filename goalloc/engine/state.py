@@ -4,7 +4,8 @@ GC and pacer scalars), laid out as a few dense numpy arrays bundled in one numba
 Models the Go 1.19-1.26 runtime (malloc.go, mheap.go, mcache.go, mcentral.go, mpagealloc.go).
 
 Python owns the arrays (`EngineArrays`); the structref is rebuilt whenever the driver grows one.
-Field indexes are module constants, frozen into the cached kernels.
+Field indexes are module constants, frozen into the cached kernels; the flat scalar arrays'
+slots are numbered by `_Slots` in the order named (no number by hand).
 """
 
 from __future__ import annotations
@@ -39,200 +40,232 @@ SWEEP_MIN_HEAP_DISTANCE = 1 << 20
 NUM_SPC = 136  # span classes, class << 1 | noscan; sized by the table at run time
 INF = (1 << 62)
 
+# ---- the flat arrays' slots ---------------------------------------------------------------------
+# prm, sc and fs hold scalars of many runtime structures. No slot number is written by hand: each
+# name takes the next slot of its array (or `width` of them) in the order named below, grouped
+# under the structure (and module) that owns it, so two names cannot share a slot and each
+# array is as long as what was named. The values are plain ints at import: numba freezes them
+# into the kernels as constants.
+
+
+class _Slots:
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, width: int = 1) -> int:
+        at = self.n
+        self.n += width
+        return at
+
+
+_prm, _sc, _fs = _Slots(), _Slots(), _Slots()
+
 # ---- parameters (prm) --------------------------------------------------------------------------
-P_SMALL_MAX = 0
-P_TINY_SIZE = 1
-P_MALLOC_HEADER = 2
-P_HEADER_SIZE = 3
-P_HEADER_THRESHOLD = 4
-P_GOGC = 5  # -1 = off
-P_MEMLIMIT = 6  # -1 = none
-P_NPROCS = 7
-P_RECORDED = 8  # 1 = GC cycles from the trace's markers
-P_SWEEP_FREES = 9  # 1 = header frees == "sweep"
-P_GOVERSION = 10  # 119, 122, 126
-P_CONS_MARK_PPM = 11  # cons_mark * 1e6
-P_STACK = 12
-P_GLOBALS = 13
-P_NUM_CLASSES = 14
-P_TINY_SPC = 15
-P_MARK_NS_PER_MB = 16  # mark cost: ns of trace time per MiB of scan work at 25% of GOMAXPROCS
-P_BGSWEEP_NS = 17  # background sweeper: ns of trace time per span swept
-# 18: free (was the background scavenger's fixed rate, replaced in #20)
-P_PERIODIC_NS = 19  # forcegcperiod (2 min)
-P_SAMPLE_EVERY = 20  # timeline: a sample every this many events
-P_FIXED_CONS_MARK = 21  # 1: consMark = P_CONS_MARK_PPM, never measured
-P_SWEEP_PACED = 22  # 1: the background sweeper follows the trace's sweep frees (sweep.paced)
-P_FAST_PATHS = 23  # 0: every event takes the general path (the fast-path guard test, #13)
-P_NONHEAP_FIXED = 24  # non-heap memory present from start-up (engine/mstats.py)
-P_HEAP_PAD_PAGES = 25  # [1.26+] randomized heap base: padding pages the first grow marks
+P_SMALL_MAX = _prm()
+P_TINY_SIZE = _prm()
+P_MALLOC_HEADER = _prm()
+P_HEADER_SIZE = _prm()
+P_HEADER_THRESHOLD = _prm()
+P_GOGC = _prm()  # -1 = off
+P_MEMLIMIT = _prm()  # -1 = none
+P_NPROCS = _prm()
+P_RECORDED = _prm()  # 1 = GC cycles from the trace's markers
+P_SWEEP_FREES = _prm()  # 1 = header frees == "sweep"
+P_GOVERSION = _prm()  # 119, 122, 126
+P_CONS_MARK_PPM = _prm()  # cons_mark * 1e6
+P_STACK = _prm()
+P_GLOBALS = _prm()
+P_NUM_CLASSES = _prm()
+P_TINY_SPC = _prm()
+P_MARK_NS_PER_MB = _prm()  # mark cost: ns of trace time per MiB of scan work at 25% of GOMAXPROCS
+P_BGSWEEP_NS = _prm()  # background sweeper: ns of trace time per span swept
+P_PERIODIC_NS = _prm()  # forcegcperiod (2 min)
+P_SAMPLE_EVERY = _prm()  # timeline: a sample every this many events
+P_FIXED_CONS_MARK = _prm()  # 1: consMark = P_CONS_MARK_PPM, never measured
+P_SWEEP_PACED = _prm()  # 1: the background sweeper follows the trace's sweep frees (sweep.paced)
+P_FAST_PATHS = _prm()  # 0: every event takes the general path (the fast-path guard test, #13)
+P_NONHEAP_FIXED = _prm()  # non-heap memory present from start-up (engine/mstats.py)
+P_HEAP_PAD_PAGES = _prm()  # [1.26+] randomized heap base: padding pages the first grow marks
 #                        allocated and scavenged (pagealloc.grow)
 # scavenger (#20): the cost model of releasing memory (benchmarks/bench_madvise.py)
-P_SCAV_PAGE_PS = 28  # madvise cost per 4 KiB physical page, in ps (0 with the call cost too:
+P_SCAV_PAGE_PS = _prm()  # madvise cost per 4 KiB physical page, in ps (0 with the call cost too:
 #                      the runtime's own fallback of 10 us per physical page)
-P_SCAV_CALL_PS = 29  # ... per madvise call (one per contiguous run released), in ps
-N_PRM = 32
+P_SCAV_CALL_PS = _prm()  # ... per madvise call (one per contiguous run released), in ps
+P_NO_PCACHE = _prm()  # 1: no per-P page cache (every span allocation takes the heap lock)
+N_PRM = _prm.n
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
-S_SG = 0  # mheap_.sweepgen
-S_PHASE = 1  # 0 off (sweeping), 1 mark
-S_HEAP_LIVE = 2  # gcController.heapLive
-S_HEAP_MARKED = 3
-S_MARKED_NOW = 4  # bytes marked in the current cycle (live at mark start + allocate-black)
-S_MARKED_SCAN_NOW = 5  # ... of it in pointerful span classes
-S_LAST_HEAP_SCAN = 6  # lastHeapScan: the last cycle's heap scan work (S_CYCLE_HEAP_SCAN)
-S_GOAL_GOGC = 7  # GOGC heap goal set at commit (INF when off)
-S_SWEEP_DIST_MIN = 8  # sweepDistMinTrigger
-S_RUNWAY = 9
-S_CYCLES = 10
-S_CYCLE_GOAL = 11  # goal when the current cycle started
-S_TRIGGERED = 12  # heapLive at the current cycle's start, -1 outside a cycle
-S_PAGES_INUSE = 13
-S_PAGES_FREE = 14
-S_PAGES_RELEASED = 15
-S_MAPPED_CHUNKS = 16  # chunks grown (mapped) so far, from address 0
-S_RESERVED_PAGES = 17  # arena reservations (64 MiB steps)
-S_HINT_CHUNK = 18  # every chunk below is fully allocated
-S_SPAN_HW = 19  # span records ever used (high water)
-S_SPAN_FREE = 20  # free span record list head (-1 none)
-S_SPAN_NFREE = 21
-S_TB_HW = 22
-S_TB_FREE = 23
-S_TB_NFREE = 24
-S_OBJ_BYTES = 25  # allocated slot bytes (HeapAlloc, /memory/classes/heap/objects)
-S_LIVE_SLOT_BYTES = 26  # slot bytes of objects not dead
-S_REQ_LIVE = 27  # requested bytes of objects not dead (L)
-S_TAIL_BYTES = 28  # in-use span bytes no slot can use (tail + in-span reserves)
-S_MALLOCS = 29  # objects allocated incl. tiny sub-objects
-S_FREES = 30  # slots freed by sweep
-S_TINY_ALLOCS = 31  # tiny sub-objects placed in an existing block
-S_ALLOC_BYTES = 32  # slot bytes allocated (cumulative)
-S_DEATHS = 33  # objects the trace freed
-S_SPANS_INUSE = 34
-S_GROWS = 35
-S_STATUS_NEED = 36  # what the kernel needs grown
-S_PEAK_H = 37  # J&W: held bytes (in use + free pages) ...
-S_PEAK_H_L = 38  # ... and L at that point
-S_PEAK_L = 39
-S_PEAK_L_H = 40
+S_SG = _sc()  # mheap_.sweepgen
+S_PHASE = _sc()  # 0 off (sweeping), 1 mark
+S_HEAP_LIVE = _sc()  # gcController.heapLive
+S_HEAP_MARKED = _sc()
+S_MARKED_NOW = _sc()  # bytes marked in the current cycle (live at mark start + allocate-black)
+S_MARKED_SCAN_NOW = _sc()  # ... of it in pointerful span classes
+S_LAST_HEAP_SCAN = _sc()  # lastHeapScan: the last cycle's heap scan work (S_CYCLE_HEAP_SCAN)
+S_GOAL_GOGC = _sc()  # GOGC heap goal set at commit (INF when off)
+S_SWEEP_DIST_MIN = _sc()  # sweepDistMinTrigger
+S_RUNWAY = _sc()
+S_CYCLES = _sc()
+S_CYCLE_GOAL = _sc()  # goal when the current cycle started
+S_TRIGGERED = _sc()  # heapLive at the current cycle's start, -1 outside a cycle
+S_PAGES_INUSE = _sc()
+S_PAGES_FREE = _sc()
+S_PAGES_RELEASED = _sc()
+S_MAPPED_CHUNKS = _sc()  # chunks grown (mapped) so far, from address 0
+S_RESERVED_PAGES = _sc()  # arena reservations (64 MiB steps)
+S_HINT_CHUNK = _sc()  # every chunk below is fully allocated
+S_SPAN_HW = _sc()  # span records ever used (high water)
+S_SPAN_FREE = _sc()  # free span record list head (-1 none)
+S_SPAN_NFREE = _sc()
+S_TB_HW = _sc()
+S_TB_FREE = _sc()
+S_TB_NFREE = _sc()
+S_OBJ_BYTES = _sc()  # allocated slot bytes (HeapAlloc, /memory/classes/heap/objects)
+S_LIVE_SLOT_BYTES = _sc()  # slot bytes of objects not dead
+S_REQ_LIVE = _sc()  # requested bytes of objects not dead (L)
+S_TAIL_BYTES = _sc()  # in-use span bytes no slot can use (tail + in-span reserves)
+S_MALLOCS = _sc()  # objects allocated incl. tiny sub-objects
+S_FREES = _sc()  # slots freed by sweep
+S_TINY_ALLOCS = _sc()  # tiny sub-objects placed in an existing block
+S_ALLOC_BYTES = _sc()  # slot bytes allocated (cumulative)
+S_DEATHS = _sc()  # objects the trace freed
+S_SPANS_INUSE = _sc()
+S_GROWS = _sc()
+S_STATUS_NEED = _sc()  # what the kernel needs grown
+S_PEAK_H = _sc()  # J&W: held bytes (in use + free pages) ...
+S_PEAK_H_L = _sc()  # ... and L at that point
+S_PEAK_L = _sc()
+S_PEAK_L_H = _sc()
 # peak snapshot (taken at max held): objects, unused, free, released, rounding, tail, free slots,
 # dead unswept, in-use pages
-S_PK_OBJ = 41
-S_PK_UNUSED = 42
-S_PK_FREE = 43
-S_PK_RELEASED = 44
-S_PK_ROUND = 45
-S_PK_TAIL = 46
-S_PK_FREESLOT = 47
-S_PK_DEAD = 48
-S_PK_INUSE = 49
-S_PK_EVENT = 50
-S_EVENT = 51  # global index of the event being replayed
-S_TS = 52
-S_SPANS_SWEPT = 53
-S_LARGE_ALLOCS = 54
-S_INIT = 55  # pacer initialised (first commit done)
-S_NOW = 56  # model clock: the largest ts seen so far
-S_NEXT_TIMED = 57  # model time at which timed() has work (bg sweep/scavenge, mark end, periodic)
-S_UNSWEPT = 58  # spans in mcentral unswept sets (0: sweeping done)
-S_SWEEP_CLASS = 59  # sweep.centralIndex
-S_PAGES_SWEPT = 60  # mheap_.pagesSwept (this cycle)
-S_PROP_ON = 61  # proportional sweep active (sweepPagesPerByte != 0)
-S_PROP_DIST_PAGES = 62  # sweepPagesPerByte = S_PROP_DIST_PAGES / S_PROP_HEAP_DIST
-S_PROP_HEAP_DIST = 63
-S_SWEEP_LIVE_BASIS = 64
-S_PAGES_SWEPT_BASIS = 65
-S_RECLAIM_INDEX = 66  # page; INF: reclaim done
-S_RECLAIM_CREDIT = 67
-S_BGSWEEP_T = 68  # trace time the background sweeper has used up to
-S_SCAV_GOAL_GC = 69  # scavenge.gcPercentGoal (INF: none)
-S_SCAV_GOAL_LIM = 70  # scavenge.memoryLimitGoal (INF: none)
-S_SCAV_ACTIVE = 71  # background scavenger awake
-S_SCAV_T = 72  # trace time the background scavenger has used up to
-S_SCAV_BG_CUR = 73  # highest chunk the background scavenger searches (-1 none)
-S_SCAV_FORCE_CUR = 74  # ... forced (memory-limit) scavenging searches
-S_SCAV_HWM = 75  # highest chunk freed into since the last generation (-1 none)
-S_LAST_HEAP_INUSE = 76  # memstats.lastHeapInUse
-S_LAST_HEAP_GOAL = 77  # gcController.lastHeapGoal
-S_RELEASED_BG = 78  # pages released by the background scavenger (cumulative)
-S_RELEASED_EAGER = 79  # pages released synchronously (heap growth, memory limit)
-S_MARK_END_TS = 80  # pacer mode: trace time when the scan work is done
-S_MARK_START_TS = 81
-S_SCAN_WORK = 82  # this cycle's scan work (pointerful marked bytes + stacks + globals)
-S_LAST_GC_TS = 83  # trace time of the last mark termination (0: none yet)
-S_NEXT_SAMPLE = 84  # next event index to sample the timeline at
-S_TL_N = 85  # timeline samples written
-S_PEAK_ID = 86  # bumps at every new held-memory peak (per-class copy-on-write snapshots)
-S_SWEPT_BG = 87  # spans swept by the background sweeper
-S_SWEPT_PROP = 88  # ... by proportional sweep
-S_SWEPT_RECLAIM = 89  # ... by mheap.reclaim
-S_PERIODIC = 90  # periodic (2 min) cycles started
-S_SWEEP_DONE_TS = 91
-S_MARK_BY_GOAL = 92  # 1: this cycle's mark ended because heapLive reached the goal (assists)
-S_SCAV_READY = 93  # sweeping finished since the scavenger last parked (scavenger.ready)
-S_FREE_BYTES = 94  # slot bytes freed by sweeping (cumulative, /gc/heap/frees:bytes)
-S_REC_FREES = 95  # sweep.paced: frees the trace reported since the last mark termination
-S_REC_SETTLED = 96  # ... of them, those reported before the last event that was not a free
-S_FREES_BASE = 97  # S_FREES at the last mark termination
-S_DEATH_NEXT = 98  # the next of this chunk's look-ahead deaths to apply (engine/snapshot.py)
+S_PK_OBJ = _sc()
+S_PK_UNUSED = _sc()
+S_PK_FREE = _sc()
+S_PK_RELEASED = _sc()
+S_PK_ROUND = _sc()
+S_PK_TAIL = _sc()
+S_PK_FREESLOT = _sc()
+S_PK_DEAD = _sc()
+S_PK_INUSE = _sc()
+S_PK_EVENT = _sc()
+S_EVENT = _sc()  # global index of the event being replayed
+S_TS = _sc()
+S_SPANS_SWEPT = _sc()
+S_LARGE_ALLOCS = _sc()
+S_INIT = _sc()  # pacer initialised (first commit done)
+S_NOW = _sc()  # model clock: the largest ts seen so far
+S_NEXT_TIMED = _sc()  # model time at which timed() has work (bg sweep/scavenge, mark end, periodic)
+S_UNSWEPT = _sc()  # spans in mcentral unswept sets (0: sweeping done)
+S_SWEEP_CLASS = _sc()  # sweep.centralIndex
+S_PAGES_SWEPT = _sc()  # mheap_.pagesSwept (this cycle)
+S_PROP_ON = _sc()  # proportional sweep active (sweepPagesPerByte != 0)
+S_PROP_DIST_PAGES = _sc()  # sweepPagesPerByte = S_PROP_DIST_PAGES / S_PROP_HEAP_DIST
+S_PROP_HEAP_DIST = _sc()
+S_SWEEP_LIVE_BASIS = _sc()
+S_PAGES_SWEPT_BASIS = _sc()
+S_RECLAIM_INDEX = _sc()  # page; INF: reclaim done
+S_RECLAIM_CREDIT = _sc()
+S_BGSWEEP_T = _sc()  # trace time the background sweeper has used up to
+S_SCAV_GOAL_GC = _sc()  # scavenge.gcPercentGoal (INF: none)
+S_SCAV_GOAL_LIM = _sc()  # scavenge.memoryLimitGoal (INF: none)
+S_SCAV_ACTIVE = _sc()  # background scavenger awake
+S_SCAV_T = _sc()  # trace time the background scavenger has used up to
+S_SCAV_BG_CUR = _sc()  # highest chunk the background scavenger searches (-1 none)
+S_SCAV_FORCE_CUR = _sc()  # ... forced (memory-limit) scavenging searches
+S_SCAV_HWM = _sc()  # highest chunk freed into since the last generation (-1 none)
+S_LAST_HEAP_INUSE = _sc()  # memstats.lastHeapInUse
+S_LAST_HEAP_GOAL = _sc()  # gcController.lastHeapGoal
+S_RELEASED_BG = _sc()  # pages released by the background scavenger (cumulative)
+S_RELEASED_EAGER = _sc()  # pages released synchronously (heap growth, memory limit)
+S_MARK_END_TS = _sc()  # pacer mode: trace time when the scan work is done
+S_MARK_START_TS = _sc()
+S_SCAN_WORK = _sc()  # this cycle's scan work (pointerful marked bytes + stacks + globals)
+S_LAST_GC_TS = _sc()  # trace time of the last mark termination (0: none yet)
+S_NEXT_SAMPLE = _sc()  # next event index to sample the timeline at
+S_TL_N = _sc()  # timeline samples written
+S_PEAK_ID = _sc()  # bumps at every new held-memory peak (per-class copy-on-write snapshots)
+S_SWEPT_BG = _sc()  # spans swept by the background sweeper
+S_SWEPT_PROP = _sc()  # ... by proportional sweep
+S_SWEPT_RECLAIM = _sc()  # ... by mheap.reclaim
+S_PERIODIC = _sc()  # periodic (2 min) cycles started
+S_SWEEP_DONE_TS = _sc()
+S_MARK_BY_GOAL = _sc()  # 1: this cycle's mark ended because heapLive reached the goal (assists)
+S_SCAV_READY = _sc()  # sweeping finished since the scavenger last parked (scavenger.ready)
+S_FREE_BYTES = _sc()  # slot bytes freed by sweeping (cumulative, /gc/heap/frees:bytes)
+S_REC_FREES = _sc()  # sweep.paced: frees the trace reported since the last mark termination
+S_REC_SETTLED = _sc()  # ... of them, those reported before the last event that was not a free
+S_FREES_BASE = _sc()  # S_FREES at the last mark termination
+S_DEATH_NEXT = _sc()  # the next of this chunk's look-ahead deaths to apply (engine/snapshot.py)
 # concurrent mark progress and the GC CPU limiter (engine/mark.py, engine/limiter.py, #15)
-S_MARK_T = 99  # trace time the background mark workers' progress is counted up to
-S_ASSIST_LIVE = 100  # heapLive when assists were last charged
-S_LIM_ENABLED = 101  # gcCPULimiter.enabled
-S_LIM_GC_ON = 102  # gcCPULimiter.gcEnabled (mark phase)
-S_LIM_LAST = 103  # gcCPULimiter.lastUpdate (trace time)
-S_LIM_LAST_ENABLED_CYCLE = 104  # gcCPULimiter.lastEnabledCycle (0: never)
-S_TS0 = 105  # trace time of the first event (GC CPU fractions count from it)
-S_STACK_INUSE = 106  # goroutine stack bytes the trace's stack events say are in use
-S_STACK_EVENTS = 107  # stack events seen (0: the trace has none, mstats uses a fixed amount)
+S_MARK_T = _sc()  # trace time the background mark workers' progress is counted up to
+S_ASSIST_LIVE = _sc()  # heapLive when assists were last charged
+S_LIM_ENABLED = _sc()  # gcCPULimiter.enabled
+S_LIM_GC_ON = _sc()  # gcCPULimiter.gcEnabled (mark phase)
+S_LIM_LAST = _sc()  # gcCPULimiter.lastUpdate (trace time)
+S_LIM_LAST_ENABLED_CYCLE = _sc()  # gcCPULimiter.lastEnabledCycle (0: never)
+S_TS0 = _sc()  # trace time of the first event (GC CPU fractions count from it)
+S_STACK_INUSE = _sc()  # goroutine stack bytes the trace's stack events say are in use
+S_STACK_EVENTS = _sc()  # stack events seen (0: the trace has none, mstats uses a fixed amount)
 # scavenger (#20): the background scavenger's burst and sleep (engine/scavenge.py), and the
 # metric samples the trace carries (kernel: one timeline sample per sample group)
-S_SCAV_WORKED = 140  # working: ns worked in this burst; sleeping: the controller's `worked`
-S_SCAV_BURST_REL = 141  # bytes released in this burst
-S_SCAV_SLEEP_FROM = 142  # when the current sleep began
-S_SCAV_COOLDOWN = 143  # controllerCooldown (ns)
-S_SCAV_BG_NS = 144  # scavenge.backgroundTime: ns of background scavenging work (cumulative)
-S_SCAV_BURSTS = 145  # bursts that released memory
-S_SCAV_RESETS = 146  # controller resets (controllerFailed)
-S_SCAV_EAGER_NS = 147  # scavenge.assistTime: ns of allocSpan's synchronous scavenging
-S_METRIC_GROUP = 148  # id of the last metric-sample group the kernel sampled at (-1 none)
-S_METRIC_HEAP = 149  # ... the heap classes' sum of that group so far
-S_NONHEAP_READY = 150  # mapped memory outside the heap at the last sample (total - heap
+S_SCAV_WORKED = _sc()  # working: ns worked in this burst; sleeping: the controller's `worked`
+S_SCAV_BURST_REL = _sc()  # bytes released in this burst
+S_SCAV_SLEEP_FROM = _sc()  # when the current sleep began
+S_SCAV_COOLDOWN = _sc()  # controllerCooldown (ns)
+S_SCAV_BG_NS = _sc()  # scavenge.backgroundTime: ns of background scavenging work (cumulative)
+S_SCAV_BURSTS = _sc()  # bursts that released memory
+S_SCAV_RESETS = _sc()  # controller resets (controllerFailed)
+S_SCAV_EAGER_NS = _sc()  # scavenge.assistTime: ns of allocSpan's synchronous scavenging
+S_METRIC_GROUP = _sc()  # id of the last metric-sample group the kernel sampled at (-1 none)
+S_METRIC_HEAP = _sc()  # ... the heap classes' sum of that group so far
+S_NONHEAP_READY = _sc()  # mapped memory outside the heap at the last sample (total - heap
 #                        classes: stacks, metadata, other), -1 before any (mstats.nonheap)
-S_NONHEAP_SCAN = 151  # lastStackScan + globalsScan the GOGC goal and the runway add to the
+S_NONHEAP_SCAN = _sc()  # lastStackScan + globalsScan the GOGC goal and the runway add to the
 #                       heap (Config's stand-ins, or the recording's own: pacer.nonheap_scan)
 # revise (engine/mark.py): heapScan, the scannable heap (fixed at mark start: lastHeapScan plus
 # pointerful allocation since the last mark termination), and this cycle's heap scan work
 # (pointerful bytes live at mark start: what the workers scan; lastHeapScan after the cycle)
-S_HEAP_SCAN = 152
-S_CYCLE_HEAP_SCAN = 153
-S_PAGES_MANUAL = 154  # pages of manual spans (stacks, GC work buffers: mheap.allocManual),
+S_HEAP_SCAN = _sc()
+S_CYCLE_HEAP_SCAN = _sc()
+S_PAGES_MANUAL = _sc()  # pages of manual spans (stacks, GC work buffers: mheap.allocManual),
 #                       taken from the page heap but outside heapInUse (engine/mheap.py)
-N_SC = 160
+# the heap lock and its log (engine/locks.py): the P of the event being replayed (-1: background
+# sweeper/scavenger), rows in the lk log, acquisitions not logged (log full mid-event; counts
+# stay exact), 0 or 1 + the clock of the background worker doing the work, span allocations
+# served by a page cache and in all (mheap.alloc), acquisitions per lock op
+N_LK_OPS = 7  # locks.py LK_* (its OP_NAMES)
+S_CUR_P = _sc()
+S_LK_N = _sc()
+S_LK_LOST = _sc()
+S_LK_TS = _sc()
+S_SPANS_PCACHE = _sc()
+S_SPAN_ALLOCS = _sc()
+S_LK_CNT0 = _sc(N_LK_OPS)  # S_LK_CNT0 + op
+N_SC = _sc.n
 
 # ---- float scalars (fs) ------------------------------------------------------------------------
-F_CONS_MARK = 0
-F_LAST_CM = 1  # 1..4: lastConsMark[4] [1.22+]
-F_PI_INTEGRAL = 5  # 1.19 consMark PI controller errIntegral
+F_CONS_MARK = _fs()
+F_LAST_CM = _fs(4)  # 1..4: lastConsMark[4] [1.22+]
+F_PI_INTEGRAL = _fs()  # 1.19 consMark PI controller errIntegral
 # concurrent mark (engine/mark.py): scan work done this cycle, background credit minus assist
 # debt (bgScanCredit pooled with every goroutine's gcAssistBytes), assistWorkPerByte
-F_MARK_DONE = 6
-F_ASSIST_CREDIT = 7
-F_ASSIST_RATIO = 8
+F_MARK_DONE = _fs()
+F_ASSIST_CREDIT = _fs()
+F_ASSIST_RATIO = _fs()
 # GC CPU time, cumulative ns of CPU (one P busy for 1 ns = 1): mark assists, background workers
-F_ASSIST_NS = 9
-F_BG_NS = 10
+F_ASSIST_NS = _fs()
+F_BG_NS = _fs()
 # the GC CPU limiter (engine/limiter.py): bucket fill and capacity, assist time not yet counted,
 # overflow, and the trace time it spent enabled
-F_LIM_FILL = 11
-F_LIM_CAP = 12
-F_LIM_ASSIST_POOL = 13
-F_LIM_OVERFLOW = 14
-F_LIM_ENABLED_NS = 15
+F_LIM_FILL = _fs()
+F_LIM_CAP = _fs()
+F_LIM_ASSIST_POOL = _fs()
+F_LIM_OVERFLOW = _fs()
+F_LIM_ENABLED_NS = _fs()
 # scavenger (#20): its sleep controller (scavengerState.sleepRatio, sleepController)
-F_SCAV_SLEEP_RATIO = 16  # 0 until the scavenger first runs (then startingScavSleepRatio)
-F_SCAV_ERR_INTEGRAL = 17
-N_FS = 24
+F_SCAV_SLEEP_RATIO = _fs()  # 0 until the scavenger first runs (then startingScavSleepRatio)
+F_SCAV_ERR_INTEGRAL = _fs()
+N_FS = _fs.n
 
 # ---- span records (sp) -------------------------------------------------------------------------
 SP_BASE = 0  # first page

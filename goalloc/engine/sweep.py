@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from goalloc.engine import mheap, mspan, spanset
-from goalloc.engine.locks import LK_RECLAIM, S_LK_TS, acquire, foreground
+from goalloc.engine.locks import LK_RECLAIM, acquire, foreground
 from goalloc.engine.locks import background as lk_background
 from goalloc.engine.state import (
     CHUNK_PAGES,
@@ -43,6 +43,7 @@ from goalloc.engine.state import (
     S_FREES_BASE,
     S_HEAP_LIVE,
     S_LIVE_SLOT_BYTES,
+    S_LK_TS,
     S_MAPPED_CHUNKS,
     S_NOW,
     S_OBJ_BYTES,
