@@ -17,9 +17,11 @@ process (#14), at load average 7-11 from other users: grid 9.7 s against 5.4 s o
 (1.8x, the command's own start-up included) and 44.4 s of single commands (0.22x); json_equal
 true. In one warm process `grid.run_all` took 5.2-5.9 s wall for 2.1-2.2 s CPU with 1 or 2
 threads alike: on a machine this loaded the threads found no idle core. On a quiet machine
-(load 0.6, 2026-12-03): grid_warm (grid.run_all on 2 threads in the warm process) 1.35 s
-against 1.81 s of warm singles, 0.74x (target 0.7): each run's JSON rendering (~45 ms of
-0.15 s, the json module's pure-Python indenting encoder) and report building hold the GIL; the
+(load 0.6-1.3, 2026-12-03): grid_warm (grid.run_all on 2 threads in the warm process) 1.35 s
+against 1.81 s of warm singles, 0.74x (target 0.7); what holds the GIL per run: the report's
+dict (~8 ms), its JSON text (~14 ms with the json module's indenting encoder, 9 ms with
+report/jsontext.py) and the trace's sha256 (~16 ms for 28 MB, now once per file). After
+those two: 0.70, 0.73, 0.75 in three runs (the machine's noise is as large as the gain); the
 command 2.2-2.7 s with its start-up and the grid document.
 """
 

@@ -30,11 +30,11 @@ def explain(ctx, trace, go_version, table, gogc, memlimit, procs, gc_mode, as_js
     """Explain where TRACE's held memory goes (sparse spans and the types that strand them,
     free pages, free slots, rounding waste, GC cycles) and what GOGC=50, a GOMEMLIMIT and
     another size-class table do to it, each replayed in this run."""
-    import json
 
     from goalloc.cli.replay import prepare
     from goalloc.errors import GoallocError
     from goalloc.report import explain as ex
+    from goalloc.report import jsontext
 
     if html is not None:
         from goalloc.trace.writer import check_output
@@ -55,14 +55,12 @@ def explain(ctx, trace, go_version, table, gogc, memlimit, procs, gc_mode, as_js
         from goalloc.report.html import data, page
 
         base = doc["runs"][0]["report"]
-        text = json.dumps(base, indent=2, sort_keys=True, ensure_ascii=False,
-                          allow_nan=False) + "\n"
+        text = jsontext.dumps(base) + "\n"
         series = data.series(keep[0], keep[1], base)
         write_atomic(html, page([{"json": text, "series": series,
                                   "explain": ex.lines(doc)}]), force)
     if as_json:
-        click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False,
-                              allow_nan=False))
+        click.echo(jsontext.dumps(doc))
         return
     from rich.console import Console
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import json
 import math
 import re
 from dataclasses import dataclass, field
 
 from goalloc.errors import GoallocError
+from goalloc.report import jsontext
 from goalloc.report.grid import run_key
 
 SCHEMA = "goalloc-compare/1"
@@ -735,5 +735,4 @@ def to_dict(cmp: Comparison, *, base_name: str = "BASE", head_name: str = "HEAD"
 
 
 def to_json(cmp: Comparison, **kw) -> str:
-    return json.dumps(to_dict(cmp, **kw), indent=2, sort_keys=True, ensure_ascii=False,
-                      allow_nan=False) + "\n"
+    return jsontext.dumps(to_dict(cmp, **kw)) + "\n"

@@ -8,6 +8,7 @@ import json
 import os
 
 from goalloc.errors import GoallocError
+from goalloc.report import jsontext
 
 SCHEMA = "goalloc-grid/1"
 GRID_COLUMNS = (
@@ -39,8 +40,7 @@ def grid_dict(texts: list[str]) -> dict:
 
 def grid_json(texts: list[str]) -> str:
     """The grid document: deterministic text (sorted keys, 2-space indent, final newline)."""
-    return json.dumps(grid_dict(texts), indent=2, sort_keys=True, ensure_ascii=False,
-                      allow_nan=False) + "\n"
+    return jsontext.dumps(grid_dict(texts)) + "\n"
 
 
 def run_key(doc: dict) -> dict:

@@ -15,10 +15,10 @@ import csv
 import dataclasses
 import hashlib
 import io
-import json
 import os
 
 from goalloc.report import caveats as CV
+from goalloc.report import jsontext
 from goalloc.report import metrics as M
 from goalloc.report.gctrace import gctrace_lines
 from goalloc.report.knobs import format_gogc, format_memlimit
@@ -46,11 +46,24 @@ _KNOB_FIELDS = {"go_version", "table", "gogc", "memlimit", "procs", "gc_mode"}
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The file's sha256, hashed once per file version in a process: a grid replays one trace
+    under many configurations (a 28 MB trace takes ~16 ms to hash, each time)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+        if len(_DIGESTS) >= 64:
+            _DIGESTS.clear()
+        _DIGESTS[key] = digest
+    return digest
+
+
+_DIGESTS: dict = {}  # (path, size, mtime, inode) -> sha256 (threads may both hash a new file)
 
 
 def trace_header_map(path: str | os.PathLike) -> dict:
@@ -89,6 +102,11 @@ def effective_config(report, header: dict | None = None, config=None,
 
 def _plain(obj):
     """Dataclasses, numpy values and tuples as JSON-ready Python values."""
+    t = type(obj)
+    if t is int or t is str or obj is None:  # most leaves: M.clean keeps them as they are
+        return obj
+    if t is float:
+        return M.clean(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         # properties the report dataclasses define (total, bytes_held) are part of the record
@@ -190,7 +208,7 @@ def _header_summary(header: dict) -> dict:
 def to_json(report, trace_path: str | os.PathLike, config=None, **kw) -> str:
     """Deterministic JSON text: sorted keys, 2-space indent, no timestamps, trailing newline."""
     doc = to_dict(report, trace_path, config, **kw)
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    return jsontext.dumps(doc) + "\n"
 
 
 # -- timeline CSV -------------------------------------------------------------------------------
