@@ -45,6 +45,12 @@ KNOWN = {
     ("multi", "pacer"): "pacer mode on a 0.1 s program: 6-8 cycles, off by up to 2 (33%); the "
                         "model's marks are far shorter than the runtime's (assists take no time)",
     ("long", "pacer"): "pacer mode: one recording of 15 ran 19 cycles for 22 (-14%)",
+    # what tells 1.27 from 1.26 in a trace is a size-specialised malloc frame (under 81 B) on
+    # a stack; `long` allocates 81 B+ slices, so its GCs start in makeslice's
+    # mallocgcSmallNoscan or mallocgcLarge and a recording may hold no such frame at all
+    # (2026-12-03: 0 of 32 GC starts, and no other stack with one; the run before had one)
+    ("long", "release"): "1.27 `long`: no size-specialised malloc frame on any stack in this "
+                         "recording, so the trace alone cannot tell 1.27 from 1.26",
 }
 
 _cache: dict = {}
@@ -152,6 +158,8 @@ def test_release_named_and_inferred(release, program):
     assert f"go{src['go_version']} " in told
     assert src["go_version_source"] == "go version (goalloc record)"
     notes, _ = reimported(rec)
+    if release == "1.27" and "no size-specialised malloc frame" in notes["go_version_source"]:
+        known(program, "release", notes["go_version"] == release)
     assert notes["go_version"] == release, notes["go_version_source"]
 
 
