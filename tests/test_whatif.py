@@ -25,9 +25,10 @@ RELEASE = "1.27"
 # Measured on this project's recordings (2 cores, GOMAXPROCS=2): what the model does not yet
 # meet, and why (docs/model.md).
 KNOWN = {
-    "gc_cpu": "idle mark workers are not modelled (every P counts as busy), so assists do "
-              "work the runtime's idle Ps did for free, and the STW pause model calibrated "
-              "from traced runs gives ms-long sweep terminations: GC CPU up to +50 points",
+    "gc_cpu": "the model's assists scan their whole debt (42-55% of the CPU below the live "
+              "heap) where the runtime's park for want of work and its idle Ps mark (Go's "
+              "parse: assists 0.43x the 25% budget per mark; idle time is not GC CPU), and "
+              "modelled STW pauses add 2-16 points: GC CPU up to +50 points",
     "gogc_peak": "peak in-use and mean goal off by up to 31% / 23% (runs on a shared "
                  "2-core machine: the real runs' own spread reached 59%)",
     "gogc_cycles": "low GOGC: cycles up to +52% (the model's marks run longer, see gc_cpu)",
