@@ -74,17 +74,12 @@ def binary_release(path: str | os.PathLike) -> str | None:
 
 def _inline_version(m, at: int) -> str | None:
     """The "go1.X[.Y]" string at `at` (uvarint length, then bytes) as "1.X[.Y]", else None."""
-    n = shift = 0
-    for _ in range(3):  # a version string is short: its length fits two varint bytes
-        if at >= len(m):
-            return None
-        b = m[at]
-        at += 1
-        n |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            break
-    else:
+    # `goalloc record` imports the Go importer (and numba) right after this anyway
+    from goalloc.trace.importers.gotrace_wire import uvarint
+
+    # a version string is short: its length fits two varint bytes (three read at most)
+    n, at = uvarint(m, at, min(len(m), at + 3))
+    if at < 0:
         return None
     text = bytes(m[at:at + min(n, 64)]).decode("ascii", "replace")
     v = re.fullmatch(r"go(1\.\d+(?:\.\d+)?)(?:[-+ ].*)?", text)
