@@ -228,28 +228,43 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
     # each exit
     need = NEED_NONE
     at = n
-    for i in range(i0, n):
-        k = kind[i]
+    pend = -1  # a FREE event's object: freed at the top of the next turn, before its deaths
+    i = i0 - 1
+    while True:
+        i += 1
         ev = start + i
-        while sc[S_DEATH_NEXT] < n_deaths and death_at[sc[S_DEATH_NEXT]] <= ev:
-            o = death_id[sc[S_DEATH_NEXT]]
-            sc[S_DEATH_NEXT] += 1
-            if o >= n_ob:
-                continue
-            # died before this mark start: a live bit cleared, no mark bit touched (their
-            # spans' current sweep must keep them). The FREE event's fast steps, called
-            # here too: one inline helper holding their branches (tiny_block_death's call)
-            # brings numba's reference counting into the loop (benchmarks/bench_nrt.py:
-            # 34 -> 44 incref and 58 -> 78 decref sites; docs/model.md, Performance)
+        # the frees due before event i, through one copy of gc.free_object's inline steps on
+        # the arrays loaded above: event i-1's FREE (nothing ran since it was dispatched),
+        # then the look-ahead deaths named for event i (died before this mark start: a live
+        # bit cleared, no mark bit touched; their spans' current sweep must keep them). A
+        # helper holding these branches (tiny_block_death's call) would bring numba's
+        # reference counting into the loop (benchmarks/bench_nrt.py: 34 -> 44 incref and
+        # 58 -> 78 decref sites; docs/model.md, Performance)
+        while True:
+            if pend >= 0:
+                o = pend
+                pend = -1
+                swept = sweep_frees
+            elif i < n and sc[S_DEATH_NEXT] < n_deaths and death_at[sc[S_DEATH_NEXT]] <= ev:
+                o = death_id[sc[S_DEATH_NEXT]]
+                sc[S_DEATH_NEXT] += 1
+                if o >= n_ob:
+                    continue
+                swept = False
+            else:
+                break
             dsid = ob[o, OB_SPAN]
             if fast_paths and dsid >= 0:
                 b, dslot = gc.dying_object(ob, sp, cs, cs_snap, pk_cs, sc, o, dsid, tspc)
-                if b >= 0:
+                if b >= 0:  # a tiny block's slot is of class tspc: one touch covers both
                     dsid, dslot = gc.tiny_block_death(tb, sc, b)
                 if dsid >= 0:
-                    mspan.slot_dead_step(sp, cs, lbits, mbits, sc, dsid, dslot, False)
+                    mspan.slot_dead_step(sp, cs, lbits, mbits, sc, dsid, dslot, swept)
             elif dsid != -1:
-                gc.free_object(s, o, False)
+                gc.free_object(s, o, swept)
+        if i >= n:
+            break
+        k = kind[i]
         # room for what a GC boundary or a sample writes (cycle record, timeline rows)
         if sc[S_TL_N] > tl_cap:
             need = NEED_TL
@@ -363,20 +378,8 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                         gc.mark_term(s, ev, t)
             _peaks(sc, ev)
         elif k == FREE:
-            oid = ids[i]
-            if oid < n_ob:
-                sid = ob[oid, OB_SPAN]
-                if fast_paths and sid >= 0:
-                    # gc.free_object by the same inline steps on the arrays loaded above (a
-                    # tiny block's slot is of class tspc, so one touch covers the slot's death)
-                    b, dslot = gc.dying_object(ob, sp, cs, cs_snap, pk_cs, sc, oid, sid, tspc)
-                    dsid = sid
-                    if b >= 0:
-                        dsid, dslot = gc.tiny_block_death(tb, sc, b)
-                    if dsid >= 0:
-                        mspan.slot_dead_step(sp, cs, lbits, mbits, sc, dsid, dslot, sweep_frees)
-                elif sid != -1:
-                    gc.free_object(s, oid, sweep_frees)
+            if ids[i] < n_ob:
+                pend = ids[i]  # freed at the top of the next turn (above)
         elif k == MANUAL_ALLOC:
             if chunk_cap - sc[S_MAPPED_CHUNKS] < pagealloc.chunks_needed(size[i]):
                 need = NEED_CHUNKS
