@@ -302,6 +302,17 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                         or (sc[S_UNSWEPT] > 0 and sc[S_OBJ_BYTES] == sc[S_LIVE_SLOT_BYTES])):
                     sweep.paced(s, sc[S_REC_SETTLED])
                 sc[S_REC_SETTLED] = sc[S_REC_FREES]
+        # room for the chunks the heap may grow by (pagealloc.grow): at most an object's
+        # pages plus one, or a manual span's pages
+        grow_pages = 0
+        if k == ALLOC:
+            grow_pages = (size[i] + PAGE_SIZE - 1) // PAGE_SIZE + 1
+        elif k == MANUAL_ALLOC:
+            grow_pages = size[i]
+        if grow_pages > 0 and chunk_cap - sc[S_MAPPED_CHUNKS] < pagealloc.chunks_needed(grow_pages):
+            need = NEED_CHUNKS
+            at = i
+            break
         if k == ALLOC:
             oid = ids[i]
             sz = size[i]
@@ -315,11 +326,6 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                 break
             if sc[S_TB_NFREE] + tb_cap - sc[S_TB_HW] < 2:  # mcache.tb_free_records
                 need = NEED_TB
-                at = i
-                break
-            npages = (sz + PAGE_SIZE - 1) // PAGE_SIZE + 1
-            if chunk_cap - sc[S_MAPPED_CHUNKS] < pagealloc.chunks_needed(npages):
-                need = NEED_CHUNKS
                 at = i
                 break
             sc[S_EVENT] = ev
@@ -381,10 +387,6 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
             if ids[i] < n_ob:
                 pend = ids[i]  # freed at the top of the next turn (above)
         elif k == MANUAL_ALLOC:
-            if chunk_cap - sc[S_MAPPED_CHUNKS] < pagealloc.chunks_needed(size[i]):
-                need = NEED_CHUNKS
-                at = i
-                break
             sc[S_EVENT] = ev
             sc[S_TS] = t
             # one alive when recording began was placed before the trace, like the snapshot's
