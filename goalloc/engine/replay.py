@@ -16,7 +16,7 @@ import numpy as np
 
 import goalloc.trace
 from goalloc import releases
-from goalloc.engine import attribution, locks, lookahead, mstats, pauses, whatif
+from goalloc.engine import arrays, attribution, locks, lookahead, mstats, pauses, whatif
 from goalloc.engine import state as S
 from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
 from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
@@ -141,7 +141,7 @@ class Engine:
         prm[S.P_FAST_PATHS] = 1 if fast_paths else 0
         self.lock_log: list[np.ndarray] = []  # drained heap-lock log rows (ts, P, op)
         self.stw = pauses.StwCollector()
-        self.arrays = S.EngineArrays(prm, self.table, prof.objs_scan, prof.objs_noscan, self.procs)
+        self.arrays = arrays.EngineArrays(prm, self.table, prof.objs_scan, prof.objs_noscan, self.procs)
         init(self.arrays.state)
         # stacks + globals for the GOGC goal: the stand-ins until the recording's own come
         # (Plan.run_chunk hands them to the kernel at each recorded mark termination)
@@ -239,7 +239,7 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
                       for c in whatif.bound_configs(config, r)]
             r.death_range = whatif.death_range(r, others)
         return r
-    except S.ModelLimitError as e:
+    except arrays.ModelLimitError as e:
         raise TraceError(path, str(e)) from None
 
 
