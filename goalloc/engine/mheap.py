@@ -54,6 +54,28 @@ from goalloc.engine.state import (
 from goalloc.jit import njit
 
 
+@njit(cache=True)
+def alloc_span(s, npages, spc, p, elemsize, nelems, sweepgen):
+    """mheap.alloc: a new in-use span record (pages, stats, page -> span map)."""
+    base, scav, growth = _take_pages(s, npages, p)
+    sc = s.sc
+    sc[S_PAGES_INUSE] += npages
+    scavenge.on_alloc(s, scav, growth)
+    sid = mspan.new_record(s)
+    mspan.init_span(s, sid, base, npages, spc, elemsize, nelems, sweepgen)
+    for pg in range(base, base + npages):
+        s.pg_span[pg] = sid
+    tail = npages * PAGE_SIZE - nelems * elemsize
+    mspan.cs_touch(s, spc)
+    s.cs[spc, CS_H0] += 1
+    s.cs[spc, CS_SPANS] += 1
+    s.cs[spc, CS_PAGES] += npages
+    s.cs[spc, CS_TAIL] += tail
+    sc[S_TAIL_BYTES] += tail
+    sc[S_SPANS_INUSE] += 1
+    return sid
+
+
 @njit(cache=True, inline="always")
 def _take_pages(s, npages, p):
     """allocSpan's page half, for heap and manual spans alike: npages from P p's page cache
@@ -88,28 +110,6 @@ def _take_pages(s, npages, p):
     sc[S_PAGES_RELEASED] -= scav
     sc[S_PAGES_FREE] -= npages - scav
     return base, scav, growth
-
-
-@njit(cache=True)
-def alloc_span(s, npages, spc, p, elemsize, nelems, sweepgen):
-    """mheap.alloc: a new in-use span record (pages, stats, page -> span map)."""
-    base, scav, growth = _take_pages(s, npages, p)
-    sc = s.sc
-    sc[S_PAGES_INUSE] += npages
-    scavenge.on_alloc(s, scav, growth)
-    sid = mspan.new_record(s)
-    mspan.init_span(s, sid, base, npages, spc, elemsize, nelems, sweepgen)
-    for pg in range(base, base + npages):
-        s.pg_span[pg] = sid
-    tail = npages * PAGE_SIZE - nelems * elemsize
-    mspan.cs_touch(s, spc)
-    s.cs[spc, CS_H0] += 1
-    s.cs[spc, CS_SPANS] += 1
-    s.cs[spc, CS_PAGES] += npages
-    s.cs[spc, CS_TAIL] += tail
-    sc[S_TAIL_BYTES] += tail
-    sc[S_SPANS_INUSE] += 1
-    return sid
 
 
 @njit(cache=True, inline="always")

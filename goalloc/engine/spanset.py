@@ -28,13 +28,13 @@ from goalloc.jit import njit
 
 
 @njit(cache=True)
-def set_id(spc, full, idx):
-    return spc * 4 + (2 if full else 0) + idx
+def swept_idx(s):
+    return (s.sc[S_SG] >> 1) & 1
 
 
 @njit(cache=True)
-def swept_idx(s):
-    return (s.sc[S_SG] >> 1) & 1
+def set_id(spc, full, idx):
+    return spc * 4 + (2 if full else 0) + idx
 
 
 @njit(cache=True)
