@@ -301,7 +301,9 @@ def test_jw_ratios_and_class_figures(tmp_path):
     assert c.util_mean == 1.0 and c.util_hist == [0] * 9 + [1]
     assert c.util_mean_at_peak == 1 / 1024 and c.util_hist_at_peak == [1] + [0] * 9
     assert c.frag_bytes == 0 and c.frag_rank == 1
-    m = r.metrics()
+    from goalloc.report.metrics import metric_values
+
+    m = metric_values(r)
     assert m["/goalloc/frag/jw/max-h-over-max-l:ratio"] == 1.0
 
 

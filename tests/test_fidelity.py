@@ -19,6 +19,7 @@ from test_record import BENCH_TEST, GO_MOD
 from goalloc.engine.config import Config
 from goalloc.engine.report import ClassStats, Cycle, MemoryClasses, Report
 from goalloc.report import fidelity as F
+from goalloc.report import metrics as M
 from goalloc.trace import Header, Writer
 from goalloc.trace import format as fmt
 from goalloc.trace import open as goalloc_trace_open
@@ -121,7 +122,7 @@ def test_pacer_mode_replays_forced_cycles(tmp_path):
     r = goalloc.replay(path, Config(gc_mode="pacer"))
     assert [(c.kind, c.start_ts, c.end_ts) for c in r.cycles] == [("forced", 100, 100),
                                                                    ("forced", 400, 400)]
-    assert r.metrics()["/gc/cycles/forced:gc-cycles"] == 2
+    assert M.metric_values(r)["/gc/cycles/forced:gc-cycles"] == 2
     assert goalloc.replay(path, Config(gc_mode="pacer", replay_forced_gcs=False)).cycles == []
     r = goalloc.replay(path, Config(gc_mode="recorded"))
     assert [c.kind for c in r.cycles] == ["recorded"] * 3

@@ -34,16 +34,24 @@ def make_report(**kw) -> Report:
                                 free_pages=0, released_pages=8192)
     # class 1 (8 B): one span, 1024 slots, 512 allocated, 500 live requesting 3900 B
     # class 5 noscan (48 B): one span, 170 slots (8160 B), tail 32, 10 allocated/live, 400 B
+    # with the figures the engine derives (engine/readout.py), worked out here by hand:
+    # utilisation live / slots (10 / 170, 500 / 1024), fragmentation held - live requested
+    # (8192 - 400 = 7792, 8192 - 3900 = 4292), ranked worst first with shares of 12084
     r.classes = [
-        ClassStats(size_class=5, noscan=True, slot_size=48, spans=1, pages=1,
-                   allocated_slots=10, live_slots=10, live_requested=400, mallocs=10, tail=32,
-                   free_slots=8192 - 480 - 32),
         ClassStats(size_class=1, noscan=False, slot_size=8, spans=1, pages=1,
                    allocated_slots=512, live_slots=500, live_requested=3900, mallocs=600,
-                   tail=0, free_slots=4096),
+                   tail=0, free_slots=4096, util_mean=500 / 1024, frag_bytes=4292,
+                   frag_share=4292 / 12084, frag_rank=2),
+        ClassStats(size_class=5, noscan=True, slot_size=48, spans=1, pages=1,
+                   allocated_slots=10, live_slots=10, live_requested=400, mallocs=10, tail=32,
+                   free_slots=8192 - 480 - 32, util_mean=10 / 170, frag_bytes=7792,
+                   frag_share=7792 / 12084, frag_rank=1),
     ]
     r.peak_live, r.held_at_peak_live = 4000, 16384
     r.peak_held, r.live_at_peak_held = 16384, 3000
+    r.jw_h_over_l_at_peak_live = 16384 / 4000
+    r.jw_h_over_l_at_peak_held = 16384 / 3000
+    r.jw_max_h_over_max_l = 16384 / 4000
     r.mallocs, r.tiny_allocs = 600, 0
     r.heap_goal = 5 << 20
     for k, v in kw.items():
@@ -94,22 +102,22 @@ def test_metrics_sorted_with_units_and_runtime_values():
     assert v["/goalloc/sizeclass/1/frag:bytes"] == 8192 - 3900
 
 
-def test_engine_metric_names_win():
-    # every name the engine defines is kept; its figure is kept wherever it computed one
-    # (per-class figures of a hand-built report were never computed by an engine)
+def test_a_metric_name_has_one_author(monkeypatch):
+    # metric_values names every figure once, from the engine's own values: a name two of its
+    # parts define is an error, not a silent overwrite
     r = make_report()
-    engine = r.metrics()
-    mine = M.metric_values(r)
-    assert set(engine) <= set(mine)
-    for name, value in engine.items():
-        if value is not None and not name.startswith("/goalloc/sizeclass/"):
-            assert mine[name] == value, name
+    v = M.metric_values(r)
+    assert v["/goalloc/sizeclass/1/utilisation:ratio"] == 500 / 1024
+    assert v["/gc/heap/allocs:objects"] == 600
+    monkeypatch.setattr(M, "scavenge_cpu_metrics", lambda rep: {"/gc/heap/allocs:objects": 1})
+    with pytest.raises(ValueError, match="defined twice"):
+        M.metric_values(r)
 
 
 def test_classes_worst_first_with_hand_figures():
     d = doc_of(make_report())
     c1, c5 = d["classes"]
-    # fragmentation (held - live requested): class 1 8192 - 3900 = 4292; class 5 noscan 8192 - 400 = 7792 -> worst first
+    # the engine's ranking (frag_rank) orders them: class 5 noscan first
     assert (c1["label"], c1["frag_bytes"]) == ("5-noscan", 7792)
     assert (c5["label"], c5["frag_bytes"]) == ("1", 4292)
     assert c1["slots"] == (8192 - 32) // 48 == 170

@@ -1,6 +1,7 @@
 """The replay report: per-cycle records, memory classes as runtime/metrics defines them (end and
 at the peak of held memory), fragmentation splits, per size class figures and counters. Plain
-Python data (no numba); `metrics()` gives runtime/metrics and /goalloc/... names."""
+Python data (no numba); goalloc/report/metrics.py gives the figures their runtime/metrics and
+/goalloc/... names."""
 
 from __future__ import annotations
 
@@ -200,53 +201,6 @@ class Report:
     def classes_by_fragmentation(self) -> list[ClassStats]:
         """The classes, worst for fragmentation first (frag_rank order)."""
         return sorted(self.classes, key=lambda c: c.frag_rank)
-
-    def metrics(self) -> dict[str, int | float | None]:
-        m: dict[str, int | float | None] = {
-            "/memory/classes/heap/objects:bytes": self.end.objects,
-            "/memory/classes/heap/unused:bytes": self.end.unused,
-            "/memory/classes/heap/free:bytes": self.end.free,
-            "/memory/classes/heap/released:bytes": self.end.released,
-            "/gc/cycles/total:gc-cycles": len([c for c in self.cycles if c.end_event is not None]),
-            "/gc/heap/goal:bytes": self.heap_goal,
-            "/gc/heap/allocs:objects": self.mallocs - self.tiny_allocs,  # tiny excluded
-            "/gc/heap/allocs:bytes": self.alloc_bytes,
-            "/gc/heap/frees:objects": self.frees,
-            "/gc/heap/live:bytes": self.heap_marked,
-            "/gc/heap/tiny/allocs:objects": self.tiny_allocs,
-            "/goalloc/frag/rounding:bytes": self.end_frag.rounding,
-            "/goalloc/frag/tail:bytes": self.end_frag.tail,
-            "/goalloc/frag/free-slots:bytes": self.end_frag.free_slots,
-            "/goalloc/frag/dead-unswept:bytes": self.end_frag.dead_unswept,
-            "/goalloc/heap/spans:count": self.spans_in_use,
-        }
-        done = [c for c in self.cycles if c.end_event is not None]
-        m.update({
-            "/gc/cycles/automatic:gc-cycles": len([c for c in done if c.kind != "forced"]),
-            "/gc/cycles/forced:gc-cycles": len([c for c in done if c.kind == "forced"]),
-            "/goalloc/gc/cycles/periodic:gc-cycles": self.periodic_cycles,
-            "/goalloc/gc/cons-mark:ratio": self.cons_mark,
-            "/goalloc/frag/jw/h-over-l-at-peak-live:ratio": self.jw_h_over_l_at_peak_live,
-            "/goalloc/frag/jw/h-over-l-at-peak-held:ratio": self.jw_h_over_l_at_peak_held,
-            "/goalloc/frag/jw/max-h-over-max-l:ratio": self.jw_max_h_over_max_l,
-            "/gc/heap/frees:bytes": self.freed_bytes,
-            "/goalloc/sweep/background:spans": self.spans_swept_background,
-            "/goalloc/sweep/proportional:spans": self.spans_swept_proportional,
-            "/goalloc/sweep/reclaim:spans": self.spans_reclaimed,
-            "/goalloc/scavenge/background:bytes": self.released_background_bytes,
-            "/goalloc/scavenge/eager:bytes": self.released_eager_bytes,
-        })
-        if self.peak is not None:
-            for name in ("objects", "unused", "free", "released"):
-                m[f"/goalloc/peak/memory/classes/heap/{name}:bytes"] = getattr(self.peak, name)
-        for c in self.classes:
-            base = f"/goalloc/sizeclass/{c.size_class}{'' if not c.noscan else '-noscan'}"
-            m[base + "/spans:count"] = c.spans
-            m[base + "/utilisation:ratio"] = c.util_mean
-            m[base + "/utilisation-at-peak:ratio"] = c.util_mean_at_peak
-            m[base + "/frag:bytes"] = c.frag_bytes
-            m[base + "/frag-share:ratio"] = c.frag_share
-        return m
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,10 +1,7 @@
-"""A replay Report's figures as runtime/metrics-style {name, unit, value} records, plus the
-derived per-class figures (slot utilisation, fragmentation bytes and share) the text and JSON reports both show.
-
-Names are the runtime's exact runtime/metrics names where the meaning is the same, goalloc's
-own under /goalloc/ (docs/json.md lists them). The engine's `Report.metrics()` is the base; names it defines keep its
-values, and the figures below fill in only names the engine lacks (or leaves None), so metrics
-the engine adds later flow through. No numba, no numpy.
+"""A replay Report's figures as runtime/metrics-style {name, unit, value} records: the one
+place that names them. Names are the runtime's exact runtime/metrics names where the meaning is
+the same, goalloc's own under /goalloc/ (docs/json.md lists them). Every value is a figure the
+engine computed (engine/readout.py); nothing here re-derives one. No numba, no numpy.
 """
 
 from __future__ import annotations
@@ -42,54 +39,17 @@ def class_slots(c) -> int:
     return (c.pages * PAGE_SIZE - c.tail) // c.slot_size
 
 
-def class_utilisation(c) -> float | None:
-    """Mean slot utilisation of the class's in-use spans: live slots / slots per span (the
-    engine's `util_mean` when it provides one; with equal spans the two are the same)."""
-    v = c.util_mean
-    if v is not None:
-        return v
-    return ratio(c.live_slots, class_slots(c))
-
-
-def class_frag(c) -> int:
-    """Bytes the class holds beyond its live objects' sizes (requested sizes where the trace
-    has them): rounding + span tail + free slots + dead unswept slots (the engine's
-    `frag_bytes` when it ranked the classes)."""
-    if c.frag_rank:
-        return c.frag_bytes
-    return max(0, c.bytes_held - c.live_requested)
-
-
-def class_frag_share(c, total: int) -> float | None:
-    if c.frag_rank and c.frag_share is not None:
-        return c.frag_share
-    return ratio(class_frag(c), total)
-
-
-def ranked_classes(report) -> list:
-    """The report's classes, worst for fragmentation first (the engine's ranking if it has one)."""
-    classes = list(report.classes)
-    if classes and all(c.frag_rank for c in classes):
-        return sorted(classes, key=lambda c: c.frag_rank)
-    return sorted(classes, key=lambda c: (-class_frag(c), c.size_class, c.noscan))
-
-
 # -- whole-report metrics ---------------------------------------------------------------------
 
 
 def jw_measures(report) -> dict[str, float | None]:
-    """Johnstone & Wilson's whole-run measures (L live requested bytes, H held bytes): the
-    engine's `jw_*` figures when it has them, else worked out from its peaks."""
-    computed = {
-        "h_over_l_at_peak_live": ratio(report.held_at_peak_live, report.peak_live),
-        "h_over_l_at_peak_held": ratio(report.peak_held, report.live_at_peak_held),
-        "max_h_over_max_l": ratio(report.peak_held, report.peak_live),
+    """Johnstone & Wilson's whole-run measures (L live requested bytes, H held bytes), as the
+    engine worked them out from its peaks."""
+    return {
+        "h_over_l_at_peak_live": report.jw_h_over_l_at_peak_live,
+        "h_over_l_at_peak_held": report.jw_h_over_l_at_peak_held,
+        "max_h_over_max_l": report.jw_max_h_over_max_l,
     }
-    out = {}
-    for key, value in computed.items():
-        engine = getattr(report, "jw_" + key, None)
-        out[key] = engine if engine is not None else value
-    return out
 
 
 def peak_inuse_sampled(report) -> int | None:
@@ -143,68 +103,104 @@ def scavenge_cpu_metrics(report) -> dict:
             "/cpu/classes/scavenge/assist:cpu-seconds": sc["assist_ns"] / 1e9}
 
 
-def metric_values(report) -> dict[str, int | float | None]:
-    """Every metric name -> value (the engine's names first, goalloc's additions after)."""
-    m: dict[str, int | float | None] = dict(report.metrics())
-    add = {
-        "/gc/gogc:percent": gogc_metric(report.gogc),
-        "/gc/gomemlimit:bytes": memlimit_metric(report.memlimit),
-        "/sched/gomaxprocs:threads": report.procs,
-        "/gc/heap/allocs:objects": report.mallocs - report.tiny_allocs,
-        "/goalloc/trace/events:count": report.events,
-        "/goalloc/trace/frees:objects": report.deaths,
+def _heap_metrics(report) -> dict:
+    """The heap's memory classes at the end, its cycles and counters, the sweeper's and the
+    scavenger's work (runtime/metrics names where the meaning is the same)."""
+    done = [c for c in report.cycles if c.end_event is not None]
+    m = {
+        "/memory/classes/heap/objects:bytes": report.end.objects,
+        "/memory/classes/heap/unused:bytes": report.end.unused,
+        "/memory/classes/heap/free:bytes": report.end.free,
+        "/memory/classes/heap/released:bytes": report.end.released,
+        "/goalloc/memory/classes/heap/total:bytes": report.end.total,
+        "/gc/cycles/total:gc-cycles": len(done),
+        "/gc/cycles/automatic:gc-cycles": len([c for c in done if c.kind != "forced"]),
+        "/gc/cycles/forced:gc-cycles": len([c for c in done if c.kind == "forced"]),
+        "/goalloc/gc/cycles/periodic:gc-cycles": report.periodic_cycles,
+        "/goalloc/gc/cons-mark:ratio": report.cons_mark,
+        "/gc/heap/goal:bytes": report.heap_goal,
+        "/gc/heap/allocs:objects": report.mallocs - report.tiny_allocs,  # tiny excluded
+        "/gc/heap/allocs:bytes": report.alloc_bytes,
+        "/gc/heap/frees:objects": report.frees,
+        "/gc/heap/frees:bytes": report.freed_bytes,
+        "/gc/heap/live:bytes": report.heap_marked,
+        "/gc/heap/tiny/allocs:objects": report.tiny_allocs,
+        "/goalloc/heap/spans:count": report.spans_in_use,
         "/goalloc/heap/live-requested:bytes": report.live_requested,
         "/goalloc/heap/mapped:bytes": report.mapped_bytes,
         "/goalloc/heap/reserved:bytes": report.reserved_bytes,
+        "/goalloc/trace/events:count": report.events,
+        "/goalloc/trace/frees:objects": report.deaths,
+        "/goalloc/sweep/background:spans": report.spans_swept_background,
+        "/goalloc/sweep/proportional:spans": report.spans_swept_proportional,
+        "/goalloc/sweep/reclaim:spans": report.spans_reclaimed,
+        "/goalloc/scavenge/background:bytes": report.released_background_bytes,
+        "/goalloc/scavenge/eager:bytes": report.released_eager_bytes,
+    }
+    if report.peak is not None:
+        for name in ("objects", "unused", "free", "released", "total"):
+            m[f"/goalloc/peak/memory/classes/heap/{name}:bytes"] = getattr(report.peak, name)
+    inuse = peak_inuse_sampled(report)
+    if inuse is not None:
+        m["/goalloc/peak/heap/inuse-sampled:bytes"] = inuse
+    return m
+
+
+def _jw_metrics(report) -> dict:
+    """Johnstone & Wilson's peaks and ratios."""
+    jw = jw_measures(report)
+    return {
         "/goalloc/frag/jw/peak-live:bytes": report.peak_live,
         "/goalloc/frag/jw/held-at-peak-live:bytes": report.held_at_peak_live,
         "/goalloc/frag/jw/peak-held:bytes": report.peak_held,
         "/goalloc/frag/jw/live-at-peak-held:bytes": report.live_at_peak_held,
+        "/goalloc/frag/jw/h-over-l-at-peak-live:ratio": jw["h_over_l_at_peak_live"],
+        "/goalloc/frag/jw/h-over-l-at-peak-held:ratio": jw["h_over_l_at_peak_held"],
+        "/goalloc/frag/jw/max-h-over-max-l:ratio": jw["max_h_over_max_l"],
     }
-    jw = jw_measures(report)
-    add["/goalloc/frag/jw/h-over-l-at-peak-live:ratio"] = jw["h_over_l_at_peak_live"]
-    add["/goalloc/frag/jw/h-over-l-at-peak-held:ratio"] = jw["h_over_l_at_peak_held"]
-    add["/goalloc/frag/jw/max-h-over-max-l:ratio"] = jw["max_h_over_max_l"]
-    if report.end is not None:
-        add["/goalloc/memory/classes/heap/total:bytes"] = report.end.total
-    if report.peak is not None:
-        p = report.peak
-        add.update({
-            "/goalloc/peak/memory/classes/heap/objects:bytes": p.objects,
-            "/goalloc/peak/memory/classes/heap/unused:bytes": p.unused,
-            "/goalloc/peak/memory/classes/heap/free:bytes": p.free,
-            "/goalloc/peak/memory/classes/heap/released:bytes": p.released,
-            "/goalloc/peak/memory/classes/heap/total:bytes": p.total,
-        })
-    inuse = peak_inuse_sampled(report)
-    if inuse is not None:
-        add["/goalloc/peak/heap/inuse-sampled:bytes"] = inuse
-    add.update(_frag("/goalloc", report.end_frag))
-    add.update(_frag("/goalloc/peak", report.peak_frag))
+
+
+def _class_metrics(report) -> dict:
+    """Per size class: the engine's figures under /goalloc/sizeclass/<label>/."""
+    m = {}
+    for c in report.classes:
+        base = f"/goalloc/sizeclass/{class_label(c)}"
+        m[base + "/spans:count"] = c.spans
+        m[base + "/objects:objects"] = c.allocated_slots
+        m[base + "/held:bytes"] = c.bytes_held
+        m[base + "/utilisation:ratio"] = c.util_mean
+        m[base + "/utilisation-at-peak:ratio"] = c.util_mean_at_peak
+        m[base + "/frag:bytes"] = c.frag_bytes
+        m[base + "/frag-share:ratio"] = c.frag_share
+    return m
+
+
+def metric_values(report) -> dict[str, int | float | None]:
+    """Every metric name -> value: the one place a Report's figures get their names."""
     from goalloc.report.locks import lock_metrics
     from goalloc.report.pauses import pause_metrics
 
-    add.update(lock_metrics(report))  # issue #6
-    add.update(pause_metrics(report))
-    add.update(gc_cpu_metrics(report))  # issue #15
-    add.update(scavenge_cpu_metrics(report))  # issue #20
-    for name, value in add.items():
-        if m.get(name) is None:  # the engine's figure wins where it has one
-            m[name] = value
+    m: dict[str, int | float | None] = {
+        "/gc/gogc:percent": gogc_metric(report.gogc),
+        "/gc/gomemlimit:bytes": memlimit_metric(report.memlimit),
+        "/sched/gomaxprocs:threads": report.procs,
+    }
+    parts = (_heap_metrics(report), _frag("/goalloc", report.end_frag),
+             _frag("/goalloc/peak", report.peak_frag), _jw_metrics(report),
+             lock_metrics(report),  # issue #6
+             pause_metrics(report), gc_cpu_metrics(report),  # issue #15
+             scavenge_cpu_metrics(report),  # issue #20
+             _class_metrics(report))
+    for part in parts:
+        shared = m.keys() & part.keys()
+        if shared:  # a name has one author
+            raise ValueError(f"metric names defined twice: {sorted(shared)}")
+        m.update(part)
     # figures the trace cannot support (no real clock, MMU windows beyond the trace): null
     from goalloc.report.caveats import withheld_metrics
 
     for name in withheld_metrics(report, list(m)):
         m[name] = None
-    # per class: class_frag & co. already take the engine's figures when it computed them
-    total_frag = sum(class_frag(c) for c in report.classes)
-    for c in report.classes:
-        label = class_label(c)
-        m[f"/goalloc/sizeclass/{label}/objects:objects"] = c.allocated_slots
-        m[f"/goalloc/sizeclass/{label}/held:bytes"] = c.bytes_held
-        m[f"/goalloc/sizeclass/{label}/frag:bytes"] = class_frag(c)
-        m[f"/goalloc/sizeclass/{label}/frag-share:ratio"] = class_frag_share(c, total_frag)
-        m[f"/goalloc/sizeclass/{label}/utilisation:ratio"] = class_utilisation(c)
     return m
 
 

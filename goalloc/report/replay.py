@@ -124,18 +124,13 @@ def _plain(obj):
 
 
 def class_records(report) -> list[dict]:
-    """Per size class, worst for fragmentation first, with the derived figures (the engine's
-    own per-class fields, e.g. utilisation histograms, come along under their names)."""
-    ranked = M.ranked_classes(report)
-    total = sum(M.class_frag(c) for c in ranked)
+    """Per size class, worst for fragmentation first: the engine's per-class fields under their
+    names, plus the metric label and the slot count."""
     out = []
-    for c in ranked:
+    for c in report.classes_by_fragmentation():
         d = _plain(c)
         d["label"] = M.class_label(c)
         d["slots"] = M.class_slots(c)
-        d["util_mean"] = M.clean(M.class_utilisation(c))
-        d["frag_bytes"] = M.class_frag(c)
-        d["frag_share"] = M.clean(M.class_frag_share(c, total))
         out.append(d)
     return out
 
@@ -436,27 +431,25 @@ def _print_fragmentation(report, console) -> None:
                   f"{_ratio(jw['max_h_over_max_l'])}")
 
 
-def _size_class_row(c, total_frag: int, hists: bool) -> list[str]:
+def _size_class_row(c, hists: bool) -> list[str]:
     name = "large" if not c.slot_size else str(c.size_class)
     if c.noscan:
         name += " noscan"
     return [name, f"{c.slot_size} B" if c.slot_size else "-", count(c.spans),
-            count(c.allocated_slots), _pct(M.class_utilisation(c)),
-            iec_bytes(c.bytes_held), iec_bytes(M.class_frag(c)),
-            _pct(M.class_frag_share(c, total_frag)),
+            count(c.allocated_slots), _pct(c.util_mean), iec_bytes(c.bytes_held),
+            iec_bytes(c.frag_bytes), _pct(c.frag_share),
             *([_spark(c.util_hist)] if hists else [])]
 
 
 def _print_size_classes(report, console, top: int) -> None:
     """The `top` size classes worst for fragmentation at the end."""
-    ranked = M.ranked_classes(report)
-    total_frag = sum(M.class_frag(c) for c in ranked)
+    ranked = report.classes_by_fragmentation()
     cols = [("class", "left"), ("slot", "right"), ("spans", "right"), ("objects", "right"),
             ("slot util", "right"), ("held", "right"), ("frag", "right"), ("share", "right")]
     hists = any(c.util_hist for c in ranked[:top])
     if hists:
         cols.append(("util hist", "left"))
-    rows = [_size_class_row(c, total_frag, hists) for c in ranked[:top]]
+    rows = [_size_class_row(c, hists) for c in ranked[:top]]
     print_table(console, "Size classes at the end, worst for fragmentation first", cols, rows,
                 ("util hist", "objects", "share"))
     if len(ranked) > top:
