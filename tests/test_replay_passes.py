@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import goalloc.trace
+from goalloc.engine import passes
 from goalloc.engine import replay as replay_mod
 from goalloc.engine.config import Config
 from goalloc.report.replay import to_json
@@ -33,7 +34,7 @@ def _replay_counting_decodes(monkeypatch) -> tuple[str, int]:
 
 def test_kept_chunks_give_the_streamed_result_and_decode_once(monkeypatch):
     kept, kept_decodes = _replay_counting_decodes(monkeypatch)
-    monkeypatch.setattr(replay_mod, "KEEP_CHUNKS_BYTES", 0)  # nothing fits: every pass reads
+    monkeypatch.setattr(passes, "KEEP_CHUNKS_BYTES", 0)  # nothing fits: every pass reads
     streamed, streamed_decodes = _replay_counting_decodes(monkeypatch)
     assert kept == streamed
     with goalloc.trace.open(TRACE) as r:

@@ -9,20 +9,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import queue
-import threading
 
 import numpy as np
 
 import goalloc.trace
 from goalloc import releases
-from goalloc.engine import arrays, attribution, locks, lookahead, mstats, pauses, whatif
+from goalloc.engine import arrays, attribution, locks, mstats, passes, pauses, whatif
 from goalloc.engine import state as S
 from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
 from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
 from goalloc.engine.kernel import (
-    FLUSH_MCACHES,
-    FORCED_GC,
     MANUAL_ALLOC,
     force_gc,
     init,
@@ -229,7 +225,7 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
     figures at the peak of held memory, from one more replay that stops there."""
     config = config or Config()
     config.check()
-    plans = _Plans(path)
+    plans = passes.Passes(path)
     try:
         r = _replay(path, config, plans, progress, engine_out, fast_paths, attribute)
         if attribute and peak_spans and r.attribution["peak_event"] >= 0:
@@ -253,71 +249,7 @@ def _peak_spans(path, config: Config, plans, fast_paths, r: Report) -> None:
                                    r.peak.objects + r.peak.unused)
 
 
-# Decoded chunks kept for the passes of one replay() call over a trace that is planned
-# (lookahead.plan reads it whole first): a pacer-mode replay of a Go trace passes over it two to
-# four times more (the scan-rate pass, the replay, the death-time range), each decompressing and
-# validating it again. Kept when they fit in this many bytes (about 7 M events), else streamed.
-KEEP_CHUNKS_BYTES = 256 << 20
-
-
-class _Plans:
-    """lookahead.plan of one trace, made once (it reads the whole trace) and handed out as a
-    fresh copy to each replay of it (build and the timed-death cursor change a plan); the
-    chunks the planning pass read, and the first replay's validation of them, kept for the
-    later passes (`chunks`)."""
-
-    def __init__(self, path):
-        self.path = path
-        self.made = False
-        self.plan = None
-        self.kept: list | None = None  # decoded chunks, in order, when they fit
-        self.kept_bytes = 0
-        self.validated = None  # (first bad event per chunk, validator state) of a whole pass
-
-    def get(self, header, death_time: str):
-        if not self.made:
-            self.kept = []
-            self.plan = lookahead.plan(self.path, header, self._keep)
-            if self.plan is None:
-                self.kept = None  # not planned: one pass per replay, nothing to share
-            self.made = True
-        if self.plan is None:
-            return None
-        if death_time == "lifetimes":
-            self.plan.estimate_lifetimes()
-        return self.plan.replay_copy()
-
-    def _keep(self, chunk) -> None:
-        if self.kept is None:
-            return
-        self.kept_bytes += sum(getattr(chunk, f.name).nbytes for f in dataclasses.fields(chunk)
-                               if isinstance(getattr(chunk, f.name), np.ndarray))
-        if self.kept_bytes > KEEP_CHUNKS_BYTES:
-            self.kept = None
-        else:
-            self.kept.append(chunk)
-
-    def chunks(self, reader, sweep: bool):
-        """(chunk, first bad event or -1) for every chunk of the trace, and the validator's
-        state once the iteration ends: from the kept chunks and their validation when there
-        are, else read (and validated) ahead from `reader`."""
-        if self.validated is not None:
-            return zip(self.kept, self.validated[0], strict=True), self.validated[1]
-        vs = validate.ScanState()
-        if self.kept is None:
-            return _read_ahead(reader, vs, sweep), vs
-        return self._validate_kept(vs, sweep), vs
-
-    def _validate_kept(self, vs, sweep: bool):
-        bads = []
-        for chunk, bad in _read_ahead(self.kept, vs, sweep):
-            bads.append(bad)
-            yield chunk, bad
-        if len(bads) == len(self.kept) and max(bads, default=-1) < 0:
-            self.validated = (bads, vs)
-
-
-def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_paths,
+def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fast_paths,
             attribute: bool = False, stop_after: int | None = None) -> Report | Engine:
     scan_rate_source = "config" if config.scan_rate is not None else "default"
     if config.gc_mode == "pacer" and config.scan_rate is None:
@@ -357,9 +289,9 @@ def _replay(path, config: Config, plans: _Plans, progress, engine_out, fast_path
             gcs = np.flatnonzero(chunk.kind == fmt.GC_START)
             if gcs.shape[0]:
                 last_gc = chunk.start + int(gcs[-1])
-            chunk = _engine_kinds(chunk, forced)
+            chunk = passes.engine_kinds(chunk, forced)
             if stop_after is not None and chunk.start + chunk.n > stop_after + 1:
-                run_chunk(_head(chunk, stop_after + 1 - chunk.start))
+                run_chunk(passes.head(chunk, stop_after + 1 - chunk.start))
                 return eng  # the state right after event `stop_after`
             run_chunk(chunk)
             events += chunk.n
@@ -395,7 +327,7 @@ def _nonheap_scan(eng: Engine, config: Config) -> dict | None:
 
 
 def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
-                       plans: _Plans | None = None) -> float | None:
+                       plans: passes.Passes | None = None) -> float | None:
     """The mark cost model's scan rate as the recording shows it, for pacer-mode replays of a
     recorded Go trace (frees "sweep", GC markers): a recorded-mode replay gives the model's scan
     work at each recorded mark start, the trace each mark's duration (gc_start to mark
@@ -410,7 +342,7 @@ def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
     # the recorded marks ran on the recorded GOMAXPROCS, whatever the replay models
     rec = _replay(path, dataclasses.replace(config, gc_mode="recorded", procs=None,
                                             scan_rate=DEFAULT_SCAN_RATE),
-                  plans or _Plans(path), None, None, fast_paths)
+                  plans or passes.Passes(path), None, None, fast_paths)
     work = 0
     cpu_ns = 0.0
     for c in rec.cycles:
@@ -420,94 +352,3 @@ def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
     if work <= 0 or cpu_ns <= 0:
         return None
     return float(f"{work * 1e9 / cpu_ns:.6g}")  # 6 digits, as the report shows it
-
-
-def _read_ahead(reader, vs, sweep, depth: int = 2):
-    """Yield (chunk, first bad event or -1) for every chunk of `reader` (a trace reader or
-    kept chunks), in order. Reading (decompression)
-    and the validation kernel run on a second thread up to `depth` chunks ahead of the replay
-    kernel (both release the GIL); it stops after a bad chunk. The caller raises, so errors
-    and their order are as without read-ahead."""
-    q: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for chunk in reader:
-                vs.reserve_ids(chunk)
-                bad = _scan(vs, chunk, sweep)
-                if not put((chunk, bad, None)) or bad >= 0:
-                    return
-            put((None, -1, None))
-        except BaseException as e:  # noqa: BLE001 (re-raised in the caller's thread)
-            put((None, -1, e))
-
-    t = threading.Thread(target=work, name="goalloc-read-ahead", daemon=True)
-    t.start()
-    try:
-        while True:
-            chunk, bad, err = q.get()
-            if err is not None:
-                raise err
-            if chunk is None:
-                return
-            yield chunk, bad
-            if bad >= 0:
-                return
-    finally:
-        stop.set()  # the reader is closed after this: the worker must be done with it
-        t.join()
-
-
-
-
-def _head(chunk, n: int):
-    """The chunk's first n events."""
-    return dataclasses.replace(chunk, n=n, **{k: v[:n] for k, v in chunk.columns().items()})
-
-
-def _scan(vs, chunk, sweep: bool) -> int:
-    """The validator's kernel over one chunk: the first bad event, or -1."""
-    return validate.scan_chunk(chunk, vs, strict=True, sweep=sweep)
-
-
-def _engine_kinds(chunk, forced: bool):
-    """The chunk with the kernel's internal kinds in place: every stw_begin whose reason
-    flushes the mcaches (ReadMemStats) becomes FLUSH_MCACHES, and, when `forced` (pacer mode,
-    Config.replay_forced_gcs), every gc_start the trace marks as forced (runtime.GC) becomes
-    FORCED_GC; a span_alloc of a manual span (aux -1: stacks, GC work buffers) becomes
-    MANUAL_ALLOC. A metric event's value index (aux) goes into its flags, which the kernel reads
-    (a metric event has no flags of its own). A gc_start's size, which the format leaves
-    unused, is cleared: the kernel reads the recording's stacks + globals there (put in by
-    snapshot.Plan.run_chunk after this). The chunk itself if there is none."""
-    reason = chunk.aux.clip(0, len(fmt.STW_REASONS) - 1)
-    flush = ((chunk.kind == fmt.STW_BEGIN) & fmt.FLUSH_REASON[reason]
-             & (chunk.aux < len(fmt.STW_REASONS)))
-    gcs = (chunk.kind == fmt.GC_START) & (chunk.aux == fmt.GC_TRIGGER_FORCED) & forced
-    met = chunk.kind == fmt.METRIC
-    sized = (chunk.kind == fmt.GC_START) & (chunk.size != 0)
-    manual = (chunk.kind == fmt.SPAN_ALLOC) & (chunk.aux < 0)
-    if not (flush.any() or gcs.any() or met.any() or sized.any() or manual.any()):
-        return chunk
-    kind = chunk.kind.copy()
-    kind[flush] = FLUSH_MCACHES
-    kind[gcs] = FORCED_GC
-    kind[manual] = MANUAL_ALLOC
-    flags = chunk.flags
-    if met.any():
-        flags = flags.copy()
-        flags[met] = chunk.aux[met].clip(0, len(fmt.METRIC_NAMES))
-    size = chunk.size
-    if sized.any():
-        size = size.copy()
-        size[sized] = 0
-    return dataclasses.replace(chunk, kind=kind, flags=flags, size=size)
