@@ -13,7 +13,7 @@ import pytest
 
 from goalloc.trace import Header, Writer
 
-# design/go-runtime-model.md §1.1 "maxw%" column, classes 1..67.
+# runtime/sizeclasses.go's "max waste" column (the table atop the file), classes 1..67.
 GO_MAXW = [87.50, 43.75, 29.24, 21.88, 31.52, 23.44, 19.07, 15.95, 13.56, 11.72, 11.82, 9.73,
            9.59, 9.25, 8.12, 8.15, 6.62, 5.86, 12.16, 11.80, 9.88, 9.51, 10.71, 8.37, 6.82, 6.05,
            12.33, 15.48, 13.93, 13.94, 15.52, 12.40, 12.41, 15.55, 14.00, 14.00, 15.57, 12.45,

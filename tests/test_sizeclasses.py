@@ -1,5 +1,5 @@
 """goalloc.sizeclasses: the generated Go table against the runtime's published table (typed in
-from design/go-runtime-model.md §1.1-1.2, not produced by the code), profiles, lookups,
+from the table atop runtime/sizeclasses.go, not produced by the code), profiles, lookups,
 custom tables and the trace bill."""
 
 from __future__ import annotations

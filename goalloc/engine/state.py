@@ -10,7 +10,7 @@ slots are numbered by `_Slots` in the order named (no number by hand).
 
 from __future__ import annotations
 
-# ---- runtime constants (design/go-runtime-model.md section 0) --------------------------------
+# ---- runtime constants (runtime/malloc.go, mheap.go, mpagealloc.go, mgcsweep.go) -----------
 PAGE_SIZE = 8192
 PAGE_SHIFT = 13
 CHUNK_PAGES = 512  # pallocChunkPages: 4 MiB
