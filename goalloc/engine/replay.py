@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -231,8 +232,13 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         if attribute and peak_spans and r.attribution["peak_event"] >= 0:
             _peak_spans(path, config, plans, fast_paths, r)
         if death_range and whatif.applies(r, config):
-            others = [_replay(path, c, plans, None, None, fast_paths)
-                      for c in whatif.bound_configs(config, r)]
+            # the two bounds are independent replays: run side by side (the kernels release
+            # the GIL; each has its own engine, plan copy and reader)
+            bounds = whatif.bound_configs(config, r)
+            with ThreadPoolExecutor(len(bounds), thread_name_prefix="goalloc-bound") as pool:
+                futures = [pool.submit(_replay, path, c, plans, None, None, fast_paths)
+                           for c in bounds]
+                others = [f.result() for f in futures]
             r.death_range = whatif.death_range(r, others)
         return r
     except arrays.ModelLimitError as e:
