@@ -7,8 +7,6 @@ replay kernel, and the kernel's internal event kinds put in place of the format'
 from __future__ import annotations
 
 import dataclasses
-import queue
-import threading
 
 import numpy as np
 
@@ -16,6 +14,7 @@ from goalloc.engine import lookahead
 from goalloc.engine.kernel import FLUSH_MCACHES, FORCED_GC, MANUAL_ALLOC
 from goalloc.trace import format as fmt
 from goalloc.trace import validate
+from goalloc.trace.prefetch import prefetched
 
 # Decoded chunks kept for the passes of one replay() call over a trace that is planned
 # (lookahead.plan reads it whole first): a pacer-mode replay of a Go trace passes over it two to
@@ -83,50 +82,20 @@ class Passes:
 
 def read_ahead(reader, vs, sweep, depth: int = 2):
     """Yield (chunk, first bad event or -1) for every chunk of `reader` (a trace reader or
-    kept chunks), in order. Reading (decompression)
-    and the validation kernel run on a second thread up to `depth` chunks ahead of the replay
-    kernel (both release the GIL); it stops after a bad chunk. The caller raises, so errors
-    and their order are as without read-ahead."""
-    q: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
+    kept chunks), in order, stopping after a bad chunk. Reading (decompression) and the
+    validation kernel run on a second thread up to `depth` chunks ahead of the replay kernel
+    (trace/prefetch.py). The caller raises, so errors and their order are as without
+    read-ahead."""
 
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for chunk in reader:
-                vs.reserve_ids(chunk)
-                bad = _scan(vs, chunk, sweep)
-                if not put((chunk, bad, None)) or bad >= 0:
-                    return
-            put((None, -1, None))
-        except BaseException as e:  # noqa: BLE001 (re-raised in the caller's thread)
-            put((None, -1, e))
-
-    t = threading.Thread(target=work, name="goalloc-read-ahead", daemon=True)
-    t.start()
-    try:
-        while True:
-            chunk, bad, err = q.get()
-            if err is not None:
-                raise err
-            if chunk is None:
-                return
+    def scanned():
+        for chunk in reader:
+            vs.reserve_ids(chunk)
+            bad = _scan(vs, chunk, sweep)
             yield chunk, bad
             if bad >= 0:
                 return
-    finally:
-        stop.set()  # the reader is closed after this: the worker must be done with it
-        t.join()
 
-
+    return prefetched(scanned(), depth)
 
 
 def head(chunk, n: int):
