@@ -19,6 +19,7 @@ from goalloc.engine.snapshot import Plan
 from goalloc.jit import kernel
 from goalloc.trace import format as fmt
 from goalloc.trace import validate
+from goalloc.trace.prefetch import prefetched
 
 # plan counters
 C_MOVED = 0  # frees turned into deaths before their cycle's gc_start
@@ -115,7 +116,7 @@ def plan(path, header, on_chunk=None) -> Plan | None:
     if not planner.sweep and not planner.placed:
         return None
     with goalloc.trace.open(path) as reader:
-        for chunk in reader:
+        for chunk in prefetched(reader):  # the next chunk decompressed while this one is read
             if on_chunk is not None:
                 on_chunk(chunk)
             planner.read(chunk)
@@ -264,10 +265,13 @@ class _Planner:
             p.death_at, p.death_id, p.death_mid, p.death_lo = (
                 np.concatenate(dd[k]) for k in ("at", "id", "mid", "lo"))
         span = np.concatenate(dd["span"], axis=1) if dd["span"] else np.zeros((3, 0), np.int64)
-        order = np.argsort(p.death_at, kind="stable")
-        p.death_at, p.death_id = p.death_at[order], p.death_id[order]
-        p.death_mid, p.death_lo = p.death_mid[order], p.death_lo[order]
-        p.death_span = span[:, order]
+        # usually in order already (a stable sort would then copy five arrays for nothing)
+        if np.any(p.death_at[1:] < p.death_at[:-1]):
+            order = np.argsort(p.death_at, kind="stable")
+            p.death_at, p.death_id = p.death_at[order], p.death_id[order]
+            p.death_mid, p.death_lo = p.death_mid[order], p.death_lo[order]
+            span = span[:, order]
+        p.death_span = span
         p.survivors = _survivors(self.st, self.last_alloc, self.last_alloc_t, self.snap)
 
     def _finish_snapshot(self, p: Plan) -> None:
