@@ -42,8 +42,9 @@ KNOWN = {
                         "(1.23 too, so not a release difference), mean up to 0.55%",
     ("multi", "classes"): "4 busy Ps on 2 cores: spans per class at the end off by up to 8.8% "
                           "(about 170 spans: placement history, +-1 span in a dozen classes)",
-    ("multi", "pacer"): "pacer mode on a 0.1 s program: 6-8 cycles, off by up to 2 (33%); the "
-                        "model's marks are far shorter than the runtime's (assists take no time)",
+    ("multi", "pacer"): "pacer mode on a 0.1 s program: 5-8 cycles, one or two more than the "
+                        "runtime's (up to 40%): the model parks all four mutators at a mark's "
+                        "first uncovered assist, the runtime parks its goroutines one by one",
     ("long", "pacer"): "pacer mode: one recording of 15 ran 19 cycles for 22 (-14%)",
     # what tells 1.27 from 1.26 in a trace is a size-specialised malloc frame (under 81 B) on
     # a stack; `long` allocates 81 B+ slices, so its GCs start in makeslice's

@@ -68,9 +68,9 @@ KNOWN = {
     # since, on 26 kept ones)
     ("released", "mean"): (("shrink", "bursts"), SHRINK),
     ("free", "mean"): (("shrink", "bursts"), SHRINK),
-    ("pacer", "mean"): (PROGRAMS, "pacer mode: the model's cycles fall elsewhere (assists and "
-                                  "the GC CPU limiter are not modelled, #15), so the heap's "
-                                  "peak and what is free differ: means 3-41% per class"),
+    ("pacer", "mean"): (PROGRAMS, "pacer mode: the model's cycles fall elsewhere than the "
+                                  "runtime's (#15), so the heap's peak and what is free "
+                                  "differ: means 3-41% per class"),
 }
 
 

@@ -36,6 +36,7 @@ from goalloc.engine.state import (
     CY_LIMITED,
     CY_MARKED,
     CY_SCAN_WORK,
+    CY_STALL_AT_START,
     CY_START_EVENT,
     CY_START_TS,
     CY_TRIGGER,
@@ -103,6 +104,7 @@ from goalloc.engine.state import (
     S_SG,
     S_SPAN_HW,
     S_SPANS_INUSE,
+    S_STALL,
     S_SWEEP_CLASS,
     S_SWEEP_DONE_TS,
     S_TL_N,
@@ -189,6 +191,7 @@ def mark_start(s, event, ts, trigger, goal, limit_bound, kind):
     cyc = s.cyc
     cyc[n, CY_START_EVENT] = event
     cyc[n, CY_START_TS] = ts
+    cyc[n, CY_STALL_AT_START] = s.sc[S_STALL]
     cyc[n, CY_HEAP_AT_TRIGGER] = sc[S_HEAP_LIVE]
     cyc[n, CY_TRIGGER] = trigger
     cyc[n, CY_GOAL] = goal
@@ -226,7 +229,14 @@ def _end_cycle(s):
             u += assist_ns / (np.float64(took) * s.prm[P_NPROCS])
             if u > MAX_UTILIZATION:
                 u = MAX_UTILIZATION
-    cur = np.float64(live - trig) * u / (np.float64(work) * (1.0 - u))
+    # idle mark workers: the Ps parked mutators left idle marked (mark.park); endCycle counts
+    # that CPU in the cons/mark ratio too, but not in the utilization it divides by
+    idle_u = 0.0
+    took = sc[S_NOW] - sc[S_MARK_START_TS]
+    parked = sc[S_STALL] - s.cyc[n, CY_STALL_AT_START]
+    if took > 0 and parked > 0:
+        idle_u = (1.0 - GC_BACKGROUND_UTILIZATION) * np.float64(parked) / np.float64(took)
+    cur = np.float64(live - trig) * (u + idle_u) / (np.float64(work) * (1.0 - u))
     if s.prm[P_GOVERSION] >= 122:
         cm = cur
         for i in range(4):

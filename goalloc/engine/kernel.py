@@ -87,6 +87,7 @@ from goalloc.engine.state import (
     S_SPAN_HW,
     S_SPAN_NFREE,
     S_SPANS_INUSE,
+    S_STALL,
     S_TAIL_BYTES,
     S_TB_HW,
     S_TB_NFREE,
@@ -279,7 +280,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
             need = NEED_LK
             at = i
             break
-        t = ts[i]
+        t = ts[i] + sc[S_STALL]  # the model's clock: later by the time mutators were parked
         if t > now:
             now = t
             sc[S_NOW] = t
@@ -381,7 +382,8 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                             gc.mark_start(s, ev, t, trig, goal, lb, CYK_HEAP)
                     elif mark.assist(s):  # the assist that finished the mark's work
                         sc[S_MARK_BY_GOAL] = 1
-                        gc.mark_term(s, ev, t)
+                        gc.mark_term(s, ev, sc[S_NOW])
+                    now = sc[S_NOW]  # an assist may have parked the mutators (mark.park)
             _peaks(sc, ev)
         elif k == FREE:
             if ids[i] < n_ob:

@@ -8,11 +8,13 @@ GC time over a window: the assist time since the last update plus, while marking
 gcBackgroundUtilization (25%) of the window's total CPU time; mutator time is the rest.
 Updates come at least every gcCPULimiterUpdatePeriod (10 ms) of trace time (the runtime's
 scheduler checks needUpdate), after every assist, and at the two GC transitions.
-Assists take no trace time in the model, so a window's total time is its trace time x
-GOMAXPROCS plus the assist time in it (the program would have run that much longer).
-Simplifications (docs/model.md, "GC CPU limiter"): every P counts as busy (the runtime
-subtracts idle P time, which the trace's allocations do not show), and the STW pauses of the
-transitions, instantaneous in trace time, add nothing to the bucket.
+An assist that scans takes no trace time in the model (only without a scan rate: engine/mark.py
+parks them otherwise), so a window's total time is its trace time x GOMAXPROCS plus the assist
+time in it.
+Idle time leaves the window's total as in the runtime, but the model knows only the idle time
+of Ps whose mutators are parked in assists (mark.park): other idle Ps are not in the trace's
+allocations (docs/model.md, "GC CPU limiter"); the STW pauses of the transitions,
+instantaneous in trace time, add nothing to the bucket.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from goalloc.engine.state import (
     F_LIM_CAP,
     F_LIM_ENABLED_NS,
     F_LIM_FILL,
+    F_LIM_IDLE_POOL,
     F_LIM_OVERFLOW,
     P_NPROCS,
     S_CYCLES,
@@ -93,6 +96,10 @@ def update(s, now):
     sc[S_LIM_LAST] = now
     if sc[S_LIM_GC_ON] != 0:
         gc_time += total * BACKGROUND_UTILIZATION
+    # then idle time (Ps whose mutators are parked in assists, mark.park) leaves the total:
+    # after the workers' share, which is of the real total (updateLocked)
+    total -= fs[F_LIM_IDLE_POOL]
+    fs[F_LIM_IDLE_POOL] = 0.0
     accumulate(s, total - gc_time, gc_time)
 
 
@@ -121,6 +128,12 @@ def headroom(s):
 def add_assist_time(s, ns):
     """addAssistTime: counted at the next update."""
     s.fs[F_LIM_ASSIST_POOL] += ns
+
+
+@njit(cache=True, inline="always")
+def add_idle_time(s, ns):
+    """addIdleTime: idle P time, left out of the next update's window."""
+    s.fs[F_LIM_IDLE_POOL] += ns
 
 
 @njit(cache=True, inline="always")

@@ -6,17 +6,18 @@ is done by two parties:
 - background workers at gcBackgroundUtilization (25%) of GOMAXPROCS, scanning at the mark cost
   model's rate (P_MARK_NS_PER_MB of one CPU per MiB) as trace time passes;
 - assists: every byte heapLive grows by while marking incurs assistWorkPerByte units of debt,
-  paid first from the background workers' credit (bgScanCredit) and the rest by the allocating
-  goroutine scanning itself, which costs it CPU at the same rate. revise() sets the ratio as
-  the runtime does, from the work it expects (the last cycle's), not the work the model knows
-  the cycle has: a growing heap stretches the goal and overshoots it. Assists are skipped
-  while the GC CPU limiter is enabled (engine/limiter.py); the debt stays and is paid once
-  it is off.
-The mark is done when the work is: at the allocation whose assist finishes it, or when the
-background workers alone reach it (S_MARK_END_TS, which the kernel's timed() waits for).
-Assists are charged when heapLive moves (span refills and large allocations: the runtime's
-heapLive moves at the same points) rather than per object; in trace time an assist takes no
-time, so the mutator is not slowed by it (docs/model.md, "Mark assists").
+  paid first from the background workers' credit (bgScanCredit). For the rest the assist
+  finds no grey work and parks (park: gcParkAssist) until the workers' credit pays it: the
+  trace's clock stops (S_STALL: every later event comes that much later) while every P marks
+  (the workers and, on the parked Ps, idle mark workers), and that time is idle, not GC CPU.
+  revise() sets the ratio as the runtime does, from the work it expects (the last cycle's),
+  not the work the model knows the cycle has: a growing heap stretches the goal and
+  overshoots it. Assists are skipped while the GC CPU limiter is enabled
+  (engine/limiter.py); the debt stays and is paid once it is off.
+The mark is done when the work is: at the allocation whose parked assist waited for it, or
+when the background workers alone reach it (S_MARK_END_TS, which the kernel's timed() waits
+for). Assists are charged when heapLive moves (span refills and large allocations: the
+runtime's heapLive moves at the same points) rather than per object (docs/model.md, item 1).
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ import numpy as np
 from goalloc.engine import limiter
 from goalloc.engine.state import (
     F_ASSIST_CREDIT,
-    F_ASSIST_NS,
     F_ASSIST_RATIO,
     F_BG_NS,
     F_MARK_DONE,
+    F_PARK_NS,
     INF,
     P_GOGC,
     P_MARK_NS_PER_MB,
@@ -45,6 +46,7 @@ from goalloc.engine.state import (
     S_NONHEAP_SCAN,
     S_NOW,
     S_SCAN_WORK,
+    S_STALL,
     S_TRIGGERED,
 )
 from goalloc.jit import njit
@@ -159,9 +161,45 @@ def done(s):
 
 
 @njit(cache=True)
+def park(s):
+    """gcAssistAlloc's debt that the background credit does not cover: the assist finds no
+    grey objects to scan (gcDrainN takes work from the global queues, which the workers'
+    local buffers feed only when full) and parks on the assist queue (gcParkAssist) until the
+    workers' credit pays the debt (gcFlushBgCredit) or the mark ends. Recordings show every
+    mutator parked so from the first assists of a mark (docs/model.md, item 1), so the model
+    stops the trace's clock: the rest of the trace runs S_STALL ns later while every P marks
+    (the dedicated share, and idle mark workers on the Ps the parked mutators leave idle,
+    findRunnableGCWorker), and the parked Ps' time is idle: not GC CPU, and left out of the
+    limiter's total."""
+    sc = s.sc
+    fs = s.fs
+    # the workers' 25% and, on the Ps the parked mutators leave idle, idle mark workers: every
+    # P marks while the mutators wait
+    rate = scan_rate(s) * s.prm[P_NPROCS]
+    left = np.float64(sc[S_SCAN_WORK]) - fs[F_MARK_DONE]
+    need = -fs[F_ASSIST_CREDIT]
+    if need > left:  # released when the mark's work is done
+        need = left
+    if need <= 0.0 or rate <= 0.0:
+        return
+    wait = np.int64(np.ceil(need / rate))
+    now = sc[S_NOW] + wait
+    sc[S_STALL] += wait
+    sc[S_NOW] = now
+    fs[F_PARK_NS] += np.float64(wait)
+    idle = np.float64(wait) * s.prm[P_NPROCS] * (1.0 - BACKGROUND_UTILIZATION)
+    limiter.add_idle_time(s, idle)  # idle mark time is idle time to the limiter
+    w = idle * scan_rate(s)
+    fs[F_MARK_DONE] += w
+    fs[F_ASSIST_CREDIT] += w
+    advance(s, now)
+    limiter.update(s, now)
+
+
+@njit(cache=True)
 def assist(s):
     """gcAssistAlloc for heapLive's growth since the last charge: debt at assistWorkPerByte,
-    paid from background credit, the rest scanned by the mutator unless the limiter is on.
+    paid from background credit, the rest waited for (park) unless the limiter is on.
     Returns True when the cycle's work is done."""
     sc = s.sc
     fs = s.fs
@@ -174,27 +212,15 @@ def assist(s):
     if limiter.need_update(s, now):
         limiter.update(s, now)
     if fs[F_ASSIST_CREDIT] < 0.0 and not limiter.limiting(s):
-        debt = -fs[F_ASSIST_CREDIT]
-        work = debt
-        left = np.float64(sc[S_SCAN_WORK]) - fs[F_MARK_DONE]
-        if work > left:  # no more to scan: the assist waits for the mark to finish
-            work = left if left > 0.0 else 0.0
-            debt = work
-        rate = scan_rate(s)
-        if rate > 0.0 and work > 0.0:
-            # gcDrainN stops once the limiter turns on: an assist takes at most the bucket's
-            # headroom; the rest of the debt waits until the limiter is off again
-            ns = work / rate
-            room = limiter.headroom(s)
-            if ns > room:
-                ns = room
-                work = ns * rate
-                debt = work
-            fs[F_ASSIST_NS] += ns
-            limiter.add_assist_time(s, ns)
-            limiter.update(s, now)
-        fs[F_ASSIST_CREDIT] += debt
-        fs[F_MARK_DONE] += work
+        if background_rate(s) > 0.0:
+            park(s)
+        else:  # no cost model (no scan rate): the debt's work is done on the spot, for free
+            left = np.float64(sc[S_SCAN_WORK]) - fs[F_MARK_DONE]
+            work = -fs[F_ASSIST_CREDIT]
+            if work > left:
+                work = left if left > 0.0 else 0.0
+            fs[F_ASSIST_CREDIT] += work
+            fs[F_MARK_DONE] += work
     revise(s)
     _plan_end(s)
     return done(s)

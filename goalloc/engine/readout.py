@@ -83,6 +83,7 @@ def cycles(eng) -> list[Cycle]:
             mark_cpu_ns=int(c[S.CY_BG_NS] if done else a.fs[S.F_BG_NS] - c[S.CY_BG_NS]),
             limiter_enabled=bool(c[S.CY_LIMITED]) if done else (
                 int(sc[S.S_LIM_LAST_ENABLED_CYCLE]) == n + 1),
+            stall_at_start_ns=int(c[S.CY_STALL_AT_START]),
         ))
     return out
 
@@ -247,6 +248,8 @@ def gc_cpu(eng, r: Report) -> dict:
         "pause_ns": int(pause) * eng.procs, "gc_total_ns": gc,
         "fraction": gc / total if total else None,
         "span_ns": [int(sc[S.S_TS0]), int(sc[S.S_NOW])],
+        # trace time added while mutators were parked in assists (engine/mark.py park)
+        "mutator_parked_ns": int(a.fs[S.F_PARK_NS]),
         "limiter": {
             "last_enabled_cycle": int(sc[S.S_LIM_LAST_ENABLED_CYCLE]),
             "enabled_ns": int(a.fs[S.F_LIM_ENABLED_NS]),

@@ -29,6 +29,9 @@ class Cycle:
     assist_cpu_ns: int = 0  # mark assist CPU time in this cycle (engine/mark.py)
     mark_cpu_ns: int = 0  # background mark workers' CPU time (25% of GOMAXPROCS over the mark)
     limiter_enabled: bool = False  # the GC CPU limiter was on at some point since the last cycle
+    # ns the model's clock ran ahead of the trace's at mark start (mutators parked in assists,
+    # engine/mark.py park): start_ts less it is the start in the trace's own time
+    stall_at_start_ns: int = 0
 
 
 @dataclass

@@ -190,6 +190,7 @@ S_LIM_GC_ON = _sc()  # gcCPULimiter.gcEnabled (mark phase)
 S_LIM_LAST = _sc()  # gcCPULimiter.lastUpdate (trace time)
 S_LIM_LAST_ENABLED_CYCLE = _sc()  # gcCPULimiter.lastEnabledCycle (0: never)
 S_TS0 = _sc()  # trace time of the first event (GC CPU fractions count from it)
+S_STALL = _sc()  # ns the model's clock runs ahead of the trace's: mutators parked in assists
 S_STACK_INUSE = _sc()  # goroutine stack bytes the trace's stack events say are in use
 S_STACK_EVENTS = _sc()  # stack events seen (0: the trace has none, mstats uses a fixed amount)
 # scavenger (#20): the background scavenger's burst and sleep (engine/scavenge.py), and the
@@ -241,11 +242,13 @@ F_ASSIST_RATIO = _fs()
 # GC CPU time, cumulative ns of CPU (one P busy for 1 ns = 1): mark assists, background workers
 F_ASSIST_NS = _fs()
 F_BG_NS = _fs()
+F_PARK_NS = _fs()  # trace-time ns mutators spent parked in assists (engine/mark.py park)
 # the GC CPU limiter (engine/limiter.py): bucket fill and capacity, assist time not yet counted,
 # overflow, and the trace time it spent enabled
 F_LIM_FILL = _fs()
 F_LIM_CAP = _fs()
 F_LIM_ASSIST_POOL = _fs()
+F_LIM_IDLE_POOL = _fs()  # idle P time (parked mutators) not yet counted: not in the window's total
 F_LIM_OVERFLOW = _fs()
 F_LIM_ENABLED_NS = _fs()
 # scavenger (#20): its sleep controller (scavengerState.sleepRatio, sleepController)
@@ -337,6 +340,7 @@ CY_BY_GOAL = 14  # 1: mark ended when heapLive reached the goal (assists finishe
 CY_ASSIST_NS = 15  # mark assist CPU ns in this cycle
 CY_BG_NS = 16  # background mark worker CPU ns (25% of GOMAXPROCS over the mark)
 CY_LIMITED = 17  # 1: the GC CPU limiter was enabled at some point of this mark
+CY_STALL_AT_START = 18  # S_STALL at mark start: start ts less it is the trace's own time
 N_CY = 20
 CYK_HEAP = 0
 CYK_PERIODIC = 1

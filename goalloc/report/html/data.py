@@ -23,6 +23,7 @@ import numpy as np
 
 from goalloc.engine import contention as lock_model
 from goalloc.engine.pauses import mmu
+from goalloc.report import caveats as CV
 
 MAX_POINTS = 1200  # timeline rows kept per run (2 per bucket: its lowest and highest total)
 LOCK_BINS = 240
@@ -33,10 +34,12 @@ TIMELINE_COLS = ("ts", "event", "objects", "unused", "free", "released", "heap_l
                  "live_requested")
 
 
-def x_axis(timeline: list) -> str:
-    """"ns" when the trace has a clock (its timestamps advance), else "event": synthetic
-    traces written without gaps carry no time."""
-    if len(timeline) >= 2 and timeline[-1].ts > timeline[0].ts:
+def x_axis(report) -> str:
+    """"ns" when the trace has a clock (its own timestamps advance, report/caveats.py), else
+    "event": synthetic traces written without gaps carry no time (the model's clock may still
+    advance by the time mutators were parked, which means nothing without a clock)."""
+    timeline = report.timeline or []
+    if len(timeline) >= 2 and timeline[-1].ts > timeline[0].ts and CV.has_clock(report):
         return "ns"
     return "event"
 
@@ -154,7 +157,7 @@ def mmu_curves(doc: dict, recorded: list[dict]) -> dict | None:
 
 def series(report, eng, doc: dict) -> dict:
     """Everything the pictures need besides the JSON report `doc`, bounded in size."""
-    axis = x_axis(report.timeline)
+    axis = x_axis(report)
     rec = recorded_pauses(eng)
     kept = rec
     if len(rec) > MAX_PAUSES:  # the longest, in time order
