@@ -25,13 +25,14 @@ RELEASE = "1.27"
 # Measured on this project's recordings (2 cores, GOMAXPROCS=2): what the model does not yet
 # meet, and why (docs/model.md).
 KNOWN = {
-    "gc_cpu": "the model's assists scan their whole debt (42-55% of the CPU below the live "
-              "heap) where the runtime's park for want of work and its idle Ps mark (Go's "
-              "parse: assists 0.43x the 25% budget per mark; idle time is not GC CPU), and "
-              "modelled STW pauses add 2-16 points: GC CPU up to +50 points",
-    "gogc_peak": "peak in-use and mean goal off by up to 31% / 23% (runs on a shared "
-                 "2-core machine: the real runs' own spread reached 59%)",
-    "gogc_cycles": "low GOGC: cycles up to +52% (the model's marks run longer, see gc_cpu)",
+    "gc_cpu": "the model's parked assists scan nothing where the runtime's scan what grey "
+              "work they find (Go's parse: 0.43-0.91x the workers' 25% budget per mark), and "
+              "modelled STW pauses add 2-16 points (2026-12-03: within 10 points under limits "
+              "and below the live heap on this machine's and a CI machine's recordings)",
+    "gogc_peak": "peak in-use and mean goal off by up to 51% / 23% (lru GOGC=25 on a CI "
+                 "machine's recording; the real runs' own spread reached 59%)",
+    "gogc_cycles": "GOGC 25-400: cycles up to +102% (builder GOGC=25 on a CI machine's "
+                   "recording; its 3-14 cycles make one cycle 7-33%)",
     "limit_cycles": "GOMEMLIMIT 50-90% and below the live heap: cycles up to +80% (builder at "
                     "50%, a recording on a loaded machine)",
     "limit_goal": "GOMEMLIMIT=50%: goal up to +18% (non-heap memory modelled, not recorded)",

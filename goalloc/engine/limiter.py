@@ -8,9 +8,8 @@ GC time over a window: the assist time since the last update plus, while marking
 gcBackgroundUtilization (25%) of the window's total CPU time; mutator time is the rest.
 Updates come at least every gcCPULimiterUpdatePeriod (10 ms) of trace time (the runtime's
 scheduler checks needUpdate), after every assist, and at the two GC transitions.
-An assist that scans takes no trace time in the model (only without a scan rate: engine/mark.py
-parks them otherwise), so a window's total time is its trace time x GOMAXPROCS plus the assist
-time in it.
+The model's assists scan nothing (they park, engine/mark.py), so its assist time, kept in the
+window for the runtime's formula, stays 0.
 Idle time leaves the window's total as in the runtime, but the model knows only the idle time
 of Ps whose mutators are parked in assists (mark.park): other idle Ps are not in the trace's
 allocations (docs/model.md, "GC CPU limiter"); the STW pauses of the transitions,
@@ -115,19 +114,6 @@ def gc_transition(s, enable_gc, now):
     time: flush the window up to now, then switch whether background marking counts."""
     update(s, now)
     s.sc[S_LIM_GC_ON] = 1 if enable_gc else 0
-
-
-@njit(cache=True, inline="always")
-def headroom(s):
-    """CPU ns the bucket can take before the limiter turns on (after an update)."""
-    h = s.fs[F_LIM_CAP] - s.fs[F_LIM_FILL] - s.fs[F_LIM_ASSIST_POOL]
-    return h if h > 0.0 else 0.0
-
-
-@njit(cache=True, inline="always")
-def add_assist_time(s, ns):
-    """addAssistTime: counted at the next update."""
-    s.fs[F_LIM_ASSIST_POOL] += ns
 
 
 @njit(cache=True, inline="always")
