@@ -4,8 +4,8 @@ intrinsics.
 Import this module (not numba directly) from kernel modules. It points NUMBA_CACHE_DIR at a
 directory keyed to a hash of goalloc's own sources: numba keys each cached function on its
 defining file only, so an edit to a callee in another module would otherwise leave a stale
-caller in the cache (docs/model.md, Performance). When stderr is a terminal, a compile (a cache miss)
-shows a progress line: what is compiling and for how long.
+caller in the cache (docs/model.md, Performance). When stderr is a terminal, a compile (a cache
+miss) shows a progress line: what is compiling and for how long.
 """
 
 from __future__ import annotations

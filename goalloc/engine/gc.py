@@ -21,7 +21,6 @@ from goalloc.engine import limiter, mark, mcache, mspan, pacer, scavenge, spanse
 from goalloc.engine.state import (
     CS_LIVE_SLOT_BYTES,
     CS_REQ_LIVE,
-    CY_ASSIST_NS,
     CY_BG_NS,
     CY_BY_GOAL,
     CY_CONS_MARK_PPM,
@@ -40,7 +39,6 @@ from goalloc.engine.state import (
     CY_START_EVENT,
     CY_START_TS,
     CY_TRIGGER,
-    F_ASSIST_NS,
     F_BG_NS,
     F_CONS_MARK,
     F_LAST_CM,
@@ -130,7 +128,6 @@ from goalloc.engine.state import (
 from goalloc.jit import njit
 
 GC_BACKGROUND_UTILIZATION = 0.25
-MAX_UTILIZATION = 0.5  # the GC CPU limiter's cap, used when assists finish a mark early
 
 
 @njit(cache=True)
@@ -199,7 +196,6 @@ def mark_start(s, event, ts, trigger, goal, limit_bound, kind):
     cyc[n, CY_END_EVENT] = -1
     cyc[n, CY_KIND] = kind
     cyc[n, CY_SCAN_WORK] = work
-    cyc[n, CY_ASSIST_NS] = np.int64(s.fs[F_ASSIST_NS])  # made per-cycle at mark termination
     cyc[n, CY_BG_NS] = np.int64(s.fs[F_BG_NS])
     sample(s, TLK_MARK_START, event)
     sc[S_NEXT_TIMED] = 0
@@ -217,18 +213,10 @@ def _end_cycle(s):
     work = sc[S_SCAN_WORK]
     if live <= trig or work <= 0:
         return
-    # utilization: background workers plus assist time over the mark's CPU time
+    # utilization: the background workers plus assist time over the mark's CPU time; the
+    # model's assists park and scan nothing (mark.park), so it is the workers' 25%
     u = GC_BACKGROUND_UTILIZATION
     n = sc[S_CYCLES]
-    assist_ns = s.fs[F_ASSIST_NS] - np.float64(s.cyc[n, CY_ASSIST_NS])
-    if assist_ns > 0.0:
-        took = sc[S_NOW] - sc[S_MARK_START_TS]
-        if took <= 0:  # assists took no trace time (docs/model.md, "Mark assists")
-            u = MAX_UTILIZATION
-        else:
-            u += assist_ns / (np.float64(took) * s.prm[P_NPROCS])
-            if u > MAX_UTILIZATION:
-                u = MAX_UTILIZATION
     # idle mark workers: the Ps parked mutators left idle marked (mark.park); endCycle counts
     # that CPU in the cons/mark ratio too, but not in the utilization it divides by
     idle_u = 0.0
@@ -271,7 +259,6 @@ def mark_term(s, event, ts):
     g0, t0, lb0 = pacer.goal_and_trigger(s)
     sc[S_LAST_HEAP_GOAL] = g0 if g0 < INF else 0
     _end_cycle(s)
-    cyc[n, CY_ASSIST_NS] = np.int64(s.fs[F_ASSIST_NS]) - cyc[n, CY_ASSIST_NS]
     cyc[n, CY_BG_NS] = np.int64(s.fs[F_BG_NS]) - cyc[n, CY_BG_NS]
     cyc[n, CY_LIMITED] = 1 if sc[S_LIM_LAST_ENABLED_CYCLE] == n + 1 else 0
     cyc[n, CY_CONS_MARK_PPM] = np.int64(s.fs[F_CONS_MARK] * 1e6)

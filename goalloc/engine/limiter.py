@@ -8,8 +8,8 @@ GC time over a window: the assist time since the last update plus, while marking
 gcBackgroundUtilization (25%) of the window's total CPU time; mutator time is the rest.
 Updates come at least every gcCPULimiterUpdatePeriod (10 ms) of trace time (the runtime's
 scheduler checks needUpdate), after every assist, and at the two GC transitions.
-The model's assists scan nothing (they park, engine/mark.py), so its assist time, kept in the
-window for the runtime's formula, stays 0.
+The model's assists scan nothing (they park, engine/mark.py): a window's GC time is the
+workers' share alone.
 Idle time leaves the window's total as in the runtime, but the model knows only the idle time
 of Ps whose mutators are parked in assists (mark.park): other idle Ps are not in the trace's
 allocations (docs/model.md, "GC CPU limiter"); the STW pauses of the transitions,
@@ -19,7 +19,6 @@ instantaneous in trace time, add nothing to the bucket.
 from __future__ import annotations
 
 from goalloc.engine.state import (
-    F_LIM_ASSIST_POOL,
     F_LIM_CAP,
     F_LIM_ENABLED_NS,
     F_LIM_FILL,
@@ -85,11 +84,10 @@ def update(s, now):
     last = sc[S_LIM_LAST]
     if now < last:
         return
-    gc_time = fs[F_LIM_ASSIST_POOL]
-    fs[F_LIM_ASSIST_POOL] = 0.0
-    # assists take no trace time in the model (engine/mark.py): the time a goroutine spends
-    # assisting is time the window would have had on top of the trace's
-    total = float(now - last) * s.prm[P_NPROCS] + gc_time
+    # GC time: assist time (none: the model's assists park and scan nothing, mark.park) and,
+    # while marking, the workers' share
+    gc_time = 0.0
+    total = float(now - last) * s.prm[P_NPROCS]
     if sc[S_LIM_ENABLED] != 0:
         fs[F_LIM_ENABLED_NS] += now - last
     sc[S_LIM_LAST] = now
@@ -126,6 +124,6 @@ def add_idle_time(s, ns):
 def next_update(s):
     """When the limiter next has something to do (INF-like -1: nothing): while marking or while
     the bucket holds anything, every update period."""
-    if s.sc[S_LIM_GC_ON] != 0 or s.fs[F_LIM_FILL] > 0.0 or s.fs[F_LIM_ASSIST_POOL] > 0.0:
+    if s.sc[S_LIM_GC_ON] != 0 or s.fs[F_LIM_FILL] > 0.0:
         return s.sc[S_LIM_LAST] + UPDATE_PERIOD + 1
     return -1

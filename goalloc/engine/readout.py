@@ -79,7 +79,6 @@ def cycles(eng) -> list[Cycle]:
             kind=_CYCLE_KINDS[int(c[S.CY_KIND])], scan_work=int(c[S.CY_SCAN_WORK]),
             cons_mark=int(c[S.CY_CONS_MARK_PPM]) / 1e6 if done else float(a.fs[S.F_CONS_MARK]),
             mark_ended_by_goal=bool(c[S.CY_BY_GOAL]) if done else False,
-            assist_cpu_ns=int(c[S.CY_ASSIST_NS] if done else a.fs[S.F_ASSIST_NS] - c[S.CY_ASSIST_NS]),
             mark_cpu_ns=int(c[S.CY_BG_NS] if done else a.fs[S.F_BG_NS] - c[S.CY_BG_NS]),
             limiter_enabled=bool(c[S.CY_LIMITED]) if done else (
                 int(sc[S.S_LIM_LAST_ENABLED_CYCLE]) == n + 1),
@@ -238,13 +237,13 @@ def gc_cpu(eng, r: Report) -> dict:
     span = max(int(sc[S.S_NOW]) - int(sc[S.S_TS0]), 0)
     pause = (r.pauses or {}).get("gc", {}).get("all", {}).get("total_ns") or 0
     bg = int(a.fs[S.F_BG_NS])
-    assist = int(a.fs[S.F_ASSIST_NS])
-    # assists and stop-the-world pauses take no trace time (engine/mark.py, the pause model),
-    # but the code that would have run meanwhile did not: the program runs that much longer
-    total = span * eng.procs + assist + int(pause) * eng.procs
-    gc = bg + assist + int(pause) * eng.procs
+    # stop-the-world pauses take no trace time (the pause model), but the code that would have
+    # run meanwhile did not: the program runs that much longer. The model's assists park and
+    # scan nothing (engine/mark.py): no assist CPU
+    total = span * eng.procs + int(pause) * eng.procs
+    gc = bg + int(pause) * eng.procs
     return {
-        "total_cpu_ns": total, "mark_dedicated_ns": bg, "mark_assist_ns": assist,
+        "total_cpu_ns": total, "mark_dedicated_ns": bg, "mark_assist_ns": 0,
         "pause_ns": int(pause) * eng.procs, "gc_total_ns": gc,
         "fraction": gc / total if total else None,
         "span_ns": [int(sc[S.S_TS0]), int(sc[S.S_NOW])],

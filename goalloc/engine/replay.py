@@ -138,7 +138,8 @@ class Engine:
         prm[S.P_FAST_PATHS] = 1 if fast_paths else 0
         self.lock_log: list[np.ndarray] = []  # drained heap-lock log rows (ts, P, op)
         self.stw = pauses.StwCollector()
-        self.arrays = arrays.EngineArrays(prm, self.table, prof.objs_scan, prof.objs_noscan, self.procs)
+        self.arrays = arrays.EngineArrays(prm, self.table, prof.objs_scan, prof.objs_noscan,
+                                          self.procs)
         init(self.arrays.state)
         # stacks + globals for the GOGC goal: the stand-ins until the recording's own come
         # (Plan.run_chunk hands them to the kernel at each recorded mark termination)

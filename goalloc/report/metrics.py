@@ -18,12 +18,6 @@ def unit_of(name: str) -> str:
     return name.rsplit(":", 1)[1] if ":" in name else ""
 
 
-def ratio(num: int | float | None, den: int | float | None) -> float | None:
-    if num is None or not den:
-        return None
-    return num / den
-
-
 # -- per size class ---------------------------------------------------------------------------
 
 
