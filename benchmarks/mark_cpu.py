@@ -3,6 +3,11 @@ per GC cycle, the concurrent mark phase's duration, the CPU time of the backgrou
 worker goroutines (created by runtime.gcBgMarkWorker: dedicated, fractional and idle) and of
 goroutines inside "GC mark assist" ranges while running, each as a multiple of the budget
 the model's mark cost assumes (gcBackgroundUtilization, 25% of GOMAXPROCS, over the mark).
+Also per mark: how often an assist parked for want of work (gcParkAssist, the model's
+mark.park), and how far heapLive went past the goal the cycle began with (revise stretches
+the goal to at most (1 + GOGC/100) x it, then x 1.1, while the scan work it expects holds;
+beyond that, the assist ratio has collapsed: docs/model.md, "Pacer mode, Green Tea's scan
+work").
 
 goalloc's pacer-mode scan rate is calibrated as scan work / that budget (engine/replay.py
 measured_scan_rate); when workers and assists together used more CPU than the budget, the
@@ -11,7 +16,8 @@ charged at it, come on top (docs/model.md, "Mark assists").
 
     go tool trace -d=parsed TRACE | python benchmarks/mark_cpu.py - GOMAXPROCS
 
-(Go 1.24+ `go tool trace`; the 1.23 tool's -d=1 output has another shape.)
+(Go 1.24+ `go tool trace`, which reads 1.23 recordings too; the 1.23 tool's -d=1 output has
+another shape.)
 """
 
 from __future__ import annotations
@@ -21,12 +27,23 @@ import sys
 
 _TRANSITION = re.compile(r"^M=\S+ P=\S+ G=\S+ StateTransition Time=(\d+) GoID=(\d+) (\w+)->(\w+)")
 _RANGE = re.compile(r'^M=\S+ P=\S+ G=(\S+) Range(Begin|End) Time=(\d+) Name="([^"]*)"')
+# heapLive (the trace's HeapAlloc event) and the heap goal, as Go's parser names them
+_METRIC = re.compile(r'^M=\S+ P=\S+ G=\S+ Metric Time=\d+ '
+                     r'Name="(/memory/classes/heap/objects:bytes|/gc/heap/goal:bytes)" '
+                     r'Value=Value\{Uint64\((\d+)\)\}')
+PARK = 'Reason="GC mark assist wait for work"'  # gcParkAssist's traceBlockGCMarkAssist
+# the label a worker goroutine gets each time it starts (gcBgMarkWorker: a worker created
+# before the trace began has no creation stack in it)
+_WORKER_LABEL = re.compile(r'Label="GC \((?:dedicated|fractional|idle)\)" Resource=Goroutine\((\d+)\)')
 BACKGROUND_UTILIZATION = 0.25
 
 
 def cycles(lines):
-    """[{t0, dur, worker, assist}] per concurrent mark phase (ns)."""
+    """[{t0, dur, worker, assist, parks, live0, live_max, goal}] per concurrent mark phase
+    (ns; parks: assists parked for want of work; heapLive at the mark's start and its most
+    during it; the goal the cycle started with)."""
     workers, running, assisting, out = set(), {}, {}, []
+    live = goal = 0
     created = None  # a goroutine just created: a worker when its creation stack says so
     cur = None
 
@@ -47,9 +64,24 @@ def cycles(lines):
                 workers.add(created)
             continue
         created = None
+        m = _WORKER_LABEL.search(line)
+        if m:
+            workers.add(m.group(1))
+            continue
+        m = _METRIC.match(line)
+        if m:
+            if m.group(1).startswith("/gc"):
+                goal = int(m.group(2))
+            else:
+                live = int(m.group(2))
+                if cur is not None:
+                    cur["live_max"] = max(cur["live_max"], live)
+            continue
         m = _TRANSITION.match(line)
         if m:
             t, g, a, b = int(m.group(1)), m.group(2), m.group(3), m.group(4)
+            if cur is not None and b == "Waiting" and PARK in line:
+                cur["parks"] += 1
             if a == "NotExist":
                 created = g
             if b == "Running":
@@ -63,7 +95,8 @@ def cycles(lines):
         g, edge, t, name = m.group(1), m.group(2), int(m.group(3)), m.group(4)
         if name == "GC concurrent mark phase":
             if edge == "Begin":
-                cur = {"t0": t, "worker": 0, "assist": 0}
+                cur = {"t0": t, "worker": 0, "assist": 0, "parks": 0, "live0": live,
+                       "live_max": live, "goal": goal}
             elif cur is not None:
                 for h, t0 in running.items():  # count the running up to here
                     count(h, t0, t)
@@ -86,19 +119,27 @@ def main() -> None:
     src, procs = sys.argv[1], int(sys.argv[2])
     lines = sys.stdin if src == "-" else open(src)
     cs = cycles(lines)
-    tot = {"dur": 0, "worker": 0, "assist": 0}
+    tot = {"dur": 0, "worker": 0, "assist": 0, "parks": 0}
+    over = []  # heapLive's most during the mark / the goal
     for i, c in enumerate(cs, start=1):
         budget = BACKGROUND_UTILIZATION * procs * c["dur"]
+        peak = c["live_max"] / c["goal"] if c["goal"] else 0.0
+        over.append(peak)
         print(f"cycle {i}: mark {c['dur'] / 1e6:.3f} ms, workers {c['worker'] / 1e6:.3f} ms CPU "
               f"({c['worker'] / budget:.2f}x the 25% budget), assists "
-              f"{c['assist'] / 1e6:.3f} ms CPU ({c['assist'] / budget:.2f}x)")
+              f"{c['assist'] / 1e6:.3f} ms CPU ({c['assist'] / budget:.2f}x), "
+              f"{c['parks']} assist parks, heapLive {c['live0'] / 2**20:.1f} -> at most "
+              f"{c['live_max'] / 2**20:.1f} MiB for a goal of {c['goal'] / 2**20:.1f} "
+              f"({peak:.2f}x)")
         for k in tot:
             tot[k] += c[k]
     if tot["dur"]:
         budget = BACKGROUND_UTILIZATION * procs * tot["dur"]
+        parked = sum(1 for c in cs if c["parks"])
         print(f"all {len(cs)} cycles: workers {tot['worker'] / budget:.2f}x, assists "
               f"{tot['assist'] / budget:.2f}x, marking CPU {(tot['worker'] + tot['assist']) / budget:.2f}x "
-              "the 25% budget")
+              f"the 25% budget; {tot['parks']} assist parks in {parked} marks; heapLive at most "
+              f"{max(over):.2f}x the goal (median {sorted(over)[len(over) // 2]:.2f}x)")
 
 
 if __name__ == "__main__":
