@@ -155,6 +155,7 @@ def validate(go: str, programs=PROGRAMS, runs: int = 3, work: Path | None = None
              log=lambda s: None) -> list[Row]:
     """Record, replay and compare every setting of every program; the recordings and the
     real runs' figures stay in `work` (real.json) for `reuse`."""
+    from goalloc.trace.importers.gocpu import packed_span_scan_here
     from goalloc.trace.importers.gotrace import import_gotrace
 
     work = Path(work or tempfile.mkdtemp(prefix="goalloc-whatif-"))
@@ -165,7 +166,9 @@ def validate(go: str, programs=PROGRAMS, runs: int = 3, work: Path | None = None
         for i in range(runs):
             base.real.append(run(exe, prog, work / f"{prog}-100-{i}.trace", 100, None))
         rec = work / f"{prog}.msgpack"
-        import_gotrace(work / f"{prog}-100-0.trace", rec, force=True)
+        # recorded here: the header notes this CPU's packed span scan, as `goalloc record` does
+        import_gotrace(work / f"{prog}-100-0.trace", rec, force=True,
+                       packed_span_scan=packed_span_scan_here())
         mapped = base.real_mean("peak_mapped")
         settings = [(f"GOGC={g}", g, None) for g in GOGCS]
         settings += [(f"GOMEMLIMIT={int(s * 100)}%", 100, int(mapped * s)) for s in LIMIT_SHARES]

@@ -43,6 +43,11 @@ import click
               help="The execution tracer's own 2.25 MiB of buffers in a Go trace (absent from "
                    "the untraced program): default drop in pacer mode (what-if), keep in "
                    "recorded mode and with --validate.")
+@click.option("--packed-span-scan/--no-packed-span-scan", "packed_span_scan", default=None,
+              help="Go 1.26+ (Green Tea): whether the recording CPU ran the runtime's packed "
+                   "span scan (amd64 with AVX-512), which counts a densely marked span's "
+                   "objects whole as scan work. Default: what `goalloc record` noted, else "
+                   "off.")
 @click.option("--death-range/--no-death-range", "death_range", default=True,
               help="Pacer mode on a Go trace: replay twice more with every death at the "
                    "earliest and latest point the trace admits, and show each figure's range "
@@ -96,7 +101,8 @@ import click
 def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pagecache,
            lock_costs, as_json, fmt, json_out, gctrace, timeline, jobs, dask, force,
            validate=False, html=None, tracer_buffers=None, death_range=True,
-           attribute=False, scavenge_page_ns=None, scavenge_call_ns=None, peak_spans=False):
+           packed_span_scan=None, attribute=False, scavenge_page_ns=None,
+           scavenge_call_ns=None, peak_spans=False):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
     classes, fragmentation, size classes and GC cycles (all figures are the model's).
 
@@ -117,6 +123,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
                                go_version=go_version, table=table, gogc=gogc,
                                memlimit=memlimit, procs=procs, gc_mode=gc_mode,
                                tracer_buffers=tracer_buffers,
+                               packed_span_scan=packed_span_scan,
                                scavenge_costs={"scavenge_page_ns": scavenge_page_ns,
                                                "scavenge_call_ns": scavenge_call_ns})
     for s in specs:
@@ -262,11 +269,12 @@ def _validate_exit(ctx, fid) -> None:
 
 
 def prepare(ctx, traces, *, no_pagecache, lock_costs, tracer_buffers=None, scavenge_costs=None,
-            **knobs):
+            packed_span_scan=None, **knobs):
     """(RunSpecs, {imported trace: recorder's file}) for TRACE... and the knob options: what-if
     and cost options into the base config, recorders' files imported to temporary goalloc
     traces (removed when the command ends)."""
-    extra = {"no_pagecache": no_pagecache, "tracer_buffers": tracer_buffers}
+    extra = {"no_pagecache": no_pagecache, "tracer_buffers": tracer_buffers,
+             "packed_span_scan": packed_span_scan}
     extra.update({k: v for k, v in (scavenge_costs or {}).items() if v is not None})
     if lock_costs is not None:
         from goalloc.engine.contention import load_costs

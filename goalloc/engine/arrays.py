@@ -170,6 +170,7 @@ class EngineArrays:
         sc[S.S_SCAV_HWM] = -1
         sc[S.S_METRIC_GROUP] = -1
         sc[S.S_NONHEAP_READY] = -1
+        sc[S.S_ALLOC_SCAN] = -1
         sc[S.S_RECLAIM_INDEX] = S.INF
         a["sc"] = sc
         a["sp"] = np.zeros((spans, S.N_SP), np.int64)

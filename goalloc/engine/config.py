@@ -21,6 +21,10 @@ class Config:
     # GOEXPERIMENT for the span layout: "greenteagc" / "nogreenteagc"; None: what the trace
     # shows (objects past Green Tea's slots), else the release's default
     goexperiment: str | None = None
+    # Green Tea's packed span scan (AVX-512 on amd64, internal/runtime/gc/scan): a densely
+    # marked span's objects count whole as scan work (engine/mark.py heap_scan_work). None:
+    # what `goalloc record` noted of the recording CPU, else off (the trace does not say)
+    packed_span_scan: bool | None = None
     # The execution tracer's own buffers (2.25 MiB live for the whole recording, absent from
     # the untraced program; the importer flags them): "keep" or "drop"; None drops them in
     # pacer mode (a what-if is about the program) and keeps them in recorded mode (the trace's

@@ -19,7 +19,6 @@ import numpy as np
 
 from goalloc.engine import limiter, mark, mcache, mspan, pacer, scavenge, spanset, sweep
 from goalloc.engine.state import (
-    CS_LIVE_SLOT_BYTES,
     CS_REQ_LIVE,
     CY_BG_NS,
     CY_BY_GOAL,
@@ -79,7 +78,6 @@ from goalloc.engine.state import (
     S_MARK_END_TS,
     S_MARK_START_TS,
     S_MARKED_NOW,
-    S_MARKED_SCAN_NOW,
     S_NEXT_TIMED,
     S_NONHEAP_SCAN,
     S_NOW,
@@ -170,10 +168,7 @@ def mark_start(s, event, ts, trigger, goal, limit_bound, kind):
             for w in range(words):
                 s.mbits[sid, w] = s.lbits[sid, w]
     sc[S_MARKED_NOW] = sc[S_LIVE_SLOT_BYTES]
-    scan = 0
-    for spc in range(0, s.cs.shape[0], 2):
-        scan += s.cs[spc, CS_LIVE_SLOT_BYTES]
-    sc[S_MARKED_SCAN_NOW] = scan
+    scan = mark.heap_scan_work(s)
     sc[S_CYCLE_HEAP_SCAN] = scan
     work = scan + sc[S_NONHEAP_SCAN]
     sc[S_SCAN_WORK] = work

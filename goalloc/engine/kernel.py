@@ -44,6 +44,7 @@ from goalloc.engine.state import (
     P_TINY_SPC,
     PAGE_SIZE,
     PP_TINY,
+    S_ALLOC_SCAN,
     S_CUR_P,
     S_CYCLES,
     S_DEATH_NEXT,
@@ -180,11 +181,12 @@ def _peaks(sc, event):
 
 
 @kernel
-def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id):
+def replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, death_id):
     """Replay events i0.. of one chunk. Returns (status, index): NEED_NONE and n when done,
     else the capacity to grow and the event to resume at (not yet applied). death_at /
     death_id: look-ahead deaths (engine/snapshot.py), each applied just before the event whose
-    index it names, in order (sc[S_DEATH_NEXT]: the next one; the driver zeroes it per chunk)."""
+    index it names, in order (sc[S_DEATH_NEXT]: the next one; the driver zeroes it per chunk).
+    scan: per allocation, the bytes heapScan grows by (engine/mbitmap.py), -1: its slot."""
     n = kind.shape[0]
     n_deaths = death_at.shape[0]
     sc = s.sc
@@ -331,6 +333,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                 break
             sc[S_EVENT] = ev
             sc[S_TS] = t
+            sc[S_ALLOC_SCAN] = scan[i]
             noscan = (flags[i] & FLAG_NOSCAN) != 0
             fast = False
             if fast_paths and 0 < sz <= small_max and not (sweep_frees and ob[oid, OB_SPAN] != -1):
@@ -384,6 +387,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, start, i0, death_at, death_id
                         sc[S_MARK_BY_GOAL] = 1
                         gc.mark_term(s, ev, sc[S_NOW])
                     now = sc[S_NOW]  # an assist may have parked the mutators (mark.park)
+            sc[S_ALLOC_SCAN] = -1
             _peaks(sc, ev)
         elif k == FREE:
             if ids[i] < n_ob:

@@ -1,8 +1,8 @@
 """Concurrent mark progress: background mark workers and mutator assists (runtime/mgcmark.go
 gcAssistAlloc / gcFlushBgCredit, mgcpacer.go revise; Go 1.19-1.27, 1.23 and 1.27 source read).
 
-The cycle's scan work W (pointerful bytes marked at mark start + stacks + globals, gc.mark_start)
-is done by two parties:
+The cycle's scan work W (pointerful bytes marked at mark start, heap_scan_work, + stacks +
+globals, gc.mark_start) is done by two parties:
 - background workers at gcBackgroundUtilization (25%) of GOMAXPROCS, scanning at the mark cost
   model's rate (P_MARK_NS_PER_MB of one CPU per MiB) as trace time passes;
 - assists: every byte heapLive grows by while marking incurs assistWorkPerByte units of debt,
@@ -26,12 +26,16 @@ import numpy as np
 
 from goalloc.engine import limiter
 from goalloc.engine.state import (
+    CS_LIVE_SLOT_BYTES,
+    CS_MALLOCS,
+    CS_SCAN_ALLOCATED,
     F_ASSIST_CREDIT,
     F_ASSIST_RATIO,
     F_BG_NS,
     F_MARK_DONE,
     F_PARK_NS,
     INF,
+    P_DENSE_SCAN,
     P_GOGC,
     P_MARK_NS_PER_MB,
     P_NPROCS,
@@ -46,14 +50,23 @@ from goalloc.engine.state import (
     S_NONHEAP_SCAN,
     S_NOW,
     S_SCAN_WORK,
+    S_SPAN_HW,
     S_STALL,
     S_TRIGGERED,
+    SP_ELEMSIZE,
+    SP_INUSE,
+    SP_LIVE,
+    SP_NELEMS,
+    SP_SPC,
 )
 from goalloc.jit import njit
 
 BACKGROUND_UTILIZATION = limiter.BACKGROUND_UTILIZATION
 MAX_OVERSHOOT = 1.1  # revise: heap goal x 1.1 once heapLive is past it
 MIN_REMAINING_WORK = 1000.0  # revise: scanWorkRemaining is at least 1000
+# gcUsesSpanInlineMarkBits: Green Tea scans spans of 16-512 B objects (heapBitsInSpan) whole
+MIN_INLINE_MARK_SIZE = 16
+MAX_INLINE_MARK_SIZE = 512
 
 
 @njit(cache=True, inline="always")
@@ -105,6 +118,37 @@ def revise(s):
     if heap_remaining < 1.0:
         heap_remaining = 1.0
     s.fs[F_ASSIST_RATIO] = remaining / heap_remaining
+
+
+@njit(cache=True)
+def heap_scan_work(s):
+    """The heap part of the cycle's scan work W: the slots of pointerful objects live at mark
+    start, in the unit heapScan grows by (mspan.slot_live_step). Under Green Tea's packed span
+    scan (P_DENSE_SCAN; mgcmark_greenteagc.go scanSpan, on a CPU with
+    scan.HasFastScanSpanPacked) heapScan grows by pointer prefixes while a span of 16-512 B
+    objects with at least nelems/8 of them marked counts them whole (objsMarked x elemsize);
+    a sparser one counts their pointer prefixes (scanObjectsSmall), taken at the class's
+    share of prefix to slot bytes allocated (the model keeps no prefix per object)."""
+    sc = s.sc
+    cs = s.cs
+    sp = s.sp
+    work = 0
+    for spc in range(0, cs.shape[0], 2):
+        work += cs[spc, CS_LIVE_SLOT_BYTES]
+    if s.prm[P_DENSE_SCAN] == 0:
+        return work
+    for sid in range(sc[S_SPAN_HW]):
+        spc = sp[sid, SP_SPC]
+        es = sp[sid, SP_ELEMSIZE]
+        if (sp[sid, SP_INUSE] == 0 or spc & 1 != 0 or es < MIN_INLINE_MARK_SIZE
+                or es > MAX_INLINE_MARK_SIZE):
+            continue
+        live = sp[sid, SP_LIVE]
+        allocated = cs[spc, CS_MALLOCS] * es
+        if live >= sp[sid, SP_NELEMS] // 8 or allocated <= 0:
+            continue  # dense: whole slots, as counted above
+        work -= live * es - live * es * cs[spc, CS_SCAN_ALLOCATED] // allocated
+    return work
 
 
 @njit(cache=True)

@@ -17,14 +17,15 @@ from goalloc.engine.state import (
     CS_LIVE_SLOTS,
     CS_MALLOCS,
     CS_REQ_LIVE,
+    CS_SCAN_ALLOCATED,
     N_SP,
     PAGE_SIZE,
     S_ALLOC_BYTES,
+    S_ALLOC_SCAN,
     S_HEAP_SCAN,
     S_LIVE_SLOT_BYTES,
     S_MALLOCS,
     S_MARKED_NOW,
-    S_MARKED_SCAN_NOW,
     S_OBJ_BYTES,
     S_PEAK_ID,
     S_PHASE,
@@ -263,9 +264,13 @@ def slot_live_step(sp, cs, lbits, mbits, sc, sid, slot, req):
     black = sc[S_PHASE] == 1
     mbits[sid, slot >> 6] |= np.uint64(black) << np.uint64(slot & 63)
     sc[S_MARKED_NOW] += es * black
-    sc[S_MARKED_SCAN_NOW] += es * (black & (spc & 1 == 0))
-    # heapScan grows with pointerful allocation outside a mark (gcControllerState.update)
-    sc[S_HEAP_SCAN] += es * ((sc[S_PHASE] == 0) & (spc & 1 == 0))
+    # heapScan grows with pointerful allocation outside a mark (gcControllerState.update), by
+    # the object's scanAlloc: its pointer prefix where the kernel knows it (engine/mbitmap.py,
+    # S_ALLOC_SCAN), else its slot
+    pointerful = spc & 1 == 0
+    grew = sc[S_ALLOC_SCAN] + (es - sc[S_ALLOC_SCAN]) * (sc[S_ALLOC_SCAN] < 0)
+    cs[spc, CS_SCAN_ALLOCATED] += grew * pointerful
+    sc[S_HEAP_SCAN] += grew * ((sc[S_PHASE] == 0) & pointerful)
 
 
 @njit(cache=True)

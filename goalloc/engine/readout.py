@@ -33,6 +33,7 @@ def build_report(eng, path: str, header, events: int) -> Report:
     r = Report(
         trace=path, go_version=eng.version, go_version_source=eng.version_source,
         green_tea=eng.green_tea, green_tea_source=eng.green_tea_why,
+        packed_span_scan=eng.packed_span_scan, packed_span_scan_source=eng.packed_span_scan_why,
         table=eng.table.name, gogc=cfg.gogc,
         memlimit=cfg.memlimit, procs=eng.procs, gc_mode=cfg.gc_mode, free_semantics=header.frees,
         sizes=header.sizes, events=events,

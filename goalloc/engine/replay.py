@@ -15,7 +15,7 @@ import numpy as np
 
 import goalloc.trace
 from goalloc import releases
-from goalloc.engine import arrays, attribution, locks, mstats, passes, pauses, whatif
+from goalloc.engine import arrays, attribution, locks, mbitmap, mstats, passes, pauses, whatif
 from goalloc.engine import state as S
 from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
 from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
@@ -52,6 +52,23 @@ def modelled_release(config: Config, header) -> tuple[str, str, bool, str]:
     beyond = int(src.get("beyond_inline_marks") or 0) if own else 0
     on, why = releases.green_tea(releases.RELEASES[key], config.goexperiment, beyond)
     return key, how, on, why
+
+
+def packed_span_scan(config: Config, header, green_tea: bool) -> tuple[bool, str]:
+    """(on, why): whether the model counts scan work as Green Tea's packed span scan does
+    (engine/mark.py heap_scan_work; heapScan then grows by pointer prefixes, engine/mbitmap.py).
+    The recording CPU decides it (internal/runtime/gc/scan HasFastScanSpanPacked) and the trace
+    does not carry it: --packed-span-scan, else what `goalloc record` noted, else off."""
+    if not green_tea:
+        return False, "no Green Tea span layout"
+    if mbitmap.site_types(header.sites) is None:
+        return False, "the trace gives no Go types (pointer prefixes)"
+    if config.packed_span_scan is not None:
+        return config.packed_span_scan, "flag"
+    noted = (header.source or {}).get("packed_span_scan")
+    if isinstance(noted, bool):
+        return noted, "trace: the recording CPU's features (goalloc record)"
+    return False, "default: the trace does not say which CPU ran the program"
 
 
 def heap_base_padding(header, release_key: str) -> int:
@@ -94,6 +111,10 @@ class Engine:
             modelled_release(config, header)
         self.table = get_table(config.table)
         self.profile = profile(self.table, self.version, self.green_tea)
+        self.packed_span_scan, self.packed_span_scan_why = packed_span_scan(config, header,
+                                                                            self.green_tea)
+        # per site, the Go type's size and pointer bytes: what heapScan grows by (mbitmap)
+        self.site_types = mbitmap.site_types(header.sites) if self.packed_span_scan else None
         self.procs = int(config.procs or header.gomaxprocs)
         prof = self.profile
         prm = np.zeros(S.N_PRM, np.int64)
@@ -134,6 +155,7 @@ class Engine:
         self.heap_pad_pages = heap_base_padding(header, self.version)
         prm[S.P_HEAP_PAD_PAGES] = self.heap_pad_pages
         prm[S.P_TINY_SPC] = _tiny_spc(self.table, prof.tiny_size)
+        prm[S.P_DENSE_SCAN] = 1 if self.packed_span_scan else 0
         prm[S.P_NO_PCACHE] = 1 if config.no_pagecache else 0
         prm[S.P_FAST_PATHS] = 1 if fast_paths else 0
         self.lock_log: list[np.ndarray] = []  # drained heap-lock log rows (ts, P, op)
@@ -168,10 +190,12 @@ class Engine:
             a.sc[S.S_TS0] = int(chunk.ts[0])
             a.sc[S.S_LIM_LAST] = int(chunk.ts[0])
         peak_id = int(a.sc[S.S_PEAK_ID])
+        scan = mbitmap.scan_sizes(chunk.kind, chunk.size, chunk.site, self.site_types)
         i = 0
         while True:
             status, i = replay_chunk(a.state, chunk.kind, chunk.ts, chunk.p, chunk.id,
-                                     chunk.size, chunk.flags, chunk.start, i, death_at, death_id)
+                                     chunk.size, chunk.flags, scan, chunk.start, i, death_at,
+                                     death_id)
             self.drain_locks()
             if status == S.NEED_NONE:
                 if self.attribution is not None:

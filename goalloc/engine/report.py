@@ -124,6 +124,9 @@ class Report:
     go_version_source: str = ""  # "flag", "trace: <how the release was told>", "default ..."
     green_tea: bool = False  # span layout with Green Tea's inline mark bits
     green_tea_source: str = ""
+    # Green Tea's packed span scan followed (engine/mark.py heap_scan_work), and how known
+    packed_span_scan: bool = False
+    packed_span_scan_source: str = ""
     tracer_buffer_bytes: int = 0  # the execution tracer's own buffers in the trace (importer)
     heap_base_padding_pages: int = 0  # [1.26+] the randomized heap base's, from the trace
     tracer_buffers_dropped: bool = False  # left out of this replay (Config.tracer_buffers)

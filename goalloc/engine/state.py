@@ -78,6 +78,8 @@ P_SCAV_PAGE_PS = _prm()  # madvise cost per 4 KiB physical page, in ps (0 with t
 #                      the runtime's own fallback of 10 us per physical page)
 P_SCAV_CALL_PS = _prm()  # ... per madvise call (one per contiguous run released), in ps
 P_NO_PCACHE = _prm()  # 1: no per-P page cache (every span allocation takes the heap lock)
+P_DENSE_SCAN = _prm()  # 1: Green Tea's packed span scan counts marked slots whole as scan work
+#                      (engine/mbitmap.py; gc.mark_start), while heapScan grows by pointer prefixes
 N_PRM = _prm.n
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
@@ -86,7 +88,6 @@ S_PHASE = _sc()  # 0 off (sweeping), 1 mark
 S_HEAP_LIVE = _sc()  # gcController.heapLive
 S_HEAP_MARKED = _sc()
 S_MARKED_NOW = _sc()  # bytes marked in the current cycle (live at mark start + allocate-black)
-S_MARKED_SCAN_NOW = _sc()  # ... of it in pointerful span classes
 S_LAST_HEAP_SCAN = _sc()  # lastHeapScan: the last cycle's heap scan work (S_CYCLE_HEAP_SCAN)
 S_GOAL_GOGC = _sc()  # GOGC heap goal set at commit (INF when off)
 S_SWEEP_DIST_MIN = _sc()  # sweepDistMinTrigger
@@ -214,6 +215,8 @@ S_NONHEAP_SCAN = _sc()  # lastStackScan + globalsScan the GOGC goal and the runw
 # (pointerful bytes live at mark start: what the workers scan; lastHeapScan after the cycle)
 S_HEAP_SCAN = _sc()
 S_CYCLE_HEAP_SCAN = _sc()
+S_ALLOC_SCAN = _sc()  # the allocation being replayed: bytes heapScan grows by (its pointer
+#                     prefix, engine/mbitmap.py), -1: its slot's size (the kernel sets it)
 S_PAGES_MANUAL = _sc()  # pages of manual spans (stacks, GC work buffers: mheap.allocManual),
 #                       taken from the page heap but outside heapInUse (engine/mheap.py)
 # the heap lock and its log (engine/locks.py): the P of the event being replayed (-1: background
@@ -310,7 +313,9 @@ N_HIST = 10
 # push partial, push full, pop partial, pop full (pops include mheap.reclaim's unlink)
 CS_SS0 = CS_H0 + N_HIST
 N_SS = 4
-N_CS = CS_SS0 + N_SS
+CS_SCAN_ALLOCATED = CS_SS0 + N_SS  # bytes heapScan grew by for this class's allocations, all
+#                                 time (pointer prefixes; gc.mark_start's sparse spans)
+N_CS = CS_SCAN_ALLOCATED + 1
 
 # ---- mcentral span sets ------------------------------------------------------------------------
 # set id = spc*4 + kind, kind: 0/1 partial[idx], 2/3 full[idx]; idx = sweepgen/2 % 2 is swept.

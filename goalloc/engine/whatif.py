@@ -79,6 +79,12 @@ def warnings(report, config, tail_share: float | None) -> list[str]:
     if config.gc_mode == "pacer" and config.gogc is None and config.memlimit is None:
         out.append("GOGC=off with no memory limit: the model runs no cycle but forced ones, "
                    "so the heap only grows")
+    if (config.gc_mode == "pacer" and report.green_tea
+            and report.packed_span_scan_source.startswith("default")):
+        out.append("the trace does not say whether the recording CPU ran Green Tea's packed "
+                   "span scan (amd64 with AVX-512): the model assumes not; with it the "
+                   "runtime's growing heaps overshoot their goal further and run fewer cycles "
+                   "(--packed-span-scan; `goalloc record` notes it)")
     if (tail_share is not None and tail_share > TAIL_WARN_SHARE
             and report.free_semantics == "sweep"):
         out.append(f"{tail_share:.0%} of the trace's events follow its last recorded GC: "

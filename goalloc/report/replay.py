@@ -81,7 +81,10 @@ def effective_config(report, header: dict | None = None, config=None,
         "go_version": report.go_version,
         "go_version_source": report.go_version_source,
         "span_layout": {"green_tea": report.green_tea,
-                        "source": report.green_tea_source},
+                        "source": report.green_tea_source,
+                        **({"packed_span_scan": report.packed_span_scan,
+                            "packed_span_scan_source": report.packed_span_scan_source}
+                           if report.green_tea else {})},
         **({"heap_base_padding_pages": report.heap_base_padding_pages}
            if report.heap_base_padding_pages else {}),
         "table": report.table,
@@ -287,6 +290,8 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
         ("span layout", ("Green Tea inline mark bits" if report.green_tea
                          else "no inline mark bits")
          + (f" ({report.green_tea_source})" if report.green_tea_source else "")),
+        *([("  packed span scan", ("on" if report.packed_span_scan else "off")
+            + f" ({report.packed_span_scan_source})")] if report.green_tea else []),
         *([("tracer heap", f"{iec_bytes(report.tracer_buffer_bytes)} of the execution tracer's "
                             "own buffers "
                             + ("left out (what-if: the untraced program has none; "

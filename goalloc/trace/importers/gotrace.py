@@ -233,6 +233,7 @@ class _State:
         self.cur_g = np.full(16, -1, np.int64)  # goroutine running on each M (by M index)
         self.generated_malloc_frames = False
         self.release = self.release_how = None
+        self.packed_span_scan = None  # the recording CPU's (import_gotrace), None: not known
         self.writer = None
         self.pending = [None, None]  # last write queued from each out buffer set
         self.pool = None
@@ -983,11 +984,15 @@ def _release_of(st: _State, version: int, exact: str | None) -> tuple[str, str]:
 
 
 def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: bool = False,
-                   codec: str = "zstd", progress=None, go_version: str | None = None) -> dict:
+                   codec: str = "zstd", progress=None, go_version: str | None = None,
+                   packed_span_scan: bool | None = None) -> dict:
     """Convert a Go execution trace (GODEBUG=traceallocfree=1) to a goalloc trace; returns the
     counts of what could not be mapped (and a few facts about the trace). `go_version` is the
     exact release that recorded it when known (`goalloc record` runs `go version`); otherwise
-    the release is inferred from the trace (goalloc.releases.infer_release)."""
+    the release is inferred from the trace (goalloc.releases.infer_release).
+    `packed_span_scan`: whether the recording CPU runs Green Tea's packed span scan
+    (gocpu.packed_span_scan_here, when the program ran here), noted in the header; None: not
+    known (the trace does not carry it)."""
     try:
         f = open(src, "rb")
     except OSError as e:
@@ -999,6 +1004,7 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
     gt_objs = np.ascontiguousarray(np.stack([gt.objs_scan, gt.objs_noscan], 1).ravel(),
                                    dtype=np.int64)
     st = _State()
+    st.packed_span_scan = packed_span_scan
     with f:
         version = _read_header(f, src)
 
@@ -1075,7 +1081,9 @@ def _header(st: _State, version: int, src) -> Header:
                 "tracer_buffer_bytes": int(st.cnt[cv.C_TRACER_BYTES]),
                 "file": os.path.basename(src), "clock_hz": int(st.freq),
                 "min_heap_addr": hex(mh), "page_size": ps, "min_heap_align": al,
-                "fixed_stack": fs, "lowest_span_page": st.lowest_span_page},
+                "fixed_stack": fs, "lowest_span_page": st.lowest_span_page,
+                **({} if st.packed_span_scan is None
+                   else {"packed_span_scan": bool(st.packed_span_scan)})},
         extra={"snapshot": fmt.SNAPSHOT_PLACED})
 
 
