@@ -30,13 +30,16 @@ KNOWN = {
               "modelled STW pauses add 2-16 points (2026-12-03: within 10 points under limits "
               "and below the live heap on this machine's and a CI machine's recordings)",
     "gogc_peak": "peak in-use and mean goal off by up to 51% / 23% (lru GOGC=25 on a CI "
-                 "machine's recording; the real runs' own spread reached 59%); Green Tea's "
-                 "dense scan work lets the runtime's growing heap overshoot its goal further "
-                 "than the model's (docs/model.md, \"Pacer mode, Green Tea's scan work\")",
+                 "machine's recording; the real runs' own spread reached 59%); after Green "
+                 "Tea's packed scan work passes maxScanWork the runtime's marks wait for the "
+                 "busy goroutines' preemption, the model's do not (docs/model.md, \"Pacer "
+                 "mode, Green Tea's scan work\")",
     "gogc_cycles": "GOGC 25-400: cycles up to +102% (builder GOGC=25 on a CI machine's "
-                   "recording; its 3-14 cycles make one cycle 7-33%): Go 1.27's assist ratio "
-                   "collapses once Green Tea's dense scan work passes maxScanWork, the model's "
-                   "does not (docs/model.md, \"Pacer mode, Green Tea's scan work\")",
+                   "recording; its 3-14 cycles make one cycle 7-33%; +60% at GOGC=25 with "
+                   "the packed span scan modelled, 2026-12-03): once Go 1.27's packed scan work "
+                   "passes maxScanWork its fractional mark workers wait for the busy "
+                   "goroutines' preemption, the model's mark on (docs/model.md, \"Pacer mode, "
+                   "Green Tea's scan work\")",
     "limit_cycles": "GOMEMLIMIT 50-90% and below the live heap: cycles up to +80% (builder at "
                     "50%, a recording on a loaded machine)",
     "limit_goal": "GOMEMLIMIT=50%: goal up to +18% (non-heap memory modelled, not recorded)",
