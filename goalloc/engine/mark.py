@@ -35,10 +35,10 @@ from goalloc.engine.state import (
     F_MARK_DONE,
     F_PARK_NS,
     INF,
-    P_DENSE_SCAN,
     P_GOGC,
     P_MARK_NS_PER_MB,
     P_NPROCS,
+    P_PACKED_SPAN_SCAN,
     S_ASSIST_LIVE,
     S_CYCLE_GOAL,
     S_HEAP_LIVE,
@@ -124,7 +124,7 @@ def revise(s):
 def heap_scan_work(s):
     """The heap part of the cycle's scan work W: the slots of pointerful objects live at mark
     start, in the unit heapScan grows by (mspan.slot_live_step). Under Green Tea's packed span
-    scan (P_DENSE_SCAN; mgcmark_greenteagc.go scanSpan, on a CPU with
+    scan (P_PACKED_SPAN_SCAN; mgcmark_greenteagc.go scanSpan, on a CPU with
     scan.HasFastScanSpanPacked) heapScan grows by pointer prefixes while a span of 16-512 B
     objects with at least nelems/8 of them marked counts them whole (objsMarked x elemsize);
     a sparser one counts their pointer prefixes (scanObjectsSmall), taken at the class's
@@ -135,7 +135,7 @@ def heap_scan_work(s):
     work = 0
     for spc in range(0, cs.shape[0], 2):
         work += cs[spc, CS_LIVE_SLOT_BYTES]
-    if s.prm[P_DENSE_SCAN] == 0:
+    if s.prm[P_PACKED_SPAN_SCAN] == 0:
         return work
     for sid in range(sc[S_SPAN_HW]):
         spc = sp[sid, SP_SPC]

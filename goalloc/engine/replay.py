@@ -155,7 +155,7 @@ class Engine:
         self.heap_pad_pages = heap_base_padding(header, self.version)
         prm[S.P_HEAP_PAD_PAGES] = self.heap_pad_pages
         prm[S.P_TINY_SPC] = _tiny_spc(self.table, prof.tiny_size)
-        prm[S.P_DENSE_SCAN] = 1 if self.packed_span_scan else 0
+        prm[S.P_PACKED_SPAN_SCAN] = 1 if self.packed_span_scan else 0
         prm[S.P_NO_PCACHE] = 1 if config.no_pagecache else 0
         prm[S.P_FAST_PATHS] = 1 if fast_paths else 0
         self.lock_log: list[np.ndarray] = []  # drained heap-lock log rows (ts, P, op)

@@ -78,8 +78,8 @@ P_SCAV_PAGE_PS = _prm()  # madvise cost per 4 KiB physical page, in ps (0 with t
 #                      the runtime's own fallback of 10 us per physical page)
 P_SCAV_CALL_PS = _prm()  # ... per madvise call (one per contiguous run released), in ps
 P_NO_PCACHE = _prm()  # 1: no per-P page cache (every span allocation takes the heap lock)
-P_DENSE_SCAN = _prm()  # 1: Green Tea's packed span scan counts marked slots whole as scan work
-#                      (engine/mbitmap.py; gc.mark_start), while heapScan grows by pointer prefixes
+P_PACKED_SPAN_SCAN = _prm()  # 1: Green Tea's packed span scan counts marked slots whole as
+#                            scan work (mark.heap_scan_work), heapScan pointer prefixes (mbitmap)
 N_PRM = _prm.n
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
