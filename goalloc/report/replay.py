@@ -290,7 +290,7 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
         ("span layout", ("Green Tea inline mark bits" if report.green_tea
                          else "no inline mark bits")
          + (f" ({report.green_tea_source})" if report.green_tea_source else "")),
-        *([("  packed span scan", ("on" if report.packed_span_scan else "off")
+        *([("  packed scan", ("on" if report.packed_span_scan else "off")
             + f" ({report.packed_span_scan_source})")] if report.green_tea else []),
         *([("tracer heap", f"{iec_bytes(report.tracer_buffer_bytes)} of the execution tracer's "
                             "own buffers "
