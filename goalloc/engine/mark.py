@@ -5,9 +5,13 @@ The cycle's scan work W (pointerful bytes marked at mark start, heap_scan_work, 
 globals, gc.mark_start) is done by two parties:
 - background workers at gcBackgroundUtilization (25%) of GOMAXPROCS, scanning at the mark cost
   model's rate (P_MARK_NS_PER_MB of one CPU per MiB) as trace time passes;
-- assists: every byte heapLive grows by while marking incurs assistWorkPerByte units of debt,
-  paid first from the background workers' credit (bgScanCredit). For the rest the assist
-  finds no grey work and parks (park: gcParkAssist) until the workers' credit pays it: the
+- assists: every byte heapLive grows by while marking is a byte of assist debt
+  (gcAssistBytes, F_ASSIST_BYTES); an assist owes assistWorkPerByte units of scan work per
+  byte, and at least gcOverAssistWork (64 KiB) of work, whose bytes it is credited at the
+  ratio of the moment (so once the ratio collapses, one assist buys a long run of allocation).
+  It steals the work from the background workers' credit (bgScanCredit) first. For the rest
+  the assist finds no grey work and parks (park: gcParkAssist) until the workers' credit pays
+  its debt: the
   trace's clock stops (S_STALL: every later event comes that much later) while every P marks
   (the workers and, on the parked Ps, idle mark workers), and that time is idle, not GC CPU.
   revise() sets the ratio as the runtime does, from the work it expects (the last cycle's),
@@ -29,6 +33,7 @@ from goalloc.engine.state import (
     CS_LIVE_SLOT_BYTES,
     CS_MALLOCS,
     CS_SCAN_ALLOCATED,
+    F_ASSIST_BYTES,
     F_ASSIST_CREDIT,
     F_ASSIST_RATIO,
     F_BG_NS,
@@ -64,6 +69,7 @@ from goalloc.jit import njit
 BACKGROUND_UTILIZATION = limiter.BACKGROUND_UTILIZATION
 MAX_OVERSHOOT = 1.1  # revise: heap goal x 1.1 once heapLive is past it
 MIN_REMAINING_WORK = 1000.0  # revise: scanWorkRemaining is at least 1000
+OVER_ASSIST_WORK = 64 << 10  # gcOverAssistWork: an assist does at least this much scan work
 # gcUsesSpanInlineMarkBits: Green Tea scans spans of 16-512 B objects (heapBitsInSpan) whole
 MIN_INLINE_MARK_SIZE = 16
 MAX_INLINE_MARK_SIZE = 512
@@ -176,6 +182,7 @@ def start(s):
     now = sc[S_NOW]
     fs[F_MARK_DONE] = 0.0
     fs[F_ASSIST_CREDIT] = 0.0
+    fs[F_ASSIST_BYTES] = 0.0  # gcResetMarkState: every goroutine's gcAssistBytes = 0
     sc[S_MARK_T] = now
     sc[S_ASSIST_LIVE] = sc[S_HEAP_LIVE]
     limiter.gc_transition(s, True, now)
@@ -205,23 +212,23 @@ def done(s):
 
 
 @njit(cache=True)
-def park(s):
-    """gcAssistAlloc's debt that the background credit does not cover: the assist finds no
-    grey objects to scan (gcDrainN takes work from the global queues, which the workers'
-    local buffers feed only when full) and parks on the assist queue (gcParkAssist) until the
-    workers' credit pays the debt (gcFlushBgCredit) or the mark ends. Recordings show every
-    mutator parked so from the first assists of a mark (docs/model.md, item 1), so the model
-    stops the trace's clock: the rest of the trace runs S_STALL ns later while every P marks
-    (the dedicated share, and idle mark workers on the Ps the parked mutators leave idle,
-    findRunnableGCWorker), and the parked Ps' time is idle: not GC CPU, and left out of the
-    limiter's total."""
+def park(s, need):
+    """gcAssistAlloc's debt that the background credit does not cover (`need` units of scan
+    work): the assist finds no grey objects to scan (gcDrainN takes work from the global
+    queues, which the workers' local buffers feed only when full) and parks on the assist
+    queue (gcParkAssist) until the workers' credit pays the debt (gcFlushBgCredit) or the
+    mark ends. Recordings of a program on 4 Ps show its mutators parked so from the first
+    assists of a mark (docs/model.md, item 1), so the model stops the trace's clock: the rest
+    of the trace runs S_STALL ns later while every P marks (the dedicated share, and idle mark
+    workers on the Ps the parked mutators leave idle, findRunnableGCWorker), and the parked
+    Ps' time is idle: not GC CPU, and left out of the limiter's total. The work done meanwhile
+    goes to the parked assist, not to the workers' credit."""
     sc = s.sc
     fs = s.fs
     # the workers' 25% and, on the Ps the parked mutators leave idle, idle mark workers: every
     # P marks while the mutators wait
     rate = scan_rate(s) * s.prm[P_NPROCS]
     left = np.float64(sc[S_SCAN_WORK]) - fs[F_MARK_DONE]
-    need = -fs[F_ASSIST_CREDIT]
     if need > left:  # released when the mark's work is done
         need = left
     if need <= 0.0 or rate <= 0.0:
@@ -237,14 +244,17 @@ def park(s):
     fs[F_MARK_DONE] += w
     fs[F_ASSIST_CREDIT] += w
     advance(s, now)
+    fs[F_ASSIST_CREDIT] -= need  # gcFlushBgCredit: to the parked assist first
     limiter.update(s, now)
 
 
 @njit(cache=True)
 def assist(s):
-    """gcAssistAlloc for heapLive's growth since the last charge: debt at assistWorkPerByte,
-    paid from background credit, the rest waited for (park) unless the limiter is on.
-    Returns True when the cycle's work is done."""
+    """gcAssistAlloc for heapLive's growth since the last charge: that many bytes of debt;
+    while the debt is unpaid (and the limiter off) an assist of assistWorkPerByte x the debt,
+    at least gcOverAssistWork, credited in bytes at the ratio of the moment, stolen from the
+    background credit where it has it, the rest waited for (park). Returns True when the
+    cycle's work is done."""
     sc = s.sc
     fs = s.fs
     now = sc[S_NOW]
@@ -252,19 +262,32 @@ def assist(s):
     grown = sc[S_HEAP_LIVE] - sc[S_ASSIST_LIVE]
     sc[S_ASSIST_LIVE] = sc[S_HEAP_LIVE]
     if grown > 0:
-        fs[F_ASSIST_CREDIT] -= np.float64(grown) * fs[F_ASSIST_RATIO]
+        fs[F_ASSIST_BYTES] -= np.float64(grown)
     if limiter.need_update(s, now):
         limiter.update(s, now)
-    if fs[F_ASSIST_CREDIT] < 0.0 and not limiter.limiting(s):
-        if background_rate(s) > 0.0:
-            park(s)
-        else:  # no cost model (no scan rate): the debt's work is done on the spot, for free
-            left = np.float64(sc[S_SCAN_WORK]) - fs[F_MARK_DONE]
-            work = -fs[F_ASSIST_CREDIT]
-            if work > left:
-                work = left if left > 0.0 else 0.0
-            fs[F_ASSIST_CREDIT] += work
-            fs[F_MARK_DONE] += work
+    if fs[F_ASSIST_BYTES] < 0.0 and not limiter.limiting(s):
+        ratio = fs[F_ASSIST_RATIO]  # revise keeps it above 0
+        debt = -fs[F_ASSIST_BYTES]
+        work = ratio * debt
+        if work < OVER_ASSIST_WORK:
+            work = np.float64(OVER_ASSIST_WORK)
+            debt = work / ratio
+        bg = fs[F_ASSIST_CREDIT]
+        if bg >= work:  # the workers' credit pays it all, over-assist included
+            fs[F_ASSIST_CREDIT] = bg - work
+            fs[F_ASSIST_BYTES] += debt
+        else:
+            if bg > 0.0:
+                fs[F_ASSIST_CREDIT] = 0.0
+                fs[F_ASSIST_BYTES] += 1.0 + bg / ratio
+            if fs[F_ASSIST_BYTES] < 0.0:  # still owed: no grey work to scan
+                owed = -fs[F_ASSIST_BYTES] * ratio
+                if background_rate(s) > 0.0:
+                    park(s, owed)
+                else:  # no cost model (no scan rate): the work is done on the spot, for free
+                    left = np.float64(sc[S_SCAN_WORK]) - fs[F_MARK_DONE]
+                    fs[F_MARK_DONE] += owed if owed < left else max(left, 0.0)
+                fs[F_ASSIST_BYTES] = 0.0  # paid, or released by the mark's end
     revise(s)
     _plan_end(s)
     return done(s)

@@ -237,11 +237,13 @@ N_SC = _sc.n
 F_CONS_MARK = _fs()
 F_LAST_CM = _fs(4)  # 1..4: lastConsMark[4] [1.22+]
 F_PI_INTEGRAL = _fs()  # 1.19 consMark PI controller errIntegral
-# concurrent mark (engine/mark.py): scan work done this cycle, background credit minus assist
-# debt (bgScanCredit pooled with every goroutine's gcAssistBytes), assistWorkPerByte
+# concurrent mark (engine/mark.py): scan work done this cycle, the background workers' credit
+# (bgScanCredit, scan work), assistWorkPerByte, and the mutators' assist credit in bytes
+# (every goroutine's gcAssistBytes pooled)
 F_MARK_DONE = _fs()
 F_ASSIST_CREDIT = _fs()
 F_ASSIST_RATIO = _fs()
+F_ASSIST_BYTES = _fs()
 # GC CPU time, cumulative ns of CPU (one P busy for 1 ns = 1): mark assists, background workers
 F_BG_NS = _fs()
 F_PARK_NS = _fs()  # trace-time ns mutators spent parked in assists (engine/mark.py park)
