@@ -35,8 +35,9 @@ KNOWN = {
                  "busy goroutines' preemption, the model's do not (docs/model.md, \"Pacer "
                  "mode, Green Tea's scan work\")",
     "gogc_cycles": "GOGC 25-400: cycles up to +102% (builder GOGC=25 on a CI machine's "
-                   "recording; its 3-14 cycles make one cycle 7-33%; +60% at GOGC=25 with "
-                   "the packed span scan modelled, 2026-12-03): once Go 1.27's packed scan work "
+                   "recording; its 3-14 cycles make one cycle 7-33%; +60% to +105% at "
+                   "GOGC=25 on recordings made here on 2026-12-03 with the packed span scan and "
+                   "the over-assist credit modelled): once Go 1.27's packed scan work "
                    "passes maxScanWork its fractional mark workers wait for the busy "
                    "goroutines' preemption, the model's mark on (docs/model.md, \"Pacer mode, "
                    "Green Tea's scan work\")",
