@@ -54,14 +54,14 @@ def modelled_release(config: Config, header) -> tuple[str, str, bool, str]:
     return key, how, on, why
 
 
-def packed_span_scan(config: Config, header, green_tea: bool) -> tuple[bool, str]:
+def packed_span_scan(config: Config, header, green_tea: bool, types) -> tuple[bool, str]:
     """(on, why): whether the model counts scan work as Green Tea's packed span scan does
     (engine/mark.py heap_scan_work; heapScan then grows by pointer prefixes, engine/mbitmap.py).
     The recording CPU decides it (internal/runtime/gc/scan HasFastScanSpanPacked) and the trace
     does not carry it: --packed-span-scan, else what `goalloc record` noted, else off."""
     if not green_tea:
         return False, "no Green Tea span layout"
-    if mbitmap.site_types(header.sites) is None:
+    if types is None:  # mbitmap.site_types of the trace
         return False, "the trace gives no Go types (pointer prefixes)"
     if config.packed_span_scan is not None:
         return config.packed_span_scan, "flag"
@@ -111,10 +111,11 @@ class Engine:
             modelled_release(config, header)
         self.table = get_table(config.table)
         self.profile = profile(self.table, self.version, self.green_tea)
-        self.packed_span_scan, self.packed_span_scan_why = packed_span_scan(config, header,
-                                                                            self.green_tea)
         # per site, the Go type's size and pointer bytes: what heapScan grows by (mbitmap)
-        self.site_types = mbitmap.site_types(header.sites) if self.packed_span_scan else None
+        types = mbitmap.site_types(header.sites)
+        self.packed_span_scan, self.packed_span_scan_why = packed_span_scan(
+            config, header, self.green_tea, types)
+        self.site_types = types if self.packed_span_scan else None
         self.procs = int(config.procs or header.gomaxprocs)
         prof = self.profile
         prm = np.zeros(S.N_PRM, np.int64)
