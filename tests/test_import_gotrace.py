@@ -598,3 +598,40 @@ def test_late_alloc_kind_from_the_gcbegin_stack():
     }
     for funcs, want in cases.items():
         assert _late_alloc_kind(list(funcs)) == want, funcs
+
+
+def test_blocked_starters_allocation_is_not_put_before_its_span():
+    """[1.24+] A goroutine blocked in gcStart while another began the cycle allocated before
+    it checked the trigger. Its allocation moves before the GCBegin unless its span was
+    allocated after the GCBegin (the goroutine ran on another P meanwhile): then it goes just
+    after its span's SpanAlloc, as Go 1.24's recording goalloc-go1.24-y7ai_nga showed (a
+    45-page span and a fresh 1-page span taken after GCBegin, their objects traced after the
+    blocked goroutines woke)."""
+    from types import SimpleNamespace
+
+    from goalloc.trace.importers import gotrace_wire as w
+    from goalloc.trace.importers.gotrace import LATE_ANY, _move_blocked_starters
+
+    per_page = 1024  # heap offsets in 8-byte words per 8 KiB page
+    # (event type, goroutine, a1, a2): GCBegin by G1; G2 takes span 10 (1 page) after it and
+    # blocks; G3 took span 20 (2 pages) before it and blocks; G4 blocks with no span of its
+    # own; then each one's next allocation.
+    evs = [(w.EV_SPAN_ALLOC, 3, 20, 2), (w.EV_GC_BEGIN, 1, 0, 0), (w.EV_SPAN_ALLOC, 2, 10, 1),
+           (w.EV_GO_BLOCK, 2, 0, 0), (w.EV_GO_BLOCK, 3, 0, 0), (w.EV_GO_BLOCK, 4, 0, 0),
+           (w.EV_HEAP_OBJECT_ALLOC, 2, 10 * per_page, 0),
+           (w.EV_HEAP_OBJECT_ALLOC, 3, 21 * per_page + 8, 0),
+           (w.EV_HEAP_OBJECT_ALLOC, 4, 30 * per_page, 0)]
+    typ = np.array([e[0] for e in evs], np.int64)
+    g_of = np.array([e[1] for e in evs], np.int64)
+    a1 = np.array([e[2] for e in evs], np.int64)
+    a2 = np.array([e[3] for e in evs], np.int64)
+    key = np.arange(len(evs), dtype=np.int64) * 100
+    allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
+    ga = SimpleNamespace(pos=np.arange(len(evs), dtype=np.float64), g_of=g_of, allocs=allocs,
+                         of=lambda g, kind: g_of[allocs] == g)
+    moved = _move_blocked_starters([(3, LATE_ANY), (4, LATE_ANY), (5, LATE_ANY)],
+                                   [(1, LATE_ANY)], ga, typ, key, a1, a2, per_page)
+    assert moved == 3
+    assert (ga.pos[6], key[6]) == (2.5, 200)  # G2: just after its span, at the span's time
+    assert (ga.pos[7], key[7]) == (0.75, 100)  # G3: its span is older: before the GCBegin
+    assert (ga.pos[8], key[8]) == (0.75, 100)  # G4: likewise

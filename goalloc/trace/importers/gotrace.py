@@ -435,7 +435,7 @@ def _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs,
         return order
     ga = _GoAllocs(order, typ, mm, a1, a2, a3, t_ptr, st)
     moved = _move_cycle_starters(late, ga, typ, key, a1, a3, per_page)
-    moved += _move_blocked_starters(start_blocks, late, ga, key)
+    moved += _move_blocked_starters(start_blocks, late, ga, typ, key, a1, a2, per_page)
     st.trigger_allocs_moved += moved
     return np.argsort(ga.pos, kind="stable") if moved else order
 
@@ -497,11 +497,17 @@ def _move_cycle_starters(late, ga: _GoAllocs, typ, key, a1, a3, per_page: int) -
     return moved
 
 
-def _move_blocked_starters(start_blocks, late, ga: _GoAllocs, key) -> int:
+def _move_blocked_starters(start_blocks, late, ga: _GoAllocs, typ, key, a1, a2,
+                           per_page: int) -> int:
     """Move the next allocation of each goroutine blocked in gcStart before the GCBegin of
     the last late cycle begun before it, unless that cycle began before the goroutine's
-    previous allocation; how many moved."""
+    previous allocation; how many moved. An object in a span the goroutine allocated after
+    that GCBegin (and before it blocked) goes just after its span's SpanAlloc instead: the
+    malloc paths take the slot (a fresh span's first, or a large span's object) before they
+    check the trigger, so the goroutine, running on another P while the cycle began, made
+    the object there, and an object cannot come before its span."""
     pos, g_of, allocs = ga.pos, ga.g_of, ga.allocs
+    spans = np.flatnonzero(typ == w.EV_SPAN_ALLOC)
     late_pos = np.sort(np.array([pos[j] for j, _ in late]))
     late_at = {pos[j]: j for j, _ in late}
     moved = 0
@@ -520,8 +526,14 @@ def _move_blocked_starters(start_blocks, late, ga: _GoAllocs, key) -> int:
         prev = allocs[(g_of[allocs] == g) & (pos[allocs] < pos[b])]
         if prev.size and pos[prev].max() > pos[j]:
             continue  # the cycle began before the goroutine's previous allocation
-        pos[a] = pos[j] - 0.25
-        key[a] = key[j]
+        to, at = pos[j] - 0.25, key[j]
+        own = spans[(g_of[spans] == g) & (pos[spans] > pos[j]) & (pos[spans] < pos[b])
+                    & (a1[spans] * per_page <= a1[a]) & (a1[a] < (a1[spans] + a2[spans]) * per_page)]
+        if own.size:  # the object's span came after the GCBegin
+            s = own[np.argmax(pos[own])]
+            to, at = pos[s] + 0.5, key[s]
+        pos[a] = to
+        key[a] = at
         moved += 1
     return moved
 
