@@ -53,6 +53,7 @@ from goalloc.engine.state import (
     P_GOGC,
     P_GOVERSION,
     P_NPROCS,
+    PP_FLUSH_PENDING,
     P_PERIODIC_NS,
     P_RECORDED,
     P_TINY_SPC,
@@ -158,6 +159,8 @@ def finish_sweep(s):
 @njit(cache=True)
 def mark_start(s, event, ts, trigger, goal, limit_bound, kind):
     """gcStart through the start of concurrent mark."""
+    for p in range(s.prm[P_NPROCS]):  # gcStart throws on an mcache not flushed since
+        mcache.late_flush(s, p)
     finish_sweep(s)
     scavenge.wake(s, ts)  # finishsweep_m wakes the scavenger
     sc = s.sc
@@ -239,8 +242,10 @@ def _end_cycle(s):
 
 
 @njit(cache=True)
-def mark_term(s, event, ts):
-    """gcMarkTermination, then every P's mcache flush."""
+def mark_term(s, event, ts, late):
+    """gcMarkTermination, then every P's mcache flush (forEachP: each P at its safe point),
+    but for the Ps in the bit mask `late`: a recording shows that their flush came later
+    (snapshot.Plan, from the header's mcache_flushes), and mcache.late_flush does it then."""
     sc = s.sc
     n = sc[S_CYCLES]
     cyc = s.cyc
@@ -293,7 +298,10 @@ def mark_term(s, event, ts):
     scavenge.next_gen(s)
     sc[S_LAST_GC_TS] = sc[S_NOW] if sc[S_NOW] > 0 else 1
     for p in range(s.prm[P_NPROCS]):
-        mcache.release_all(s, p)
+        if p < 63 and (late >> p) & 1:
+            s.pp[p, PP_FLUSH_PENDING] = 1
+        else:
+            mcache.release_all(s, p)
     cyc[n, CY_INUSE_AT_END] = sc[S_PAGES_INUSE] * PAGE_SIZE
     sc[S_CYCLES] = n + 1
     sc[S_BGSWEEP_T] = sc[S_NOW]  # the background sweeper wakes
@@ -311,7 +319,7 @@ def timed(s):
     now = sc[S_NOW]
     pacer_mode = prm[P_RECORDED] == 0
     if pacer_mode and sc[S_PHASE] == 1 and now >= sc[S_MARK_END_TS]:
-        mark_term(s, sc[S_EVENT], now)
+        mark_term(s, sc[S_EVENT], now, 0)
     if (pacer_mode and sc[S_PHASE] == 0 and prm[P_GOGC] >= 0 and sc[S_LAST_GC_TS] > 0
             and now - sc[S_LAST_GC_TS] > prm[P_PERIODIC_NS]):
         goal, trig, lb = pacer.goal_and_trigger(s)

@@ -43,6 +43,7 @@ from goalloc.engine.state import (
     P_TINY_SIZE,
     P_TINY_SPC,
     PAGE_SIZE,
+    PP_FLUSH_PENDING,
     PP_TINY,
     S_ALLOC_SCAN,
     S_CUR_P,
@@ -333,6 +334,8 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, de
                 break
             sc[S_EVENT] = ev
             sc[S_TS] = t
+            if pp[pi, PP_FLUSH_PENDING] != 0:  # acquirep flushed the P before it allocates
+                mcache.late_flush(s, pi)
             sc[S_ALLOC_SCAN] = scan[i]
             noscan = (flags[i] & FLAG_NOSCAN) != 0
             fast = False
@@ -385,7 +388,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, de
                             gc.mark_start(s, ev, t, trig, goal, lb, CYK_HEAP)
                     elif mark.assist(s):  # the assist that finished the mark's work
                         sc[S_MARK_BY_GOAL] = 1
-                        gc.mark_term(s, ev, sc[S_NOW])
+                        gc.mark_term(s, ev, sc[S_NOW], 0)
                     now = sc[S_NOW]  # an assist may have parked the mutators (mark.park)
             sc[S_ALLOC_SCAN] = -1
             _peaks(sc, ev)
@@ -412,7 +415,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, de
                 goal, trig, lb = pacer.goal_and_trigger(s)
                 gc.mark_start(s, ev, t, -1, goal, lb, CYK_RECORDED)
             elif recorded and k == GC_MARK_TERM and sc[S_PHASE] == 1:
-                gc.mark_term(s, ev, t)
+                gc.mark_term(s, ev, t, size[i])  # size: Ps flushed late (snapshot.Plan)
         elif k == METRIC:
             # a runtime/metrics sample the program logged: the model's classes at the same
             # point, once per group of values read together (report/fidelity.py compares them)
@@ -432,10 +435,10 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, de
             sc[S_EVENT] = ev
             sc[S_TS] = t
             if sc[S_PHASE] == 1:
-                gc.mark_term(s, ev, t)
+                gc.mark_term(s, ev, t, 0)
             goal, trig, lb = pacer.goal_and_trigger(s)
             gc.mark_start(s, ev, t, -1, goal, lb, CYK_FORCED)
-            gc.mark_term(s, ev, t)
+            gc.mark_term(s, ev, t, 0)
     return need, at
 
 
@@ -445,7 +448,7 @@ def force_gc(s, event, ts):
     if s.sc[S_PHASE] == 0:
         goal, trig, lb = pacer.goal_and_trigger(s)
         gc.mark_start(s, event, ts, -1, goal, lb, CYK_FORCED)
-    gc.mark_term(s, event, ts)
+    gc.mark_term(s, event, ts, 0)
 
 
 @kernel

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from goalloc import limits
+from goalloc.errors import TraceError
 from goalloc.engine import pacer
 from goalloc.engine import state as S
 from goalloc.engine.snapshot import Plan
@@ -20,6 +21,9 @@ from goalloc.jit import kernel
 from goalloc.trace import format as fmt
 from goalloc.trace import validate
 from goalloc.trace.prefetch import prefetched
+
+# Ps whose late mcache flush the plan can carry (a bit each in a mark termination's mask)
+MAX_LATE_P = 63
 
 # plan counters
 C_MOVED = 0  # frees turned into deaths before their cycle's gc_start
@@ -97,6 +101,55 @@ def _plan_chunk(kind, ts, ids, flags, start, st, last_alloc, last_alloc_t, snap,
     return nm, nd
 
 
+@kernel
+def _late_flush_masks(kind, p, start, fl_at, fl_p, k, nt, st, since, term_at, term_mask):
+    """One chunk of the late-mcache-flush step. A flush (fl_at: the event it comes before,
+    fl_p: the P) is late for the last mark termination when it comes in that cycle's sweep
+    phase (st[0]: the mark termination's event index, -1 after a gc_start; st[1] its row in
+    term_at / term_mask) before the P allocated again (since[P]: it allocated since that mark
+    termination): the P's bit goes into the mark termination's mask. Returns (flushes read,
+    mark terminations so far)."""
+    for i in range(kind.shape[0]):
+        g = start + i
+        while k < fl_at.shape[0] and fl_at[k] <= g:
+            q = fl_p[k]
+            if st[0] >= 0 and 0 <= q < MAX_LATE_P and since[q] == 0:
+                term_mask[st[1]] |= np.int64(1) << q
+            k += 1
+        kd = kind[i]
+        if kd == fmt.ALLOC:
+            q = p[i]
+            if 0 <= q < MAX_LATE_P:
+                since[q] = 1
+        elif kd == fmt.GC_MARK_TERM:
+            st[0] = g
+            st[1] = nt
+            term_at[nt] = g
+            term_mask[nt] = 0
+            nt += 1
+            since[:] = 0
+        elif kd == fmt.GC_START:
+            st[0] = -1
+    return k, nt
+
+
+def mcache_flushes(header, path) -> tuple[np.ndarray, np.ndarray]:
+    """The header's `mcache_flushes` ([event index, P] pairs, docs/trace-format.md) as two
+    arrays in event order; a TraceError when they are not such pairs."""
+    raw = header.extra.get("mcache_flushes")
+    if raw is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    ok = isinstance(raw, list) and all(
+        isinstance(e, list) and len(e) == 2 and all(type(v) is int and 0 <= v < 1 << 62
+                                                    for v in e) for e in raw)
+    if not ok:
+        raise TraceError(path, "header: mcache_flushes must be a list of [event index, P] "
+                               "pairs of non-negative integers")
+    a = np.array(raw, np.int64).reshape(-1, 2)
+    order = np.argsort(a[:, 0], kind="stable")
+    return a[order, 0], a[order, 1]
+
+
 def _survivors(st, last_alloc, last_alloc_t, snap) -> np.ndarray:
     """(allocation time, a time it was alive at, id) of each traced object never freed: alive at
     the mark start before the last one whose mark ended (st[4]), since that cycle's sweep ended
@@ -112,7 +165,7 @@ def plan(path, header, on_chunk=None) -> Plan | None:
     called with each chunk read (the replay driver keeps them for its passes)."""
     import goalloc.trace
 
-    planner = _Planner(header)
+    planner = _Planner(header, path)
     if not planner.sweep and not planner.placed:
         return None
     with goalloc.trace.open(path) as reader:
@@ -129,7 +182,7 @@ class _Planner:
     the tracer's buffers, the window before the first mark termination (which snapshot spans
     mcaches held), the snapshot's spans and objects, and the look-ahead deaths."""
 
-    def __init__(self, header):
+    def __init__(self, header, path=None):
         self.sweep = header.frees == "sweep"
         self.placed = header.extra.get("snapshot") == fmt.SNAPSHOT_PLACED
         # _plan_chunk's state: by object id, its last alloc (event, time) and snapshot flag
@@ -149,6 +202,15 @@ class _Planner:
         self.markers = 0
         self.cm_st = np.array([0, -1, 0, -1, 0, -1], np.int64)  # pacer.COMMIT_STATE
         self.commits = {"event": [], "marked": [], "goal": []}
+        # late mcache flushes (the header's): the next one to read, the last mark
+        # termination (st), the Ps that allocated since it, each mark termination's mask
+        self.fl_at, self.fl_p = mcache_flushes(header, path)
+        self.fl_k = 0
+        self.fl_st = np.array([-1, -1], np.int64)
+        self.fl_since = np.zeros(MAX_LATE_P, np.int8)
+        self.nterm = 0
+        self.term_at = np.zeros(0, np.int64)
+        self.term_mask = np.zeros(0, np.int64)
 
     def read(self, chunk) -> None:
         allocs = chunk.kind == fmt.ALLOC
@@ -166,6 +228,23 @@ class _Planner:
             self._snapshot(chunk, allocs, snapf)
         if self.sweep:
             self._deaths(chunk)
+        if self.fl_at.shape[0]:
+            self._late_flushes(chunk, terms.shape[0])
+
+    def _late_flushes(self, chunk, terms: int) -> None:
+        """Which Ps' mcaches each mark termination left for a late flush (_late_flush_masks):
+        one row per mark termination in term_at / term_mask, grown as they come."""
+        need = self.nterm + terms
+        if need > self.term_at.shape[0]:
+            size = max(need, 2 * self.term_at.shape[0], 16)
+            self.term_at = np.concatenate([self.term_at, np.zeros(size - self.term_at.shape[0],
+                                                                  np.int64)])
+            self.term_mask = np.concatenate([self.term_mask,
+                                             np.zeros(size - self.term_mask.shape[0],
+                                                      np.int64)])
+        self.fl_k, self.nterm = _late_flush_masks(
+            chunk.kind, chunk.p, chunk.start, self.fl_at, self.fl_p, self.fl_k, self.nterm,
+            self.fl_st, self.fl_since, self.term_at, self.term_mask)
 
     def _grow_ids(self, chunk, allocs) -> None:
         """The per-id tables cover every id allocated so far."""
@@ -246,6 +325,13 @@ class _Planner:
                     "frees_in_place": int(self.cnt[C_IN_PLACE]) if p.lookahead else 0}
         if self.placed and self.spans["id"]:
             self._finish_snapshot(p)
+        if self.nterm:
+            late = self.term_mask[:self.nterm] != 0
+            p.late_term_at = self.term_at[:self.nterm][late]
+            p.late_term_mask = self.term_mask[:self.nterm][late]
+            p.flush_at, p.flush_p = self.fl_at, self.fl_p
+            p.counts["late_mcache_flushes"] = int(sum(bin(int(m)).count("1")
+                                                     for m in p.late_term_mask))
         if not p.lookahead and not p.rebuilds_snapshot:
             return None
         return p

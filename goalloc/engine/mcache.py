@@ -25,6 +25,7 @@ from goalloc.engine.state import (
     P_TINY_SIZE,
     P_TINY_SPC,
     PAGE_SIZE,
+    PP_FLUSH_PENDING,
     PP_TINY,
     PP_TINY_OFF,
     S_HEAP_LIVE,
@@ -153,6 +154,7 @@ def next_free(s, p, spc):
 @njit(cache=True)
 def release_all(s, p):
     """mcache.releaseAll (via prepareForSweep after mark termination)."""
+    s.pp[p, PP_FLUSH_PENDING] = 0
     sg = s.sc[S_SG]
     mc = s.mc
     for spc in range(mc.shape[1]):
@@ -164,6 +166,16 @@ def release_all(s, p):
             mcentral.uncache_span(s, spc, sid)
             mc[p, spc] = -1
     _tb_drop(s, p)
+
+
+@njit(cache=True)
+def late_flush(s, p):
+    """prepareForSweep when P p next runs (acquirep), for a P whose flush its mark termination
+    left for later (gc.mark_term: forEachP runs the flush at each P's safe point, and a P that
+    does not reach one, such as one its M left for a system call, keeps its stale spans out
+    of every mcentral list until an M acquires it); nothing if it is not pending."""
+    if s.pp[p, PP_FLUSH_PENDING] != 0:
+        release_all(s, p)
 
 
 @njit(cache=True, inline="always")

@@ -116,13 +116,14 @@ def engine_kinds(chunk, forced: bool):
     MANUAL_ALLOC. A metric event's value index (aux) goes into its flags, which the kernel reads
     (a metric event has no flags of its own). A gc_start's size, which the format leaves
     unused, is cleared: the kernel reads the recording's stacks + globals there (put in by
-    snapshot.Plan.run_chunk after this). The chunk itself if there is none."""
+    snapshot.Plan.run_chunk after this); so is a gc_mark_term's, where the kernel reads the
+    Ps whose mcache flush came late (the same). The chunk itself if there is none."""
     reason = chunk.aux.clip(0, len(fmt.STW_REASONS) - 1)
     flush = ((chunk.kind == fmt.STW_BEGIN) & fmt.FLUSH_REASON[reason]
              & (chunk.aux < len(fmt.STW_REASONS)))
     gcs = (chunk.kind == fmt.GC_START) & (chunk.aux == fmt.GC_TRIGGER_FORCED) & forced
     met = chunk.kind == fmt.METRIC
-    sized = (chunk.kind == fmt.GC_START) & (chunk.size != 0)
+    sized = ((chunk.kind == fmt.GC_START) | (chunk.kind == fmt.GC_MARK_TERM)) & (chunk.size != 0)
     manual = (chunk.kind == fmt.SPAN_ALLOC) & (chunk.aux < 0)
     if not (flush.any() or gcs.any() or met.any() or sized.any() or manual.any()):
         return chunk

@@ -15,7 +15,8 @@ import numpy as np
 
 import goalloc.trace
 from goalloc import releases
-from goalloc.engine import arrays, attribution, locks, mbitmap, mstats, passes, pauses, whatif
+from goalloc.engine import (arrays, attribution, locks, mbitmap, mcache, mstats, passes, pauses,
+                            whatif)
 from goalloc.engine import state as S
 from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
 from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
@@ -218,6 +219,18 @@ class Engine:
             self.lock_log.append(a.lk[:n].copy())
             a.sc[S.S_LK_N] = 0
 
+    def late_flush(self, p: int) -> None:
+        """P p's mcache flush that its mark termination left for later (mcache.late_flush)."""
+        a = self.arrays
+        if not 0 <= p < a.pp.shape[0]:
+            return
+        self.drain_locks()
+        need = int(locks.reserve(a.state)) + 1
+        if a.lk.shape[0] < need:
+            a.grow(S.NEED_LK, need)
+        mcache.late_flush(a.state, p)
+        self.drain_locks()
+
     def force_gc(self, event: int = -1, ts: int = 0) -> None:
         a = self.arrays
         if a.cyc.shape[0] - a.sc[S.S_CYCLES] < 2:
@@ -303,6 +316,9 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
             eng.plan.timed_deaths = config.gc_mode == "pacer" and config.death_time != "late"
             eng.plan.death_rule = config.death_time
             eng.plan.drop_tracer = config.drops_tracer_buffers()
+            # the recording's late mcache flushes belong to its own mark terminations and Ps
+            eng.plan.late_flushes = (config.gc_mode == "recorded"
+                                     and eng.procs == header.gomaxprocs)
             # the recording's stacks + globals, unless the config gives stand-ins
             eng.plan.nonheap_from_trace = config.stack_bytes == 0 and config.globals_bytes == 0
             eng.plan.build(eng)

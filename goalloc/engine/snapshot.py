@@ -86,6 +86,15 @@ class Plan:
     # event index and bytes, and whether this replay uses them (not when Config gives stand-ins)
     commit_event: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     commit_nonheap: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # late mcache flushes (the header's mcache_flushes, lookahead.mcache_flushes): each
+    # recorded mark termination whose flush left some Ps' mcaches stale (event index, a bit
+    # per P), and every flush (the event it comes before, the P); applied only when
+    # `late_flushes` (recorded GC mode: the cycles are the recording's)
+    late_term_at: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    late_term_mask: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    flush_at: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    flush_p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    late_flushes: bool = False
     recorded_gogc: tuple = (100, "")
     nonheap_from_trace: bool = True
     counts: dict = field(default_factory=dict)
@@ -224,8 +233,48 @@ class Plan:
         else:
             a, b = np.searchsorted(self.death_at, [lo, hi])
             death_at, death_id = self.death_at[a:b], self.death_id[a:b]
-        eng.run_chunk(chunk, (np.ascontiguousarray(death_at, np.int64),
-                              np.ascontiguousarray(death_id, np.int64)))
+        death_at = np.ascontiguousarray(death_at, np.int64)
+        death_id = np.ascontiguousarray(death_id, np.int64)
+        flushes = ()
+        if self.late_flushes:
+            chunk = self._late_term_masks(chunk)
+            a, b = np.searchsorted(self.flush_at, [lo, hi])
+            flushes = zip(self.flush_at[a:b].tolist(), self.flush_p[a:b].tolist(), strict=True)
+        at = lo
+        for e, p in flushes:  # the chunk in pieces: each late flush before its event
+            if e > at:
+                self._run_piece(eng, chunk, at, e, death_at, death_id)
+                at = e
+            eng.late_flush(p)
+        if at == lo:
+            eng.run_chunk(chunk, (death_at, death_id))
+        elif at < hi:
+            self._run_piece(eng, chunk, at, hi, death_at, death_id)
+
+    def _late_term_masks(self, chunk):
+        """The chunk with each recorded gc_mark_term's size set to its mask of Ps whose
+        mcache flush comes late (gc.mark_term leaves them to Engine.late_flush)."""
+        import dataclasses
+
+        lo, hi = chunk.start, chunk.start + chunk.n
+        a, b = np.searchsorted(self.late_term_at, [lo, hi])
+        if b == a:
+            return chunk
+        size = chunk.size.copy()
+        size[self.late_term_at[a:b] - lo] = self.late_term_mask[a:b]
+        return dataclasses.replace(chunk, size=size)
+
+    @staticmethod
+    def _run_piece(eng, chunk, a: int, b: int, death_at, death_id) -> None:
+        """Replay events [a, b) of the chunk (trace event indices) with the deaths due before
+        them."""
+        import dataclasses
+
+        lo = chunk.start
+        piece = dataclasses.replace(chunk, start=a, n=b - a, **{
+            k: v[a - lo:b - lo] for k, v in chunk.columns().items()})
+        i, j = np.searchsorted(death_at, [a, b])
+        eng.run_chunk(piece, (death_at[i:j], death_id[i:j]))
 
 
 @kernel

@@ -297,7 +297,8 @@ PP_TINY = 0  # current tiny block record, -1 none
 PP_TINY_OFF = 1  # mcache.tinyoffset
 PP_PC_BASE = 2  # page cache window base page, -1 none
 PP_MSPANC = 3  # mspancache.len: free mspan structs cached by the P (issue #6, engine/locks.py)
-N_PP = 4
+PP_FLUSH_PENDING = 4  # 1: the last mark termination left this P's mcache stale (gc.mark_term)
+N_PP = 5
 
 # ---- per span class stats (cs) -----------------------------------------------------------------
 CS_SPANS = 0  # in-use spans

@@ -46,6 +46,8 @@ from goalloc.trace.writer import Writer
 
 READ_BLOCK = 4 << 20
 WRITE_SLICE = 1 << 18  # events converted per write queued (4 zstd chunks)
+# late mcache flushes the header lists at most (a few per GC cycle; 16 Ki keep it < 300 KB)
+MAX_MCACHE_FLUSHES = 1 << 14
 MAX_TYPE_ID = 1 << 24
 TRACER_TYPES = (b"uint64", b"unsafe.Pointer")  # the element types of the tracer's buffers
 
@@ -196,6 +198,9 @@ class _State:
     def __init__(self):
         self.m_index: dict[int, int] = {}
         self.mp = np.full(16, -1, np.int64)  # P held by each M (by M index), -1 none
+        self.mfree = np.zeros(16, np.int64)  # gotrace_convert.Clock.mfree
+        self.rows_out = 0  # rows given to the writer so far
+        self.mcache_flushes: list[list[int]] = []  # [event index, P]: _take_mcache_flushes
         self.lastkey = np.full(16, -(1 << 62), np.int64)
         self.lastp = np.zeros(8, np.int64)
         self.pagemap = np.full(1 << 12, -1, np.int64)
@@ -247,6 +252,7 @@ class _State:
             idx = self.m_index[m] = len(self.m_index)
             if idx >= self.mp.shape[0]:
                 self.mp = _grow(self.mp, 2 * idx, -1)
+                self.mfree = _grow(self.mfree, 2 * idx, 0)
                 self.lastkey = _grow(self.lastkey, 2 * idx, -(1 << 62))
         return idx
 
@@ -627,7 +633,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, writer_fo
         st.fl_head = np.full(class_size.shape[0], -1, np.int64)
     tab = cv.GenTables(class_size, gt_objs, t_size, t_site, tracer_types, gc.reasons,
                        fmt.FLUSH_REASON)
-    clk = cv.Clock(st.mp, st.lastp, st.gcseq, st.epoch, st.t0, align.bit_length() - 1,
+    clk = cv.Clock(st.mp, st.mfree, st.lastp, st.gcseq, st.epoch, st.t0, align.bit_length() - 1,
                    page_size.bit_length() - 1)  # powers of two
     _convert_and_write(cv.Events(order, typ, key, mm, a1, a2, a3), st, tab, clk, gc,
                        writer_for, path, gen_off)
@@ -920,10 +926,28 @@ def _convert_and_write(ev: cv.Events, st: _State, tab: cv.GenTables, clk: cv.Clo
         # The worker runs queued writes in order (the kernels and zstd release the GIL).
         part = st.metrics.expand({name: col[written:o] for name, col in cols.items()},
                                  gc.strings)
+        part = _take_mcache_flushes(part, st)
         st.pending[k] = st.pool.submit(st.writer.write, **part)
         written = o
     if st.writer is None:  # a first generation with no events
         writer_for(st)
+
+
+def _take_mcache_flushes(part: dict, st: _State) -> dict:
+    """The slice's columns without its MCACHE_FLUSH_ROW rows, each noted in
+    st.mcache_flushes as [index of the event it came before, P] (up to MAX_MCACHE_FLUSHES;
+    the header carries them, so readers that do not know them read the file as before)."""
+    kind = part["kind"]
+    rows = np.flatnonzero(kind == cv.MCACHE_FLUSH_ROW)
+    if rows.size:
+        keep = kind != cv.MCACHE_FLUSH_ROW
+        at = st.rows_out + rows - np.arange(rows.size)
+        for e, p in zip(at.tolist(), part["p"][rows].tolist(), strict=True):
+            if len(st.mcache_flushes) < MAX_MCACHE_FLUSHES:
+                st.mcache_flushes.append([e, p])
+        part = {name: col[keep] for name, col in part.items()}
+    st.rows_out += int(part["kind"].shape[0])
+    return part
 
 
 def _convert_slice(ev: cv.Events, start: int, out: cv.Columns, o: int, st: _State,
@@ -1035,6 +1059,9 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             if len(st.sites):
                 st.writer.header.sites = st.sites.sites
                 st.writer.set_header(st.writer.header)
+            if st.mcache_flushes:
+                st.writer.header.extra["mcache_flushes"] = st.mcache_flushes
+                st.writer.set_header(st.writer.header)
             if st.writer.header.source.get("lowest_span_page") != st.lowest_span_page:
                 # a span below the first generation's came later (the first one was freed)
                 st.writer.header.source["lowest_span_page"] = st.lowest_span_page
@@ -1116,6 +1143,7 @@ def _report(st: _State) -> dict:
         "reused_slots_never_freed": int(st.owed.ctr[0]),
         "unknown_frees": int(c[cv.C_UNKNOWN_FREES]),
         "objects_outside_spans": int(c[cv.C_NO_SPAN]),
+        "late_mcache_flushes": len(st.mcache_flushes),
         "unknown_types": int(c[cv.C_UNKNOWN_TYPES]),
         "lost_span_frees": int(c[cv.C_LOST_SPAN_FREES]),
         "unknown_span_frees": int(c[cv.C_UNKNOWN_SPAN_FREES]),

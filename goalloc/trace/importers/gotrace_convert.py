@@ -68,6 +68,13 @@ C_TRACER_BUFFERS = 15  # the execution tracer's own buffers in the snapshot (FLA
 C_TRACER_BYTES = 16
 N_COUNTERS = 17
 
+# A converter-only row kind (never written): an M that held no P swept objects and then
+# started P `p` (the row's p). acquirep's prepareForSweep flushes a P's mcache before the
+# ProcStart is traced, so those frees were the stale spans of P p's mcache, which no one had
+# flushed since the last mark termination (gotrace._take_mcache_flushes turns these rows into
+# the header's `mcache_flushes`).
+MCACHE_FLUSH_ROW = 250
+
 
 class Events(NamedTuple):
     """A generation's decoded events (gotrace_wire.decode_events) and their merge order."""
@@ -137,6 +144,7 @@ class GenTables(NamedTuple):
 class Clock(NamedTuple):
     """Per-M and per-P state carried from one generation to the next."""
     mp: np.ndarray  # P held by each M (by M index), -1 none
+    mfree: np.ndarray  # objects each M swept holding no P since its last other event
     lastp: np.ndarray  # each P's last timestamp: a P's events stay in order
     gcseq: np.ndarray  # [0] the GC cycle running
     epoch: np.ndarray  # [0] mcache flushes so far (mark terminations, ReadMemStats stops)
@@ -158,6 +166,7 @@ def convert(start, ev, out, o, heap, ids, owed, spans, stacks, tab, clk, cnt):
         m = mm[j]
         p = mp[m]
         ts = _event_time(key[j] - clk.t0, p, lastp)
+        o = _stale_flush(e, m, p, a1[j], ts, o, out, clk.mfree)
         if e == w.EV_HEAP_OBJECT_ALLOC or e == w.EV_HEAP_OBJECT:
             status = _object_alloc_room(ids, owed)
             if status != DONE:
@@ -239,6 +248,25 @@ def _map_full(mp):
 def _ids_full(mp):
     """An id map has no room to take back one more id."""
     return mp.ctr[2] + 1 > mp.free.shape[0]
+
+
+@kernel(inline="always")
+def _stale_flush(e, m, p, a1, ts, o, out, mfree):
+    """Objects an M sweeps while it holds no P, then the ProcStart of P a1 by that M: the
+    flush of P a1's stale mcache (acquirepNoTrace runs prepareForSweep before the ProcStart is
+    traced), written as a MCACHE_FLUSH_ROW. Span and stack frees and heap samples may come in
+    between; any other event of the M ends the run."""
+    if e == w.EV_HEAP_OBJECT_FREE:
+        if p < 0:
+            mfree[m] += 1
+    elif e == w.EV_PROC_START:
+        if mfree[m] > 0:
+            o = _row(out, o, MCACHE_FLUSH_ROW, ts, a1, 0, 0, 0, 0)
+        mfree[m] = 0
+    elif e != w.EV_SPAN_FREE and e != w.EV_GOROUTINE_STACK_FREE and e != w.EV_HEAP_ALLOC \
+            and e != w.EV_HEAP_GOAL and e != w.EV_USER_LOG:
+        mfree[m] = 0
+    return o
 
 
 @kernel(inline="always")
