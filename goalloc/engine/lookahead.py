@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from goalloc import limits
-from goalloc.errors import TraceError
 from goalloc.engine import pacer
 from goalloc.engine import state as S
 from goalloc.engine.snapshot import Plan
+from goalloc.errors import TraceError
 from goalloc.jit import kernel
 from goalloc.trace import format as fmt
 from goalloc.trace import validate

@@ -15,8 +15,17 @@ import numpy as np
 
 import goalloc.trace
 from goalloc import releases
-from goalloc.engine import (arrays, attribution, locks, mbitmap, mcache, mstats, passes, pauses,
-                            whatif)
+from goalloc.engine import (
+    arrays,
+    attribution,
+    locks,
+    mbitmap,
+    mcache,
+    mstats,
+    passes,
+    pauses,
+    whatif,
+)
 from goalloc.engine import state as S
 from goalloc.engine.config import DEFAULT_SCAN_RATE, NEWEST_GO_VERSION, Config
 from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
