@@ -25,15 +25,22 @@ DEBIAN_KEYRING := /usr/share/keyrings/debian-archive-keyring.gpg
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# After installing, the numba kernels are compiled once (about a minute on 2 cores, two
+# processes side by side; goalloc/warm.py), so the first goalloc command after install loads
+# them instead of compiling. numba caches them under $XDG_CACHE_HOME/goalloc (goalloc/jit.py).
+WARM := --replay traces/go127-http-clientserver.msgpack --replay traces/go-parser.msgpack \
+        --replay traces/c-python-json.msgpack --gotrace tests/data/gotrace-tiny.trace \
+        --mtrace tests/data/mtrace-git-version.txt --heaptrack tests/data/heaptrack-git-version.raw.zst
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m goalloc.warm $(WARM)
 	touch $@
 
 install: $(STAMP)
 
 # The main job on a shipped real trace: net/http client/server benchmark, Go 1.27, 4 Ps.
-# The first replay after install compiles the engine once (about a minute here).
 demo: install
 	$(BIN)/goalloc replay traces/go127-http-clientserver.msgpack
 
