@@ -20,6 +20,7 @@ LAYERS = {
     "report": 4,
     "grid": 5,
     "cli": 6, "__main__": 6,
+    "warm": 6,  # runs goalloc commands ahead of the first one (make install)
 }
 
 
