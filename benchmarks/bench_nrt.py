@@ -36,11 +36,12 @@ def nrt_counts(ir: str, name: str) -> dict:
 def main(argv=None) -> dict:
     from pathlib import Path
 
+    import goalloc.jit  # noqa: F401  (before numba: it sets numba's cache directory)
+    import goalloc.trace
     import numba
     import numpy as np
-
-    import goalloc.trace
     from goalloc.engine import kernel as K
+    from goalloc.engine import mbitmap
     from goalloc.engine.config import Config
     from goalloc.engine.replay import Engine
 
@@ -52,7 +53,9 @@ def main(argv=None) -> dict:
     fresh = numba.njit(nogil=True)(K.replay_chunk.py_func)  # compiled here, not loaded
     t = time.perf_counter()
     none = np.zeros(0, np.int64)  # no look-ahead deaths
-    fresh(eng.arrays.state, c.kind, c.ts, c.p, c.id, c.size, c.flags, c.start, c.n, none, none)
+    scan = mbitmap.scan_sizes(c.kind, c.size, c.site, eng.site_types)
+    fresh(eng.arrays.state, c.kind, c.ts, c.p, c.id, c.size, c.flags, scan, c.start, 0, none,
+          none)
     compile_s = time.perf_counter() - t
     (ir,) = fresh.inspect_llvm().values()
     if len(argv) > 0:
