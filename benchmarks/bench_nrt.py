@@ -37,9 +37,12 @@ def main(argv=None) -> dict:
     from pathlib import Path
 
     import goalloc.jit  # noqa: F401  (before numba: it sets numba's cache directory)
-    import goalloc.trace
+
+    # isort: split
     import numba
     import numpy as np
+
+    import goalloc.trace
     from goalloc.engine import kernel as K
     from goalloc.engine import mbitmap
     from goalloc.engine.config import Config

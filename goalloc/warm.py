@@ -17,6 +17,7 @@ install should not look finished). Without any file it replays a small synthetic
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -50,14 +51,21 @@ def _commands(args, tmp: str) -> list[list[list[str]]]:
 
 
 def _run_part(cmds: list[list[str]]) -> subprocess.Popen:
-    """One part as a shell-free chain: a child Python that runs the commands in order."""
-    code = ("import subprocess, sys\n"
-            "for c in %r:\n"
-            "    r = subprocess.run([sys.executable, '-m', 'goalloc', *c],\n"
-            "                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)\n"
-            "    if r.returncode:\n"
-            "        sys.exit('goalloc ' + ' '.join(c) + ': ' + r.stderr.strip())\n" % (cmds,))
-    return subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    """One part: a child Python that runs the commands in order (run_chain)."""
+    return subprocess.Popen([sys.executable, "-m", "goalloc.warm", "--chain", json.dumps(cmds)],
+                            stderr=subprocess.PIPE, text=True)
+
+
+def run_chain(cmds: list[list[str]]) -> int:
+    """Run `goalloc` commands one after another, output thrown away; the first that fails
+    ends the chain with its error on stderr (exit status 1)."""
+    for c in cmds:
+        r = subprocess.run([sys.executable, "-m", "goalloc", *c], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+        if r.returncode:
+            print(f"goalloc {' '.join(c)}: {r.stderr.strip()}", file=sys.stderr)
+            return 1
+    return 0
 
 
 def main(argv=None) -> int:
@@ -69,7 +77,10 @@ def main(argv=None) -> int:
     ap.add_argument("--gotrace", help="a Go execution trace to import")
     ap.add_argument("--mtrace", help="a glibc mtrace file to import")
     ap.add_argument("--heaptrack", help="a heaptrack raw file to import")
+    ap.add_argument("--chain", help=argparse.SUPPRESS)  # one part's commands (JSON), internal
     args = ap.parse_args(argv)
+    if args.chain is not None:
+        return run_chain(json.loads(args.chain))
     t0 = time.perf_counter()
     print("goalloc: compiling the numba kernels once, for every later run (about a minute "
           "on two cores) ...", file=sys.stderr, flush=True)
