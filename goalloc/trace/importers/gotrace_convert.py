@@ -255,17 +255,18 @@ def _stale_flush(e, m, p, a1, ts, o, out, mfree):
     """Objects an M sweeps while it holds no P, then the ProcStart of P a1 by that M: the
     flush of P a1's stale mcache (acquirepNoTrace runs prepareForSweep before the ProcStart is
     traced), written as a MCACHE_FLUSH_ROW. Span and stack frees and heap samples may come in
-    between; any other event of the M ends the run."""
-    if e == w.EV_HEAP_OBJECT_FREE:
-        if p < 0:
+    between; any other event of the M ends the run. An M holding a P cannot start one, so
+    nothing is looked at then (one test per event)."""
+    if p < 0:
+        if e == w.EV_HEAP_OBJECT_FREE:
             mfree[m] += 1
-    elif e == w.EV_PROC_START:
-        if mfree[m] > 0:
-            o = _row(out, o, MCACHE_FLUSH_ROW, ts, a1, 0, 0, 0, 0)
-        mfree[m] = 0
-    elif e != w.EV_SPAN_FREE and e != w.EV_GOROUTINE_STACK_FREE and e != w.EV_HEAP_ALLOC \
-            and e != w.EV_HEAP_GOAL and e != w.EV_USER_LOG:
-        mfree[m] = 0
+        elif e == w.EV_PROC_START:
+            if mfree[m] > 0:
+                o = _row(out, o, MCACHE_FLUSH_ROW, ts, a1, 0, 0, 0, 0)
+            mfree[m] = 0
+        elif e != w.EV_SPAN_FREE and e != w.EV_GOROUTINE_STACK_FREE \
+                and e != w.EV_HEAP_ALLOC and e != w.EV_HEAP_GOAL and e != w.EV_USER_LOG:
+            mfree[m] = 0
     return o
 
 
