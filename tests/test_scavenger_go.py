@@ -66,7 +66,13 @@ KNOWN = {
     # was modelled: 0.6-3.1% since, on eight kept recordings; Go 1.23's limit program by a
     # 4 MiB chunk (2 of 26 kept recordings and a CI run's) until the trace's stacks took their pages: 0.3-3.2%
     # since, on 26 kept ones)
-    ("released", "mean"): (("shrink", "bursts"), SHRINK),
+    ("released", "mean"): [(("shrink", "bursts"), SHRINK),
+                           (("limit",), "Go 1.23's limit program, now and then: released off "
+                                        "by one 4 MiB heap chunk over much of the run (a CI "
+                                        "run of 2026-12-03: 7.4%, the same with and without "
+                                        "the recording's late mcache flushes; 0.3-3.2% on 26 "
+                                        "kept recordings); the cause is not isolated",
+                            ("1.23",))],
     ("free", "mean"): (("shrink", "bursts"), SHRINK),
     ("pacer", "mean"): (PROGRAMS, "pacer mode: the model's cycles fall elsewhere than the "
                                   "runtime's (#15), so the heap's peak and what is free "
