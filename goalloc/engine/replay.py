@@ -228,16 +228,21 @@ class Engine:
             self.lock_log.append(a.lk[:n].copy())
             a.sc[S.S_LK_N] = 0
 
-    def late_flush(self, p: int) -> None:
-        """P p's mcache flush that its mark termination left for later (mcache.late_flush)."""
+    def _room_for_locks(self) -> None:
+        """Drain the heap-lock log and make room for what a kernel called outside replay_chunk
+        logs (replay_chunk asks for it itself: NEED_LK)."""
         a = self.arrays
-        if not 0 <= p < a.pp.shape[0]:
-            return
         self.drain_locks()
         need = int(locks.reserve(a.state)) + 1
         if a.lk.shape[0] < need:
             a.grow(S.NEED_LK, need)
-        mcache.late_flush(a.state, p)
+
+    def late_flush(self, p: int) -> None:
+        """P p's mcache flush that its mark termination left for later (mcache.late_flush)."""
+        if not 0 <= p < self.arrays.pp.shape[0]:
+            return
+        self._room_for_locks()
+        mcache.late_flush(self.arrays.state, p)
         self.drain_locks()
 
     def force_gc(self, event: int = -1, ts: int = 0) -> None:
@@ -246,10 +251,7 @@ class Engine:
             a.grow(S.NEED_CYC)
         if a.tl.shape[0] - a.sc[S.S_TL_N] < 4:
             a.grow(S.NEED_TL)
-        self.drain_locks()
-        need = int(locks.reserve(a.state)) + 1
-        if a.lk.shape[0] < need:
-            a.grow(S.NEED_LK, need)
+        self._room_for_locks()
         force_gc(a.state, event, ts)
         self.drain_locks()
 
