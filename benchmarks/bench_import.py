@@ -9,7 +9,7 @@ The trace is recorded here when Go >= 1.23 is installed (encoding/json Benchmark
 100 iterations: ~29 MB, ~4.6 M events); otherwise tests/data/gotrace-tiny.trace is used (53 K
 events: the number is then dominated by start-up and is not comparable), and the result says so.
 
-    python benchmarks/bench_import.py [--trace FILE] [--runs N]
+    python benchmarks/bench_import.py [--trace FILE] [--runs N] [--pause SECONDS]
 """
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--trace", help="import this Go execution trace instead of recording one")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--pause", type=float, default=0.0,
+                    help="seconds idle before each timed import: memory freed by the last run "
+                         "then comes back cold, as after any idle spell (on a VM that reports "
+                         "free pages to its host, first touches then fault on the host)")
     args = ap.parse_args(argv)
     d = tempfile.mkdtemp(prefix="goalloc-bench-import-")
     try:
@@ -75,7 +79,11 @@ def main(argv=None) -> dict:
                 source = record(go, trace)
         out = os.path.join(d, "out.msgpack")
         import_once(trace, out)  # compile or load the numba cache first
-        runs = sorted(import_once(trace, out) for _ in range(args.runs))
+        runs = []
+        for _ in range(args.runs):
+            time.sleep(args.pause)
+            runs.append(import_once(trace, out))
+        runs.sort()
         walls = [r[0] for r in runs]
         events = runs[0][2]
         tiny_out = os.path.join(d, "tiny.msgpack")
@@ -94,6 +102,7 @@ def main(argv=None) -> dict:
                                                             if median > startup else None),
             "import_cpu_seconds": min(r[1] for r in runs),
             "import_output_bytes": os.path.getsize(out),
+            "import_pause_seconds": args.pause,
         }
     finally:
         shutil.rmtree(d, ignore_errors=True)

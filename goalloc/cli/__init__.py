@@ -69,6 +69,7 @@ def main(argv=None) -> None:
     and SIGTERM one line and 130 / 143 after every temporary file is removed."""
     from goalloc.errors import GoallocError
 
+    _no_huge_pages()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
         os.environ.get("GOALLOC_DEBUG")
     )
@@ -111,6 +112,17 @@ def main(argv=None) -> None:
         sys.exit(2)
     finally:
         _restore_signals(previous)
+
+
+def _no_huge_pages() -> None:
+    """Ask numpy (read when it is imported, which a command does after this) not to madvise
+    transparent huge pages on its arrays of 4 MiB and more. goalloc's large arrays are
+    streamed once (an importer's decoded events and output columns, a chunk's columns), so a
+    huge page buys little TLB reach and costs its whole 2 MiB zeroed at the first touch; on
+    the 2-core VM goalloc is measured on, a fresh `goalloc import gotrace` of 4.5 M Go
+    events took 2.96-3.42 s with them and 1.98-2.10 s without, replays the same either way
+    (README, Performance). NUMPY_MADVISE_HUGEPAGE=1 in the environment keeps numpy's default."""
+    os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 
 class Interrupted(BaseException):
