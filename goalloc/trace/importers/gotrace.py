@@ -558,10 +558,13 @@ def _large_allocs_at_their_span(order, typ, key, mm, a1, a3, st, per_page):
     spans = spans[(a3[spans] & 1 == 0) & (a3[spans] >> 2 == 0)]  # heap spans of class 0
     if not spans.size:
         return order
+    # only an object at a page boundary can be at a span's base: the rest (most of a
+    # generation's events) need not be sorted
     allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
+    allocs = allocs[a1[allocs] % per_page == 0]
     frees = np.flatnonzero(typ == w.EV_SPAN_FREE)  # a span freed in between breaks the pair
-    pos = np.empty(order.shape[0], np.float64)
-    pos[order] = np.arange(order.shape[0], dtype=np.float64)
+    pos = np.empty(order.shape[0], np.int64)
+    pos[order] = np.arange(order.shape[0])
     ev = np.concatenate((spans, allocs, frees))
     base = np.concatenate((a1[spans] * per_page, a1[allocs], a1[frees] * per_page))
     by = np.lexsort((pos[ev], base))  # by base, then in merge order
@@ -574,11 +577,15 @@ def _large_allocs_at_their_span(order, typ, key, mm, a1, a3, st, per_page):
     if not late.any():
         return order
     span_ev, alloc_ev = span_ev[late], alloc_ev[late]
-    pos[alloc_ev] = pos[span_ev] + 0.5
     key[alloc_ev] = key[span_ev]
     mm[alloc_ev] = mm[span_ev]
     st.large_allocs_moved += int(alloc_ev.shape[0])
-    return np.argsort(pos, kind="stable")
+    # each moved alloc out of the order and back in right after its span
+    moved = np.zeros(order.shape[0], np.bool_)
+    moved[alloc_ev] = True
+    kept = order[~moved[order]]
+    pos[kept] = np.arange(kept.shape[0])
+    return np.insert(kept, pos[span_ev] + 1, alloc_ev)
 
 
 @kernel
@@ -926,28 +933,30 @@ def _convert_and_write(ev: cv.Events, st: _State, tab: cv.GenTables, clk: cv.Clo
         # The worker runs queued writes in order (the kernels and zstd release the GIL).
         part = st.metrics.expand({name: col[written:o] for name, col in cols.items()},
                                  gc.strings)
-        part = _take_mcache_flushes(part, st)
-        st.pending[k] = st.pool.submit(st.writer.write, **part)
+        for piece in _take_mcache_flushes(part, st):  # one worker: written in order
+            st.pending[k] = st.pool.submit(st.writer.write, **piece)
         written = o
     if st.writer is None:  # a first generation with no events
         writer_for(st)
 
 
-def _take_mcache_flushes(part: dict, st: _State) -> dict:
-    """The slice's columns without its MCACHE_FLUSH_ROW rows, each noted in
-    st.mcache_flushes as [index of the event it came before, P] (up to MAX_MCACHE_FLUSHES;
-    the header carries them, so readers that do not know them read the file as before)."""
+def _take_mcache_flushes(part: dict, st: _State) -> list[dict]:
+    """The slice's columns without its MCACHE_FLUSH_ROW rows, as the pieces between them
+    (views: nothing is copied), each row noted in st.mcache_flushes as [index of the event it
+    came before, P] (up to MAX_MCACHE_FLUSHES; the header carries them, so readers that do
+    not know them read the file as before)."""
     kind = part["kind"]
     rows = np.flatnonzero(kind == cv.MCACHE_FLUSH_ROW)
-    if rows.size:
-        keep = kind != cv.MCACHE_FLUSH_ROW
-        at = st.rows_out + rows - np.arange(rows.size)
-        for e, p in zip(at.tolist(), part["p"][rows].tolist(), strict=True):
-            if len(st.mcache_flushes) < MAX_MCACHE_FLUSHES:
-                st.mcache_flushes.append([e, p])
-        part = {name: col[keep] for name, col in part.items()}
-    st.rows_out += int(part["kind"].shape[0])
-    return part
+    at = st.rows_out + rows - np.arange(rows.size)
+    st.rows_out += int(kind.shape[0] - rows.size)
+    if not rows.size:
+        return [part]
+    for e, p in zip(at.tolist(), part["p"][rows].tolist(), strict=True):
+        if len(st.mcache_flushes) < MAX_MCACHE_FLUSHES:
+            st.mcache_flushes.append([e, p])
+    cuts = [-1, *rows.tolist(), int(kind.shape[0])]
+    return [{name: col[a + 1:b] for name, col in part.items()}
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a + 1]
 
 
 def _convert_slice(ev: cv.Events, start: int, out: cv.Columns, o: int, st: _State,
