@@ -9,15 +9,17 @@ Expected values are worked out by hand. Size class 2048 B holds 4 slots in its o
 (Go's table). P1 allocates one object, so its mcache caches a span with 3 free slots; after the
 mark termination P0 allocates three more. Flushed at the mark termination, P1's span goes to
 the partial list and P0's refill takes it (one span); left in P1's mcache until later, P0's
-refill finds no partial span and grows the heap (two spans). The hand-built Go trace checks the
-importer's half: frees by an M holding no P, then that M's ProcStart.
+refill finds no partial span and grows the heap (two spans). The hand-built Go traces check the
+importer's half: frees by an M holding no P, then that M's ProcStart; and frees by the
+goroutine that ended a mark termination, its first events after the stop (forEachP flushing
+the idle Ps).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from conftest import write_trace
-from test_import_gotrace import SPAN48, ev, hand, read
+from test_import_gotrace import SPAN48, batch, enc, ev, hand, read
 
 from goalloc.engine.config import Config
 from goalloc.engine.replay import replay
@@ -127,6 +129,72 @@ def test_importer_needs_the_free_run_right_before_the_procstart(tmp_path):
     assert np.sum(read(out)[1]["kind"] == fmt.FREE) == 1
 
 
+MARK_TERM = b"GC mark termination"
+STRINGS = batch(1, (1 << 64) - 1, 0, bytes([4, 5]) + enc(1, len(MARK_TERM)) + MARK_TERM)
+STW_MARK_TERM = ev(26, 5, 1, 0) + ev(27, 3)  # STWBegin (reason: string 1), STWEnd
+
+
+def test_importer_lists_the_idle_ps_a_mark_terminator_flushes(tmp_path):
+    # M1 holds P0: a 48 B span, an object at slot 0 (t=1002), the mark termination's stop
+    # (t=1007-1010), then it frees slot 0 (t=1020: forEachP sweeping an idle P's span).
+    # M2 reports P1 idle and P2 running (ProcStatus at t=1000): P1 is the only P no M holds.
+    m1 = ev(13, 0, 0, 1) + SPAN48 + ev(132, 1, 0, 1) + STW_MARK_TERM + ev(133, 10, 0)
+    m2 = ev(13, 0, 1, 2) + ev(13, 0, 2, 1)
+    out = tmp_path / "t.msgpack"
+    notes = import_gotrace(hand(tmp_path / "t.trace", m1, m2, extra=STRINGS), out)
+    header, c = read(out)
+    kinds = c["kind"].tolist()
+    assert header.extra["mcache_flushes"] == [[kinds.index(fmt.FREE), 1]]
+    assert notes["idle_p_flushes"] == 1 and notes["late_mcache_flushes"] == 1
+
+
+def test_a_p_started_after_the_stop_was_flushed_then(tmp_path):
+    # the same, but M3 starts P1 at t=1015 (after the stop: its acquirep flushed it) and stops
+    # it at t=1017: idle again at the free, yet nothing is left for forEachP to flush
+    m1 = ev(13, 0, 0, 1) + SPAN48 + ev(132, 1, 0, 1) + STW_MARK_TERM + ev(133, 10, 0)
+    m2 = ev(13, 0, 2, 1)
+    m3 = ev(13, 0, 1, 2) + ev(10, 15, 1, 1) + ev(11, 2)  # M3: P1 idle, started, stopped
+    out = tmp_path / "t.msgpack"
+    notes = import_gotrace(hand(tmp_path / "t.trace", m1, m2,
+                                extra=STRINGS + batch(1, 3, 1000, m3)), out)
+    header, _ = read(out)
+    assert "mcache_flushes" not in header.extra
+    assert notes["idle_p_flushes"] == 0
+
+
+def test_an_acquire_flush_of_the_p_later_overrules_the_idle_guess(tmp_path):
+    # M1 allocates slots 0 and 1, stops for the mark termination (t=1008-1011) and frees slot
+    # 0 (t=1021): P1, held by no M, is guessed flushed there. But M3, holding no P, frees slot
+    # 1 (t=1025) and starts P1 (t=1026): P1's stale spans were swept at that acquire, so P1 had
+    # been handed to M3 by the restart, not left idle; the header lists only that flush, before
+    # the next event (M1's slot 2, t=1041)
+    m1 = (ev(13, 0, 0, 1) + SPAN48 + ev(132, 1, 0, 1) + ev(132, 1, 6, 1) + STW_MARK_TERM
+          + ev(133, 10, 0) + ev(132, 20, 12, 1))
+    m2 = ev(13, 0, 2, 1)
+    m3 = ev(133, 25, 6) + ev(10, 1, 1, 1)
+    out = tmp_path / "t.msgpack"
+    notes = import_gotrace(hand(tmp_path / "t.trace", m1, m2,
+                                extra=STRINGS + batch(1, 3, 1000, m3)), out)
+    header, c = read(out)
+    kinds = c["kind"].tolist()
+    assert kinds[-1] == fmt.ALLOC and kinds[-2] == fmt.FREE
+    assert header.extra["mcache_flushes"] == [[len(kinds) - 1, 1]]
+    assert notes["idle_p_flushes"] == 1 and notes["late_mcache_flushes"] == 1
+
+
+def test_importer_needs_the_frees_to_come_first_after_the_stop(tmp_path):
+    # the same, but M1 allocates (slot 1) between the stop and the free: its frees are then
+    # a sweep of its own, not forEachP's
+    m1 = (ev(13, 0, 0, 1) + SPAN48 + ev(132, 1, 0, 1) + STW_MARK_TERM + ev(132, 2, 6, 1)
+          + ev(133, 10, 0))
+    m2 = ev(13, 0, 1, 2) + ev(13, 0, 2, 1)
+    out = tmp_path / "t.msgpack"
+    notes = import_gotrace(hand(tmp_path / "t.trace", m1, m2, extra=STRINGS), out)
+    header, _ = read(out)
+    assert "mcache_flushes" not in header.extra
+    assert notes["idle_p_flushes"] == 0
+
+
 def test_a_malformed_list_is_a_one_line_error(tmp_path):
     import pytest
 
@@ -148,3 +216,15 @@ def test_other_procs_ignore_the_recording_s_flushes(tmp_path):
     path = write_trace(tmp_path / "u.msgpack", events, header)
     assert ([c.spans for c in with_flush.classes]
             == [c.spans for c in replay(path, cfg).classes])
+
+
+def test_the_import_summary_counts_them_as_read_not_as_unmapped(tmp_path, cli):
+    m1 = ev(13, 0, 0, 1) + SPAN48 + ev(132, 1, 0, 1) + STW_MARK_TERM + ev(133, 10, 0)
+    m2 = ev(13, 0, 1, 2) + ev(13, 0, 2, 1)
+    code, out, _ = cli("import", "gotrace", hand(tmp_path / "t.trace", m1, m2, extra=STRINGS),
+                       "-o", tmp_path / "t.msgpack")
+    assert code == 0
+    read_as = next(ln for ln in out.splitlines() if ln.startswith("read as the runtime ran"))
+    assert "late mcache flushes 1" in read_as and "idle p flushes 1" in read_as
+    assert "flushes" not in "".join(ln for ln in out.splitlines()
+                                    if ln.startswith("not mapped"))

@@ -48,7 +48,8 @@ _IMPORT_FACTS = ("events", "lines", "live_at_end", "generations", "gomaxprocs", 
                  "go_version_source", "beyond_inline_marks", "tracer_buffers",
                  "tracer_buffer_bytes", "metric_samples")
 # Notes that say how a Go trace was read faithfully (docs/importers.md).
-_IMPORT_ADJUSTED = ("tiny_allocs_in_block", "trigger_allocs_moved", "large_allocs_moved")
+_IMPORT_ADJUSTED = ("tiny_allocs_in_block", "trigger_allocs_moved", "large_allocs_moved",
+                    "late_mcache_flushes", "idle_p_flushes")
 
 
 def echo_import_summary(out, notes: dict, *, err: bool = False) -> None:

@@ -199,10 +199,16 @@ class _State:
         self.m_index: dict[int, int] = {}
         self.mp = np.full(16, -1, np.int64)  # P held by each M (by M index), -1 none
         self.mfree = np.zeros(16, np.int64)  # gotrace_convert.Clock.mfree
+        self.mterm = np.zeros(16, np.int64)  # gotrace_convert.Clock.mterm
+        self.mstop = np.zeros(16, np.int64)  # gotrace_convert.Clock.mstop
+        self.nprocs = 0  # Ps seen so far: the highest P id + 1
         self.rows_out = 0  # rows given to the writer so far
-        self.mcache_flushes: list[list[int]] = []  # [event index, P]: _take_mcache_flushes
+        self.mcache_flushes: list[list[int]] = []  # [event index, P, idle]: _take_mcache_flushes
+        self.gc_start_rows: list[int] = []  # event indices of the gc_start rows written
+        self.late_flushes: list[list[int]] = []  # the header's mcache_flushes (_late_flushes)
         self.lastkey = np.full(16, -(1 << 62), np.int64)
         self.lastp = np.zeros(8, np.int64)
+        self.pstart = np.zeros(8, np.int64)  # gotrace_convert.Clock.pstart
         self.pagemap = np.full(1 << 12, -1, np.int64)
         self.span_np = np.zeros(1 << 12, np.int64)
         self.span_kc = np.ones(1 << 12, np.int64)
@@ -253,6 +259,8 @@ class _State:
             if idx >= self.mp.shape[0]:
                 self.mp = _grow(self.mp, 2 * idx, -1)
                 self.mfree = _grow(self.mfree, 2 * idx, 0)
+                self.mterm = _grow(self.mterm, 2 * idx, 0)
+                self.mstop = _grow(self.mstop, 2 * idx, 0)
                 self.lastkey = _grow(self.lastkey, 2 * idx, -(1 << 62))
         return idx
 
@@ -640,8 +648,9 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, writer_fo
         st.fl_head = np.full(class_size.shape[0], -1, np.int64)
     tab = cv.GenTables(class_size, gt_objs, t_size, t_site, tracer_types, gc.reasons,
                        fmt.FLUSH_REASON)
-    clk = cv.Clock(st.mp, st.mfree, st.lastp, st.gcseq, st.epoch, st.t0, align.bit_length() - 1,
-                   page_size.bit_length() - 1)  # powers of two
+    clk = cv.Clock(st.mp, st.mfree, st.mterm, st.mstop, st.lastp, st.pstart, st.gcseq, st.epoch, st.t0,
+                   align.bit_length() - 1, page_size.bit_length() - 1,  # powers of two
+                   st.nprocs)
     _convert_and_write(cv.Events(order, typ, key, mm, a1, a2, a3), st, tab, clk, gc,
                        writer_for, path, gen_off)
 
@@ -830,6 +839,8 @@ def _check_procs(ev: tuple, st: _State, path, gen_off: int) -> int:
         raise TraceError(path, "corrupt trace: P id out of range", gen_off)
     if pmax >= st.lastp.shape[0]:
         st.lastp = _grow(st.lastp, pmax + 1, 0)
+        st.pstart = _grow(st.pstart, pmax + 1, 0)
+    st.nprocs = max(st.nprocs, pmax + 1)
     return pmax
 
 
@@ -941,22 +952,48 @@ def _convert_and_write(ev: cv.Events, st: _State, tab: cv.GenTables, clk: cv.Clo
 
 
 def _take_mcache_flushes(part: dict, st: _State) -> list[dict]:
-    """The slice's columns without its MCACHE_FLUSH_ROW rows, as the pieces between them
-    (views: nothing is copied), each row noted in st.mcache_flushes as [index of the event it
-    came before, P] (up to MAX_MCACHE_FLUSHES; the header carries them, so readers that do
-    not know them read the file as before)."""
+    """The slice's columns without its flush rows (MCACHE_FLUSH_ROW, IDLE_P_FLUSH_ROW), as the
+    pieces between them (views: nothing is copied), each row noted in st.mcache_flushes as
+    [index of the event it came before, P, 1 for IDLE_P_FLUSH_ROW] for _late_flushes, with
+    the gc_start rows' indices in st.gc_start_rows (both bounded: 2 x MAX_MCACHE_FLUSHES)."""
     kind = part["kind"]
-    rows = np.flatnonzero(kind == cv.MCACHE_FLUSH_ROW)
-    at = st.rows_out + rows - np.arange(rows.size)
+    rows = np.flatnonzero((kind == cv.MCACHE_FLUSH_ROW) | (kind == cv.IDLE_P_FLUSH_ROW))
+    room = 2 * MAX_MCACHE_FLUSHES - len(st.mcache_flushes)
+    if room > 0:
+        starts = np.flatnonzero(kind == fmt.GC_START)
+        st.gc_start_rows += (st.rows_out + starts - np.searchsorted(rows, starts)).tolist()
+        at = st.rows_out + rows - np.arange(rows.size)
+        idle = kind[rows] == cv.IDLE_P_FLUSH_ROW
+        st.mcache_flushes += np.stack([at, part["p"][rows], idle], 1)[:room].tolist()
     st.rows_out += int(kind.shape[0] - rows.size)
     if not rows.size:
         return [part]
-    for e, p in zip(at.tolist(), part["p"][rows].tolist(), strict=True):
-        if len(st.mcache_flushes) < MAX_MCACHE_FLUSHES:
-            st.mcache_flushes.append([e, p])
     cuts = [-1, *rows.tolist(), int(kind.shape[0])]
     return [{name: col[a + 1:b] for name, col in part.items()}
             for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a + 1]
+
+
+def _late_flushes(st: _State) -> list[list[int]]:
+    """The header's `mcache_flushes` ([event index, P] pairs, at most MAX_MCACHE_FLUSHES).
+    An idle-P flush (the mark terminator's forEachP, IDLE_P_FLUSH_ROW) is a guess from which
+    Ps no M held: a P the restarted world had handed to an M that had not run yet looks the
+    same, and that M's acquirep flushes it later. So it is dropped when the same P shows an
+    acquire flush (MCACHE_FLUSH_ROW: its stale spans swept then, so forEachP had not) later
+    in the same sweep phase (before the next gc_start)."""
+    if not st.mcache_flushes:
+        return []
+    fl = np.array(st.mcache_flushes, np.int64).reshape(-1, 3)
+    starts = np.array(st.gc_start_rows, np.int64)
+    keep = np.ones(fl.shape[0], np.bool_)
+    for p in np.unique(fl[fl[:, 2] == 1, 1]).tolist():
+        acq = fl[(fl[:, 1] == p) & (fl[:, 2] == 0), 0]  # in event order
+        for k in np.flatnonzero((fl[:, 1] == p) & (fl[:, 2] == 1)).tolist():
+            e = fl[k, 0]
+            nxt = np.searchsorted(starts, e, side="right")
+            phase_end = starts[nxt] if nxt < starts.size else np.iinfo(np.int64).max
+            a = np.searchsorted(acq, e)
+            keep[k] = not (a < acq.size and acq[a] < phase_end)
+    return fl[keep, :2][:MAX_MCACHE_FLUSHES].tolist()
 
 
 def _convert_slice(ev: cv.Events, start: int, out: cv.Columns, o: int, st: _State,
@@ -1068,8 +1105,9 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             if len(st.sites):
                 st.writer.header.sites = st.sites.sites
                 st.writer.set_header(st.writer.header)
-            if st.mcache_flushes:
-                st.writer.header.extra["mcache_flushes"] = st.mcache_flushes
+            st.late_flushes = _late_flushes(st)
+            if st.late_flushes:
+                st.writer.header.extra["mcache_flushes"] = st.late_flushes
                 st.writer.set_header(st.writer.header)
             if st.writer.header.source.get("lowest_span_page") != st.lowest_span_page:
                 # a span below the first generation's came later (the first one was freed)
@@ -1152,7 +1190,8 @@ def _report(st: _State) -> dict:
         "reused_slots_never_freed": int(st.owed.ctr[0]),
         "unknown_frees": int(c[cv.C_UNKNOWN_FREES]),
         "objects_outside_spans": int(c[cv.C_NO_SPAN]),
-        "late_mcache_flushes": len(st.mcache_flushes),
+        "late_mcache_flushes": len(st.late_flushes),
+        "idle_p_flushes": int(c[cv.C_IDLE_P_FLUSHES]),
         "unknown_types": int(c[cv.C_UNKNOWN_TYPES]),
         "lost_span_frees": int(c[cv.C_LOST_SPAN_FREES]),
         "unknown_span_frees": int(c[cv.C_UNKNOWN_SPAN_FREES]),

@@ -66,14 +66,18 @@ C_TINY_NO_BLOCK = 13  # a tiny request inside a block the trace never allocated
 C_BEYOND_INLINE_MARKS = 14  # objects in slots Green Tea's span layout does not have
 C_TRACER_BUFFERS = 15  # the execution tracer's own buffers in the snapshot (FLAG_TRACER)
 C_TRACER_BYTES = 16
-N_COUNTERS = 17
+C_IDLE_P_FLUSHES = 17  # mark terminations whose forEachP swept idle Ps' mcaches late
+N_COUNTERS = 18
 
-# A converter-only row kind (never written): an M that held no P swept objects and then
-# started P `p` (the row's p). acquirep's prepareForSweep flushes a P's mcache before the
-# ProcStart is traced, so those frees were the stale spans of P p's mcache, which no one had
-# flushed since the last mark termination (gotrace._take_mcache_flushes turns these rows into
-# the header's `mcache_flushes`).
+# A converter-only row kind (never written): P `p` (the row's p) had its mcache flushed here,
+# after the last mark termination, and the rows that follow are the stale spans it swept:
+# - an M that held no P swept objects and then started P p: acquirep's prepareForSweep
+#   flushes a P's mcache before the ProcStart is traced (_stale_flush);
+# - the goroutine that ended a mark termination sweeps objects right after its stop: its
+#   forEachP flushing every idle P's mcache, one row per P no M held then (_idle_p_flush).
+# gotrace._take_mcache_flushes turns these rows into the header's `mcache_flushes`.
 MCACHE_FLUSH_ROW = 250
+IDLE_P_FLUSH_ROW = 251  # the second kind (a guess where the first is seen: gotrace)
 
 
 class Events(NamedTuple):
@@ -145,12 +149,16 @@ class Clock(NamedTuple):
     """Per-M and per-P state carried from one generation to the next."""
     mp: np.ndarray  # P held by each M (by M index), -1 none
     mfree: np.ndarray  # objects each M swept holding no P since its last other event
+    mterm: np.ndarray  # per M: 1 in a mark termination's stop, 2 just past it (_idle_p_flush)
+    mstop: np.ndarray  # per M: when its last mark termination's stop ended
     lastp: np.ndarray  # each P's last timestamp: a P's events stay in order
+    pstart: np.ndarray  # each P's last ProcStart (its time)
     gcseq: np.ndarray  # [0] the GC cycle running
     epoch: np.ndarray  # [0] mcache flushes so far (mark terminations, ReadMemStats stops)
     t0: int
     ashift: int  # log2 of the heap address unit (min_heap_align)
     pshift: int  # log2 of the page size
+    nprocs: int  # Ps seen so far (the highest P id + 1)
 
 
 @kernel(_nrt=False)  # no reference counting: see the module's docstring
@@ -167,6 +175,8 @@ def convert(start, ev, out, o, heap, ids, owed, spans, stacks, tab, clk, cnt):
         p = mp[m]
         ts = _event_time(key[j] - clk.t0, p, lastp)
         o = _stale_flush(e, m, p, a1[j], ts, o, out, clk.mfree)
+        if e == w.EV_STW_BEGIN or clk.mterm[m] != 0:
+            o = _idle_p_flush(e, m, a1[j], ts, o, out, tab, clk, cnt)
         if e == w.EV_HEAP_OBJECT_ALLOC or e == w.EV_HEAP_OBJECT:
             status = _object_alloc_room(ids, owed)
             if status != DONE:
@@ -199,7 +209,7 @@ def convert(start, ev, out, o, heap, ids, owed, spans, stacks, tab, clk, cnt):
                 return GROW_STACKS, i, o
             o = _stack_free(a1[j], ts, p, o, out, stacks, cnt)
         elif e <= w.EV_PROC_STATUS:  # ProcStart, ProcStop, ProcSteal, ProcStatus: no row
-            _track_p(e, m, a1[j], a2[j], a3[j], mp)
+            _track_p(e, m, a1[j], a2[j], a3[j], ts, mp, clk.pstart)
         elif e == w.EV_GC_BEGIN or e == w.EV_GC_END or e == w.EV_STW_BEGIN \
                 or e == w.EV_STW_END:
             o = _gc_phase(e, a1[j], ts, p, o, out, tab, clk)
@@ -271,10 +281,54 @@ def _stale_flush(e, m, p, a1, ts, o, out, mfree):
 
 
 @kernel(inline="always")
-def _track_p(e, m, a1, a2, a3, mp):
-    """Which P each M holds (object events take their M's P)."""
+def _idle_p_flush(e, m, a1, ts, o, out, tab, clk, cnt):
+    """gcMarkTermination restarts the world (procresize hands every P with work to an M,
+    whose acquirep flushes its mcache; the rest stay idle), then calls forEachP: the
+    terminating goroutine runs prepareForSweep itself for every idle P (runtime/mgc.go and
+    proc.go forEachPInternal, Go 1.19-1.27), sweeping their stale spans, and only then goes
+    on. So when its M's first events after the mark termination's stop are object frees,
+    those are the idle Ps' flushes (with 4 Ps on 2 CPUs they can come milliseconds after the
+    stop, while the other Ps allocate): at the first, a MCACHE_FLUSH_ROW for each P no M holds
+    and none has started since the stop ended (the Ps the world's restart started were
+    flushed then). Span, stack and metric events may come before it; any other event of the
+    M ends the wait."""
+    if e == w.EV_STW_BEGIN:
+        reason = tab.reasons[a1] if 0 <= a1 < tab.reasons.shape[0] else 0
+        clk.mterm[m] = 1 if reason == fmt.STW_GC_MARK_TERM else 0
+    elif clk.mterm[m] == 1:
+        if e == w.EV_STW_END:
+            clk.mterm[m] = 2
+            clk.mstop[m] = ts
+    elif e == w.EV_HEAP_OBJECT_FREE:
+        clk.mterm[m] = 0
+        n = 0
+        for q in range(clk.nprocs):
+            if clk.pstart[q] < clk.mstop[m] and not _held(q, clk.mp):
+                o = _row(out, o, IDLE_P_FLUSH_ROW, ts, q, 0, 0, 0, 0)
+                n += 1
+        if n:
+            cnt[C_IDLE_P_FLUSHES] += 1
+    elif e != w.EV_SPAN_FREE and e != w.EV_GOROUTINE_STACK_FREE and e != w.EV_HEAP_ALLOC \
+            and e != w.EV_HEAP_GOAL and e != w.EV_GC_END and e != w.EV_USER_LOG:
+        clk.mterm[m] = 0
+    return o
+
+
+@kernel(inline="always")
+def _held(q, mp):
+    """Some M holds P q."""
+    for k in range(mp.shape[0]):
+        if mp[k] == q:
+            return True
+    return False
+
+
+@kernel(inline="always")
+def _track_p(e, m, a1, a2, a3, ts, mp, pstart):
+    """Which P each M holds (object events take their M's P), and when each P last started."""
     if e == w.EV_PROC_START:
         mp[m] = a1
+        pstart[a1] = ts
     elif e == w.EV_PROC_STOP:
         mp[m] = -1
     elif e == w.EV_PROC_STEAL:  # a3: the M stolen from (an M index, set by the driver)
