@@ -44,7 +44,8 @@ def record(release: str, name: str, work: Path, exe: Path | None, n: int) -> Pat
     out = work / f"go{release}-{name}-{n}.msgpack"
     if not out.exists():
         cmd = [go, *BENCHMARKS[name]] if exe is None else [str(exe), name]
-        r = goalloc("record", "-o", out, "--", *cmd, env=env)
+        r = goalloc("record", "-o", out, "--keep-trace", out.with_suffix(".trace"), "--",
+                    *cmd, env=env)
         if r.returncode != 0:
             raise SystemExit(f"recording {name} with Go {release} failed: {r.stderr.strip()}")
     return out
@@ -74,7 +75,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--releases", default=",".join(RELEASES))
     ap.add_argument("--runs", type=int, default=3, help="recordings of each test program")
-    ap.add_argument("--work", type=Path, help="keep recordings here (reused when present)")
+    ap.add_argument("--work", type=Path, help="keep recordings here (reused when present; "
+                                              "the Go traces beside them, to re-import)")
     a = ap.parse_args()
     work = a.work or Path(tempfile.mkdtemp(prefix="goalloc-releases-"))
     work.mkdir(parents=True, exist_ok=True)
