@@ -648,9 +648,9 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, writer_fo
         st.fl_head = np.full(class_size.shape[0], -1, np.int64)
     tab = cv.GenTables(class_size, gt_objs, t_size, t_site, tracer_types, gc.reasons,
                        fmt.FLUSH_REASON)
-    clk = cv.Clock(st.mp, st.mfree, st.mterm, st.mstop, st.lastp, st.pstart, st.gcseq, st.epoch, st.t0,
-                   align.bit_length() - 1, page_size.bit_length() - 1,  # powers of two
-                   st.nprocs)
+    clk = cv.Clock(st.mp, st.mfree, st.mterm, st.mstop, st.lastp, st.pstart, st.gcseq,
+                   st.epoch, st.t0, align.bit_length() - 1,
+                   page_size.bit_length() - 1, st.nprocs)  # (shifts: powers of two)
     _convert_and_write(cv.Events(order, typ, key, mm, a1, a2, a3), st, tab, clk, gc,
                        writer_for, path, gen_off)
 

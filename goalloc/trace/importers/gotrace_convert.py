@@ -288,8 +288,8 @@ def _idle_p_flush(e, m, a1, ts, o, out, tab, clk, cnt):
     proc.go forEachPInternal, Go 1.19-1.27), sweeping their stale spans, and only then goes
     on. So when its M's first events after the mark termination's stop are object frees,
     those are the idle Ps' flushes (with 4 Ps on 2 CPUs they can come milliseconds after the
-    stop, while the other Ps allocate): at the first, a MCACHE_FLUSH_ROW for each P no M holds
-    and none has started since the stop ended (the Ps the world's restart started were
+    stop, while the other Ps allocate): at the first, an IDLE_P_FLUSH_ROW for each P no M
+    holds and none has started since the stop ended (the Ps the world's restart started were
     flushed then). Span, stack and metric events may come before it; any other event of the
     M ends the wait."""
     if e == w.EV_STW_BEGIN:
