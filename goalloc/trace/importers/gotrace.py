@@ -489,6 +489,7 @@ def _move_cycle_starters(late, ga: _GoAllocs, typ, key, a1, a3, per_page: int) -
     stw_end_pos = np.sort(pos[np.flatnonzero(typ == w.EV_STW_END)])
     spans = np.flatnonzero(typ == w.EV_SPAN_ALLOC)
     large = spans[(a3[spans] & 1 == 0) & (a3[spans] >> 2 == 0)]  # heap spans of class 0
+    span_events = np.flatnonzero((typ == w.EV_SPAN_ALLOC) | (typ == w.EV_SPAN_FREE))
     moved = 0
     for j, kind in late:
         if g_of[j] < 0:
@@ -500,7 +501,13 @@ def _move_cycle_starters(late, ga: _GoAllocs, typ, key, a1, a3, per_page: int) -
             mine = large[(g_of[large] == g_of[j]) & (pos[large] < pos[j])]
             if not mine.size:
                 continue
-            cand &= a1[allocs] == a1[mine[np.argmax(pos[mine])]] * per_page
+            span = mine[np.argmax(pos[mine])]
+            cand &= a1[allocs] == a1[span] * per_page
+            # while that span lives: a later object at its base (after its SpanFree, in another
+            # span there) is not its object
+            ends = span_events[(a1[span_events] == a1[span]) & (pos[span_events] > pos[span])]
+            if ends.size:
+                cand &= pos[allocs] < pos[ends].min()
         if not cand.any():
             continue
         sel = allocs[cand]
@@ -537,6 +544,8 @@ def _move_blocked_starters(start_blocks, late, ga: _GoAllocs, typ, key, a1, a2,
         if k < 0:
             continue
         j = late_at[late_pos[k]]
+        if g_of[j] == g:
+            continue  # it began that cycle itself: _move_cycle_starters placed its object
         prev = allocs[(g_of[allocs] == g) & (pos[allocs] < pos[b])]
         if prev.size and pos[prev].max() > pos[j]:
             continue  # the cycle began before the goroutine's previous allocation
