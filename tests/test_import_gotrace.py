@@ -607,8 +607,6 @@ def test_blocked_starters_allocation_is_not_put_before_its_span():
     after its span's SpanAlloc, as Go 1.24's recording goalloc-go1.24-y7ai_nga showed (a
     45-page span and a fresh 1-page span taken after GCBegin, their objects traced after the
     blocked goroutines woke)."""
-    from types import SimpleNamespace
-
     from goalloc.trace.importers import gotrace_wire as w
     from goalloc.trace.importers.gotrace import LATE_ANY, _move_blocked_starters
 
@@ -621,14 +619,7 @@ def test_blocked_starters_allocation_is_not_put_before_its_span():
            (w.EV_HEAP_OBJECT_ALLOC, 2, 10 * per_page, 0),
            (w.EV_HEAP_OBJECT_ALLOC, 3, 21 * per_page + 8, 0),
            (w.EV_HEAP_OBJECT_ALLOC, 4, 30 * per_page, 0)]
-    typ = np.array([e[0] for e in evs], np.int64)
-    g_of = np.array([e[1] for e in evs], np.int64)
-    a1 = np.array([e[2] for e in evs], np.int64)
-    a2 = np.array([e[3] for e in evs], np.int64)
-    key = np.arange(len(evs), dtype=np.int64) * 100
-    allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
-    ga = SimpleNamespace(pos=np.arange(len(evs), dtype=np.float64), g_of=g_of, allocs=allocs,
-                         of=lambda g, kind: g_of[allocs] == g)
+    typ, a1, a2, key, ga = _events(evs)
     moved = _move_blocked_starters([(3, LATE_ANY), (4, LATE_ANY), (5, LATE_ANY)],
                                    [(1, LATE_ANY)], ga, typ, key, a1, a2, per_page)
     assert moved == 3
@@ -637,30 +628,39 @@ def test_blocked_starters_allocation_is_not_put_before_its_span():
     assert (ga.pos[8], key[8]) == (0.75, 100)  # G4: likewise
 
 
+def _events(evs):
+    """Arrays of hand-made (event type, goroutine, a1, a2 or a3) tuples for the functions that
+    move allocations, and a _GoAllocs stand-in with each event at its index."""
+    from types import SimpleNamespace
+
+    from goalloc.trace.importers import gotrace_wire as w
+
+    typ = np.array([e[0] for e in evs], np.int64)
+    g_of = np.array([e[1] for e in evs], np.int64)
+    a1 = np.array([e[2] for e in evs], np.int64)
+    ax = np.array([e[3] for e in evs], np.int64)
+    key = np.arange(len(evs), dtype=np.int64) * 100
+    allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
+    ga = SimpleNamespace(pos=np.arange(len(evs), dtype=np.float64), g_of=g_of, allocs=allocs,
+                         of=lambda g, kind: g_of[allocs] == g)
+    return typ, a1, ax, key, ga
+
+
 def test_the_cycle_s_own_starter_blocked_in_gcstart_is_not_moved_again():
     """The goroutine that began a cycle blocks in gcStart too (its stop, preempted); its
     object was moved before the GCBegin by _move_cycle_starters, so its next allocation,
     much later, stays where it is (Go 1.26 encoding/json BenchmarkCodeEncoder: a 1.85 MiB
     buffer 18 ms later had been moved before the cycle, ahead of its own span)."""
-    from types import SimpleNamespace
-
     from goalloc.trace.importers import gotrace_wire as w
     from goalloc.trace.importers.gotrace import LATE_ANY, _move_blocked_starters
 
     per_page = 1024
     # G1: GCBegin (0), blocks in gcStart (1), its trigger object already moved before the
     # GCBegin (pos -0.5); later a span (2) and an object in it (3)
-    evs = [(w.EV_GC_BEGIN, 1, 0, 0), (w.EV_GO_BLOCK, 1, 0, 0), (w.EV_SPAN_ALLOC, 1, 40, 237),
-           (w.EV_HEAP_OBJECT_ALLOC, 1, 40 * per_page, 0), (w.EV_HEAP_OBJECT_ALLOC, 1, 9, 0)]
-    typ = np.array([e[0] for e in evs], np.int64)
-    g_of = np.array([e[1] for e in evs], np.int64)
-    a1 = np.array([e[2] for e in evs], np.int64)
-    a2 = np.array([e[3] for e in evs], np.int64)
-    key = np.arange(len(evs), dtype=np.int64) * 100
-    allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
-    pos = np.arange(len(evs), dtype=np.float64)
-    pos[4] = -0.5  # the trigger object, moved by _move_cycle_starters
-    ga = SimpleNamespace(pos=pos, g_of=g_of, allocs=allocs, of=lambda g, kind: g_of[allocs] == g)
+    typ, a1, a2, key, ga = _events(
+        [(w.EV_GC_BEGIN, 1, 0, 0), (w.EV_GO_BLOCK, 1, 0, 0), (w.EV_SPAN_ALLOC, 1, 40, 237),
+         (w.EV_HEAP_OBJECT_ALLOC, 1, 40 * per_page, 0), (w.EV_HEAP_OBJECT_ALLOC, 1, 9, 0)])
+    ga.pos[4] = -0.5  # the trigger object, moved by _move_cycle_starters
     assert _move_blocked_starters([(1, LATE_ANY)], [(0, LATE_ANY)], ga, typ, key, a1, a2,
                                   per_page) == 0
     assert ga.pos[3] == 3 and key[3] == 300
@@ -671,8 +671,6 @@ def test_a_large_trigger_object_is_its_span_s_not_a_later_one_at_the_same_base()
     moves. The goroutine's next object at that base after the cycle's stop lives in another
     span placed there after the first was freed (Go 1.26 encoding/json BenchmarkCodeEncoder:
     a 1.85 MiB buffer moved 18 ms back, before its own span, and dropped as outside spans)."""
-    from types import SimpleNamespace
-
     from goalloc.trace.importers import gotrace_wire as w
     from goalloc.trace.importers.gotrace import LATE_ANY, _move_cycle_starters
 
@@ -683,26 +681,12 @@ def test_a_large_trigger_object_is_its_span_s_not_a_later_one_at_the_same_base()
     evs = [(w.EV_SPAN_ALLOC, 1, 10, 0), (w.EV_HEAP_OBJECT_ALLOC, 1, 10 * per_page, 0),
            (w.EV_GC_BEGIN, 1, 0, 0), (w.EV_STW_END, 1, 0, 0), (w.EV_SPAN_FREE, 2, 10, 0),
            (w.EV_SPAN_ALLOC, 1, 10, 0), (w.EV_HEAP_OBJECT_ALLOC, 1, 10 * per_page, 0)]
-    typ = np.array([e[0] for e in evs], np.int64)
-    g_of = np.array([e[1] for e in evs], np.int64)
-    a1 = np.array([e[2] for e in evs], np.int64)
-    a3 = np.array([e[3] for e in evs], np.int64)
-    key = np.arange(len(evs), dtype=np.int64) * 100
-    allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
-    ga = SimpleNamespace(pos=np.arange(len(evs), dtype=np.float64), g_of=g_of, allocs=allocs,
-                         of=lambda g, kind: g_of[allocs] == g)
+    typ, a1, a3, key, ga = _events(evs)
     assert _move_cycle_starters([(2, LATE_ANY)], ga, typ, key, a1, a3, per_page) == 0
     assert ga.pos.tolist() == list(range(len(evs))) and key[6] == 600
     # without the free and the second span, the object traced after the stop is the trigger's
-    evs2 = evs[:4] + [(w.EV_HEAP_OBJECT_ALLOC, 1, 10 * per_page, 0)]
-    evs2[1] = (w.EV_HEAP_OBJECT_ALLOC, 1, 20 * per_page, 0)  # (an object elsewhere before)
-    typ = np.array([e[0] for e in evs2], np.int64)
-    g_of = np.array([e[1] for e in evs2], np.int64)
-    a1 = np.array([e[2] for e in evs2], np.int64)
-    a3 = np.array([e[3] for e in evs2], np.int64)
-    key = np.arange(len(evs2), dtype=np.int64) * 100
-    allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
-    ga = SimpleNamespace(pos=np.arange(len(evs2), dtype=np.float64), g_of=g_of, allocs=allocs,
-                         of=lambda g, kind: g_of[allocs] == g)
+    evs = evs[:4] + [(w.EV_HEAP_OBJECT_ALLOC, 1, 10 * per_page, 0)]
+    evs[1] = (w.EV_HEAP_OBJECT_ALLOC, 1, 20 * per_page, 0)  # (an object elsewhere before)
+    typ, a1, a3, key, ga = _events(evs)
     assert _move_cycle_starters([(2, LATE_ANY)], ga, typ, key, a1, a3, per_page) == 1
     assert (ga.pos[4], key[4]) == (1.5, 200)  # just before the GCBegin, at its time
