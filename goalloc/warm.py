@@ -9,9 +9,9 @@ run first would compile: replays of the shipped traces (pacer and recorded mode,
 range, the trace-start snapshot, attribution, a C trace) in one, the three importers and
 `goalloc synth` in the other. numba caches each compiled function on disk (goalloc.jit: a
 directory keyed to goalloc's sources), so the first `goalloc replay` after install loads them
-instead of compiling for a minute. Each part is a `goalloc` command run as users run it, output thrown
-away; a part that fails makes this exit 1 with its error (the install then stops: a broken
-install should not look finished). Without any file it replays a small synthetic trace only.
+instead of compiling for a minute. Each part is a `goalloc` command run as users run it,
+output thrown away; a part that fails makes this exit 1 with its error (the install then
+stops: a broken install should not look finished). Without any file it replays a small synthetic trace only.
 """
 
 from __future__ import annotations

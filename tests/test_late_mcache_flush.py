@@ -179,7 +179,7 @@ def test_an_acquire_flush_of_the_p_later_overrules_the_idle_guess(tmp_path):
     kinds = c["kind"].tolist()
     assert kinds[-1] == fmt.ALLOC and kinds[-2] == fmt.FREE
     assert header.extra["mcache_flushes"] == [[len(kinds) - 1, 1]]
-    assert notes["idle_p_flushes"] == 1 and notes["late_mcache_flushes"] == 1
+    assert notes["idle_p_flushes"] == 0 and notes["late_mcache_flushes"] == 1
 
 
 def test_importer_needs_the_frees_to_come_first_after_the_stop(tmp_path):

@@ -206,6 +206,7 @@ class _State:
         self.mcache_flushes: list[list[int]] = []  # [event index, P, idle]: _take_mcache_flushes
         self.gc_start_rows: list[int] = []  # event indices of the gc_start rows written
         self.late_flushes: list[list[int]] = []  # the header's mcache_flushes (_late_flushes)
+        self.idle_p_flushes = 0  # how many of them the mark terminator's forEachP made
         self.lastkey = np.full(16, -(1 << 62), np.int64)
         self.lastp = np.zeros(8, np.int64)
         self.pstart = np.zeros(8, np.int64)  # gotrace_convert.Clock.pstart
@@ -982,15 +983,16 @@ def _take_mcache_flushes(part: dict, st: _State) -> list[dict]:
             for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a + 1]
 
 
-def _late_flushes(st: _State) -> list[list[int]]:
-    """The header's `mcache_flushes` ([event index, P] pairs, at most MAX_MCACHE_FLUSHES).
+def _late_flushes(st: _State) -> tuple[list[list[int]], int]:
+    """The header's `mcache_flushes` ([event index, P] pairs, at most MAX_MCACHE_FLUSHES) and
+    how many of them are idle-P flushes.
     An idle-P flush (the mark terminator's forEachP, IDLE_P_FLUSH_ROW) is a guess from which
     Ps no M held: a P the restarted world had handed to an M that had not run yet looks the
     same, and that M's acquirep flushes it later. So it is dropped when the same P shows an
     acquire flush (MCACHE_FLUSH_ROW: its stale spans swept then, so forEachP had not) later
     in the same sweep phase (before the next gc_start)."""
     if not st.mcache_flushes:
-        return []
+        return [], 0
     fl = np.array(st.mcache_flushes, np.int64).reshape(-1, 3)
     starts = np.array(st.gc_start_rows, np.int64)
     keep = np.ones(fl.shape[0], np.bool_)
@@ -1002,7 +1004,8 @@ def _late_flushes(st: _State) -> list[list[int]]:
             phase_end = starts[nxt] if nxt < starts.size else np.iinfo(np.int64).max
             a = np.searchsorted(acq, e)
             keep[k] = not (a < acq.size and acq[a] < phase_end)
-    return fl[keep, :2][:MAX_MCACHE_FLUSHES].tolist()
+    kept = fl[keep][:MAX_MCACHE_FLUSHES]
+    return kept[:, :2].tolist(), int(kept[:, 2].sum())
 
 
 def _convert_slice(ev: cv.Events, start: int, out: cv.Columns, o: int, st: _State,
@@ -1114,7 +1117,7 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             if len(st.sites):
                 st.writer.header.sites = st.sites.sites
                 st.writer.set_header(st.writer.header)
-            st.late_flushes = _late_flushes(st)
+            st.late_flushes, st.idle_p_flushes = _late_flushes(st)
             if st.late_flushes:
                 st.writer.header.extra["mcache_flushes"] = st.late_flushes
                 st.writer.set_header(st.writer.header)
@@ -1200,7 +1203,7 @@ def _report(st: _State) -> dict:
         "unknown_frees": int(c[cv.C_UNKNOWN_FREES]),
         "objects_outside_spans": int(c[cv.C_NO_SPAN]),
         "late_mcache_flushes": len(st.late_flushes),
-        "idle_p_flushes": int(c[cv.C_IDLE_P_FLUSHES]),
+        "idle_p_flushes": st.idle_p_flushes,
         "unknown_types": int(c[cv.C_UNKNOWN_TYPES]),
         "lost_span_frees": int(c[cv.C_LOST_SPAN_FREES]),
         "unknown_span_frees": int(c[cv.C_UNKNOWN_SPAN_FREES]),

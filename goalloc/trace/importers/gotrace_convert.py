@@ -66,8 +66,7 @@ C_TINY_NO_BLOCK = 13  # a tiny request inside a block the trace never allocated
 C_BEYOND_INLINE_MARKS = 14  # objects in slots Green Tea's span layout does not have
 C_TRACER_BUFFERS = 15  # the execution tracer's own buffers in the snapshot (FLAG_TRACER)
 C_TRACER_BYTES = 16
-C_IDLE_P_FLUSHES = 17  # mark terminations whose forEachP swept idle Ps' mcaches late
-N_COUNTERS = 18
+N_COUNTERS = 17
 
 # A converter-only row kind (never written): P `p` (the row's p) had its mcache flushed here,
 # after the last mark termination, and the rows that follow are the stale spans it swept:
@@ -77,7 +76,7 @@ N_COUNTERS = 18
 #   forEachP flushing every idle P's mcache, one row per P no M held then (_idle_p_flush).
 # gotrace._take_mcache_flushes turns these rows into the header's `mcache_flushes`.
 MCACHE_FLUSH_ROW = 250
-IDLE_P_FLUSH_ROW = 251  # the second kind (a guess where the first is seen: gotrace)
+IDLE_P_FLUSH_ROW = 251  # the second kind: a guess, dropped where the first names that P
 
 
 class Events(NamedTuple):
@@ -176,7 +175,7 @@ def convert(start, ev, out, o, heap, ids, owed, spans, stacks, tab, clk, cnt):
         ts = _event_time(key[j] - clk.t0, p, lastp)
         o = _stale_flush(e, m, p, a1[j], ts, o, out, clk.mfree)
         if e == w.EV_STW_BEGIN or clk.mterm[m] != 0:
-            o = _idle_p_flush(e, m, a1[j], ts, o, out, tab, clk, cnt)
+            o = _idle_p_flush(e, m, a1[j], ts, o, out, tab, clk)
         if e == w.EV_HEAP_OBJECT_ALLOC or e == w.EV_HEAP_OBJECT:
             status = _object_alloc_room(ids, owed)
             if status != DONE:
@@ -274,14 +273,21 @@ def _stale_flush(e, m, p, a1, ts, o, out, mfree):
             if mfree[m] > 0:
                 o = _row(out, o, MCACHE_FLUSH_ROW, ts, a1, 0, 0, 0, 0)
             mfree[m] = 0
-        elif e != w.EV_SPAN_FREE and e != w.EV_GOROUTINE_STACK_FREE \
-                and e != w.EV_HEAP_ALLOC and e != w.EV_HEAP_GOAL and e != w.EV_USER_LOG:
+        elif not _passes_by(e):
             mfree[m] = 0
     return o
 
 
 @kernel(inline="always")
-def _idle_p_flush(e, m, a1, ts, o, out, tab, clk, cnt):
+def _passes_by(e):
+    """An M's event that does not end a run of flush frees: span and stack frees, heap
+    samples, user logs."""
+    return e == w.EV_SPAN_FREE or e == w.EV_GOROUTINE_STACK_FREE or e == w.EV_HEAP_ALLOC \
+        or e == w.EV_HEAP_GOAL or e == w.EV_USER_LOG
+
+
+@kernel(inline="always")
+def _idle_p_flush(e, m, a1, ts, o, out, tab, clk):
     """gcMarkTermination restarts the world (procresize hands every P with work to an M,
     whose acquirep flushes its mcache; the rest stay idle), then calls forEachP: the
     terminating goroutine runs prepareForSweep itself for every idle P (runtime/mgc.go and
@@ -301,15 +307,10 @@ def _idle_p_flush(e, m, a1, ts, o, out, tab, clk, cnt):
             clk.mstop[m] = ts
     elif e == w.EV_HEAP_OBJECT_FREE:
         clk.mterm[m] = 0
-        n = 0
         for q in range(clk.nprocs):
             if clk.pstart[q] < clk.mstop[m] and not _held(q, clk.mp):
                 o = _row(out, o, IDLE_P_FLUSH_ROW, ts, q, 0, 0, 0, 0)
-                n += 1
-        if n:
-            cnt[C_IDLE_P_FLUSHES] += 1
-    elif e != w.EV_SPAN_FREE and e != w.EV_GOROUTINE_STACK_FREE and e != w.EV_HEAP_ALLOC \
-            and e != w.EV_HEAP_GOAL and e != w.EV_GC_END and e != w.EV_USER_LOG:
+    elif not (_passes_by(e) or e == w.EV_GC_END):
         clk.mterm[m] = 0
     return o
 
