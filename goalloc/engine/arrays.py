@@ -22,7 +22,7 @@ from goalloc.jit import JIT_DISABLED, kernel
 from numba import types
 from numba.experimental import structref
 
-# C-contiguous (every array is built by np.zeros/np.full here): numba then indexes a row by
+# C-contiguous (every array is built by np.zeros/np.full/np.empty here): numba then indexes a row by
 # its length, not by strides loaded from the array struct at each access
 _I64 = types.int64[::1]
 _I64_2 = types.int64[:, ::1]
@@ -134,9 +134,43 @@ if JIT_DISABLED:  # NUMBA_DISABLE_JIT=1 (the benchmark's pure-Python baseline): 
 _INDEXED = {S.NEED_STACKS: ("stk", 0), S.NEED_MSPANS: ("msp", -1), S.NEED_OBJS: ("ob", -1)}
 
 
+@kernel
+def _copy_then_fill(dst, src, fill):
+    """dst[:len(src)] = src, the rest = fill, without the GIL: a grown table's first touch of
+    its new pages (megabytes, page faults) then runs beside the other threads of a grid."""
+    n = src.shape[0]
+    for i in range(n):
+        dst[i] = src[i]
+    for i in range(n, dst.shape[0]):
+        dst[i] = fill
+
+
+NO_ID = np.iinfo(np.int64).min  # largest_ids: no event of that kind
+
+
+@kernel
+def largest_ids(kind, ids, k0, k1, k2):
+    """The largest id of the events of kind k0, of k1 and of k2 (NO_ID where there is none):
+    the rows the tables indexed by a trace's dense ids need for a chunk, in one pass."""
+    out = np.full(3, NO_ID, np.int64)
+    for i in range(kind.shape[0]):
+        k = kind[i]
+        j = 0 if k == k0 else (1 if k == k1 else (2 if k == k2 else -1))
+        if j >= 0 and ids[i] > out[j]:
+            out[j] = ids[i]
+    return out
+
+
 def _grow_rows(a: np.ndarray, rows: int, fill=0) -> np.ndarray:
-    b = np.full((rows,) + a.shape[1:], fill, a.dtype)
-    b[: a.shape[0]] = a
+    """a with `rows` rows: its rows, then rows of `fill`."""
+    if JIT_DISABLED:
+        b = np.full((rows,) + a.shape[1:], fill, a.dtype)
+        b[: a.shape[0]] = a
+        return b
+    b = np.empty((rows,) + a.shape[1:], a.dtype)
+    # every table is C-contiguous with 8-byte cells: one compiled copy, over their int64 bits
+    bits = np.array(fill, a.dtype).view(np.int64)[()]
+    _copy_then_fill(b.reshape(-1).view(np.int64), a.reshape(-1).view(np.int64), bits)
     return b
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from goalloc.jit import kernel
 from goalloc.trace import format as fmt
 
 MAX_NO_HEADER = 512  # minSizeForMallocHeader: heapBitsInSpan(size) is size <= 512
@@ -32,18 +33,34 @@ def site_types(sites) -> tuple[np.ndarray, np.ndarray] | None:
     return size, ptr
 
 
+_NO_TYPES = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
 def scan_sizes(kind: np.ndarray, size: np.ndarray, site: np.ndarray,
                types: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     """Per event, the bytes heapScan grows by when it is a pointerful allocation of at most
     512 bytes of a known type: (n - 1) x typ.Size_ + typ.PtrBytes for n = size / typ.Size_
     elements; -1 (its slot) for every other event."""
-    out = np.full(kind.shape[0], -1, np.int64)
-    if types is None or kind.shape[0] == 0:
-        return out
-    tsize, tptr = types
-    sid = np.where((site > 0) & (site < tsize.shape[0]), site, 0)
-    ts, tp = tsize[sid], tptr[sid]
-    known = (kind == fmt.ALLOC) & (ts > 0) & (tp > 0) & (size > 0) & (size <= MAX_NO_HEADER)
-    n = np.maximum(size // np.maximum(ts, 1), 1)
-    out[known] = ((n - 1) * ts + tp)[known]
+    tsize, tptr = _NO_TYPES if types is None else types
+    out = np.empty(kind.shape[0], np.int64)
+    _scan_sizes(kind, size, site, tsize, tptr, out)
     return out
+
+
+@kernel
+def _scan_sizes(kind, size, site, tsize, tptr, out):
+    """scan_sizes in one pass without the GIL (tsize empty: no types, every event -1)."""
+    nt = tsize.shape[0]
+    for i in range(kind.shape[0]):
+        out[i] = -1
+        if nt == 0 or kind[i] != fmt.ALLOC:
+            continue
+        sid = site[i] if 0 < site[i] < nt else 0
+        ts = tsize[sid]
+        tp = tptr[sid]
+        sz = size[i]
+        if ts > 0 and tp > 0 and sz > 0 and sz <= MAX_NO_HEADER:
+            n = sz // ts
+            if n < 1:
+                n = 1
+            out[i] = (n - 1) * ts + tp

@@ -12,6 +12,7 @@ import numpy as np
 
 from goalloc.engine import lookahead
 from goalloc.engine.kernel import FLUSH_MCACHES, FORCED_GC, MANUAL_ALLOC
+from goalloc.jit import kernel
 from goalloc.trace import format as fmt
 from goalloc.trace import validate
 from goalloc.trace.prefetch import prefetched
@@ -108,7 +109,98 @@ def _scan(vs, chunk, sweep: bool) -> int:
     return validate.scan_chunk(chunk, vs, strict=True, sweep=sweep)
 
 
-def engine_kinds(chunk, forced: bool):
+# chunk_facts, by index: the rewrites engine_kinds needs (REWRITE_* bits), the index of the
+# chunk's last gc_start (-1: none), its first and last timestamps (min / max), its stw_begin and
+# stw_end events
+FACT_REWRITES, FACT_LAST_GC_START, FACT_TS_MIN, FACT_TS_MAX, FACT_STW_EVENTS = range(5)
+N_FACTS = 5
+REWRITE_KIND, REWRITE_FLAGS, REWRITE_SIZE = 1, 2, 4
+
+
+@kernel(inline="always")
+def _flushes(aux, i, flush_reason):
+    """A stw_begin whose reason (aux) is one that flushes the mcaches (a reason out of the
+    table's range is none; a negative one reads as the table's first, as a clip to it does)."""
+    a = aux[i]
+    return a < flush_reason.shape[0] and flush_reason[a if a > 0 else 0]
+
+
+@kernel
+def chunk_facts(kind, aux, size, ts, forced, flush_reason):
+    """One pass over a chunk for what the replay's driver asks of it before the kernel runs
+    (N_FACTS, above): per event in Python-side numpy these were a dozen passes holding the GIL,
+    which the other threads of a grid waited on."""
+    out = np.zeros(N_FACTS, np.int64)
+    out[FACT_LAST_GC_START] = -1
+    n = kind.shape[0]
+    if n == 0:
+        return out
+    lo = ts[0]
+    hi = ts[0]
+    need = 0
+    stw = 0
+    for i in range(n):
+        t = ts[i]
+        if t < lo:
+            lo = t
+        if t > hi:
+            hi = t
+        k = kind[i]
+        if k == fmt.STW_BEGIN:
+            stw += 1
+            if _flushes(aux, i, flush_reason):
+                need |= REWRITE_KIND
+        elif k == fmt.STW_END:
+            stw += 1
+        elif k == fmt.GC_START:
+            out[FACT_LAST_GC_START] = i
+            if forced and aux[i] == fmt.GC_TRIGGER_FORCED:
+                need |= REWRITE_KIND
+            if size[i] != 0:
+                need |= REWRITE_SIZE
+        elif k == fmt.GC_MARK_TERM:
+            if size[i] != 0:
+                need |= REWRITE_SIZE
+        elif k == fmt.METRIC:
+            need |= REWRITE_FLAGS
+        elif k == fmt.SPAN_ALLOC:
+            if aux[i] < 0:
+                need |= REWRITE_KIND
+    out[FACT_REWRITES] = need
+    out[FACT_TS_MIN] = lo
+    out[FACT_TS_MAX] = hi
+    out[FACT_STW_EVENTS] = stw
+    return out
+
+
+@kernel
+def _rewrite(kind, flags, size, aux, forced, flush_reason, n_metrics):
+    """engine_kinds' rewrites, in place on copies of the chunk's kind, flags and size."""
+    for i in range(kind.shape[0]):
+        k = kind[i]
+        if k == fmt.STW_BEGIN:
+            if _flushes(aux, i, flush_reason):
+                kind[i] = FLUSH_MCACHES
+        elif k == fmt.GC_START:
+            if forced and aux[i] == fmt.GC_TRIGGER_FORCED:
+                kind[i] = FORCED_GC
+            size[i] = 0
+        elif k == fmt.GC_MARK_TERM:
+            size[i] = 0
+        elif k == fmt.METRIC:
+            v = aux[i]
+            flags[i] = 0 if v < 0 else (n_metrics if v > n_metrics else v)
+        elif k == fmt.SPAN_ALLOC:
+            if aux[i] < 0:
+                kind[i] = MANUAL_ALLOC
+
+
+def facts(chunk, forced: bool) -> np.ndarray:
+    """chunk_facts of a chunk (N_FACTS)."""
+    return chunk_facts(chunk.kind, chunk.aux, chunk.size, chunk.ts, forced, fmt.FLUSH_REASON)
+
+
+def engine_kinds(chunk, forced: bool, need: int):
     """The chunk with the kernel's internal kinds in place: every stw_begin whose reason
     flushes the mcaches (ReadMemStats) becomes FLUSH_MCACHES, and, when `forced` (pacer mode,
     Config.replay_forced_gcs), every gc_start the trace marks as forced (runtime.GC) becomes
@@ -117,26 +209,12 @@ def engine_kinds(chunk, forced: bool):
     (a metric event has no flags of its own). A gc_start's size, which the format leaves
     unused, is cleared: the kernel reads the recording's stacks + globals there (put in by
     snapshot.Plan.run_chunk after this); so is a gc_mark_term's, where the kernel reads the
-    Ps whose mcache flush came late (the same). The chunk itself if there is none."""
-    reason = chunk.aux.clip(0, len(fmt.STW_REASONS) - 1)
-    flush = ((chunk.kind == fmt.STW_BEGIN) & fmt.FLUSH_REASON[reason]
-             & (chunk.aux < len(fmt.STW_REASONS)))
-    gcs = (chunk.kind == fmt.GC_START) & (chunk.aux == fmt.GC_TRIGGER_FORCED) & forced
-    met = chunk.kind == fmt.METRIC
-    sized = ((chunk.kind == fmt.GC_START) | (chunk.kind == fmt.GC_MARK_TERM)) & (chunk.size != 0)
-    manual = (chunk.kind == fmt.SPAN_ALLOC) & (chunk.aux < 0)
-    if not (flush.any() or gcs.any() or met.any() or sized.any() or manual.any()):
+    Ps whose mcache flush came late (the same). The chunk itself if there is none. `need`:
+    the chunk's facts()[FACT_REWRITES] (which of these it has)."""
+    if not need:
         return chunk
-    kind = chunk.kind.copy()
-    kind[flush] = FLUSH_MCACHES
-    kind[gcs] = FORCED_GC
-    kind[manual] = MANUAL_ALLOC
-    flags = chunk.flags
-    if met.any():
-        flags = flags.copy()
-        flags[met] = chunk.aux[met].clip(0, len(fmt.METRIC_NAMES))
-    size = chunk.size
-    if sized.any():
-        size = size.copy()
-        size[sized] = 0
+    # all three are copied when any changes, so the replay kernel sees the chunk's columns
+    # either all read-only (as read) or all writable: two compiled variants, not eight
+    kind, flags, size = chunk.kind.copy(), chunk.flags.copy(), chunk.size.copy()
+    _rewrite(kind, flags, size, chunk.aux, forced, fmt.FLUSH_REASON, len(fmt.METRIC_NAMES))
     return dataclasses.replace(chunk, kind=kind, flags=flags, size=size)

@@ -105,15 +105,16 @@ class StwCollector:
         self.t0: int | None = None
         self.t1: int | None = None
 
-    def add(self, chunk) -> None:
+    def add(self, chunk, lo: int, hi: int, has_stw: bool) -> None:
+        """A chunk whose first and last timestamps are lo and hi and which has stw events or
+        not (passes.chunk_facts: the driver's one pass over the chunk)."""
         if chunk.n == 0:
             return
         ts = chunk.ts
-        lo, hi = int(ts.min()), int(ts.max())
         self.t0 = lo if self.t0 is None else min(self.t0, lo)
         self.t1 = hi if self.t1 is None else max(self.t1, hi)
-        m = (chunk.kind == F.STW_BEGIN) | (chunk.kind == F.STW_END)
-        if m.any():
+        if has_stw:
+            m = (chunk.kind == F.STW_BEGIN) | (chunk.kind == F.STW_END)
             self.rows.append(np.stack([chunk.kind[m].astype(np.int64), ts[m].astype(np.int64),
                                        chunk.aux[m].astype(np.int64)], 1))
 

@@ -184,17 +184,15 @@ class Engine:
         before those events (engine/snapshot.py), in event order."""
         a = self.arrays
         death_at, death_id = _NO_DEATHS if deaths is None else deaths
-        objs = chunk.kind == fmt.ALLOC
-        if objs.any():
-            a.grow(S.NEED_OBJS, int(chunk.id[objs].max()) + 1)
-        stacks = chunk.kind == fmt.STACK_ALLOC
-        if stacks.any():
-            a.grow(S.NEED_STACKS, int(chunk.id[stacks].max()) + 1)
-        manual = chunk.kind == MANUAL_ALLOC
-        if manual.any():
+        obj, stack, manual = arrays.largest_ids(chunk.kind, chunk.id, fmt.ALLOC,
+                                                fmt.STACK_ALLOC, MANUAL_ALLOC)
+        if obj != arrays.NO_ID:
+            a.grow(S.NEED_OBJS, int(obj) + 1)
+        if stack != arrays.NO_ID:
+            a.grow(S.NEED_STACKS, int(stack) + 1)
+        if manual != arrays.NO_ID:
             # span ids are dense (the importer's); a larger one is skipped by the kernel
-            top = int(chunk.id[manual].max()) + 1
-            a.grow(S.NEED_MSPANS, min(top, chunk.start + chunk.n + validate.ID_SLACK))
+            a.grow(S.NEED_MSPANS, min(int(manual) + 1, chunk.start + chunk.n + validate.ID_SLACK))
         a.sc[S.S_DEATH_NEXT] = 0
         if chunk.start == 0 and len(chunk.ts):
             # the trace's clock starts here: GC CPU time is counted over [first event, end]
@@ -344,11 +342,12 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
         for chunk, bad in chunks:
             if bad >= 0:
                 raise validate.anomaly_error(reader.path, chunk, bad, vs)
-            eng.stw.add(chunk)
-            gcs = np.flatnonzero(chunk.kind == fmt.GC_START)
-            if gcs.shape[0]:
-                last_gc = chunk.start + int(gcs[-1])
-            chunk = passes.engine_kinds(chunk, forced)
+            f = passes.facts(chunk, forced)
+            eng.stw.add(chunk, int(f[passes.FACT_TS_MIN]), int(f[passes.FACT_TS_MAX]),
+                        bool(f[passes.FACT_STW_EVENTS]))
+            if f[passes.FACT_LAST_GC_START] >= 0:
+                last_gc = chunk.start + int(f[passes.FACT_LAST_GC_START])
+            chunk = passes.engine_kinds(chunk, forced, int(f[passes.FACT_REWRITES]))
             if stop_after is not None and chunk.start + chunk.n > stop_after + 1:
                 run_chunk(passes.head(chunk, stop_after + 1 - chunk.start))
                 return eng  # the state right after event `stop_after`
