@@ -47,9 +47,11 @@ KNOWN = {
     ("multi", "classes"): "4 busy Ps on 2 cores: spans per class at the end off by up to 6.7% "
                           "(3 of 158 recordings over 5%; 350-480 spans: +-1 span in a "
                           "dozen classes, placement history)",
-    ("multi", "pacer"): "pacer mode on a 0.1 s program: 5-8 cycles, one or two more than the "
-                        "runtime's (up to 40%): the model parks all four mutators at a mark's "
-                        "first uncovered assist, the runtime parks its goroutines one by one",
+    ("multi", "pacer"): "pacer mode on a 0.1 s program whose runs take 3-8 cycles: the "
+                        "model's 0.3-1.0 more on average (within 10% on 64 of 166 kept "
+                        "recordings): the runtime's marks go on after their work is done "
+                        "(gcMarkDone, 4 Ps on 2 cores), the model's end with it "
+                        "(docs/model.md)",
     ("long", "pacer"): "pacer mode: one recording of 15 ran 19 cycles for 22 (-14%)",
     # what tells 1.27 from 1.26 in a trace is a size-specialised malloc frame (under 81 B) on
     # a stack; `long` allocates 81 B+ slices, so its GCs start in makeslice's
