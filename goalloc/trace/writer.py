@@ -119,19 +119,29 @@ class AtomicFile:
                                        suffix=".tmp", dir=directory)
         except OSError as e:
             raise GoallocError(f"{self.path}: cannot write: {e.strerror}") from None
-        new = os.fdopen(fd, "w+b")
+        new = None
         try:
+            new = os.fdopen(fd, "w+b")
             new.write(head)
             self.file.flush()
             self.file.seek(old_len)
             shutil.copyfileobj(self.file, new, 1 << 20)
         except BaseException:
-            new.close()
+            if new is None:
+                os.close(fd)
+            else:
+                new.close()
             Path(tmp).unlink(missing_ok=True)
             raise
-        self.file.close()
-        self.tmp.unlink(missing_ok=True)
+        # the new copy is ours (discard removes it) before the old one goes, and the old one
+        # goes even if an interrupt lands while it closes: an interrupted import or convert
+        # leaves no temp file behind
+        old_tmp, old_file = self.tmp, self.file
         self.tmp, self.file = Path(tmp), new
+        try:
+            old_file.close()
+        finally:
+            old_tmp.unlink(missing_ok=True)
 
     def discard(self) -> None:
         if not self.file.closed:
