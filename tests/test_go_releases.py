@@ -2,8 +2,9 @@
 1.27 (Debian's toolchains, which `make test` installs), import, and replay against what the
 runtime itself recorded.
 
-Two programs per release: `multi` (four goroutines on GOMAXPROCS 4) and `long` (one goroutine
-for 3.5 s, so the trace spans four or more generations). Expectations come from outside the
+Three programs per release: `multi` (four goroutines on GOMAXPROCS 4), `wide` (the same for
+ten times as long on as many Ps as CPUs) and `long` (one goroutine for 3.5 s, so the trace
+spans four or more generations). Expectations come from outside the
 model: the release from `go version`, the heap-object count from Go's own trace reader
 (`go tool trace -d=parsed`, `-d=1` on 1.23), and the in-use heap, classes and cycles from the
 recording (`--validate`). Targets are the issue's: in use at every mark start within 2%, mean
@@ -32,7 +33,7 @@ from goalloc.trace.reader import TraceReader
 REPO = Path(__file__).resolve().parents[1]
 PROGS = REPO / "tests" / "data" / "goprogs"
 RELEASES = ("1.23", "1.24", "1.25", "1.26", "1.27")
-PROGRAMS = ("multi", "long")
+PROGRAMS = ("multi", "wide", "long")
 INUSE_MAX, INUSE_MEAN, CLASSES, PACER_CYCLES = 0.02, 0.005, 0.05, 0.10
 
 # Measured misses (docs/model.md, "Fidelity"): the issue's targets that recordings of the
@@ -47,11 +48,12 @@ KNOWN = {
     ("multi", "classes"): "4 busy Ps on 2 cores: spans per class at the end off by up to 6.7% "
                           "(3 of 158 recordings over 5%; 350-480 spans: +-1 span in a "
                           "dozen classes, placement history)",
-    ("multi", "pacer"): "pacer mode on a 0.1 s program whose runs take 3-8 cycles: the "
-                        "model's 0.3-1.0 more on average (within 10% on 64 of 166 kept "
-                        "recordings): the runtime's marks go on after their work is done "
-                        "(gcMarkDone, 4 Ps on 2 cores), the model's end with it "
-                        "(docs/model.md)",
+    ("multi", "pacer"): "pacer mode on a 0.1 s program whose runs take 3-8 cycles, with more "
+                        "Ps than CPUs where CPUs < 4: the OS time-slices the Ps, the "
+                        "runtime's marks outlast their work and its heap overshoots the goal, "
+                        "the model has no OS scheduler (0.3-1.0 cycles more on average, "
+                        "within 10% on 64 of 166 kept recordings on 2 CPUs; +10% on a run "
+                        "ten times as long; docs/model.md)",
     ("long", "pacer"): "pacer mode: one recording of 15 ran 19 cycles for 22 (-14%)",
     # what tells 1.27 from 1.26 in a trace is a size-specialised malloc frame (under 81 B) on
     # a stack; `long` allocates 81 B+ slices, so its GCs start in makeslice's
@@ -114,13 +116,18 @@ def reimported(rec: dict) -> tuple[dict, Path]:
     return rec["again"]
 
 
-def validate(rec: dict, mode: str) -> dict:
-    """`replay --gc MODE --validate --json` of the recording's fidelity section (once)."""
+def replayed(rec: dict, mode: str) -> dict:
+    """`replay --gc MODE --validate --json` of the recording (once)."""
     if mode not in rec:
         r = goalloc("replay", rec["out"], "--gc", mode, "--validate", "--json")
         assert r.stdout, r.stderr
-        rec[mode] = json.loads(r.stdout)["fidelity"]
+        rec[mode] = json.loads(r.stdout)
     return rec[mode]
+
+
+def validate(rec: dict, mode: str) -> dict:
+    """The fidelity section of `replayed`."""
+    return replayed(rec, mode)["fidelity"]
 
 
 def go_reader_facts(rec: dict, release: str) -> tuple[int, int | None]:
@@ -218,7 +225,42 @@ def test_pacer_mode_cycles(release, program):
     f = validate(rec, "pacer")
     err = abs(f["model_cycles"] - f["recorded_cycles"]) / f["recorded_cycles"]
     known(program, "pacer", err <= PACER_CYCLES)
+    if err > PACER_CYCLES and oversubscribed(rec):
+        pytest.xfail(f"{program} ran {gomaxprocs_and_cpus(rec)}: more Ps than CPUs, which the "
+                     "model does not follow (its report warns so)")
     assert err <= PACER_CYCLES, (f["model_cycles"], f["recorded_cycles"])
+
+
+def gomaxprocs_and_cpus(rec: dict) -> tuple[int, int]:
+    """(the recording's GOMAXPROCS, the CPUs this process may run on: what the Go program
+    had, as the test computes it apart from goalloc's cgroup reading)."""
+    with TraceReader(rec["out"]) as r:
+        procs = r.header.gomaxprocs
+    return procs, len(os.sched_getaffinity(0))
+
+
+def oversubscribed(rec: dict) -> bool:
+    procs, cpus = gomaxprocs_and_cpus(rec)
+    return procs > cpus
+
+
+@pytest.mark.parametrize("program", ("multi", "wide"))
+@pytest.mark.parametrize("release", ("1.23", "1.27"))
+def test_more_ps_than_cpus_noted_and_warned(release, program):
+    """`goalloc record` notes the CPUs the program could run on, and a pacer-mode replay of a
+    recording with more Ps than CPUs says the model does not follow that (and only then)."""
+    rec = recording(release, program)
+    procs, cpus = gomaxprocs_and_cpus(rec)
+    with TraceReader(rec["out"]) as r:
+        noted = r.header.source["cpus"]
+    assert 1 <= noted <= cpus  # a cgroup quota may lower it, nothing raises it
+    assert procs == (4 if program == "multi" else min(4, cpus))
+    doc = replayed(rec, "pacer")
+    assert doc["config"]["gomaxprocs"]["recording_cpus"] == noted
+    warned = [w for w in doc["warnings"] if w.startswith("the recording ran GOMAXPROCS=")]
+    assert len(warned) == (1 if procs > noted else 0), doc["warnings"]
+    if warned:
+        assert f"GOMAXPROCS={procs} on {noted} CPU" in warned[0]
 
 
 TRACER_BYTES = 2 * ((1 << 17) * 8 + (1 << 14) * 8)  # runtime/tracecpu.go: two profBufs

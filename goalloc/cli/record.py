@@ -171,10 +171,11 @@ def go_release(command, go_test: bool, env: dict) -> str | None:
 
 def _import(trace: str, out: str, force: bool, go_version: str | None) -> None:
     from goalloc.cli.common import echo_import_summary, progress_for
-    from goalloc.trace.importers.gocpu import packed_span_scan_here
+    from goalloc.trace.importers.gocpu import cpus_here, packed_span_scan_here
     from goalloc.trace.importers.gotrace import import_gotrace
 
     with progress_for("importing", os.path.getsize(trace)) as advance:
         notes = import_gotrace(trace, out, force=force, progress=advance,
-                               go_version=go_version, packed_span_scan=packed_span_scan_here())
+                               go_version=go_version, packed_span_scan=packed_span_scan_here(),
+                               cpus=cpus_here())
     echo_import_summary(out, notes, err=True)

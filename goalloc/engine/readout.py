@@ -27,6 +27,11 @@ _CYCLE_KINDS = ("heap", "periodic", "forced", "recorded")
 _SAMPLE_KINDS = ("sample", "mark-start", "mark-term", "end", "metric")
 
 
+def _positive_int(v) -> int | None:
+    """A header fact that should be a count: None unless it is an int >= 1."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 1 else None
+
+
 def build_report(eng, path: str, header, events: int) -> Report:
     """The Report of a replay whose events have all run (`Engine.finish` called)."""
     cfg = eng.config
@@ -38,6 +43,8 @@ def build_report(eng, path: str, header, events: int) -> Report:
         memlimit=cfg.memlimit, procs=eng.procs, gc_mode=cfg.gc_mode, free_semantics=header.frees,
         sizes=header.sizes, events=events,
         tracer_buffer_bytes=int((header.source or {}).get("tracer_buffer_bytes") or 0),
+        recorded_procs=header.gomaxprocs or None,
+        recording_cpus=_positive_int((header.source or {}).get("cpus")),
         tracer_buffers_dropped=cfg.drops_tracer_buffers(),
         heap_base_padding_pages=eng.heap_pad_pages,
     )

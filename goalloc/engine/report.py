@@ -128,6 +128,8 @@ class Report:
     packed_span_scan: bool = False
     packed_span_scan_source: str = ""
     tracer_buffer_bytes: int = 0  # the execution tracer's own buffers in the trace (importer)
+    recorded_procs: int | None = None  # the recording's GOMAXPROCS (header), None: not known
+    recording_cpus: int | None = None  # the CPUs the recorded program could run on (header)
     heap_base_padding_pages: int = 0  # [1.26+] the randomized heap base's, from the trace
     tracer_buffers_dropped: bool = False  # left out of this replay (Config.tracer_buffers)
     cycles: list[Cycle] = field(default_factory=list)

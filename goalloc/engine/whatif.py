@@ -73,6 +73,12 @@ def tail(chunks_gc_start_last: int, events: int) -> float:
     return (events - chunks_gc_start_last - 1) / events if chunks_gc_start_last >= 0 else 1.0
 
 
+def oversubscribed(report) -> bool:
+    """The recorded program had more Ps than CPUs (`goalloc record` notes the CPUs)."""
+    return (report.recording_cpus is not None and report.recorded_procs is not None
+            and report.recorded_procs > report.recording_cpus)
+
+
 def warnings(report, config, tail_share: float | None) -> list[str]:
     """The one-line warnings of a replay (docs/json.md `warnings`)."""
     out = []
@@ -85,6 +91,12 @@ def warnings(report, config, tail_share: float | None) -> list[str]:
                    "span scan (amd64 with AVX-512): the model assumes not; with it the "
                    "runtime's growing heaps overshoot their goal further and run fewer cycles "
                    "(--packed-span-scan; `goalloc record` notes it)")
+    if config.gc_mode == "pacer" and oversubscribed(report):
+        out.append(f"the recording ran GOMAXPROCS={report.recorded_procs} on "
+                   f"{report.recording_cpus} CPU{'s' if report.recording_cpus > 1 else ''}: "
+                   "the OS time-slices the Ps, so the runtime's marks outlast their work and "
+                   "its heap overshoots the goal; the model has no OS scheduler and runs more "
+                   "cycles (+10% measured at 4 Ps on 2 CPUs; docs/model.md)")
     if (tail_share is not None and tail_share > TAIL_WARN_SHARE
             and report.free_semantics == "sweep"):
         out.append(f"{tail_share:.0%} of the trace's events follow its last recorded GC: "

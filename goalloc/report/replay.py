@@ -90,7 +90,9 @@ def effective_config(report, header: dict | None = None, config=None,
         "table": report.table,
         "gogc": report.gogc,
         "gomemlimit": report.memlimit,
-        "gomaxprocs": {"recorded": header.get("gomaxprocs"), "modelled": report.procs},
+        "gomaxprocs": {"recorded": header.get("gomaxprocs"), "modelled": report.procs,
+                       **({"recording_cpus": report.recording_cpus}
+                          if report.recording_cpus is not None else {})},
         "gc_mode": report.gc_mode,
         "free_semantics": report.free_semantics,
         "sizes": report.sizes,
@@ -310,7 +312,10 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
          + (f" = {iec_bytes(report.memlimit)}" if report.memlimit is not None else "")
          + src("gomemlimit")),
         ("GOMAXPROCS", f"{report.procs} modelled{src('gomaxprocs')}, "
-                       f"{recorded if recorded is not None else '?'} recorded"),
+                       f"{recorded if recorded is not None else '?'} recorded"
+                       + (f" on {report.recording_cpus} CPU"
+                          f"{'s' if report.recording_cpus > 1 else ''}"
+                          if report.recording_cpus is not None else "")),
         ("GC mode", {"pacer": "pacer (the model starts cycles)",
                      "recorded": "recorded (the trace's GC markers start cycles)"}.get(
                          report.gc_mode, report.gc_mode)),

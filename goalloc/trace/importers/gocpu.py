@@ -3,10 +3,12 @@ Green Tea's packed span scan runs (internal/runtime/gc/scan, Go 1.26+: HasFastSc
 is true on amd64 with AVX-512 VL, BW, DQ, VBMI and BITALG, GFNI and POPCNT; false on every
 other architecture). With it, a densely marked span's objects count whole as scan work,
 which changes how the pacer's assists pace (engine/mark.py heap_scan_work). `goalloc record`
-runs the program here, so it notes the answer in the trace's header."""
+runs the program here, so it notes the answer in the trace's header, and the CPUs the
+program could run on (cpus_here)."""
 
 from __future__ import annotations
 
+import os
 import platform
 
 # the CPU features avx512ScanPackedReqsMet needs, as /proc/cpuinfo names them
@@ -37,3 +39,43 @@ def packed_span_scan_here() -> bool | None:
             return packed_span_scan_from(machine, f.read())
     except OSError:
         return None
+
+
+def cpus_from(affinity: int, cpu_max: str | None) -> int:
+    """The CPUs a program's threads can run on at once: the scheduler affinity's count, capped
+    by a cgroup v2 CPU quota (`cpu.max`'s "QUOTA PERIOD", rounded up; "max": none)."""
+    n = affinity
+    if cpu_max:
+        quota, _, period = cpu_max.strip().partition(" ")
+        if quota.isdigit() and period.isdigit() and int(period) > 0:
+            n = min(n, max(1, -(-int(quota) // int(period))))
+    return max(1, n)
+
+
+def cpus_here() -> int | None:
+    """cpus_from for this process (which `goalloc record` runs the program from): more Ps than
+    CPUs means the OS time-slices the runtime's threads, which stretches its marks past the
+    work they do (docs/model.md, "Ps beyond the CPUs"). None when it cannot tell."""
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count()
+        if n is None:
+            return None
+        affinity = n
+    return cpus_from(affinity, _own_cpu_max())
+
+
+def _own_cpu_max() -> str | None:
+    """This process's cgroup v2 `cpu.max` ("QUOTA PERIOD"), None when there is none to read."""
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("0::"):
+                    rel = line[3:].strip().lstrip("/")
+                    with open(os.path.join("/sys/fs/cgroup", rel, "cpu.max"),
+                              encoding="utf-8") as g:
+                        return g.read()
+    except OSError:
+        return None
+    return None

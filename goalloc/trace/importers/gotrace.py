@@ -246,6 +246,7 @@ class _State:
         self.generated_malloc_frames = False
         self.release = self.release_how = None
         self.packed_span_scan = None  # the recording CPU's (import_gotrace), None: not known
+        self.cpus = None  # the CPUs the recorded program could run on (import_gotrace)
         self.writer = None
         self.pending = [None, None]  # last write queued from each out buffer set
         self.pool = None
@@ -1079,14 +1080,15 @@ def _release_of(st: _State, version: int, exact: str | None) -> tuple[str, str]:
 
 def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: bool = False,
                    codec: str = "zstd", progress=None, go_version: str | None = None,
-                   packed_span_scan: bool | None = None) -> dict:
+                   packed_span_scan: bool | None = None, cpus: int | None = None) -> dict:
     """Convert a Go execution trace (GODEBUG=traceallocfree=1) to a goalloc trace; returns the
     counts of what could not be mapped (and a few facts about the trace). `go_version` is the
     exact release that recorded it when known (`goalloc record` runs `go version`); otherwise
     the release is inferred from the trace (goalloc.releases.infer_release).
     `packed_span_scan`: whether the recording CPU runs Green Tea's packed span scan
     (gocpu.packed_span_scan_here, when the program ran here), noted in the header; None: not
-    known (the trace does not carry it)."""
+    known (the trace does not carry it). `cpus`: the CPUs the program could run on
+    (gocpu.cpus_here), noted likewise: a trace has the Ps, not the CPUs under them."""
     try:
         f = open(src, "rb")
     except OSError as e:
@@ -1099,6 +1101,7 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
                                    dtype=np.int64)
     st = _State()
     st.packed_span_scan = packed_span_scan
+    st.cpus = cpus
     with f:
         version = _read_header(f, src)
 
@@ -1181,7 +1184,8 @@ def _header(st: _State, version: int, src) -> Header:
                 "min_heap_addr": hex(mh), "page_size": ps, "min_heap_align": al,
                 "fixed_stack": fs, "lowest_span_page": st.lowest_span_page,
                 **({} if st.packed_span_scan is None
-                   else {"packed_span_scan": bool(st.packed_span_scan)})},
+                   else {"packed_span_scan": bool(st.packed_span_scan)}),
+                **({} if st.cpus is None else {"cpus": int(st.cpus)})},
         extra={"snapshot": fmt.SNAPSHOT_PLACED})
 
 

@@ -1,9 +1,12 @@
 // Workloads goalloc's end-to-end tests record with every Go toolchain (tests/test_go_releases.py).
-// Usage: GOALLOC_TRACE=OUT.trace GODEBUG=traceallocfree=1 ./goprogs multi|long
+// Usage: GOALLOC_TRACE=OUT.trace GODEBUG=traceallocfree=1 ./goprogs multi|wide|long
 //
 //	multi  four goroutines on GOMAXPROCS 4 building and dropping maps, strings (many tiny),
 //	       pointerful nodes, byte slices and an occasional large buffer, 60 rounds each:
-//	       heap-triggered cycles started from every size path, on several Ps at once.
+//	       heap-triggered cycles started from every size path, on several Ps at once (more
+//	       Ps than CPUs on a 2-CPU machine: the OS time-slices them).
+//	wide   the same four goroutines for 600 rounds on as many Ps as there are CPUs (at most
+//	       4): 40-55 cycles on 2 CPUs, so pacer mode is judged where one cycle is 2%.
 //	long   one goroutine keeping a churning working set for about 3.5 s with short sleeps,
 //	       so the execution trace spans four or more generations (the runtime starts a new
 //	       one about every second); larger byte slices give it 20 or more cycles, so one
@@ -79,11 +82,18 @@ func main() {
 			wg.Add(1)
 			go churn(g, 60, 400, 8, until, false, &wg)
 		}
+	case "wide":
+		runtime.GOMAXPROCS(min(4, runtime.NumCPU()))
+		until := time.Now().Add(time.Minute)
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go churn(g, 600, 400, 8, until, false, &wg)
+		}
 	case "long":
 		wg.Add(1)
 		go churn(0, 1<<30, 60, 48, time.Now().Add(3500*time.Millisecond), true, &wg)
 	default:
-		panic("usage: goprogs multi|long")
+		panic("usage: goprogs multi|wide|long")
 	}
 	wg.Wait()
 }
