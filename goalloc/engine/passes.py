@@ -200,6 +200,21 @@ def facts(chunk, forced: bool) -> np.ndarray:
     return chunk_facts(chunk.kind, chunk.aux, chunk.size, chunk.ts, forced, fmt.FLUSH_REASON)
 
 
+def read_only(chunk):
+    """The chunk with its columns read-only, as the reader gives them: engine_kinds' copies
+    (written by it and by snapshot.Plan before the replay) become read-only views, so the
+    kernels that take a chunk's columns are compiled for one mix of array types, not two
+    (#14: each variant of replay_chunk is a compile at install and a load at first use)."""
+    cols = {}
+    for name in ("kind", "size", "flags"):
+        a = getattr(chunk, name)
+        if a.flags.writeable:
+            a = a.view()
+            a.flags.writeable = False
+            cols[name] = a
+    return dataclasses.replace(chunk, **cols) if cols else chunk
+
+
 def engine_kinds(chunk, forced: bool, need: int):
     """The chunk with the kernel's internal kinds in place: every stw_begin whose reason
     flushes the mcaches (ReadMemStats) becomes FLUSH_MCACHES, and, when `forced` (pacer mode,
@@ -213,8 +228,8 @@ def engine_kinds(chunk, forced: bool, need: int):
     the chunk's facts()[FACT_REWRITES] (which of these it has)."""
     if not need:
         return chunk
-    # all three are copied when any changes, so the replay kernel sees the chunk's columns
-    # either all read-only (as read) or all writable: two compiled variants, not eight
+    # all three are copied when any changes; the engine reads them as read-only views
+    # (read_only), so the replay kernel has one compiled variant
     kind, flags, size = chunk.kind.copy(), chunk.flags.copy(), chunk.size.copy()
     _rewrite(kind, flags, size, chunk.aux, forced, fmt.FLUSH_REASON, len(fmt.METRIC_NAMES))
     return dataclasses.replace(chunk, kind=kind, flags=flags, size=size)

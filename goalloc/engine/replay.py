@@ -183,6 +183,7 @@ class Engine:
         """Replay one chunk; `deaths`: (event index, object id) of look-ahead deaths to apply
         before those events (engine/snapshot.py), in event order."""
         a = self.arrays
+        chunk = passes.read_only(chunk)
         death_at, death_id = _NO_DEATHS if deaths is None else deaths
         obj, stack, manual = arrays.largest_ids(chunk.kind, chunk.id, fmt.ALLOC,
                                                 fmt.STACK_ALLOC, MANUAL_ALLOC)
