@@ -24,6 +24,7 @@ from goalloc.engine import (
     mstats,
     passes,
     pauses,
+    readout,
     whatif,
 )
 from goalloc.engine import state as S
@@ -305,7 +306,8 @@ def _peak_spans(path, config: Config, plans, fast_paths, r: Report) -> None:
 
 
 def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fast_paths,
-            attribute: bool = False, stop_after: int | None = None) -> Report | Engine:
+            attribute: bool = False, stop_after: int | None = None,
+            engine_only: bool = False) -> Report | Engine:
     scan_rate_source = "config" if config.scan_rate is not None else "default"
     if config.gc_mode == "pacer" and config.scan_rate is None:
         rate = measured_scan_rate(path, config, fast_paths=fast_paths, plans=plans)
@@ -359,6 +361,8 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
         if stop_after is not None:
             return eng
         eng.finish(events)
+        if engine_only:  # the finished engine, without the report's read-outs
+            return eng
         if engine_out is not None:
             engine_out.append(eng)
         report = build_report(eng, str(reader.path), header, events)
@@ -401,10 +405,10 @@ def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
     # the recorded marks ran on the recorded GOMAXPROCS, whatever the replay models
     rec = _replay(path, dataclasses.replace(config, gc_mode="recorded", procs=None,
                                             scan_rate=DEFAULT_SCAN_RATE),
-                  plans or passes.Passes(path), None, None, fast_paths)
+                  plans or passes.Passes(path), None, None, fast_paths, engine_only=True)
     work = 0
     cpu_ns = 0.0
-    for c in rec.cycles:
+    for c in readout.cycles(rec):
         if c.end_ts is not None and c.end_ts > c.start_ts:
             work += c.scan_work
             cpu_ns += (c.end_ts - c.start_ts) * GC_BACKGROUND_UTILIZATION * rec.procs
