@@ -217,6 +217,24 @@ def test_scan_rate_measured_from_recorded_cycles(tmp_path):
     assert goalloc.replay(path, Config()).scan_rate["source"] == "default"
 
 
+def test_scan_rate_pass_leaves_the_knobs_out_and_follows_a_rewritten_file(tmp_path):
+    """The scan-rate pass replays the recording as it ran, so GOGC and GOMEMLIMIT do not enter
+    it (a grid over them measures once per process); a trace rewritten at the same path is
+    measured again: the same 64,000 B of work in a mark of 2 ms on 2 Ps at 25% is
+    64,000 / (2e-3 * 0.25 * 2) = 6.4e7 B/s."""
+    from goalloc.engine.replay import measured_scan_rate
+
+    path = tmp_path / "t.msgpack"
+    ev = [(A, i, i, 64, 0) for i in range(1000)]
+    write(path, ev + [(fmt.GC_START, 10_000, 1, 0, 0), (fmt.GC_MARK_TERM, 1_010_000, 1, 0, 0)],
+          gomaxprocs=2)
+    for knobs in ({}, {"gogc": 50}, {"gogc": None, "memlimit": 1 << 20}, {"gogc": 400}):
+        assert measured_scan_rate(path, Config(**knobs)) == 1.28e8, knobs
+    write(path, ev + [(fmt.GC_START, 10_000, 1, 0, 0), (fmt.GC_MARK_TERM, 2_010_000, 1, 0, 0)],
+          gomaxprocs=2)
+    assert measured_scan_rate(path, Config()) == 6.4e7
+
+
 def _two_p_snapshot_trace(path, allocs_before_fresh):
     """Two Ps; the snapshot has one 1-page span of class 4 (32 B, 256 slots) holding 10
     objects; then P 1 allocates `allocs_before_fresh` 32 B objects, the runtime allocates a
