@@ -17,7 +17,11 @@ from goalloc.trace.reader import TraceReader
 TRACE = Path(__file__).resolve().parent.parent / "traces" / "go-parser.msgpack"
 
 
-def _replay_counting_decodes(monkeypatch) -> tuple[str, int]:
+def _replay_counting_decodes(monkeypatch, fresh: bool = True) -> tuple[str, int]:
+    """The JSON of a default replay and how many chunks it decoded; `fresh`: with no scan rate
+    measured earlier in this process (replay.measured_scan_rate keeps them per file)."""
+    if fresh:
+        monkeypatch.setattr(replay_mod, "_SCAN_RATES", {})
     decoded = []
     real = TraceReader._decode_chunk
 
@@ -43,3 +47,7 @@ def test_kept_chunks_give_the_streamed_result_and_decode_once(monkeypatch):
     # one (the planning pass) when kept
     assert kept_decodes == chunks
     assert streamed_decodes == 5 * chunks
+    # the same trace again in this process: its scan rate is known, four passes
+    again, again_decodes = _replay_counting_decodes(monkeypatch, fresh=False)
+    assert again == streamed
+    assert again_decodes == 4 * chunks
