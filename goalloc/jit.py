@@ -265,6 +265,33 @@ def _ctpop64(typingctx, x):
     return sig, codegen
 
 
+
+@intrinsic
+def _prefetch(typingctx, arr, row, col):
+    if not isinstance(arr, types.Array) or arr.ndim != 2:
+        return None
+    sig = types.void(arr, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer2(
+            context, builder, data=ary.data, shape=cgutils.unpack_tuple(builder, ary.shape),
+            strides=cgutils.unpack_tuple(builder, ary.strides), layout=aryty.layout,
+            inds=[args[1], args[2]], wraparound=False, boundscheck=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        # read, keep in every cache level, data
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
 # the uint64 words of the engine's bitmaps (allocBits, pallocBits, scavenged bits): none, the
 # lowest bit, all bits (numba freezes module globals as constants)
 U0 = np.uint64(0)
@@ -285,7 +312,17 @@ if JIT_DISABLED:
         """Index of the highest set bit of a non-zero uint64, as 63 - sys.LeadingZeros64."""
         return int(x).bit_length() - 1
 
+    def prefetch(arr, row, col):
+        """A hint without effect on results (nothing to do without the JIT)."""
+
 else:
+
+    @numba.njit(cache=True, inline="always")
+    def prefetch(arr, row, col):
+        """Ask the CPU to bring arr[row, col]'s cache line in (llvm.prefetch): a hint, without
+        effect on any result. row and col must lie inside arr (the caller clamps them): the
+        address is computed without bounds or wraparound checks."""
+        _prefetch(arr, np.int64(row), np.int64(col))
 
     @numba.njit(cache=True, inline="always")
     def ctz64(x):

@@ -179,9 +179,14 @@ def take_slot(sp, acache, abits, sid, slot):
     # bit+1 may be 64: a shift by 64 is undefined, do it in two steps.
     shifted = (acache[sid] >> np.uint64(bit)) >> U1
     fi = slot + 1
-    # a select, not an `if` around the store: the kernel inlines it without refcounting
+    # selects by mask, not an `if` (a conditional expression is one too, in numba's IR): the
+    # kernel inlines the step without reference counting. Past the last slot there is no
+    # next word (fi == nelems): the read of a clamped word is then discarded.
     boundary = ((fi & 63) == 0) & (fi != sp[sid, SP_NELEMS])
-    acache[sid] = alloc_cache_word(abits, sid, fi >> 6) if boundary else shifted
+    b = np.int64(boundary)  # off a boundary the read goes to row 0's word 0, a line in cache
+    nxt = ~abits[sid * b, min(fi >> 6, SPAN_WORDS - 1) * b]
+    m = U0 - np.uint64(boundary)  # all ones at a word boundary
+    acache[sid] = (nxt & m) | (shifted & ~m)
     sp[sid, SP_FREEINDEX] = fi
 
 
@@ -262,7 +267,10 @@ def slot_live_step(sp, cs, lbits, mbits, sc, sid, slot, req):
     sc[S_ALLOC_BYTES] += es
     # allocate black while marking (branch-free, so the step stays straight-line)
     black = sc[S_PHASE] == 1
-    mbits[sid, slot >> 6] |= np.uint64(black) << np.uint64(slot & 63)
+    # outside a mark the (no-op) store goes to row 0's word 0, a line in cache, not to this
+    # span's mark bits: a select, so the step stays straight-line
+    bl = np.int64(black)
+    mbits[sid * bl, (slot >> 6) * bl] |= np.uint64(black) << np.uint64(slot & 63)
     sc[S_MARKED_NOW] += es * black
     # heapScan grows with pointerful allocation outside a mark (gcControllerState.update), by
     # the object's scanAlloc: its pointer prefix where the kernel knows it (engine/mbitmap.py,
