@@ -18,6 +18,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 _CHILD = r"""
 import json, sys, time
@@ -40,8 +41,10 @@ print(json.dumps({"events": sum(c.n for c in chunks), "cpu_s": dt}))
 
 def run(src: str, trace: str, mode: str) -> float:
     env = dict(os.environ, PYTHONPATH=os.path.abspath(src))
-    p = subprocess.run([sys.executable, "-c", _CHILD, trace, mode], env=env, check=True,
-                       capture_output=True, text=True)
+    # not from the caller's directory: `python -c` puts it first on sys.path, so run from a
+    # checkout both sides would import that checkout's goalloc, not PYTHONPATH's
+    p = subprocess.run([sys.executable, "-c", _CHILD, os.path.abspath(trace), mode], env=env,
+                       check=True, capture_output=True, text=True, cwd=tempfile.gettempdir())
     r = json.loads(p.stdout.strip().splitlines()[-1])
     return r["events"] / r["cpu_s"]
 

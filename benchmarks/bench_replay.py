@@ -1,5 +1,7 @@
 """Replay engine speed and memory (issue #4): steady-state kernel events/s on a 10 M-event
-`goalloc synth steady` trace, the whole-process wall time of a replay with the JIT cache warm,
+`goalloc synth steady` trace and on a 10 M-event trace of #14's heavy shape (8 Ps, ~1.9 M
+objects live, 2.6% large objects of 36-64 KiB: `goalloc synth profile` of
+benchmarks/data/heavy-shape.csv), the whole-process wall time of a replay with the JIT cache warm,
 the cold compile time (a fresh NUMBA_CACHE_DIR), peak RSS replaying a 50 M-event trace with
 <= 1 M live objects, and the speed-up over a pure-Python run (NUMBA_DISABLE_JIT=1) of the same
 kernel on a 20 k-event trace of the same workload.
@@ -18,6 +20,11 @@ import tempfile
 import time
 
 import goalloc.synth
+
+# sizes, allocation rates and live counts of #14's heavy trace: 19 small sizes (8 B - 16 KiB,
+# ~1.9 M live) and three large ones (36, 48, 64 KiB) taking 2.6% of the allocations
+HEAVY_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
+                             "heavy-shape.csv")
 
 _CHILD = r"""
 import sys, time, json
@@ -86,6 +93,12 @@ def main(argv=None) -> dict:
     res["replay_whole_events_per_s"] = whole["events"] / whole["seconds"]
     k = min((_child(steady, "kernel") for _ in range(2)), key=lambda r: r["seconds"])
     res["replay_kernel_events_per_s"] = k["events"] / k["seconds"]
+    heavy = os.path.join(d, "heavy.msgpack")
+    goalloc.synth.generate("profile", args.events, heavy, procs=8, seed=1, force=True,
+                           profile=HEAVY_PROFILE)
+    k = min((_child(heavy, "kernel") for _ in range(2)), key=lambda r: r["seconds"])
+    res["replay_kernel_heavy_events_per_s"] = k["events"] / k["seconds"]
+    os.unlink(heavy)
     # pure Python run of the same kernel (NUMBA_DISABLE_JIT=1) vs the JIT on the same trace
     py = _child(small, "kernel", {"NUMBA_DISABLE_JIT": "1"})
     jit = min((_child(small, "kernel") for _ in range(3)), key=lambda r: r["seconds"])
