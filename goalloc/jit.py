@@ -268,7 +268,7 @@ def _ctpop64(typingctx, x):
 
 @intrinsic
 def _prefetch(typingctx, arr, row, col):
-    if not isinstance(arr, types.Array) or arr.ndim != 2:
+    if not isinstance(arr, types.Array) or arr.ndim not in (1, 2):
         return None
     sig = types.void(arr, types.int64, types.int64)
 
@@ -280,7 +280,7 @@ def _prefetch(typingctx, arr, row, col):
         ptr = cgutils.get_item_pointer2(
             context, builder, data=ary.data, shape=cgutils.unpack_tuple(builder, ary.shape),
             strides=cgutils.unpack_tuple(builder, ary.strides), layout=aryty.layout,
-            inds=[args[1], args[2]], wraparound=False, boundscheck=False)
+            inds=[args[1], args[2]][:aryty.ndim], wraparound=False, boundscheck=False)
         i8p = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
         fn = cgutils.get_or_insert_function(
@@ -319,9 +319,10 @@ else:
 
     @numba.njit(cache=True, inline="always")
     def prefetch(arr, row, col):
-        """Ask the CPU to bring arr[row, col]'s cache line in (llvm.prefetch): a hint, without
-        effect on any result. row and col must lie inside arr (the caller clamps them): the
-        address is computed without bounds or wraparound checks."""
+        """Ask the CPU to bring arr[row, col]'s cache line in (arr[row] for a 1-D array; col
+        is then ignored) (llvm.prefetch): a hint, without effect on any result. row and col
+        must lie inside arr (the caller clamps them): the address is computed without bounds
+        or wraparound checks."""
         _prefetch(arr, np.int64(row), np.int64(col))
 
     @numba.njit(cache=True, inline="always")

@@ -17,13 +17,17 @@ from goalloc.engine import pacer
 from goalloc.engine import state as S
 from goalloc.engine.snapshot import Plan
 from goalloc.errors import TraceError
-from goalloc.jit import kernel
+from goalloc.jit import kernel, prefetch
 from goalloc.trace import format as fmt
 from goalloc.trace import validate
 from goalloc.trace.prefetch import prefetched
 
 # Ps whose late mcache flush the plan can carry (a bit each in a mark termination's mask)
 MAX_LATE_P = 63
+
+# _plan_chunk asks for the per-id entries of the event this far ahead (a hint: a free's id is
+# random in a large heap, and its three entries are three cache misses)
+PREFETCH_AHEAD = 16
 
 # plan counters
 C_MOVED = 0  # frees turned into deaths before their cycle's gc_start
@@ -46,7 +50,14 @@ def _plan_chunk(kind, ts, ids, flags, start, st, last_alloc, last_alloc_t, snap,
     age is unknown; the interval's low end; its high end), trace time."""
     nm = 0
     nd = 0
-    for i in range(kind.shape[0]):
+    n = kind.shape[0]
+    top = last_alloc.shape[0] - 1
+    for i in range(n):
+        if top >= 0:  # the tables' entries of the free PREFETCH_AHEAD events on: cache misses
+            o = min(max(ids[min(i + PREFETCH_AHEAD, n - 1)], 0), top)
+            prefetch(last_alloc, o, 0)
+            prefetch(last_alloc_t, o, 0)
+            prefetch(snap, o, 0)
         k = kind[i]
         g = start + i
         if ts[i] > st[6]:
