@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 MODULES = ["bench_trace", "bench_synth", "bench_replay", "bench_startup", "bench_compile",
-           "bench_shipped", "bench_import",
+           "bench_shipped", "bench_recorded", "bench_import",
            "bench_grid", "bench_html"]
 
 
