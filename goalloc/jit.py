@@ -265,7 +265,6 @@ def _ctpop64(typingctx, x):
     return sig, codegen
 
 
-
 @intrinsic
 def _prefetch(typingctx, arr, row, col):
     if not isinstance(arr, types.Array) or arr.ndim not in (1, 2):
@@ -291,6 +290,7 @@ def _prefetch(typingctx, arr, row, col):
         return context.get_dummy_value()
 
     return sig, codegen
+
 
 # the uint64 words of the engine's bitmaps (allocBits, pallocBits, scavenged bits): none, the
 # lowest bit, all bits (numba freezes module globals as constants)
