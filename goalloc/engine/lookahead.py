@@ -199,6 +199,7 @@ class _Planner:
         # _plan_chunk's state: by object id, its last alloc (event, time) and snapshot flag
         self.st = np.array([-1, -1, -1, -1, -1, -1, np.iinfo(np.int64).min], np.int64)
         self.last_alloc = np.full(1 << 16, -1, np.int64)
+        self.ids_top = 0  # 1 + the largest object id allocated (within the validator's bound)
         self.last_alloc_t = np.zeros(1 << 16, np.int64)
         self.snap = np.zeros(1 << 16, np.int8)
         self.cnt = np.zeros(N_C, np.int64)
@@ -264,6 +265,7 @@ class _Planner:
         top = int(chunk.id[allocs].max()) + 1
         # larger ids are anomalies the validation pass rejects (the kernel skips them)
         top = min(top, chunk.start + chunk.n + validate.ID_SLACK)
+        self.ids_top = max(self.ids_top, top)
         if top > self.last_alloc.shape[0]:
             n = max(top, 2 * self.last_alloc.shape[0])
             grow = n - self.last_alloc.shape[0]
@@ -326,6 +328,7 @@ class _Planner:
 
     def finish(self, header) -> Plan | None:
         p = Plan()
+        p.ids_top = self.ids_top
         if self.commits["event"]:
             self._finish_commits(p, header)
         if self.tracer:

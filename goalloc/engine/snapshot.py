@@ -98,6 +98,9 @@ class Plan:
     recorded_gogc: tuple = (100, "")
     nonheap_from_trace: bool = True
     counts: dict = field(default_factory=dict)
+    # 1 + the largest object id the trace allocates: the engine's object table is sized for
+    # it before the replay (build), not doubled again and again as the ids come
+    ids_top: int = 0
 
     @property
     def rebuilds_snapshot(self) -> bool:
@@ -113,14 +116,15 @@ class Plan:
         self.lifetimes = est.summary() if est is not None else None
 
     def replay_copy(self) -> Plan:
-        """A copy for one replay (build and the timed-death cursor change it), without the
-        intervals, which only estimate_lifetimes reads."""
-        span, surv = self.death_span, self.survivors
-        self.death_span = self.survivors = None
-        try:
-            return copy.deepcopy(self)
-        finally:
-            self.death_span, self.survivors = span, surv
+        """A copy for one replay, without the intervals, which only estimate_lifetimes reads.
+        build and the timed-death cursor rebind its attributes and count into `counts`; none
+        writes into an array (build copies span_pages before it does), so the arrays are
+        shared with the plan, not copied per pass (the death-time bounds' replays read them
+        from their own threads). tests/test_replay_passes.py replays one plan several times."""
+        p = copy.copy(self)
+        p.counts = dict(self.counts)
+        p.death_span = p.survivors = None
+        return p
 
     def summary(self) -> dict:
         out = {"snapshot_spans": int(self.span_id.shape[0]),
@@ -135,6 +139,8 @@ class Plan:
         """Rebuild the snapshot in the engine (before the first event). Only with the Go
         table (a recorded span class means the runtime's slot size); objects whose slot the
         modelled version's span does not have are replayed as allocs instead."""
+        if self.ids_top:  # the size the replay's allocations would double the table to
+            eng.arrays.grow(S.NEED_OBJS, self.ids_top)
         if self.drop_tracer and self.tracer_event.shape[0]:
             out = np.isin(self.obj_event, self.tracer_event)
             self.span_pages = self.span_pages.copy()
