@@ -621,29 +621,49 @@ def test_blocked_starters_allocation_is_not_put_before_its_span():
            (w.EV_HEAP_OBJECT_ALLOC, 4, 30 * per_page, 0)]
     typ, a1, a2, key, ga = _events(evs)
     moved = _move_blocked_starters([(3, LATE_ANY), (4, LATE_ANY), (5, LATE_ANY)],
-                                   [(1, LATE_ANY)], ga, typ, key, a1, a2, per_page)
+                                   [(1, LATE_ANY)], ga, key, per_page)
     assert moved == 3
-    assert (ga.pos[6], key[6]) == (2.5, 200)  # G2: just after its span, at the span's time
-    assert (ga.pos[7], key[7]) == (0.75, 100)  # G3: its span is older: before the GCBegin
-    assert (ga.pos[8], key[8]) == (0.75, 100)  # G4: likewise
+    assert (ga.pos(6), key[6]) == (2.5, 200)  # G2: just after its span, at the span's time
+    assert (ga.pos(7), key[7]) == (0.75, 100)  # G3: its span is older: before the GCBegin
+    assert (ga.pos(8), key[8]) == (0.75, 100)  # G4: likewise
+    # the order a stable sort by position gives (G3's and G4's objects by event index)
+    assert ga.reordered().tolist() == [0, 7, 8, 1, 2, 6, 3, 4, 5]
 
 
 def _events(evs):
-    """Arrays of hand-made (event type, goroutine, a1, a2 or a3) tuples for the functions that
-    move allocations, and a _GoAllocs stand-in with each event at its index."""
-    from types import SimpleNamespace
+    """Arrays of hand-made (event type, goroutine, a1, a2 and a3) tuples for the functions
+    that move allocations, and their _GoAllocs with each event at its index."""
+    from goalloc.trace.importers.gotrace import _GoAllocs
 
-    from goalloc.trace.importers import gotrace_wire as w
-
-    typ = np.array([e[0] for e in evs], np.int64)
+    typ = np.array([e[0] for e in evs], np.uint8)
     g_of = np.array([e[1] for e in evs], np.int64)
     a1 = np.array([e[2] for e in evs], np.int64)
     ax = np.array([e[3] for e in evs], np.int64)
     key = np.arange(len(evs), dtype=np.int64) * 100
-    allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
-    ga = SimpleNamespace(pos=np.arange(len(evs), dtype=np.float64), g_of=g_of, allocs=allocs,
-                         of=lambda g, kind: g_of[allocs] == g)
+    order = np.arange(len(evs), dtype=np.int64)
+    ga = _GoAllocs(order, typ, a1, ax, ax, np.zeros(1, np.int64), g_of, order.copy())
     return typ, a1, ax, key, ga
+
+
+def test_moved_allocations_go_where_a_stable_sort_by_position_puts_them():
+    """_GoAllocs.reordered inserts the moved events into the order instead of sorting it by
+    float positions (as the importer did until 2026-12-04): the same order, ties between
+    moved events included, for any merge order and any moves (each half or a quarter of a
+    step from an event's position, as the functions that move allocations make them)."""
+    rng = np.random.default_rng(14)
+    for _ in range(200):
+        n = int(rng.integers(1, 40))
+        order = rng.permutation(n).astype(np.int64)
+        at = np.empty(n, np.int64)
+        at[order] = np.arange(n)
+        _typ, _a1, _ax, _key, ga = _events([(0, 0, 0, 0)] * n)
+        ga.order, ga.at = order, at
+        pos = at.astype(np.float64)
+        for e in rng.choice(n, int(rng.integers(1, n + 1)), replace=True).tolist():
+            to = int(rng.integers(0, n)) + float(rng.choice([-0.5, -0.25, 0.5]))
+            ga.move(e, to)
+            pos[e] = to
+        assert ga.reordered().tolist() == np.argsort(pos, kind="stable").tolist()
 
 
 def test_the_cycle_s_own_starter_blocked_in_gcstart_is_not_moved_again():
@@ -660,10 +680,10 @@ def test_the_cycle_s_own_starter_blocked_in_gcstart_is_not_moved_again():
     typ, a1, a2, key, ga = _events(
         [(w.EV_GC_BEGIN, 1, 0, 0), (w.EV_GO_BLOCK, 1, 0, 0), (w.EV_SPAN_ALLOC, 1, 40, 237),
          (w.EV_HEAP_OBJECT_ALLOC, 1, 40 * per_page, 0), (w.EV_HEAP_OBJECT_ALLOC, 1, 9, 0)])
-    ga.pos[4] = -0.5  # the trigger object, moved by _move_cycle_starters
-    assert _move_blocked_starters([(1, LATE_ANY)], [(0, LATE_ANY)], ga, typ, key, a1, a2,
-                                  per_page) == 0
-    assert ga.pos[3] == 3 and key[3] == 300
+    ga.move(4, -0.5)  # the trigger object, moved by _move_cycle_starters
+    assert _move_blocked_starters([(1, LATE_ANY)], [(0, LATE_ANY)], ga, key, per_page) == 0
+    assert ga.pos(3) == 3 and key[3] == 300
+    assert ga.reordered().tolist() == [4, 0, 1, 2, 3]
 
 
 def test_a_large_trigger_object_is_its_span_s_not_a_later_one_at_the_same_base():
@@ -682,11 +702,12 @@ def test_a_large_trigger_object_is_its_span_s_not_a_later_one_at_the_same_base()
            (w.EV_GC_BEGIN, 1, 0, 0), (w.EV_STW_END, 1, 0, 0), (w.EV_SPAN_FREE, 2, 10, 0),
            (w.EV_SPAN_ALLOC, 1, 10, 0), (w.EV_HEAP_OBJECT_ALLOC, 1, 10 * per_page, 0)]
     typ, a1, a3, key, ga = _events(evs)
-    assert _move_cycle_starters([(2, LATE_ANY)], ga, typ, key, a1, a3, per_page) == 0
-    assert ga.pos.tolist() == list(range(len(evs))) and key[6] == 600
+    assert _move_cycle_starters([(2, LATE_ANY)], ga, key, per_page) == 0
+    assert not ga.moved and key[6] == 600
     # without the free and the second span, the object traced after the stop is the trigger's
     evs = evs[:4] + [(w.EV_HEAP_OBJECT_ALLOC, 1, 10 * per_page, 0)]
     evs[1] = (w.EV_HEAP_OBJECT_ALLOC, 1, 20 * per_page, 0)  # (an object elsewhere before)
     typ, a1, a3, key, ga = _events(evs)
-    assert _move_cycle_starters([(2, LATE_ANY)], ga, typ, key, a1, a3, per_page) == 1
-    assert (ga.pos[4], key[4]) == (1.5, 200)  # just before the GCBegin, at its time
+    assert _move_cycle_starters([(2, LATE_ANY)], ga, key, per_page) == 1
+    assert (ga.pos(4), key[4]) == (1.5, 200)  # just before the GCBegin, at its time
+    assert ga.reordered().tolist() == [0, 1, 4, 2, 3]
