@@ -58,6 +58,26 @@ def test_round_trip_hand_written(tmp_path, chunk_events, codec):
     assert [c.start for c in chunks] == list(range(0, len(EVENTS), chunk_events))
 
 
+def test_a_header_set_as_first_gives_the_bytes_of_a_writer_opened_with_it(tmp_path):
+    """Writer.set_header(as_first=True): a writer opened with a provisional header writes the
+    file a writer opened with the final one writes (the Go importer opens its output before
+    it knows the release, #14); a later set_header writes the usual late form."""
+    def written(name, *headers, as_first=True):
+        with Writer(tmp_path / name, headers[0], codec="zstd", force=True) as w:
+            w.write(kind=[1, 2], ts=[0, 5], id=[0, 0], size=[8, 0])
+            for h in headers[1:]:
+                w.set_header(h, as_first=as_first)
+        return (tmp_path / name).read_bytes()
+
+    final = Header(producer="test", gomaxprocs=2, source={"go_version": "go1.26.0"})
+    provisional = Header(producer="test", gomaxprocs=2, source={"go_version": None})
+    assert written("a", provisional, final) == written("b", final)
+    # the event count packed as such, not in the 9-byte placeholder
+    assert written("c", provisional, final, as_first=False) != written("b", final)
+    assert written("c", provisional, final, as_first=False) == written("d", final, final,
+                                                                     as_first=False)
+
+
 def test_writer_is_atomic_and_refuses_overwrite(tmp_path):
     path = tmp_path / "t.msgpack"
     with pytest.raises(RuntimeError), Writer(path, Header()) as w:

@@ -187,6 +187,7 @@ class Writer:
         self.events = 0
         self._head_len = 0  # bytes of the header as first written
         self._late_header = False  # set_header was called: the header is rewritten at close
+        self._late_as_first = False  # ... in the form the header written at open has
         self._out = AtomicFile(path, force=force)
         try:
             self._events_at = self._write_header()
@@ -237,11 +238,16 @@ class Writer:
             if self._fill == self.chunk_events:
                 self._flush()
 
-    def set_header(self, header: Header) -> None:
+    def set_header(self, header: Header, *, as_first: bool = False) -> None:
         """Replace the header; it is written at close, when its final size is known (the
-        Go importer learns the attribution table generation by generation, #17)."""
+        Go importer learns the attribution table generation by generation, #17).
+        `as_first`: written as it would have been had the writer been opened with it (the
+        event count patched into its fixed 9-byte placeholder), for a caller that opened
+        the writer before it knew the header (the Go importer, to compress its first
+        generation while converting it); a later call without it writes the usual form."""
         self.header = header
         self._late_header = True
+        self._late_as_first = as_first
 
     def write_chunk(self, chunk) -> None:
         """Append a chunk read from another trace (see reader.Chunk)."""
@@ -252,7 +258,12 @@ class Writer:
             return
         try:
             self._flush()
-            if self._late_header:
+            if self._late_header and self._late_as_first:
+                data, at = self._header_bytes()
+                if at is not None:
+                    data = data[:at] + b"\xcf" + self.events.to_bytes(8, "big") + data[at + 9:]
+                self._out.replace_head(self._head_len, data)
+            elif self._late_header:
                 m = self.header.to_map()
                 m["events"] = self.events
                 self._out.replace_head(self._head_len, self._pack_header(m))
@@ -283,16 +294,22 @@ class Writer:
     # -- internals ----------------------------------------------------------------------
 
     def _write_header(self) -> int | None:
+        data, at = self._header_bytes()
+        self._head_len = len(data)
+        self._out.file.write(data)
+        return at
+
+    def _header_bytes(self) -> tuple[bytes, int | None]:
+        """The header as written at open, and where its event count placeholder is (None:
+        no placeholder to patch at close)."""
         m = self.header.to_map()
         patch = m.get("events") is None
         if patch:
             m["events"] = _EVENTS_PLACEHOLDER
         data = self._pack_header(m)
-        self._head_len = len(data)
-        self._out.file.write(data)
         if patch and data.count(_PLACEHOLDER_BYTES) == 1:
-            return data.index(_PLACEHOLDER_BYTES)
-        return None
+            return data, data.index(_PLACEHOLDER_BYTES)
+        return data, None
 
     def _pack_header(self, m: dict) -> bytes:
         data = msgpack.packb(m, use_bin_type=True)

@@ -1024,34 +1024,54 @@ def _convert_and_write(ev: cv.Events, st: _State, tab: cv.GenTables, clk: cv.Clo
     zstd compression) on the worker thread, so compression runs alongside the conversion of
     the same generation, not only of the next one: the last generation's write, which
     nothing follows, is then one slice long. The Writer cuts chunks by event count, so the
-    file does not depend on the slicing. The first generation is written once it is all
-    converted: the header names the release, which its own evidence (tiny requests in
-    blocks, slots past Green Tea's layout) tells."""
+    file does not depend on the slicing. The first generation's writes start once its
+    snapshot is converted (_tracer_data_buffers needs all of it); the header, which names
+    the release its evidence tells (tiny requests in blocks, slots past Green Tea's layout),
+    is set when the whole generation is. Until 2026-12-04 nothing was written before then,
+    and the first generation (half the events of the trace of bench_import) was compressed
+    after its conversion, with one core idle."""
     n = ev.order.shape[0]
     k = st.gens & 1
     _wait_write(st, k)  # writes queued two generations ago still read buffer set k
     cols = st.out_buffers(2 * n + 1)
     cols["site"].fill(0)  # the converter writes the site of allocs only
     out = cv.Columns(*(cols[name] for name in cv.Columns._fields))
+    first = st.writer is None
+    snapshot_end = _after_last(ev.order, ev.typ, w.EV_HEAP_OBJECT,
+                               np.count_nonzero(ev.typ == w.EV_HEAP_OBJECT)) if first else 0
     start, o, written, stop = 0, 0, 0, 0
     while stop < n:
         stop = min(n, stop + WRITE_SLICE)
         start, o = _convert_slice(ev._replace(order=ev.order[:stop]), start, out, o, st, tab,
                                   clk, path, gen_off)
         _gc_trigger_aux(cols, written, o, gc.trigger)
-        if st.writer is None and stop < n:
-            continue
         if st.writer is None:
+            if stop < snapshot_end:
+                continue
             _tracer_data_buffers(cols, o, st.cnt)
-            writer_for(st)
+            writer_for(st, False)
         # The worker runs queued writes in order (the kernels and zstd release the GIL).
         part = st.metrics.expand({name: col[written:o] for name, col in cols.items()},
                                  gc.strings)
         for piece in _take_mcache_flushes(part, st):  # one worker: written in order
             st.pending[k] = st.pool.submit(st.writer.write, **piece)
         written = o
-    if st.writer is None:  # a first generation with no events
-        writer_for(st)
+    if first:
+        writer_for(st, True)
+
+
+@kernel
+def _after_last(order, typ, t, count):
+    """The merge position just after the last of the `count` events of type t (0 if none):
+    the scan stops there (the first generation's snapshot comes first)."""
+    if count == 0:
+        return np.int64(0)
+    for p in range(order.shape[0]):
+        if typ[order[p]] == t:
+            count -= 1
+            if count == 0:
+                return np.int64(p + 1)
+    return np.int64(order.shape[0])
 
 
 def _take_mcache_flushes(part: dict, st: _State) -> list[dict]:
@@ -1197,11 +1217,18 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
     with f:
         version = _read_header(f, src)
 
-        def writer_for(state: _State) -> None:
-            """Open the output once the first generation has told what its header says."""
+        def writer_for(state: _State, first_done: bool) -> None:
+            """Open the output (once the first generation's snapshot is converted, so that its
+            writes can start), and set its header once that generation has told what the
+            header says (first_done): until then the header written is provisional."""
             state.release, state.release_how = _release_of(state, version, go_version)
-            state.writer = Writer(out, _header(state, version, src), codec=codec, force=force)
-            state.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gotrace-write")
+            if state.writer is None:
+                state.writer = Writer(out, _header(state, version, src), codec=codec,
+                                      force=force)
+                state.pool = ThreadPoolExecutor(max_workers=1,
+                                                thread_name_prefix="gotrace-write")
+            elif first_done:
+                state.writer.set_header(_header(state, version, src), as_first=True)
 
         try:
             for batches, done in _generations(f, src, version):
