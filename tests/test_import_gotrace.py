@@ -655,13 +655,13 @@ def test_moved_allocations_go_where_a_stable_sort_by_position_puts_them():
         n = int(rng.integers(1, 40))
         order = rng.permutation(n).astype(np.int64)
         at = np.empty(n, np.int64)
-        at[order] = np.arange(n)
+        at[order] = np.arange(n)  # each event's merge position
         _typ, _a1, _ax, _key, ga = _events([(0, 0, 0, 0)] * n)
-        ga.order, ga.at = order, at
+        ga.order = order
         pos = at.astype(np.float64)
         for e in rng.choice(n, int(rng.integers(1, n + 1)), replace=True).tolist():
             to = int(rng.integers(0, n)) + float(rng.choice([-0.5, -0.25, 0.5]))
-            ga.move(e, to)
+            ga.move(e, pos[e], to)
             pos[e] = to
         assert ga.reordered().tolist() == np.argsort(pos, kind="stable").tolist()
 
@@ -680,9 +680,9 @@ def test_the_cycle_s_own_starter_blocked_in_gcstart_is_not_moved_again():
     typ, a1, a2, key, ga = _events(
         [(w.EV_GC_BEGIN, 1, 0, 0), (w.EV_GO_BLOCK, 1, 0, 0), (w.EV_SPAN_ALLOC, 1, 40, 237),
          (w.EV_HEAP_OBJECT_ALLOC, 1, 40 * per_page, 0), (w.EV_HEAP_OBJECT_ALLOC, 1, 9, 0)])
-    ga.move(4, -0.5)  # the trigger object, moved by _move_cycle_starters
+    ga.move(4, 4, -0.5)  # the trigger object, moved by _move_cycle_starters
     assert _move_blocked_starters([(1, LATE_ANY)], [(0, LATE_ANY)], ga, key, per_page) == 0
-    assert ga.pos(3) == 3 and key[3] == 300
+    assert 3 not in ga.moved and key[3] == 300
     assert ga.reordered().tolist() == [4, 0, 1, 2, 3]
 
 

@@ -473,9 +473,10 @@ class _GoAllocs:
         self.order, self.typ, self.a1, self.a2, self.a3 = order, typ, a1, a2, a3
         self.t_ptr = t_ptr
         self.g_of = g_of  # the goroutine each event ran on (-1: none known)
-        self.at = at  # each event's merge position before any move
+        self.at = at  # the merge position of each GCBegin and GoBlock (others: not set)
         self.is_moved = np.zeros(typ.shape[0], np.bool_)
         self.moved: dict[int, float] = {}
+        self.was: dict[int, int] = {}  # a moved event's merge position before its first move
 
     @classmethod
     def of_generation(cls, order, typ, mm, a1, a2, a3, t_ptr, st) -> _GoAllocs:
@@ -488,35 +489,37 @@ class _GoAllocs:
         return cls(order, typ, a1, a2, a3, t_ptr, g_of, at)
 
     def pos(self, e: int) -> float:
-        """Event e's merge position now."""
+        """The merge position now of a GCBegin, a GoBlock or a moved event."""
         return self.moved.get(e, float(self.at[e]))
 
-    def move(self, e: int, to: float) -> None:
+    def move(self, e: int, now: float, to: float) -> None:
+        """Move event e, at merge position `now`, to `to`."""
+        self.was.setdefault(e, int(now))
         self.is_moved[e] = True
         self.moved[e] = to
 
     def next_alloc(self, lo: float, hi: float, g: int, kind: int,
-                   base: int | None = None) -> int:
+                   base: int | None = None) -> tuple[int, float]:
         """The first allocation (least merge position, then least event index) in the open
         range (lo, hi) by goroutine g of a malloc path's kind (LATE_ANY: any; at heap offset
-        `base` when given), or -1."""
+        `base` when given), and its position; (-1, -1.0) if none."""
         p = _next_alloc(self.order, self.typ, self.a1, self.a2, self.g_of, self.t_ptr,
                         self.is_moved, math.floor(lo) + 1,
                         min(math.ceil(hi), self.order.shape[0]), g, kind, base is not None,
                         0 if base is None else base)
-        best = (float(p), int(self.order[p])) if p >= 0 else None
+        best = (float(p), int(self.order[p])) if p >= 0 else (-1.0, -1)
         for e, q in self.moved.items():
             if lo < q < hi and self.g_of[e] == g and _alloc_kind_fits(self, e, kind) and \
-                    (base is None or self.a1[e] == base) and (best is None or (q, e) < best):
+                    (base is None or self.a1[e] == base) and (best[1] < 0 or (q, e) < best):
                 best = (q, e)
-        return -1 if best is None else best[1]
+        return best[1], best[0]
 
     def reordered(self) -> np.ndarray:
         """The merge order with the moved allocations at their new positions (at equal
         positions by event index, as a stable sort by position places them)."""
         ev = sorted(self.moved, key=lambda e: (self.moved[e], e))
         to = np.array([self.moved[e] for e in ev], np.float64)
-        was = np.sort(self.at[ev])
+        was = np.sort(np.array([self.was[e] for e in ev], np.int64))
         kept = np.delete(self.order, was)
         # the kept events before each: the positions below it less the moved events there
         idx = np.ceil(to).astype(np.int64) - np.searchsorted(was, to)
@@ -603,10 +606,10 @@ def _move_cycle_starters(late, ga: _GoAllocs, key, per_page: int) -> int:
             # span there) is not its object
             end = _next_event(order, typ, a1, ps + 1, n, w.EV_SPAN_ALLOC, w.EV_SPAN_FREE, True,
                               a1[span])
-        first = ga.next_alloc(after, end, g, kind, base)
+        first, now = ga.next_alloc(after, end, g, kind, base)
         if first < 0:
             continue
-        ga.move(first, pj - 0.5)
+        ga.move(first, now, pj - 0.5)
         key[first] = key[j]
         moved += 1
     return moved
@@ -630,24 +633,24 @@ def _move_blocked_starters(start_blocks, late, ga: _GoAllocs, key, per_page: int
         if g < 0:
             continue
         pb = int(ga.at[b])
-        a = ga.next_alloc(pb, n, g, kind)
+        a, now = ga.next_alloc(pb, n, g, kind)
         if a < 0:
             continue
-        k = np.searchsorted(late_pos, ga.pos(a)) - 1  # the last such cycle begun before it
+        k = np.searchsorted(late_pos, now) - 1  # the last such cycle begun before it
         if k < 0:
             continue
         pj = int(late_pos[k])
         j = late_at[pj]
         if g_of[j] == g:
             continue  # it began that cycle itself: _move_cycle_starters placed its object
-        if ga.next_alloc(pj, pb, g, LATE_ANY) >= 0:
+        if ga.next_alloc(pj, pb, g, LATE_ANY)[0] >= 0:
             continue  # the cycle began before the goroutine's previous allocation
         to, at = pj - 0.25, key[j]
         ps = _last_span(order, ga.typ, ga.a1, ga.a2, ga.a3, g_of, pj + 1, pb, g, False, True,
                         ga.a1[a], per_page)
         if ps >= 0:  # the object's span came after the GCBegin
             to, at = ps + 0.5, key[order[ps]]
-        ga.move(a, to)
+        ga.move(a, now, to)
         key[a] = at
         moved += 1
     return moved
@@ -663,51 +666,75 @@ def _large_allocs_at_their_span(order, typ, key, mm, a1, a3, st, per_page):
     that holds the span. The object's alloc is the next event at its span's base (a large span
     holds one object); both must be in this generation. It takes the SpanAlloc's time and M
     (so its P). Counted in st.large_allocs_moved."""
-    spans = np.flatnonzero(typ == w.EV_SPAN_ALLOC)
-    spans = spans[(a3[spans] & 1 == 0) & (a3[spans] >> 2 == 0)]  # heap spans of class 0
-    if not spans.size:
-        return order
     # only an object at a page boundary can be at a span's base: the rest (most of a
     # generation's events) need not be sorted
-    allocs = np.flatnonzero(typ == w.EV_HEAP_OBJECT_ALLOC)
-    allocs = allocs[a1[allocs] % per_page == 0]
-    frees = np.flatnonzero(typ == w.EV_SPAN_FREE)  # a span freed in between breaks the pair
-    pos = np.empty(order.shape[0], np.int64)
-    pos[order] = np.arange(order.shape[0])
-    ev = np.concatenate((spans, allocs, frees))
-    base = np.concatenate((a1[spans] * per_page, a1[allocs], a1[frees] * per_page))
-    by = np.lexsort((pos[ev], base))  # by base, then in merge order
-    ev, base = ev[by], base[by]
+    ev, base, pos = _at_span_bases(order, typ, a1, a3, per_page)
+    if not ev.size:
+        return order
+    by = np.argsort(base, kind="stable")  # by base, then in merge order
+    ev, base, pos = ev[by], base[by], pos[by]
     # an alloc right after (in its base's events) a large SpanAlloc at the same base
     hit = np.flatnonzero((base[1:] == base[:-1]) & (typ[ev[:-1]] == w.EV_SPAN_ALLOC)
                          & (typ[ev[1:]] == w.EV_HEAP_OBJECT_ALLOC))
     span_ev, alloc_ev = ev[hit], ev[hit + 1]
-    late = pos[alloc_ev] > pos[span_ev] + 1  # not already next to it
+    span_at, alloc_at = pos[hit], pos[hit + 1]
+    late = alloc_at > span_at + 1  # not already next to it
     if not late.any():
         return order
-    span_ev, alloc_ev = span_ev[late], alloc_ev[late]
+    span_ev, alloc_ev, span_at, alloc_at = span_ev[late], alloc_ev[late], span_at[late], \
+        alloc_at[late]
     key[alloc_ev] = key[span_ev]
     mm[alloc_ev] = mm[span_ev]
     st.large_allocs_moved += int(alloc_ev.shape[0])
     # each moved alloc out of the order and back in right after its span
-    moved = np.zeros(order.shape[0], np.bool_)
-    moved[alloc_ev] = True
-    kept = order[~moved[order]]
-    pos[kept] = np.arange(kept.shape[0])
-    return np.insert(kept, pos[span_ev] + 1, alloc_ev)
+    was = np.sort(alloc_at)
+    kept = np.delete(order, was)
+    return np.insert(kept, span_at - np.searchsorted(was, span_at) + 1, alloc_ev)
+
+
+@kernel
+def _at_span_bases(order, typ, a1, a3, per_page):
+    """The events that may pair a large object with its span, in merge order: large heap
+    SpanAllocs (class 0), HeapObjectAllocs at a page boundary and SpanFrees (a span freed
+    in between breaks the pair); with the heap offset of each one's base and its merge
+    position. One pass over the order, where masks, gathers and an inverse of the order
+    over all events took 0.02 s of a 2.7 M-event generation."""
+    n = order.shape[0]
+    ev = np.empty(n, np.int64)
+    base = np.empty(n, np.int64)
+    pos = np.empty(n, np.int64)
+    k = 0
+    for p in range(n):
+        j = order[p]
+        t = typ[j]
+        if t == w.EV_HEAP_OBJECT_ALLOC:
+            if a1[j] % per_page != 0:
+                continue
+            b = a1[j]
+        elif t == w.EV_SPAN_ALLOC:
+            if a3[j] & 1 != 0 or a3[j] >> 2 != 0:
+                continue
+            b = a1[j] * per_page
+        elif t == w.EV_SPAN_FREE:
+            b = a1[j] * per_page
+        else:
+            continue
+        ev[k] = j
+        base[k] = b
+        pos[k] = p
+        k += 1
+    return ev[:k].copy(), base[:k].copy(), pos[:k].copy()
 
 
 @kernel
 def _running_g(order, typ, mm, a1, a3, status, m_of, cur):
     """The goroutine running on each event's M when it happened (-1: none known), following
-    GoStart / GoSwitch (the M runs g), GoStatus at a generation's start (g runs on M m_of) and
-    GoStop / GoBlock / GoDestroy (it no longer does). `cur` (by M index) carries across
-    generations. Also each event's merge position."""
-    g_of = np.full(typ.shape[0], -1, np.int64)
+    GoStart / GoSwitch (the M runs g), GoStatus at a generation's start (g runs on M
+    m_of[k] for the GoStatus event status[k]) and GoStop / GoBlock / GoDestroy (it no longer
+    does). `cur` (by M index) carries across generations. Also the merge position of each
+    GCBegin and GoBlock (the entries of other events are not set)."""
+    g_of = np.empty(typ.shape[0], np.int64)  # all set: order holds every event once
     at = np.empty(typ.shape[0], np.int64)
-    sm = np.full(typ.shape[0], -1, np.int64)
-    for k in range(status.shape[0]):
-        sm[status[k]] = m_of[k]
     for i in range(order.shape[0]):
         j = order[i]
         t = typ[j]
@@ -715,10 +742,12 @@ def _running_g(order, typ, mm, a1, a3, status, m_of, cur):
         if t == w.EV_GO_START or t == w.EV_GO_SWITCH or t == w.EV_GO_SWITCH_DESTROY:
             cur[m] = a1[j]
         elif t == w.EV_GO_STATUS or t == w.EV_GO_STATUS_STACK:
-            if (a3[j] == w.GO_RUNNING or a3[j] == w.GO_SYSCALL) and 0 <= sm[j] < cur.shape[0]:
-                cur[sm[j]] = a1[j]
+            sm = m_of[np.searchsorted(status, j)]
+            if (a3[j] == w.GO_RUNNING or a3[j] == w.GO_SYSCALL) and 0 <= sm < cur.shape[0]:
+                cur[sm] = a1[j]
+        elif t == w.EV_GC_BEGIN or t == w.EV_GO_BLOCK:
+            at[j] = i
         g_of[j] = cur[m]
-        at[j] = i
         if t == w.EV_GO_STOP or t == w.EV_GO_BLOCK or t == w.EV_GO_DESTROY:
             cur[m] = -1
     return g_of, at
