@@ -114,13 +114,25 @@ def tiny(tmp_path_factory):
 
 def test_output_does_not_depend_on_the_write_slices(tmp_path, monkeypatch):
     """Generations are converted and queued for writing in slices: cutting them much finer
-    (so that map growths and zstd chunks straddle slices) gives the same file."""
+    (so that map growths and zstd chunks straddle slices) gives the same file, and so do
+    output slots too small for a slice (the converter stops when one may not hold the next
+    event's rows and goes on in another), few of them queued, or many held before the
+    output opens (the first generation's snapshot spans several)."""
     import goalloc.trace.importers.gotrace as gotrace
 
     import_gotrace(TINY, tmp_path / "whole.msgpack")
+    whole = (tmp_path / "whole.msgpack").read_bytes()
     monkeypatch.setattr(gotrace, "WRITE_SLICE", 777)
     import_gotrace(TINY, tmp_path / "sliced.msgpack")
-    assert (tmp_path / "whole.msgpack").read_bytes() == (tmp_path / "sliced.msgpack").read_bytes()
+    assert (tmp_path / "sliced.msgpack").read_bytes() == whole
+    monkeypatch.setattr(gotrace, "SLOT_ROWS", 500)
+    monkeypatch.setattr(gotrace, "SLOTS_QUEUED", 2)
+    import_gotrace(TINY, tmp_path / "slots.msgpack")
+    assert (tmp_path / "slots.msgpack").read_bytes() == whole
+    monkeypatch.setattr(gotrace, "WRITE_SLICE", 100)
+    monkeypatch.setattr(gotrace, "SLOT_ROWS", 30)
+    import_gotrace(TINY, tmp_path / "small.msgpack")
+    assert (tmp_path / "small.msgpack").read_bytes() == whole
 
 
 def test_header_and_counts_match_an_independent_walk(tiny):

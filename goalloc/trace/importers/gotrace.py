@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -47,6 +48,8 @@ from goalloc.trace.writer import Writer
 
 READ_BLOCK = 4 << 20
 WRITE_SLICE = 1 << 18  # events converted per write queued (4 zstd chunks)
+SLOT_ROWS = 2 * WRITE_SLICE + 64  # rows of an output slot (_Slot): a slice's, almost always
+SLOTS_QUEUED = 6  # output slots queued for the writer at most (once the output is open)
 # late mcache flushes the header lists at most (a few per GC cycle; 16 Ki keep it < 300 KB)
 MAX_MCACHE_FLUSHES = 1 << 14
 MAX_TYPE_ID = 1 << 24
@@ -193,6 +196,17 @@ def _parse_freq(b: _Batch, version: int, path) -> int | None:
     return freq
 
 
+class _Slot:
+    """SLOT_ROWS rows of goalloc event columns the converter writes a slice into, and how
+    many it wrote (the site column is zero past them)."""
+    __slots__ = ("cols", "used")
+
+    def __init__(self):
+        self.cols = {name: np.empty(SLOT_ROWS, dt) for name, dt in fmt.COLUMNS.items()}
+        self.cols["site"].fill(0)
+        self.used = 0
+
+
 class _State:
     """Everything carried from one generation to the next."""
 
@@ -224,7 +238,8 @@ class _State:
         self.xvals = np.zeros(1 << 10, np.int64)
         self.xctr = np.zeros(3, np.int64)  # live, used (live + tombstones), room wanted
         self.dec = None  # decode buffers (decode_buffers)
-        self.out = [None, None]  # output columns (out_buffers)
+        self.free_slots: list[_Slot] = []  # output slots the writer is done with
+        self.queued: deque = deque()  # (the last write queued from a slot, the slot)
         self.ofree = np.zeros(1024, np.int64)  # object ids: free-id stack and counters
         self.otag = np.zeros(1024, np.int64)  # per object id: mcache epoch and P at alloc
         self.epoch = np.zeros(1, np.int64)  # mcache flushes seen so far
@@ -249,7 +264,6 @@ class _State:
         self.packed_span_scan = None  # the recording CPU's (import_gotrace), None: not known
         self.cpus = None  # the CPUs the recorded program could run on (import_gotrace)
         self.writer = None
-        self.pending = [None, None]  # last write queued from each out buffer set
         self.pool = None
         self.gomaxprocs = 1
         self.sites = SiteTable("go-type")  # attribution table over all generations (#17)
@@ -285,14 +299,20 @@ class _State:
                                                          for _ in range(5))
         return self.dec
 
-    def out_buffers(self, cap: int) -> dict:
-        """The goalloc columns of a generation: two sets used in turn, as the worker thread
-        may still be writing the previous generation's."""
-        k = self.gens & 1
-        cols = self.out[k]
-        if cols is None or cols["kind"].shape[0] < cap:
-            cols = self.out[k] = {name: np.empty(cap, dt) for name, dt in fmt.COLUMNS.items()}
-        return cols
+    def take_slot(self) -> _Slot:
+        """An output slot to convert into: a free one, else a new one while fewer than
+        SLOTS_QUEUED are queued, else the oldest queued one once written. Slots are
+        reused from one slice to the next, so the output's pages are touched once: the
+        two whole-generation buffers they replace (2026-12-04) took 0.2 GB of fresh pages
+        on bench_import's trace, 20% of the main thread's time in the kernel zeroing them."""
+        while self.queued and (self.queued[0][0].done() or len(self.queued) >= SLOTS_QUEUED):
+            write, slot = self.queued.popleft()
+            write.result()
+            self.free_slots.append(slot)
+        slot = self.free_slots.pop() if self.free_slots else _Slot()
+        slot.cols["site"][:slot.used].fill(0)  # the converter writes the site of allocs only
+        slot.used = 0
+        return slot
 
     def grow_pool(self, need: int) -> None:
         size = max(2 * self.slot_ids.shape[0], int(self.pctr[0]) + need)
@@ -1049,44 +1069,56 @@ def _first_generation_facts(st: _State, ev: tuple, pmax: int, strings: list[_Bat
 
 def _convert_and_write(ev: cv.Events, st: _State, tab: cv.GenTables, clk: cv.Clock,
                        gc: _GcStacks, writer_for, path, gen_off: int) -> None:
-    """Convert in slices of WRITE_SLICE events and queue each slice's output for writing (and
-    zstd compression) on the worker thread, so compression runs alongside the conversion of
-    the same generation, not only of the next one: the last generation's write, which
-    nothing follows, is then one slice long. The Writer cuts chunks by event count, so the
-    file does not depend on the slicing. The first generation's writes start once its
-    snapshot is converted (_tracer_data_buffers needs all of it); the header, which names
-    the release its evidence tells (tiny requests in blocks, slots past Green Tea's layout),
-    is set when the whole generation is. Until 2026-12-04 nothing was written before then,
-    and the first generation (half the events of the trace of bench_import) was compressed
-    after its conversion, with one core idle."""
+    """Convert in slices of WRITE_SLICE events, each into an output slot (st.take_slot),
+    and queue each slice's output for writing (and zstd compression) on the worker thread,
+    so compression runs alongside the conversion of the same generation, not only of the
+    next one: the last generation's write, which nothing follows, is then one slice long.
+    The Writer cuts chunks by event count, so the file does not depend on the slicing. The
+    first generation's writes start once its snapshot is converted (_tracer_data_buffers
+    needs all of it: its slices are held until then); the header, which names the release
+    its evidence tells (tiny requests in blocks, slots past Green Tea's layout), is set
+    when the whole generation is. Until 2026-12-04 nothing was written before then, and the
+    first generation (half the events of the trace of bench_import) was compressed after
+    its conversion, with one core idle."""
     n = ev.order.shape[0]
-    k = st.gens & 1
-    _wait_write(st, k)  # writes queued two generations ago still read buffer set k
-    cols = st.out_buffers(2 * n + 1)
-    cols["site"].fill(0)  # the converter writes the site of allocs only
-    out = cv.Columns(*(cols[name] for name in cv.Columns._fields))
     first = st.writer is None
     snapshot_end = _after_last(ev.order, ev.typ, w.EV_HEAP_OBJECT,
                                np.count_nonzero(ev.typ == w.EV_HEAP_OBJECT)) if first else 0
-    start, o, written, stop = 0, 0, 0, 0
+    held: list[_Slot] = []  # converted before the output is open
+    start, stop = 0, 0
     while stop < n:
         stop = min(n, stop + WRITE_SLICE)
-        start, o = _convert_slice(ev._replace(order=ev.order[:stop]), start, out, o, st, tab,
-                                  clk, path, gen_off)
-        _gc_trigger_aux(cols, written, o, gc.trigger)
-        if st.writer is None:
-            if stop < snapshot_end:
-                continue
-            _tracer_data_buffers(cols, o, st.cnt)
-            writer_for(st, False)
-        # The worker runs queued writes in order (the kernels and zstd release the GIL).
-        part = st.metrics.expand({name: col[written:o] for name, col in cols.items()},
-                                 gc.strings)
-        for piece in _take_mcache_flushes(part, st):  # one worker: written in order
-            st.pending[k] = st.pool.submit(st.writer.write, **piece)
-        written = o
+        sliced = ev._replace(order=ev.order[:stop])
+        while start < stop:  # (a slice fills its slot only with many rows an event)
+            slot = st.take_slot()
+            out = cv.Columns(*(slot.cols[name] for name in cv.Columns._fields))
+            start, slot.used = _convert_slice(sliced, start, out, st, tab, clk, path, gen_off)
+            _gc_trigger_aux(slot.cols, 0, slot.used, gc.trigger)
+            held.append(slot)
+            if st.writer is None:
+                if stop < snapshot_end:
+                    continue
+                _tracer_data_buffers(held, st.cnt)
+                writer_for(st, False)
+            for slot in held:
+                _queue_write(slot, st, gc)
+            held = []
     if first:
         writer_for(st, True)
+
+
+def _queue_write(slot: _Slot, st: _State, gc: _GcStacks) -> None:
+    """Queue the slot's rows for the worker, which runs queued writes in order (the kernels
+    and zstd release the GIL); the slot is free again once the last of them is written."""
+    part = st.metrics.expand({name: col[:slot.used] for name, col in slot.cols.items()},
+                             gc.strings)
+    write = None
+    for piece in _take_mcache_flushes(part, st):
+        write = st.pool.submit(st.writer.write, **piece)
+    if write is None:
+        st.free_slots.append(slot)
+    else:
+        st.queued.append((write, slot))
 
 
 @kernel
@@ -1150,15 +1182,17 @@ def _late_flushes(st: _State) -> tuple[list[list[int]], int]:
     return kept[:, :2].tolist(), int(kept[:, 2].sum())
 
 
-def _convert_slice(ev: cv.Events, start: int, out: cv.Columns, o: int, st: _State,
+def _convert_slice(ev: cv.Events, start: int, out: cv.Columns, st: _State,
                    tab: cv.GenTables, clk: cv.Clock, path, gen_off: int) -> tuple[int, int]:
-    """Run the converter over ev.order[start:], growing what it asks for; (end, rows)."""
+    """Run the converter over ev.order[start:] into `out`, growing what it asks for, until
+    the end or until `out` has no room for another event's rows; (where it stopped, rows)."""
     maps = {cv.GROW_OWED: st.owed, cv.GROW_SPANS: st.spans, cv.GROW_STACKS: st.stacks}
+    o = 0
     while True:
         status, start, o = cv.convert(start, ev, out, o, st.span_table(), st.object_ids(),
                                    _id_map(st.owed), _id_map(st.spans), _id_map(st.stacks),
                                    tab, clk, st.cnt)
-        if status == cv.DONE:
+        if status == cv.DONE or status == cv.OUT_FULL:
             return start, o
         if status == cv.GROW_OBJECTS:
             st.grow_ids()
@@ -1185,27 +1219,32 @@ def _gc_trigger_aux(cols, start: int, stop: int, trigger: dict[int, int]) -> Non
             cols["aux"][j] = trigger.get(int(cols["id"][j]), fmt.GC_TRIGGER_UNKNOWN)
 
 
-def _tracer_data_buffers(cols, n: int, cnt) -> None:
+def _tracer_data_buffers(slots: list[_Slot], cnt) -> None:
     """Flag the tracer's two 1 MiB noscan CPU-sample buffers among the first generation's
-    snapshot objects: the noscan 1 MiB snapshot objects, when there are exactly as many as
-    pointer buffers were found (else a program's own buffers of that size could be among them,
-    and none is flagged)."""
-    k, f, size = cols["kind"][:n], cols["flags"][:n], cols["size"][:n]
+    snapshot objects (all in `slots`): the noscan 1 MiB snapshot objects, when there are
+    exactly as many as pointer buffers were found (else a program's own buffers of that size
+    could be among them, and none is flagged)."""
     want = fmt.FLAG_SNAPSHOT | fmt.FLAG_NOSCAN
-    cand = np.flatnonzero((k == fmt.ALLOC) & ((f & want) == want)
-                          & ((f & fmt.FLAG_TRACER) == 0) & (size == cv.TRACER_DATA))
-    if cand.shape[0] and cand.shape[0] == cnt[cv.C_TRACER_BUFFERS]:
-        f[cand] |= fmt.FLAG_TRACER
-        cnt[cv.C_TRACER_BUFFERS] += cand.shape[0]
-        cnt[cv.C_TRACER_BYTES] += cand.shape[0] * cv.TRACER_DATA
+    cands = []
+    for slot in slots:
+        n = slot.used
+        k, f, size = slot.cols["kind"][:n], slot.cols["flags"][:n], slot.cols["size"][:n]
+        cands.append(np.flatnonzero((k == fmt.ALLOC) & ((f & want) == want)
+                                    & ((f & fmt.FLAG_TRACER) == 0) & (size == cv.TRACER_DATA)))
+    found = sum(c.shape[0] for c in cands)
+    if found and found == cnt[cv.C_TRACER_BUFFERS]:
+        for slot, cand in zip(slots, cands, strict=True):
+            slot.cols["flags"][cand] |= fmt.FLAG_TRACER
+        cnt[cv.C_TRACER_BUFFERS] += found
+        cnt[cv.C_TRACER_BYTES] += found * cv.TRACER_DATA
 
 
-def _wait_write(st: _State, k: int | None = None) -> None:
-    """Wait for the writes queued from output buffer set k (both sets when None)."""
-    for j in (0, 1) if k is None else (k,):
-        pending, st.pending[j] = st.pending[j], None
-        if pending is not None:
-            pending.result()
+def _wait_write(st: _State) -> None:
+    """Wait for every queued write."""
+    while st.queued:
+        write, slot = st.queued.popleft()
+        write.result()
+        st.free_slots.append(slot)
 
 
 def _release_of(st: _State, version: int, exact: str | None) -> tuple[str, str]:

@@ -47,6 +47,7 @@ GROW_SPANS = 3
 GROW_STACKS = 4
 GROW_POOL = 5  # the slot-id pool of the span arrays
 GROW_SPILL = 6  # the hash map of objects whose span array is gone
+OUT_FULL = 7  # `out` may have no room for the next event's rows: go on in other columns
 
 # Counters (`cnt`).
 C_SLOT_REUSED = 0  # alloc of a live slot: earlier object freed at the reuse (its free came late)
@@ -164,10 +165,14 @@ class Clock(NamedTuple):
 def convert(start, ev, out, o, heap, ids, owed, spans, stacks, tab, clk, cnt):
     """Turn generation events ev.order[start:] into goalloc events written to `out` from row
     o. Returns (status, index, rows): DONE, or GROW_* with the index to resume at once the
-    named map has grown (a handler checks for room before it changes anything)."""
+    named map has grown (a handler checks for room before it changes anything), or
+    OUT_FULL with the index to resume at in other columns."""
     order, typ, key, mm, a1, a2, a3 = ev
     mp, lastp = clk.mp, clk.lastp
+    room = clk.nprocs + 4  # rows an event writes at most (_idle_p_flush: one per P)
     for i in range(start, order.shape[0]):
+        if o + room > out.kind.shape[0]:
+            return OUT_FULL, i, o
         j = order[i]
         e = typ[j]
         m = mm[j]
