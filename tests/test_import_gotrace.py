@@ -678,6 +678,22 @@ def test_moved_allocations_go_where_a_stable_sort_by_position_puts_them():
         assert ga.reordered().tolist() == np.argsort(pos, kind="stable").tolist()
 
 
+def test_moved_is_delete_then_insert():
+    """gotrace._moved gives what np.insert(np.delete(order, was), idx, ev) gives."""
+    from goalloc.trace.importers.gotrace import _moved
+
+    rng = np.random.default_rng(18)
+    for _ in range(300):
+        n = int(rng.integers(1, 30))
+        order = rng.permutation(n).astype(np.int64)
+        was = np.sort(rng.choice(n, int(rng.integers(0, n + 1)), replace=False)).astype(np.int64)
+        m = int(rng.integers(0, 6))
+        idx = rng.integers(0, n - was.shape[0] + 1, m).astype(np.int64)
+        ev = rng.integers(100, 200, m).astype(np.int64)
+        want = np.insert(np.delete(order, was), idx, ev)
+        assert _moved(order, was, idx, ev).tolist() == want.tolist()
+
+
 def test_the_cycle_s_own_starter_blocked_in_gcstart_is_not_moved_again():
     """The goroutine that began a cycle blocks in gcStart too (its stop, preempted); its
     object was moved before the GCBegin by _move_cycle_starters, so its next allocation,

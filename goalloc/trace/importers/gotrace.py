@@ -540,10 +540,9 @@ class _GoAllocs:
         ev = sorted(self.moved, key=lambda e: (self.moved[e], e))
         to = np.array([self.moved[e] for e in ev], np.float64)
         was = np.sort(np.array([self.was[e] for e in ev], np.int64))
-        kept = np.delete(self.order, was)
         # the kept events before each: the positions below it less the moved events there
         idx = np.ceil(to).astype(np.int64) - np.searchsorted(was, to)
-        return np.insert(kept, idx, np.array(ev, np.int64))
+        return _moved(self.order, was, idx, np.array(ev, np.int64))
 
 
 def _alloc_kind_fits(ga: _GoAllocs, e: int, kind: int) -> bool:
@@ -708,8 +707,38 @@ def _large_allocs_at_their_span(order, typ, key, mm, a1, a3, st, per_page):
     st.large_allocs_moved += int(alloc_ev.shape[0])
     # each moved alloc out of the order and back in right after its span
     was = np.sort(alloc_at)
-    kept = np.delete(order, was)
-    return np.insert(kept, span_at - np.searchsorted(was, span_at) + 1, alloc_ev)
+    return _moved(order, was, span_at - np.searchsorted(was, span_at) + 1, alloc_ev)
+
+
+def _moved(order, was, idx, ev) -> np.ndarray:
+    """np.insert(np.delete(order, was), idx, ev): the order without the events at the
+    (sorted) positions `was`, with ev[k] put before the idx[k]-th event left (equal indices
+    in the order given), in one pass into one new array instead of two."""
+    by = np.argsort(idx, kind="stable")
+    return _reinsert(order, was, idx[by], ev[by])
+
+
+@kernel
+def _reinsert(order, was, idx, ev):
+    """_moved's pass: idx sorted."""
+    out = np.empty(order.shape[0] - was.shape[0] + ev.shape[0], np.int64)
+    w, k, kept, o = 0, 0, 0, 0
+    for p in range(order.shape[0]):
+        if w < was.shape[0] and was[w] == p:
+            w += 1
+            continue
+        while k < idx.shape[0] and idx[k] == kept:
+            out[o] = ev[k]
+            o += 1
+            k += 1
+        out[o] = order[p]
+        o += 1
+        kept += 1
+    while k < idx.shape[0]:  # after the last event left
+        out[o] = ev[k]
+        o += 1
+        k += 1
+    return out
 
 
 @kernel
