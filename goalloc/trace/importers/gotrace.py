@@ -5,8 +5,9 @@ The file is read one generation at a time (Go flushes generations in order, abou
 second): its batches are decoded by numba kernels, the Ms' event streams are merged by time
 with a stable sort that puts frees before everything else at equal times, and one more kernel
 (gotrace_convert.py) turns the merged events into goalloc events, carrying the heap state
-(spans, live objects, each M's P) from one generation to the next. Memory is bounded by one
-generation.
+(spans, live objects, each M's P) from one generation to the next. It converts a slice of a
+generation at a time into an output slot, which a worker thread writes (zstd) while the
+next slice is converted; slots are reused once written. Memory is bounded by one generation.
 
 Mapping (docs/importers.md has the reasons):
 - objects are keyed by slot base (span base + k * slot size): pointerful objects > 512 B are
