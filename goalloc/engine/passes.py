@@ -20,8 +20,11 @@ from goalloc.trace.prefetch import prefetched
 # Decoded chunks kept for the passes of one replay() call over a trace that is planned
 # (lookahead.plan reads it whole first): a pacer-mode replay of a Go trace passes over it two to
 # four times more (the scan-rate pass, the replay, the death-time range), each decompressing and
-# validating it again. Kept when they fit in this many bytes (about 7 M events), else streamed.
-KEEP_CHUNKS_BYTES = 256 << 20
+# validating it again. Kept when they fit in this many bytes, else streamed: a Go trace's
+# chunk holds 44 bytes per event (all eight columns), so 512 MiB keeps about 12 M events, a
+# minute-long recording of a busy program (an 11.3 M-event one streamed at 256 MiB: each later
+# pass decompressed and validated it again, ~0.6 s a pass on the 2-core test machine).
+KEEP_CHUNKS_BYTES = 512 << 20
 
 
 class Passes:
