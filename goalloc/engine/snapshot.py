@@ -189,8 +189,10 @@ class Plan:
         allows. Deaths are resolved in midpoint order and wait in `_pending` until their
         event comes."""
         if not hasattr(self, "_order"):
-            self._mid = {"early": np.full_like(self.death_mid, np.iinfo(np.int64).min),
-                         "mid": self.death_mid}.get(self.death_rule, self.death_est)
+            if self.death_rule == "early":
+                self._mid = np.full_like(self.death_mid, np.iinfo(np.int64).min)
+            else:
+                self._mid = self.death_mid if self.death_rule == "mid" else self.death_est
             self._order = np.argsort(self._mid, kind="stable")
             self._mid_sorted = self._mid[self._order]
             self._ptr = 0
