@@ -5,7 +5,10 @@ passes give (the fallback when the chunks do not fit)."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+
+import numpy as np
 
 import goalloc.trace
 from goalloc.engine import passes
@@ -51,3 +54,30 @@ def test_kept_chunks_give_the_streamed_result_and_decode_once(monkeypatch):
     again, again_decodes = _replay_counting_decodes(monkeypatch, fresh=False)
     assert again == streamed
     assert again_decodes == 4 * chunks
+
+
+def test_passes_leave_the_shared_plan_as_planned(monkeypatch):
+    """Every pass replays a shallow copy of one plan (Plan.replay_copy), sharing its arrays,
+    the death-time bounds from their own threads: no pass may write into them. The plan's
+    arrays after a pacer replay with the death range (planning, scan-rate pass, replay, two
+    bounds) equal a deep copy taken when it was made."""
+    made = {}
+    real_get = passes.Passes.get
+
+    def get(self, header, death_time):
+        first = not self.made
+        out = real_get(self, header, death_time)
+        if first and self.plan is not None and "plan" not in made:
+            made["plan"] = self.plan
+            made["snapshot"] = copy.deepcopy(self.plan)
+        return out
+
+    monkeypatch.setattr(passes.Passes, "get", get)
+    monkeypatch.setattr(replay_mod, "_SCAN_RATES", {})
+    r = replay_mod.replay(TRACE, Config(), death_range=True)
+    assert r.death_range  # the bounds ran
+    plan, before = made["plan"], made["snapshot"]
+    arrays = [k for k, v in vars(before).items() if isinstance(v, np.ndarray)]
+    assert "death_at" in arrays and plan.death_at.shape[0] > 0
+    for k in arrays:
+        assert np.array_equal(getattr(plan, k), getattr(before, k)), k
