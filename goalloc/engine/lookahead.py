@@ -25,9 +25,12 @@ from goalloc.trace.prefetch import prefetched
 # Ps whose late mcache flush the plan can carry (a bit each in a mark termination's mask)
 MAX_LATE_P = 63
 
-# _plan_chunk asks for the per-id entries of the event this far ahead (a hint: a free's id is
-# random in a large heap, and its three entries are three cache misses)
+# _plan_chunk asks for the per-id row of the event this far ahead (a hint: a free's id is
+# random in a large heap, its row a cache miss)
 PREFETCH_AHEAD = 16
+# _plan_chunk's per-id table, by column: the last allocation's event index (-1: none live),
+# its trace time, its snapshot flag
+BY_EVENT, BY_TIME, BY_SNAP = range(3)
 
 # plan counters
 C_MOVED = 0  # frees turned into deaths before their cycle's gc_start
@@ -37,54 +40,53 @@ N_C = 4
 
 
 @kernel
-def _plan_chunk(kind, ts, ids, flags, start, st, last_alloc, last_alloc_t, snap, mv_t, mv_id,
-                mv_mid, mv_lo, mv_span, dead, cnt):
+def _plan_chunk(kind, ts, ids, flags, start, st, by_id, mv_t, mv_id, mv_mid, mv_lo, mv_span,
+                dead, cnt):
     """One chunk of the planning pass. st[0]: index of the current cycle's gc_start (-1 none),
     st[1]: the gc_start index frees now belong before (-1: before the trace), st[2] its trace
     time, st[3] / st[4]: index / time of the gc_start before that one (-1: none), st[5]: time
-    of the current cycle's gc_start, st[6]: trace clock (the largest ts so far). Returns
-    (moved, dead-at-snapshot) entries written to mv_* / dead; a moved death has the gc_start
-    it must precede (mv_t), the midpoint of the interval it lies in (mv_mid, trace time) and
-    the first event index that interval allows (mv_lo), and for the lifetime estimate
-    (engine/lifetimes.py) mv_span[:, nm] = (allocation time, -1 for a snapshot object whose
-    age is unknown; the interval's low end; its high end), trace time."""
+    of the current cycle's gc_start, st[6]: trace clock (the largest ts so far). by_id: per
+    object id, its last allocation's event index (-1: none live), trace time and snapshot flag
+    (BY_*: one row, so a free's lookups are one cache line). Returns (moved, dead-at-snapshot)
+    entries written to mv_* / dead; a moved death has the gc_start it must precede (mv_t),
+    the midpoint of the interval it lies in (mv_mid, trace time) and the first event index
+    that interval allows (mv_lo), and for the lifetime estimate (engine/lifetimes.py)
+    mv_span[:, nm] = (allocation time, -1 for a snapshot object whose age is unknown; the
+    interval's low end; its high end), trace time."""
     nm = 0
     nd = 0
     n = kind.shape[0]
-    top = last_alloc.shape[0] - 1
+    top = by_id.shape[0] - 1
     for i in range(n):
-        if top >= 0:  # the tables' entries of the free PREFETCH_AHEAD events on: cache misses
-            o = min(max(ids[min(i + PREFETCH_AHEAD, n - 1)], 0), top)
-            prefetch(last_alloc, o, 0)
-            prefetch(last_alloc_t, o, 0)
-            prefetch(snap, o, 0)
+        if top >= 0:  # the row of the free PREFETCH_AHEAD events on: a cache miss
+            prefetch(by_id, min(max(ids[min(i + PREFETCH_AHEAD, n - 1)], 0), top), 0)
         k = kind[i]
         g = start + i
         if ts[i] > st[6]:
             st[6] = ts[i]
         if k == fmt.ALLOC:
             o = ids[i]
-            if 0 <= o < last_alloc.shape[0]:
-                last_alloc[o] = g
-                last_alloc_t[o] = st[6]
-                snap[o] = 1 if (flags[i] & fmt.FLAG_SNAPSHOT) != 0 else 0
+            if 0 <= o < by_id.shape[0]:
+                by_id[o, BY_EVENT] = g
+                by_id[o, BY_TIME] = st[6]
+                by_id[o, BY_SNAP] = 1 if (flags[i] & fmt.FLAG_SNAPSHOT) != 0 else 0
         elif k == fmt.FREE:
             o = ids[i]
-            if o < 0 or o >= last_alloc.shape[0] or last_alloc[o] < 0:
+            if o < 0 or o >= by_id.shape[0] or by_id[o, BY_EVENT] < 0:
                 continue
             t = st[1]
             if t < 0:
-                if snap[o] == 1:
+                if by_id[o, BY_SNAP] == 1:
                     dead[nd] = o
                     nd += 1
                     cnt[C_DEAD_AT_SNAPSHOT] += 1
                 else:
                     cnt[C_IN_PLACE] += 1
-            elif last_alloc[o] < t:
+            elif by_id[o, BY_EVENT] < t:
                 # marked by the previous cycle's mark (or allocated after it), unmarked by
                 # this one: it died in (max(alloc, previous gc_start), this gc_start]
-                lo_i = last_alloc[o]
-                lo_t = last_alloc_t[o]
+                lo_i = by_id[o, BY_EVENT]
+                lo_t = by_id[o, BY_TIME]
                 if st[3] > lo_i:
                     lo_i = st[3]
                     lo_t = st[4]
@@ -92,14 +94,14 @@ def _plan_chunk(kind, ts, ids, flags, start, st, last_alloc, last_alloc_t, snap,
                 mv_id[nm] = o
                 mv_mid[nm] = lo_t + (st[2] - lo_t) // 2
                 mv_lo[nm] = lo_i + 1
-                mv_span[0, nm] = -1 if snap[o] == 1 else last_alloc_t[o]
+                mv_span[0, nm] = -1 if by_id[o, BY_SNAP] == 1 else by_id[o, BY_TIME]
                 mv_span[1, nm] = lo_t
                 mv_span[2, nm] = st[2]
                 nm += 1
                 cnt[C_MOVED] += 1
             else:
                 cnt[C_IN_PLACE] += 1
-            last_alloc[o] = -1
+            by_id[o, BY_EVENT] = -1
         elif k == fmt.GC_START:
             st[0] = g
             st[5] = st[6]
@@ -161,13 +163,20 @@ def mcache_flushes(header, path) -> tuple[np.ndarray, np.ndarray]:
     return a[order, 0], a[order, 1]
 
 
-def _survivors(st, last_alloc, last_alloc_t, snap) -> np.ndarray:
+def _survivors(st, by_id) -> np.ndarray:
     """(allocation time, a time it was alive at, id) of each traced object never freed: alive at
     the mark start before the last one whose mark ended (st[4]), since that cycle's sweep ended
     before the last mark began and so reported every object dead at it."""
-    alive = (last_alloc >= 0) & (snap == 0) & (st[4] >= 0)
-    return np.stack([last_alloc_t[alive], np.full(int(alive.sum()), st[4], np.int64),
+    alive = (by_id[:, BY_EVENT] >= 0) & (by_id[:, BY_SNAP] == 0) & (st[4] >= 0)
+    return np.stack([by_id[alive, BY_TIME], np.full(int(alive.sum()), st[4], np.int64),
                      np.flatnonzero(alive)])
+
+
+def _by_id_rows(n: int) -> np.ndarray:
+    """n rows of _plan_chunk's per-id table, none allocated."""
+    rows = np.zeros((n, 3), np.int64)
+    rows[:, BY_EVENT] = -1
+    return rows
 
 
 def plan(path, header, on_chunk=None) -> Plan | None:
@@ -198,10 +207,8 @@ class _Planner:
         self.placed = header.extra.get("snapshot") == fmt.SNAPSHOT_PLACED
         # _plan_chunk's state: by object id, its last alloc (event, time) and snapshot flag
         self.st = np.array([-1, -1, -1, -1, -1, -1, np.iinfo(np.int64).min], np.int64)
-        self.last_alloc = np.full(1 << 16, -1, np.int64)
+        self.by_id = _by_id_rows(1 << 16)
         self.ids_top = 0  # 1 + the largest object id allocated (within the validator's bound)
-        self.last_alloc_t = np.zeros(1 << 16, np.int64)
-        self.snap = np.zeros(1 << 16, np.int8)
         self.cnt = np.zeros(N_C, np.int64)
         self.deaths = {"at": [], "id": [], "mid": [], "lo": [], "span": []}
         self.dead = []
@@ -266,12 +273,9 @@ class _Planner:
         # larger ids are anomalies the validation pass rejects (the kernel skips them)
         top = min(top, chunk.start + chunk.n + validate.ID_SLACK)
         self.ids_top = max(self.ids_top, top)
-        if top > self.last_alloc.shape[0]:
-            n = max(top, 2 * self.last_alloc.shape[0])
-            grow = n - self.last_alloc.shape[0]
-            self.last_alloc = np.concatenate([self.last_alloc, np.full(grow, -1, np.int64)])
-            self.snap = np.concatenate([self.snap, np.zeros(grow, np.int8)])
-            self.last_alloc_t = np.concatenate([self.last_alloc_t, np.zeros(grow, np.int64)])
+        if top > self.by_id.shape[0]:
+            n = max(top, 2 * self.by_id.shape[0])
+            self.by_id = np.concatenate([self.by_id, _by_id_rows(n - self.by_id.shape[0])])
 
     def _commits(self, chunk, terms: int) -> None:
         """The recorded pacer commits (heapMarked, goal) the stacks + globals come from."""
@@ -319,8 +323,7 @@ class _Planner:
         at, ids, mid, lo, d = (np.empty(n, np.int64) for _ in range(5))
         span = np.empty((3, n), np.int64)
         nm, nd = _plan_chunk(chunk.kind, chunk.ts, chunk.id, chunk.flags, chunk.start, self.st,
-                             self.last_alloc, self.last_alloc_t, self.snap, at, ids, mid, lo,
-                             span, d, self.cnt)
+                             self.by_id, at, ids, mid, lo, span, d, self.cnt)
         self.deaths["span"].append(span[:, :nm])
         for k, col in (("at", at), ("id", ids), ("mid", mid), ("lo", lo)):
             self.deaths[k].append(col[:nm])
@@ -372,7 +375,7 @@ class _Planner:
             p.death_mid, p.death_lo = p.death_mid[order], p.death_lo[order]
             span = span[:, order]
         p.death_span = span
-        p.survivors = _survivors(self.st, self.last_alloc, self.last_alloc_t, self.snap)
+        p.survivors = _survivors(self.st, self.by_id)
 
     def _finish_snapshot(self, p: Plan) -> None:
         """The snapshot's spans and objects, which of them died before tracing started, and
