@@ -509,10 +509,6 @@ class _GoAllocs:
         g_of, at = _running_g(order, typ, mm, a1, a3, status, m_of, st.cur_g)
         return cls(order, typ, a1, a2, a3, t_ptr, g_of, at)
 
-    def pos(self, e: int) -> float:
-        """The merge position now of a GCBegin, a GoBlock or a moved event."""
-        return self.moved.get(e, float(self.at[e]))
-
     def move(self, e: int, now: float, to: float) -> None:
         """Move event e, at merge position `now`, to `to`."""
         self.was.setdefault(e, int(now))
@@ -530,7 +526,7 @@ class _GoAllocs:
                         0 if base is None else base)
         best = (float(p), int(self.order[p])) if p >= 0 else (-1.0, -1)
         for e, q in self.moved.items():
-            if lo < q < hi and self.g_of[e] == g and _alloc_kind_fits(self, e, kind) and \
+            if lo < q < hi and self.g_of[e] == g and _kind_fits(self.a2, self.t_ptr, e, kind) and \
                     (base is None or self.a1[e] == base) and (best[1] < 0 or (q, e) < best):
                 best = (q, e)
         return best[1], best[0]
@@ -546,12 +542,14 @@ class _GoAllocs:
         return _moved(self.order, was, idx, np.array(ev, np.int64))
 
 
-def _alloc_kind_fits(ga: _GoAllocs, e: int, kind: int) -> bool:
-    """Allocation e is of a malloc path's kind (_next_alloc's test, for one event)."""
+@kernel(inline="always")
+def _kind_fits(a2, t_ptr, e, kind):
+    """Allocation e is of a malloc path's kind (scan: its type, a2, has pointers; LATE_ANY:
+    either): _next_alloc's test, and next_alloc's for the moved allocations."""
     if kind == LATE_ANY:
         return True
-    tid = int(ga.a2[e])
-    scan = 0 < tid < ga.t_ptr.shape[0] and ga.t_ptr[tid] > 0
+    tid = a2[e]
+    scan = 0 < tid < t_ptr.shape[0] and t_ptr[tid] > 0
     return scan == (kind == LATE_SCAN)
 
 
@@ -566,12 +564,8 @@ def _next_alloc(order, typ, a1, a2, g_of, t_ptr, is_moved, lo, hi, g, kind, by_b
             continue
         if by_base and a1[e] != base:
             continue
-        if kind != LATE_ANY:
-            tid = a2[e]
-            scan = 0 < tid < t_ptr.shape[0] and t_ptr[tid] > 0
-            if scan != (kind == LATE_SCAN):
-                continue
-        return p
+        if _kind_fits(a2, t_ptr, e, kind):
+            return p
     return np.int64(-1)
 
 

@@ -99,6 +99,9 @@ EVENT_NAMES = {
     136: "GoroutineStackFree",
 }
 
+# decode_events reads an event's arguments into this many locals (dt included): a table
+# entry past it would desynchronise the decoding (tests/test_import_gotrace.py checks them)
+MAX_EVENT_ARGS = 5
 # Arguments (dt included) of the timed events that may appear inside an event batch.
 _NARGS_122 = {9: 3, 10: 3, 11: 1, 12: 4, 13: 3, 14: 4, 15: 2, 16: 3, 17: 1, 18: 1, 19: 3,
               20: 3, 21: 4, 22: 3, 23: 1, 24: 1, 25: 4, 26: 3, 27: 1, 28: 2, 29: 3, 30: 2,
@@ -198,7 +201,7 @@ def decode_events(buf, bstart, bend, bm, btime, nspt, nargs, kept, lastkey, writ
     `tcount` counts every event by type. Returns (status, events kept, byte index, detail).
 
     The arguments after dt are read into locals, one `_next_arg` per possible argument
-    (events have at most 5), not into an array in a loop: 33 instead of 53 ms for the 2.7 M
+    (MAX_EVENT_ARGS), not into an array in a loop: 33 instead of 53 ms for the 2.7 M
     events of bench_import's first generation (2026-12-04)."""
     n = 0
     for b in range(bstart.shape[0]):
