@@ -97,6 +97,10 @@ class Plan:
     late_flushes: bool = False
     recorded_gogc: tuple = (100, "")
     nonheap_from_trace: bool = True
+    # timed deaths: each rule's point order (_by_point), shared by the replay copies, and this
+    # replay's cursor over it (a copy starts without one)
+    _rank_cache: dict = field(default_factory=dict, repr=False)
+    _cursor: object = field(default=None, repr=False)
     counts: dict = field(default_factory=dict)
     # 1 + the largest object id the trace allocates: the engine's object table is sized for
     # it before the replay (build), not doubled again and again as the ids come
@@ -123,6 +127,7 @@ class Plan:
         from their own threads). tests/test_replay_passes.py replays one plan several times."""
         p = copy.copy(self)
         p.counts = dict(self.counts)
+        p._cursor = None
         p.death_span = p.survivors = None
         return p
 
@@ -184,35 +189,31 @@ class Plan:
 
     def _timed_cuts(self, chunk):
         """(event index, object id) of the deaths due before an event of this chunk, at the
-        midpoint of their interval: before the first event at which the trace clock (the
-        largest ts so far) reaches the midpoint, and not before the first event the interval
-        allows. Deaths are resolved in midpoint order and wait in `_pending` until their
-        event comes."""
-        if not hasattr(self, "_order"):
-            if self.death_rule == "early":
-                self._mid = np.full_like(self.death_mid, np.iinfo(np.int64).min)
+        midpoint of their interval (or where death_rule puts them): before the first event at
+        which the trace clock (the largest ts so far) reaches it, and not before the first
+        event the interval allows; in the order of that index, then of the point. The points
+        are taken in order as the clock reaches them (`_due_at`); a death whose interval
+        starts past this chunk waits in `_pending`, kept in that order."""
+        if self._cursor is None:
+            rank_point, rank_lo, rank_id = self._by_point()
+            self._cursor = _DeathCursor(rank_point, rank_lo, rank_id)
+        return self._cursor.cut(chunk)
+
+    def _by_point(self):
+        """The deaths in the order of their point (stable), with each one's first allowed
+        event and id: (point, lo, id), computed once per rule and shared by the plan's
+        replay copies (a dict the shallow copies share)."""
+        got = self._rank_cache.get(self.death_rule)
+        if got is None:
+            if self.death_rule == "early":  # every point at the start: in death order
+                point = np.full_like(self.death_mid, np.iinfo(np.int64).min)
+                got = (point, self.death_lo, self.death_id)
             else:
-                self._mid = self.death_mid if self.death_rule == "mid" else self.death_est
-            self._order = np.argsort(self._mid, kind="stable")
-            self._mid_sorted = self._mid[self._order]
-            self._ptr = 0
-            self._tmax = np.iinfo(np.int64).min
-            self._pending = (np.zeros(0, np.int64), np.zeros(0, np.int64))
-        lo, hi = chunk.start, chunk.start + chunk.n
-        clock = np.maximum(np.maximum.accumulate(chunk.ts), self._tmax)
-        self._tmax = int(clock[-1])
-        q = int(np.searchsorted(self._mid_sorted, self._tmax, side="right"))
-        sel = self._order[self._ptr:q]
-        self._ptr = q
-        at = np.maximum(lo + np.searchsorted(clock, self._mid[sel], side="left"),
-                        self.death_lo[sel])
-        at = np.concatenate([self._pending[0], at])
-        ids = np.concatenate([self._pending[1], self.death_id[sel]])
-        now = at < hi
-        self._pending = (at[~now], ids[~now])
-        at, ids = at[now], ids[now]
-        order = np.argsort(at, kind="stable")
-        return at[order], ids[order]
+                point = self.death_mid if self.death_rule == "mid" else self.death_est
+                order = np.argsort(point, kind="stable")
+                got = (point[order], self.death_lo[order], self.death_id[order])
+            self._rank_cache[self.death_rule] = got
+        return got
 
     def run_chunk(self, eng, chunk) -> None:
         """Replay one chunk: snapshot allocs skipped (already placed), deaths applied before
@@ -283,6 +284,61 @@ class Plan:
             k: v[a - lo:b - lo] for k, v in chunk.columns().items()})
         i, j = np.searchsorted(death_at, [a, b])
         eng.run_chunk(piece, (death_at[i:j], death_id[i:j]))
+
+
+class _DeathCursor:
+    """One replay's walk over the timed deaths in point order (Plan._timed_cuts): the next
+    death not yet reached, the trace clock so far, and the reached deaths whose event lies
+    past the chunks replayed so far, sorted by (event, point order)."""
+
+    def __init__(self, point, lo, ids):
+        self.point, self.lo, self.ids = point, lo, ids
+        self.at = np.empty(point.shape[0], np.int64)  # each reached death's event, by rank
+        self.next = 0
+        self.clock = np.iinfo(np.int64).min
+        self.pending_at = self.pending_id = np.zeros(0, np.int64)
+
+    def cut(self, chunk):
+        lo, hi = chunk.start, chunk.start + chunk.n
+        first = self.next
+        self.next, self.clock, ordered = _due_at(chunk.ts, lo, self.clock, self.point,
+                                                 self.lo, first, self.at)
+        at, ids = self.at[first:self.next], self.ids[first:self.next]
+        if self.pending_at.shape[0]:  # earlier ranks first: a stable sort keeps the order
+            at = np.concatenate([self.pending_at, at])
+            ids = np.concatenate([self.pending_id, ids])
+            ordered = ordered and self.next == first
+        if not ordered:
+            order = np.argsort(at, kind="stable")
+            at, ids = at[order], ids[order]
+        k = int(np.searchsorted(at, hi))
+        self.pending_at, self.pending_id = at[k:], ids[k:]
+        return at[:k], ids[:k]
+
+
+@kernel
+def _due_at(ts, lo, clock, point, first_lo, rank, at):
+    """Deaths from `rank` on (point order) whose point the trace clock reaches in this chunk
+    (events lo, lo+1, ... with times ts): at[rank] = the first event at which the clock (the
+    largest ts so far, from `clock`) is at or past its point, or its first allowed event if
+    that is later. Returns (the next rank not reached, the clock, whether the at[] written
+    are in order)."""
+    n = point.shape[0]
+    ordered = True
+    last = np.int64(-1)
+    for i in range(ts.shape[0]):
+        if ts[i] > clock:
+            clock = ts[i]
+        while rank < n and point[rank] <= clock:
+            a = lo + i
+            if first_lo[rank] > a:
+                a = first_lo[rank]
+            if a < last:
+                ordered = False
+            last = a
+            at[rank] = a
+            rank += 1
+    return rank, clock, ordered
 
 
 @kernel
