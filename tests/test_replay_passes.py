@@ -13,7 +13,7 @@ import numpy as np
 import goalloc.trace
 from goalloc.engine import passes
 from goalloc.engine import replay as replay_mod
-from goalloc.engine.config import Config
+from goalloc.engine.config import DEFAULT_SCAN_RATE, Config
 from goalloc.report.replay import to_json
 from goalloc.trace.reader import TraceReader
 
@@ -81,3 +81,22 @@ def test_passes_leave_the_shared_plan_as_planned(monkeypatch):
     assert "death_at" in arrays and plan.death_at.shape[0] > 0
     for k in arrays:
         assert np.array_equal(getattr(plan, k), getattr(before, k)), k
+
+
+def test_scan_rate_pass_stops_at_the_last_mark_termination(monkeypatch):
+    """The scan-rate pass replays up to the trace's last recorded mark termination (the events
+    after it end no recorded cycle): the rate is the one a whole recorded-mode replay's cycles
+    give. go-json-decoder has half its events after its last GC."""
+    trace = TRACE.with_name("go-json-decoder.msgpack")
+    monkeypatch.setattr(replay_mod, "_SCAN_RATES", {})
+    cfg = Config(gc_mode="pacer")
+    plans = passes.Passes(trace)
+    rate = replay_mod.measured_scan_rate(trace, cfg, plans=plans)
+    with TraceReader(trace) as r:
+        last = plans.get(r.header, cfg.death_time).last_mark_term
+        total = r.header.events
+    assert 0 < last < total // 2 + total // 10  # the pass stops well before the end
+    whole = replay_mod.replay(trace, Config(gc_mode="recorded", scan_rate=DEFAULT_SCAN_RATE),
+                              engine_out=(engines := []))
+    assert whole.events == total
+    assert rate == replay_mod._scan_rate_of(engines[0]) is not None

@@ -218,6 +218,7 @@ class _Planner:
         self.fresh = {"event": [], "p": [], "spc": []}
         self.early = {"event": [], "slot": [], "noscan": []}
         self.first_term = -1  # event index of the first mark termination (mcaches flushed)
+        self.last_term = -1  # and of the last
         self.markers = 0
         self.cm_st = np.array([0, -1, 0, -1, 0, -1], np.int64)  # pacer.COMMIT_STATE
         self.commits = {"event": [], "marked": [], "goal": []}
@@ -237,6 +238,8 @@ class _Planner:
         self._grow_ids(chunk, allocs)
         terms = np.flatnonzero(chunk.kind == fmt.GC_MARK_TERM)
         self.markers += terms.shape[0]
+        if terms.shape[0]:
+            self.last_term = chunk.start + int(terms[-1])
         self._commits(chunk, terms.shape[0])
         if (chunk.flags & fmt.FLAG_TRACER).any():
             self.tracer.append(np.flatnonzero(allocs & ((chunk.flags & fmt.FLAG_TRACER) != 0))
@@ -332,6 +335,7 @@ class _Planner:
     def finish(self, header) -> Plan | None:
         p = Plan()
         p.ids_top = self.ids_top
+        p.last_mark_term = self.last_term
         if self.commits["event"]:
             self._finish_commits(p, header)
         if self.tracer:

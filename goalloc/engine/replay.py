@@ -354,6 +354,9 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
             chunk = passes.engine_kinds(chunk, forced, int(f[passes.FACT_REWRITES]))
             if stop_after is not None and chunk.start + chunk.n > stop_after + 1:
                 run_chunk(passes.head(chunk, stop_after + 1 - chunk.start))
+                for rest, bad in chunks:  # validated to the end, as a whole pass is (the
+                    if bad >= 0:  # validation is kept for the later passes)
+                        raise validate.anomaly_error(reader.path, rest, bad, vs)
                 return eng  # the state right after event `stop_after`
             run_chunk(chunk)
             events += chunk.n
@@ -401,8 +404,9 @@ def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
     grows with the allocation during a longer mark). None when the trace has no recorded
     cycles."""
     with goalloc.trace.open(path) as reader:
-        if reader.header.frees != "sweep":
-            return None
+        header = reader.header
+    if header.frees != "sweep":
+        return None
     # the recorded marks ran on the recorded GOMAXPROCS and settings, whatever the replay
     # models: the what-if knobs stay out of the pass, so a grid over them measures it once
     cfg = dataclasses.replace(config, gc_mode="recorded", procs=None, gogc=100, memlimit=None,
@@ -413,8 +417,13 @@ def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
     with _SCAN_RATES_LOCK:
         if key in _SCAN_RATES:
             return _SCAN_RATES[key]
-    rate = _scan_rate_of(_replay(path, cfg, plans or passes.Passes(path), None, None,
-                                 fast_paths, engine_only=True))
+    plans = plans or passes.Passes(path)
+    plan = plans.get(header, cfg.death_time)
+    # the rate needs the recorded cycles' scan work (at their starts) and ends: the events
+    # after the last mark termination change neither
+    last = plan.last_mark_term if plan is not None and plan.last_mark_term >= 0 else None
+    rate = _scan_rate_of(_replay(path, cfg, plans, None, None, fast_paths, stop_after=last,
+                                 engine_only=True))
     with _SCAN_RATES_LOCK:
         while len(_SCAN_RATES) >= _SCAN_RATES_KEPT:
             del _SCAN_RATES[next(iter(_SCAN_RATES))]  # the oldest

@@ -105,6 +105,9 @@ class Plan:
     # 1 + the largest object id the trace allocates: the engine's object table is sized for
     # it before the replay (build), not doubled again and again as the ids come
     ids_top: int = 0
+    # the event index of the trace's last gc_mark_term (-1: none): the recorded cycles' ends,
+    # all the scan-rate pass needs (replay.measured_scan_rate stops there)
+    last_mark_term: int = -1
 
     @property
     def rebuilds_snapshot(self) -> bool:
