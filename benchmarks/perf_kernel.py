@@ -10,6 +10,10 @@ samples return to (their return address is the top word of the captured stack: b
 leaves that keep no frame).
 
     python benchmarks/perf_kernel.py TRACE [--mode pacer|recorded] [--reps N] [--top N]
+                                           [--whole]
+
+--whole profiles `goalloc.replay` calls instead (a recorded Go trace's planning pass, deaths and
+every pass; CPU of both threads): what is not replay_chunk's shows as other.
 
 Needs `perf` with access to the process (perf_event_paranoid <= 2 for one's own processes)
 and binutils. A sample inside an instruction block is counted on the instruction after the
@@ -41,7 +45,8 @@ from goalloc.engine import kernel
 from goalloc.engine.config import Config
 from goalloc.engine.replay import Engine, replay
 from numba.core.runtime import rtsys
-trace, mode, reps, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+trace, mode, reps, work, whole = (sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4],
+                                  sys.argv[5] == "1")
 cfg = Config(gc_mode=mode)
 replay(trace, cfg)  # loads (or compiles) the kernels
 with goalloc.trace.open(trace) as r:
@@ -60,12 +65,15 @@ perf = subprocess.Popen(["perf", "record", "-q", "-F", "4999", "--call-graph", "
                          "-p", str(os.getpid()), "-o", os.path.join(work, "perf.data")],
                         stderr=subprocess.DEVNULL)
 time.sleep(1.0)  # perf attaches
-t = time.thread_time()
+t = time.process_time() if whole else time.thread_time()
 for _ in range(reps):
+    if whole:  # the replay as a user runs it: plan, deaths, every pass (both threads)
+        replay(trace, cfg)
+        continue
     eng = Engine(header, cfg)
     for c in chunks:
         eng.run_chunk(c)
-cpu = time.thread_time() - t
+cpu = (time.process_time() if whole else time.thread_time()) - t
 perf.send_signal(2)
 perf.wait()
 print(json.dumps({"events": reps * sum(c.n for c in chunks), "cpu_s": cpu}))
@@ -132,10 +140,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--mode", default="pacer", choices=["pacer", "recorded"])
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--whole", action="store_true",
+                    help="profile whole goalloc.replay calls (the planning pass, the scan-rate "
+                         "pass in pacer mode, the read-ahead thread), not the kernel alone")
     args = ap.parse_args(argv)
     work = tempfile.mkdtemp(prefix="goalloc-perf-")
     p = subprocess.run([sys.executable, "-c", _CHILD, os.path.abspath(args.trace), args.mode,
-                        str(args.reps), work], capture_output=True, text=True,
+                        str(args.reps), work, "1" if args.whole else "0"],
+                       capture_output=True, text=True,
                        cwd=tempfile.gettempdir())
     if p.returncode != 0:
         sys.exit(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "child failed")
