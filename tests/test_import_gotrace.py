@@ -440,6 +440,31 @@ def test_objects_outliving_their_span(tmp_path, name):
     assert list(zip(c["kind"].tolist(), c["id"].tolist(), strict=True)) == want
     assert notes["live_at_end"] == live
 
+def test_a_replaced_span_s_late_free_is_dropped(tmp_path):
+    """mheap.freeSpan traces SpanFree before it takes the heap lock, and Ms' clocks differ by
+    microseconds: another M's SpanAlloc reusing the pages can come first in the merge order.
+    That SpanAlloc frees the old span (a lost free); the late SpanFree is the old span's, not
+    the new one's, as long as no mark termination came between (a heap span is freed only by
+    a sweep, after one). Here M2's free at t=1012 follows M1's reuse at t=1010."""
+    m1 = (ev(13, 0, 0, 1) + SPAN48 + ev(132, 1, 0, 1)  # t=1001 span 48 B, an object
+          + ev(129, 8, 0, 1, (3 << 1) << 1))  # t=1010 a 24 B span at the same base page
+    m2 = ev(13, 0, 1, 1) + ev(130, 12, 0)  # t=1012 the 48 B span's SpanFree
+    notes = import_gotrace(hand(tmp_path / "a.trace", m1, m2), tmp_path / "a.msgpack")
+    _, c = read(tmp_path / "a.msgpack")
+    spans = np.isin(c["kind"], [fmt.SPAN_ALLOC, fmt.SPAN_FREE])
+    assert list(zip(c["kind"][spans].tolist(), c["id"][spans].tolist(), strict=True)) == [
+        (fmt.SPAN_ALLOC, 0), (fmt.SPAN_FREE, 0), (fmt.SPAN_ALLOC, 1)]  # the 24 B span lives
+    assert notes["lost_span_frees"] == notes["late_span_frees_dropped"] == 1
+    # With a mark termination (GCEnd) between, a SpanFree is the live span's own
+    m1 += ev(29, 1, 1, 0) + ev(30, 0, 1)  # t=1011 GCBegin, GCEnd
+    notes = import_gotrace(hand(tmp_path / "b.trace", m1, m2), tmp_path / "b.msgpack")
+    _, c = read(tmp_path / "b.msgpack")
+    spans = np.isin(c["kind"], [fmt.SPAN_ALLOC, fmt.SPAN_FREE])
+    assert list(zip(c["kind"][spans].tolist(), c["id"][spans].tolist(), strict=True)) == [
+        (fmt.SPAN_ALLOC, 0), (fmt.SPAN_FREE, 0), (fmt.SPAN_ALLOC, 1), (fmt.SPAN_FREE, 1)]
+    assert notes["lost_span_frees"] == 1 and notes["late_span_frees_dropped"] == 0
+
+
 def test_type_ids_are_per_generation(tmp_path):
     # Generation 2 reuses type id 1 for a 16 B type.
     m1 = ev(13, 0, 0, 1) + SPAN48 + ev(132, 1, 0, 1)

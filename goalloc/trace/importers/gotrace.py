@@ -230,6 +230,7 @@ class _State:
         self.span_np = np.zeros(1 << 12, np.int64)
         self.span_kc = np.ones(1 << 12, np.int64)
         self.span_slot0 = np.full(1 << 12, -1, np.int64)  # region of each span's slot ids
+        self.span_replaced = np.full(1 << 12, -1, np.int64)  # SpanTable.replaced
         self.span_ns = np.zeros(1 << 12, np.int64)
         self.span_rcap = np.zeros(1 << 12, np.int64)
         self.slot_ids = np.full(1 << 16, -1, np.int64)
@@ -289,6 +290,7 @@ class _State:
             self.span_np = _grow(self.span_np, size, 0)
             self.span_kc = _grow(self.span_kc, size, 1)
             self.span_slot0 = _grow(self.span_slot0, size, -1)
+            self.span_replaced = _grow(self.span_replaced, size, -1)
             self.span_ns = _grow(self.span_ns, size, 0)
             self.span_rcap = _grow(self.span_rcap, size, 0)
 
@@ -332,7 +334,7 @@ class _State:
 
     def span_table(self) -> cv.SpanTable:
         return cv.SpanTable(self.pagemap, self.span_np, self.span_kc, self.span_slot0,
-                            self.span_ns, self.span_rcap)
+                            self.span_ns, self.span_rcap, self.span_replaced)
 
     def object_ids(self) -> cv.ObjectIds:
         return cv.ObjectIds(self.slot_ids, self.pctr, self.fl_head, self.xkeys, self.xvals,
@@ -1434,6 +1436,7 @@ def _report(st: _State) -> dict:
         "unknown_types": int(c[cv.C_UNKNOWN_TYPES]),
         "lost_span_frees": int(c[cv.C_LOST_SPAN_FREES]),
         "unknown_span_frees": int(c[cv.C_UNKNOWN_SPAN_FREES]),
+        "late_span_frees_dropped": int(c[cv.C_LATE_SPAN_FREES]),
         "lost_stack_frees": int(c[cv.C_LOST_STACK_FREES]),
         "unknown_stack_frees": int(c[cv.C_UNKNOWN_STACK_FREES]),
         "misplaced_objects": int(c[cv.C_MISPLACED]),
