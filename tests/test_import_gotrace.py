@@ -440,6 +440,7 @@ def test_objects_outliving_their_span(tmp_path, name):
     assert list(zip(c["kind"].tolist(), c["id"].tolist(), strict=True)) == want
     assert notes["live_at_end"] == live
 
+
 def test_a_replaced_span_s_late_free_is_dropped(tmp_path):
     """mheap.freeSpan traces SpanFree before it takes the heap lock, and Ms' clocks differ by
     microseconds: another M's SpanAlloc reusing the pages can come first in the merge order.

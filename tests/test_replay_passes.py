@@ -91,10 +91,20 @@ def test_scan_rate_pass_stops_at_the_last_mark_termination(monkeypatch):
     monkeypatch.setattr(replay_mod, "_SCAN_RATES", {})
     cfg = Config(gc_mode="pacer")
     plans = passes.Passes(trace)
+    stops = []
+    real = replay_mod._replay
+
+    def replay_noting_stop(*args, **kw):
+        stops.append(kw.get("stop_after"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(replay_mod, "_replay", replay_noting_stop)
     rate = replay_mod.measured_scan_rate(trace, cfg, plans=plans)
+    monkeypatch.setattr(replay_mod, "_replay", real)
     with TraceReader(trace) as r:
         last = plans.get(r.header, cfg.death_time).last_mark_term
         total = r.header.events
+    assert stops == [last]
     assert 0 < last < total // 2 + total // 10  # the pass stops well before the end
     whole = replay_mod.replay(trace, Config(gc_mode="recorded", scan_rate=DEFAULT_SCAN_RATE),
                               engine_out=(engines := []))

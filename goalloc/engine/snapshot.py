@@ -196,7 +196,7 @@ class Plan:
         which the trace clock (the largest ts so far) reaches it, and not before the first
         event the interval allows; in the order of that index, then of the point. The points
         are taken in order as the clock reaches them (`_due_at`); a death whose interval
-        starts past this chunk waits in `_pending`, kept in that order."""
+        starts past this chunk waits in the cursor's pending list, kept in that order."""
         if self._cursor is None:
             rank_point, rank_lo, rank_id = self._by_point()
             self._cursor = _DeathCursor(rank_point, rank_lo, rank_id)
