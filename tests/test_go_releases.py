@@ -59,6 +59,7 @@ KNOWN = {
                         "the model has no OS scheduler (0.3-1.0 cycles more on average, "
                         "within 10% on 64 of 166 kept recordings on 2 CPUs; +10% on a run "
                         "ten times as long; docs/model.md)",
+    # (50 kept recordings re-imported 2026-12-04: all within 10%, worst -8.8%)
     ("long", "pacer"): "pacer mode: one recording of 15 ran 19 cycles for 22 (-14%)",
     # what tells 1.27 from 1.26 in a trace is a size-specialised malloc frame (under 81 B) on
     # a stack; `long` allocates 81 B+ slices, so its GCs start in makeslice's
