@@ -740,6 +740,48 @@ def test_the_cycle_s_own_starter_blocked_in_gcstart_is_not_moved_again():
     assert ga.reordered().tolist() == [4, 0, 1, 2, 3]
 
 
+def test_a_block_that_ended_before_a_cycle_did_not_wait_for_it():
+    """A goroutine blocked in gcStart allocates nothing until it resumes: one that allocated
+    between its block and a cycle's GCBegin was not waiting for that cycle, and its next
+    allocation of the blocked malloc path stays where it is. Go 1.27 `multi` recording
+    goalloc-go1.27-tiitsua1: the starter of one cycle blocked in its own gcStart, went on
+    allocating (pointerful objects), and its next tiny allocation came two cycles later, in a
+    span another goroutine took after that cycle's GCBegin; moved before that GCBegin, the
+    object fell outside any span."""
+    from goalloc.trace.importers import gotrace_wire as w
+    from goalloc.trace.importers.gotrace import (
+        LATE_NOSCAN,
+        LATE_SCAN,
+        _GoAllocs,
+        _move_blocked_starters,
+    )
+
+    per_page = 1024
+    # G1 begins cycle A (0) and blocks in gcStart (1), allocates a pointerful object (2);
+    # G2 begins cycle B (3) and takes span 10 (4); G1's next noscan object is in it (5)
+    evs = [(w.EV_GC_BEGIN, 1, 0, 0), (w.EV_GO_BLOCK, 1, 0, 0),
+           (w.EV_HEAP_OBJECT_ALLOC, 1, 3, 1), (w.EV_GC_BEGIN, 2, 0, 0),
+           (w.EV_SPAN_ALLOC, 2, 10, 1), (w.EV_HEAP_OBJECT_ALLOC, 1, 10 * per_page, 0)]
+    typ = np.array([e[0] for e in evs], np.uint8)
+    g_of = np.array([e[1] for e in evs], np.int64)
+    a1 = np.array([e[2] for e in evs], np.int64)
+    ax = np.array([e[3] for e in evs], np.int64)
+    key = np.arange(len(evs), dtype=np.int64) * 100
+    order = np.arange(len(evs), dtype=np.int64)
+    t_ptr = np.array([0, 8], np.int64)  # type 1 holds pointers
+    ga = _GoAllocs(order, typ, a1, ax, ax, t_ptr, g_of, order.copy())
+    late = [(0, LATE_SCAN), (3, LATE_NOSCAN)]
+    assert _move_blocked_starters([(1, LATE_NOSCAN)], late, ga, key, per_page) == 0
+    assert 5 not in ga.moved and key[5] == 500
+    # when the allocation between was another goroutine's, G1 may have waited for B: its
+    # object (here in an older span, 20) goes before B's GCBegin
+    g_of[2] = 3
+    a1[5] = 20 * per_page
+    ga = _GoAllocs(order, typ, a1, ax, ax, t_ptr, g_of, order.copy())
+    assert _move_blocked_starters([(1, LATE_NOSCAN)], late, ga, key, per_page) == 1
+    assert ga.moved[5] == 2.75
+
+
 def test_a_large_trigger_object_is_its_span_s_not_a_later_one_at_the_same_base():
     """A cycle begun in mallocgcLarge whose object was traced before its GCBegin: nothing
     moves. The goroutine's next object at that base after the cycle's stop lives in another

@@ -661,6 +661,13 @@ def _move_blocked_starters(start_blocks, late, ga: _GoAllocs, key, per_page: int
             continue  # it began that cycle itself: _move_cycle_starters placed its object
         if ga.next_alloc(pj, pb, g, LATE_ANY)[0] >= 0:
             continue  # the cycle began before the goroutine's previous allocation
+        if ga.next_alloc(pb, pj, g, LATE_ANY)[0] >= 0:
+            # it allocated between the block and that cycle's GCBegin: the block had ended
+            # (a goroutine blocked in gcStart allocates nothing until it resumes), so it did
+            # not wait for that cycle; e.g. a cycle's starter blocks in its own gcStart
+            # (gcBgMarkStartWorkers) and its next allocation of that malloc path comes
+            # cycles later
+            continue
         to, at = pj - 0.25, key[j]
         ps = _last_span(order, ga.typ, ga.a1, ga.a2, ga.a3, g_of, pj + 1, pb, g, False, True,
                         ga.a1[a], per_page)
