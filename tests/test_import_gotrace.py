@@ -741,13 +741,14 @@ def test_the_cycle_s_own_starter_blocked_in_gcstart_is_not_moved_again():
 
 
 def test_a_block_that_ended_before_a_cycle_did_not_wait_for_it():
-    """A goroutine blocked in gcStart allocates nothing until it resumes: one that allocated
-    between its block and a cycle's GCBegin was not waiting for that cycle, and its next
-    allocation of the blocked malloc path stays where it is. Go 1.27 `multi` recording
-    goalloc-go1.27-tiitsua1: the starter of one cycle blocked in its own gcStart, went on
-    allocating (pointerful objects), and its next tiny allocation came two cycles later, in a
-    span another goroutine took after that cycle's GCBegin; moved before that GCBegin, the
-    object fell outside any span."""
+    """A goroutine blocked in gcStart does nothing until it resumes: one that ran (allocated,
+    blocked again) between its block and a cycle's GCBegin was not waiting for that cycle, and
+    its next allocation of the blocked malloc path stays where it is. Go 1.27 recordings
+    goalloc-go1.27-tiitsua1 and -feb7lctp: the starter of one cycle blocked in its own
+    gcStart, went on allocating pointerful objects (or blocked in an assist's gcMarkDone until
+    the next cycle), and its next allocation of that path came a cycle or two later, in a span
+    another goroutine took after that cycle's GCBegin; moved before that GCBegin, the object
+    fell outside any span."""
     from goalloc.trace.importers import gotrace_wire as w
     from goalloc.trace.importers.gotrace import (
         LATE_NOSCAN,
@@ -773,7 +774,12 @@ def test_a_block_that_ended_before_a_cycle_did_not_wait_for_it():
     late = [(0, LATE_SCAN), (3, LATE_NOSCAN)]
     assert _move_blocked_starters([(1, LATE_NOSCAN)], late, ga, key, per_page) == 0
     assert 5 not in ga.moved and key[5] == 500
-    # when the allocation between was another goroutine's, G1 may have waited for B: its
+    # nor when G1 blocked again between (in an assist's gcMarkDone) instead of allocating
+    typ2 = typ.copy()
+    typ2[2] = w.EV_GO_BLOCK
+    ga = _GoAllocs(order, typ2, a1, ax, ax, t_ptr, g_of, order.copy())
+    assert _move_blocked_starters([(1, LATE_NOSCAN)], late, ga, key, per_page) == 0
+    # when the event between was another goroutine's, G1 may have waited for B: its
     # object (here in an older span, 20) goes before B's GCBegin
     g_of[2] = 3
     a1[5] = 20 * per_page

@@ -533,6 +533,11 @@ class _GoAllocs:
                 best = (q, e)
         return best[1], best[0]
 
+    def ran(self, lo: float, hi: float, g: int) -> bool:
+        """Whether goroutine g ran an event in the open range (lo, hi) of merge positions."""
+        a, b = math.floor(lo) + 1, min(math.ceil(hi), self.order.shape[0])
+        return a < b and bool(np.any(self.g_of[self.order[a:b]] == g))
+
     def reordered(self) -> np.ndarray:
         """The merge order with the moved allocations at their new positions (at equal
         positions by event index, as a stable sort by position places them)."""
@@ -661,12 +666,11 @@ def _move_blocked_starters(start_blocks, late, ga: _GoAllocs, key, per_page: int
             continue  # it began that cycle itself: _move_cycle_starters placed its object
         if ga.next_alloc(pj, pb, g, LATE_ANY)[0] >= 0:
             continue  # the cycle began before the goroutine's previous allocation
-        if ga.next_alloc(pb, pj, g, LATE_ANY)[0] >= 0:
-            # it allocated between the block and that cycle's GCBegin: the block had ended
-            # (a goroutine blocked in gcStart allocates nothing until it resumes), so it did
-            # not wait for that cycle; e.g. a cycle's starter blocks in its own gcStart
-            # (gcBgMarkStartWorkers) and its next allocation of that malloc path comes
-            # cycles later
+        if ga.ran(pb, pj, g):
+            # it ran between the block and that cycle's GCBegin (allocated, blocked again):
+            # the block had ended, so it did not wait for that cycle. E.g. a cycle's starter
+            # blocks in its own gcStart, runs on, blocks in an assist's gcMarkDone until the
+            # next cycle, and only then finishes the allocation the assist was for
             continue
         to, at = pj - 0.25, key[j]
         ps = _last_span(order, ga.typ, ga.a1, ga.a2, ga.a3, g_of, pj + 1, pb, g, False, True,
