@@ -668,9 +668,10 @@ def test_blocked_starters_allocation_is_not_put_before_its_span():
     assert ga.reordered().tolist() == [0, 7, 8, 1, 2, 6, 3, 4, 5]
 
 
-def _events(evs):
+def _events(evs, t_ptr=None):
     """Arrays of hand-made (event type, goroutine, a1, a2 and a3) tuples for the functions
-    that move allocations, and their _GoAllocs with each event at its index."""
+    that move allocations, and their _GoAllocs with each event at its index (t_ptr: the
+    pointer bytes of each type id, for the allocations' kinds; default: none has pointers)."""
     from goalloc.trace.importers.gotrace import _GoAllocs
 
     typ = np.array([e[0] for e in evs], np.uint8)
@@ -679,7 +680,8 @@ def _events(evs):
     ax = np.array([e[3] for e in evs], np.int64)
     key = np.arange(len(evs), dtype=np.int64) * 100
     order = np.arange(len(evs), dtype=np.int64)
-    ga = _GoAllocs(order, typ, a1, ax, ax, np.zeros(1, np.int64), g_of, order.copy())
+    t_ptr = np.zeros(1, np.int64) if t_ptr is None else t_ptr
+    ga = _GoAllocs(order, typ, a1, ax, ax, t_ptr, g_of, order.copy())
     return typ, a1, ax, key, ga
 
 
@@ -750,42 +752,29 @@ def test_a_block_that_ended_before_a_cycle_did_not_wait_for_it():
     another goroutine took after that cycle's GCBegin; moved before that GCBegin, the object
     fell outside any span."""
     from goalloc.trace.importers import gotrace_wire as w
-    from goalloc.trace.importers.gotrace import (
-        LATE_NOSCAN,
-        LATE_SCAN,
-        _GoAllocs,
-        _move_blocked_starters,
-    )
+    from goalloc.trace.importers.gotrace import LATE_NOSCAN, LATE_SCAN, _move_blocked_starters
 
     per_page = 1024
-    # G1 begins cycle A (0) and blocks in gcStart (1), allocates a pointerful object (2);
-    # G2 begins cycle B (3) and takes span 10 (4); G1's next noscan object is in it (5)
-    evs = [(w.EV_GC_BEGIN, 1, 0, 0), (w.EV_GO_BLOCK, 1, 0, 0),
-           (w.EV_HEAP_OBJECT_ALLOC, 1, 3, 1), (w.EV_GC_BEGIN, 2, 0, 0),
-           (w.EV_SPAN_ALLOC, 2, 10, 1), (w.EV_HEAP_OBJECT_ALLOC, 1, 10 * per_page, 0)]
-    typ = np.array([e[0] for e in evs], np.uint8)
-    g_of = np.array([e[1] for e in evs], np.int64)
-    a1 = np.array([e[2] for e in evs], np.int64)
-    ax = np.array([e[3] for e in evs], np.int64)
-    key = np.arange(len(evs), dtype=np.int64) * 100
-    order = np.arange(len(evs), dtype=np.int64)
     t_ptr = np.array([0, 8], np.int64)  # type 1 holds pointers
-    ga = _GoAllocs(order, typ, a1, ax, ax, t_ptr, g_of, order.copy())
     late = [(0, LATE_SCAN), (3, LATE_NOSCAN)]
-    assert _move_blocked_starters([(1, LATE_NOSCAN)], late, ga, key, per_page) == 0
-    assert 5 not in ga.moved and key[5] == 500
+
+    def moved(between, obj=10 * per_page):
+        # G1 begins cycle A (0) and blocks in gcStart (1); `between` (2); G2 begins cycle B (3)
+        # and takes span 10 (4); G1's next noscan object (5)
+        _, _, _, key, ga = _events(
+            [(w.EV_GC_BEGIN, 1, 0, 0), (w.EV_GO_BLOCK, 1, 0, 0), between,
+             (w.EV_GC_BEGIN, 2, 0, 0), (w.EV_SPAN_ALLOC, 2, 10, 1),
+             (w.EV_HEAP_OBJECT_ALLOC, 1, obj, 0)], t_ptr)
+        n = _move_blocked_starters([(1, LATE_NOSCAN)], late, ga, key, per_page)
+        return n, ga.moved.get(5)
+
+    # G1 allocated a pointerful object between: its object in span 10 stays
+    assert moved((w.EV_HEAP_OBJECT_ALLOC, 1, 3, 1)) == (0, None)
     # nor when G1 blocked again between (in an assist's gcMarkDone) instead of allocating
-    typ2 = typ.copy()
-    typ2[2] = w.EV_GO_BLOCK
-    ga = _GoAllocs(order, typ2, a1, ax, ax, t_ptr, g_of, order.copy())
-    assert _move_blocked_starters([(1, LATE_NOSCAN)], late, ga, key, per_page) == 0
-    # when the event between was another goroutine's, G1 may have waited for B: its
-    # object (here in an older span, 20) goes before B's GCBegin
-    g_of[2] = 3
-    a1[5] = 20 * per_page
-    ga = _GoAllocs(order, typ, a1, ax, ax, t_ptr, g_of, order.copy())
-    assert _move_blocked_starters([(1, LATE_NOSCAN)], late, ga, key, per_page) == 1
-    assert ga.moved[5] == 2.75
+    assert moved((w.EV_GO_BLOCK, 1, 0, 0)) == (0, None)
+    # when the event between was another goroutine's, G1 may have waited for B: its object
+    # (here in an older span, 20) goes before B's GCBegin
+    assert moved((w.EV_HEAP_OBJECT_ALLOC, 3, 3, 1), 20 * per_page) == (1, 2.75)
 
 
 def test_a_large_trigger_object_is_its_span_s_not_a_later_one_at_the_same_base():
