@@ -639,7 +639,8 @@ def _move_cycle_starters(late, ga: _GoAllocs, key, per_page: int) -> int:
 def _move_blocked_starters(start_blocks, late, ga: _GoAllocs, key, per_page: int) -> int:
     """Move the next allocation of each goroutine blocked in gcStart before the GCBegin of
     the last late cycle begun before it, unless that cycle began before the goroutine's
-    previous allocation; how many moved. An object in a span the goroutine allocated after
+    previous allocation or the goroutine ran between its block and that GCBegin; how many
+    moved. An object in a span the goroutine allocated after
     that GCBegin (and before it blocked) goes just after its span's SpanAlloc instead: the
     malloc paths take the slot (a fresh span's first, or a large span's object) before they
     check the trigger, so the goroutine, running on another P while the cycle began, made
