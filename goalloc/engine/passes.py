@@ -75,6 +75,12 @@ class Passes:
             return read_ahead(reader, vs, sweep), vs
         return self._validate_kept(vs, sweep), vs
 
+    def validating_kept(self) -> bool:
+        """Whether a pass that stops early should still let the kept chunks be validated to
+        the end (the later passes then reuse that validation; a streamed trace is validated
+        by every pass anyway)."""
+        return self.kept is not None and self.validated is None
+
     def _validate_kept(self, vs, sweep: bool):
         bads = []
         for chunk, bad in read_ahead(self.kept, vs, sweep):

@@ -354,9 +354,10 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
             chunk = passes.engine_kinds(chunk, forced, int(f[passes.FACT_REWRITES]))
             if stop_after is not None and chunk.start + chunk.n > stop_after + 1:
                 run_chunk(passes.head(chunk, stop_after + 1 - chunk.start))
-                for rest, bad in chunks:  # validated to the end, as a whole pass is (the
-                    if bad >= 0:  # validation is kept for the later passes)
-                        raise validate.anomaly_error(reader.path, rest, bad, vs)
+                if plans.validating_kept():  # validated to the end, for the later passes
+                    for rest, bad in chunks:
+                        if bad >= 0:
+                            raise validate.anomaly_error(reader.path, rest, bad, vs)
                 return eng  # the state right after event `stop_after`
             run_chunk(chunk)
             events += chunk.n

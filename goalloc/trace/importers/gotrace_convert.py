@@ -682,7 +682,7 @@ def _span_free(sid, ts, p, o, out, heap, ids, spans, tab, clk, cnt):
     dropped here."""
     did = -1
     if 0 <= sid < heap.nslots.shape[0]:  # else no span was ever there
-        if heap.replaced[sid] >= 0 and heap.replaced[sid] == clk.epoch[0]:
+        if heap.replaced[sid] == clk.epoch[0]:  # (-1: it replaced no live span)
             heap.replaced[sid] = -1
             cnt[C_LATE_SPAN_FREES] += 1
             return o
