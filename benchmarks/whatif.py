@@ -18,7 +18,8 @@ table compares goalloc's prediction with the real runs' mean and shows their own
 Limits are set from the GOGC=100 runs' mean peak of mapped-ready memory (total - released,
 what GOMEMLIMIT limits): 50, 70 and 90% of it, and one below the live heap (35%).
 
-Run: `.venv/bin/python benchmarks/whatif.py [--go 1.23] [--runs 3] [--markdown]`;
+Run: `.venv/bin/python benchmarks/whatif.py [--go 1.23] [--runs 3] [--work DIR]`; `--reuse DIR`
+predicts again from a kept set, `--survey DIR...` summarises the targets over several sets;
 tests/test_whatif.py runs the same and checks the issue's targets.
 """
 
@@ -213,6 +214,46 @@ def table(rows: list[Row]) -> str:
     return "\n".join([head] + [format_row(r) for r in rows])
 
 
+def targets(rows: list[Row]) -> dict:
+    """The issue's acceptance figures over one recording set (what tests/test_whatif.py
+    checks): name -> (figure, target, met). GOGC rows: mean and worst |error| of cycles, peak
+    in-use and mean goal; GOMEMLIMIT 50-90%: worst |error| of cycles and goal, worst GC CPU
+    difference in points; below the live heap: the highest modelled GC CPU share."""
+    gogc = [r for r in rows if r.memlimit is None]
+    limits = [r for r in rows if r.memlimit is not None and "below" not in r.setting]
+    below = [r for r in rows if "below" in r.setting]
+    out = {}
+    for key in ("cycles", "peak_inuse", "mean_goal"):
+        errs = [abs(r.error(key)) for r in gogc]
+        out[f"GOGC {key} mean"] = (statistics.fmean(errs), 0.10)
+        out[f"GOGC {key} worst"] = (max(errs), 0.20)
+    if limits:
+        out["limit cycles worst"] = (max(abs(r.error("cycles")) for r in limits), 0.25)
+        out["limit goal worst"] = (max(abs(r.error("mean_goal")) for r in limits), 0.10)
+        out["limit GC CPU worst (pt)"] = (max(abs(r.error("gc_cpu")) for r in limits), 0.10)
+    if below:
+        out["below-live GC CPU"] = (max(r.model["gc_cpu"] for r in below), 0.55)
+    return {k: (v, t, v <= t) for k, (v, t) in out.items()}
+
+
+def survey(dirs: list[Path], log=print) -> dict:
+    """`--reuse` over several recording sets (the runtime's runs differ from set to set):
+    each acceptance figure per set, and in how many sets it is met."""
+    per_set = {}
+    for d in dirs:
+        per_set[str(d)] = targets(reuse(d))
+        log(f"{d}: " + ", ".join(f"{k} {v * 100:.1f}{'' if ok else ' (miss)'}"
+                                  for k, (v, _, ok) in per_set[str(d)].items()))
+    names = list(next(iter(per_set.values()))) if per_set else []
+    summary = {}
+    for k in names:
+        vals = [t[k] for t in per_set.values() if k in t]
+        summary[k] = {"target": vals[0][1], "median": statistics.median(v for v, _, _ in vals),
+                      "worst": max(v for v, _, _ in vals), "met": sum(ok for _, _, ok in vals),
+                      "sets": len(vals)}
+    return summary
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--go", default="1.23", help="Go release to build and run with")
@@ -221,8 +262,18 @@ def main() -> int:
     ap.add_argument("--work", type=Path, help="keep recordings and real figures here")
     ap.add_argument("--reuse", type=Path, metavar="DIR",
                     help="predict again from DIR's recordings and real figures (no Go runs)")
+    ap.add_argument("--survey", type=Path, nargs="+", metavar="DIR",
+                    help="--reuse several recording sets and count, per acceptance figure, "
+                         "the sets that meet it")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
+    if args.survey:
+        print("\n| figure | target | median over sets | worst | sets meeting it |\n"
+              "|---|---|---|---|---|")
+        for k, v in survey(args.survey, log=lambda s: print(s, file=sys.stderr)).items():
+            print(f"| {k} | {v['target'] * 100:.0f} | {v['median'] * 100:.1f} | "
+                  f"{v['worst'] * 100:.1f} | {v['met']}/{v['sets']} |")
+        return 0
     if args.reuse:
         rows = reuse(args.reuse, log=print)
         print()

@@ -142,3 +142,25 @@ def test_validate_works_on_a_gogc_off_recording(tmp_path):
     fid = json.loads(r.stdout)["fidelity"]
     assert fid["recorded_cycles"] == 0 and fid["model_cycles"] == 0
     assert fid["targets"]["classes_error"]["ok"], fid["targets"]
+
+
+def test_targets_of_hand_made_rows():
+    """benchmarks/whatif.py targets (the survey's figures): errors worked by hand."""
+    def row(setting, gogc, limit, model, real):
+        r = whatif.Row("p", setting, gogc, limit,
+                       [whatif.Real(cycles=c, peak_inuse=100, peak_mapped=200,
+                                    mean_goal=50.0, gc_cpu=g) for c, g in real])
+        r.model = {"cycles": model[0], "peak_inuse": 100, "mean_goal": 50.0, "gc_cpu": model[1]}
+        return r
+
+    rows = [row("GOGC=100", 100, None, (11, 0.1), [(10, 0.1), (10, 0.1)]),  # cycles +10%
+            row("GOGC=50", 50, None, (14, 0.1), [(20, 0.1), (20, 0.1)]),  # -30%
+            row("GOMEMLIMIT=50%", 100, 100, (30, 0.30), [(20, 0.1), (20, 0.3)]),  # +50%, +10 pt
+            row("GOMEMLIMIT=35% (below live)", 100, 70, (9, 0.6), [(10, 0.2), (10, 0.2)])]
+    t = whatif.targets(rows)
+    assert t["GOGC cycles mean"][0] == pytest.approx(0.20)
+    assert t["GOGC cycles worst"] == (pytest.approx(0.30), 0.20, False)
+    assert t["GOGC peak_inuse worst"] == (0.0, 0.20, True)
+    assert t["limit cycles worst"][0] == pytest.approx(0.50)
+    assert t["limit GC CPU worst (pt)"][0] == pytest.approx(0.10)
+    assert t["below-live GC CPU"] == (0.6, 0.55, False)
