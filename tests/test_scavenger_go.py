@@ -52,8 +52,10 @@ KNOWN = {
                                             "494 ms 38 MiB of a 64 MiB heap)"),
     ("objects", "mean"): (PROGRAMS, SWEEP + " (means 0.1-3.1%; over 1% seen on server, "
                                             "limit and bursts)"),
-    ("unused", "worst"): (PROGRAMS, "1.0-3.1% at single samples, the first (0 ms: a 4-8 MiB "
-                                    "heap) or sweep timing; means 0.0-0.4%"),
+    ("unused", "worst"): (PROGRAMS, "1.0-2.8% at single samples: the first (0 ms: a 4-8 MiB "
+                                    "heap; Go 1.23 ~57 KiB, not isolated, since the "
+                                    "mcaches' uncounted objects were modelled) or sweep "
+                                    "timing; means 0.0-0.1%"),
     ("free", "worst"): (PROGRAMS, SWEEP + " (server 17-20%, limit 1.23 63%); where the "
                                           "scavenger is the cause: 16-24% (shrink 423 ms, "
                                           "bursts: one burst released ~20-40 MiB the model had "

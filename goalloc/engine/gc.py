@@ -123,6 +123,7 @@ from goalloc.engine.state import (
     TL_UNUSED,
     TLK_MARK_START,
     TLK_MARK_TERM,
+    TLK_METRIC,
 )
 from goalloc.jit import njit
 
@@ -131,16 +132,21 @@ GC_BACKGROUND_UTILIZATION = 0.25
 
 @njit(cache=True)
 def sample(s, kind, event):
-    """Append a timeline sample (the caller made room)."""
+    """Append a timeline sample (the caller made room). At a recorded runtime/metrics sample
+    (TLK_METRIC) objects are what metrics.Read would have read: without the allocations in
+    the mcaches' current spans (mcache.uncounted_bytes), which count as unused."""
     sc = s.sc
     n = sc[S_TL_N]
     tl = s.tl
     inuse = sc[S_PAGES_INUSE] * PAGE_SIZE
+    obj = sc[S_OBJ_BYTES]
+    if kind == TLK_METRIC:
+        obj -= mcache.uncounted_bytes(s)
     tl[n, TL_KIND] = kind
     tl[n, TL_TS] = sc[S_NOW]
     tl[n, TL_EVENT] = event
-    tl[n, TL_OBJ] = sc[S_OBJ_BYTES]
-    tl[n, TL_UNUSED] = inuse - sc[S_OBJ_BYTES]
+    tl[n, TL_OBJ] = obj
+    tl[n, TL_UNUSED] = inuse - obj
     tl[n, TL_FREE] = sc[S_PAGES_FREE] * PAGE_SIZE
     tl[n, TL_RELEASED] = sc[S_PAGES_RELEASED] * PAGE_SIZE
     tl[n, TL_HEAP_LIVE] = sc[S_HEAP_LIVE]

@@ -37,6 +37,7 @@ from goalloc.engine.state import (
     S_TB_HW,
     S_TB_NFREE,
     S_TINY_ALLOCS,
+    SP_ALLOC_BEFORE_CACHE,
     SP_ALLOCCOUNT,
     SP_ELEMSIZE,
     SP_FREEINDEX,
@@ -128,6 +129,7 @@ def refill(s, p, spc):
     sid = mcentral.cache_span(s, spc, p)
     s.sp[sid, SP_SWEEPGEN] = s.sc[S_SG] + 3
     s.sp[sid, SP_WHERE] = -2 - p
+    s.sp[sid, SP_ALLOC_BEFORE_CACHE] = s.sp[sid, SP_ALLOCCOUNT]
     s.mc[p, spc] = sid
     s.sc[S_HEAP_LIVE] += (s.sp[sid, SP_NPAGES] * PAGE_SIZE
                           - s.sp[sid, SP_ALLOCCOUNT] * s.sp[sid, SP_ELEMSIZE])
@@ -166,6 +168,26 @@ def release_all(s, p):
             mcentral.uncache_span(s, spc, sid)
             mc[p, spc] = -1
     _tb_drop(s, p)
+
+
+@njit(cache=True)
+def uncounted_bytes(s):
+    """Slot bytes allocated in spans the mcaches hold that the heap statistics have not
+    counted yet: refill and releaseAll add a span's allocCount - allocCountBeforeCache to
+    heapStats.smallAllocCount when they let it go, so runtime/metrics'
+    /memory/classes/heap/objects (heapStatsAggregate.inObjects) leaves out what the Ps have
+    allocated from their current spans, and /memory/classes/heap/unused has it instead.
+    Large objects are counted at allocation."""
+    n = 0
+    mc = s.mc
+    for p in range(mc.shape[0]):
+        for spc in range(mc.shape[1]):
+            sid = mc[p, spc]
+            if sid >= 0:
+                k = s.sp[sid, SP_ALLOCCOUNT] - s.sp[sid, SP_ALLOC_BEFORE_CACHE]
+                if k > 0:
+                    n += k * s.sp[sid, SP_ELEMSIZE]
+    return n
 
 
 @njit(cache=True)

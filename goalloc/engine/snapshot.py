@@ -466,6 +466,7 @@ def _cache_snapshot_spans(s, recs, fresh_event, fresh_p, fresh_spc, early_event,
             spanset.unlink(s, best)
             s.sp[best, S.SP_SWEEPGEN] = s.sc[S.S_SG] + 3  # as mcache.refill leaves it
             s.sp[best, S.SP_WHERE] = -2 - q
+            s.sp[best, S.SP_ALLOC_BEFORE_CACHE] = s.sp[best, S.SP_ALLOCCOUNT]
             s.mc[q, c] = best
             mcentral.havespan(s, best)  # allocCache at freeindex, as cacheSpan leaves it
             s.sc[S.S_HEAP_LIVE] += (s.sp[best, S.SP_NPAGES] * S.PAGE_SIZE

@@ -274,7 +274,8 @@ SP_WHERE = 10  # -1 nowhere, >= 0 mcentral set id, <= -2: cached by P (-2 - p)
 SP_REQ = 11  # large spans: requested size of the object
 SP_PREV = 12  # span set back link (O(1) removal by mheap.reclaim)
 SP_LIVE = 13  # slots holding an object that is not dead (slot utilisation)
-N_SP = 14
+SP_ALLOC_BEFORE_CACHE = 14  # allocCountBeforeCache: allocCount when an mcache last cached it
+N_SP = 15
 WHERE_NONE = -1
 
 # ---- object records (ob), by dense trace id ----------------------------------------------------
