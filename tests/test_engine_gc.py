@@ -106,6 +106,33 @@ def test_paced_sweeper_finishes_once_nothing_dead_is_left(tmp_path):
     assert r.spans_in_use == 2 and r.end.objects == 16 + 24
 
 
+def test_paced_sweeper_sweeps_the_dead_spans_the_recorded_frees_were_in(tmp_path):
+    # Cycle 2 finds object 0 (32 B, alone in its span) and object 2 (a 64 KiB large object)
+    # dead; object 1 (48 B) lives. The recording frees object 0 and its span (SpanFree: a
+    # sweeper that frees spans swept it), then a non-free event and a runtime/metrics sample,
+    # and object 2 only after it: the runtime had swept the 32 B span by the sample and not
+    # the large one. sweepone's order (span class 0, the large spans, first) would meet the
+    # count of one free with the large span; following the span object 0 was in, the sample
+    # has objects 48 (object 1) + 65536 (object 2, unswept). Without the SpanFree (cacheSpan
+    # swept the span and kept it) the count decides, and the large span goes first.
+    events = [ev(fmt.ALLOC, 0, 32, 0, NOSCAN), ev(fmt.ALLOC, 1, 48, 1, NOSCAN),
+              ev(fmt.ALLOC, 2, 64 << 10, 2, NOSCAN)]
+    events += [ev(fmt.GC_START, 1, ts=10), ev(fmt.GC_MARK_TERM, 1, ts=20),
+               ev(fmt.GC_START, 2, ts=30), ev(fmt.GC_MARK_TERM, 2, ts=40),
+               ev(fmt.FREE, 0, ts=50), ev(fmt.SPAN_FREE, 7, ts=51),
+               ev(fmt.STW_BEGIN, ts=1_000_050), ev(fmt.STW_END, ts=1_000_060),
+               dict(kind=fmt.METRIC, ts=1_000_070, p=0, id=0, aux=0, size=65584),
+               ev(fmt.FREE, 2, ts=2_000_000)]
+    for span_free, objects in ((True, 48 + (64 << 10)), (False, 32 + 48)):
+        evs = events if span_free else [e for e in events if e["kind"] != fmt.SPAN_FREE]
+        path = write_trace(tmp_path / f"t{span_free}.msgpack", evs,
+                           Header(gomaxprocs=1, frees="sweep"))
+        r = replay(path, Config(gc_mode="recorded", go_version="1.22"))
+        (m,) = [t for t in r.timeline if t.kind == "metric"]
+        assert m.objects == objects
+        assert r.end.objects == 48 and r.frees == 2
+
+
 def test_report_says_the_sweeper_is_paced(tmp_path):
     from goalloc.report.replay import header_rows
 

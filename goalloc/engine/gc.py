@@ -69,6 +69,7 @@ from goalloc.engine.state import (
     S_HEAP_LIVE,
     S_HEAP_MARKED,
     S_HEAP_SCAN,
+    S_LAST_FREE_SPAN,
     S_LAST_GC_TS,
     S_LAST_HEAP_GOAL,
     S_LAST_HEAP_INUSE,
@@ -286,6 +287,7 @@ def mark_term(s, event, ts, late):
     sc[S_FREES_BASE] = sc[S_FREES]  # sweep.paced counts this cycle's frees from here
     sc[S_REC_FREES] = 0
     sc[S_REC_SETTLED] = 0
+    sc[S_LAST_FREE_SPAN] = -1
     un = 1 - spanset.swept_idx(s)
     cnt = 0
     for spc in range(s.mc.shape[1]):
@@ -369,7 +371,9 @@ def dying_object(ob, sp, cs, cs_snap, pk_cs, sc, oid, sid, tspc):
     kernel's fast paths (a FREE event, a look-ahead death) all take this step."""
     spc = death_class(ob, sp, oid, sid, tspc)
     mspan.keep_peak_row(cs, cs_snap, pk_cs, sc[S_PEAK_ID], spc)
-    return object_death(ob, sc, cs, oid, spc)
+    b, slot = object_death(ob, sc, cs, oid, spc)
+    ob[oid, OB_SLOT] = sid  # where it died: a recorded SpanFree after its free (sweep.follow)
+    return b, slot
 
 
 @njit(cache=True, inline="always")
@@ -409,8 +413,9 @@ def free_object(s, oid, sweep_frees):
     sid = s.ob[oid, OB_SPAN]
     if sid < 0:
         s.sc[S_DEATHS] += 1
-        if sid == -2:  # a zero-size object
+        if sid == -2:  # a zero-size object (in no span: nothing for sweep.follow)
             s.ob[oid, OB_SPAN] = -1
+            s.ob[oid, OB_SLOT] = -1
         return
     b, dslot = dying_object(s.ob, s.sp, s.cs, s.cs_snap, s.pk_cs, s.sc, oid, sid,
                             s.prm[P_TINY_SPC])

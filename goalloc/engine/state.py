@@ -181,6 +181,7 @@ S_SCAV_READY = _sc()  # sweeping finished since the scavenger last parked (scave
 S_FREE_BYTES = _sc()  # slot bytes freed by sweeping (cumulative, /gc/heap/frees:bytes)
 S_REC_FREES = _sc()  # sweep.paced: frees the trace reported since the last mark termination
 S_REC_SETTLED = _sc()  # ... of them, those reported before the last event that was not a free
+S_LAST_FREE_SPAN = _sc()  # sweep.follow: the model span of the last reported free, -1 none
 S_FREES_BASE = _sc()  # S_FREES at the last mark termination
 S_DEATH_NEXT = _sc()  # the next of this chunk's look-ahead deaths to apply (engine/snapshot.py)
 # concurrent mark progress and the GC CPU limiter (engine/mark.py, engine/limiter.py, #15)
@@ -280,7 +281,7 @@ WHERE_NONE = -1
 
 # ---- object records (ob), by dense trace id ----------------------------------------------------
 OB_SPAN = 0  # -1 not live; -2 live zero-size object (zerobase)
-OB_SLOT = 1
+OB_SLOT = 1  # once dead (OB_SPAN -1): the span it died in (sweep.follow)
 OB_SIZE = 2  # requested size
 OB_TB = 3  # tiny block record, -1 if not tiny
 N_OB = 4

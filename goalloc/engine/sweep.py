@@ -68,10 +68,12 @@ from goalloc.engine.state import (
     SP_BASE,
     SP_ELEMSIZE,
     SP_FREEINDEX,
+    SP_INUSE,
     SP_NELEMS,
     SP_NPAGES,
     SP_SPC,
     SP_SWEEPGEN,
+    SP_WHERE,
 )
 from goalloc.jit import U0, njit, popcount64
 
@@ -304,6 +306,32 @@ def background(s, now):
         sc[S_BGSWEEP_T] = now
     else:
         sc[S_BGSWEEP_T] += k * per
+
+
+@njit(cache=True)
+def follow(s, sid):
+    """The recording freed a heap span (SpanFree) right after the frees of its objects, the
+    last of which the model has dead in span sid: a sweeper that frees spans (bgsweep's
+    sweepone, reclaim, or a proportional sweep; cacheSpan keeps what it sweeps) swept it by
+    now, so the model sweeps sid now if it is still unswept in an mcentral set. paced's count
+    alone would meet those frees in sweepone's order, span class 0 (every large object)
+    first, and free memory the runtime still counted as objects."""
+    sc = s.sc
+    sp = s.sp
+    if (sc[S_UNSWEPT] == 0 or sp[sid, SP_INUSE] != 1 or sp[sid, SP_SWEEPGEN] != sc[S_SG] - 2
+            or sp[sid, SP_WHERE] < 0):
+        return
+    now = sc[S_NOW]
+    prev = lk_background(s, now)
+    spanset.unlink(s, sid)
+    sc[S_LK_TS] = now + 1
+    npages = sp[sid, SP_NPAGES]
+    if sweep_and_place(s, sp[sid, SP_SPC], sid):
+        sc[S_RECLAIM_CREDIT] += npages  # as sweepone credits mheap.reclaim
+    foreground(s, prev)
+    sc[S_SWEPT_BG] += 1
+    if sc[S_UNSWEPT] == 0:
+        sc[S_SWEEP_DONE_TS] = now
 
 
 @njit(cache=True)
