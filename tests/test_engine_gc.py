@@ -114,7 +114,9 @@ def test_paced_sweeper_sweeps_the_dead_spans_the_recorded_frees_were_in(tmp_path
     # the large one. sweepone's order (span class 0, the large spans, first) would meet the
     # count of one free with the large span; following the span object 0 was in, the sample
     # has objects 48 (object 1) + 65536 (object 2, unswept). Without the SpanFree (cacheSpan
-    # swept the span and kept it) the count decides, and the large span goes first.
+    # swept the span and kept it) the count decides, and the large span goes first: 32 + 48
+    # (object 0 dead, its span unswept). With a live object 3 beside object 0 the model's span
+    # is not the empty one the runtime freed: the count decides too, 32 + 32 + 48.
     events = [ev(fmt.ALLOC, 0, 32, 0, NOSCAN), ev(fmt.ALLOC, 1, 48, 1, NOSCAN),
               ev(fmt.ALLOC, 2, 64 << 10, 2, NOSCAN)]
     events += [ev(fmt.GC_START, 1, ts=10), ev(fmt.GC_MARK_TERM, 1, ts=20),
@@ -123,14 +125,17 @@ def test_paced_sweeper_sweeps_the_dead_spans_the_recorded_frees_were_in(tmp_path
                ev(fmt.STW_BEGIN, ts=1_000_050), ev(fmt.STW_END, ts=1_000_060),
                dict(kind=fmt.METRIC, ts=1_000_070, p=0, id=0, aux=0, size=65584),
                ev(fmt.FREE, 2, ts=2_000_000)]
-    for span_free, objects in ((True, 48 + (64 << 10)), (False, 32 + 48)):
+    cases = [(True, False, 48 + (64 << 10)), (False, False, 32 + 48), (True, True, 32 + 32 + 48)]
+    for span_free, live3, objects in cases:
         evs = events if span_free else [e for e in events if e["kind"] != fmt.SPAN_FREE]
-        path = write_trace(tmp_path / f"t{span_free}.msgpack", evs,
+        if live3:
+            evs = evs[:1] + [ev(fmt.ALLOC, 3, 32, 0, NOSCAN)] + evs[1:]
+        path = write_trace(tmp_path / f"t{span_free}{live3}.msgpack", evs,
                            Header(gomaxprocs=1, frees="sweep"))
         r = replay(path, Config(gc_mode="recorded", go_version="1.22"))
         (m,) = [t for t in r.timeline if t.kind == "metric"]
         assert m.objects == objects
-        assert r.end.objects == 48 and r.frees == 2
+        assert r.end.objects == 48 + (32 if live3 else 0) and r.frees == 2
 
 
 def test_report_says_the_sweeper_is_paced(tmp_path):

@@ -52,7 +52,9 @@ KNOWN = {
     ("wide", "classes"): "spans per class at the end off by up to 5.8% (57 kept recordings "
                          "within 4.7%, then a CI run's 1.25 recording at 5.76%: +-1-2 spans in "
                          "a dozen small classes of ~330 spans, the same with the importer "
-                         "before 2026-12-04; placement history, as `multi`'s)",
+                         "before 2026-12-04; placement history, as `multi`'s; two kept "
+                         "recordings at 5.18% since the sweeper follows the spans the "
+                         "recording frees, 1.154% on average)",
     ("multi", "classes"): "4 busy Ps on 2 cores: spans per class at the end off by up to 6.7% "
                           "(3 of 158 recordings over 5%; 350-480 spans: +-1 span in a "
                           "dozen classes, placement history)",

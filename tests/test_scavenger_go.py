@@ -43,7 +43,7 @@ PACER_MEAN = 0.10
 SWEEP = ("single samples taken while the runtime sweeps: the model's paced sweeper has freed "
          "spans the runtime still counts as objects, or the reverse, and free mirrors it "
          "(since the sweeper follows the spans the recording frees, 2026-12-04: objects worst "
-         "up to 13.6% on server, 10% on limit, over 15-16 kept recordings each)")
+         "up to 2.6% on server, 10% on limit, over 15-17 kept recordings each)")
 SHRINK = ("free and released means of the shrinking heap and the large-object bursts sit at "
           "the 5% target and vary run to run: 4.6-6.3% in this session's runs (2026-12-02; "
           "within 5% the session before). Shrink on 1.23 gave 5.1/6.3% with and without the "

@@ -217,6 +217,7 @@ class EngineArrays:
         pp = np.zeros((nprocs, S.N_PP), np.int64)
         pp[:, S.PP_TINY] = -1
         pp[:, S.PP_PC_BASE] = -1
+        pp[:, S.PP_LAST_FREE_SPAN] = -1
         a["pp"] = pp
         a["pcache"] = np.zeros(nprocs, np.uint64)
         a["mc"] = np.full((nprocs, nspc), -1, np.int64)

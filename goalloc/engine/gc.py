@@ -58,6 +58,7 @@ from goalloc.engine.state import (
     P_TINY_SPC,
     PAGE_SIZE,
     PP_FLUSH_PENDING,
+    PP_LAST_FREE_SPAN,
     S_BGSWEEP_T,
     S_CYCLE_GOAL,
     S_CYCLE_HEAP_SCAN,
@@ -69,7 +70,6 @@ from goalloc.engine.state import (
     S_HEAP_LIVE,
     S_HEAP_MARKED,
     S_HEAP_SCAN,
-    S_LAST_FREE_SPAN,
     S_LAST_GC_TS,
     S_LAST_HEAP_GOAL,
     S_LAST_HEAP_INUSE,
@@ -287,7 +287,7 @@ def mark_term(s, event, ts, late):
     sc[S_FREES_BASE] = sc[S_FREES]  # sweep.paced counts this cycle's frees from here
     sc[S_REC_FREES] = 0
     sc[S_REC_SETTLED] = 0
-    sc[S_LAST_FREE_SPAN] = -1
+    s.pp[:, PP_LAST_FREE_SPAN] = -1
     un = 1 - spanset.swept_idx(s)
     cnt = 0
     for spc in range(s.mc.shape[1]):

@@ -47,6 +47,7 @@ from goalloc.engine.state import (
     P_TINY_SPC,
     PAGE_SIZE,
     PP_FLUSH_PENDING,
+    PP_LAST_FREE_SPAN,
     PP_TINY,
     S_ALLOC_SCAN,
     S_CUR_P,
@@ -57,7 +58,6 @@ from goalloc.engine.state import (
     S_FREES_BASE,
     S_HEAP_LIVE,
     S_INIT,
-    S_LAST_FREE_SPAN,
     S_LIVE_SLOT_BYTES,
     S_LK_N,
     S_MAPPED_CHUNKS,
@@ -335,13 +335,14 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, de
             if k == FREE:
                 sc[S_REC_FREES] += 1  # the runtime's sweepers freed one more object by now
                 o = ids[i]
-                # dead already (look-ahead): the span it died in, for a SpanFree next
-                sc[S_LAST_FREE_SPAN] = (ob[o, OB_SLOT] if o < n_ob and ob[o, OB_SPAN] == -1
-                                        else -1)
+                # dead already (look-ahead): the span it died in, for a SpanFree next on
+                # this P (the sweeper that frees a span reports it on its own P)
+                pp[pi, PP_LAST_FREE_SPAN] = (ob[o, OB_SLOT] if o < n_ob and ob[o, OB_SPAN] == -1
+                                             else -1)
             else:
-                if k == SPAN_FREE and sc[S_LAST_FREE_SPAN] >= 0:
-                    sweep.follow(s, sc[S_LAST_FREE_SPAN])  # the span those frees emptied
-                sc[S_LAST_FREE_SPAN] = -1
+                if k == SPAN_FREE and pp[pi, PP_LAST_FREE_SPAN] >= 0:
+                    sweep.follow(s, pp[pi, PP_LAST_FREE_SPAN])  # the span those frees emptied
+                pp[pi, PP_LAST_FREE_SPAN] = -1
                 # keep the model's sweepers up with the count of frees reported before the
                 # previous event that was not a free (sweep.paced says why not up to the last
                 # one), and finish sweeping once nothing dead is left unswept

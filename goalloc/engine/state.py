@@ -181,7 +181,6 @@ S_SCAV_READY = _sc()  # sweeping finished since the scavenger last parked (scave
 S_FREE_BYTES = _sc()  # slot bytes freed by sweeping (cumulative, /gc/heap/frees:bytes)
 S_REC_FREES = _sc()  # sweep.paced: frees the trace reported since the last mark termination
 S_REC_SETTLED = _sc()  # ... of them, those reported before the last event that was not a free
-S_LAST_FREE_SPAN = _sc()  # sweep.follow: the model span of the last reported free, -1 none
 S_FREES_BASE = _sc()  # S_FREES at the last mark termination
 S_DEATH_NEXT = _sc()  # the next of this chunk's look-ahead deaths to apply (engine/snapshot.py)
 # concurrent mark progress and the GC CPU limiter (engine/mark.py, engine/limiter.py, #15)
@@ -300,7 +299,8 @@ PP_TINY_OFF = 1  # mcache.tinyoffset
 PP_PC_BASE = 2  # page cache window base page, -1 none
 PP_MSPANC = 3  # mspancache.len: free mspan structs cached by the P (issue #6, engine/locks.py)
 PP_FLUSH_PENDING = 4  # 1: the last mark termination left this P's mcache stale (gc.mark_term)
-N_PP = 5
+PP_LAST_FREE_SPAN = 5  # sweep.follow: the model span of the last free reported on this P, -1
+N_PP = 6
 
 # ---- per span class stats (cs) -----------------------------------------------------------------
 CS_SPANS = 0  # in-use spans

@@ -69,6 +69,7 @@ from goalloc.engine.state import (
     SP_ELEMSIZE,
     SP_FREEINDEX,
     SP_INUSE,
+    SP_LIVE,
     SP_NELEMS,
     SP_NPAGES,
     SP_SPC,
@@ -319,7 +320,7 @@ def follow(s, sid):
     sc = s.sc
     sp = s.sp
     if (sc[S_UNSWEPT] == 0 or sp[sid, SP_INUSE] != 1 or sp[sid, SP_SWEEPGEN] != sc[S_SG] - 2
-            or sp[sid, SP_WHERE] < 0):
+            or sp[sid, SP_WHERE] < 0 or sp[sid, SP_LIVE] != 0):
         return
     now = sc[S_NOW]
     prev = lk_background(s, now)
