@@ -311,12 +311,13 @@ def background(s, now):
 
 @njit(cache=True)
 def follow(s, sid):
-    """The recording freed a heap span (SpanFree) right after the frees of its objects, the
-    last of which the model has dead in span sid: a sweeper that frees spans (bgsweep's
-    sweepone, reclaim, or a proportional sweep; cacheSpan keeps what it sweeps) swept it by
-    now, so the model sweeps sid now if it is still unswept in an mcentral set. paced's count
-    alone would meet those frees in sweepone's order, span class 0 (every large object)
-    first, and free memory the runtime still counted as objects."""
+    """The recording freed a heap span (SpanFree) right after frees on the same P, the last
+    of which the model has dead in span sid: a sweeper that frees spans (bgsweep's sweepone,
+    reclaim, or a proportional sweep; cacheSpan keeps what it sweeps) swept it by now, so the
+    model sweeps sid now if it is empty in the model too (else the layouts differ there and
+    it is not the span the runtime freed) and still unswept in an mcentral set. paced's
+    count alone would meet those frees in sweepone's order, span class 0 (every large
+    object) first, and free memory the runtime still counted as objects."""
     sc = s.sc
     sp = s.sp
     if (sc[S_UNSWEPT] == 0 or sp[sid, SP_INUSE] != 1 or sp[sid, SP_SWEEPGEN] != sc[S_SG] - 2
