@@ -320,8 +320,8 @@ def follow(s, sid):
     object) first, and free memory the runtime still counted as objects."""
     sc = s.sc
     sp = s.sp
-    if (sc[S_UNSWEPT] == 0 or sp[sid, SP_INUSE] != 1 or sp[sid, SP_SWEEPGEN] != sc[S_SG] - 2
-            or sp[sid, SP_WHERE] < 0 or sp[sid, SP_LIVE] != 0):
+    if (sp[sid, SP_INUSE] != 1 or sp[sid, SP_WHERE] < 0 or not needs_sweep(s, sid)
+            or sp[sid, SP_LIVE] != 0):
         return
     now = sc[S_NOW]
     prev = lk_background(s, now)
@@ -331,9 +331,7 @@ def follow(s, sid):
     if sweep_and_place(s, sp[sid, SP_SPC], sid):
         sc[S_RECLAIM_CREDIT] += npages  # as sweepone credits mheap.reclaim
     foreground(s, prev)
-    sc[S_SWEPT_BG] += 1
-    if sc[S_UNSWEPT] == 0:
-        sc[S_SWEEP_DONE_TS] = now
+    sc[S_SWEPT_BG] += 1  # (spanset.unlink notes when the last unswept span went)
 
 
 @njit(cache=True)
