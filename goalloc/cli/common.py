@@ -46,7 +46,7 @@ def progress_for(label: str, total: int | None, *, min_seconds: float = 1.0):
 _IMPORT_FACTS = ("events", "lines", "live_at_end", "generations", "gomaxprocs", "go_events",
                  "trace_events", "frees_without_p", "time_markers", "go_version",
                  "go_version_source", "beyond_inline_marks", "tracer_buffers",
-                 "tracer_buffer_bytes", "metric_samples")
+                 "tracer_buffer_bytes", "metric_samples", "mark_cpu", "mark_cycles")
 # Notes that say how a Go trace was read faithfully (docs/importers.md).
 _IMPORT_ADJUSTED = ("tiny_allocs_in_block", "trigger_allocs_moved", "large_allocs_moved",
                     "late_mcache_flushes", "idle_p_flushes")
@@ -71,6 +71,11 @@ def echo_import_summary(out, notes: dict, *, err: bool = False) -> None:
              f"events in {notes['generations']:,} generations, GOMAXPROCS {notes['gomaxprocs']}")
     if notes.get("go_version"):
         line(f"Go release: {notes['go_version']} ({notes.get('go_version_source')})")
+    if notes.get("mark_cpu"):
+        mc = notes["mark_cpu"]
+        line(f"mark CPU over {mc['cycles']:,} cycles (gctrace's assist/background/idle): "
+             f"{mc['assist_ns'] / 1e6:.1f}/{mc['background_ns'] / 1e6:.1f}/"
+             f"{mc['idle_ns'] / 1e6:.1f} ms in {mc['wall_ns'] / 1e6:.1f} ms of marking")
     adjusted = [k for k in _IMPORT_ADJUSTED if notes.get(k)]
     if adjusted:
         line("read as the runtime ran: " + listing(adjusted))

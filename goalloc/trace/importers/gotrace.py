@@ -43,6 +43,7 @@ from goalloc.trace.addrmap import EMPTY, AddrMap
 from goalloc.trace.header import Header
 from goalloc.trace.importers import gotrace_convert as cv
 from goalloc.trace.importers import gotrace_wire as w
+from goalloc.trace.importers.gomark import MarkCpu
 from goalloc.trace.importers.gometrics import MetricLog
 from goalloc.trace.sites import SiteTable
 from goalloc.trace.writer import Writer
@@ -270,6 +271,7 @@ class _State:
         self.gomaxprocs = 1
         self.sites = SiteTable("go-type")  # attribution table over all generations (#17)
         self.metrics = MetricLog()  # trace.Log metric samples (#20)
+        self.mark = MarkCpu()  # mark workers' and assists' time per GC cycle (gomark.py)
 
     def m_idx(self, m: int) -> int:
         idx = self.m_index.get(m)
@@ -503,9 +505,7 @@ class _GoAllocs:
 
     @classmethod
     def of_generation(cls, order, typ, mm, a1, a2, a3, t_ptr, st) -> _GoAllocs:
-        status = np.flatnonzero((typ == w.EV_GO_STATUS) | (typ == w.EV_GO_STATUS_STACK))
-        m_of = np.array([st.m_idx(int(m) & 0xFFFF_FFFF_FFFF_FFFF) for m in a2[status]],
-                        np.int64)
+        status, m_of = _status_ms(typ, a2, st)
         if st.cur_g.shape[0] < len(st.m_index):
             st.cur_g = _grow(st.cur_g, len(st.m_index), -1)
         g_of, at = _running_g(order, typ, mm, a1, a3, status, m_of, st.cur_g)
@@ -784,6 +784,14 @@ def _at_span_bases(order, typ, a1, a3, per_page):
     return ev[:k].copy(), base[:k].copy(), pos[:k].copy()
 
 
+def _status_ms(typ, a2, st: _State) -> tuple[np.ndarray, np.ndarray]:
+    """The GoStatus events of a generation and the M (index) each names: where the goroutine
+    runs when the generation starts."""
+    status = np.flatnonzero((typ == w.EV_GO_STATUS) | (typ == w.EV_GO_STATUS_STACK))
+    m_of = np.array([st.m_idx(int(m) & 0xFFFF_FFFF_FFFF_FFFF) for m in a2[status]], np.int64)
+    return status, m_of
+
+
 @kernel
 def _running_g(order, typ, mm, a1, a3, status, m_of, cur):
     """The goroutine running on each event's M when it happened (-1: none known), following
@@ -832,6 +840,11 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, writer_fo
     st.ensure_pages(_pages_reached(ev, path, gen_off))
     st.lowest_span_page = _lowest_span_page(ev, st.lowest_span_page)
     order = _merge_order(ev, st, gc, t_ptr, page_size // align)
+    label_ids = np.unique(a1[typ == w.EV_GO_LABEL])
+    status, m_of = _status_ms(typ, a2, st)
+    st.mark.generation(typ, key, mm, a1, a3, order, status, m_of,
+                       _strings(strings, label_ids, path) if label_ids.size else {},
+                       len(st.m_index))
     if st.writer is None:
         _first_generation_facts(st, ev, pmax, strings)
     if st.fl_head is None:
@@ -1084,7 +1097,7 @@ def _merge_order(ev: tuple, st: _State, gc: _GcStacks, t_ptr, per_page: int) -> 
         return np.zeros(0, np.int64)
     kmin = int(key.min())
     if st.t0 is None:  # the first event written is at 0 (P changes are not written)
-        shown = (typ > w.EV_PROC_STATUS) & ~np.isin(typ, w.GO_EVENTS)
+        shown = (typ > w.EV_PROC_STATUS) & ~np.isin(typ, w.SCHED_ONLY)
         st.t0 = int(key[shown].min()) if shown.any() else kmin
     order = np.argsort(_sort_keys(typ, key, kmin), kind="stable")
     order = _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gc.gcb, gc.funcs,
@@ -1354,6 +1367,10 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
                 if progress is not None:
                     progress(done)
             _wait_write(st)
+            mark = st.mark.summary()
+            if mark is not None:
+                st.writer.header.source["mark_cpu"] = mark
+                st.writer.set_header(st.writer.header)
             if len(st.sites):
                 st.writer.header.sites = st.sites.sites
                 st.writer.set_header(st.writer.header)
@@ -1465,4 +1482,8 @@ def _report(st: _State) -> dict:
         "tiny_allocs_without_block": int(c[cv.C_TINY_NO_BLOCK]),
         "metric_samples": st.metrics.groups,
         "metric_records_unread": st.metrics.bad,
+        "mark_cpu": st.mark.summary(),
+        # per cycle marked wholly inside the trace: [GC seq, wall, background, idle, assist]
+        # ns (gomark.R_*), gctrace's "assist/background/idle ms cpu"
+        "mark_cycles": st.mark.cycles().tolist(),
     }

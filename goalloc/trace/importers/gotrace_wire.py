@@ -56,8 +56,12 @@ EV_STW_BEGIN = 26
 EV_STW_END = 27
 EV_GC_BEGIN = 29
 EV_GC_END = 30
+EV_GC_MARK_ASSIST_ACTIVE = 34  # [dt, g]: at a generation's start, g is in an assist
+EV_GC_MARK_ASSIST_BEGIN = 35
+EV_GC_MARK_ASSIST_END = 36
 EV_HEAP_ALLOC = 37
 EV_HEAP_GOAL = 38
+EV_GO_LABEL = 39  # [dt, label string]: traceGoStart's mark worker mode
 EV_USER_LOG = 44  # [dt, task, category string, message string, stack]
 EV_EXPERIMENTAL_BATCH = 49
 EV_SYNC = 50  # Go 1.25
@@ -118,7 +122,12 @@ GO_EVENTS = (EV_GO_START, EV_GO_DESTROY, EV_GO_STOP, EV_GO_BLOCK, EV_GO_STATUS, 
 # Events the importer keeps (the rest are decoded only to step over them).
 KEPT = (EV_PROCS_CHANGE, EV_PROC_START, EV_PROC_STOP, EV_PROC_STEAL, EV_PROC_STATUS,
         EV_STW_BEGIN, EV_STW_END, EV_GC_BEGIN, EV_GC_END, EV_HEAP_ALLOC, EV_HEAP_GOAL,
-        EV_USER_LOG, *GO_EVENTS, *range(EV_SPAN, EV_GOROUTINE_STACK_FREE + 1))
+        EV_USER_LOG, *GO_EVENTS, *range(EV_SPAN, EV_GOROUTINE_STACK_FREE + 1),
+        # mark CPU per cycle (gomark.py): worker labels and assists
+        EV_GO_LABEL, EV_GC_MARK_ASSIST_ACTIVE, EV_GC_MARK_ASSIST_BEGIN, EV_GC_MARK_ASSIST_END)
+# Kept events that only say how the scheduler ran (no goalloc row comes of them).
+SCHED_ONLY = (*GO_EVENTS, EV_GO_LABEL, EV_GC_MARK_ASSIST_ACTIVE, EV_GC_MARK_ASSIST_BEGIN,
+              EV_GC_MARK_ASSIST_END)
 
 
 def nargs_table(version: int) -> np.ndarray:

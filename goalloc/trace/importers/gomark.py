@@ -1,0 +1,232 @@
+"""Mark CPU per GC cycle as the runtime's gctrace counts it (mgc.go gcMarkTermination: assist,
+background and idle mark time; Go 1.23-1.27, the 1.22+ tracer), read from an execution
+trace's scheduling events.
+
+The mark workers are the goroutines whose runs start with a GoLabel: traceGoStart labels each
+run of gcBgMarkWorker with its gcMarkWorkerMode ("GC (dedicated)", "GC (fractional)",
+"GC (idle)"). Their running time between GCBegin and GCEnd is background mark time
+(dedicated and fractional: gctrace's middle figure) or idle mark time. An assist is the time
+its goroutine runs between GCMarkAssistBegin and GCMarkAssistEnd: gcAssistAlloc traces the
+range around its retries and gcParkAssist, while its assistTime counts only gcAssistAlloc1's
+own time, so a parked assist (the goroutine is not running) is left out, as there.
+
+Why the model needs it (engine/mark.py): at GOMAXPROCS=2 the runtime has no dedicated worker,
+only fractional ones, which run when their P passes through the scheduler; a busy P's worker
+may get a fifth of its 25% while assists do the rest, and endCycle's cons/mark counts assist
+and idle time. The recording's own figures say how much each party marked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from goalloc.jit import kernel
+from goalloc.trace.addrmap import AddrMap, map_get, map_insert, map_remove
+from goalloc.trace.importers import gotrace_wire as w
+
+# run modes of an M's goroutine (MarkCpu.m_mode)
+MUTATOR = 0
+BACKGROUND = 1  # gcMarkWorkerDedicatedMode, gcMarkWorkerFractionalMode
+IDLE = 2  # gcMarkWorkerIdleMode
+LABELS = {"GC (dedicated)": BACKGROUND, "GC (fractional)": BACKGROUND, "GC (idle)": IDLE}
+
+# MarkCpu.cy: the cycle being marked
+CY_ACTIVE = 0
+CY_SEQ = 1
+CY_BEGIN = 2
+CY_BG = 3
+CY_IDLE = 4
+CY_ASSIST = 5
+N_CY = 6
+
+# rows of `account`'s output: a cycle whose GCBegin and GCEnd the trace holds
+R_SEQ = 0
+R_WALL = 1  # GCBegin to GCEnd, ns
+R_BG = 2
+R_IDLE = 3
+R_ASSIST = 4
+N_ROW = 5
+
+# the trace events `account` reads (gotrace_wire.KEPT keeps them)
+EVENTS = (w.EV_GO_LABEL, w.EV_GC_MARK_ASSIST_ACTIVE, w.EV_GC_MARK_ASSIST_BEGIN,
+          w.EV_GC_MARK_ASSIST_END)
+
+
+class MarkCpu:
+    """What `account` carries from one generation to the next, and the cycles' rows."""
+
+    def __init__(self):
+        self.m_g = np.full(16, -1, np.int64)  # goroutine running on each M (by M index)
+        self.m_mode = np.zeros(16, np.int64)  # its run's mode (MUTATOR, BACKGROUND, IDLE)
+        self.m_t = np.zeros(16, np.int64)  # when its run started (ns)
+        self.cy = np.zeros(N_CY, np.int64)
+        self.assists = AddrMap(6)  # goroutine -> dense id of a goroutine inside an assist
+        self.since = np.full(64, -1, np.int64)  # by dense id: running since (ns), -1: not
+        self.rows: list[np.ndarray] = []
+
+    def generation(self, typ, key, mm, a1, a3, order, status, m_of, labels: dict[int, str],
+                   n_ms: int) -> None:
+        """Account one generation's events (in merge order); `status`, `m_of`: its GoStatus
+        events and the M each names; `labels`: its GoLabel string ids and texts."""
+        if n_ms > self.m_g.shape[0]:
+            grow = n_ms - self.m_g.shape[0]
+            self.m_g = np.concatenate([self.m_g, np.full(grow, -1, np.int64)])
+            self.m_mode = np.concatenate([self.m_mode, np.zeros(grow, np.int64)])
+            self.m_t = np.concatenate([self.m_t, np.zeros(grow, np.int64)])
+        begins = int(np.count_nonzero((typ == w.EV_GC_MARK_ASSIST_BEGIN)
+                                      | (typ == w.EV_GC_MARK_ASSIST_ACTIVE)))
+        m = self.assists
+        if m.needs_grow(begins):
+            m.grow(begins)
+        need = int(m.ctr[3]) + begins + 1
+        if need > self.since.shape[0]:
+            self.since = np.concatenate([self.since,
+                                         np.full(need - self.since.shape[0], -1, np.int64)])
+        ids = np.array(sorted(labels), np.int64)
+        modes = np.array([LABELS.get(labels[i], MUTATOR) for i in ids.tolist()], np.int64)
+        out = np.zeros((int(np.count_nonzero(typ == w.EV_GC_END)), N_ROW), np.int64)
+        n = account(order, typ, key, mm, a1, a3, status, m_of, ids, modes, self.m_g, self.m_mode, self.m_t,
+                    self.cy, m.keys, m.vals, m.free_ids, m.ctr, self.since, out)
+        if n:
+            self.rows.append(out[:n])
+
+    def cycles(self) -> np.ndarray:
+        """Rows (R_*) of the cycles marked wholly inside the trace, in order."""
+        return np.concatenate(self.rows) if self.rows else np.zeros((0, N_ROW), np.int64)
+
+    def summary(self) -> dict | None:
+        """The header's `mark_cpu`: the pooled figures of the cycles marked wholly inside the
+        trace (None: none was)."""
+        rows = self.cycles()
+        if not rows.shape[0]:
+            return None
+        tot = rows.sum(axis=0)
+        return {"cycles": int(rows.shape[0]), "wall_ns": int(tot[R_WALL]),
+                "background_ns": int(tot[R_BG]), "idle_ns": int(tot[R_IDLE]),
+                "assist_ns": int(tot[R_ASSIST])}
+
+
+@kernel(inline="always")
+def _add(cy, col, t0, t1):
+    """Mark time t0..t1 to the cycle being marked (its part after GCBegin)."""
+    if cy[CY_ACTIVE] != 0:
+        if t0 < cy[CY_BEGIN]:
+            t0 = cy[CY_BEGIN]
+        if t1 > t0:
+            cy[col] += t1 - t0
+
+
+@kernel(inline="always")
+def _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since):
+    """M m's goroutine stops running at ts: its worker time, or its assist's, is counted."""
+    g = m_g[m]
+    if g < 0:
+        return
+    mode = m_mode[m]
+    if mode == BACKGROUND:
+        _add(cy, CY_BG, m_t[m], ts)
+    elif mode == IDLE:
+        _add(cy, CY_IDLE, m_t[m], ts)
+    aid = map_get(akeys, avals, g)
+    if aid >= 0 and since[aid] >= 0:
+        _add(cy, CY_ASSIST, since[aid], ts)
+        since[aid] = -1
+    m_g[m] = -1
+    m_mode[m] = MUTATOR
+
+
+@kernel
+def account(order, typ, key, mm, a1, a3, status, m_of, label_ids, label_modes, m_g, m_mode,
+            m_t, cy, akeys, avals, afree, actr, since, out):
+    """Walk one generation's events in merge order; rows of the cycles that end in it go to
+    `out`, their count is returned. The M of an event is its batch's (mm), but a GoStatus
+    names the M its goroutine runs on (m_of): at the trace's start that is how a goroutine
+    already running is known (a worker's mode only from its next run's label)."""
+    n = 0
+    for i in range(order.shape[0]):
+        j = order[i]
+        t = typ[j]
+        m = mm[j]
+        ts = key[j]
+        if t == w.EV_GO_START or t == w.EV_GO_SWITCH or t == w.EV_GO_SWITCH_DESTROY:
+            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since)
+            g = a1[j]
+            m_g[m] = g
+            m_t[m] = ts
+            aid = map_get(akeys, avals, g)
+            if aid >= 0:
+                since[aid] = ts  # back from gcParkAssist: the assist goes on
+        elif t == w.EV_GO_STATUS or t == w.EV_GO_STATUS_STACK:
+            sm = m_of[np.searchsorted(status, j)]
+            g = a1[j]
+            if a3[j] == w.GO_RUNNING and 0 <= sm < m_g.shape[0] and m_g[sm] != g:
+                _stop_run(sm, ts, m_g, m_mode, m_t, cy, akeys, avals, since)
+                m_g[sm] = g
+                m_t[sm] = ts
+                aid = map_get(akeys, avals, g)
+                if aid >= 0 and since[aid] < 0:
+                    since[aid] = ts
+        elif t == w.EV_GO_STOP or t == w.EV_GO_BLOCK or t == w.EV_GO_DESTROY:
+            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since)
+        elif t == w.EV_GO_LABEL:
+            k = np.searchsorted(label_ids, a1[j])
+            if k < label_ids.shape[0] and label_ids[k] == a1[j] and m_g[m] >= 0:
+                m_mode[m] = label_modes[k]
+        elif t == w.EV_GC_MARK_ASSIST_BEGIN:
+            g = m_g[m]
+            if g >= 0:
+                aid = map_get(akeys, avals, g)
+                if aid < 0:
+                    aid, _old = map_insert(akeys, avals, afree, actr, g)
+                since[aid] = ts
+        elif t == w.EV_GC_MARK_ASSIST_ACTIVE:  # at a generation's start: g is in an assist
+            g = a1[j]
+            aid = map_get(akeys, avals, g)
+            if aid < 0:
+                aid, _old = map_insert(akeys, avals, afree, actr, g)
+                since[aid] = -1
+                for k in range(m_g.shape[0]):
+                    if m_g[k] == g:
+                        since[aid] = ts
+        elif t == w.EV_GC_MARK_ASSIST_END:
+            g = m_g[m]
+            if g >= 0:
+                aid = map_get(akeys, avals, g)
+                if aid >= 0:
+                    if since[aid] >= 0:
+                        _add(cy, CY_ASSIST, since[aid], ts)
+                    since[aid] = -1
+                    map_remove(akeys, avals, afree, actr, g)
+        elif t == w.EV_STW_BEGIN:
+            # the mark's last worker (or assist) runs gcMarkDone, and its goroutine stops the
+            # world for mark termination: not mark work (gcBgMarkWorker's duration ends
+            # before it; gcMarkDone's forEachP before the stop is not traced and stays in)
+            g = m_g[m]
+            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since)
+            m_g[m] = g  # still running (on the world it stopped), but not marking
+        elif t == w.EV_GC_BEGIN:
+            cy[CY_ACTIVE] = 1
+            cy[CY_SEQ] = a1[j]
+            cy[CY_BEGIN] = ts
+            cy[CY_BG] = 0
+            cy[CY_IDLE] = 0
+            cy[CY_ASSIST] = 0
+        elif t == w.EV_GC_END:
+            if cy[CY_ACTIVE] != 0:
+                # runs still going (mark termination stopped the world: none should be)
+                for k in range(m_g.shape[0]):
+                    if m_g[k] >= 0 and m_mode[k] == BACKGROUND:
+                        _add(cy, CY_BG, m_t[k], ts)
+                        m_t[k] = ts
+                    elif m_g[k] >= 0 and m_mode[k] == IDLE:
+                        _add(cy, CY_IDLE, m_t[k], ts)
+                        m_t[k] = ts
+                if n < out.shape[0]:
+                    out[n, R_SEQ] = cy[CY_SEQ]
+                    out[n, R_WALL] = ts - cy[CY_BEGIN]
+                    out[n, R_BG] = cy[CY_BG]
+                    out[n, R_IDLE] = cy[CY_IDLE]
+                    out[n, R_ASSIST] = cy[CY_ASSIST]
+                    n += 1
+            cy[CY_ACTIVE] = 0
+    return n

@@ -1,0 +1,77 @@
+"""The Go importer's mark CPU per cycle (trace/importers/gomark.py) on hand-made event
+sequences: the expected figures are worked out from the events by hand (gctrace's
+assist/background/idle split; parked assists and time after the mark termination stop left
+out). tests/test_go_releases.py checks the same against the runtime's gctrace."""
+
+import numpy as np
+
+from goalloc.trace.importers import gomark
+from goalloc.trace.importers import gotrace_wire as w
+
+LABELS = {100: "GC (fractional)", 101: "GC (idle)", 102: "GC (dedicated)", 103: "other"}
+
+
+def run(events, mark=None, status=()):
+    """events: (type, ts, M index, a1[, a3]) in merge order; returns the MarkCpu and its rows
+    in ms-free integers (ns)."""
+    mark = mark or gomark.MarkCpu()
+    typ = np.array([e[0] for e in events], np.int64)
+    key = np.array([e[1] for e in events], np.int64)
+    mm = np.array([e[2] for e in events], np.int64)
+    a1 = np.array([e[3] for e in events], np.int64)
+    a3 = np.array([e[4] if len(e) > 4 else 0 for e in events], np.int64)
+    st = np.array([i for i, _m in status], np.int64)
+    m_of = np.array([m for _i, m in status], np.int64)
+    mark.generation(typ, key, mm, a1, a3, np.arange(len(events)), st, m_of, LABELS, 2)
+    return mark
+
+
+def test_workers_assists_and_the_stop():
+    ev = [
+        (w.EV_GC_BEGIN, 0, 0, 1),
+        (w.EV_GO_START, 10, 0, 5), (w.EV_GO_LABEL, 10, 0, 100),  # fractional worker
+        (w.EV_GO_START, 20, 1, 7),  # a mutator
+        (w.EV_GC_MARK_ASSIST_BEGIN, 25, 1, 0),
+        (w.EV_GO_BLOCK, 35, 1, 0),  # parked in the assist: not assist time
+        (w.EV_GO_BLOCK, 40, 0, 0),  # the worker parks: 30 ns of background
+        (w.EV_GO_START, 50, 0, 7),  # the assist goes on, on another M
+        (w.EV_GC_MARK_ASSIST_END, 60, 0, 0),  # 10 + 10 ns of assist
+        (w.EV_GO_START, 70, 1, 9), (w.EV_GO_LABEL, 70, 1, 101),  # idle worker
+        (w.EV_STW_BEGIN, 90, 1, 0),  # it ends the mark and stops the world: 20 ns of idle
+        (w.EV_GC_END, 100, 1, 1),
+        (w.EV_GO_BLOCK, 120, 1, 0),
+    ]
+    rows = run(ev).cycles()
+    assert rows.tolist() == [[1, 100, 30, 20, 20]]
+
+
+def test_only_cycles_marked_inside_the_trace_and_labels_per_run():
+    mark = gomark.MarkCpu()
+    # a mark already going when the trace starts: its end alone is no row
+    run([(w.EV_GO_START, 5, 0, 5), (w.EV_GO_LABEL, 5, 0, 102), (w.EV_GC_END, 50, 1, 0)], mark)
+    assert mark.cycles().shape[0] == 0 and mark.summary() is None
+    # the same goroutine runs as a dedicated worker, then (next run) as a mutator-labelled one
+    run([(w.EV_GO_BLOCK, 60, 0, 0),
+         (w.EV_GC_BEGIN, 100, 1, 3),
+         (w.EV_GO_START, 110, 0, 5), (w.EV_GO_LABEL, 110, 0, 102),
+         (w.EV_GO_STOP, 150, 0, 0),
+         (w.EV_GO_START, 160, 0, 5), (w.EV_GO_LABEL, 160, 0, 103),
+         (w.EV_GO_STOP, 170, 0, 0),
+         (w.EV_GC_END, 200, 1, 4)], mark)
+    assert mark.cycles().tolist() == [[3, 100, 40, 0, 0]]
+    assert mark.summary() == {"cycles": 1, "wall_ns": 100, "background_ns": 40, "idle_ns": 0,
+                              "assist_ns": 0}
+
+
+def test_a_generation_start_goroutine_and_assist():
+    """GoStatus names the M a goroutine already runs on, GCMarkAssistActive the goroutines in
+    an assist when the generation starts."""
+    ev = [
+        (w.EV_GC_BEGIN, 0, 0, 1),
+        (w.EV_GO_STATUS, 0, 0, 7, w.GO_RUNNING),  # g 7 runs on M 1 (m_of)
+        (w.EV_GC_MARK_ASSIST_ACTIVE, 0, 0, 7),
+        (w.EV_GC_MARK_ASSIST_END, 30, 1, 0),  # 30 ns of assist
+        (w.EV_GC_END, 100, 0, 2),
+    ]
+    rows = run(ev, status=[(1, 1)]).cycles()
+    assert rows.tolist() == [[1, 100, 0, 0, 30]]
