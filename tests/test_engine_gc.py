@@ -279,6 +279,43 @@ def test_cons_mark_is_measured(churn):
     assert fixed.cons_mark == 0.0  # not measured
 
 
+def test_cons_mark_counts_the_recordings_assist_and_idle_time(tmp_path):
+    """endCycle: currentConsMark = (heapLive - triggered) x (u + idle) / (scanWork x (1 - u)),
+    u = 25% + assist time, idle = idle mark time, each over the mark's CPU time. The model's
+    marks run the workers at 25%; a recording's mark_cpu gives the assist and idle shares
+    (engine/mark.py RecordedMarkCpu). The first cycle starts at the same point either way
+    (consMark 0 before it), so its cons/mark grows by the formula's factor exactly."""
+    out = []
+    for i in range(60_000):  # the churn fixture's events on 2 Ps
+        out.append(ev(fmt.ALLOC, i, 1024, 2 * i * 100))
+        if i >= 2000:
+            out.append(ev(fmt.FREE, i - 2000, 0, (2 * i + 1) * 100))
+    # 10 ms of marking on 2 Ps: 2 ms of assists (10%) and 6 ms of idle workers (30%)
+    mc = {"cycles": 3, "wall_ns": 10_000_000, "background_ns": 3_000_000,
+          "idle_ns": 6_000_000, "assist_ns": 2_000_000}
+    cfg = Config(scan_rate=1e11)
+    plain = replay(write_trace(tmp_path / "a.msgpack", out, Header(gomaxprocs=2)), cfg)
+    shared = replay(write_trace(tmp_path / "b.msgpack", out,
+                                Header(gomaxprocs=2, source={"mark_cpu": mc})), cfg)
+    a, b = plain.cycles[0], shared.cycles[0]
+    assert (a.start_event, a.scan_work, a.end_event) == (b.start_event, b.scan_work, b.end_event)
+    x = (a.heap_at_end - a.heap_at_trigger) / a.scan_work
+    assert x > 0 and a.cons_mark > 0
+    # without mark_cpu: u = 25%, idle = what parked assists left idle (small with this rate)
+    parked = a.cons_mark * 0.75 / x - 0.25
+    assert -1e-4 <= parked < 0.05  # (cons_mark is kept to 1e-6)
+    want = x * (0.25 + 0.10 + 0.30 + parked) / (1 - 0.35)
+    assert b.cons_mark == pytest.approx(want, rel=1e-4)
+    # a later trigger sits further from the goal: consMark grew the runway
+    assert b.trigger is not None and a.trigger is not None
+    assert shared.cycles[1].trigger < plain.cycles[1].trigger
+    # figures no marking on 2 Ps can have (more CPU than the Ps): not used
+    bad = dict(mc, idle_ns=30_000_000)
+    c = replay(write_trace(tmp_path / "c.msgpack", out,
+                           Header(gomaxprocs=2, source={"mark_cpu": bad})), cfg)
+    assert c.cycles[0].cons_mark == a.cons_mark
+
+
 def test_periodic_gc_after_two_minutes(tmp_path):
     # one cycle (recorded would not do periodic GC; pacer mode with a forced first cycle):
     # allocate past the 4 MiB trigger, then nothing for 5 minutes: a periodic cycle starts

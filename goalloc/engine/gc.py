@@ -48,10 +48,12 @@ from goalloc.engine.state import (
     OB_SLOT,
     OB_SPAN,
     OB_TB,
+    P_ASSIST_SHARE_PPM,
     P_BGSWEEP_NS,
     P_FIXED_CONS_MARK,
     P_GOGC,
     P_GOVERSION,
+    P_IDLE_SHARE_PPM,
     P_NPROCS,
     P_PERIODIC_NS,
     P_RECORDED,
@@ -218,17 +220,19 @@ def _end_cycle(s):
     work = sc[S_SCAN_WORK]
     if live <= trig or work <= 0:
         return
-    # utilization: the background workers plus assist time over the mark's CPU time; the
-    # model's assists park and scan nothing (mark.park), so it is the workers' 25%
-    u = GC_BACKGROUND_UTILIZATION
+    # utilization: the workers' goal (endCycle assumes they met it) plus assist time over the
+    # mark's CPU time; idle mark time counts in the cons/mark ratio but not in the utilization
+    # it divides by. The model's marks run the workers at 25% of GOMAXPROCS at a rate measured
+    # on the recording's marks (assists and idle workers folded in), so assist and idle time
+    # are the recording's shares (mark_cpu, engine/mark.py RecordedMarkCpu; 0 without), and
+    # the Ps the model's parked assists leave idle (mark.park)
+    u = GC_BACKGROUND_UTILIZATION + s.prm[P_ASSIST_SHARE_PPM] * 1e-6
+    idle_u = s.prm[P_IDLE_SHARE_PPM] * 1e-6
     n = sc[S_CYCLES]
-    # idle mark workers: the Ps parked mutators left idle marked (mark.park); endCycle counts
-    # that CPU in the cons/mark ratio too, but not in the utilization it divides by
-    idle_u = 0.0
     took = sc[S_NOW] - sc[S_MARK_START_TS]
     parked = sc[S_STALL] - s.cyc[n, CY_STALL_AT_START]
     if took > 0 and parked > 0:
-        idle_u = (1.0 - GC_BACKGROUND_UTILIZATION) * np.float64(parked) / np.float64(took)
+        idle_u += (1.0 - GC_BACKGROUND_UTILIZATION) * np.float64(parked) / np.float64(took)
     cur = np.float64(live - trig) * (u + idle_u) / (np.float64(work) * (1.0 - u))
     if s.prm[P_GOVERSION] >= 122:
         cm = cur

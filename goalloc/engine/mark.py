@@ -298,3 +298,34 @@ def finish(s, now):
     """Mark termination: the background workers' time up to now is counted, marking ends."""
     advance(s, now)
     limiter.gc_transition(s, False, now)
+
+
+class RecordedMarkCpu:
+    """What a Go recording's marks cost (the importer's header source `mark_cpu`, gctrace's
+    figures summed over the cycles marked wholly inside the trace, trace/importers/gomark.py):
+    assist time and idle mark time as shares of GOMAXPROCS while marking. endCycle's cons/mark
+    counts both (gc._end_cycle), while the model's marks run the workers at 25% at a rate
+    measured on the recording's marks, with whatever assists and idle workers did folded in."""
+
+    KEYS = ("cycles", "wall_ns", "background_ns", "idle_ns", "assist_ns")
+
+    def __init__(self, assist_share: float, idle_share: float):
+        self.assist_share = assist_share
+        self.idle_share = idle_share
+
+    @classmethod
+    def of(cls, source: dict | None, procs: int) -> RecordedMarkCpu | None:
+        """From a header's source and GOMAXPROCS; None when it has no usable figures (not a
+        Go recording, an older import) or figures no marking on `procs` Ps can have."""
+        mc = (source or {}).get("mark_cpu")
+        if not isinstance(mc, dict) or not all(
+                type(mc.get(k)) is int and 0 <= mc[k] < 1 << 62 for k in cls.KEYS):
+            return None
+        wall = mc["wall_ns"] * procs
+        if mc["cycles"] <= 0 or wall <= 0:
+            return None
+        assist = mc["assist_ns"] / wall
+        idle = mc["idle_ns"] / wall
+        if assist + idle + mc["background_ns"] / wall > 1.0:
+            return None
+        return cls(assist, idle)

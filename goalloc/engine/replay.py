@@ -20,6 +20,7 @@ from goalloc.engine import (
     arrays,
     attribution,
     locks,
+    mark,
     mbitmap,
     mcache,
     mstats,
@@ -170,6 +171,11 @@ class Engine:
         prm[S.P_TINY_SPC] = _tiny_spc(self.table, prof.tiny_size)
         prm[S.P_PACKED_SPAN_SCAN] = 1 if self.packed_span_scan else 0
         prm[S.P_NO_PCACHE] = 1 if config.no_pagecache else 0
+        # what the recording's assists and idle mark workers took (endCycle's cons/mark)
+        self.mark_cpu = mark.RecordedMarkCpu.of(header.source, int(header.gomaxprocs))
+        if self.mark_cpu is not None:
+            prm[S.P_ASSIST_SHARE_PPM] = round(self.mark_cpu.assist_share * 1e6)
+            prm[S.P_IDLE_SHARE_PPM] = round(self.mark_cpu.idle_share * 1e6)
         prm[S.P_FAST_PATHS] = 1 if fast_paths else 0
         self.lock_log: list[np.ndarray] = []  # drained heap-lock log rows (ts, P, op)
         self.stw = pauses.StwCollector()

@@ -80,6 +80,9 @@ P_SCAV_CALL_PS = _prm()  # ... per madvise call (one per contiguous run released
 P_NO_PCACHE = _prm()  # 1: no per-P page cache (every span allocation takes the heap lock)
 P_PACKED_SPAN_SCAN = _prm()  # 1: Green Tea's packed span scan counts marked slots whole as
 #                            scan work (mark.heap_scan_work), heapScan pointer prefixes (mbitmap)
+P_ASSIST_SHARE_PPM = _prm()  # assist CPU over GOMAXPROCS while marking, ppm (a recording's figure,
+# trace/importers/gomark.py; the model's marks run its workers at 25%, engine/mark.py)
+P_IDLE_SHARE_PPM = _prm()  # idle mark workers' CPU over GOMAXPROCS while marking, ppm (likewise)
 N_PRM = _prm.n
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
