@@ -297,6 +297,8 @@ def test_cons_mark_counts_the_recordings_assist_and_idle_time(tmp_path):
     plain = replay(write_trace(tmp_path / "a.msgpack", out, Header(gomaxprocs=2)), cfg)
     shared = replay(write_trace(tmp_path / "b.msgpack", out,
                                 Header(gomaxprocs=2, source={"mark_cpu": mc})), cfg)
+    assert plain.mark_cpu is None  # the report says what the pacer took
+    assert shared.mark_cpu == {"assist_share": 0.1, "idle_share": 0.3}
     a, b = plain.cycles[0], shared.cycles[0]
     assert (a.start_event, a.scan_work, a.end_event) == (b.start_event, b.scan_work, b.end_event)
     x = (a.heap_at_end - a.heap_at_trigger) / a.scan_work

@@ -313,6 +313,10 @@ class RecordedMarkCpu:
         self.assist_share = assist_share
         self.idle_share = idle_share
 
+    def to_dict(self) -> dict:
+        return {"assist_share": round(self.assist_share, 6),
+                "idle_share": round(self.idle_share, 6)}
+
     @classmethod
     def of(cls, source: dict | None, procs: int) -> RecordedMarkCpu | None:
         """From a header's source and GOMAXPROCS; None when it has no usable figures (not a

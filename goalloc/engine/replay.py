@@ -378,6 +378,8 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
             engine_out.append(eng)
         report = build_report(eng, str(reader.path), header, events)
         report.scan_rate = {"bytes_per_s": eng.scan_rate, "source": scan_rate_source}
+        if eng.mark_cpu is not None and config.gc_mode == "pacer":
+            report.mark_cpu = eng.mark_cpu.to_dict()
         report.nonheap_scan = _nonheap_scan(eng, config)
         report.estimated_sizes = int(vs.st[validate.S_ESTIMATED])
         report.warnings = whatif.warnings(report, config, whatif.tail(last_gc, events))

@@ -185,6 +185,9 @@ class Report:
     # the mark cost model's scan rate (B/s per CPU) and where it came from: "config", "trace"
     # (measured from a recorded Go trace's cycles, pacer mode) or "default"
     scan_rate: dict | None = None
+    # the recording's assist and idle mark time as shares of GOMAXPROCS while marking, which
+    # the pacer's cons/mark counts (engine/mark.py RecordedMarkCpu); None: not used
+    mark_cpu: dict | None = None
     # stacks + globals the GOGC goal adds to heapMarked (lastStackScan + globalsScan): from a
     # recorded Go trace's commits (pacer.nonheap_scan) - bytes at each, mean, the recording's
     # GOGC and how it is known - or the Config's stand-ins; None: neither

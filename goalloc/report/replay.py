@@ -338,6 +338,11 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
         rows.append(("mark speed", f"{rate['bytes_per_s'] / 1e9:.3g} GB/s scanned per CPU ("
                      + ("measured from the trace" if rate["source"] == "trace"
                         else "set") + ")"))
+    mc = report.mark_cpu
+    if report.gc_mode == "pacer" and mc:
+        rows.append(("mark CPU", f"assists {mc['assist_share']:.0%} and idle workers "
+                     f"{mc['idle_share']:.0%} of GOMAXPROCS while marking, the recording's "
+                     "(in the pacer's cons/mark)"))
     rows += [
         ("frees", {"death": "death (take effect at the next mark)",
                    "sweep": "sweep (died before the mark of the cycle that swept them)"}.get(
