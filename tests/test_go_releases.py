@@ -316,13 +316,12 @@ def test_mark_cpu_as_gctrace_counts(release, program):
     """The importer's mark CPU (trace/importers/gomark.py: mark workers' runs by their GoLabel,
     assists' running time) against the runtime's own gctrace of the same run, summed over the
     cycles the trace holds whole. gctrace prints two significant digits and times the drain
-    inside the worker and the assist, where the trace sees the goroutine's whole run: its
-    entry and exit, and in the run that ends the mark gcMarkDone's ragged barrier (forEachP,
-    not traced), which waits for every P to reach a safe point: 0.1-0.5 ms per cycle at
-    GOMAXPROCS=2 on these programs (their pooled assist or idle time up to 1.6x gctrace's),
-    more where a P's thread waits for a CPU. Assist and idle time (what the pacer uses) within
-    75% (a parked assist counted, or a run missed, is off by several times); the workers' runs
-    hold at least what gctrace counts."""
+    inside the worker and the assist, where the trace sees the goroutine's runs; the run that
+    ends the mark also waits in gcMarkDone's ragged barrier (forEachP, not traced), so the
+    importer leaves its last segment out: an undercount of at most one segment's drain per
+    cycle, most where idle workers end the marks (`long`: idle 0.43-0.89x gctrace's measured
+    here). Assists within 35%, idle between 0.3x and 1.35x, the workers' runs between 0.5x and
+    1.5x (a parked assist counted, or a run missed, is off by several times)."""
     rec = recording(release, program)
     notes, _ = reimported(rec)
     rows = notes["mark_cycles"]
@@ -334,11 +333,13 @@ def test_mark_cpu_as_gctrace_counts(release, program):
             key=lambda k: sum(abs(w - real[k + i][0]) for i, w in enumerate(wall)))
     got = [sum(r[c] for r in rows) / 1e6 for c in (4, 3, 2)]  # assist, idle, background
     want = [sum(real[k + i][c] for i in range(len(rows))) for c in (1, 3, 2)]
-    slack = [0.75 * w + 0.05 * len(rows) + 0.1 for w in want[:2]]
-    ok = all(abs(g - w) <= sl for g, w, sl in zip(got[:2], want[:2], slack, strict=True)) \
-        and got[2] >= 0.9 * want[2] - 0.1
+    slack = 0.05 * len(rows) + 0.1
+    (ga, gi, gb), (wa, wi, wb) = got, want
+    ok = (abs(ga - wa) <= 0.35 * wa + slack and 0.3 * wi - slack <= gi <= 1.35 * wi + slack
+          and 0.5 * wb - slack <= gb <= 1.5 * wb + slack)
     procs, cpus = noted_procs_and_cpus(rec)
     if not ok and procs > cpus:
-        pytest.xfail(f"{program} ran {procs} Ps on {cpus} CPUs: the mark's last run waits in "
-                     "gcMarkDone for Ps whose threads wait for a CPU")
+        pytest.xfail(f"{program} ran {procs} Ps on {cpus} CPUs: there the run that ends a mark "
+                     "(left out for gcMarkDone's barrier) is most of it, and the barrier waits "
+                     "for Ps whose threads wait for a CPU")
     assert ok, (got, want, len(rows))

@@ -8,7 +8,10 @@ run of gcBgMarkWorker with its gcMarkWorkerMode ("GC (dedicated)", "GC (fraction
 (dedicated and fractional: gctrace's middle figure) or idle mark time. An assist is the time
 its goroutine runs between GCMarkAssistBegin and GCMarkAssistEnd: gcAssistAlloc traces the
 range around its retries and gcParkAssist, while its assistTime counts only gcAssistAlloc1's
-own time, so a parked assist (the goroutine is not running) is left out, as there.
+own time, so a parked assist (the goroutine is not running) is left out, as there. The run
+that ends the mark goes on into gcMarkDone, whose ragged barrier (forEachP, not traced) waits
+for every P before the goroutine stops the world for mark termination: its last segment is
+left out (see `account`).
 
 Why the model needs it (engine/mark.py): at GOMAXPROCS=2 the runtime has no dedicated worker,
 only fractional ones, which run when their P passes through the scheduler; a busy P's worker
@@ -197,13 +200,16 @@ def account(order, typ, key, mm, a1, a3, status, m_of, label_ids, label_modes, m
                         _add(cy, CY_ASSIST, since[aid], ts)
                     since[aid] = -1
                     map_remove(akeys, avals, afree, actr, g)
-        elif t == w.EV_STW_BEGIN:
-            # the mark's last worker (or assist) runs gcMarkDone, and its goroutine stops the
-            # world for mark termination: not mark work (gcBgMarkWorker's duration ends
-            # before it; gcMarkDone's forEachP before the stop is not traced and stays in)
-            g = m_g[m]
-            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since)
-            m_g[m] = g  # still running (on the world it stopped), but not marking
+        elif t == w.EV_STW_BEGIN and cy[CY_ACTIVE] != 0:
+            # the run that ends the mark goes on into gcMarkDone, whose ragged barrier
+            # (forEachP, not traced) waits for every P before this stop: the trace cannot
+            # tell its drain from its wait, which grows with how long the Ps take (a loaded
+            # machine: 2x gctrace's idle time). Its last segment is left out: at most one
+            # segment's drain per cycle short, however long the barrier waited.
+            m_mode[m] = MUTATOR
+            aid = map_get(akeys, avals, m_g[m]) if m_g[m] >= 0 else -1
+            if aid >= 0:
+                since[aid] = -1
         elif t == w.EV_GC_BEGIN:
             cy[CY_ACTIVE] = 1
             cy[CY_SEQ] = a1[j]
