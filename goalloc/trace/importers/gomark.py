@@ -50,10 +50,6 @@ R_IDLE = 3
 R_ASSIST = 4
 N_ROW = 5
 
-# the trace events `account` reads (gotrace_wire.KEPT keeps them)
-EVENTS = (w.EV_GO_LABEL, w.EV_GC_MARK_ASSIST_ACTIVE, w.EV_GC_MARK_ASSIST_BEGIN,
-          w.EV_GC_MARK_ASSIST_END)
-
 
 class MarkCpu:
     """What `account` carries from one generation to the next, and the cycles' rows."""
@@ -88,8 +84,9 @@ class MarkCpu:
         ids = np.array(sorted(labels), np.int64)
         modes = np.array([LABELS.get(labels[i], MUTATOR) for i in ids.tolist()], np.int64)
         out = np.zeros((int(np.count_nonzero(typ == w.EV_GC_END)), N_ROW), np.int64)
-        n = account(order, typ, key, mm, a1, a3, status, m_of, ids, modes, self.m_g, self.m_mode, self.m_t,
-                    self.cy, m.keys, m.vals, m.free_ids, m.ctr, self.since, out)
+        n = account(order, typ, key, mm, a1, a3, status, m_of, ids, modes, self.m_g,
+                    self.m_mode, self.m_t, self.cy, m.keys, m.vals, m.free_ids, m.ctr,
+                    self.since, out)
         if n:
             self.rows.append(out[:n])
 
