@@ -458,7 +458,7 @@ def _late_alloc_kind(funcs: list[str]) -> int:
 
 
 def _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs, st,
-                          per_page, start_blocks=()):
+                          status_ms, per_page, start_blocks=()):
     """The merge order with each cycle's triggering allocation moved to just before its
     GCBegin, where the runtime allocated it ([1.24+]: see _late_alloc_kind). It is the first
     HeapObjectAlloc after the GCBegin by the goroutine that began the cycle (which may resume
@@ -470,12 +470,12 @@ def _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gcb, gc_funcs,
     time. Goroutines that blocked in gcStart while another began the cycle (start_blocks: a
     GoBlock whose stack holds gcStart) allocated too before they checked the trigger: their
     next allocation of their stack's kind moves likewise, when the cycle began after their
-    previous allocation. Counted in st.trigger_allocs_moved."""
+    previous allocation. Counted in st.trigger_allocs_moved. status_ms: _status_ms's."""
     late = [(int(j), kind) for j in gcb
             if (kind := _late_alloc_kind(gc_funcs.get(int(a1[j]), []))) != 0]
     if not late:
         return order
-    ga = _GoAllocs.of_generation(order, typ, mm, a1, a2, a3, t_ptr, st)
+    ga = _GoAllocs.of_generation(order, typ, mm, a1, a2, a3, t_ptr, st, *status_ms)
     moved = _move_cycle_starters(late, ga, key, per_page)
     moved += _move_blocked_starters(start_blocks, late, ga, key, per_page)
     st.trigger_allocs_moved += moved
@@ -504,8 +504,7 @@ class _GoAllocs:
         self.was: dict[int, int] = {}  # a moved event's merge position before its first move
 
     @classmethod
-    def of_generation(cls, order, typ, mm, a1, a2, a3, t_ptr, st) -> _GoAllocs:
-        status, m_of = _status_ms(typ, a2, st)
+    def of_generation(cls, order, typ, mm, a1, a2, a3, t_ptr, st, status, m_of) -> _GoAllocs:
         if st.cur_g.shape[0] < len(st.m_index):
             st.cur_g = _grow(st.cur_g, len(st.m_index), -1)
         g_of, at = _running_g(order, typ, mm, a1, a3, status, m_of, st.cur_g)
@@ -839,9 +838,9 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, writer_fo
     pmax = _check_procs(ev, st, path, gen_off)
     st.ensure_pages(_pages_reached(ev, path, gen_off))
     st.lowest_span_page = _lowest_span_page(ev, st.lowest_span_page)
-    order = _merge_order(ev, st, gc, t_ptr, page_size // align)
+    status, m_of = _status_ms(typ, a2, st)  # once: the merge and the mark CPU both follow it
+    order = _merge_order(ev, st, gc, t_ptr, page_size // align, (status, m_of))
     label_ids = np.unique(a1[typ == w.EV_GO_LABEL])
-    status, m_of = _status_ms(typ, a2, st)
     st.mark.generation(typ, key, mm, a1, a3, order, status, m_of,
                        _strings(strings, label_ids, path) if label_ids.size else {},
                        len(st.m_index))
@@ -1087,7 +1086,8 @@ def _pages_reached(ev: tuple, path, gen_off: int) -> int:
     return need
 
 
-def _merge_order(ev: tuple, st: _State, gc: _GcStacks, t_ptr, per_page: int) -> np.ndarray:
+def _merge_order(ev: tuple, st: _State, gc: _GcStacks, t_ptr, per_page: int,
+                 status_ms: tuple) -> np.ndarray:
     """The Ms' events merged by time (at equal times frees go first), with the allocations
     the runtime made before the trace shows them moved to where they were made."""
     typ, key, mm, a1, a2, a3 = ev
@@ -1101,7 +1101,7 @@ def _merge_order(ev: tuple, st: _State, gc: _GcStacks, t_ptr, per_page: int) -> 
         st.t0 = int(key[shown].min()) if shown.any() else kmin
     order = np.argsort(_sort_keys(typ, key, kmin), kind="stable")
     order = _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gc.gcb, gc.funcs,
-                                  st, per_page, gc.start_blocks)
+                                  st, status_ms, per_page, gc.start_blocks)
     return _large_allocs_at_their_span(order, typ, key, mm, a1, a3, st, per_page)
 
 
