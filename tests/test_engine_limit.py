@@ -91,7 +91,7 @@ def test_stacks_in_the_trace_lower_the_limit_goal(tmp_path):
     8 MiB of stacks (trace stack_alloc events) lower the goal of a limit-bound cycle by about
     8 MiB less the fixed stack amount assumed without stack events: between 0.95 and 1 times
     the difference (the 3% headroom moves with the goal, and the first limit-bound cycle comes
-    earlier with the stacks, when less heap is mapped, so the 2% GC metadata term is smaller)."""
+    earlier with the stacks, when fewer spans have taken span-set blocks and gcBits)."""
     def trace(stacks):
         e = [ev(fmt.STACK_ALLOC, k, 1 << 20, k) for k in range(stacks)]
         e += [ev(fmt.ALLOC, i, 8192, 100 + i * 1000) for i in range(6000)]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from goalloc.engine import limiter, mark, mcache, mspan, pacer, scavenge, spanset, sweep
+from goalloc.engine import gcbits, limiter, mark, mcache, mspan, pacer, scavenge, spanset, sweep
 from goalloc.engine.state import (
     CS_REQ_LIVE,
     CY_BG_NS,
@@ -159,10 +159,13 @@ def sample(s, kind, event):
 
 @njit(cache=True)
 def finish_sweep(s):
-    """Sweep termination: sweep every span still unswept (finishsweep_m)."""
+    """Sweep termination (finishsweep_m): sweep every span still unswept, reset the unswept
+    span sets, start the next gcBits epoch."""
     while sweep.sweepone(s) >= 0:
         pass
     s.sc[S_PROP_ON] = 0
+    spanset.reset_unswept(s)
+    gcbits.next_epoch(s.sc)
 
 
 @njit(cache=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from goalloc.engine import gcbits
 from goalloc.engine.state import (
     CS_ALLOC_BYTES,
     CS_ALLOC_SLOTS,
@@ -141,6 +142,8 @@ def init_span(s, sid, base, npages, spc, elemsize, nelems, sweepgen):
         s.mbits[sid, w] = U0
         s.lbits[sid, w] = U0
     s.acache[sid] = ALL
+    gcbits.new_mark_bits(s.sc, nelems)  # gcmarkBits
+    gcbits.new_mark_bits(s.sc, nelems)  # allocBits (newAllocBits)
 
 
 @njit(cache=True)

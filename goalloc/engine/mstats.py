@@ -8,12 +8,14 @@ The trace carries the heap, not the rest, so each non-heap term is modelled or m
 - mspan structs (/memory/classes/metadata/mspan): one per span record ever used (the fixalloc
   keeps freed ones), MSPAN_SIZE bytes each (measured 1.23-1.27, linux/amd64), mapped in
   FIXALLOC_CHUNK pieces;
-- GC metadata that grows with the heap (mark and alloc bits in gcBits arenas, mark work
-  buffers, heap arena and page allocator metadata; part of /memory/classes/metadata/other):
-  GC_METADATA_PER_HEAP of the mapped heap, measured;
-- goroutine stacks (/memory/classes/heap/stacks): what the trace's stack events say is in
-  use (Go traces record every goroutine's stack at the start and each stack allocation and
-  free); FIXED_STACKS, a program of a few goroutines, when the trace has none;
+- GC metadata the runtime allocates as it goes and never frees (the rest of
+  /memory/classes/metadata/other beyond start-up): mcentral's span-set blocks and spines
+  (spanset.py) and the gcBits arenas of every span's mark and alloc bits (gcbits.py), as the
+  model's own spans and sets use them, and a heapArena record per 64 MiB arena past the first;
+- goroutine stacks and GC work buffers (/memory/classes/heap/stacks and metadata/other's
+  inWorkBufs): the pages of the trace's manual spans (mheap.alloc_manual: stack spans are
+  counted whole, as the runtime counts them); without manual spans what the trace's stack
+  events say is in use, else FIXED_STACKS, a program of a few goroutines;
 - the rest is a fixed start-up amount per release (P_NONHEAP_FIXED, set by the replay from
   the release and whether the tracer's buffers are kept: nonheap_fixed).
 docs/model.md ("Memory limit: non-heap memory") gives each measurement and its expected error.
@@ -21,13 +23,19 @@ docs/model.md ("Memory limit: non-heap memory") gives each measurement and its e
 
 from __future__ import annotations
 
+from goalloc.engine import gcbits, spanset
 from goalloc.engine.state import (
+    CHUNK_PAGES,
     P_NONHEAP_FIXED,
     PAGE_SIZE,
+    S_MAPPED_CHUNKS,
     S_NONHEAP_READY,
     S_PAGES_FREE,
     S_PAGES_INUSE,
+    S_PAGES_MANUAL,
     S_SPAN_HW,
+    S_SS_SPINES,
+    S_SSB_HW,
     S_STACK_EVENTS,
     S_STACK_INUSE,
 )
@@ -35,7 +43,8 @@ from goalloc.jit import njit
 
 MSPAN_SIZE = 160  # unsafe.Sizeof(mspan{}) on linux/amd64, 1.23-1.27 (measured 158.7 B/span)
 FIXALLOC_CHUNK = 16 << 10  # _FixAllocChunk
-GC_METADATA_PER_HEAP = 0.02  # measured: +1.0-1.4 MB of metadata/other over 45-70 MB of heap
+ARENA_BYTES = 64 << 20  # heapArenaBytes (linux/amd64)
+HEAP_ARENA_META = 68_624  # unsafe.Sizeof(heapArena{}) 1.23 (spans, pageInUse/Marks/Specials)
 
 # the fixed part, measured at start-up on linux/amd64 (tests/data/whatif, an idle run):
 # metadata/other 1.345 MB, other 0.54-0.79 MB, mcache 16 KB, heap stacks 0.26-0.33 MB
@@ -71,10 +80,34 @@ def nonheap(s):
     measured = s.sc[S_NONHEAP_READY]
     if measured >= 0:
         return measured
-    heap = heap_mapped(s)
-    mspans = (s.sc[S_SPAN_HW] * MSPAN_SIZE + FIXALLOC_CHUNK - 1) // FIXALLOC_CHUNK * FIXALLOC_CHUNK
-    stacks = s.sc[S_STACK_INUSE] if s.sc[S_STACK_EVENTS] > 0 else FIXED_STACKS
-    return s.prm[P_NONHEAP_FIXED] + mspans + int(heap * GC_METADATA_PER_HEAP) + stacks
+    return modelled_nonheap(s.sc, s.prm)
+
+
+@njit(cache=True)
+def modelled_nonheap(sc, prm):
+    """The non-heap memory the model works out (module docstring), samples or not."""
+    mspans = (sc[S_SPAN_HW] * MSPAN_SIZE + FIXALLOC_CHUNK - 1) // FIXALLOC_CHUNK * FIXALLOC_CHUNK
+    return prm[P_NONHEAP_FIXED] + mspans + gc_metadata(sc) + stacks(sc)
+
+
+@njit(cache=True)
+def gc_metadata(sc):
+    """metadata/other beyond start-up: span-set blocks (the pool's high water) and spines,
+    gcBits arenas, heapArena records of the arenas past the first."""
+    arenas = (sc[S_MAPPED_CHUNKS] * CHUNK_PAGES * PAGE_SIZE + ARENA_BYTES - 1) // ARENA_BYTES
+    return (sc[S_SSB_HW] * spanset.BLOCK_BYTES + sc[S_SS_SPINES] * spanset.SPINE_BYTES
+            + gcbits.bytes_mapped(sc) + max(arenas - 1, 0) * HEAP_ARENA_META)
+
+
+@njit(cache=True)
+def stacks(sc):
+    """Stack and work-buffer memory: the trace's manual spans, else its stack events, else the
+    fixed stand-in."""
+    if sc[S_PAGES_MANUAL] > 0:
+        return sc[S_PAGES_MANUAL] * PAGE_SIZE
+    if sc[S_STACK_EVENTS] > 0:
+        return sc[S_STACK_INUSE]
+    return FIXED_STACKS
 
 
 @njit(cache=True, inline="always")

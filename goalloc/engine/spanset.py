@@ -4,6 +4,15 @@ sweepgen/2 % 2 holds swept spans. The lists are doubly linked so mheap.reclaim c
 unswept span out of its set (the runtime leaves it there and skips it later: same effect).
 Popping or unlinking an unswept span counts sweeping down (S_UNSWEPT); when the last one goes,
 the timed work (background scavenger wake-up) is rescheduled.
+
+The runtime's sets are blocks of 512 span pointers on a spine: a push past the last block takes
+a block from a pool (persistentalloc'd when the pool is empty, never freed), a block goes back
+when all its entries were popped, and sweep termination resets the unswept sets (finishsweep_m:
+their last, partly popped block goes back). The spine is allocated at a set's first push
+(256 block pointers) and kept. Each set counts its pushes and pops since its reset (LH_PUSHED,
+LH_POPPED) so the blocks in use and the pool's high water are the runtime's
+(/memory/classes/metadata/other, engine/mstats.py); a span mheap.reclaim unlinks counts as
+popped (the runtime pops it later, already swept).
 """
 
 from __future__ import annotations
@@ -12,11 +21,17 @@ from goalloc.engine.state import (
     CS_SS0,
     LH_HEAD,
     LH_LEN,
+    LH_POPPED,
+    LH_PUSHED,
+    LH_SPINE,
     LH_TAIL,
     S_NEXT_TIMED,
     S_NOW,
     S_SCAV_READY,
     S_SG,
+    S_SS_SPINES,
+    S_SSB_HW,
+    S_SSB_INUSE,
     S_SWEEP_DONE_TS,
     S_UNSWEPT,
     SP_NEXT,
@@ -25,6 +40,11 @@ from goalloc.engine.state import (
     WHERE_NONE,
 )
 from goalloc.jit import njit
+
+BLOCK_ENTRIES = 512  # spanSetBlockEntries
+BLOCK_BYTES = 4120  # unsafe.Sizeof(spanSetBlock{}): lfnode, popped, 512 pointers (linux/amd64)
+SPINE_BYTES = 256 * 8  # spanSetInitSpineCap pointers
+
 
 
 @njit(cache=True)
@@ -52,6 +72,50 @@ def push(s, lid, sid):
     lh[lid, LH_LEN] += 1
     sp[sid, SP_WHERE] = lid
     s.cs[lid >> 2, CS_SS0 + ((lid >> 1) & 1)] += 1  # span-set push (partial / full)
+    _pushed(s.sc, lh, lid)
+
+
+@njit(cache=True, inline="always")
+def _pushed(sc, lh, lid):
+    """spanSet.push's index: a push into a new block takes one from the pool (the pool grows
+    when it has none); the first push ever allocates the set's spine."""
+    if lh[lid, LH_PUSHED] % BLOCK_ENTRIES == 0:
+        sc[S_SSB_INUSE] += 1
+        if sc[S_SSB_INUSE] > sc[S_SSB_HW]:
+            sc[S_SSB_HW] = sc[S_SSB_INUSE]
+        if lh[lid, LH_SPINE] == 0:
+            lh[lid, LH_SPINE] = 1
+            sc[S_SS_SPINES] += 1
+    lh[lid, LH_PUSHED] += 1
+
+
+@njit(cache=True, inline="always")
+def _popped(sc, lh, lid):
+    """spanSet.pop's index: a block whose every entry was popped goes back to the pool."""
+    lh[lid, LH_POPPED] += 1
+    if lh[lid, LH_POPPED] % BLOCK_ENTRIES == 0:
+        sc[S_SSB_INUSE] -= 1
+
+
+@njit(cache=True)
+def blocks_held(lh, lid):
+    """The blocks set lid holds: from the head's block to the tail's."""
+    return (lh[lid, LH_PUSHED] + BLOCK_ENTRIES - 1) // BLOCK_ENTRIES \
+        - lh[lid, LH_POPPED] // BLOCK_ENTRIES
+
+
+@njit(cache=True)
+def reset_unswept(s):
+    """finishsweep_m: every mcentral's unswept sets, empty now, are reset; the partly popped
+    block each still holds goes back to the pool."""
+    lh = s.lh
+    un = 1 - swept_idx(s)
+    for spc in range(s.mc.shape[1]):
+        for full in (False, True):
+            lid = set_id(spc, full, un)
+            s.sc[S_SSB_INUSE] -= blocks_held(lh, lid)
+            lh[lid, LH_PUSHED] = 0
+            lh[lid, LH_POPPED] = 0
 
 
 @njit(cache=True)
@@ -95,4 +159,5 @@ def unlink(s, sid):
     sp[sid, SP_PREV] = -1
     sp[sid, SP_WHERE] = WHERE_NONE
     s.cs[lid >> 2, CS_SS0 + 2 + ((lid >> 1) & 1)] += 1  # span-set pop (partial / full)
+    _popped(s.sc, lh, lid)
     _count_unswept(s, lid)

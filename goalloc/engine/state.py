@@ -222,6 +222,18 @@ S_ALLOC_SCAN = _sc()  # the allocation being replayed: bytes heapScan grows by (
 #                     prefix, engine/mbitmap.py), -1: its slot's size (the kernel sets it)
 S_PAGES_MANUAL = _sc()  # pages of manual spans (stacks, GC work buffers: mheap.allocManual),
 #                       taken from the page heap but outside heapInUse (engine/mheap.py)
+# GC metadata the runtime allocates off-heap and never frees (/memory/classes/metadata/other,
+# engine/mstats.py): mcentral span-set blocks in use, their high water (the pool's size) and
+# the sets that have a spine (spanset.py); gcBits arenas on the next/current/previous lists,
+# the bytes taken in the head `next` arena, and their high water (mheap.py new_mark_bits)
+S_SSB_INUSE = _sc()
+S_SSB_HW = _sc()
+S_SS_SPINES = _sc()
+S_GCB_NEXT = _sc()
+S_GCB_CUR = _sc()
+S_GCB_PREV = _sc()
+S_GCB_HEAD_USED = _sc()
+S_GCB_HW = _sc()
 # the heap lock and its log (engine/locks.py): the P of the event being replayed (-1: background
 # sweeper/scavenger), rows in the lk log, acquisitions not logged (log full mid-event; counts
 # stay exact), 0 or 1 + the clock of the background worker doing the work, span allocations
@@ -330,7 +342,13 @@ N_CS = CS_SCAN_ALLOCATED + 1
 LH_HEAD = 0
 LH_TAIL = 1
 LH_LEN = 2
-N_LH = 3
+# mspanset.go's index since the set's last reset (push: tail, pop: head; a 512-entry block is
+# taken at each new tail block and given back when all its entries were popped) and whether
+# the set has its spine yet (allocated at the first push, kept for good)
+LH_PUSHED = 3
+LH_POPPED = 4
+LH_SPINE = 5
+N_LH = 6
 
 # ---- GC cycle records (cyc) --------------------------------------------------------------------
 CY_START_EVENT = 0

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from goalloc.engine import mheap, mspan, spanset
+from goalloc.engine import gcbits, mheap, mspan, spanset
 from goalloc.engine.locks import LK_RECLAIM, acquire, foreground
 from goalloc.engine.locks import background as lk_background
 from goalloc.engine.state import (
@@ -102,6 +102,7 @@ def sweep_span(s, sid, preserve):
     spc = sp[sid, SP_SPC]
     elemsize = sp[sid, SP_ELEMSIZE]
     freed = sp[sid, SP_ALLOCCOUNT] - cnt
+    gcbits.new_mark_bits(sc, nel)  # the mark bits became the alloc bits: fresh mark bits
     sp[sid, SP_ALLOCCOUNT] = cnt
     sp[sid, SP_FREEINDEX] = 0
     s.acache[sid] = ~s.abits[sid, 0]
