@@ -11,7 +11,8 @@ table compares goalloc's prediction with the real runs' mean and shows their own
 - cycles: GC cycles completed during the workload (runtime/metrics /gc/cycles/total);
 - peak in-use: heap objects + unused (runtime/metrics sampled every 256 operations; goalloc's
   timeline);
-- mean goal: the heap goal of each cycle (gctrace's "MB goal"; goalloc's Cycle.goal);
+- mean goal: the heap goal of each cycle as gctrace prints it ("MB goal": heapGoal() at the
+  cycle's endCycle; goalloc's Cycle.goal_at_end);
 - GC CPU: GC CPU time less idle marking over GOMAXPROCS x the workload's time (gctrace's
   percentage counts the same; goalloc's gc_cpu.fraction).
 

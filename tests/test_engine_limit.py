@@ -107,6 +107,43 @@ def test_stacks_in_the_trace_lower_the_limit_goal(tmp_path):
     assert 0.95 * diff <= gb[0] - gs[0] <= diff + 4096
 
 
+def test_goal_at_end_is_heap_goal_at_end_cycle(tmp_path):
+    """Cycle.goal_at_end is heapGoal() at endCycle, what gctrace prints (lastHeapGoal). Under
+    a binding GOMEMLIMIT (GOGC=off) a 64-page stack span allocated during the mark is 512 KiB
+    more non-heap memory when the mark ends: memoryLimitHeapGoal's goal before headroom,
+    limit - nonHeap, drops by 512 KiB and the 3% headroom is taken from the lower figure.
+    Without a limit the goal at the end is the cycle's GOGC goal, whatever the heap."""
+    def trace(extra):
+        # a stack span from the start: the trace has manual spans, so they are its stack
+        # memory throughout (not the stand-in for a trace without)
+        e = [dict(kind=fmt.SPAN_ALLOC, id=6, size=4, aux=-1)]
+        e += [dict(kind=fmt.ALLOC, id=i, size=8192, flags=fmt.FLAG_NOSCAN) for i in range(1000)]
+        e += [dict(kind=fmt.GC_START, id=1), *extra, dict(kind=fmt.GC_MARK_TERM, id=1),
+              dict(kind=fmt.GC_END, id=1)]
+        e = [dict(x, ts=100 + k) for k, x in enumerate(e)]
+        return write_trace(tmp_path / f"g{len(extra)}.msgpack", e, Header(gomaxprocs=1))
+
+    stack_span = dict(kind=fmt.SPAN_ALLOC, id=7, size=64, aux=-1)
+    limit = 40 * MiB
+    cfg = Config(gc_mode="recorded", memlimit=limit, gogc=None, no_pagecache=True)
+    c, = replay(trace([stack_span]), cfg).cycles
+    assert c.limit_bound
+
+    def after_headroom(x):  # memoryLimitHeapGoal's headroom (Go 1.22+: 3%, at least 1 MiB)
+        return x - max(x // 100 * 3, MiB)
+
+    # the goal before headroom at mark start, from the goal the replay used then
+    before = next(x for x in range(limit - 8 * MiB, limit) if after_headroom(x) == c.goal)
+    assert c.goal_at_end == after_headroom(before - 64 * 8192)
+    c, = replay(trace([]), cfg).cycles  # nothing moves during the mark
+    assert c.goal_at_end == c.goal
+    # GOGC=100, no limit: the first cycle's gcPercentHeapGoal is heapMinimum (4 MiB), what
+    # gctrace prints though the heap is past it (the cycle's `goal` is raised to heapLive +
+    # 64 KiB at mark start)
+    c, = replay(trace([stack_span]), Config(gc_mode="recorded", no_pagecache=True)).cycles
+    assert not c.limit_bound and c.goal_at_end == 4 * MiB < c.goal
+
+
 def test_death_range_in_text_and_json(cli):
     """Pacer mode on a Go trace: the text report quotes each figure's range as the JSON's
     death_range holds it, the central value being the replay's own answer; --no-death-range

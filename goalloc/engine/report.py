@@ -32,6 +32,9 @@ class Cycle:
     # ns the model's clock ran ahead of the trace's at mark start (mutators parked in assists,
     # engine/mark.py park): start_ts less it is the start in the trace's own time
     stall_at_start_ns: int = 0
+    # heapGoal() when the mark ended (endCycle's lastHeapGoal, what gctrace prints as "MB
+    # goal"); differs from `goal` when a memory limit sets it (None: still marking)
+    goal_at_end: int | None = None
 
 
 @dataclass

@@ -369,6 +369,7 @@ CY_BY_GOAL = 14  # 1: mark ended at an allocation whose parked assist waited for
 CY_BG_NS = 15  # background mark worker CPU ns (25% of GOMAXPROCS over the mark)
 CY_LIMITED = 16  # 1: the GC CPU limiter was enabled at some point of this mark
 CY_STALL_AT_START = 17  # S_STALL at mark start: start ts less it is the trace's own time
+CY_GOAL_AT_END = 18  # heapGoal() at endCycle (lastHeapGoal: gctrace's "MB goal")
 N_CY = 20
 CYK_HEAP = 0
 CYK_PERIODIC = 1

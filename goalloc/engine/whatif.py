@@ -27,9 +27,11 @@ FIGURES = ("cycles", "peak_inuse", "mean_goal", "gc_cpu")
 
 def figures(report) -> dict:
     """The what-if figures of one replay: completed cycles, peak in-use heap (objects +
-    unused, over the timeline), the mean of the cycles' heap goals, GC CPU fraction."""
+    unused, over the timeline), the mean heap goal as gctrace prints it (each completed
+    cycle's heapGoal() at its endCycle, lastHeapGoal: under a memory limit the goal moves
+    during the mark), GC CPU fraction."""
     done = [c for c in report.cycles if c.end_event is not None]
-    goals = [c.goal for c in report.cycles]
+    goals = [c.goal_at_end for c in done]
     return {
         "cycles": len(done),
         "peak_inuse": max((s.objects + s.unused for s in report.timeline), default=0),
