@@ -144,6 +144,34 @@ def test_goal_at_end_is_heap_goal_at_end_cycle(tmp_path):
     assert not c.limit_bound and c.goal_at_end == 4 * MiB < c.goal
 
 
+def test_limit_goal_leaves_out_what_the_mcaches_have_not_counted(tmp_path):
+    """memoryLimitHeapGoal's heapAlloc is totalAlloc - totalFree, and a small object enters
+    totalAlloc when its span leaves the mcache (refill, releaseAll): 100 objects of 32 B in
+    the P's current span are 3,200 B of non-heap memory to the goal until a ReadMemStats stop
+    flushes the mcache. The flush hands the span to mcentral's partial set, whose first push
+    allocates the set's spine (256 pointers, 2,048 B) and a block (4,120 B), off-heap
+    metadata (mspanset.go): the goal before headroom moves by exactly the difference."""
+    def trace(flush):
+        e = [dict(kind=fmt.ALLOC, id=i, size=32, flags=fmt.FLAG_NOSCAN) for i in range(100)]
+        if flush:
+            e += [dict(kind=fmt.STW_BEGIN, aux=fmt.STW_REASONS.index("read mem stats")),
+                  dict(kind=fmt.STW_END)]
+        e += [dict(kind=fmt.GC_START, id=1)]
+        e = [dict(x, ts=100 + k, p=0) for k, x in enumerate(e)]
+        return write_trace(tmp_path / f"f{flush}.msgpack", e, Header(gomaxprocs=1))
+
+    limit = 40 * MiB
+    cfg = Config(gc_mode="recorded", memlimit=limit, gogc=None, no_pagecache=True)
+    cached, = replay(trace(False), cfg).cycles
+    flushed, = replay(trace(True), cfg).cycles
+    assert cached.limit_bound and flushed.limit_bound
+
+    def before_headroom(goal):  # memoryLimitHeapGoal's 3% headroom (at least 1 MiB) undone
+        return next(x for x in range(limit - 8 * MiB, limit) if x - max(x // 100 * 3, MiB) == goal)
+
+    assert before_headroom(flushed.goal) - before_headroom(cached.goal) == 100 * 32 - 2048 - 4120
+
+
 def test_death_range_in_text_and_json(cli):
     """Pacer mode on a Go trace: the text report quotes each figure's range as the JSON's
     death_range holds it, the central value being the replay's own answer; --no-death-range

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from goalloc.engine import mstats
+from goalloc.engine import mcache, mstats
 from goalloc.engine.state import (
     F_CONS_MARK,
     HEAP_MINIMUM,
@@ -85,7 +85,10 @@ def memory_limit_goal(s):
         return INF
     heap_free = sc[S_PAGES_FREE] * PAGE_SIZE
     mapped_ready = mstats.mapped_ready(s)
-    heap_alloc = sc[S_OBJ_BYTES]
+    # heapAlloc = totalAlloc - totalFree: a small object counts when its span leaves the
+    # mcache (refill, releaseAll), so what the Ps allocated from their current spans is not
+    # in it yet (it shows in nonHeapMemory, as the runtime computes it)
+    heap_alloc = sc[S_OBJ_BYTES] - mcache.uncounted_bytes(s)
     non_heap = mapped_ready - heap_free - heap_alloc
     over = mapped_ready - limit
     if over < 0:
