@@ -46,7 +46,6 @@ BLOCK_BYTES = 4120  # unsafe.Sizeof(spanSetBlock{}): lfnode, popped, 512 pointer
 SPINE_BYTES = 256 * 8  # spanSetInitSpineCap pointers
 
 
-
 @njit(cache=True)
 def swept_idx(s):
     return (s.sc[S_SG] >> 1) & 1

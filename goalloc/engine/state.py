@@ -225,7 +225,7 @@ S_PAGES_MANUAL = _sc()  # pages of manual spans (stacks, GC work buffers: mheap.
 # GC metadata the runtime allocates off-heap and never frees (/memory/classes/metadata/other,
 # engine/mstats.py): mcentral span-set blocks in use, their high water (the pool's size) and
 # the sets that have a spine (spanset.py); gcBits arenas on the next/current/previous lists,
-# the bytes taken in the head `next` arena, and their high water (mheap.py new_mark_bits)
+# the bytes taken in the head `next` arena, and their high water (gcbits.py)
 S_SSB_INUSE = _sc()
 S_SSB_HW = _sc()
 S_SS_SPINES = _sc()
