@@ -144,6 +144,21 @@ def test_goal_at_end_is_heap_goal_at_end_cycle(tmp_path):
     assert not c.limit_bound and c.goal_at_end == 4 * MiB < c.goal
 
 
+def test_no_goal_is_no_mean_goal(tmp_path):
+    """GOGC=off without a limit: heapGoal() is maxUint64 (no goal), so a forced cycle has no
+    goal at its end and the what-if mean goal is None, not 0 (it was printed as 0 B)."""
+    from goalloc.engine import whatif
+
+    e = [dict(kind=fmt.ALLOC, id=i, size=8192, flags=fmt.FLAG_NOSCAN) for i in range(100)]
+    e += [dict(kind=fmt.GC_START, id=1, aux=fmt.GC_TRIGGER_FORCED),
+          dict(kind=fmt.GC_MARK_TERM, id=1), dict(kind=fmt.GC_END, id=1)]
+    e = [dict(x, ts=100 + 1000 * k) for k, x in enumerate(e)]
+    r = replay(write_trace(tmp_path / "f.msgpack", e, Header(gomaxprocs=1)), Config(gogc=None))
+    c, = r.cycles
+    assert c.kind == "forced" and c.goal_at_end is None
+    assert whatif.figures(r)["mean_goal"] is None
+
+
 def test_limit_goal_leaves_out_what_the_mcaches_have_not_counted(tmp_path):
     """memoryLimitHeapGoal's heapAlloc is totalAlloc - totalFree, and a small object enters
     totalAlloc when its span leaves the mcache (refill, releaseAll): 100 objects of 32 B in

@@ -64,8 +64,16 @@ def test_span_set_blocks_as_mspanset_takes_and_gives_them_back(tmp_path):
     assert blocks(sc)[0] == base[0] + 1  # the first block, all popped, went back
     assert spanset.pop(s, lid) == rows[512]
     assert blocks(sc)[0] == base[0] + 1  # one of 512 popped: still held
-    spanset.reset_unswept(s)  # sweep termination: the partly popped block goes back
-    assert blocks(sc)[0] <= base[0]
+    # sweep termination resets every unswept set: each gives back the blocks from its head's
+    # to its tail's (ceil(pushed / 512) - popped // 512, mspanset.go's index), ours the one
+    lh = eng.arrays.lh
+    ids = [spanset.set_id(c, full, un) for c in range(eng.arrays.mc.shape[1]) for full in (False, True)]
+    held = {i: -(-lh[i, S.LH_PUSHED] // 512) - lh[i, S.LH_POPPED] // 512 for i in ids}
+    assert held[lid] == 1
+    before = blocks(sc)[0]
+    spanset.reset_unswept(s)
+    assert blocks(sc)[0] == before - sum(held.values())
+    assert (lh[lid, S.LH_PUSHED], lh[lid, S.LH_POPPED]) == (0, 0)
     spanset.push(s, lid, rows[0])
     assert blocks(sc)[1] == high  # taken from the pool: the high water stays
     assert blocks(sc)[2] == base[2] + 1  # the spine is the set's for good

@@ -273,7 +273,7 @@ def mark_term(s, event, ts, late):
     # endCycle
     g0, t0, lb0 = pacer.goal_and_trigger(s)
     sc[S_LAST_HEAP_GOAL] = g0 if g0 < INF else 0
-    cyc[n, CY_GOAL_AT_END] = sc[S_LAST_HEAP_GOAL]
+    cyc[n, CY_GOAL_AT_END] = g0 if g0 < INF else -1  # -1: no goal (GOGC=off, no limit)
     _end_cycle(s)
     cyc[n, CY_BG_NS] = np.int64(s.fs[F_BG_NS]) - cyc[n, CY_BG_NS]
     cyc[n, CY_LIMITED] = 1 if sc[S_LIM_LAST_ENABLED_CYCLE] == n + 1 else 0

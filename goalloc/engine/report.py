@@ -33,7 +33,8 @@ class Cycle:
     # engine/mark.py park): start_ts less it is the start in the trace's own time
     stall_at_start_ns: int = 0
     # heapGoal() when the mark ended (endCycle's lastHeapGoal, what gctrace prints as "MB
-    # goal"); differs from `goal` when a memory limit sets it (None: still marking)
+    # goal"); differs from `goal` when a memory limit sets it (None: still marking, or no
+    # goal at all: GOGC=off without a limit)
     goal_at_end: int | None = None
 
 

@@ -31,7 +31,7 @@ def figures(report) -> dict:
     cycle's heapGoal() at its endCycle, lastHeapGoal: under a memory limit the goal moves
     during the mark), GC CPU fraction."""
     done = [c for c in report.cycles if c.end_event is not None]
-    goals = [c.goal_at_end for c in done]
+    goals = [c.goal_at_end for c in done if c.goal_at_end is not None]
     return {
         "cycles": len(done),
         "peak_inuse": max((s.objects + s.unused for s in report.timeline), default=0),
