@@ -521,3 +521,56 @@ def test_goal_floors_do_not_show_stacks_and_globals():
     assert recorded_gogc(2 * MiB, {}) == (50, "from its first heap goal (the heap minimum)")
     assert recorded_gogc(5 * MiB + 1, {})[0] == 100  # not a heap minimum: the default
     assert recorded_gogc(4 * MiB, {"gogc": 300})[0] == 300
+
+
+def _two_spans(tmp_path, name, dead, tail):
+    # Go 1.22, one P, a recorded trace with sweep frees. Eight pointer-free 2048 B objects fill
+    # two one-page spans of four slots: A0-A3 (ids 0-3) span X, then B0-B3 (ids 4-7) span Y.
+    # After cycle 1 both wait in the full sets, Y ahead of X (the mark termination's mcache
+    # flush put Y back first): sweepone takes Y first. The objects in `dead` die before cycle
+    # 2; `tail` follows its mark termination, then a runtime/metrics sample and the frees of
+    # the rest of `dead`.
+    events = [ev(fmt.ALLOC, i, 2048, i, NOSCAN) for i in range(8)]
+    events += [ev(fmt.GC_START, 1, ts=10), ev(fmt.GC_MARK_TERM, 1, ts=20),
+               ev(fmt.GC_START, 2, ts=30), ev(fmt.GC_MARK_TERM, 2, ts=40)]
+    events += [dict(e, ts=1_000 + k) for k, e in enumerate(tail)]
+    events += [dict(kind=fmt.METRIC, ts=2_000, p=0, id=0, aux=0, size=0)]
+    freed = {e["id"] for e in tail if e["kind"] == fmt.FREE}
+    events += [ev(fmt.FREE, o, ts=3_000 + o) for o in dead if o not in freed]
+    path = write_trace(tmp_path / name, events, Header(gomaxprocs=1, frees="sweep"))
+    r = replay(path, Config(gc_mode="recorded", go_version="1.22"))
+    (m,) = [t for t in r.timeline if t.kind == "metric"]
+    return m.objects
+
+
+def test_paced_sweeper_sweeps_the_span_a_run_of_frees_emptied_of_its_dead(tmp_path):
+    # A0, B0 and B1 die. The recording frees A0 alone (its sweeper swept X: one free, X's
+    # only dead object), then a stop-the-world, then allocates C (2048 B) and takes a
+    # sample. X swept then: C goes into X's freed slot from partialSwept; the sample counts
+    # A1-A3 (X before the mcache took it; C, in the cached span, is not counted yet) + B0-B3
+    # (Y unswept): 7 x 2048. Sweeping by the count in sweepone's order would sweep Y (two
+    # frees for one) and put C there: A0-A3 + B2, B3 = 6 x 2048.
+    def tail(frees):
+        return [ev(fmt.FREE, o) for o in frees] + [ev(fmt.STW_BEGIN), ev(fmt.STW_END),
+                                                   ev(fmt.ALLOC, 8, 2048, flags=NOSCAN)]
+    assert _two_spans(tmp_path, "a.msgpack", [0, 4, 5], tail([0])) == 7 * 2048
+    # A0 and A1 die in X and B0 in Y, but the recording's run frees A0 alone: not all of X's
+    # dead objects, so not the span the runtime swept (the layouts differ there): the count
+    # decides (Y: one free), C goes into Y: A0-A3 + B1-B3 = 7 x 2048; following X would
+    # give A2, A3 + B0-B3 = 6 x 2048.
+    assert _two_spans(tmp_path, "b.msgpack", [0, 1, 4], tail([0])) == 7 * 2048
+
+
+def test_refill_takes_the_span_the_recording_swept_for_it(tmp_path):
+    # B0 dies in Y, A0 and A1 in X. The recording frees B0 and stops the world (a sweeper
+    # swept Y: it waits in partialSwept), then frees A0 and A1, traces the heapLive update of
+    # a refill and allocates C and D (2048 B): the runtime's cacheSpan swept X for that
+    # refill and cached it. The model's refill takes X too (mcentral.recorded_choice), not Y
+    # from partialSwept: C and D fill X's two free slots; the sample counts B1-B3 (Y) + A2,
+    # A3 (X before it was cached) = 5 x 2048. Taking Y first (or letting the heapLive event
+    # hand X to the background sweeper) puts C in Y and D, after a refill that counts Y's C,
+    # in X: B1-B3 + C + A2, A3 = 6 x 2048.
+    t = [ev(fmt.FREE, 4), ev(fmt.STW_BEGIN), ev(fmt.STW_END), ev(fmt.FREE, 0),
+         ev(fmt.FREE, 1), dict(kind=fmt.HEAP_LIVE, ts=0, p=0, id=0, size=0),
+         ev(fmt.ALLOC, 8, 2048, flags=NOSCAN), ev(fmt.ALLOC, 9, 2048, flags=NOSCAN)]
+    assert _two_spans(tmp_path, "c.msgpack", [0, 1, 4], t) == 5 * 2048

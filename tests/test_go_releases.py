@@ -54,9 +54,11 @@ KNOWN = {
                          "a dozen small classes of ~330 spans, the same with the importer "
                          "before 2026-12-04; placement history, as `multi`'s; two kept "
                          "recordings at 5.18% since the sweeper follows the spans the "
-                         "recording frees, 1.154% on average; 178 kept recordings "
-                         "re-imported 2026-12-04: 5 over 5%, up to 7.85% of 191 spans, "
-                         "1.24-1.27: the tiny class ends about a span high)",
+                         "recording frees, 1.154% on average; 181 kept recordings "
+                         "re-imported 2026-12-04, the sweeper following the spans the "
+                         "recording swept and kept: 3 over 5%, up to 8.13% of 283 spans, "
+                         "1.26-1.27, 1.182% on average; the tiny class ends about a span "
+                         "high on 1.24+)",
     ("multi", "classes"): "4 busy Ps on 2 cores: spans per class at the end off by up to 6.7% "
                           "(3 of 158 recordings over 5%; 350-480 spans: +-1 span in a "
                           "dozen classes, placement history)",

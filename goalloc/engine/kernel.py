@@ -47,6 +47,7 @@ from goalloc.engine.state import (
     P_TINY_SPC,
     PAGE_SIZE,
     PP_FLUSH_PENDING,
+    PP_FREES_IN_SPAN,
     PP_LAST_FREE_SPAN,
     PP_TINY,
     S_ALLOC_SCAN,
@@ -115,6 +116,7 @@ from goalloc.trace.format import (
     FREE,
     GC_MARK_TERM,
     GC_START,
+    HEAP_LIVE,
     METRIC,
     SPAN_ALLOC,
     SPAN_FREE,
@@ -335,14 +337,25 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, de
             if k == FREE:
                 sc[S_REC_FREES] += 1  # the runtime's sweepers freed one more object by now
                 o = ids[i]
-                # dead already (look-ahead): the span it died in, for a SpanFree next on
-                # this P (the sweeper that frees a span reports it on its own P)
-                pp[pi, PP_LAST_FREE_SPAN] = (ob[o, OB_SLOT] if o < n_ob and ob[o, OB_SPAN] == -1
-                                             else -1)
-            else:
+                # dead already (look-ahead): the span it died in. A sweeper reports a span's
+                # frees in a row on its own P, then a SpanFree if it freed the span: a run
+                # that moves on to another span names one the runtime swept and kept
+                fsid = ob[o, OB_SLOT] if o < n_ob and ob[o, OB_SPAN] == -1 else -1
+                if fsid >= 0 and fsid == pp[pi, PP_LAST_FREE_SPAN]:
+                    pp[pi, PP_FREES_IN_SPAN] += 1
+                else:
+                    if pp[pi, PP_LAST_FREE_SPAN] >= 0:
+                        sweep.follow_swept(s, pp[pi, PP_LAST_FREE_SPAN], pp[pi, PP_FREES_IN_SPAN])
+                    pp[pi, PP_LAST_FREE_SPAN] = fsid
+                    pp[pi, PP_FREES_IN_SPAN] = 1
+            elif k != HEAP_LIVE:  # (a refill's heapLive update comes between its cacheSpan's
+                # frees and the allocation: the runtime traces it there)
                 if k == SPAN_FREE and pp[pi, PP_LAST_FREE_SPAN] >= 0:
                     sweep.follow(s, pp[pi, PP_LAST_FREE_SPAN])  # the span those frees emptied
-                pp[pi, PP_LAST_FREE_SPAN] = -1
+                elif k != ALLOC and pp[pi, PP_LAST_FREE_SPAN] >= 0:
+                    sweep.follow_swept(s, pp[pi, PP_LAST_FREE_SPAN], pp[pi, PP_FREES_IN_SPAN])
+                if k != ALLOC:  # an allocation's refill may take that span (recorded_choice)
+                    pp[pi, PP_LAST_FREE_SPAN] = -1
                 # keep the model's sweepers up with the count of frees reported before the
                 # previous event that was not a free (sweep.paced says why not up to the last
                 # one), and finish sweeping once nothing dead is left unswept
@@ -435,6 +448,7 @@ def replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, de
                         gc.mark_term(s, ev, sc[S_NOW], 0)
                     now = sc[S_NOW]  # an assist may have parked the mutators (mark.park)
             sc[S_ALLOC_SCAN] = -1
+            pp[pi, PP_LAST_FREE_SPAN] = -1
             _peaks(sc, ev)
         elif k == FREE:
             if ids[i] < n_ob:

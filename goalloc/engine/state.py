@@ -315,7 +315,8 @@ PP_PC_BASE = 2  # page cache window base page, -1 none
 PP_MSPANC = 3  # mspancache.len: free mspan structs cached by the P (issue #6, engine/locks.py)
 PP_FLUSH_PENDING = 4  # 1: the last mark termination left this P's mcache stale (gc.mark_term)
 PP_LAST_FREE_SPAN = 5  # sweep.follow: the model span of the last free reported on this P, -1
-N_PP = 6
+PP_FREES_IN_SPAN = 6  # sweep.follow_swept: frees reported on this P in a row into that span
+N_PP = 7
 
 # ---- per span class stats (cs) -----------------------------------------------------------------
 CS_SPANS = 0  # in-use spans

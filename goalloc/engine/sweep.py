@@ -16,7 +16,10 @@ the caller preserves it), and every sweeper the runtime has besides cacheSpan's 
   Go trace with its own GC cycles, paced by the recording (paced): the runtime reports every
   object its sweepers free when they free it, so the model's sweepers are kept at least as far
   as the runtime's had got, in objects freed since mark termination, and finish once nothing
-  dead is left unswept.
+  dead is left unswept; where the recording names the span a sweeper swept (a run of frees
+  on one P, then a SpanFree or another span's frees) the model sweeps that span then
+  (follow, follow_swept), and a refill takes the span its own cacheSpan swept
+  (mcentral.recorded_choice).
 - sweep termination finishes everything (gc.finish_sweep).
 
 Span sweepgen (relative to mheap sweepgen sg): sg-2 unswept, sg swept, sg+1 cached stale,
@@ -319,11 +322,32 @@ def follow(s, sid):
     it is not the span the runtime freed) and still unswept in an mcentral set. paced's
     count alone would meet those frees in sweepone's order, span class 0 (every large
     object) first, and free memory the runtime still counted as objects."""
+    sp = s.sp
+    if (sp[sid, SP_INUSE] == 1 and sp[sid, SP_WHERE] >= 0 and needs_sweep(s, sid)
+            and sp[sid, SP_LIVE] == 0):
+        _sweep_followed(s, sid)
+
+
+@njit(cache=True)
+def follow_swept(s, sid, frees):
+    """The recording's frees on one P moved on past span sid's objects: the sweeper there
+    swept sid (and kept it: no SpanFree came). The model sweeps sid now if it is still
+    unswept in an mcentral set, keeps an object (an empty one the runtime would have
+    freed: the layouts differ there) and those `frees` in a row are all its dead objects
+    (else the same objects lie in other spans in the model: sweeping each would sweep more
+    than the runtime did)."""
+    sp = s.sp
+    if (sp[sid, SP_INUSE] == 1 and sp[sid, SP_WHERE] >= 0 and needs_sweep(s, sid)
+            and sp[sid, SP_LIVE] > 0 and sp[sid, SP_ALLOCCOUNT] - sp[sid, SP_LIVE] == frees):
+        _sweep_followed(s, sid)
+
+
+@njit(cache=True)
+def _sweep_followed(s, sid):
+    """The background sweeper sweeps span sid (unswept, in an mcentral set) now, as the
+    recording shows the runtime's sweeper doing: freed, or placed in its swept set."""
     sc = s.sc
     sp = s.sp
-    if (sp[sid, SP_INUSE] != 1 or sp[sid, SP_WHERE] < 0 or not needs_sweep(s, sid)
-            or sp[sid, SP_LIVE] != 0):
-        return
     now = sc[S_NOW]
     prev = lk_background(s, now)
     spanset.unlink(s, sid)
