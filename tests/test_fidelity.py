@@ -272,6 +272,49 @@ def test_snapshot_spans_cached_by_other_ps(tmp_path):
     assert r.mark_start_inuse[0] == 2 * P
 
 
+def test_snapshot_span_the_recording_shows_in_an_mcache(tmp_path):
+    """The header's snapshot_mcaches names the snapshot span a P's first allocation of a class
+    went into before the first flush (its mcache held it): the model caches it there. Two
+    1-page class-4 (32 B) snapshot spans: span 0 with 10 objects that died before tracing
+    began (their frees come after the first mark termination), span 5 with 200 live ones.
+    P 0 allocates one 32 B object before the cycle. Without the header its refill takes the
+    first partial swept span, span 0, which keeps that object: both spans stay (2 pages).
+    With [[0, 5]] the object goes into span 5 and the sweep returns span 0, emptied, to the
+    heap: 1 page. A pair naming a P the replay does not have, or a span that is not in the
+    snapshot, is passed over."""
+    import goalloc
+
+    spc = 4 << 1
+    ev = [(SA, 0, 0, 1, spc, fmt.FLAG_SNAPSHOT, 0), (SA, 0, 5, 1, spc, fmt.FLAG_SNAPSHOT, 0)]
+    ev += [(A, 1, i, 32, (1 << fmt.PLACEMENT_SHIFT) | i, fmt.FLAG_SNAPSHOT, 0)
+           for i in range(10)]
+    ev += [(A, 1, 10 + i, 32, (6 << fmt.PLACEMENT_SHIFT) | i, fmt.FLAG_SNAPSHOT, 0)
+           for i in range(200)]
+    ev += [(A, 2, 300, 32, 32, 0, 0)]
+    ev += [(fmt.GC_START, 100, 1, 0, 0), (fmt.GC_MARK_TERM, 110, 1, 0, 0)]
+    ev += [(fmt.FREE, 120 + i, i, 0, 0) for i in range(10)]
+    path = tmp_path / "t.msgpack"
+    cases = [(None, 2, None), ([[0, 5]], 1, 1), ([[0, 5], [7, 0], [1, 9]], 1, 1)]
+    for mcaches, pages, cached in cases:
+        extra = {"snapshot": fmt.SNAPSHOT_PLACED}
+        if mcaches is not None:
+            extra["snapshot_mcaches"] = mcaches
+        write(path, ev, gomaxprocs=2, extra=extra)
+        r = goalloc.replay(path, Config(gc_mode="recorded"))
+        assert r.recorded_replay.get("snapshot_spans_cached_as_recorded") == cached
+        assert r.end.objects + r.end.unused == pages * P, mcaches
+
+
+def test_snapshot_mcaches_header_is_checked(tmp_path):
+    import goalloc
+    from goalloc.errors import TraceError
+
+    path = tmp_path / "t.msgpack"
+    write(path, [(A, 1, 0, 32, 0)], extra={"snapshot_mcaches": [[0, -1]]})
+    with pytest.raises(TraceError, match="snapshot_mcaches must be a list of"):
+        goalloc.replay(path, Config(gc_mode="recorded"))
+
+
 # frees observed by the sweep of cycle k: the object died in (max(alloc, gc_start k-1),
 # gc_start k]; (kind, ts, id, size, aux) with event indexes in the comments
 TIMED = [

@@ -359,6 +359,49 @@ SPAN48 = ev(129, 1, 0, 1, (5 << 1) << 1)
 SPAN704 = ev(129, 1, 8, 2, (29 << 1) << 1)
 
 
+def test_snapshot_mcaches_as_go_reads_the_trace(tiny):
+    """The header's snapshot_mcaches: each P's first allocation of a small span class before
+    the first mcache flush (the first GCEnd, or a ReadMemStats stop), when it went into a span
+    of the trace-start snapshot, names that span (the k-th Span event is goalloc span k).
+    Worked out here from Go's own reading of the trace (go tool trace -d=1: Span, SpanAlloc,
+    SpanFree and HeapObjectAlloc events, their addresses and Ps)."""
+    go = go_binary()
+    if go is None:
+        pytest.skip(GO_SKIP)
+    out = subprocess.run([go, "tool", "trace", "-d=1", str(TINY)], capture_output=True,
+                         text=True, env=go_env(go), timeout=120).stdout
+    pat = re.compile(r"^M=\S+ P=(-?\d+) G=\S+ Experimental Time=\d+ Name=(Span|SpanAlloc|"
+                     r"SpanFree|HeapObjectAlloc) ArgNames=\[[^]]*\] Args=\[(\d+) ?(\d*) ?(\d*)\]")
+    flush = ['Name="stop-the-world (' + r + ')"' for r in fmt.FLUSH_STW_REASONS]
+    owner = {}  # page (8 KiB units) -> (index of its snapshot Span event or -1, span class)
+    first = {}  # (P, span class) -> that index, or -1 (not a snapshot span)
+    spans = 0
+    for line in out.splitlines():
+        if ("RangeEnd" in line and 'Name="GC concurrent mark phase"' in line) or any(
+                f in line and "RangeBegin" in line for f in flush):
+            break  # the first mcache flush
+        m = pat.match(line)
+        if not m:
+            continue
+        p, name, a, b, c = m.groups()
+        if name in ("Span", "SpanAlloc"):  # base page, pages, kindclass (spanclass << 1)
+            for pg in range(int(a), int(a) + int(b)):
+                owner[pg] = (spans if name == "Span" else -1, int(c) >> 1)
+            spans += name == "Span"
+        elif name == "SpanFree":
+            owner.pop(int(a), None)
+        else:  # an address in 8-byte units
+            idx, spc = owner.get(int(a) >> 10, (-1, 0))
+            if spc >= 2:
+                first.setdefault((int(p), spc), idx)
+    want = sorted([p, idx] for (p, _), idx in first.items() if idx >= 0)
+    _, header, c = tiny
+    snap = (c["kind"] == fmt.SPAN_ALLOC) & ((c["flags"] & fmt.FLAG_SNAPSHOT) != 0)
+    assert c["id"][snap].tolist() == list(range(spans))  # goalloc's ids in Span order
+    assert len(want) >= 5
+    assert header.extra.get("snapshot_mcaches") == want
+
+
 def test_ties_put_frees_first_and_late_frees_are_dropped(tmp_path):
     # M1 on P0: span, alloc slot 0 (t=2); later realloc of slot 0 at t=10.
     # M2 on P1: frees slot 0 at t=10 too: the free must come first.

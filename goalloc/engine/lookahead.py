@@ -163,6 +163,21 @@ def mcache_flushes(header, path) -> tuple[np.ndarray, np.ndarray]:
     return a[order, 0], a[order, 1]
 
 
+def snapshot_mcaches(header, path) -> np.ndarray:
+    """The header's `snapshot_mcaches` ([P, span id] pairs, docs/trace-format.md) as a (n, 2)
+    array; a TraceError when they are not such pairs."""
+    raw = header.extra.get("snapshot_mcaches")
+    if raw is None:
+        return np.zeros((0, 2), np.int64)
+    ok = isinstance(raw, list) and all(
+        isinstance(e, list) and len(e) == 2 and all(type(v) is int and 0 <= v < 1 << 62
+                                                    for v in e) for e in raw)
+    if not ok:
+        raise TraceError(path, "header: snapshot_mcaches must be a list of [P, span id] "
+                               "pairs of non-negative integers")
+    return np.array(raw, np.int64).reshape(-1, 2)
+
+
 def _survivors(st, by_id) -> np.ndarray:
     """(allocation time, a time it was alive at, id) of each traced object never freed: alive at
     the mark start before the last one whose mark ended (st[4]), since that cycle's sweep ended
@@ -225,6 +240,7 @@ class _Planner:
         # late mcache flushes (the header's): the next one to read, the last mark
         # termination (st), the Ps that allocated since it, each mark termination's mask
         self.fl_at, self.fl_p = mcache_flushes(header, path)
+        self.mcache0 = snapshot_mcaches(header, path)
         self.fl_k = 0
         self.fl_st = np.array([-1, -1], np.int64)
         self.fl_since = np.zeros(MAX_LATE_P, np.int8)
@@ -391,6 +407,7 @@ class _Planner:
             d = np.concatenate(self.dead)
             p.dead_ids = d[np.isin(d, p.obj_id)]
         p.counts["snapshot_objects_dead"] = int(p.dead_ids.shape[0])
+        p.mcache0 = self.mcache0
         if self.fresh["event"]:
             p.fresh_event, p.fresh_p, p.fresh_spc = (np.concatenate(self.fresh[k])
                                                      for k in ("event", "p", "spc"))

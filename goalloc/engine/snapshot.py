@@ -76,6 +76,9 @@ class Plan:
     # before the first mark termination (mcaches not yet flushed): fresh (non-snapshot) heap
     # span allocations (event index, P, span class) and allocations (event index, slot size,
     # noscan), to infer which snapshot spans other Ps' mcaches held (`_cache_snapshot_spans`)
+    # [P, span id] of the snapshot spans the recording shows in the Ps' mcaches (the
+    # header's snapshot_mcaches), cached there before `_cache_snapshot_spans` infers more
+    mcache0: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     fresh_event: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     fresh_p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     fresh_spc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -178,6 +181,13 @@ class Plan:
         small = self.early_slot <= eng.table.max_small_size
         early_spc = np.where(small, (eng.table.size_to_class(np.where(small, self.early_slot, 0))
                                      << 1) | self.early_noscan, -1)
+        if self.mcache0.shape[0]:
+            order = np.argsort(self.span_id, kind="stable")
+            k = np.minimum(np.searchsorted(self.span_id[order], self.mcache0[:, 1]),
+                           self.span_id.shape[0] - 1)
+            known = self.span_id[order][k] == self.mcache0[:, 1]
+            self.counts["snapshot_spans_cached_as_recorded"] = int(_cache_recorded_spans(
+                a.state, recs[order][k][known], self.mcache0[known, 0]))
         self.counts["snapshot_spans_cached"] = int(_cache_snapshot_spans(
             a.state, recs, self.fresh_event, self.fresh_p, self.fresh_spc, self.early_event,
             early_spc))
@@ -418,6 +428,41 @@ def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_i
     sc[S.S_HEAP_LIVE] += sc[S.S_OBJ_BYTES]
 
 
+@kernel(inline="always")
+def _cache_span_on(s, sid, q):
+    """P q's mcache holds snapshot span sid (out of its mcentral set), as mcache.refill
+    leaves a span it cached."""
+    spanset.unlink(s, sid)
+    s.sp[sid, S.SP_SWEEPGEN] = s.sc[S.S_SG] + 3
+    s.sp[sid, S.SP_WHERE] = -2 - q
+    s.sp[sid, S.SP_ALLOC_BEFORE_CACHE] = s.sp[sid, S.SP_ALLOCCOUNT]
+    s.mc[q, s.sp[sid, S.SP_SPC]] = sid
+    mcentral.havespan(s, sid)  # allocCache at freeindex, as cacheSpan leaves it
+    s.sc[S.S_HEAP_LIVE] += (s.sp[sid, S.SP_NPAGES] * S.PAGE_SIZE
+                            - s.sp[sid, S.SP_ALLOCCOUNT] * s.sp[sid, S.SP_ELEMSIZE])
+
+
+@kernel
+def _cache_recorded_spans(s, sids, ps):
+    """The snapshot spans the recording shows in Ps' mcaches (the header's snapshot_mcaches:
+    a P's first allocation of a class before the first flush went into that span) go there,
+    when the P exists in the replay, its mcache has none of the class yet and the span is a
+    small one in a swept set with a free slot. Returns how many were cached."""
+    cached = 0
+    for j in range(sids.shape[0]):
+        sid = sids[j]
+        q = ps[j]
+        if sid < 0 or q >= s.mc.shape[0]:
+            continue
+        c = s.sp[sid, S.SP_SPC]
+        if (c >= 2 and s.mc[q, c] < 0 and s.sp[sid, S.SP_SWEEPGEN] == s.sc[S.S_SG]
+                and s.sp[sid, S.SP_WHERE] >= 0
+                and s.sp[sid, S.SP_ALLOCCOUNT] < s.sp[sid, S.SP_NELEMS]):
+            _cache_span_on(s, sid, q)
+            cached += 1
+    return cached
+
+
 @kernel
 def _cache_snapshot_spans(s, recs, fresh_event, fresh_p, fresh_spc, early_event, early_spc):
     """Which snapshot spans sat in Ps' mcaches when tracing started (the trace does not say).
@@ -463,13 +508,6 @@ def _cache_snapshot_spans(s, recs, fresh_event, fresh_p, fresh_spc, early_event,
                     best = sid
             if best < 0:
                 break
-            spanset.unlink(s, best)
-            s.sp[best, S.SP_SWEEPGEN] = s.sc[S.S_SG] + 3  # as mcache.refill leaves it
-            s.sp[best, S.SP_WHERE] = -2 - q
-            s.sp[best, S.SP_ALLOC_BEFORE_CACHE] = s.sp[best, S.SP_ALLOCCOUNT]
-            s.mc[q, c] = best
-            mcentral.havespan(s, best)  # allocCache at freeindex, as cacheSpan leaves it
-            s.sc[S.S_HEAP_LIVE] += (s.sp[best, S.SP_NPAGES] * S.PAGE_SIZE
-                                  - s.sp[best, S.SP_ALLOCCOUNT] * s.sp[best, S.SP_ELEMSIZE])
+            _cache_span_on(s, best, q)
             cached += 1
     return cached

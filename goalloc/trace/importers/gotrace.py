@@ -232,6 +232,9 @@ class _State:
         self.span_kc = np.ones(1 << 12, np.int64)
         self.span_slot0 = np.full(1 << 12, -1, np.int64)  # region of each span's slot ids
         self.span_replaced = np.full(1 << 12, -1, np.int64)  # SpanTable.replaced
+        self.span_snap = np.zeros(1 << 12, np.int64)  # SpanTable.snap
+        # Clock.mcache0: -2 no allocation of the class on the P yet (P ids past 255: none kept)
+        self.mcache0 = np.full((256, 2 * 256), -2, np.int64)
         self.span_ns = np.zeros(1 << 12, np.int64)
         self.span_rcap = np.zeros(1 << 12, np.int64)
         self.slot_ids = np.full(1 << 16, -1, np.int64)
@@ -293,6 +296,7 @@ class _State:
             self.span_kc = _grow(self.span_kc, size, 1)
             self.span_slot0 = _grow(self.span_slot0, size, -1)
             self.span_replaced = _grow(self.span_replaced, size, -1)
+            self.span_snap = _grow(self.span_snap, size, 0)
             self.span_ns = _grow(self.span_ns, size, 0)
             self.span_rcap = _grow(self.span_rcap, size, 0)
 
@@ -336,7 +340,7 @@ class _State:
 
     def span_table(self) -> cv.SpanTable:
         return cv.SpanTable(self.pagemap, self.span_np, self.span_kc, self.span_slot0,
-                            self.span_ns, self.span_rcap, self.span_replaced)
+                            self.span_ns, self.span_rcap, self.span_replaced, self.span_snap)
 
     def object_ids(self) -> cv.ObjectIds:
         return cv.ObjectIds(self.slot_ids, self.pctr, self.fl_head, self.xkeys, self.xvals,
@@ -818,6 +822,14 @@ def _running_g(order, typ, mm, a1, a3, status, m_of, cur):
     return g_of, at
 
 
+def _snapshot_mcaches(mcache0: np.ndarray) -> list[list[int]]:
+    """The header's `snapshot_mcaches`: [P, span id] for each P and span class whose first
+    allocation before the first mcache flush went into a span of the trace-start snapshot
+    (gotrace_convert._first_in_snapshot_span), by P then span id."""
+    ps, cls = np.nonzero(mcache0 >= 0)
+    return sorted([int(p), int(mcache0[p, c])] for p, c in zip(ps.tolist(), cls.tolist(), strict=True))
+
+
 class _GcStacks:
     """What a generation's stacks and strings say about its GC cycles."""
     __slots__ = ("gcb", "reasons", "strings", "funcs", "trigger", "start_blocks")
@@ -851,7 +863,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, writer_fo
     tab = cv.GenTables(class_size, gt_objs, t_size, t_site, tracer_types, gc.reasons,
                        fmt.FLUSH_REASON)
     clk = cv.Clock(st.mp, st.mfree, st.mterm, st.mstop, st.lastp, st.pstart, st.gcseq,
-                   st.epoch, st.t0, align.bit_length() - 1,
+                   st.epoch, st.mcache0, st.t0, align.bit_length() - 1,
                    page_size.bit_length() - 1, st.nprocs)  # (shifts: powers of two)
     _convert_and_write(cv.Events(order, typ, key, mm, a1, a2, a3), st, tab, clk, gc,
                        writer_for, path, gen_off)
@@ -1378,6 +1390,9 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             if st.late_flushes:
                 st.writer.header.extra["mcache_flushes"] = st.late_flushes
                 st.writer.set_header(st.writer.header)
+            if mcaches := _snapshot_mcaches(st.mcache0):
+                st.writer.header.extra["snapshot_mcaches"] = mcaches
+                st.writer.set_header(st.writer.header)
             if st.writer.header.source.get("lowest_span_page") != st.lowest_span_page:
                 # a span below the first generation's came later (the first one was freed)
                 st.writer.header.source["lowest_span_page"] = st.lowest_span_page
@@ -1461,6 +1476,7 @@ def _report(st: _State) -> dict:
         "unknown_frees": int(c[cv.C_UNKNOWN_FREES]),
         "objects_outside_spans": int(c[cv.C_NO_SPAN]),
         "late_mcache_flushes": len(st.late_flushes),
+        "snapshot_mcaches": len(_snapshot_mcaches(st.mcache0)),
         "idle_p_flushes": st.idle_p_flushes,
         "unknown_types": int(c[cv.C_UNKNOWN_TYPES]),
         "lost_span_frees": int(c[cv.C_LOST_SPAN_FREES]),

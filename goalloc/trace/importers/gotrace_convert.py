@@ -109,6 +109,7 @@ class SpanTable(NamedTuple):
     # the mcache epoch (Clock.epoch) at which this heap span took the base page of a live
     # span whose SpanFree had not come (-1: none did): that free may still come (_span_free)
     replaced: np.ndarray
+    snap: np.ndarray  # 1: the span at this base page was in the trace-start snapshot
 
 
 class ObjectIds(NamedTuple):
@@ -161,6 +162,9 @@ class Clock(NamedTuple):
     pstart: np.ndarray  # each P's last ProcStart (its time)
     gcseq: np.ndarray  # [0] the GC cycle running
     epoch: np.ndarray  # [0] mcache flushes so far (mark terminations, ReadMemStats stops)
+    # [P, span class]: the goalloc id of the snapshot span P's first allocation of that class
+    # went into before the first mcache flush, -1 none (the header's snapshot_mcaches)
+    mcache0: np.ndarray
     t0: int
     ashift: int  # log2 of the heap address unit (min_heap_align)
     pshift: int  # log2 of the page size
@@ -449,6 +453,8 @@ def _object_alloc(e, off, tid, ts, p, o, out, heap, ids, owed, spans, tab, clk, 
     if sc != 0 and sidx >= tab.gt_objs[sc * 2 + noscan]:
         cnt[C_BEYOND_INLINE_MARKS] += 1  # this runtime's spans have no inline marks
     tag = clk.epoch[0] * TAG_P + p + 1
+    if e == w.EV_HEAP_OBJECT_ALLOC and sc != 0:
+        _first_in_snapshot_span(base, sc * 2 + noscan, p, heap, spans, clk)
     if e == w.EV_HEAP_OBJECT_ALLOC and noscan and slot == TINY_BLOCK:
         if _tiny_in_block(off, slot_off, r0, sidx, tag, ids, clk.ashift, cnt):
             return o
@@ -467,6 +473,19 @@ def _object_alloc(e, off, tid, ts, p, o, out, heap, ids, owed, spans, tab, clk, 
     if 0 < tid < tab.t_site.shape[0]:  # the type as a trace-wide attribution site (#17)
         out.site[o] = tab.t_site[tid]
     return _row(out, o, fmt.ALLOC, ts, p, oid, size, fl, aux)
+
+
+@kernel(inline="always")
+def _first_in_snapshot_span(base, spc, p, heap, spans, clk):
+    """Before the first mcache flush, P p's first allocation of span class spc into a span of
+    the trace-start snapshot names the span its mcache held (or, if that one was full, the
+    one its refill took): the replay caches it there (snapshot.Plan.build), which the trace
+    does not otherwise say."""
+    if (clk.epoch[0] == 0 and heap.snap[base] != 0 and 0 <= p < clk.mcache0.shape[0]
+            and spc < clk.mcache0.shape[1] and clk.mcache0[p, spc] == -2):
+        clk.mcache0[p, spc] = map_get(spans.keys, spans.vals, base)
+    elif 0 <= p < clk.mcache0.shape[0] and spc < clk.mcache0.shape[1] and clk.mcache0[p, spc] == -2:
+        clk.mcache0[p, spc] = -1  # its first allocation of the class went elsewhere
 
 
 @kernel(inline="always")
@@ -650,6 +669,7 @@ def _span_alloc(snapshot, sid, npages, kc, nslots, ts, p, o, out, heap, ids, spa
         heap.pagemap[pg] = sid
     heap.npages[sid] = npages
     heap.kc[sid] = kc
+    heap.snap[sid] = 1 if snapshot else 0
     if nslots > 0:
         _attach(sid, nslots, kc >> 2, heap, ids)
     flags = fmt.FLAG_SNAPSHOT if snapshot else 0
