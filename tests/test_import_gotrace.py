@@ -7,6 +7,8 @@ end-to-end recording with the real toolchain."""
 from __future__ import annotations
 
 import collections
+import contextlib
+import io
 import os
 import re
 import shutil
@@ -395,11 +397,22 @@ def test_snapshot_mcaches_as_go_reads_the_trace(tiny):
             if spc >= 2:
                 first.setdefault((int(p), spc), idx)
     want = sorted([p, idx] for (p, _), idx in first.items() if idx >= 0)
-    _, header, c = tiny
+    notes, header, c = tiny
     snap = (c["kind"] == fmt.SPAN_ALLOC) & ((c["flags"] & fmt.FLAG_SNAPSHOT) != 0)
     assert c["id"][snap].tolist() == list(range(spans))  # goalloc's ids in Span order
     assert len(want) >= 5
     assert header.extra.get("snapshot_mcaches") == want
+    # the import summary lists them as read, not as something it could not map
+    assert notes["snapshot_mcaches"] == len(want)
+    from goalloc.cli.common import echo_import_summary
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        echo_import_summary("t.msgpack", notes)
+    read_as = [ln for ln in buf.getvalue().splitlines() if ln.startswith("read as the runtime")]
+    assert read_as and f"snapshot mcaches {len(want)}" in read_as[0]
+    assert "snapshot" not in "".join(ln for ln in buf.getvalue().splitlines()
+                                     if ln.startswith("not mapped"))
 
 
 def test_ties_put_frees_first_and_late_frees_are_dropped(tmp_path):
