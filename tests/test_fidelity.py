@@ -305,6 +305,29 @@ def test_snapshot_span_the_recording_shows_in_an_mcache(tmp_path):
         assert r.end.objects + r.end.unused == pages * P, mcaches
 
 
+def test_validate_shows_the_recorded_scavenger_time_beside_the_model_s(tmp_path):
+    """The header's source.scavenger (the runtime's background scavenger: its goroutine's
+    running time) is reported beside the model's background scavenging work; a header
+    without it, or with a malformed one, gives no figure."""
+    import goalloc
+    from goalloc.report import fidelity
+
+    ev = [(SA, 0, 0, 1, 8, 0, 0), (A, 1, 0, 32, 0), (fmt.GC_START, 100, 1, 0, 0),
+          (fmt.GC_MARK_TERM, 110, 1, 0, 0)]
+    path = tmp_path / "t.msgpack"
+    for source, want in ((None, None), ({"scavenger": {"goroutine": 4, "running_ns": 43_813,
+                                                       "runs": 5}}, (43_813, 5)),
+                         ({"scavenger": {"running_ns": "x"}}, None)):
+        write(path, ev, **({"source": source} if source else {}))
+        r = goalloc.replay(path, Config(gc_mode="recorded"))
+        f = fidelity.validate(path, r)
+        if want is None:
+            assert f.scavenger is None
+        else:
+            assert (f.scavenger["recorded_ns"], f.scavenger["runs"]) == want
+            assert f.scavenger["model_ns"] == r.scavenge["background_ns"] >= 0
+
+
 def test_snapshot_mcaches_header_is_checked(tmp_path):
     import goalloc
     from goalloc.errors import TraceError

@@ -415,6 +415,38 @@ def test_snapshot_mcaches_as_go_reads_the_trace(tiny):
                                      if ln.startswith("not mapped"))
 
 
+def test_scavenger_running_time_as_go_reads_the_trace(tiny):
+    """The header's `scavenger`: the goroutine whose parks run through runtime.bgscavenge and
+    its running time (every Running interval summed), as Go's own reader (go tool trace -d=1)
+    shows them."""
+    go = go_binary()
+    if go is None:
+        pytest.skip(GO_SKIP)
+    out = subprocess.run([go, "tool", "trace", "-d=1", str(TINY)], capture_output=True,
+                         text=True, env=go_env(go), timeout=120).stdout.splitlines()
+    gid = None
+    for i, line in enumerate(out):
+        if "runtime.bgscavenge" in line:
+            for back in out[max(0, i - 8):i][::-1]:
+                if m := re.search(r"StateTransition .*GoID=(\d+)", back):
+                    gid = m.group(1)
+                    break
+            break
+    assert gid is not None
+    since, total, runs = None, 0, 0
+    for line in out:
+        if "StateTransition" in line and re.search(rf"GoID={gid}\b", line):
+            t = int(re.search(r"Time=(\d+)", line).group(1))
+            if "->Running" in line:
+                since = t
+            elif "Running->" in line and since is not None:
+                total, runs, since = total + t - since, runs + 1, None
+    notes, header, _ = tiny
+    assert runs >= 2
+    assert header.source["scavenger"] == notes["scavenger"] == {
+        "goroutine": int(gid), "running_ns": total, "runs": runs}
+
+
 def test_ties_put_frees_first_and_late_frees_are_dropped(tmp_path):
     # M1 on P0: span, alloc slot 0 (t=2); later realloc of slot 0 at t=10.
     # M2 on P1: frees slot 0 at t=10 too: the free must come first.

@@ -46,7 +46,7 @@ def progress_for(label: str, total: int | None, *, min_seconds: float = 1.0):
 _IMPORT_FACTS = ("events", "lines", "live_at_end", "generations", "gomaxprocs", "go_events",
                  "trace_events", "frees_without_p", "time_markers", "go_version",
                  "go_version_source", "beyond_inline_marks", "tracer_buffers",
-                 "tracer_buffer_bytes", "metric_samples", "mark_cpu", "mark_cycles")
+                 "tracer_buffer_bytes", "metric_samples", "mark_cpu", "mark_cycles", "scavenger")
 # Notes that say how a Go trace was read faithfully (docs/importers.md).
 _IMPORT_ADJUSTED = ("tiny_allocs_in_block", "trigger_allocs_moved", "large_allocs_moved",
                     "late_mcache_flushes", "idle_p_flushes", "snapshot_mcaches")

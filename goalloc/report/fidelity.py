@@ -72,6 +72,9 @@ class Recorded:
     metric_values: list[dict[int, int]] = field(default_factory=list)
     unknown_span_frees: int = 0  # span_free of an id not live
     span_events: int = 0
+    # the header's `scavenger` (Go importer): the background scavenger goroutine's running
+    # time over the trace, {goroutine, running_ns, runs}; None when the trace does not say
+    scavenger: dict | None = None
 
     @property
     def has_facts(self) -> bool:
@@ -109,7 +112,16 @@ def recorded_side(path: str | os.PathLike) -> Recorded:
             r.metric(i, t, aux, sz)
         elif k == fmt.HEAP_LIVE:
             r.heap_live_sample(sz)
-    return r.finish()
+    rec = r.finish()
+    import goalloc.trace
+
+    with goalloc.trace.open(path) as reader:
+        scav = reader.header.source.get("scavenger") if isinstance(
+            reader.header.source, dict) else None
+    if (isinstance(scav, dict) and type(scav.get("running_ns")) is int
+            and type(scav.get("runs")) is int):
+        rec.scavenger = scav
+    return rec
 
 
 FACT_KINDS = (fmt.SPAN_ALLOC, fmt.SPAN_FREE, fmt.GC_START, fmt.GC_MARK_TERM, fmt.GC_END,
@@ -266,6 +278,11 @@ class Fidelity:
     # recorded heap total), mean_error_bytes, max_error_bytes (signed, at the worst sample),
     # worst_ts}}, "recorded_end"/"model_end": the classes at the last sample}
     memory_classes: dict | None = None
+    # the background scavenger's CPU time, the runtime's (its goroutine's running time, from
+    # the header) and the model's (Report.scavenge background_ns): {recorded_ns, runs,
+    # model_ns}; None when the trace does not say. No target: docs/model.md, "Scavenger
+    # over time"
+    scavenger: dict | None = None
     targets: dict = field(default_factory=dict)  # name -> {value, limit, ok}
 
     @property
@@ -326,6 +343,10 @@ def compare(report, rec: Recorded) -> Fidelity:
         recorded_forced_source=rec.forced_source,
     )
     f.memory_classes = classes_over_time(report, rec)
+    model_scav = (getattr(report, "scavenge", None) or {}).get("background_ns")
+    if rec.scavenger is not None and model_scav is not None:
+        f.scavenger = {"recorded_ns": int(rec.scavenger["running_ns"]),
+                       "runs": int(rec.scavenger["runs"]), "model_ns": int(model_scav)}
     f.targets = check_targets(f)
     return f
 
@@ -527,6 +548,11 @@ def render(f: Fidelity, console, *, classes: int = 12) -> None:
                "started below the pacer's lowest trigger: runtime.GC or periodic")
         console.print(f"recorded cycles forced by the program ({why}): "
                       + ", ".join(str(n) for n in f.recorded_forced))
+    if f.scavenger:
+        sv = f.scavenger
+        console.print(f"background scavenger CPU: model {sv['model_ns'] / 1e6:.1f} ms, recorded "
+                      f"{sv['recorded_ns'] / 1e6:.1f} ms (its goroutine's running time, "
+                      f"{sv['runs']:,} runs)")
     mc = f.memory_classes
     if mc:
         t = table(f"Heap memory classes at the {mc['samples']} runtime/metrics samples: "

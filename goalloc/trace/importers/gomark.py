@@ -13,6 +13,11 @@ that ends the mark goes on into gcMarkDone, whose ragged barrier (forEachP, not 
 for every P before the goroutine stops the world for mark termination: its last segment is
 left out (see `account`).
 
+The background scavenger (runtime.bgscavenge) runs as a goroutine too: the one whose parks
+carry bgscavenge in their stack. Its running time is the runtime's own measure of its work
+(scavengerState.run times each call; docs/model.md, "Scavenger over time"): summed over the
+trace as the header's `scavenger`.
+
 Why the model needs it (engine/mark.py): at GOMAXPROCS=2 the runtime has no dedicated worker,
 only fractional ones, which run when their P passes through the scheduler; a busy P's worker
 may get a fifth of its 25% while assists do the rest, and endCycle's cons/mark counts assist
@@ -62,11 +67,15 @@ class MarkCpu:
         self.assists = AddrMap(6)  # goroutine -> dense id of a goroutine inside an assist
         self.since = np.full(64, -1, np.int64)  # by dense id: running since (ns), -1: not
         self.rows: list[np.ndarray] = []
+        # the scavenger goroutine (-1: not seen parking yet), its running ns, its runs
+        self.scav = np.array([-1, 0, 0], np.int64)
 
-    def generation(self, typ, key, mm, a1, a3, order, status, m_of, labels: dict[int, str],
-                   n_ms: int) -> None:
+    def generation(self, typ, key, mm, a1, a2, a3, order, status, m_of,
+                   labels: dict[int, str], n_ms: int, scav_stacks: np.ndarray | None = None
+                   ) -> None:
         """Account one generation's events (in merge order); `status`, `m_of`: its GoStatus
-        events and the M each names; `labels`: its GoLabel string ids and texts."""
+        events and the M each names; `labels`: its GoLabel string ids and texts;
+        `scav_stacks`: the sorted stack ids of its GoBlocks in runtime.bgscavenge."""
         if n_ms > self.m_g.shape[0]:
             grow = n_ms - self.m_g.shape[0]
             self.m_g = np.concatenate([self.m_g, np.full(grow, -1, np.int64)])
@@ -84,11 +93,20 @@ class MarkCpu:
         ids = np.array(sorted(labels), np.int64)
         modes = np.array([LABELS.get(labels[i], MUTATOR) for i in ids.tolist()], np.int64)
         out = np.zeros((int(np.count_nonzero(typ == w.EV_GC_END)), N_ROW), np.int64)
-        n = account(order, typ, key, mm, a1, a3, status, m_of, ids, modes, self.m_g,
+        n = account(order, typ, key, mm, a1, a2, a3, status, m_of, ids, modes, self.m_g,
                     self.m_mode, self.m_t, self.cy, m.keys, m.vals, m.free_ids, m.ctr,
-                    self.since, out)
+                    self.since, out,
+                    np.zeros(0, np.int64) if scav_stacks is None else scav_stacks, self.scav)
         if n:
             self.rows.append(out[:n])
+
+    def scavenger(self) -> dict | None:
+        """The header's `scavenger`: the background scavenger goroutine's running time over the
+        trace (None: it never parked in it, so it is not known)."""
+        if self.scav[0] < 0:
+            return None
+        return {"goroutine": int(self.scav[0]), "running_ns": int(self.scav[1]),
+                "runs": int(self.scav[2])}
 
     def cycles(self) -> np.ndarray:
         """Rows (R_*) of the cycles marked wholly inside the trace, in order."""
@@ -117,11 +135,15 @@ def _add(cy, col, t0, t1):
 
 
 @kernel(inline="always")
-def _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since):
-    """M m's goroutine stops running at ts: its worker time, or its assist's, is counted."""
+def _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav):
+    """M m's goroutine stops running at ts: its worker time, or its assist's, or the
+    scavenger's, is counted."""
     g = m_g[m]
     if g < 0:
         return
+    if g == scav[0] and ts > m_t[m]:
+        scav[1] += ts - m_t[m]
+        scav[2] += 1
     mode = m_mode[m]
     if mode == BACKGROUND:
         _add(cy, CY_BG, m_t[m], ts)
@@ -136,8 +158,8 @@ def _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since):
 
 
 @kernel
-def account(order, typ, key, mm, a1, a3, status, m_of, label_ids, label_modes, m_g, m_mode,
-            m_t, cy, akeys, avals, afree, actr, since, out):
+def account(order, typ, key, mm, a1, a2, a3, status, m_of, label_ids, label_modes, m_g, m_mode,
+            m_t, cy, akeys, avals, afree, actr, since, out, scav_stacks, scav):
     """Walk one generation's events in merge order; rows of the cycles that end in it go to
     `out`, their count is returned. The M of an event is its batch's (mm), but a GoStatus
     names the M its goroutine runs on (m_of): at the trace's start that is how a goroutine
@@ -149,7 +171,7 @@ def account(order, typ, key, mm, a1, a3, status, m_of, label_ids, label_modes, m
         m = mm[j]
         ts = key[j]
         if t == w.EV_GO_START or t == w.EV_GO_SWITCH or t == w.EV_GO_SWITCH_DESTROY:
-            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since)
+            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav)
             g = a1[j]
             m_g[m] = g
             m_t[m] = ts
@@ -160,14 +182,18 @@ def account(order, typ, key, mm, a1, a3, status, m_of, label_ids, label_modes, m
             sm = m_of[np.searchsorted(status, j)]
             g = a1[j]
             if a3[j] == w.GO_RUNNING and 0 <= sm < m_g.shape[0] and m_g[sm] != g:
-                _stop_run(sm, ts, m_g, m_mode, m_t, cy, akeys, avals, since)
+                _stop_run(sm, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav)
                 m_g[sm] = g
                 m_t[sm] = ts
                 aid = map_get(akeys, avals, g)
                 if aid >= 0 and since[aid] < 0:
                     since[aid] = ts
         elif t == w.EV_GO_STOP or t == w.EV_GO_BLOCK or t == w.EV_GO_DESTROY:
-            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since)
+            if t == w.EV_GO_BLOCK and scav[0] < 0 and m_g[m] >= 0 and scav_stacks.shape[0]:
+                k = np.searchsorted(scav_stacks, a2[j])
+                if k < scav_stacks.shape[0] and scav_stacks[k] == a2[j]:
+                    scav[0] = m_g[m]  # parking in bgscavenge: the scavenger
+            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav)
         elif t == w.EV_GO_LABEL:
             k = np.searchsorted(label_ids, a1[j])
             if k < label_ids.shape[0] and label_ids[k] == a1[j] and m_g[m] >= 0:

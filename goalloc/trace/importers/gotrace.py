@@ -853,9 +853,11 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, writer_fo
     status, m_of = _status_ms(typ, a2, st)  # once: the merge and the mark CPU both follow it
     order = _merge_order(ev, st, gc, t_ptr, page_size // align, (status, m_of))
     label_ids = np.unique(a1[typ == w.EV_GO_LABEL])
-    st.mark.generation(typ, key, mm, a1, a3, order, status, m_of,
+    st.mark.generation(typ, key, mm, a1, a2, a3, order, status, m_of,
                        _strings(strings, label_ids, path) if label_ids.size else {},
-                       len(st.m_index))
+                       len(st.m_index),
+                       _scavenger_stacks(ev, strings, stacks, path) if st.mark.scav[0] < 0
+                       else None)
     if st.writer is None:
         _first_generation_facts(st, ev, pmax, strings)
     if st.fl_head is None:
@@ -991,6 +993,19 @@ def _gc_stacks(ev: tuple, strings: list[_Batch], stacks: list[_Batch], path) -> 
         if "runtime.gcStart" in funcs and (kind := _late_alloc_kind(funcs)):
             gc.start_blocks += [(int(b), kind) for b in blocks[a2[blocks] == sid]]
     return gc
+
+
+def _scavenger_stacks(ev: tuple, strings: list[_Batch], stacks: list[_Batch],
+                      path) -> np.ndarray:
+    """The sorted ids of this generation's GoBlock stacks that run through runtime.bgscavenge
+    (the background scavenger parking or sleeping): they name its goroutine (gomark)."""
+    typ, _key, _mm, _a1, a2, _a3 = ev
+    sids = set(np.unique(a2[typ == w.EV_GO_BLOCK]).tolist()) - {0}
+    frames = _stack_funcs(stacks, sids, path)
+    fids = np.array(sorted({f for fr in frames.values() for f in fr}), np.int64)
+    names = _strings(strings, fids, path) if fids.size else {}
+    return np.array(sorted(sid for sid, fr in frames.items()
+                           if any(names.get(f) == "runtime.bgscavenge" for f in fr)), np.int64)
 
 
 def _stw_reasons(wanted: np.ndarray, table: dict[int, str]) -> np.ndarray:
@@ -1383,6 +1398,9 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             if mark is not None:
                 st.writer.header.source["mark_cpu"] = mark
                 st.writer.set_header(st.writer.header)
+            if (scav := st.mark.scavenger()) is not None:
+                st.writer.header.source["scavenger"] = scav
+                st.writer.set_header(st.writer.header)
             if len(st.sites):
                 st.writer.header.sites = st.sites.sites
                 st.writer.set_header(st.writer.header)
@@ -1499,6 +1517,7 @@ def _report(st: _State) -> dict:
         "metric_samples": st.metrics.groups,
         "metric_records_unread": st.metrics.bad,
         "mark_cpu": st.mark.summary(),
+        "scavenger": st.mark.scavenger(),
         # per cycle marked wholly inside the trace: [GC seq, wall, background, idle, assist]
         # ns (gomark.R_*), gctrace's "assist/background/idle ms cpu"
         "mark_cycles": st.mark.cycles().tolist(),
