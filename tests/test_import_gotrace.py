@@ -114,6 +114,17 @@ def tiny(tmp_path_factory):
     return notes, header, cols
 
 
+@pytest.fixture(scope="module")
+def go_reading():
+    """Go's own reading of the tiny trace (go tool trace -d=1), once for the tests that
+    compare with it."""
+    go = go_binary()
+    if go is None:
+        pytest.skip(GO_SKIP)
+    return subprocess.run([go, "tool", "trace", "-d=1", str(TINY)], capture_output=True,
+                          text=True, env=go_env(go), timeout=120).stdout
+
+
 def test_output_does_not_depend_on_the_write_slices(tmp_path, monkeypatch):
     """Generations are converted and queued for writing in slices: cutting them much finer
     (so that map growths and zstd chunks straddle slices) gives the same file, and so do
@@ -252,13 +263,9 @@ def test_requested_sizes_are_estimated_from_types(tiny):
     assert sizes[(40960, 40960)] > 0  # make([]*node, 5000): 40000 B in 5 pages, grown to fill
 
 
-def test_procs_and_times_match_go_tool_trace(tiny):
+def test_procs_and_times_match_go_tool_trace(tiny, go_reading):
     """Go's own parser (go tool trace -d=1) agrees on every alloc's and free's time and P."""
-    go = go_binary()
-    if go is None:
-        pytest.skip(GO_SKIP)
-    out = subprocess.run([go, "tool", "trace", "-d=1", str(TINY)], capture_output=True,
-                         text=True, env=go_env(go), timeout=120).stdout
+    out = go_reading
     pat = re.compile(r"^M=\S+ P=(-?\d+) G=\S+ Experimental Time=(\d+) Name=(HeapObjectAlloc|"
                      r"HeapObjectFree|SpanAlloc) ArgNames=\[[^]]*\] Args=\[(\d+) ?(\d*) ?(\d*)\]",
                      re.M)
@@ -361,17 +368,13 @@ SPAN48 = ev(129, 1, 0, 1, (5 << 1) << 1)
 SPAN704 = ev(129, 1, 8, 2, (29 << 1) << 1)
 
 
-def test_snapshot_mcaches_as_go_reads_the_trace(tiny):
+def test_snapshot_mcaches_as_go_reads_the_trace(tiny, go_reading):
     """The header's snapshot_mcaches: each P's first allocation of a small span class before
     the first mcache flush (the first GCEnd, or a ReadMemStats stop), when it went into a span
     of the trace-start snapshot, names that span (the k-th Span event is goalloc span k).
     Worked out here from Go's own reading of the trace (go tool trace -d=1: Span, SpanAlloc,
     SpanFree and HeapObjectAlloc events, their addresses and Ps)."""
-    go = go_binary()
-    if go is None:
-        pytest.skip(GO_SKIP)
-    out = subprocess.run([go, "tool", "trace", "-d=1", str(TINY)], capture_output=True,
-                         text=True, env=go_env(go), timeout=120).stdout
+    out = go_reading
     pat = re.compile(r"^M=\S+ P=(-?\d+) G=\S+ Experimental Time=\d+ Name=(Span|SpanAlloc|"
                      r"SpanFree|HeapObjectAlloc) ArgNames=\[[^]]*\] Args=\[(\d+) ?(\d*) ?(\d*)\]")
     flush = ['Name="stop-the-world (' + r + ')"' for r in fmt.FLUSH_STW_REASONS]
@@ -415,15 +418,11 @@ def test_snapshot_mcaches_as_go_reads_the_trace(tiny):
                                      if ln.startswith("not mapped"))
 
 
-def test_scavenger_running_time_as_go_reads_the_trace(tiny):
+def test_scavenger_running_time_as_go_reads_the_trace(tiny, go_reading):
     """The header's `scavenger`: the goroutine whose parks run through runtime.bgscavenge and
     its running time (every Running interval summed), as Go's own reader (go tool trace -d=1)
     shows them."""
-    go = go_binary()
-    if go is None:
-        pytest.skip(GO_SKIP)
-    out = subprocess.run([go, "tool", "trace", "-d=1", str(TINY)], capture_output=True,
-                         text=True, env=go_env(go), timeout=120).stdout.splitlines()
+    out = go_reading.splitlines()
     gid = None
     for i, line in enumerate(out):
         if "runtime.bgscavenge" in line:

@@ -146,36 +146,31 @@ def _late_flush_masks(kind, p, start, fl_at, fl_p, k, nt, st, since, term_at, te
     return k, nt
 
 
-def mcache_flushes(header, path) -> tuple[np.ndarray, np.ndarray]:
-    """The header's `mcache_flushes` ([event index, P] pairs, docs/trace-format.md) as two
-    arrays in event order; a TraceError when they are not such pairs."""
-    raw = header.extra.get("mcache_flushes")
-    if raw is None:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    ok = isinstance(raw, list) and all(
-        isinstance(e, list) and len(e) == 2 and all(type(v) is int and 0 <= v < 1 << 62
-                                                    for v in e) for e in raw)
-    if not ok:
-        raise TraceError(path, "header: mcache_flushes must be a list of [event index, P] "
-                               "pairs of non-negative integers")
-    a = np.array(raw, np.int64).reshape(-1, 2)
-    order = np.argsort(a[:, 0], kind="stable")
-    return a[order, 0], a[order, 1]
-
-
-def snapshot_mcaches(header, path) -> np.ndarray:
-    """The header's `snapshot_mcaches` ([P, span id] pairs, docs/trace-format.md) as a (n, 2)
-    array; a TraceError when they are not such pairs."""
-    raw = header.extra.get("snapshot_mcaches")
+def _header_pairs(header, name: str, what: str, path) -> np.ndarray:
+    """The header's `name` (a list of [int, int] pairs, docs/trace-format.md) as a (n, 2)
+    array; a TraceError naming `what` the pairs are when they are not such pairs."""
+    raw = header.extra.get(name)
     if raw is None:
         return np.zeros((0, 2), np.int64)
     ok = isinstance(raw, list) and all(
         isinstance(e, list) and len(e) == 2 and all(type(v) is int and 0 <= v < 1 << 62
                                                     for v in e) for e in raw)
     if not ok:
-        raise TraceError(path, "header: snapshot_mcaches must be a list of [P, span id] "
-                               "pairs of non-negative integers")
+        raise TraceError(path, f"header: {name} must be a list of {what} pairs of "
+                               "non-negative integers")
     return np.array(raw, np.int64).reshape(-1, 2)
+
+
+def mcache_flushes(header, path) -> tuple[np.ndarray, np.ndarray]:
+    """The header's `mcache_flushes` ([event index, P] pairs) as two arrays in event order."""
+    a = _header_pairs(header, "mcache_flushes", "[event index, P]", path)
+    order = np.argsort(a[:, 0], kind="stable")
+    return a[order, 0], a[order, 1]
+
+
+def snapshot_mcaches(header, path) -> np.ndarray:
+    """The header's `snapshot_mcaches` ([P, span id] pairs) as a (n, 2) array."""
+    return _header_pairs(header, "snapshot_mcaches", "[P, span id]", path)
 
 
 def _survivors(st, by_id) -> np.ndarray:
