@@ -528,6 +528,34 @@ def test_objects_outliving_their_span(tmp_path, name):
     assert notes["live_at_end"] == live
 
 
+def test_a_late_free_still_owed_at_the_next_mark_s_end_is_not_coming(tmp_path):
+    """A slot allocated again while its object is live frees that object at the reuse and owes
+    its late free (the sweep that freed it stamped the free late); both come in the sweep phase
+    after one mark termination, which ends before the next mark (mgc.go gcStart: finishsweep_m).
+    A free at the slot after the next mark's end is therefore the new object's own: kept owed,
+    it would be dropped and the new object would stay live to the end."""
+    m1 = (ev(13, 0, 0, 1) + SPAN48 + ev(132, 1, 0, 1)  # t=1002 object A in slot 0
+          + ev(132, 8, 0, 1)  # t=1010 slot 0 again, A live: A freed here, its free owed
+          + ev(29, 1, 1, 0) + ev(30, 0, 1))  # t=1011 GCBegin, GCEnd: the next mark's end
+    m2 = ev(13, 0, 1, 1) + ev(133, 20, 0)  # t=1020 a free of slot 0 on P1
+    notes = import_gotrace(hand(tmp_path / "a.trace", m1, m2), tmp_path / "a.msgpack")
+    _, c = read(tmp_path / "a.msgpack")
+    obj = np.isin(c["kind"], [fmt.ALLOC, fmt.FREE])
+    assert c["kind"][obj].tolist() == [fmt.ALLOC, fmt.FREE, fmt.ALLOC, fmt.FREE]
+    assert c["p"][obj].tolist() == [0, -1, 0, 1]  # the second object freed by the free
+    assert c["id"][obj].tolist()[2] == c["id"][obj].tolist()[3]
+    assert notes["live_at_end"] == 0 and notes["late_frees_dropped"] == 0
+    assert notes["slot_reused_before_free"] == notes["reused_slots_never_freed"] == 1
+    # Without the mark's end between, the same free is the late one, dropped
+    m1 = m1[:-len(ev(29, 1, 1, 0) + ev(30, 0, 1))]
+    notes = import_gotrace(hand(tmp_path / "b.trace", m1, m2), tmp_path / "b.msgpack")
+    _, c = read(tmp_path / "b.msgpack")
+    obj = np.isin(c["kind"], [fmt.ALLOC, fmt.FREE])
+    assert c["p"][obj].tolist() == [0, -1, 0]
+    assert notes["live_at_end"] == 1 and notes["late_frees_dropped"] == 1
+    assert notes["reused_slots_never_freed"] == 0
+
+
 def test_a_replaced_span_s_late_free_is_dropped(tmp_path):
     """mheap.freeSpan traces SpanFree before it takes the heap lock, and Ms' clocks differ by
     microseconds: another M's SpanAlloc reusing the pages can come first in the merge order.

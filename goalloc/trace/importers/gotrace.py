@@ -1488,9 +1488,10 @@ def _report(st: _State) -> dict:
         "live_at_end": int(st.octr[0]),
         "slot_reused_before_free": int(c[cv.C_SLOT_REUSED]),
         "late_frees_dropped": int(c[cv.C_LATE_FREES]),
-        # reused live slots whose free never came: a runtime that frees without tracing it
+        # reused live slots whose free never came (by the next mark's end or the trace's):
+        # not a reuse (convert._expire_owed), or a runtime that frees without tracing it
         # (GOEXPERIMENT=runtimefreegc, 1.26+) - replayed as freed at the reuse
-        "reused_slots_never_freed": int(st.owed.ctr[0]),
+        "reused_slots_never_freed": int(c[cv.C_OWED_EXPIRED] + st.owed.ctr[0]),
         "unknown_frees": int(c[cv.C_UNKNOWN_FREES]),
         "objects_outside_spans": int(c[cv.C_NO_SPAN]),
         "late_mcache_flushes": len(st.late_flushes),
