@@ -224,7 +224,8 @@ def test_heap_objects_as_gos_reader_counts(release, program):
 def test_recorded_mode_fidelity(release, program):
     rec = recording(release, program)
     f = validate(rec, "recorded")
-    assert f["model_cycles"] == f["recorded_cycles"] >= 3
+    # `multi` is a 0.1 s run: 2-8 cycles (a CI run's 1.27 recording had 2); the others 30-55
+    assert f["model_cycles"] == f["recorded_cycles"] >= (2 if program == "multi" else 3)
     ok = f["inuse_max_error"] <= INUSE_MAX and f["inuse_mean_error"] <= INUSE_MEAN
     known(program, "inuse", ok)
     assert ok, (f["inuse_max_error"], f["inuse_mean_error"])
