@@ -205,7 +205,7 @@ def test_modelled_nonheap_memory_as_the_samples_measure_it(release, program):
         # buffers (64 KiB each, in /memory/classes/other) pile up when the trace reader
         # falls behind on a loaded machine.
         pytest.xfail(f"the runtime's non-heap memory {measured / 1e6:.2f} MB above the "
-                     f"model's {model / 1e6:.2f} MB by more than 8% (within 1.5 MiB): "
+                     f"model's {model / 1e6:.2f} MB by more than 8% or 0.5 MiB (within 1.5 MiB): "
                      "seen once under load, cause not isolated")
     assert abs(model - measured) <= bound, (model, measured)
 

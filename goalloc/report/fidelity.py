@@ -91,33 +91,33 @@ def has_recorded_facts(path: str | os.PathLike) -> bool:
 def recorded_side(path: str | os.PathLike) -> Recorded:
     """Read the recorded facts of the trace at `path` (one streaming pass; only span, GC and
     heap-sample events are looked at one by one)."""
-    r = _FactReader()
-    for k, i, sz, aux, t in _fact_events(path):
-        if k == fmt.SPAN_ALLOC:
-            r.span_alloc(i, sz, aux)
-        elif k == fmt.SPAN_FREE:
-            r.span_free(i)
-        elif k == fmt.GC_START:
-            r.gc_start(aux, t)
-        elif k == fmt.GC_MARK_TERM:
-            r.ended_by = "mark_term"
-            r.rec.cycles_ended += 1
-        elif k == fmt.GC_END:
-            r.after_end = True
-            if r.ended_by is None:
-                r.rec.cycles_ended += 1
-        elif k == fmt.HEAP_GOAL:
-            r.goal = sz
-        elif k == fmt.METRIC:
-            r.metric(i, t, aux, sz)
-        elif k == fmt.HEAP_LIVE:
-            r.heap_live_sample(sz)
-    rec = r.finish()
     import goalloc.trace
 
+    r = _FactReader()
     with goalloc.trace.open(path) as reader:
-        scav = reader.header.source.get("scavenger") if isinstance(
-            reader.header.source, dict) else None
+        for k, i, sz, aux, t in _fact_events(reader):
+            if k == fmt.SPAN_ALLOC:
+                r.span_alloc(i, sz, aux)
+            elif k == fmt.SPAN_FREE:
+                r.span_free(i)
+            elif k == fmt.GC_START:
+                r.gc_start(aux, t)
+            elif k == fmt.GC_MARK_TERM:
+                r.ended_by = "mark_term"
+                r.rec.cycles_ended += 1
+            elif k == fmt.GC_END:
+                r.after_end = True
+                if r.ended_by is None:
+                    r.rec.cycles_ended += 1
+            elif k == fmt.HEAP_GOAL:
+                r.goal = sz
+            elif k == fmt.METRIC:
+                r.metric(i, t, aux, sz)
+            elif k == fmt.HEAP_LIVE:
+                r.heap_live_sample(sz)
+        source = reader.header.source
+    rec = r.finish()
+    scav = source.get("scavenger") if isinstance(source, dict) else None
     if (isinstance(scav, dict) and type(scav.get("running_ns")) is int
             and type(scav.get("runs")) is int):
         rec.scavenger = scav
@@ -128,20 +128,17 @@ FACT_KINDS = (fmt.SPAN_ALLOC, fmt.SPAN_FREE, fmt.GC_START, fmt.GC_MARK_TERM, fmt
               fmt.HEAP_LIVE, fmt.HEAP_GOAL, fmt.METRIC)
 
 
-def _fact_events(path):
-    """(kind, id, size, aux, ts) of the trace's recorded-fact events, in order (the chunks
-    are filtered by kind in numpy first)."""
-    import goalloc.trace
-
+def _fact_events(reader):
+    """(kind, id, size, aux, ts) of an open trace's recorded-fact events, in order (the
+    chunks are filtered by kind in numpy first)."""
     want = np.zeros(256, bool)
     want[list(FACT_KINDS)] = True
-    with goalloc.trace.open(path) as reader:
-        for chunk in reader:
-            idx = np.flatnonzero(want[chunk.kind])
-            if idx.size:
-                yield from zip(chunk.kind[idx].tolist(), chunk.id[idx].tolist(),
-                               chunk.size[idx].tolist(), chunk.aux[idx].tolist(),
-                               chunk.ts[idx].tolist(), strict=True)
+    for chunk in reader:
+        idx = np.flatnonzero(want[chunk.kind])
+        if idx.size:
+            yield from zip(chunk.kind[idx].tolist(), chunk.id[idx].tolist(),
+                           chunk.size[idx].tolist(), chunk.aux[idx].tolist(),
+                           chunk.ts[idx].tolist(), strict=True)
 
 
 class _FactReader:
