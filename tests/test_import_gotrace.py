@@ -420,8 +420,10 @@ def test_snapshot_mcaches_as_go_reads_the_trace(tiny, go_reading):
 
 def test_scavenger_running_time_as_go_reads_the_trace(tiny, go_reading):
     """The header's `scavenger`: the goroutine whose parks run through runtime.bgscavenge and
-    its running time (every Running interval summed), as Go's own reader (go tool trace -d=1)
-    shows them."""
+    its running time (every Running interval summed), and each run (start, length, whether it
+    ended parking: Reason "system goroutine wait", not "sleep"), as Go's own reader (go tool
+    trace -d=1) shows them; the runs' starts on the header's clock (the trace's, from its
+    first event), so compared as offsets from the first."""
     out = go_reading.splitlines()
     gid = None
     for i, line in enumerate(out):
@@ -432,18 +434,23 @@ def test_scavenger_running_time_as_go_reads_the_trace(tiny, go_reading):
                     break
             break
     assert gid is not None
-    since, total, runs = None, 0, 0
+    since, total, runs, each = None, 0, 0, []
     for line in out:
         if "StateTransition" in line and re.search(rf"GoID={gid}\b", line):
             t = int(re.search(r"Time=(\d+)", line).group(1))
             if "->Running" in line:
                 since = t
             elif "Running->" in line and since is not None:
+                each.append((since, t - since, int('Reason="system goroutine wait"' in line)))
                 total, runs, since = total + t - since, runs + 1, None
     notes, header, _ = tiny
-    assert runs >= 2
-    assert header.source["scavenger"] == notes["scavenger"] == {
-        "goroutine": int(gid), "running_ns": total, "runs": runs}
+    assert runs >= 2 and any(p for _, _, p in each)
+    assert notes["scavenger"] == {"goroutine": int(gid), "running_ns": total, "runs": runs}
+    scav = header.source["scavenger"]
+    assert {k: scav[k] for k in notes["scavenger"]} == notes["scavenger"]
+    got = list(zip(scav["run_start"], scav["run_ns"], scav["run_parked"], strict=True))
+    assert [(s - got[0][0], n, p) for s, n, p in got] == [
+        (s - each[0][0], n, p) for s, n, p in each]
 
 
 def test_ties_put_frees_first_and_late_frees_are_dropped(tmp_path):
