@@ -118,6 +118,9 @@ def run(exe: Path, program: str, trace: Path, gogc: int | None, memlimit: int | 
                 gc_cpu=out["gc_cpu_seconds"] / out["cpu_seconds"] if out["cpu_seconds"] else 0.0)
 
 
+DEATH_TIME = "mid"  # Config.death_time of the predictions (--death-time)
+
+
 def predict(path: Path, gogc: int | None, memlimit: int | None) -> dict:
     """goalloc's answer for the setting, replaying the GOGC=100 recording (the central
     value; engine/whatif.py figures)."""
@@ -126,7 +129,7 @@ def predict(path: Path, gogc: int | None, memlimit: int | None) -> dict:
     from goalloc.engine.replay import replay
 
     r = replay(path, Config(gogc=gogc, memlimit=memlimit, gc_mode="pacer",
-                            tracer_buffers="keep"))
+                            tracer_buffers="keep", death_time=DEATH_TIME))
     fig = whatif.figures(r)
     return {**fig, "mean_goal": fig["mean_goal"] or 0.0, "gc_cpu": fig["gc_cpu"] or 0.0,
             "limited_cycles": (r.gc_cpu or {}).get("limiter", {}).get("cycles_limited", 0),
@@ -266,8 +269,12 @@ def main() -> int:
     ap.add_argument("--survey", type=Path, nargs="+", metavar="DIR",
                     help="--reuse several recording sets and count, per acceptance figure, "
                          "the sets that meet it")
+    ap.add_argument("--death-time", default="mid",
+                    help="where in its interval each death lies (Config.death_time)")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
+    global DEATH_TIME
+    DEATH_TIME = args.death_time
     if args.survey:
         print("\n| figure | target | median over sets | worst | sets meeting it |\n"
               "|---|---|---|---|---|")
