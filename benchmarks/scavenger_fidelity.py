@@ -4,6 +4,17 @@ memory class's mean and worst |model - recorded| as a share of the heap total at
 runtime/metrics samples (`goalloc replay --validate`), as a markdown table.
 
     python benchmarks/scavenger_fidelity.py [--releases 1.23,1.27] [--modes recorded,pacer]
+
+Mode recorded-model is recorded mode with the scavenger on its own controller's timing
+(--scavenger-timing model) instead of the recording's runs.
+
+With --kept GLOB it records nothing: it imports again every scavenger program trace the tests
+left (their directories are named goalloc-scav1.XX-*), replays each in recorded mode, and
+prints per release and program how many meet the issue's free and released targets (means
+within 5% of the heap total, every sample within 15%), with the scavenger on the recording's
+runs and on its controller, and the cost model given (--page-ns, --call-ns):
+
+    python benchmarks/scavenger_fidelity.py --kept '/tmp/goalloc-scav*/*.trace'
 """
 
 from __future__ import annotations
@@ -16,12 +27,75 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from test_scavenger_go import CLASSES, PROGRAMS, classes, recording  # noqa: E402
 
+TIMINGS = ("recorded", "model")
+
+
+def kept_one(args) -> dict:
+    """One kept recording: imported again, replayed with each scavenger timing."""
+    trace, work, page_ns, call_ns = args
+    from goalloc.engine.config import Config
+    from goalloc.engine.replay import replay
+    from goalloc.report import fidelity
+    from goalloc.trace.importers.gotrace import import_gotrace
+
+    p = Path(trace)
+    out = Path(work) / f"{p.parent.name}-{p.stem}.msgpack"
+    import_gotrace(trace, out, force=True)
+    knobs = {"gogc": None, "memlimit": 64 << 20} if p.stem == "limit" else {}
+    row = {"release": p.parent.name.split("-")[1].removeprefix("scav"), "program": p.stem}
+    for timing in TIMINGS:
+        cfg = Config(gc_mode="recorded", tracer_buffers="keep", scavenger_timing=timing,
+                     scavenge_page_ns=page_ns, scavenge_call_ns=call_ns, **knobs)
+        mc = fidelity.validate(out, replay(out, cfg)).memory_classes["classes"]
+        row[timing] = {c: (mc[c]["mean_error"], mc[c]["max_error"]) for c in ("free", "released")}
+    return row
+
+
+def kept(pattern: str, page_ns: float, call_ns: float) -> None:
+    import glob
+    import tempfile
+    from multiprocessing import Pool
+
+    traces = sorted(t for t in glob.glob(pattern) if Path(t).stem in PROGRAMS)
+    with tempfile.TemporaryDirectory(prefix="goalloc-scavkept-") as work, Pool(2) as pool:
+        rows = pool.map(kept_one, [(t, work, page_ns, call_ns) for t in traces])
+    print(f"{len(rows)} recordings, cost {call_ns:g} ns per call + {page_ns:g} ns per page; "
+          "meeting the free and released targets (of the recordings), mean free / released "
+          "mean error")
+    print("| Go | program | " + " | ".join(f"{t} timing" for t in TIMINGS) + " |")
+    print("|---|---|" + "---|" * len(TIMINGS))
+    met = dict.fromkeys(TIMINGS, 0)
+    for release in sorted({r["release"] for r in rows}):
+        for program in PROGRAMS:
+            rs = [r for r in rows if r["release"] == release and r["program"] == program]
+            if not rs:
+                continue
+            cells = []
+            for t in TIMINGS:
+                ok = sum(all(r[t][c][0] <= 0.05 and r[t][c][1] <= 0.15
+                             for c in ("free", "released")) for r in rs)
+                met[t] += ok
+                means = [sum(r[t][c][0] for r in rs) / len(rs) for c in ("free", "released")]
+                cells.append(f"{ok} of {len(rs)}, {100 * means[0]:.1f} / {100 * means[1]:.1f}%")
+            print(f"| {release} | {program} | " + " | ".join(cells) + " |")
+    print("all: " + ", ".join(f"{t} timing {met[t]} of {len(rows)}" for t in TIMINGS))
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--releases", default="1.23,1.27")
     ap.add_argument("--modes", default="recorded,pacer")
+    ap.add_argument("--kept", metavar="GLOB", help="survey the kept recordings instead")
+    ap.add_argument("--page-ns", type=float, default=None)
+    ap.add_argument("--call-ns", type=float, default=None)
     a = ap.parse_args()
+    if a.kept:
+        from goalloc.engine.config import Config
+
+        d = Config()
+        kept(a.kept, d.scavenge_page_ns if a.page_ns is None else a.page_ns,
+             d.scavenge_call_ns if a.call_ns is None else a.call_ns)
+        return
     print("| Go | program | mode | samples | " + " | ".join(CLASSES) + " |")
     print("|---|---|---|---|" + "---|" * len(CLASSES))
     for release in a.releases.split(","):

@@ -202,7 +202,8 @@ def test_scavenger_background_goal(tmp_path, version):
 # The background scavenger's bursts and sleeps (mgcscavenge.go), worked out by hand on the
 # shrink trace after cycle 3 (1 P), whose mark termination readies it. Every 64 KiB quantum is
 # one run of 8 runtime pages = 16 physical pages in one madvise call.
-# - Default cost model: 1700 + 16 * 310 = 6660 ns per quantum. A burst runs until it has
+# - Cost model 1700 ns per call + 310 ns per page (COST: the default before 2026-12-04):
+#   1700 + 16 * 310 = 6660 ns per quantum. A burst runs until it has
 #   worked minScavWorkTime (1 ms): ceil(1e6 / 6660) = 151 quanta, worked 1005660 ns; it then
 #   sleeps worked / startingScavSleepRatio (0.001) = 1.00566 s. The controller then sees a
 #   CPU fraction of 1/1001 against 1%: sleepRatio = 0.3375 * (0.01 - 1/1001) = 0.0030378,
@@ -214,14 +215,54 @@ def test_scavenger_background_goal(tmp_path, version):
 #   0.3375 * -0.47929 + 1.1998 = 1.038: a 0.9688 ms sleep, the fifth starts at 1.34274 s.
 # - Both costs 0: the runtime's fallback, 10 us per physical page = 160 us per quantum:
 #   ceil(1e6 / 160e3) = 7 quanta per burst, then a 1.12 s sleep.
+COST = {"scavenge_page_ns": 310, "scavenge_call_ns": 1700}
+
+
 @pytest.mark.parametrize("tail_ms,quanta,costs", [
-    (500, 151, {}), (1200, 302, {}), (1338, 302, {}), (1340, 453, {}), (1342, 604, {}),
+    (500, 151, COST), (1200, 302, COST), (1338, 302, COST), (1340, 453, COST),
+    (1342, 604, COST),
     (500, 7, {"scavenge_page_ns": 0, "scavenge_call_ns": 0}),
     (1200, 14, {"scavenge_page_ns": 0, "scavenge_call_ns": 0})])
 def test_scavenger_bursts_and_sleeps(tmp_path, tail_ms, quanta, costs):
     r = run(tmp_path, _shrink_trace(True, tail_ms * 10**6), gc_mode="recorded",
             go_version="1.23", **costs)
     assert r.released_background_bytes == quanta * 65536
+
+
+# Recorded GC mode (scavenger timing "recorded", its default there): the background
+# scavenger works only in the recording's scavenger runs (the header's source.scavenger, as
+# the Go importer writes it), at COST's 6660 ns per 64 KiB quantum, a quantum starting while
+# the run's time is not spent (the one under way finishes). Cycle 3 ends at t3 = 1e9 + 2002
+# ns; a run before it finds nothing the search can see (the freed spans are visible from
+# cycle 3's end), a run of 0.5 ms then takes ceil(500000 / 6660) = 76 quanta, one of 2 ms
+# ceil(2e6 / 6660) = 301; the controller's own timing (scavenger timing "model", or no runs)
+# gave 151 quanta by 500 ms (the test above).
+T3 = 10**9 + 2002
+
+
+@pytest.mark.parametrize("runs,quanta", [
+    ([], 151),
+    ([(T3 - 10**6, 10**6)], 0),
+    ([(T3 - 10**6, 10**6), (T3 + 10**8, 500_000)], 76),
+    ([(T3 + 10**8, 500_000), (T3 + 3 * 10**8, 2 * 10**6)], 76 + 301),
+    # runs are the recording's wall-clock time: one the model's last quantum of the run
+    # before overran (to 506160 ns past its start) keeps only what is left of it
+    ([(T3 + 10**8, 500_000), (T3 + 10**8 + 1000, 6660)], 76),
+    ([(T3 + 10**8, 500_000), (T3 + 10**8 + 1000, 506_000)], 76 + 1)])
+def test_scavenger_works_in_the_recorded_runs(tmp_path, runs, quanta):
+    source = {"scavenger": {"goroutine": 4, "running_ns": sum(n for _, n in runs),
+                            "runs": len(runs), "run_start": [s for s, _ in runs],
+                            "run_ns": [n for _, n in runs], "run_parked": [0] * len(runs)}}
+    path = write_trace(tmp_path / "t.msgpack", _shrink_trace(True, 500 * 10**6),
+                       Header(gomaxprocs=1, source=source))
+    r = replay(path, Config(gc_mode="recorded", go_version="1.23", **COST))
+    assert r.released_background_bytes == quanta * 65536
+    assert r.scavenge["recorded_runs"] == len(runs)
+    # "model": the controller's timing whatever the header says
+    r = replay(path, Config(gc_mode="recorded", go_version="1.23", scavenger_timing="model",
+                            **COST))
+    assert r.released_background_bytes == 151 * 65536
+    assert r.scavenge["recorded_runs"] == 0
 
 
 @pytest.mark.parametrize("version,released", [("1.19", 2 * MiB), ("1.22", 0)])

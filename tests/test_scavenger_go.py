@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from test_go_releases import goalloc, toolchain
 
+import goalloc.trace as trace_files
 from goalloc.engine import mstats
 from goalloc.engine import state as S
 from goalloc.engine.config import Config
@@ -127,10 +128,15 @@ def recording(release: str, program: str) -> dict:
 
 
 def classes(rec: dict, mode: str) -> dict:
-    """`replay --gc MODE --validate --json`: the fidelity's memory classes over time."""
+    """`replay --gc MODE --validate --json`: the fidelity's memory classes over time (mode
+    "recorded-model": --gc recorded with the scavenger on its own controller's timing,
+    --scavenger-timing model)."""
     if mode not in rec:
         knobs = ["--gogc", "off", "--memlimit", LIMIT] if "limit" in rec["out"].name else []
-        r = goalloc("replay", rec["out"], "--gc", mode, "--validate", "--json", *knobs)
+        if mode == "recorded-model":
+            knobs += ["--scavenger-timing", "model"]
+        r = goalloc("replay", rec["out"], "--gc", mode.split("-")[0], "--validate", "--json",
+                    *knobs)
         assert r.stdout, r.stderr
         rec[mode] = json.loads(r.stdout)["fidelity"]["memory_classes"]
     return rec[mode]
@@ -208,6 +214,28 @@ def test_modelled_nonheap_memory_as_the_samples_measure_it(release, program):
                      f"model's {model / 1e6:.2f} MB by more than 8% or 0.5 MiB (within 1.5 MiB): "
                      "seen once under load, cause not isolated")
     assert abs(model - measured) <= bound, (model, measured)
+
+
+@params
+def test_scavenger_works_only_in_the_recorded_runs(release, program):
+    """--scavenger-timing recorded: the model's background scavenging fits in the recording's
+    own scavenger runs (the importer's, from the goroutine's Running intervals): no more time
+    than theirs, each run overrun by at most the one quantum under way (64 KiB: one call and
+    16 pages at the cost model's defaults); on the shrinking and the bursting heaps it does
+    release in them."""
+    rec = recording(release, program)
+    with trace_files.open(rec["out"]) as reader:
+        scav = reader.header.source["scavenger"]
+    assert len(scav["run_start"]) == len(scav["run_ns"]) == scav["runs"] >= 1
+    assert sum(scav["run_ns"]) == scav["running_ns"]
+    knobs = {"gogc": None, "memlimit": 64 << 20} if program == "limit" else {}
+    r = replay(rec["out"], Config(gc_mode="recorded", tracer_buffers="keep",
+                                  scavenger_timing="recorded", **knobs))
+    quantum = Config().scavenge_call_ns + 16 * Config().scavenge_page_ns
+    assert r.scavenge["recorded_runs"] == scav["runs"]
+    assert r.scavenge["background_ns"] <= scav["running_ns"] + scav["runs"] * quantum
+    if program in ("shrink", "bursts"):
+        assert r.released_background_bytes > 0
 
 
 @params

@@ -57,10 +57,15 @@ import click
               help="Cost model overrides: [heap-lock] hold ns per operation, [pauses] "
                    "sweep-term-fixed / mark-term-fixed / per-p ns (docs/model.md).")
 @click.option("--scavenge-page-ns", "scavenge_page_ns", type=float, metavar="NS",
-              help="What releasing a 4 KiB page to the OS costs (madvise), in ns; default 310, "
-                   "measured by benchmarks/bench_madvise.py (docs/model.md, Scavenger).")
+              help="What releasing a 4 KiB page to the OS costs (madvise), in ns; default 217, "
+                   "measured by benchmarks/bench_scavcost.py (docs/model.md, Scavenger).")
 @click.option("--scavenge-call-ns", "scavenge_call_ns", type=float, metavar="NS",
               help="... and each madvise call (one per contiguous run), in ns; default 1700.")
+@click.option("--scavenger-timing", "scavenger_timing", type=click.Choice(["model", "recorded"]),
+              default=None,
+              help="When the background scavenger works: recorded (--gc recorded, a Go trace: "
+                   "in the recording's own scavenger runs; the default there when the trace "
+                   "has them) or model (its sleep controller, as the runtime paces it).")
 @click.option("--json", "as_json", is_flag=True, help="Write the JSON report to stdout.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "benchstat", "gab", "pprof"]),
               default=None, help="stdout format: text (default), json (= --json), benchstat "
@@ -102,7 +107,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
            lock_costs, as_json, fmt, json_out, gctrace, timeline, jobs, dask, force,
            validate=False, html=None, tracer_buffers=None, death_range=True,
            packed_span_scan=None, attribute=False, scavenge_page_ns=None,
-           scavenge_call_ns=None, peak_spans=False):
+           scavenge_call_ns=None, peak_spans=False, scavenger_timing=None):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
     classes, fragmentation, size classes and GC cycles (all figures are the model's).
 
@@ -125,7 +130,8 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
                                tracer_buffers=tracer_buffers,
                                packed_span_scan=packed_span_scan,
                                scavenge_costs={"scavenge_page_ns": scavenge_page_ns,
-                                               "scavenge_call_ns": scavenge_call_ns})
+                                               "scavenge_call_ns": scavenge_call_ns,
+                                               "scavenger_timing": scavenger_timing})
     for s in specs:
         s.death_range = death_range and not validate  # --validate compares the central replay
     if len(specs) > 1:

@@ -63,6 +63,9 @@ FIELDS = (
     ("lk", _I64_2),  # heap-lock acquisition log rows (ts, P, op): engine/locks.py
     ("stk", _I64),  # goroutine stack bytes by dense stack id (engine/mstats.py)
     ("msp", _I64_2),  # manual spans by the trace's span id: base page (-1 none), pages
+    # the recorded background scavenger's runs (start ns, running ns; 2 x runs, none: 2 x 0):
+    # recorded GC mode works in them (engine/scavenge.py)
+    ("scr", _I64_2),
 )
 FIELD_NAMES = tuple(name for name, _ in FIELDS)
 
@@ -84,7 +87,7 @@ state_type = EngineStateType(list(FIELDS))
 @kernel
 def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, class128, sc, sp,
                 abits, mbits, lbits, acache, ob, tb, pp, pcache, mc, lh, palloc, pscav, psum,
-                pg_span, cs, cyc, fs, tl, ck, pk_cs, cs_snap, lk, stk, msp):
+                pg_span, cs, cyc, fs, tl, ck, pk_cs, cs_snap, lk, stk, msp, scr):
     s = structref.new(state_type)
     s.prm = prm
     s.class_size = class_size
@@ -119,6 +122,7 @@ def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, cl
     s.lk = lk
     s.stk = stk
     s.msp = msp
+    s.scr = scr
     return s
 
 
@@ -240,7 +244,13 @@ class EngineArrays:
         a["lk"] = np.zeros((4096, 3), np.int64)
         a["stk"] = np.zeros(64, np.int64)
         a["msp"] = np.full((64, 2), -1, np.int64)
+        a["scr"] = np.zeros((2, 0), np.int64)
         self.a = a
+        self.state = self._bundle()
+
+    def set_scavenger_runs(self, runs: np.ndarray) -> None:
+        """The recorded background scavenger's runs (2 x n: start ns, running ns, by start)."""
+        self.a["scr"] = np.ascontiguousarray(runs, np.int64)
         self.state = self._bundle()
 
     def _bundle(self):

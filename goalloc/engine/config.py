@@ -10,6 +10,7 @@ from goalloc.errors import GoallocError
 
 GC_MODES = ("pacer", "recorded")
 DEATH_TIMES = ("mid", "lifetimes", "early", "late")
+SCAVENGER_TIMINGS = ("model", "recorded")
 NEWEST_GO_VERSION = releases.NEWEST
 GOEXPERIMENTS = ("greenteagc", "nogreenteagc")
 DEFAULT_SCAN_RATE = 1e9  # B/s per CPU: ~1 ms per MB of pointerful heap per core
@@ -54,12 +55,23 @@ class Config:
     # What releasing memory to the OS costs (madvise(MADV_DONTNEED) on Linux): ns per 4 KiB
     # physical page plus ns per call (one call per contiguous run). The background scavenger
     # times its work and sleeps to hold 1% of GOMAXPROCS CPUs, so these set how fast it
-    # returns memory. Defaults: benchmarks/bench_madvise.py on the development machine
-    # (Linux 6.18, x86-64, THP madvise: 310 ns per page + 1.7 us per call, so ~6.7 us per
-    # 64 KiB quantum); measure yours with it. Both 0: the runtime's own fallback estimate of
-    # 10 us per physical page (what it assumes when its clock cannot time the work).
-    scavenge_page_ns: float = 310.0
+    # returns memory. Defaults: the Go runtime's own clock on the development machine
+    # (Linux 6.18, x86-64, THP madvise): benchmarks/bench_scavcost.py, the background
+    # scavenger's /cpu/classes/scavenge/background time per 64 KiB quantum released, median
+    # 5168 ns over 25 rounds (Go 1.23 and 1.27, 64 KiB and 1 MiB objects; rounds 0.55-8.0
+    # us), split as benchmarks/bench_madvise.py's 1.7 us per call + 217 ns per page (that
+    # Python-side benchmark alone gave 310 ns per page: 6.7 us per quantum); measure yours
+    # with them. Both 0: the runtime's own fallback estimate of 10 us per physical page (what
+    # it assumes when its clock cannot time the work).
+    scavenge_page_ns: float = 217.0
     scavenge_call_ns: float = 1700.0
+    # When the background scavenger works: "recorded" (in the runs of the recording's own
+    # scavenger goroutine, the header's source.scavenger from the Go importer; recorded GC
+    # mode only) or "model" (its sleep controller's timing, as the runtime sets it:
+    # engine/scavenge.py). None: the recording's runs when the replay follows its GC cycles
+    # (recorded GC mode) and the trace has them, else the model's (docs/model.md, "Scavenger
+    # over time", measures both)
+    scavenger_timing: str | None = None
     periodic_gc_ns: int = 120 * 10**9  # forcegcperiod
     # Pacer mode: a cycle the trace says the program forced (gc_start aux GC_TRIGGER_FORCED:
     # runtime.GC, debug.FreeOSMemory, the testing package before each benchmark run) is a
@@ -91,6 +103,12 @@ class Config:
     def check(self) -> None:
         if self.gc_mode not in GC_MODES:
             raise GoallocError(f"unknown GC mode {self.gc_mode!r} (expected pacer or recorded)")
+        if self.scavenger_timing is not None and self.scavenger_timing not in SCAVENGER_TIMINGS:
+            raise GoallocError(f"scavenger_timing must be one of {', '.join(SCAVENGER_TIMINGS)}, "
+                               f"not {self.scavenger_timing!r}")
+        if self.scavenger_timing == "recorded" and self.gc_mode != "recorded":
+            raise GoallocError("the recording's scavenger timing needs its GC cycles too "
+                               "(--gc recorded)")
         if self.death_time not in DEATH_TIMES:
             raise GoallocError(f"death_time must be one of {', '.join(DEATH_TIMES)}, "
                                f"not {self.death_time!r}")

@@ -13,6 +13,11 @@ same in 1.23 and 1.27; 1.22+ by default): release free pages to the OS, highest 
   released nothing. The work is timed by the cost model (P_SCAV_CALL_PS per madvise call, one
   per contiguous run, + P_SCAV_PAGE_PS per 4 KiB physical page; docs/model.md), where the
   runtime reads its clock.
+  Recorded GC mode on a Go trace that has them: the background scavenger works only in the
+  recording's own scavenger runs (when the goroutine ran: EngineArrays "scr", from the
+  header's source.scavenger), spending each run's time at the cost model's rate, as run()
+  would until a goal is met or nothing is left; the controller's sleeps are then the
+  recording's (Config.scavenger_timing).
 - Synchronous release in allocSpan: with a limit, when mappedReady + the released pages just
   reused exceed it and the GC CPU limiter is not limiting, release the excess (forced: dense
   chunks too) [1.22+ force]; after a heap
@@ -67,6 +72,7 @@ from goalloc.engine.state import (
     S_SCAV_HWM,
     S_SCAV_READY,
     S_SCAV_RESETS,
+    S_SCAV_RUN,
     S_SCAV_SLEEP_FROM,
     S_SCAV_T,
     S_SCAV_WORKED,
@@ -96,6 +102,22 @@ PI_MAX = 1000.0
 PARKED = 0
 WORKING = 1  # S_SCAV_T: when the next quantum starts
 SLEEPING = 2  # S_SCAV_T: when its timer fires
+
+
+def recorded_runs(source) -> np.ndarray | None:
+    """The recording's background scavenger runs from the header's source.scavenger
+    (run_start, run_ns: the Go importer's, trace ns), 2 x n by start; None when there are
+    none or they are not two equal lists of integers (durations >= 0)."""
+    scav = source.get("scavenger") if isinstance(source, dict) else None
+    if not isinstance(scav, dict):
+        return None
+    start, ns = scav.get("run_start"), scav.get("run_ns")
+    if (not isinstance(start, list) or not isinstance(ns, list) or len(start) != len(ns)
+            or not start or not all(type(x) is int for x in start)
+            or not all(type(x) is int and x >= 0 for x in ns)):
+        return None
+    runs = np.array([start, ns], np.int64)
+    return np.ascontiguousarray(runs[:, np.argsort(runs[0], kind="stable")])
 
 
 @njit(cache=True)
@@ -344,8 +366,8 @@ def _after_sleep(s, t):
 
 @njit(cache=True)
 def _quantum(s):
-    """One iteration of run's loop: scavenge 64 KiB, timed; ends the burst after
-    minScavWorkTime of work or when less than a quantum was left."""
+    """One iteration of run's loop: scavenge 64 KiB, timed; returns what it released (less
+    than a quantum: nothing was left, the burst ends)."""
     sc = s.sc
     sc[S_LK_TS] = sc[S_SCAV_T] + 1  # the quantum's time on the scavenger's clock
     r, ns = release_timed(s, QUANTUM, False)
@@ -356,8 +378,7 @@ def _quantum(s):
     sc[S_SCAV_T] += ns
     sc[S_SCAV_BURST_REL] += r
     sc[S_RELEASED_BG] += r // PAGE_SIZE
-    if r < QUANTUM:
-        _end_burst(s)
+    return r
 
 
 @njit(cache=True)
@@ -365,6 +386,8 @@ def wake(s, t):
     """scavengerState.wake at t (finishsweep_m at every sweep termination): a parked or
     sleeping scavenger runs now."""
     sc = s.sc
+    if s.scr.shape[1]:
+        return  # the recorded runs include the ones the wakes started
     st = sc[S_SCAV_ACTIVE]
     if st == SLEEPING and t < sc[S_SCAV_T]:
         sc[S_SCAV_READY] = 0
@@ -381,6 +404,9 @@ def background(s, now):
     scavengePercent of GOMAXPROCS CPUs. Parked, it wakes when sweeping is done
     (scavenger.ready, sysmon's wake); sleeping, the same wake cuts the sleep short."""
     sc = s.sc
+    if s.scr.shape[1]:
+        _background_recorded(s, now)
+        return
     if sc[S_SCAV_ACTIVE] == PARKED:
         if sc[S_SCAV_READY] == 0 or sc[S_UNSWEPT] != 0:
             return
@@ -394,8 +420,8 @@ def background(s, now):
                 break
             if sc[S_SCAV_WORKED] >= MIN_SCAV_WORK_NS or _should_stop(s):
                 _end_burst(s)
-            else:
-                _quantum(s)
+            elif _quantum(s) < QUANTUM:
+                _end_burst(s)
         elif st == SLEEPING:
             t = sc[S_SCAV_T]
             woken = sc[S_SCAV_READY] != 0 and sc[S_UNSWEPT] == 0
@@ -416,11 +442,45 @@ def background(s, now):
 
 
 @njit(cache=True)
+def _background_recorded(s, now):
+    """bgscavenge as the recording ran it, up to trace time now: in each of the scavenger
+    goroutine's recorded runs (EngineArrays "scr", recorded GC mode), quanta at the cost
+    model's time until the run's time is spent, a goal is met or less than a quantum was
+    left; nothing between runs. Where the runtime's sleeps and wakes fell, and so the share
+    of time it scavenged, is then the recording's; what a run releases is the model's."""
+    sc = s.sc
+    runs = s.scr
+    prev = lk_background(s, sc[S_SCAV_T])
+    while True:
+        if sc[S_SCAV_ACTIVE] == WORKING:
+            if sc[S_SCAV_T] > now:
+                break
+            i = sc[S_SCAV_RUN] - 1
+            if sc[S_SCAV_T] >= runs[0, i] + runs[1, i] or _should_stop(s) or _quantum(s) < QUANTUM:
+                if sc[S_SCAV_BURST_REL] > 0:
+                    sc[S_SCAV_BURSTS] += 1
+                sc[S_SCAV_ACTIVE] = PARKED
+        else:
+            i = sc[S_SCAV_RUN]
+            if i >= runs.shape[1] or runs[0, i] > now:
+                break
+            sc[S_SCAV_RUN] = i + 1
+            # a run starts no earlier than the last quantum of the one before ended
+            _start_burst(s, runs[0, i] if runs[0, i] > sc[S_SCAV_T] else sc[S_SCAV_T])
+    foreground(s, prev)
+
+
+@njit(cache=True)
 def next_time(s):
-    """When background has work next (INF: parked until readied or woken)."""
-    if s.sc[S_SCAV_ACTIVE] == PARKED:
+    """When background has work next (INF: parked until readied or woken; with recorded
+    runs, the next run's start)."""
+    sc = s.sc
+    if sc[S_SCAV_ACTIVE] == PARKED:
+        i = sc[S_SCAV_RUN]
+        if s.scr.shape[1] and i < s.scr.shape[1]:
+            return s.scr[0, i]
         return INF
-    return s.sc[S_SCAV_T]
+    return sc[S_SCAV_T]
 
 
 @njit(cache=True)

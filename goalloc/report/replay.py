@@ -324,9 +324,12 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
         rows.append(("sweeper", "background sweep paced by the trace's sweep frees"))
     sc = report.scavenge
     if sc and (report.released_background_bytes or report.released_eager_bytes):
+        when = (f" of the recording's {sc['recorded_runs']:,} runs" if sc.get("recorded_runs")
+                else "")
         rows.append(("scavenger", f"{duration_ns(sc['background_ns'])} background in "
-                     f"{sc['bursts']} bursts, {duration_ns(sc['assist_ns'])} in allocations; "
-                     f"madvise {sc['page_ns']:g} ns/page + {sc['call_ns']:g} ns/call"))
+                     f"{sc['bursts']} bursts{when}, {duration_ns(sc['assist_ns'])} in "
+                     f"allocations; madvise {sc['page_ns']:g} ns/page + {sc['call_ns']:g} "
+                     f"ns/call"))
     nh = report.nonheap_scan
     if nh:
         rows.append(("stacks+globals", f"{iec_bytes(nh['mean_bytes'])} in the GOGC goal"
