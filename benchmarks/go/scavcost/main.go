@@ -1,0 +1,64 @@
+// Command scavcost measures what the Go runtime's background scavenger spends per 64 KiB
+// quantum on this machine, by the runtime's own clock: it allocates 256 MiB of objects of
+// the given size (touching every 4 KiB page, as a program that writes its memory does),
+// drops them (with -keep K, all but every K-th: with 8 KiB objects, one per 8 KiB span, K=2
+// leaves free runs of one runtime page, so each madvise call releases two physical pages),
+// runs two GCs so the pages are free and visible to the scavenger, sleeps while
+// the background scavenger (runtime/mgcscavenge.go, 64 KiB per madvise at most) releases,
+// then reads /cpu/classes/scavenge/background:cpu-seconds (scavenge.backgroundTime: the
+// timed madvise work; the CPU classes are brought up to date at each GC) and
+// /memory/classes/heap/released:bytes. One JSON line per round. benchmarks/bench_scavcost.py
+// builds and runs it.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"time"
+)
+
+var keep [][]byte
+
+func read() (uint64, float64) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/cpu/classes/scavenge/background:cpu-seconds"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64(), s[1].Value.Float64()
+}
+
+func main() {
+	size := flag.Int("size", 64<<10, "object size, bytes")
+	rounds := flag.Int("rounds", 3, "rounds")
+	sleep := flag.Duration("sleep", 4*time.Second, "how long the scavenger works each round")
+	keepEvery := flag.Int("keep", 0, "keep every K-th object (0: none)")
+	flag.Parse()
+	enc := json.NewEncoder(os.Stdout)
+	var kept [][]byte
+	for round := 0; round < *rounds; round++ {
+		kept = nil
+		for total := 0; total < 256<<20; total += *size {
+			b := make([]byte, *size)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+		}
+		for i, b := range keep {
+			if *keepEvery > 0 && i%*keepEvery == 0 {
+				kept = append(kept, b)
+			}
+		}
+		keep = nil
+		runtime.GC()
+		runtime.GC()
+		r0, c0 := read()
+		time.Sleep(*sleep)
+		runtime.GC()
+		r1, c1 := read()
+		enc.Encode(map[string]any{"size": *size, "keep": *keepEvery, "kept": len(kept),
+			"released_bytes": r1 - r0, "background_ns": int64((c1 - c0) * 1e9)})
+	}
+}
