@@ -265,6 +265,21 @@ def test_scavenger_works_in_the_recorded_runs(tmp_path, runs, quanta):
     assert r.scavenge["recorded_runs"] == 0
 
 
+@pytest.mark.parametrize("scav", [
+    {"run_start": [T3 + 10**8], "run_ns": [500_000, 1]},  # unequal lists
+    {"run_start": [2**63 - 1], "run_ns": [500_000]},  # past any trace clock
+    {"run_start": [T3 + 10**8], "run_ns": [-1]},
+    {"run_start": [T3 + 10**8], "run_ns": [0.5]},
+    "runs"])
+def test_scavenger_runs_the_importer_did_not_write_are_not_followed(tmp_path, scav):
+    # the controller's timing instead, as without runs (151 quanta by 500 ms), no error
+    path = write_trace(tmp_path / "t.msgpack", _shrink_trace(True, 500 * 10**6),
+                       Header(gomaxprocs=1, source={"scavenger": scav}))
+    r = replay(path, Config(gc_mode="recorded", go_version="1.23", **COST))
+    assert r.released_background_bytes == 151 * 65536
+    assert r.scavenge["recorded_runs"] == 0
+
+
 @pytest.mark.parametrize("version,released", [("1.19", 2 * MiB), ("1.22", 0)])
 def test_scavenger_dense_chunk_skip(tmp_path, version, released):
     # 16 chunks of 32 spans of 16 pages; one span per chunk dies before cycle 1: each chunk

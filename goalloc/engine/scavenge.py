@@ -107,14 +107,15 @@ SLEEPING = 2  # S_SCAV_T: when its timer fires
 def recorded_runs(source) -> np.ndarray | None:
     """The recording's background scavenger runs from the header's source.scavenger
     (run_start, run_ns: the Go importer's, trace ns), 2 x n by start; None when there are
-    none or they are not two equal lists of integers (durations >= 0)."""
+    none or they are not two equal lists of integers (|start| and durations below 2^62,
+    durations >= 0): a header the importer did not write is not followed."""
     scav = source.get("scavenger") if isinstance(source, dict) else None
     if not isinstance(scav, dict):
         return None
     start, ns = scav.get("run_start"), scav.get("run_ns")
     if (not isinstance(start, list) or not isinstance(ns, list) or len(start) != len(ns)
-            or not start or not all(type(x) is int for x in start)
-            or not all(type(x) is int and x >= 0 for x in ns)):
+            or not start or not all(type(x) is int and abs(x) < 1 << 62 for x in start)
+            or not all(type(x) is int and 0 <= x < 1 << 62 for x in ns)):
         return None
     runs = np.array([start, ns], np.int64)
     return np.ascontiguousarray(runs[:, np.argsort(runs[0], kind="stable")])
@@ -456,7 +457,10 @@ def _background_recorded(s, now):
             if sc[S_SCAV_T] > now:
                 break
             i = sc[S_SCAV_RUN] - 1
-            if sc[S_SCAV_T] >= runs[0, i] + runs[1, i] or _should_stop(s) or _quantum(s) < QUANTUM:
+            done = sc[S_SCAV_T] >= runs[0, i] + runs[1, i] or _should_stop(s)
+            if not done:
+                done = _quantum(s) < QUANTUM  # less than a quantum was left
+            if done:  # the run is over: nothing until the next one
                 if sc[S_SCAV_BURST_REL] > 0:
                     sc[S_SCAV_BURSTS] += 1
                 sc[S_SCAV_ACTIVE] = PARKED
