@@ -19,9 +19,11 @@ TLB shootdown then costs more, and under load the figures vary 2-5x).
 
     python benchmarks/bench_madvise.py [--mib 256] [--repeat 3] [--json]
 
-The defaults of goalloc's scavenger cost model (Config.scavenge_page_ns,
-Config.scavenge_call_ns) are this benchmark's result on the development machine; pass the
-figures measured elsewhere with --scavenge-page-ns / --scavenge-call-ns.
+goalloc's scavenger cost model (Config.scavenge_page_ns, Config.scavenge_call_ns) takes its
+per-call part from this benchmark and the 64 KiB quantum's total from the Go runtime's own
+clock (benchmarks/bench_scavcost.py), the page part being the rest (this benchmark alone gave
+310 ns per page, the default until 2026-12-04); pass the figures measured elsewhere with
+--scavenge-page-ns / --scavenge-call-ns.
 """
 
 from __future__ import annotations
