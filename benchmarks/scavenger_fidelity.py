@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from test_scavenger_go import CLASSES, PROGRAMS, classes, recording  # noqa: E402
+from test_scavenger_go import CLASSES, PROGRAMS, RECORDED, classes, recording  # noqa: E402
 
 TIMINGS = ("recorded", "model")
 
@@ -72,7 +72,7 @@ def kept(pattern: str, page_ns: float, call_ns: float) -> None:
                 continue
             cells = []
             for t in TIMINGS:
-                ok = sum(all(r[t][c][0] <= 0.05 and r[t][c][1] <= 0.15
+                ok = sum(all(r[t][c][0] <= RECORDED[c][0] and r[t][c][1] <= RECORDED[c][1]
                              for c in ("free", "released")) for r in rs)
                 met[t] += ok
                 means = [sum(r[t][c][0] for r in rs) / len(rs) for c in ("free", "released")]
