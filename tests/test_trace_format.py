@@ -78,6 +78,23 @@ def test_a_header_set_as_first_gives_the_bytes_of_a_writer_opened_with_it(tmp_pa
                                                                      as_first=False)
 
 
+@pytest.mark.parametrize("late", [None, "as_first", "late"])
+def test_a_header_holding_the_count_placeholders_bytes_still_counts_its_events(tmp_path, late):
+    """The event count is patched into a 9-byte placeholder (a uint64 of 2^64 - 1) at close;
+    a header value of 2^64 - 1 elsewhere makes those bytes ambiguous: the header is then
+    written whole with the count, so the file reads back (it had declared 2^64 - 1 events)."""
+    h = Header(producer="test", gomaxprocs=1, source={"x": [(1 << 64) - 1]})
+    path = tmp_path / "t.msgpack"
+    with Writer(path, Header(producer="test") if late else h, force=True) as w:
+        w.write(kind=[1, 2, 1], ts=[0, 5, 6], id=[0, 0, 1], size=[8, 0, 8])
+        if late:
+            w.set_header(h, as_first=late == "as_first")
+    with trace.open(path) as r:
+        assert r.header.events == 3
+        assert r.header.source == {"x": [(1 << 64) - 1]}
+        assert sum(c.n for c in r.chunks()) == 3
+
+
 def test_writer_is_atomic_and_refuses_overwrite(tmp_path):
     path = tmp_path / "t.msgpack"
     with pytest.raises(RuntimeError), Writer(path, Header()) as w:

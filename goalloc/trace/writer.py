@@ -258,15 +258,18 @@ class Writer:
             return
         try:
             self._flush()
+            # the placeholder's 9 bytes can also be a value elsewhere in the header (a
+            # uint64 of 2^64 - 1): it is then not patched in place but the header rewritten
+            placeholder = self.header.events is None
             if self._late_header and self._late_as_first:
                 data, at = self._header_bytes()
                 if at is not None:
                     data = data[:at] + b"\xcf" + self.events.to_bytes(8, "big") + data[at + 9:]
+                elif placeholder:
+                    data = self._counted_header()
                 self._out.replace_head(self._head_len, data)
-            elif self._late_header:
-                m = self.header.to_map()
-                m["events"] = self.events
-                self._out.replace_head(self._head_len, self._pack_header(m))
+            elif self._late_header or (self._events_at is None and placeholder):
+                self._out.replace_head(self._head_len, self._counted_header())
             elif self._events_at is not None:
                 self._out.file.seek(self._events_at)
                 self._out.file.write(b"\xcf" + self.events.to_bytes(8, "big"))
@@ -310,6 +313,12 @@ class Writer:
         if patch and data.count(_PLACEHOLDER_BYTES) == 1:
             return data, data.index(_PLACEHOLDER_BYTES)
         return data, None
+
+    def _counted_header(self) -> bytes:
+        """The header with the events written so far as its count."""
+        m = self.header.to_map()
+        m["events"] = self.events
+        return self._pack_header(m)
 
     def _pack_header(self, m: dict) -> bytes:
         data = msgpack.packb(m, use_bin_type=True)
