@@ -20,7 +20,8 @@ Limits are set from the GOGC=100 runs' mean peak of mapped-ready memory (total -
 what GOMEMLIMIT limits): 50, 70 and 90% of it, and one below the live heap (35%).
 
 Run: `.venv/bin/python benchmarks/whatif.py [--go 1.23] [--runs 3] [--work DIR]`; `--reuse DIR`
-predicts again from a kept set, `--survey DIR...` summarises the targets over several sets;
+predicts again from a kept set, `--survey DIR...` summarises the targets over several sets
+(`--death-time RULE`: another Config.death_time than the midpoint);
 tests/test_whatif.py runs the same and checks the issue's targets.
 """
 
@@ -118,18 +119,16 @@ def run(exe: Path, program: str, trace: Path, gogc: int | None, memlimit: int | 
                 gc_cpu=out["gc_cpu_seconds"] / out["cpu_seconds"] if out["cpu_seconds"] else 0.0)
 
 
-DEATH_TIME = "mid"  # Config.death_time of the predictions (--death-time)
-
-
-def predict(path: Path, gogc: int | None, memlimit: int | None) -> dict:
+def predict(path: Path, gogc: int | None, memlimit: int | None,
+            death_time: str = "mid") -> dict:
     """goalloc's answer for the setting, replaying the GOGC=100 recording (the central
-    value; engine/whatif.py figures)."""
+    value; engine/whatif.py figures); `death_time`: Config.death_time (--death-time)."""
     from goalloc.engine import whatif
     from goalloc.engine.config import Config
     from goalloc.engine.replay import replay
 
     r = replay(path, Config(gogc=gogc, memlimit=memlimit, gc_mode="pacer",
-                            tracer_buffers="keep", death_time=DEATH_TIME))
+                            tracer_buffers="keep", death_time=death_time))
     fig = whatif.figures(r)
     return {**fig, "mean_goal": fig["mean_goal"] or 0.0, "gc_cpu": fig["gc_cpu"] or 0.0,
             "limited_cycles": (r.gc_cpu or {}).get("limiter", {}).get("cycles_limited", 0),
@@ -143,14 +142,15 @@ def save(rows: list[Row], path: Path) -> None:
                                 for r in rows], indent=1))
 
 
-def reuse(work: Path, log=lambda s: None) -> list[Row]:
+def reuse(work: Path, log=lambda s: None, death_time: str = "mid") -> list[Row]:
     """Predict again from an earlier run's recordings and real figures (`--reuse DIR`):
     the model changes, the runtime's runs stay."""
     rows = []
     for d in json.loads((work / "real.json").read_text()):
         row = Row(d["program"], d["setting"], d["gogc"], d["memlimit"],
                   [Real(**x) for x in d["real"]])
-        row.model = predict(work / f"{row.program}.msgpack", row.gogc, row.memlimit)
+        row.model = predict(work / f"{row.program}.msgpack", row.gogc, row.memlimit,
+                            death_time)
         log(format_row(row))
         rows.append(row)
     return rows
@@ -240,12 +240,12 @@ def targets(rows: list[Row]) -> dict:
     return {k: (v, t, v <= t) for k, (v, t) in out.items()}
 
 
-def survey(dirs: list[Path], log=print) -> dict:
+def survey(dirs: list[Path], log=print, death_time: str = "mid") -> dict:
     """`--reuse` over several recording sets (the runtime's runs differ from set to set):
     each acceptance figure per set, and in how many sets it is met."""
     per_set = {}
     for d in dirs:
-        per_set[str(d)] = targets(reuse(d))
+        per_set[str(d)] = targets(reuse(d, death_time=death_time))
         log(f"{d}: " + ", ".join(f"{k} {v * 100:.1f}{'' if ok else ' (miss)'}"
                                   for k, (v, _, ok) in per_set[str(d)].items()))
     names = list(next(iter(per_set.values()))) if per_set else []
@@ -273,17 +273,16 @@ def main() -> int:
                     help="where in its interval each death lies (Config.death_time)")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
-    global DEATH_TIME
-    DEATH_TIME = args.death_time
     if args.survey:
         print("\n| figure | target | median over sets | worst | sets meeting it |\n"
               "|---|---|---|---|---|")
-        for k, v in survey(args.survey, log=lambda s: print(s, file=sys.stderr)).items():
+        for k, v in survey(args.survey, log=lambda s: print(s, file=sys.stderr),
+                           death_time=args.death_time).items():
             print(f"| {k} | {v['target'] * 100:.0f} | {v['median'] * 100:.1f} | "
                   f"{v['worst'] * 100:.1f} | {v['met']}/{v['sets']} |")
         return 0
     if args.reuse:
-        rows = reuse(args.reuse, log=print)
+        rows = reuse(args.reuse, log=print, death_time=args.death_time)
         print()
         print(table(rows))
         return 0

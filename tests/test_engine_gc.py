@@ -252,7 +252,7 @@ T3 = 10**9 + 2002
 def test_scavenger_works_in_the_recorded_runs(tmp_path, runs, quanta):
     source = {"scavenger": {"goroutine": 4, "running_ns": sum(n for _, n in runs),
                             "runs": len(runs), "run_start": [s for s, _ in runs],
-                            "run_ns": [n for _, n in runs], "run_parked": [0] * len(runs)}}
+                            "run_ns": [n for _, n in runs]}}
     path = write_trace(tmp_path / "t.msgpack", _shrink_trace(True, 500 * 10**6),
                        Header(gomaxprocs=1, source=source))
     r = replay(path, Config(gc_mode="recorded", go_version="1.23", **COST))

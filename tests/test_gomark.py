@@ -11,7 +11,7 @@ from goalloc.trace.importers import gotrace_wire as w
 LABELS = {100: "GC (fractional)", 101: "GC (idle)", 102: "GC (dedicated)", 103: "other"}
 
 
-def run(events, mark=None, status=(), scav_stacks=None, park_reason=-1):
+def run(events, mark=None, status=(), scav_stacks=None):
     """events: (type, ts, M index, a1[, a3[, a2]]) in merge order; returns the MarkCpu and its
     rows in ms-free integers (ns)."""
     mark = mark or gomark.MarkCpu()
@@ -24,7 +24,7 @@ def run(events, mark=None, status=(), scav_stacks=None, park_reason=-1):
     st = np.array([i for i, _m in status], np.int64)
     m_of = np.array([m for _i, m in status], np.int64)
     mark.generation(typ, key, mm, a1, a2, a3, np.arange(len(events)), st, m_of, LABELS, 2,
-                    scav_stacks, park_reason)
+                    scav_stacks)
     return mark
 
 
@@ -32,28 +32,27 @@ def test_the_scavenger_s_running_time():
     """The goroutine that parks with a stack through runtime.bgscavenge (stack 77 here) is the
     scavenger: its runs are summed from that park on (20 ns, then 50 ns on another M), those
     of the others are not; a trace where it never parks has no figure. Across generations
-    the goroutine stays known. Each run is kept (start on the clock from t0, length, whether
-    it ended parking: a GoBlock with the park's reason, string 99 here, not a preemption)."""
+    the goroutine stays known. Each run is kept (start on the clock from t0, length)."""
     scav = np.array([77], np.int64)
     ev = [
         (w.EV_GO_START, 10, 0, 4),
         (w.EV_GO_START, 12, 1, 9),  # a mutator
-        (w.EV_GO_BLOCK, 30, 0, 99, 0, 77),  # the scavenger parks: 20 ns
+        (w.EV_GO_BLOCK, 30, 0, 0, 0, 77),  # the scavenger parks: 20 ns
         (w.EV_GO_BLOCK, 40, 1, 0, 0, 5),
         (w.EV_GO_START, 100, 1, 4),
         (w.EV_GO_STOP, 150, 1, 0),  # preempted: 50 ns
         (w.EV_GO_START, 160, 0, 9), (w.EV_GO_BLOCK, 190, 0, 0, 0, 77),  # not the scavenger
     ]
-    mark = run(ev, scav_stacks=scav, park_reason=99)
+    mark = run(ev, scav_stacks=scav)
+    assert mark.scavenger() == {"goroutine": 4, "running_ns": 70, "runs": 2}
     assert mark.scavenger(5) == {"goroutine": 4, "running_ns": 70, "runs": 2,
-                                 "run_start": [5, 95], "run_ns": [20, 50], "run_parked": [1, 0]}
-    # the next generation: a sleep (another reason, 3) after 30 ns
-    run([(w.EV_GO_START, 200, 0, 4), (w.EV_GO_BLOCK, 230, 0, 3, 0, 3)], mark, park_reason=99)
+                                 "run_start": [5, 95], "run_ns": [20, 50]}
+    # the next generation: 30 ns more
+    run([(w.EV_GO_START, 200, 0, 4), (w.EV_GO_BLOCK, 230, 0, 0, 0, 3)], mark)
     got = mark.scavenger(5)
     assert got["running_ns"] == 100
-    assert (got["run_start"], got["run_ns"], got["run_parked"]) == ([5, 95, 195], [20, 50, 30],
-                                                                   [1, 0, 0])
-    assert run(ev[:2] + ev[3:4]).scavenger(0) is None
+    assert (got["run_start"], got["run_ns"]) == ([5, 95, 195], [20, 50, 30])
+    assert run(ev[:2] + ev[3:4]).scavenger() is None
 
 
 def test_workers_assists_and_the_stop():

@@ -66,9 +66,10 @@ KNOWN = {
                                     "timing; means 0.0-0.1%"),
     ("free", "worst"): (PROGRAMS, SWEEP + " (server 17-20%, limit 1.23 63%); where the "
                                           "scavenger is the cause: 15-21% (Go 1.27 shrink, "
-                                          "whose runtime spends ~50 us per 64 KiB on sparse "
-                                          "free pages; bursts: one burst released ~20-40 MiB "
-                                          "the model had not yet, or the reverse)"),
+                                          "whose runtime spends 10-20 us per 64 KiB on its "
+                                          "sparse free pages, the model 6.7-8; bursts: one "
+                                          "burst released ~20-40 MiB the model had not yet, "
+                                          "or the reverse)"),
     ("released", "worst"): (PROGRAMS, "the first samples at program start, when the heap is "
                                       "4-8 MiB: the runtime has a few MiB more mapped and "
                                       "released than the model (32-108%); otherwise single "
@@ -221,15 +222,14 @@ def test_modelled_nonheap_memory_as_the_samples_measure_it(release, program):
 @params
 def test_scavenger_works_only_in_the_recorded_runs(release, program):
     """--scavenger-timing recorded: the model's background scavenging fits in the recording's
-    own scavenger runs (the importer's, from the goroutine's Running intervals): no more time
-    than theirs, each run overrun by at most the one quantum under way (64 KiB: one call and
-    16 pages at the cost model's defaults); on the shrinking and the bursting heaps it does
-    release in them."""
+    own scavenger runs (the importer's, from the goroutine's Running intervals; the default in
+    recorded mode): no more time than theirs, each run overrun by at most the one quantum
+    under way (64 KiB: one call and 16 pages at the cost model's defaults); on the shrinking
+    and the bursting heaps it does release in them."""
     rec = recording(release, program)
     with trace_files.open(rec["out"]) as reader:
         scav = reader.header.source["scavenger"]
-    assert len(scav["run_start"]) == len(scav["run_ns"]) == scav["runs"] >= 1
-    assert sum(scav["run_ns"]) == scav["running_ns"]
+    assert scav["runs"] >= 1
     knobs = {"gogc": None, "memlimit": 64 << 20} if program == "limit" else {}
     r = replay(rec["out"], Config(gc_mode="recorded", tracer_buffers="keep",
                                   scavenger_timing="recorded", **knobs))

@@ -234,7 +234,7 @@ def _sweep_and_scavenge(r: Report, eng) -> None:
                   "controller_resets": int(sc[S.S_SCAV_RESETS]),
                   "page_ns": cfg.scavenge_page_ns, "call_ns": cfg.scavenge_call_ns,
                   # the recording's runs it worked in (scavenger_timing "recorded"), else 0
-                  "recorded_runs": eng.scavenger_runs,
+                  "recorded_runs": int(eng.arrays.scr.shape[1]),
                   "nonheap_bytes": (int(sc[S.S_NONHEAP_READY])
                                     if sc[S.S_NONHEAP_READY] >= 0 else None)}
 

@@ -182,12 +182,10 @@ class Engine:
         self.stw = pauses.StwCollector()
         self.arrays = arrays.EngineArrays(prm, self.table, prof.objs_scan, prof.objs_noscan,
                                           self.procs)
-        self.scavenger_runs = 0  # the recording's scavenger runs the replay works in
         if config.gc_mode == "recorded" and config.scavenger_timing != "model":
             runs = scavenge.recorded_runs(header.source)
-            if runs is not None:
+            if runs is not None:  # the background scavenger works in them
                 self.arrays.set_scavenger_runs(runs)
-                self.scavenger_runs = runs.shape[1]
         init(self.arrays.state)
         # stacks + globals for the GOGC goal: the stand-ins until the recording's own come
         # (Plan.run_chunk hands them to the kernel at each recorded mark termination)

@@ -37,8 +37,6 @@ MUTATOR = 0
 BACKGROUND = 1  # gcMarkWorkerDedicatedMode, gcMarkWorkerFractionalMode
 IDLE = 2  # gcMarkWorkerIdleMode
 LABELS = {"GC (dedicated)": BACKGROUND, "GC (fractional)": BACKGROUND, "GC (idle)": IDLE}
-# the block reason scavengerState.park gives (traceBlockSystemGoroutine); its sleep's is "sleep"
-PARK_REASON = "system goroutine wait"
 
 # MarkCpu.cy: the cycle being marked
 CY_ACTIVE = 0
@@ -69,19 +67,17 @@ class MarkCpu:
         self.assists = AddrMap(6)  # goroutine -> dense id of a goroutine inside an assist
         self.since = np.full(64, -1, np.int64)  # by dense id: running since (ns), -1: not
         self.rows: list[np.ndarray] = []
-        # the scavenger goroutine (-1: not seen parking yet), its running ns, its runs, the
-        # runs kept in scav_runs (start ns, running ns, 1 when it ended parking: a column each)
-        self.scav = np.array([-1, 0, 0, 0], np.int64)
-        self.scav_runs = np.zeros((3, 64), np.int64)
+        # the scavenger goroutine (-1: not seen parking yet) and how many of its runs
+        # scav_runs holds (start ns, running ns: a column each)
+        self.scav = np.array([-1, 0], np.int64)
+        self.scav_runs = np.zeros((2, 64), np.int64)
 
     def generation(self, typ, key, mm, a1, a2, a3, order, status, m_of,
-                   labels: dict[int, str], n_ms: int, scav_stacks: np.ndarray | None = None,
-                   park_reason: int = -1) -> None:
+                   labels: dict[int, str], n_ms: int, scav_stacks: np.ndarray | None = None
+                   ) -> None:
         """Account one generation's events (in merge order); `status`, `m_of`: its GoStatus
         events and the M each names; `labels`: its GoLabel string ids and texts;
-        `scav_stacks`: the sorted stack ids of its GoBlocks in runtime.bgscavenge;
-        `park_reason`: the string id of the block reason the scavenger parks with
-        (PARK_REASON), -1: none in this generation."""
+        `scav_stacks`: the sorted stack ids of its GoBlocks in runtime.bgscavenge."""
         if n_ms > self.m_g.shape[0]:
             grow = n_ms - self.m_g.shape[0]
             self.m_g = np.concatenate([self.m_g, np.full(grow, -1, np.int64)])
@@ -97,10 +93,10 @@ class MarkCpu:
             self.since = np.concatenate([self.since,
                                          np.full(need - self.since.shape[0], -1, np.int64)])
         # a run ends only after it starts (GoStart/GoSwitch) or at the generation's start
-        runs = int(self.scav[3]) + n_ms + 1 + int(np.count_nonzero(
+        runs = int(self.scav[1]) + n_ms + 1 + int(np.count_nonzero(
             (typ == w.EV_GO_START) | (typ == w.EV_GO_SWITCH) | (typ == w.EV_GO_SWITCH_DESTROY)))
         if runs > self.scav_runs.shape[1]:
-            grown = np.zeros((3, max(runs, 2 * self.scav_runs.shape[1])), np.int64)
+            grown = np.zeros((2, max(runs, 2 * self.scav_runs.shape[1])), np.int64)
             grown[:, :self.scav_runs.shape[1]] = self.scav_runs
             self.scav_runs = grown
         ids = np.array(sorted(labels), np.int64)
@@ -110,23 +106,23 @@ class MarkCpu:
                     self.m_mode, self.m_t, self.cy, m.keys, m.vals, m.free_ids, m.ctr,
                     self.since, out,
                     np.zeros(0, np.int64) if scav_stacks is None else scav_stacks, self.scav,
-                    self.scav_runs, park_reason)
+                    self.scav_runs)
         if n:
             self.rows.append(out[:n])
 
-    def scavenger(self, t0: int) -> dict | None:
+    def scavenger(self, t0: int | None = None) -> dict | None:
         """The header's `scavenger`: the background scavenger goroutine's running time over the
-        trace and each of its runs (start on the trace's clock, which starts at t0; running
-        ns; 1 when it ended parking: run() had released nothing, its goals met or no free
-        page left), None when it never parked in bgscavenge, so it is not known."""
+        trace and, given t0 (where the trace's clock starts), each of its runs (start on that
+        clock, running ns); None when it never parked in bgscavenge, so it is not known."""
         if self.scav[0] < 0:
             return None
-        n = int(self.scav[3])
-        return {"goroutine": int(self.scav[0]), "running_ns": int(self.scav[1]),
-                "runs": int(self.scav[2]),
-                "run_start": (self.scav_runs[0, :n] - t0).tolist(),
-                "run_ns": self.scav_runs[1, :n].tolist(),
-                "run_parked": self.scav_runs[2, :n].tolist()}
+        n = int(self.scav[1])
+        out = {"goroutine": int(self.scav[0]), "running_ns": int(self.scav_runs[1, :n].sum()),
+               "runs": n}
+        if t0 is not None:
+            out["run_start"] = (self.scav_runs[0, :n] - t0).tolist()
+            out["run_ns"] = self.scav_runs[1, :n].tolist()
+        return out
 
     def cycles(self) -> np.ndarray:
         """Rows (R_*) of the cycles marked wholly inside the trace, in order."""
@@ -155,21 +151,18 @@ def _add(cy, col, t0, t1):
 
 
 @kernel(inline="always")
-def _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs, parked=0):
+def _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs):
     """M m's goroutine stops running at ts: its worker time, or its assist's, or the
-    scavenger's (counted, and the run kept; `parked`: it parks), is counted."""
+    scavenger's run (kept), is counted."""
     g = m_g[m]
     if g < 0:
         return
     if g == scav[0] and ts > m_t[m]:
-        scav[1] += ts - m_t[m]
-        scav[2] += 1
-        r = scav[3]
+        r = scav[1]
         if r < scav_runs.shape[1]:  # generation() made room for every run that can end
             scav_runs[0, r] = m_t[m]
             scav_runs[1, r] = ts - m_t[m]
-            scav_runs[2, r] = parked
-            scav[3] = r + 1
+            scav[1] = r + 1
     mode = m_mode[m]
     if mode == BACKGROUND:
         _add(cy, CY_BG, m_t[m], ts)
@@ -185,8 +178,7 @@ def _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs,
 
 @kernel
 def account(order, typ, key, mm, a1, a2, a3, status, m_of, label_ids, label_modes, m_g, m_mode,
-            m_t, cy, akeys, avals, afree, actr, since, out, scav_stacks, scav, scav_runs,
-            park_reason):
+            m_t, cy, akeys, avals, afree, actr, since, out, scav_stacks, scav, scav_runs):
     """Walk one generation's events in merge order; rows of the cycles that end in it go to
     `out`, their count is returned. The M of an event is its batch's (mm), but a GoStatus
     names the M its goroutine runs on (m_of): at the trace's start that is how a goroutine
@@ -220,9 +212,7 @@ def account(order, typ, key, mm, a1, a2, a3, status, m_of, label_ids, label_mode
                 k = np.searchsorted(scav_stacks, a2[j])
                 if k < scav_stacks.shape[0] and scav_stacks[k] == a2[j]:
                     scav[0] = m_g[m]  # parking in bgscavenge: the scavenger
-            parked = 1 if t == w.EV_GO_BLOCK and a1[j] == park_reason else 0
-            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs,
-                      parked)
+            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs)
         elif t == w.EV_GO_LABEL:
             k = np.searchsorted(label_ids, a1[j])
             if k < label_ids.shape[0] and label_ids[k] == a1[j] and m_g[m] >= 0:

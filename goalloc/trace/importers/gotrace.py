@@ -43,7 +43,7 @@ from goalloc.trace.addrmap import EMPTY, AddrMap
 from goalloc.trace.header import Header
 from goalloc.trace.importers import gotrace_convert as cv
 from goalloc.trace.importers import gotrace_wire as w
-from goalloc.trace.importers.gomark import PARK_REASON, MarkCpu
+from goalloc.trace.importers.gomark import MarkCpu
 from goalloc.trace.importers.gometrics import MetricLog
 from goalloc.trace.sites import SiteTable
 from goalloc.trace.writer import Writer
@@ -857,7 +857,7 @@ def _generation(batches: list[_Batch], st: _State, version: int, path, writer_fo
                        _strings(strings, label_ids, path) if label_ids.size else {},
                        len(st.m_index),
                        _scavenger_stacks(ev, strings, stacks, path) if st.mark.scav[0] < 0
-                       else None, _park_reason(ev, strings, path))
+                       else None)
     if st.writer is None:
         _first_generation_facts(st, ev, pmax, strings)
     if st.fl_head is None:
@@ -1006,15 +1006,6 @@ def _scavenger_stacks(ev: tuple, strings: list[_Batch], stacks: list[_Batch],
     names = _strings(strings, fids, path) if fids.size else {}
     return np.array(sorted(sid for sid, fr in frames.items()
                            if any(names.get(f) == "runtime.bgscavenge" for f in fr)), np.int64)
-
-
-def _park_reason(ev: tuple, strings: list[_Batch], path) -> int:
-    """The string id of this generation's GoBlock reason "system goroutine wait" (the
-    scavenger's park: traceBlockSystemGoroutine; its sleep is "sleep"), -1 if none."""
-    typ, _key, _mm, a1, _a2, _a3 = ev
-    ids = np.unique(a1[typ == w.EV_GO_BLOCK])
-    names = _strings(strings, ids, path) if ids.size else {}
-    return next((int(i) for i, n in names.items() if n == PARK_REASON), -1)
 
 
 def _stw_reasons(wanted: np.ndarray, table: dict[int, str]) -> np.ndarray:
@@ -1527,8 +1518,7 @@ def _report(st: _State) -> dict:
         "metric_samples": st.metrics.groups,
         "metric_records_unread": st.metrics.bad,
         "mark_cpu": st.mark.summary(),
-        "scavenger": ({k: v for k, v in scav.items() if not k.startswith("run_")}
-                      if (scav := st.mark.scavenger(st.t0 or 0)) is not None else None),
+        "scavenger": st.mark.scavenger(),  # the header has its runs too
         # per cycle marked wholly inside the trace: [GC seq, wall, background, idle, assist]
         # ns (gomark.R_*), gctrace's "assist/background/idle ms cpu"
         "mark_cycles": st.mark.cycles().tolist(),
