@@ -110,3 +110,29 @@ def test_scan_rate_pass_stops_at_the_last_mark_termination(monkeypatch):
                               engine_out=(engines := []))
     assert whole.events == total
     assert rate == replay_mod._scan_rate_of(engines[0]) is not None
+
+
+def test_deaths_ordered_ahead_are_the_order_the_replay_would_make(monkeypatch):
+    """A pacer replay's timed deaths are put in point order on another thread while the
+    scan-rate pass runs (Plan.order_ahead): the replay then takes that order, which is the
+    stable sort by each death's point; a rule nobody ordered ahead is sorted when asked."""
+    monkeypatch.setattr(replay_mod, "_SCAN_RATES", {})
+    plans = passes.Passes(TRACE)
+    with TraceReader(TRACE) as r:
+        header = r.header
+    ahead = plans.get(header, "mid")
+    ahead.order_ahead("mid")
+    ahead.order_ahead("mid")  # a second request starts nothing more
+    later = plans.get(header, "mid")  # another pass's copy shares the order
+    later.death_rule = "mid"
+    point, lo, ids = later._by_point()
+    mid, want_lo, want_id = later.death_mid, later.death_lo, later.death_id
+    order = sorted(range(mid.shape[0]), key=lambda i: (mid[i], i))  # stable, by hand
+    assert mid.shape[0] > 1000
+    assert np.array_equal(point, mid[order])
+    assert np.array_equal(lo, want_lo[order]) and np.array_equal(ids, want_id[order])
+    assert not np.array_equal(ids, want_id)  # the order moved something
+    early = plans.get(header, "early")
+    early.death_rule = "early"
+    p_early, _, id_early = early._by_point()
+    assert (p_early == np.iinfo(np.int64).min).all() and np.array_equal(id_early, want_id)

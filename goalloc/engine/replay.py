@@ -433,6 +433,8 @@ def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
             return _SCAN_RATES[key]
     plans = plans or passes.Passes(path)
     plan = plans.get(header, cfg.death_time)
+    if plan is not None and config.gc_mode == "pacer" and config.death_time != "late":
+        plan.order_ahead(config.death_time)  # the pacer replay's timed deaths, meanwhile
     # the rate needs the recorded cycles' scan work (at their starts) and ends: the events
     # after the last mark termination change neither
     last = plan.last_mark_term if plan is not None and plan.last_mark_term >= 0 else None

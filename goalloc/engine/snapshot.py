@@ -27,6 +27,8 @@ before the event it is due at (no Python per death or per piece).
 from __future__ import annotations
 
 import copy
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -216,17 +218,39 @@ class Plan:
         """The deaths in the order of their point (stable), with each one's first allowed
         event and id: (point, lo, id), computed once per rule and shared by the plan's
         replay copies (a dict the shallow copies share)."""
-        got = self._rank_cache.get(self.death_rule)
-        if got is None:
-            if self.death_rule == "early":  # every point at the start: in death order
-                point = np.full_like(self.death_mid, np.iinfo(np.int64).min)
-                got = (point, self.death_lo, self.death_id)
+        return self._point_order(self.death_rule, None)
+
+    def order_ahead(self, rule: str) -> None:
+        """Start putting the deaths in `rule`'s point order on another thread, for a replay
+        that comes later (the scan-rate pass, which does not need the order, runs meanwhile:
+        the sort and the kernel both release the GIL)."""
+        self._point_order(rule, threading.Thread)
+
+    def _point_order(self, rule: str, thread):
+        with _RANK_LOCK:
+            fut = self._rank_cache.get(rule)
+            mine = fut is None
+            if mine:
+                fut = self._rank_cache[rule] = Future()
+        if mine:
+            def work():
+                try:
+                    fut.set_result(self._order_by(rule))
+                except BaseException as e:  # the replay that waits for it raises it
+                    fut.set_exception(e)
+            if thread is None:
+                work()
             else:
-                point = self.death_mid if self.death_rule == "mid" else self.death_est
-                order = np.argsort(point, kind="stable")
-                got = (point[order], self.death_lo[order], self.death_id[order])
-            self._rank_cache[self.death_rule] = got
-        return got
+                thread(target=work, name="goalloc-death-order", daemon=True).start()
+        return None if thread is not None else fut.result()
+
+    def _order_by(self, rule: str):
+        if rule == "early":  # every point at the start: in death order
+            point = np.full_like(self.death_mid, np.iinfo(np.int64).min)
+            return point, self.death_lo, self.death_id
+        point = self.death_mid if rule == "mid" else self.death_est
+        order = np.argsort(point, kind="stable")
+        return point[order], self.death_lo[order], self.death_id[order]
 
     def run_chunk(self, eng, chunk) -> None:
         """Replay one chunk: snapshot allocs skipped (already placed), deaths applied before
@@ -297,6 +321,10 @@ class Plan:
             k: v[a - lo:b - lo] for k, v in chunk.columns().items()})
         i, j = np.searchsorted(death_at, [a, b])
         eng.run_chunk(piece, (death_at[i:j], death_id[i:j]))
+
+
+# Plan._rank_cache's entries are made under this lock (a replay and its bounds' threads share it)
+_RANK_LOCK = threading.Lock()
 
 
 class _DeathCursor:
