@@ -197,15 +197,23 @@ def _by_id_rows(n: int) -> np.ndarray:
     return rows
 
 
+def _sweep_frees(header) -> bool:
+    return header.frees == "sweep"
+
+
+def _placed(header) -> bool:
+    return header.extra.get("snapshot") == fmt.SNAPSHOT_PLACED
+
+
 def plan(path, header, on_chunk=None) -> Plan | None:
     """Plan a faithful replay of a recorded Go trace: look-ahead deaths when frees are
     sweep-observed and the trace has GC markers; the snapshot when it is placed. `on_chunk`:
     called with each chunk read (the replay driver keeps them for its passes)."""
     import goalloc.trace
 
+    if not _sweep_frees(header) and not _placed(header):
+        return None  # (before _Planner sizes its tables for the trace)
     planner = _Planner(header, path)
-    if not planner.sweep and not planner.placed:
-        return None
     with goalloc.trace.open(path) as reader:
         for chunk in prefetched(reader):  # the next chunk decompressed while this one is read
             if on_chunk is not None:
@@ -221,8 +229,8 @@ class _Planner:
     mcaches held), the snapshot's spans and objects, and the look-ahead deaths."""
 
     def __init__(self, header, path=None):
-        self.sweep = header.frees == "sweep"
-        self.placed = header.extra.get("snapshot") == fmt.SNAPSHOT_PLACED
+        self.sweep = _sweep_frees(header)
+        self.placed = _placed(header)
         # _plan_chunk's state: by object id, its last alloc (event, time) and snapshot flag
         self.st = np.array([-1, -1, -1, -1, -1, -1, np.iinfo(np.int64).min], np.int64)
         self.by_id = _by_id_rows(1 << 16)
