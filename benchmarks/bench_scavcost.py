@@ -7,9 +7,12 @@ beside goalloc's cost model (Config.scavenge_call_ns + 16 x scavenge_page_ns) an
 benchmarks/bench_madvise.py's Python-side figures; and ns per call where every free run is
 one 8 KiB runtime page (8 KiB objects, every other one kept: two physical pages per call),
 which with the first tells the call's part from the pages'. Rounds that released under 4 MiB
-are left out (too little to time).
+are left out (too little to time). `--churn 64,1024`: the 64 KiB rounds again with a
+goroutine allocating objects of each size while the scavenger works (the program otherwise
+sleeps), with the lock waits (/sync/mutex/wait/total, every goroutine's) and GC cycles of
+those rounds: what the scavenger pays beside a working program.
 
-    python benchmarks/bench_scavcost.py [--go 1.23,1.27] [--rounds 4] [--json]
+    python benchmarks/bench_scavcost.py [--go 1.23,1.27] [--rounds 4] [--churn SIZES] [--json]
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--go", default="1.23,1.27")
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--churn", default="", help="object sizes a goroutine allocates while "
+                    "the scavenger works, comma-separated (64 KiB rounds)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     sys.path.insert(0, str(REPO))
@@ -54,27 +59,39 @@ def main() -> int:
             return 2
         with tempfile.TemporaryDirectory(prefix="goalloc-scavcost-") as d:
             build(go, Path(d))
-            for size, keep, unit in ((64 << 10, 0, QUANTUM), (1 << 20, 0, QUANTUM),
-                                     (8 << 10, 2, 8 << 10)):
+            cases = [(64 << 10, 0, QUANTUM, 0), (1 << 20, 0, QUANTUM, 0), (8 << 10, 2, 8 << 10, 0)]
+            cases += [(64 << 10, 0, QUANTUM, int(c)) for c in a.churn.split(",") if c]
+            for size, keep, unit, churn in cases:
                 p = subprocess.run([str(Path(d) / "scavcost"), "-size", str(size), "-keep",
-                                    str(keep), "-rounds", str(a.rounds)],
+                                    str(keep), "-rounds", str(a.rounds), "-churn", str(churn)],
                                    env={**os.environ, "GOMAXPROCS": "2"},
                                    capture_output=True, text=True, check=True, timeout=600)
                 rows = [json.loads(x) for x in p.stdout.splitlines()]
-                per = [r["background_ns"] / (r["released_bytes"] / unit) for r in rows
-                       if r["released_bytes"] >= 4 << 20 and r["background_ns"] > 0]
+                timed = [r for r in rows
+                         if r["released_bytes"] >= 4 << 20 and r["background_ns"] > 0]
+                per = [r["background_ns"] / (r["released_bytes"] / unit) for r in timed]
                 results.append({"go": v, "object_bytes": size, "kept_every": keep,
+                                "churn_bytes": churn,
                                 "per": "quantum" if unit == QUANTUM else "8 KiB call",
                                 "rounds": len(per), "ns": [round(x) for x in per],
-                                "median_ns": round(statistics.median(per)) if per else None})
+                                "median_ns": round(statistics.median(per)) if per else None,
+                                "scavenge_ms": [round(r["background_ns"] / 1e6) for r in timed],
+                                "lock_wait_ms": [round(r["lock_wait_ns"] / 1e6, 1)
+                                                 for r in timed],
+                                "gc_cycles": [r["gc_cycles"] for r in timed]})
     if a.json:
         print(json.dumps(results, indent=1))
     else:
         for r in results:
             kept = f", every {r['kept_every']}th kept" if r["kept_every"] else ""
+            churn = ""
+            if r["churn_bytes"]:
+                churn = (f", {r['churn_bytes']} B objects allocated meanwhile (scavenger ms "
+                         f"{r['scavenge_ms']}, lock waits ms {r['lock_wait_ms']}, GC cycles "
+                         f"{r['gc_cycles']})")
             print(f"Go {r['go']}, {r['object_bytes'] >> 10} KiB objects{kept}: median "
                   f"{r['median_ns']} ns per {r['per']} over {r['rounds']} rounds "
-                  f"({', '.join(map(str, r['ns']))})")
+                  f"({', '.join(map(str, r['ns']))}){churn}")
     return 0
 
 

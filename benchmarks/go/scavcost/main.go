@@ -7,8 +7,11 @@
 // the background scavenger (runtime/mgcscavenge.go, 64 KiB per madvise at most) releases,
 // then reads /cpu/classes/scavenge/background:cpu-seconds (scavenge.backgroundTime: the
 // timed madvise work; the CPU classes are brought up to date at each GC) and
-// /memory/classes/heap/released:bytes. One JSON line per round. benchmarks/bench_scavcost.py
-// builds and runs it.
+// /memory/classes/heap/released:bytes. With -churn N a goroutine allocates N-byte objects
+// (a ring of 4 MiB of them stays live) while the scavenger works, as a program that goes on
+// working does: the round then also reports /sync/mutex/wait/total:seconds (lock waits of
+// every goroutine, runtime-internal locks included) and the GC cycles run. One JSON line per
+// round. benchmarks/bench_scavcost.py builds and runs it.
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,11 +33,28 @@ func read() (uint64, float64) {
 	return s[0].Value.Uint64(), s[1].Value.Float64()
 }
 
+func lockWaitAndCycles() (float64, uint64) {
+	s := []metrics.Sample{{Name: "/sync/mutex/wait/total:seconds"},
+		{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Float64(), s[1].Value.Uint64()
+}
+
+// churn allocates size-byte objects until stop is set, keeping the last 4 MiB of them.
+func churn(size int, stop *atomic.Bool) {
+	ring := make([][]byte, (4<<20)/size)
+	for i := 0; !stop.Load(); i++ {
+		ring[i%len(ring)] = make([]byte, size)
+	}
+}
+
 func main() {
 	size := flag.Int("size", 64<<10, "object size, bytes")
 	rounds := flag.Int("rounds", 3, "rounds")
 	sleep := flag.Duration("sleep", 4*time.Second, "how long the scavenger works each round")
 	keepEvery := flag.Int("keep", 0, "keep every K-th object (0: none)")
+	churnSize := flag.Int("churn", 0, "a goroutine allocates objects of this size while the "+
+		"scavenger works (0: the program sleeps)")
 	flag.Parse()
 	enc := json.NewEncoder(os.Stdout)
 	var kept [][]byte
@@ -55,10 +76,23 @@ func main() {
 		runtime.GC()
 		runtime.GC()
 		r0, c0 := read()
+		w0, g0 := lockWaitAndCycles()
+		var stop atomic.Bool
+		done := make(chan struct{})
+		if *churnSize > 0 {
+			go func() { churn(*churnSize, &stop); close(done) }()
+		} else {
+			close(done)
+		}
 		time.Sleep(*sleep)
+		stop.Store(true)
+		<-done
 		runtime.GC()
 		r1, c1 := read()
+		w1, g1 := lockWaitAndCycles()
 		enc.Encode(map[string]any{"size": *size, "keep": *keepEvery, "kept": len(kept),
-			"released_bytes": r1 - r0, "background_ns": int64((c1 - c0) * 1e9)})
+			"churn": *churnSize, "released_bytes": r1 - r0,
+			"background_ns": int64((c1 - c0) * 1e9), "lock_wait_ns": int64((w1 - w0) * 1e9),
+			"gc_cycles": g1 - g0})
 	}
 }
