@@ -136,3 +136,24 @@ def test_deaths_ordered_ahead_are_the_order_the_replay_would_make(monkeypatch):
     early.death_rule = "early"
     p_early, _, id_early = early._by_point()
     assert (p_early == np.iinfo(np.int64).min).all() and np.array_equal(id_early, want_id)
+
+
+def test_death_columns_grow_keeping_what_was_written():
+    """The planning pass's death columns (lookahead._Deaths): sized for the header's count, or
+    small and doubled when there is none; what was written survives every growth."""
+    from goalloc.engine import lookahead
+
+    for events in (None, 3, 1 << 17):
+        d = lookahead._Deaths(events)
+        written = 0
+        for k in (5, lookahead.SMALL_DEATHS, 3 * lookahead.SMALL_DEATHS + 7):
+            cols = d.room(k)
+            assert len(cols) == lookahead.N_D and all(c.shape == (k,) for c in cols)
+            for j, c in enumerate(cols):
+                c[:] = np.arange(written, written + k) * 10 + j
+            d.n += k
+            written += k
+        got = d.written()
+        assert got.shape == (lookahead.N_D, written)
+        for j in range(lookahead.N_D):
+            assert np.array_equal(got[j], np.arange(written) * 10 + j)

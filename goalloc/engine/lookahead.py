@@ -39,6 +39,7 @@ N_D = 7
 # _Deaths' columns are sized for the header's event count up to this many events (7 columns of
 # int64: 3.5 GiB of address space, touched only as deaths are written); past it they double
 MAX_PRESIZED_DEATHS = 1 << 26
+SMALL_DEATHS = 1 << 16
 
 # plan counters
 C_MOVED = 0  # frees turned into deaths before their cycle's gc_start
@@ -427,12 +428,16 @@ class _Deaths:
     """The moved deaths, written by _plan_chunk straight into one set of columns (row D_*)
     sized for the header's event count: a chunk of n events adds at most n deaths, and pages
     never written are never touched. (Columns per chunk joined at the end touched about 1 GB
-    more on an 11 M-event recording, ~0.6 s of page faults on the test VM.) Without a count, or
-    past MAX_PRESIZED_DEATHS, they double as needed."""
+    more on an 11 M-event recording, ~0.6 s of page faults on the test VM.) Without a count,
+    past MAX_PRESIZED_DEATHS, or where the address space is not to be had (a header may claim
+    more events than its file holds), they start small and double as needed."""
 
     def __init__(self, events: int | None):
-        cap = events if events is not None and 0 < events <= MAX_PRESIZED_DEATHS else 1 << 16
-        self.cols = np.empty((N_D, cap), np.int64)
+        cap = events if events is not None and 0 < events <= MAX_PRESIZED_DEATHS else 0
+        try:
+            self.cols = np.empty((N_D, max(cap, SMALL_DEATHS)), np.int64)
+        except MemoryError:
+            self.cols = np.empty((N_D, SMALL_DEATHS), np.int64)
         self.n = 0
 
     def room(self, k: int) -> list[np.ndarray]:

@@ -218,15 +218,17 @@ class Plan:
         """The deaths in the order of their point (stable), with each one's first allowed
         event and id: (point, lo, id), computed once per rule and shared by the plan's
         replay copies (a dict the shallow copies share)."""
-        return self._point_order(self.death_rule, None)
+        return self._point_order(self.death_rule, background=False)
 
     def order_ahead(self, rule: str) -> None:
         """Start putting the deaths in `rule`'s point order on another thread, for a replay
         that comes later (the scan-rate pass, which does not need the order, runs meanwhile:
         the sort and the kernel both release the GIL)."""
-        self._point_order(rule, threading.Thread)
+        self._point_order(rule, background=True)
 
-    def _point_order(self, rule: str, thread):
+    def _point_order(self, rule: str, background: bool):
+        """`rule`'s order, made once (here, or on a thread with `background`, which returns
+        None at once); a second asker waits for the first one's."""
         with _RANK_LOCK:
             fut = self._rank_cache.get(rule)
             mine = fut is None
@@ -238,11 +240,11 @@ class Plan:
                     fut.set_result(self._order_by(rule))
                 except BaseException as e:  # the replay that waits for it raises it
                     fut.set_exception(e)
-            if thread is None:
-                work()
+            if background:
+                threading.Thread(target=work, name="goalloc-death-order", daemon=True).start()
             else:
-                thread(target=work, name="goalloc-death-order", daemon=True).start()
-        return None if thread is not None else fut.result()
+                work()
+        return None if background else fut.result()
 
     def _order_by(self, rule: str):
         if rule == "early":  # every point at the start: in death order
