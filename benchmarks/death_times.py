@@ -8,7 +8,15 @@ live against the bytes that really were (the full trace says which side of it ea
 The error is relative to the traced live heap at that mark start (objects allocated before it
 and not dead by it; snapshot objects, whose age is unknown, left out).
 
+A second check needs no held-out data (`--replay`): replayed in pacer mode at the recording's
+own settings, a rule should give the cycles the recording had. Recorded mode's cycles are the
+recording's own (its marks at the recorded instants, each death just before the mark that
+found it); the table shows, per rule, the pacer replay's completed cycles, mean heap goal and
+mean marked heap beside them. A rule whose deaths come too early finds less live at its marks,
+sets lower goals and runs more cycles; one whose deaths come late, the reverse.
+
 Run: `.venv/bin/python benchmarks/death_times.py traces/go126-parser.msgpack [more traces]`
+     `.venv/bin/python benchmarks/death_times.py --replay TRACE...`
 """
 
 from __future__ import annotations
@@ -94,10 +102,39 @@ def check(path: str) -> dict:
     return out
 
 
+def replayed(path: str) -> dict:
+    """{rule or "recorded": (completed cycles, mean goal, mean marked bytes)}: pacer-mode
+    replays at the recording's own settings, and the recorded-mode replay."""
+    from goalloc.engine.config import Config
+    from goalloc.engine.replay import replay
+
+    out = {}
+    for rule in (*RULES, "recorded"):
+        cfg = (Config(gc_mode="recorded", tracer_buffers="keep") if rule == "recorded" else
+               Config(gc_mode="pacer", death_time=rule, tracer_buffers="keep"))
+        done = [c for c in replay(path, cfg).cycles if c.end_ts is not None]
+        out[rule] = (len(done), float(np.mean([c.goal for c in done])) if done else 0.0,
+                     float(np.mean([c.marked for c in done])) if done else 0.0)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("traces", nargs="+")
+    ap.add_argument("--replay", action="store_true",
+                    help="pacer replays at the recording's own settings, per rule, against "
+                         "recorded mode")
     args = ap.parse_args()
+    if args.replay:
+        cols = (*RULES, "recorded")
+        print("| trace | " + " | ".join(f"{r}: cycles, goal, marked MiB" for r in cols) + " |")
+        print("|---|" + "---|" * len(cols))
+        for path in args.traces:
+            res = replayed(path)
+            print(f"| {Path(path).name} | " + " | ".join(
+                f"{n}, {g / 2**20:.1f}, {m / 2**20:.1f}" for n, g, m in res.values()) + " |",
+                flush=True)
+        return 0
     print("| trace | held-out mark starts | " + " | ".join(
         f"{r}: mean / max abs error" for r in RULES) + " |")
     print("|---|---|" + "---|" * len(RULES))
