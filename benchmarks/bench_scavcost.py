@@ -10,9 +10,13 @@ which with the first tells the call's part from the pages'. Rounds that released
 are left out (too little to time). `--churn 64,1024`: the 64 KiB rounds again with a
 goroutine allocating objects of each size while the scavenger works (the program otherwise
 sleeps), with the lock waits (/sync/mutex/wait/total, every goroutine's) and GC cycles of
-those rounds: what the scavenger pays beside a working program.
+those rounds: what the scavenger pays beside a working program. `--ring BYTES` (live bytes
+the churn keeps, 4 MiB by default) and `--pace K` (a 2 ms sleep every K allocations) set its
+GC cycle rate, which the cost follows (docs/model.md, item 4: 8 KiB churn, --ring 4194304 or
+33554432, --pace 0 or 100).
 
-    python benchmarks/bench_scavcost.py [--go 1.23,1.27] [--rounds 4] [--churn SIZES] [--json]
+    python benchmarks/bench_scavcost.py [--go 1.23,1.27] [--rounds 4] [--churn SIZES]
+                                        [--ring BYTES] [--pace K] [--json]
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--churn", default="", help="object sizes a goroutine allocates while "
                     "the scavenger works, comma-separated (64 KiB rounds)")
+    ap.add_argument("--ring", type=int, default=4 << 20,
+                    help="bytes of churned objects kept live (sets the GC cycle rate)")
+    ap.add_argument("--pace", type=int, default=0,
+                    help="the churn sleeps 2 ms after every this many allocations (0: never)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     sys.path.insert(0, str(REPO))
@@ -63,7 +71,8 @@ def main() -> int:
             cases += [(64 << 10, 0, QUANTUM, int(c)) for c in a.churn.split(",") if c]
             for size, keep, unit, churn in cases:
                 p = subprocess.run([str(Path(d) / "scavcost"), "-size", str(size), "-keep",
-                                    str(keep), "-rounds", str(a.rounds), "-churn", str(churn)],
+                                    str(keep), "-rounds", str(a.rounds), "-churn", str(churn),
+                                    "-ring", str(a.ring), "-pace", str(a.pace)],
                                    env={**os.environ, "GOMAXPROCS": "2"},
                                    capture_output=True, text=True, check=True, timeout=600)
                 rows = [json.loads(x) for x in p.stdout.splitlines()]

@@ -7,11 +7,13 @@
 // the background scavenger (runtime/mgcscavenge.go, 64 KiB per madvise at most) releases,
 // then reads /cpu/classes/scavenge/background:cpu-seconds (scavenge.backgroundTime: the
 // timed madvise work; the CPU classes are brought up to date at each GC) and
-// /memory/classes/heap/released:bytes. With -churn N a goroutine allocates N-byte objects
-// (a ring of 4 MiB of them stays live) while the scavenger works, as a program that goes on
-// working does: the round then also reports /sync/mutex/wait/total:seconds (lock waits of
-// every goroutine, runtime-internal locks included) and the GC cycles run. One JSON line per
-// round. benchmarks/bench_scavcost.py builds and runs it.
+// /memory/classes/heap/released:bytes. With -churn N a goroutine allocates N-byte objects,
+// writing one byte per 4 KiB page, while the scavenger works, as a program that goes on
+// working does (-ring: the bytes of them kept live, 4 MiB by default, which sets the GC cycle
+// rate; -pace K: a 2 ms sleep after every K allocations): the round then also reports
+// /sync/mutex/wait/total:seconds (lock waits of every goroutine, runtime-internal locks
+// included) and the GC cycles run. One JSON line per round. benchmarks/bench_scavcost.py
+// builds and runs it.
 package main
 
 import (
@@ -40,11 +42,19 @@ func lockWaitAndCycles() (float64, uint64) {
 	return s[0].Value.Float64(), s[1].Value.Uint64()
 }
 
-// churn allocates size-byte objects until stop is set, keeping the last 4 MiB of them.
-func churn(size int, stop *atomic.Bool) {
-	ring := make([][]byte, (4<<20)/size)
-	for i := 0; !stop.Load(); i++ {
-		ring[i%len(ring)] = make([]byte, size)
+// churn allocates size-byte objects (one byte written per 4 KiB page) until stop is set,
+// keeping the last ringBytes of them, sleeping 2 ms after every pace allocations (0: never).
+func churn(size, ringBytes, pace int, stop *atomic.Bool) {
+	ring := make([][]byte, max(ringBytes/size, 1))
+	for i := 1; !stop.Load(); i++ {
+		b := make([]byte, size)
+		for j := 0; j < len(b); j += 4096 {
+			b[j] = 1
+		}
+		ring[i%len(ring)] = b
+		if pace > 0 && i%pace == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
 	}
 }
 
@@ -55,6 +65,8 @@ func main() {
 	keepEvery := flag.Int("keep", 0, "keep every K-th object (0: none)")
 	churnSize := flag.Int("churn", 0, "a goroutine allocates objects of this size while the "+
 		"scavenger works (0: the program sleeps)")
+	ringBytes := flag.Int("ring", 4<<20, "bytes of churned objects kept live")
+	pace := flag.Int("pace", 0, "churn sleeps 2 ms after this many allocations (0: never)")
 	flag.Parse()
 	enc := json.NewEncoder(os.Stdout)
 	var kept [][]byte
@@ -80,7 +92,7 @@ func main() {
 		var stop atomic.Bool
 		done := make(chan struct{})
 		if *churnSize > 0 {
-			go func() { churn(*churnSize, &stop); close(done) }()
+			go func() { churn(*churnSize, *ringBytes, *pace, &stop); close(done) }()
 		} else {
 			close(done)
 		}
