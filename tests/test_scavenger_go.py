@@ -66,8 +66,9 @@ KNOWN = {
                                     "timing; means 0.0-0.1%"),
     ("free", "worst"): (PROGRAMS, SWEEP + " (server 17-20%, limit 1.23 63%); where the "
                                           "scavenger is the cause: 15-21% (Go 1.27 shrink, "
-                                          "whose runtime spends 10-20 us per 64 KiB on its "
-                                          "sparse free pages, the model 6.7-8; bursts: one "
+                                          "whose runtime spends 9-17 us per 64 KiB, madvise's "
+                                          "TLB shootdowns beside its GC cycles, the model "
+                                          "6.7-8; bursts: one "
                                           "burst released ~20-40 MiB the model had not yet, "
                                           "or the reverse)"),
     ("released", "worst"): (PROGRAMS, "the first samples at program start, when the heap is "
