@@ -9,6 +9,10 @@ the goal to at most (1 + GOGC/100) x it, then x 1.1, while the scan work it expe
 beyond that, the assist ratio has collapsed: docs/model.md, "Pacer mode, Green Tea's scan
 work").
 
+Last, over the whole trace: the runs of the other goroutines and how long, from an instant one
+runs, its P goes on before it next schedules (where a fractional worker can start; docs/model.md,
+"Pacer mode, Green Tea's scan work").
+
 goalloc's pacer-mode scan rate is calibrated as scan work / that budget (engine/replay.py
 measured_scan_rate); when workers and assists together used more CPU than the budget, the
 calibrated rate is that much faster than one CPU's real rate, and the model's own assists,
@@ -38,10 +42,47 @@ _WORKER_LABEL = re.compile(r'Label="GC \((?:dedicated|fractional|idle)\)" Resour
 BACKGROUND_UTILIZATION = 0.25
 
 
-def cycles(lines):
+class Runs:
+    """The runs of the goroutines other than the mark workers, each from the scheduler
+    starting it to its stop, block or exit: where its P next goes through the scheduler,
+    the only place a fractional mark worker can start (findRunnableGCWorker; GOMAXPROCS 1-3
+    has no dedicated worker). A syscall whose goroutine comes back running kept its P and
+    does not end the run; one that comes back runnable lost it (handoffp, sysmon's retake)
+    and ends the run where it began."""
+
+    def __init__(self):
+        self.n, self.ns, self.ns2 = 0, 0, 0
+        self.start, self.syscall = {}, {}
+
+    def end(self, g, t):
+        t0 = self.start.pop(g, None)
+        if t0 is not None and t > t0:
+            self.n += 1
+            self.ns += t - t0
+            self.ns2 += (t - t0) ** 2
+
+    def transition(self, t, g, a, b, workers):
+        if b == "Running" and a != "Syscall":
+            self.start[g] = t
+        elif a == "Running" and b == "Syscall":
+            self.syscall[g] = t
+        elif a == "Syscall" and b != "Running":
+            self.end(g, self.syscall.pop(g, t))
+        elif a == "Running":
+            self.end(g, t)
+        if g in workers:
+            self.start.pop(g, None)  # a mark worker's run (its label follows its start)
+
+    def residual(self) -> float:
+        """sum(run^2) / (2 sum(run)), ns: from an instant a P runs one of these goroutines,
+        the mean wait until that P next schedules."""
+        return self.ns2 / (2 * self.ns) if self.ns else 0.0
+
+
+def cycles(lines, runs: Runs | None = None):
     """[{t0, dur, worker, assist, parks, live0, live_max, goal}] per concurrent mark phase
     (ns; parks: assists parked for want of work; heapLive at the mark's start and its most
-    during it; the goal the cycle started with)."""
+    during it; the goal the cycle started with); `runs` takes every goroutine's runs."""
     workers, running, assisting, out = set(), {}, {}, []
     live = goal = 0
     created = None  # a goroutine just created: a worker when its creation stack says so
@@ -67,6 +108,8 @@ def cycles(lines):
         m = _WORKER_LABEL.search(line)
         if m:
             workers.add(m.group(1))
+            if runs is not None:
+                runs.start.pop(m.group(1), None)
             continue
         m = _METRIC.match(line)
         if m:
@@ -84,6 +127,8 @@ def cycles(lines):
                 cur["parks"] += 1
             if a == "NotExist":
                 created = g
+            if runs is not None:
+                runs.transition(t, g, a, b, workers)
             if b == "Running":
                 running[g] = t
             elif a == "Running" and g in running:
@@ -118,7 +163,8 @@ def cycles(lines):
 def main() -> None:
     src, procs = sys.argv[1], int(sys.argv[2])
     lines = sys.stdin if src == "-" else open(src)
-    cs = cycles(lines)
+    runs = Runs()
+    cs = cycles(lines, runs)
     tot = {"dur": 0, "worker": 0, "assist": 0, "parks": 0}
     over = []  # heapLive's most during the mark / the goal
     for i, c in enumerate(cs, start=1):
@@ -140,6 +186,10 @@ def main() -> None:
               f"{tot['assist'] / budget:.2f}x, marking CPU {(tot['worker'] + tot['assist']) / budget:.2f}x "
               f"the 25% budget; {tot['parks']} assist parks in {parked} marks; heapLive at most "
               f"{max(over):.2f}x the goal (median {sorted(over)[len(over) // 2]:.2f}x)")
+    if runs.n:
+        print(f"other goroutines: {runs.n} runs, {runs.ns / runs.n / 1e3:.1f} us mean; from an "
+              f"instant one runs, {runs.residual() / 1e6:.2f} ms on average until its P next "
+              "schedules (sum run^2 / 2 sum run)")
 
 
 if __name__ == "__main__":
