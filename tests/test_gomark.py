@@ -74,8 +74,15 @@ def test_workers_assists_and_the_stop():
         (w.EV_GC_END, 100, 1, 1),
         (w.EV_GO_BLOCK, 120, 1, 0),
     ]
-    rows = run(ev).cycles()
-    assert rows.tolist() == [[1, 100, 30, 10, 20]]
+    mark = run(ev)
+    assert mark.cycles().tolist() == [[1, 100, 30, 10, 20]]
+    # an idle worker ran in it: one mark of one had an idle P (MarkCpu.scheduling); without
+    # the idle worker's runs, none of one
+    sched = mark.scheduling(2)
+    assert (sched["marks"], sched["marks_with_idle"]) == (1, 1)
+    busy = [e for e in ev if not (e[1] in (70, 80, 82) and e[2] == 1)]
+    sched = run(busy).scheduling(2)
+    assert (sched["marks"], sched["marks_with_idle"]) == (1, 0)
 
 
 def test_only_cycles_marked_inside_the_trace_and_labels_per_run():
@@ -108,3 +115,25 @@ def test_a_generation_start_goroutine_and_assist():
     ]
     rows = run(ev, status=[(1, 1)]).cycles()
     assert rows.tolist() == [[1, 100, 0, 0, 30]]
+
+
+def test_runs_between_scheduler_passes():
+    """The goroutines' runs (MarkCpu.scheduling): from the scheduler starting one to its P's
+    next pass. M0: g9 runs 0-20 (preempted), then 30-90 through a syscall that came back with
+    its P (55: the run goes on). M1: the fractional worker g7 (0-40) is not counted; g8 runs
+    from 45 and enters a syscall at 65 that comes back without its P (200: handed off, so the
+    run ended at 65), then runs again 210-250. Runs 20, 60, 20, 40: 140 ns, residual
+    (400 + 3600 + 400 + 1600) / (2 x 140) = 21.4 ns."""
+    ev = [
+        (w.EV_GO_START, 0, 0, 9), (w.EV_GO_START, 0, 1, 7), (w.EV_GO_LABEL, 1, 1, 100),
+        (w.EV_GO_STOP, 20, 0, 0), (w.EV_GO_START, 30, 0, 9), (w.EV_GO_STOP, 40, 1, 0),
+        (w.EV_GO_START, 45, 1, 8), (w.EV_GO_SYSCALL_BEGIN, 50, 0, 0),
+        (w.EV_GO_SYSCALL_END, 55, 0, 0), (w.EV_GO_SYSCALL_BEGIN, 65, 1, 0),
+        (w.EV_GO_BLOCK, 90, 0, 0), (w.EV_GO_SYSCALL_END_BLOCKED, 200, 1, 0),
+        (w.EV_GO_START, 210, 1, 8), (w.EV_GO_DESTROY, 250, 1, 0),
+    ]
+    # the events span 0-250 ns: 140 ns of runs on 2 Ps is a busy share of 0.28
+    assert run(ev).scheduling(2) == {"runs": 4, "running_ns": 140, "residual_ns": 21,
+                                     "busy_share": 0.28}
+    # a run still open at the trace's end is not counted; none ended: no figure
+    assert run(ev[:1]).scheduling(2) is None

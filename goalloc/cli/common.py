@@ -46,7 +46,8 @@ def progress_for(label: str, total: int | None, *, min_seconds: float = 1.0):
 _IMPORT_FACTS = ("events", "lines", "live_at_end", "generations", "gomaxprocs", "go_events",
                  "trace_events", "frees_without_p", "time_markers", "go_version",
                  "go_version_source", "beyond_inline_marks", "tracer_buffers",
-                 "tracer_buffer_bytes", "metric_samples", "mark_cpu", "mark_cycles", "scavenger")
+                 "tracer_buffer_bytes", "metric_samples", "mark_cpu", "mark_cycles", "scavenger",
+                 "scheduling")
 # Notes that say how a Go trace was read faithfully (docs/importers.md).
 _IMPORT_ADJUSTED = ("tiny_allocs_in_block", "trigger_allocs_moved", "large_allocs_moved",
                     "late_mcache_flushes", "idle_p_flushes", "snapshot_mcaches")
@@ -76,6 +77,10 @@ def echo_import_summary(out, notes: dict, *, err: bool = False) -> None:
         line(f"mark CPU over {mc['cycles']:,} cycles (gctrace's assist/background/idle): "
              f"{mc['assist_ns'] / 1e6:.1f}/{mc['background_ns'] / 1e6:.1f}/"
              f"{mc['idle_ns'] / 1e6:.1f} ms in {mc['wall_ns'] / 1e6:.1f} ms of marking")
+    if notes.get("scheduling"):
+        sc = notes["scheduling"]
+        line(f"goroutine runs: {sc['runs']:,}; a running P's mean wait for its next scheduler "
+             f"pass {sc['residual_ns'] / 1e6:.2f} ms (where a fractional mark worker can start)")
     adjusted = [k for k in _IMPORT_ADJUSTED if notes.get(k)]
     if adjusted:
         line("read as the runtime ran: " + listing(adjusted))

@@ -55,6 +55,12 @@ R_IDLE = 3
 R_ASSIST = 4
 N_ROW = 5
 
+# MarkCpu.sched: the runs of the goroutines other than the mark workers and the scavenger
+SCHED_RUNS = 0
+SCHED_NS = 1
+SCHED_NS2 = 2  # the sum of their squares (float: second-long runs overflow int64 in thousands)
+N_SCHED = 3
+
 
 class MarkCpu:
     """What `account` carries from one generation to the next, and the cycles' rows."""
@@ -63,6 +69,13 @@ class MarkCpu:
         self.m_g = np.full(16, -1, np.int64)  # goroutine running on each M (by M index)
         self.m_mode = np.zeros(16, np.int64)  # its run's mode (MUTATOR, BACKGROUND, IDLE)
         self.m_t = np.zeros(16, np.int64)  # when its run started (ns)
+        # when its run started as a run between two passes of its P through the scheduler
+        # (-1: none open: a syscall that lost the P ended it), and when a syscall it is in
+        # began (-1: none)
+        self.m_run = np.full(16, -1, np.int64)
+        self.m_sys = np.full(16, -1, np.int64)
+        self.sched = np.zeros(N_SCHED, np.float64)
+        self.span = [None, None]  # the first and last event times seen (ns)
         self.cy = np.zeros(N_CY, np.int64)
         self.assists = AddrMap(6)  # goroutine -> dense id of a goroutine inside an assist
         self.since = np.full(64, -1, np.int64)  # by dense id: running since (ns), -1: not
@@ -83,6 +96,8 @@ class MarkCpu:
             self.m_g = np.concatenate([self.m_g, np.full(grow, -1, np.int64)])
             self.m_mode = np.concatenate([self.m_mode, np.zeros(grow, np.int64)])
             self.m_t = np.concatenate([self.m_t, np.zeros(grow, np.int64)])
+            self.m_run = np.concatenate([self.m_run, np.full(grow, -1, np.int64)])
+            self.m_sys = np.concatenate([self.m_sys, np.full(grow, -1, np.int64)])
         begins = int(np.count_nonzero((typ == w.EV_GC_MARK_ASSIST_BEGIN)
                                       | (typ == w.EV_GC_MARK_ASSIST_ACTIVE)))
         m = self.assists
@@ -99,6 +114,10 @@ class MarkCpu:
             grown = np.zeros((2, max(runs, 2 * self.scav_runs.shape[1])), np.int64)
             grown[:, :self.scav_runs.shape[1]] = self.scav_runs
             self.scav_runs = grown
+        if key.shape[0]:
+            lo, hi = int(key.min()), int(key.max())
+            self.span = [lo if self.span[0] is None else min(lo, self.span[0]),
+                         hi if self.span[1] is None else max(hi, self.span[1])]
         ids = np.array(sorted(labels), np.int64)
         modes = np.array([LABELS.get(labels[i], MUTATOR) for i in ids.tolist()], np.int64)
         out = np.zeros((int(np.count_nonzero(typ == w.EV_GC_END)), N_ROW), np.int64)
@@ -106,7 +125,7 @@ class MarkCpu:
                     self.m_mode, self.m_t, self.cy, m.keys, m.vals, m.free_ids, m.ctr,
                     self.since, out,
                     np.zeros(0, np.int64) if scav_stacks is None else scav_stacks, self.scav,
-                    self.scav_runs)
+                    self.scav_runs, (self.m_run, self.m_sys, self.sched))
         if n:
             self.rows.append(out[:n])
 
@@ -122,6 +141,30 @@ class MarkCpu:
         if t0 is not None:
             out["run_start"] = (self.scav_runs[0, :n] - t0).tolist()
             out["run_ns"] = self.scav_runs[1, :n].tolist()
+        return out
+
+    def scheduling(self, procs: int) -> dict | None:
+        """The header's `scheduling`: the runs of the goroutines other than the mark workers
+        and the scavenger, each from the scheduler starting it to where its P next goes
+        through the scheduler (its stop, block or exit, or the start of a syscall that lost
+        the P: a syscall that returns with its P does not end a run); their time-weighted
+        mean residual, sum(run^2) / (2 sum(run)): from an instant a P runs one of them, how
+        long until that P next schedules, the first place a fractional mark worker can run
+        (findRunnableGCWorker); their share of the procs Ps' time over the trace (the rest a
+        P is idle, where an idle mark worker runs); and of the cycles marked wholly inside the
+        trace, how many had an idle mark worker run (a P idle while marking, which sees the
+        mark's end as soon as its work is done). None when no run ended."""
+        n, ns, ns2 = (float(x) for x in self.sched)
+        if n == 0 or ns <= 0:
+            return None
+        out = {"runs": int(n), "running_ns": int(ns), "residual_ns": int(round(ns2 / (2 * ns)))}
+        lo, hi = self.span
+        if lo is not None and hi > lo and procs > 0:
+            out["busy_share"] = round(min(1.0, ns / (procs * (hi - lo))), 4)
+        rows = self.cycles()
+        if rows.shape[0]:
+            out["marks"] = int(rows.shape[0])
+            out["marks_with_idle"] = int(np.count_nonzero(rows[:, R_IDLE] > 0))
         return out
 
     def cycles(self) -> np.ndarray:
@@ -151,12 +194,28 @@ def _add(cy, col, t0, t1):
 
 
 @kernel(inline="always")
-def _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs):
+def _end_sched_run(m_run, sched, m, ts):
+    """M m's open run between two scheduler passes ends at ts."""
+    if m_run[m] >= 0 and ts > m_run[m]:
+        d = np.float64(ts - m_run[m])
+        sched[SCHED_RUNS] += 1.0
+        sched[SCHED_NS] += d
+        sched[SCHED_NS2] += d * d
+    m_run[m] = -1
+
+
+@kernel(inline="always")
+def _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs, runs):
     """M m's goroutine stops running at ts: its worker time, or its assist's, or the
-    scavenger's run (kept), is counted."""
+    scavenger's run (kept), or its run between two scheduler passes (runs), is counted."""
     g = m_g[m]
     if g < 0:
         return
+    m_run, m_sys, sched = runs
+    if m_mode[m] == MUTATOR and g != scav[0]:
+        _end_sched_run(m_run, sched, m, ts)
+    m_run[m] = -1
+    m_sys[m] = -1
     if g == scav[0] and ts > m_t[m]:
         r = scav[1]
         if r < scav_runs.shape[1]:  # generation() made room for every run that can end
@@ -178,7 +237,7 @@ def _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs)
 
 @kernel
 def account(order, typ, key, mm, a1, a2, a3, status, m_of, label_ids, label_modes, m_g, m_mode,
-            m_t, cy, akeys, avals, afree, actr, since, out, scav_stacks, scav, scav_runs):
+            m_t, cy, akeys, avals, afree, actr, since, out, scav_stacks, scav, scav_runs, runs):
     """Walk one generation's events in merge order; rows of the cycles that end in it go to
     `out`, their count is returned. The M of an event is its batch's (mm), but a GoStatus
     names the M its goroutine runs on (m_of): at the trace's start that is how a goroutine
@@ -190,10 +249,11 @@ def account(order, typ, key, mm, a1, a2, a3, status, m_of, label_ids, label_mode
         m = mm[j]
         ts = key[j]
         if t == w.EV_GO_START or t == w.EV_GO_SWITCH or t == w.EV_GO_SWITCH_DESTROY:
-            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs)
+            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs, runs)
             g = a1[j]
             m_g[m] = g
             m_t[m] = ts
+            runs[0][m] = ts
             aid = map_get(akeys, avals, g)
             if aid >= 0:
                 since[aid] = ts  # back from gcParkAssist: the assist goes on
@@ -201,9 +261,10 @@ def account(order, typ, key, mm, a1, a2, a3, status, m_of, label_ids, label_mode
             sm = m_of[np.searchsorted(status, j)]
             g = a1[j]
             if a3[j] == w.GO_RUNNING and 0 <= sm < m_g.shape[0] and m_g[sm] != g:
-                _stop_run(sm, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs)
+                _stop_run(sm, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs, runs)
                 m_g[sm] = g
                 m_t[sm] = ts
+                runs[0][sm] = ts
                 aid = map_get(akeys, avals, g)
                 if aid >= 0 and since[aid] < 0:
                     since[aid] = ts
@@ -212,7 +273,16 @@ def account(order, typ, key, mm, a1, a2, a3, status, m_of, label_ids, label_mode
                 k = np.searchsorted(scav_stacks, a2[j])
                 if k < scav_stacks.shape[0] and scav_stacks[k] == a2[j]:
                     scav[0] = m_g[m]  # parking in bgscavenge: the scavenger
-            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs)
+            _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs, runs)
+        elif t == w.EV_GO_SYSCALL_BEGIN:
+            runs[1][m] = ts
+        elif t == w.EV_GO_SYSCALL_END:  # back with its P: the run goes on
+            runs[1][m] = -1
+        elif t == w.EV_GO_SYSCALL_END_BLOCKED:  # its P went to the scheduler meanwhile
+            if m_g[m] >= 0 and m_mode[m] == MUTATOR and m_g[m] != scav[0]:
+                _end_sched_run(runs[0], runs[2], m, runs[1][m] if runs[1][m] >= 0 else ts)
+            runs[0][m] = -1
+            runs[1][m] = -1
         elif t == w.EV_GO_LABEL:
             k = np.searchsorted(label_ids, a1[j])
             if k < label_ids.shape[0] and label_ids[k] == a1[j] and m_g[m] >= 0:

@@ -1401,6 +1401,9 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             if (scav := st.mark.scavenger(st.t0 or 0)) is not None:
                 st.writer.header.source["scavenger"] = scav
                 st.writer.set_header(st.writer.header)
+            if (sched := st.mark.scheduling(st.gomaxprocs)) is not None:
+                st.writer.header.source["scheduling"] = sched
+                st.writer.set_header(st.writer.header)
             if len(st.sites):
                 st.writer.header.sites = st.sites.sites
                 st.writer.set_header(st.writer.header)
@@ -1519,6 +1522,7 @@ def _report(st: _State) -> dict:
         "metric_records_unread": st.metrics.bad,
         "mark_cpu": st.mark.summary(),
         "scavenger": st.mark.scavenger(),  # the header has its runs too
+        "scheduling": st.mark.scheduling(st.gomaxprocs),
         # per cycle marked wholly inside the trace: [GC seq, wall, background, idle, assist]
         # ns (gomark.R_*), gctrace's "assist/background/idle ms cpu"
         "mark_cycles": st.mark.cycles().tolist(),

@@ -313,9 +313,10 @@ def _stale_flush(e, m, p, a1, ts, o, out, mfree):
 @kernel(inline="always")
 def _passes_by(e):
     """An M's event that does not end a run of flush frees: span and stack frees, heap
-    samples, user logs."""
+    samples, user logs, syscalls (kept for gomark.py only)."""
     return e == w.EV_SPAN_FREE or e == w.EV_GOROUTINE_STACK_FREE or e == w.EV_HEAP_ALLOC \
-        or e == w.EV_HEAP_GOAL or e == w.EV_USER_LOG
+        or e == w.EV_HEAP_GOAL or e == w.EV_USER_LOG or w.EV_GO_SYSCALL_BEGIN <= e <= \
+        w.EV_GO_SYSCALL_END_BLOCKED
 
 
 @kernel(inline="always")

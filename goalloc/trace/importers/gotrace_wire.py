@@ -48,6 +48,9 @@ EV_GO_START = 16
 EV_GO_DESTROY = 17
 EV_GO_STOP = 19
 EV_GO_BLOCK = 20
+EV_GO_SYSCALL_BEGIN = 22  # [dt, seq, stack]
+EV_GO_SYSCALL_END = 23  # [dt]: back from the syscall with its P
+EV_GO_SYSCALL_END_BLOCKED = 24  # [dt]: back without it (handed off or retaken meanwhile)
 EV_GO_STATUS = 25  # [dt, g, m, gstatus]
 EV_GO_SWITCH = 45
 EV_GO_SWITCH_DESTROY = 46
@@ -123,11 +126,13 @@ GO_EVENTS = (EV_GO_START, EV_GO_DESTROY, EV_GO_STOP, EV_GO_BLOCK, EV_GO_STATUS, 
 KEPT = (EV_PROCS_CHANGE, EV_PROC_START, EV_PROC_STOP, EV_PROC_STEAL, EV_PROC_STATUS,
         EV_STW_BEGIN, EV_STW_END, EV_GC_BEGIN, EV_GC_END, EV_HEAP_ALLOC, EV_HEAP_GOAL,
         EV_USER_LOG, *GO_EVENTS, *range(EV_SPAN, EV_GOROUTINE_STACK_FREE + 1),
-        # mark CPU per cycle (gomark.py): worker labels and assists
-        EV_GO_LABEL, EV_GC_MARK_ASSIST_ACTIVE, EV_GC_MARK_ASSIST_BEGIN, EV_GC_MARK_ASSIST_END)
+        # mark CPU per cycle (gomark.py): worker labels and assists; the goroutines' runs
+        EV_GO_LABEL, EV_GC_MARK_ASSIST_ACTIVE, EV_GC_MARK_ASSIST_BEGIN, EV_GC_MARK_ASSIST_END,
+        EV_GO_SYSCALL_BEGIN, EV_GO_SYSCALL_END, EV_GO_SYSCALL_END_BLOCKED)
 # Kept events that only say how the scheduler ran (no goalloc row comes of them).
 SCHED_ONLY = (*GO_EVENTS, EV_GO_LABEL, EV_GC_MARK_ASSIST_ACTIVE, EV_GC_MARK_ASSIST_BEGIN,
-              EV_GC_MARK_ASSIST_END)
+              EV_GC_MARK_ASSIST_END, EV_GO_SYSCALL_BEGIN, EV_GO_SYSCALL_END,
+              EV_GO_SYSCALL_END_BLOCKED)
 
 
 def nargs_table(version: int) -> np.ndarray:
