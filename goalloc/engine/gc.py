@@ -35,6 +35,7 @@ from goalloc.engine.state import (
     CY_LIMITED,
     CY_MARKED,
     CY_SCAN_WORK,
+    CY_SCHED_WAIT,
     CY_STALL_AT_START,
     CY_START_EVENT,
     CY_START_TS,
@@ -82,6 +83,7 @@ from goalloc.engine.state import (
     S_MARK_BY_GOAL,
     S_MARK_END_TS,
     S_MARK_START_TS,
+    S_MARK_WAIT,
     S_MARKED_NOW,
     S_NEXT_TIMED,
     S_NONHEAP_SCAN,
@@ -269,6 +271,10 @@ def mark_term(s, event, ts, late):
     cyc[n, CY_END_EVENT] = event
     cyc[n, CY_END_TS] = ts
     cyc[n, CY_BY_GOAL] = sc[S_MARK_BY_GOAL]
+    # the wait in the planned end, if the mark reached that end (an assist that saw the end,
+    # or a mark the trace began inside, did not wait for a scheduler pass)
+    waited = sc[S_MARK_BY_GOAL] == 0 and ts >= sc[S_MARK_END_TS]
+    cyc[n, CY_SCHED_WAIT] = sc[S_MARK_WAIT] if waited else 0
     mark.finish(s, sc[S_NOW])
     # endCycle
     g0, t0, lb0 = pacer.goal_and_trigger(s)

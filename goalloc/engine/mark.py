@@ -18,10 +18,18 @@ globals, gc.mark_start) is done by two parties:
   not the work the model knows the cycle has: a growing heap stretches the goal and
   overshoots it. Assists are skipped while the GC CPU limiter is enabled
   (engine/limiter.py); the debt stays and is paid once it is off.
-The mark is done when the work is: at the allocation whose parked assist waited for it, or
-when the background workers alone reach it (S_MARK_END_TS, which the kernel's timed() waits
-for). Assists are charged when heapLive moves (span refills and large allocations: the
-runtime's heapLive moves at the same points) rather than per object (docs/model.md, item 1).
+The mark is done when the work is: at the allocation whose parked assist waited for it (an
+assist that runs out of work sees the completion, gcEndWork), or when the background workers
+alone reach it (S_MARK_END_TS, which the kernel's timed() waits for). Without a dedicated
+worker (GOMAXPROCS 1-3: startCycle leaves only fractional ones) and once the work passes
+maxScanWork (past_max_work: the assists have stopped), nothing sees that last case until a
+P goes through the scheduler and its fractional worker runs (findRunnableGCWorker), and
+goroutines that neither block nor yield leave that to sysmon's preemption (10 ms): the end
+waits P_SCHED_WAIT_NS more, the recording's mean wait for a P's next pass (sched_wait_ns),
+while the mutators allocate on, with their assists' credit (docs/model.md, "Pacer mode,
+Green Tea's scan work"). Assists are charged when heapLive moves (span refills and large
+allocations: the runtime's heapLive moves at the same points) rather than per object
+(docs/model.md, item 1).
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from goalloc.engine.state import (
     P_MARK_NS_PER_MB,
     P_NPROCS,
     P_PACKED_SPAN_SCAN,
+    P_SCHED_WAIT_NS,
     S_ASSIST_LIVE,
     S_CYCLE_GOAL,
     S_HEAP_LIVE,
@@ -51,6 +60,7 @@ from goalloc.engine.state import (
     S_LAST_HEAP_SCAN,
     S_MARK_END_TS,
     S_MARK_T,
+    S_MARK_WAIT,
     S_NEXT_TIMED,
     S_NONHEAP_SCAN,
     S_NOW,
@@ -73,6 +83,45 @@ OVER_ASSIST_WORK = 64 << 10  # gcOverAssistWork: an assist does at least this mu
 # gcUsesSpanInlineMarkBits: Green Tea scans spans of 16-512 B objects (heapBitsInSpan) whole
 MIN_INLINE_MARK_SIZE = 16
 MAX_INLINE_MARK_SIZE = 512
+
+
+def dedicated_workers(procs: int) -> int:
+    """gcControllerState.startCycle's dedicated mark workers for GOMAXPROCS procs: 25% of
+    them rounded, one fewer where rounding is more than 30% over (GOMAXPROCS 1-3 and 6, which
+    get fractional workers for the rest)."""
+    goal = procs * BACKGROUND_UTILIZATION
+    n = int(goal + 0.5)
+    if goal > 0 and abs(n / goal - 1) > 0.3 and n > goal:
+        n -= 1
+    return n
+
+
+def sched_wait_ns(source: dict | None, procs: int) -> int:
+    """P_SCHED_WAIT_NS for a replay on procs Ps of a recording whose header source is
+    `source` (its `scheduling`, the Go importer's: trace/importers/gomark.py), where there is
+    no dedicated worker; else 0 (a dedicated worker runs the whole mark and sees its end at
+    once; nothing is waited for on a recording that does not say). The mark ends at the first
+    of the Ps to pass through the scheduler: an idle one at once, where its idle worker runs;
+    a busy one after the runs' mean residual. Taking the waits as memoryless, the first of n
+    busy Ps comes after residual / n, and that only when no P is idle: in the share of the
+    recorded marks no idle worker ran in (source.scheduling marks, marks_with_idle), or
+    without marks b^n for the Ps' busy share b."""
+    sched = (source or {}).get("scheduling")
+    if dedicated_workers(procs) > 0 or not isinstance(sched, dict):
+        return 0
+    r = sched.get("residual_ns")
+    if not isinstance(r, int) or isinstance(r, bool) or not 0 < r < 1 << 40:
+        return 0
+    marks, idle = sched.get("marks"), sched.get("marks_with_idle")
+    if (isinstance(marks, int) and isinstance(idle, int) and not isinstance(marks, bool)
+            and not isinstance(idle, bool) and 0 <= idle <= marks and marks > 0):
+        all_busy = 1.0 - idle / marks  # the recorded marks during which no P was idle
+    else:
+        b = sched.get("busy_share", 1.0)
+        if not isinstance(b, (int, float)) or isinstance(b, bool) or not 0.0 <= b <= 1.0:
+            b = 1.0
+        all_busy = b ** procs
+    return int(all_busy * r / procs)
 
 
 @njit(cache=True, inline="always")
@@ -126,6 +175,19 @@ def revise(s):
     s.fs[F_ASSIST_RATIO] = remaining / heap_remaining
 
 
+@njit(cache=True, inline="always")
+def past_max_work(s):
+    """The cycle's scan work passes maxScanWork (the scannable heap now, heapScan, + stacks
+    and globals: the most revise expects): once the work done does, the assist ratio is at
+    its floor and one over-assist buys megabytes, so assists stop and only a worker sees the
+    mark's end. Green Tea's packed span scan does that (heap_scan_work counts slots whole,
+    heapScan pointer prefixes); otherwise heapScan takes in what the mark allocates and
+    the assists go on to the end, and one that runs out of work sees it (gcEndWork)."""
+    sc = s.sc
+    return np.float64(sc[S_SCAN_WORK]) + MIN_REMAINING_WORK > \
+        np.float64(sc[S_HEAP_SCAN]) + np.float64(sc[S_NONHEAP_SCAN])
+
+
 @njit(cache=True)
 def heap_scan_work(s):
     """The heap part of the cycle's scan work W: the slots of pointerful objects live at mark
@@ -159,16 +221,23 @@ def heap_scan_work(s):
 
 @njit(cache=True)
 def _plan_end(s):
-    """S_MARK_END_TS: when the background workers alone finish the remaining work."""
+    """S_MARK_END_TS: when the background workers alone finish the remaining work, and
+    without a dedicated worker the wait for a P's scheduler pass after it (P_SCHED_WAIT_NS;
+    once the work is done the end planned stays)."""
     sc = s.sc
     rate = background_rate(s)
     left = np.float64(sc[S_SCAN_WORK]) - s.fs[F_MARK_DONE]
+    wait = s.prm[P_SCHED_WAIT_NS]
     if left <= 0.0:
-        sc[S_MARK_END_TS] = sc[S_MARK_T]
+        if wait == 0 or sc[S_MARK_END_TS] < sc[S_MARK_T]:
+            sc[S_MARK_END_TS] = sc[S_MARK_T]
     elif rate <= 0.0 or left / rate >= 1.0e18:
         sc[S_MARK_END_TS] = INF
+        sc[S_MARK_WAIT] = 0
     else:
         sc[S_MARK_END_TS] = sc[S_MARK_T] + np.int64(np.ceil(left / rate))
+        sc[S_MARK_WAIT] = wait if past_max_work(s) else 0
+        sc[S_MARK_END_TS] += sc[S_MARK_WAIT]
     if sc[S_MARK_END_TS] < sc[S_NEXT_TIMED]:  # assists brought the end forward: wake timed()
         sc[S_NEXT_TIMED] = sc[S_MARK_END_TS]
 
@@ -184,6 +253,7 @@ def start(s):
     fs[F_ASSIST_CREDIT] = 0.0
     fs[F_ASSIST_BYTES] = 0.0  # gcResetMarkState: every goroutine's gcAssistBytes = 0
     sc[S_MARK_T] = now
+    sc[S_MARK_WAIT] = 0
     sc[S_ASSIST_LIVE] = sc[S_HEAP_LIVE]
     limiter.gc_transition(s, True, now)
     revise(s)
@@ -254,10 +324,12 @@ def assist(s):
     while the debt is unpaid (and the limiter off) an assist of assistWorkPerByte x the debt,
     at least gcOverAssistWork, credited in bytes at the ratio of the moment, stolen from the
     background credit where it has it, the rest waited for (park). Returns True when the
-    cycle's work is done."""
+    cycle's work is done and this assist sees it: it parked for the last of it, or a
+    dedicated worker (no P_SCHED_WAIT_NS) would have."""
     sc = s.sc
     fs = s.fs
     now = sc[S_NOW]
+    parked_before = fs[F_PARK_NS]
     advance(s, now)
     grown = sc[S_HEAP_LIVE] - sc[S_ASSIST_LIVE]
     sc[S_ASSIST_LIVE] = sc[S_HEAP_LIVE]
@@ -290,7 +362,8 @@ def assist(s):
                 fs[F_ASSIST_BYTES] = 0.0  # paid, or released by the mark's end
     revise(s)
     _plan_end(s)
-    return done(s)
+    return done(s) and (s.prm[P_SCHED_WAIT_NS] == 0 or fs[F_PARK_NS] != parked_before
+                        or not past_max_work(s))
 
 
 @njit(cache=True)

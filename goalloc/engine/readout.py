@@ -87,6 +87,7 @@ def cycles(eng) -> list[Cycle]:
             kind=_CYCLE_KINDS[int(c[S.CY_KIND])], scan_work=int(c[S.CY_SCAN_WORK]),
             cons_mark=int(c[S.CY_CONS_MARK_PPM]) / 1e6 if done else float(a.fs[S.F_CONS_MARK]),
             mark_ended_by_goal=bool(c[S.CY_BY_GOAL]) if done else False,
+            mark_end_wait_ns=int(c[S.CY_SCHED_WAIT]) if done else 0,
             mark_cpu_ns=int(c[S.CY_BG_NS] if done else a.fs[S.F_BG_NS] - c[S.CY_BG_NS]),
             limiter_enabled=bool(c[S.CY_LIMITED]) if done else (
                 int(sc[S.S_LIM_LAST_ENABLED_CYCLE]) == n + 1),

@@ -157,6 +157,11 @@ class Engine:
         prm[S.P_SCAV_PAGE_PS] = round(config.scavenge_page_ns * 1000)
         prm[S.P_SCAV_CALL_PS] = round(config.scavenge_call_ns * 1000)
         prm[S.P_PERIODIC_NS] = config.periodic_gc_ns
+        # without a dedicated mark worker, a mark whose work the workers finish ends at a P's
+        # next scheduler pass (engine/mark.py); recorded mode follows the trace's marks
+        self.sched_wait_ns = (mark.sched_wait_ns(header.source, self.procs)
+                              if config.gc_mode == "pacer" else 0)
+        prm[S.P_SCHED_WAIT_NS] = self.sched_wait_ns
         total = header.events
         prm[S.P_SAMPLE_EVERY] = (max(1, -(-int(total) // config.timeline_samples))
                                  if total else 65536)
@@ -382,7 +387,8 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
         if engine_out is not None:
             engine_out.append(eng)
         report = build_report(eng, str(reader.path), header, events)
-        report.scan_rate = {"bytes_per_s": eng.scan_rate, "source": scan_rate_source}
+        report.scan_rate = {"bytes_per_s": eng.scan_rate, "source": scan_rate_source,
+                            "mark_end_wait_ns": eng.sched_wait_ns}
         if eng.mark_cpu is not None and config.gc_mode == "pacer":
             report.mark_cpu = eng.mark_cpu.to_dict()
         report.nonheap_scan = _nonheap_scan(eng, config)
@@ -438,8 +444,11 @@ def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
     # the rate needs the recorded cycles' scan work (at their starts) and ends: the events
     # after the last mark termination change neither
     last = plan.last_mark_term if plan is not None and plan.last_mark_term >= 0 else None
-    rate = _scan_rate_of(_replay(path, cfg, plans, None, None, fast_paths, stop_after=last,
-                                 engine_only=True))
+    rec = _replay(path, cfg, plans, None, None, fast_paths, stop_after=last, engine_only=True)
+    # the recorded marks waited for a scheduler pass where their work passed maxScanWork,
+    # which Green Tea's packed span scan does (mark.past_max_work)
+    wait = mark.sched_wait_ns(header.source, rec.procs) if rec.packed_span_scan else 0
+    rate = _scan_rate_of(rec, wait)
     with _SCAN_RATES_LOCK:
         while len(_SCAN_RATES) >= _SCAN_RATES_KEPT:
             del _SCAN_RATES[next(iter(_SCAN_RATES))]  # the oldest
@@ -455,14 +464,19 @@ _SCAN_RATES_KEPT = 64
 _SCAN_RATES_LOCK = threading.Lock()
 
 
-def _scan_rate_of(rec: Engine) -> float | None:
-    """measured_scan_rate's pooled rate over a recorded-mode replay's cycles."""
+def _scan_rate_of(rec: Engine, wait_ns: int = 0) -> float | None:
+    """measured_scan_rate's pooled rate over a recorded-mode replay's cycles. Without a
+    dedicated worker a recorded mark whose work passed maxScanWork waited for a P's scheduler
+    pass to end (wait_ns, mark.sched_wait_ns), which the pacer replay adds to the workers'
+    time itself: each mark's duration counts less the wait, and at least half of it (a short
+    mark was likely ended by an assist that ran out of work, with no wait)."""
     work = 0
     cpu_ns = 0.0
     for c in readout.cycles(rec):
         if c.end_ts is not None and c.end_ts > c.start_ts:
             work += c.scan_work
-            cpu_ns += (c.end_ts - c.start_ts) * GC_BACKGROUND_UTILIZATION * rec.procs
+            dur = c.end_ts - c.start_ts
+            cpu_ns += max(dur - wait_ns, dur / 2) * GC_BACKGROUND_UTILIZATION * rec.procs
     if work <= 0 or cpu_ns <= 0:
         return None
     return float(f"{work * 1e9 / cpu_ns:.6g}")  # 6 digits, as the report shows it

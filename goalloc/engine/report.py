@@ -36,6 +36,9 @@ class Cycle:
     # goal"); differs from `goal` when a memory limit sets it (None: still marking, or no
     # goal at all: GOGC=off without a limit)
     goal_at_end: int | None = None
+    # pacer mode without a dedicated mark worker: ns this mark's end waited, after its workers
+    # finished its work, for a P's scheduler pass (engine/mark.py past_max_work; 0: none)
+    mark_end_wait_ns: int = 0
 
 
 @dataclass

@@ -83,6 +83,8 @@ P_PACKED_SPAN_SCAN = _prm()  # 1: Green Tea's packed span scan counts marked slo
 P_ASSIST_SHARE_PPM = _prm()  # assist CPU over GOMAXPROCS while marking, ppm (a recording's figure,
 # trace/importers/gomark.py; the model's marks run its workers at 25%, engine/mark.py)
 P_IDLE_SHARE_PPM = _prm()  # idle mark workers' CPU over GOMAXPROCS while marking, ppm (likewise)
+P_SCHED_WAIT_NS = _prm()  # pacer mode without a dedicated mark worker: ns from the background
+# workers' finishing a mark's work to its end (mark.sched_wait_ns; 0: no wait)
 N_PRM = _prm.n
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
@@ -247,6 +249,7 @@ S_LK_TS = _sc()
 S_SPANS_PCACHE = _sc()
 S_SPAN_ALLOCS = _sc()
 S_LK_CNT0 = _sc(N_LK_OPS)  # S_LK_CNT0 + op
+S_MARK_WAIT = _sc()  # pacer mode: the scheduler-pass wait in this mark's planned end (mark._plan_end)
 N_SC = _sc.n
 
 # ---- float scalars (fs) ------------------------------------------------------------------------
@@ -372,6 +375,7 @@ CY_BG_NS = 15  # background mark worker CPU ns (25% of GOMAXPROCS over the mark)
 CY_LIMITED = 16  # 1: the GC CPU limiter was enabled at some point of this mark
 CY_STALL_AT_START = 17  # S_STALL at mark start: start ts less it is the trace's own time
 CY_GOAL_AT_END = 18  # heapGoal() at endCycle (lastHeapGoal: gctrace's "MB goal")
+CY_SCHED_WAIT = 19  # ns the mark's end waited for a P's scheduler pass (mark.past_max_work)
 N_CY = 20
 CYK_HEAP = 0
 CYK_PERIODIC = 1

@@ -340,7 +340,11 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
     if report.gc_mode == "pacer" and rate and rate.get("source") in ("trace", "config"):
         rows.append(("mark speed", f"{rate['bytes_per_s'] / 1e9:.3g} GB/s scanned per CPU ("
                      + ("measured from the trace" if rate["source"] == "trace"
-                        else "set") + ")"))
+                        else "set") + ")"
+                     + (f"; a mark its workers finish ends "
+                        f"{duration_ns(rate['mark_end_wait_ns'])} later (no dedicated worker: "
+                        "the recording's wait for a P's scheduler pass)"
+                        if rate.get("mark_end_wait_ns") else "")))
     mc = report.mark_cpu
     if report.gc_mode == "pacer" and mc:
         rows.append(("mark CPU", f"assists {mc['assist_share']:.0%} and idle workers "
