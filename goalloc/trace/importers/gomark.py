@@ -58,7 +58,7 @@ N_ROW = 5
 # MarkCpu.sched: the runs of the goroutines other than the mark workers and the scavenger
 SCHED_RUNS = 0
 SCHED_NS = 1
-SCHED_NS2 = 2  # the sum of their squares (float: second-long runs overflow int64 in thousands)
+SCHED_NS2 = 2  # the sum of their squares (float: ten second-long runs overflow int64)
 N_SCHED = 3
 
 
