@@ -341,9 +341,9 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
         rows.append(("mark speed", f"{rate['bytes_per_s'] / 1e9:.3g} GB/s scanned per CPU ("
                      + ("measured from the trace" if rate["source"] == "trace"
                         else "set") + ")"
-                     + (f"; a mark its workers finish ends "
-                        f"{duration_ns(rate['mark_end_wait_ns'])} later (no dedicated worker: "
-                        "the recording's wait for a P's scheduler pass)"
+                     + (f"; a mark whose work passes maxScanWork ends "
+                        f"{duration_ns(rate['mark_end_wait_ns'])} after its workers finish (no "
+                        "dedicated worker: the recording's wait for a P's scheduler pass)"
                         if rate.get("mark_end_wait_ns") else "")))
     mc = report.mark_cpu
     if report.gc_mode == "pacer" and mc:
