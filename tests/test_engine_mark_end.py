@@ -95,3 +95,24 @@ def test_no_wait_where_the_assists_go_on_or_a_dedicated_worker_runs(waited):
             assert [dataclasses.asdict(c) for c in a.cycles] == \
                 [dataclasses.asdict(c) for c in b.cycles], (name, cfg)
             assert all(c.mark_end_wait_ns == 0 for c in b.cycles)
+
+
+def test_the_rate_calibrated_without_the_wait(waited):
+    """A packed-span-scan recording's marks waited for a scheduler pass when past maxScanWork,
+    which the replay adds itself: the calibrated rate counts each recorded mark's duration less
+    the wait, at least half of it (engine/replay.py _scan_rate_of). Worked from the recorded
+    cycles: sum(scan work) / sum(max(d - 3 ms, d / 2) x 25% x 2 Ps)."""
+    cfg = Config(gc_mode="pacer", packed_span_scan=True)
+    rec = replay(waited["go126-parser"], dataclasses.replace(cfg, gc_mode="recorded",
+                                                             scan_rate=1e9))
+    done = [c for c in rec.cycles if c.end_ts is not None and c.end_ts > c.start_ts]
+    assert done
+    work = sum(c.scan_work for c in done)
+    ns = sum(max(c.end_ts - c.start_ts - WAIT_NS, (c.end_ts - c.start_ts) / 2) * 0.25 * 2
+             for c in done)
+    want = float(f"{work * 1e9 / ns:.6g}")
+    assert replay(waited["go126-parser"], cfg).scan_rate["bytes_per_s"] == want
+    # the same recording without the figure: the whole durations
+    ns = sum((c.end_ts - c.start_ts) * 0.25 * 2 for c in done)
+    assert replay("traces/go126-parser.msgpack", cfg).scan_rate["bytes_per_s"] == \
+        float(f"{work * 1e9 / ns:.6g}")
