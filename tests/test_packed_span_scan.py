@@ -172,3 +172,33 @@ def test_fast_paths_on_and_off_agree_under_the_packed_scan(tmp_path):
     assert outs[0].sc[S.S_CYCLES] > 3  # the pacer ran cycles
     assert np.array_equal(outs[0].sc, outs[1].sc)
     assert np.array_equal(outs[0].cyc, outs[1].cyc)
+
+
+def test_a_pacer_replay_says_when_the_header_lacks_the_scheduling(tmp_path):
+    """A Go recording (frees at sweep) on 1 P, packed scan on, whose header has no
+    source.scheduling (imported before the importer read it): the marks past maxScanWork
+    cannot wait for a scheduler pass, and the replay says so; with the figure, on 4 Ps (a
+    dedicated worker) or without the packed scan it does not."""
+    told = "goroutines' scheduling"
+    ev = _allocs(50, 264, 1)
+    ev = [dict(e, ts=i) for i, e in enumerate(ev)]
+    cols = {k: np.array([e.get(k, 0) for e in ev], np.int64)
+            for k in ("kind", "ts", "p", "id", "size", "flags", "aux", "site")}
+
+    def trace(name, **source):
+        path = tmp_path / name
+        with Writer(path, Header(gomaxprocs=1, sites=SITES, frees="sweep",
+                                 source={"go_version": "1.27", **source}), force=True) as w:
+            w.write(**cols)
+        return path
+
+    old = trace("old.msgpack")
+    assert [w for w in replay(old, Config(gc_mode="pacer", packed_span_scan=True)).warnings
+            if told in w]
+    for cfg in (Config(gc_mode="pacer", packed_span_scan=True, procs=4),
+                Config(gc_mode="pacer", packed_span_scan=False),
+                Config(gc_mode="recorded", packed_span_scan=True)):
+        assert not [w for w in replay(old, cfg).warnings if told in w], cfg
+    new = trace("new.msgpack", scheduling={"runs": 3, "running_ns": 30, "residual_ns": 10})
+    assert not [w for w in replay(new, Config(gc_mode="pacer", packed_span_scan=True)).warnings
+                if told in w]

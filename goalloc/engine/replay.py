@@ -393,7 +393,8 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
             report.mark_cpu = eng.mark_cpu.to_dict()
         report.nonheap_scan = _nonheap_scan(eng, config)
         report.estimated_sizes = int(vs.st[validate.S_ESTIMATED])
-        report.warnings = whatif.warnings(report, config, whatif.tail(last_gc, events))
+        report.warnings = whatif.warnings(report, config, whatif.tail(last_gc, events),
+                                          "scheduling" in (header.source or {}))
         if eng.attribution is not None:
             report.attribution = eng.attribution.report(eng, report)
         return report

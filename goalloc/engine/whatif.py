@@ -22,6 +22,8 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
+from goalloc.engine import mark
+
 FIGURES = ("cycles", "peak_inuse", "mean_goal", "gc_cpu")
 
 
@@ -81,8 +83,10 @@ def oversubscribed(report) -> bool:
             and report.recorded_procs > report.recording_cpus)
 
 
-def warnings(report, config, tail_share: float | None) -> list[str]:
-    """The one-line warnings of a replay (docs/json.md `warnings`)."""
+def warnings(report, config, tail_share: float | None,
+             scheduling_known: bool = True) -> list[str]:
+    """The one-line warnings of a replay (docs/json.md `warnings`); `scheduling_known`: the
+    trace's header gives the goroutines' scheduling (source.scheduling, Go importer)."""
     out = []
     if config.gc_mode == "pacer" and config.gogc is None and config.memlimit is None:
         out.append("GOGC=off with no memory limit: the model runs no cycle but forced ones, "
@@ -93,6 +97,13 @@ def warnings(report, config, tail_share: float | None) -> list[str]:
                    "span scan (amd64 with AVX-512): the model assumes not; with it the "
                    "runtime's growing heaps overshoot their goal further and run fewer cycles "
                    "(--packed-span-scan; `goalloc record` notes it)")
+    if (config.gc_mode == "pacer" and report.packed_span_scan and not scheduling_known
+            and report.free_semantics == "sweep" and mark.dedicated_workers(report.procs) == 0):
+        out.append("the trace's header does not give the goroutines' scheduling (imported "
+                   "before goalloc read it): without a dedicated mark worker the runtime's "
+                   "marks past maxScanWork wait for a P's scheduler pass to end, the model's "
+                   "end when their work is done, so it runs more cycles; import the raw trace "
+                   "again (docs/model.md, \"Pacer mode, Green Tea's scan work\")")
     if config.gc_mode == "pacer" and oversubscribed(report):
         out.append(f"the recording ran GOMAXPROCS={report.recorded_procs} on "
                    f"{report.recording_cpus} CPU{'s' if report.recording_cpus > 1 else ''}: "
