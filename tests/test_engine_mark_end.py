@@ -7,12 +7,14 @@ Expectations from the runtime's rule worked by hand, and invariants of replays o
 recordings given that figure; tests/test_whatif.py checks the marks that wait."""
 
 import dataclasses
+import json
 
 import pytest
 
 from goalloc.engine import mark
 from goalloc.engine.config import Config
 from goalloc.engine.replay import replay
+from goalloc.errors import GoallocError
 from goalloc.trace import Writer
 from goalloc.trace import open as open_trace
 
@@ -116,3 +118,28 @@ def test_the_rate_calibrated_without_the_wait(waited):
     ns = sum((c.end_ts - c.start_ts) * 0.25 * 2 for c in done)
     assert replay("traces/go126-parser.msgpack", cfg).scan_rate["bytes_per_s"] == \
         float(f"{work * 1e9 / ns:.6g}")
+
+
+def test_the_wait_set_by_hand(waited, cli):
+    """Config.mark_end_wait_ns (--mark-end-wait-ns) replaces the recording's figure: 0 and the
+    marks end as their work does (the replay of the recording without the figure, given the
+    same rate); a dedicated worker still waits for nothing; the JSON says where it came from."""
+    cfg = Config(gc_mode="pacer", packed_span_scan=True)
+    plain = replay("traces/go126-parser.msgpack", cfg)
+    zero = replay(waited["go126-parser"], dataclasses.replace(cfg, mark_end_wait_ns=0))
+    assert zero.scan_rate == {**plain.scan_rate, "mark_end_wait_source": "config"}
+    assert [dataclasses.asdict(c) for c in zero.cycles] == \
+        [dataclasses.asdict(c) for c in plain.cycles]
+    assert plain.scan_rate["mark_end_wait_source"] == "none"
+    assert replay(waited["go126-parser"], cfg).scan_rate["mark_end_wait_source"] == "trace"
+    four = replay(waited["go126-parser"], dataclasses.replace(cfg, procs=4,
+                                                              mark_end_wait_ns=5_000_000))
+    assert four.scan_rate["mark_end_wait_ns"] == 0
+    with pytest.raises(GoallocError, match="mark end's wait"):
+        Config(mark_end_wait_ns=-1).check()
+    code, out, _err = cli("replay", waited["go126-parser"], "--packed-span-scan",
+                          "--mark-end-wait-ns", 1_500_000, "--no-death-range", "--json")
+    assert code == 0
+    assert json.loads(out)["scan_rate"]["mark_end_wait_ns"] == 1_500_000
+    code, _out, err = cli("replay", waited["go126-parser"], "--mark-end-wait-ns", -1)
+    assert code == 2 and "--mark-end-wait-ns" in err

@@ -48,6 +48,12 @@ import click
                    "span scan (amd64 with AVX-512), which counts a densely marked span's "
                    "objects whole as scan work. Default: what `goalloc record` noted, else "
                    "off.")
+@click.option("--mark-end-wait-ns", "mark_end_wait_ns", type=click.IntRange(0, (1 << 40) - 1),
+              metavar="NS",
+              help="Pacer mode without a dedicated mark worker (GOMAXPROCS 1-3): how long a "
+                   "mark whose work passed maxScanWork (Green Tea's packed scan) ends after "
+                   "its workers finish, waiting for a P's scheduler pass, in ns. Default: the "
+                   "recording's (a Go trace's goroutine runs); 0: no wait.")
 @click.option("--death-range/--no-death-range", "death_range", default=True,
               help="Pacer mode on a Go trace: replay twice more with every death at the "
                    "earliest and latest point the trace admits, and show each figure's range "
@@ -107,7 +113,8 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
            lock_costs, as_json, fmt, json_out, gctrace, timeline, jobs, dask, force,
            validate=False, html=None, tracer_buffers=None, death_range=True,
            packed_span_scan=None, attribute=False, scavenge_page_ns=None,
-           scavenge_call_ns=None, peak_spans=False, scavenger_timing=None):
+           scavenge_call_ns=None, peak_spans=False, scavenger_timing=None,
+           mark_end_wait_ns=None):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
     classes, fragmentation, size classes and GC cycles (all figures are the model's).
 
@@ -129,6 +136,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
                                memlimit=memlimit, procs=procs, gc_mode=gc_mode,
                                tracer_buffers=tracer_buffers,
                                packed_span_scan=packed_span_scan,
+                               mark_end_wait_ns=mark_end_wait_ns,
                                scavenge_costs={"scavenge_page_ns": scavenge_page_ns,
                                                "scavenge_call_ns": scavenge_call_ns,
                                                "scavenger_timing": scavenger_timing})
@@ -275,12 +283,12 @@ def _validate_exit(ctx, fid) -> None:
 
 
 def prepare(ctx, traces, *, no_pagecache, lock_costs, tracer_buffers=None, scavenge_costs=None,
-            packed_span_scan=None, **knobs):
+            packed_span_scan=None, mark_end_wait_ns=None, **knobs):
     """(RunSpecs, {imported trace: recorder's file}) for TRACE... and the knob options: what-if
     and cost options into the base config, recorders' files imported to temporary goalloc
     traces (removed when the command ends)."""
     extra = {"no_pagecache": no_pagecache, "tracer_buffers": tracer_buffers,
-             "packed_span_scan": packed_span_scan}
+             "packed_span_scan": packed_span_scan, "mark_end_wait_ns": mark_end_wait_ns}
     extra.update({k: v for k, v in (scavenge_costs or {}).items() if v is not None})
     if lock_costs is not None:
         from goalloc.engine.contention import load_costs

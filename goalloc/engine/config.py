@@ -26,6 +26,11 @@ class Config:
     # marked span's objects count whole as scan work (engine/mark.py heap_scan_work). None:
     # what `goalloc record` noted of the recording CPU, else off (the trace does not say)
     packed_span_scan: bool | None = None
+    # Pacer mode without a dedicated mark worker (GOMAXPROCS 1-3): ns a mark whose work passed
+    # maxScanWork ends after its workers finish it, waiting for a P's scheduler pass
+    # (engine/mark.py). None: the recording's (mark.sched_wait_ns of the header's
+    # source.scheduling; 0 when it has none); 0: no wait
+    mark_end_wait_ns: int | None = None
     # The execution tracer's own buffers (2.25 MiB live for the whole recording, absent from
     # the untraced program; the importer flags them): "keep" or "drop"; None drops them in
     # pacer mode (a what-if is about the program) and keeps them in recorded mode (the trace's
@@ -130,6 +135,9 @@ class Config:
         for name in ("scan_rate", "bg_sweep_rate", "scavenge_page_ns", "scavenge_call_ns"):
             if (getattr(self, name) or 0) < 0:
                 raise GoallocError(f"{name} must be >= 0")
+        if self.mark_end_wait_ns is not None and not 0 <= self.mark_end_wait_ns < 1 << 40:
+            raise GoallocError(f"the mark end's wait must be 0..2^40 ns, not "
+                               f"{self.mark_end_wait_ns}")
         if self.timeline_samples < 1:
             raise GoallocError("timeline_samples must be >= 1")
 

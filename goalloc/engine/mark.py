@@ -96,6 +96,16 @@ def dedicated_workers(procs: int) -> int:
     return n
 
 
+def mark_end_wait_ns(config, source: dict | None, procs: int) -> int:
+    """P_SCHED_WAIT_NS in force: Config.mark_end_wait_ns where set, else the recording's
+    (sched_wait_ns); 0 with a dedicated worker either way."""
+    if dedicated_workers(procs) > 0:
+        return 0
+    if config.mark_end_wait_ns is not None:
+        return int(config.mark_end_wait_ns)
+    return sched_wait_ns(source, procs)
+
+
 def sched_wait_ns(source: dict | None, procs: int) -> int:
     """P_SCHED_WAIT_NS for a replay on procs Ps of a recording whose header source is
     `source` (its `scheduling`, the Go importer's: trace/importers/gomark.py), where there is

@@ -159,7 +159,7 @@ class Engine:
         prm[S.P_PERIODIC_NS] = config.periodic_gc_ns
         # without a dedicated mark worker, a mark whose work the workers finish ends at a P's
         # next scheduler pass (engine/mark.py); recorded mode follows the trace's marks
-        self.sched_wait_ns = (mark.sched_wait_ns(header.source, self.procs)
+        self.sched_wait_ns = (mark.mark_end_wait_ns(config, header.source, self.procs)
                               if config.gc_mode == "pacer" else 0)
         prm[S.P_SCHED_WAIT_NS] = self.sched_wait_ns
         total = header.events
@@ -388,7 +388,10 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
             engine_out.append(eng)
         report = build_report(eng, str(reader.path), header, events)
         report.scan_rate = {"bytes_per_s": eng.scan_rate, "source": scan_rate_source,
-                            "mark_end_wait_ns": eng.sched_wait_ns}
+                            "mark_end_wait_ns": eng.sched_wait_ns,
+                            "mark_end_wait_source": (
+                                "config" if config.mark_end_wait_ns is not None else
+                                "trace" if "scheduling" in (header.source or {}) else "none")}
         if eng.mark_cpu is not None and config.gc_mode == "pacer":
             report.mark_cpu = eng.mark_cpu.to_dict()
         report.nonheap_scan = _nonheap_scan(eng, config)
@@ -448,7 +451,7 @@ def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
     rec = _replay(path, cfg, plans, None, None, fast_paths, stop_after=last, engine_only=True)
     # the recorded marks waited for a scheduler pass where their work passed maxScanWork,
     # which Green Tea's packed span scan does (mark.past_max_work)
-    wait = mark.sched_wait_ns(header.source, rec.procs) if rec.packed_span_scan else 0
+    wait = mark.mark_end_wait_ns(config, header.source, rec.procs) if rec.packed_span_scan else 0
     rate = _scan_rate_of(rec, wait)
     with _SCAN_RATES_LOCK:
         while len(_SCAN_RATES) >= _SCAN_RATES_KEPT:
