@@ -207,9 +207,11 @@ def test_scan_rate_measured_from_recorded_cycles(tmp_path):
     assert measured_scan_rate(path, Config()) == 1.28e8
     assert measured_scan_rate(path, Config(procs=8)) == 1.28e8  # the recorded Ps marked
     r = goalloc.replay(path, Config())
-    assert r.scan_rate == {"bytes_per_s": 1.28e8, "source": "trace", "mark_end_wait_ns": 0}
+    assert r.scan_rate == {"bytes_per_s": 1.28e8, "source": "trace", "mark_end_wait_ns": 0,
+                           "mark_end_wait_source": "none"}
     r = goalloc.replay(path, Config(scan_rate=5e8))
-    assert r.scan_rate == {"bytes_per_s": 5e8, "source": "config", "mark_end_wait_ns": 0}
+    assert r.scan_rate == {"bytes_per_s": 5e8, "source": "config", "mark_end_wait_ns": 0,
+                           "mark_end_wait_source": "none"}
     r = goalloc.replay(path, Config(gc_mode="recorded"))
     assert r.scan_rate["source"] == "default"
     # the recording says its busy Ps wait 0.4 ms on average for their next scheduler pass
@@ -220,7 +222,8 @@ def test_scan_rate_measured_from_recorded_cycles(tmp_path):
     sched = {"runs": 10, "running_ns": 10**7, "residual_ns": 400_000, "busy_share": 1.0}
     write(path, ev, gomaxprocs=2, source={"scheduling": sched})
     r = goalloc.replay(path, Config())
-    assert r.scan_rate == {"bytes_per_s": 1.28e8, "source": "trace", "mark_end_wait_ns": 200_000}
+    assert r.scan_rate == {"bytes_per_s": 1.28e8, "source": "trace", "mark_end_wait_ns": 200_000,
+                           "mark_end_wait_source": "trace"}
     assert goalloc.replay(path, Config(procs=4)).scan_rate["mark_end_wait_ns"] == 0
     write(path, ev, gomaxprocs=2, frees="death")  # not a recorded runtime's trace
     assert measured_scan_rate(path, Config()) is None
