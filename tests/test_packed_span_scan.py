@@ -178,7 +178,7 @@ def test_a_pacer_replay_says_when_the_header_lacks_the_scheduling(tmp_path):
     """A Go recording (frees at sweep) on 1 P, packed scan on, whose header has no
     source.scheduling (imported before the importer read it): the marks past maxScanWork
     cannot wait for a scheduler pass, and the replay says so; with the figure, on 4 Ps (a
-    dedicated worker) or without the packed scan it does not."""
+    dedicated worker), with the wait given by hand or without the packed scan it does not."""
     told = "goroutines' scheduling"
     ev = _allocs(50, 264, 1)
     ev = [dict(e, ts=i) for i, e in enumerate(ev)]
@@ -196,6 +196,7 @@ def test_a_pacer_replay_says_when_the_header_lacks_the_scheduling(tmp_path):
     assert [w for w in replay(old, Config(gc_mode="pacer", packed_span_scan=True)).warnings
             if told in w]
     for cfg in (Config(gc_mode="pacer", packed_span_scan=True, procs=4),
+                Config(gc_mode="pacer", packed_span_scan=True, mark_end_wait_ns=10**6),
                 Config(gc_mode="pacer", packed_span_scan=False),
                 Config(gc_mode="recorded", packed_span_scan=True)):
         assert not [w for w in replay(old, cfg).warnings if told in w], cfg

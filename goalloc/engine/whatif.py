@@ -98,7 +98,8 @@ def warnings(report, config, tail_share: float | None,
                    "runtime's growing heaps overshoot their goal further and run fewer cycles "
                    "(--packed-span-scan; `goalloc record` notes it)")
     if (config.gc_mode == "pacer" and report.packed_span_scan and not scheduling_known
-            and report.free_semantics == "sweep" and mark.dedicated_workers(report.procs) == 0):
+            and config.mark_end_wait_ns is None and report.free_semantics == "sweep"
+            and mark.dedicated_workers(report.procs) == 0):
         out.append("the trace's header does not give the goroutines' scheduling (imported "
                    "before goalloc read it): without a dedicated mark worker the runtime's "
                    "marks past maxScanWork wait for a P's scheduler pass to end, the model's "
