@@ -39,7 +39,9 @@ def test_the_wait_only_without_a_dedicated_worker_and_only_when_known():
     assert mark.sched_wait_ns(src, 1) == 6_000_000
     assert mark.sched_wait_ns(src, 2) == 3_000_000
     assert mark.sched_wait_ns(src, 3) == 2_000_000
-    assert mark.sched_wait_ns(src, 4) == 0  # a dedicated worker sees the end itself
+    # a dedicated worker sees the end itself
+    assert mark.mark_end_wait_ns(Config(), src, 4) == 0
+    assert mark.mark_end_wait_ns(Config(), src, 3) == 2_000_000
     src["scheduling"]["busy_share"] = 0.5
     assert mark.sched_wait_ns(src, 2) == 750_000  # 0.25 x 3 ms
     # the recorded marks say it better: an idle worker ran in 4 of 10, so in 6 every P was

@@ -97,8 +97,9 @@ def dedicated_workers(procs: int) -> int:
 
 
 def mark_end_wait_ns(config, source: dict | None, procs: int) -> int:
-    """P_SCHED_WAIT_NS in force: Config.mark_end_wait_ns where set, else the recording's
-    (sched_wait_ns); 0 with a dedicated worker either way."""
+    """P_SCHED_WAIT_NS for a replay on procs Ps: 0 with a dedicated worker (it runs the whole
+    mark and sees its end at once), else Config.mark_end_wait_ns where set, else the
+    recording's (sched_wait_ns)."""
     if dedicated_workers(procs) > 0:
         return 0
     if config.mark_end_wait_ns is not None:
@@ -107,17 +108,16 @@ def mark_end_wait_ns(config, source: dict | None, procs: int) -> int:
 
 
 def sched_wait_ns(source: dict | None, procs: int) -> int:
-    """P_SCHED_WAIT_NS for a replay on procs Ps of a recording whose header source is
-    `source` (its `scheduling`, the Go importer's: trace/importers/gomark.py), where there is
-    no dedicated worker; else 0 (a dedicated worker runs the whole mark and sees its end at
-    once; nothing is waited for on a recording that does not say). The mark ends at the first
-    of the Ps to pass through the scheduler: an idle one at once, where its idle worker runs;
-    a busy one after the runs' mean residual. Taking the waits as memoryless, the first of n
-    busy Ps comes after residual / n, and that only when no P is idle: in the share of the
-    recorded marks no idle worker ran in (source.scheduling marks, marks_with_idle), or
-    without marks b^n for the Ps' busy share b."""
+    """The recording's wait for a mark's end on procs Ps without a dedicated worker, from its
+    header source's `scheduling` (the Go importer's: trace/importers/gomark.py; 0 when it
+    does not say). The mark ends at the first of the Ps to pass through the scheduler: an
+    idle one at once, where its idle worker runs; a busy one after the runs' mean residual.
+    Taking the waits as memoryless, the first of n busy Ps comes after residual / n, and that
+    only when no P is idle: in the share of the recorded marks no idle worker ran in
+    (source.scheduling marks, marks_with_idle), or without marks b^n for the Ps' busy share
+    b."""
     sched = (source or {}).get("scheduling")
-    if dedicated_workers(procs) > 0 or not isinstance(sched, dict):
+    if not isinstance(sched, dict):
         return 0
     r = sched.get("residual_ns")
     if not isinstance(r, int) or isinstance(r, bool) or not 0 < r < 1 << 40:
