@@ -63,8 +63,32 @@ from numba.core import cgutils  # noqa: E402,F401
 from numba.core import event as _event  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
-njit = numba.njit
 JIT_DISABLED = bool(numba.config.DISABLE_JIT)
+
+
+class _OneSpecialisation(numba.core.registry.CPUDispatcher):
+    """A dispatcher compiled once per argument types, not once per constant value: a call from
+    another kernel that passes a constant (a module-level name such as CYK_FORCED, a literal
+    True) would otherwise compile the callee again for each value, with all it calls (#14:
+    gc.mark_start was compiled four times, gc.sample five). LLVM still folds a constant into
+    a callee it inlines."""
+
+    def get_call_template(self, args, kws):
+        return super().get_call_template(tuple(types.unliteral(a) for a in args),
+                                         {k: types.unliteral(v) for k, v in kws.items()})
+
+
+def njit(*args, **kwargs):
+    """`numba.njit` whose dispatchers compile one specialisation per argument types."""
+    if args and callable(args[0]):
+        return _one_specialisation(numba.njit(**kwargs)(args[0]))
+    return lambda f: _one_specialisation(numba.njit(*args, **kwargs)(f))
+
+
+def _one_specialisation(disp):
+    if isinstance(disp, numba.core.registry.CPUDispatcher):  # (a plain function under
+        disp.__class__ = _OneSpecialisation                   # NUMBA_DISABLE_JIT)
+    return disp
 
 
 # ---- loading cached kernels (#14) -----------------------------------------------------------
@@ -227,9 +251,7 @@ def kernel(*args, **kwargs):
     """`numba.njit` with goalloc's defaults: cached, no Python fallback."""
     kwargs.setdefault("cache", True)
     kwargs.setdefault("nogil", True)
-    if args and callable(args[0]):
-        return numba.njit(**kwargs)(args[0])
-    return numba.njit(*args, **kwargs)
+    return njit(*args, **kwargs)
 
 
 @intrinsic
