@@ -47,6 +47,9 @@ class RunSpec:
     # pacer mode on a Go trace: also replay with the earliest and latest death times and
     # report each figure's range (engine/whatif.py), as a single `goalloc replay` does
     death_range: bool = True
+    # engine.passes.Passes shared by the runs of this trace in this process (_run_local: the
+    # plan made and the chunks decoded and validated once); None: the replay's own
+    passes: object = None
 
     def label(self) -> str:
         c = self.config
@@ -119,7 +122,8 @@ def run_one(spec: RunSpec) -> tuple[str, str]:
         from goalloc.report import replay as rep
 
         header = spec.header if spec.header is not None else read_header(spec.trace)
-        report = goalloc.replay(spec.trace, spec.config, death_range=spec.death_range)
+        report = goalloc.replay(spec.trace, spec.config, death_range=spec.death_range,
+                                plans=spec.passes)
         return "ok", rep.to_json(report, spec.name or spec.trace, spec.config,
                                  header=header.to_map(), sources=spec.sources,
                                  sha256=rep.file_sha256(spec.trace), original=spec.original)
@@ -153,6 +157,7 @@ def for_cluster(specs: list[RunSpec]) -> list[RunSpec]:
         s = copy.copy(s)
         s.name = s.name or s.trace
         s.trace = os.path.abspath(s.trace)
+        s.passes = None  # (in this process only)
         table = s.config.table
         if table.endswith((".toml", ".json")) and os.path.exists(table):
             s.config = copy.copy(s.config)
@@ -193,6 +198,7 @@ def _run_local(specs, jobs, on_done, fn=run_one):
     the GIL, and the threads share this process's loaded JIT cache (spawned worker processes
     each spent ~2 s importing numba and loading it, more than a 1 M-event replay takes)."""
     results: list = [None] * len(specs)
+    specs = shared_passes(specs)
     if jobs <= 1 or len(specs) <= 1:
         for i, spec in enumerate(specs):
             results[i] = fn(spec)
@@ -210,6 +216,22 @@ def _run_local(specs, jobs, on_done, fn=run_one):
             if on_done:
                 on_done(specs[i])
     return results
+
+
+def shared_passes(specs: list[RunSpec]) -> list[RunSpec]:
+    """Copies of the specs whose runs of one trace share an engine.passes.Passes: a grid
+    plans a recorded Go trace once, not once per configuration, and decodes and validates
+    its chunks once (kept in memory up to passes.KEEP_CHUNKS_BYTES)."""
+    from goalloc.engine import passes
+
+    by_trace: dict[str, object] = {}
+    out = []
+    for s in specs:
+        if s.passes is None:
+            s = copy.copy(s)
+            s.passes = by_trace.setdefault(s.trace, passes.Passes(s.trace, shared=True))
+        out.append(s)
+    return out
 
 
 def _run_dask(specs, address, on_done, fn=run_one):

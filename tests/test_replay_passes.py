@@ -157,3 +157,113 @@ def test_death_columns_grow_keeping_what_was_written():
         assert got.shape == (lookahead.N_D, written)
         for j in range(lookahead.N_D):
             assert np.array_equal(got[j], np.arange(written) * 10 + j)
+
+
+def _count_decodes(monkeypatch) -> list:
+    decoded = []
+    real = TraceReader._decode_chunk
+
+    def counting(self, obj, offset, start):
+        decoded.append(start)
+        return real(self, obj, offset, start)
+
+    monkeypatch.setattr(TraceReader, "_decode_chunk", counting)
+    return decoded
+
+
+def _grid_texts(trace, configs, jobs: int) -> list[str]:
+    from goalloc import grid
+
+    specs = [grid.RunSpec(str(trace), cfg) for cfg in configs]
+    return grid.run_all(specs, jobs=jobs)
+
+
+def _single_texts(trace, configs) -> list[str]:
+    from goalloc import grid
+
+    return [grid.run_one(grid.RunSpec(str(trace), cfg))[1] for cfg in configs]
+
+
+def test_grid_runs_share_one_pass_over_an_unplanned_trace(monkeypatch, tmp_path):
+    """A grid's runs of one trace share a Passes (grid.shared_passes): a trace that is not
+    planned (a synthetic one, frees at free) is decoded once for all of them, and each run's
+    JSON is the one its own replay gives, on one thread or two."""
+    import goalloc.synth
+
+    trace = tmp_path / "steady.msgpack"
+    goalloc.synth.generate("steady", 150_000, trace, procs=2, seed=3, force=True)
+    configs = [Config(gogc=g, table=t) for g in (50, 200) for t in ("go", "pow2")]
+    singles = _single_texts(trace, configs)
+    with goalloc.trace.open(trace) as r:
+        chunks = sum(1 for _ in r)
+    assert chunks > 1
+    decoded = _count_decodes(monkeypatch)
+    assert _grid_texts(trace, configs, 1) == singles
+    assert len(decoded) == chunks  # the first run reads and keeps, the others take them
+    # on two threads a run may start while the first still reads (it then reads its own)
+    assert _grid_texts(trace, configs, 2) == singles
+
+
+def test_grid_runs_share_the_plan_of_a_go_trace(monkeypatch):
+    """A recorded Go trace is planned once for the whole grid (the planning pass decodes it;
+    the scan-rate passes, replays and death-time bounds of every run use the kept chunks),
+    with each run's JSON equal to its own replay's."""
+    configs = [Config(gogc=g) for g in (50, 100, 200)]
+    monkeypatch.setattr(replay_mod, "_SCAN_RATES", {})
+    singles = _single_texts(TRACE, configs)
+    with goalloc.trace.open(TRACE) as r:
+        chunks = sum(1 for _ in r)
+    monkeypatch.setattr(replay_mod, "_SCAN_RATES", {})
+    made = []
+    real_plan = passes.lookahead.plan
+
+    def counting_plan(*a, **kw):
+        made.append(1)
+        return real_plan(*a, **kw)
+
+    monkeypatch.setattr(passes.lookahead, "plan", counting_plan)
+    decoded = _count_decodes(monkeypatch)
+    assert _grid_texts(TRACE, configs, 2) == singles
+    assert len(made) == 1
+    assert len(decoded) == chunks
+
+
+def test_shared_passes_over_a_trace_too_large_to_keep_read_it_each_time(monkeypatch, tmp_path):
+    """Past KEEP_CHUNKS_BYTES nothing is kept: every run reads the trace, with the same
+    results; a pass that stops early (the peak-spans replay's) keeps nothing either, and a
+    later whole pass then keeps the chunks."""
+    import goalloc.synth
+
+    trace = tmp_path / "steady.msgpack"
+    goalloc.synth.generate("steady", 100_000, trace, procs=2, seed=4, force=True)
+    configs = [Config(gogc=g) for g in (50, 100, 200)]
+    singles = _single_texts(trace, configs)
+    with goalloc.trace.open(trace) as r:
+        chunks = sum(1 for _ in r)
+    monkeypatch.setattr(passes, "KEEP_CHUNKS_BYTES", 0)
+    decoded = _count_decodes(monkeypatch)
+    assert _grid_texts(trace, configs, 1) == singles
+    assert len(decoded) == 3 * chunks
+    monkeypatch.undo()
+
+    shared = passes.Passes(str(trace), shared=True)
+    with TraceReader(trace) as r:
+        header = r.header
+    assert shared.get(header, "mid") is None  # not planned
+    with goalloc.trace.open(trace) as r:
+        it, _vs = shared.chunks(r, False)
+        next(iter(it))  # one chunk, then stop
+        del it
+    assert shared.validated is None and not shared.reading
+    with goalloc.trace.open(trace) as r:
+        it, _vs = shared.chunks(r, False)
+        assert sum(1 for _ in it) == chunks
+    assert shared.validated is not None and len(shared.kept) == chunks
+
+
+def test_replay_refuses_plans_of_another_trace():
+    import pytest
+
+    with pytest.raises(ValueError, match="plans of"):
+        replay_mod.replay(TRACE, Config(gc_mode="recorded"),
+                          plans=passes.Passes(TRACE.with_name("go-http-clientserver.msgpack")))

@@ -1,12 +1,15 @@
 """One replay() call's passes over a trace: the look-ahead plan of a recorded Go trace (made
 once: it reads the whole trace) and the decoded chunks kept for the later passes (the scan-rate
 pass, the replay, the death-time range), each chunk validated on a second thread ahead of the
-replay kernel, and the kernel's internal event kinds put in place of the format's.
+replay kernel, and the kernel's internal event kinds put in place of the format's. A grid
+shares one Passes among its runs of a trace (`shared`): the plan is made once for all of them,
+and the chunks are decoded and validated once, also for a trace that is not planned.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 
@@ -31,34 +34,39 @@ class Passes:
     """lookahead.plan of one trace, made once (it reads the whole trace) and handed out as a
     fresh copy to each replay of it (build and the timed-death cursor change a plan); the
     chunks the planning pass read, and the first replay's validation of them, kept for the
-    later passes (`chunks`)."""
+    later passes (`chunks`). `shared`: handed to several replays of the trace, on threads
+    (a grid's runs): the chunks of a trace that is not planned are kept too, by the first
+    pass that reads it whole."""
 
-    def __init__(self, path):
+    def __init__(self, path, *, shared: bool = False):
         self.path = path
+        self.shared = shared
         self.made = False
         self.plan = None
         self.kept: list | None = None  # decoded chunks, in order, when they fit
         self.kept_bytes = 0
         self.validated = None  # (first bad event per chunk, validator state) of a whole pass
+        self.reading = False  # (shared, not planned) a pass is reading the chunks to keep
+        self.lock = threading.Lock()  # the replays of a shared Passes run on threads
 
     def get(self, header, death_time: str):
-        if not self.made:
-            self.kept = []
-            self.plan = lookahead.plan(self.path, header, self._keep)
+        with self.lock:
+            if not self.made:
+                self.kept = []
+                self.plan = lookahead.plan(self.path, header, self._keep)
+                if self.plan is None:
+                    self.kept = None  # not planned: one pass per replay (unless shared)
+                self.made = True
             if self.plan is None:
-                self.kept = None  # not planned: one pass per replay, nothing to share
-            self.made = True
-        if self.plan is None:
-            return None
-        if death_time == "lifetimes":
-            self.plan.estimate_lifetimes()
-        return self.plan.replay_copy()
+                return None
+            if death_time == "lifetimes":
+                self.plan.estimate_lifetimes()
+            return self.plan.replay_copy()
 
     def _keep(self, chunk) -> None:
         if self.kept is None:
             return
-        self.kept_bytes += sum(getattr(chunk, f.name).nbytes for f in dataclasses.fields(chunk)
-                               if isinstance(getattr(chunk, f.name), np.ndarray))
+        self.kept_bytes += _nbytes(chunk)
         if self.kept_bytes > KEEP_CHUNKS_BYTES:
             self.kept = None
         else:
@@ -68,12 +76,16 @@ class Passes:
         """(chunk, first bad event or -1) for every chunk of the trace, and the validator's
         state once the iteration ends: from the kept chunks and their validation when there
         are, else read (and validated) ahead from `reader`."""
-        if self.validated is not None:
-            return zip(self.kept, self.validated[0], strict=True), self.validated[1]
-        vs = validate.ScanState()
-        if self.kept is None:
-            return read_ahead(reader, vs, sweep), vs
-        return self._validate_kept(vs, sweep), vs
+        with self.lock:
+            if self.validated is not None:
+                return zip(self.kept, self.validated[0], strict=True), self.validated[1]
+            vs = validate.ScanState()
+            if self.kept is not None:
+                return self._validate_kept(vs, sweep), vs
+            if self.shared and self.made and not self.reading and self.kept_bytes == 0:
+                self.reading = True  # this pass keeps what it reads for the others
+                return self._read_and_keep(reader, vs, sweep), vs
+        return read_ahead(reader, vs, sweep), vs
 
     def validating_kept(self) -> bool:
         """Whether a pass that stops early should still let the kept chunks be validated to
@@ -87,7 +99,34 @@ class Passes:
             bads.append(bad)
             yield chunk, bad
         if len(bads) == len(self.kept) and max(bads, default=-1) < 0:
-            self.validated = (bads, vs)
+            with self.lock:
+                self.validated = self.validated or (bads, vs)
+
+    def _read_and_keep(self, reader, vs, sweep: bool):
+        """read_ahead's chunks, kept with their validation for the later passes once the
+        whole trace is read, valid and within KEEP_CHUNKS_BYTES. A trace too large or not
+        valid is read by every later pass; after a pass that stopped early, the next one
+        tries to keep it again."""
+        kept, bads, size = [], [], 0
+        try:
+            for chunk, bad in read_ahead(reader, vs, sweep):
+                size += _nbytes(chunk)
+                if size <= KEEP_CHUNKS_BYTES:
+                    kept.append(chunk)
+                    bads.append(bad)
+                yield chunk, bad
+            with self.lock:
+                if size <= KEEP_CHUNKS_BYTES and max(bads, default=-1) < 0:
+                    self.kept, self.validated = kept, (bads, vs)
+                self.kept_bytes = max(size, 1)  # whole: kept, or never to be
+        finally:
+            with self.lock:
+                self.reading = False
+
+
+def _nbytes(chunk) -> int:
+    return sum(getattr(chunk, f.name).nbytes for f in dataclasses.fields(chunk)
+               if isinstance(getattr(chunk, f.name), np.ndarray))
 
 
 def read_ahead(reader, vs, sweep, depth: int = 2):

@@ -284,16 +284,20 @@ class Engine:
 def replay(path: str | os.PathLike, config: Config | None = None, *, progress=None,
            engine_out: list | None = None, fast_paths: bool = True,
            death_range: bool = False, attribute: bool = False,
-           peak_spans: bool = False) -> Report:
+           peak_spans: bool = False, plans: passes.Passes | None = None) -> Report:
     """Replay a trace; raise TraceError (one line) when it fails validation. `fast_paths`:
     see Engine. `death_range`: in pacer mode on a trace whose deaths are only known to an
     interval, replay twice more (deaths earliest, latest) and fill report.death_range
     (engine/whatif.py). `attribute`: per-site figures in Report.attribution
     (engine/attribution.py), of the central replay; `peak_spans` (with it): also its span
-    figures at the peak of held memory, from one more replay that stops there."""
+    figures at the peak of held memory, from one more replay that stops there. `plans`: a
+    passes.Passes of this trace shared with other replays of it (a grid's), else its own."""
     config = config or Config()
     config.check()
-    plans = passes.Passes(path)
+    if plans is None:
+        plans = passes.Passes(path)
+    elif os.fspath(plans.path) != os.fspath(path):
+        raise ValueError(f"plans of {plans.path} handed to a replay of {path}")
     try:
         r = _replay(path, config, plans, progress, engine_out, fast_paths, attribute)
         if attribute and peak_spans and r.attribution["peak_event"] >= 0:

@@ -40,7 +40,8 @@ def replay_run(spec, *, original: dict | None = None, validate: bool | None = No
         # --validate does)
         config = dataclasses.replace(config, tracer_buffers="keep")
     if run is None:
-        report = goalloc.replay(spec.trace, config, engine_out=engines)
+        report = goalloc.replay(spec.trace, config, engine_out=engines,
+                                plans=getattr(spec, "passes", None))
     else:
         report = run(spec.trace, config, engine_out=engines)
     fid = None
