@@ -71,11 +71,39 @@ class _OneSpecialisation(numba.core.registry.CPUDispatcher):
     another kernel that passes a constant (a module-level name such as CYK_FORCED, a literal
     True) would otherwise compile the callee again for each value, with all it calls (#14:
     gc.mark_start was compiled four times, gc.sample five). LLVM still folds a constant into
-    a callee it inlines."""
+    a callee it inlines.
+
+    Where numba allows it (DEFER_CALLEES), a kernel compiled because another kernel calls it
+    is compiled only to be linked into its callers ("Callees compiled for their callers"
+    below); a Python call of such a kernel compiles it again as an entry."""
 
     def get_call_template(self, args, kws):
-        return super().get_call_template(tuple(types.unliteral(a) for a in args),
-                                         {k: types.unliteral(v) for k, v in kws.items()})
+        outer, _CALLEE.active = _CALLEE.active, DEFER_CALLEES
+        try:
+            return super().get_call_template(
+                tuple(types.unliteral(a) for a in args),
+                {k: types.unliteral(v) for k, v in kws.items()})
+        finally:
+            _CALLEE.active = outer
+
+    def compile(self, sig):
+        if not _CALLEE.active:  # called from Python: a linked-only overload will not do
+            args = tuple(numba.core.sigutils.normalize_signature(sig)[0])
+            cres = self.overloads.get(args)
+            if cres is not None and isinstance(cres.entry_point, _LinkedOnly):
+                del self.overloads[args]
+        return super().compile(sig)
+
+    def add_overload(self, cres):
+        if cres.entry_point is not None or cres.objectmode:
+            return super().add_overload(cres)
+        # compiled as a callee (numba's no_compile): no machine code, no Python entry, and
+        # not in the C dispatch table, so that a Python call misses and compiles an entry
+        cres.library._goalloc_linked_only = True
+        entry = _LinkedOnly(self.py_func.__qualname__)
+        cres = cres._replace(entry_point=entry)
+        self.targetctx.insert_user_function(entry, cres.fndesc, [cres.library])
+        self.overloads[tuple(cres.signature.args)] = cres
 
 
 def njit(*args, **kwargs):
@@ -88,7 +116,96 @@ def njit(*args, **kwargs):
 def _one_specialisation(disp):
     if isinstance(disp, numba.core.registry.CPUDispatcher):  # (a plain function under
         disp.__class__ = _OneSpecialisation                   # NUMBA_DISABLE_JIT)
+        disp._compiler._customize_flags = _callee_flags
     return disp
+
+
+# ---- callees compiled for their callers (#14) -----------------------------------------------
+
+
+class _Callee(threading.local):
+    active = False  # True while a kernel is compiled because another kernel calls it
+
+
+_CALLEE = _Callee()
+
+
+def _callee_flags(flags):
+    """numba's flags for a kernel compiled as a callee: lowered to LLVM IR and optimised
+    function by function, but no Python or C wrapper and no machine code of its own."""
+    if _CALLEE.active:
+        flags.no_compile = True
+        flags.no_cpython_wrapper = True
+        flags.no_cfunc_wrapper = True
+    return flags
+
+
+class _LinkedOnly:
+    """The entry point numba records for a kernel compiled as a callee only: a key for the
+    callers' lowering (numba's user-function table), never called from Python (a Python call
+    compiles the kernel again as an entry, _OneSpecialisation.compile)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError(f"{self.name} was compiled to be linked into other kernels only")
+
+
+def _defer_callees() -> bool:
+    """Compile a kernel that other kernels call only for them (numba 0.68).
+
+    numba compiles every dispatcher to machine code, and a library that links another
+    re-optimises all it links: a callee's code was optimised and code-generated once on its
+    own and again in each caller up to the entry points (152 of the 162 functions a first
+    replay compiles are callees only, 12 of their 14 s of LLVM module optimisation and code
+    generation). A callee's library now stays LLVM IR optimised function by function
+    (numba's own compile_internal does the same for its helpers): marking it finalised
+    links nothing and generates no code, its callers link what it links, and only the
+    entry points (the kernels Python calls) are optimised as wholes and code-generated. A
+    callee is not cached on its own (it has no machine code); its callers are, with it
+    inside. Other numba versions keep numba's own behaviour."""
+    from numba.core import caching, codegen
+
+    lib = codegen.CPUCodeLibrary
+    cache = getattr(caching, "Cache", None)
+    if JIT_DISABLED or not numba.__version__.startswith("0.68.") or cache is None or not all(
+            hasattr(lib, a) for a in ("_ensure_finalized", "add_linking_library",
+                                      "finalize")) \
+            or not hasattr(cache, "save_overload"):
+        return False
+
+    def _ensure_finalized(self):
+        if not self._finalized:
+            if getattr(self, "_goalloc_linked_only", False):
+                self._finalized = True  # nothing more may be added; linked as it is
+            else:
+                self.finalize()
+
+    def add_linking_library(self, library):
+        library._ensure_finalized()
+        self._linking_libraries.append(library)
+        if getattr(library, "_goalloc_linked_only", False):
+            # what it links is not inside it: link that here (its list is already closed:
+            # it did the same for its own linked-only callees)
+            have = {id(x) for x in self._linking_libraries}
+            for dep in library._linking_libraries:
+                if id(dep) not in have:
+                    have.add(id(dep))
+                    self._linking_libraries.append(dep)
+
+    save = cache.save_overload
+
+    def save_overload(self, sig, data):
+        if not getattr(getattr(data, "library", None), "_goalloc_linked_only", False):
+            save(self, sig, data)
+
+    lib._ensure_finalized = _ensure_finalized
+    lib.add_linking_library = add_linking_library
+    cache.save_overload = save_overload
+    return True
 
 
 # ---- loading cached kernels (#14) -----------------------------------------------------------
@@ -122,6 +239,8 @@ def _light_cache_load() -> bool:
 
 
 LIGHT_CACHE_LOAD = _light_cache_load()
+# GOALLOC_DEFER_CALLEES=0: every kernel compiled whole, as numba does (for comparisons)
+DEFER_CALLEES = os.environ.get("GOALLOC_DEFER_CALLEES", "1") != "0" and _defer_callees()
 
 
 # ---- compile progress (#14) ----------------------------------------------------------------

@@ -60,3 +60,115 @@ def test_compile_progress_names_what_compiles_and_the_time():
 
 def test_no_progress_when_not_a_terminal():
     assert install_progress(io.StringIO()) is None
+
+
+# ---- specialisations and callees (goalloc.jit, #14) ------------------------------------------
+
+_MOD = '''
+from goalloc.jit import kernel, njit
+
+FLAG = True
+
+
+@njit(cache=True)
+def leaf(x, flag):
+    return x * 3 + (1 if flag else 0)
+
+
+@njit(cache=True)
+def mid(x):
+    return leaf(x, FLAG) + leaf(x + 1, False)
+
+
+@kernel
+def top(x):
+    return mid(x) + leaf(x, True)
+'''
+
+_CHILD = '''
+import json, os, sys
+from numba.core import event
+import goalloc.jit as jit
+import jitmod
+
+compiled = []
+class Count(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__name__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Count())
+
+def linked_only(f):
+    return [isinstance(c.entry_point, jit._LinkedOnly) for c in f.overloads.values()]
+
+def cached():
+    return sorted({n.split(".")[1].split("-")[0] for _, _, fs in os.walk(os.environ["NUMBA_CACHE_DIR"])
+                   for n in fs if n.endswith(".nbi")})
+
+out = {"defer": jit.DEFER_CALLEES, "top": jitmod.top(2)}
+out["after_top"] = {"compiled": sorted(set(compiled)), "leaf": linked_only(jitmod.leaf),
+                    "mid": linked_only(jitmod.mid), "cached": cached()}
+compiled.clear()
+out["mid"] = jitmod.mid(5)  # a callee called from Python
+out["after_mid"] = {"compiled": sorted(set(compiled)), "mid": linked_only(jitmod.mid),
+                    "cached": cached()}
+out["top_again"] = jitmod.top(2)
+print(json.dumps(out))
+'''
+
+
+def _leaf(x, flag):
+    return x * 3 + (1 if flag else 0)
+
+
+def _mid(x):
+    return _leaf(x, True) + _leaf(x + 1, False)
+
+
+def _run_child(tmp_path, cache, **env):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "jitmod.py").write_text(_MOD)
+    (tmp_path / "child.py").write_text(_CHILD)
+    e = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=os.pathsep.join(
+        [str(tmp_path), *[p for p in sys.path if p]]), **env)
+    r = subprocess.run([sys.executable, str(tmp_path / "child.py")], env=e, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_callees_are_compiled_for_their_callers_only(tmp_path):
+    cache = tmp_path / "cache"
+    first = _run_child(tmp_path, cache)
+    assert first["defer"] is True
+    assert first["top"] == _mid(2) + _leaf(2, True)
+    a = first["after_top"]
+    assert a["compiled"] == ["leaf", "mid", "top"]
+    # one specialisation of leaf for the three constant flags it is called with
+    assert a["leaf"] == [True] and a["mid"] == [True]  # linked into top, no code of their own
+    assert a["cached"] == ["top"]
+    # called from Python, the callee is compiled again as an entry (and cached as one)
+    assert first["mid"] == _mid(5)
+    b = first["after_mid"]
+    assert b["compiled"] == ["mid"]  # leaf is linked into it as it is
+    assert b["mid"] == [False] and b["cached"] == ["mid", "top"]
+    assert first["top_again"] == first["top"]
+    # a second process loads both entries from the cache and compiles nothing
+    second = _run_child(tmp_path, cache)
+    assert second["after_top"]["compiled"] == [] and second["after_mid"]["compiled"] == []
+    assert second["top"] == first["top"] and second["mid"] == first["mid"]
+
+
+def test_callees_compiled_whole_when_deferral_is_off(tmp_path):
+    out = _run_child(tmp_path, tmp_path / "cache", GOALLOC_DEFER_CALLEES="0")
+    assert out["defer"] is False
+    assert out["top"] == _mid(2) + _leaf(2, True) and out["mid"] == _mid(5)
+    a = out["after_top"]
+    assert a["leaf"] == [False] and a["mid"] == [False]  # numba's own: each has machine code
+    assert a["cached"] == ["leaf", "mid", "top"]
+    assert out["after_mid"]["compiled"] == []  # mid was compiled whole already
