@@ -25,7 +25,7 @@ DEBIAN_KEYRING := /usr/share/keyrings/debian-archive-keyring.gpg
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# After installing, the numba kernels are compiled once (about a minute on 2 cores, two
+# After installing, the numba kernels are compiled once (about half a minute on 2 cores, two
 # processes side by side; goalloc/warm.py), so the first goalloc command after install loads
 # them instead of compiling. numba caches them under $XDG_CACHE_HOME/goalloc (goalloc/jit.py).
 WARM := --replay traces/go127-http-clientserver.msgpack --replay traces/go-parser.msgpack \

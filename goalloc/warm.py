@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     if args.chain is not None:
         return run_chain(json.loads(args.chain))
     t0 = time.perf_counter()
-    print("goalloc: compiling the numba kernels once, for every later run (about a minute "
+    print("goalloc: compiling the numba kernels once, for every later run (about half a minute "
           "on two cores) ...", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="goalloc-warm-") as tmp:
         parts = [_run_part(c) for c in _commands(args, tmp) if c]
