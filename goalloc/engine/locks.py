@@ -123,7 +123,8 @@ def fifo(t, lane, hold, nlanes):
     for j in range(n):
         order[head[lane[j]]] = j
         head[lane[j]] += 1
-    head[:] = first[:nlanes]
+    for q in range(nlanes):  # (not head[:] = first[:nlanes]: numba's array-to-slice copy
+        head[q] = first[q]   # brings its string formatting along, ~1 s of the first compile)
     lane_free = np.full(nlanes, np.iinfo(np.int64).min, np.int64)
     lock_free = np.iinfo(np.int64).min
     for _ in range(n):
