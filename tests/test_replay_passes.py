@@ -25,14 +25,8 @@ def _replay_counting_decodes(monkeypatch, fresh: bool = True) -> tuple[str, int]
     measured earlier in this process (replay.measured_scan_rate keeps them per file)."""
     if fresh:
         monkeypatch.setattr(replay_mod, "_SCAN_RATES", {})
-    decoded = []
     real = TraceReader._decode_chunk
-
-    def counting(self, obj, offset, start):
-        decoded.append(start)
-        return real(self, obj, offset, start)
-
-    monkeypatch.setattr(TraceReader, "_decode_chunk", counting)
+    decoded = _count_decodes(monkeypatch)
     cfg = Config()
     text = to_json(replay_mod.replay(TRACE, cfg, death_range=True), TRACE, cfg)
     monkeypatch.setattr(TraceReader, "_decode_chunk", real)
