@@ -228,8 +228,10 @@ def shared_passes(specs: list[RunSpec]) -> list[RunSpec]:
     out = []
     for s in specs:
         if s.passes is None:
+            if s.trace not in by_trace:
+                by_trace[s.trace] = passes.Passes(s.trace, shared=True)
             s = copy.copy(s)
-            s.passes = by_trace.setdefault(s.trace, passes.Passes(s.trace, shared=True))
+            s.passes = by_trace[s.trace]
         out.append(s)
     return out
 
