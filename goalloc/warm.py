@@ -42,12 +42,29 @@ def _commands(args, tmp: str) -> list[list[list[str]]]:
                           ("heaptrack", args.heaptrack)):
         if src is not None:
             other.append(["import", fmt_name, src, "-o", os.path.join(tmp, f"{fmt_name}.msgpack")])
+    if args.mtrace:  # an address map grown past its first size (addrmap._rehash), which the
+        # importers of large traces reach and the small files above do not
+        many = _many_live_mtrace(os.path.join(tmp, "many-live.mtrace"))
+        other.append(["import", "mtrace", many, "-o", os.path.join(tmp, "many-live.msgpack")])
     if args.replay:  # synth has not run in the engine's part
         for w, *extra in (("steady",), ("batch",), ("fragmenter",), ("large",),
                           ("profile", "--profile", "tcmalloc:beta")):
             other.append(["synth", w, "-n", "2000", "-o", os.path.join(tmp, f"{w}.msgpack"),
                           "--seed", "1", *extra])
     return [engine, other]
+
+
+MANY_LIVE = 40_000  # live addresses: more than half of addrmap.AddrMap's first 2^16 slots
+
+
+def _many_live_mtrace(path: str) -> str:
+    """A glibc mtrace log of MANY_LIVE allocations none of which is freed."""
+    with open(path, "w") as f:
+        f.write("= Start\n")
+        f.writelines(f"@ ./warm:[0x1000] + {0x10000000 + 32 * i:#x} 0x18\n"
+                     for i in range(MANY_LIVE))
+        f.write("= End\n")
+    return path
 
 
 def _run_part(cmds: list[list[str]]) -> subprocess.Popen:
