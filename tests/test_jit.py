@@ -172,3 +172,24 @@ def test_callees_compiled_whole_when_deferral_is_off(tmp_path):
     assert a["leaf"] == [False] and a["mid"] == [False]  # numba's own: each has machine code
     assert a["cached"] == ["leaf", "mid", "top"]
     assert out["after_mid"]["compiled"] == []  # mid was compiled whole already
+
+
+def test_deferred_callees_give_the_same_import(tmp_path):
+    """An importer's kernels compiled cold with callees deferred and compiled whole (numba's
+    own way) write byte-identical traces (mtrace: a few seconds of compiling each way)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parent / "data" / "mtrace-git-version.txt"
+    outs = []
+    for defer in ("1", "0"):
+        out = tmp_path / f"out-{defer}.msgpack"
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / f"cache-{defer}"),
+                   GOALLOC_DEFER_CALLEES=defer)
+        r = subprocess.run([sys.executable, "-m", "goalloc", "import", "mtrace", str(src),
+                            "-o", str(out)], env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
