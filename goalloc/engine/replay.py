@@ -391,17 +391,18 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
         if engine_out is not None:
             engine_out.append(eng)
         report = build_report(eng, str(reader.path), header, events)
+        scheduling_known = "scheduling" in (header.source or {})
         report.scan_rate = {"bytes_per_s": eng.scan_rate, "source": scan_rate_source,
                             "mark_end_wait_ns": eng.sched_wait_ns,
                             "mark_end_wait_source": (
                                 "config" if config.mark_end_wait_ns is not None else
-                                "trace" if "scheduling" in (header.source or {}) else "none")}
+                                "trace" if scheduling_known else "none")}
         if eng.mark_cpu is not None and config.gc_mode == "pacer":
             report.mark_cpu = eng.mark_cpu.to_dict()
         report.nonheap_scan = _nonheap_scan(eng, config)
         report.estimated_sizes = int(vs.st[validate.S_ESTIMATED])
         report.warnings = whatif.warnings(report, config, whatif.tail(last_gc, events),
-                                          "scheduling" in (header.source or {}))
+                                          scheduling_known)
         if eng.attribution is not None:
             report.attribution = eng.attribution.report(eng, report)
         return report

@@ -41,7 +41,7 @@ def replay_run(spec, *, original: dict | None = None, validate: bool | None = No
         config = dataclasses.replace(config, tracer_buffers="keep")
     if run is None:
         report = goalloc.replay(spec.trace, config, engine_out=engines,
-                                plans=getattr(spec, "passes", None))
+                                plans=spec.passes)
     else:
         report = run(spec.trace, config, engine_out=engines)
     fid = None
