@@ -5,6 +5,10 @@ through the CLI) and records the sha256 of each JSON text.
     python benchmarks/replay_guard.py --record guard.json     # on the base commit
     python benchmarks/replay_guard.py --check guard.json      # after a change: exit 1 on a diff
     python benchmarks/replay_guard.py --quick --check ...     # one trace per kind, 4 configs
+    python benchmarks/replay_guard.py --ignore a.b,c ...        # a schema gained keys a.b and c
+
+--ignore (on both the record and the check) compares the JSON without the named keys (dotted
+paths, absent ones skipped), so a change that adds to the schema can show the rest unchanged.
 
 The synthetic traces are generated into --dir (default: $TMPDIR/goalloc-guard) with fixed seeds,
 so the same paths (which the JSON names) are used for the record and the check.
@@ -69,7 +73,24 @@ def traces(d: Path, quick: bool) -> list[Path]:
     return out
 
 
-def run(d: Path, quick: bool) -> dict[str, str]:
+def without(text: str, ignore: list[str]) -> str:
+    """The JSON text less the dotted keys in `ignore`, re-dumped with sorted keys (a text that
+    is not JSON, an error, is returned as it is)."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text
+    for path in ignore:
+        *parents, last = path.split(".")
+        node = doc
+        for k in parents:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return json.dumps(doc, sort_keys=True)
+
+
+def run(d: Path, quick: bool, ignore: list[str] | None = None) -> dict[str, str]:
     from click.testing import CliRunner
 
     from goalloc.cli import cli
@@ -86,6 +107,8 @@ def run(d: Path, quick: bool) -> dict[str, str]:
             # the shipped traces' paths name the checkout: a base recorded in a worktree
             # compares with the change's
             text = text.replace(str(ROOT), "<checkout>")
+            if ignore:
+                text = without(text, ignore)
             res[key] = hashlib.sha256(text.encode()).hexdigest()
             print(f"{time.perf_counter() - t0:6.2f}s {res[key][:12]} {key}", file=sys.stderr)
     return res
@@ -98,6 +121,8 @@ def arg_parser(doc: str, what: str, work_dir: str) -> argparse.ArgumentParser:
     g.add_argument("--record", metavar=what)
     g.add_argument("--check", metavar=what)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--ignore", default="", metavar="KEYS",
+                    help="comma-separated dotted JSON keys left out of the comparison")
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), work_dir))
     return ap
 
@@ -105,7 +130,7 @@ def arg_parser(doc: str, what: str, work_dir: str) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = arg_parser(__doc__, "FILE", "goalloc-guard").parse_args(argv)
     t0 = time.perf_counter()
-    res = run(Path(args.dir), args.quick)
+    res = run(Path(args.dir), args.quick, [k for k in args.ignore.split(",") if k])
     if args.record:
         Path(args.record).write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
         print(f"recorded {len(res)} replays in {time.perf_counter() - t0:.0f} s")
