@@ -103,7 +103,7 @@ def test_scan_rate_pass_stops_at_the_last_mark_termination(monkeypatch):
     whole = replay_mod.replay(trace, Config(gc_mode="recorded", scan_rate=DEFAULT_SCAN_RATE),
                               engine_out=(engines := []))
     assert whole.events == total
-    assert rate == replay_mod._scan_rate_of(engines[0]) is not None
+    assert rate == replay_mod._scan_rate_of(engines[0])[0] is not None
 
 
 def test_deaths_ordered_ahead_are_the_order_the_replay_would_make(monkeypatch):

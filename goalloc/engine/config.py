@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from goalloc import releases
+from goalloc.engine.state import MARK_SPEEDS
 from goalloc.errors import GoallocError
 
 GC_MODES = ("pacer", "recorded")
@@ -53,6 +54,14 @@ class Config:
     # from the trace's recorded GC cycles when it has them (engine/replay.py
     # measured_scan_rate), else DEFAULT_SCAN_RATE.
     scan_rate: float | None = None
+    # The runtime's marks differ in speed (scheduling, assists, idle Ps): with the rate measured
+    # from a recording, each recorded mark's own speed over the pooled rate (engine/replay.py
+    # _scan_rate_of; set with scan_rate, at most state.MARK_SPEEDS of them). mark_speed_seed 0:
+    # every mark at the pooled rate; k >= 1: each mark at the speed of one recorded mark drawn
+    # by k and the cycle number (mark.draw_speed), the k-th sample of the what-if figures'
+    # spread over mark speeds (engine/whatif.py speed_range).
+    mark_speeds: tuple | None = None
+    mark_speed_seed: int = 0
     # Background sweeper: spans swept per second of trace time (one P, otherwise idle). Not used
     # replaying a trace with sweep frees (a Go execution trace) in recorded mode: the sweeper then
     # keeps pace with the recorded sweep (engine/sweep.py paced).
@@ -140,6 +149,12 @@ class Config:
                                f"{self.mark_end_wait_ns}")
         if self.timeline_samples < 1:
             raise GoallocError("timeline_samples must be >= 1")
+        if not 0 <= self.mark_speed_seed < 1 << 31:
+            raise GoallocError(f"mark_speed_seed must be 0..2^31, not {self.mark_speed_seed}")
+        if self.mark_speeds is not None and not (
+                0 < len(self.mark_speeds) <= MARK_SPEEDS
+                and all(isinstance(f, float) and 1e-3 <= f <= 1e3 for f in self.mark_speeds)):
+            raise GoallocError(f"mark_speeds must be 1..{MARK_SPEEDS} floats in 0.001..1000")
 
 
 def ns_table(defaults: dict[str, int], overrides: dict | None, what: str,

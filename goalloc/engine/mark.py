@@ -46,15 +46,20 @@ from goalloc.engine.state import (
     F_ASSIST_RATIO,
     F_BG_NS,
     F_MARK_DONE,
+    F_MARK_SPEED,
+    F_MARK_SPEEDS,
     F_PARK_NS,
     INF,
     P_GOGC,
     P_MARK_NS_PER_MB,
+    P_MARK_SPEED_SEED,
+    P_MARK_SPEEDS,
     P_NPROCS,
     P_PACKED_SPAN_SCAN,
     P_SCHED_WAIT_NS,
     S_ASSIST_LIVE,
     S_CYCLE_GOAL,
+    S_CYCLES,
     S_HEAP_LIVE,
     S_HEAP_SCAN,
     S_LAST_HEAP_SCAN,
@@ -136,11 +141,32 @@ def sched_wait_ns(source: dict | None, procs: int) -> int:
 
 @njit(cache=True, inline="always")
 def scan_rate(s):
-    """Bytes of scan work one CPU does per ns of trace time (0: the model has no rate)."""
+    """Bytes of scan work one CPU does per ns of trace time in this mark (0: the model has no
+    rate): the measured rate at the mark's drawn speed (draw_speed; 1.0 unless drawn)."""
     nspm = s.prm[P_MARK_NS_PER_MB]
     if nspm <= 0:
         return 0.0
-    return np.float64(1 << 20) / np.float64(nspm)
+    return np.float64(1 << 20) / np.float64(nspm) * s.fs[F_MARK_SPEED]
+
+
+@njit(cache=True)
+def draw_speed(s):
+    """With a seed (P_MARK_SPEED_SEED, Config.mark_speed_seed), the starting mark runs at the
+    speed of one of the recording's marks (F_MARK_SPEEDS), drawn by a hash of the seed and the
+    cycle number (splitmix64's finaliser): a replay is deterministic, its marks' speeds vary
+    as the recording's did, and so the figures of several seeds sample the spread that
+    variation gives (engine/whatif.py speed_range)."""
+    n = s.prm[P_MARK_SPEEDS]
+    if s.prm[P_MARK_SPEED_SEED] == 0 or n <= 0:
+        return
+    x = np.uint64(s.prm[P_MARK_SPEED_SEED]) * np.uint64(0x9E3779B97F4A7C15) \
+        + np.uint64(s.sc[S_CYCLES]) * np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    s.fs[F_MARK_SPEED] = s.fs[F_MARK_SPEEDS + np.int64(x % np.uint64(n))]
 
 
 @njit(cache=True, inline="always")
@@ -259,6 +285,7 @@ def start(s):
     sc = s.sc
     fs = s.fs
     now = sc[S_NOW]
+    draw_speed(s)
     fs[F_MARK_DONE] = 0.0
     fs[F_ASSIST_CREDIT] = 0.0
     fs[F_ASSIST_BYTES] = 0.0  # gcResetMarkState: every goroutine's gcAssistBytes = 0

@@ -183,10 +183,17 @@ class Engine:
             prm[S.P_ASSIST_SHARE_PPM] = round(self.mark_cpu.assist_share * 1e6)
             prm[S.P_IDLE_SHARE_PPM] = round(self.mark_cpu.idle_share * 1e6)
         prm[S.P_FAST_PATHS] = 1 if fast_paths else 0
+        speeds = config.mark_speeds if config.gc_mode == "pacer" else None
+        if config.mark_speed_seed and speeds:
+            prm[S.P_MARK_SPEED_SEED] = config.mark_speed_seed
+            prm[S.P_MARK_SPEEDS] = len(speeds)
         self.lock_log: list[np.ndarray] = []  # drained heap-lock log rows (ts, P, op)
         self.stw = pauses.StwCollector()
         self.arrays = arrays.EngineArrays(prm, self.table, prof.objs_scan, prof.objs_noscan,
                                           self.procs)
+        self.arrays.fs[S.F_MARK_SPEED] = 1.0  # every mark at the measured rate (mark.draw_speed)
+        if prm[S.P_MARK_SPEEDS]:
+            self.arrays.fs[S.F_MARK_SPEEDS:S.F_MARK_SPEEDS + len(speeds)] = speeds
         if config.gc_mode == "recorded" and config.scavenger_timing != "model":
             runs = scavenge.recorded_runs(header.source)
             if runs is not None:  # the background scavenger works in them
@@ -284,14 +291,18 @@ class Engine:
 def replay(path: str | os.PathLike, config: Config | None = None, *, progress=None,
            engine_out: list | None = None, fast_paths: bool = True,
            death_range: bool = False, attribute: bool = False,
-           peak_spans: bool = False, plans: passes.Passes | None = None) -> Report:
+           peak_spans: bool = False, plans: passes.Passes | None = None,
+           mark_speed_samples: int = 0) -> Report:
     """Replay a trace; raise TraceError (one line) when it fails validation. `fast_paths`:
     see Engine. `death_range`: in pacer mode on a trace whose deaths are only known to an
     interval, replay twice more (deaths earliest, latest) and fill report.death_range
     (engine/whatif.py). `attribute`: per-site figures in Report.attribution
     (engine/attribution.py), of the central replay; `peak_spans` (with it): also its span
     figures at the peak of held memory, from one more replay that stops there. `plans`: a
-    passes.Passes of this trace shared with other replays of it (a grid's), else its own."""
+    passes.Passes of this trace shared with other replays of it (a grid's), else its own.
+    `mark_speed_samples` k: in pacer mode with the rate measured from the recording, k more
+    replays with each mark at one recorded mark's speed, their figures' mean and range in
+    report.mark_speed_range (engine/whatif.py speed_range)."""
     config = config or Config()
     config.check()
     if plans is None:
@@ -311,6 +322,12 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
                            for c in bounds]
                 others = [f.result() for f in futures]
             r.death_range = whatif.death_range(r, others)
+        if mark_speed_samples > 0 and whatif.speed_applies(r, config):
+            cfgs = whatif.speed_configs(config, r, mark_speed_samples)
+            with ThreadPoolExecutor(2, thread_name_prefix="goalloc-speed") as pool:
+                samples = list(pool.map(
+                    lambda c: _replay(path, c, plans, None, None, fast_paths), cfgs))
+            r.mark_speed_range = whatif.speed_range(samples)
         return r
     except arrays.ModelLimitError as e:
         raise TraceError(path, str(e)) from None
@@ -331,9 +348,9 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
             engine_only: bool = False) -> Report | Engine:
     scan_rate_source = "config" if config.scan_rate is not None else "default"
     if config.gc_mode == "pacer" and config.scan_rate is None:
-        rate = measured_scan_rate(path, config, fast_paths=fast_paths, plans=plans)
+        rate, speeds = _measured_marks(path, config, fast_paths, plans)
         if rate is not None:
-            config = dataclasses.replace(config, scan_rate=rate)
+            config = dataclasses.replace(config, scan_rate=rate, mark_speeds=speeds)
             scan_rate_source = "trace"
     with goalloc.trace.open(path) as reader:
         header = reader.header
@@ -397,6 +414,9 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
                             "mark_end_wait_source": (
                                 "config" if config.mark_end_wait_ns is not None else
                                 "trace" if scheduling_known else "none")}
+        if config.mark_speeds and config.gc_mode == "pacer":
+            report.scan_rate["mark_speeds"] = list(config.mark_speeds)
+            report.scan_rate["mark_speed_seed"] = config.mark_speed_seed
         if eng.mark_cpu is not None and config.gc_mode == "pacer":
             report.mark_cpu = eng.mark_cpu.to_dict()
         report.nonheap_scan = _nonheap_scan(eng, config)
@@ -424,22 +444,29 @@ def _nonheap_scan(eng: Engine, config: Config) -> dict | None:
 
 def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
                        plans: passes.Passes | None = None) -> float | None:
+    """The mark cost model's scan rate as the recording shows it (_measured_marks)."""
+    return _measured_marks(path, config, fast_paths, plans)[0]
+
+
+def _measured_marks(path, config: Config, fast_paths: bool,
+                    plans: passes.Passes | None) -> tuple[float | None, tuple | None]:
     """The mark cost model's scan rate as the recording shows it, for pacer-mode replays of a
     recorded Go trace (frees "sweep", GC markers): a recorded-mode replay gives the model's scan
     work at each recorded mark start, the trace each mark's duration (gc_start to mark
     termination); pooled over the cycles, scan work / (duration * 25% of GOMAXPROCS), the
     background mark workers' share the model's mark durations use. The machine that ran the
     program set its marking speed; a fixed guess would move the pacer's runway (consMark
-    grows with the allocation during a longer mark). None when the trace has no recorded
-    cycles."""
+    grows with the allocation during a longer mark). With it, each recorded mark's own speed
+    over that rate (_scan_rate_of), which Config.mark_speed_seed draws from. (None, None) when
+    the trace has no recorded cycles."""
     with goalloc.trace.open(path) as reader:
         header = reader.header
     if header.frees != "sweep":
-        return None
+        return None, None
     # the recorded marks ran on the recorded GOMAXPROCS and settings, whatever the replay
     # models: the what-if knobs stay out of the pass, so a grid over them measures it once
     cfg = dataclasses.replace(config, gc_mode="recorded", procs=None, gogc=100, memlimit=None,
-                              scan_rate=DEFAULT_SCAN_RATE)
+                              scan_rate=DEFAULT_SCAN_RATE, mark_speeds=None, mark_speed_seed=0)
     st = os.stat(path)
     key = (os.path.realpath(path), st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size,
            repr(cfg), fast_paths)
@@ -457,12 +484,12 @@ def measured_scan_rate(path, config: Config, *, fast_paths: bool = True,
     # the recorded marks waited for a scheduler pass where their work passed maxScanWork,
     # which Green Tea's packed span scan does (mark.past_max_work)
     wait = mark.mark_end_wait_ns(config, header.source, rec.procs) if rec.packed_span_scan else 0
-    rate = _scan_rate_of(rec, wait)
+    measured = _scan_rate_of(rec, wait)
     with _SCAN_RATES_LOCK:
         while len(_SCAN_RATES) >= _SCAN_RATES_KEPT:
             del _SCAN_RATES[next(iter(_SCAN_RATES))]  # the oldest
-        _SCAN_RATES[key] = rate
-    return rate
+        _SCAN_RATES[key] = measured
+    return measured
 
 
 # measured_scan_rate's results in this process, by trace file (path, inode, times, size: the
@@ -473,19 +500,34 @@ _SCAN_RATES_KEPT = 64
 _SCAN_RATES_LOCK = threading.Lock()
 
 
-def _scan_rate_of(rec: Engine, wait_ns: int = 0) -> float | None:
-    """measured_scan_rate's pooled rate over a recorded-mode replay's cycles. Without a
-    dedicated worker a recorded mark whose work passed maxScanWork waited for a P's scheduler
-    pass to end (wait_ns, mark.sched_wait_ns), which the pacer replay adds to the workers'
-    time itself: each mark's duration counts less the wait, and at least half of it (a short
-    mark was likely ended by an assist that ran out of work, with no wait)."""
-    work = 0
-    cpu_ns = 0.0
+def _scan_rate_of(rec: Engine, wait_ns: int = 0) -> tuple[float | None, tuple | None]:
+    """_measured_marks's pooled rate over a recorded-mode replay's cycles, and each mark's own
+    rate over it (at most MARK_SPEEDS: evenly spaced quantiles of them when there are more).
+    Without a dedicated worker a recorded mark whose work passed maxScanWork waited for a P's
+    scheduler pass to end (wait_ns, mark.sched_wait_ns), which the pacer replay adds to the
+    workers' time itself: each mark's duration counts less the wait, and at least half of it
+    (a short mark was likely ended by an assist that ran out of work, with no wait)."""
+    marks = []  # (scan work, CPU ns at the workers' 25%) of each mark
     for c in readout.cycles(rec):
         if c.end_ts is not None and c.end_ts > c.start_ts:
-            work += c.scan_work
             dur = c.end_ts - c.start_ts
-            cpu_ns += max(dur - wait_ns, dur / 2) * GC_BACKGROUND_UTILIZATION * rec.procs
+            marks.append((c.scan_work,
+                          max(dur - wait_ns, dur / 2) * GC_BACKGROUND_UTILIZATION * rec.procs))
+    work = sum(w for w, _ in marks)
+    cpu_ns = sum(t for _, t in marks)
     if work <= 0 or cpu_ns <= 0:
+        return None, None
+    rate = float(f"{work * 1e9 / cpu_ns:.6g}")  # 6 digits, as the report shows it
+    return rate, mark_speeds([w * 1e9 / t / rate for w, t in marks if w > 0])
+
+
+def mark_speeds(speeds: list[float]) -> tuple | None:
+    """Config.mark_speeds from the recorded marks' speeds over the pooled rate: sorted, at most
+    MARK_SPEEDS of them (the quantiles at (i + 1/2) / MARK_SPEEDS when there are more), each
+    kept within 1/100-100x and to 6 digits (a mark of no measurable length says nothing)."""
+    if not speeds:
         return None
-    return float(f"{work * 1e9 / cpu_ns:.6g}")  # 6 digits, as the report shows it
+    v = sorted(speeds)
+    if len(v) > S.MARK_SPEEDS:
+        v = [v[int((i + 0.5) * len(v) / S.MARK_SPEEDS)] for i in range(S.MARK_SPEEDS)]
+    return tuple(float(f"{min(max(x, 0.01), 100.0):.6g}") for x in v)

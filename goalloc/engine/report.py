@@ -210,6 +210,10 @@ class Report:
     # high] that the earliest and latest admissible deaths give (engine/whatif.py); None when
     # not computed or the trace leaves no such room
     death_range: dict | None = None
+    # pacer mode, replay(mark_speed_samples=k): each what-if figure's mean, low and high over k
+    # replays whose marks each ran at one recorded mark's speed, and "samples": k
+    # (engine/whatif.py speed_range); None when not run
+    mark_speed_range: dict | None = None
     # one line each where a knob takes the model where the trace cannot say much
     # (engine/whatif.py warnings)
     warnings: list[str] = field(default_factory=list)

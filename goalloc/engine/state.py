@@ -25,6 +25,7 @@ HEAP_MINIMUM = 4 << 20  # defaultHeapMinimum
 SWEEP_MIN_HEAP_DISTANCE = 1 << 20
 NUM_SPC = 136  # span classes, class << 1 | noscan; sized by the table at run time
 INF = (1 << 62)
+MARK_SPEEDS = 64  # recorded marks' speeds a replay draws from at most (Config.mark_speeds)
 
 # ---- the flat arrays' slots ---------------------------------------------------------------------
 # prm, sc and fs hold scalars of many runtime structures. No slot number is written by hand: each
@@ -83,6 +84,9 @@ P_PACKED_SPAN_SCAN = _prm()  # 1: Green Tea's packed span scan counts marked slo
 P_ASSIST_SHARE_PPM = _prm()  # assist CPU over GOMAXPROCS while marking, ppm (a recording's figure,
 # trace/importers/gomark.py; the model's marks run its workers at 25%, engine/mark.py)
 P_IDLE_SHARE_PPM = _prm()  # idle mark workers' CPU over GOMAXPROCS while marking, ppm (likewise)
+P_MARK_SPEED_SEED = _prm()  # Config.mark_speed_seed: 0 every mark at the measured rate, else
+# each at one of the recorded marks' speeds (F_MARK_SPEEDS), drawn by mark.draw_speed
+P_MARK_SPEEDS = _prm()  # how many of F_MARK_SPEEDS hold a recorded mark's speed
 P_SCHED_WAIT_NS = _prm()  # pacer mode without a dedicated mark worker: ns from the background
 # workers' finishing a mark's work to its end (mark.sched_wait_ns; 0: no wait)
 N_PRM = _prm.n
@@ -265,6 +269,8 @@ F_ASSIST_RATIO = _fs()
 F_ASSIST_BYTES = _fs()
 # GC CPU time, cumulative ns of CPU (one P busy for 1 ns = 1): mark assists, background workers
 F_BG_NS = _fs()
+F_MARK_SPEED = _fs()  # the current mark's speed over the measured rate (1.0 but when drawn)
+F_MARK_SPEEDS = _fs(MARK_SPEEDS)  # the recorded marks' speeds over their pooled rate
 F_PARK_NS = _fs()  # trace-time ns mutators spent parked in assists (engine/mark.py park)
 # the GC CPU limiter (engine/limiter.py): bucket fill and capacity, assist time not yet counted,
 # overflow, and the trace time it spent enabled

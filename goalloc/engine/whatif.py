@@ -15,6 +15,14 @@ below the live heap is the report's caveat `memlimit-below-live` (report/caveats
 Traces whose frees are deaths (explicit frees: C traces, synthetic traces) have no such
 uncertainty and get no range; neither does a recorded-mode replay (the recording's own cycles
 decide what is marked).
+
+Mark speeds: the runtime's marks differ in speed from one to the next (when fractional workers
+get a P, how much the assists do, idle Ps), and a heap that grows during a slow mark sets a
+higher goal for the rest of the run, so one run's figures are one draw and real runs spread
+(docs/model.md, "What-if validation"). The central replay runs every mark at the recording's
+pooled rate; with `mark_speed_samples` k, k more replays run each mark at the speed of one of
+the recording's own marks (Config.mark_speed_seed 1..k), and speed_range gives each figure's
+mean over them (what the mean of real runs estimates) and their range.
 """
 
 from __future__ import annotations
@@ -65,6 +73,33 @@ def bound_configs(config, central) -> list:
     rate = (central.scan_rate or {}).get("bytes_per_s")
     base = dataclasses.replace(config, scan_rate=rate if rate else config.scan_rate)
     return [dataclasses.replace(base, death_time=d) for d in ("early", "late")]
+
+
+def speed_configs(config, central, samples: int) -> list:
+    """The configs of the mark-speed samples: seeds 1..samples, with the central replay's
+    measured rate and marks' speeds (so each does not measure them again)."""
+    rate = (central.scan_rate or {}).get("bytes_per_s")
+    speeds = tuple((central.scan_rate or {}).get("mark_speeds") or ()) or None
+    return [dataclasses.replace(config, scan_rate=rate, mark_speeds=speeds, mark_speed_seed=k)
+            for k in range(1, samples + 1)]
+
+
+def speed_applies(central, config) -> bool:
+    """Samples have speeds to draw: a pacer replay whose rate the recording's marks gave."""
+    return (config.gc_mode == "pacer" and config.mark_speed_seed == 0
+            and bool((central.scan_rate or {}).get("mark_speeds")))
+
+
+def speed_range(samples) -> dict:
+    """{figure: {"mean", "low", "high"}} over the mark-speed samples' replays, and
+    "samples": how many (a figure none of them has is None throughout)."""
+    out: dict = {"samples": len(samples)}
+    vals = [figures(r) for r in samples]
+    for k in FIGURES:
+        v = [x[k] for x in vals if x[k] is not None]
+        out[k] = ({"mean": statistics.fmean(v), "low": min(v), "high": max(v)} if v else
+                  {"mean": None, "low": None, "high": None})
+    return out
 
 
 TAIL_WARN_SHARE = 0.2  # warn when more than this share of the events follow the last GC
