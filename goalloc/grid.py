@@ -47,6 +47,9 @@ class RunSpec:
     # pacer mode on a Go trace: also replay with the earliest and latest death times and
     # report each figure's range (engine/whatif.py), as a single `goalloc replay` does
     death_range: bool = True
+    # pacer mode on a Go recording: also this many replays with each mark at one recorded
+    # mark's speed, each figure's mean and range over them (engine/whatif.py speed_range)
+    mark_speed_samples: int = 0
     # engine.passes.Passes shared by the runs of this trace in this process (_run_local: the
     # plan made and the chunks decoded and validated once); None: the replay's own
     passes: object = None
@@ -123,7 +126,7 @@ def run_one(spec: RunSpec) -> tuple[str, str]:
 
         header = spec.header if spec.header is not None else read_header(spec.trace)
         report = goalloc.replay(spec.trace, spec.config, death_range=spec.death_range,
-                                plans=spec.passes)
+                                plans=spec.passes, mark_speed_samples=spec.mark_speed_samples)
         return "ok", rep.to_json(report, spec.name or spec.trace, spec.config,
                                  header=header.to_map(), sources=spec.sources,
                                  sha256=rep.file_sha256(spec.trace), original=spec.original)

@@ -58,6 +58,12 @@ import click
               help="Pacer mode on a Go trace: replay twice more with every death at the "
                    "earliest and latest point the trace admits, and show each figure's range "
                    "(default on; the central value is the answer).")
+@click.option("--mark-speed-samples", "mark_speed_samples", type=click.IntRange(0, 64),
+              default=0, metavar="K",
+              help="Pacer mode on a Go recording: replay K times more with each mark as fast "
+                   "as one of the recording's own marks, and show each what-if figure's mean "
+                   "and range over them: the spread the runtime's varying marks give real "
+                   "runs (default 0: none; the validation uses 6, docs/model.md).")
 @click.option("--lock-costs", "lock_costs", type=click.Path(dir_okay=False, exists=True),
               metavar="FILE.toml",
               help="Cost model overrides: [heap-lock] hold ns per operation, [pauses] "
@@ -114,7 +120,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
            validate=False, html=None, tracer_buffers=None, death_range=True,
            packed_span_scan=None, attribute=False, scavenge_page_ns=None,
            scavenge_call_ns=None, peak_spans=False, scavenger_timing=None,
-           mark_end_wait_ns=None):
+           mark_end_wait_ns=None, mark_speed_samples=0):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
     classes, fragmentation, size classes and GC cycles (all figures are the model's).
 
@@ -142,6 +148,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
                                                "scavenger_timing": scavenger_timing})
     for s in specs:
         s.death_range = death_range and not validate  # --validate compares the central replay
+        s.mark_speed_samples = 0 if validate else mark_speed_samples
     if len(specs) > 1:
         _refuse_in_grid(len(specs), gctrace=gctrace, timeline=timeline is not None,
                         validate=validate, attribute=attribute)

@@ -31,6 +31,7 @@ def replay_one(spec, *, original: dict | None = None, validate: bool = False,
     replay (default goalloc.replay; the CLI passes its progress-bar runner)."""
     engines: list = []
     kw = {"death_range": spec.death_range, "attribute": attribute, "peak_spans": peak_spans,
+          "mark_speed_samples": spec.mark_speed_samples,
           "engine_out": engines if want_engine else None}
     digest = None
     try:

@@ -1,6 +1,7 @@
 """Text for the what-if parts of a replay report (#15): GC CPU by class and the GC CPU
-limiter, each figure's range from the trace's death-time uncertainty, and the warnings. The
-figures come from the engine (engine/readout.py gc_cpu, engine/whatif.py)."""
+limiter, each figure's range from the trace's death-time uncertainty and over the recording's
+mark speeds, and the warnings. The figures come from the engine (engine/readout.py gc_cpu,
+engine/whatif.py)."""
 
 from __future__ import annotations
 
@@ -47,8 +48,24 @@ def range_lines(report) -> list[str]:
     return out
 
 
+def speed_lines(report) -> list[str]:
+    """Each what-if figure's mean and range over the mark-speed samples."""
+    sr = report.mark_speed_range
+    if not sr:
+        return []
+    out = [f"  Over {sr['samples']} replays with each mark as fast as one of the recording's "
+           "(mean; range):"]
+    for key, label, fmt in _LABELS:
+        r = sr.get(key) or {}
+        if (key == "gc_cpu" and not CV.has_clock(report)) or r.get("mean") is None:
+            continue
+        mean = f"{r['mean']:,.1f}" if key == "cycles" else fmt(r["mean"])
+        out.append(f"    {label}: {mean} ({fmt(r['low'])} - {fmt(r['high'])})")
+    return out
+
+
 def render(report, console) -> None:
-    for s in gc_cpu_lines(report) + range_lines(report):
+    for s in gc_cpu_lines(report) + range_lines(report) + speed_lines(report):
         console.print(s)
     for w in report.warnings or []:
         console.print(f"[yellow]warning:[/yellow] {w}")
