@@ -29,22 +29,23 @@ KNOWN = {
               "work they find (Go's parse: 0.43-0.91x the workers' 25% budget per mark), and "
               "modelled STW pauses add 2-16 points (2026-12-03: within 10 points under limits "
               "and below the live heap on this machine's and a CI machine's recordings)",
-    "gogc_peak": "peak in-use and mean goal off by up to 92% / 42% in a set's worst row (21 "
-                 "recording sets, 2026-12-05; medians 52% / 17%; the real runs' own peak "
-                 "spread reached 59%): one cycle whose mark overlaps a growth phase sets the "
-                 "goals after it (docs/model.md, \"What-if validation\")",
-    "gogc_cycles": "GOGC 25-400: cycles off by up to 65% in a set's worst row (21 recording "
-                   "sets, 2026-12-05: median of the sets' mean 13.4%, worst row 38.5%; one set "
-                   "recorded on a loaded machine: lru +38% to +56%, as before the change): a "
-                   "mark past maxScanWork ends a mean scheduler-pass wait after its work, not "
-                   "each mark's own wait (docs/model.md, \"Pacer mode, Green Tea's scan "
-                   "work\")",
+    "gogc_peak": "peak in-use and mean goal off by up to 97% / 37% in a set's worst row (the "
+                 "mean of 6 mark-speed samples over 14 recording sets, 2026-12-05; medians 42% "
+                 "/ 20%; the real runs' own peak spread reached 60%): one cycle whose mark "
+                 "overlaps a growth phase sets the goals after it (docs/model.md, \"What-if "
+                 "validation\")",
+    "gogc_cycles": "GOGC 25-400: cycles off by up to 80% in a set's worst row (the mean of 6 "
+                   "mark-speed samples over 14 recording sets, 2026-12-05: median of the sets' "
+                   "mean 9.3%, worst row 28.3%): the Go 1.27 builder at GOGC=200/400 runs too "
+                   "many cycles, its marks shorter than the runtime's, whose fractional workers "
+                   "wait for the goroutines' scheduler passes (docs/model.md, \"What-if "
+                   "validation\")",
     "limit_cycles": "GOMEMLIMIT 50-90% and below the live heap: cycles up to +80% (builder at "
                     "50%, a recording on a loaded machine; the LRU loop at 50% up to +55% over "
                     "15 recording sets, 2026-12-04: deaths at the middle of their intervals "
                     "keep it marking 16.1 MiB where the runtime marks 14.6)",
-    "limit_goal": "GOMEMLIMIT 50-90%: goal off by up to 28% in a set's worst row (21 recording "
-                  "sets, 2026-12-05, median 10.6%; non-heap memory modelled, not recorded)",
+    "limit_goal": "GOMEMLIMIT 50-90%: goal off by up to 20% in a set's worst row (14 recording "
+                  "sets, 2026-12-05, median 8.3%; non-heap memory modelled, not recorded)",
 }
 
 
