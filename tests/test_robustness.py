@@ -281,3 +281,29 @@ def test_interrupt_while_numba_compiles_is_one_line(tmp_path):
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
     assert err.strip() == "goalloc: interrupted", err
+
+
+def test_an_interrupt_inside_numbas_c_code_is_one_line(tmp_path, monkeypatch, capsys):
+    """A signal that lands while numba's C code calls back into Python (loading a cached
+    kernel: serialize._numba_unpickle) surfaces as a SystemError raised from the handler's
+    Interrupted, as a CI run caught once in `import gotrace`: still one line and 130, and
+    nothing written."""
+    from goalloc import cli as cli_mod
+    from goalloc.trace.importers import gotrace
+
+    def interrupted_in_c(src, out, **kw):
+        try:
+            raise cli_mod.Interrupted(signal.SIGINT)
+        except cli_mod.Interrupted as e:
+            raise SystemError("<function _numba_unpickle> returned a result with an "
+                              "exception set") from e
+
+    monkeypatch.setattr(gotrace, "import_gotrace", interrupted_in_c)
+    out = tmp_path / "imp.msgpack"
+    with pytest.raises(SystemExit) as e:
+        cli_mod.main(["import", "gotrace", str(REPO / "tests/data/gotrace-tiny.trace"), "-o",
+                      str(out)])
+    assert e.value.code == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "goalloc: interrupted"
+    assert not out.exists()
+    assert cli_mod.interrupt_cause(SystemError("unrelated")) is None

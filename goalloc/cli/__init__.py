@@ -100,10 +100,14 @@ def main(argv=None) -> None:
         sys.stderr.close()
         sys.exit(0)
     except (KeyboardInterrupt, Interrupted) as e:
-        signum = getattr(e, "signum", signal.SIGINT)
-        click.echo("goalloc: terminated" if signum == signal.SIGTERM else "goalloc: interrupted",
-                   err=True)
-        sys.exit(128 + signum)
+        _exit_interrupted(getattr(e, "signum", signal.SIGINT))
+    except SystemError as e:
+        # a signal that lands while numba's C code runs Python (loading a cached kernel:
+        # numba.core.serialize._numba_unpickle) comes out as a SystemError caused by it
+        cause = interrupt_cause(e)
+        if cause is None:
+            raise
+        _exit_interrupted(cause.signum)
     except OSError as e:  # the system refused a read or write (disk full, I/O error, ...)
         if debug:
             raise
@@ -112,6 +116,24 @@ def main(argv=None) -> None:
         sys.exit(2)
     finally:
         _restore_signals(previous)
+
+
+def _exit_interrupted(signum: int) -> None:
+    click.echo("goalloc: terminated" if signum == signal.SIGTERM else "goalloc: interrupted",
+               err=True)
+    sys.exit(128 + signum)
+
+
+def interrupt_cause(e: BaseException) -> Interrupted | None:
+    """The Interrupted that an exception was raised from (its __cause__ / __context__ chain),
+    if any."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, Interrupted):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _no_huge_pages() -> None:
