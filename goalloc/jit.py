@@ -161,12 +161,12 @@ def _defer_callees() -> bool:
     re-optimises all it links: a callee's code was optimised and code-generated once on its
     own and again in each caller up to the entry points (2026-12-05: 152 of the 162
     functions a first replay compiled were callees only, 12 of their 14 s of LLVM module
-    optimisation and code generation). A callee's library now stays LLVM IR optimised function by function
-    (numba's own compile_internal does the same for its helpers): marking it finalised
-    links nothing and generates no code, its callers link what it links, and only the
-    entry points (the kernels Python calls) are optimised as wholes and code-generated. A
-    callee is not cached on its own (it has no machine code); its callers are, with it
-    inside. Other numba versions keep numba's own behaviour."""
+    optimisation and code generation). A callee's library now stays LLVM IR optimised
+    function by function (numba's own compile_internal does the same for its helpers):
+    marking it finalised links nothing and generates no code, its callers link what it
+    links, and only the entry points (the kernels Python calls) are optimised as wholes and
+    code-generated. A callee is not cached on its own (it has no machine code); its callers
+    are, with it inside. Other numba versions keep numba's own behaviour."""
     from numba.core import caching, codegen
 
     lib = codegen.CPUCodeLibrary

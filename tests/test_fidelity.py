@@ -209,8 +209,7 @@ def test_scan_rate_measured_from_recorded_cycles(tmp_path):
     r = goalloc.replay(path, Config())
     # one recorded mark: its own speed is the pooled rate's
     assert r.scan_rate == {"bytes_per_s": 1.28e8, "source": "trace", "mark_end_wait_ns": 0,
-                           "mark_end_wait_source": "none", "mark_speeds": [1.0],
-                           "mark_speed_seed": 0}
+                           "mark_end_wait_source": "none", "mark_speeds": [1.0]}
     r = goalloc.replay(path, Config(scan_rate=5e8))
     assert r.scan_rate == {"bytes_per_s": 5e8, "source": "config", "mark_end_wait_ns": 0,
                            "mark_end_wait_source": "none"}
@@ -225,8 +224,7 @@ def test_scan_rate_measured_from_recorded_cycles(tmp_path):
     write(path, ev, gomaxprocs=2, source={"scheduling": sched})
     r = goalloc.replay(path, Config())
     assert r.scan_rate == {"bytes_per_s": 1.28e8, "source": "trace", "mark_end_wait_ns": 200_000,
-                           "mark_end_wait_source": "trace", "mark_speeds": [1.0],
-                           "mark_speed_seed": 0}
+                           "mark_end_wait_source": "trace", "mark_speeds": [1.0]}
     assert goalloc.replay(path, Config(procs=4)).scan_rate["mark_end_wait_ns"] == 0
     write(path, ev, gomaxprocs=2, frees="death")  # not a recorded runtime's trace
     assert measured_scan_rate(path, Config()) is None

@@ -1,24 +1,23 @@
 """Mark speeds (#15): the runtime's marks differ in speed, so a pacer replay of a Go recording
 can run each mark at the speed of one of the recording's own marks (Config.mark_speed_seed),
 and replay(mark_speed_samples=k) reports each what-if figure's mean and range over k such
-replays (engine/whatif.py speed_range). Expectations: the definition of a mark's speed
-recomputed from a recorded-mode replay's cycles, invariants (a draw among equal speeds changes
-nothing, a seed's replay is deterministic), and a hand-made speed-up of the first mark."""
+replays (engine/whatif.py speed_range). Expectations: marks' speeds worked by hand on a small
+trace, invariants (a draw among equal speeds changes nothing, a seed's replay is
+deterministic, faster marks end sooner), and the samples' figures from seeded replays run
+one by one."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import statistics
 from pathlib import Path
 
 import pytest
 
-from goalloc.engine import readout, whatif
 from goalloc.engine import replay as replay_mod
+from goalloc.engine import whatif
 from goalloc.engine.config import Config
-from goalloc.engine.gc import GC_BACKGROUND_UTILIZATION
 from goalloc.engine.state import MARK_SPEEDS
 from goalloc.errors import GoallocError
 
@@ -30,28 +29,23 @@ def central():
     return replay_mod.replay(TRACE, Config(gogc=100))
 
 
-def _marks(trace) -> list[tuple[int, int]]:
-    """(scan work, duration) of each mark of a recorded-mode replay of the trace."""
-    eng = replay_mod._replay(trace, Config(gc_mode="recorded"), replay_mod.passes.Passes(trace),
-                             None, None, True, engine_only=True)
-    return [(c.scan_work, c.end_ts - c.start_ts) for c in readout.cycles(eng)
-            if c.end_ts is not None and c.end_ts > c.start_ts]
+def test_each_marks_speed_is_its_rate_over_the_pooled_one(tmp_path):
+    """By hand: 1000 pointerful 64 B objects live at a mark of 1 ms, 2000 at one of 0.5 ms, on
+    2 Ps at 25%: 64,000 B in 0.5 ms of worker CPU (1.28e8 B/s) and 128,000 B in 0.25 ms
+    (5.12e8 B/s); pooled 192,000 B / 0.75 ms = 2.56e8 B/s, so the marks ran at 0.5x and 2x."""
+    from test_fidelity import write
 
+    from goalloc.trace import format as fmt
 
-def test_speeds_are_each_marks_rate_over_the_pooled_one(central):
-    sr = central.scan_rate
-    speeds = sr["mark_speeds"]
-    assert speeds == sorted(speeds) and 0 < len(speeds) <= MARK_SPEEDS
-    wait = sr["mark_end_wait_ns"] if central.packed_span_scan else 0
-    marks = [(w, max(d - wait, d / 2) * GC_BACKGROUND_UTILIZATION * central.procs)
-             for w, d in _marks(TRACE)]
-    pooled = sum(w for w, _ in marks) / sum(t for _, t in marks) * 1e9
-    assert sr["bytes_per_s"] == pytest.approx(pooled, rel=1e-5)
-    want = sorted(w / t * 1e9 / pooled for w, t in marks if w > 0)
-    assert speeds == pytest.approx(want, rel=1e-5)
-    # the pooled rate is the work-weighted harmonic mean of the marks' own
-    by_mark = [(w, w / t * 1e9 / pooled) for w, t in marks if w > 0]
-    assert sum(w for w, _ in by_mark) / sum(w / s for w, s in by_mark) == pytest.approx(1.0)
+    path = tmp_path / "t.msgpack"
+    ev = [(fmt.ALLOC, i, i, 64, 0) for i in range(1000)]
+    ev += [(fmt.GC_START, 10_000, 1, 0, 0), (fmt.GC_MARK_TERM, 1_010_000, 1, 0, 0)]
+    ev += [(fmt.ALLOC, 1_020_000 + i, 1000 + i, 64, 0) for i in range(1000)]
+    ev += [(fmt.GC_START, 2_000_000, 2, 0, 0), (fmt.GC_MARK_TERM, 2_500_000, 2, 0, 0)]
+    write(path, ev, gomaxprocs=2)
+    r = replay_mod.replay(path, Config())
+    assert r.scan_rate["bytes_per_s"] == 2.56e8
+    assert r.scan_rate["mark_speeds"] == [0.5, 2.0]
 
 
 def test_mark_speeds_keeps_quantiles_of_many_and_clamps():
@@ -69,7 +63,6 @@ def _same_but_config(a: str, b: str) -> bool:
     for d in (da, db):
         d.pop("config")
         d["scan_rate"].pop("mark_speeds", None)
-        d["scan_rate"].pop("mark_speed_seed", None)
     return da == db
 
 
@@ -125,7 +118,6 @@ def test_samples_give_the_mean_and_range_of_the_seeded_replays(central):
         assert (sr[key]["low"], sr[key]["high"]) == (min(v), max(v))
     # the central replay's own figures are those of every mark at the pooled rate
     assert whatif.figures(r) == whatif.figures(central)
-    assert math.isfinite(sr["cycles"]["mean"])
 
 
 def test_no_samples_without_measured_speeds():

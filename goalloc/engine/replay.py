@@ -313,21 +313,21 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         r = _replay(path, config, plans, progress, engine_out, fast_paths, attribute)
         if attribute and peak_spans and r.attribution["peak_event"] >= 0:
             _peak_spans(path, config, plans, fast_paths, r)
-        if death_range and whatif.applies(r, config):
-            # the two bounds are independent replays: run side by side (the kernels release
-            # the GIL; each has its own engine, plan copy and reader)
-            bounds = whatif.bound_configs(config, r)
-            with ThreadPoolExecutor(len(bounds), thread_name_prefix="goalloc-bound") as pool:
-                futures = [pool.submit(_replay, path, c, plans, None, None, fast_paths)
-                           for c in bounds]
-                others = [f.result() for f in futures]
-            r.death_range = whatif.death_range(r, others)
-        if mark_speed_samples > 0 and whatif.speed_applies(r, config):
-            cfgs = whatif.speed_configs(config, r, mark_speed_samples)
-            with ThreadPoolExecutor(2, thread_name_prefix="goalloc-speed") as pool:
-                samples = list(pool.map(
-                    lambda c: _replay(path, c, plans, None, None, fast_paths), cfgs))
-            r.mark_speed_range = whatif.speed_range(samples)
+        bounds = whatif.bound_configs(config, r) if (
+            death_range and whatif.applies(r, config)) else []
+        speeds = whatif.speed_configs(config, r, mark_speed_samples) if (
+            mark_speed_samples > 0 and whatif.speed_applies(r, config)) else []
+        if bounds or speeds:
+            # the death-time bounds and the mark-speed samples are independent replays: two
+            # at a time (the kernels release the GIL; each has its own engine, plan copy and
+            # reader)
+            with ThreadPoolExecutor(2, thread_name_prefix="goalloc-whatif") as pool:
+                others = list(pool.map(
+                    lambda c: _replay(path, c, plans, None, None, fast_paths), bounds + speeds))
+            if bounds:
+                r.death_range = whatif.death_range(r, others[:len(bounds)])
+            if speeds:
+                r.mark_speed_range = whatif.speed_range(others[len(bounds):])
         return r
     except arrays.ModelLimitError as e:
         raise TraceError(path, str(e)) from None
@@ -416,7 +416,6 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
                                 "trace" if scheduling_known else "none")}
         if config.mark_speeds and config.gc_mode == "pacer":
             report.scan_rate["mark_speeds"] = list(config.mark_speeds)
-            report.scan_rate["mark_speed_seed"] = config.mark_speed_seed
         if eng.mark_cpu is not None and config.gc_mode == "pacer":
             report.mark_cpu = eng.mark_cpu.to_dict()
         report.nonheap_scan = _nonheap_scan(eng, config)
