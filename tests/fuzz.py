@@ -311,7 +311,7 @@ def _repack_trace(objs, fix_sums=True) -> bytes:
         if fix_sums and isinstance(o, dict) and isinstance(o.get("cols"), dict) and "sum64" in o:
             try:
                 raw = o["cols"]
-                if o.get("codec") == "zstd":
+                if o.get("codec") in ("zstd", "zstd-shuffle"):
                     import zstandard
 
                     raw = {k: zstandard.ZstdDecompressor().decompress(v) for k, v in raw.items()}
@@ -343,7 +343,7 @@ def m_trace(rng, d):
         return _repack_trace(objs)
     ci = rng.randrange(len(chunks))
     ch = chunks[ci]
-    zstd = ch.get("codec") == "zstd"
+    zstd = ch.get("codec") in ("zstd", "zstd-shuffle")  # shuffled: the stored bytes mutated
 
     def cols():
         return {k: np.frombuffer(zstandard.ZstdDecompressor().decompress(v) if zstd else v,
@@ -581,6 +581,7 @@ FORMATS = {
         ["replay", "--validate", "--gc", "recorded", "--json", "{in}"],
         ["convert", "{in}", "-o", "{out}.jsonl"], ["convert", "{in}", "-o", "{out}.msgpack",
                                                    "--codec", "zstd"],
+        ["convert", "{in}", "-o", "{out}.msgpack", "--codec", "zstd-shuffle"],
         ["classes", "go", "pow2", "--trace", "{in}"],
         # the attribution (sites table and column, #17) and what reads it
         ["replay", "--attribute", "{in}"], ["replay", "--attribute", "--json", "{in}"],

@@ -43,7 +43,7 @@ def expected_columns(events):
 
 
 @pytest.mark.parametrize("chunk_events", [1, 2, 4, 1000])
-@pytest.mark.parametrize("codec", ["raw", "zstd"])
+@pytest.mark.parametrize("codec", ["raw", "zstd", "zstd-shuffle"])
 def test_round_trip_hand_written(tmp_path, chunk_events, codec):
     path = write_trace(tmp_path / "t.msgpack", EVENTS, Header(producer="test", gomaxprocs=2),
                        chunk_events=chunk_events, codec=codec)
@@ -58,12 +58,13 @@ def test_round_trip_hand_written(tmp_path, chunk_events, codec):
     assert [c.start for c in chunks] == list(range(0, len(EVENTS), chunk_events))
 
 
-def test_a_header_set_as_first_gives_the_bytes_of_a_writer_opened_with_it(tmp_path):
+@pytest.mark.parametrize("codec", ["zstd", "zstd-shuffle"])
+def test_a_header_set_as_first_gives_the_bytes_of_a_writer_opened_with_it(tmp_path, codec):
     """Writer.set_header(as_first=True): a writer opened with a provisional header writes the
     file a writer opened with the final one writes (the Go importer opens its output before
     it knows the release, #14); a later set_header writes the usual late form."""
     def written(name, *headers, as_first=True):
-        with Writer(tmp_path / name, headers[0], codec="zstd", force=True) as w:
+        with Writer(tmp_path / name, headers[0], codec=codec, force=True) as w:
             w.write(kind=[1, 2], ts=[0, 5], id=[0, 0], size=[8, 0])
             for h in headers[1:]:
                 w.set_header(h, as_first=as_first)
@@ -93,6 +94,90 @@ def test_a_header_holding_the_count_placeholders_bytes_still_counts_its_events(t
         assert r.header.events == 3
         assert r.header.source == {"x": [(1 << 64) - 1]}
         assert sum(c.n for c in r.chunks()) == 3
+
+
+def _stored_columns(path) -> dict[str, bytes]:
+    """The first chunk's columns as stored, decompressed (no reader involved)."""
+    import zstandard
+
+    _header, chunk = list(msgpack.Unpacker(open(path, "rb"), raw=False))[:2]
+    return {k: zstandard.ZstdDecompressor().decompress(v) for k, v in chunk["cols"].items()}
+
+
+def test_zstd_shuffle_stores_time_differences_in_byte_planes(tmp_path):
+    """The codec's layout worked by hand (docs/trace-format.md): ts 1, 3, 258 is stored as
+    the differences 1, 2, 255, byte 0 of each, then byte 1 of each, ...; id 0x0102, 0x0304,
+    0 as 02 04 00 01 03 00 and zeros; p (int16) -1, 2, 0x0100 as ff 02 00 ff 00 01; kind
+    (one byte) as it is. The header names the codec a required feature of format 1.2."""
+    path = tmp_path / "s.msgpack"
+    with Writer(path, Header(), codec="zstd-shuffle") as w:
+        w.write(kind=[1, 2, 1], ts=[1, 3, 258], p=[-1, 2, 0x0100], id=[0x0102, 0x0304, 0],
+                size=[8, 0, 8])
+    stored = _stored_columns(path)
+    assert stored["ts"] == bytes([1, 2, 255]) + bytes(21)
+    assert stored["id"] == bytes([0x02, 0x04, 0, 0x01, 0x03, 0]) + bytes(18)
+    assert stored["p"] == bytes([0xFF, 0x02, 0x00, 0xFF, 0x00, 0x01])
+    assert stored["kind"] == bytes([1, 2, 1])
+    header, cols, _ = read_all(path)
+    assert header.version == (1, 2) and header.required == ["zstd-shuffle"]
+    np.testing.assert_array_equal(cols["ts"], [1, 3, 258])
+    np.testing.assert_array_equal(cols["p"], [-1, 2, 0x0100])
+    np.testing.assert_array_equal(cols["id"], [0x0102, 0x0304, 0])
+
+
+def test_zstd_shuffle_time_differences_wrap(tmp_path):
+    """Differences are taken modulo 2**64 (ts from the most negative to the most positive
+    int64 and back) and summed back the same way."""
+    ts = [-(1 << 63), (1 << 63) - 1, -(1 << 63), 0]
+    path = write_trace(tmp_path / "w.msgpack", [{"kind": 1, "ts": t, "id": 0} for t in ts],
+                       codec="zstd-shuffle")
+    assert _stored_columns(path)["ts"][:4] == bytes([0, 0xFF, 0x01, 0])  # byte 0: 0, -1, 1, 2**63
+    _, cols, _ = read_all(path)
+    np.testing.assert_array_equal(cols["ts"], ts)
+
+
+def test_a_reader_that_does_not_know_zstd_shuffle_refuses_the_file(tmp_path, monkeypatch):
+    """A goalloc that reads only 1.1 (no zstd-shuffle among its known features) stops at the
+    header with one line, instead of meeting chunks it cannot read."""
+    path = write_trace(tmp_path / "s.msgpack", EVENTS, codec="zstd-shuffle")
+    monkeypatch.setattr(fmt, "KNOWN_REQUIRED_FEATURES", frozenset())
+    with pytest.raises(TraceError, match="requires features this goalloc does not know: "
+                                         "zstd-shuffle"):
+        trace.open(path)
+
+
+def test_the_codec_feature_follows_the_chunks_not_the_header_read(tmp_path, cli):
+    """A zstd-shuffle file converted to JSON Lines or to raw chunks no longer declares the
+    codec (nor the 1.2 it needed); converted back with the codec, it is the same file."""
+    src = write_trace(tmp_path / "s.msgpack", EVENTS, Header(producer="t"), codec="zstd-shuffle")
+    code, _, err = cli("convert", src, "-o", tmp_path / "s.jsonl")
+    assert code == 0, err
+    head = json.loads((tmp_path / "s.jsonl").read_text().splitlines()[0])
+    assert head["version"] == [1, 0] and head["required"] == []
+    code, _, err = cli("convert", src, "-o", tmp_path / "raw.msgpack", "--codec", "raw")
+    assert code == 0, err
+    h, cols, _ = read_all(tmp_path / "raw.msgpack")
+    assert h.version == (1, 0) and h.required == []
+    np.testing.assert_array_equal(cols["ts"], expected_columns(EVENTS)["ts"])
+    code, _, err = cli("convert", tmp_path / "s.jsonl", "-o", tmp_path / "back.msgpack",
+                       "--codec", "zstd-shuffle")
+    assert code == 0, err
+    assert (tmp_path / "back.msgpack").read_bytes() == src.read_bytes()
+
+
+def test_zstd_shuffle_checksum_detects_a_flipped_bit(tmp_path):
+    """The checksum covers the stored (shuffled) bytes: a changed byte plane is caught."""
+    import zstandard
+
+    path = write_trace(tmp_path / "t.msgpack", EVENTS, codec="zstd-shuffle")
+    objs = list(msgpack.Unpacker(open(path, "rb"), raw=False))
+    cols = objs[1]["cols"]
+    ts = bytearray(zstandard.ZstdDecompressor().decompress(cols["ts"]))
+    ts[len(EVENTS) + 1] ^= 0x04  # byte 1 of the second event's difference
+    cols["ts"] = zstandard.ZstdCompressor().compress(bytes(ts))
+    path.write_bytes(b"".join(msgpack.packb(o, use_bin_type=True) for o in objs))
+    with pytest.raises(TraceError, match="checksum mismatch"):
+        read_all(path)
 
 
 def test_writer_is_atomic_and_refuses_overwrite(tmp_path):
@@ -177,7 +262,7 @@ event = st.fixed_dictionaries({
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=st.lists(event, min_size=1, max_size=40), chunk=st.integers(1, 9),
-       codec=st.sampled_from(["raw", "zstd"]))
+       codec=st.sampled_from(["raw", "zstd", "zstd-shuffle"]))
 def test_random_streams_round_trip(tmp_path, events, chunk, codec):
     path = tmp_path / "r.msgpack"
     write_trace(path, events, chunk_events=chunk, codec=codec)

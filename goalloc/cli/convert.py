@@ -16,7 +16,8 @@ _TEXT_SUFFIXES = {".jsonl", ".ndjson", ".json", ".txt"}
 @click.option("-o", "--output", "out", required=True, help="Output file ('-' for stdout, JSON Lines only).")
 @click.option("--to", "to", type=click.Choice(["jsonl", "msgpack"]),
               help="Output format (default: from the output file's suffix; .jsonl/.ndjson/.json are text).")
-@click.option("--codec", type=click.Choice(["raw", "zstd"]), default="raw", show_default=True,
+@click.option("--codec", type=click.Choice(["raw", "zstd", "zstd-shuffle"]), default="raw",
+              show_default=True,
               help="Column compression of msgpack output.")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 def convert(src, out, to, codec, force):

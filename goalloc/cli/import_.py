@@ -18,8 +18,10 @@ FORMATS = tuple(IMPORTERS)
 @click.argument("format_", metavar="FORMAT", type=click.Choice(FORMATS))
 @click.argument("src", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out", required=True, help="The goalloc trace to write.")
-@click.option("--codec", type=click.Choice(["raw", "zstd"]), default="zstd", show_default=True,
-              help="Column compression of the output.")
+@click.option("--codec", type=click.Choice(["raw", "zstd", "zstd-shuffle"]),
+              default="zstd-shuffle", show_default=True,
+              help="Column compression of the output (zstd: readable by goalloc before "
+                   "format 1.2).")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 def import_(format_, src, out, codec, force):
     """Import FORMAT file SRC as a goalloc trace.

@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 FORMAT_NAME = "goalloc-trace"
-FORMAT_VERSION = (1, 1)  # (major, minor): a newer major is refused, a newer minor is read.
+FORMAT_VERSION = (1, 2)  # (major, minor): a newer major is refused, a newer minor is read.
 # 1.1 added the optional `site` column and the header's `sites` table (#17); a file without
 # them is written as 1.0, so it reads the same in goalloc releases that know only 1.0.
+# 1.2 added the zstd-shuffle codec (#14); a file using it also lists it under `required`.
 PLAIN_VERSION = (1, 0)
 SITES_VERSION = (1, 1)
+SHUFFLE_VERSION = (1, 2)
 
 # Event kinds (column `kind`). Numbers are part of the format: never renumber.
 ALLOC = 1  # id, size, flags (NOSCAN, SIZE_ESTIMATED, SNAPSHOT), aux = recorded slot size or 0
@@ -150,7 +152,11 @@ NO_P = -1  # `p` of an event that ran on no P (e.g. a sweep free in a Go trace)
 SIZES = ("requested", "slot")  # what `size` of an alloc means
 FREES = ("death", "sweep")  # when a free is observed: at death, or when a Go sweeper reclaimed it
 CLOCK = "ns"
-CODECS = ("raw", "zstd")
+CODECS = ("raw", "zstd", "zstd-shuffle")
+# zstd-shuffle (1.2, #14): `ts` as differences, every column byte-shuffled, then zstd
+# (goalloc/trace/shuffle.py, docs/trace-format.md).
+SHUFFLE_CODEC = "zstd-shuffle"
+DELTA_COLUMNS = ("ts",)
 
 # Limits a reader enforces, so a hostile file cannot make it allocate gigabytes.
 MAX_CHUNK_EVENTS = 1 << 20
@@ -167,8 +173,8 @@ MAX_SITE_NAME = 256  # characters per name; longer names are cut (the header sta
 SITE_NAME_BUDGET = 768 << 10  # characters of all names together
 
 # Feature names a header may list under "required": a reader that does not know one must
-# refuse the file. Version 1.0 defines none; the list exists for later minor versions.
-KNOWN_REQUIRED_FEATURES: frozenset[str] = frozenset()
+# refuse the file. 1.2 defines one: the zstd-shuffle codec, named by the files that use it.
+KNOWN_REQUIRED_FEATURES: frozenset[str] = frozenset({SHUFFLE_CODEC})
 
 
 def column_sum64(data) -> int:

@@ -44,6 +44,24 @@ class Header:
         return m
 
 
+def map_for_codec(m: dict[str, Any], codec: str) -> dict[str, Any]:
+    """Header map `m` as a file whose chunks use `codec` declares it: zstd-shuffle is a
+    required feature of format 1.2 in a file that uses it and nowhere else (a header read
+    from such a file and written as raw chunks or JSON Lines drops it, and the 1.2 it
+    needed)."""
+    m = dict(m)
+    required = [r for r in m.get("required", []) if r != fmt.SHUFFLE_CODEC]
+    version = tuple(m["version"])
+    if codec == fmt.SHUFFLE_CODEC:
+        required.append(fmt.SHUFFLE_CODEC)
+        version = max(version, fmt.SHUFFLE_VERSION)
+    elif version == fmt.SHUFFLE_VERSION:
+        version = fmt.SITES_VERSION if "sites" in m else fmt.PLAIN_VERSION
+    m["required"] = sorted(required)
+    m["version"] = list(version)
+    return m
+
+
 @dataclass
 class Sites:
     """The attribution table (format 1.1, #17): site k (k >= 1, the `site` column) is entry

@@ -16,7 +16,7 @@ import numpy as np
 from goalloc import jsonread, limits
 from goalloc.errors import TraceError
 from goalloc.trace import format as fmt
-from goalloc.trace.header import Header, header_from_map
+from goalloc.trace.header import Header, header_from_map, map_for_codec
 
 _FIELDS = ("ts", "p", "id", "size", "aux", "site")
 
@@ -172,7 +172,7 @@ def event_to_json(kind, ts, p, oid, size, flags, aux, site=0) -> str:
 
 def write_jsonl(out, header: Header, chunks) -> int:
     """Write a header line and the events of `chunks` (reader.Chunk objects) to text file `out`."""
-    out.write(json.dumps(header.to_map(), sort_keys=True) + "\n")
+    out.write(json.dumps(map_for_codec(header.to_map(), "raw"), sort_keys=True) + "\n")
     n = 0
     for c in chunks:
         cols = [c.kind.tolist(), c.ts.tolist(), c.p.tolist(), c.id.tolist(), c.size.tolist(),

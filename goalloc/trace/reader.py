@@ -2,7 +2,8 @@
 
 Memory is bounded by the chunk size, not the trace: msgpack's limits refuse any declared length
 beyond what a legal chunk can hold, and zstd frames are decompressed with a bounded output.
-Columns are zero-copy, read-only views of the chunk's bytes.
+Columns are read-only: zero-copy views of the chunk's bytes (zstd-shuffle's: arrays of their
+own, the shuffle undone).
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ class TraceReader:
             if not isinstance(data, bytes):
                 raise bad(f"column '{name}' is not binary data")
             dtype = fmt.COLUMNS.get(name)
-            if codec == "zstd":
+            if codec != "raw":
                 data = self._decompress(data, n * (dtype.itemsize if dtype else 8), name, bad)
             if self.verify:
                 sums.append(fmt.column_sum64(data))
@@ -164,7 +165,12 @@ class TraceReader:
                 continue  # an unknown optional column from a newer minor version: ignored
             if len(data) != n * dtype.itemsize:
                 raise bad(f"column '{name}' holds {len(data)} bytes, expected {n * dtype.itemsize}")
-            arrays[name] = np.frombuffer(data, dtype=dtype)
+            if codec == fmt.SHUFFLE_CODEC:
+                from goalloc.trace.shuffle import unshuffle_column
+
+                arrays[name] = unshuffle_column(name, data, n)
+            else:
+                arrays[name] = np.frombuffer(data, dtype=dtype)
         if self.verify and "sum64" in obj and obj["sum64"] != fmt.chunk_sum64(sums):
             raise bad("checksum mismatch (the data was altered or damaged)")
         for name, dtype in fmt.COLUMNS.items():

@@ -19,7 +19,7 @@ import numpy as np
 
 from goalloc.errors import GoallocError
 from goalloc.trace import format as fmt
-from goalloc.trace.header import Header
+from goalloc.trace.header import Header, map_for_codec
 
 # The event count is unknown while streaming: the header is written with this placeholder,
 # encoded as a fixed 9-byte msgpack uint64, and patched in place at close.
@@ -173,7 +173,7 @@ class Writer:
         self.chunk_events = chunk_events
         self.codec = codec
         self._compress_pool = None
-        if codec == "zstd":
+        if codec != "raw":
             # A chunk's columns are compressed as separate frames, so they can be compressed
             # at once: zstd releases the GIL, and each thread has its own compressor (one
             # ZstdCompressor must not be used by two threads at a time). The frames are the
@@ -305,7 +305,7 @@ class Writer:
     def _header_bytes(self) -> tuple[bytes, int | None]:
         """The header as written at open, and where its event count placeholder is (None:
         no placeholder to patch at close)."""
-        m = self.header.to_map()
+        m = self._header_map()
         patch = m.get("events") is None
         if patch:
             m["events"] = _EVENTS_PLACEHOLDER
@@ -316,9 +316,12 @@ class Writer:
 
     def _counted_header(self) -> bytes:
         """The header with the events written so far as its count."""
-        m = self.header.to_map()
+        m = self._header_map()
         m["events"] = self.events
         return self._pack_header(m)
+
+    def _header_map(self) -> dict:
+        return map_for_codec(self.header.to_map(), self.codec)
 
     def _pack_header(self, m: dict) -> bytes:
         data = msgpack.packb(m, use_bin_type=True)
@@ -342,8 +345,13 @@ class Writer:
                 continue  # an all-zero optional column is omitted; readers supply zeros
             raw = memoryview(np.ascontiguousarray(a, dtype=fmt.COLUMNS[name])).cast("B")
             cols.append((name, raw))
-        checksum = fmt.chunk_sum64([fmt.column_sum64(raw) for _, raw in cols])
-        if self._compress_pool is not None:
+        if self.codec == fmt.SHUFFLE_CODEC:
+            stored = list(self._compress_pool.map(self._shuffled, cols))
+            checksum = fmt.chunk_sum64([s for s, _ in stored])
+            cols = [(name, frame) for (name, _), (_, frame) in zip(cols, stored, strict=True)]
+        else:
+            checksum = fmt.chunk_sum64([fmt.column_sum64(raw) for _, raw in cols])
+        if self.codec == "zstd":
             frames = self._compress_pool.map(self._compress, [raw for _, raw in cols])
             cols = [(name, frame) for (name, _), frame in zip(cols, frames, strict=True)]
         pk = msgpack.Packer(use_bin_type=True)
@@ -358,6 +366,15 @@ class Writer:
             f.write(raw)
         self.events += n
 
+
+    def _shuffled(self, col) -> tuple[int, bytes]:
+        """A column as zstd-shuffle stores it: the checksum of its shuffled bytes (what a
+        reader has once it decompresses) and their zstd frame."""
+        from goalloc.trace.shuffle import shuffle_column
+
+        name, raw = col
+        stored = shuffle_column(name, np.frombuffer(raw, fmt.COLUMNS[name]))
+        return fmt.column_sum64(stored), self._compress(stored)
 
     def _compress(self, raw) -> bytes:
         c = getattr(self._compressors, "c", None)

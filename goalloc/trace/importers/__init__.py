@@ -91,7 +91,7 @@ IMPORTERS = {
 
 
 def import_file(kind: str, src: str | os.PathLike, out: str | os.PathLike, *,
-                force: bool = False, codec: str = "zstd", progress=None) -> dict:
+                force: bool = False, codec: str = "zstd-shuffle", progress=None) -> dict:
     """Import recorder file `src` of format `kind` (see `detect`) to goalloc trace `out`."""
     import importlib
 

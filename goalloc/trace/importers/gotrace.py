@@ -1349,7 +1349,7 @@ def _release_of(st: _State, version: int, exact: str | None) -> tuple[str, str]:
 
 
 def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: bool = False,
-                   codec: str = "zstd", progress=None, go_version: str | None = None,
+                   codec: str = "zstd-shuffle", progress=None, go_version: str | None = None,
                    packed_span_scan: bool | None = None, cpus: int | None = None) -> dict:
     """Convert a Go execution trace (GODEBUG=traceallocfree=1) to a goalloc trace; returns the
     counts of what could not be mapped (and a few facts about the trace). `go_version` is the
