@@ -49,6 +49,7 @@ from goalloc.trace.sites import SiteTable
 from goalloc.trace.writer import Writer
 
 READ_BLOCK = 4 << 20
+MAX_FIRST_BUFFER = 256 << 20  # _Generations' first buffer at most (larger generations grow it)
 WRITE_SLICE = 1 << 18  # events converted per write queued (4 zstd chunks)
 SLOT_ROWS = 2 * WRITE_SLICE + 64  # rows of an output slot (_Slot): a slice's, almost always
 SLOTS_QUEUED = 6  # output slots queued for the writer at most (once the output is open)
@@ -120,7 +121,14 @@ class _Generations:
 
     def __init__(self, f, path, version: int):
         self.f, self.path, self.version = f, path, version
-        self.buf = np.empty(2 * READ_BLOCK, np.uint8)
+        # the whole file when it is not large (a buffer grown by doubling touches its pages
+        # again at each copy: 12 K page faults on bench_import's 29 MB trace); pages past
+        # the largest generation are never touched
+        try:
+            size = os.fstat(f.fileno()).st_size
+        except (OSError, AttributeError):
+            size = 0
+        self.buf = np.empty(min(max(size + 1, 2 * READ_BLOCK), MAX_FIRST_BUFFER), np.uint8)
         self.view = memoryview(self.buf)
         self.filled = 0  # bytes of buf read from the file
         self.base = w.HEADER_LEN  # file offset of buf[0]
