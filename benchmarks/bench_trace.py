@@ -1,5 +1,5 @@
-"""Trace I/O throughput: write, read (raw and zstd), validate (`goalloc info`'s scan), the
-`goalloc --help` start time, and peak RSS while reading a large trace.
+"""Trace I/O throughput: write, read (raw, zstd and zstd-shuffle), validate (`goalloc info`'s
+scan), the `goalloc --help` start time, and peak RSS while reading a large trace.
 
     python benchmarks/bench_trace.py [--events N] [--big-events N] [--dir DIR]
 """
@@ -95,13 +95,17 @@ def main(argv=None) -> dict:
     cols = make_columns(args.events)
     raw = os.path.join(d, "raw.msgpack")
     zst = os.path.join(d, "zstd.msgpack")
+    shuf = os.path.join(d, "zstd-shuffle.msgpack")
     res = {
         "trace_write_raw_events_per_s": write_trace(raw, cols, "raw"),
         "trace_write_zstd_events_per_s": write_trace(zst, cols, "zstd"),
+        "trace_write_zstd_shuffle_events_per_s": write_trace(shuf, cols, "zstd-shuffle"),
         "trace_read_raw_events_per_s": read_trace(raw),
         "trace_read_zstd_events_per_s": read_trace(zst),
+        "trace_read_zstd_shuffle_events_per_s": read_trace(shuf),
         "trace_bytes_per_event_raw": os.path.getsize(raw) / args.events,
         "trace_bytes_per_event_zstd": os.path.getsize(zst) / args.events,
+        "trace_bytes_per_event_zstd_shuffle": os.path.getsize(shuf) / args.events,
         "info_scan_events_per_s": scan_trace(raw),
         "help_seconds": help_seconds(),
     }
