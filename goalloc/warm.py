@@ -42,8 +42,6 @@ def _commands(args, tmp: str) -> list[list[list[str]]]:
                           ("heaptrack", args.heaptrack)):
         if src is not None:
             other.append(["import", fmt_name, src, "-o", os.path.join(tmp, f"{fmt_name}.msgpack")])
-    if args.gotrace:  # read back: its zstd-shuffle chunks (the shipped traces' are zstd)
-        other.append(["info", os.path.join(tmp, "gotrace.msgpack")])
     if args.mtrace:  # an address map grown past its first size (addrmap._rehash), which the
         # importers of large traces reach and the small files above do not
         many = _many_live_mtrace(os.path.join(tmp, "many-live.mtrace"))

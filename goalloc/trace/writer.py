@@ -366,7 +366,6 @@ class Writer:
             f.write(raw)
         self.events += n
 
-
     def _shuffled(self, col) -> tuple[int, bytes]:
         """A column as zstd-shuffle stores it: the checksum of its shuffled bytes (what a
         reader has once it decompresses) and their zstd frame."""

@@ -78,7 +78,7 @@ RECORD_HINT = ("record with `GODEBUG=traceallocfree=1 go test -trace=out.trace .
 
 class _Batch:
     """A batch of the trace: its header's values, and its data as a memoryview of the buffer
-    its generation was read into (_generations), from index `at`; `off` and `data_off` are
+    its generation was read into (_Generations), from index `at`; `off` and `data_off` are
     the file offsets of its header and data. The buffer is reused for the next generation:
     nothing may keep `data` (or a view of it) past its generation."""
     __slots__ = ("gen", "exp", "is_exp", "m", "time", "data", "off", "data_off", "at")
@@ -114,8 +114,8 @@ class _Generations:
     is reused from one generation to the next. Until 2026-12-05 each batch was its own bytes
     object, copied from a bytearray the reads were appended to, and a generation's event
     batches were joined into a third copy to decode: ~19 K of the ~50 K page faults of
-    bench_import's 4.6 M-event import, each on a fresh 4 KiB page (numpy's buffers of 4 MiB
-    and more are huge pages). From 1.26 the lone EvEndOfGeneration byte after each
+    bench_import's 4.6 M-event import (in-process, numpy's huge pages on), each on a fresh
+    4 KiB page. From 1.26 the lone EvEndOfGeneration byte after each
     generation is checked and stepped over (the batches' generation numbers already say
     where a generation ends)."""
 
