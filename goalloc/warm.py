@@ -111,8 +111,9 @@ def main(argv=None) -> int:
             # before those existed) do not have (three kernels, ~3 s at a user's first
             # replay of an import otherwise)
             p = _run_part([["replay", os.path.join(tmp, "gotrace.msgpack"), "--json"]])
-            if p.wait() and (e := p.stderr.read().strip()):
-                failed.append(e)
+            e = p.communicate()[1].strip()
+            if p.returncode:
+                failed.append(e or "the replay of the Go import failed")
     for e in failed:
         print(f"goalloc: {e}", file=sys.stderr)
     if failed:
