@@ -148,6 +148,37 @@ def test_output_does_not_depend_on_the_write_slices(tmp_path, monkeypatch):
     assert (tmp_path / "small.msgpack").read_bytes() == whole
 
 
+def test_output_does_not_depend_on_how_the_file_is_read(tmp_path, monkeypatch):
+    """The generations' buffer (_Generations): reads of 97 bytes into a buffer that starts
+    at 64 and must grow while a generation is read and be moved at each new one, and a
+    pipe (no size, no position: "Illegal seek" until 2026-12-05), give the file one read of
+    the whole trace gives."""
+    import threading
+
+    import goalloc.trace.importers.gotrace as gotrace
+
+    import_gotrace(TINY, tmp_path / "whole.msgpack")
+    whole = (tmp_path / "whole.msgpack").read_bytes()
+    with monkeypatch.context() as m:
+        m.setattr(gotrace, "READ_BLOCK", 97)
+        m.setattr(gotrace, "MAX_FIRST_BUFFER", 64)
+        import_gotrace(TINY, tmp_path / "small-reads.msgpack")
+    assert (tmp_path / "small-reads.msgpack").read_bytes() == whole
+    fifo = tmp_path / "pipe" / TINY.name  # the header names the file: the same name
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+
+    def feed():
+        with open(fifo, "wb") as f:
+            f.write(TINY.read_bytes())
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    import_gotrace(fifo, tmp_path / "piped.msgpack")
+    writer.join()
+    assert (tmp_path / "piped.msgpack").read_bytes() == whole
+
+
 def test_header_and_counts_match_an_independent_walk(tiny):
     notes, header, c = tiny
     assert header.frees == "sweep" and header.sizes == "requested"

@@ -168,7 +168,8 @@ class _Generations:
             pos = i + size
         if not batches:
             raise TraceError(self.path, "the trace has no events: " + RECORD_HINT)
-        yield batches, self.f.tell() - done_bytes, self.buf
+        # (what was read, not f.tell(): a pipe cannot tell, "Illegal seek" until 2026-12-05)
+        yield batches, self.base + self.filled - done_bytes, self.buf
 
     def _fill(self, pos: int, need: int) -> bool:
         """Read until buf holds `need` bytes from pos (False: the file ends first). A full
