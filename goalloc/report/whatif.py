@@ -33,34 +33,32 @@ _LABELS = (("cycles", "GC cycles", lambda v: f"{v:,}"),
 
 def range_lines(report) -> list[str]:
     """The death-time range of each what-if figure, central value first."""
-    dr = report.death_range
-    if not dr:
-        return []
-    out = ["  Range over the death times the trace admits (earliest / latest; the first",
-           "  figure, at the midpoints, is the answer):"]
-    for key, label, fmt in _LABELS:
-        r = dr.get(key) or {}
-        if key == "gc_cpu" and not CV.has_clock(report):
-            continue
-        if r.get("central") is None:
-            continue
-        out.append(f"    {label}: {fmt(r['central'])} ({fmt(r['low'])} - {fmt(r['high'])})")
-    return out
+    return _figure_lines(report, report.death_range, "central", [
+        "  Range over the death times the trace admits (earliest / latest; the first",
+        "  figure, at the midpoints, is the answer):"])
 
 
 def speed_lines(report) -> list[str]:
     """Each what-if figure's mean and range over the mark-speed samples."""
     sr = report.mark_speed_range
-    if not sr:
+    return _figure_lines(report, sr, "mean", [
+        f"  Over {sr['samples']} replays with each mark as fast as one of the recording's "
+        "(mean; range):"] if sr else [])
+
+
+def _figure_lines(report, rows: dict | None, first: str, head: list[str]) -> list[str]:
+    """`head`, then per what-if figure its `first` value (central or mean) and its range; none
+    when there are no rows. GC CPU only where the trace has a real clock; a mean of cycles
+    keeps one decimal."""
+    if not rows:
         return []
-    out = [f"  Over {sr['samples']} replays with each mark as fast as one of the recording's "
-           "(mean; range):"]
+    out = list(head)
     for key, label, fmt in _LABELS:
-        r = sr.get(key) or {}
-        if (key == "gc_cpu" and not CV.has_clock(report)) or r.get("mean") is None:
+        r = rows.get(key) or {}
+        if (key == "gc_cpu" and not CV.has_clock(report)) or r.get(first) is None:
             continue
-        mean = f"{r['mean']:,.1f}" if key == "cycles" else fmt(r["mean"])
-        out.append(f"    {label}: {mean} ({fmt(r['low'])} - {fmt(r['high'])})")
+        v = f"{r[first]:,.1f}" if key == "cycles" and first == "mean" else fmt(r[first])
+        out.append(f"    {label}: {v} ({fmt(r['low'])} - {fmt(r['high'])})")
     return out
 
 
