@@ -155,8 +155,11 @@ def _keep_freed_memory() -> None:
     generation or chunk the size of the last one's is fresh pages again, each a page fault
     and a page zeroed: on bench_import's Go recording the importer faulted ~100 K pages
     (0.4 GB) with ~0.25 GB live at its peak. Blocks up to 32 MiB (mallopt's ceiling) now come
-    from the heap, which is trimmed only past 1 GiB free. A command's memory then stays at
-    its peak until it exits. Not glibc (no mallopt): nothing changes."""
+    from the heap, which is trimmed only past 1 GiB free, and every thread allocates from one
+    arena (M_ARENA_MAX 1; by default each thread that allocates gets its own, whose freed
+    blocks the main thread's next arrays cannot reuse: the importer's second thread sorts and
+    decodes, 2026-12-05). A command's memory then stays at its peak until it exits. Not glibc
+    (no mallopt): nothing changes."""
     import ctypes
 
     try:
@@ -165,9 +168,10 @@ def _keep_freed_memory() -> None:
         return
     mallopt(_M_MMAP_THRESHOLD, 32 << 20)
     mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+    mallopt(_M_ARENA_MAX, 1)
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8  # glibc's malloc.h
 
 
 class Interrupted(BaseException):

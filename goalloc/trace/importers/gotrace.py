@@ -49,6 +49,10 @@ from goalloc.trace.sites import SiteTable
 from goalloc.trace.writer import Writer
 
 READ_BLOCK = 4 << 20
+# a generation's event batches from this size on are decoded by two threads (_decode_events),
+# and from this many events on the merge's sort runs on the second (_generation)
+DECODE_SPLIT_BYTES = 1 << 20
+AHEAD_EVENTS = 1 << 17
 MAX_FIRST_BUFFER = 256 << 20  # _Generations' first buffer at most (larger generations grow it)
 WRITE_SLICE = 1 << 18  # events converted per write queued (4 zstd chunks)
 SLOT_ROWS = 2 * WRITE_SLICE + 64  # rows of an output slot (_Slot): a slice's, almost always
@@ -275,8 +279,8 @@ class _Slot:
     __slots__ = ("cols", "used")
 
     def __init__(self):
-        self.cols = {name: np.empty(SLOT_ROWS, dt) for name, dt in fmt.COLUMNS.items()}
-        self.cols["site"].fill(0)
+        self.cols = {name: (np.zeros if name == "site" else np.empty)(SLOT_ROWS, dt)
+                     for name, dt in fmt.COLUMNS.items()}  # (zeros: no page is touched)
         self.used = 0
 
 
@@ -341,7 +345,8 @@ class _State:
         self.packed_span_scan = None  # the recording CPU's (import_gotrace), None: not known
         self.cpus = None  # the CPUs the recorded program could run on (import_gotrace)
         self.writer = None
-        self.pool = None
+        self.pool = None  # the writer's thread
+        self.decode_pool = None  # a second decoding thread (decoder)
         self.gomaxprocs = 1
         self.sites = SiteTable("go-type")  # attribution table over all generations (#17)
         self.metrics = MetricLog()  # trace.Log metric samples (#20)
@@ -378,6 +383,13 @@ class _State:
             self.dec = (np.empty(cap, np.uint8),) + tuple(np.empty(cap, np.int64)
                                                          for _ in range(5))
         return self.dec
+
+    def decoder(self) -> ThreadPoolExecutor:
+        """The thread that decodes the arguments of large generations (_decode_events)."""
+        if self.decode_pool is None:
+            self.decode_pool = ThreadPoolExecutor(max_workers=1,
+                                                  thread_name_prefix="gotrace-decode")
+        return self.decode_pool
 
     def take_slot(self) -> _Slot:
         """An output slot to convert into: a free one, else a new one while fewer than
@@ -917,13 +929,18 @@ def _generation(batches: list[_Batch], buf: np.ndarray, st: _State, version: int
     _min_heap, page_size, align, _fixed_stack = st.info
     ev = _decode_events(events, buf, st, version, path)
     typ, key, mm, a1, a2, a3 = ev
+    # the merge's sort on the decoding thread (the kernels and numpy's sort release the
+    # GIL), while the tables and checks below run here: none of them writes typ or key
+    sorting = (st.decoder().submit(_time_order, typ, key)
+               if typ.shape[0] >= AHEAD_EVENTS else None)
     gc = _gc_stacks(ev, strings, stacks, path)
     t_size, t_ptr, t_site, tracer_types = _type_tables(types, st, path)
     pmax = _check_procs(ev, st, path, gen_off)
     st.ensure_pages(_pages_reached(ev, path, gen_off))
     st.lowest_span_page = _lowest_span_page(ev, st.lowest_span_page)
     status, m_of = _status_ms(typ, a2, st)  # once: the merge and the mark CPU both follow it
-    order = _merge_order(ev, st, gc, t_ptr, page_size // align, (status, m_of))
+    order = _merge_order(ev, st, gc, t_ptr, page_size // align, (status, m_of),
+                         sorting.result() if sorting is not None else _time_order(typ, key))
     label_ids = np.unique(a1[typ == w.EV_GO_LABEL])
     st.mark.generation(typ, key, mm, a1, a2, a3, order, status, m_of,
                        _strings(strings, label_ids, path) if label_ids.size else {},
@@ -1015,10 +1032,22 @@ def _decode_events(events: list[_Batch], buf: np.ndarray, st: _State, version: i
     bm = np.array([st.m_idx(b.m) for b in events], np.int64)
     btime = np.array([b.time for b in events], np.uint64).astype(np.int64)
     tcount = np.zeros(256, np.int64)
-    cols = st.decode_buffers(int((bend - bstart).sum()) // 2 + 1)
-    status, n, at, detail = w.decode_events(data, bstart, bend, bm, btime, 1e9 / st.freq,
-                                            w.nargs_table(version), w.kept_table(),
-                                            st.lastkey, True, *cols, tcount)
+    nbytes = int((bend - bstart).sum())
+    cols = st.decode_buffers(nbytes // 2 + 1)
+
+    def decode(part: int) -> tuple:
+        return w.decode_events(data, bstart, bend, bm, btime, 1e9 / st.freq,
+                               w.nargs_table(version), w.kept_table(), st.lastkey, part,
+                               *cols, tcount)
+
+    if nbytes < DECODE_SPLIT_BYTES:
+        status, n, at, detail = decode(w.PART_ALL)
+    else:  # the arguments' columns on the decode thread, the times' here (the kernel
+        # releases the GIL): a generation's decode is mostly first touches of its columns
+        args = st.decoder().submit(decode, w.PART_ARGS)
+        status, n, at, detail = decode(w.PART_TIMES)
+        if args.result() != (status, n, at, detail):  # both read the same bytes
+            raise AssertionError("the two parts of a generation's decode disagree")
     if status != w.OK:
         off = _locate(int(at), bstart, [b.data_off for b in events])
         if status == w.ERR_UNKNOWN_EVENT:
@@ -1132,8 +1161,8 @@ def _check_procs(ev: tuple, st: _State, path, gen_off: int) -> int:
     typ, _key, _mm, a1, _a2, a3 = ev
     for j in np.flatnonzero(typ == w.EV_PROC_STEAL):
         a3[j] = st.m_idx(int(a3[j]) & 0xFFFF_FFFF_FFFF_FFFF)
-    procs = (typ == w.EV_PROC_START) | (typ == w.EV_PROC_STATUS) | (typ == w.EV_PROC_STEAL)
-    if not procs.any():
+    procs = _rows_of(typ, w.EV_PROC_START, w.EV_PROC_STATUS, w.EV_PROC_STEAL)
+    if not procs.size:
         return -1
     pmax = int(a1[procs].max())
     if a1[procs].min() < 0 or pmax >= 1 << 15:
@@ -1145,6 +1174,28 @@ def _check_procs(ev: tuple, st: _State, path, gen_off: int) -> int:
     return pmax
 
 
+def _rows_of(typ: np.ndarray, *types: int) -> np.ndarray:
+    """The indices of the events of these types (np.flatnonzero of their mask, without the
+    generation-sized masks numpy would build for it)."""
+    table = np.zeros(256, np.bool_)
+    table[list(types)] = True
+    return _rows_in_table(typ, table)
+
+
+@kernel
+def _rows_in_table(typ, table):
+    n = 0
+    for j in range(typ.shape[0]):
+        n += table[typ[j]]
+    out = np.empty(n, np.int64)
+    n = 0
+    for j in range(typ.shape[0]):
+        if table[typ[j]]:
+            out[n] = j
+            n += 1
+    return out
+
+
 def _lowest_span_page(ev: tuple, lowest: int | None) -> int | None:
     """The lowest page a span starts at so far (None: no span yet). Span ids count pages from
     the page heap's lowest address (trace.minPageHeapAddr, the first chunk's base); from Go
@@ -1152,8 +1203,8 @@ def _lowest_span_page(ev: tuple, lowest: int | None) -> int | None:
     (mheap.grow, markRandomPaddingPages), so this is the padding's size (engine/replay.py
     heap_base_padding). Checked ids only (_pages_reached runs first)."""
     typ, _key, _mm, a1, _a2, _a3 = ev
-    sp = (typ == w.EV_SPAN) | (typ == w.EV_SPAN_ALLOC)
-    if not sp.any():
+    sp = _rows_of(typ, w.EV_SPAN, w.EV_SPAN_ALLOC)
+    if not sp.size:
         return lowest
     low = int(a1[sp].min())
     return low if lowest is None or low < lowest else lowest
@@ -1166,8 +1217,8 @@ def _pages_reached(ev: tuple, path, gen_off: int) -> int:
     runtime cannot write (traceSpanTypeAndClass: spanclass << 1, or 1; spanclass is a uint8)
     would index outside the class table (a negative one wraps around)."""
     typ, _key, _mm, a1, a2, a3 = ev
-    sp = (typ == w.EV_SPAN) | (typ == w.EV_SPAN_ALLOC)
-    if not sp.any():
+    sp = _rows_of(typ, w.EV_SPAN, w.EV_SPAN_ALLOC)
+    if not sp.size:
         return 0
     if a1[sp].min() < 0 or a2[sp].min() < 1:
         raise TraceError(path, "corrupt trace: a span with a negative id or no pages", gen_off)
@@ -1185,23 +1236,46 @@ def _pages_reached(ev: tuple, path, gen_off: int) -> int:
     return need
 
 
-def _merge_order(ev: tuple, st: _State, gc: _GcStacks, t_ptr, per_page: int,
-                 status_ms: tuple) -> np.ndarray:
-    """The Ms' events merged by time (at equal times frees go first), with the allocations
-    the runtime made before the trace shows them moved to where they were made."""
-    typ, key, mm, a1, a2, a3 = ev
+def _time_order(typ: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, int]:
+    """The Ms' events merged by time (at equal times frees go first; a stable sort keeps each
+    M's order), and the time of the first event that is written (P changes are not)."""
     if not typ.shape[0]:
-        if st.t0 is None:
-            st.t0 = 0
-        return np.zeros(0, np.int64)
-    kmin = int(key.min())
-    if st.t0 is None:  # the first event written is at 0 (P changes are not written)
-        shown = (typ > w.EV_PROC_STATUS) & ~np.isin(typ, w.SCHED_ONLY)
-        st.t0 = int(key[shown].min()) if shown.any() else kmin
-    order = np.argsort(_sort_keys(typ, key, kmin), kind="stable")
+        return np.zeros(0, np.int64), 0
+    shown = np.arange(256) > w.EV_PROC_STATUS
+    shown[list(w.SCHED_ONLY)] = False
+    kmin, first_shown = _key_min(typ, key, shown)
+    return np.argsort(_sort_keys(typ, key, kmin), kind="stable"), int(first_shown)
+
+
+def _merge_order(ev: tuple, st: _State, gc: _GcStacks, t_ptr, per_page: int,
+                 status_ms: tuple, by_time: tuple[np.ndarray, int]) -> np.ndarray:
+    """The Ms' events merged by time (by_time: _time_order's), with the allocations the
+    runtime made before the trace shows them moved to where they were made."""
+    typ, key, mm, a1, a2, a3 = ev
+    order, first_shown = by_time
+    if st.t0 is None:  # the first event written is at 0
+        st.t0 = first_shown
+    if not typ.shape[0]:
+        return order
     order = _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gc.gcb, gc.funcs,
                                   st, status_ms, per_page, gc.start_blocks)
     return _large_allocs_at_their_span(order, typ, key, mm, a1, a3, st, per_page)
+
+
+@kernel
+def _key_min(typ, key, shown):
+    """The least key, and the least of the events whose type `shown` marks (the least key if
+    there are none). One pass: masks and a gather made arrays of the generation's size."""
+    kmin = key[0]
+    smin = key[0]
+    seen = False
+    for j in range(key.shape[0]):
+        k = key[j]
+        kmin = min(kmin, k)
+        if shown[typ[j]] and (not seen or k < smin):
+            smin = k
+            seen = True
+    return kmin, (smin if seen else kmin)
 
 
 @kernel
@@ -1495,8 +1569,9 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             _abort(st)
             raise
         finally:
-            if st.pool is not None:
-                st.pool.shutdown()
+            for pool in (st.pool, st.decode_pool):
+                if pool is not None:
+                    pool.shutdown()
     return _report(st)
 
 
