@@ -18,7 +18,7 @@ sys.path.insert(0, HERE)
 
 MODULES = ["bench_trace", "bench_synth", "bench_replay", "bench_startup", "bench_compile",
            "bench_shipped", "bench_recorded", "bench_import",
-           "bench_grid", "bench_html"]
+           "bench_grid", "bench_html", "bench_first_touch"]
 
 
 def machine() -> dict:
