@@ -429,9 +429,20 @@ class _State:
         return cv.ObjectIds(self.slot_ids, self.pctr, self.fl_head, self.xkeys, self.xvals,
                             self.xctr, self.ofree, self.octr, self.otag)
 
-    def grow_ids(self) -> None:
-        self.ofree = _grow(self.ofree, 2 * self.ofree.shape[0], 0)
-        self.otag = _grow(self.otag, 2 * self.otag.shape[0], 0)
+    def grow_ids(self, at_least: int = 0) -> None:
+        """Room for more object ids: double, or to at_least ids."""
+        self.ofree = _grow(self.ofree, max(2 * self.ofree.shape[0], at_least), 0)
+        self.otag = _grow(self.otag, max(2 * self.otag.shape[0], at_least), 0)
+
+    def reserve_ids(self, allocs: int) -> None:
+        """Room for the ids of `allocs` more objects at once (a generation's: the converter
+        then never stops to grow them, each doubling a copy of what was touched before). An id
+        is a fresh one (octr[3]) only when none is free, so the ids stay below octr[3] +
+        allocs, and the stack of free ones is no deeper; the arrays are zeroed, so pages past
+        the ids a trace reaches are never touched."""
+        need = int(self.octr[3]) + allocs + 1
+        if need > min(self.ofree.shape[0], self.otag.shape[0]):
+            self.grow_ids(need)
 
 
 def _pool_need(npages: int, kc: int, page_size: int, class_size, path, off) -> int:
@@ -448,7 +459,9 @@ def _pool_need(npages: int, kc: int, page_size: int, class_size, path, off) -> i
 
 
 def _grow(a: np.ndarray, n: int, fill) -> np.ndarray:
-    out = np.full(max(n, a.shape[0]), fill, a.dtype)
+    # (zeros from calloc: a large block is fresh mapped memory, not touched until used)
+    out = (np.zeros(max(n, a.shape[0]), a.dtype) if fill == 0
+           else np.full(max(n, a.shape[0]), fill, a.dtype))
     out[: a.shape[0]] = a
     return out
 
@@ -1057,6 +1070,7 @@ def _decode_events(events: list[_Batch], buf: np.ndarray, st: _State, version: i
         what = "ends inside" if status == w.ERR_TRUNCATED_EVENT else "has a bad varint in"
         raise TraceError(path, f"corrupt trace: batch {what} a {name} event", off)
     st.tcount += tcount
+    st.reserve_ids(int(tcount[w.EV_HEAP_OBJECT_ALLOC] + tcount[w.EV_HEAP_OBJECT]))
     return tuple(a[:n] for a in cols)
 
 
