@@ -233,7 +233,7 @@ def decode_events(buf, bstart, bend, bm, btime, nspt, nargs, kept, lastkey, part
         end = np.int64(bend[b])
         m = bm[b]
         t = np.int64(btime[b])
-        lk = lastkey[m]
+        lk = lastkey[m] if part & PART_TIMES else np.int64(0)  # (the other part: not read)
         while i < end:
             at = i
             ev = buf[i]
