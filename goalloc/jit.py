@@ -11,6 +11,7 @@ miss) shows a progress line: what is compiling and for how long.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import os
 import sys
@@ -230,9 +231,10 @@ def _light_cache_load() -> bool:
         return False
 
     def load_overload(self, sig, target_context):
-        rtsys.initialize(target_context)
-        with self._guard_against_spurious_io_errors():
-            return self._load_overload(sig, target_context)
+        with signals_deferred():
+            rtsys.initialize(target_context)
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
 
     cache.load_overload = load_overload
     return True
@@ -342,12 +344,31 @@ class _CompileDepth(_event.Listener):
     def on_end(self, event):
         cls = type(self)
         cls.depth -= 1
+        cls.raise_pending()
+
+    @classmethod
+    def raise_pending(cls):
         if cls.depth == 0 and cls.pending is not None:
             exc, cls.pending = cls.pending, None
             raise exc
 
 
 _event.register("numba:compile", _CompileDepth())
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Count the block as compiling (`compiling`): loading a cached kernel runs llvmlite's
+    ctypes callbacks too (the runtime's own module is compiled at the first load, the loaded
+    code goes through the object cache), where a signal handler's exception is printed and
+    dropped ("Exception ignored", and the command ran on: a CI run of 2026-12-05 replayed to
+    the end after its Ctrl-C). A signal deferred meanwhile is raised when the block ends."""
+    _CompileDepth.depth += 1
+    try:
+        yield
+    finally:
+        _CompileDepth.depth -= 1
+        _CompileDepth.raise_pending()
 
 
 def compiling() -> bool:

@@ -283,6 +283,47 @@ def test_interrupt_while_numba_compiles_is_one_line(tmp_path):
     assert err.strip() == "goalloc: interrupted", err
 
 
+_SIGNAL_IN_A_LOAD = r"""
+import ctypes, signal, sys
+import numpy as np
+from numba.core import caching
+from goalloc import cli
+from goalloc.engine import arrays
+ids = np.arange(4, dtype=np.int64)
+if sys.argv[1] == "fill":  # a process that compiles (or loads) the kernel: it is cached
+    arrays.largest_ids(ids, ids, 1, 2, 3)
+    sys.exit(0)
+cli._catch_signals()
+real = caching.Cache._load_overload
+def load_with_a_signal(self, sig, ctx):
+    # the signal lands inside a ctypes callback, as inside llvmlite's during a load
+    ctypes.CFUNCTYPE(None)(lambda: signal.raise_signal(signal.SIGINT))()
+    return real(self, sig, ctx)
+caching.Cache._load_overload = load_with_a_signal
+try:
+    arrays.largest_ids(ids, ids, 1, 2, 3)
+except cli.Interrupted:
+    print("interrupted")
+    sys.exit(0)
+print("ran on")
+"""
+
+
+def test_a_signal_while_a_cached_kernel_loads_is_not_lost(tmp_path):
+    """Ctrl-C while a cached kernel loads: the load runs llvmlite's ctypes callbacks, where the
+    handler's exception used to be printed ("Exception ignored") and dropped, and the command
+    ran to the end (a CI run, 2026-12-05). The signal is held until the load ends, then raised
+    (fails on the code before: "ran on")."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    env.pop("NUMBA_CACHE_DIR", None)
+    subprocess.run([sys.executable, "-c", _SIGNAL_IN_A_LOAD, "fill"], env=env, check=True,
+                   capture_output=True, timeout=300)
+    p = subprocess.run([sys.executable, "-c", _SIGNAL_IN_A_LOAD, "load"], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.stdout.strip() == "interrupted", p.stdout + p.stderr
+    assert "Exception ignored" not in p.stderr, p.stderr
+
+
 def test_an_interrupt_inside_numbas_c_code_is_one_line(tmp_path, monkeypatch, capsys):
     """A signal that lands while numba's C code calls back into Python (loading a cached
     kernel: serialize._numba_unpickle) surfaces as a SystemError raised from the handler's
