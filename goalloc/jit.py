@@ -32,7 +32,9 @@ def _source_hash() -> str:
 
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "goalloc" / f"numba-{_source_hash()}"
+    # (GOALLOC_STATE_REFCOUNTS=1 compiles other code from the same sources: a cache apart)
+    mode = "-refcounts" if os.environ.get("GOALLOC_STATE_REFCOUNTS") == "1" else ""
+    return Path(base) / "goalloc" / f"numba-{_source_hash()}{mode}"
 
 
 def _prune_stale(current: Path, max_age_s: float = 86400.0) -> None:
@@ -96,6 +98,10 @@ class _OneSpecialisation(numba.core.registry.CPUDispatcher):
         return super().compile(sig)
 
     def add_overload(self, cres):
+        if self.targetoptions.get("_nrt") is False and _refcounted(cres.signature.return_type):
+            raise TypeError(f"{self.py_func.__qualname__} is compiled without reference "
+                            f"counting and returns {cres.signature.return_type}: its caller "
+                            "would own a reference nobody took")
         if cres.entry_point is not None or cres.objectmode:
             return super().add_overload(cres)
         # compiled as a callee (numba's no_compile): no machine code, no Python entry, and
@@ -108,10 +114,77 @@ class _OneSpecialisation(numba.core.registry.CPUDispatcher):
 
 
 def njit(*args, **kwargs):
-    """`numba.njit` whose dispatchers compile one specialisation per argument types."""
+    """`numba.njit` whose dispatchers compile one specialisation per argument types. A
+    function over the engine state (its first parameter is `s`) is compiled without
+    reference counting unless it says `_nrt` ("Functions over the state" below)."""
     if args and callable(args[0]):
-        return _one_specialisation(numba.njit(**kwargs)(args[0]))
-    return lambda f: _one_specialisation(numba.njit(*args, **kwargs)(f))
+        return _one_specialisation(numba.njit(**_state_options(args[0], kwargs))(args[0]))
+    return lambda f: _one_specialisation(numba.njit(*args, **_state_options(f, kwargs))(f))
+
+
+# ---- functions over the state without reference counting (#14) -----------------------------
+#
+# numba counts references to every array and struct a function is handed or reads out of the
+# engine state: each call of a function over the state took and dropped one on the state and
+# one on each array it read from it, two atomic calls into numba's runtime each (perf: 5% of
+# the steady kernel's samples, 10% of the heavy shape's, at the entries of the refill path's
+# functions). Those functions allocate nothing and keep nothing: they are called from a
+# kernel that holds the state for the whole call, so the counts never mattered. They are
+# compiled with `_nrt=False`. Two rules keep that safe: such a function returns nothing
+# counted (checked when it compiles), and goalloc does not call one from Python (a call from
+# Python keeps a reference to the state, which then lives until the process exits: the
+# Python entry points are `kernel`s, counted as usual; tests may call the others directly;
+# tests/test_jit.py checks that a replay's entries are all counted). One that allocates
+# fails to compile without the runtime and says `_nrt=True`.
+
+
+def _over_state(f) -> bool:
+    import inspect
+
+    try:
+        params = list(inspect.signature(f).parameters)
+    except (TypeError, ValueError):
+        return False
+    return bool(params) and params[0] == "s"
+
+
+def _state_options(f, kwargs: dict) -> dict:
+    if STATE_WITHOUT_REFCOUNTS and "_nrt" not in kwargs and _over_state(f):
+        return {**kwargs, "_nrt": False}
+    return kwargs
+
+
+def _refcounted(t) -> bool:
+    if isinstance(t, types.BaseTuple):
+        return any(_refcounted(x) for x in t.types)
+    return isinstance(t, (types.Array, types.StructRef, types.ListType, types.DictType,
+                          types.UnicodeType))
+
+
+def _struct_data_without_runtime() -> bool:
+    """Let code without reference counting read a struct's fields (numba 0.68): numba fetches
+    a structref's data pointer through its runtime (NRT_MemInfo_data_fast, a load of the
+    MemInfo's data field) and refuses to without reference counting. The load is emitted in
+    place instead, the same code LLVM made of the inlined call. Other versions: the state's
+    functions keep their reference counts."""
+    from numba.core.runtime import context, nrtdynmod
+
+    if JIT_DISABLED or not numba.__version__.startswith("0.68.") or not hasattr(
+            nrtdynmod, "_meminfo_struct_type") or not hasattr(context.NRTContext,
+                                                              "meminfo_data"):
+        return False
+
+    def meminfo_data(self, builder, meminfo):
+        info = builder.bitcast(meminfo, nrtdynmod._meminfo_struct_type.as_pointer())
+        return builder.load(cgutils.gep(builder, info, 0, 3))
+
+    context.NRTContext.meminfo_data = meminfo_data
+    return True
+
+
+# GOALLOC_STATE_REFCOUNTS=1: the state's functions counted as numba does (for comparisons)
+STATE_WITHOUT_REFCOUNTS = os.environ.get("GOALLOC_STATE_REFCOUNTS", "0") != "1" and \
+    _struct_data_without_runtime()
 
 
 def _one_specialisation(disp):
@@ -391,6 +464,7 @@ def kernel(*args, **kwargs):
     """`numba.njit` with goalloc's defaults: cached, no Python fallback."""
     kwargs.setdefault("cache", True)
     kwargs.setdefault("nogil", True)
+    kwargs.setdefault("_nrt", True)  # an entry point: Python calls it (see njit)
     return njit(*args, **kwargs)
 
 

@@ -193,3 +193,84 @@ def test_deferred_callees_give_the_same_import(tmp_path):
         assert r.returncode == 0, r.stderr
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
+
+
+_ENTRIES = r'''
+import importlib, json, pkgutil, sys
+import goalloc
+import goalloc.engine as E
+from goalloc import jit
+from goalloc.engine.config import Config
+from numba.core.registry import CPUDispatcher
+for mode in ("pacer", "recorded"):
+    goalloc.replay(sys.argv[1], Config(gc_mode=mode))
+goalloc.replay(sys.argv[2], Config())
+uncounted, entries = [], []
+for m in pkgutil.iter_modules(E.__path__):
+    mod = importlib.import_module("goalloc.engine." + m.name)
+    for name, obj in vars(mod).items():
+        if isinstance(obj, CPUDispatcher) and obj.targetoptions.get("_nrt") is False:
+            uncounted.append(m.name + "." + name)
+            if any(not isinstance(c.entry_point, jit._LinkedOnly)
+                   for c in obj.overloads.values()):
+                entries.append(m.name + "." + name)
+print(json.dumps({"on": jit.STATE_WITHOUT_REFCOUNTS, "uncounted": sorted(set(uncounted)),
+                  "entries": sorted(set(entries))}))
+'''
+
+
+def test_state_functions_without_refcounts_are_never_called_from_python(tmp_path):
+    """Functions over the engine state compile without reference counting (goalloc/jit.py):
+    called from Python one would keep a reference to the state for good. After replays of a
+    Go trace in both GC modes and a synthetic one, none of them has a Python entry (a
+    kernel that is one, like locks.reserve, says _nrt=True), and the refill path's
+    functions are among them."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import goalloc.synth
+
+    repo = Path(__file__).resolve().parent.parent
+    synth = tmp_path / "steady.msgpack"
+    goalloc.synth.generate("steady", 50_000, synth, procs=4, seed=3, force=True)
+    r = subprocess.run([sys.executable, "-c", _ENTRIES,
+                        str(repo / "traces" / "go127-http-clientserver.msgpack"), str(synth)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["on"] is True
+    assert {"sweep.sweep_span", "mcentral.cache_span", "mheap.alloc_span",
+            "mspan.init_span"} <= set(out["uncounted"])
+    assert out["entries"] == []
+
+
+def test_replays_do_not_depend_on_the_state_refcounts(tmp_path):
+    """The state's functions compiled with and without numba's reference counting
+    (GOALLOC_STATE_REFCOUNTS=1: as numba does, a cache of its own) give the same JSON, in
+    both GC modes of a Go trace and on a synthetic one."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import goalloc.synth
+
+    repo = Path(__file__).resolve().parent.parent
+    synth = tmp_path / "steady.msgpack"
+    goalloc.synth.generate("steady", 200_000, synth, procs=4, seed=3, force=True)
+    go = repo / "traces" / "go127-http-clientserver.msgpack"
+    runs = [(go, ["--gc", "recorded"]), (go, ["--gc", "pacer"]), (synth, ["--gogc", "50"])]
+    outs = {}
+    for counted in ("0", "1"):
+        env = dict(os.environ, GOALLOC_STATE_REFCOUNTS=counted)
+        env.pop("NUMBA_CACHE_DIR", None)
+        for k, (trace, opts) in enumerate(runs):
+            r = subprocess.run([sys.executable, "-m", "goalloc", "replay", str(trace), *opts,
+                                "--json"], env=env, capture_output=True, timeout=900,
+                               cwd=tmp_path)
+            assert r.returncode == 0, r.stderr.decode()
+            outs[counted, k] = r.stdout
+    for k in range(len(runs)):
+        assert outs["0", k] == outs["1", k], runs[k]

@@ -94,7 +94,7 @@ def foreground(s, prev):
     s.sc[S_LK_TS] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=True)  # (called from Python too: counted, see goalloc/jit.py)
 def reserve(s):
     """Log rows the kernel keeps free before an event: a mark start's finishing sweep or a
     mark termination's flush can free every span in use."""
