@@ -949,8 +949,9 @@ def _generation(batches: list[_Batch], buf: np.ndarray, st: _State, version: int
     gc = _gc_stacks(ev, strings, stacks, path)
     t_size, t_ptr, t_site, tracer_types = _type_tables(types, st, path)
     pmax = _check_procs(ev, st, path, gen_off)
-    st.ensure_pages(_pages_reached(ev, path, gen_off))
-    st.lowest_span_page = _lowest_span_page(ev, st.lowest_span_page)
+    spans = _rows_of(typ, w.EV_SPAN, w.EV_SPAN_ALLOC)  # (the span events, for both)
+    st.ensure_pages(_pages_reached(ev, spans, path, gen_off))
+    st.lowest_span_page = _lowest_span_page(a1, spans, st.lowest_span_page)
     status, m_of = _status_ms(typ, a2, st)  # once: the merge and the mark CPU both follow it
     order = _merge_order(ev, st, gc, t_ptr, page_size // align, (status, m_of),
                          sorting.result() if sorting is not None else _time_order(typ, key))
@@ -1173,7 +1174,7 @@ def _check_procs(ev: tuple, st: _State, path, gen_off: int) -> int:
     """The highest P id of the generation (-1: none), checked; ProcSteal's victim M id is
     turned into an M index."""
     typ, _key, _mm, a1, _a2, a3 = ev
-    for j in np.flatnonzero(typ == w.EV_PROC_STEAL):
+    for j in _rows_of(typ, w.EV_PROC_STEAL):
         a3[j] = st.m_idx(int(a3[j]) & 0xFFFF_FFFF_FFFF_FFFF)
     procs = _rows_of(typ, w.EV_PROC_START, w.EV_PROC_STATUS, w.EV_PROC_STEAL)
     if not procs.size:
@@ -1210,28 +1211,27 @@ def _rows_in_table(typ, table):
     return out
 
 
-def _lowest_span_page(ev: tuple, lowest: int | None) -> int | None:
+def _lowest_span_page(a1: np.ndarray, sp: np.ndarray, lowest: int | None) -> int | None:
     """The lowest page a span starts at so far (None: no span yet). Span ids count pages from
     the page heap's lowest address (trace.minPageHeapAddr, the first chunk's base); from Go
     1.26 the runtime places its first span after the randomized heap base's padding
     (mheap.grow, markRandomPaddingPages), so this is the padding's size (engine/replay.py
-    heap_base_padding). Checked ids only (_pages_reached runs first)."""
-    typ, _key, _mm, a1, _a2, _a3 = ev
-    sp = _rows_of(typ, w.EV_SPAN, w.EV_SPAN_ALLOC)
+    heap_base_padding). `sp`: the span events' indices. Checked ids only (_pages_reached
+    runs first)."""
     if not sp.size:
         return lowest
     low = int(a1[sp].min())
     return low if lowest is None or low < lowest else lowest
 
 
-def _pages_reached(ev: tuple, path, gen_off: int) -> int:
+def _pages_reached(ev: tuple, sp: np.ndarray, path, gen_off: int) -> int:
     """Pages the spans of this generation reach (objects outside them count as unmapped).
     The converter indexes the page tables with the span's id and the class table with its
     class: a span of no pages would sit past the tables sized by id + pages, and a class the
     runtime cannot write (traceSpanTypeAndClass: spanclass << 1, or 1; spanclass is a uint8)
-    would index outside the class table (a negative one wraps around)."""
-    typ, _key, _mm, a1, a2, a3 = ev
-    sp = _rows_of(typ, w.EV_SPAN, w.EV_SPAN_ALLOC)
+    would index outside the class table (a negative one wraps around). `sp`: the span
+    events' indices (_rows_of)."""
+    _typ, _key, _mm, a1, a2, a3 = ev
     if not sp.size:
         return 0
     if a1[sp].min() < 0 or a2[sp].min() < 1:
