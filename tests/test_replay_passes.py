@@ -261,3 +261,28 @@ def test_replay_refuses_plans_of_another_trace():
     with pytest.raises(ValueError, match="plans of"):
         replay_mod.replay(TRACE, Config(gc_mode="recorded"),
                           plans=passes.Passes(TRACE.with_name("go-http-clientserver.msgpack")))
+
+
+def test_plan_ids_table_presized_or_grown_gives_one_plan():
+    """lookahead's per-id table is sized for the header's event count and set only as far as
+    the ids allocated reach; without a count it starts at 64 K rows and is grown (and copied)
+    as ids come. Both give the same plan: the deaths, their intervals, the survivors, the
+    snapshot objects and the ids the replay allocates (go-json-decoder's reach 280,932, past
+    the first 64 K rows: four growths), and that top is the trace's largest allocated id + 1."""
+    from goalloc.engine import lookahead
+    from goalloc.trace import format as fmt
+
+    path = TRACE.parent / "go-json-decoder.msgpack"
+    with goalloc.trace.open(path) as r:
+        header = r.header
+        top = max(int(ch.id[ch.kind == fmt.ALLOC].max(initial=-1)) for ch in r) + 1
+    plans = []
+    for events in (header.events, None):
+        h = copy.copy(header)
+        h.events = events
+        plans.append(lookahead.plan(path, h))
+    a, b = plans
+    assert a.ids_top == b.ids_top == top > 4 << 16
+    for name in ("death_at", "death_id", "death_mid", "death_lo", "death_span", "survivors",
+                 "obj_id", "dead_ids"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name

@@ -270,7 +270,10 @@ class EngineArrays:
             raise AttributeError(name) from None
 
     # ---- growth (the kernel returned a NEED_* status) ---------------------------------------
-    def grow(self, need: int, at_least: int = 0) -> None:
+    def grow(self, need: int, at_least: int = 0, *, exact: bool = False) -> None:
+        """Room for what the kernel's NEED_* status asked for (at_least rows, where given).
+        `exact`: a table indexed by dense ids grown to exactly at_least rows, not doubled to
+        fit them (the caller knows every id the replay allocates)."""
         a = self.a
         if need == S.NEED_SPANS:
             rows = max(2 * a["sp"].shape[0], at_least)
@@ -299,8 +302,9 @@ class EngineArrays:
         elif need in _INDEXED:  # tables indexed by a trace's dense id: doubled to fit it
             name, fill = _INDEXED[need]
             rows = a[name].shape[0]
-            while rows < at_least:
+            while rows < at_least and not exact:
                 rows *= 2
+            rows = max(rows, at_least)
             if rows == a[name].shape[0]:
                 return
             a[name] = _grow_rows(a[name], rows, fill)

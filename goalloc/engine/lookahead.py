@@ -191,13 +191,6 @@ def _survivors(st, by_id) -> np.ndarray:
                      np.flatnonzero(alive)])
 
 
-def _by_id_rows(n: int) -> np.ndarray:
-    """n rows of _plan_chunk's per-id table, none allocated."""
-    rows = np.zeros((n, 3), np.int64)
-    rows[:, BY_EVENT] = -1
-    return rows
-
-
 def _sweep_frees(header) -> bool:
     return header.frees == "sweep"
 
@@ -234,8 +227,7 @@ class _Planner:
         self.placed = _placed(header)
         # _plan_chunk's state: by object id, its last alloc (event, time) and snapshot flag
         self.st = np.array([-1, -1, -1, -1, -1, -1, np.iinfo(np.int64).min], np.int64)
-        self.by_id = _by_id_rows(1 << 16)
-        self.ids_top = 0  # 1 + the largest object id allocated (within the validator's bound)
+        self.by_id = _ById(header.events)
         self.cnt = np.zeros(N_C, np.int64)
         self.deaths = _Deaths(header.events)
         self.dead = []
@@ -302,11 +294,7 @@ class _Planner:
             return
         top = int(chunk.id[allocs].max()) + 1
         # larger ids are anomalies the validation pass rejects (the kernel skips them)
-        top = min(top, chunk.start + chunk.n + validate.ID_SLACK)
-        self.ids_top = max(self.ids_top, top)
-        if top > self.by_id.shape[0]:
-            n = max(top, 2 * self.by_id.shape[0])
-            self.by_id = np.concatenate([self.by_id, _by_id_rows(n - self.by_id.shape[0])])
+        self.by_id.cover(min(top, chunk.start + chunk.n + validate.ID_SLACK))
 
     def _commits(self, chunk, terms: int) -> None:
         """The recorded pacer commits (heapMarked, goal) the stacks + globals come from."""
@@ -354,13 +342,13 @@ class _Planner:
         d = np.empty(n, np.int64)
         out = self.deaths.room(n)
         nm, nd = _plan_chunk(chunk.kind, chunk.ts, chunk.id, chunk.flags, chunk.start, self.st,
-                             self.by_id, *out, d, self.cnt)
+                             self.by_id.covered(), *out, d, self.cnt)
         self.deaths.n += nm
         self.dead.append(d[:nd].copy())
 
     def finish(self, header) -> Plan | None:
         p = Plan()
-        p.ids_top = self.ids_top
+        p.ids_top = self.by_id.top
         p.last_mark_term = self.last_term
         if self.commits["event"]:
             self._finish_commits(p, header)
@@ -404,7 +392,7 @@ class _Planner:
             p.death_mid, p.death_lo = p.death_mid[order], p.death_lo[order]
             span = span[:, order]
         p.death_span = span
-        p.survivors = _survivors(self.st, self.by_id)
+        p.survivors = _survivors(self.st, self.by_id.covered())
 
     def _finish_snapshot(self, p: Plan) -> None:
         """The snapshot's spans and objects, which of them died before tracing started, and
@@ -422,6 +410,41 @@ class _Planner:
                                                      for k in ("event", "p", "spc"))
             p.early_event, p.early_slot, p.early_noscan = (
                 np.concatenate(self.early[k]) for k in ("event", "slot", "noscan"))
+
+
+class _ById:
+    """_plan_chunk's per-id table (one row per object id, BY_* columns), sized as _Deaths is
+    for the ids the trace can hold (its event count and the validator's slack), its rows set to
+    "none allocated" only as the ids allocated reach them (`cover`): pages past the largest id
+    are never touched. (Doubled from 64 K rows, it touched twice its final size and copied it:
+    about 2,800 of the 3,000 page faults of a pacer replay of traces/go-json-decoder, and half
+    its plan's time.) `covered()`: the rows _plan_chunk reads, a free of an id past them is of
+    an object never allocated."""
+
+    def __init__(self, events: int | None):
+        cap = events + validate.ID_SLACK \
+            if events is not None and 0 < events <= MAX_PRESIZED_DEATHS else 0
+        try:
+            self.rows = np.empty((max(cap, SMALL_DEATHS), 3), np.int64)
+        except MemoryError:
+            self.rows = np.empty((SMALL_DEATHS, 3), np.int64)
+        self.top = 0  # 1 + the largest id allocated so far (within the validator's bound)
+
+    def cover(self, top: int) -> None:
+        """Rows up to `top` set, the new ones to none allocated."""
+        if top <= self.top:
+            return
+        if top > self.rows.shape[0]:
+            grown = np.empty((max(top, 2 * self.rows.shape[0]), 3), np.int64)
+            grown[:self.top] = self.rows[:self.top]
+            self.rows = grown
+        self.rows[self.top:top, BY_EVENT] = -1
+        self.rows[self.top:top, BY_TIME] = 0
+        self.rows[self.top:top, BY_SNAP] = 0
+        self.top = top
+
+    def covered(self) -> np.ndarray:
+        return self.rows[:self.top]
 
 
 class _Deaths:

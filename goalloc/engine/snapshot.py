@@ -152,8 +152,10 @@ class Plan:
         """Rebuild the snapshot in the engine (before the first event). Only with the Go
         table (a recorded span class means the runtime's slot size); objects whose slot the
         modelled version's span does not have are replayed as allocs instead."""
-        if self.ids_top:  # the size the replay's allocations would double the table to
-            eng.arrays.grow(S.NEED_OBJS, self.ids_top)
+        if self.ids_top:  # the plan read every id the replay allocates: that many rows (the
+            # doubling the replay's allocations would do filled up to twice as many, and
+            # those pages are time: docs/model.md "Memory touched is time")
+            eng.arrays.grow(S.NEED_OBJS, self.ids_top, exact=True)
         if self.drop_tracer and self.tracer_event.shape[0]:
             out = np.isin(self.obj_event, self.tracer_event)
             self.span_pages = self.span_pages.copy()
