@@ -49,28 +49,45 @@ def _merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def mmu(pauses: list[tuple[int, int]], t0: int, t1: int, window: int) -> float | None:
     """MMU for `window` ns over [t0, t1] given (start, duration) pauses in ns; None for an
     empty trace span."""
-    if t1 <= t0:
+    return _mmu(_paused_curve(pauses, t0, t1), t0, t1, window)
+
+
+def mmus(pauses: list[tuple[int, int]], t0: int, t1: int, windows) -> list[float | None]:
+    """mmu for each of `windows`, the pauses merged once."""
+    curve = _paused_curve(pauses, t0, t1)
+    return [_mmu(curve, t0, t1, w) for w in windows]
+
+
+def mmu_table(pauses: list[tuple[int, int]], t0: int, t1: int) -> dict[str, float | None]:
+    return dict(zip(WINDOWS_NS, mmus(pauses, t0, t1, WINDOWS_NS.values()), strict=True))
+
+
+def _paused_curve(pauses, t0: int, t1: int):
+    """Cumulative pause time P(t) over [t0, t1], piecewise linear: its breakpoints (the pause
+    edges) and values, as floats; None without pauses or an empty span."""
+    if t1 <= t0 or not pauses:
         return None
-    w = min(window, t1 - t0)
-    if not pauses:
-        return 1.0
     st = np.array([max(t0, min(t1, s)) for s, d in pauses], np.int64)
     en = np.array([max(t0, min(t1, s + d)) for s, d in pauses], np.int64)
     st, en = _merge(st, en)
-    # cumulative pause time P(t) is piecewise linear with breakpoints at the pause edges
     bx = np.concatenate(([t0], np.stack([st, en], 1).ravel(), [t1])).astype(np.float64)
     inside = np.concatenate(([0], np.stack([np.zeros_like(st), en - st], 1).ravel(), [0]))
-    by = np.cumsum(inside).astype(np.float64)
+    return bx, np.cumsum(inside).astype(np.float64)
+
+
+def _mmu(curve, t0: int, t1: int, window: int) -> float | None:
+    if t1 <= t0:
+        return None
+    if curve is None:
+        return 1.0
+    bx, by = curve
+    w = min(window, t1 - t0)
     cand = np.concatenate((bx, bx - w))
     cand = cand[(cand >= t0) & (cand <= t1 - w)]
     cand = np.unique(np.concatenate((cand, [float(t0), float(t1 - w)])))
     paused = np.interp(cand + w, bx, by) - np.interp(cand, bx, by)
     worst = float(paused.max()) / w
     return max(0.0, 1.0 - worst)
-
-
-def mmu_table(pauses: list[tuple[int, int]], t0: int, t1: int) -> dict[str, float | None]:
-    return {name: mmu(pauses, t0, t1, w) for name, w in WINDOWS_NS.items()}
 
 
 # ---- pauses ----

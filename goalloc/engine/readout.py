@@ -130,34 +130,37 @@ def class_stats(eng, requested: bool) -> list[ClassStats]:
     ps = S.PAGE_SIZE
     # per-class stats at the peak: copy-on-write rows, current where the class has not changed
     # since the last peak
-    pk = np.where((a.cs_snap == sc[S.S_PEAK_ID])[:, None], a.pk_cs, cs)
+    pk = np.where((a.cs_snap == sc[S.S_PEAK_ID])[:, None], a.pk_cs, cs).tolist()
     prof = eng.profile
     out = []
-    for spc in range(cs.shape[0]):
-        if cs[spc, S.CS_MALLOCS] == 0 and cs[spc, S.CS_SPANS] == 0:
+    # rows as lists of Python ints: numpy's per-element reads were a third of a small
+    # trace's report time
+    for spc, row in enumerate(cs.tolist()):
+        if row[S.CS_MALLOCS] == 0 and row[S.CS_SPANS] == 0:
             continue
+        pkr = pk[spc]
         c = spc >> 1
         size = int(eng.table.class_size[c]) if c else 0
         nelems = 1 if c == 0 else int((prof.objs_noscan if spc & 1 else prof.objs_scan)[c])
-        alloc_bytes = int(cs[spc, S.CS_ALLOC_BYTES])
-        held = int(cs[spc, S.CS_PAGES]) * ps
-        live = int(cs[spc, S.CS_REQ_LIVE] if requested else cs[spc, S.CS_LIVE_SLOT_BYTES])
+        alloc_bytes = row[S.CS_ALLOC_BYTES]
+        held = row[S.CS_PAGES] * ps
+        live = row[S.CS_REQ_LIVE] if requested else row[S.CS_LIVE_SLOT_BYTES]
         if not requested and c == 0:
-            live = int(cs[spc, S.CS_LIVE_SLOT_BYTES])
-        spans = int(cs[spc, S.CS_SPANS])
-        pk_spans = int(pk[spc, S.CS_SPANS])
+            live = row[S.CS_LIVE_SLOT_BYTES]
+        spans = row[S.CS_SPANS]
+        pk_spans = pkr[S.CS_SPANS]
         out.append(ClassStats(
             size_class=c, noscan=bool(spc & 1), slot_size=size, spans=spans,
-            pages=int(cs[spc, S.CS_PAGES]), allocated_slots=int(cs[spc, S.CS_ALLOC_SLOTS]),
-            live_slots=int(cs[spc, S.CS_LIVE_SLOTS]), live_requested=int(cs[spc, S.CS_REQ_LIVE]),
-            mallocs=int(cs[spc, S.CS_MALLOCS]), tail=int(cs[spc, S.CS_TAIL]),
-            free_slots=held - alloc_bytes - int(cs[spc, S.CS_TAIL]),
-            util_mean=(int(cs[spc, S.CS_LIVE_SLOTS]) / (spans * nelems)) if spans else None,
-            util_hist=[int(x) for x in cs[spc, S.CS_H0:S.CS_H0 + S.N_HIST]],
+            pages=row[S.CS_PAGES], allocated_slots=row[S.CS_ALLOC_SLOTS],
+            live_slots=row[S.CS_LIVE_SLOTS], live_requested=row[S.CS_REQ_LIVE],
+            mallocs=row[S.CS_MALLOCS], tail=row[S.CS_TAIL],
+            free_slots=held - alloc_bytes - row[S.CS_TAIL],
+            util_mean=(row[S.CS_LIVE_SLOTS] / (spans * nelems)) if spans else None,
+            util_hist=row[S.CS_H0:S.CS_H0 + S.N_HIST],
             spans_at_peak=pk_spans,
-            util_mean_at_peak=(int(pk[spc, S.CS_LIVE_SLOTS]) / (pk_spans * nelems)
+            util_mean_at_peak=(pkr[S.CS_LIVE_SLOTS] / (pk_spans * nelems)
                                if pk_spans else None),
-            util_hist_at_peak=[int(x) for x in pk[spc, S.CS_H0:S.CS_H0 + S.N_HIST]],
+            util_hist_at_peak=pkr[S.CS_H0:S.CS_H0 + S.N_HIST],
             frag_bytes=held - live,
         ))
     return out
@@ -210,12 +213,11 @@ def timeline(a) -> list[TimelineSample]:
     """The memory classes over time: periodic samples, each mark start and termination, the
     trace's own metric samples, the end."""
     return [
-        TimelineSample(kind=_SAMPLE_KINDS[int(t[S.TL_KIND])], ts=int(t[S.TL_TS]),
-                       event=int(t[S.TL_EVENT]), objects=int(t[S.TL_OBJ]),
-                       unused=int(t[S.TL_UNUSED]), free=int(t[S.TL_FREE]),
-                       released=int(t[S.TL_RELEASED]), heap_live=int(t[S.TL_HEAP_LIVE]),
-                       live_requested=int(t[S.TL_REQ_LIVE]))
-        for t in a.tl[: int(a.sc[S.S_TL_N])]
+        TimelineSample(kind=_SAMPLE_KINDS[t[S.TL_KIND]], ts=t[S.TL_TS], event=t[S.TL_EVENT],
+                       objects=t[S.TL_OBJ], unused=t[S.TL_UNUSED], free=t[S.TL_FREE],
+                       released=t[S.TL_RELEASED], heap_live=t[S.TL_HEAP_LIVE],
+                       live_requested=t[S.TL_REQ_LIVE])
+        for t in a.tl[: int(a.sc[S.S_TL_N])].tolist()  # Python ints, read fast
     ]
 
 

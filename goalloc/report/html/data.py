@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from goalloc.engine import contention as lock_model
-from goalloc.engine.pauses import mmu
+from goalloc.engine.pauses import mmus
 from goalloc.report import caveats as CV
 
 MAX_POINTS = 1200  # timeline rows kept per run (2 per bucket: its lowest and highest total)
@@ -148,10 +148,10 @@ def mmu_curves(doc: dict, recorded: list[dict]) -> dict | None:
     out: dict = {"windows_ns": ws}
     rec = [(r["start_ns"], r["duration_ns"]) for r in recorded if r["kind"] != "other"]
     if recorded:
-        out["recorded"] = [mmu(rec, t0, t1, w) for w in ws]
+        out["recorded"] = mmus(rec, t0, t1, ws)
     if p.get("source") == "modelled":
         pauses = cycle_pauses(doc)
-        out["cycles"] = [mmu(pauses, t0, t1, w) for w in ws]
+        out["cycles"] = mmus(pauses, t0, t1, ws)
     return out
 
 
