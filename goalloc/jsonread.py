@@ -66,6 +66,8 @@ def read_bounded(path: str | os.PathLike, what: str, max_bytes: int) -> bytes:
 
 def too_deep(obj, max_depth: int) -> str | None:
     """The path of the first container nested deeper than max_depth, or None (iterative)."""
+    if _depth_within(obj, max_depth):
+        return None  # (the common case, without building a path per container)
     stack = [(obj, "", 1)]
     while stack:
         o, path, depth = stack.pop()
@@ -81,6 +83,23 @@ def too_deep(obj, max_depth: int) -> str | None:
             if isinstance(v, dict | list):
                 stack.append((v, join(path, k), depth + 1))
     return None
+
+
+def _depth_within(obj, max_depth: int) -> bool:
+    """Whether no container in obj is nested deeper than max_depth."""
+    stack = [(obj, 1)]
+    while stack:
+        o, depth = stack.pop()
+        if isinstance(o, dict):
+            values = o.values()
+        elif isinstance(o, list):
+            values = o
+        else:
+            continue
+        if depth > max_depth:
+            return False
+        stack.extend((v, depth + 1) for v in values if isinstance(v, dict | list))
+    return True
 
 
 def join(path: str, key) -> str:

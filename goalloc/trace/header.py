@@ -95,8 +95,7 @@ def sites_from_map(v: Any) -> Sites:
     for key in ("size", "ptr_bytes"):
         c = v.get(key, [0] * len(names))
         if (not isinstance(c, list) or len(c) != len(names)
-                or not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 1 << 62
-                           for x in c)):
+                or not all(type(x) is int and 0 <= x < 1 << 62 for x in c)):  # (not bool)
             raise ValueError(f"header 'sites' {key} must be {len(names)} non-negative integers")
         cols[key] = c
     return Sites(kind=kind, names=names, size=cols["size"], ptr_bytes=cols["ptr_bytes"])
