@@ -134,6 +134,11 @@ def _samples(data: str):
             ip = None
 
 
+# replay_chunk (the counted entry) and the loop it calls (kernel._replay_chunk, compiled
+# without reference counting): their instructions are listed
+_LOOP = ("kernel.replay_chunk", "kernel._replay_chunk")
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("trace")
@@ -178,8 +183,8 @@ def main(argv=None) -> dict:
         if name is None:
             name = "kernel/other" if ip >= 1 << 63 else "other (Python, numpy, libc)"
         share[name] += 1
-        if name == "kernel.replay_chunk":
-            body[off] += 1
+        if name in _LOOP:
+            body[(name, off)] += 1
         if name.startswith("NRT_") and ret is not None:
             caller, coff = where(ret)
             callers[f"{caller or '?'}+{coff:#x}"] += 1
@@ -194,20 +199,21 @@ def main(argv=None) -> dict:
         print(f"  {100 * c / nrt_total:5.1f}%  {name}")
     asm = subprocess.run(["objdump", "-d", "--no-show-raw-insn", obj], capture_output=True,
                          text=True, check=True).stdout.splitlines()
-    start = next(o for o, _, n in funcs if n == syms["symbol"])
-    lines = {}
+    starts = {_short(n): o for o, _, n in funcs}
+    lines = {}  # by offset in the object file
     for line in asm:
         m = re.match(r"\s+([0-9a-f]+):\s+(.*)", line)
         if m:
-            lines[int(m.group(1), 16) - start] = re.sub(r"<_ZN\S+", "<>", m.group(2))[:90]
+            lines[int(m.group(1), 16)] = re.sub(r"<_ZN\S+", "<>", m.group(2))[:90]
     offsets = sorted(lines)
     print("\nreplay_chunk's hottest instructions (the loads before a hot line are the suspects):")
-    for off, c in body.most_common(args.top):
-        i = offsets.index(off) if off in lines else None
-        print(f"  {100 * c / total:5.1f}%  +{off:#x}")
+    for (name, off), c in body.most_common(args.top):
+        at = starts[name] + off
+        i = offsets.index(at) if at in lines else None
+        print(f"  {100 * c / total:5.1f}%  {name}+{off:#x}")
         if i is not None:
             for o in offsets[max(0, i - 3):i + 1]:
-                print(f"           {o:#7x}  {lines[o]}")
+                print(f"           {o - starts[name]:#7x}  {lines[o]}")
     return {"share": dict(share), "callers": dict(callers), "samples": total}
 
 

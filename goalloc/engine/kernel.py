@@ -215,6 +215,15 @@ def _peaks(sc, event):
 
 @kernel
 def replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, death_id):
+    """Replay events i0.. of one chunk (_replay_chunk). The Python entry: it holds the state
+    and the chunk's arrays, counted, for the call; the loop runs in a function over the state
+    compiled without reference counting (goalloc/jit.py), where each array read from the
+    state or held across a call had cost numba's runtime calls per event."""
+    return _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, death_id)
+
+
+@njit(cache=True)
+def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, death_id):
     """Replay events i0.. of one chunk. Returns (status, index): NEED_NONE and n when done,
     else the capacity to grow and the event to resume at (not yet applied). death_at /
     death_id: look-ahead deaths (engine/snapshot.py), each applied just before the event whose
