@@ -1,7 +1,8 @@
 """A pacer-mode replay of a Go trace passes over it several times (planning, the scan-rate
 pass, the replay, the death-time range). The planning pass's chunks are kept for the later
-passes (#14): the trace is decompressed once, and the result is the one the streaming
-passes give (the fallback when the chunks do not fit)."""
+passes (#14), as the file stores them: the trace is read from its file once (each later pass
+decodes the kept chunks again), and the result is the one the streaming passes give (the
+fallback when the chunks do not fit)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from goalloc.engine import passes
 from goalloc.engine import replay as replay_mod
 from goalloc.engine.config import DEFAULT_SCAN_RATE, Config
 from goalloc.report.replay import to_json
-from goalloc.trace.reader import TraceReader
+from goalloc.trace import format as fmt
+from goalloc.trace.reader import StoredChunk, TraceReader
 
 TRACE = Path(__file__).resolve().parent.parent / "traces" / "go-parser.msgpack"
 
@@ -33,21 +35,42 @@ def _replay_counting_decodes(monkeypatch, fresh: bool = True) -> tuple[str, int]
     return text, len(decoded)
 
 
-def test_kept_chunks_give_the_streamed_result_and_decode_once(monkeypatch):
+def test_kept_chunks_give_the_streamed_result_and_read_once(monkeypatch):
     kept, kept_decodes = _replay_counting_decodes(monkeypatch)
     monkeypatch.setattr(passes, "KEEP_CHUNKS_BYTES", 0)  # nothing fits: every pass reads
     streamed, streamed_decodes = _replay_counting_decodes(monkeypatch)
     assert kept == streamed
     with goalloc.trace.open(TRACE) as r:
         chunks = sum(1 for _ in r)
-    # planning + scan-rate pass + replay + two death-time bounds: five passes when streamed,
-    # one (the planning pass) when kept
+    # planning + scan-rate pass + replay + two death-time bounds: five reads of the file when
+    # streamed, one (the planning pass) when kept
     assert kept_decodes == chunks
     assert streamed_decodes == 5 * chunks
     # the same trace again in this process: its scan rate is known, four passes
     again, again_decodes = _replay_counting_decodes(monkeypatch, fresh=False)
     assert again == streamed
     assert again_decodes == 4 * chunks
+
+
+def test_kept_chunks_are_stored_and_decode_to_what_was_read():
+    """The planning pass keeps each chunk as the file stores it (zstd-shuffle: a fraction of
+    its decoded columns), and decoding one gives the columns the reader gave, column by
+    column, with the chunk's place in the trace."""
+    with goalloc.trace.open(TRACE) as r:
+        header = r.header
+        read = list(r)
+    p = passes.Passes(TRACE)
+    p.get(header, "mid")
+    assert len(p.kept) == len(read) > 1
+    assert all(isinstance(k, StoredChunk) for k in p.kept)
+    decoded_bytes = 0
+    for k, ch in zip(p.kept, read, strict=True):
+        got = k.decode()
+        assert (got.n, got.start, got.offset) == (ch.n, ch.start, ch.offset)
+        for name in fmt.COLUMNS:
+            assert np.array_equal(getattr(got, name), getattr(ch, name)), name
+            decoded_bytes += getattr(ch, name).nbytes
+    assert p.kept_bytes * 5 < decoded_bytes
 
 
 def test_passes_leave_the_shared_plan_as_planned(monkeypatch):

@@ -1,7 +1,8 @@
 """One replay() call's passes over a trace: the look-ahead plan of a recorded Go trace (made
-once: it reads the whole trace) and the decoded chunks kept for the later passes (the scan-rate
-pass, the replay, the death-time range), each chunk validated on a second thread ahead of the
-replay kernel, and the kernel's internal event kinds put in place of the format's. A grid
+once: it reads the whole trace) and the chunks kept, as the file stores them, for the later
+passes (the scan-rate pass, the replay, the death-time range), each chunk decoded and
+validated on a second thread ahead of the replay kernel, and the kernel's internal event kinds
+put in place of the format's. A grid
 shares one Passes among its runs of a trace (`shared`): the plan is made once for all of them,
 and the chunks are decoded and validated once, also for a trace that is not planned.
 """
@@ -19,22 +20,25 @@ from goalloc.jit import kernel
 from goalloc.trace import format as fmt
 from goalloc.trace import validate
 from goalloc.trace.prefetch import prefetched
+from goalloc.trace.reader import StoredChunk
 
-# Decoded chunks kept for the passes of one replay() call over a trace that is planned
-# (lookahead.plan reads it whole first): a pacer-mode replay of a Go trace passes over it two to
-# four times more (the scan-rate pass, the replay, the death-time range), each decompressing and
-# validating it again. Kept when they fit in this many bytes, else streamed: a Go trace's
-# chunk holds 44 bytes per event (all eight columns), so 512 MiB keeps about 12 M events, a
-# minute-long recording of a busy program (an 11.3 M-event one streamed at 256 MiB: each later
-# pass decompressed and validated it again, ~0.6 s a pass on the 2-core test machine).
+# Chunks kept for the passes of one replay() call over a trace that is planned (lookahead.plan
+# reads it whole first): a pacer-mode replay of a Go trace passes over it two to four times
+# more (the scan-rate pass, the replay, the death-time range), each reading and validating it
+# again. Kept when they fit in this many bytes, else streamed. A chunk is kept as its file
+# stores it (reader.StoredChunk: zstd-shuffle holds a Go trace's 44 bytes of columns per event
+# in about 3) and the validation's results with it, and each later pass decodes it again on
+# its read-ahead thread, beside the kernel. Kept decoded (until 2026-12-05), an 11.2 M-event
+# recording held ~440 MB of columns, ~105 K first-touched pages (0.2-0.6 s of system time on
+# the 2-core test VM, the planning pass's decoding thread waiting on them); stored, ~30 MB.
 KEEP_CHUNKS_BYTES = 512 << 20
 
 
 class Passes:
     """lookahead.plan of one trace, made once (it reads the whole trace) and handed out as a
     fresh copy to each replay of it (build and the timed-death cursor change a plan); the
-    chunks the planning pass read, and the first replay's validation of them, kept for the
-    later passes (`chunks`). `shared`: handed to several replays of the trace, on threads
+    chunks the planning pass read (stored, or decoded where a chunk has no stored form), and
+    the first replay's validation of them, kept for the later passes (`chunks`). `shared`: handed to several replays of the trace, on threads
     (a grid's runs): the chunks of a trace that is not planned are kept too, by the first
     pass that reads it whole."""
 
@@ -43,7 +47,7 @@ class Passes:
         self.shared = shared
         self.made = False
         self.plan = None
-        self.kept: list | None = None  # decoded chunks, in order, when they fit
+        self.kept: list | None = None  # the chunks, in order, when they fit (_kept_form)
         self.kept_bytes = 0
         self.validated = None  # (first bad event per chunk, validator state) of a whole pass
         self.reading = False  # (shared, not planned) a pass is reading the chunks to keep
@@ -66,11 +70,12 @@ class Passes:
     def _keep(self, chunk) -> None:
         if self.kept is None:
             return
-        self.kept_bytes += _nbytes(chunk)
+        form = _kept_form(chunk)
+        self.kept_bytes += _nbytes(form)
         if self.kept_bytes > KEEP_CHUNKS_BYTES:
             self.kept = None
         else:
-            self.kept.append(chunk)
+            self.kept.append(form)
 
     def chunks(self, reader, sweep: bool):
         """(chunk, first bad event or -1) for every chunk of the trace, and the validator's
@@ -78,7 +83,8 @@ class Passes:
         are, else read (and validated) ahead from `reader`."""
         with self.lock:
             if self.validated is not None:
-                return zip(self.kept, self.validated[0], strict=True), self.validated[1]
+                return zip(prefetched(_decoded(self.kept)), self.validated[0],
+                           strict=True), self.validated[1]
             vs = validate.ScanState()
             if self.kept is not None:
                 return self._validate_kept(vs, sweep), vs
@@ -95,7 +101,7 @@ class Passes:
 
     def _validate_kept(self, vs, sweep: bool):
         bads = []
-        for chunk, bad in read_ahead(self.kept, vs, sweep):
+        for chunk, bad in read_ahead(_decoded(self.kept), vs, sweep):
             bads.append(bad)
             yield chunk, bad
         if len(bads) == len(self.kept) and max(bads, default=-1) < 0:
@@ -110,9 +116,10 @@ class Passes:
         kept, bads, size = [], [], 0
         try:
             for chunk, bad in read_ahead(reader, vs, sweep):
-                size += _nbytes(chunk)
+                form = _kept_form(chunk)
+                size += _nbytes(form)
                 if size <= KEEP_CHUNKS_BYTES:
-                    kept.append(chunk)
+                    kept.append(form)
                     bads.append(bad)
                 yield chunk, bad
             with self.lock:
@@ -124,9 +131,22 @@ class Passes:
                 self.reading = False
 
 
-def _nbytes(chunk) -> int:
-    return sum(getattr(chunk, f.name).nbytes for f in dataclasses.fields(chunk)
-               if isinstance(getattr(chunk, f.name), np.ndarray))
+def _kept_form(chunk):
+    """What a pass keeps of a chunk it read: its stored form when it has one."""
+    return chunk.stored if chunk.stored is not None else chunk
+
+
+def _decoded(kept):
+    """The kept chunks, decoded as they are reached (on the thread iterating this)."""
+    for k in kept:
+        yield k.decode() if isinstance(k, StoredChunk) else k
+
+
+def _nbytes(kept) -> int:
+    if isinstance(kept, StoredChunk):
+        return kept.nbytes
+    return sum(getattr(kept, f.name).nbytes for f in dataclasses.fields(kept)
+               if isinstance(getattr(kept, f.name), np.ndarray))
 
 
 def read_ahead(reader, vs, sweep, depth: int = 2):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import builtins
 import os
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgpack
@@ -40,9 +41,35 @@ class Chunk:
     flags: np.ndarray
     aux: np.ndarray
     site: np.ndarray  # format 1.1 (#17); zeros when the file has no site column
+    # the chunk as the file stores it, when a reader read it (None for a chunk made otherwise;
+    # a chunk derived with dataclasses.replace carries its origin's, which is not its own)
+    stored: StoredChunk | None = field(default=None, repr=False, compare=False)
 
     def columns(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in fmt.COLUMNS}
+
+
+@dataclass(frozen=True, eq=False)
+class StoredChunk:
+    """A chunk as its file stores it (its msgpack map: compressed columns, codec, checksum),
+    checked when it was read: `decode()` gives the same Chunk again without the file. A
+    replay's later passes keep these rather than the decoded columns (engine/passes.py):
+    zstd-shuffle stores a Go trace's 44 bytes of columns per event in about 3."""
+
+    obj: dict
+    offset: int
+    start: int
+    path: Path
+    nbytes: int  # of the stored columns
+
+    def decode(self) -> Chunk:
+        dec = getattr(_DECODERS, "d", None)
+        if dec is None:  # a zstd decompressor per thread: the passes decode on threads
+            dec = _DECODERS.d = _Decoder(verify=False)  # (checked when it was read)
+        return dec.decode(self.obj, self.offset, self.start, self.path)
+
+
+_DECODERS = threading.local()
 
 
 class TraceReader:
@@ -69,7 +96,7 @@ class TraceReader:
             strict_map_key=True,
         )
         self.header: Header = self._read_header()
-        self._zstd = None
+        self._decoder = _Decoder(verify)
 
     # -- public API ---------------------------------------------------------------------
 
@@ -85,6 +112,9 @@ class TraceReader:
                 break
             chunk = self._decode_chunk(obj, offset, start)
             start += chunk.n
+            if isinstance(obj.get("cols"), dict):  # (a decoded chunk's map: checked)
+                chunk.stored = StoredChunk(obj, offset, chunk.start, self.path,
+                                           sum(len(v) for v in obj["cols"].values()))
             yield chunk
         declared = self.header.events
         if declared is not None and declared != start:
@@ -134,8 +164,20 @@ class TraceReader:
             raise TraceError(self.path, str(e), 0) from None
 
     def _decode_chunk(self, obj, offset: int, start: int) -> Chunk:
+        return self._decoder.decode(obj, offset, start, self.path)
+
+
+class _Decoder:
+    """A chunk's map to its Chunk: the codec undone, each column checked (and the checksum when
+    `verify`)."""
+
+    def __init__(self, verify: bool):
+        self.verify = verify
+        self._zstd = None
+
+    def decode(self, obj, offset: int, start: int, path: Path) -> Chunk:
         def bad(msg: str) -> TraceError:
-            return TraceError(self.path, f"corrupt chunk: {msg}", offset, start)
+            return TraceError(path, f"corrupt chunk: {msg}", offset, start)
 
         if not isinstance(obj, dict):
             raise bad("expected a chunk map")
