@@ -223,8 +223,9 @@ def _run_local(specs, jobs, on_done, fn=run_one):
 
 def shared_passes(specs: list[RunSpec]) -> list[RunSpec]:
     """Copies of the specs whose runs of one trace share an engine.passes.Passes: a grid
-    plans a recorded Go trace once, not once per configuration, and decodes and validates
-    its chunks once (kept in memory up to passes.KEEP_CHUNKS_BYTES)."""
+    plans a recorded Go trace once, not once per configuration, and reads and validates its
+    chunks once (kept in memory as stored, up to passes.KEEP_CHUNKS_BYTES; each run decodes
+    them again)."""
     from goalloc.engine import passes
 
     by_trace: dict[str, object] = {}
