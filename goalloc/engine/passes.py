@@ -38,9 +38,9 @@ class Passes:
     """lookahead.plan of one trace, made once (it reads the whole trace) and handed out as a
     fresh copy to each replay of it (build and the timed-death cursor change a plan); the
     chunks the planning pass read (stored, or decoded where a chunk has no stored form), and
-    the first replay's validation of them, kept for the later passes (`chunks`). `shared`: handed to several replays of the trace, on threads
-    (a grid's runs): the chunks of a trace that is not planned are kept too, by the first
-    pass that reads it whole."""
+    the first replay's validation of them, kept for the later passes (`chunks`). `shared`:
+    handed to several replays of the trace, on threads (a grid's runs): the chunks of a trace
+    that is not planned are kept too, by the first pass that reads it whole."""
 
     def __init__(self, path, *, shared: bool = False):
         self.path = path
