@@ -112,9 +112,9 @@ class TraceReader:
                 break
             chunk = self._decode_chunk(obj, offset, start)
             start += chunk.n
-            if isinstance(obj.get("cols"), dict):  # (a decoded chunk's map: checked)
-                chunk.stored = StoredChunk(obj, offset, chunk.start, self.path,
-                                           sum(len(v) for v in obj["cols"].values()))
+            # (decoded, so its map and columns were checked)
+            chunk.stored = StoredChunk(obj, offset, chunk.start, self.path,
+                                       sum(len(v) for v in obj["cols"].values()))
             yield chunk
         declared = self.header.events
         if declared is not None and declared != start:
