@@ -309,3 +309,33 @@ def test_plan_ids_table_presized_or_grown_gives_one_plan():
     for name in ("death_at", "death_id", "death_mid", "death_lo", "death_span", "survivors",
                  "obj_id", "dead_ids"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_plan_without_intervals_and_the_lifetimes_rule_after_it():
+    """A plan made for a replay that does not place deaths by the lifetime estimate leaves out
+    the deaths' allocation times and intervals (death_span) and the survivors, which only that
+    estimate reads; every other array is the full plan's. A later replay of the same trace
+    under the lifetimes rule plans it again with them: its deaths are placed as a plan made
+    for that rule first places them."""
+    from goalloc.engine import lookahead
+
+    with goalloc.trace.open(TRACE) as r:
+        header = r.header
+    full = lookahead.plan(TRACE, header)
+    bare = lookahead.plan(TRACE, header, spans=False)
+    assert full.death_span is not None and full.death_span.shape == (3, full.death_at.shape[0])
+    assert full.survivors is not None
+    assert bare.death_span is None and bare.survivors is None
+    for name in ("death_at", "death_id", "death_mid", "death_lo", "obj_id", "dead_ids",
+                 "span_id", "commit_event", "commit_nonheap"):
+        assert np.array_equal(getattr(full, name), getattr(bare, name)), name
+    assert full.ids_top == bare.ids_top and full.counts == bare.counts
+
+    first = passes.Passes(TRACE)
+    first.get(header, "mid")
+    assert first.plan.death_span is None
+    later = first.get(header, "lifetimes")
+    direct = passes.Passes(TRACE).get(header, "lifetimes")
+    assert later.death_est is not None
+    assert np.array_equal(later.death_est, direct.death_est)
+    assert later.lifetimes == direct.lifetimes

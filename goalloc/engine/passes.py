@@ -55,15 +55,20 @@ class Passes:
 
     def get(self, header, death_time: str):
         with self.lock:
+            lifetimes = death_time == "lifetimes"  # the one rule that reads the intervals
             if not self.made:
                 self.kept = []
-                self.plan = lookahead.plan(self.path, header, self._keep)
+                self.plan = lookahead.plan(self.path, header, self._keep, spans=lifetimes)
                 if self.plan is None:
                     self.kept = None  # not planned: one pass per replay (unless shared)
                 self.made = True
             if self.plan is None:
                 return None
-            if death_time == "lifetimes":
+            if lifetimes and self.plan.lookahead and self.plan.death_span is None:
+                # planned without them for an earlier replay: again, with them (a grid's
+                # runs of one trace under several death-time rules)
+                self.plan = lookahead.plan(self.path, header, spans=True)
+            if lifetimes:
                 self.plan.estimate_lifetimes()
             return self.plan.replay_copy()
 
