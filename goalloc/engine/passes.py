@@ -65,8 +65,8 @@ class Passes:
             if self.plan is None:
                 return None
             if lifetimes and self.plan.lookahead and self.plan.death_span is None:
-                # planned without them for an earlier replay: again, with them (a grid's
-                # runs of one trace under several death-time rules)
+                # planned without them for an earlier replay of this Passes under another
+                # rule: again, with them
                 self.plan = lookahead.plan(self.path, header, spans=True)
             if lifetimes:
                 self.plan.estimate_lifetimes()
