@@ -3,8 +3,8 @@ encoding/json BenchmarkCodeDecoder -benchtime=500x with the newest Go installed 
 10.7 M goalloc events with Go 1.27: 250x gave 5.4 M), then, as bench_shipped does for the shipped traces, a fresh
 process per run loads the numba cache (a warm-up replay of a shipped trace) and times
 `goalloc.replay(trace)` in the default configuration (pacer mode, which includes the
-recorded-mode pass measuring the scan rate) and with --gc recorded, with the malloc settings
-the CLI makes (bench_shipped's child). Events/s over the call's
+recorded-mode pass measuring the scan rate) and with --gc recorded, with the memory settings
+the CLI makes (bench_shipped's child: goalloc.cli.memory_settings). Events/s over the call's
 wall time (the speed after start-up) and over the process's CPU time in the call; medians of
 --runs. Without Go 1.23+ it reports that nothing was recorded.
 

@@ -4,11 +4,11 @@ kernels are loaded from the cache at their first call, start-up that a timed cal
 otherwise pay: 10-20 ms, a fifth of a pacer replay of the 0.2 M-event http trace), then times
 `goalloc.replay(trace)` in the default configuration (pacer mode: on a Go trace that includes
 the recorded-mode pass measuring the scan rate) and with --gc recorded, with the memory
-settings `goalloc replay` makes at start-up: malloc keeps freed memory
-(goalloc.cli._keep_freed_memory, since 2026-12-05; without it each replay's arrays are fresh
-pages again) and numpy advises no huge pages (goalloc.cli._no_huge_pages, since the evening
-of 2026-12-05: before, the child ran with numpy's default, which the command does not, and
-its large arrays' huge-page faults stalled in the kernel's compaction now and then). Events/s are the
+settings `goalloc replay` makes at start-up (goalloc.cli.memory_settings): malloc keeps freed
+memory (since 2026-12-05; without it each replay's arrays are fresh pages again) and numpy
+advises no huge pages (since the evening of 2026-12-05: before, the child ran with numpy's
+default, which the command does not, and its large arrays' huge-page faults stalled in the
+kernel's compaction now and then). Events/s are the
 trace's events over that call's wall time: the speed after start-up; "cpu": over the
 process's CPU time in the call (both threads), the figure to compare on a shared machine.
 The median of --runs.
@@ -29,9 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _CHILD = r"""
 import json, sys, time
-from goalloc.cli import _keep_freed_memory, _no_huge_pages
-_no_huge_pages()  # numpy (not imported yet) and malloc as `goalloc replay` sets them
-_keep_freed_memory()
+from goalloc.cli import memory_settings
+memory_settings()  # numpy (not imported yet) and malloc as `goalloc replay` has them
 import goalloc
 from goalloc.engine.config import Config
 for warm_mode in ("recorded", "pacer"):  # load the cache: both modes' kernels

@@ -69,8 +69,7 @@ def main(argv=None) -> None:
     and SIGTERM one line and 130 / 143 after every temporary file is removed."""
     from goalloc.errors import GoallocError
 
-    _no_huge_pages()
-    _keep_freed_memory()
+    memory_settings()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
         os.environ.get("GOALLOC_DEBUG")
     )
@@ -135,6 +134,14 @@ def interrupt_cause(e: BaseException) -> Interrupted | None:
         seen.add(id(e))
         e = e.__cause__ or e.__context__
     return None
+
+
+def memory_settings() -> None:
+    """The process-wide memory settings every command runs with (before numpy is imported):
+    numpy without huge-page advice, malloc keeping freed memory. A benchmark that times the
+    library as the command runs it calls this too (benchmarks/bench_shipped.py)."""
+    _no_huge_pages()
+    _keep_freed_memory()
 
 
 def _no_huge_pages() -> None:

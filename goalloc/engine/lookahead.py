@@ -36,8 +36,9 @@ BY_EVENT, BY_TIME, BY_SNAP = range(3)
 # midpoint, first allowed event; allocation time, interval low and high end (Plan.death_span)
 D_AT, D_ID, D_MID, D_LO, D_ALLOC, D_FROM, D_TO = range(7)
 N_D = 7
-# _Deaths' columns are sized for the header's event count up to this many events (7 columns of
-# int64: 3.5 GiB of address space, touched only as deaths are written); past it they double
+# _Deaths' columns are sized for the header's event count up to this many events (at most 7
+# columns of int64: 3.5 GiB of address space, touched only as deaths are written); past it
+# they double
 MAX_PRESIZED_DEATHS = 1 << 26
 SMALL_DEATHS = 1 << 16
 
@@ -441,9 +442,7 @@ class _ById:
             grown = np.empty((max(top, 2 * self.rows.shape[0]), 3), np.int64)
             grown[:self.top] = self.rows[:self.top]
             self.rows = grown
-        self.rows[self.top:top, BY_EVENT] = -1
-        self.rows[self.top:top, BY_TIME] = 0
-        self.rows[self.top:top, BY_SNAP] = 0
+        self.rows[self.top:top] = (-1, 0, 0)  # BY_EVENT, BY_TIME, BY_SNAP
         self.top = top
 
     def covered(self) -> np.ndarray:
