@@ -81,6 +81,10 @@ def test_gogc_within_10_mean_20_worst(rows, key):
     average, 20% at worst."""
     errs = [abs(r.error(key)) for r in _gogc(rows)]
     detail = ", ".join(f"{r.program} {r.setting} {r.error(key) * 100:+.0f}%" for r in _gogc(rows))
+    own = whatif.runtime_as_prediction(rows)
+    if own:  # what the runtime scores as its own predictor on this set
+        detail += (f"; one real run as the prediction: mean {own[f'GOGC {key} mean'][0]:.1%}, "
+                   f"worst {own[f'GOGC {key} worst'][0]:.1%}")
     _check(statistics.fmean(errs) <= 0.10 and max(errs) <= 0.20,
            {"cycles": "gogc_cycles", "peak_inuse": "gogc_peak", "mean_goal": "gogc_peak"}[key],
            detail)
@@ -196,3 +200,38 @@ def test_targets_of_hand_made_rows():
     assert t["limit cycles worst"][0] == pytest.approx(0.50)
     assert t["limit GC CPU worst (pt)"][0] == pytest.approx(0.10)
     assert t["below-live GC CPU"] == (0.6, 0.55, False)
+
+
+def test_runtime_as_prediction_of_hand_made_rows(monkeypatch):
+    """Each real run in turn as the prediction, against the mean of the others (the runtime's
+    own score on the issue's figures): worked by hand."""
+    def row(setting, gogc, limit, cycles, cpu):
+        r = whatif.Row("p", setting, gogc, limit,
+                       [whatif.Real(cycles=c, peak_inuse=100, peak_mapped=200, mean_goal=50.0,
+                                    gc_cpu=g) for c, g in zip(cycles, cpu, strict=True)])
+        r.model = {"cycles": 12, "peak_inuse": 100, "mean_goal": 50.0, "gc_cpu": 0.2}
+        return r
+
+    rows = [row("GOGC=100", 100, None, (10, 12, 14), (0.1, 0.1, 0.1)),
+            row("GOMEMLIMIT=50%", 100, 100, (20, 20, 20), (0.1, 0.2, 0.3)),
+            row("GOMEMLIMIT=35% (below live)", 100, 70, (9, 9, 9), (0.3, 0.3, 0.6))]
+    own = whatif.runtime_as_prediction(rows)
+    # cycles: 10 vs 13 (-23.1%), 12 vs 12 (0), 14 vs 11 (+27.3%): only the middle run meets
+    assert own["GOGC cycles mean"][0] == pytest.approx((3 / 13 + 0 + 3 / 11) / 3)
+    assert own["GOGC cycles mean"][2] == pytest.approx(1 / 3)
+    assert own["GOGC cycles worst"][2] == pytest.approx(1 / 3)
+    assert own["GOGC peak_inuse worst"] == (0.0, 0.20, 1.0)
+    # GC CPU under the limit: 0.1 vs 0.25, 0.2 vs 0.2, 0.3 vs 0.15: 15, 0, 15 points
+    assert own["limit GC CPU worst (pt)"][0] == pytest.approx(0.10)
+    assert own["limit GC CPU worst (pt)"][2] == pytest.approx(1 / 3)
+    # below the live heap: each run's own share against 55%
+    assert own["below-live GC CPU"][0] == pytest.approx(0.4)
+    assert own["below-live GC CPU"][2] == pytest.approx(2 / 3)
+    assert whatif.runtime_as_prediction([row("GOGC=100", 100, None, (10,), (0.1,))]) == {}
+
+    # the survey counts the held-out runs' shares over the sets beside goalloc's sets
+    monkeypatch.setattr(whatif, "reuse", lambda d, death_time="mid": rows)
+    s = whatif.survey([Path("a"), Path("b")], log=lambda _: None)
+    assert s["GOGC cycles mean"]["met"] == 2  # goalloc's 12 against the runs' mean 12: 0%
+    assert s["GOGC cycles mean"]["runtime_met"] == pytest.approx(2 / 3)
+    assert s["GOGC cycles mean"]["runtime_median"] == pytest.approx((3 / 13 + 3 / 11) / 3)
