@@ -235,3 +235,19 @@ def test_runtime_as_prediction_of_hand_made_rows(monkeypatch):
     assert s["GOGC cycles mean"]["met"] == 2  # goalloc's 12 against the runs' mean 12: 0%
     assert s["GOGC cycles mean"]["runtime_met"] == pytest.approx(2 / 3)
     assert s["GOGC cycles mean"]["runtime_median"] == pytest.approx((3 / 13 + 3 / 11) / 3)
+
+
+def test_perfect_mean_prediction_of_a_hand_made_row():
+    """The true mean judged against the mean of three runs drawn with the row's spread: for
+    runs 100 -+ 17.32 (sd 17.32, the mean's sd 10) the error is within 10% when the drawn mean
+    z (standard normal) lies in [-10 / (1.1 * 10), 10 / (0.9 * 10)]: Phi(1.111) - Phi(-0.909)
+    = 0.685; within 20% for z in [-1.667, 2.5]: 0.946. Rows without spread always meet."""
+    d = 10 * 3 ** 0.5
+    r = whatif.Row("p", "GOGC=100", 100, None,
+                   [whatif.Real(cycles=c, peak_inuse=100, peak_mapped=200, mean_goal=50.0,
+                                gc_cpu=0.1) for c in (100 - d, 100, 100 + d)])
+    p = whatif.perfect_mean_prediction([r])
+    assert p["GOGC cycles mean"] == pytest.approx(0.685, abs=0.01)
+    assert p["GOGC cycles worst"] == pytest.approx(0.946, abs=0.01)
+    assert p["GOGC peak_inuse mean"] == p["GOGC mean_goal worst"] == 1.0
+    assert whatif.perfect_mean_prediction([r]) == p  # seeded
