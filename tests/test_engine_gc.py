@@ -354,7 +354,7 @@ def test_cons_mark_counts_the_recordings_assist_and_idle_time(tmp_path):
     shared = replay(write_trace(tmp_path / "b.msgpack", out,
                                 Header(gomaxprocs=2, source={"mark_cpu": mc})), cfg)
     assert plain.mark_cpu is None  # the report says what the pacer took
-    assert shared.mark_cpu == {"assist_share": 0.1, "idle_share": 0.3}
+    assert shared.mark_cpu == {"assist_share": 0.1, "idle_share": 0.3, "background_share": 0.15}
     a, b = plain.cycles[0], shared.cycles[0]
     assert (a.start_event, a.scan_work, a.end_event) == (b.start_event, b.scan_work, b.end_event)
     x = (a.heap_at_end - a.heap_at_trigger) / a.scan_work
@@ -630,3 +630,31 @@ def test_refill_takes_the_span_the_recording_swept_for_it(tmp_path):
          ev(fmt.FREE, 1), dict(kind=fmt.HEAP_LIVE, ts=0, p=0, id=0, size=0),
          ev(fmt.ALLOC, 8, 2048, flags=NOSCAN), ev(fmt.ALLOC, 9, 2048, flags=NOSCAN)]
     assert _two_spans(tmp_path, "c.msgpack", [0, 1, 4], t) == 5 * 2048
+
+
+def test_mark_cpu_at_the_recordings_shares(tmp_path):
+    """A Go recording's marks cost what its gctrace says per unit of mark time (workers 15% and
+    assists 10% of GOMAXPROCS here), not the model's workers' 25%: the same recorded marks
+    (recorded GC mode), read out with and without the recording's mark_cpu, split the marks'
+    length x GOMAXPROCS (the workers' time / 25%) at those shares, per cycle and in gc_cpu;
+    idle mark time is not GC CPU (runtime/metrics' gc/total less idle, as gctrace counts)."""
+    e = []
+    for c in range(3):  # three recorded cycles, each a 1 ms mark on 2 Ps
+        base = c * 10_000_000
+        e += [ev(fmt.ALLOC, c * 1000 + i, 1024, base + i * 1000) for i in range(500)]
+        e += [ev(fmt.GC_START, c + 1, ts=base + 600_000),
+              ev(fmt.GC_MARK_TERM, c + 1, ts=base + 1_600_000)]
+    mc = {"cycles": 3, "wall_ns": 10_000_000, "background_ns": 3_000_000,
+          "idle_ns": 6_000_000, "assist_ns": 2_000_000}
+    cfg = Config(gc_mode="recorded")
+    plain = replay(write_trace(tmp_path / "a.msgpack", e, Header(gomaxprocs=2)), cfg)
+    shared = replay(write_trace(tmp_path / "b.msgpack", e,
+                                Header(gomaxprocs=2, source={"mark_cpu": mc})), cfg)
+    assert [c.end_event for c in plain.cycles] == [c.end_event for c in shared.cycles]
+    for a, b in zip(plain.cycles, shared.cycles, strict=True):
+        assert a.assist_cpu_ns == 0 and a.mark_cpu_ns == 500_000  # 25% of 2 Ps over 1 ms
+        assert (b.mark_cpu_ns, b.assist_cpu_ns) == (300_000, 200_000)  # 2 ms x 15%, x 10%
+    g, h = plain.gc_cpu, shared.gc_cpu
+    assert (g["mark_dedicated_ns"], g["mark_assist_ns"]) == (1_500_000, 0)
+    assert (h["mark_dedicated_ns"], h["mark_assist_ns"]) == (900_000, 600_000)
+    assert h["gc_total_ns"] - h["pause_ns"] == 1_500_000

@@ -413,19 +413,33 @@ def finish(s, now):
 class RecordedMarkCpu:
     """What a Go recording's marks cost (the importer's header source `mark_cpu`, gctrace's
     figures summed over the cycles marked wholly inside the trace, trace/importers/gomark.py):
-    assist time and idle mark time as shares of GOMAXPROCS while marking. endCycle's cons/mark
-    counts both (gc._end_cycle), while the model's marks run the workers at 25% at a rate
-    measured on the recording's marks, with whatever assists and idle workers did folded in."""
+    background worker, assist and idle mark time as shares of GOMAXPROCS while marking.
+    endCycle's cons/mark counts assists and idle workers (gc._end_cycle), while the model's
+    marks run the workers at 25% at a rate measured on the recording's marks, with whatever
+    assists and idle workers did folded in; and a mark's CPU is reported at the recording's
+    shares of its length (`cpu_of`), not the 25% the model's workers run at."""
 
     KEYS = ("cycles", "wall_ns", "background_ns", "idle_ns", "assist_ns")
 
-    def __init__(self, assist_share: float, idle_share: float):
+    def __init__(self, assist_share: float, idle_share: float, background_share: float):
         self.assist_share = assist_share
         self.idle_share = idle_share
+        self.background_share = background_share
 
     def to_dict(self) -> dict:
         return {"assist_share": round(self.assist_share, 6),
-                "idle_share": round(self.idle_share, 6)}
+                "idle_share": round(self.idle_share, 6),
+                "background_share": round(self.background_share, 6)}
+
+    def cpu_of(self, workers_ns: float) -> tuple[int, int]:
+        """(background workers', assists') CPU ns of marks whose model workers took
+        `workers_ns` (25% of GOMAXPROCS over their length, F_BG_NS): the runtime's marks do
+        the same scan work with the fractional workers getting their P only when it passes
+        through the scheduler and the assists doing the rest, so their CPU per unit of mark
+        time is the recording's (Go 1.23 builder: workers 7% and assists 30% of GOMAXPROCS,
+        where the model's workers alone take 25%), not the workers' 25%."""
+        length = workers_ns / BACKGROUND_UTILIZATION  # the marks' length x GOMAXPROCS
+        return round(length * self.background_share), round(length * self.assist_share)
 
     @classmethod
     def of(cls, source: dict | None, procs: int) -> RecordedMarkCpu | None:
@@ -440,6 +454,7 @@ class RecordedMarkCpu:
             return None
         assist = mc["assist_ns"] / wall
         idle = mc["idle_ns"] / wall
-        if assist + idle + mc["background_ns"] / wall > 1.0:
+        background = mc["background_ns"] / wall
+        if assist + idle + background > 1.0:
             return None
-        return cls(assist, idle)
+        return cls(assist, idle, background)

@@ -75,6 +75,8 @@ def cycles(eng) -> list[Cycle]:
     for n in range(ncyc):
         c = a.cyc[n]
         done = n < sc[S.S_CYCLES]
+        workers, assists = mark_cpu(eng, int(c[S.CY_BG_NS] if done
+                                             else a.fs[S.F_BG_NS] - c[S.CY_BG_NS]))
         out.append(Cycle(
             n=n + 1, start_event=int(c[S.CY_START_EVENT]), start_ts=int(c[S.CY_START_TS]),
             heap_at_trigger=int(c[S.CY_HEAP_AT_TRIGGER]),
@@ -88,7 +90,7 @@ def cycles(eng) -> list[Cycle]:
             cons_mark=int(c[S.CY_CONS_MARK_PPM]) / 1e6 if done else float(a.fs[S.F_CONS_MARK]),
             mark_ended_by_goal=bool(c[S.CY_BY_GOAL]) if done else False,
             mark_end_wait_ns=int(c[S.CY_SCHED_WAIT]) if done else 0,
-            mark_cpu_ns=int(c[S.CY_BG_NS] if done else a.fs[S.F_BG_NS] - c[S.CY_BG_NS]),
+            mark_cpu_ns=workers, assist_cpu_ns=assists,
             limiter_enabled=bool(c[S.CY_LIMITED]) if done else (
                 int(sc[S.S_LIM_LAST_ENABLED_CYCLE]) == n + 1),
             stall_at_start_ns=int(c[S.CY_STALL_AT_START]),
@@ -242,22 +244,31 @@ def _sweep_and_scavenge(r: Report, eng) -> None:
                                     if sc[S.S_NONHEAP_READY] >= 0 else None)}
 
 
+def mark_cpu(eng, workers_ns: int) -> tuple[int, int]:
+    """(background workers', assists') CPU ns of marks whose model workers ran `workers_ns`:
+    at a Go recording's own shares of the marks' length (engine/mark.py RecordedMarkCpu
+    .cpu_of), else the model's workers' time and no assist time (its assists park and scan
+    nothing)."""
+    if eng.mark_cpu is None:
+        return workers_ns, 0
+    return eng.mark_cpu.cpu_of(workers_ns)
+
+
 def gc_cpu(eng, r: Report) -> dict:
     """GC CPU time as runtime/metrics counts it (/cpu/classes/gc/...), over GOMAXPROCS x the
-    trace's span: background mark workers, mark assists (engine/mark.py), stop-the-world pauses
+    trace's span: background mark workers and mark assists (`mark_cpu`), stop-the-world pauses
     (every P stopped, engine/pauses.py), and the GC CPU limiter's state (engine/limiter.py)."""
     a = eng.arrays
     sc = a.sc
     span = max(int(sc[S.S_NOW]) - int(sc[S.S_TS0]), 0)
     pause = (r.pauses or {}).get("gc", {}).get("all", {}).get("total_ns") or 0
-    bg = int(a.fs[S.F_BG_NS])
+    bg, assist = mark_cpu(eng, int(a.fs[S.F_BG_NS]))
     # stop-the-world pauses take no trace time (the pause model), but the code that would have
-    # run meanwhile did not: the program runs that much longer. The model's assists park and
-    # scan nothing (engine/mark.py): no assist CPU
+    # run meanwhile did not: the program runs that much longer
     total = span * eng.procs + int(pause) * eng.procs
-    gc = bg + int(pause) * eng.procs
+    gc = bg + assist + int(pause) * eng.procs
     return {
-        "total_cpu_ns": total, "mark_dedicated_ns": bg, "mark_assist_ns": 0,
+        "total_cpu_ns": total, "mark_dedicated_ns": bg, "mark_assist_ns": assist,
         "pause_ns": int(pause) * eng.procs, "gc_total_ns": gc,
         "fraction": gc / total if total else None,
         "span_ns": [int(sc[S.S_TS0]), int(sc[S.S_NOW])],

@@ -26,8 +26,11 @@ class Cycle:
     cons_mark: float = 0.0  # the pacer's consMark after this cycle's endCycle
     mark_ended_by_goal: bool = False  # pacer mode: heapLive reached the goal before the scan
     # work was done (assists finished it), rather than the mark's modelled duration passing
-    assist_cpu_ns: int = 0  # mark assist CPU time in this cycle: 0, the model's assists park
-    mark_cpu_ns: int = 0  # background mark workers' CPU time (25% of GOMAXPROCS over the mark)
+    # mark assist and background workers' CPU time in this cycle: at a Go recording's shares
+    # of the mark's length (engine/readout.py mark_cpu), else 0 (the model's assists park) and
+    # the model's workers' 25% of GOMAXPROCS over the mark
+    assist_cpu_ns: int = 0
+    mark_cpu_ns: int = 0
     limiter_enabled: bool = False  # the GC CPU limiter was on at some point since the last cycle
     # ns the model's clock ran ahead of the trace's at mark start (mutators parked in assists,
     # engine/mark.py park): start_ts less it is the start in the trace's own time
