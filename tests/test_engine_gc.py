@@ -658,3 +658,4 @@ def test_mark_cpu_at_the_recordings_shares(tmp_path):
     assert (g["mark_dedicated_ns"], g["mark_assist_ns"]) == (1_500_000, 0)
     assert (h["mark_dedicated_ns"], h["mark_assist_ns"]) == (900_000, 600_000)
     assert h["gc_total_ns"] - h["pause_ns"] == 1_500_000
+    assert plain.mark_cpu is None and shared.mark_cpu["background_share"] == 0.15  # reported

@@ -416,7 +416,7 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
                                 "trace" if scheduling_known else "none")}
         if config.mark_speeds and config.gc_mode == "pacer":
             report.scan_rate["mark_speeds"] = list(config.mark_speeds)
-        if eng.mark_cpu is not None and config.gc_mode == "pacer":
+        if eng.mark_cpu is not None:  # the pacer's cons/mark and the marks' GC CPU take it
             report.mark_cpu = eng.mark_cpu.to_dict()
         report.nonheap_scan = _nonheap_scan(eng, config)
         report.estimated_sizes = int(vs.st[validate.S_ESTIMATED])

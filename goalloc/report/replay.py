@@ -346,10 +346,11 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
                         "dedicated worker: the recording's wait for a P's scheduler pass)"
                         if rate.get("mark_end_wait_ns") else "")))
     mc = report.mark_cpu
-    if report.gc_mode == "pacer" and mc:
-        rows.append(("mark CPU", f"assists {mc['assist_share']:.0%} and idle workers "
-                     f"{mc['idle_share']:.0%} of GOMAXPROCS while marking, the recording's "
-                     "(in the pacer's cons/mark)"))
+    if mc:
+        rows.append(("mark CPU", f"workers {mc['background_share']:.0%}, assists "
+                     f"{mc['assist_share']:.0%} and idle workers {mc['idle_share']:.0%} of "
+                     "GOMAXPROCS while marking, the recording's (the marks' GC CPU"
+                     + (", the pacer's cons/mark)" if report.gc_mode == "pacer" else ")")))
     rows += [
         ("frees", {"death": "death (take effect at the next mark)",
                    "sweep": "sweep (died before the mark of the cycle that swept them)"}.get(
