@@ -28,7 +28,9 @@ KNOWN = {
     "gc_cpu": "the model's parked assists scan nothing where the runtime's scan what grey "
               "work they find (Go's parse: 0.43-0.91x the workers' 25% budget per mark), and "
               "modelled STW pauses add 2-16 points (2026-12-03: within 10 points under limits "
-              "and below the live heap on this machine's and a CI machine's recordings)",
+              "and below the live heap on this machine's and a CI machine's recordings; "
+              "2026-12-05, marks at the recording's worker and assist shares: 13 of 13 sets "
+              "within 10 points under limits)",
     "gogc_peak": "peak in-use and mean goal off by up to 97% / 37% in a set's worst row (the "
                  "mean of 6 mark-speed samples over 14 recording sets, 2026-12-05; medians 42% "
                  "/ 20%; the real runs' own peak spread reached 60%): one cycle whose mark "
