@@ -349,7 +349,9 @@ def test_cons_mark_counts_the_recordings_assist_and_idle_time(tmp_path):
     # 10 ms of marking on 2 Ps: 2 ms of assists (10%) and 6 ms of idle workers (30%)
     mc = {"cycles": 3, "wall_ns": 10_000_000, "background_ns": 3_000_000,
           "idle_ns": 6_000_000, "assist_ns": 2_000_000}
-    cfg = Config(scan_rate=1e11)
+    # the trace's clock as it is: the shares' other use (mark.mutator_clock, tested below)
+    # would move where the first mark ends
+    cfg = Config(scan_rate=1e11, mutator_clock=False)
     plain = replay(write_trace(tmp_path / "a.msgpack", out, Header(gomaxprocs=2)), cfg)
     shared = replay(write_trace(tmp_path / "b.msgpack", out,
                                 Header(gomaxprocs=2, source={"mark_cpu": mc})), cfg)
@@ -659,3 +661,85 @@ def test_mark_cpu_at_the_recordings_shares(tmp_path):
     assert (h["mark_dedicated_ns"], h["mark_assist_ns"]) == (900_000, 600_000)
     assert h["gc_total_ns"] - h["pause_ns"] == 1_500_000
     assert plain.mark_cpu is None and shared.mark_cpu["background_share"] == 0.15  # reported
+
+
+def test_mutator_clock_arithmetic():
+    """mark.mutator_clock, worked by hand: the recording's marks took r = 25% of the Ps from
+    its mutators, the model's workers take b = 20% (stretch b / (1 - b) = 25%)."""
+    from goalloc.engine import mark
+    from goalloc.engine import state as S
+
+    sc = np.zeros(S.N_SC, np.int64)
+    takes, stretch = mark.RecordedMarkCpu(0.05, 0.1, 0.2).mutator_clock_ppm()
+    assert (takes, stretch) == (250_000, 250_000)
+
+    def at(ts):
+        return mark.mutator_clock(sc, takes, stretch, ts)
+
+    assert at(1000) == 1000  # nobody marks: the trace's clock
+    sc[S.S_REC_MARKING] = 1  # the recording's gc_start at 1000
+    assert at(3000) == 2500  # 2000 ns of its mark are 1500 of mutator time
+    sc[S.S_PHASE] = 1  # the model's mark starts at 3000
+    # 2000 ns more of the recorded mark: 1500 of mutator time, 1875 on the model's clock
+    assert at(5000) == 4375
+    sc[S.S_REC_MARKING] = 0  # the recording's mark ends at 5000
+    assert at(6000) == 5625  # 1000 ns of mutator time, 1250 on the model's clock
+    assert at(5500) == 5125  # an event behind the trace's clock moves no total
+    sc[S.S_STALL] = 100  # a parked assist: later by that, and not stretched
+    assert at(6000) == 5725
+    sc[S.S_PHASE] = 0
+    assert at(7000) == 6725  # the model's mark over: the clock runs at the trace's pace
+    assert sc[S.S_SKEW] == 625 - 1000  # stretch of 2500 ns of mutator time, less 1000 taken
+
+
+def _steady_allocs(n, every_ns=1000):
+    """1 KiB pointerful objects, one every `every_ns` of trace time, none freed."""
+    return [ev(fmt.ALLOC, i, 1024, i * every_ns) for i in range(n)]
+
+
+def test_mutators_slower_while_the_model_marks(tmp_path):
+    """Pacer mode with a recording's mark CPU (workers 20% of the Ps): the mutators allocate
+    at 80% of the trace's rate while the model marks, so heapLive grows 0.8x as fast per ns
+    of the model's mark (here 1 KiB per us of trace time, no recorded marks); each cycle's
+    start less its stall and skew is its start event's trace time."""
+    e = _steady_allocs(24_000)
+    mc = {"cycles": 1, "wall_ns": 1_000_000, "background_ns": 400_000, "idle_ns": 0,
+          "assist_ns": 0}
+    path = write_trace(tmp_path / "t.msgpack", e,
+                       Header(gomaxprocs=2, source={"mark_cpu": mc}))
+    grew = {}
+    for on in (False, True):
+        # GOGC=400: a 16 MiB first goal, whose runway the ~3 ms mark does not use up
+        r = replay(path, Config(gc_mode="pacer", gogc=400, scan_rate=1e10, mutator_clock=on))
+        c = r.cycles[0]
+        assert c.end_event is not None and not c.mark_ended_by_goal
+        grew[on] = (c.heap_at_end - c.heap_at_trigger) / (c.end_ts - c.start_ts)
+        for c in r.cycles:
+            assert c.start_ts - c.stall_at_start_ns - c.skew_at_start_ns == \
+                e[c.start_event]["ts"]
+        if not on:
+            assert all(c.skew_at_start_ns == 0 for c in r.cycles)
+    # the trace's rate: a 1 KiB pointerful object takes a 1152 B slot (malloc header), 7 to
+    # an 8 KiB span, and heapLive grows by whole spans as the mcache takes them
+    assert abs(grew[False] / (8192 / 7 / 1000) - 1) < 0.01
+    assert abs(grew[True] / grew[False] - 0.8) < 0.01
+
+
+def test_recorded_marks_count_less_mutator_time(tmp_path):
+    """The time inside a recorded mark counts (1 - r) as mutator time, r the share of the Ps
+    its marks took (workers 30% + assists 20% here): a model cycle after the recorded 2 ms
+    mark starts 1 ms earlier on the model's clock than in the trace; recorded GC mode keeps
+    the trace's clock."""
+    e = _steady_allocs(12_000)
+    e += [ev(fmt.GC_START, 1, ts=500_000), ev(fmt.GC_MARK_TERM, 1, ts=2_500_000)]
+    e.sort(key=lambda x: x["ts"])
+    mc = {"cycles": 1, "wall_ns": 1_000_000, "background_ns": 600_000, "idle_ns": 0,
+          "assist_ns": 400_000}
+    path = write_trace(tmp_path / "t.msgpack", e, Header(gomaxprocs=2, source={"mark_cpu": mc}))
+    r = replay(path, Config(gc_mode="pacer", scan_rate=2e9))
+    first = r.cycles[0]
+    assert e[first.start_event]["ts"] > 2_500_000  # after the recorded mark
+    assert first.skew_at_start_ns == -1_000_000
+    assert first.start_ts == e[first.start_event]["ts"] - 1_000_000
+    rec = replay(path, Config(gc_mode="recorded"))
+    assert [c.skew_at_start_ns for c in rec.cycles] == [0]

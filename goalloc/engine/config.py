@@ -97,6 +97,10 @@ class Config:
     # trace's own lifetime estimate, engine/lifetimes.py; docs/model.md says why it is not
     # the default yet), "early" or "late" (the ends of the what-if range, engine/whatif.py)
     death_time: str = "mid"
+    # Pacer mode, Go recordings with mark CPU figures: the mutators run slower while marking,
+    # at the recording's shares, where the recording marked and where the model marks
+    # (engine/mark.py mutator_clock); False: the trace's clock as it is (the model before it)
+    mutator_clock: bool = True
     timeline_samples: int = 200  # evenly spaced timeline samples (plus every GC boundary)
     # What-if (issue #6): no per-P page cache, so every span allocation takes the heap lock.
     no_pagecache: bool = False

@@ -36,6 +36,7 @@ from goalloc.engine.state import (
     CY_MARKED,
     CY_SCAN_WORK,
     CY_SCHED_WAIT,
+    CY_SKEW_AT_START,
     CY_STALL_AT_START,
     CY_START_EVENT,
     CY_START_TS,
@@ -105,6 +106,7 @@ from goalloc.engine.state import (
     S_SCAN_WORK,
     S_SCAV_READY,
     S_SG,
+    S_SKEW,
     S_SPAN_HW,
     S_SPANS_INUSE,
     S_STALL,
@@ -202,6 +204,7 @@ def mark_start(s, event, ts, trigger, goal, limit_bound, kind):
     cyc[n, CY_START_EVENT] = event
     cyc[n, CY_START_TS] = ts
     cyc[n, CY_STALL_AT_START] = s.sc[S_STALL]
+    cyc[n, CY_SKEW_AT_START] = s.sc[S_SKEW]
     cyc[n, CY_HEAP_AT_TRIGGER] = sc[S_HEAP_LIVE]
     cyc[n, CY_TRIGGER] = trigger
     cyc[n, CY_GOAL] = goal

@@ -37,7 +37,9 @@ from goalloc.engine.state import (
     OB_SPAN,
     OB_TB,
     P_FAST_PATHS,
+    P_MARK_STRETCH_PPM,
     P_NPROCS,
+    P_REC_MARK_TAKES_PPM,
     P_RECORDED,
     P_SAMPLE_EVERY,
     P_SMALL_MAX,
@@ -89,6 +91,7 @@ from goalloc.engine.state import (
     S_PK_TAIL,
     S_PK_UNUSED,
     S_REC_FREES,
+    S_REC_MARKING,
     S_REC_SETTLED,
     S_REQ_LIVE,
     S_SPAN_HW,
@@ -239,6 +242,9 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
     paced = prm[P_SWEEP_PACED] != 0
     fast_paths = prm[P_FAST_PATHS] != 0  # off: every event down the general path (a test guard)
     every = prm[P_SAMPLE_EVERY]
+    takes_ppm = prm[P_REC_MARK_TAKES_PPM]
+    stretch_ppm = prm[P_MARK_STRETCH_PPM]
+    clock_ppm = takes_ppm != 0 or stretch_ppm != 0
     now = sc[S_NOW]
     # array sizes change only between calls (the driver grows them), so hoist them
     ob = s.ob
@@ -330,7 +336,10 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
             need = NEED_LK
             at = i
             break
-        t = ts[i] + sc[S_STALL]  # the model's clock: later by the time mutators were parked
+        if clock_ppm:  # the mutators' time while marking (mark.mutator_clock)
+            t = mark.mutator_clock(sc, takes_ppm, stretch_ppm, ts[i])
+        else:
+            t = ts[i] + sc[S_STALL]  # the model's clock: later by the time mutators were parked
         if t > now:
             now = t
             sc[S_NOW] = t
@@ -475,9 +484,10 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
             mheap.free_manual(s, ids[i])
         elif k == STACK_ALLOC or k == STACK_FREE:
             mstats.stack_event(sc, s.stk, k == STACK_ALLOC, ids[i], size[i])
-        elif k == GC_START or (recorded and k == GC_MARK_TERM):
+        elif k == GC_START or k == GC_MARK_TERM:
             if k == GC_START:
                 pacer.recorded_nonheap(sc, size[i])
+            sc[S_REC_MARKING] = 1 if k == GC_START else 0  # mark.mutator_clock
             if recorded and k == GC_START and sc[S_PHASE] == 0:
                 goal, trig, lb = pacer.goal_and_trigger(s)
                 gc.mark_start(s, ev, t, -1, goal, lb, CYK_RECORDED)
@@ -497,6 +507,7 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
                 mcache.release_all(s, q)
         elif k == FORCED_GC and not recorded:
             pacer.recorded_nonheap(sc, size[i])
+            sc[S_REC_MARKING] = 1  # mark.mutator_clock: the recording marked from here
             # runtime.GC: wait for a cycle in progress to end, then a whole cycle; the caller
             # blocks until mark termination (idle Ps mark), so it ends at the same event
             sc[S_EVENT] = ev

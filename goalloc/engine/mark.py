@@ -30,6 +30,17 @@ while the mutators allocate on, with their assists' credit (docs/model.md, "Pace
 Green Tea's scan work"). Assists are charged when heapLive moves (span refills and large
 allocations: the runtime's heapLive moves at the same points) rather than per object
 (docs/model.md, item 1).
+
+The mutators' time while marking (mutator_clock, pacer mode, a Go recording's mark_cpu): the
+runtime's workers take a share of the Ps from the goroutines (on 2-3 Ps fractional workers
+only, findRunnableGCWorker) and its assists make allocating goroutines scan, so a program
+runs slower while it marks (allocation inside the recorded marks at 0.5-0.85x the rate
+outside them: docs/model.md, "What-if validation"). The trace's clock holds that slowdown where
+the recording marked; the model's marks fall elsewhere. So the trace time inside a recorded
+mark counts (1 - r) as mutator time, r the share of the Ps the recording's marks took from its
+mutators (background workers + assists), and while the model marks, its clock runs 1 / (1 - b)
+ns per ns of mutator time, b the recording's worker share (the model's assists park the
+mutators: S_STALL, park).
 """
 
 from __future__ import annotations
@@ -64,14 +75,21 @@ from goalloc.engine.state import (
     S_HEAP_SCAN,
     S_LAST_HEAP_SCAN,
     S_MARK_END_TS,
+    S_MARK_MUTATOR_NS,
     S_MARK_T,
     S_MARK_WAIT,
+    S_MUTATOR_T,
     S_NEXT_TIMED,
     S_NONHEAP_SCAN,
     S_NOW,
+    S_PHASE,
+    S_REC_MARK_NS,
+    S_REC_MARKING,
     S_SCAN_WORK,
+    S_SKEW,
     S_SPAN_HW,
     S_STALL,
+    S_TRACE_T,
     S_TRIGGERED,
     SP_ELEMSIZE,
     SP_INUSE,
@@ -312,6 +330,28 @@ def advance(s, now):
     sc[S_MARK_T] = now
 
 
+@njit(cache=True, inline="always")
+def mutator_clock(sc, takes_ppm, stretch_ppm, ts):
+    """The model's clock at an event of trace time `ts` (the module's comment): the trace's
+    clock less the share of the recording's marks (takes_ppm of the time inside them), plus
+    the model's own marks' stretch (stretch_ppm of the mutator time while it marks) and the
+    parked assists' S_STALL. Counted from running totals, so no rounding piles up. The
+    interval before an event belongs to the phase before it (the kernel moves S_PHASE and
+    S_REC_MARKING after this step)."""
+    if ts > sc[S_TRACE_T]:
+        if sc[S_REC_MARKING] != 0:
+            sc[S_REC_MARK_NS] += ts - sc[S_TRACE_T]
+        sc[S_TRACE_T] = ts
+    taken = sc[S_REC_MARK_NS] * takes_ppm // 1_000_000
+    mutator = sc[S_TRACE_T] - taken
+    if mutator > sc[S_MUTATOR_T]:
+        if sc[S_PHASE] == 1:
+            sc[S_MARK_MUTATOR_NS] += mutator - sc[S_MUTATOR_T]
+        sc[S_MUTATOR_T] = mutator
+    sc[S_SKEW] = sc[S_MARK_MUTATOR_NS] * stretch_ppm // 1_000_000 - taken
+    return ts + sc[S_STALL] + sc[S_SKEW]
+
+
 @njit(cache=True)
 def done(s):
     """All of the cycle's scan work is done."""
@@ -425,6 +465,14 @@ class RecordedMarkCpu:
         self.assist_share = assist_share
         self.idle_share = idle_share
         self.background_share = background_share
+
+    def mutator_clock_ppm(self) -> tuple[int, int]:
+        """mutator_clock's (takes_ppm, stretch_ppm): the share of the Ps the recording's
+        marks took from its mutators (workers + assists), and the model's marks' stretch
+        b / (1 - b) for its workers' share b (its assists park: S_STALL)."""
+        b = min(self.background_share, 0.9)
+        takes = min(self.background_share + self.assist_share, 0.9)
+        return round(takes * 1e6), round(b / (1.0 - b) * 1e6)
 
     def to_dict(self) -> dict:
         return {"assist_share": round(self.assist_share, 6),

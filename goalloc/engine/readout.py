@@ -94,6 +94,7 @@ def cycles(eng) -> list[Cycle]:
             limiter_enabled=bool(c[S.CY_LIMITED]) if done else (
                 int(sc[S.S_LIM_LAST_ENABLED_CYCLE]) == n + 1),
             stall_at_start_ns=int(c[S.CY_STALL_AT_START]),
+            skew_at_start_ns=int(c[S.CY_SKEW_AT_START]),
             goal_at_end=int(c[S.CY_GOAL_AT_END]) if done and c[S.CY_GOAL_AT_END] >= 0 else None,
         ))
     return out

@@ -35,6 +35,10 @@ class Cycle:
     # ns the model's clock ran ahead of the trace's at mark start (mutators parked in assists,
     # engine/mark.py park): start_ts less it is the start in the trace's own time
     stall_at_start_ns: int = 0
+    # ns the model's clock ran ahead of the trace's + stall_at_start_ns at mark start: its own
+    # marks' slower mutators less the recorded marks' (engine/mark.py mutator_clock; may be
+    # negative): start_ts less both is the start in the trace's own time
+    skew_at_start_ns: int = 0
     # heapGoal() when the mark ended (endCycle's lastHeapGoal, what gctrace prints as "MB
     # goal"); differs from `goal` when a memory limit sets it (None: still marking, or no
     # goal at all: GOGC=off without a limit)

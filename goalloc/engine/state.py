@@ -89,6 +89,11 @@ P_MARK_SPEED_SEED = _prm()  # Config.mark_speed_seed: 0 every mark at the measur
 P_MARK_SPEEDS = _prm()  # how many of F_MARK_SPEEDS hold a recorded mark's speed
 P_SCHED_WAIT_NS = _prm()  # pacer mode without a dedicated mark worker: ns from the background
 # workers' finishing a mark's work to its end (mark.sched_wait_ns; 0: no wait)
+# the mutators' share of the CPU while marking (mark.mutator_clock, pacer mode; 0: not modelled)
+P_REC_MARK_TAKES_PPM = _prm()  # the share of the Ps the recording's marks took from its
+# mutators (background workers + assists, RecordedMarkCpu), ppm
+P_MARK_STRETCH_PPM = _prm()  # while the model marks, its clock runs this much slower (ppm of
+# mutator time): its workers take the recording's worker share b of the Ps, b / (1 - b)
 N_PRM = _prm.n
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
@@ -201,6 +206,16 @@ S_LIM_LAST = _sc()  # gcCPULimiter.lastUpdate (trace time)
 S_LIM_LAST_ENABLED_CYCLE = _sc()  # gcCPULimiter.lastEnabledCycle (0: never)
 S_TS0 = _sc()  # trace time of the first event (GC CPU fractions count from it)
 S_STALL = _sc()  # ns the model's clock runs ahead of the trace's: mutators parked in assists
+# mark.mutator_clock (pacer mode): the trace's clock (its largest ts), whether the recording was
+# marking there, the trace ns inside its marks, the mutator time (the trace's less the share
+# its marks took), the mutator ns while the model marked, and the model clock's skew from the
+# trace's + S_STALL (the model's marks' stretch less the recorded marks' share)
+S_TRACE_T = _sc()
+S_REC_MARKING = _sc()
+S_REC_MARK_NS = _sc()
+S_MUTATOR_T = _sc()
+S_MARK_MUTATOR_NS = _sc()
+S_SKEW = _sc()
 S_STACK_INUSE = _sc()  # goroutine stack bytes the trace's stack events say are in use
 S_STACK_EVENTS = _sc()  # stack events seen (0: the trace has none, mstats uses a fixed amount)
 # scavenger (#20): the background scavenger's burst and sleep (engine/scavenge.py), and the
@@ -382,7 +397,8 @@ CY_LIMITED = 16  # 1: the GC CPU limiter was enabled at some point of this mark
 CY_STALL_AT_START = 17  # S_STALL at mark start: start ts less it is the trace's own time
 CY_GOAL_AT_END = 18  # heapGoal() at endCycle (lastHeapGoal: gctrace's "MB goal")
 CY_SCHED_WAIT = 19  # ns the mark's end waited for a P's scheduler pass (mark.past_max_work)
-N_CY = 20
+CY_SKEW_AT_START = 20  # S_SKEW at mark start: start ts less it and the stall is the trace's time
+N_CY = 21
 CYK_HEAP = 0
 CYK_PERIODIC = 1
 CYK_FORCED = 2

@@ -305,7 +305,9 @@ def compare(report, rec: Recorded) -> Fidelity:
         mg = mcycles[c].goal if c < len(mcycles) else None
         rt = rec.mark_start_ts[c] if c < rec.cycles else None
         # in the trace's own time: less the time mutators were parked before it (mark.park)
-        mt = mcycles[c].start_ts - mcycles[c].stall_at_start_ns if c < len(mcycles) else None
+        # and the skew of the mutators' time while marking (mark.mutator_clock)
+        mt = (mcycles[c].start_ts - mcycles[c].stall_at_start_ns - mcycles[c].skew_at_start_ns
+              if c < len(mcycles) else None)
         rows.append(CycleRow(n=c + 1, recorded_inuse=ri, model_inuse=mi,
                              inuse_error=_rel(mi, ri), recorded_goal=rg, model_goal=mg,
                              goal_error=_rel(mg, rg), recorded_start_ts=rt, model_start_ts=mt,
