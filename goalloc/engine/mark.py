@@ -34,7 +34,7 @@ allocations: the runtime's heapLive moves at the same points) rather than per ob
 The mutators' time while marking (mutator_clock, pacer mode, a Go recording's mark_cpu): the
 runtime's workers take a share of the Ps from the goroutines (on 2-3 Ps fractional workers
 only, findRunnableGCWorker) and its assists make allocating goroutines scan, so a program
-runs slower while it marks (allocation inside the recorded marks at 0.5-0.85x the rate
+runs slower while it marks (allocation inside the recorded marks at 0.5-0.9x the rate
 outside them: docs/model.md, "What-if validation"). The trace's clock holds that slowdown where
 the recording marked; the model's marks fall elsewhere. So the trace time inside a recorded
 mark counts (1 - r) as mutator time, r the share of the Ps the recording's marks took from its
