@@ -57,8 +57,10 @@ from goalloc.engine.state import (
     P_GOGC,
     P_GOVERSION,
     P_IDLE_SHARE_PPM,
+    P_MARK_STRETCH_PPM,
     P_NPROCS,
     P_PERIODIC_NS,
+    P_REC_MARK_TAKES_PPM,
     P_RECORDED,
     P_TINY_SPC,
     PAGE_SIZE,
@@ -106,7 +108,6 @@ from goalloc.engine.state import (
     S_SCAN_WORK,
     S_SCAV_READY,
     S_SG,
-    S_SKEW,
     S_SPAN_HW,
     S_SPANS_INUSE,
     S_STALL,
@@ -204,7 +205,8 @@ def mark_start(s, event, ts, trigger, goal, limit_bound, kind):
     cyc[n, CY_START_EVENT] = event
     cyc[n, CY_START_TS] = ts
     cyc[n, CY_STALL_AT_START] = s.sc[S_STALL]
-    cyc[n, CY_SKEW_AT_START] = s.sc[S_SKEW]
+    cyc[n, CY_SKEW_AT_START] = mark.clock_skew(sc, s.prm[P_REC_MARK_TAKES_PPM],
+                                               s.prm[P_MARK_STRETCH_PPM])
     cyc[n, CY_HEAP_AT_TRIGGER] = sc[S_HEAP_LIVE]
     cyc[n, CY_TRIGGER] = trigger
     cyc[n, CY_GOAL] = goal

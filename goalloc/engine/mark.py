@@ -86,7 +86,6 @@ from goalloc.engine.state import (
     S_REC_MARK_NS,
     S_REC_MARKING,
     S_SCAN_WORK,
-    S_SKEW,
     S_SPAN_HW,
     S_STALL,
     S_TRACE_T,
@@ -348,8 +347,15 @@ def mutator_clock(sc, takes_ppm, stretch_ppm, ts):
         if sc[S_PHASE] == 1:
             sc[S_MARK_MUTATOR_NS] += mutator - sc[S_MUTATOR_T]
         sc[S_MUTATOR_T] = mutator
-    sc[S_SKEW] = sc[S_MARK_MUTATOR_NS] * stretch_ppm // 1_000_000 - taken
-    return ts + sc[S_STALL] + sc[S_SKEW]
+    return ts + sc[S_STALL] + clock_skew(sc, takes_ppm, stretch_ppm)
+
+
+@njit(cache=True, inline="always")
+def clock_skew(sc, takes_ppm, stretch_ppm):
+    """ns mutator_clock puts the model's clock ahead of the trace's + S_STALL: the model's own
+    marks' stretch less the recorded marks' share (negative when that weighs more)."""
+    return (sc[S_MARK_MUTATOR_NS] * stretch_ppm // 1_000_000
+            - sc[S_REC_MARK_NS] * takes_ppm // 1_000_000)
 
 
 @njit(cache=True)

@@ -208,14 +208,13 @@ S_TS0 = _sc()  # trace time of the first event (GC CPU fractions count from it)
 S_STALL = _sc()  # ns the model's clock runs ahead of the trace's: mutators parked in assists
 # mark.mutator_clock (pacer mode): the trace's clock (its largest ts), whether the recording was
 # marking there, the trace ns inside its marks, the mutator time (the trace's less the share
-# its marks took), the mutator ns while the model marked, and the model clock's skew from the
-# trace's + S_STALL (the model's marks' stretch less the recorded marks' share)
+# its marks took) and the mutator ns while the model marked (mark.clock_skew derives the model
+# clock's skew from the last two totals)
 S_TRACE_T = _sc()
 S_REC_MARKING = _sc()
 S_REC_MARK_NS = _sc()
 S_MUTATOR_T = _sc()
 S_MARK_MUTATOR_NS = _sc()
-S_SKEW = _sc()
 S_STACK_INUSE = _sc()  # goroutine stack bytes the trace's stack events say are in use
 S_STACK_EVENTS = _sc()  # stack events seen (0: the trace has none, mstats uses a fixed amount)
 # scavenger (#20): the background scavenger's burst and sleep (engine/scavenge.py), and the
@@ -397,7 +396,7 @@ CY_LIMITED = 16  # 1: the GC CPU limiter was enabled at some point of this mark
 CY_STALL_AT_START = 17  # S_STALL at mark start: start ts less it is the trace's own time
 CY_GOAL_AT_END = 18  # heapGoal() at endCycle (lastHeapGoal: gctrace's "MB goal")
 CY_SCHED_WAIT = 19  # ns the mark's end waited for a P's scheduler pass (mark.past_max_work)
-CY_SKEW_AT_START = 20  # S_SKEW at mark start: start ts less it and the stall is the trace's time
+CY_SKEW_AT_START = 20  # mark.clock_skew at mark start: start ts less it and the stall is the trace's time
 N_CY = 21
 CYK_HEAP = 0
 CYK_PERIODIC = 1
