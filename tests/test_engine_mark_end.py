@@ -15,7 +15,8 @@ from goalloc.engine import mark
 from goalloc.engine.config import Config
 from goalloc.engine.replay import replay
 from goalloc.errors import GoallocError
-from goalloc.trace import Writer
+from goalloc.trace import Header, Writer
+from goalloc.trace import format as fmt
 from goalloc.trace import open as open_trace
 
 WAIT_NS = 3_000_000  # the wait for the first of 2 busy Ps whose runs leave 6 ms each
@@ -79,8 +80,8 @@ def waited(tmp_path_factory):
 
 
 def test_no_wait_where_the_assists_go_on_or_a_dedicated_worker_runs(waited):
-    """Go 1.23 (no packed span scan: heapScan takes in what a mark allocates, the work does not
-    pass it), Go 1.26 with the packed scan whose marks' work stays under maxScanWork (this
+    """Go 1.23 (no packed span scan: heapScan counts every pointerful byte allocated since the
+    last mark, the dead ones too, so the work, the live ones, stays under it where any died), Go 1.26 with the packed scan whose marks' work stays under maxScanWork (this
     parser's: 0.6-1.1 MiB), 4 Ps (a dedicated worker) or recorded mode: replays as without
     the figure. (tests/test_whatif.py checks marks that do pass it, on the builder.)"""
     packed = Config(gc_mode="pacer", packed_span_scan=True)
@@ -88,38 +89,69 @@ def test_no_wait_where_the_assists_go_on_or_a_dedicated_worker_runs(waited):
                        ("go126-parser", (packed, Config(gc_mode="pacer", procs=4),
                                          Config(gc_mode="recorded")))):
         for cfg in cfgs:
-            a = replay(f"traces/{name}.msgpack", cfg)
-            b = replay(waited[name], cfg)
-            if cfg.procs is None and not cfg.packed_span_scan:  # the same calibrated rate
-                assert a.scan_rate["bytes_per_s"] == b.scan_rate["bytes_per_s"]
-            else:  # its rate leaves the recording's 2-P wait out: give both the same rate
-                rate = b.scan_rate["bytes_per_s"]
-                a = replay(f"traces/{name}.msgpack", dataclasses.replace(cfg, scan_rate=rate))
-                b = replay(waited[name], dataclasses.replace(cfg, scan_rate=rate))
+            # the calibrated rate leaves the 2-P wait out of the recorded marks that passed
+            # maxScanWork (test_the_rate_calibrated_without_the_wait...): give both one rate
+            rate = replay(waited[name], cfg).scan_rate["bytes_per_s"]
+            a = replay(f"traces/{name}.msgpack", dataclasses.replace(cfg, scan_rate=rate))
+            b = replay(waited[name], dataclasses.replace(cfg, scan_rate=rate))
             assert [dataclasses.asdict(c) for c in a.cycles] == \
                 [dataclasses.asdict(c) for c in b.cycles], (name, cfg)
             assert all(c.mark_end_wait_ns == 0 for c in b.cycles)
 
 
-def test_the_rate_calibrated_without_the_wait(waited):
-    """A packed-span-scan recording's marks waited for a scheduler pass when past maxScanWork,
-    which the replay adds itself: the calibrated rate counts each recorded mark's duration less
-    the wait, at least half of it (engine/replay.py _scan_rate_of). Worked from the recorded
-    cycles: sum(scan work) / sum(max(d - 3 ms, d / 2) x 25% x 2 Ps)."""
-    cfg = Config(gc_mode="pacer", packed_span_scan=True)
-    rec = replay(waited["go126-parser"], dataclasses.replace(cfg, gc_mode="recorded",
-                                                             scan_rate=1e9))
-    done = [c for c in rec.cycles if c.end_ts is not None and c.end_ts > c.start_ts]
-    assert done
-    work = sum(c.scan_work for c in done)
-    ns = sum(max(c.end_ts - c.start_ts - WAIT_NS, (c.end_ts - c.start_ts) / 2) * 0.25 * 2
-             for c in done)
-    want = float(f"{work * 1e9 / ns:.6g}")
-    assert replay(waited["go126-parser"], cfg).scan_rate["bytes_per_s"] == want
-    # the same recording without the figure: the whole durations
-    ns = sum((c.end_ts - c.start_ts) * 0.25 * 2 for c in done)
-    assert replay("traces/go126-parser.msgpack", cfg).scan_rate["bytes_per_s"] == \
-        float(f"{work * 1e9 / ns:.6g}")
+def _hand_trace(path, source):
+    """Two recorded 10 ms marks on 2 Ps over 1000 pointerful 64 B objects (64,000 B of scan
+    work at each mark start, no stacks or globals). Nothing died before the first, so its work
+    reaches all there is to scan (maxScanWork: heapScan, 64,000 B) and its assists would have
+    stopped. Between the two, 2000 more such objects are allocated and die (the second mark's
+    sweep frees them): heapScan, which counts what was allocated since the last mark and not
+    what died, is 192,000 B at the second mark, past its 64,000 B of work, and its assists go
+    on to the end (one that runs out of work sees it)."""
+    ms = 1_000_000
+    cols = {c: [] for c in ("kind", "ts", "id", "size", "aux", "flags", "p")}
+
+    def ev(kind, ts, i, size=0):
+        for c, v in zip(cols, (kind, ts, i, size, 0, 0, 0), strict=True):
+            cols[c].append(v)
+    for i in range(1000):
+        ev(fmt.ALLOC, i, i, 64)
+    ev(fmt.GC_START, 1 * ms, 1)
+    ev(fmt.GC_MARK_TERM, 11 * ms, 1)
+    for i in range(2000):
+        ev(fmt.ALLOC, 12 * ms + i, 1000 + i, 64)
+    ev(fmt.GC_START, 20 * ms, 2)
+    ev(fmt.GC_MARK_TERM, 30 * ms, 2)
+    for i in range(2000):
+        ev(fmt.FREE, 31 * ms + i, 1000 + i)
+    with Writer(path, Header(frees="sweep", sizes="requested", gomaxprocs=2, source=source),
+                force=True) as w:
+        w.write(**cols)
+    return path
+
+
+def test_the_rate_calibrated_without_the_wait_where_the_mark_waited(tmp_path):
+    """A recorded mark whose work had passed maxScanWork by its end (assists stopped) waited
+    for a scheduler pass, which the pacer replay adds to such marks itself: the calibrated rate
+    counts that mark's duration less the wait, the other's whole (engine/replay.py
+    _scan_rate_of). By hand (_hand_trace, a 3 ms wait): 128,000 B of work over (10 - 3 + 10)
+    ms x 25% x 2 Ps = 1.50588e7 B/s; without the recording's scheduling figure 128,000 / (20
+    ms x 0.5) = 1.28e7."""
+    path = _hand_trace(tmp_path / "w.msgpack", {"scheduling": SCHED})
+    rec = replay(path, Config(gc_mode="recorded"))
+    assert [c.past_max_scan_work for c in rec.cycles] == [True, False]
+    assert [c.scan_work for c in rec.cycles] == [64_000, 64_000]
+    r = replay(path, Config(gc_mode="pacer"))
+    assert r.scan_rate["mark_end_wait_ns"] == WAIT_NS
+    assert r.scan_rate["bytes_per_s"] == 1.50588e7
+    # each mark's own speed over the pooled rate (as rounded): 64,000 B over 5 ms (the whole
+    # mark x 0.5) and over 3.5 ms (less the wait)
+    assert r.scan_rate["mark_speeds"] == [float(f"{64_000 / t / 1.50588e7:.6g}")
+                                          for t in (5e-3, 3.5e-3)]
+    plain = _hand_trace(tmp_path / "p.msgpack", {})
+    assert replay(plain, Config(gc_mode="pacer")).scan_rate["bytes_per_s"] == 1.28e7
+    # a longer wait than half a mark counts half of it: 128,000 / ((5 + 10) ms x 0.5)
+    r = replay(path, Config(gc_mode="pacer", mark_end_wait_ns=8_000_000))
+    assert r.scan_rate["bytes_per_s"] == float(f"{128_000 / 7.5e-3:.6g}")
 
 
 def test_the_wait_set_by_hand(waited, cli):

@@ -217,13 +217,14 @@ def test_scan_rate_measured_from_recorded_cycles(tmp_path):
     assert r.scan_rate["source"] == "default"
     # the recording says its busy Ps wait 0.4 ms on average for their next scheduler pass
     # (no idle time): with 2 Ps and no dedicated worker the first of them comes after
-    # 0.4 / 2 = 0.2 ms, which a mark past maxScanWork waits; this trace has no Green Tea
-    # packed scan, so its recorded mark did not, and the rate stays (tests/
-    # test_engine_mark_end.py checks one that did)
+    # 0.4 / 2 = 0.2 ms, which a mark past maxScanWork waits; nothing died before this one,
+    # so its work reached all there was to scan (maxScanWork), its end waited, and the
+    # workers' time is the rest: 64,000 B / (0.8e-3 s * 0.25 * 2) = 1.6e8 B/s (tests/
+    # test_engine_mark_end.py checks a mark that did not wait beside one that did)
     sched = {"runs": 10, "running_ns": 10**7, "residual_ns": 400_000, "busy_share": 1.0}
     write(path, ev, gomaxprocs=2, source={"scheduling": sched})
     r = goalloc.replay(path, Config())
-    assert r.scan_rate == {"bytes_per_s": 1.28e8, "source": "trace", "mark_end_wait_ns": 200_000,
+    assert r.scan_rate == {"bytes_per_s": 1.6e8, "source": "trace", "mark_end_wait_ns": 200_000,
                            "mark_end_wait_source": "trace", "mark_speeds": [1.0]}
     assert goalloc.replay(path, Config(procs=4)).scan_rate["mark_end_wait_ns"] == 0
     write(path, ev, gomaxprocs=2, frees="death")  # not a recorded runtime's trace

@@ -34,6 +34,7 @@ from goalloc.engine.state import (
     CY_LIMIT_BOUND,
     CY_LIMITED,
     CY_MARKED,
+    CY_PAST_MAX_WORK,
     CY_SCAN_WORK,
     CY_SCHED_WAIT,
     CY_SKEW_AT_START,
@@ -280,6 +281,10 @@ def mark_term(s, event, ts, late):
     # or a mark the trace began inside, did not wait for a scheduler pass)
     waited = sc[S_MARK_BY_GOAL] == 0 and ts >= sc[S_MARK_END_TS]
     cyc[n, CY_SCHED_WAIT] = sc[S_MARK_WAIT] if waited else 0
+    # whether assists had stopped by the end, so that only a worker could see it: in recorded
+    # mode, whether the recorded mark's end included a wait for a scheduler pass (the scan
+    # rate's calibration, engine/replay.py _scan_rate_of)
+    cyc[n, CY_PAST_MAX_WORK] = 1 if mark.past_max_work(s) else 0
     mark.finish(s, sc[S_NOW])
     # endCycle
     g0, t0, lb0 = pacer.goal_and_trigger(s)

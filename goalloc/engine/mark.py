@@ -234,8 +234,10 @@ def past_max_work(s):
     and globals: the most revise expects): once the work done does, the assist ratio is at
     its floor and one over-assist buys megabytes, so assists stop and only a worker sees the
     mark's end. Green Tea's packed span scan does that (heap_scan_work counts slots whole,
-    heapScan pointer prefixes); otherwise heapScan takes in what the mark allocates and
-    the assists go on to the end, and one that runs out of work sees it (gcEndWork)."""
+    heapScan pointer prefixes); otherwise only where almost nothing pointerful died since the
+    last mark (heapScan counts what was allocated since, the dead too, and stays fixed while
+    marking: gcControllerState.update), and else the assists go on to the end, and one that
+    runs out of work sees it (gcEndWork)."""
     sc = s.sc
     return np.float64(sc[S_SCAN_WORK]) + MIN_REMAINING_WORK > \
         np.float64(sc[S_HEAP_SCAN]) + np.float64(sc[S_NONHEAP_SCAN])

@@ -90,6 +90,7 @@ def cycles(eng) -> list[Cycle]:
             cons_mark=int(c[S.CY_CONS_MARK_PPM]) / 1e6 if done else float(a.fs[S.F_CONS_MARK]),
             mark_ended_by_goal=bool(c[S.CY_BY_GOAL]) if done else False,
             mark_end_wait_ns=int(c[S.CY_SCHED_WAIT]) if done else 0,
+            past_max_scan_work=bool(c[S.CY_PAST_MAX_WORK]) if done else False,
             mark_cpu_ns=workers, assist_cpu_ns=assists,
             limiter_enabled=bool(c[S.CY_LIMITED]) if done else (
                 int(sc[S.S_LIM_LAST_ENABLED_CYCLE]) == n + 1),

@@ -483,10 +483,9 @@ def _measured_marks(path, config: Config, fast_paths: bool,
     # after the last mark termination change neither
     last = plan.last_mark_term if plan is not None and plan.last_mark_term >= 0 else None
     rec = _replay(path, cfg, plans, None, None, fast_paths, stop_after=last, engine_only=True)
-    # the recorded marks waited for a scheduler pass where their work passed maxScanWork,
-    # which Green Tea's packed span scan does (mark.past_max_work)
-    wait = mark.mark_end_wait_ns(config, header.source, rec.procs) if rec.packed_span_scan else 0
-    measured = _scan_rate_of(rec, wait)
+    # the recorded marks whose work passed maxScanWork waited for a scheduler pass
+    # (mark.past_max_work), as the pacer replay's do
+    measured = _scan_rate_of(rec, mark.mark_end_wait_ns(config, header.source, rec.procs))
     with _SCAN_RATES_LOCK:
         while len(_SCAN_RATES) >= _SCAN_RATES_KEPT:
             del _SCAN_RATES[next(iter(_SCAN_RATES))]  # the oldest
@@ -505,16 +504,19 @@ _SCAN_RATES_LOCK = threading.Lock()
 def _scan_rate_of(rec: Engine, wait_ns: int = 0) -> tuple[float | None, tuple | None]:
     """_measured_marks's pooled rate over a recorded-mode replay's cycles, and each mark's own
     rate over it (at most MARK_SPEEDS: evenly spaced quantiles of them when there are more).
-    Without a dedicated worker a recorded mark whose work passed maxScanWork waited for a P's
-    scheduler pass to end (wait_ns, mark.sched_wait_ns), which the pacer replay adds to the
-    workers' time itself: each mark's duration counts less the wait, and at least half of it
-    (a short mark was likely ended by an assist that ran out of work, with no wait)."""
+    Without a dedicated worker a recorded mark whose work had passed maxScanWork by its end
+    (assists stopped: Cycle.past_max_scan_work) waited for a P's scheduler pass to end (wait_ns,
+    mark.sched_wait_ns), which the pacer replay adds to such a mark's workers' time itself:
+    those marks' durations count less the wait, and at least half of it (a short mark was
+    likely ended by an assist that ran out of work, with no wait); the others end when their
+    work is done (an assist sees it) and count whole."""
     marks = []  # (scan work, CPU ns at the workers' 25%) of each mark
     for c in readout.cycles(rec):
         if c.end_ts is not None and c.end_ts > c.start_ts:
             dur = c.end_ts - c.start_ts
-            marks.append((c.scan_work,
-                          max(dur - wait_ns, dur / 2) * GC_BACKGROUND_UTILIZATION * rec.procs))
+            if c.past_max_scan_work:
+                dur = max(dur - wait_ns, dur / 2)
+            marks.append((c.scan_work, dur * GC_BACKGROUND_UTILIZATION * rec.procs))
     work = sum(w for w, _ in marks)
     cpu_ns = sum(t for _, t in marks)
     if work <= 0 or cpu_ns <= 0:

@@ -46,6 +46,10 @@ class Cycle:
     # pacer mode without a dedicated mark worker: ns this mark's end waited, after its workers
     # finished its work, for a P's scheduler pass (engine/mark.py past_max_work; 0: none)
     mark_end_wait_ns: int = 0
+    # at mark termination the cycle's scan work had passed maxScanWork (the scannable heap and
+    # roots: the most revise expects), so assists had stopped and only a worker could see the
+    # end (engine/mark.py past_max_work)
+    past_max_scan_work: bool = False
 
 
 @dataclass
