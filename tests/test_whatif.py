@@ -31,18 +31,19 @@ KNOWN = {
               "and below the live heap on this machine's and a CI machine's recordings; "
               "2026-12-05, marks at the recording's worker and assist shares: 13 of 13 sets "
               "within 10 points under limits)",
-    "gogc_peak": "peak in-use and mean goal off by up to 77% / 33% in a set's worst row (the "
-                 "mean of 6 mark-speed samples over 13 recording sets, 2026-12-05, the "
-                 "mutators slowed while marking; medians 36% / 16%; the real runs' own peak "
-                 "spread reached 60%, one real run as the prediction: median 45% / 17%): one "
-                 "cycle whose mark overlaps a growth phase sets the goals after it "
-                 "(docs/model.md, \"What-if validation\")",
-    "gogc_cycles": "GOGC 25-400: cycles off by up to 95% in a set's worst row (the mean of 6 "
-                   "mark-speed samples over 13 recording sets, 2026-12-05: median of the sets' "
-                   "mean 9.7%, worst row 31%): the builder at GOGC=25 and 200/400 runs too many "
-                   "cycles, its marks shorter than the runtime's (the workers' rate is measured "
-                   "on recorded marks that hold the assists' work, and the model's assists "
-                   "shorten them again; docs/model.md, \"Mark length per MiB\")",
+    "gogc_peak": "peak in-use and mean goal off by up to 71% / 21% in a set's worst row (the "
+                 "mean of 6 mark-speed samples over 16 recording sets, 2026-12-05; medians "
+                 "41% / 15%; the real runs' own peak spread reached 60%, one real run as the "
+                 "prediction: median 45% / 17% over 13 of them): one cycle whose mark overlaps "
+                 "a growth phase sets the goals after it (docs/model.md, \"What-if "
+                 "validation\")",
+    "gogc_cycles": "GOGC 25-400: cycles off by up to 50% in a set's worst row (the mean of 6 "
+                   "mark-speed samples over 16 recording sets, 2026-12-05: median of the sets' "
+                   "mean 9.0%, worst row 30%, 7 sets within 20%): the builder at GOGC=25 runs "
+                   "too many cycles on most sets, its marks shorter than the runtime's (the "
+                   "workers' rate is measured on recorded marks that hold the assists' work, "
+                   "and the model's assists shorten them again; docs/model.md, \"Mark length "
+                   "per MiB\")",
     "limit_cycles": "GOMEMLIMIT 50-90% and below the live heap: cycles up to +80% (builder at "
                     "50%, a recording on a loaded machine; the LRU loop at 50% up to +55% over "
                     "15 recording sets, 2026-12-04: deaths at the middle of their intervals "
