@@ -293,3 +293,52 @@ def test_over_assist_without_credit_waits_for_its_debt_only(growing):
     assert int(a.sc[S.S_STALL]) - stall == -(-16384 // (per_ns * 2))
     assert a.fs[S.F_ASSIST_BYTES] == 0.0
     assert a.fs[S.F_ASSIST_CREDIT] == pytest.approx(0.0, abs=per_ns * 2)
+
+
+def test_parked_ps_mark_at_the_recordings_work_per_cpu(growing):
+    """The measured rate is the recorded marks' work over the workers' 25% of the Ps alone,
+    so it holds what the recording's assists and idle workers scanned. While an assist parks,
+    the workers go on at it and each other P marks at the recording's work per CPU of all its
+    marking: 25% over the recording's total mark share (RecordedMarkCpu.park_rate_ppm). With
+    that at one half, the 16 KiB debt of the test above is paid at per_ns x (0.25 + 0.75 x
+    0.5) x 2 Ps = 1.25 per_ns, not 2 per_ns: the wait is 1.6 x as long, and the parked Ps'
+    work is 0.75 x 2 x the wait x 0.5 per_ns."""
+    from goalloc.engine import mark
+    from goalloc.engine import state as S
+
+    a = _marking(growing, 2.0, 0.0)
+    a.prm[S.P_PARK_RATE_PPM] = 500_000
+    stall = int(a.sc[S.S_STALL])
+    mark.assist(a.state)
+    per_ns = (1 << 20) / a.prm[S.P_MARK_NS_PER_MB]
+    wait = -(-16384 // (per_ns * 1.25))
+    assert int(a.sc[S.S_STALL]) - stall == wait
+    assert a.fs[S.F_MARK_DONE] == pytest.approx(wait * (0.25 * 2 + 0.75 * 2 * 0.5) * per_ns)
+    assert a.fs[S.F_ASSIST_BYTES] == 0.0
+
+
+def test_park_rate_from_the_recordings_mark_cpu():
+    """25% over the recording's workers' + assists' + idle workers' share of the Ps while
+    marking (a Go 1.23 builder: 6.7 + 30.5 + 1.0 = 38.2% -> 0.654450), at most 4x (a
+    recording whose marks took almost no CPU), none without marking CPU; set in pacer replays
+    of recordings that carry mark_cpu."""
+    from goalloc.engine.mark import RecordedMarkCpu
+
+    assert RecordedMarkCpu(0.305, 0.010, 0.067).park_rate_ppm() == 654_450
+    assert RecordedMarkCpu(0.0, 0.0, 0.25).park_rate_ppm() == 1_000_000
+    assert RecordedMarkCpu(0.0, 0.01, 0.01).park_rate_ppm() == 4_000_000
+    assert RecordedMarkCpu(0.0, 0.0, 0.0).park_rate_ppm() == 0
+
+def test_park_rate_set_from_the_header(tmp_path):
+    """A recording whose 10 marks of 1 ms on 2 Ps took 1.2 ms of workers', 6 ms of assists'
+    and 0.8 ms of idle workers' CPU (6 / 30 / 4% of the Ps: 40%): its parked Ps mark at
+    0.25 / 0.40 of the measured rate."""
+    from goalloc.engine import state as S
+
+    mc = {"cycles": 10, "wall_ns": 10_000_000, "background_ns": 1_200_000,
+          "assist_ns": 6_000_000, "idle_ns": 800_000}
+    path = write_trace(tmp_path / "t.msgpack", [ev(fmt.ALLOC, i, 64, i) for i in range(100)],
+                       Header(gomaxprocs=2, source={"mark_cpu": mc}))
+    out = []
+    replay(path, Config(gc_mode="pacer"), engine_out=out)
+    assert out[0].arrays.prm[S.P_PARK_RATE_PPM] == 625_000

@@ -13,7 +13,8 @@ globals, gc.mark_start) is done by two parties:
   the assist finds no grey work and parks (park: gcParkAssist) until the workers' credit pays
   its debt: the
   trace's clock stops (S_STALL: every later event comes that much later) while every P marks
-  (the workers and, on the parked Ps, idle mark workers), and that time is idle, not GC CPU.
+  (the workers and, on the parked Ps, idle mark workers at the recording's work per CPU,
+  P_PARK_RATE_PPM), and that time is idle, not GC CPU.
   revise() sets the ratio as the runtime does, from the work it expects (the last cycle's),
   not the work the model knows the cycle has: a growing heap stretches the goal and
   overshoots it. Assists are skipped while the GC CPU limiter is enabled
@@ -67,6 +68,7 @@ from goalloc.engine.state import (
     P_MARK_SPEEDS,
     P_NPROCS,
     P_PACKED_SPAN_SCAN,
+    P_PARK_RATE_PPM,
     P_SCHED_WAIT_NS,
     S_ASSIST_LIVE,
     S_CYCLE_GOAL,
@@ -381,8 +383,14 @@ def park(s, need):
     sc = s.sc
     fs = s.fs
     # the workers' 25% and, on the Ps the parked mutators leave idle, idle mark workers: every
-    # P marks while the mutators wait
-    rate = scan_rate(s) * s.prm[P_NPROCS]
+    # P marks while the mutators wait. The measured rate is the recorded marks' work over the
+    # workers' 25% alone, so it holds what the recording's assists and idle workers did; one
+    # more P marks at the recorded work per CPU of all its marking (P_PARK_RATE_PPM)
+    per_p = scan_rate(s)
+    if s.prm[P_PARK_RATE_PPM] > 0:
+        per_p *= s.prm[P_PARK_RATE_PPM] * 1e-6
+    rate = (scan_rate(s) * BACKGROUND_UTILIZATION
+            + per_p * (1.0 - BACKGROUND_UTILIZATION)) * s.prm[P_NPROCS]
     left = np.float64(sc[S_SCAN_WORK]) - fs[F_MARK_DONE]
     if need > left:  # released when the mark's work is done
         need = left
@@ -395,7 +403,7 @@ def park(s, need):
     fs[F_PARK_NS] += np.float64(wait)
     idle = np.float64(wait) * s.prm[P_NPROCS] * (1.0 - BACKGROUND_UTILIZATION)
     limiter.add_idle_time(s, idle)  # idle mark time is idle time to the limiter
-    w = idle * scan_rate(s)
+    w = idle * per_p
     fs[F_MARK_DONE] += w
     fs[F_ASSIST_CREDIT] += w
     advance(s, now)
@@ -481,6 +489,15 @@ class RecordedMarkCpu:
         b = min(self.background_share, 0.9)
         takes = min(self.background_share + self.assist_share, 0.9)
         return round(takes * 1e6), round(b / (1.0 - b) * 1e6)
+
+    def park_rate_ppm(self) -> int:
+        """P_PARK_RATE_PPM: the recorded marks' work per CPU of all their marking (workers,
+        assists, idle workers) over the measured rate, which counts the workers' 25% alone:
+        25% over that total share (0: no marking recorded, the measured rate as it is)."""
+        total = self.background_share + self.assist_share + self.idle_share
+        if total <= 0.0:
+            return 0
+        return round(min(BACKGROUND_UTILIZATION / total, 4.0) * 1e6)
 
     def to_dict(self) -> dict:
         return {"assist_share": round(self.assist_share, 6),

@@ -182,6 +182,7 @@ class Engine:
         if self.mark_cpu is not None:
             prm[S.P_ASSIST_SHARE_PPM] = round(self.mark_cpu.assist_share * 1e6)
             prm[S.P_IDLE_SHARE_PPM] = round(self.mark_cpu.idle_share * 1e6)
+            prm[S.P_PARK_RATE_PPM] = self.mark_cpu.park_rate_ppm()  # mark.park
         if self.mark_cpu is not None and config.gc_mode == "pacer" and config.mutator_clock:
             prm[S.P_REC_MARK_TAKES_PPM], prm[S.P_MARK_STRETCH_PPM] = \
                 self.mark_cpu.mutator_clock_ppm()

@@ -94,6 +94,9 @@ P_REC_MARK_TAKES_PPM = _prm()  # the share of the Ps the recording's marks took 
 # mutators (background workers + assists, RecordedMarkCpu), ppm
 P_MARK_STRETCH_PPM = _prm()  # while the model marks, its clock runs this much slower (ppm of
 # mutator time): its workers take the recording's worker share b of the Ps, b / (1 - b)
+P_PARK_RATE_PPM = _prm()  # while assists park, each P beyond the workers' share scans at this
+# share of the measured rate (ppm; 0: all of it): that rate holds the recording's assists' and
+# idle workers' work in the workers' 25% (mark.park)
 N_PRM = _prm.n
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
