@@ -31,15 +31,15 @@ KNOWN = {
               "and below the live heap on this machine's and a CI machine's recordings; "
               "2026-12-05, marks at the recording's worker and assist shares: 13 of 13 sets "
               "within 10 points under limits)",
-    "gogc_peak": "peak in-use and mean goal off by up to 71% / 21% in a set's worst row (the "
+    "gogc_peak": "peak in-use and mean goal off by up to 81% / 22% in a set's worst row (the "
                  "mean of 6 mark-speed samples over 16 recording sets, 2026-12-05; medians "
-                 "41% / 15%; the real runs' own peak spread reached 60%, one real run as the "
+                 "34% / 15%; the real runs' own peak spread reached 60%, one real run as the "
                  "prediction: median 45% / 17% over 13 of them): one cycle whose mark overlaps "
                  "a growth phase sets the goals after it (docs/model.md, \"What-if "
                  "validation\")",
     "gogc_cycles": "GOGC 25-400: cycles off by up to 50% in a set's worst row (the mean of 6 "
                    "mark-speed samples over 16 recording sets, 2026-12-05: median of the sets' "
-                   "mean 9.0%, worst row 30%, 7 sets within 20%): the builder at GOGC=25 runs "
+                   "mean 8.5%, worst row 29%, 6 sets within 20%): the builder at GOGC=25 runs "
                    "too many cycles on most sets, its marks shorter than the runtime's (the "
                    "workers' rate is measured on recorded marks that hold the assists' work, "
                    "and the model's assists shorten them again; docs/model.md, \"Mark length "
