@@ -320,14 +320,14 @@ def test_parked_ps_mark_at_the_recordings_work_per_cpu(growing):
 def test_park_rate_from_the_recordings_mark_cpu():
     """25% over the recording's workers' + assists' + idle workers' share of the Ps while
     marking (a Go 1.23 builder: 6.7 + 30.5 + 1.0 = 38.2% -> 0.654450), at most 4x (a
-    recording whose marks took almost no CPU), none without marking CPU; set in pacer replays
-    of recordings that carry mark_cpu."""
+    recording whose marks took almost no CPU), none without marking CPU."""
     from goalloc.engine.mark import RecordedMarkCpu
 
     assert RecordedMarkCpu(0.305, 0.010, 0.067).park_rate_ppm() == 654_450
     assert RecordedMarkCpu(0.0, 0.0, 0.25).park_rate_ppm() == 1_000_000
     assert RecordedMarkCpu(0.0, 0.01, 0.01).park_rate_ppm() == 4_000_000
     assert RecordedMarkCpu(0.0, 0.0, 0.0).park_rate_ppm() == 0
+
 
 def test_park_rate_set_from_the_header(tmp_path):
     """A recording whose 10 marks of 1 ms on 2 Ps took 1.2 ms of workers', 6 ms of assists'

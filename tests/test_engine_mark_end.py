@@ -81,7 +81,8 @@ def waited(tmp_path_factory):
 
 def test_no_wait_where_the_assists_go_on_or_a_dedicated_worker_runs(waited):
     """Go 1.23 (no packed span scan: heapScan counts every pointerful byte allocated since the
-    last mark, the dead ones too, so the work, the live ones, stays under it where any died), Go 1.26 with the packed scan whose marks' work stays under maxScanWork (this
+    last mark, the dead ones too, so the work, the live ones, stays under it where any died),
+    Go 1.26 with the packed scan whose marks' work stays under maxScanWork (this
     parser's: 0.6-1.1 MiB), 4 Ps (a dedicated worker) or recorded mode: replays as without
     the figure. (tests/test_whatif.py checks marks that do pass it, on the builder.)"""
     packed = Config(gc_mode="pacer", packed_span_scan=True)

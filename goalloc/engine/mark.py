@@ -384,8 +384,8 @@ def park(s, need):
     fs = s.fs
     # the workers' 25% and, on the Ps the parked mutators leave idle, idle mark workers: every
     # P marks while the mutators wait. The measured rate is the recorded marks' work over the
-    # workers' 25% alone, so it holds what the recording's assists and idle workers did; one
-    # more P marks at the recorded work per CPU of all its marking (P_PARK_RATE_PPM)
+    # workers' 25% alone, so it holds what the recording's assists and idle workers did: the
+    # other Ps mark at the recording's work per CPU of all its marking (P_PARK_RATE_PPM)
     per_p = scan_rate(s)
     if s.prm[P_PARK_RATE_PPM] > 0:
         per_p *= s.prm[P_PARK_RATE_PPM] * 1e-6
