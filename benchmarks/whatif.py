@@ -24,7 +24,9 @@ what GOMEMLIMIT limits): 50, 70 and 90% of it, and one below the live heap (35%)
 
 Run: `.venv/bin/python benchmarks/whatif.py [--go 1.23] [--runs 3] [--work DIR]`; `--reuse DIR`
 predicts again from a kept set, `--survey DIR...` summarises the targets over several sets
-(`--death-time RULE`: another Config.death_time than the midpoint);
+(`--death-time RULE`: another Config.death_time than the midpoint); `--own-setting DIR...`
+replays each set's GOGC=100 recordings at their own setting, where the model should give the
+recording's cycles and its marks past maxScanWork (docs/model.md, "What-if validation");
 tests/test_whatif.py runs the same and checks the issue's targets.
 """
 
@@ -334,6 +336,47 @@ def survey(dirs: list[Path], log=print, death_time: str = "mid") -> dict:
     return summary
 
 
+def own_setting(path: Path) -> dict:
+    """A GOGC=100 recording replayed at its own setting, where the model should give what
+    the recording has: the recorded cycles and how many of its marks had passed maxScanWork
+    by their end (recorded mode), and the pacer's cycles (central and the mean over the
+    mark-speed samples) and marks past maxScanWork; tracer buffers kept, as `--validate`
+    keeps them (the recording had them)."""
+    from goalloc.engine.config import Config
+    from goalloc.engine.replay import replay
+
+    def ended(r):
+        return [c for c in r.cycles if c.end_ts is not None]
+
+    rec = replay(path, Config(gc_mode="recorded", tracer_buffers="keep"))
+    pacer = replay(path, Config(gc_mode="pacer", tracer_buffers="keep"),
+                   mark_speed_samples=SPEED_SAMPLES)
+    mean = (pacer.mark_speed_range["cycles"]["mean"] if pacer.mark_speed_range
+            else float(len(pacer.cycles)))
+    return {"recorded": len(rec.cycles), "central": len(pacer.cycles), "mean": mean,
+            "recorded_past_max": sum(c.past_max_scan_work for c in ended(rec)),
+            "recorded_marks": len(ended(rec)),
+            "pacer_past_max": sum(c.past_max_scan_work for c in ended(pacer)),
+            "pacer_marks": len(ended(pacer))}
+
+
+def own_setting_summary(rows: dict) -> dict:
+    """Per program (the recording's file name): the mean |cycles - recorded| / recorded of
+    the central replay and of the samples' mean, their signed means, and the marks past
+    maxScanWork over all marks, pacer and recorded."""
+    out = {}
+    for prog in sorted({Path(k).stem for k in rows}):
+        r = [v for k, v in rows.items() if Path(k).stem == prog]
+        err = {w: [v[w] / v["recorded"] - 1 for v in r] for w in ("central", "mean")}
+        out[prog] = {
+            **{f"{w} |error|": statistics.fmean(abs(e) for e in err[w]) for w in err},
+            **{f"{w} signed": statistics.fmean(err[w]) for w in err},
+            "pacer past max": sum(v["pacer_past_max"] for v in r) / sum(v["pacer_marks"] for v in r),
+            "recorded past max": sum(v["recorded_past_max"] for v in r)
+            / sum(v["recorded_marks"] for v in r)}
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--go", default="1.23", help="Go release to build and run with")
@@ -349,9 +392,27 @@ def main() -> int:
                     help="where in its interval each death lies (Config.death_time)")
     ap.add_argument("--mark-speed-samples", type=int, default=SPEED_SAMPLES,
                     help="replays whose figures' mean is goalloc's answer (0: the central one)")
+    ap.add_argument("--own-setting", type=Path, nargs="+", metavar="DIR",
+                    help="replay each set's GOGC=100 recordings at their own setting: cycles "
+                         "and marks past maxScanWork against the recording's")
     args = ap.parse_args()
     globals()["SPEED_SAMPLES"] = args.mark_speed_samples
     sys.path.insert(0, str(REPO))
+    if args.own_setting:
+        rows = {}
+        for d in args.own_setting:
+            for prog in PROGRAMS:
+                path = d / f"{prog}.msgpack"
+                if path.exists():
+                    rows[str(path)] = own_setting(path)
+                    print(path, rows[str(path)], file=sys.stderr)
+        print("\n| program | cycles off, central | mean of samples | signed, central / mean | "
+              "marks past maxScanWork, pacer / recorded |\n|---|---|---|---|---|")
+        for prog, v in own_setting_summary(rows).items():
+            print(f"| {prog} | {v['central |error|']:.1%} | {v['mean |error|']:.1%} | "
+                  f"{v['central signed']:+.1%} / {v['mean signed']:+.1%} | "
+                  f"{v['pacer past max']:.0%} / {v['recorded past max']:.0%} |")
+        return 0
     if args.survey:
         print("\n| figure | target | median over sets | worst | sets meeting it | one real "
               "run as the prediction: median, sets meeting (mean) | the true mean as the "

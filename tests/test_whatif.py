@@ -255,3 +255,27 @@ def test_perfect_mean_prediction_of_a_hand_made_row():
     assert p["GOGC cycles worst"] == pytest.approx(0.946, abs=0.01)
     assert p["GOGC peak_inuse mean"] == p["GOGC mean_goal worst"] == 1.0
     assert whatif.perfect_mean_prediction([r]) == p  # seeded
+
+
+def test_own_setting_summary_of_hand_made_rows():
+    """Two builder recordings (18 cycles recorded, 20 and 15 central, 19 and 17.1 as the
+    samples' mean; 6 of 18 and 4 of 20 pacer marks past maxScanWork, 5 of 18 and 3 of 17
+    recorded) and one LRU: errors +11.1% / -16.7% -> |mean| 13.9%, signed -2.8%; samples
+    +5.6% / -5.0% -> 5.3%, +0.3%; past max 10 / 38 and 8 / 35."""
+    b = {"recorded": 18, "central": 20, "mean": 19.0, "recorded_past_max": 5,
+         "recorded_marks": 18, "pacer_past_max": 6, "pacer_marks": 18}
+    b2 = {"recorded": 18, "central": 15, "mean": 17.1, "recorded_past_max": 3,
+          "recorded_marks": 17, "pacer_past_max": 4, "pacer_marks": 20}
+    lru = {"recorded": 50, "central": 48, "mean": 50.0, "recorded_past_max": 0,
+           "recorded_marks": 49, "pacer_past_max": 2, "pacer_marks": 47}
+    s = whatif.own_setting_summary({"/a/builder.msgpack": b, "/b/builder.msgpack": b2,
+                                    "/a/lru.msgpack": lru})
+    assert list(s) == ["builder", "lru"]
+    assert s["builder"]["central |error|"] == pytest.approx((2 / 18 + 3 / 18) / 2)
+    assert s["builder"]["central signed"] == pytest.approx((2 / 18 - 3 / 18) / 2)
+    assert s["builder"]["mean |error|"] == pytest.approx((1 / 18 + 0.9 / 18) / 2)
+    assert s["builder"]["mean signed"] == pytest.approx((1 / 18 - 0.9 / 18) / 2)
+    assert s["builder"]["pacer past max"] == pytest.approx(10 / 38)
+    assert s["builder"]["recorded past max"] == pytest.approx(8 / 35)
+    assert s["lru"]["central signed"] == pytest.approx(-0.04)
+    assert s["lru"]["mean |error|"] == 0.0
