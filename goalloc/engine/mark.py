@@ -389,8 +389,7 @@ def park(s, need):
     per_p = scan_rate(s)
     if s.prm[P_PARK_RATE_PPM] > 0:
         per_p *= s.prm[P_PARK_RATE_PPM] * 1e-6
-    rate = (scan_rate(s) * BACKGROUND_UTILIZATION
-            + per_p * (1.0 - BACKGROUND_UTILIZATION)) * s.prm[P_NPROCS]
+    rate = background_rate(s) + per_p * (1.0 - BACKGROUND_UTILIZATION) * s.prm[P_NPROCS]
     left = np.float64(sc[S_SCAN_WORK]) - fs[F_MARK_DONE]
     if need > left:  # released when the mark's work is done
         need = left
