@@ -32,8 +32,8 @@ KNOWN = {
               "2026-12-05, marks at the recording's worker and assist shares: 13 of 13 sets "
               "within 10 points under limits)",
     "gogc_peak": "peak in-use and mean goal off by up to 81% / 22% in a set's worst row (the "
-                 "mean of 6 mark-speed samples over 16 recording sets, 2026-12-05; medians "
-                 "34% / 15%; the real runs' own peak spread reached 60%, one real run as the "
+                 "mean of 6 mark-speed samples over 16 recording sets, 2026-12-06; medians "
+                 "35% / 15%; the real runs' own peak spread reached 60%, one real run as the "
                  "prediction: median 45% / 17% over 13 of them): one cycle whose mark overlaps "
                  "a growth phase sets the goals after it (docs/model.md, \"What-if "
                  "validation\")",

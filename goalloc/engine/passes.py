@@ -184,9 +184,11 @@ def _scan(vs, chunk, sweep: bool) -> int:
 
 # chunk_facts, by index: the rewrites engine_kinds needs (REWRITE_* bits), the index of the
 # chunk's last gc_start (-1: none), its first and last timestamps (min / max), its stw_begin and
-# stw_end events
-FACT_REWRITES, FACT_LAST_GC_START, FACT_TS_MIN, FACT_TS_MAX, FACT_STW_EVENTS = range(5)
-N_FACTS = 5
+# stw_end events, the index of the gc_start before its last one (-1: none) and whether its last
+# gc_start was forced (runtime.GC)
+(FACT_REWRITES, FACT_LAST_GC_START, FACT_TS_MIN, FACT_TS_MAX, FACT_STW_EVENTS,
+ FACT_PREV_GC_START, FACT_LAST_GC_FORCED) = range(7)
+N_FACTS = 7
 REWRITE_KIND, REWRITE_FLAGS, REWRITE_SIZE = 1, 2, 4
 
 
@@ -205,6 +207,7 @@ def chunk_facts(kind, aux, size, ts, forced, flush_reason):
     which the other threads of a grid waited on."""
     out = np.zeros(N_FACTS, np.int64)
     out[FACT_LAST_GC_START] = -1
+    out[FACT_PREV_GC_START] = -1
     n = kind.shape[0]
     if n == 0:
         return out
@@ -226,7 +229,9 @@ def chunk_facts(kind, aux, size, ts, forced, flush_reason):
         elif k == fmt.STW_END:
             stw += 1
         elif k == fmt.GC_START:
+            out[FACT_PREV_GC_START] = out[FACT_LAST_GC_START]
             out[FACT_LAST_GC_START] = i
+            out[FACT_LAST_GC_FORCED] = 1 if aux[i] == fmt.GC_TRIGGER_FORCED else 0
             if forced and aux[i] == fmt.GC_TRIGGER_FORCED:
                 need |= REWRITE_KIND
             if size[i] != 0:

@@ -382,7 +382,8 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
         sweep = header.frees == "sweep"
         forced = config.gc_mode == "pacer" and config.replay_forced_gcs
         events = 0
-        last_gc = -1  # event index of the trace's last recorded gc_start
+        last_gc = prev_gc = -1  # event index of the trace's last recorded gc_start, the one before
+        last_forced = False  # the last one was a runtime.GC()
         chunks, vs = plans.chunks(reader, sweep)
         for chunk, bad in chunks:
             if bad >= 0:
@@ -391,7 +392,10 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
             eng.stw.add(chunk, int(f[passes.FACT_TS_MIN]), int(f[passes.FACT_TS_MAX]),
                         bool(f[passes.FACT_STW_EVENTS]))
             if f[passes.FACT_LAST_GC_START] >= 0:
+                prev_gc = (chunk.start + int(f[passes.FACT_PREV_GC_START])
+                           if f[passes.FACT_PREV_GC_START] >= 0 else last_gc)
                 last_gc = chunk.start + int(f[passes.FACT_LAST_GC_START])
+                last_forced = bool(f[passes.FACT_LAST_GC_FORCED])
             chunk = passes.engine_kinds(chunk, forced, int(f[passes.FACT_REWRITES]))
             if stop_after is not None and chunk.start + chunk.n > stop_after + 1:
                 run_chunk(passes.head(chunk, stop_after + 1 - chunk.start))
@@ -426,6 +430,9 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
         report.estimated_sizes = int(vs.st[validate.S_ESTIMATED])
         report.warnings = whatif.warnings(report, config, whatif.tail(last_gc, events),
                                           scheduling_known)
+        if sweep:
+            report.deaths_known_until_event = whatif.deaths_known_until(prev_gc, last_gc,
+                                                                        last_forced)
         if eng.attribution is not None:
             report.attribution = eng.attribution.report(eng, report)
         return report

@@ -228,6 +228,10 @@ class Report:
     # one line each where a knob takes the model where the trace cannot say much
     # (engine/whatif.py warnings)
     warnings: list[str] = field(default_factory=list)
+    # a trace whose frees are sweeps: the event index up to which it reports every death
+    # (engine/whatif.py deaths_known_until; the what-if peak in-use stops there); None: to
+    # the end (explicit frees), or not even one cycle's sweep seen whole
+    deaths_known_until_event: int | None = None
     # per-site figures (engine/attribution.py), only when the replay was asked to attribute
     attribution: dict | None = None
 

@@ -10,7 +10,9 @@ Warnings (Report.warnings): one line each where a knob takes the model where the
 say much: GOGC=off with no limit (no cycle but forced
 ones), and a long tail after the trace's last recorded GC (objects that died there were never
 swept while tracing, so the model keeps them live: an upper bound on the heap there). A limit
-below the live heap is the report's caveat `memlimit-below-live` (report/caveats.py).
+below the live heap is the report's caveat `memlimit-below-live` (report/caveats.py). The
+peak in-use figure stops where the trace stops reporting deaths (deaths_known_until): past it
+the model's heap only climbs, and that alone would set the peak of a low goal.
 
 Traces whose frees are deaths (explicit frees: C traces, synthetic traces) have no such
 uncertainty and get no range; neither does a recorded-mode replay (the recording's own cycles
@@ -37,17 +39,40 @@ FIGURES = ("cycles", "peak_inuse", "mean_goal", "gc_cpu")
 
 def figures(report) -> dict:
     """The what-if figures of one replay: completed cycles, peak in-use heap (objects +
-    unused, over the timeline), the mean heap goal as gctrace prints it (each completed
-    cycle's heapGoal() at its endCycle, lastHeapGoal: under a memory limit the goal moves
-    during the mark), GC CPU fraction."""
+    unused, over the timeline up to where the trace reports every death: peak_inuse), the
+    mean heap goal as gctrace prints it (each completed cycle's heapGoal() at its endCycle,
+    lastHeapGoal: under a memory limit the goal moves during the mark), GC CPU fraction."""
     done = [c for c in report.cycles if c.end_event is not None]
     goals = [c.goal_at_end for c in done if c.goal_at_end is not None]
     return {
         "cycles": len(done),
-        "peak_inuse": max((s.objects + s.unused for s in report.timeline), default=0),
+        "peak_inuse": peak_inuse(report),
         "mean_goal": statistics.fmean(goals) if goals else None,
         "gc_cpu": (report.gc_cpu or {}).get("fraction"),
     }
+
+
+def peak_inuse(report) -> int:
+    """The largest in-use heap (objects + unused) among the timeline's samples up to
+    Report.deaths_known_until_event (all of them when it is None). Past it the trace has not
+    reported every death, the model keeps those objects live and its heap only climbs: an
+    upper bound there (docs/model.md 2d), which under a low goal or a memory limit would be
+    the peak by itself."""
+    until = report.deaths_known_until_event
+    return max((s.objects + s.unused for s in report.timeline
+                if until is None or s.event <= until), default=0)
+
+
+def deaths_known_until(prev_gc_start: int, last_gc_start: int, forced: bool) -> int | None:
+    """The event index up to which a trace whose frees are sweeps reports every death, from
+    its last two gc_starts (-1: none) and whether the last was a runtime.GC(). An object
+    dead at gc_start k is freed by cycle k's sweep, which ends before gc_start k + 1
+    (gcStart finishes it first), so every death before the last gc_start but one was
+    reported; a runtime.GC() sweeps the whole heap before it returns, so when the last
+    cycle was one, every death before its gc_start was. None: not one cycle's sweep seen
+    whole."""
+    until = last_gc_start if forced else prev_gc_start
+    return until if until >= 0 else None
 
 
 def applies(report, config) -> bool:

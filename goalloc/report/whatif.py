@@ -53,10 +53,13 @@ def _figure_lines(report, rows: dict | None, first: str, head: list[str]) -> lis
     if not rows:
         return []
     out = list(head)
+    until = report.deaths_known_until_event
     for key, label, fmt in _LABELS:
         r = rows.get(key) or {}
         if (key == "gc_cpu" and not CV.has_clock(report)) or r.get(first) is None:
             continue
+        if key == "peak_inuse" and until is not None and until < report.events:
+            label += " (to the last whole sweep)"
         v = f"{r[first]:,.1f}" if key == "cycles" and first == "mean" else fmt(r[first])
         out.append(f"    {label}: {v} ({fmt(r['low'])} - {fmt(r['high'])})")
     return out
