@@ -484,9 +484,12 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
             mheap.free_manual(s, ids[i])
         elif k == STACK_ALLOC or k == STACK_FREE:
             mstats.stack_event(sc, s.stk, k == STACK_ALLOC, ids[i], size[i])
+        elif k == HEAP_LIVE:
+            pacer.recorded_heap_live(sc, size[i], False)
         elif k == GC_START or k == GC_MARK_TERM:
             if k == GC_START:
                 pacer.recorded_nonheap(sc, size[i])
+                pacer.recorded_heap_live(sc, 0, True)
             sc[S_REC_MARKING] = 1 if k == GC_START else 0  # mark.mutator_clock
             if recorded and k == GC_START and sc[S_PHASE] == 0:
                 goal, trig, lb = pacer.goal_and_trigger(s)
@@ -507,6 +510,7 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
                 mcache.release_all(s, q)
         elif k == FORCED_GC and not recorded:
             pacer.recorded_nonheap(sc, size[i])
+            pacer.recorded_heap_live(sc, 0, True)
             sc[S_REC_MARKING] = 1  # mark.mutator_clock: the recording marked from here
             # runtime.GC: wait for a cycle in progress to end, then a whole cycle; the caller
             # blocks until mark termination (idle Ps mark), so it ends at the same event

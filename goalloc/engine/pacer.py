@@ -29,6 +29,7 @@ from goalloc.engine.state import (
     P_GOVERSION,
     P_MEMLIMIT,
     PAGE_SIZE,
+    S_CYCLES,
     S_GOAL_GOGC,
     S_HEAP_LIVE,
     S_HEAP_MARKED,
@@ -36,12 +37,20 @@ from goalloc.engine.state import (
     S_NONHEAP_SCAN,
     S_OBJ_BYTES,
     S_PAGES_FREE,
+    S_PHASE,
+    S_PRE_TRACE_LIVE,
+    S_REC_LIVE_PREV,
+    S_REC_LIVE_STATE,
     S_RUNWAY,
     S_SWEEP_DIST_MIN,
     SWEEP_MIN_HEAP_DISTANCE,
 )
 from goalloc.jit import kernel, njit
 from goalloc.trace import format as fmt
+
+# recorded_heap_live's states (S_REC_LIVE_STATE): no reading yet, readings seen, closed (a GC of
+# the model or the recording began)
+REC_LIVE_NONE, REC_LIVE_SEEN, REC_LIVE_CLOSED = range(3)
 
 
 @njit(cache=True)
@@ -167,6 +176,38 @@ def recorded_nonheap(sc, size):
     model commit that comes before the recorded one (pacer mode) has them too."""
     if size > 0:
         sc[S_NONHEAP_SCAN] = size - 1
+
+
+@njit(cache=True, inline="always")
+def recorded_heap_live(sc, live, gc_start):
+    """A reading of the runtime's heapLive in the trace (HeapAlloc: traced at every change
+    of it, gcController.update), before the first GC of the model or the recording; or, with
+    `gc_start`, the recording's first gc_start, where the last reading is compared and the
+    readings end (its mark termination resets them). The model's heapLive misses what
+    tracing began after: the free slots of the spans Ps had cached and did not allocate from
+    while traced (snapshot.Plan caches only those they did). A refill's reading comes before
+    the allocation that takes the span, a large object's after it, so a reading less the
+    model's own heapLive there is the missing part, or more by a refill not yet applied: the
+    least of them joins heapLive (S_PRE_TRACE_LIVE), exact at the first large object or at
+    the recording's gc_start. heapMarked replaces heapLive at the first mark termination,
+    and the difference with it."""
+    if sc[S_REC_LIVE_STATE] == REC_LIVE_CLOSED:
+        return
+    if sc[S_CYCLES] > 0 or sc[S_PHASE] != 0:
+        sc[S_REC_LIVE_STATE] = REC_LIVE_CLOSED
+        return
+    if gc_start:
+        live = sc[S_REC_LIVE_PREV]
+        if sc[S_REC_LIVE_STATE] == REC_LIVE_NONE:
+            sc[S_REC_LIVE_STATE] = REC_LIVE_CLOSED
+            return
+    d = live - (sc[S_HEAP_LIVE] - sc[S_PRE_TRACE_LIVE])
+    if sc[S_REC_LIVE_STATE] == REC_LIVE_NONE or d < sc[S_PRE_TRACE_LIVE]:
+        sc[S_HEAP_LIVE] += d - sc[S_PRE_TRACE_LIVE]
+        sc[S_PRE_TRACE_LIVE] = d
+    sc[S_REC_LIVE_PREV] = live
+    sc[S_REC_LIVE_STATE] = REC_LIVE_CLOSED if gc_start else REC_LIVE_SEEN
+
 
 # recorded_commits state: [0] 0 idle, 1 after a mark termination, 2 its heapMarked seen;
 # [1] that cycle's gc_start event index; [2] its heapMarked; [3] the first heap goal traced

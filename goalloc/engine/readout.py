@@ -47,6 +47,7 @@ def build_report(eng, path: str, header, events: int) -> Report:
         recording_cpus=_positive_int((header.source or {}).get("cpus")),
         tracer_buffers_dropped=cfg.drops_tracer_buffers(),
         heap_base_padding_pages=eng.heap_pad_pages,
+        pre_trace_heap_live=int(eng.arrays.sc[S.S_PRE_TRACE_LIVE]),
     )
     requested = header.sizes == "requested"
     r.cycles = cycles(eng)

@@ -149,6 +149,9 @@ class Report:
     recorded_procs: int | None = None  # the recording's GOMAXPROCS (header), None: not known
     recording_cpus: int | None = None  # the CPUs the recorded program could run on (header)
     heap_base_padding_pages: int = 0  # [1.26+] the randomized heap base's, from the trace
+    # the runtime's heapLive before the first GC less the model's own there (its readings in the
+    # trace: spans cached before tracing began; engine/pacer.py recorded_heap_live)
+    pre_trace_heap_live: int = 0
     tracer_buffers_dropped: bool = False  # left out of this replay (Config.tracer_buffers)
     cycles: list[Cycle] = field(default_factory=list)
     end: MemoryClasses | None = None

@@ -18,7 +18,8 @@ death by up to a cycle. Before replaying, one pass over the trace (`lookahead.pl
   before the trace's first mark termination died before tracing started: they stay allocated
   but unmarked, in spans left unswept for the model's sweepers, as the runtime had them. Other
   spans start swept, in mcentral's partial or full swept sets. heapLive starts at the
-  allocated slot bytes; the pacer's state is a fresh program's (heapMarked 0, consMark 0).
+  allocated slot bytes (plus, once the trace's readings of it show, what the trace never did:
+  pacer.recorded_heap_live); the pacer's state is a fresh program's (heapMarked 0, consMark 0).
 
 `Plan.run_chunk` hands each chunk's deaths to the replay kernel, which applies each just
 before the event it is due at (no Python per death or per piece).

@@ -271,6 +271,11 @@ S_SPANS_PCACHE = _sc()
 S_SPAN_ALLOCS = _sc()
 S_LK_CNT0 = _sc(N_LK_OPS)  # S_LK_CNT0 + op
 S_MARK_WAIT = _sc()  # pacer mode: the scheduler-pass wait in this mark's planned end (mark._plan_end)
+# pacer.recorded_heap_live: its state (pacer.REC_LIVE_*), the last reading, and the bytes of the
+# runtime's heapLive the model did not see before the first GC
+S_REC_LIVE_STATE = _sc()
+S_REC_LIVE_PREV = _sc()
+S_PRE_TRACE_LIVE = _sc()
 N_SC = _sc.n
 
 # ---- float scalars (fs) ------------------------------------------------------------------------
