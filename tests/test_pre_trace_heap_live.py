@@ -76,3 +76,39 @@ def test_pacer_mode_starts_its_first_cycle_at_the_runtimes_trigger(tmp_path, rea
     r = replay(tmp_path / "n.msgpack", Config(gc_mode="pacer"))
     assert r.pre_trace_heap_live == 0
     assert r.cycles[0].start_event == allocs[60]
+
+
+def test_the_tracers_buffers_a_replay_leaves_out_leave_the_readings_too(tmp_path):
+    """Two 1 MiB tracer buffers (flag tracer) first: the runtime's readings hold them, a pacer
+    replay leaves them out by default (the untraced program has none), so they come off the
+    readings before the comparison: the runtime is still 200,000 B ahead of the model, not
+    2 MiB more, and the first cycle starts where it does without the buffers (object 57)."""
+    cols = {c: [] for c in ("kind", "ts", "id", "size", "aux", "flags", "p")}
+    allocs = []
+
+    def ev(kind, ts, i=0, size=0, flags=0):
+        for c, v in zip(cols, (kind, ts, i, size, 0, flags, 0), strict=True):
+            cols[c].append(v)
+        return len(cols["kind"]) - 1
+    buffers = 2 << 20
+    for k in range(2):
+        ev(fmt.ALLOC, 1 + k, 1000 + k, 1 << 20, fmt.FLAG_TRACER)
+        ev(fmt.HEAP_LIVE, 2 + k, size=(k + 1) * (1 << 20) + AHEAD)
+    for k in range(100):
+        allocs.append(ev(fmt.ALLOC, 10 * k + 10, k, OBJ))
+        ev(fmt.HEAP_LIVE, 10 * k + 11, size=(k + 1) * OBJ + buffers + AHEAD)
+    ev(fmt.GC_START, 50 * MS, 1, flags=0)
+    ev(fmt.GC_MARK_TERM, 51 * MS, 1)
+    with Writer(tmp_path / "b.msgpack", Header(frees="sweep", sizes="requested", gomaxprocs=1,
+                                                source={"tracer_buffer_bytes": buffers}),
+                force=True) as w:
+        w.write(**cols)
+    r = replay(tmp_path / "b.msgpack", Config(gc_mode="pacer"))
+    assert r.tracer_buffers_dropped
+    assert r.pre_trace_heap_live == AHEAD
+    assert r.cycles[0].start_event == allocs[57]
+    # kept, the model holds them itself: the same difference, the trigger 32 objects sooner
+    # (ceil((3,997,696 - 2 MiB - 200,000) / 65,536) = 26)
+    r = replay(tmp_path / "b.msgpack", Config(gc_mode="pacer", tracer_buffers="keep"))
+    assert r.pre_trace_heap_live == AHEAD
+    assert r.cycles[0].start_event == allocs[25]

@@ -37,6 +37,7 @@ import numpy as np
 from goalloc.engine import gc, lifetimes, mcentral, mheap, mspan, spanset
 from goalloc.engine import state as S
 from goalloc.jit import kernel
+from goalloc.trace import format as fmt
 
 
 @dataclass
@@ -107,6 +108,9 @@ class Plan:
     # replay's cursor over it (a copy starts without one)
     _rank_cache: dict = field(default_factory=dict, repr=False)
     _cursor: object = field(default=None, repr=False)
+    # slot bytes of the tracer's buffers left out so far (drop_tracer): the trace's readings of
+    # heapLive held them (_without_dropped_tracer)
+    _tracer_dropped: int = field(default=0, repr=False)
     counts: dict = field(default_factory=dict)
     # 1 + the largest object id the trace allocates: the engine's object table is sized for
     # it before the replay (build), not doubled again and again as the ids come
@@ -137,6 +141,7 @@ class Plan:
         p = copy.copy(self)
         p.counts = dict(self.counts)
         p._cursor = None
+        p._tracer_dropped = 0
         p.death_span = p.survivors = None
         return p
 
@@ -271,6 +276,8 @@ class Plan:
                 size = chunk.size.copy()
                 size[self.commit_event[a:b] - lo] = self.commit_nonheap[a:b] + 1
                 chunk = dataclasses.replace(chunk, size=size)
+        if self.drop_tracer and self.tracer_event.shape[0]:
+            chunk = self._without_dropped_tracer(eng, chunk)
         for events in (self.obj_event, self.tracer_event if self.drop_tracer else None):
             if events is None or not events.shape[0]:
                 continue
@@ -301,6 +308,28 @@ class Plan:
             eng.run_chunk(chunk, (death_at, death_id))
         elif at < hi:
             self._run_piece(eng, chunk, at, hi, death_at, death_id)
+
+    def _without_dropped_tracer(self, eng, chunk):
+        """The chunk with its readings of heapLive (heap_live events) less the slot bytes of
+        the tracer's buffers allocated before each, which this replay leaves out: the model
+        compares its heapLive with them before the first GC (pacer.recorded_heap_live)."""
+        import dataclasses
+
+        lo, hi = chunk.start, chunk.start + chunk.n
+        a, b = np.searchsorted(self.tracer_event, [lo, hi])
+        live = np.flatnonzero(chunk.kind == fmt.HEAP_LIVE)
+        if b == a and (self._tracer_dropped == 0 or not live.shape[0]):
+            return chunk
+        at = self.tracer_event[a:b] - lo
+        slot = np.asarray(eng.table.slot_size(np.maximum(chunk.size[at], 1)), np.int64)
+        before = np.searchsorted(at, live)  # the tracer's allocations before each reading
+        dropped = self._tracer_dropped + np.concatenate([[0], np.cumsum(slot)])[before]
+        self._tracer_dropped += int(slot.sum())
+        if not live.shape[0]:
+            return chunk
+        size = chunk.size.copy()
+        size[live] = np.maximum(size[live] - dropped, 0)
+        return dataclasses.replace(chunk, size=size)
 
     def _late_term_masks(self, chunk):
         """The chunk with each recorded gc_mark_term's size set to its mask of Ps whose
