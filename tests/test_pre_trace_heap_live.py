@@ -2,9 +2,9 @@
 recorded_heap_live). A Go trace carries every change of heapLive (HeapAlloc); before the first
 mark termination it holds what tracing began after and the trace never shows (the free slots of
 spans Ps had cached before), so the model's own heapLive is short by it, and the first GC starts
-late. Measured on the project's recordings (Go 1.23-1.27): 130-360 KiB short at every reading
-before the first GC, by the same amount at each. Hand-made traces of 64 KiB objects (each adds
-65,536 B to heapLive), a runtime 200,000 B ahead, worked out by hand."""
+late. Measured on the project's recordings (Go 1.23, 1.26, 1.27): 130-360 KiB short at every
+reading before the first GC, by the same amount at each. Hand-made traces of 64 KiB objects
+(each adds 65,536 B to heapLive), a runtime 200,000 B ahead, worked out by hand."""
 
 from __future__ import annotations
 
