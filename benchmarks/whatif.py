@@ -351,9 +351,10 @@ def own_setting(path: Path) -> dict:
     rec = replay(path, Config(gc_mode="recorded", tracer_buffers="keep"))
     pacer = replay(path, Config(gc_mode="pacer", tracer_buffers="keep"),
                    mark_speed_samples=SPEED_SAMPLES)
+    # completed cycles throughout, as the samples' mean counts them (engine/whatif.py figures)
     mean = (pacer.mark_speed_range["cycles"]["mean"] if pacer.mark_speed_range
-            else float(len(pacer.cycles)))
-    return {"recorded": len(rec.cycles), "central": len(pacer.cycles), "mean": mean,
+            else float(len(ended(pacer))))
+    return {"recorded": len(ended(rec)), "central": len(ended(pacer)), "mean": mean,
             "recorded_past_max": sum(c.past_max_scan_work for c in ended(rec)),
             "recorded_marks": len(ended(rec)),
             "pacer_past_max": sum(c.past_max_scan_work for c in ended(pacer)),
