@@ -60,17 +60,17 @@ KNOWN = {
     ("multi", "classes"): "4 busy Ps on 2 cores: spans per class at the end off by up to 6.7% "
                           "(3 of 158 recordings over 5%; 350-480 spans: +-1 span in a "
                           "dozen classes, placement history)",
-    # (`wide` pacer: of the 40 newest kept recordings of 1.23-1.27 on 2026-12-06, 39 within
-    # 10% (worst -10%, 47 cycles for 52) and one a CI run's Go 1.24 recording, +14%, 41 for
-    # 36, the same with the engine before the session's changes (6bcbcca); its recorded marks
-    # ran at 0.78e9 B/s for the others' 1.1-1.3e9 and the model's marks at its own setting took
+    # (`wide` pacer: of the 40 newest kept recordings of 1.23-1.27 on 2026-12-05, 39 within
+    # 10% and one a CI run's Go 1.24 recording, +14%, 41 cycles for 36: its recorded marks ran
+    # at 0.78e9 B/s for the others' 1.1-1.3e9 and the model's marks at its own setting took
     # 36% less time per MiB than they did, for the others' 21-27%: docs/model.md "Parked Ps at
-    # the recording's work per CPU")
+    # the recording's work per CPU". On 2026-12-06, with heapLive before the first GC from the
+    # trace, all 300 kept recordings: 4 over 10%, Go 1.26 and 1.27, -11 to -12% (46-49 cycles
+    # for 52-55; within 10% before that change, worst -9.6%), the Go 1.24 one within)
     ("wide", "pacer"): "pacer mode: the model's marks are 21-36% shorter per MiB than the "
                        "recorded ones (the recorded assists' work in the calibrated rate and "
-                       "again in the model's parks, docs/model.md), which a recording whose "
-                       "marks ran slow shows most (1 of the 40 newest kept recordings over "
-                       "10%: +14%, 41 cycles for 36)",
+                       "again in the model's parks, docs/model.md); 4 of 300 kept recordings "
+                       "over 10% (2026-12-06: Go 1.26 / 1.27, -11 to -12%)",
     ("multi", "pacer"): "pacer mode on a 0.1 s program whose runs take 2-8 cycles, with more "
                         "Ps than CPUs where CPUs < 4: the OS time-slices the Ps, the "
                         "runtime's marks outlast their work and its heap overshoots the goal, "
