@@ -30,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-RULES = ("lifetimes", "mid", "early", "late")
+RULES = ("cohorts", "lifetimes", "mid", "early", "late")
 
 
 def thinned(span: np.ndarray, starts_kept: np.ndarray) -> np.ndarray:
@@ -57,6 +57,8 @@ def placed(rule: str, span: np.ndarray, surv: np.ndarray) -> np.ndarray:
         return hi
     if rule == "mid":
         return lo + (hi - lo) // 2
+    if rule == "cohorts":
+        return lifetimes.spread_cohorts(a, lo, hi)
     return lifetimes.place(lifetimes.estimate(a, lo, hi, surv[0], surv[1]), a, lo, hi)
 
 

@@ -24,7 +24,7 @@ what GOMEMLIMIT limits): 50, 70 and 90% of it, and one below the live heap (35%)
 
 Run: `.venv/bin/python benchmarks/whatif.py [--go 1.23] [--runs 3] [--work DIR]`; `--reuse DIR`
 predicts again from a kept set, `--survey DIR...` summarises the targets over several sets
-(`--death-time RULE`: another Config.death_time than the midpoint); `--own-setting DIR...`
+(`--death-time RULE`: another Config.death_time than its default); `--own-setting DIR...`
 replays each set's GOGC=100 recordings at their own setting, where the model should give the
 recording's cycles and its marks past maxScanWork (docs/model.md, "What-if validation");
 tests/test_whatif.py runs the same and checks the issue's targets.
@@ -126,15 +126,17 @@ def run(exe: Path, program: str, trace: Path, gogc: int | None, memlimit: int | 
 
 
 def predict(path: Path, gogc: int | None, memlimit: int | None,
-            death_time: str = "mid") -> dict:
+            death_time: str | None = None) -> dict:
     """goalloc's answer for the setting, replaying the GOGC=100 recording (the central
-    value; engine/whatif.py figures); `death_time`: Config.death_time (--death-time)."""
+    value; engine/whatif.py figures); `death_time`: Config.death_time (--death-time; None:
+    its default)."""
     from goalloc.engine import whatif
     from goalloc.engine.config import Config
     from goalloc.engine.replay import replay
 
     r = replay(path, Config(gogc=gogc, memlimit=memlimit, gc_mode="pacer",
-                            tracer_buffers="keep", death_time=death_time),
+                            tracer_buffers="keep",
+                            death_time=death_time or Config.death_time),
                mark_speed_samples=SPEED_SAMPLES)
     fig = whatif.figures(r)
     if r.mark_speed_range:  # the mean over the mark-speed samples
@@ -151,7 +153,7 @@ def save(rows: list[Row], path: Path) -> None:
                                 for r in rows], indent=1))
 
 
-def reuse(work: Path, log=lambda s: None, death_time: str = "mid") -> list[Row]:
+def reuse(work: Path, log=lambda s: None, death_time: str | None = None) -> list[Row]:
     """Predict again from an earlier run's recordings and real figures (`--reuse DIR`):
     the model changes, the runtime's runs stay."""
     rows = []
@@ -307,7 +309,7 @@ def perfect_mean_prediction(rows: list[Row], draws: int = 20000, seed: int = 0) 
     return out
 
 
-def survey(dirs: list[Path], log=print, death_time: str = "mid") -> dict:
+def survey(dirs: list[Path], log=print, death_time: str | None = None) -> dict:
     """`--reuse` over several recording sets (the runtime's runs differ from set to set):
     each acceptance figure per set, and in how many sets it is met; beside it the same for
     the runtime's own runs taken as the prediction (`runtime_as_prediction`: how many sets
@@ -389,8 +391,9 @@ def main() -> int:
     ap.add_argument("--survey", type=Path, nargs="+", metavar="DIR",
                     help="--reuse several recording sets and count, per acceptance figure, "
                          "the sets that meet it")
-    ap.add_argument("--death-time", default="mid",
-                    help="where in its interval each death lies (Config.death_time)")
+    ap.add_argument("--death-time", default=None,
+                    help="where in its interval each death lies (Config.death_time; default: "
+                         "its default)")
     ap.add_argument("--mark-speed-samples", type=int, default=SPEED_SAMPLES,
                     help="replays whose figures' mean is goalloc's answer (0: the central one)")
     ap.add_argument("--own-setting", type=Path, nargs="+", metavar="DIR",

@@ -112,3 +112,104 @@ def test_pacer_replay_places_deaths_by_the_estimate():
     assert "lifetimes" not in mid.recorded_replay
     again = replay(trace, Config(gc_mode="pacer", death_time="lifetimes"))
     assert [c.start_event for c in again.cycles] == [c.start_event for c in r.cycles]
+
+
+# ---- the cohort rule (Config.death_time "cohorts", the default) ----------------------------
+
+
+def test_cohort_rule_follows_steady_turnover():
+    """Every object lives 25 ms (two to three cycles): an interval's deaths are its cohort,
+    allocated over the interval's length before it, and die evenly through it in allocation
+    order. Spread over their allocation span (w = A, 80% of the interval) they lie about a
+    tenth of the interval from their true deaths on average, a fifth of what the midpoint's
+    quarter gives; and in order."""
+    alloc, life, gc_starts = scenario(lambda rng, n: np.full(n, 25 * MS, np.int64), seed=3)
+    (a, lo, hi), _ = observe(alloc, life, gc_starts)
+    t = lifetimes.spread_cohorts(a, lo, hi)
+    assert ((t >= lo) & (t <= hi)).all()
+    true = a + 25 * MS
+    mid = lo + (hi - lo) // 2
+    err, err_mid = np.abs(t - true).mean(), np.abs(mid - true).mean()
+    assert err < 0.35 * err_mid, (err / MS, err_mid / MS)
+    by_alloc = np.argsort(a, kind="stable")  # deaths come in allocation order
+    assert (np.diff(t[by_alloc]) >= 0).all()
+
+
+def test_cohort_rule_keeps_bursts_and_dropped_structures_together():
+    """Worked by hand, one interval (3000, 3100] ms (T = 100 ms), 101 objects each: a burst
+    allocated 100 ns apart (A = 79 x 100 ns = 7.9 us between its 10th and 90th percentile)
+    dies within A / 2 of the midpoint; a structure built 20 ms apart (A = 1.58 s, T^2 / A =
+    6.33 ms) within 3.17 ms of it; an object allocated inside its interval and one of unknown
+    age (a snapshot object, allocation time -1) at their midpoints."""
+    lo, hi = 3_000 * MS, 3_100 * MS
+    mid = 3_050 * MS
+
+    def place(a):
+        n = a.shape[0]
+        return lifetimes.spread_cohorts(a, np.full(n, lo), np.full(n, hi))
+
+    burst = place(2_950 * MS + np.arange(101) * 100)
+    assert burst.min() >= mid - 3_950 - 1 and burst.max() <= mid + 3_950 + 1
+    assert burst.max() - burst.min() >= 7_500  # spread, not one point
+    built = place(500 * MS + np.arange(101) * (20 * MS))
+    half = 100 * MS * 100 * MS / (79 * 20 * MS) / 2  # 3.165 ms
+    assert built.min() >= mid - half - 1 and built.max() <= mid + half + 1
+    assert built.max() - built.min() >= 0.95 * 2 * half
+    inside = lifetimes.spread_cohorts(np.array([3_050 * MS, -1]), np.array([3_050 * MS, lo]),
+                                      np.array([hi, hi]))
+    assert inside.tolist() == [3_075 * MS, mid]
+
+
+def _steady_trace(path):
+    """A steady server by hand: a 64 KiB object every 0.1 ms for 600 ms, each dropped 30 ms
+    after it was made (300 live: 18.75 MiB), recorded GC cycles every 10 ms (gc_start, mark
+    termination 0.2 ms later), each freeing at its sweep the objects that died since the
+    gc_start before it. The trace says only in which 10 ms an object died."""
+    from goalloc.trace import Header, Writer
+    from goalloc.trace import format as fmt
+
+    events = []  # (ts, kind, id, size, aux), put in time order below
+    step, life, period = MS // 10, 30 * MS, 10 * MS
+    n = 6000
+    alloc = np.arange(n) * step + 1
+    death = alloc + life
+    events += [(int(t), fmt.ALLOC, i, 64 << 10, 0) for i, t in enumerate(alloc)]
+    freed = 0
+    for g, start in enumerate(range(period, n * step, period), 1):
+        events.append((start, fmt.GC_START, g, 0, fmt.GC_TRIGGER_NAMES.index("heap")))
+        events.append((start + MS // 5, fmt.GC_MARK_TERM, g, 0, 0))
+        while freed < n and death[freed] <= start:  # swept just after the mark
+            events.append((start + MS // 5 + 2 + freed % 1000, fmt.FREE, freed, 0, 0))
+            freed += 1
+    events.sort(key=lambda e: e[0])
+    cols = {"kind": [e[1] for e in events], "ts": [e[0] for e in events],
+            "id": [e[2] for e in events], "size": [e[3] for e in events],
+            "aux": [e[4] for e in events], "flags": [0] * len(events), "p": [0] * len(events)}
+    with Writer(path, Header(frees="sweep", sizes="requested", gomaxprocs=2), force=True) as w:
+        w.write(**cols)
+
+
+def test_pacer_marks_see_a_steady_live_heap_under_the_cohort_rule(tmp_path):
+    """The steady server of `_steady_trace` at GOGC=100 in pacer mode: its live heap never
+    moves from 300 objects, so every mark after the first 100 ms finds about that (plus what
+    is allocated while it marks). With the midpoint each interval's 100 deaths come at one
+    instant and a mark finds up to 50 more or fewer, by where it falls; with the cohort rule
+    they come in allocation order over 8 of its 10 ms, at most 10 from the truth."""
+    from goalloc.engine.config import Config
+    from goalloc.engine.replay import replay
+
+    path = tmp_path / "steady.msgpack"
+    _steady_trace(path)
+    obj = 64 << 10
+
+    def marked(rule):
+        r = replay(path, Config(gc_mode="pacer", death_time=rule, gogc=100))
+        return np.array([c.marked / obj for c in r.cycles
+                         if c.end_ts is not None and c.start_ts > 100 * MS])
+
+    cohorts, mid = marked("cohorts"), marked("mid")
+    assert len(cohorts) >= 10 and len(mid) >= 10
+    assert np.ptp(mid) >= 30  # the scenario makes the staircase the midpoint has
+    # (the marks' own allocation adds ~10: allocated black)
+    assert np.ptp(cohorts) <= 15 and 300 <= np.median(cohorts) <= 315
+    assert Config().death_time == "cohorts"  # the default

@@ -10,7 +10,7 @@ from goalloc.engine.state import MARK_SPEEDS
 from goalloc.errors import GoallocError
 
 GC_MODES = ("pacer", "recorded")
-DEATH_TIMES = ("mid", "lifetimes", "early", "late")
+DEATH_TIMES = ("cohorts", "mid", "lifetimes", "early", "late")
 SCAVENGER_TIMINGS = ("model", "recorded")
 NEWEST_GO_VERSION = releases.NEWEST
 GOEXPERIMENTS = ("greenteagc", "nogreenteagc")
@@ -92,11 +92,14 @@ class Config:
     # program action, so it is replayed where the trace has it; the pacer starts the others.
     replay_forced_gcs: bool = True
     # Pacer mode, recorded Go traces: where in its admissible interval an object dies (the
-    # trace only says between the mark starts around the cycle that swept it): "mid" (the
-    # interval's midpoint: the central answer), "lifetimes" (the conditional median under the
-    # trace's own lifetime estimate, engine/lifetimes.py; docs/model.md says why it is not
-    # the default yet), "early" or "late" (the ends of the what-if range, engine/whatif.py)
-    death_time: str = "mid"
+    # trace only says between the mark starts around the cycle that swept it): "cohorts" (the
+    # central answer: an interval's older objects die in allocation order over a width their
+    # allocation span sets, the others at their interval's midpoint; engine/lifetimes.py
+    # spread_cohorts), "mid" (every death at its interval's midpoint, the rule before),
+    # "lifetimes" (the conditional median under the trace's own lifetime estimate;
+    # docs/model.md says why it is not the default), "early" or "late" (the ends of the
+    # what-if range, engine/whatif.py)
+    death_time: str = "cohorts"
     # Pacer mode, Go recordings with mark CPU figures: the mutators run slower while marking,
     # at the recording's shares, where the recording marked and where the model marks
     # (engine/mark.py mutator_clock); False: the trace's clock as it is (the model before it)
@@ -117,6 +120,12 @@ class Config:
         if self.tracer_buffers is None:
             return self.gc_mode == "pacer"
         return self.tracer_buffers == "drop"
+
+    def timed_deaths(self) -> bool:
+        """Whether a recorded Go trace's deaths are placed inside their intervals
+        (death_time): pacer mode but for "late", which puts each just before the gc_start of
+        the cycle that swept it, as recorded GC mode does."""
+        return self.gc_mode == "pacer" and self.death_time != "late"
 
     def check(self) -> None:
         if self.gc_mode not in GC_MODES:

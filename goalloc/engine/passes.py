@@ -32,6 +32,9 @@ from goalloc.trace.reader import StoredChunk
 # recording held ~440 MB of columns, ~105 K first-touched pages (0.2-0.6 s of system time on
 # the 2-core test VM, the planning pass's decoding thread waiting on them); stored, ~30 MB.
 KEEP_CHUNKS_BYTES = 512 << 20
+# the death-time rules (Config.death_time) that read each death's allocation time and interval
+# (Plan.death_span), which the planning pass keeps only when asked
+SPAN_RULES = ("cohorts", "lifetimes")
 
 
 class Passes:
@@ -55,21 +58,23 @@ class Passes:
 
     def get(self, header, death_time: str):
         with self.lock:
-            lifetimes = death_time == "lifetimes"  # the one rule that reads the intervals
+            spans = death_time in SPAN_RULES
             if not self.made:
                 self.kept = []
-                self.plan = lookahead.plan(self.path, header, self._keep, spans=lifetimes)
+                self.plan = lookahead.plan(self.path, header, self._keep, spans=spans)
                 if self.plan is None:
                     self.kept = None  # not planned: one pass per replay (unless shared)
                 self.made = True
             if self.plan is None:
                 return None
-            if lifetimes and self.plan.lookahead and self.plan.death_span is None:
+            if spans and self.plan.lookahead and self.plan.death_span is None:
                 # planned without them for an earlier replay of this Passes under another
                 # rule: again, with them
                 self.plan = lookahead.plan(self.path, header, spans=True)
-            if lifetimes:
+            if death_time == "lifetimes":
                 self.plan.estimate_lifetimes()
+            elif death_time == "cohorts":
+                self.plan.spread_cohorts()
             return self.plan.replay_copy()
 
     def _keep(self, chunk) -> None:

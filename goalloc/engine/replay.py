@@ -362,12 +362,13 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
         if attribute:
             eng.attribution = attribution.Attribution(header)
         # recorded Go traces: snapshot rebuilt in place, sweep frees as deaths with look-ahead
-        eng.plan = plans.get(header, config.death_time)
+        # (recorded GC mode places no death inside its interval: no rule's points needed)
+        eng.plan = plans.get(header, config.death_time if config.timed_deaths() else "late")
         run_chunk = eng.run_chunk
         if eng.plan is not None:
             # pacer mode: a death lies somewhere in its interval (between the mark starts
             # around the cycle that swept it); Config.death_time says where
-            eng.plan.timed_deaths = config.gc_mode == "pacer" and config.death_time != "late"
+            eng.plan.timed_deaths = config.timed_deaths()
             eng.plan.death_rule = config.death_time
             eng.plan.drop_tracer = config.drops_tracer_buffers()
             # the recording's late mcache flushes belong to its own mark terminations and Ps
@@ -484,8 +485,8 @@ def _measured_marks(path, config: Config, fast_paths: bool,
         if key in _SCAN_RATES:
             return _SCAN_RATES[key]
     plans = plans or passes.Passes(path)
-    plan = plans.get(header, cfg.death_time)
-    if plan is not None and config.gc_mode == "pacer" and config.death_time != "late":
+    plan = plans.get(header, config.death_time if config.timed_deaths() else "late")
+    if plan is not None and config.timed_deaths():
         plan.order_ahead(config.death_time)  # the pacer replay's timed deaths, meanwhile
     # the rate needs the recorded cycles' scan work (at their starts) and ends: the events
     # after the last mark termination change neither

@@ -52,15 +52,18 @@ class Plan:
     death_lo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # each death's (allocation time or -1: a snapshot object's, interval low, high) and the
     # survivors' (allocation time, alive at, id), 3 x n: what the lifetime estimate rests on;
-    # where it puts each death (estimate_lifetimes, on demand) and its summary
+    # where it puts each death (estimate_lifetimes, on demand) and its summary; where the
+    # cohort rule puts each (spread_cohorts, on demand)
     death_span: np.ndarray | None = None
     survivors: np.ndarray | None = None
     death_est: np.ndarray | None = None
     lifetimes: dict | None = None
+    death_cohorts: np.ndarray | None = None
     # False: deaths just before their gc_start (recorded GC mode: the recorded cycles mark
     # exactly what the runtime marked); True: inside their interval (pacer mode), where
-    # death_rule says (Config.death_time): "lifetimes" (the estimate's conditional median),
-    # "mid" (the midpoint) or "early" (the earliest point: the low end of the range, #15)
+    # death_rule says (Config.death_time, which the replay sets): "cohorts" (engine/lifetimes.py
+    # spread_cohorts), "lifetimes" (the estimate's conditional median), "mid" (the midpoint)
+    # or "early" (the earliest point: the low end of the range, #15)
     timed_deaths: bool = False
     death_rule: str = "mid"
     # the snapshot: spans (trace id, pages, span class) and placed objects
@@ -131,6 +134,11 @@ class Plan:
         est = lifetimes.estimate(a, lo, hi, self.survivors[0], self.survivors[1])
         self.death_est = lifetimes.place(est, a, lo, hi)
         self.lifetimes = est.summary() if est is not None else None
+
+    def spread_cohorts(self) -> None:
+        """death_cohorts, the cohort rule's points (engine/lifetimes.py); once."""
+        if self.death_cohorts is None and self.death_span is not None:
+            self.death_cohorts = lifetimes.spread_cohorts(*self.death_span)
 
     def replay_copy(self) -> Plan:
         """A copy for one replay, without the intervals, which only estimate_lifetimes reads.
@@ -212,7 +220,7 @@ class Plan:
 
     def _timed_cuts(self, chunk):
         """(event index, object id) of the deaths due before an event of this chunk, at the
-        midpoint of their interval (or where death_rule puts them): before the first event at
+        point death_rule puts them at in their interval: before the first event at
         which the trace clock (the largest ts so far) reaches it, and not before the first
         event the interval allows; in the order of that index, then of the point. The points
         are taken in order as the clock reaches them (`_due_at`); a death whose interval
@@ -258,13 +266,15 @@ class Plan:
         if rule == "early":  # every point at the start: in death order
             point = np.full_like(self.death_mid, np.iinfo(np.int64).min)
             return point, self.death_lo, self.death_id
-        point = self.death_mid if rule == "mid" else self.death_est
+        point = {"lifetimes": self.death_est, "cohorts": self.death_cohorts}.get(rule)
+        if point is None:  # "mid", or a plan with no death known to an interval (no spans)
+            point = self.death_mid
         order = np.argsort(point, kind="stable")
         return point[order], self.death_lo[order], self.death_id[order]
 
     def run_chunk(self, eng, chunk) -> None:
         """Replay one chunk: snapshot allocs skipped (already placed), deaths applied before
-        the gc_start they belong to (or, with `timed_deaths`, at their interval's midpoint),
+        the gc_start they belong to (or, with `timed_deaths`, at their death_rule's points),
         by the replay kernel itself; the recording's stacks + globals at its mark
         terminations."""
         import dataclasses

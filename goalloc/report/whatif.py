@@ -35,7 +35,7 @@ def range_lines(report) -> list[str]:
     """The death-time range of each what-if figure, central value first."""
     return _figure_lines(report, report.death_range, "central", [
         "  Range over the death times the trace admits (earliest / latest; the first",
-        "  figure, at the midpoints, is the answer):"])
+        "  figure, at the central death times, is the answer):"])
 
 
 def speed_lines(report) -> list[str]:
