@@ -376,6 +376,11 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
                                      and eng.procs == header.gomaxprocs)
             # the recording's stacks + globals, unless the config gives stand-ins
             eng.plan.nonheap_from_trace = config.stack_bytes == 0 and config.globals_bytes == 0
+            if eng.plan.nonheap_from_trace and eng.plan.commit_nonheap.shape[0]:
+                # the roots are there from the start: until the recording's first gc_start
+                # hands over its cycle's value (a model cycle starts a few events before it,
+                # at the same trigger), the first value stands (globals do not change)
+                eng.arrays.sc[S.S_NONHEAP_SCAN] = int(eng.plan.commit_nonheap[0])
             eng.plan.build(eng)
             run_chunk = functools.partial(eng.plan.run_chunk, eng)
         if eng.attribution is not None:
