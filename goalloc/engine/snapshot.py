@@ -141,7 +141,8 @@ class Plan:
             self.death_cohorts = lifetimes.spread_cohorts(*self.death_span)
 
     def replay_copy(self) -> Plan:
-        """A copy for one replay, without the intervals, which only estimate_lifetimes reads.
+        """A copy for one replay, without the intervals, which only estimate_lifetimes and
+        spread_cohorts read (before it).
         build and the timed-death cursor rebind its attributes and count into `counts`; none
         writes into an array (build copies span_pages before it does), so the arrays are
         shared with the plan, not copied per pass (the death-time bounds' replays read them
