@@ -174,8 +174,8 @@ def spread_cohorts(alloc_t, lo_t, hi_t) -> np.ndarray:
     cohort = np.flatnonzero((alloc_t >= 0) & (alloc_t < lo_t))
     if not cohort.shape[0]:
         return out
-    # by interval, then allocation time (ties by position: deterministic)
-    order = cohort[np.lexsort((cohort, alloc_t[cohort], hi_t[cohort], lo_t[cohort]))]
+    # by interval, then allocation time (lexsort is stable: ties keep their order)
+    order = cohort[np.lexsort((alloc_t[cohort], hi_t[cohort], lo_t[cohort]))]
     a, lo, hi = alloc_t[order], lo_t[order], hi_t[order]
     first = np.ones(order.shape[0], np.bool_)
     first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
