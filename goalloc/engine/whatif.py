@@ -3,9 +3,9 @@ object was freed (swept), not when it died: only that it died between the mark s
 the cycle that swept it. A pacer-mode replay puts each death inside that interval where
 Config.death_time says (the central answer: engine/lifetimes.py spread_cohorts); replaying
 with every death at the earliest and at the latest admissible point gives the range the trace
-leaves open. Each what-if figure (cycles, peak in-use, mean
-heap goal, GC CPU) is reported as central value plus [low, high] over the three replays; text,
-JSON and CI gates use the central value.
+leaves open. Each what-if figure (cycles, peak in-use, mean heap goal, GC CPU) is reported as
+central value plus [low, high] over the three replays; text, JSON and CI gates use the
+central value.
 
 Warnings (Report.warnings): one line each where a knob takes the model where the trace cannot
 say much: GOGC=off with no limit (no cycle but forced
