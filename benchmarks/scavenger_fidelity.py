@@ -12,7 +12,9 @@ With --kept GLOB it records nothing: it imports again every scavenger program tr
 left (their directories are named goalloc-scav1.XX-*), replays each in recorded mode, and
 prints per release and program how many meet the issue's free and released targets (means
 within 5% of the heap total, every sample within 15%), with the scavenger on the recording's
-runs and on its controller, and the cost model given (--page-ns, --call-ns):
+runs and on its controller, and the cost model given (--page-ns, --call-ns); then the same
+recordings in pacer mode (the tracer's buffers kept: the recorded run had them), against the
+issue's pacer target (each class's mean within 10%):
 
     python benchmarks/scavenger_fidelity.py --kept '/tmp/goalloc-scav*/*.trace'
 """
@@ -25,9 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from test_scavenger_go import CLASSES, PROGRAMS, RECORDED, classes, recording  # noqa: E402
+from test_scavenger_go import CLASSES, PACER_MEAN, PROGRAMS, RECORDED, classes, recording  # noqa: E402
 
 TIMINGS = ("recorded", "model")
+PACER_CLASSES = ("objects", "free", "released")
 
 
 def kept_one(args) -> dict:
@@ -48,6 +51,10 @@ def kept_one(args) -> dict:
                      scavenge_page_ns=page_ns, scavenge_call_ns=call_ns, **knobs)
         mc = fidelity.validate(out, replay(out, cfg)).memory_classes["classes"]
         row[timing] = {c: (mc[c]["mean_error"], mc[c]["max_error"]) for c in ("free", "released")}
+    cfg = Config(gc_mode="pacer", tracer_buffers="keep", scavenge_page_ns=page_ns,
+                 scavenge_call_ns=call_ns, **knobs)
+    mc = fidelity.validate(out, replay(out, cfg)).memory_classes["classes"]
+    row["pacer"] = {c: mc[c]["mean_error"] for c in PACER_CLASSES}
     return row
 
 
@@ -79,6 +86,20 @@ def kept(pattern: str, page_ns: float, call_ns: float) -> None:
                 cells.append(f"{ok} of {len(rs)}, {100 * means[0]:.1f} / {100 * means[1]:.1f}%")
             print(f"| {release} | {program} | " + " | ".join(cells) + " |")
     print("all: " + ", ".join(f"{t} timing {met[t]} of {len(rows)}" for t in TIMINGS))
+    print()
+    print(f"pacer mode: recordings with every class's mean within {100 * PACER_MEAN:.0f}%; "
+          "each class's mean error, mean (max) over the recordings")
+    print("| Go | program | met | " + " | ".join(PACER_CLASSES) + " |")
+    print("|---|---|---|" + "---|" * len(PACER_CLASSES))
+    for release in sorted({r["release"] for r in rows}):
+        for program in PROGRAMS:
+            rs = [r["pacer"] for r in rows if r["release"] == release and r["program"] == program]
+            if not rs:
+                continue
+            ok = sum(all(r[c] <= PACER_MEAN for c in PACER_CLASSES) for r in rs)
+            cells = [f"{100 * sum(r[c] for r in rs) / len(rs):.1f} "
+                     f"({100 * max(r[c] for r in rs):.1f})%" for c in PACER_CLASSES]
+            print(f"| {release} | {program} | {ok} of {len(rs)} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
