@@ -37,20 +37,20 @@ def thinned(span: np.ndarray, starts_kept: np.ndarray) -> np.ndarray:
     """Each death's interval as the trace would give it with only `starts_kept` as mark
     starts: high end the first kept start at or after the real one, low end the last kept
     start at or before the real one (or the allocation, when later)."""
-    a, lo, hi = span
+    a, lo, hi, site = span
     k_hi = np.searchsorted(starts_kept, hi, side="left")
     new_hi = starts_kept[np.minimum(k_hi, starts_kept.shape[0] - 1)]
     new_hi = np.where(k_hi < starts_kept.shape[0], new_hi, hi)
     k_lo = np.searchsorted(starts_kept, lo, side="right") - 1
     prev = np.where(k_lo >= 0, starts_kept[np.maximum(k_lo, 0)], 0)
     new_lo = np.where(lo > a, np.maximum(prev, a), lo)
-    return np.stack([a, new_lo, new_hi])
+    return np.stack([a, new_lo, new_hi, site])
 
 
 def placed(rule: str, span: np.ndarray, surv: np.ndarray) -> np.ndarray:
     from goalloc.engine import lifetimes
 
-    a, lo, hi = span
+    a, lo, hi, site = span
     if rule == "early":
         return lo + 1
     if rule == "late":
@@ -58,7 +58,7 @@ def placed(rule: str, span: np.ndarray, surv: np.ndarray) -> np.ndarray:
     if rule == "mid":
         return lo + (hi - lo) // 2
     if rule == "cohorts":
-        return lifetimes.spread_cohorts(a, lo, hi)
+        return lifetimes.spread_cohorts(a, lo, hi, site)
     return lifetimes.place(lifetimes.estimate(a, lo, hi, surv[0], surv[1]), a, lo, hi)
 
 

@@ -125,7 +125,7 @@ def test_cohort_rule_follows_steady_turnover():
     quarter (0.23 of its error measured; 0.35 allowed); and in order."""
     alloc, life, gc_starts = scenario(lambda rng, n: np.full(n, 25 * MS, np.int64), seed=3)
     (a, lo, hi), _ = observe(alloc, life, gc_starts)
-    t = lifetimes.spread_cohorts(a, lo, hi)
+    t = lifetimes.spread_cohorts(a, lo, hi, np.zeros_like(a))
     assert ((t >= lo) & (t <= hi)).all()
     true = a + 25 * MS
     mid = lo + (hi - lo) // 2
@@ -146,7 +146,7 @@ def test_cohort_rule_keeps_bursts_and_dropped_structures_together():
 
     def place(a):
         n = a.shape[0]
-        return lifetimes.spread_cohorts(a, np.full(n, lo), np.full(n, hi))
+        return lifetimes.spread_cohorts(a, np.full(n, lo), np.full(n, hi), np.zeros(n, np.int64))
 
     burst = place(2_950 * MS + np.arange(101) * 100)
     assert burst.min() >= mid - 3_950 - 1 and burst.max() <= mid + 3_950 + 1
@@ -156,8 +156,32 @@ def test_cohort_rule_keeps_bursts_and_dropped_structures_together():
     assert built.min() >= mid - half - 1 and built.max() <= mid + half + 1
     assert built.max() - built.min() >= 0.95 * 2 * half
     inside = lifetimes.spread_cohorts(np.array([3_050 * MS, -1]), np.array([3_050 * MS, lo]),
-                                      np.array([hi, hi]))
+                                      np.array([hi, hi]), np.zeros(2, np.int64))
     assert inside.tolist() == [3_075 * MS, mid]
+
+
+def test_cohort_rule_orders_deaths_within_each_site():
+    """Worked by hand, one interval (3000, 3100] ms (T = 100 ms), two sites in its cohort:
+    100 long-lived objects of site 1 allocated 1 ms apart from 2900 ms (A = 79 ms: w = 79 ms)
+    and 100 short-lived ones of site 2 allocated 0.1 ms apart in the last 10 ms before the
+    interval (A = 7.9 ms: w = 7.9 ms). Each site's deaths are spread on their own around the
+    middle: site 2's within 3.95 ms of it, site 1's over 79 ms, both in allocation order and
+    centred. One order over both sites (every site the same) put the youngest, site 2, in the
+    window's upper part (its mean more than 10 ms after the middle), where short-lived
+    objects die first."""
+    lo, hi = 3_000 * MS, 3_100 * MS
+    mid = 3_050 * MS
+    a = np.concatenate([2_900 * MS + np.arange(100) * MS, 2_990 * MS + np.arange(100) * (MS // 10)])
+    site = np.repeat(np.array([1, 2], np.int64), 100)
+    n = a.shape[0]
+    t = lifetimes.spread_cohorts(a, np.full(n, lo), np.full(n, hi), site)
+    young, old = t[site == 2], t[site == 1]
+    assert young.min() >= mid - 3_950_000 - 1 and young.max() <= mid + 3_950_000 + 1
+    assert abs(young.mean() - mid) <= 1 and abs(old.mean() - mid) <= 1
+    assert old.min() <= mid - 39 * MS and old.max() >= mid + 39 * MS  # w = 79 ms
+    assert (np.diff(young) >= 0).all() and (np.diff(old) >= 0).all()
+    one = lifetimes.spread_cohorts(a, np.full(n, lo), np.full(n, hi), np.zeros(n, np.int64))
+    assert one[site == 2].mean() > mid + 10 * MS
 
 
 def _steady_trace(path):

@@ -323,7 +323,7 @@ def test_plan_without_intervals_and_the_lifetimes_rule_after_it():
         header = r.header
     full = lookahead.plan(TRACE, header)
     bare = lookahead.plan(TRACE, header, spans=False)
-    assert full.death_span is not None and full.death_span.shape == (3, full.death_at.shape[0])
+    assert full.death_span is not None and full.death_span.shape == (4, full.death_at.shape[0])
     assert full.survivors is not None
     assert bare.death_span is None and bare.survivors is None
     for name in ("death_at", "death_id", "death_mid", "death_lo", "obj_id", "dead_ids",
@@ -339,3 +339,34 @@ def test_plan_without_intervals_and_the_lifetimes_rule_after_it():
     assert later.death_est is not None
     assert np.array_equal(later.death_est, direct.death_est)
     assert later.lifetimes == direct.lifetimes
+
+
+def test_plan_keeps_each_deaths_allocation_site():
+    """The planning pass keeps, with each death's allocation time and interval, the site of
+    the allocation that made the object (Plan.death_span's fourth row; the cohort rule orders
+    deaths within a site): the same as the trace's site column at the last allocation of the
+    death's id before its allocation time, read here from the events directly."""
+    from goalloc.engine import lookahead
+
+    trace = Path(__file__).resolve().parent.parent / "traces" / "go127-http-clientserver.msgpack"
+    ids, ts, site = [], [], []
+    with goalloc.trace.open(trace) as r:
+        header = r.header
+        for ch in r:
+            m = ch.kind == fmt.ALLOC
+            ids.append(ch.id[m])
+            ts.append(ch.ts[m])
+            site.append(ch.site[m])
+    ids, ts, site = (np.concatenate(x).astype(np.int64) for x in (ids, ts, site))
+    p = lookahead.plan(trace, header)
+    a, _, _, dsite = p.death_span
+    known = a >= 0  # snapshot objects have no allocation time in the trace
+    assert known.sum() > 10_000 and (site != 0).mean() > 0.5
+    # each known death's allocation: its id's allocation at its allocation time
+    order = np.lexsort((ts, ids))
+    key = ids[order] * (1 << 40) + ts[order]
+    q = p.death_id[known] * (1 << 40) + a[known]
+    at = np.searchsorted(key, q, side="right") - 1
+    assert (key[at] == q).all()
+    assert np.array_equal(dsite[known], site[order][at])
+    assert len(np.unique(dsite[known])) > 10

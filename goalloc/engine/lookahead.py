@@ -29,14 +29,17 @@ MAX_LATE_P = 63
 # random in a large heap, its row a cache miss)
 PREFETCH_AHEAD = 16
 # _plan_chunk's per-id table, by column: the last allocation's event index (-1: none live),
-# its trace time, its snapshot flag
-BY_EVENT, BY_TIME, BY_SNAP = range(3)
+# its trace time, its snapshot flag, its allocation site (the trace's site column: a Go
+# trace's allocated type; 0 where none)
+BY_EVENT, BY_TIME, BY_SNAP, BY_SITE = range(4)
+N_BY = 4
 
 # the moved deaths' columns (_Deaths), in _plan_chunk's order: the gc_start each precedes, id,
-# midpoint, first allowed event; allocation time, interval low and high end (Plan.death_span)
-D_AT, D_ID, D_MID, D_LO, D_ALLOC, D_FROM, D_TO = range(7)
-N_D = 7
-# _Deaths' columns are sized for the header's event count up to this many events (at most 7
+# midpoint, first allowed event; allocation time, interval low and high end, allocation site
+# (Plan.death_span)
+D_AT, D_ID, D_MID, D_LO, D_ALLOC, D_FROM, D_TO, D_SITE = range(8)
+N_D = 8
+# _Deaths' columns are sized for the header's event count up to this many events (at most 8
 # columns of int64: 3.5 GiB of address space, touched only as deaths are written); past it
 # they double
 MAX_PRESIZED_DEATHS = 1 << 26
@@ -50,19 +53,20 @@ N_C = 4
 
 
 @kernel
-def _plan_chunk(kind, ts, ids, flags, start, st, by_id, mv_t, mv_id, mv_mid, mv_lo, mv_alloc,
-                mv_from, mv_to, dead, cnt):
+def _plan_chunk(kind, ts, ids, flags, sites, start, st, by_id, mv_t, mv_id, mv_mid, mv_lo,
+                mv_alloc, mv_from, mv_to, mv_site, dead, cnt):
     """One chunk of the planning pass. st[0]: index of the current cycle's gc_start (-1 none),
     st[1]: the gc_start index frees now belong before (-1: before the trace), st[2] its trace
     time, st[3] / st[4]: index / time of the gc_start before that one (-1: none), st[5]: time
     of the current cycle's gc_start, st[6]: trace clock (the largest ts so far). by_id: per
-    object id, its last allocation's event index (-1: none live), trace time and snapshot flag
-    (BY_*: one row, so a free's lookups are one cache line). Returns (moved, dead-at-snapshot)
+    object id, its last allocation's event index (-1: none live), trace time, snapshot flag and
+    site (BY_*: one row, so a free's lookups are one cache line). Returns (moved, dead-at-snapshot)
     entries written to mv_* / dead; a moved death has the gc_start it must precede (mv_t),
     the midpoint of the interval it lies in (mv_mid, trace time) and the first event index
     that interval allows (mv_lo), and for the lifetime estimate (engine/lifetimes.py) its
     allocation time (mv_alloc, -1 for a snapshot object whose age is unknown) and the
-    interval's low and high ends (mv_from, mv_to), trace time."""
+    interval's low and high ends (mv_from, mv_to), trace time, and its allocation's site
+    (mv_site: the cohort rule's deaths die in allocation order within one site)."""
     nm = 0
     nd = 0
     n = kind.shape[0]
@@ -80,6 +84,7 @@ def _plan_chunk(kind, ts, ids, flags, start, st, by_id, mv_t, mv_id, mv_mid, mv_
                 by_id[o, BY_EVENT] = g
                 by_id[o, BY_TIME] = st[6]
                 by_id[o, BY_SNAP] = 1 if (flags[i] & fmt.FLAG_SNAPSHOT) != 0 else 0
+                by_id[o, BY_SITE] = sites[i]
         elif k == fmt.FREE:
             o = ids[i]
             if o < 0 or o >= by_id.shape[0] or by_id[o, BY_EVENT] < 0:
@@ -107,6 +112,7 @@ def _plan_chunk(kind, ts, ids, flags, start, st, by_id, mv_t, mv_id, mv_mid, mv_
                 mv_alloc[nm] = -1 if by_id[o, BY_SNAP] == 1 else by_id[o, BY_TIME]
                 mv_from[nm] = lo_t
                 mv_to[nm] = st[2]
+                mv_site[nm] = by_id[o, BY_SITE]
                 nm += 1
                 cnt[C_MOVED] += 1
             else:
@@ -204,8 +210,8 @@ def plan(path, header, on_chunk=None, *, spans: bool = True) -> Plan | None:
     """Plan a faithful replay of a recorded Go trace: look-ahead deaths when frees are
     sweep-observed and the trace has GC markers; the snapshot when it is placed. `on_chunk`:
     called with each chunk read (the replay driver keeps them for its passes). `spans`: keep
-    each death's allocation time and interval (Plan.death_span, survivors), which only the
-    lifetime estimate reads (three of the deaths' seven columns)."""
+    each death's allocation time, interval and site (Plan.death_span, survivors), which only the
+    lifetime estimate and the cohort rule read (four of the deaths' eight columns)."""
     import goalloc.trace
 
     if not _sweep_frees(header) and not _placed(header):
@@ -344,8 +350,8 @@ class _Planner:
         n = chunk.n
         d = np.empty(n, np.int64)
         out = self.deaths.room(n)
-        nm, nd = _plan_chunk(chunk.kind, chunk.ts, chunk.id, chunk.flags, chunk.start, self.st,
-                             self.by_id.covered(), *out, d, self.cnt)
+        nm, nd = _plan_chunk(chunk.kind, chunk.ts, chunk.id, chunk.flags, chunk.site,
+                             chunk.start, self.st, self.by_id.covered(), *out, d, self.cnt)
         self.deaths.n += nm
         self.dead.append(d[:nd].copy())
 
@@ -387,7 +393,7 @@ class _Planner:
         cols = self.deaths.written()
         p.death_at, p.death_id, p.death_mid, p.death_lo = cols[D_AT], cols[D_ID], cols[D_MID], \
             cols[D_LO]
-        span = cols[D_ALLOC:D_TO + 1] if cols.shape[0] == N_D else None
+        span = cols[D_ALLOC:D_SITE + 1] if cols.shape[0] == N_D else None
         # usually in order already (a stable sort would then copy five arrays for nothing)
         if np.any(p.death_at[1:] < p.death_at[:-1]):
             order = np.argsort(p.death_at, kind="stable")
@@ -429,9 +435,9 @@ class _ById:
         cap = events + validate.ID_SLACK \
             if events is not None and 0 < events <= MAX_PRESIZED_DEATHS else 0
         try:
-            self.rows = np.empty((max(cap, SMALL_DEATHS), 3), np.int64)
+            self.rows = np.empty((max(cap, SMALL_DEATHS), N_BY), np.int64)
         except MemoryError:
-            self.rows = np.empty((SMALL_DEATHS, 3), np.int64)
+            self.rows = np.empty((SMALL_DEATHS, N_BY), np.int64)
         self.top = 0  # 1 + the largest id allocated so far (within the validator's bound)
 
     def cover(self, top: int) -> None:
@@ -439,10 +445,10 @@ class _ById:
         if top <= self.top:
             return
         if top > self.rows.shape[0]:
-            grown = np.empty((max(top, 2 * self.rows.shape[0]), 3), np.int64)
+            grown = np.empty((max(top, 2 * self.rows.shape[0]), N_BY), np.int64)
             grown[:self.top] = self.rows[:self.top]
             self.rows = grown
-        self.rows[self.top:top] = (-1, 0, 0)  # BY_EVENT, BY_TIME, BY_SNAP
+        self.rows[self.top:top] = (-1, 0, 0, 0)  # BY_EVENT, BY_TIME, BY_SNAP, BY_SITE
         self.top = top
 
     def covered(self) -> np.ndarray:
@@ -456,7 +462,7 @@ class _Deaths:
     more on an 11 M-event recording, ~0.6 s of page faults on the test VM.) Without a count,
     past MAX_PRESIZED_DEATHS, or where the address space is not to be had (a header may claim
     more events than its file holds), they start small and double as needed. Without
-    `spans`, only D_AT..D_LO are kept: _plan_chunk writes the other three into one chunk's
+    `spans`, only D_AT..D_LO are kept: _plan_chunk writes the other four into one chunk's
     scratch, reused (on the 11.2 M-event recording, 5.5 M deaths: 131 MB fewer first-touched
     pages)."""
 

@@ -32,8 +32,8 @@ from goalloc.trace.reader import StoredChunk
 # recording held ~440 MB of columns, ~105 K first-touched pages (0.2-0.6 s of system time on
 # the 2-core test VM, the planning pass's decoding thread waiting on them); stored, ~30 MB.
 KEEP_CHUNKS_BYTES = 512 << 20
-# the death-time rules (Config.death_time) that read each death's allocation time and interval
-# (Plan.death_span), which the planning pass keeps only when asked
+# the death-time rules (Config.death_time) that read each death's allocation time, interval
+# and site (Plan.death_span), which the planning pass keeps only when asked
 SPAN_RULES = ("cohorts", "lifetimes")
 
 

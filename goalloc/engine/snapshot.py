@@ -50,8 +50,9 @@ class Plan:
     # where in its interval a death lies (trace time) and the first event index it allows
     death_mid: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     death_lo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    # each death's (allocation time or -1: a snapshot object's, interval low, high) and the
-    # survivors' (allocation time, alive at, id), 3 x n: what the lifetime estimate rests on;
+    # each death's (allocation time or -1: a snapshot object's, interval low, high, allocation
+    # site), 4 x n, and the survivors' (allocation time, alive at, id), 3 x n: what the lifetime
+    # estimate and the cohort rule rest on;
     # where it puts each death (estimate_lifetimes, on demand) and its summary; where the
     # cohort rule puts each (spread_cohorts, on demand)
     death_span: np.ndarray | None = None
@@ -130,7 +131,7 @@ class Plan:
         """death_est and lifetimes from the lifetime estimate (engine/lifetimes.py); once."""
         if self.death_est is not None or self.death_span is None:
             return
-        a, lo, hi = self.death_span
+        a, lo, hi, _ = self.death_span
         est = lifetimes.estimate(a, lo, hi, self.survivors[0], self.survivors[1])
         self.death_est = lifetimes.place(est, a, lo, hi)
         self.lifetimes = est.summary() if est is not None else None
@@ -138,7 +139,7 @@ class Plan:
     def spread_cohorts(self) -> None:
         """death_cohorts, the cohort rule's points (engine/lifetimes.py); once."""
         if self.death_cohorts is None and self.death_span is not None:
-            self.death_cohorts = lifetimes.spread_cohorts(*self.death_span)
+            self.death_cohorts = lifetimes.spread_cohorts(*self.death_span)  # a, lo, hi, site
 
     def replay_copy(self) -> Plan:
         """A copy for one replay, without the intervals, which only estimate_lifetimes and
