@@ -33,7 +33,8 @@ from goalloc.trace.reader import StoredChunk
 # the 2-core test VM, the planning pass's decoding thread waiting on them); stored, ~30 MB.
 KEEP_CHUNKS_BYTES = 512 << 20
 # the death-time rules (Config.death_time) that read each death's allocation time, interval
-# and site (Plan.death_span), which the planning pass keeps only when asked
+# and site (Plan.death_span), which the planning pass keeps only when asked; Plan.place_deaths
+# places the deaths under each
 SPAN_RULES = ("cohorts", "lifetimes")
 
 
@@ -71,10 +72,7 @@ class Passes:
                 # planned without them for an earlier replay of this Passes under another
                 # rule: again, with them
                 self.plan = lookahead.plan(self.path, header, spans=True)
-            if death_time == "lifetimes":
-                self.plan.estimate_lifetimes()
-            elif death_time == "cohorts":
-                self.plan.spread_cohorts()
+            self.plan.place_deaths(death_time)
             return self.plan.replay_copy()
 
     def _keep(self, chunk) -> None:

@@ -141,6 +141,14 @@ class Plan:
         if self.death_cohorts is None and self.death_span is not None:
             self.death_cohorts = lifetimes.spread_cohorts(*self.death_span)  # a, lo, hi, site
 
+    def place_deaths(self, rule: str) -> None:
+        """The points death rule `rule` puts the deaths at, where it needs more than the
+        intervals' midpoints (a rule of SPAN_RULES, which reads death_span); once."""
+        if rule == "lifetimes":
+            self.estimate_lifetimes()
+        elif rule == "cohorts":
+            self.spread_cohorts()
+
     def replay_copy(self) -> Plan:
         """A copy for one replay, without the intervals, which only estimate_lifetimes and
         spread_cohorts read (before it).
