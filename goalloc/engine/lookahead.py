@@ -40,7 +40,7 @@ N_BY = 4
 D_AT, D_ID, D_MID, D_LO, D_ALLOC, D_FROM, D_TO, D_SITE = range(8)
 N_D = 8
 # _Deaths' columns are sized for the header's event count up to this many events (at most 8
-# columns of int64: 3.5 GiB of address space, touched only as deaths are written); past it
+# columns of int64: 4 GiB of address space, touched only as deaths are written); past it
 # they double
 MAX_PRESIZED_DEATHS = 1 << 26
 SMALL_DEATHS = 1 << 16
