@@ -18,7 +18,7 @@ estimate has no mass in an interval, the midpoint; a snapshot object's age is un
 allocated before tracing began): the midpoint too. The earliest and latest admissible deaths
 (engine/whatif.py) still bound every answer.
 
-Assumed (docs/model.md, "Death times"): one lifetime distribution for the whole trace, the same
+Assumed (docs/model.md 2c, "Death-time range"): one lifetime distribution for the whole trace, the same
 whatever the phase of the GC cycle an object is allocated in.
 
 The default rule (Config.death_time "cohorts", `spread_cohorts`) does without the estimate:
@@ -164,7 +164,7 @@ def spread_cohorts(alloc_t, lo_t, hi_t, site) -> np.ndarray:
 
     The midpoint puts a whole cohort at one instant, so the live heap the model's marks see
     is a staircase: on a steady server its goals swung 40-113 MiB where the runtime's held
-    75-78 (docs/model.md, "Death times"). How wide a cohort's deaths lie follows from how
+    75-78 (docs/model.md 2c, "The cohort rule"). How wide a cohort's deaths lie follows from how
     wide its births lay, A (the 10-90% span of its allocation times), against the interval T:
     objects that turn over at a steady lifetime were born over about T and die over about
     that (w = A); a burst born in a moment (A << T) dies together (w = A, small); a structure
@@ -176,8 +176,7 @@ def spread_cohorts(alloc_t, lo_t, hi_t, site) -> np.ndarray:
     a program that keeps nodes for 130 ms and byte slices for 30 ms has, in an interval's
     cohort, its nodes born first and its slices born last, but the slices die first; one
     order over both put the slices' bytes at the interval's end (goprogs `long`: goals 10-30%
-    high, 28-32 cycles for the runtime's 29-34; by site: 29-34, docs/model.md "Death
-    times")."""
+    high, 28-32 cycles for the runtime's 29-34; by site: 29-34, docs/model.md 2c, "A cohort per allocation site")."""
     out = lo_t + (hi_t - lo_t) // 2
     cohort = np.flatnonzero((alloc_t >= 0) & (alloc_t < lo_t))
     if not cohort.shape[0]:

@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 
-from goalloc.engine import lookahead
+from goalloc.engine import lookahead, snapshot
 from goalloc.engine.kernel import FLUSH_MCACHES, FORCED_GC, MANUAL_ALLOC
 from goalloc.jit import kernel
 from goalloc.trace import format as fmt
@@ -32,10 +32,6 @@ from goalloc.trace.reader import StoredChunk
 # recording held ~440 MB of columns, ~105 K first-touched pages (0.2-0.6 s of system time on
 # the 2-core test VM, the planning pass's decoding thread waiting on them); stored, ~30 MB.
 KEEP_CHUNKS_BYTES = 512 << 20
-# the death-time rules (Config.death_time) that read each death's allocation time, interval
-# and site (Plan.death_span), which the planning pass keeps only when asked; Plan.place_deaths
-# places the deaths under each
-SPAN_RULES = ("cohorts", "lifetimes")
 
 
 class Passes:
@@ -59,7 +55,7 @@ class Passes:
 
     def get(self, header, death_time: str):
         with self.lock:
-            spans = death_time in SPAN_RULES
+            spans = death_time in snapshot.SPAN_RULES
             if not self.made:
                 self.kept = []
                 self.plan = lookahead.plan(self.path, header, self._keep, spans=spans)

@@ -39,6 +39,11 @@ from goalloc.engine import state as S
 from goalloc.jit import kernel
 from goalloc.trace import format as fmt
 
+# the death-time rules (Config.death_time) that read each death's allocation time, interval
+# and site (Plan.death_span), which the planning pass keeps only when asked (engine/passes.py);
+# Plan.place_deaths places the deaths under each
+SPAN_RULES = ("cohorts", "lifetimes")
+
 
 @dataclass
 class Plan:
@@ -52,9 +57,9 @@ class Plan:
     death_lo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # each death's (allocation time or -1: a snapshot object's, interval low, high, allocation
     # site), 4 x n, and the survivors' (allocation time, alive at, id), 3 x n: what the lifetime
-    # estimate and the cohort rule rest on;
-    # where it puts each death (estimate_lifetimes, on demand) and its summary; where the
-    # cohort rule puts each (spread_cohorts, on demand)
+    # estimate and the cohort rule rest on; where the estimate puts each death
+    # (estimate_lifetimes, on demand) and its summary; where the cohort rule puts each
+    # (spread_cohorts, on demand)
     death_span: np.ndarray | None = None
     survivors: np.ndarray | None = None
     death_est: np.ndarray | None = None
@@ -143,7 +148,8 @@ class Plan:
 
     def place_deaths(self, rule: str) -> None:
         """The points death rule `rule` puts the deaths at, where it needs more than the
-        intervals' midpoints (a rule of SPAN_RULES, which reads death_span); once."""
+        intervals' midpoints (a rule of SPAN_RULES, which reads death_span); once. Each rule
+        of SPAN_RULES has its step here."""
         if rule == "lifetimes":
             self.estimate_lifetimes()
         elif rule == "cohorts":
