@@ -994,3 +994,42 @@ def test_no_event_has_more_arguments_than_the_decoder_reads():
     for version in range(22, 28):
         t = w.nargs_table(version)
         assert 1 <= t[t >= 0].min() and t.max() <= w.MAX_EVENT_ARGS, version
+
+
+def test_a_large_object_traced_in_the_next_generation_is_allocated_at_its_span(tmp_path):
+    """mallocgc zeroes a large object preemptibly after allocLarge and traces it only then
+    (malloc.go mallocgcLarge, every release): when the tracer begins a new generation
+    meanwhile, the SpanAlloc is in one generation and the HeapObjectAlloc in the next. A GC
+    cycle that began in between marked a heap holding the span, so the object is allocated
+    at its span (its time, its P), before that GCBegin, and the later event is dropped;
+    the object's sweep free still frees it."""
+    big = 3 * 8192 // 8  # object id of page 3
+    m1 = (ev(13, 0, 0, 1) + SPAN48 + ev(132, 1, 0, 1)  # t=1002 a 48 B object (gen 1)
+          + ev(129, 1, 3, 5, 1 << 1)  # t=1003 a large noscan span: 5 pages at page 3
+          + ev(29, 1, 1, 0))  # t=1004 GCBegin
+
+    def gen2(obj: bytes) -> bytes:
+        return (types_batch(2, (1, 8, 0, "uint8"))
+                + batch(2, 1, 5000, ev(13, 0, 0, 1) + obj  # t=5001 its object
+                        + ev(30, 1, 1) + ev(133, 1, big))  # GCEnd; swept: freed
+                + batch(2, 0, 0, b"\x08" + enc(15625000)))
+
+    notes = import_gotrace(hand(tmp_path / "c.trace", m1, gen2=gen2(ev(132, 1, big, 1))),
+                           tmp_path / "c.msgpack")
+    _, c = read(tmp_path / "c.msgpack")
+    rows = [(int(k), int(s)) for k, s in zip(c["kind"], c["size"], strict=True)
+            if k in (fmt.SPAN_ALLOC, fmt.ALLOC, fmt.GC_START, fmt.FREE)]
+    assert rows == [(fmt.SPAN_ALLOC, 1), (fmt.ALLOC, 48), (fmt.SPAN_ALLOC, 5),
+                    (fmt.ALLOC, 5 * 8192), (fmt.GC_START, 0), (fmt.FREE, 0)]
+    a = np.flatnonzero(c["kind"] == fmt.ALLOC)[1]
+    s = np.flatnonzero(c["kind"] == fmt.SPAN_ALLOC)[1]
+    assert (c["ts"][a], c["p"][a]) == (c["ts"][s], c["p"][s])
+    assert c["flags"][a] & fmt.FLAG_NOSCAN
+    assert c["id"][c["kind"] == fmt.FREE].tolist() == [c["id"][a]]
+    assert notes["large_allocs_carried"] == 1 and notes["live_at_end"] == 1
+    assert notes["objects_outside_spans"] == notes["unknown_frees"] == 0
+    # the same trace with the object's event in the first generation: moved, not carried
+    m1 += ev(132, 1, big, 0)
+    notes = import_gotrace(hand(tmp_path / "d.trace", m1, gen2=gen2(b"")),
+                           tmp_path / "d.msgpack")
+    assert notes["large_allocs_carried"] == 0 and notes["large_allocs_moved"] == 1

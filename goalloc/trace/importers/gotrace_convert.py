@@ -71,7 +71,8 @@ C_TRACER_BUFFERS = 15  # the execution tracer's own buffers in the snapshot (FLA
 C_TRACER_BYTES = 16
 C_LATE_SPAN_FREES = 17  # a replaced span's SpanFree after the replacing SpanAlloc: dropped
 C_OWED_EXPIRED = 18  # late frees owed that had not come by the next mark termination
-N_COUNTERS = 19
+C_LARGE_CARRIED = 19  # large objects traced a generation after their span: allocated at it
+N_COUNTERS = 20
 
 # A converter-only row kind (never written): P `p` (the row's p) had its mcache flushed here,
 # after the last mark termination, and the rows that follow are the stale spans it swept:
@@ -111,6 +112,10 @@ class SpanTable(NamedTuple):
     # span whose SpanFree had not come (-1: none did): that free may still come (_span_free)
     replaced: np.ndarray
     snap: np.ndarray  # 1: the span at this base page was in the trace-start snapshot
+    # a large span whose object's HeapObjectAlloc comes in a later generation
+    # (gotrace._large_allocs_at_their_span): e + 1 where SpanAlloc event e of this generation
+    # is one, -1 once its object was allocated at it (the later event is then dropped), else 0
+    carried: np.ndarray
 
 
 class ObjectIds(NamedTuple):
@@ -207,10 +212,16 @@ def convert(start, ev, out, o, heap, ids, owed, spans, stacks, tab, clk, cnt):
             o = _object_free(a1[j], ts, p, o, out, heap, ids, owed, tab, clk, cnt)
         elif e == w.EV_SPAN_ALLOC or e == w.EV_SPAN:
             status, nslots = _span_alloc_room(a1[j], a2[j], a3[j], heap, ids, spans, tab, clk)
+            carried = heap.carried[a1[j]] == j + 1
+            if status == DONE and carried:
+                status = _object_alloc_room(ids, owed)
             if status != DONE:
                 return status, i, o
             o = _span_alloc(e == w.EV_SPAN, a1[j], a2[j], a3[j], nslots, ts, p, o, out, heap,
                             ids, spans, tab, clk, cnt)
+            if carried:
+                o = _carried_object(a1[j], ts, p, o, out, heap, ids, owed, spans, tab, clk,
+                                    cnt)
         elif e == w.EV_SPAN_FREE:
             status = _span_free_room(a1[j], heap, ids, spans)
             if status != DONE:
@@ -449,6 +460,11 @@ def _object_alloc(e, off, tid, ts, p, o, out, heap, ids, owed, spans, tab, clk, 
         cnt[C_NO_SPAN] += 1
         return o
     base_off = base << clk.pshift
+    if sc == 0 and heap.carried[base] < 0 and e == w.EV_HEAP_OBJECT_ALLOC:
+        heap.carried[base] = 0
+        if off == base_off:  # the object _carried_object allocated at its span
+            cnt[C_LARGE_CARRIED] += 1
+            return o
     sidx = (off - base_off) // slot
     slot_off = base_off + sidx * slot
     header = noscan == 0 and sc != 0 and slot > MIN_SIZE_FOR_HEADER
@@ -477,6 +493,19 @@ def _object_alloc(e, off, tid, ts, p, o, out, heap, ids, owed, spans, tab, clk, 
     if 0 < tid < tab.t_site.shape[0]:  # the type as a trace-wide attribution site (#17)
         out.site[o] = tab.t_site[tid]
     return _row(out, o, fmt.ALLOC, ts, p, oid, size, fl, aux)
+
+
+@kernel(inline="always")
+def _carried_object(sid, ts, p, o, out, heap, ids, owed, spans, tab, clk, cnt):
+    """The object of large span sid, whose HeapObjectAlloc the trace has in a later
+    generation: mallocgc zeroed it preemptibly between allocLarge and the trace hook, and the
+    tracer began a new generation meanwhile (gotrace._large_allocs_at_their_span). Allocated
+    here with the span's time and P, its slot as its size (the type, so the request and the
+    site, is in the later event); that event is dropped (_object_alloc)."""
+    o = _object_alloc(w.EV_HEAP_OBJECT_ALLOC, sid << clk.pshift, np.int64(0), ts, p, o, out,
+                      heap, ids, owed, spans, tab, clk, cnt)
+    heap.carried[sid] = -1
+    return o
 
 
 @kernel(inline="always")
@@ -679,6 +708,8 @@ def _span_alloc(snapshot, sid, npages, kc, nslots, ts, p, o, out, heap, ids, spa
         if q >= 0 and q != sid:
             _detach(q, heap, ids, tab.class_size, clk)
     heap.replaced[sid] = -1
+    if heap.carried[sid] < 0:  # (a marked SpanAlloc of this generation keeps its mark)
+        heap.carried[sid] = 0
     if old >= 0:
         cnt[C_LOST_SPAN_FREES] += 1
         _unmap_span(heap, sid)
@@ -730,6 +761,8 @@ def _span_free(sid, ts, p, o, out, heap, ids, spans, tab, clk, cnt):
     if did < 0:
         cnt[C_UNKNOWN_SPAN_FREES] += 1
         return o
+    if heap.carried[sid] < 0:
+        heap.carried[sid] = 0
     _detach(sid, heap, ids, tab.class_size, clk)
     _unmap_span(heap, sid)
     return _row(out, o, fmt.SPAN_FREE, ts, p, did, 0, 0, 0)
