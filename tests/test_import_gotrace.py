@@ -996,7 +996,7 @@ def test_no_event_has_more_arguments_than_the_decoder_reads():
         assert 1 <= t[t >= 0].min() and t.max() <= w.MAX_EVENT_ARGS, version
 
 
-def test_a_large_object_traced_in_the_next_generation_is_allocated_at_its_span(tmp_path):
+def test_a_large_object_traced_in_the_next_generation_is_allocated_at_its_span(tmp_path, cli):
     """mallocgc zeroes a large object preemptibly after allocLarge and traces it only then
     (malloc.go mallocgcLarge, every release): when the tracer begins a new generation
     meanwhile, the SpanAlloc is in one generation and the HeapObjectAlloc in the next. A GC
@@ -1028,6 +1028,9 @@ def test_a_large_object_traced_in_the_next_generation_is_allocated_at_its_span(t
     assert c["id"][c["kind"] == fmt.FREE].tolist() == [c["id"][a]]
     assert notes["large_allocs_carried"] == 1 and notes["live_at_end"] == 1
     assert notes["objects_outside_spans"] == notes["unknown_frees"] == 0
+    code, out, _ = cli("import", "gotrace", tmp_path / "c.trace", "-o", tmp_path / "e.msgpack")
+    assert code == 0 and "large allocs carried 1" in next(
+        ln for ln in out.splitlines() if ln.startswith("read as the runtime ran"))
     # the same trace with the object's event in the first generation: moved, not carried
     m1 += ev(132, 1, big, 0)
     notes = import_gotrace(hand(tmp_path / "d.trace", m1, gen2=gen2(b"")),
