@@ -680,6 +680,7 @@ def test_mutator_clock_arithmetic():
     sc[S.S_REC_MARKING] = 1  # the recording's gc_start at 1000
     assert at(3000) == 2500  # 2000 ns of its mark are 1500 of mutator time
     sc[S.S_PHASE] = 1  # the model's mark starts at 3000
+    sc[S.S_MARK_END_TS] = 10**12  # (its end not reached in what follows)
     # 2000 ns more of the recorded mark: 1500 of mutator time, 1875 on the model's clock
     assert at(5000) == 4375
     sc[S.S_REC_MARKING] = 0  # the recording's mark ends at 5000
@@ -691,6 +692,13 @@ def test_mutator_clock_arithmetic():
     assert at(7000) == 6725  # the model's mark over: the clock runs at the trace's pace
     # stretch of 2500 ns of mutator time, less 1000 taken
     assert mark.clock_skew(sc, takes, stretch) == 625 - 1000
+    # a mark from 7000 (6725 on the model's clock) whose workers end it at 7225, and nothing
+    # in the trace until 8000: 500 ns of marking are 400 of mutator time, the 600 after the
+    # end run at the trace's pace (stretched to the next event: 7975)
+    sc[S.S_PHASE] = 1
+    sc[S.S_MARK_END_TS] = 7225
+    assert at(8000) == 7225 + 600
+    assert mark.clock_skew(sc, takes, stretch) == 725 - 1000
 
 
 def _steady_allocs(n, every_ns=1000):
@@ -724,6 +732,36 @@ def test_mutators_slower_while_the_model_marks(tmp_path):
     # an 8 KiB span, and heapLive grows by whole spans as the mcache takes them
     assert abs(grew[False] / (8192 / 7 / 1000) - 1) < 0.01
     assert abs(grew[True] / grew[False] - 0.8) < 0.01
+
+
+def test_a_mark_the_trace_is_idle_through_ends_when_its_work_is_done(tmp_path):
+    """Pacer mode: a mark's workers finish its work at the time its rate gives, whether or not
+    the trace has an event then (gcMarkDone runs on the worker that drained the work). Here
+    the trace goes idle for 50 ms just after the first cycle begins: that mark ends where it
+    ends without the gap (within the 1 us between events there), its workers' CPU is the
+    same, and the model's clock after the gap is the trace's plus what the mark itself
+    stretched (not a third of the idle time: the workers' share is 25% of the Ps here)."""
+    mc = {"cycles": 1, "wall_ns": 1_000_000, "background_ns": 500_000, "idle_ns": 0,
+          "assist_ns": 0}
+    e = _steady_allocs(24_000)
+    cfg = Config(gc_mode="pacer", scan_rate=1e10)
+    plain = replay(write_trace(tmp_path / "a.msgpack", e,
+                               Header(gomaxprocs=2, source={"mark_cpu": mc})), cfg)
+    start = plain.cycles[0].start_event
+    gap = 50_000_000
+    idle = [dict(x, ts=x["ts"] + gap) if k > start + 1 else x for k, x in enumerate(e)]
+    gapped = replay(write_trace(tmp_path / "b.msgpack", idle,
+                                Header(gomaxprocs=2, source={"mark_cpu": mc})), cfg)
+    a, b = plain.cycles[0], gapped.cycles[0]
+    assert b.start_event == start and b.start_ts == a.start_ts
+    assert a.end_ts - a.start_ts > 100_000  # a mark of a few hundred us ...
+    assert abs(b.end_ts - a.end_ts) <= 1_000  # ... that ends where it did
+    assert b.end_event == start + 2  # (the event after the gap brings the news)
+    assert abs(b.mark_cpu_ns - a.mark_cpu_ns) <= 0.01 * a.mark_cpu_ns
+    # the next cycle starts 50 ms later, on the trace's clock plus the first mark's stretch
+    c = gapped.cycles[1]
+    assert c.start_ts - c.stall_at_start_ns - c.skew_at_start_ns == idle[c.start_event]["ts"]
+    assert 0 < c.skew_at_start_ns <= (a.end_ts - a.start_ts) // 3 + 1_000
 
 
 def test_recorded_marks_count_less_mutator_time(tmp_path):

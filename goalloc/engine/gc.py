@@ -87,6 +87,7 @@ from goalloc.engine.state import (
     S_MARK_BY_GOAL,
     S_MARK_END_TS,
     S_MARK_START_TS,
+    S_MARK_T,
     S_MARK_WAIT,
     S_MARKED_NOW,
     S_NEXT_TIMED,
@@ -352,7 +353,13 @@ def timed(s):
     now = sc[S_NOW]
     pacer_mode = prm[P_RECORDED] == 0
     if pacer_mode and sc[S_PHASE] == 1 and now >= sc[S_MARK_END_TS]:
-        mark_term(s, sc[S_EVENT], now, 0)
+        # the workers finished the work at S_MARK_END_TS: the mark ends there, not at the
+        # event that brings timed() here (the trace may have been idle in between), and the
+        # sweep phase's clock (the background sweeper, the limiter) runs from there to now
+        end = max(sc[S_MARK_END_TS], sc[S_MARK_T])
+        sc[S_NOW] = end
+        mark_term(s, sc[S_EVENT], end, 0)
+        sc[S_NOW] = now
     if (pacer_mode and sc[S_PHASE] == 0 and prm[P_GOGC] >= 0 and sc[S_LAST_GC_TS] > 0
             and now - sc[S_LAST_GC_TS] > prm[P_PERIODIC_NS]):
         goal, trig, lb = pacer.goal_and_trigger(s)

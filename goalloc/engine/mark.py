@@ -21,7 +21,8 @@ globals, gc.mark_start) is done by two parties:
   (engine/limiter.py); the debt stays and is paid once it is off.
 The mark is done when the work is: at the allocation whose parked assist waited for it (an
 assist that runs out of work sees the completion, gcEndWork), or when the background workers
-alone reach it (S_MARK_END_TS, which the kernel's timed() waits for). Without a dedicated
+alone reach it (S_MARK_END_TS, which the kernel's timed() waits for: the mark ends at that
+time, not at the later event that shows it, and mutator_clock stops its stretch there). Without a dedicated
 worker (GOMAXPROCS 1-3: startCycle leaves only fractional ones) and once the work passes
 maxScanWork (past_max_work: the assists have stopped), nothing sees that last case until a
 P goes through the scheduler and its fractional worker runs (findRunnableGCWorker), and
@@ -341,6 +342,7 @@ def mutator_clock(sc, takes_ppm, stretch_ppm, ts):
     parked assists' S_STALL. Counted from running totals, so no rounding piles up. The
     interval before an event belongs to the phase before it (the kernel moves S_PHASE and
     S_REC_MARKING after this step)."""
+    t0 = sc[S_TRACE_T] + sc[S_STALL] + clock_skew(sc, takes_ppm, stretch_ppm)
     if ts > sc[S_TRACE_T]:
         if sc[S_REC_MARKING] != 0:
             sc[S_REC_MARK_NS] += ts - sc[S_TRACE_T]
@@ -349,9 +351,27 @@ def mutator_clock(sc, takes_ppm, stretch_ppm, ts):
     mutator = sc[S_TRACE_T] - taken
     if mutator > sc[S_MUTATOR_T]:
         if sc[S_PHASE] == 1:
-            sc[S_MARK_MUTATOR_NS] += mutator - sc[S_MUTATOR_T]
+            add = mutator - sc[S_MUTATOR_T]
+            sc[S_MARK_MUTATOR_NS] += add
+            _stretch_to_mark_end(sc, takes_ppm, stretch_ppm, ts, t0, add)
         sc[S_MUTATOR_T] = mutator
     return ts + sc[S_STALL] + clock_skew(sc, takes_ppm, stretch_ppm)
+
+
+@njit(cache=True, inline="always")
+def _stretch_to_mark_end(sc, takes_ppm, stretch_ppm, ts, t0, add):
+    """The mark's stretch of the interval before an event stops at the mark's end: when the
+    model's clock passes S_MARK_END_TS inside the interval (t0 at its start; the trace idle
+    there), the mutator time after it is the sweep phase's, timed() ends the mark at that end
+    (the workers finish it while the trace shows nothing; before 2026-12-06 the mark ended at
+    the next event and stretched the clock over the whole idle time). Straight-line: the
+    interval's model time is linear in its trace time."""
+    t1 = ts + sc[S_STALL] + clock_skew(sc, takes_ppm, stretch_ppm)
+    end = sc[S_MARK_END_TS]
+    if t1 > end and t1 > t0:
+        span = end - t0 if end > t0 else 0
+        keep = np.int64(np.float64(add) * np.float64(span) / np.float64(t1 - t0))
+        sc[S_MARK_MUTATOR_NS] -= add - keep
 
 
 @njit(cache=True, inline="always")
