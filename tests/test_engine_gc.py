@@ -6,6 +6,7 @@ items on fragmenter traces. Expected numbers are worked out by hand from the run
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -374,6 +375,50 @@ def test_cons_mark_counts_the_recordings_assist_and_idle_time(tmp_path):
     c = replay(write_trace(tmp_path / "c.msgpack", out,
                            Header(gomaxprocs=2, source={"mark_cpu": bad})), cfg)
     assert c.cycles[0].cons_mark == a.cons_mark
+
+
+def test_cons_mark_takes_the_recorded_mark_in_effect(tmp_path):
+    """The runtime's marks differ one by one (a server's first took 76% of the CPU, the
+    next 25%: docs/model.md), and through the last four's maximum one mark's cons/mark sets
+    the runway of the next four: with the recording's per-mark rows (mark_cpu.marks), each
+    model mark's cons/mark takes the shares of the recorded mark whose gc_start the replay
+    passed last. Here the recording's marks 1 and 3 both begin before the model's first
+    mark ends; the first model cycle starts at the same point and grows the same either way
+    (consMark 0 before it), so its cons/mark differs by the formula's factor."""
+    out = [ev(fmt.GC_START, 1, 0, 0), ev(fmt.GC_START, 3, 0, 1)]
+    for i in range(60_000):  # the churn fixture's events on 2 Ps
+        out.append(ev(fmt.ALLOC, i, 1024, 2 * i * 100 + 2))
+        if i >= 2000:
+            out.append(ev(fmt.FREE, i - 2000, 0, (2 * i + 1) * 100 + 2))
+    # pooled: 10 ms of marking on 2 Ps, assists 10%, idle workers 30%
+    mc = {"cycles": 2, "wall_ns": 10_000_000, "background_ns": 3_000_000,
+          "idle_ns": 6_000_000, "assist_ns": 2_000_000}
+    # mark 1: assists 20%, no idle worker; mark 3: assists 40%
+    marks = [[1, 5_000_000, 1_000_000, 0, 2_000_000], [3, 5_000_000, 1_000_000, 0, 4_000_000]]
+    cfg = Config(scan_rate=1e11, mutator_clock=False)
+
+    def first(source, **kw):
+        path = write_trace(tmp_path / f"t{len(kw)}{len(source['mark_cpu'])}.msgpack", out,
+                           Header(gomaxprocs=2, source=source))
+        return replay(path, dataclasses.replace(cfg, **kw)).cycles[0]
+
+    pooled = first({"mark_cpu": mc})
+    x = (pooled.heap_at_end - pooled.heap_at_trigger) / pooled.scan_work
+    parked = pooled.cons_mark * (1 - 0.35) / x - 0.25 - 0.10 - 0.30  # what parked assists idled
+    assert x > 0 and -1e-4 <= parked < 0.05
+    per_mark = first({"mark_cpu": dict(mc, marks=marks)})
+    assert (per_mark.start_event, per_mark.heap_at_end) == (pooled.start_event,
+                                                            pooled.heap_at_end)
+    assert per_mark.cons_mark == pytest.approx(x * (0.25 + 0.40 + parked) / (1 - 0.65),
+                                               rel=1e-4)
+    # mark 3 without a row: mark 1's shares stay in effect
+    assert first({"mark_cpu": dict(mc, marks=marks[:1])}).cons_mark == pytest.approx(
+        x * (0.25 + 0.20 + parked) / (1 - 0.45), rel=1e-4)
+    # Config.per_mark_shares off, or rows no marking on 2 Ps can have: the pooled shares
+    assert first({"mark_cpu": dict(mc, marks=marks)},
+                 per_mark_shares=False).cons_mark == pooled.cons_mark
+    bad = [marks[0], [3, 5_000_000, 1_000_000, 0, 40_000_000]]
+    assert first({"mark_cpu": dict(mc, marks=bad)}).cons_mark == pooled.cons_mark
 
 
 def test_periodic_gc_after_two_minutes(tmp_path):

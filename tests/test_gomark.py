@@ -100,7 +100,7 @@ def test_only_cycles_marked_inside_the_trace_and_labels_per_run():
          (w.EV_GC_END, 200, 1, 4)], mark)
     assert mark.cycles().tolist() == [[3, 100, 40, 0, 0]]
     assert mark.summary() == {"cycles": 1, "wall_ns": 100, "background_ns": 40, "idle_ns": 0,
-                              "assist_ns": 0}
+                              "assist_ns": 0, "marks": [[3, 100, 40, 0, 0]]}
 
 
 def test_a_generation_start_goroutine_and_assist():

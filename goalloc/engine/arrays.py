@@ -66,6 +66,9 @@ FIELDS = (
     # the recorded background scavenger's runs (start ns, running ns; 2 x runs, none: 2 x 0):
     # recorded GC mode works in them (engine/scavenge.py)
     ("scr", _I64_2),
+    # the recording's marks by GC seq (seq, assist ppm, idle ppm of GOMAXPROCS while marking;
+    # n x 3, none: 0 x 3): each model mark's cons/mark takes the one in effect (engine/mark.py)
+    ("rmk", _I64_2),
 )
 FIELD_NAMES = tuple(name for name, _ in FIELDS)
 
@@ -87,7 +90,7 @@ state_type = EngineStateType(list(FIELDS))
 @kernel
 def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, class128, sc, sp,
                 abits, mbits, lbits, acache, ob, tb, pp, pcache, mc, lh, palloc, pscav, psum,
-                pg_span, cs, cyc, fs, tl, ck, pk_cs, cs_snap, lk, stk, msp, scr):
+                pg_span, cs, cyc, fs, tl, ck, pk_cs, cs_snap, lk, stk, msp, scr, rmk):
     s = structref.new(state_type)
     s.prm = prm
     s.class_size = class_size
@@ -123,6 +126,7 @@ def _make_state(prm, class_size, class_pages, objs_scan, objs_noscan, class8, cl
     s.stk = stk
     s.msp = msp
     s.scr = scr
+    s.rmk = rmk
     return s
 
 
@@ -252,7 +256,13 @@ class EngineArrays:
         a["stk"] = np.zeros(64, np.int64)
         a["msp"] = np.full((64, 2), -1, np.int64)
         a["scr"] = np.zeros((2, 0), np.int64)
+        a["rmk"] = np.zeros((0, 3), np.int64)
         self.a = a
+        self.state = self._bundle()
+
+    def set_recorded_marks(self, rows: np.ndarray) -> None:
+        """The recording's marks (n x 3: GC seq, assist ppm, idle ppm; by seq)."""
+        self.a["rmk"] = np.ascontiguousarray(rows, np.int64)
         self.state = self._bundle()
 
     def set_scavenger_runs(self, runs: np.ndarray) -> None:

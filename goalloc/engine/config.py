@@ -104,6 +104,10 @@ class Config:
     # at the recording's shares, where the recording marked and where the model marks
     # (engine/mark.py mutator_clock); False: the trace's clock as it is (the model before it)
     mutator_clock: bool = True
+    # endCycle's cons/mark takes the assist and idle shares of the recording's mark in effect
+    # (engine/mark.py recorded_mark_began, a Go recording's mark_cpu.marks); False: the
+    # pooled shares for every mark (the model before 2026-12-06)
+    per_mark_shares: bool = True
     timeline_samples: int = 200  # evenly spaced timeline samples (plus every GC boundary)
     # What-if (issue #6): no per-P page cache, so every span allocation takes the heap lock.
     no_pagecache: bool = False

@@ -52,12 +52,10 @@ from goalloc.engine.state import (
     OB_SLOT,
     OB_SPAN,
     OB_TB,
-    P_ASSIST_SHARE_PPM,
     P_BGSWEEP_NS,
     P_FIXED_CONS_MARK,
     P_GOGC,
     P_GOVERSION,
-    P_IDLE_SHARE_PPM,
     P_MARK_STRETCH_PPM,
     P_NPROCS,
     P_PERIODIC_NS,
@@ -102,7 +100,9 @@ from goalloc.engine.state import (
     S_PERIODIC,
     S_PHASE,
     S_PROP_ON,
+    S_REC_ASSIST_PPM,
     S_REC_FREES,
+    S_REC_IDLE_PPM,
     S_REC_SETTLED,
     S_RECLAIM_CREDIT,
     S_RECLAIM_INDEX,
@@ -237,10 +237,13 @@ def _end_cycle(s):
     # mark's CPU time; idle mark time counts in the cons/mark ratio but not in the utilization
     # it divides by. The model's marks run the workers at 25% of GOMAXPROCS at a rate measured
     # on the recording's marks (assists and idle workers folded in), so assist and idle time
-    # are the recording's shares (mark_cpu, engine/mark.py RecordedMarkCpu; 0 without), and
-    # the Ps the model's parked assists leave idle (mark.park)
-    u = GC_BACKGROUND_UTILIZATION + s.prm[P_ASSIST_SHARE_PPM] * 1e-6
-    idle_u = s.prm[P_IDLE_SHARE_PPM] * 1e-6
+    # are the recording's shares (mark_cpu, engine/mark.py RecordedMarkCpu; 0 without): those
+    # of the recorded mark in effect (mark.recorded_mark_began: the runtime's marks differ
+    # one by one, and through the last four's maximum one sets the runway of the next four;
+    # the pooled shares without per-mark rows), and the Ps the model's parked assists leave
+    # idle (mark.park)
+    u = GC_BACKGROUND_UTILIZATION + sc[S_REC_ASSIST_PPM] * 1e-6
+    idle_u = sc[S_REC_IDLE_PPM] * 1e-6
     n = sc[S_CYCLES]
     took = sc[S_NOW] - sc[S_MARK_START_TS]
     parked = sc[S_STALL] - s.cyc[n, CY_STALL_AT_START]

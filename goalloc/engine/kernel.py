@@ -490,6 +490,7 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
             if k == GC_START:
                 pacer.recorded_nonheap(sc, size[i])
                 pacer.recorded_heap_live(sc, 0, True)
+                mark.recorded_mark_began(s, ids[i])
             sc[S_REC_MARKING] = 1 if k == GC_START else 0  # mark.mutator_clock
             if recorded and k == GC_START and sc[S_PHASE] == 0:
                 goal, trig, lb = pacer.goal_and_trigger(s)
@@ -511,6 +512,7 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
         elif k == FORCED_GC and not recorded:
             pacer.recorded_nonheap(sc, size[i])
             pacer.recorded_heap_live(sc, 0, True)
+            mark.recorded_mark_began(s, ids[i])
             sc[S_REC_MARKING] = 1  # mark.mutator_clock: the recording marked from here
             # runtime.GC: wait for a cycle in progress to end, then a whole cycle; the caller
             # blocks until mark termination (idle Ps mark), so it ends at the same event

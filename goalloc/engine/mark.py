@@ -86,7 +86,10 @@ from goalloc.engine.state import (
     S_NONHEAP_SCAN,
     S_NOW,
     S_PHASE,
+    S_REC_ASSIST_PPM,
+    S_REC_IDLE_PPM,
     S_REC_MARK_NS,
+    S_REC_MARK_ROW,
     S_REC_MARKING,
     S_SCAN_WORK,
     S_SPAN_HW,
@@ -374,6 +377,23 @@ def _stretch_to_mark_end(sc, takes_ppm, stretch_ppm, ts, t0, add):
         sc[S_MARK_MUTATOR_NS] -= add - keep
 
 
+@njit(cache=True)
+def recorded_mark_began(s, seq):
+    """The recording's mark of GC seq `seq` begins (its gc_start): from here its assists' and
+    idle workers' shares are the ones in effect (S_REC_ASSIST_PPM, S_REC_IDLE_PPM, which
+    gc._end_cycle's cons/mark takes), where EngineArrays "rmk" has its row; a mark without a
+    row (not held whole by the trace, or strided out) leaves the last one's."""
+    sc = s.sc
+    rmk = s.rmk
+    r = sc[S_REC_MARK_ROW]
+    while r < rmk.shape[0] and rmk[r, 0] < seq:
+        r += 1
+    sc[S_REC_MARK_ROW] = r
+    if r < rmk.shape[0] and rmk[r, 0] == seq:
+        sc[S_REC_ASSIST_PPM] = rmk[r, 1]
+        sc[S_REC_IDLE_PPM] = rmk[r, 2]
+
+
 @njit(cache=True, inline="always")
 def clock_skew(sc, takes_ppm, stretch_ppm):
     """ns mutator_clock puts the model's clock ahead of the trace's + S_STALL: the model's own
@@ -517,6 +537,29 @@ class RecordedMarkCpu:
         if total <= 0.0:
             return 0
         return round(min(BACKGROUND_UTILIZATION / total, 4.0) * 1e6)
+
+    @staticmethod
+    def marks_of(source: dict | None, procs: int) -> np.ndarray | None:
+        """EngineArrays "rmk" from a header's `mark_cpu.marks` (rows [GC seq, wall,
+        background, idle, assist ns]): n x 3, GC seq, assist ppm, idle ppm of GOMAXPROCS
+        while marking, by seq; None when there are none or a row is not one a mark on `procs`
+        Ps can have (then every mark takes the pooled shares)."""
+        rows = ((source or {}).get("mark_cpu") or {}).get("marks")
+        if not isinstance(rows, list) or not rows or procs <= 0:
+            return None
+        out = np.zeros((len(rows), 3), np.int64)
+        last = -1
+        for i, row in enumerate(rows):
+            if (not isinstance(row, list) or len(row) != 5
+                    or not all(type(x) is int and 0 <= x < 1 << 62 for x in row)):
+                return None
+            seq, wall, bg, idle, assist = row
+            if seq <= last or wall <= 0 or bg + idle + assist > wall * procs:
+                return None
+            cpu = wall * procs
+            out[i] = (seq, round(assist * 1e6 / cpu), round(idle * 1e6 / cpu))
+            last = seq
+        return out
 
     def to_dict(self) -> dict:
         return {"assist_share": round(self.assist_share, 6),

@@ -203,10 +203,24 @@ class Engine:
             if runs is not None:  # the background scavenger works in them
                 self.arrays.set_scavenger_runs(runs)
         init(self.arrays.state)
+        self._recorded_marks(header, prm, config)
         # stacks + globals for the GOGC goal: the stand-ins until the recording's own come
         # (Plan.run_chunk hands them to the kernel at each recorded mark termination)
         self.arrays.sc[S.S_NONHEAP_SCAN] = config.stack_bytes + config.globals_bytes
         self.attribution = None  # attribution.Attribution when the replay attributes (#17)
+
+    def _recorded_marks(self, header, prm, config) -> None:
+        """The assist and idle shares endCycle's cons/mark takes (gc._end_cycle): the
+        recording's per mark (mark.recorded_mark_began; the first one's until its gc_start),
+        or with Config.per_mark_shares off or no per-mark rows the pooled ones."""
+        sc = self.arrays.sc
+        sc[S.S_REC_ASSIST_PPM] = prm[S.P_ASSIST_SHARE_PPM]
+        sc[S.S_REC_IDLE_PPM] = prm[S.P_IDLE_SHARE_PPM]
+        rows = (mark.RecordedMarkCpu.marks_of(header.source, int(header.gomaxprocs))
+                if self.mark_cpu is not None and config.per_mark_shares else None)
+        if rows is not None:
+            self.arrays.set_recorded_marks(rows)
+            sc[S.S_REC_ASSIST_PPM], sc[S.S_REC_IDLE_PPM] = int(rows[0, 1]), int(rows[0, 2])
 
     def run_chunk(self, chunk, deaths: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Replay one chunk; `deaths`: (event index, object id) of look-ahead deaths to apply

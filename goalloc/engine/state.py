@@ -218,6 +218,13 @@ S_REC_MARKING = _sc()
 S_REC_MARK_NS = _sc()
 S_MUTATOR_T = _sc()
 S_MARK_MUTATOR_NS = _sc()
+# the recorded mark in effect (the last whose gc_start the replay passed, before any the
+# first): its assists' and idle workers' CPU over GOMAXPROCS while marking, ppm, which
+# endCycle's cons/mark takes (gc._end_cycle; P_ASSIST/IDLE_SHARE_PPM, the pooled figures,
+# without per-mark rows), and the next row of EngineArrays "rmk" (mark.recorded_mark_began)
+S_REC_ASSIST_PPM = _sc()
+S_REC_IDLE_PPM = _sc()
+S_REC_MARK_ROW = _sc()
 S_STACK_INUSE = _sc()  # goroutine stack bytes the trace's stack events say are in use
 S_STACK_EVENTS = _sc()  # stack events seen (0: the trace has none, mstats uses a fixed amount)
 # scavenger (#20): the background scavenger's burst and sleep (engine/scavenge.py), and the

@@ -54,6 +54,8 @@ R_BG = 2
 R_IDLE = 3
 R_ASSIST = 4
 N_ROW = 5
+# the header keeps at most this many marks' rows (a row is ~40 bytes of the header's 1 MiB)
+MAX_MARK_ROWS = 4096
 
 # MarkCpu.sched: the runs of the goroutines other than the mark workers and the scavenger
 SCHED_RUNS = 0
@@ -173,14 +175,16 @@ class MarkCpu:
 
     def summary(self) -> dict | None:
         """The header's `mark_cpu`: the pooled figures of the cycles marked wholly inside the
-        trace (None: none was)."""
+        trace, and `marks`, each one's row [GC seq, wall, background, idle, assist ns] (at
+        most MAX_MARK_ROWS, evenly strided, so the header stays small; None: none was)."""
         rows = self.cycles()
         if not rows.shape[0]:
             return None
         tot = rows.sum(axis=0)
+        kept = rows[::-(-rows.shape[0] // MAX_MARK_ROWS)]
         return {"cycles": int(rows.shape[0]), "wall_ns": int(tot[R_WALL]),
                 "background_ns": int(tot[R_BG]), "idle_ns": int(tot[R_IDLE]),
-                "assist_ns": int(tot[R_ASSIST])}
+                "assist_ns": int(tot[R_ASSIST]), "marks": kept.tolist()}
 
 
 @kernel(inline="always")
