@@ -544,7 +544,8 @@ class RecordedMarkCpu:
         background, idle, assist ns]): n x 3, GC seq, assist ppm, idle ppm of GOMAXPROCS
         while marking, by seq; None when there are none or a row is not one a mark on `procs`
         Ps can have (then every mark takes the pooled shares)."""
-        rows = ((source or {}).get("mark_cpu") or {}).get("marks")
+        mc = (source or {}).get("mark_cpu")
+        rows = mc.get("marks") if isinstance(mc, dict) else None
         if not isinstance(rows, list) or not rows or procs <= 0:
             return None
         out = np.zeros((len(rows), 3), np.int64)
