@@ -137,3 +137,31 @@ def test_runs_between_scheduler_passes():
                                      "busy_share": 0.28}
     # a run still open at the trace's end is not counted; none ended: no figure
     assert run(ev[:1]).scheduling(2) is None
+
+
+def test_a_run_ends_where_its_goroutine_lost_its_p_in_a_syscall():
+    """A goroutine back from a syscall without its P (GoSyscallEndBlocked) is runnable, not
+    running: its run ended where the syscall began, whatever its label said, and an M with no
+    later event does not keep running it through later marks (a Go 1.26 recording: a
+    goroutine labelled "GC (fractional)" went into a syscall and its M had no event for
+    136 ms, which counted 42 ms of marking gctrace did not have). When it runs again, on
+    another M, only that run counts."""
+    ev = [
+        (w.EV_GO_START, 10, 0, 5), (w.EV_GO_LABEL, 10, 0, 100),
+        (w.EV_GO_SYSCALL_BEGIN, 15, 0, 0),
+        (w.EV_GO_SYSCALL_END_BLOCKED, 40, 0, 0),  # M0 has nothing more to say
+        (w.EV_GC_BEGIN, 100, 1, 3),
+        (w.EV_GO_START, 110, 1, 6), (w.EV_GO_LABEL, 110, 1, 100),  # a worker: 20 ns
+        (w.EV_GO_BLOCK, 130, 1, 0),
+        (w.EV_GC_END, 200, 1, 4),
+    ]
+    assert run(ev).cycles().tolist() == [[3, 100, 20, 0, 0]]
+    # a goroutine whose end on one M was not seen starts on another: the first run ends there
+    ev = [
+        (w.EV_GC_BEGIN, 0, 1, 3),
+        (w.EV_GO_START, 10, 0, 5), (w.EV_GO_LABEL, 10, 0, 100),  # 40 ns on M0, then ...
+        (w.EV_GO_START, 50, 1, 5),  # ... it runs on M1 (unlabelled: a mutator)
+        (w.EV_GO_BLOCK, 60, 1, 0),
+        (w.EV_GC_END, 200, 1, 4),
+    ]
+    assert run(ev).cycles().tolist() == [[3, 200, 40, 0, 0]]

@@ -255,6 +255,10 @@ def account(order, typ, key, mm, a1, a2, a3, status, m_of, label_ids, label_mode
         if t == w.EV_GO_START or t == w.EV_GO_SWITCH or t == w.EV_GO_SWITCH_DESTROY:
             _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs, runs)
             g = a1[j]
+            for k in range(m_g.shape[0]):  # a run of g elsewhere whose end was not seen
+                if k != m and m_g[k] == g:
+                    _stop_run(k, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav,
+                              scav_runs, runs)
             m_g[m] = g
             m_t[m] = ts
             runs[0][m] = ts
@@ -282,9 +286,15 @@ def account(order, typ, key, mm, a1, a2, a3, status, m_of, label_ids, label_mode
             runs[1][m] = ts
         elif t == w.EV_GO_SYSCALL_END:  # back with its P: the run goes on
             runs[1][m] = -1
-        elif t == w.EV_GO_SYSCALL_END_BLOCKED:  # its P went to the scheduler meanwhile
-            if m_g[m] >= 0 and m_mode[m] == MUTATOR and m_g[m] != scav[0]:
-                _end_sched_run(runs[0], runs[2], m, runs[1][m] if runs[1][m] >= 0 else ts)
+        elif t == w.EV_GO_SYSCALL_END_BLOCKED:
+            # back without its P (it went to the scheduler meanwhile): the goroutine is
+            # runnable, not running, and its run ended where the syscall began. Until
+            # 2026-12-06 the M kept it as running: a goroutine whose run had started with a
+            # worker's label (a Go 1.26 recording: a user goroutine labelled "GC
+            # (fractional)", then in a syscall) was counted as marking on that M through
+            # every later cycle until the M's next event, 136 ms on.
+            end = runs[1][m] if runs[1][m] >= 0 else ts
+            _stop_run(m, end, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs, runs)
             runs[0][m] = -1
             runs[1][m] = -1
         elif t == w.EV_GO_LABEL:
