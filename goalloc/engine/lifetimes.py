@@ -18,8 +18,8 @@ estimate has no mass in an interval, the midpoint; a snapshot object's age is un
 allocated before tracing began): the midpoint too. The earliest and latest admissible deaths
 (engine/whatif.py) still bound every answer.
 
-Assumed (docs/model.md 2c, "Death-time range"): one lifetime distribution for the whole trace, the same
-whatever the phase of the GC cycle an object is allocated in.
+Assumed (docs/model.md 2c, "Death-time range"): one lifetime distribution for the whole
+trace, the same whatever the phase of the GC cycle an object is allocated in.
 
 The default rule (Config.death_time "cohorts", `spread_cohorts`) does without the estimate:
 the deaths of an interval's older objects from one allocation site (its cohort) are spread in
@@ -176,7 +176,8 @@ def spread_cohorts(alloc_t, lo_t, hi_t, site) -> np.ndarray:
     a program that keeps nodes for 130 ms and byte slices for 30 ms has, in an interval's
     cohort, its nodes born first and its slices born last, but the slices die first; one
     order over both put the slices' bytes at the interval's end (goprogs `long`: goals 10-30%
-    high, 28-32 cycles for the runtime's 29-34; by site: 29-34, docs/model.md 2c, "A cohort per allocation site")."""
+    high, 28-32 cycles for the runtime's 29-34; by site: 29-34, docs/model.md 2c, "A cohort
+    per allocation site")."""
     out = lo_t + (hi_t - lo_t) // 2
     cohort = np.flatnonzero((alloc_t >= 0) & (alloc_t < lo_t))
     if not cohort.shape[0]:

@@ -22,8 +22,8 @@ globals, gc.mark_start) is done by two parties:
 The mark is done when the work is: at the allocation whose parked assist waited for it (an
 assist that runs out of work sees the completion, gcEndWork), or when the background workers
 alone reach it (S_MARK_END_TS, which the kernel's timed() waits for: the mark ends at that
-time, not at the later event that shows it, and mutator_clock stops its stretch there). Without a dedicated
-worker (GOMAXPROCS 1-3: startCycle leaves only fractional ones) and once the work passes
+time, not at the later event that shows it, and mutator_clock stops its stretch there).
+Without a dedicated worker (GOMAXPROCS 1-3: startCycle leaves only fractional ones) and once the work passes
 maxScanWork (past_max_work: the assists have stopped), nothing sees that last case until a
 P goes through the scheduler and its fractional worker runs (findRunnableGCWorker), and
 goroutines that neither block nor yield leave that to sysmon's preemption (10 ms): the end

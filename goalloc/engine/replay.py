@@ -180,8 +180,6 @@ class Engine:
         # what the recording's assists and idle mark workers took (endCycle's cons/mark)
         self.mark_cpu = mark.RecordedMarkCpu.of(header.source, int(header.gomaxprocs))
         if self.mark_cpu is not None:
-            prm[S.P_ASSIST_SHARE_PPM] = round(self.mark_cpu.assist_share * 1e6)
-            prm[S.P_IDLE_SHARE_PPM] = round(self.mark_cpu.idle_share * 1e6)
             prm[S.P_PARK_RATE_PPM] = self.mark_cpu.park_rate_ppm()  # mark.park
         if self.mark_cpu is not None and config.gc_mode == "pacer" and config.mutator_clock:
             prm[S.P_REC_MARK_TAKES_PPM], prm[S.P_MARK_STRETCH_PPM] = \
@@ -203,21 +201,24 @@ class Engine:
             if runs is not None:  # the background scavenger works in them
                 self.arrays.set_scavenger_runs(runs)
         init(self.arrays.state)
-        self._recorded_marks(header, prm, config)
+        self._recorded_marks(header, config)
         # stacks + globals for the GOGC goal: the stand-ins until the recording's own come
         # (Plan.run_chunk hands them to the kernel at each recorded mark termination)
         self.arrays.sc[S.S_NONHEAP_SCAN] = config.stack_bytes + config.globals_bytes
         self.attribution = None  # attribution.Attribution when the replay attributes (#17)
 
-    def _recorded_marks(self, header, prm, config) -> None:
+    def _recorded_marks(self, header, config) -> None:
         """The assist and idle shares endCycle's cons/mark takes (gc._end_cycle): the
         recording's per mark (mark.recorded_mark_began; the first one's until its gc_start),
-        or with Config.per_mark_shares off or no per-mark rows the pooled ones."""
+        or with Config.per_mark_shares off or no per-mark rows the pooled ones (0 without
+        the recording's mark CPU)."""
+        if self.mark_cpu is None:
+            return
         sc = self.arrays.sc
-        sc[S.S_REC_ASSIST_PPM] = prm[S.P_ASSIST_SHARE_PPM]
-        sc[S.S_REC_IDLE_PPM] = prm[S.P_IDLE_SHARE_PPM]
+        sc[S.S_REC_ASSIST_PPM] = round(self.mark_cpu.assist_share * 1e6)
+        sc[S.S_REC_IDLE_PPM] = round(self.mark_cpu.idle_share * 1e6)
         rows = (mark.RecordedMarkCpu.marks_of(header.source, int(header.gomaxprocs))
-                if self.mark_cpu is not None and config.per_mark_shares else None)
+                if config.per_mark_shares else None)
         if rows is not None:
             self.arrays.set_recorded_marks(rows)
             sc[S.S_REC_ASSIST_PPM], sc[S.S_REC_IDLE_PPM] = int(rows[0, 1]), int(rows[0, 2])

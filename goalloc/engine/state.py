@@ -81,9 +81,6 @@ P_SCAV_CALL_PS = _prm()  # ... per madvise call (one per contiguous run released
 P_NO_PCACHE = _prm()  # 1: no per-P page cache (every span allocation takes the heap lock)
 P_PACKED_SPAN_SCAN = _prm()  # 1: Green Tea's packed span scan counts marked slots whole as
 #                            scan work (mark.heap_scan_work), heapScan pointer prefixes (mbitmap)
-P_ASSIST_SHARE_PPM = _prm()  # assist CPU over GOMAXPROCS while marking, ppm (a recording's figure,
-# trace/importers/gomark.py; the model's marks run its workers at 25%, engine/mark.py)
-P_IDLE_SHARE_PPM = _prm()  # idle mark workers' CPU over GOMAXPROCS while marking, ppm (likewise)
 P_MARK_SPEED_SEED = _prm()  # Config.mark_speed_seed: 0 every mark at the measured rate, else
 # each at one of the recorded marks' speeds (F_MARK_SPEEDS), drawn by mark.draw_speed
 P_MARK_SPEEDS = _prm()  # how many of F_MARK_SPEEDS hold a recorded mark's speed
@@ -219,9 +216,10 @@ S_REC_MARK_NS = _sc()
 S_MUTATOR_T = _sc()
 S_MARK_MUTATOR_NS = _sc()
 # the recorded mark in effect (the last whose gc_start the replay passed, before any the
-# first): its assists' and idle workers' CPU over GOMAXPROCS while marking, ppm, which
-# endCycle's cons/mark takes (gc._end_cycle; P_ASSIST/IDLE_SHARE_PPM, the pooled figures,
-# without per-mark rows), and the next row of EngineArrays "rmk" (mark.recorded_mark_began)
+# first): its assists' and idle workers' CPU over GOMAXPROCS while marking, ppm (a recording's
+# figures, trace/importers/gomark.py; the model's marks run its workers at 25%), which
+# endCycle's cons/mark takes (gc._end_cycle; the pooled shares without per-mark rows), and
+# the next row of EngineArrays "rmk" (mark.recorded_mark_began)
 S_REC_ASSIST_PPM = _sc()
 S_REC_IDLE_PPM = _sc()
 S_REC_MARK_ROW = _sc()
