@@ -32,7 +32,9 @@ def test_the_scavenger_s_running_time():
     """The goroutine that parks with a stack through runtime.bgscavenge (stack 77 here) is the
     scavenger: its runs are summed from that park on (20 ns, then 50 ns on another M), those
     of the others are not; a trace where it never parks has no figure. Across generations
-    the goroutine stays known. Each run is kept (start on the clock from t0, length)."""
+    the goroutine stays known. Each run is kept (start on the clock from t0, length, and 1
+    when it ended parking or sleeping in bgscavenge: its run() call had returned; not when
+    it was preempted, or parked elsewhere: the GC's stack scan parks it with no stack)."""
     scav = np.array([77], np.int64)
     ev = [
         (w.EV_GO_START, 10, 0, 4),
@@ -46,12 +48,15 @@ def test_the_scavenger_s_running_time():
     mark = run(ev, scav_stacks=scav)
     assert mark.scavenger() == {"goroutine": 4, "running_ns": 70, "runs": 2}
     assert mark.scavenger(5) == {"goroutine": 4, "running_ns": 70, "runs": 2,
-                                 "run_start": [5, 95], "run_ns": [20, 50]}
-    # the next generation: 30 ns more
-    run([(w.EV_GO_START, 200, 0, 4), (w.EV_GO_BLOCK, 230, 0, 0, 0, 3)], mark)
+                                 "run_start": [5, 95], "run_ns": [20, 50], "run_blocked": [1, 0]}
+    # the next generation: 30 ns more, parked by the stack scan (no stack), then 5 ns more
+    # to its sleep in bgscavenge
+    run([(w.EV_GO_START, 200, 0, 4), (w.EV_GO_BLOCK, 230, 0, 0, 0, 0),
+         (w.EV_GO_START, 240, 1, 4), (w.EV_GO_BLOCK, 245, 1, 0, 0, 77)], mark, scav_stacks=scav)
     got = mark.scavenger(5)
-    assert got["running_ns"] == 100
-    assert (got["run_start"], got["run_ns"]) == ([5, 95, 195], [20, 50, 30])
+    assert got["running_ns"] == 105
+    assert (got["run_start"], got["run_ns"]) == ([5, 95, 195, 235], [20, 50, 30, 5])
+    assert got["run_blocked"] == [1, 0, 0, 1]
     assert run(ev[:2] + ev[3:4]).scavenger() is None
 
 

@@ -495,7 +495,7 @@ def test_scavenger_running_time_as_go_reads_the_trace(tiny, go_reading):
                     break
             break
     assert gid is not None
-    since, total, runs, each = None, 0, 0, []
+    since, total, runs, each, returned = None, 0, 0, [], []
     for line in out:
         if "StateTransition" in line and re.search(rf"GoID={gid}\b", line):
             t = int(re.search(r"Time=(\d+)", line).group(1))
@@ -504,6 +504,11 @@ def test_scavenger_running_time_as_go_reads_the_trace(tiny, go_reading):
             elif "Running->" in line and since is not None:
                 each.append((since, t - since))
                 total, runs, since = total + t - since, runs + 1, None
+                # a run that ends in the scavenger's sleep or park (scavengerState.sleep's
+                # and park's wait reasons) is where run() returned
+                reason = re.search(r'Reason="([^"]*)"', line).group(1)
+                returned.append(int("Running->Waiting" in line
+                                    and reason in ("sleep", "system goroutine wait")))
     notes, header, _ = tiny
     assert runs >= 2
     assert notes["scavenger"] == {"goroutine": int(gid), "running_ns": total, "runs": runs}
@@ -511,6 +516,8 @@ def test_scavenger_running_time_as_go_reads_the_trace(tiny, go_reading):
     assert {k: scav[k] for k in notes["scavenger"]} == notes["scavenger"]
     got = list(zip(scav["run_start"], scav["run_ns"], strict=True))
     assert [(s - got[0][0], n) for s, n in got] == [(s - each[0][0], n) for s, n in each]
+    assert scav["run_blocked"] == returned
+    assert sum(returned) >= 1
 
 
 def test_ties_put_frees_first_and_late_frees_are_dropped(tmp_path):

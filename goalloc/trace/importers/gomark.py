@@ -83,16 +83,18 @@ class MarkCpu:
         self.since = np.full(64, -1, np.int64)  # by dense id: running since (ns), -1: not
         self.rows: list[np.ndarray] = []
         # the scavenger goroutine (-1: not seen parking yet) and how many of its runs
-        # scav_runs holds (start ns, running ns: a column each)
+        # scav_runs holds (a column each: start ns, running ns, and 1 when the run ended in a
+        # GoBlock: scavengerState.run had returned and the goroutine slept or parked)
         self.scav = np.array([-1, 0], np.int64)
-        self.scav_runs = np.zeros((2, 64), np.int64)
+        self.scav_runs = np.zeros((3, 64), np.int64)
 
     def generation(self, typ, key, mm, a1, a2, a3, order, status, m_of,
                    labels: dict[int, str], n_ms: int, scav_stacks: np.ndarray | None = None
                    ) -> None:
         """Account one generation's events (in merge order); `status`, `m_of`: its GoStatus
         events and the M each names; `labels`: its GoLabel string ids and texts;
-        `scav_stacks`: the sorted stack ids of its GoBlocks in runtime.bgscavenge."""
+        `scav_stacks`: the sorted stack ids of its GoBlocks in runtime.bgscavenge outside
+        scavengerState.run (its sleeps and parks)."""
         if n_ms > self.m_g.shape[0]:
             grow = n_ms - self.m_g.shape[0]
             self.m_g = np.concatenate([self.m_g, np.full(grow, -1, np.int64)])
@@ -113,7 +115,7 @@ class MarkCpu:
         runs = int(self.scav[1]) + n_ms + 1 + int(np.count_nonzero(
             (typ == w.EV_GO_START) | (typ == w.EV_GO_SWITCH) | (typ == w.EV_GO_SWITCH_DESTROY)))
         if runs > self.scav_runs.shape[1]:
-            grown = np.zeros((2, max(runs, 2 * self.scav_runs.shape[1])), np.int64)
+            grown = np.zeros((3, max(runs, 2 * self.scav_runs.shape[1])), np.int64)
             grown[:, :self.scav_runs.shape[1]] = self.scav_runs
             self.scav_runs = grown
         if key.shape[0]:
@@ -134,7 +136,8 @@ class MarkCpu:
     def scavenger(self, t0: int | None = None) -> dict | None:
         """The header's `scavenger`: the background scavenger goroutine's running time over the
         trace and, given t0 (where the trace's clock starts), each of its runs (start on that
-        clock, running ns); None when it never parked in bgscavenge, so it is not known."""
+        clock, running ns, 1 if it ended in a block: its run() call had returned, else 0);
+        None when it never parked in bgscavenge, so it is not known."""
         if self.scav[0] < 0:
             return None
         n = int(self.scav[1])
@@ -143,6 +146,7 @@ class MarkCpu:
         if t0 is not None:
             out["run_start"] = (self.scav_runs[0, :n] - t0).tolist()
             out["run_ns"] = self.scav_runs[1, :n].tolist()
+            out["run_blocked"] = self.scav_runs[2, :n].tolist()
         return out
 
     def scheduling(self, procs: int) -> dict | None:
@@ -277,11 +281,18 @@ def account(order, typ, key, mm, a1, a2, a3, status, m_of, label_ids, label_mode
                 if aid >= 0 and since[aid] < 0:
                     since[aid] = ts
         elif t == w.EV_GO_STOP or t == w.EV_GO_BLOCK or t == w.EV_GO_DESTROY:
-            if t == w.EV_GO_BLOCK and scav[0] < 0 and m_g[m] >= 0 and scav_stacks.shape[0]:
+            in_bgscavenge = False
+            if t == w.EV_GO_BLOCK and m_g[m] >= 0 and scav_stacks.shape[0]:
                 k = np.searchsorted(scav_stacks, a2[j])
-                if k < scav_stacks.shape[0] and scav_stacks[k] == a2[j]:
+                in_bgscavenge = k < scav_stacks.shape[0] and scav_stacks[k] == a2[j]
+                if in_bgscavenge and scav[0] < 0:
                     scav[0] = m_g[m]  # parking in bgscavenge: the scavenger
+            kept = scav[1]
             _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs, runs)
+            if in_bgscavenge and scav[1] > kept:
+                # it sleeps or parks, so its run() had returned; a block elsewhere (the GC's
+                # stack scan parks it "preempted", inside run()) stops it inside the call
+                scav_runs[2, kept] = 1
         elif t == w.EV_GO_SYSCALL_BEGIN:
             runs[1][m] = ts
         elif t == w.EV_GO_SYSCALL_END:  # back with its P: the run goes on

@@ -970,8 +970,7 @@ def _generation(batches: list[_Batch], buf: np.ndarray, st: _State, version: int
     st.mark.generation(typ, key, mm, a1, a2, a3, order, status, m_of,
                        _strings(strings, label_ids, path) if label_ids.size else {},
                        len(st.m_index),
-                       _scavenger_stacks(ev, strings, stacks, path) if st.mark.scav[0] < 0
-                       else None)
+                       _scavenger_stacks(ev, strings, stacks, path))
     if st.writer is None:
         _first_generation_facts(st, ev, pmax, strings)
     if st.fl_head is None:
@@ -1125,14 +1124,20 @@ def _gc_stacks(ev: tuple, strings: list[_Batch], stacks: list[_Batch], path) -> 
 def _scavenger_stacks(ev: tuple, strings: list[_Batch], stacks: list[_Batch],
                       path) -> np.ndarray:
     """The sorted ids of this generation's GoBlock stacks that run through runtime.bgscavenge
-    (the background scavenger parking or sleeping): they name its goroutine (gomark)."""
+    but not scavengerState.run (the background scavenger parking or sleeping between run()
+    calls): they name its goroutine and mark the runs that end with a call returned (gomark).
+    Go 1.27 gives the GC's stack-scan park ("preempted") a stack too, inside run()."""
     typ, _key, _mm, _a1, a2, _a3 = ev
     sids = set(np.unique(a2[typ == w.EV_GO_BLOCK]).tolist()) - {0}
     frames = _stack_funcs(stacks, sids, path)
     fids = np.array(sorted({f for fr in frames.values() for f in fr}), np.int64)
     names = _strings(strings, fids, path) if fids.size else {}
-    return np.array(sorted(sid for sid, fr in frames.items()
-                           if any(names.get(f) == "runtime.bgscavenge" for f in fr)), np.int64)
+
+    def between_calls(fr) -> bool:
+        funcs = {names.get(f) for f in fr}
+        return "runtime.bgscavenge" in funcs and "runtime.(*scavengerState).run" not in funcs
+
+    return np.array(sorted(sid for sid, fr in frames.items() if between_calls(fr)), np.int64)
 
 
 def _stw_reasons(wanted: np.ndarray, table: dict[int, str]) -> np.ndarray:
