@@ -266,6 +266,68 @@ def test_scavenger_works_in_the_recorded_runs(tmp_path, runs, quanta):
     assert r.scavenge["recorded_runs"] == 0
 
 
+# Where the recorded runs show the runtime done, they set the pace. A run that ends in the
+# scavenger's sleep or park (run_blocked 1) ends a run() call; with its earlier runs since
+# the last such end (the GC's stack scan preempts a call, which goes on in the next run), a
+# call shorter than minScavWorkTime (1 ms) returned early: the runtime had met its goal (or
+# found nothing left). Each run before that end releases its share of what the model has
+# left to release (8 KiB pages; here 62492672 B, retained 64 MiB over the 4616192 B goal
+# above: 7629 pages), in proportion to its running ns among those until the end, rounded
+# up; the run that ends it releases all that is left, whatever its length, its quanta
+# spread over the run. With no such end ahead, the cost model times the quanta in the run
+# (0.5 ms: 76 quanta of 8 pages, 0.6 ms: 91). Runs from 10**9 on lie past the trace's end
+# (500 ms after cycle 3): only their ns count.
+L_PAGES = 7629
+
+
+@pytest.mark.parametrize("runs,pages", [
+    ([(T3 + 10**8, 500_000, 1)], L_PAGES),
+    ([(T3 + 10**8, 500_000, 0)], 76 * 8),
+    # a 0.3 ms part of a call that returns 0.2 ms of running later: ceil(7629 * 3 / 5)
+    ([(T3 + 10**8, 300_000, 0), (T3 + 10**9, 200_000, 1)], 4578),
+    ([(T3 + 10**8, 300_000, 0), (T3 + 10**8 + 400_000, 200_000, 1)], L_PAGES),
+    # a call of 1.1 ms worked its time: no end ahead, the cost model
+    ([(T3 + 10**8, 600_000, 0), (T3 + 10**8 + 700_000, 500_000, 1)], (91 + 76) * 8),
+    # ... then a 0.1 ms call: ceil(7629 * 6 / 12) = 3815, ceil(3814 * 5 / 6) = 3179
+    ([(T3 + 10**8, 600_000, 0), (T3 + 10**8 + 700_000, 500_000, 1),
+      (T3 + 10**9, 100_000, 1)], 3815 + 3179),
+    # a call that returned before cycle 3's end found nothing the search could see (its
+    # goal was met, or the pages not yet visible); the next call begins afresh
+    ([(T3 - 10**6, 10_000, 1), (T3 + 10**8, 500_000, 0)], 76 * 8),
+    ([(T3 - 10**6, 10_000, 1), (T3 + 10**8, 500_000, 1)], L_PAGES),
+    # a list of flags the importer did not write is not followed: no call is known to end
+    ([(T3 + 10**8, 500_000, 2)], 76 * 8)])
+def test_scavenger_paced_by_where_the_runtime_was_done(tmp_path, runs, pages):
+    source = {"scavenger": {"goroutine": 4, "running_ns": sum(r[1] for r in runs),
+                            "runs": len(runs), "run_start": [r[0] for r in runs],
+                            "run_ns": [r[1] for r in runs], "run_blocked": [r[2] for r in runs]}}
+    path = write_trace(tmp_path / "t.msgpack", _shrink_trace(True, 500 * 10**6),
+                       Header(gomaxprocs=1, source=source))
+    r = replay(path, Config(gc_mode="recorded", go_version="1.23", **COST))
+    assert r.released_background_bytes == pages * 8192
+    if runs == [(T3 + 10**8, 500_000, 1)]:
+        # 954 quanta spread over the run: each its pages' part of 0.5 ms, rounded down
+        assert 500_000 - 954 <= r.scavenge["background_ns"] <= 500_000
+
+
+def test_scavenger_not_paced_across_a_goal_change(tmp_path):
+    """A mark termination between a run and the end that shows the runtime done sets new
+    goals (gcPaceScavenger): the runtime was done against those, so the run is timed by the
+    cost model (0.3 ms: ceil(300000 / 6660) = 46 quanta of 8 pages), not paced (4578 pages
+    without the cycle, above). The ending run lies past the trace's end."""
+    events = _shrink_trace(True, 500 * 10**6)
+    t4 = T3 + 2 * 10**8
+    cycle4 = [ev(fmt.GC_START, 4, ts=t4), ev(fmt.GC_MARK_TERM, 4, ts=t4 + 1)]
+    events = events[:-2] + cycle4 + events[-2:]
+    runs = [(T3 + 10**8, 300_000, 0), (T3 + 10**9, 200_000, 1)]
+    source = {"scavenger": {"goroutine": 4, "running_ns": 500_000, "runs": 2,
+                            "run_start": [r[0] for r in runs], "run_ns": [r[1] for r in runs],
+                            "run_blocked": [r[2] for r in runs]}}
+    path = write_trace(tmp_path / "t.msgpack", events, Header(gomaxprocs=1, source=source))
+    r = replay(path, Config(gc_mode="recorded", go_version="1.23", **COST))
+    assert r.released_background_bytes == 46 * 65536
+
+
 @pytest.mark.parametrize("scav", [
     {"run_start": [T3 + 10**8], "run_ns": [500_000, 1]},  # unequal lists
     {"run_start": [2**63 - 1], "run_ns": [500_000]},  # past any trace clock

@@ -247,6 +247,7 @@ class _Planner:
         self.early = {"event": [], "slot": [], "noscan": []}
         self.first_term = -1  # event index of the first mark termination (mcaches flushed)
         self.last_term = -1  # and of the last
+        self.term_ts = []  # the mark terminations' times, a chunk's each
         self.markers = 0
         self.cm_st = np.array([0, -1, 0, -1, 0, -1], np.int64)  # pacer.COMMIT_STATE
         self.commits = {"event": [], "marked": [], "goal": []}
@@ -269,6 +270,7 @@ class _Planner:
         self.markers += terms.shape[0]
         if terms.shape[0]:
             self.last_term = chunk.start + int(terms[-1])
+            self.term_ts.append(chunk.ts[terms])
         self._commits(chunk, terms.shape[0])
         if (chunk.flags & fmt.FLAG_TRACER).any():
             self.tracer.append(np.flatnonzero(allocs & ((chunk.flags & fmt.FLAG_TRACER) != 0))
@@ -359,6 +361,8 @@ class _Planner:
         p = Plan()
         p.ids_top = self.by_id.top
         p.last_mark_term = self.last_term
+        if self.term_ts:
+            p.mark_term_ts = np.concatenate(self.term_ts)
         if self.commits["event"]:
             self._finish_commits(p, header)
         if self.tracer:

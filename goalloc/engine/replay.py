@@ -196,10 +196,6 @@ class Engine:
         self.arrays.fs[S.F_MARK_SPEED] = 1.0  # every mark at the measured rate (mark.draw_speed)
         if prm[S.P_MARK_SPEEDS]:
             self.arrays.fs[S.F_MARK_SPEEDS:S.F_MARK_SPEEDS + len(speeds)] = speeds
-        if config.gc_mode == "recorded" and config.scavenger_timing != "model":
-            runs = scavenge.recorded_runs(header.source)
-            if runs is not None:  # the background scavenger works in them
-                self.arrays.set_scavenger_runs(runs)
         init(self.arrays.state)
         self._recorded_marks(header, config)
         # stacks + globals for the GOGC goal: the stand-ins until the recording's own come
@@ -352,6 +348,16 @@ def replay(path: str | os.PathLike, config: Config | None = None, *, progress=No
         raise TraceError(path, str(e)) from None
 
 
+def _mark_term_times(path) -> np.ndarray:
+    """The trace times of a trace's gc_mark_terms, read apart (a trace the planning pass
+    does not plan; a Go recording's plan keeps them)."""
+    out = []
+    with goalloc.trace.open(path) as reader:
+        for chunk in reader:
+            out.append(chunk.ts[chunk.kind == fmt.GC_MARK_TERM])
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
 def _peak_spans(path, config: Config, plans, fast_paths, r: Report) -> None:
     """Span figures per site at the peak (engine/attribution.add_peak_spans): the same replay
     (the scan rate the first one used) stopped after the peak event."""
@@ -398,6 +404,13 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
                 eng.arrays.sc[S.S_NONHEAP_SCAN] = int(eng.plan.commit_nonheap[0])
             eng.plan.build(eng)
             run_chunk = functools.partial(eng.plan.run_chunk, eng)
+        if config.gc_mode == "recorded" and config.scavenger_timing != "model":
+            # the background scavenger works in the recording's runs, paced by where they
+            # show the runtime done against a goal no mark termination moved meanwhile
+            runs = scavenge.recorded_runs(header.source, lambda: (
+                _mark_term_times(path) if eng.plan is None else eng.plan.mark_term_ts))
+            if runs is not None:
+                eng.arrays.set_scavenger_runs(runs)
         if eng.attribution is not None:
             eng.attribution.start(eng)
         sweep = header.frees == "sweep"

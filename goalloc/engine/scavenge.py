@@ -15,9 +15,11 @@ same in 1.23 and 1.27; 1.22+ by default): release free pages to the OS, highest 
   runtime reads its clock.
   Recorded GC mode on a Go trace that has them: the background scavenger works only in the
   recording's own scavenger runs (when the goroutine ran: EngineArrays "scr", from the
-  header's source.scavenger), spending each run's time at the cost model's rate, as run()
-  would until a goal is met or nothing is left; the controller's sleeps are then the
-  recording's (Config.scavenger_timing).
+  header's source.scavenger), until a goal is met or nothing is left; the controller's
+  sleeps are then the recording's (Config.scavenger_timing). Where a run() call that
+  returned early shows the runtime done, the runs up to it release what the model has
+  left in proportion to their time (call_ends); elsewhere each run's time is spent at the
+  cost model's rate.
 - Synchronous release in allocSpan: with a limit, when mappedReady + the released pages just
   reused exceed it and the GC CPU limiter is not limiting, release the excess (forced: dense
   chunks too) [1.22+ force]; after a heap
@@ -73,6 +75,7 @@ from goalloc.engine.state import (
     S_SCAV_READY,
     S_SCAV_RESETS,
     S_SCAV_RUN,
+    S_SCAV_SHARE,
     S_SCAV_SLEEP_FROM,
     S_SCAV_T,
     S_SCAV_WORKED,
@@ -104,11 +107,17 @@ WORKING = 1  # S_SCAV_T: when the next quantum starts
 SLEEPING = 2  # S_SCAV_T: when its timer fires
 
 
-def recorded_runs(source) -> np.ndarray | None:
+def recorded_runs(source, goal_changes=None) -> np.ndarray | None:
     """The recording's background scavenger runs from the header's source.scavenger
-    (run_start, run_ns: the Go importer's, trace ns), 2 x n by start; None when there are
-    none or they are not two equal lists of integers (|start| and durations below 2^62,
-    durations >= 0): a header the importer did not write is not followed."""
+    (run_start, run_ns, run_blocked: the Go importer's, trace ns), 4 x n by start: start,
+    running ns, 1 where the run ended a run() call that returned early, and the running ns
+    from the run's start to the end of the next such run (-1: none follows, or a goal change
+    lies between: see `call_ends`). goal_changes: a function giving the trace times the
+    goals were set at (the recorded mark terminations), called only when a run ends a call
+    early; None: not known, so no run is paced by an end. None when there are none or they
+    are not two equal lists of integers (|start| and durations below 2^62, durations >= 0):
+    a header the importer did not write is not followed. Without a run_blocked list of 0s
+    and 1s as long (headers before 2026-12-06) no call is known to end."""
     scav = source.get("scavenger") if isinstance(source, dict) else None
     if not isinstance(scav, dict):
         return None
@@ -117,8 +126,53 @@ def recorded_runs(source) -> np.ndarray | None:
             or not start or not all(type(x) is int and abs(x) < 1 << 62 for x in start)
             or not all(type(x) is int and 0 <= x < 1 << 62 for x in ns)):
         return None
-    runs = np.array([start, ns], np.int64)
-    return np.ascontiguousarray(runs[:, np.argsort(runs[0], kind="stable")])
+    blocked = scav.get("run_blocked")
+    if (not isinstance(blocked, list) or len(blocked) != len(start)
+            or not all(type(x) is int and x in (0, 1) for x in blocked)):
+        blocked = [0] * len(start)
+    order = np.argsort(np.array(start, np.int64), kind="stable")
+    start_ns = np.array(start, np.int64)[order]
+    run_ns = np.array(ns, np.int64)[order]
+    blocked = np.array(blocked, np.int64)[order]
+    early, to_done = call_ends(start_ns, run_ns, blocked, None)
+    if goal_changes is not None and early.any():
+        early, to_done = call_ends(start_ns, run_ns, blocked, goal_changes())
+    return np.ascontiguousarray(np.stack([start_ns, run_ns, early, to_done]))
+
+
+def call_ends(start_ns: np.ndarray, run_ns: np.ndarray, blocked: np.ndarray,
+              goal_changes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Where the recorded runs show the runtime's background scavenger done. A run that
+    ended blocked (the goroutine slept or parked) ended a scavengerState.run call, which may
+    have spanned several runs (the GC's stack scan preempts it). A call works until it has
+    timed minScavWorkTime of scavenging unless shouldStop (the goals met) or a quantum came
+    back short (nothing left to find); it times only its scavenge calls, a part of the
+    goroutine's running time, so a call that ran less than minScavWorkTime returned early:
+    the runtime had met its goals or found nothing left there. Returns, per run, 1 where it
+    ended such a call, and the running ns from its start to the end of the next run that
+    did (its own end included): how long the runtime still scavenged before it was done;
+    -1 when none follows, or when a goal change (gcPaceScavenger at a mark termination)
+    falls after the run's start and by that end, since the runtime was then done against
+    another goal than the one in effect at the run (a raised goal ends a call at once), or
+    when goal_changes is None (vectorized, no loop over runs)."""
+    n = run_ns.shape[0]
+    call = np.cumsum(blocked) - blocked  # the call each run belongs to
+    call_ns = np.bincount(call, weights=run_ns.astype(np.float64))
+    early = ((blocked != 0) & (call_ns[call] < MIN_SCAV_WORK_NS)).astype(np.int64)
+    to_done = np.full(n, -1, np.int64)
+    ends = np.flatnonzero(early)
+    if goal_changes is None or not ends.shape[0]:
+        return early, to_done
+    nxt = np.searchsorted(ends, np.arange(n))  # the next run ending early, at or after each
+    known = np.flatnonzero(nxt < ends.shape[0])
+    end = ends[nxt[known]]
+    changes = np.sort(np.asarray(goal_changes, np.int64))
+    moved = (np.searchsorted(changes, start_ns[end] + run_ns[end], "right")
+             > np.searchsorted(changes, start_ns[known], "right"))
+    known, end = known[~moved], end[~moved]
+    through = np.cumsum(run_ns)
+    to_done[known] = through[end] - through[known] + run_ns[known]
+    return early, to_done
 
 
 @njit(cache=True)
@@ -369,17 +423,33 @@ def _after_sleep(s, t):
 def _quantum(s):
     """One iteration of run's loop: scavenge 64 KiB, timed; returns what it released (less
     than a quantum: nothing was left, the burst ends)."""
-    sc = s.sc
-    sc[S_LK_TS] = sc[S_SCAV_T] + 1  # the quantum's time on the scavenger's clock
+    s.sc[S_LK_TS] = s.sc[S_SCAV_T] + 1  # the quantum's time on the scavenger's clock
     r, ns = release_timed(s, QUANTUM, False)
     if ns <= 0:
         ns = APPROX_NS_PER_PHYS_PAGE * (r // PHYS_PAGE)  # run's fallback when unmeasured
+    _worked(s, r, ns)
+    return r
+
+
+@njit(cache=True)
+def _share_quantum(s, nbytes, run_ns, share):
+    """A quantum of a recorded run that releases a share of `share` pages in run_ns: up to
+    nbytes, timed as its part of the run; returns what it released."""
+    s.sc[S_LK_TS] = s.sc[S_SCAV_T] + 1
+    r, _ns = release_timed(s, nbytes, False)
+    _worked(s, r, run_ns * (r // PAGE_SIZE) // share)
+    return r
+
+
+@njit(cache=True, inline="always")
+def _worked(s, r, ns):
+    """A quantum released r bytes in ns of the scavenger's time."""
+    sc = s.sc
     sc[S_SCAV_WORKED] += ns
     sc[S_SCAV_BG_NS] += ns
     sc[S_SCAV_T] += ns
     sc[S_SCAV_BURST_REL] += r
     sc[S_RELEASED_BG] += r // PAGE_SIZE
-    return r
 
 
 @njit(cache=True)
@@ -443,12 +513,36 @@ def background(s, now):
 
 
 @njit(cache=True)
+def _pages_to_goal(s):
+    """Free unscavenged pages the background scavenger would release before shouldStop:
+    retained over the GC-percent goal, or mapped-ready over the memory-limit goal, whichever
+    is more, at most the free unscavenged pages."""
+    sc = s.sc
+    need = 0
+    if sc[S_SCAV_GOAL_GC] < INF:
+        need = heap_retained(s) - sc[S_SCAV_GOAL_GC]
+    if sc[S_SCAV_GOAL_LIM] < INF:
+        over = mstats.mapped_ready(s) - sc[S_SCAV_GOAL_LIM]
+        if over > need:
+            need = over
+    pages = (need + PAGE_SIZE - 1) // PAGE_SIZE if need > 0 else 0
+    return pages if pages < sc[S_PAGES_FREE] else sc[S_PAGES_FREE]
+
+
+@njit(cache=True)
 def _background_recorded(s, now):
-    """bgscavenge as the recording ran it, up to trace time now: in each of the scavenger
-    goroutine's recorded runs (EngineArrays "scr", recorded GC mode), quanta at the cost
-    model's time until the run's time is spent, a goal is met or less than a quantum was
-    left; nothing between runs. Where the runtime's sleeps and wakes fell, and so the share
-    of time it scavenged, is then the recording's; what a run releases is the model's."""
+    """bgscavenge as the recording ran it, up to trace time now, in the scavenger goroutine's
+    recorded runs (EngineArrays "scr", recorded GC mode); nothing between them. Where the
+    runtime's sleeps and wakes fell is the recording's; which pages go, and how many are
+    left to go, the model's. How fast they go is the recording's where it shows the runtime
+    done (call_ends: a run() call that returned early, ahead): a run then releases its share
+    of what the model has left to release, in proportion to its running time among the
+    runtime's until done (the run that ends it: all), its quanta spread over the run. The
+    runtime's pace is its madvise cost on the recording machine under the recording's load,
+    2-60 us per 64 KiB on one machine (docs/model.md, item 4), which the cost model cannot
+    know. With no such end ahead (the trace stops first, or a header without run_blocked),
+    quanta at the cost model's time until the run's time is spent. Either way a run stops at
+    a goal met or when less than it asked for was left."""
     sc = s.sc
     runs = s.scr
     prev = lk_background(s, sc[S_SCAV_T])
@@ -457,9 +551,17 @@ def _background_recorded(s, now):
             if sc[S_SCAV_T] > now:
                 break
             i = sc[S_SCAV_RUN] - 1
-            done = sc[S_SCAV_T] >= runs[0, i] + runs[1, i] or _should_stop(s)
-            if not done:
-                done = _quantum(s) < QUANTUM  # less than a quantum was left
+            share = sc[S_SCAV_SHARE]
+            if share >= 0:
+                got = sc[S_SCAV_BURST_REL] // PAGE_SIZE
+                done = _should_stop(s) or got >= share
+                if not done:
+                    want = min(share - got, QUANTUM // PAGE_SIZE) * PAGE_SIZE
+                    done = _share_quantum(s, want, runs[1, i], share) < want
+            else:
+                done = _should_stop(s) or sc[S_SCAV_T] >= runs[0, i] + runs[1, i]
+                if not done:
+                    done = _quantum(s) < QUANTUM  # less than a quantum was left
             if done:  # the run is over: nothing until the next one
                 if sc[S_SCAV_BURST_REL] > 0:
                     sc[S_SCAV_BURSTS] += 1
@@ -471,6 +573,14 @@ def _background_recorded(s, now):
             sc[S_SCAV_RUN] = i + 1
             # a run starts no earlier than the last quantum of the one before ended
             _start_burst(s, runs[0, i] if runs[0, i] > sc[S_SCAV_T] else sc[S_SCAV_T])
+            sc[S_SCAV_SHARE] = -1
+            if runs[3, i] >= 0:  # the runtime was done runs[3, i] ns of scavenging later
+                left = _pages_to_goal(s)
+                if runs[3, i] == 0 or runs[1, i] >= runs[3, i]:
+                    sc[S_SCAV_SHARE] = left
+                else:
+                    sc[S_SCAV_SHARE] = np.int64(np.ceil(
+                        np.float64(left) * np.float64(runs[1, i]) / np.float64(runs[3, i])))
     foreground(s, prev)
 
 

@@ -127,6 +127,9 @@ class Plan:
     # the event index of the trace's last gc_mark_term (-1: none): the recorded cycles' ends,
     # all the scan-rate pass needs (replay.measured_scan_rate stops there)
     last_mark_term: int = -1
+    # the trace times of its gc_mark_terms (each sets the scavenger's goals, gcPaceScavenger:
+    # scavenge.recorded_runs paces no run across one)
+    mark_term_ts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def rebuilds_snapshot(self) -> bool:

@@ -235,6 +235,7 @@ S_SCAV_BG_NS = _sc()  # scavenge.backgroundTime: ns of background scavenging wor
 S_SCAV_BURSTS = _sc()  # bursts that released memory
 S_SCAV_RESETS = _sc()  # controller resets (controllerFailed)
 S_SCAV_RUN = _sc()  # recorded runs (EngineArrays "scr"): the next run not started
+S_SCAV_SHARE = _sc()  # ... pages the recorded run under way releases (-1: the cost model times it)
 S_SCAV_EAGER_NS = _sc()  # scavenge.assistTime: ns of allocSpan's synchronous scavenging
 S_METRIC_GROUP = _sc()  # id of the last metric-sample group the kernel sampled at (-1 none)
 S_METRIC_HEAP = _sc()  # ... the heap classes' sum of that group so far
