@@ -328,6 +328,30 @@ def test_scavenger_not_paced_across_a_goal_change(tmp_path):
     assert r.released_background_bytes == 46 * 65536
 
 
+def test_scavenger_paced_share_of_what_its_search_can_reach(tmp_path):
+    """What the model has left to release is at most what the background search can reach:
+    chunks 0-13 lose one 16-page span each (496 of 512 pages in use: dense, skipped on
+    1.22+), chunks 14 and 15 two (480: 32 free pages each), so 64 pages, though GOMEMLIMIT
+    32 MiB asks for far more (mappedReady ~64 MiB). A 0.3 ms run of a call that returns 0.2
+    ms of running later releases ceil(64 * 3 / 5) = 39 pages (8 KiB), not the 64 its search
+    can find. The frees are swept after cycle 2 and seen from cycle 3's end (T3), as in the
+    shrink trace above; the call's last run lies past the trace's end."""
+    e = [ev(fmt.ALLOC, i, 128 << 10, i, NOSCAN) for i in range(512)]
+    e += [ev(fmt.GC_START, 1, ts=1000), ev(fmt.GC_MARK_TERM, 1, ts=1001)]
+    dead = [32 * c for c in range(16)] + [32 * c + 1 for c in (14, 15)]
+    e += [ev(fmt.FREE, i, 0, 1002) for i in dead]
+    e += [ev(fmt.GC_START, 2, ts=2000), ev(fmt.GC_MARK_TERM, 2, ts=2001)]
+    e += [ev(fmt.GC_START, 3, ts=T3 - 1), ev(fmt.GC_MARK_TERM, 3, ts=T3)]
+    e += [ev(fmt.ALLOC, 10_000, 8, T3 + 5 * 10**8)]
+    runs = [(T3 + 10**8, 300_000, 0), (T3 + 10**9, 200_000, 1)]
+    source = {"scavenger": {"goroutine": 4, "running_ns": 500_000, "runs": 2,
+                            "run_start": [r[0] for r in runs], "run_ns": [r[1] for r in runs],
+                            "run_blocked": [r[2] for r in runs]}}
+    path = write_trace(tmp_path / "t.msgpack", e, Header(gomaxprocs=1, source=source))
+    r = replay(path, Config(gc_mode="recorded", go_version="1.23", memlimit=32 * MiB, **COST))
+    assert r.released_background_bytes == 39 * 8192
+
+
 @pytest.mark.parametrize("scav", [
     {"run_start": [T3 + 10**8], "run_ns": [500_000, 1]},  # unequal lists
     {"run_start": [2**63 - 1], "run_ns": [500_000]},  # past any trace clock

@@ -516,7 +516,7 @@ def background(s, now):
 def _pages_to_goal(s):
     """Free unscavenged pages the background scavenger would release before shouldStop:
     retained over the GC-percent goal, or mapped-ready over the memory-limit goal, whichever
-    is more, at most the free unscavenged pages."""
+    is more, at most the pages its search can reach now (_pages_reachable)."""
     sc = s.sc
     need = 0
     if sc[S_SCAV_GOAL_GC] < INF:
@@ -525,8 +525,29 @@ def _pages_to_goal(s):
         over = mstats.mapped_ready(s) - sc[S_SCAV_GOAL_LIM]
         if over > need:
             need = over
-    pages = (need + PAGE_SIZE - 1) // PAGE_SIZE if need > 0 else 0
-    return pages if pages < sc[S_PAGES_FREE] else sc[S_PAGES_FREE]
+    if need <= 0:
+        return 0
+    pages = (need + PAGE_SIZE - 1) // PAGE_SIZE
+    reach = _pages_reachable(s)
+    return pages if pages < reach else reach
+
+
+@njit(cache=True)
+def _pages_reachable(s):
+    """Free unscavenged pages in the chunks the background search may visit (_find): at or
+    below its cursor, not dense [1.22+]."""
+    sc = s.sc
+    skip_dense = s.prm[P_GOVERSION] >= 122
+    top = sc[S_SCAV_BG_CUR]
+    if top >= sc[S_MAPPED_CHUNKS]:
+        top = sc[S_MAPPED_CHUNKS] - 1
+    n = 0
+    for c in range(top + 1):
+        if skip_dense and _dense(s, c):
+            continue
+        for w in range(CHUNK_WORDS):
+            n += 64 - popcount64(s.palloc[c, w] | s.pscav[c, w])
+    return n
 
 
 @njit(cache=True)
