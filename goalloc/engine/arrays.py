@@ -63,9 +63,9 @@ FIELDS = (
     ("lk", _I64_2),  # heap-lock acquisition log rows (ts, P, op): engine/locks.py
     ("stk", _I64),  # goroutine stack bytes by dense stack id (engine/mstats.py)
     ("msp", _I64_2),  # manual spans by the trace's span id: base page (-1 none), pages
-    # the recorded background scavenger's runs (start ns, running ns, 1 where a run() call
-    # returned early, ns until the next such end or -1; 4 x runs, none: 4 x 0): recorded GC
-    # mode works in them (engine/scavenge.py recorded_runs)
+    # the recorded background scavenger's runs (start ns, running ns, running ns until the
+    # runtime was done or -1; 3 x runs, none: 3 x 0): recorded GC mode works in them
+    # (engine/scavenge.py recorded_runs)
     ("scr", _I64_2),
     # the recording's marks by GC seq (seq, assist ppm, idle ppm of GOMAXPROCS while marking;
     # n x 3, none: 0 x 3): each model mark's cons/mark takes the one in effect (engine/mark.py)
@@ -256,7 +256,7 @@ class EngineArrays:
         a["lk"] = np.zeros((4096, 3), np.int64)
         a["stk"] = np.zeros(64, np.int64)
         a["msp"] = np.full((64, 2), -1, np.int64)
-        a["scr"] = np.zeros((4, 0), np.int64)
+        a["scr"] = np.zeros((3, 0), np.int64)
         a["rmk"] = np.zeros((0, 3), np.int64)
         self.a = a
         self.state = self._bundle()
@@ -267,7 +267,7 @@ class EngineArrays:
         self.state = self._bundle()
 
     def set_scavenger_runs(self, runs: np.ndarray) -> None:
-        """The recorded background scavenger's runs (4 x n by start: scavenge.recorded_runs)."""
+        """The recorded background scavenger's runs (3 x n by start: scavenge.recorded_runs)."""
         self.a["scr"] = np.ascontiguousarray(runs, np.int64)
         self.state = self._bundle()
 

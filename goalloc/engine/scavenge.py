@@ -109,10 +109,10 @@ SLEEPING = 2  # S_SCAV_T: when its timer fires
 
 def recorded_runs(source, goal_changes=None) -> np.ndarray | None:
     """The recording's background scavenger runs from the header's source.scavenger
-    (run_start, run_ns, run_blocked: the Go importer's, trace ns), 4 x n by start: start,
-    running ns, 1 where the run ended a run() call that returned early, and the running ns
-    from the run's start to the end of the next such run (-1: none follows, or a goal change
-    lies between: see `call_ends`). goal_changes: a function giving the trace times the
+    (run_start, run_ns, run_blocked: the Go importer's, trace ns), 3 x n by start: start,
+    running ns, and the running ns from the run's start to the end of the next run that
+    ended a run() call early (-1: none follows, or a goal change lies between: see
+    `call_ends`). goal_changes: a function giving the trace times the
     goals were set at (the recorded mark terminations), called only when a run ends a call
     early; None: not known, so no run is paced by an end. None when there are none or they
     are not two equal lists of integers (|start| and durations below 2^62, durations >= 0):
@@ -136,8 +136,8 @@ def recorded_runs(source, goal_changes=None) -> np.ndarray | None:
     blocked = np.array(blocked, np.int64)[order]
     early, to_done = call_ends(start_ns, run_ns, blocked, None)
     if goal_changes is not None and early.any():
-        early, to_done = call_ends(start_ns, run_ns, blocked, goal_changes())
-    return np.ascontiguousarray(np.stack([start_ns, run_ns, early, to_done]))
+        _early, to_done = call_ends(start_ns, run_ns, blocked, goal_changes())
+    return np.ascontiguousarray(np.stack([start_ns, run_ns, to_done]))
 
 
 def call_ends(start_ns: np.ndarray, run_ns: np.ndarray, blocked: np.ndarray,
@@ -595,13 +595,13 @@ def _background_recorded(s, now):
             # a run starts no earlier than the last quantum of the one before ended
             _start_burst(s, runs[0, i] if runs[0, i] > sc[S_SCAV_T] else sc[S_SCAV_T])
             sc[S_SCAV_SHARE] = -1
-            if runs[3, i] >= 0:  # the runtime was done runs[3, i] ns of scavenging later
+            if runs[2, i] >= 0:  # the runtime was done runs[2, i] ns of scavenging later
                 left = _pages_to_goal(s)
-                if runs[3, i] == 0 or runs[1, i] >= runs[3, i]:
+                if runs[2, i] == 0 or runs[1, i] >= runs[2, i]:
                     sc[S_SCAV_SHARE] = left
                 else:
                     sc[S_SCAV_SHARE] = np.int64(np.ceil(
-                        np.float64(left) * np.float64(runs[1, i]) / np.float64(runs[3, i])))
+                        np.float64(left) * np.float64(runs[1, i]) / np.float64(runs[2, i])))
     foreground(s, prev)
 
 
