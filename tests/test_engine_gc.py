@@ -280,24 +280,24 @@ def test_scavenger_works_in_the_recorded_runs(tmp_path, runs, quanta):
 L_PAGES = 7629
 
 
-@pytest.mark.parametrize("runs,pages", [
-    ([(T3 + 10**8, 500_000, 1)], L_PAGES),
-    ([(T3 + 10**8, 500_000, 0)], 76 * 8),
+@pytest.mark.parametrize("runs,pages,paced", [
+    ([(T3 + 10**8, 500_000, 1)], L_PAGES, 1),
+    ([(T3 + 10**8, 500_000, 0)], 76 * 8, 0),
     # a 0.3 ms part of a call that returns 0.2 ms of running later: ceil(7629 * 3 / 5)
-    ([(T3 + 10**8, 300_000, 0), (T3 + 10**9, 200_000, 1)], 4578),
-    ([(T3 + 10**8, 300_000, 0), (T3 + 10**8 + 400_000, 200_000, 1)], L_PAGES),
+    ([(T3 + 10**8, 300_000, 0), (T3 + 10**9, 200_000, 1)], 4578, 2),
+    ([(T3 + 10**8, 300_000, 0), (T3 + 10**8 + 400_000, 200_000, 1)], L_PAGES, 2),
     # a call of 1.1 ms worked its time: no end ahead, the cost model
-    ([(T3 + 10**8, 600_000, 0), (T3 + 10**8 + 700_000, 500_000, 1)], (91 + 76) * 8),
+    ([(T3 + 10**8, 600_000, 0), (T3 + 10**8 + 700_000, 500_000, 1)], (91 + 76) * 8, 0),
     # ... then a 0.1 ms call: ceil(7629 * 6 / 12) = 3815, ceil(3814 * 5 / 6) = 3179
     ([(T3 + 10**8, 600_000, 0), (T3 + 10**8 + 700_000, 500_000, 1),
-      (T3 + 10**9, 100_000, 1)], 3815 + 3179),
+      (T3 + 10**9, 100_000, 1)], 3815 + 3179, 3),
     # a call that returned before cycle 3's end found nothing the search could see (its
     # goal was met, or the pages not yet visible); the next call begins afresh
-    ([(T3 - 10**6, 10_000, 1), (T3 + 10**8, 500_000, 0)], 76 * 8),
-    ([(T3 - 10**6, 10_000, 1), (T3 + 10**8, 500_000, 1)], L_PAGES),
+    ([(T3 - 10**6, 10_000, 1), (T3 + 10**8, 500_000, 0)], 76 * 8, 1),
+    ([(T3 - 10**6, 10_000, 1), (T3 + 10**8, 500_000, 1)], L_PAGES, 2),
     # a list of flags the importer did not write is not followed: no call is known to end
-    ([(T3 + 10**8, 500_000, 2)], 76 * 8)])
-def test_scavenger_paced_by_where_the_runtime_was_done(tmp_path, runs, pages):
+    ([(T3 + 10**8, 500_000, 2)], 76 * 8, 0)])
+def test_scavenger_paced_by_where_the_runtime_was_done(tmp_path, runs, pages, paced):
     source = {"scavenger": {"goroutine": 4, "running_ns": sum(r[1] for r in runs),
                             "runs": len(runs), "run_start": [r[0] for r in runs],
                             "run_ns": [r[1] for r in runs], "run_blocked": [r[2] for r in runs]}}
@@ -305,6 +305,7 @@ def test_scavenger_paced_by_where_the_runtime_was_done(tmp_path, runs, pages):
                        Header(gomaxprocs=1, source=source))
     r = replay(path, Config(gc_mode="recorded", go_version="1.23", **COST))
     assert r.released_background_bytes == pages * 8192
+    assert r.scavenge["paced_runs"] == paced  # the runs with such an end ahead
     if runs == [(T3 + 10**8, 500_000, 1)]:
         # 954 quanta spread over the run: each its pages' part of 0.5 ms, rounded down
         assert 500_000 - 954 <= r.scavenge["background_ns"] <= 500_000

@@ -241,8 +241,10 @@ def _sweep_and_scavenge(r: Report, eng) -> None:
                   "assist_ns": int(sc[S.S_SCAV_EAGER_NS]), "bursts": int(sc[S.S_SCAV_BURSTS]),
                   "controller_resets": int(sc[S.S_SCAV_RESETS]),
                   "page_ns": cfg.scavenge_page_ns, "call_ns": cfg.scavenge_call_ns,
-                  # the recording's runs it worked in (scavenger_timing "recorded"), else 0
+                  # the recording's runs it worked in (scavenger_timing "recorded"), else 0,
+                  # and how many of them were paced by where the runtime was done
                   "recorded_runs": int(eng.arrays.scr.shape[1]),
+                  "paced_runs": int(np.count_nonzero(eng.arrays.scr[2] >= 0)),
                   "nonheap_bytes": (int(sc[S.S_NONHEAP_READY])
                                     if sc[S.S_NONHEAP_READY] >= 0 else None)}
 

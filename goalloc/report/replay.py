@@ -326,6 +326,8 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
     if sc and (report.released_background_bytes or report.released_eager_bytes):
         when = (f" of the recording's {sc['recorded_runs']:,} runs" if sc.get("recorded_runs")
                 else "")
+        if sc.get("paced_runs"):
+            when += f" ({sc['paced_runs']:,} paced by where the runtime was done)"
         rows.append(("scavenger", f"{duration_ns(sc['background_ns'])} background in "
                      f"{sc['bursts']} bursts{when}, {duration_ns(sc['assist_ns'])} in "
                      f"allocations; madvise {sc['page_ns']:g} ns/page + {sc['call_ns']:g} "
