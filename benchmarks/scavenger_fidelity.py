@@ -17,11 +17,16 @@ recordings in pacer mode (the tracer's buffers kept: the recorded run had them),
 issue's pacer target (each class's mean within 10%):
 
     python benchmarks/scavenger_fidelity.py --kept '/tmp/goalloc-scav*/*.trace'
+
+--jsonl OUT also writes each kept recording's figures as a JSON line (its directory, release,
+program; per scavenger timing free and released [mean, worst]; pacer mode's class means),
+so that two versions of the model can be compared recording by recording.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -45,7 +50,8 @@ def kept_one(args) -> dict:
     out = Path(work) / f"{p.parent.name}-{p.stem}.msgpack"
     import_gotrace(trace, out, force=True)
     knobs = {"gogc": None, "memlimit": 64 << 20} if p.stem == "limit" else {}
-    row = {"release": p.parent.name.split("-")[1].removeprefix("scav"), "program": p.stem}
+    row = {"recording": p.parent.name,
+           "release": p.parent.name.split("-")[1].removeprefix("scav"), "program": p.stem}
     for timing in TIMINGS:
         cfg = Config(gc_mode="recorded", tracer_buffers="keep", scavenger_timing=timing,
                      scavenge_page_ns=page_ns, scavenge_call_ns=call_ns, **knobs)
@@ -58,7 +64,7 @@ def kept_one(args) -> dict:
     return row
 
 
-def kept(pattern: str, page_ns: float, call_ns: float) -> None:
+def kept(pattern: str, page_ns: float, call_ns: float, jsonl: str | None = None) -> None:
     import glob
     import tempfile
     from multiprocessing import Pool
@@ -66,6 +72,9 @@ def kept(pattern: str, page_ns: float, call_ns: float) -> None:
     traces = sorted(t for t in glob.glob(pattern) if Path(t).stem in PROGRAMS)
     with tempfile.TemporaryDirectory(prefix="goalloc-scavkept-") as work, Pool(2) as pool:
         rows = pool.map(kept_one, [(t, work, page_ns, call_ns) for t in traces])
+    if jsonl:
+        with open(jsonl, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
     print(f"{len(rows)} recordings, cost {call_ns:g} ns per call + {page_ns:g} ns per page; "
           "meeting the free and released targets (of the recordings), mean free / released "
           "mean error")
@@ -109,13 +118,14 @@ def main() -> None:
     ap.add_argument("--kept", metavar="GLOB", help="survey the kept recordings instead")
     ap.add_argument("--page-ns", type=float, default=None)
     ap.add_argument("--call-ns", type=float, default=None)
+    ap.add_argument("--jsonl", metavar="OUT", help="with --kept: each recording's figures")
     a = ap.parse_args()
     if a.kept:
         from goalloc.engine.config import Config
 
         d = Config()
         kept(a.kept, d.scavenge_page_ns if a.page_ns is None else a.page_ns,
-             d.scavenge_call_ns if a.call_ns is None else a.call_ns)
+             d.scavenge_call_ns if a.call_ns is None else a.call_ns, a.jsonl)
         return
     print("| Go | program | mode | samples | " + " | ".join(CLASSES) + " |")
     print("|---|---|---|---|" + "---|" * len(CLASSES))
