@@ -23,9 +23,10 @@ The mark is done when the work is: at the allocation whose parked assist waited 
 assist that runs out of work sees the completion, gcEndWork), or when the background workers
 alone reach it (S_MARK_END_TS, which the kernel's timed() waits for: the mark ends at that
 time, not at the later event that shows it, and mutator_clock stops its stretch there).
-Without a dedicated worker (GOMAXPROCS 1-3: startCycle leaves only fractional ones) and once the work passes
-maxScanWork (past_max_work: the assists have stopped), nothing sees that last case until a
-P goes through the scheduler and its fractional worker runs (findRunnableGCWorker), and
+Without a dedicated worker (GOMAXPROCS 1-3: startCycle leaves only fractional ones) and
+once the work passes maxScanWork (past_max_work: the assists have stopped), nothing sees
+that last case until a P goes through the scheduler and its fractional worker runs
+(findRunnableGCWorker), and
 goroutines that neither block nor yield leave that to sysmon's preemption (10 ms): the end
 waits P_SCHED_WAIT_NS more, the recording's mean wait for a P's next pass (sched_wait_ns),
 while the mutators allocate on, with their assists' credit (docs/model.md, "Pacer mode,

@@ -133,15 +133,13 @@ def recorded_runs(source, goal_changes=None) -> np.ndarray | None:
     order = np.argsort(np.array(start, np.int64), kind="stable")
     start_ns = np.array(start, np.int64)[order]
     run_ns = np.array(ns, np.int64)[order]
-    blocked = np.array(blocked, np.int64)[order]
-    early, to_done = call_ends(start_ns, run_ns, blocked, None)
-    if goal_changes is not None and early.any():
-        _early, to_done = call_ends(start_ns, run_ns, blocked, goal_changes())
+    _early, to_done = call_ends(start_ns, run_ns, np.array(blocked, np.int64)[order],
+                                goal_changes)
     return np.ascontiguousarray(np.stack([start_ns, run_ns, to_done]))
 
 
 def call_ends(start_ns: np.ndarray, run_ns: np.ndarray, blocked: np.ndarray,
-              goal_changes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+              goal_changes) -> tuple[np.ndarray, np.ndarray]:
     """Where the recorded runs show the runtime's background scavenger done. A run that
     ended blocked (the goroutine slept or parked) ended a scavengerState.run call, which may
     have spanned several runs (the GC's stack scan preempts it). A call works until it has
@@ -154,7 +152,8 @@ def call_ends(start_ns: np.ndarray, run_ns: np.ndarray, blocked: np.ndarray,
     -1 when none follows, or when a goal change (gcPaceScavenger at a mark termination)
     falls after the run's start and by that end, since the runtime was then done against
     another goal than the one in effect at the run (a raised goal ends a call at once), or
-    when goal_changes is None (vectorized, no loop over runs)."""
+    when goal_changes (a function giving the goal changes' times, called only when some run
+    ends a call early) is None (vectorized, no loop over runs)."""
     n = run_ns.shape[0]
     call = np.cumsum(blocked) - blocked  # the call each run belongs to
     call_ns = np.bincount(call, weights=run_ns.astype(np.float64))
@@ -166,7 +165,7 @@ def call_ends(start_ns: np.ndarray, run_ns: np.ndarray, blocked: np.ndarray,
     nxt = np.searchsorted(ends, np.arange(n))  # the next run ending early, at or after each
     known = np.flatnonzero(nxt < ends.shape[0])
     end = ends[nxt[known]]
-    changes = np.sort(np.asarray(goal_changes, np.int64))
+    changes = np.sort(np.asarray(goal_changes(), np.int64))
     moved = (np.searchsorted(changes, start_ns[end] + run_ns[end], "right")
              > np.searchsorted(changes, start_ns[known], "right"))
     known, end = known[~moved], end[~moved]

@@ -939,7 +939,8 @@ def _snapshot_mcaches(mcache0: np.ndarray) -> list[list[int]]:
 
 class _GcStacks:
     """What a generation's stacks and strings say about its GC cycles."""
-    __slots__ = ("gcb", "reasons", "strings", "funcs", "trigger", "start_blocks")
+    __slots__ = ("gcb", "reasons", "strings", "funcs", "trigger", "start_blocks",
+                 "scav_stacks")
 
 
 def _generation(batches: list[_Batch], buf: np.ndarray, st: _State, version: int, path,
@@ -969,8 +970,7 @@ def _generation(batches: list[_Batch], buf: np.ndarray, st: _State, version: int
     label_ids = np.unique(a1[typ == w.EV_GO_LABEL])
     st.mark.generation(typ, key, mm, a1, a2, a3, order, status, m_of,
                        _strings(strings, label_ids, path) if label_ids.size else {},
-                       len(st.m_index),
-                       _scavenger_stacks(ev, strings, stacks, path))
+                       len(st.m_index), gc.scav_stacks)
     if st.writer is None:
         _first_generation_facts(st, ev, pmax, strings)
     if st.fl_head is None:
@@ -1089,14 +1089,15 @@ def _gc_stacks(ev: tuple, strings: list[_Batch], stacks: list[_Batch], path) -> 
     """Why each cycle started (gc_start aux): the stack of the goroutine that ran gcStart,
     which the runtime records with GCBegin (traceLocker.GCStart): runtime.GC for a forced
     cycle (runtime.GC, debug.FreeOSMemory, the testing package), runtime.forcegchelper for the
-    periodic one, mallocgc for a heap trigger. Also the STW reasons and [1.24+] the goroutines
-    that blocked in gcStart while another began the cycle. Only the strings these need (and
-    the categories and messages of trace.Log records, for gometrics) are read."""
+    periodic one, mallocgc for a heap trigger. Also the STW reasons, [1.24+] the goroutines
+    that blocked in gcStart while another began the cycle, and the GoBlock stacks of the
+    background scavenger's sleeps and parks (scav_stacks, for gomark). Only the strings these
+    need (and the categories and messages of trace.Log records, for gometrics) are read."""
     typ, _key, _mm, a1, a2, a3 = ev
     gc = _GcStacks()
     gc.gcb = np.flatnonzero(typ == w.EV_GC_BEGIN)
     gc_stack = {int(a1[j]): int(a2[j]) for j in gc.gcb}  # GC seq -> stack id (0: none)
-    blocks = np.flatnonzero(typ == w.EV_GO_BLOCK) if gc.gcb.size else np.zeros(0, np.int64)
+    blocks = np.flatnonzero(typ == w.EV_GO_BLOCK)
     block_sids = set(np.unique(a2[blocks]).tolist()) - {0}
     frames = _stack_funcs(stacks, {sid for sid in gc_stack.values() if sid > 0} | block_sids,
                           path)
@@ -1114,30 +1115,23 @@ def _gc_stacks(ev: tuple, strings: list[_Batch], stacks: list[_Batch], path) -> 
                 for seq, sid in gc_stack.items()}
     gc.trigger = {seq: _gc_trigger(funcs) for seq, funcs in gc.funcs.items()}
     gc.start_blocks = []  # (GoBlock event, its malloc path) of goroutines blocked in gcStart
+    scav = []
     for sid in block_sids:
         funcs = [table.get(f, "") for f in frames.get(sid, ())]
-        if "runtime.gcStart" in funcs and (kind := _late_alloc_kind(funcs)):
+        if gc.gcb.size and "runtime.gcStart" in funcs and (kind := _late_alloc_kind(funcs)):
             gc.start_blocks += [(int(b), kind) for b in blocks[a2[blocks] == sid]]
+        if _between_scavenger_calls(funcs):
+            scav.append(sid)
+    gc.scav_stacks = np.array(sorted(scav), np.int64)
     return gc
 
 
-def _scavenger_stacks(ev: tuple, strings: list[_Batch], stacks: list[_Batch],
-                      path) -> np.ndarray:
-    """The sorted ids of this generation's GoBlock stacks that run through runtime.bgscavenge
-    but not scavengerState.run (the background scavenger parking or sleeping between run()
-    calls): they name its goroutine and mark the runs that end with a call returned (gomark).
-    Go 1.27 gives the GC's stack-scan park ("preempted") a stack too, inside run()."""
-    typ, _key, _mm, _a1, a2, _a3 = ev
-    sids = set(np.unique(a2[typ == w.EV_GO_BLOCK]).tolist()) - {0}
-    frames = _stack_funcs(stacks, sids, path)
-    fids = np.array(sorted({f for fr in frames.values() for f in fr}), np.int64)
-    names = _strings(strings, fids, path) if fids.size else {}
-
-    def between_calls(fr) -> bool:
-        funcs = {names.get(f) for f in fr}
-        return "runtime.bgscavenge" in funcs and "runtime.(*scavengerState).run" not in funcs
-
-    return np.array(sorted(sid for sid, fr in frames.items() if between_calls(fr)), np.int64)
+def _between_scavenger_calls(funcs: list[str]) -> bool:
+    """A GoBlock stack of the background scavenger parking or sleeping between run() calls:
+    through runtime.bgscavenge but not scavengerState.run. It names the scavenger's goroutine
+    and marks the runs that end with a call returned (gomark). Go 1.27 gives the GC's
+    stack-scan park ("preempted") a stack too, inside run()."""
+    return "runtime.bgscavenge" in funcs and "runtime.(*scavengerState).run" not in funcs
 
 
 def _stw_reasons(wanted: np.ndarray, table: dict[int, str]) -> np.ndarray:
