@@ -14,7 +14,9 @@ prints per release and program how many meet the issue's free and released targe
 within 5% of the heap total, every sample within 15%), with the scavenger on the recording's
 runs and on its controller, and the cost model given (--page-ns, --call-ns); then the same
 recordings in pacer mode (the tracer's buffers kept: the recorded run had them), against the
-issue's pacer target (each class's mean within 10%):
+issue's pacer target (each class's mean within 10%), beside the runtime's own run-to-run
+spread (each kept recording of a program and release against each other one, sample by
+sample, in the same figures) and the error of each class's average over the run:
 
     python benchmarks/scavenger_fidelity.py --kept '/tmp/goalloc-scav*/*.trace'
 
@@ -29,6 +31,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from statistics import mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -61,7 +64,25 @@ def kept_one(args) -> dict:
                  scavenge_call_ns=call_ns, **knobs)
     mc = fidelity.validate(out, replay(out, cfg)).memory_classes["classes"]
     row["pacer"] = {c: mc[c]["mean_error"] for c in PACER_CLASSES}
+    row["pacer_of_avg"] = {c: mc[c]["time_mean_error"] for c in PACER_CLASSES}
     return row
+
+
+def spread(imports: dict[tuple[str, str], list[str]]) -> dict:
+    """The runtime's own run-to-run spread per release and program: every ordered pair of its
+    kept recordings, one against the other sample by sample (fidelity.runs_apart), each
+    class's mean error and the error of its average, over the pairs."""
+    from goalloc.report import fidelity
+
+    out = {}
+    for key, paths in imports.items():
+        recs = [fidelity.recorded_side(p) for p in paths]
+        pairs = [fidelity.runs_apart(a, b) for a in recs for b in recs if a is not b]
+        pairs = [p for p in pairs if p is not None]
+        out[key] = {c: ([p["classes"][c]["mean_error"] for p in pairs],
+                        [p["classes"][c]["time_mean_error"] for p in pairs])
+                    for c in PACER_CLASSES}
+    return out
 
 
 def kept(pattern: str, page_ns: float, call_ns: float, jsonl: str | None = None) -> None:
@@ -72,6 +93,11 @@ def kept(pattern: str, page_ns: float, call_ns: float, jsonl: str | None = None)
     traces = sorted(t for t in glob.glob(pattern) if Path(t).stem in PROGRAMS)
     with tempfile.TemporaryDirectory(prefix="goalloc-scavkept-") as work, Pool(2) as pool:
         rows = pool.map(kept_one, [(t, work, page_ns, call_ns) for t in traces])
+        imports: dict[tuple[str, str], list[str]] = {}
+        for r in rows:
+            imports.setdefault((r["release"], r["program"]), []).append(
+                str(Path(work) / f"{r['recording']}-{r['program']}.msgpack"))
+        apart = spread(imports)
     if jsonl:
         with open(jsonl, "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
@@ -97,17 +123,28 @@ def kept(pattern: str, page_ns: float, call_ns: float, jsonl: str | None = None)
     print("all: " + ", ".join(f"{t} timing {met[t]} of {len(rows)}" for t in TIMINGS))
     print()
     print(f"pacer mode: recordings with every class's mean within {100 * PACER_MEAN:.0f}%; "
-          "each class's mean error, mean (max) over the recordings")
-    print("| Go | program | met | " + " | ".join(PACER_CLASSES) + " |")
-    print("|---|---|---|" + "---|" * len(PACER_CLASSES))
+          "each class's mean error, mean (max) over the recordings; the runtime's own spread "
+          "(another kept run of the program against each, sample by sample: mean (max) "
+          "over the pairs); the error of each class's average over the run (mean over the "
+          "recordings / over the pairs)")
+    print("| Go | program | met | " + " | ".join(PACER_CLASSES) + " | "
+          + " | ".join(f"{c}, runs apart" for c in PACER_CLASSES) + " | "
+          + " | ".join(f"{c} of avg, model / runs apart" for c in PACER_CLASSES) + " |")
+    print("|---|---|---|" + "---|" * 3 * len(PACER_CLASSES))
     for release in sorted({r["release"] for r in rows}):
         for program in PROGRAMS:
-            rs = [r["pacer"] for r in rows if r["release"] == release and r["program"] == program]
+            rs = [r for r in rows if r["release"] == release and r["program"] == program]
             if not rs:
                 continue
-            ok = sum(all(r[c] <= PACER_MEAN for c in PACER_CLASSES) for r in rs)
-            cells = [f"{100 * sum(r[c] for r in rs) / len(rs):.1f} "
-                     f"({100 * max(r[c] for r in rs):.1f})%" for c in PACER_CLASSES]
+            ok = sum(all(r["pacer"][c] <= PACER_MEAN for c in PACER_CLASSES) for r in rs)
+            cells = [f"{100 * sum(r['pacer'][c] for r in rs) / len(rs):.1f} "
+                     f"({100 * max(r['pacer'][c] for r in rs):.1f})%" for c in PACER_CLASSES]
+            sp = apart[(release, program)]
+            cells += [f"{100 * mean(sp[c][0]):.1f} ({100 * max(sp[c][0]):.1f})%"
+                      if sp[c][0] else "-" for c in PACER_CLASSES]
+            cells += [f"{100 * sum(r['pacer_of_avg'][c] for r in rs) / len(rs):.1f} / "
+                      + (f"{100 * mean(sp[c][1]):.1f}%" if sp[c][1] else "-")
+                      for c in PACER_CLASSES]
             print(f"| {release} | {program} | {ok} of {len(rs)} | " + " | ".join(cells) + " |")
 
 

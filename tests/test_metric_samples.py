@@ -92,8 +92,12 @@ def test_replay_samples_and_validate_compares_at_each_group(tmp_path):
     assert c["released"]["mean_error"] == pytest.approx(share / 2)
     assert (c["released"]["max_error_bytes"], c["released"]["worst_ts"]) == (65536, 40)
     assert c["total"]["max_error"] == pytest.approx(share)
+    # the run's average: released off by (0 + 65536) / 2 over an average total of
+    # (chunk + chunk - 65536) / 2
+    assert c["released"]["time_mean_error"] == pytest.approx(32768 / (chunk - 32768))
     for name in ("objects", "unused", "free"):
         assert c[name]["max_error"] == 0.0
+        assert c[name]["time_mean_error"] == 0.0
     assert mc["recorded_series"] == {"ts": [20, 40], "held": [8192, 8192],
                                      "total": [chunk, chunk - 65536]}
 
@@ -115,6 +119,35 @@ def test_objects_leave_out_what_the_cached_span_allocated_since_it_was_cached(tm
     assert (m.objects, m.unused) == (3072, 5120)
     end = [t for t in r.timeline if t.kind == "end"][-1]
     assert (end.objects, end.unused) == (5120, 3072)  # the model's own count: every slot
+
+
+def test_runs_apart_out_of_phase_differ_sample_by_sample_not_on_average(tmp_path):
+    # Two runs of one program whose heaps rise 10 -> 20 -> 30 MiB and drop, every three
+    # samples, one sample out of step, the heap total 40 MiB (the rest free): objects and free
+    # differ by 10, 10 and 20 MiB in turn (mean 40/3 MiB = 1/3 of the total, worst 1/2) and
+    # not at all on average; released and unused match.
+    mib = 1 << 20
+
+    def run(name, objects):
+        ev = []
+        for g, o in enumerate(objects):
+            ev += _metric(g, 10 + 20 * g, {OBJ: o * mib, UNUSED: 0, FREE: (40 - o) * mib,
+                                           RELEASED: 0})
+        return fidelity.recorded_side(write_trace(tmp_path / name, ev, Header(gomaxprocs=1)))
+
+    a = run("a.msgpack", [10, 20, 30, 10, 20, 30])
+    b = run("b.msgpack", [20, 30, 10, 20, 30, 10, 20])  # one sample more: left out
+    got = fidelity.runs_apart(a, b)
+    assert got["samples"] == 6
+    for name in ("objects", "free"):
+        c = got["classes"][name]
+        assert c["mean_error"] == pytest.approx(1 / 3)
+        assert c["max_error"] == pytest.approx(1 / 2)
+        assert c["time_mean_error"] == 0.0
+    assert got["classes"]["objects"]["max_error_bytes"] == -20 * mib  # b - a at 50 ns
+    assert got["classes"]["objects"]["worst_ts"] == 50
+    for name in ("unused", "released", "total"):
+        assert got["classes"][name]["max_error"] == 0.0
 
 
 def test_validate_targets_include_classes_over_time(tmp_path):

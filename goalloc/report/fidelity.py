@@ -354,40 +354,78 @@ def classes_over_time(report, rec: Recorded) -> dict | None:
     """The model's heap memory classes at each recorded metric sample against the runtime's
     (the k-th "metric" timeline sample is taken at the k-th sample group). Samples missing a
     class are left out of that class."""
-    model = [t for t in report.timeline if t.kind == "metric"]
+    model = [{"objects": t.objects, "unused": t.unused, "free": t.free,
+              "released": t.released} for t in report.timeline if t.kind == "metric"]
+    out = _classes_against(model, rec)
+    if out is not None:
+        out["recorded_series"] = recorded_series(rec)
+    return out
+
+
+def runs_apart(rec: Recorded, other: Recorded) -> dict | None:
+    """Another recording of the same program and setting against `rec`, sample by sample
+    (the k-th sample group of each: both programs sample from their start), in the figures
+    classes_over_time gives the model: the runtime's own run-to-run spread, the floor no
+    replay of one run can be judged tighter than where the cycles fall where they may (pacer
+    mode, #15 and #20)."""
+    return _classes_against([_class_bytes(v) for v in other.metric_values], rec)
+
+
+def _class_bytes(vals: dict[int, int]) -> dict[str, int] | None:
+    """One recorded sample group's heap classes by name (None if it lacks one)."""
+    if not all(k in vals for k in _CLASS_METRICS.values()):
+        return None
+    return {name: vals[k] for name, k in _CLASS_METRICS.items()}
+
+
+def _classes_against(model: list[dict | None], rec: Recorded) -> dict | None:
+    """Per class, the errors of `model` (the classes by name at each of rec's sample groups,
+    in order; None: none there) against rec's samples, as shares of rec's heap total."""
     n = min(len(model), len(rec.metric_values))
     if n == 0:
         return None
     out = {}
     ends = {}
     for name in HEAP_CLASSES:
-        errs, diffs, tss = [], [], []
+        errs, diffs, tss, totals = [], [], [], []
         for m, vals, t in zip(model[:n], rec.metric_values[:n], rec.metric_ts[:n], strict=True):
-            if not all(k in vals for k in _CLASS_METRICS.values()):
+            got = _class_bytes(vals)
+            if m is None or got is None:
                 continue
-            total = sum(vals[k] for k in _CLASS_METRICS.values())
+            total = sum(got.values())
             if total <= 0:
                 continue
             if name == "total":
-                r, mv = total, m.objects + m.unused + m.free + m.released
+                r, mv = total, sum(m.values())
             else:
-                r, mv = vals[_CLASS_METRICS[name]], getattr(m, name)
+                r, mv = got[name], m[name]
             diffs.append(mv - r)
             errs.append(abs(mv - r) / total)
             tss.append(t)
+            totals.append(total)
             ends[name] = (r, mv)
         if not errs:
             continue
         w = int(np.argmax(errs))
         out[name] = {"mean_error": float(np.mean(errs)), "max_error": errs[w],
                      "mean_error_bytes": int(round(float(np.mean(np.abs(diffs))))),
-                     "max_error_bytes": int(diffs[w]), "worst_ts": int(tss[w])}
+                     "max_error_bytes": int(diffs[w]), "worst_ts": int(tss[w]),
+                     "time_mean_error": time_mean_error(diffs, totals)}
     if not out:
         return None
     return {"samples": n, "recorded_samples": len(rec.metric_values), "classes": out,
             "recorded_end": {k: v[0] for k, v in ends.items()},
-            "model_end": {k: v[1] for k, v in ends.items()},
-            "recorded_series": recorded_series(rec)}
+            "model_end": {k: v[1] for k, v in ends.items()}}
+
+
+def time_mean_error(diffs: list[int], totals: list[int]) -> float:
+    """|mean over the samples of (model - recorded)| / the mean recorded heap total: how far
+    the class's average over the run is off, whatever the phase. Sample by sample, a heap that
+    rises and falls with its GC cycles is compared at one point of the model's cycle and
+    another of the runtime's as soon as the two run out of step, which any two runs of the
+    same program do (docs/model.md, "Scavenger over time": pacer mode); the average over the
+    run is what the cycles' timing does not move."""
+    return abs(float(np.mean(diffs))) / float(np.mean(totals))
 
 
 MAX_SERIES = 2000  # recorded samples kept for the pictures (evenly strided)
@@ -556,15 +594,20 @@ def render(f: Fidelity, console, *, classes: int = 12) -> None:
     if mc:
         t = table(f"Heap memory classes at the {mc['samples']} runtime/metrics samples: "
                   "|model - recorded| / recorded heap total")
-        for col in ("class", "mean", "max", "mean MiB", "worst MiB", "at (ms)", "end model",
-                    "end recorded"):
-            t.add_column(col, justify="right")
+        for col in ("class", "mean", "max", "of avg", "mean MiB", "worst MiB", "at (ms)",
+                    "end MiB"):
+            t.add_column(col, justify="right", no_wrap=col.startswith("end"))
         for name, c in mc["classes"].items():
             t.add_row(name, _apct(c["mean_error"]), _apct(c["max_error"]),
+                      _apct(c["time_mean_error"]),
                       f"{c['mean_error_bytes'] / 2**20:.2f}",
                       f"{c['max_error_bytes'] / 2**20:+.2f}", f"{c['worst_ts'] / 1e6:.0f}",
-                      iec_bytes(mc["model_end"][name]), iec_bytes(mc["recorded_end"][name]))
+                      f"{mc['model_end'][name] / 2**20:.1f} / "
+                      f"{mc['recorded_end'][name] / 2**20:.1f}")
         console.print(t)
+        console.print("  of avg: the class's average over the samples, |model - recorded| / "
+                      "the average heap total (not moved by where the cycles fall); end: "
+                      "model / recorded at the last sample")
     for line in target_lines(f):
         style = "green" if line.endswith(": ok") else "bold red"
         console.print(f"[{style}]target[/{style}] {line}")
