@@ -5,6 +5,8 @@ object in a fresh 8 KiB span of a freshly grown 4 MiB chunk)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import write_trace
@@ -188,3 +190,42 @@ def test_nonheap_memory_from_samples_counts_toward_the_limit(tmp_path, nonheap, 
     r = replay(path, Config(gc_mode="recorded", go_version="1.23", memlimit=8 << 20))
     assert r.released_background_bytes == released
     assert r.scavenge["nonheap_bytes"] == nonheap
+
+
+def test_cli_rerun_shows_the_runtime_s_own_spread(tmp_path, cli):
+    # --rerun OTHER: OTHER's samples against the replayed recording's, in the figures the
+    # model gets. Recording A: objects 1 then 3 MiB of a 4 MiB heap (the rest free); OTHER: 2
+    # and 2. Each sample is 1 MiB apart, a quarter of the heap; on average they agree.
+    mib = 1 << 20
+
+    def samples(objects):
+        ev = []
+        for g, o in enumerate(objects):
+            ev += _metric(g, 100 + 20 * g, {OBJ: o * mib, UNUSED: 0, FREE: (4 - o) * mib,
+                                            RELEASED: 0})
+        return ev
+
+    span = [dict(kind=fmt.SPAN_ALLOC, ts=0, id=0, size=1, aux=10),
+            dict(kind=fmt.ALLOC, ts=1, id=0, size=32)]
+    a = write_trace(tmp_path / "a.msgpack", span + samples([1, 3]), Header(gomaxprocs=1))
+    other = write_trace(tmp_path / "b.msgpack", samples([2, 2]), Header(gomaxprocs=1))
+    code, out, err = cli("replay", a, "--gc", "recorded", "--validate", "--json",
+                         "--rerun", other)
+    assert code in (0, 1), err  # 1: the model misses its targets against A's samples
+    apart = json.loads(out)["fidelity"]["memory_classes"]["runs_apart"]
+    assert apart["recordings"] == 1
+    for name in ("objects", "free"):
+        assert apart["classes"][name] == {"mean_error": 0.25, "max_error": 0.25,
+                                          "time_mean_error": 0.0}
+    assert apart["classes"]["released"]["max_error"] == 0.0
+    code, out, err = cli("replay", a, "--gc", "recorded", "--validate", "--rerun", other)
+    assert "The runtime's own spread (--rerun)" in out
+    code, out, err = cli("replay", a, "--gc", "pacer", "--validate")
+    assert "pacer mode: the model's cycles fall where its pacer puts them" in out
+    # a rerun without samples, or --rerun without --validate: one line, exit 2
+    bare = write_trace(tmp_path / "c.msgpack", span, Header(gomaxprocs=1))
+    code, out, err = cli("replay", a, "--validate", "--rerun", bare)
+    assert code == 2 and f"{bare}: --rerun: no runtime/metrics samples" in err
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = cli("replay", a, "--rerun", other)
+    assert code == 2 and "--rerun needs --validate" in err

@@ -113,6 +113,11 @@ import click
               help="Fidelity report: the model against the runtime facts the trace recorded "
                    "(span bytes at every mark start, spans per class, heap goals, cycles); "
                    "exit 1 when a target is missed (docs/model.md, Fidelity).")
+@click.option("--rerun", "reruns", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              metavar="OTHER",
+              help="With --validate: another recording of the same program and setting "
+                   "(repeatable); its runtime/metrics samples against this trace's show the "
+                   "runtime's own run-to-run spread beside the model's error.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.pass_context
 def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pagecache,
@@ -120,7 +125,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
            validate=False, html=None, tracer_buffers=None, death_range=True,
            packed_span_scan=None, attribute=False, scavenge_page_ns=None,
            scavenge_call_ns=None, peak_spans=False, scavenger_timing=None,
-           mark_end_wait_ns=None, mark_speed_samples=0):
+           mark_end_wait_ns=None, mark_speed_samples=0, reruns=()):
     """Replay TRACE through a model of the Go runtime's allocator and GC and report memory
     classes, fragmentation, size classes and GC cycles (all figures are the model's).
 
@@ -137,6 +142,11 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     check_jobs(jobs)
     if validate and tracer_buffers is None:
         tracer_buffers = "keep"  # the recording it is compared with had them
+    if reruns and not validate:
+        from goalloc.errors import GoallocError
+
+        raise GoallocError("--rerun needs --validate (it measures the runtime's own spread "
+                           "beside the model's error)")
     specs, originals = prepare(ctx, traces, no_pagecache=no_pagecache, lock_costs=lock_costs,
                                go_version=go_version, table=table, gogc=gogc,
                                memlimit=memlimit, procs=procs, gc_mode=gc_mode,
@@ -151,7 +161,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
         s.mark_speed_samples = 0 if validate else mark_speed_samples
     if len(specs) > 1:
         _refuse_in_grid(len(specs), gctrace=gctrace, timeline=timeline is not None,
-                        validate=validate, attribute=attribute)
+                        validate=validate, attribute=attribute, rerun=bool(reruns))
         _grid(specs, fmt, json_out, force, jobs, dask, html)
         return
     from goalloc.report.run import replay_one
@@ -159,7 +169,7 @@ def replay(ctx, traces, go_version, table, gogc, memlimit, procs, gc_mode, no_pa
     (spec,) = specs
     original = originals.get(spec.trace)
     out = replay_one(spec, original=original, validate=validate and pprof_out is None,
-                     attribute=attribute, peak_spans=peak_spans,
+                     reruns=_imported(ctx, reruns), attribute=attribute, peak_spans=peak_spans,
                      want_json=fmt != "text" or json_out is not None or html is not None,
                      want_engine=html is not None, run=progress_run(spec.header.events))
     if pprof_out is not None:
@@ -221,6 +231,15 @@ def check_jobs(jobs) -> None:
 
     if jobs is not None and jobs < 1:
         raise GoallocError(f"--jobs must be at least 1, not {jobs}")
+
+
+def _imported(ctx, paths) -> list[tuple[str, str]]:
+    """(goalloc trace, the user's path) of each: recorders' files imported to temporary
+    goalloc traces (removed when the command ends)."""
+    from goalloc.trace.importers import import_recorder_files
+
+    done = import_recorder_files(list(paths), ctx.with_resource)
+    return [(done.get(p, {}).get("trace", p), p) for p in paths]
 
 
 def _refuse_in_grid(runs: int, **flags) -> None:

@@ -481,9 +481,12 @@ def check_targets(f: Fidelity) -> dict:
     return t
 
 
-def validate(trace_path, report, *, name=None) -> Fidelity:
+def validate(trace_path, report, *, name=None, reruns=()) -> Fidelity:
     """`goalloc replay --validate`: the replay `report` of `trace_path` against the facts the
-    trace recorded. GoallocError when the trace recorded none (not a Go execution trace)."""
+    trace recorded. GoallocError when the trace recorded none (not a Go execution trace).
+    `reruns`: (path, name) of other recordings of the same program and setting, whose
+    runtime/metrics samples against this one's give the runtime's own spread
+    (memory_classes["runs_apart"])."""
     from goalloc.errors import GoallocError
 
     rec = recorded_side(trace_path)
@@ -492,7 +495,36 @@ def validate(trace_path, report, *, name=None) -> Fidelity:
             f"{os.fspath(name or trace_path)}: --validate needs a trace with recorded runtime "
             "facts (span events), i.e. a Go execution trace recorded with "
             "GODEBUG=traceallocfree=1 (goalloc record; docs/importers.md)")
-    return compare(report, rec)
+    f = compare(report, rec)
+    if reruns:
+        if f.memory_classes is None:
+            raise GoallocError(f"{os.fspath(name or trace_path)}: --rerun compares runtime/"
+                               "metrics samples, and this trace has none (docs/importers.md, "
+                               "\"Metric samples\")")
+        others = []
+        for path, rname in reruns:
+            other = recorded_side(path)
+            if runs_apart(rec, other) is None:
+                raise GoallocError(f"{os.fspath(rname)}: --rerun: no runtime/metrics samples "
+                                   "to compare (docs/importers.md, \"Metric samples\")")
+            others.append(other)
+        f.memory_classes["runs_apart"] = runs_apart_summary(rec, others)
+    return f
+
+
+def runs_apart_summary(rec: Recorded, others: list[Recorded]) -> dict:
+    """Each of `others` against `rec` (runs_apart), per class: the mean over them of the mean
+    error and of the error of the average, and the worst sample of any."""
+    got = [runs_apart(rec, o) for o in others]
+    classes = {}
+    for name in HEAP_CLASSES:
+        cs = [g["classes"][name] for g in got if name in g["classes"]]
+        if cs:
+            classes[name] = {"mean_error": float(np.mean([c["mean_error"] for c in cs])),
+                             "max_error": max(c["max_error"] for c in cs),
+                             "time_mean_error": float(np.mean([c["time_mean_error"]
+                                                               for c in cs]))}
+    return {"recordings": len(got), "classes": classes}
 
 
 def _pct(x) -> str:
@@ -608,6 +640,26 @@ def render(f: Fidelity, console, *, classes: int = 12) -> None:
         console.print("  of avg: the class's average over the samples, |model - recorded| / "
                       "the average heap total (not moved by where the cycles fall); end: "
                       "model / recorded at the last sample")
+        apart = mc.get("runs_apart")
+        if apart:
+            t = table("The runtime's own spread (--rerun)")
+            for col in ("class", "mean", "max", "of avg"):
+                t.add_column(col, justify="right")
+            for name, c in apart["classes"].items():
+                t.add_row(name, _apct(c["mean_error"]), _apct(c["max_error"]),
+                          _apct(c["time_mean_error"]))
+            console.print(t)
+            console.print(f"  {apart['recordings']} other recording(s) of the program (--rerun) "
+                          "against this one's samples, in the figures above: the mean over "
+                          "them; max: the worst sample of any")
+        elif f.gc_mode != "recorded":
+            console.print("  [yellow]![/yellow] pacer mode: the model's cycles fall where its "
+                          "pacer puts them, so a heap that rises and falls with them is "
+                          "compared at one point of the model's cycle and another of the "
+                          "runtime's; two runs of one program differ so too (13-15% of the "
+                          "heap in objects and free on a steady server, docs/model.md). "
+                          "--rerun OTHER measures it for this program; of avg is not moved "
+                          "by it.")
     for line in target_lines(f):
         style = "green" if line.endswith(": ok") else "bold red"
         console.print(f"[{style}]target[/{style}] {line}")

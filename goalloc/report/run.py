@@ -21,14 +21,16 @@ class Replayed:
     engine: object = None  # the engine, for the HTML pictures' data (None: not asked for)
 
 
-def replay_one(spec, *, original: dict | None = None, validate: bool = False,
+def replay_one(spec, *, original: dict | None = None, validate: bool = False, reruns=(),
                attribute: bool = False, peak_spans: bool = False, want_json: bool = False,
                want_engine: bool = False, run=None) -> Replayed:
     """Replay one goalloc.grid.RunSpec. `original`: the recorder's or JSON Lines file the
     trace was imported from (the JSON and errors name it). `validate`: compare with the
-    runtime facts the trace recorded. `want_json`: the JSON text, the trace's sha256 hashed
-    on a second thread while the (nogil) kernel replays. `run(trace, config, **kw)`: how to
-    replay (default goalloc.replay; the CLI passes its progress-bar runner)."""
+    runtime facts the trace recorded, and the runtime/metrics samples of `reruns` ((goalloc
+    trace, name) of other recordings of the program) against its own. `want_json`: the JSON
+    text, the trace's sha256 hashed on a second thread while the (nogil) kernel replays.
+    `run(trace, config, **kw)`: how to replay (default goalloc.replay; the CLI passes its
+    progress-bar runner)."""
     engines: list = []
     kw = {"death_range": spec.death_range, "attribute": attribute, "peak_spans": peak_spans,
           "mark_speed_samples": spec.mark_speed_samples,
@@ -53,7 +55,8 @@ def replay_one(spec, *, original: dict | None = None, validate: bool = False,
         from goalloc.report import fidelity
 
         out.fidelity = fidelity.validate(spec.trace, report,
-                                         name=(original or {}).get("path", spec.trace))
+                                         name=(original or {}).get("path", spec.trace),
+                                         reruns=reruns)
     if want_json:
         from goalloc.report.replay import to_json
 
