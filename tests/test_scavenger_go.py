@@ -92,7 +92,11 @@ KNOWN = {
     ("free", "mean"): (("shrink", "bursts"), SHRINK),
     ("pacer", "mean"): (PROGRAMS, "pacer mode: the model's cycles fall elsewhere than the "
                                   "runtime's (#15), so the heap's peak and what is free "
-                                  "differ: means 3-41% per class"),
+                                  "differ: means 3-41% per class; two recordings of one "
+                                  "program differ so too (over 168 kept, 2026-12-06: objects "
+                                  "and free 13-14% on server, released 16-25% on bursts and "
+                                  "shrink; docs/model.md, 'Pacer mode against the runtime's "
+                                  "own spread')"),
 }
 
 
