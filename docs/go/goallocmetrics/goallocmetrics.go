@@ -16,8 +16,8 @@
 // Copy this file into your module (it needs nothing outside the standard library). Logging
 // costs one metrics.Read (no stop-the-world) per sample and allocates nothing between the read
 // and the record: an allocation there can make this goroutine sweep (the runtime's
-// proportional sweep runs in mallocgc), and the spans it frees would be traced after the
-// values were read but before the record the model compares them at.
+// proportional sweep runs in mallocgc), and its events would stand between the goroutine's
+// wake-up, where goalloc places the sample, and the read.
 package goallocmetrics
 
 import (
@@ -56,9 +56,10 @@ func Start(interval time.Duration) (stop func()) {
 	}
 	buf := make([]byte, 0, 1024) // ~470 bytes used: appends never grow it
 	logOne := func() {
-		// A sample is compared with the model at the time of its trace record: if this
-		// goroutine lost its CPU between the read and the record (the heap may have changed
-		// by megabytes), read again.
+		// goalloc compares a sample with the model where it was read: right after this M's
+		// last traced event before the record (the goroutine's wake-up), so the read comes
+		// first; if this goroutine lost its CPU while reading (the heap may have changed by
+		// megabytes), read again.
 		for try := 0; try < 3; try++ {
 			start := time.Now()
 			fill(samples, &buf)

@@ -339,6 +339,8 @@ class _State:
         self.trigger_allocs_moved = 0  # [1.24+] triggering allocations put before GCBegin
         self.large_allocs_moved = 0  # large objects traced after delayed zeroing, put at their span
         self.lowest_span_page = None  # [1.26+] the randomized heap base's padding pages
+        self.span_pages = None  # the header's source.span_pages (_span_pages)
+        self.metric_samples_moved = 0  # to their read (_metric_samples_at_their_read)
         self.split_malloc_frames = False  # release evidence from the first generation
         self.cur_g = np.full(16, -1, np.int64)  # goroutine running on each M (by M index)
         self.generated_malloc_frames = False
@@ -967,6 +969,8 @@ def _generation(batches: list[_Batch], buf: np.ndarray, st: _State, version: int
     status, m_of = _status_ms(typ, a2, st)  # once: the merge and the mark CPU both follow it
     order = _merge_order(ev, st, gc, t_ptr, page_size // align, (status, m_of),
                          sorting.result() if sorting is not None else _time_order(typ, key))
+    if st.gens == 1:
+        st.span_pages = _span_pages(typ, a1, a2, order)
     label_ids = np.unique(a1[typ == w.EV_GO_LABEL])
     st.mark.generation(typ, key, mm, a1, a2, a3, order, status, m_of,
                        _strings(strings, label_ids, path) if label_ids.size else {},
@@ -1221,6 +1225,24 @@ def _rows_in_table(typ, table):
     return out
 
 
+FIRST_SPAN_ALLOCS = 256  # span allocations after the snapshot whose pages the header keeps
+
+
+def _span_pages(typ, a1, a2, order) -> dict:
+    """The header's `span_pages`: where the runtime had its pages at the trace's start. Span
+    ids are page offsets from the page heap's lowest address, which the goalloc format's dense
+    span ids drop: [base page, pages] of each span of the trace-start snapshot (a Span event:
+    a span_alloc row flagged snapshot, heap or manual, in the order the rows are written), and
+    of the first FIRST_SPAN_ALLOCS span allocations after it (SpanAlloc: the other span_alloc
+    rows, in order); the rows give the P. The replay places the snapshot's spans there, holes
+    and all, and from each P's first small span the 64-page block its page cache held
+    (engine/snapshot.py)."""
+    ev = order[typ[order] == w.EV_SPAN]
+    al = order[typ[order] == w.EV_SPAN_ALLOC][:FIRST_SPAN_ALLOCS]
+    return {"snapshot": np.stack([a1[ev], a2[ev]], axis=1).tolist(),
+            "first_allocs": np.stack([a1[al], a2[al]], axis=1).tolist()}
+
+
 def _lowest_span_page(a1: np.ndarray, sp: np.ndarray, lowest: int | None) -> int | None:
     """The lowest page a span starts at so far (None: no span yet). Span ids count pages from
     the page heap's lowest address (trace.minPageHeapAddr, the first chunk's base); from Go
@@ -1283,7 +1305,39 @@ def _merge_order(ev: tuple, st: _State, gc: _GcStacks, t_ptr, per_page: int,
         return order
     order = _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gc.gcb, gc.funcs,
                                   st, status_ms, per_page, gc.start_blocks)
-    return _large_allocs_at_their_span(order, typ, key, mm, a1, a3, st, per_page)
+    order = _large_allocs_at_their_span(order, typ, key, mm, a1, a3, st, per_page)
+    return _metric_samples_at_their_read(order, typ, key, mm, a2, gc.strings, st)
+
+
+def _metric_samples_at_their_read(order, typ, key, mm, a2, strings: dict, st) -> np.ndarray:
+    """Each runtime/metrics sample record (a trace.Log of category goalloc.metrics) moved to
+    right after its M's previous event, at that event's time: the values were read there.
+    The sampler (docs/go/goallocmetrics) reads them as soon as it runs, then formats and
+    logs them, and the record's time comes after the message has gone into the trace's
+    string table: some microseconds in which other Ps allocate (a span that grew the heap
+    9 us before a Go 1.23 record, after the read: docs/model.md "Scavenger over time").
+    A record that is its M's first event of the generation stays."""
+    logs = np.flatnonzero(typ[order] == w.EV_USER_LOG)
+    if not logs.shape[0]:
+        return order
+    logs = logs[np.array([strings.get(int(a2[order[i]])) == fmt.METRICS_LOG_CATEGORY
+                          for i in logs], np.bool_)]
+    if not logs.shape[0]:
+        return order
+    ms = mm[order]
+    rank = np.arange(order.shape[0], dtype=np.float64)
+    moved = 0
+    for i in logs.tolist():  # one per sample (every 20 ms or so), not per event
+        lo = max(i - 4096, 0)  # (the sampler ran just before: look near first)
+        before = lo + np.flatnonzero(ms[lo:i] == ms[i])
+        if not before.shape[0] and lo:
+            before = np.flatnonzero(ms[:lo] == ms[i])
+        if before.shape[0]:
+            rank[i] = before[-1] + 0.5
+            key[order[i]] = key[order[before[-1]]]
+            moved += 1
+    st.metric_samples_moved += moved
+    return order[np.argsort(rank, kind="stable")]
 
 
 @kernel
@@ -1584,6 +1638,9 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             if mcaches := _snapshot_mcaches(st.mcache0):
                 st.writer.header.extra["snapshot_mcaches"] = mcaches
                 st.writer.set_header(st.writer.header)
+            if st.span_pages is not None:
+                st.writer.header.source["span_pages"] = st.span_pages
+                st.writer.set_header(st.writer.header)
             if st.writer.header.source.get("lowest_span_page") != st.lowest_span_page:
                 # a span below the first generation's came later (the first one was freed)
                 st.writer.header.source["lowest_span_page"] = st.lowest_span_page
@@ -1669,6 +1726,7 @@ def _report(st: _State) -> dict:
         "go_version_source": st.release_how,
         "tiny_allocs_without_block": int(c[cv.C_TINY_NO_BLOCK]),
         "metric_samples": st.metrics.groups,
+        "metric_samples_moved": st.metric_samples_moved,  # to their read
         "metric_records_unread": st.metrics.bad,
         "mark_cpu": st.mark.summary(),
         "scavenger": st.mark.scavenger(),  # the header has its runs too
