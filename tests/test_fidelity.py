@@ -16,6 +16,7 @@ import pytest
 from test_import_gotrace import GO_SKIP, TINY, go_binary
 from test_record import BENCH_TEST, GO_MOD
 
+from goalloc.engine import state as S
 from goalloc.engine.config import Config
 from goalloc.engine.report import ClassStats, Cycle, MemoryClasses, Report
 from goalloc.report import fidelity as F
@@ -557,3 +558,55 @@ def test_end_to_end_record_and_validate(tmp_path):
         pytest.xfail(f"spans per class at the end off by {ce['value']:.1%} "
                      "(a small benchmark's 300 spans: one recording of 17 reached 7.6%)")
     assert ce["ok"], t
+
+
+def test_snapshot_spans_at_the_pages_the_recording_had_them(tmp_path):
+    """The Go importer's source.span_pages says where the runtime had the snapshot's pages
+    (span ids are page offsets from the heap's first chunk): two 1-page class-4 spans at
+    pages 0 and 600, a 4-page stack at 100, and P 0's first small span after the snapshot at
+    page 5 (its page cache held block 0). The model maps the heap to page 601 (2 chunks),
+    places the three there, gives P 0 block 0's free pages (1-63); P 0's first 48 B object
+    opens a span at page 1 of its cache and P 1's 256 KiB object (32 pages, no page cache)
+    the lowest free run outside the caches: page 64. Without span_pages, or with one whose
+    page counts do not match the trace's rows, the snapshot is packed first fit (pages 0, 1;
+    the stack at 2-5 at its event) in one chunk, P 0's span at page 6 and P 1's at 64 (the
+    rest of block 0 is P 0's cache). Without page caches nothing is seeded."""
+    import goalloc
+
+    spc = 4 << 1
+    ev = [(SA, 0, 0, 1, spc, fmt.FLAG_SNAPSHOT, 0), (SA, 0, 1, 1, spc, fmt.FLAG_SNAPSHOT, 0),
+          (SA, 0, 2, 4, -1, fmt.FLAG_SNAPSHOT, 0)]
+    ev += [(A, 1, 0, 32, (1 << fmt.PLACEMENT_SHIFT) | 0, fmt.FLAG_SNAPSHOT, 0),
+           (A, 1, 1, 32, (2 << fmt.PLACEMENT_SHIFT) | 0, fmt.FLAG_SNAPSHOT, 0)]
+    ev += [(SA, 2, 3, 1, 5 << 1, 0, 0), (A, 3, 2, 48, 48, 0, 0),
+           (SA, 4, 4, 32, 0, 0, 1), (A, 5, 3, 256 << 10, 256 << 10, fmt.FLAG_NOSCAN, 1)]
+    good = {"snapshot": [[0, 1], [600, 1], [100, 4]], "first_allocs": [[5, 1], [700, 32]]}
+    bad = {"snapshot": [[0, 1], [600, 2], [100, 4]], "first_allocs": [[5, 1]]}
+    path = tmp_path / "t.msgpack"
+    for pages, want in ((good, ([0, 600], (100, 4), 2, [1, 64], 0)),
+                        (None, ([0, 1], (2, 4), 1, [6, 64], None)),
+                        (bad, ([0, 1], (2, 4), 1, [6, 64], None))):
+        source = {"span_pages": pages} if pages is not None else {}
+        write(path, ev, gomaxprocs=2, source=source, extra={"snapshot": fmt.SNAPSHOT_PLACED})
+        out = []
+        r = goalloc.replay(path, Config(gc_mode="recorded"), engine_out=out)
+        a = out[0].arrays
+        live = [sid for sid in range(int(a.sc[S.S_SPAN_HW])) if a.sp[sid, S.SP_INUSE]]
+        bases = sorted(int(a.sp[sid, S.SP_BASE]) for sid in live)
+        snap_bases, manual, chunks, fresh, pc0 = want
+        assert bases == sorted(snap_bases + fresh), pages
+        assert tuple(a.msp[2]) == manual
+        assert a.sc[S.S_MAPPED_CHUNKS] == chunks
+        assert r.recorded_replay.get("page_caches_as_recorded") == (1 if pc0 == 0 else None)
+        assert a.pp[0, S.PP_PC_BASE] == 0  # block 0 either way: first fit found it too
+        if pages is good:
+            assert r.recorded_replay["snapshot_spans_as_recorded"] == 3
+    # without page caches (--no-pagecache) none is given one: both spans first fit, at 1, 2
+    write(path, ev, gomaxprocs=2, source={"span_pages": good},
+          extra={"snapshot": fmt.SNAPSHOT_PLACED})
+    out = []
+    r = goalloc.replay(path, Config(gc_mode="recorded", no_pagecache=True), engine_out=out)
+    a = out[0].arrays
+    assert sorted(int(a.sp[sid, S.SP_BASE]) for sid in range(int(a.sc[S.S_SPAN_HW]))
+                  if a.sp[sid, S.SP_INUSE]) == [0, 1, 2, 600]
+    assert r.recorded_replay["page_caches_as_recorded"] == 0

@@ -477,7 +477,9 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
             # one alive when recording began was placed before the trace, like the snapshot's
             # heap spans (snapshot.Plan.build): not from a page cache the model just filled
             snap = (flags[i] & FLAG_SNAPSHOT) != 0
-            mheap.alloc_manual(s, ids[i], size[i], -1 if snap else pi)
+            if not (snap and 0 <= ids[i] < s.msp.shape[0] and s.msp[ids[i], 0] >= 0):
+                # (a snapshot one placed where the recording had it is there already)
+                mheap.alloc_manual(s, ids[i], size[i], -1 if snap else pi)
         elif k == SPAN_FREE or k == SPAN_ALLOC:
             sc[S_EVENT] = ev
             sc[S_TS] = t

@@ -189,6 +189,57 @@ def snapshot_mcaches(header, path) -> np.ndarray:
     return _header_pairs(header, "snapshot_mcaches", "[P, span id]", path)
 
 
+FIRST_SPAN_ALLOCS = 256  # the importer's (trace/importers/gotrace.py): after the snapshot
+
+
+def span_pages(header) -> tuple[np.ndarray, np.ndarray] | None:
+    """The Go importer's header source.span_pages: [base page, pages] of each snapshot
+    span_alloc row in order, and of the first other span_alloc rows (page offsets from the
+    recorded heap's first chunk). None when absent, or not what the importer writes (lists
+    of such pairs, pages within limits.MAX_GO_HEAP_PAGES): then the snapshot is packed first
+    fit, as for any other trace."""
+    raw = (header.source or {}).get("span_pages") if isinstance(header.source, dict) else None
+    if not isinstance(raw, dict):
+        return None
+    out = []
+    for name in ("snapshot", "first_allocs"):
+        rows = raw.get(name)
+        if not isinstance(rows, list) or not all(
+                isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r)
+                and 0 <= r[0] and 1 <= r[1] and r[0] + r[1] <= limits.MAX_GO_HEAP_PAGES
+                for r in rows):
+            return None
+        out.append(np.array(rows, np.int64).reshape(-1, 2))
+    return out[0], out[1]
+
+
+def _placement(pages, snap_rows: np.ndarray, first_rows: np.ndarray, heap_ids: np.ndarray):
+    """Where the snapshot goes (Plan.place_*) from the header's span_pages and the trace's
+    span_alloc rows read in order: snap_rows (3 x n: id, pages, span class; the snapshot's)
+    and first_rows (2 x k: P, pages; the first others). The header's lists must name the same
+    rows (their page counts equal, one for one), else None: nothing is placed. Returns the
+    recorded base page of each of heap_ids (the snapshot heap spans the plan keeps; -1: not
+    among them), the manual spans (id, page, pages) and each P's first small span (P, page),
+    whose block its page cache held (fewer than PCACHE_MAX_NPAGES pages: from the cache)."""
+    snap, first = pages
+    if (not snap.shape[0] or snap.shape[0] != snap_rows.shape[1]
+            or (snap[:, 1] != snap_rows[1]).any()):
+        return None
+    ids = snap_rows[0]
+    order = np.argsort(ids, kind="stable")
+    k = np.minimum(np.searchsorted(ids[order], heap_ids), ids.shape[0] - 1)
+    span_page = np.where(ids[order][k] == heap_ids, snap[order[k], 0], -1)
+    manual = snap_rows[2] < 0
+    manual_rows = np.stack([ids[manual], snap[manual, 0], snap[manual, 1]], axis=1)
+    n = min(first.shape[0], first_rows.shape[1])
+    bad = np.flatnonzero(first[:n, 1] != first_rows[1, :n])
+    n = int(bad[0]) if bad.shape[0] else n
+    small = np.flatnonzero((first_rows[1, :n] < S.PCACHE_MAX_NPAGES) & (first_rows[0, :n] >= 0))
+    ps, at = np.unique(first_rows[0, small], return_index=True)  # each P's first
+    pcache = np.stack([ps, first[small[at], 0]], axis=1)
+    return span_page.astype(np.int64), manual_rows, pcache
+
+
 def _survivors(st, by_id) -> np.ndarray:
     """(allocation time, a time it was alive at, id) of each traced object never freed: alive at
     the mark start before the last one whose mark ended (st[4]), since that cycle's sweep ended
@@ -254,6 +305,11 @@ class _Planner:
         # late mcache flushes (the header's): the next one to read, the last mark
         # termination (st), the Ps that allocated since it, each mark termination's mask
         self.fl_at, self.fl_p = mcache_flushes(header, path)
+        # where the recording had its pages (span_pages): the span_alloc rows it names
+        self.pages = span_pages(header) if self.placed else None
+        self.snap_rows = []
+        self.first_rows = []
+        self.n_first = 0
         self.mcache0 = snapshot_mcaches(header, path)
         self.fl_k = 0
         self.fl_st = np.array([-1, -1], np.int64)
@@ -279,6 +335,8 @@ class _Planner:
             self._before_first_term(chunk, allocs, snapf, terms)
         if self.placed and snapf.any():
             self._snapshot(chunk, allocs, snapf)
+        if self.pages is not None and self.n_first < FIRST_SPAN_ALLOCS:
+            self._span_rows(chunk, snapf)
         if self.sweep:
             self._deaths(chunk)
         if self.fl_at.shape[0]:
@@ -346,6 +404,16 @@ class _Planner:
         self.objs["event"].append(np.flatnonzero(m) + chunk.start)
         for k, col in (("id", chunk.id), ("size", chunk.size), ("aux", chunk.aux)):
             self.objs[k].append(col[m].copy())
+
+    def _span_rows(self, chunk, snapf) -> None:
+        """The span_alloc rows the header's span_pages names, in order: the snapshot's (id,
+        pages, class) and the first FIRST_SPAN_ALLOCS others (P, pages)."""
+        m = chunk.kind == fmt.SPAN_ALLOC
+        snap = m & snapf
+        self.snap_rows.append(np.stack([chunk.id[snap], chunk.size[snap], chunk.aux[snap]]))
+        other = np.flatnonzero(m & ~snapf)[:FIRST_SPAN_ALLOCS - self.n_first]
+        self.first_rows.append(np.stack([chunk.p[other], chunk.size[other]]))
+        self.n_first += other.shape[0]
 
     def _deaths(self, chunk) -> None:
         """Sweep-observed frees turned into deaths with look-ahead (_plan_chunk)."""
@@ -419,6 +487,11 @@ class _Planner:
             p.dead_ids = d[np.isin(d, p.obj_id)]
         p.counts["snapshot_objects_dead"] = int(p.dead_ids.shape[0])
         p.mcache0 = self.mcache0
+        if self.pages is not None and self.snap_rows:
+            got = _placement(self.pages, np.concatenate(self.snap_rows, axis=1),
+                             np.concatenate(self.first_rows, axis=1), p.span_id)
+            if got is not None:
+                p.place_span, p.place_manual, p.place_pcache = got
         if self.fresh["event"]:
             p.fresh_event, p.fresh_p, p.fresh_spc = (np.concatenate(self.fresh[k])
                                                      for k in ("event", "p", "spc"))

@@ -58,6 +58,22 @@ from goalloc.jit import njit
 def alloc_span(s, npages, spc, p, elemsize, nelems, sweepgen):
     """mheap.alloc: a new in-use span record (pages, stats, page -> span map)."""
     base, scav, growth = _take_pages(s, npages, p)
+    return _new_span(s, base, scav, growth, npages, spc, elemsize, nelems, sweepgen)
+
+
+@njit(cache=True)
+def alloc_span_at(s, base, npages, spc, elemsize, nelems, sweepgen):
+    """alloc_span with the pages where a trace shows the runtime had the span at its start
+    (the snapshot, engine/snapshot.py) instead of searched for; -1 when they are not free."""
+    if not pagealloc.range_free(s, base, npages):
+        return -1
+    scav = _place_pages(s, base, npages)
+    return _new_span(s, base, scav, 0, npages, spc, elemsize, nelems, sweepgen)
+
+
+@njit(cache=True, inline="always")
+def _new_span(s, base, scav, growth, npages, spc, elemsize, nelems, sweepgen):
+    """mheap.alloc's other half: the span record on pages [base, base+npages) taken."""
     sc = s.sc
     sc[S_PAGES_INUSE] += npages
     scavenge.on_alloc(s, scav, growth)
@@ -105,11 +121,27 @@ def _take_pages(s, npages, p):
                 s.pp[p, PP_MSPANC] = MSPAN_REFILL
             s.pp[p, PP_MSPANC] -= 1
         pagealloc.mark_alloc(s, base, npages)
+    return base, _use_pages(s, base, npages), growth
+
+
+@njit(cache=True, inline="always")
+def _use_pages(s, base, npages):
+    """Pages [base, base+npages), just taken, leave heapFree / heapReleased (the scavenged
+    ones are sysUsed again). Returns how many were scavenged."""
     scav = pagealloc.take_scavenged(s, base, npages)
-    sc = s.sc
-    sc[S_PAGES_RELEASED] -= scav
-    sc[S_PAGES_FREE] -= npages - scav
-    return base, scav, growth
+    s.sc[S_PAGES_RELEASED] -= scav
+    s.sc[S_PAGES_FREE] -= npages - scav
+    return scav
+
+
+@njit(cache=True, inline="always")
+def _place_pages(s, base, npages):
+    """_take_pages's page-allocator path for pages [base, base+npages), known free: taken
+    under the heap lock, scavenged ones first out of heapReleased. Returns the scavenged."""
+    s.sc[S_SPAN_ALLOCS] += 1
+    acquire(s, LK_ALLOC)
+    pagealloc.mark_alloc(s, base, npages)
+    return _use_pages(s, base, npages)
 
 
 @njit(cache=True, inline="always")
@@ -159,6 +191,20 @@ def alloc_manual(s, span_id, npages, p):
     scavenge.on_alloc(s, scav, growth)
     s.msp[span_id, 0] = base
     s.msp[span_id, 1] = npages
+
+
+@njit(cache=True)
+def alloc_manual_at(s, span_id, base, npages):
+    """alloc_manual with the pages a trace shows the runtime had the manual span at when it
+    began (engine/snapshot.py); False, nothing placed, when they are not free."""
+    if span_id < 0 or span_id >= s.msp.shape[0] or s.msp[span_id, 0] >= 0 \
+            or not pagealloc.range_free(s, base, npages):
+        return False
+    _place_pages(s, base, npages)
+    s.sc[S_PAGES_MANUAL] += npages
+    s.msp[span_id, 0] = base
+    s.msp[span_id, 1] = npages
+    return True
 
 
 @njit(cache=True)

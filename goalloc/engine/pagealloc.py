@@ -234,6 +234,32 @@ def grow(s, npages):
 
 
 @njit(cache=True)
+def grow_to(s, end):
+    """mheap.grow until pages [0, end) are mapped: the heap as far as a trace shows the
+    runtime had it at its start (engine/snapshot.py). Returns the pages grown."""
+    mapped = s.sc[S_MAPPED_CHUNKS] * CHUNK_PAGES
+    if end <= mapped:
+        return 0
+    pad = s.prm[P_HEAP_PAD_PAGES] if mapped == 0 else 0
+    return grow(s, max(end - mapped - pad, 1))
+
+
+@njit(cache=True)
+def range_free(s, base, npages):
+    """Whether pages [base, base+npages) are mapped and free."""
+    end = base + npages
+    if base < 0 or npages <= 0 or end > s.sc[S_MAPPED_CHUNKS] * CHUNK_PAGES:
+        return False
+    p = base
+    while p < end:
+        c, w, m, n = _word_mask(p, end)
+        if s.palloc[c, w] & m != U0:
+            return False
+        p += n
+    return True
+
+
+@njit(cache=True)
 def mark_random_padding_pages(s, npages):
     """pageAlloc.markRandomPaddingPages [1.26+]: the first grow of a randomized heap base
     marks the first chunk's first npages (fewer than 512: a random page offset into the

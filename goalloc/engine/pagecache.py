@@ -24,20 +24,40 @@ def refill(s, p):
         s.pp[p, PP_PC_BASE] = -1
         s.pcache[p] = U0
         return False
-    base = page & ~np.int64(63)
+    _take_block(s, p, page & ~np.int64(63))
+    return True
+
+
+@njit(cache=True)
+def seed(s, p, block):
+    """P p's page cache as a trace shows it at its start: the free pages of the 64-page block
+    at page `block` (engine/snapshot.py: where its first small span came from). False, and
+    nothing taken, when the P has cached pages already or the block is not mapped or has no
+    free page."""
+    if s.pcache[p] != U0 or block < 0 or block % 64 != 0 \
+            or block >= s.sc[S_MAPPED_CHUNKS] * CHUNK_PAGES:
+        return False
+    if ~s.palloc[block // CHUNK_PAGES, (block % CHUNK_PAGES) >> 6] == U0:
+        return False
+    _take_block(s, p, block)
+    return True
+
+
+@njit(cache=True, inline="always")
+def _take_block(s, p, base):
+    """allocToCache's take: the free pages of the aligned block at `base` become P p's cache
+    (allocated to the page allocator); the search hint moves past full chunks."""
     c = base // CHUNK_PAGES
     w = (base % CHUNK_PAGES) >> 6
     s.pcache[p] = ~s.palloc[c, w]
     s.pp[p, PP_PC_BASE] = base
     s.palloc[c, w] = ALL
     update_summary(s, c)
-    # advance the hint past full chunks
     h = s.sc[S_HINT_CHUNK]
     n = s.sc[S_MAPPED_CHUNKS]
     while h < n and s.psum[h, 1] == 0:
         h += 1
     s.sc[S_HINT_CHUNK] = h
-    return True
 
 
 @njit(cache=True)

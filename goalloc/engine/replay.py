@@ -96,6 +96,12 @@ def heap_base_padding(header, release_key: str) -> int:
     does not guess (docs/model.md)."""
     if not releases.RELEASES[release_key].randomized_heap_base:
         return 0
+    return trace_heap_padding(header)
+
+
+def trace_heap_padding(header) -> int:
+    """The padding pages of the recorded heap's base (heap_base_padding, whatever release is
+    modelled): where the trace's page offsets of spans begin counting from the first span."""
     traced = header.go_version
     if traced is None or not releases.resolve(traced).randomized_heap_base:
         return 0
@@ -173,6 +179,9 @@ class Engine:
             traced and not config.drops_tracer_buffers())
         prm[S.P_NUM_CLASSES] = self.table.num_classes
         self.heap_pad_pages = heap_base_padding(header, self.version)
+        # the snapshot's spans go where the recording had them, shifted by the modelled
+        # padding against the recording's (snapshot.Plan.build)
+        self.place_shift = self.heap_pad_pages - trace_heap_padding(header)
         prm[S.P_HEAP_PAD_PAGES] = self.heap_pad_pages
         prm[S.P_TINY_SPC] = _tiny_spc(self.table, prof.tiny_size)
         prm[S.P_PACKED_SPAN_SCAN] = 1 if self.packed_span_scan else 0

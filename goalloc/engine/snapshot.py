@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from goalloc.engine import gc, lifetimes, mcentral, mheap, mspan, spanset
+from goalloc.engine import gc, lifetimes, mcentral, mheap, mspan, pagealloc, pagecache, spanset
 from goalloc.engine import state as S
 from goalloc.jit import kernel
 from goalloc.trace import format as fmt
@@ -82,6 +82,14 @@ class Plan:
     obj_span: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # index in span_*
     obj_slot: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     dead_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # where the recording had the snapshot's pages (the Go importer's span_pages,
+    # lookahead._placement; page offsets from the recorded heap's first chunk): each heap
+    # span's base page (aligned with span_id, -1: not known), the manual spans (id, page,
+    # pages), each P's first small span (P, page: the block its page cache held). None: the
+    # snapshot packed first fit
+    place_span: np.ndarray | None = None
+    place_manual: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
+    place_pcache: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     # the execution tracer's own buffers (allocs flagged `tracer`, event indices), and whether
     # this replay leaves them out (Config.tracer_buffers): not placed, their allocs no events
     tracer_event: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -213,8 +221,18 @@ class Plan:
         recs = np.full(self.span_id.shape[0], -1, np.int64)
         nelems = np.zeros(self.span_id.shape[0], np.int64)
         placed = np.zeros(self.obj_id.shape[0], np.bool_)
-        _build(a.state, self.span_pages, self.span_spc, self.obj_id, self.obj_size,
+        at = self._lay_out(eng)
+        _build(a.state, at, self.span_pages, self.span_spc, self.obj_id, self.obj_size,
                self.obj_span, self.obj_slot, self.dead_ids, recs, nelems, placed)
+        if self.place_span is not None:
+            built = recs >= 0
+            self.counts["snapshot_spans_as_recorded"] += int(
+                (a.sp[recs[built], S.SP_BASE] == at[built]).sum())
+        if self.place_span is not None and eng.place_shift % 64 == 0:
+            # (a shift by other than whole blocks leaves no block where the runtime's was)
+            pc = self.place_pcache
+            self.counts["page_caches_as_recorded"] = int(_seed_page_caches(
+                a.state, pc[:, 0].copy(), pc[:, 1] + eng.place_shift))
         small = self.early_slot <= eng.table.max_small_size
         early_spc = np.where(small, (eng.table.size_to_class(np.where(small, self.early_slot, 0))
                                      << 1) | self.early_noscan, -1)
@@ -236,6 +254,28 @@ class Plan:
         drain = getattr(eng, "drain_locks", None)
         if drain is not None:
             drain()
+
+    def _lay_out(self, eng) -> np.ndarray:
+        """The page heap as the recording had it when tracing began, where the trace says
+        (place_*; the modelled release's heap-base padding for the recording's): mapped as far
+        as its spans reach, the manual spans (stacks) placed. Returns each heap span's page
+        (-1: first fit, as without)."""
+        at = np.full(self.span_id.shape[0], -1, np.int64)
+        if self.place_span is None:
+            return at
+        shift = eng.place_shift
+        at = np.where(self.place_span >= 0, self.place_span + shift, -1)
+        man = self.place_manual
+        known = at >= 0
+        ends = np.concatenate([at[known] + self.span_pages[known], man[:, 1] + man[:, 2] + shift])
+        end = int(ends.max()) if ends.shape[0] else 0
+        a = eng.arrays
+        a.grow(S.NEED_CHUNKS, end // S.CHUNK_PAGES + 4)
+        if man.shape[0]:
+            a.grow(S.NEED_MSPANS, int(man[:, 0].max()) + 1)
+        self.counts["snapshot_spans_as_recorded"] = int(_lay_out(
+            a.state, end, man[:, 0].copy(), man[:, 1] + shift, man[:, 2].copy()))
+        return at
 
     def _timed_cuts(self, chunk):
         """(event index, object id) of the deaths due before an event of this chunk, at the
@@ -446,10 +486,36 @@ def _due_at(ts, lo, clock, point, first_lo, rank, at):
 
 
 @kernel
-def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_ids, recs,
+def _lay_out(s, end, man_id, man_at, man_pages):
+    """The heap mapped up to page `end` and the manual spans at their pages; returns how
+    many were placed there (one whose pages are not free goes first fit, at its event)."""
+    pagealloc.grow_to(s, end)
+    n = 0
+    for j in range(man_id.shape[0]):
+        if mheap.alloc_manual_at(s, man_id[j], man_at[j], man_pages[j]):
+            n += 1
+    return n
+
+
+@kernel
+def _seed_page_caches(s, ps, pages):
+    """Each P's page cache holds the 64-page block of its first small span (pagecache.seed),
+    for the Ps the model has; returns how many took one."""
+    n = 0
+    if s.prm[S.P_NO_PCACHE] != 0:  # (--no-pagecache: no P has one)
+        return n
+    for j in range(ps.shape[0]):
+        if ps[j] < s.pcache.shape[0] and pagecache.seed(s, ps[j], pages[j] & ~np.int64(63)):
+            n += 1
+    return n
+
+
+@kernel
+def _build(s, at, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_ids, recs,
            nelems, placed):
-    """The snapshot: spans of their recorded class and pages, objects in their slots, objects
-    dead before tracing left allocated but unmarked in unswept spans."""
+    """The snapshot: spans of their recorded class and pages (at their recorded page `at`
+    where it is known and free, else first fit), objects in their slots, objects dead before
+    tracing left allocated but unmarked in unswept spans."""
     sc = s.sc
     sg = sc[S.S_SG]
     for j in range(span_pages.shape[0]):
@@ -466,7 +532,10 @@ def _build(s, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, dead_i
             nel = s.objs_noscan[c] if spc & 1 else s.objs_scan[c]
             if nel <= 0 or s.class_pages[c] != npg:
                 continue  # not a span of this table's class: leave it out
-        recs[j] = mheap.alloc_span(s, npg, spc, -1, es, nel, sg)
+        sid = -1
+        if at[j] >= 0:
+            sid = mheap.alloc_span_at(s, at[j], npg, spc, es, nel, sg)
+        recs[j] = sid if sid >= 0 else mheap.alloc_span(s, npg, spc, -1, es, nel, sg)
         nelems[j] = nel
     for j in range(obj_id.shape[0]):
         sid = recs[obj_span[j]]
