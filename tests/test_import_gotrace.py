@@ -1043,3 +1043,21 @@ def test_a_large_object_traced_in_the_next_generation_is_allocated_at_its_span(t
     notes = import_gotrace(hand(tmp_path / "d.trace", m1, gen2=gen2(b"")),
                            tmp_path / "d.msgpack")
     assert notes["large_allocs_carried"] == 0 and notes["large_allocs_moved"] == 1
+
+
+def test_span_pages_in_merge_order_and_none_for_a_large_snapshot():
+    """span_pages lists the Span events (the snapshot) and the first SpanAllocs by their
+    place in the merge order, [page, pages] each (page = the span id); a snapshot of more
+    than MAX_SNAPSHOT_SPAN_PAGES spans is not kept (the header stays small)."""
+    from goalloc.trace.importers import gotrace
+    from goalloc.trace.importers import gotrace_wire as w
+
+    typ = np.array([w.EV_SPAN_ALLOC, w.EV_SPAN, w.EV_SPAN, w.EV_HEAP_OBJECT, w.EV_SPAN_ALLOC])
+    a1 = np.array([700, 0, 600, 9, 73])
+    a2 = np.array([32, 1, 4, 0, 1])
+    order = np.array([2, 1, 3, 4, 0])  # the merge: 600 before 0, 73 before 700
+    assert gotrace._span_pages(typ, a1, a2, order) == {
+        "snapshot": [[600, 4], [0, 1]], "first_allocs": [[73, 1], [700, 32]]}
+    n = gotrace.MAX_SNAPSHOT_SPAN_PAGES + 1
+    big = np.full(n, w.EV_SPAN)
+    assert gotrace._span_pages(big, np.arange(n), np.ones(n, np.int64), np.arange(n)) is None

@@ -1226,9 +1226,12 @@ def _rows_in_table(typ, table):
 
 
 FIRST_SPAN_ALLOCS = 256  # span allocations after the snapshot whose pages the header keeps
+# a larger snapshot (a program traced long after it began) keeps no span_pages: the header
+# stays small (readers take lists of at most 2^16 entries, headers of at most 1 MiB)
+MAX_SNAPSHOT_SPAN_PAGES = 8192
 
 
-def _span_pages(typ, a1, a2, order) -> dict:
+def _span_pages(typ, a1, a2, order) -> dict | None:
     """The header's `span_pages`: where the runtime had its pages at the trace's start. Span
     ids are page offsets from the page heap's lowest address, which the goalloc format's dense
     span ids drop: [base page, pages] of each span of the trace-start snapshot (a Span event:
@@ -1236,8 +1239,10 @@ def _span_pages(typ, a1, a2, order) -> dict:
     of the first FIRST_SPAN_ALLOCS span allocations after it (SpanAlloc: the other span_alloc
     rows, in order); the rows give the P. The replay places the snapshot's spans there, holes
     and all, and from each P's first small span the 64-page block its page cache held
-    (engine/snapshot.py)."""
+    (engine/snapshot.py). None past MAX_SNAPSHOT_SPAN_PAGES snapshot spans."""
     ev = order[typ[order] == w.EV_SPAN]
+    if ev.shape[0] > MAX_SNAPSHOT_SPAN_PAGES:
+        return None
     al = order[typ[order] == w.EV_SPAN_ALLOC][:FIRST_SPAN_ALLOCS]
     return {"snapshot": np.stack([a1[ev], a2[ev]], axis=1).tolist(),
             "first_allocs": np.stack([a1[al], a2[al]], axis=1).tolist()}
