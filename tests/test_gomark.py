@@ -60,6 +60,19 @@ def test_the_scavenger_s_running_time():
     assert run(ev[:2] + ev[3:4]).scavenger() is None
 
 
+def test_the_scavenger_s_runs_left_out_past_the_header_s_room(monkeypatch):
+    """More runs than MAX_SCAVENGER_RUNS: the totals stay, the lists go (a header list holds
+    at most 2^16 entries; the replay then times the scavenger by its controller)."""
+    from goalloc.trace.importers import gomark
+
+    monkeypatch.setattr(gomark, "MAX_SCAVENGER_RUNS", 1)
+    scav = np.array([77], np.int64)
+    ev = [(w.EV_GO_START, 10, 0, 4), (w.EV_GO_BLOCK, 30, 0, 0, 0, 77),
+          (w.EV_GO_START, 100, 0, 4), (w.EV_GO_BLOCK, 150, 0, 0, 0, 77)]
+    assert run(ev, scav_stacks=scav).scavenger(5) == {"goroutine": 4, "running_ns": 70,
+                                                      "runs": 2}
+
+
 def test_workers_assists_and_the_stop():
     ev = [
         (w.EV_GC_BEGIN, 0, 0, 1),

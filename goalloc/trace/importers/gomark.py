@@ -56,6 +56,9 @@ R_ASSIST = 4
 N_ROW = 5
 # the header keeps at most this many marks' rows (a row is ~40 bytes of the header's 1 MiB)
 MAX_MARK_ROWS = 4096
+# and the scavenger's runs only up to this many (three lists of ~5 bytes an entry; a reader
+# takes lists of at most 2^16 entries): past it, none
+MAX_SCAVENGER_RUNS = 1 << 15
 
 # MarkCpu.sched: the runs of the goroutines other than the mark workers and the scavenger
 SCHED_RUNS = 0
@@ -136,14 +139,16 @@ class MarkCpu:
     def scavenger(self, t0: int | None = None) -> dict | None:
         """The header's `scavenger`: the background scavenger goroutine's running time over the
         trace and, given t0 (where the trace's clock starts), each of its runs (start on that
-        clock, running ns, 1 if it ended in a block: its run() call had returned, else 0);
-        None when it never parked in bgscavenge, so it is not known."""
+        clock, running ns, 1 if it ended in a block: its run() call had returned, else 0),
+        unless there are more than MAX_SCAVENGER_RUNS (a header's list holds at most 2^16
+        entries: the replay then times the scavenger by its own controller); None when it
+        never parked in bgscavenge, so it is not known."""
         if self.scav[0] < 0:
             return None
         n = int(self.scav[1])
         out = {"goroutine": int(self.scav[0]), "running_ns": int(self.scav_runs[1, :n].sum()),
                "runs": n}
-        if t0 is not None:
+        if t0 is not None and n <= MAX_SCAVENGER_RUNS:
             out["run_start"] = (self.scav_runs[0, :n] - t0).tolist()
             out["run_ns"] = self.scav_runs[1, :n].tolist()
             out["run_blocked"] = self.scav_runs[2, :n].tolist()
