@@ -161,6 +161,7 @@ DELTA_COLUMNS = ("ts",)
 # Limits a reader enforces, so a hostile file cannot make it allocate gigabytes.
 MAX_CHUNK_EVENTS = 1 << 20
 MAX_HEADER_BYTES = 1 << 20
+MAX_HEADER_LIST = 1 << 16  # entries of any list in the header (a reader takes no longer one)
 MAX_ID = (1 << 40) - 1  # ids are dense array indices; far beyond this is corruption
 MAX_SIZE = 1 << 40  # 1 TiB: a larger single allocation is treated as corrupt
 DEFAULT_CHUNK_EVENTS = 1 << 16

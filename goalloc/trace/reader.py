@@ -90,7 +90,7 @@ class TraceReader:
             max_buffer_size=_MAX_BUFFER,
             max_bin_len=_MAX_COLUMN_BYTES,
             max_str_len=fmt.MAX_HEADER_BYTES,
-            max_array_len=1 << 16,
+            max_array_len=fmt.MAX_HEADER_LIST,
             max_map_len=1 << 12,
             max_ext_len=0,
             strict_map_key=True,

@@ -936,7 +936,9 @@ def _snapshot_mcaches(mcache0: np.ndarray) -> list[list[int]]:
     allocation before the first mcache flush went into a span of the trace-start snapshot
     (gotrace_convert._first_in_snapshot_span), by P then span id."""
     ps, cls = np.nonzero(mcache0 >= 0)
-    return sorted([int(p), int(mcache0[p, c])] for p, c in zip(ps.tolist(), cls.tolist(), strict=True))
+    pairs = sorted([int(p), int(mcache0[p, c])]
+                   for p, c in zip(ps.tolist(), cls.tolist(), strict=True))
+    return pairs[:fmt.MAX_HEADER_LIST]  # (Ps x classes could pass a header list's room)
 
 
 class _GcStacks:
