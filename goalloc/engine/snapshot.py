@@ -13,7 +13,9 @@ death by up to a cycle. Before replaying, one pass over the trace (`lookahead.pl
   that gc_start (which a consistent trace never has) stays where it is.
 - **The snapshot.** With header `snapshot: "placed"` (docs/trace-format.md) every snapshot
   object names its recorded span and slot. Heap spans flagged snapshot become model spans of
-  their recorded class and pages (in trace order, from the lowest address), the objects go into
+  their recorded class and pages, where the trace shows the runtime had them (the Go
+  importer's span_pages: holes and all, manual spans too, each P's page cache holding the
+  block its first small span came from; else first fit in trace order), the objects go into
   their recorded slots, and the snapshot allocs are not replayed again. Snapshot objects freed
   before the trace's first mark termination died before tracing started: they stay allocated
   but unmarked, in spans left unswept for the model's sweepers, as the runtime had them. Other
