@@ -501,21 +501,19 @@ def validate(trace_path, report, *, name=None, reruns=()) -> Fidelity:
             raise GoallocError(f"{os.fspath(name or trace_path)}: --rerun compares runtime/"
                                "metrics samples, and this trace has none (docs/importers.md, "
                                "\"Metric samples\")")
-        others = []
+        got = []
         for path, rname in reruns:
-            other = recorded_side(path)
-            if runs_apart(rec, other) is None:
+            got.append(runs_apart(rec, recorded_side(path)))
+            if got[-1] is None:
                 raise GoallocError(f"{os.fspath(rname)}: --rerun: no runtime/metrics samples "
                                    "to compare (docs/importers.md, \"Metric samples\")")
-            others.append(other)
-        f.memory_classes["runs_apart"] = runs_apart_summary(rec, others)
+        f.memory_classes["runs_apart"] = runs_apart_summary(got)
     return f
 
 
-def runs_apart_summary(rec: Recorded, others: list[Recorded]) -> dict:
-    """Each of `others` against `rec` (runs_apart), per class: the mean over them of the mean
-    error and of the error of the average, and the worst sample of any."""
-    got = [runs_apart(rec, o) for o in others]
+def runs_apart_summary(got: list[dict]) -> dict:
+    """runs_apart's figures for several other recordings, per class: the mean over them of
+    the mean error and of the error of the average, and the worst sample of any."""
     classes = {}
     for name in HEAP_CLASSES:
         cs = [g["classes"][name] for g in got if name in g["classes"]]
