@@ -275,7 +275,7 @@ class Plan:
         a.grow(S.NEED_CHUNKS, end // S.CHUNK_PAGES + 4)
         if man.shape[0]:
             a.grow(S.NEED_MSPANS, int(man[:, 0].max()) + 1)
-        self.counts["snapshot_spans_as_recorded"] = int(_lay_out(
+        self.counts["snapshot_spans_as_recorded"] = int(_map_and_place_manual(
             a.state, end, man[:, 0].copy(), man[:, 1] + shift, man[:, 2].copy()))
         return at
 
@@ -488,7 +488,7 @@ def _due_at(ts, lo, clock, point, first_lo, rank, at):
 
 
 @kernel
-def _lay_out(s, end, man_id, man_at, man_pages):
+def _map_and_place_manual(s, end, man_id, man_at, man_pages):
     """The heap mapped up to page `end` and the manual spans at their pages; returns how
     many were placed there (one whose pages are not free goes first fit, at its event)."""
     pagealloc.grow_to(s, end)

@@ -654,7 +654,7 @@ def render(f: Fidelity, console, *, classes: int = 12) -> None:
             console.print("  [yellow]![/yellow] pacer mode: the model's cycles fall where its "
                           "pacer puts them, so a heap that rises and falls with them is "
                           "compared at one point of the model's cycle and another of the "
-                          "runtime's; two runs of one program differ so too (13-15% of the "
+                          "runtime's; two runs of one program differ so too (13-14% of the "
                           "heap in objects and free on a steady server, docs/model.md). "
                           "--rerun OTHER measures it for this program; of avg is not moved "
                           "by it.")

@@ -1327,8 +1327,9 @@ def _metric_samples_at_their_read(order, typ, key, mm, a2, strings: dict, st) ->
     logs = np.flatnonzero(typ[order] == w.EV_USER_LOG)
     if not logs.shape[0]:
         return order
-    logs = logs[np.array([strings.get(int(a2[order[i]])) == fmt.METRICS_LOG_CATEGORY
-                          for i in logs], np.bool_)]
+    cats = a2[order[logs]]  # category string ids: a few kinds, however many records
+    ours = [c for c in np.unique(cats).tolist() if strings.get(c) == fmt.METRICS_LOG_CATEGORY]
+    logs = logs[np.isin(cats, ours)]
     if not logs.shape[0]:
         return order
     ms = mm[order]
