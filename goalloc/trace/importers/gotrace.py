@@ -1643,9 +1643,10 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             if st.late_flushes:
                 st.writer.header.extra["mcache_flushes"] = st.late_flushes
                 st.writer.set_header(st.writer.header)
-            if mcaches := _snapshot_mcaches(st.mcache0):
-                st.writer.header.extra["snapshot_mcaches"] = mcaches
-                st.writer.set_header(st.writer.header)
+            # written even when empty: the list is complete, so a P not in it for a class did
+            # not allocate into a snapshot span of it (snapshot._cache_partial_spans)
+            st.writer.header.extra["snapshot_mcaches"] = _snapshot_mcaches(st.mcache0)
+            st.writer.set_header(st.writer.header)
             if st.span_pages is not None:
                 st.writer.header.source["span_pages"] = st.span_pages
                 st.writer.set_header(st.writer.header)
