@@ -19,7 +19,10 @@ death by up to a cycle. Before replaying, one pass over the trace (`lookahead.pl
   their recorded slots, and the snapshot allocs are not replayed again. Snapshot objects freed
   before the trace's first mark termination died before tracing started: they stay allocated
   but unmarked, in spans left unswept for the model's sweepers, as the runtime had them. Other
-  spans start swept, in mcentral's partial or full swept sets. heapLive starts at the
+  spans start swept, in mcentral's partial or full swept sets, but those some P's mcache
+  held: the recording's P's first allocation into one names it, and when no GC came before
+  the trace (its first heapLive reading is its spans' bytes) every partly used span was one,
+  none of its objects counted yet in the heap statistics. heapLive starts at the
   allocated slot bytes (plus, once the trace's readings of it show, what the trace never did:
   pacer.recorded_heap_live); the pacer's state is a fresh program's (heapMarked 0, consMark 0).
 
@@ -102,6 +105,11 @@ class Plan:
     # [P, span id] of the snapshot spans the recording shows in the Ps' mcaches (the
     # header's snapshot_mcaches), cached there before `_cache_snapshot_spans` infers more
     mcache0: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    # no GC cycle before tracing began (lookahead._first_heap_live): the trace's first reading
+    # of heapLive is its heap spans' bytes, which only a heap never swept has; then every
+    # partly used snapshot span is some P's current mcache span, none of its slots counted
+    # (`_cache_partial_spans`)
+    before_any_gc: bool = False
     fresh_event: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     fresh_p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     fresh_spc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -244,10 +252,13 @@ class Plan:
                            self.span_id.shape[0] - 1)
             known = self.span_id[order][k] == self.mcache0[:, 1]
             self.counts["snapshot_spans_cached_as_recorded"] = int(_cache_recorded_spans(
-                a.state, recs[order][k][known], self.mcache0[known, 0]))
+                a.state, recs[order][k][known], self.mcache0[known, 0], self.before_any_gc))
+        if self.before_any_gc:
+            self.counts["snapshot_spans_cached_before_any_gc"] = int(_cache_partial_spans(
+                a.state, recs, self.fresh_p, self.fresh_spc))
         self.counts["snapshot_spans_cached"] = int(_cache_snapshot_spans(
             a.state, recs, self.fresh_event, self.fresh_p, self.fresh_spc, self.early_event,
-            early_spc))
+            early_spc, self.before_any_gc))
         if not placed.all():  # replayed as ordinary allocs
             self.counts["snapshot_objects_unplaced"] = (
                 self.counts.get("snapshot_objects_unplaced", 0) + int((~placed).sum()))
@@ -591,13 +602,15 @@ def _build(s, at, span_pages, span_spc, obj_id, obj_size, obj_span, obj_slot, de
 
 
 @kernel(inline="always")
-def _cache_span_on(s, sid, q):
+def _cache_span_on(s, sid, q, fresh):
     """P q's mcache holds snapshot span sid (out of its mcentral set), as mcache.refill
-    leaves a span it cached."""
+    leaves a span it cached; `fresh`: it came to the mcache empty, from the page heap, so
+    none of its objects is in the heap statistics yet (allocCountBeforeCache 0), else all
+    of those the snapshot shows are (the trace does not say which came after)."""
     spanset.unlink(s, sid)
     s.sp[sid, S.SP_SWEEPGEN] = s.sc[S.S_SG] + 3
     s.sp[sid, S.SP_WHERE] = -2 - q
-    s.sp[sid, S.SP_ALLOC_BEFORE_CACHE] = s.sp[sid, S.SP_ALLOCCOUNT]
+    s.sp[sid, S.SP_ALLOC_BEFORE_CACHE] = 0 if fresh else s.sp[sid, S.SP_ALLOCCOUNT]
     s.mc[q, s.sp[sid, S.SP_SPC]] = sid
     mcentral.havespan(s, sid)  # allocCache at freeindex, as cacheSpan leaves it
     s.sc[S.S_HEAP_LIVE] += (s.sp[sid, S.SP_NPAGES] * S.PAGE_SIZE
@@ -605,11 +618,12 @@ def _cache_span_on(s, sid, q):
 
 
 @kernel
-def _cache_recorded_spans(s, sids, ps):
+def _cache_recorded_spans(s, sids, ps, fresh):
     """The snapshot spans the recording shows in Ps' mcaches (the header's snapshot_mcaches:
     a P's first allocation of a class before the first flush went into that span) go there,
     when the P exists in the replay, its mcache has none of the class yet and the span is a
-    small one in a swept set with a free slot. Returns how many were cached."""
+    small one in a swept set with a free slot (`fresh`: _cache_span_on). Returns how many
+    were cached."""
     cached = 0
     for j in range(sids.shape[0]):
         sid = sids[j]
@@ -620,20 +634,53 @@ def _cache_recorded_spans(s, sids, ps):
         if (c >= 2 and s.mc[q, c] < 0 and s.sp[sid, S.SP_SWEEPGEN] == s.sc[S.S_SG]
                 and s.sp[sid, S.SP_WHERE] >= 0
                 and s.sp[sid, S.SP_ALLOCCOUNT] < s.sp[sid, S.SP_NELEMS]):
-            _cache_span_on(s, sid, q)
+            _cache_span_on(s, sid, q, fresh)
             cached += 1
     return cached
 
 
 @kernel
-def _cache_snapshot_spans(s, recs, fresh_event, fresh_p, fresh_spc, early_event, early_spc):
+def _cache_partial_spans(s, recs, fresh_p, fresh_spc):
+    """A heap that has not been through a GC cycle (Plan.before_any_gc) was never swept: a
+    small span leaves an mcache only full (mcache.refill) or at a flush, and mcentral holds
+    no partial span to hand out, so each partly used snapshot span is some P's current span,
+    taken empty from the page heap (none of its objects counted in the heap statistics until
+    its P lets it go). Each one no mcache holds yet goes to the lowest P that holds none of
+    its class and opened no fresh span of the class before the first mark termination (a P
+    that allocated the class then used the span its mcache held). Returns how many."""
+    nprocs = s.mc.shape[0]
+    nspc = s.mc.shape[1]
+    opened = np.zeros((nprocs, nspc), np.bool_)
+    for j in range(fresh_p.shape[0]):
+        if 0 <= fresh_p[j] < nprocs and 0 <= fresh_spc[j] < nspc:
+            opened[fresh_p[j], fresh_spc[j]] = True
+    cached = 0
+    for j in range(recs.shape[0]):
+        sid = recs[j]
+        if sid < 0:
+            continue
+        c = s.sp[sid, S.SP_SPC]
+        if (c < 2 or s.sp[sid, S.SP_SWEEPGEN] != s.sc[S.S_SG] or s.sp[sid, S.SP_WHERE] < 0
+                or s.sp[sid, S.SP_ALLOCCOUNT] >= s.sp[sid, S.SP_NELEMS]):
+            continue
+        for q in range(nprocs):
+            if s.mc[q, c] < 0 and not opened[q, c]:
+                _cache_span_on(s, sid, q, True)
+                cached += 1
+                break
+    return cached
+
+
+@kernel
+def _cache_snapshot_spans(s, recs, fresh_event, fresh_p, fresh_spc, early_event, early_spc,
+                          fresh):
     """Which snapshot spans sat in Ps' mcaches when tracing started (the trace does not say).
     mcentral.cacheSpan takes a partial swept span before growing the heap, so when a P
     allocated a fresh span of a class before the first mark termination while that class's
     snapshot spans still had more free slots than the allocations of the class so far could
     have used, those spans were out of its reach: cached by other Ps. They go to the other
     Ps' mcaches (one per P, the roomiest first) until the first flush, as the runtime had
-    them. Returns the number of spans cached."""
+    them (`fresh`: _cache_span_on). Returns the number of spans cached."""
     nspc = s.mc.shape[1]
     nprocs = s.mc.shape[0]
     first = np.full(nspc, -1, np.int64)  # first fresh span allocation per class
@@ -670,6 +717,6 @@ def _cache_snapshot_spans(s, recs, fresh_event, fresh_p, fresh_spc, early_event,
                     best = sid
             if best < 0:
                 break
-            _cache_span_on(s, best, q)
+            _cache_span_on(s, best, q, fresh)
             cached += 1
     return cached
