@@ -125,31 +125,34 @@ def test_objects_leave_out_what_the_cached_span_allocated_since_it_was_cached(tm
 
 def _never_swept_trace(path, heap_live, span_free=False, listed=True):
     """Two Ps. The snapshot: span 0 (32 B noscan, 256 slots) with 10 objects, span 1 of the
-    same class full, span 2 (48 B noscan) with 3 objects; the trace's first heapLive reading
+    same class full, span 2 (48 B noscan) with 3 objects, span 4 (16 KiB noscan, one slot
+    in 2 pages) full, the only span of its class; the trace's first heapLive reading
     `heap_live` (after a span allocated and freed, with `span_free`); P 1 opens a fresh 32 B
     span and allocates into it; a metric sample. `listed`: the header's snapshot_mcaches
     (empty: no P's first allocation of a class went into a snapshot span)."""
     snap = fmt.FLAG_SNAPSHOT | fmt.FLAG_NOSCAN
-    c32, c48 = (4 << 1) | 1, (5 << 1) | 1
+    c32, c48, c16k = (4 << 1) | 1, (5 << 1) | 1, (59 << 1) | 1
 
     def placed(span, slot):
         return ((span + 1) << fmt.PLACEMENT_SHIFT) | slot
 
     ev = [dict(kind=fmt.SPAN_ALLOC, id=0, size=1, aux=c32, flags=fmt.FLAG_SNAPSHOT),
           dict(kind=fmt.SPAN_ALLOC, id=1, size=1, aux=c32, flags=fmt.FLAG_SNAPSHOT),
-          dict(kind=fmt.SPAN_ALLOC, id=2, size=1, aux=c48, flags=fmt.FLAG_SNAPSHOT)]
+          dict(kind=fmt.SPAN_ALLOC, id=2, size=1, aux=c48, flags=fmt.FLAG_SNAPSHOT),
+          dict(kind=fmt.SPAN_ALLOC, id=4, size=2, aux=c16k, flags=fmt.FLAG_SNAPSHOT)]
     ev += [dict(kind=fmt.ALLOC, id=i, size=32, flags=snap, aux=placed(0, i)) for i in range(10)]
     ev += [dict(kind=fmt.ALLOC, id=10 + i, size=32, flags=snap, aux=placed(1, i))
            for i in range(256)]
     ev += [dict(kind=fmt.ALLOC, id=266 + i, size=48, flags=snap, aux=placed(2, i))
            for i in range(3)]
+    ev += [dict(kind=fmt.ALLOC, id=270, size=16384, flags=snap, aux=placed(4, 0))]
     if span_free:
         ev += [dict(kind=fmt.SPAN_ALLOC, ts=1, id=5, size=1, aux=0),  # a large object's
                dict(kind=fmt.SPAN_FREE, ts=1, id=5)]
     ev += [dict(kind=fmt.HEAP_LIVE, ts=2, size=heap_live),
            dict(kind=fmt.SPAN_ALLOC, ts=3, p=1, id=3, size=1, aux=c32),
            dict(kind=fmt.ALLOC, ts=4, p=1, id=269, size=32, aux=32, flags=fmt.FLAG_NOSCAN)]
-    ev += _metric(0, 10, {OBJ: 8192, UNUSED: 3 * 8192, FREE: 0, RELEASED: 508 * 8192})
+    ev += _metric(0, 10, {OBJ: 8192, UNUSED: 5 * 8192, FREE: 0, RELEASED: 506 * 8192})
     ev += [dict(kind=fmt.GC_START, ts=20, id=1), dict(kind=fmt.GC_MARK_TERM, ts=30, id=1),
            dict(kind=fmt.GC_END, ts=31, id=1)]
     extra = {"snapshot": fmt.SNAPSHOT_PLACED}
@@ -161,25 +164,27 @@ def _never_swept_trace(path, heap_live, span_free=False, listed=True):
 
 def test_objects_of_a_never_swept_heap_wait_for_their_mcache_to_let_them_go(tmp_path):
     # No GC before tracing: heapLive, which grows by each span's whole pages as an mcache
-    # takes it (refill) and is reset only by a mark termination, reads the snapshot's 3 heap
-    # spans' bytes. A never-swept heap's partly used spans are mcache spans taken empty, so
+    # takes it (refill) and is reset only by a mark termination, reads the snapshot's 5 heap
+    # pages' bytes. A never-swept heap's partly used spans are mcache spans taken empty, so
     # runtime/metrics counts none of their objects: spans 0 and 2 go to P 0 (P 1 opened a
-    # fresh 32 B span, so it held none of that class; the lowest other P), objects = the
-    # full span's 8192 B, P 1's new span and its object uncounted too: unused 4 pages - 8192.
-    # Any other first reading (or a span freed before it: only a sweep frees one) says a
-    # cycle came before: the snapshot's objects count (8192 + 10 * 32 + 3 * 48 = 8656), span
-    # 0 still out of P 1's reach (inferred: it opened a fresh span while span 0 had room).
+    # fresh 32 B span, so it held none of that class; the lowest other P); the 16 KiB class
+    # has no partly used span, so the last P to allocate one still holds the span it filled
+    # (P 0: none opened one), uncounted too. Objects = span 1's 8192 B; P 1's new span and
+    # its object uncounted: unused 6 pages - 8192. Any other first reading (or a span freed
+    # before it: only a sweep frees one) says a cycle came before: the snapshot's objects
+    # count (8192 + 10 * 32 + 3 * 48 + 16384 = 25040), span 0 still out of P 1's reach
+    # (inferred: it opened a fresh span while span 0 had room).
     # So does a header that does not list the Ps' first snapshot spans (which P held which
     # span is then not known). After the mark termination's flush the model counts every
     # slot either way.
-    for heap_live, span_free, listed, objects, cached in ((3 * 8192, False, True, 8192, 2),
-                                                          (4 * 8192, False, True, 8656, None),
-                                                          (3 * 8192, True, True, 8656, None),
-                                                          (3 * 8192, False, False, 8656, None)):
+    for heap_live, span_free, listed, objects, cached in ((5 * 8192, False, True, 8192, 3),
+                                                          (6 * 8192, False, True, 25040, None),
+                                                          (5 * 8192, True, True, 25040, None),
+                                                          (5 * 8192, False, False, 25040, None)):
         path = _never_swept_trace(tmp_path / "n.msgpack", heap_live, span_free, listed)
         r = replay(path, Config(gc_mode="recorded", go_version="1.23"))
         (m,) = [t for t in r.timeline if t.kind == "metric"]
-        assert (m.objects, m.unused) == (objects, 4 * 8192 - objects), (heap_live, listed)
+        assert (m.objects, m.unused) == (objects, 6 * 8192 - objects), (heap_live, listed)
         assert r.recorded_replay.get("snapshot_spans_cached_before_any_gc") == cached
         assert r.recorded_replay["snapshot_spans_cached"] == (0 if cached else 1)
 

@@ -108,7 +108,7 @@ class Plan:
     # no GC cycle before tracing began (lookahead._first_heap_live): the trace's first reading
     # of heapLive is its heap spans' bytes, which only a heap never swept has; then every
     # partly used snapshot span is some P's current mcache span, none of its slots counted
-    # (`_cache_partial_spans`)
+    # (`_cache_never_swept`)
     before_any_gc: bool = False
     fresh_event: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     fresh_p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -254,7 +254,7 @@ class Plan:
             self.counts["snapshot_spans_cached_as_recorded"] = int(_cache_recorded_spans(
                 a.state, recs[order][k][known], self.mcache0[known, 0], self.before_any_gc))
         if self.before_any_gc:
-            self.counts["snapshot_spans_cached_before_any_gc"] = int(_cache_partial_spans(
+            self.counts["snapshot_spans_cached_before_any_gc"] = int(_cache_never_swept(
                 a.state, recs, self.fresh_p, self.fresh_spc))
         self.counts["snapshot_spans_cached"] = int(_cache_snapshot_spans(
             a.state, recs, self.fresh_event, self.fresh_p, self.fresh_spc, self.early_event,
@@ -640,34 +640,65 @@ def _cache_recorded_spans(s, sids, ps, fresh):
 
 
 @kernel
-def _cache_partial_spans(s, recs, fresh_p, fresh_spc):
+def _cache_never_swept(s, recs, fresh_p, fresh_spc):
     """A heap that has not been through a GC cycle (Plan.before_any_gc) was never swept: a
     small span leaves an mcache only full (mcache.refill) or at a flush, and mcentral holds
     no partial span to hand out, so each partly used snapshot span is some P's current span,
     taken empty from the page heap (none of its objects counted in the heap statistics until
     its P lets it go). Each one no mcache holds yet goes to the lowest P that holds none of
-    its class and opened no fresh span of the class before the first mark termination (a P
-    that allocated the class then used the span its mcache held). Returns how many."""
+    its class and opened no fresh span of it before the first mark termination (a P that
+    allocated the class then used the span its mcache held). And a class with full spans
+    and no partly used one: the last P to allocate it holds the span it filled (it refills
+    only at its next allocation of the class, which would have left a partly used span) -
+    the P that opens a fresh span of the class first, else the lowest P holding none. Which
+    full span is not known; they hold the same bytes. Returns how many spans were cached."""
     nprocs = s.mc.shape[0]
     nspc = s.mc.shape[1]
     opened = np.zeros((nprocs, nspc), np.bool_)
+    first_open = np.full(nspc, -1, np.int64)
     for j in range(fresh_p.shape[0]):
-        if 0 <= fresh_p[j] < nprocs and 0 <= fresh_spc[j] < nspc:
-            opened[fresh_p[j], fresh_spc[j]] = True
+        q = fresh_p[j]
+        c = fresh_spc[j]
+        if 0 <= q < nprocs and 0 <= c < nspc:
+            opened[q, c] = True
+            if first_open[c] < 0:
+                first_open[c] = q
+    partial = np.zeros(nspc, np.bool_)
+    full = np.full(nspc, -1, np.int64)  # a full snapshot span of the class
     cached = 0
     for j in range(recs.shape[0]):
         sid = recs[j]
         if sid < 0:
             continue
         c = s.sp[sid, S.SP_SPC]
-        if (c < 2 or s.sp[sid, S.SP_SWEEPGEN] != s.sc[S.S_SG] or s.sp[sid, S.SP_WHERE] < 0
-                or s.sp[sid, S.SP_ALLOCCOUNT] >= s.sp[sid, S.SP_NELEMS]):
+        if c < 2:
+            continue
+        if s.sp[sid, S.SP_ALLOCCOUNT] >= s.sp[sid, S.SP_NELEMS]:
+            if full[c] < 0 and s.sp[sid, S.SP_WHERE] >= 0:
+                full[c] = sid
+            continue
+        partial[c] = True
+        if s.sp[sid, S.SP_SWEEPGEN] != s.sc[S.S_SG] or s.sp[sid, S.SP_WHERE] < 0:
             continue
         for q in range(nprocs):
             if s.mc[q, c] < 0 and not opened[q, c]:
                 _cache_span_on(s, sid, q, True)
                 cached += 1
                 break
+    for c in range(2, nspc):
+        sid = full[c]
+        if partial[c] or sid < 0 or s.sp[sid, S.SP_SWEEPGEN] != s.sc[S.S_SG]:
+            continue
+        q = first_open[c]
+        if q < 0 or s.mc[q, c] >= 0:
+            q = -1
+            for r in range(nprocs):
+                if s.mc[r, c] < 0 and not opened[r, c]:
+                    q = r
+                    break
+        if q >= 0:
+            _cache_span_on(s, sid, q, True)
+            cached += 1
     return cached
 
 

@@ -1644,7 +1644,7 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
                 st.writer.header.extra["mcache_flushes"] = st.late_flushes
                 st.writer.set_header(st.writer.header)
             # written even when empty: the list is complete, so a P not in it for a class did
-            # not allocate into a snapshot span of it (snapshot._cache_partial_spans)
+            # not allocate into a snapshot span of it (snapshot._cache_never_swept)
             st.writer.header.extra["snapshot_mcaches"] = _snapshot_mcaches(st.mcache0)
             st.writer.set_header(st.writer.header)
             if st.span_pages is not None:
