@@ -32,6 +32,11 @@ import (
 // Category is the trace.Log category goalloc's Go importer keeps.
 const Category = "goalloc.metrics"
 
+// readAgainAfter: a sample whose read and formatting took longer is read again (a few
+// microseconds is usual; a goroutine suspended for a stack scan was away ~100 us in a Go 1.23
+// recording, while another P allocated 72 KiB that the first read had not seen).
+const readAgainAfter = 50 * time.Microsecond
+
 // Names are the values logged: the names goalloc's trace format knows
 // (goalloc/trace/format.py METRIC_NAMES); others would be left out on import.
 var Names = []string{
@@ -58,12 +63,14 @@ func Start(interval time.Duration) (stop func()) {
 	logOne := func() {
 		// goalloc compares a sample with the model where it was read: right after this M's
 		// last traced event before the record (the goroutine's wake-up), so the read comes
-		// first; if this goroutine lost its CPU while reading (the heap may have changed by
-		// megabytes), read again.
-		for try := 0; try < 3; try++ {
+		// first. A read and its formatting take some microseconds; if they took longer, this
+		// goroutine lost its CPU meanwhile (preempted, or suspended for the GC's stack scan:
+		// other goroutines may have allocated megabytes, and its M's last event is then its
+		// resumption, after the read), so read again.
+		for try := 0; try < 4; try++ {
 			start := time.Now()
 			fill(samples, &buf)
-			if time.Since(start) < time.Millisecond {
+			if time.Since(start) < readAgainAfter {
 				break
 			}
 		}
