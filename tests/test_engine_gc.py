@@ -139,6 +139,63 @@ def test_paced_sweeper_sweeps_the_dead_spans_the_recorded_frees_were_in(tmp_path
         assert r.end.objects == 48 + (32 if live3 else 0) and r.frees == 2
 
 
+def test_paced_sweeper_stops_at_the_recorded_bytes_too(tmp_path):
+    # Cycle 2 finds objects 0 and 1 (32 B, beside a live 32 B object 5) and two 64 KiB large
+    # objects 3 and 4 dead. The recording (P 1) frees 0 and 1, then allocates a 48 B object:
+    # a run of frees ending at an allocation is that refill's sweep, left to the model's own.
+    # At the next event (a stop on P 0) the model's background sweeper owes the recording
+    # two frees of 64 B in all. By the count alone sweepone's order (span class 0 first)
+    # meets them with both large objects: the sample (objects 32 * 3 + 48; the new 48 B
+    # object is in P 1's mcache, not counted yet) has 128 KiB less than the runtime, which
+    # freed 64 B. It stops at whichever of the count and the bytes comes first: one large
+    # object (65536 B >= 64 B), and the sample has the other, 144 + 65536.
+    def e(kind, oid=0, size=0, ts=0, p=0):
+        return dict(kind=kind, ts=ts, p=p, id=oid, size=size, flags=NOSCAN)
+
+    events = [e(fmt.ALLOC, 0, 32), e(fmt.ALLOC, 1, 32), e(fmt.ALLOC, 5, 32),
+              e(fmt.ALLOC, 2, 48), e(fmt.ALLOC, 3, 64 << 10), e(fmt.ALLOC, 4, 64 << 10)]
+    events += [e(fmt.GC_START, 1, ts=10), e(fmt.GC_MARK_TERM, 1, ts=20),
+               e(fmt.GC_START, 2, ts=30), e(fmt.GC_MARK_TERM, 2, ts=40),
+               e(fmt.FREE, 0, ts=50, p=1), e(fmt.FREE, 1, ts=51, p=1),
+               e(fmt.ALLOC, 6, 48, ts=52, p=1),
+               e(fmt.STW_BEGIN, ts=1_000_050), e(fmt.STW_END, ts=1_000_060),
+               dict(kind=fmt.METRIC, ts=1_000_070, p=0, id=0, aux=0, size=131_152),
+               e(fmt.FREE, 3, ts=2_000_000), e(fmt.FREE, 4, ts=2_000_001)]
+    path = write_trace(tmp_path / "t.msgpack", events, Header(gomaxprocs=2, frees="sweep"))
+    r = replay(path, Config(gc_mode="recorded", go_version="1.22"))
+    (m,) = [t for t in r.timeline if t.kind == "metric"]
+    assert m.objects == 144 + (64 << 10)
+    assert r.end.objects == 32 + 48 * 2 and r.frees == 4
+
+
+def test_recorded_mark_termination_once_the_world_has_stopped(tmp_path):
+    # A Go recording's gc_mark_term row is where the stop-the-world was asked for; another P
+    # runs on until it stops, allocating black and sweeping nothing, and the runtime's mark
+    # termination (sweepgen, the flushes) comes where the trace has its GCEnd. Object 0 (a
+    # 64 KiB large object) dies in cycle 1 (its free is reported after it); P 1 allocates a
+    # 64 KiB object between the request and the gc_end, then a sample is read. Taking the
+    # row as the mark termination, that allocation's mheap.reclaim would sweep object 0's
+    # unmarked span first (sample: objects 64 KiB + the new one's, less object 0's); at the
+    # gc_end, nothing is swept before the sample: 3 x 64 KiB. A trace whose gc_mark_term is
+    # not followed by its gc_end (a hand-made one) keeps the row as the mark termination.
+    big = 64 << 10
+
+    def e(kind, oid=0, size=0, ts=0, p=0):
+        return dict(kind=kind, ts=ts, p=p, id=oid, size=size, flags=NOSCAN)
+
+    events = [e(fmt.ALLOC, 0, big), e(fmt.ALLOC, 1, big), e(fmt.GC_START, 1, ts=10),
+              e(fmt.GC_MARK_TERM, 1, ts=20), e(fmt.ALLOC, 2, big, ts=21, p=1),
+              dict(kind=fmt.METRIC, ts=22, p=1, id=0, aux=0, size=3 * big),
+              e(fmt.GC_END, 1, ts=30), e(fmt.FREE, 0, ts=40)]
+    for end, objects, term_at in ((True, 3 * big, 6), (False, 2 * big, 3)):
+        evs = events if end else [x for x in events if x["kind"] != fmt.GC_END]
+        path = write_trace(tmp_path / f"t{end}.msgpack", evs, Header(gomaxprocs=2, frees="sweep"))
+        r = replay(path, Config(gc_mode="recorded", go_version="1.22"))
+        (m,) = [t for t in r.timeline if t.kind == "metric"]
+        assert m.objects == objects, end
+        assert [t.event for t in r.timeline if t.kind == "mark-term"] == [term_at]
+
+
 def test_report_says_the_sweeper_is_paced(tmp_path):
     from goalloc.report.replay import header_rows
 

@@ -71,6 +71,8 @@ from goalloc.engine.state import (
     S_CYCLES,
     S_DEATHS,
     S_EVENT,
+    S_FREE_BYTES,
+    S_FREE_BYTES_BASE,
     S_FREES,
     S_FREES_BASE,
     S_HEAP_LIVE,
@@ -101,9 +103,11 @@ from goalloc.engine.state import (
     S_PHASE,
     S_PROP_ON,
     S_REC_ASSIST_PPM,
+    S_REC_FREE_BYTES,
     S_REC_FREES,
     S_REC_IDLE_PPM,
     S_REC_SETTLED,
+    S_REC_SETTLED_BYTES,
     S_RECLAIM_CREDIT,
     S_RECLAIM_INDEX,
     S_REQ_LIVE,
@@ -316,6 +320,9 @@ def mark_term(s, event, ts, late):
     sc[S_FREES_BASE] = sc[S_FREES]  # sweep.paced counts this cycle's frees from here
     sc[S_REC_FREES] = 0
     sc[S_REC_SETTLED] = 0
+    sc[S_FREE_BYTES_BASE] = sc[S_FREE_BYTES]
+    sc[S_REC_FREE_BYTES] = 0
+    sc[S_REC_SETTLED_BYTES] = 0
     s.pp[:, PP_LAST_FREE_SPAN] = -1
     un = 1 - spanset.swept_idx(s)
     cnt = 0

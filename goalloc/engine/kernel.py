@@ -33,11 +33,13 @@ from goalloc.engine.state import (
     NEED_SPANS,
     NEED_TB,
     NEED_TL,
+    OB_SIZE,
     OB_SLOT,
     OB_SPAN,
     OB_TB,
     P_FAST_PATHS,
     P_MARK_STRETCH_PPM,
+    P_MARK_TERM_AT_END,
     P_NPROCS,
     P_REC_MARK_TAKES_PPM,
     P_RECORDED,
@@ -65,6 +67,7 @@ from goalloc.engine.state import (
     S_LK_N,
     S_MAPPED_CHUNKS,
     S_MARK_BY_GOAL,
+    S_MARK_TERM_PENDING,
     S_METRIC_GROUP,
     S_METRIC_HEAP,
     S_NEXT_SAMPLE,
@@ -90,9 +93,11 @@ from goalloc.engine.state import (
     S_PK_ROUND,
     S_PK_TAIL,
     S_PK_UNUSED,
+    S_REC_FREE_BYTES,
     S_REC_FREES,
     S_REC_MARKING,
     S_REC_SETTLED,
+    S_REC_SETTLED_BYTES,
     S_REQ_LIVE,
     S_SPAN_HW,
     S_SPAN_NFREE,
@@ -105,6 +110,8 @@ from goalloc.engine.state import (
     S_TS,
     S_UNSWEPT,
     SP_ALLOCCOUNT,
+    SP_ELEMSIZE,
+    SP_INUSE,
     SP_LIVE,
     SP_SPC,
     TLK_END,
@@ -117,6 +124,7 @@ from goalloc.trace.format import (
     FLAG_NOSCAN,
     FLAG_SNAPSHOT,
     FREE,
+    GC_END,
     GC_MARK_TERM,
     GC_START,
     HEAP_LIVE,
@@ -359,6 +367,10 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
                 # frees in a row on its own P, then a SpanFree if it freed the span: a run
                 # that moves on to another span names one the runtime swept and kept
                 fsid = ob[o, OB_SLOT] if o < n_ob and ob[o, OB_SPAN] == -1 else -1
+                if fsid >= 0 and s.sp[fsid, SP_INUSE] == 1:
+                    sc[S_REC_FREE_BYTES] += s.sp[fsid, SP_ELEMSIZE]  # its slot's bytes
+                elif o < n_ob:
+                    sc[S_REC_FREE_BYTES] += ob[o, OB_SIZE]  # (its span gone: the request)
                 if fsid >= 0 and fsid == pp[pi, PP_LAST_FREE_SPAN]:
                     pp[pi, PP_FREES_IN_SPAN] += 1
                 else:
@@ -379,8 +391,9 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
                 # one), and finish sweeping once nothing dead is left unswept
                 if (sc[S_FREES] - sc[S_FREES_BASE] < sc[S_REC_SETTLED]
                         or (sc[S_UNSWEPT] > 0 and sc[S_OBJ_BYTES] == sc[S_LIVE_SLOT_BYTES])):
-                    sweep.paced(s, sc[S_REC_SETTLED])
+                    sweep.paced(s, sc[S_REC_SETTLED], sc[S_REC_SETTLED_BYTES])
                 sc[S_REC_SETTLED] = sc[S_REC_FREES]
+                sc[S_REC_SETTLED_BYTES] = sc[S_REC_FREE_BYTES]
         # room for the chunks the heap may grow by (pagealloc.grow): at most an object's
         # pages plus one, or a manual span's pages
         grow_pages = 0
@@ -498,7 +511,17 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
                 goal, trig, lb = pacer.goal_and_trigger(s)
                 gc.mark_start(s, ev, t, -1, goal, lb, CYK_RECORDED)
             elif recorded and k == GC_MARK_TERM and sc[S_PHASE] == 1:
-                gc.mark_term(s, ev, t, size[i])  # size: Ps flushed late (snapshot.Plan)
+                if prm[P_MARK_TERM_AT_END] != 0:
+                    # the row is the stop-the-world's request: Ps still running allocate
+                    # black, sweep nothing, until the world stops (the gc_end row)
+                    sc[S_MARK_TERM_PENDING] = 1 + size[i]
+                else:
+                    gc.mark_term(s, ev, t, size[i])  # size: Ps flushed late (snapshot.Plan)
+        elif k == GC_END and sc[S_MARK_TERM_PENDING] != 0:
+            sc[S_EVENT] = ev
+            sc[S_TS] = t
+            gc.mark_term(s, ev, t, sc[S_MARK_TERM_PENDING] - 1)
+            sc[S_MARK_TERM_PENDING] = 0
         elif k == METRIC:
             # a runtime/metrics sample the program logged: the model's classes at the same
             # point, once per group of values read together (report/fidelity.py compares them)
@@ -541,7 +564,7 @@ def force_gc(s, event, ts):
 def sample_end(s, event):
     """The timeline's last sample, after the last event (the caller made room)."""
     if s.prm[P_SWEEP_PACED] != 0:
-        sweep.paced(s, s.sc[S_REC_FREES])  # frees at the very end of the trace
+        sweep.paced(s, s.sc[S_REC_FREES], s.sc[S_REC_FREE_BYTES])  # frees at the trace's end
     gc.sample(s, TLK_END, event)
 
 

@@ -317,6 +317,9 @@ class _Planner:
         self.heap_pages = 0
         self.span_freed = False
         self.before_any_gc: bool | None = None
+        # the last GC row's kind so far, and whether every gc_mark_term met its gc_end next
+        self.gc_last = -1
+        self.term_ends = True
         self.fl_k = 0
         self.fl_st = np.array([-1, -1], np.int64)
         self.fl_since = np.zeros(MAX_LATE_P, np.int8)
@@ -334,6 +337,7 @@ class _Planner:
             self.last_term = chunk.start + int(terms[-1])
             self.term_ts.append(chunk.ts[terms])
         self._commits(chunk, terms.shape[0])
+        self._mark_term_ends(chunk)
         if (chunk.flags & fmt.FLAG_TRACER).any():
             self.tracer.append(np.flatnonzero(allocs & ((chunk.flags & fmt.FLAG_TRACER) != 0))
                                + chunk.start)
@@ -349,6 +353,17 @@ class _Planner:
             self._deaths(chunk)
         if self.fl_at.shape[0]:
             self._late_flushes(chunk, terms.shape[0])
+
+    def _mark_term_ends(self, chunk) -> None:
+        """Whether each gc_mark_term's next GC row is its gc_end (Plan.mark_term_at_end)."""
+        k = chunk.kind
+        seq = k[(k == fmt.GC_START) | (k == fmt.GC_MARK_TERM) | (k == fmt.GC_END)].astype(np.int64)
+        if not seq.shape[0]:
+            return
+        both = np.concatenate([np.array([self.gc_last], seq.dtype), seq])
+        if ((both[:-1] == fmt.GC_MARK_TERM) & (both[1:] != fmt.GC_END)).any():
+            self.term_ends = False
+        self.gc_last = int(seq[-1])
 
     def _late_flushes(self, chunk, terms: int) -> None:
         """Which Ps' mcaches each mark termination left for a late flush (_late_flush_masks):
@@ -459,6 +474,8 @@ class _Planner:
     def finish(self, header) -> Plan | None:
         p = Plan()
         p.ids_top = self.by_id.top
+        p.mark_term_at_end = (self.term_ends and self.markers > 0
+                              and self.gc_last != fmt.GC_MARK_TERM)
         p.last_mark_term = self.last_term
         if self.term_ts:
             p.mark_term_ts = np.concatenate(self.term_ts)

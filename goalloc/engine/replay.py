@@ -404,6 +404,11 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
             # the recording's late mcache flushes belong to its own mark terminations and Ps
             eng.plan.late_flushes = (config.gc_mode == "recorded"
                                      and eng.procs == header.gomaxprocs)
+            if config.gc_mode == "recorded" and eng.plan.mark_term_at_end:
+                # the runtime's mark termination runs once the world has stopped, where
+                # the trace has its GCEnd; the other Ps' events from the stop's request up
+                # to there are still the mark phase's (kernel: GC_MARK_TERM)
+                eng.arrays.prm[S.P_MARK_TERM_AT_END] = 1
             # the recording's stacks + globals, unless the config gives stand-ins
             eng.plan.nonheap_from_trace = config.stack_bytes == 0 and config.globals_bytes == 0
             if eng.plan.nonheap_from_trace and eng.plan.commit_nonheap.shape[0]:

@@ -110,6 +110,9 @@ class Plan:
     # partly used snapshot span is some P's current mcache span, none of its slots counted
     # (`_cache_never_swept`)
     before_any_gc: bool = False
+    # every gc_mark_term row is followed by its gc_end before the next GC row (a Go
+    # recording's: STW begins, then GCEnd once the world has stopped), lookahead.read
+    mark_term_at_end: bool = False
     fresh_event: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     fresh_p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     fresh_spc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))

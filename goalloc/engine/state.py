@@ -70,6 +70,7 @@ P_PERIODIC_NS = _prm()  # forcegcperiod (2 min)
 P_SAMPLE_EVERY = _prm()  # timeline: a sample every this many events
 P_FIXED_CONS_MARK = _prm()  # 1: consMark = P_CONS_MARK_PPM, never measured
 P_SWEEP_PACED = _prm()  # 1: the background sweeper follows the trace's sweep frees (sweep.paced)
+P_MARK_TERM_AT_END = _prm()  # 1: a recorded mark termination takes effect at its gc_end row
 P_FAST_PATHS = _prm()  # 0: every event takes the general path (the fast-path guard test, #13)
 P_NONHEAP_FIXED = _prm()  # non-heap memory present from start-up (engine/mstats.py)
 P_HEAP_PAD_PAGES = _prm()  # [1.26+] randomized heap base: padding pages the first grow marks
@@ -196,6 +197,10 @@ S_FREE_BYTES = _sc()  # slot bytes freed by sweeping (cumulative, /gc/heap/frees
 S_REC_FREES = _sc()  # sweep.paced: frees the trace reported since the last mark termination
 S_REC_SETTLED = _sc()  # ... of them, those reported before the last event that was not a free
 S_FREES_BASE = _sc()  # S_FREES at the last mark termination
+S_REC_FREE_BYTES = _sc()  # sweep.paced: the slot bytes of S_REC_FREES' objects
+S_REC_SETTLED_BYTES = _sc()  # ... and of S_REC_SETTLED's
+S_FREE_BYTES_BASE = _sc()  # S_FREE_BYTES at the last mark termination
+S_MARK_TERM_PENDING = _sc()  # P_MARK_TERM_AT_END: 1 + the late-flush mask of a gc_mark_term
 S_DEATH_NEXT = _sc()  # the next of this chunk's look-ahead deaths to apply (engine/snapshot.py)
 # concurrent mark progress and the GC CPU limiter (engine/mark.py, engine/limiter.py, #15)
 S_MARK_T = _sc()  # trace time the background mark workers' progress is counted up to

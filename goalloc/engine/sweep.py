@@ -42,6 +42,7 @@ from goalloc.engine.state import (
     PAGE_SIZE,
     S_BGSWEEP_T,
     S_FREE_BYTES,
+    S_FREE_BYTES_BASE,
     S_FREES,
     S_FREES_BASE,
     S_HEAP_LIVE,
@@ -360,9 +361,12 @@ def _sweep_followed(s, sid):
 
 
 @njit(cache=True)
-def paced(s, target):
+def paced(s, target, target_bytes):
     """bgsweep as the recording paces it: sweep (sweepone order) until the model's sweepers have
-    freed `target` objects since mark termination, or nothing is left unswept. The caller
+    freed `target` objects or `target_bytes` of slots since mark termination, whichever comes
+    first, or nothing is left unswept. The bytes: sweepone takes span class 0 (every large
+    object) first, so where the runtime's sweepers had freed 28 small objects (7 KiB) the
+    count alone freed 28 large ones (1.8 MiB the runtime still counted as objects). The caller
     passes the frees the trace reported before its last event that was not a free, so a
     span the runtime's cacheSpan swept just before an allocation is left for the model's own
     cacheSpan at that allocation rather than taken by the background sweeper first. Once no
@@ -375,7 +379,8 @@ def paced(s, target):
     now = sc[S_NOW]
     prev = lk_background(s, now)
     done = 0
-    while sc[S_FREES] - sc[S_FREES_BASE] < target:
+    while (sc[S_FREES] - sc[S_FREES_BASE] < target
+           and sc[S_FREE_BYTES] - sc[S_FREE_BYTES_BASE] < target_bytes):
         sc[S_LK_TS] = now + 1
         if sweepone(s) < 0:
             break
