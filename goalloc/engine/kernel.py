@@ -68,6 +68,7 @@ from goalloc.engine.state import (
     S_MAPPED_CHUNKS,
     S_MARK_BY_GOAL,
     S_MARK_TERM_PENDING,
+    S_MARK_TERM_PENDING_TS,
     S_METRIC_GROUP,
     S_METRIC_HEAP,
     S_NEXT_SAMPLE,
@@ -515,12 +516,14 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
                     # the row is the stop-the-world's request: Ps still running allocate
                     # black, sweep nothing, until the world stops (the gc_end row)
                     sc[S_MARK_TERM_PENDING] = 1 + size[i]
+                    sc[S_MARK_TERM_PENDING_TS] = t
                 else:
                     gc.mark_term(s, ev, t, size[i])  # size: Ps flushed late (snapshot.Plan)
         elif k == GC_END and sc[S_MARK_TERM_PENDING] != 0:
             sc[S_EVENT] = ev
             sc[S_TS] = t
-            gc.mark_term(s, ev, t, sc[S_MARK_TERM_PENDING] - 1)
+            # the mark ended at the request (the cycle's end time: its length, the scan rate)
+            gc.mark_term(s, ev, sc[S_MARK_TERM_PENDING_TS], sc[S_MARK_TERM_PENDING] - 1)
             sc[S_MARK_TERM_PENDING] = 0
         elif k == METRIC:
             # a runtime/metrics sample the program logged: the model's classes at the same

@@ -317,9 +317,12 @@ class _Planner:
         self.heap_pages = 0
         self.span_freed = False
         self.before_any_gc: bool | None = None
-        # the last GC row's kind so far, and whether every gc_mark_term met its gc_end next
+        # the last GC row's kind so far, and whether every gc_mark_term met its gc_end next;
+        # the gc_end rows' event index (the last) and times
         self.gc_last = -1
         self.term_ends = True
+        self.last_end = -1
+        self.end_ts = []
         self.fl_k = 0
         self.fl_st = np.array([-1, -1], np.int64)
         self.fl_since = np.zeros(MAX_LATE_P, np.int8)
@@ -357,9 +360,14 @@ class _Planner:
     def _mark_term_ends(self, chunk) -> None:
         """Whether each gc_mark_term's next GC row is its gc_end (Plan.mark_term_at_end)."""
         k = chunk.kind
-        seq = k[(k == fmt.GC_START) | (k == fmt.GC_MARK_TERM) | (k == fmt.GC_END)].astype(np.int64)
-        if not seq.shape[0]:
+        rows = np.flatnonzero((k == fmt.GC_START) | (k == fmt.GC_MARK_TERM) | (k == fmt.GC_END))
+        if not rows.shape[0]:
             return
+        seq = k[rows].astype(np.int64)
+        ends = rows[seq == fmt.GC_END]
+        if ends.shape[0]:
+            self.last_end = chunk.start + int(ends[-1])
+            self.end_ts.append(chunk.ts[ends])
         both = np.concatenate([np.array([self.gc_last], seq.dtype), seq])
         if ((both[:-1] == fmt.GC_MARK_TERM) & (both[1:] != fmt.GC_END)).any():
             self.term_ends = False
@@ -476,9 +484,12 @@ class _Planner:
         p.ids_top = self.by_id.top
         p.mark_term_at_end = (self.term_ends and self.markers > 0
                               and self.gc_last != fmt.GC_MARK_TERM)
-        p.last_mark_term = self.last_term
-        if self.term_ts:
-            p.mark_term_ts = np.concatenate(self.term_ts)
+        # where the model's mark terminations take effect (replay: in recorded mode, at the
+        # gc_end rows when mark_term_at_end); the pacer mode's own cycles need neither
+        p.last_mark_term = self.last_end if p.mark_term_at_end else self.last_term
+        ts = self.end_ts if p.mark_term_at_end else self.term_ts
+        if ts:
+            p.mark_term_ts = np.concatenate(ts)
         if self.commits["event"]:
             self._finish_commits(p, header)
         if self.tracer:

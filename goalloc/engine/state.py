@@ -201,6 +201,7 @@ S_REC_FREE_BYTES = _sc()  # sweep.paced: the slot bytes of S_REC_FREES' objects
 S_REC_SETTLED_BYTES = _sc()  # ... and of S_REC_SETTLED's
 S_FREE_BYTES_BASE = _sc()  # S_FREE_BYTES at the last mark termination
 S_MARK_TERM_PENDING = _sc()  # P_MARK_TERM_AT_END: 1 + the late-flush mask of a gc_mark_term
+S_MARK_TERM_PENDING_TS = _sc()  # ... and its time (the mark's end: the cycle's end time)
 S_DEATH_NEXT = _sc()  # the next of this chunk's look-ahead deaths to apply (engine/snapshot.py)
 # concurrent mark progress and the GC CPU limiter (engine/mark.py, engine/limiter.py, #15)
 S_MARK_T = _sc()  # trace time the background mark workers' progress is counted up to
