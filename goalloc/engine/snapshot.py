@@ -642,6 +642,17 @@ def _cache_recorded_spans(s, sids, ps, fresh):
     return cached
 
 
+@kernel(inline="always")
+def _idle_holder(s, c, opened):
+    """The lowest P whose mcache holds no span of class c and that opened no fresh span of it
+    before the first mark termination (-1: none): one that could have held a span of c all
+    along without allocating from it."""
+    for q in range(s.mc.shape[0]):
+        if s.mc[q, c] < 0 and not opened[q, c]:
+            return q
+    return -1
+
+
 @kernel
 def _cache_never_swept(s, recs, fresh_p, fresh_spc):
     """A heap that has not been through a GC cycle (Plan.before_any_gc) was never swept: a
@@ -683,22 +694,17 @@ def _cache_never_swept(s, recs, fresh_p, fresh_spc):
         partial[c] = True
         if s.sp[sid, S.SP_SWEEPGEN] != s.sc[S.S_SG] or s.sp[sid, S.SP_WHERE] < 0:
             continue
-        for q in range(nprocs):
-            if s.mc[q, c] < 0 and not opened[q, c]:
-                _cache_span_on(s, sid, q, True)
-                cached += 1
-                break
+        q = _idle_holder(s, c, opened)
+        if q >= 0:
+            _cache_span_on(s, sid, q, True)
+            cached += 1
     for c in range(2, nspc):
         sid = full[c]
         if partial[c] or sid < 0 or s.sp[sid, S.SP_SWEEPGEN] != s.sc[S.S_SG]:
             continue
         q = first_open[c]
         if q < 0 or s.mc[q, c] >= 0:
-            q = -1
-            for r in range(nprocs):
-                if s.mc[r, c] < 0 and not opened[r, c]:
-                    q = r
-                    break
+            q = _idle_holder(s, c, opened)
         if q >= 0:
             _cache_span_on(s, sid, q, True)
             cached += 1
