@@ -51,6 +51,7 @@ LIMIT_SHARES = (0.5, 0.7, 0.9)
 BELOW_LIVE_SHARE = 0.35
 GOMAXPROCS = 2
 _GOAL = re.compile(r"(\d+) MB goal")
+RUN_ATTEMPTS = 3  # a run whose program died (a runtime fault) is run again, at most this often
 SPEED_SAMPLES = 6  # --mark-speed-samples: replays whose figures' mean is goalloc's answer
 
 
@@ -115,8 +116,19 @@ def run(exe: Path, program: str, trace: Path, gogc: int | None, memlimit: int | 
     env.pop("GOMEMLIMIT", None)
     if memlimit is not None:
         env["GOMEMLIMIT"] = str(memlimit)
-    p = subprocess.run([str(exe), program], env=env, capture_output=True, text=True, check=True,
-                       timeout=300)
+    for _ in range(RUN_ATTEMPTS):
+        p = subprocess.run([str(exe), program], env=env, capture_output=True, text=True,
+                           timeout=300)
+        if p.returncode == 0:
+            break
+        # a runtime fault is the toolchain's, not the setting's: Go 1.25's traceAdvance at
+        # StopTrace faulted (SIGSEGV, trace.go:679 walking trace.empty) in about 1 run in 10
+        # under GOMEMLIMIT; a failed run says nothing about the setting, so run it again
+        print(f"{program} {env['GOGC']} {memlimit}: exit {p.returncode}, run again: "
+              f"{p.stderr.strip().splitlines()[0] if p.stderr.strip() else ''}", file=sys.stderr)
+    else:
+        raise subprocess.CalledProcessError(p.returncode, [str(exe), program], p.stdout,
+                                            p.stderr)
     out = json.loads(p.stdout.strip().splitlines()[-1])
     goals = [int(m.group(1)) << 20 for m in _GOAL.finditer(p.stderr)]
     return Real(cycles=int(out["cycles"]), peak_inuse=int(out["peak_inuse"]),
