@@ -971,3 +971,21 @@ def test_recorded_marks_count_less_mutator_time(tmp_path):
     assert first.start_ts == e[first.start_event]["ts"] - 1_000_000
     rec = replay(path, Config(gc_mode="recorded"))
     assert [c.skew_at_start_ns for c in rec.cycles] == [0]
+
+
+def test_recorded_sweep_from_the_header_or_none():
+    """The replay takes a Go recording's mutators' sweep from its header as it is, with its
+    share of GOMAXPROCS x the trace (20 ms of 2 x 100 ms: 10%), and nothing from a header
+    whose figures no trace can have (a missing key, a bool, a negative count, more sweeping
+    than the Ps had time for, no span)."""
+    from goalloc.engine import sweep
+
+    good = {"ranges": 5, "ns": 20_000_000, "swept_bytes": 1 << 20, "reclaimed_bytes": 8192,
+            "unopened": 0, "span_ns": 100_000_000}
+    got = sweep.recorded({"sweep": good}, 2)
+    assert got == {**good, "share": 0.1}
+    for bad in ({k: v for k, v in good.items() if k != "ns"}, {**good, "ranges": True},
+                {**good, "unopened": -1}, {**good, "ns": 200_000_001}, {**good, "span_ns": 0}):
+        assert sweep.recorded({"sweep": bad}, 2) is None
+    assert sweep.recorded({}, 2) is None and sweep.recorded(None, 2) is None
+    assert sweep.recorded({"sweep": good}, 0) is None

@@ -159,16 +159,40 @@ def validate(rec: dict, mode: str) -> dict:
     return replayed(rec, mode)["fidelity"]
 
 
+# A mutator sweep range as Go's reader prints it (-d=parsed: "bytes swept"=Value{Uint64(N)};
+# -d=1: "bytes swept"=Uint64(N)); a RangeActive (the range under way at a generation's start)
+# matches neither kind, so a range open across generations is counted once, whole
+SWEEP_RANGE = re.compile(
+    r'(?P<kind>RangeBegin|RangeEnd) Time=(?P<t>\d+) Name="GC incremental sweep" '
+    r'Scope=Proc\((?P<p>\d+)\)(?: Attributes=\["bytes swept"=(?:Value\{)?Uint64\((?P<swept>\d+)'
+    r'\)\}? "bytes reclaimed"=(?:Value\{)?Uint64\((?P<reclaimed>\d+)\)\}?\])?')
+
+
 def go_reader_facts(rec: dict, release: str) -> tuple[int, int | None]:
     """(HeapObjectAlloc + HeapObject events, the lowest span id of Span and SpanAlloc events)
-    as Go's own reader reports them (once)."""
+    as Go's own reader reports them (once, with go_reader_sweep's)."""
+    _go_reader(rec, release)
+    return rec["go_reader"]
+
+
+def go_reader_sweep(rec: dict, release: str) -> dict:
+    """The mutators' sweep ranges as Go's own reader reports them (once): "GC incremental
+    sweep" ranges on a P paired begin to end, {ranges, ns, swept_bytes, reclaimed_bytes},
+    and `unopened`, ends whose begin came before the trace (a range active at its start)."""
+    _go_reader(rec, release)
+    return rec["go_sweep"]
+
+
+def _go_reader(rec: dict, release: str) -> None:
     if "go_reader" in rec:
-        return rec["go_reader"]
+        return
     flag = "-d=1" if release == "1.23" else "-d=parsed"
     pat = re.compile(r"Name=HeapObject(?:Alloc)? ")
     # -d=parsed: Args=[id=Value{Uint64(495)}, ...]; -d=1: ArgNames=[id ...] Args=[0 1 14]
     span = re.compile(r"Name=Span(?:Alloc)? .*?Args=\[(?:id=Value\{Uint64\()?(\d+)")
     n, low = 0, None
+    opened: dict[str, int] = {}
+    got = {"ranges": 0, "ns": 0, "swept_bytes": 0, "reclaimed_bytes": 0, "unopened": 0}
     with subprocess.Popen([rec["go"], "tool", "trace", flag, str(rec["raw"])],
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                           env=rec["env"]) as p:
@@ -177,9 +201,21 @@ def go_reader_facts(rec: dict, release: str) -> tuple[int, int | None]:
                 n += 1
             elif (m := span.search(line)) is not None:
                 low = int(m.group(1)) if low is None else min(low, int(m.group(1)))
+            elif (m := SWEEP_RANGE.search(line)) is not None:
+                t, proc = int(m.group("t")), m.group("p")
+                if m.group("kind") == "RangeBegin":
+                    opened[proc] = t
+                else:
+                    if proc in opened:
+                        got["ranges"] += 1
+                        got["ns"] += t - opened.pop(proc)
+                        got["swept_bytes"] += int(m.group("swept"))
+                        got["reclaimed_bytes"] += int(m.group("reclaimed"))
+                    else:
+                        got["unopened"] += 1
     assert p.returncode == 0
     rec["go_reader"] = (n, low)
-    return rec["go_reader"]
+    rec["go_sweep"] = got
 
 
 def known(program: str, what: str, ok: bool):
@@ -228,6 +264,23 @@ def test_heap_objects_as_gos_reader_counts(release, program):
     # the randomized heap base's padding [1.26+] as the model takes it: the lowest span page
     with TraceReader(out) as r:
         assert r.header.source["lowest_span_page"] == lowest_span
+
+
+@params
+def test_mutator_sweep_as_gos_reader_reads_it(release, program):
+    """The header's `sweep`: the same allocation-path sweep ranges as Go's reader pairs (count,
+    bytes swept and reclaimed exactly; time to the reader's rounding of ticks to ns)."""
+    rec = recording(release, program)
+    theirs = go_reader_sweep(rec, release)
+    with TraceReader(rec["out"]) as r:
+        ours = r.header.source.get("sweep")
+    if theirs["ranges"] == 0:  # `long`: one goroutine, the background sweeper does it all
+        assert ours is None or ours["ranges"] == 0
+        return
+    assert ours is not None
+    for k in ("ranges", "swept_bytes", "reclaimed_bytes", "unopened"):
+        assert ours[k] == theirs[k], (k, ours, theirs)
+    assert abs(ours["ns"] - theirs["ns"]) <= max(1000, theirs["ns"] // 1000), (ours, theirs)
 
 
 @params

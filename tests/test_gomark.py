@@ -183,3 +183,24 @@ def test_a_run_ends_where_its_goroutine_lost_its_p_in_a_syscall():
         (w.EV_GC_END, 200, 1, 4),
     ]
     assert run(ev).cycles().tolist() == [[3, 200, 40, 0, 0]]
+
+
+def test_the_mutators_sweep_ranges():
+    """GCSweepBegin .. GCSweepEnd on one M is one allocation-path sweep loop: its time and
+    the bytes its end reports are summed (two Ms interleaved: 30 ns and 10 ns), an end with no
+    begin on its M (begun before the trace) is counted apart and not timed, and a loop open
+    at a generation's end is counted whole at its end in the next (30 ns). The span is the
+    trace's, first to last event (10 to 90). No sweep event: no figure."""
+    ev = [
+        (w.EV_GC_SWEEP_BEGIN, 10, 0, 0),
+        (w.EV_GC_SWEEP_BEGIN, 15, 1, 0),
+        (w.EV_GC_SWEEP_END, 25, 1, 16384, 0, 8192),
+        (w.EV_GC_SWEEP_END, 40, 0, 8192, 0, 0),
+        (w.EV_GC_SWEEP_END, 50, 1, 8192, 0, 8192),  # its begin is not in the trace
+        (w.EV_GC_SWEEP_BEGIN, 60, 0, 0),
+    ]
+    mark = run(ev)
+    run([(w.EV_GC_SWEEP_END, 90, 0, 8192, 0, 8192)], mark)
+    assert mark.sweep() == {"ranges": 3, "ns": 70, "swept_bytes": 32768,
+                            "reclaimed_bytes": 16384, "unopened": 1, "span_ns": 80}
+    assert run([(w.EV_GO_START, 10, 0, 4), (w.EV_GO_STOP, 20, 0, 0)]).sweep() is None

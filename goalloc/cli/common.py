@@ -47,7 +47,7 @@ _IMPORT_FACTS = ("events", "lines", "live_at_end", "generations", "gomaxprocs", 
                  "trace_events", "frees_without_p", "time_markers", "go_version",
                  "go_version_source", "beyond_inline_marks", "tracer_buffers",
                  "tracer_buffer_bytes", "metric_samples", "mark_cpu", "mark_cycles", "scavenger",
-                 "scheduling")
+                 "scheduling", "sweep")
 # Notes that say how a Go trace was read faithfully (docs/importers.md).
 _IMPORT_ADJUSTED = ("tiny_allocs_in_block", "trigger_allocs_moved", "large_allocs_moved",
                     "large_allocs_carried", "late_mcache_flushes", "idle_p_flushes",
@@ -82,6 +82,11 @@ def echo_import_summary(out, notes: dict, *, err: bool = False) -> None:
         sc = notes["scheduling"]
         line(f"goroutine runs: {sc['runs']:,}; a running P's mean wait for its next scheduler "
              f"pass {sc['residual_ns'] / 1e6:.2f} ms (where a fractional mark worker can start)")
+    if notes.get("sweep"):
+        sw = notes["sweep"]
+        line(f"mutators' sweep: {sw['ranges']:,} ranges, {sw['ns'] / 1e6:.1f} ms, "
+             f"{sw['swept_bytes'] / 2**20:.1f} MiB swept (allocation-path sweeping; the "
+             "background sweeper is not traced)")
     adjusted = [k for k in _IMPORT_ADJUSTED if notes.get(k)]
     if adjusted:
         line("read as the runtime ran: " + listing(adjusted))

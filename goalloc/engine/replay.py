@@ -28,6 +28,7 @@ from goalloc.engine import (
     pauses,
     readout,
     scavenge,
+    sweep,
     whatif,
 )
 from goalloc.engine import state as S
@@ -188,6 +189,7 @@ class Engine:
         prm[S.P_NO_PCACHE] = 1 if config.no_pagecache else 0
         # what the recording's assists and idle mark workers took (endCycle's cons/mark)
         self.mark_cpu = mark.RecordedMarkCpu.of(header.source, int(header.gomaxprocs))
+        self.recorded_sweep = sweep.recorded(header.source, int(header.gomaxprocs))
         if self.mark_cpu is not None:
             prm[S.P_PARK_RATE_PPM] = self.mark_cpu.park_rate_ppm()  # mark.park
         if self.mark_cpu is not None and config.gc_mode == "pacer" and config.mutator_clock:
@@ -427,12 +429,12 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
                 eng.arrays.set_scavenger_runs(runs)
         if eng.attribution is not None:
             eng.attribution.start(eng)
-        sweep = header.frees == "sweep"
+        sweep_frees = header.frees == "sweep"
         forced = config.gc_mode == "pacer" and config.replay_forced_gcs
         events = 0
         last_gc = prev_gc = -1  # event index of the trace's last recorded gc_start, the one before
         last_forced = False  # the last one was a runtime.GC()
-        chunks, vs = plans.chunks(reader, sweep)
+        chunks, vs = plans.chunks(reader, sweep_frees)
         for chunk, bad in chunks:
             if bad >= 0:
                 raise validate.anomaly_error(reader.path, chunk, bad, vs)
@@ -474,11 +476,12 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
             report.scan_rate["mark_speeds"] = list(config.mark_speeds)
         if eng.mark_cpu is not None:  # the pacer's cons/mark and the marks' GC CPU take it
             report.mark_cpu = eng.mark_cpu.to_dict()
+        report.recorded_sweep = eng.recorded_sweep
         report.nonheap_scan = _nonheap_scan(eng, config)
         report.estimated_sizes = int(vs.st[validate.S_ESTIMATED])
         report.warnings = whatif.warnings(report, config, whatif.tail(last_gc, events),
                                           scheduling_known)
-        if sweep:
+        if sweep_frees:
             report.deaths_known_until_event = whatif.deaths_known_until(prev_gc, last_gc,
                                                                         last_forced)
         if eng.attribution is not None:

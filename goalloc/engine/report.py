@@ -209,6 +209,10 @@ class Report:
     # the recording's assist and idle mark time as shares of GOMAXPROCS while marking, which
     # the pacer's cons/mark counts (engine/mark.py RecordedMarkCpu); None: not used
     mark_cpu: dict | None = None
+    # a Go recording's allocation-path sweeping as its trace timed it (engine/sweep.py
+    # recorded: ranges, ns, swept and reclaimed bytes, share of GOMAXPROCS x the trace); None:
+    # the header has none
+    recorded_sweep: dict | None = None
     # stacks + globals the GOGC goal adds to heapMarked (lastStackScan + globalsScan): from a
     # recorded Go trace's commits (pacer.nonheap_scan) - bytes at each, mean, the recording's
     # GOGC and how it is known - or the Config's stand-ins; None: neither

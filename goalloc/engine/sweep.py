@@ -82,6 +82,26 @@ from goalloc.engine.state import (
 )
 from goalloc.jit import U0, njit, popcount64
 
+RECORDED_SWEEP_KEYS = ("ranges", "ns", "swept_bytes", "reclaimed_bytes", "unopened", "span_ns")
+
+
+def recorded(source: dict | None, procs: int) -> dict | None:
+    """A Go recording's allocation-path sweeping as its trace timed it (the header's
+    source.sweep: the GCSweepBegin..GCSweepEnd ranges of cacheSpan's, deductSweepCredit's and
+    mheap.reclaim's loops, trace/importers/gomark.py), with `share`, its time over GOMAXPROCS x
+    the trace's span. The model's sweepers add no time to its clock (docs/model.md, "GC CPU:
+    the marks' work, and the sweep the clock leaves out"), so this is the recording's fact,
+    not the model's. None when the header has none, or figures no trace can have."""
+    sw = (source or {}).get("sweep")
+    if not isinstance(sw, dict) or procs <= 0 or not all(
+            type(sw.get(k)) is int and 0 <= sw[k] < 1 << 62 for k in RECORDED_SWEEP_KEYS):
+        return None
+    if sw["span_ns"] <= 0 or sw["ns"] > procs * sw["span_ns"]:
+        return None
+    out = {k: sw[k] for k in RECORDED_SWEEP_KEYS}
+    out["share"] = round(sw["ns"] / (procs * sw["span_ns"]), 6)
+    return out
+
 
 @njit(cache=True)
 def needs_sweep(s, sid):

@@ -353,6 +353,13 @@ def header_rows(report, header: dict | None = None, sources: dict | None = None,
                      f"{mc['assist_share']:.0%} and idle workers {mc['idle_share']:.0%} of "
                      "GOMAXPROCS while marking, the recording's (the marks' GC CPU"
                      + (", the pacer's cons/mark)" if report.gc_mode == "pacer" else ")")))
+    sw = report.recorded_sweep
+    if sw:
+        rows.append(("mutators' sweep", f"{sw['ns'] / 1e6:.1f} ms in {sw['ranges']:,} loops, "
+                     f"{iec_bytes(sw['swept_bytes'])} swept ({sw['share']:.1%} of GOMAXPROCS "
+                     "x the trace), the recording's allocation-path sweeping"
+                     + ("; the model's clock keeps it and adds none for its own sweeps"
+                        if report.gc_mode == "pacer" else "")))
     rows += [
         ("frees", {"death": "death (take effect at the next mark)",
                    "sweep": "sweep (died before the mark of the cycle that swept them)"}.get(

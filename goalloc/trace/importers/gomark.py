@@ -18,6 +18,12 @@ carry bgscavenge in their stack. Its running time is the runtime's own measure o
 (scavengerState.run times each call; docs/model.md, "Scavenger over time"): summed over the
 trace as the header's `scavenger`.
 
+The mutators' sweeping is traced as ranges on a P (traceGCSweepStart/Span/Done: a
+GCSweepBegin before the first span a sweep loop sweeps, a GCSweepEnd with the bytes it swept
+and reclaimed after it, around mcentral.cacheSpan's, deductSweepCredit's and mheap.reclaim's
+loops; the background sweeper's spans are not traced): summed over the trace as the header's
+`sweep`. A loop runs inside mallocgc with its M held, so its Begin and End are one M's.
+
 Why the model needs it (engine/mark.py): at GOMAXPROCS=2 the runtime has no dedicated worker,
 only fractional ones, which run when their P passes through the scheduler; a busy P's worker
 may get a fifth of its 25% while assists do the rest, and endCycle's cons/mark counts assist
@@ -60,6 +66,14 @@ MAX_MARK_ROWS = 4096
 # takes lists of at most 2^16 entries): past it, none
 MAX_SCAVENGER_RUNS = 1 << 15
 
+# MarkCpu.sweep: the mutators' sweep ranges (GCSweepBegin .. GCSweepEnd on one M)
+SW_RANGES = 0
+SW_NS = 1
+SW_SWEPT = 2  # bytes swept (the spans' sizes)
+SW_RECLAIMED = 3  # bytes of them freed back to the page heap
+SW_UNOPENED = 4  # ends whose begin the trace does not hold (begun before it; not counted)
+N_SW = 5
+
 # MarkCpu.sched: the runs of the goroutines other than the mark workers and the scavenger
 SCHED_RUNS = 0
 SCHED_NS = 1
@@ -80,6 +94,8 @@ class MarkCpu:
         self.m_run = np.full(16, -1, np.int64)
         self.m_sys = np.full(16, -1, np.int64)
         self.sched = np.zeros(N_SCHED, np.float64)
+        self.m_sweep = np.full(16, -1, np.int64)  # when M's open sweep range began (-1: none)
+        self.sweep_tot = np.zeros(N_SW, np.int64)
         self.span = [None, None]  # the first and last event times seen (ns)
         self.cy = np.zeros(N_CY, np.int64)
         self.assists = AddrMap(6)  # goroutine -> dense id of a goroutine inside an assist
@@ -105,6 +121,7 @@ class MarkCpu:
             self.m_t = np.concatenate([self.m_t, np.zeros(grow, np.int64)])
             self.m_run = np.concatenate([self.m_run, np.full(grow, -1, np.int64)])
             self.m_sys = np.concatenate([self.m_sys, np.full(grow, -1, np.int64)])
+            self.m_sweep = np.concatenate([self.m_sweep, np.full(grow, -1, np.int64)])
         begins = int(np.count_nonzero((typ == w.EV_GC_MARK_ASSIST_BEGIN)
                                       | (typ == w.EV_GC_MARK_ASSIST_ACTIVE)))
         m = self.assists
@@ -132,7 +149,8 @@ class MarkCpu:
                     self.m_mode, self.m_t, self.cy, m.keys, m.vals, m.free_ids, m.ctr,
                     self.since, out,
                     np.zeros(0, np.int64) if scav_stacks is None else scav_stacks, self.scav,
-                    self.scav_runs, (self.m_run, self.m_sys, self.sched))
+                    self.scav_runs, (self.m_run, self.m_sys, self.sched),
+                    (self.m_sweep, self.sweep_tot))
         if n:
             self.rows.append(out[:n])
 
@@ -153,6 +171,18 @@ class MarkCpu:
             out["run_ns"] = self.scav_runs[1, :n].tolist()
             out["run_blocked"] = self.scav_runs[2, :n].tolist()
         return out
+
+    def sweep(self) -> dict | None:
+        """The header's `sweep`: the mutators' sweep ranges over the trace (their count, total
+        ns, and the bytes they swept and reclaimed), how many ends came without their begin
+        (a range under way when tracing began: not counted), and the trace's span (ns, first
+        to last event: what the ranges' time is a share of); None when none ended."""
+        n, ns, swept, reclaimed, unopened = (int(x) for x in self.sweep_tot)
+        lo, hi = self.span
+        if n == 0 or lo is None:
+            return None
+        return {"ranges": n, "ns": ns, "swept_bytes": swept, "reclaimed_bytes": reclaimed,
+                "unopened": unopened, "span_ns": int(hi - lo)}
 
     def scheduling(self, procs: int) -> dict | None:
         """The header's `scheduling`: the runs of the goroutines other than the mark workers
@@ -248,9 +278,24 @@ def _stop_run(m, ts, m_g, m_mode, m_t, cy, akeys, avals, since, scav, scav_runs,
     m_mode[m] = MUTATOR
 
 
+@kernel(inline="always")
+def _end_sweep(sweeps, m, ts, swept, reclaimed):
+    """M m's sweep range ends at ts, having swept and reclaimed those bytes."""
+    m_sweep, tot = sweeps
+    if m_sweep[m] >= 0 and ts >= m_sweep[m]:
+        tot[SW_RANGES] += 1
+        tot[SW_NS] += ts - m_sweep[m]
+        tot[SW_SWEPT] += swept
+        tot[SW_RECLAIMED] += reclaimed
+    else:
+        tot[SW_UNOPENED] += 1
+    m_sweep[m] = -1
+
+
 @kernel
 def account(order, typ, key, mm, a1, a2, a3, status, m_of, label_ids, label_modes, m_g, m_mode,
-            m_t, cy, akeys, avals, afree, actr, since, out, scav_stacks, scav, scav_runs, runs):
+            m_t, cy, akeys, avals, afree, actr, since, out, scav_stacks, scav, scav_runs, runs,
+            sweeps):
     """Walk one generation's events in merge order; rows of the cycles that end in it go to
     `out`, their count is returned. The M of an event is its batch's (mm), but a GoStatus
     names the M its goroutine runs on (m_of): at the trace's start that is how a goroutine
@@ -342,6 +387,10 @@ def account(order, typ, key, mm, a1, a2, a3, status, m_of, label_ids, label_mode
                         _add(cy, CY_ASSIST, since[aid], ts)
                     since[aid] = -1
                     map_remove(akeys, avals, afree, actr, g)
+        elif t == w.EV_GC_SWEEP_BEGIN:
+            sweeps[0][m] = ts
+        elif t == w.EV_GC_SWEEP_END:
+            _end_sweep(sweeps, m, ts, a1[j], a2[j])
         elif t == w.EV_STW_BEGIN and cy[CY_ACTIVE] != 0:
             # the run that ends the mark goes on into gcMarkDone, whose ragged barrier
             # (forEachP, not traced) waits for every P before this stop: the trace cannot

@@ -1636,6 +1636,9 @@ def import_gotrace(src: str | os.PathLike, out: str | os.PathLike, *, force: boo
             if (sched := st.mark.scheduling(st.gomaxprocs)) is not None:
                 st.writer.header.source["scheduling"] = sched
                 st.writer.set_header(st.writer.header)
+            if (sweep := st.mark.sweep()) is not None:
+                st.writer.header.source["sweep"] = sweep
+                st.writer.set_header(st.writer.header)
             if len(st.sites):
                 st.writer.header.sites = st.sites.sites
                 st.writer.set_header(st.writer.header)
@@ -1740,6 +1743,7 @@ def _report(st: _State) -> dict:
         "mark_cpu": st.mark.summary(),
         "scavenger": st.mark.scavenger(),  # the header has its runs too
         "scheduling": st.mark.scheduling(st.gomaxprocs),
+        "sweep": st.mark.sweep(),
         # per cycle marked wholly inside the trace: [GC seq, wall, background, idle, assist]
         # ns (gomark.R_*), gctrace's "assist/background/idle ms cpu"
         "mark_cycles": st.mark.cycles().tolist(),

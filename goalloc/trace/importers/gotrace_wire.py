@@ -59,6 +59,8 @@ EV_STW_BEGIN = 26
 EV_STW_END = 27
 EV_GC_BEGIN = 29
 EV_GC_END = 30
+EV_GC_SWEEP_BEGIN = 32  # [dt, stack]: a P starts sweeping (the first span of a sweep loop)
+EV_GC_SWEEP_END = 33  # [dt, bytes swept, bytes reclaimed]
 EV_GC_MARK_ASSIST_ACTIVE = 34  # [dt, g]: at a generation's start, g is in an assist
 EV_GC_MARK_ASSIST_BEGIN = 35
 EV_GC_MARK_ASSIST_END = 36
@@ -128,11 +130,13 @@ KEPT = (EV_PROCS_CHANGE, EV_PROC_START, EV_PROC_STOP, EV_PROC_STEAL, EV_PROC_STA
         EV_USER_LOG, *GO_EVENTS, *range(EV_SPAN, EV_GOROUTINE_STACK_FREE + 1),
         # mark CPU per cycle (gomark.py): worker labels and assists; the goroutines' runs
         EV_GO_LABEL, EV_GC_MARK_ASSIST_ACTIVE, EV_GC_MARK_ASSIST_BEGIN, EV_GC_MARK_ASSIST_END,
-        EV_GO_SYSCALL_BEGIN, EV_GO_SYSCALL_END, EV_GO_SYSCALL_END_BLOCKED)
+        EV_GO_SYSCALL_BEGIN, EV_GO_SYSCALL_END, EV_GO_SYSCALL_END_BLOCKED,
+        # the mutators' sweeping (gomark.py, the header's `sweep`)
+        EV_GC_SWEEP_BEGIN, EV_GC_SWEEP_END)
 # Kept events that only say how the scheduler ran (no goalloc row comes of them).
 SCHED_ONLY = (*GO_EVENTS, EV_GO_LABEL, EV_GC_MARK_ASSIST_ACTIVE, EV_GC_MARK_ASSIST_BEGIN,
               EV_GC_MARK_ASSIST_END, EV_GO_SYSCALL_BEGIN, EV_GO_SYSCALL_END,
-              EV_GO_SYSCALL_END_BLOCKED)
+              EV_GO_SYSCALL_END_BLOCKED, EV_GC_SWEEP_BEGIN, EV_GC_SWEEP_END)
 
 
 def nargs_table(version: int) -> np.ndarray:
