@@ -166,10 +166,13 @@ def test_metric_samples_kept(release, program):
     assert set(mc["classes"]) == {*CLASSES, "total"}
 
 
-def go_reader_samples(rec: dict, release: str) -> list[dict]:
-    """The goalloc.metrics records as Go's own trace reader prints them, decoded."""
+def go_reader_samples(rec: dict, release: str) -> list[tuple[int, dict]]:
+    """The goalloc.metrics records as Go's own trace reader prints them: (time, message
+    decoded), once."""
+    if "go_samples" in rec:
+        return rec["go_samples"]
     flag = "-d=1" if release == "1.23" else "-d=parsed"
-    pat = re.compile(r' Category="goalloc\.metrics" Message=(".*")$')
+    pat = re.compile(r' Time=(\d+) .*Category="goalloc\.metrics" Message=(".*")$')
     out = []
     with subprocess.Popen([rec["go"], "tool", "trace", flag, str(rec["raw"])],
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -177,8 +180,9 @@ def go_reader_samples(rec: dict, release: str) -> list[dict]:
         for line in p.stdout:
             m = pat.search(line.rstrip("\n"))
             if m:
-                out.append(json.loads(json.loads(m.group(1))))
+                out.append((int(m.group(1)), json.loads(json.loads(m.group(2)))))
     assert p.returncode == 0
+    rec["go_samples"] = out
     return out
 
 
@@ -223,8 +227,28 @@ def test_metric_samples_as_gos_reader_reads_them(release, program):
     theirs = go_reader_samples(rec, release)
     ours = fidelity.recorded_side(rec["out"])
     assert len(ours.metric_values) == len(theirs) >= 50
-    for mine, go in zip(ours.metric_values, theirs, strict=True):
-        assert mine == {fmt.METRIC_INDEX[k]: v for k, v in go.items()}
+    for mine, (_t, go) in zip(ours.metric_values, theirs, strict=True):
+        assert mine == {fmt.METRIC_INDEX[k]: v for k, v in go.items() if k in fmt.METRIC_INDEX}
+
+
+@params
+def test_metric_samples_placed_at_their_read_age(release, program):
+    """docs/go/goallocmetrics says in each record how long before it the values were read,
+    and each sample sits that long before its record as Go's reader times it: one clock offset
+    (the import's zero) for every sample, to the reader's rounding of ticks to ns. But the
+    first: its metrics.Read initializes runtime/metrics, whose allocations are traced on the
+    sampler's M after the read began, and a sample never goes before its M's previous event;
+    it sits between them and its record."""
+    rec = recording(release, program)
+    theirs = go_reader_samples(rec, release)
+    ours = fidelity.recorded_side(rec["out"])
+    ages = [go["goalloc.read_age_ns"] for _t, go in theirs]
+    assert all(0 <= a < 1_000_000 for a in ages)
+    offsets = [t - a - mine for (t, _go), a, mine in zip(theirs, ages, ours.metric_ts,
+                                                          strict=True)]
+    zero = sorted(offsets)[len(offsets) // 2]
+    assert all(abs(o - zero) <= 2 for o in offsets[1:]), sorted(offsets)[:5]
+    assert -ages[0] <= offsets[0] - zero <= 2
 
 
 @params

@@ -51,7 +51,7 @@ _IMPORT_FACTS = ("events", "lines", "live_at_end", "generations", "gomaxprocs", 
 # Notes that say how a Go trace was read faithfully (docs/importers.md).
 _IMPORT_ADJUSTED = ("tiny_allocs_in_block", "trigger_allocs_moved", "large_allocs_moved",
                     "large_allocs_carried", "late_mcache_flushes", "idle_p_flushes",
-                    "snapshot_mcaches", "metric_samples_moved")
+                    "snapshot_mcaches", "metric_samples_moved", "metric_samples_by_read_age")
 
 
 def echo_import_summary(out, notes: dict, *, err: bool = False) -> None:

@@ -3,9 +3,11 @@
 // released) with the runtime's over time (goalloc docs/importers.md, "Metric samples").
 //
 // Each sample is one trace.Log record of category "goalloc.metrics" whose message is a JSON
-// object of runtime/metrics names to values, read together by one metrics.Read:
+// object of runtime/metrics names to values, read together by one metrics.Read, and
+// "goalloc.read_age_ns", how long before the record they were read (goalloc places the
+// sample there):
 //
-//	{"/memory/classes/heap/objects:bytes":1234,"/memory/classes/heap/unused:bytes":56,...}
+//	{"/memory/classes/heap/objects:bytes":1234,...,"goalloc.read_age_ns":2710}
 //
 // Use, after trace.Start (goalloc record sets GOALLOC_TRACE for a program that starts its own
 // trace, see docs/importers.md):
@@ -59,21 +61,25 @@ func Start(interval time.Duration) (stop func()) {
 	for i, n := range Names {
 		samples[i].Name = n
 	}
-	buf := make([]byte, 0, 1024) // ~470 bytes used: appends never grow it
+	buf := make([]byte, 0, 1024) // ~500 bytes used: appends never grow it
 	logOne := func() {
-		// goalloc compares a sample with the model where it was read: right after this M's
-		// last traced event before the record (the goroutine's wake-up), so the read comes
-		// first. A read and its formatting take some microseconds; if they took longer, this
-		// goroutine lost its CPU meanwhile (preempted, or suspended for the GC's stack scan:
-		// other goroutines may have allocated megabytes, and its M's last event is then its
-		// resumption, after the read), so read again.
+		// goalloc compares a sample with the model where it was read: the record says how
+		// long before it that was (the OS may deschedule this goroutine's thread between its
+		// wake-up and the read, and nothing traced shows it). A read and its formatting take
+		// some microseconds; if they took longer, this goroutine lost its CPU meanwhile
+		// (preempted, or suspended for the GC's stack scan: other goroutines may have
+		// allocated megabytes), so read again.
+		var start time.Time
 		for try := 0; try < 4; try++ {
-			start := time.Now()
+			start = time.Now()
 			fill(samples, &buf)
 			if time.Since(start) < readAgainAfter {
 				break
 			}
 		}
+		b := append(buf[:len(buf)-1], `,"goalloc.read_age_ns":`...)
+		b = strconv.AppendInt(b, int64(time.Since(start)), 10)
+		buf = append(b, '}')
 		// the message without a copy: string(buf) would allocate after the read (see the
 		// package comment); trace.Log copies it into the trace before buf is reused
 		trace.Log(context.Background(), Category, unsafe.String(unsafe.SliceData(buf), len(buf)))

@@ -20,6 +20,11 @@ import numpy as np
 from goalloc.trace import format as fmt
 
 MAX_VALUE = 1 << 63
+# a record's time since its values were read (ns), which docs/go/goallocmetrics adds: the
+# importer places the sample there (gotrace.py _metric_samples_at_their_read); not a metric
+READ_AGE_NAME = "goalloc.read_age_ns"
+MAX_READ_AGE_NS = 10**9  # an age past a second is not a sampler's: the record is placed as if
+# it had none
 
 
 def parse_sample(message: str) -> list[tuple[int, int]] | None:
@@ -43,6 +48,19 @@ def parse_sample(message: str) -> list[tuple[int, int]] | None:
         out.append((k, int(v)))
     out.sort()
     return out or None
+
+
+def read_age(message: str) -> int | None:
+    """The record's READ_AGE_NAME: how long before the record its values were read (ns);
+    None when the message has none that is a whole number of ns in [0, MAX_READ_AGE_NS]."""
+    try:
+        d = json.loads(message)
+    except ValueError:
+        return None
+    v = d.get(READ_AGE_NAME) if isinstance(d, dict) else None
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_READ_AGE_NS:
+        return None
+    return v
 
 
 class MetricLog:

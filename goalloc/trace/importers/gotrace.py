@@ -41,6 +41,7 @@ from goalloc.sizeclasses import get_table, profile
 from goalloc.trace import format as fmt
 from goalloc.trace.addrmap import EMPTY, AddrMap
 from goalloc.trace.header import Header
+from goalloc.trace.importers import gometrics
 from goalloc.trace.importers import gotrace_convert as cv
 from goalloc.trace.importers import gotrace_wire as w
 from goalloc.trace.importers.gomark import MarkCpu
@@ -60,6 +61,9 @@ SLOTS_QUEUED = 6  # output slots queued for the writer at most (once the output 
 # late mcache flushes the header lists at most (a few per GC cycle; 16 Ki keep it < 300 KB)
 MAX_MCACHE_FLUSHES = 1 << 14
 MAX_TYPE_ID = 1 << 24
+# a metric sample record without a read age was read at most this long before it: the
+# docs' sampler reads again past 50 us (1 ms before 2026-12-06; _metric_samples_at_their_read)
+READ_WINDOW_NS = 1_000_000
 TRACER_TYPES = (b"uint64", b"unsafe.Pointer")  # the element types of the tracer's buffers
 
 # Functions whose frame on a GCBegin stack means the program forced the cycle: runtime.GC
@@ -341,6 +345,7 @@ class _State:
         self.lowest_span_page = None  # [1.26+] the randomized heap base's padding pages
         self.span_pages = None  # the header's source.span_pages (_span_pages)
         self.metric_samples_moved = 0  # to their read (_metric_samples_at_their_read)
+        self.metric_samples_by_read_age = 0  # of them, placed by the age their record gives
         self.split_malloc_frames = False  # release evidence from the first generation
         self.cur_g = np.full(16, -1, np.int64)  # goroutine running on each M (by M index)
         self.generated_malloc_frames = False
@@ -1313,17 +1318,25 @@ def _merge_order(ev: tuple, st: _State, gc: _GcStacks, t_ptr, per_page: int,
     order = _trigger_allocs_first(order, typ, key, mm, a1, a2, a3, t_ptr, gc.gcb, gc.funcs,
                                   st, status_ms, per_page, gc.start_blocks)
     order = _large_allocs_at_their_span(order, typ, key, mm, a1, a3, st, per_page)
-    return _metric_samples_at_their_read(order, typ, key, mm, a2, gc.strings, st)
+    return _metric_samples_at_their_read(order, typ, key, mm, a2, a3, gc.strings, st)
 
 
-def _metric_samples_at_their_read(order, typ, key, mm, a2, strings: dict, st) -> np.ndarray:
+def _metric_samples_at_their_read(order, typ, key, mm, a2, a3, strings: dict, st
+                                  ) -> np.ndarray:
     """Each runtime/metrics sample record (a trace.Log of category goalloc.metrics) moved to
-    right after its M's previous event, at that event's time: the values were read there.
-    The sampler (docs/go/goallocmetrics) reads them as soon as it runs, then formats and
-    logs them, and the record's time comes after the message has gone into the trace's
-    string table: some microseconds in which other Ps allocate (a span that grew the heap
-    9 us before a Go 1.23 record, after the read: docs/model.md "Scavenger over time").
-    A record that is its M's first event of the generation stays."""
+    where its values were read. A record that says how long before it they were read
+    (gometrics.READ_AGE_NAME, which docs/go/goallocmetrics adds) goes to that time, after the
+    last event at or before it, but not before its M's previous event (nothing traced comes
+    between a wake-up and the read). Otherwise it goes right after its M's previous event, at
+    that event's time: the sampler reads as soon as it runs, then formats and logs, and the
+    record's time comes after the message has gone into the trace's string table, some
+    microseconds in which other Ps allocate (a span that grew the heap 9 us before a Go 1.23
+    record, after the read: docs/model.md "Scavenger over time"); but at most
+    READ_WINDOW_NS before the record: a sampler that took longer reads again (goallocmetrics:
+    50 us, 1 ms before 2026-12-06), so an M whose previous event is older lost its CPU to
+    the OS between its wake-up and the read (a Go 1.23 sampler logged 4.6 ms after its
+    wake-up, its values counting 3.7 MiB another P allocated meanwhile). A record that is
+    its M's first event of the generation stays (or takes its read age)."""
     logs = np.flatnonzero(typ[order] == w.EV_USER_LOG)
     if not logs.shape[0]:
         return order
@@ -1333,18 +1346,35 @@ def _metric_samples_at_their_read(order, typ, key, mm, a2, strings: dict, st) ->
     if not logs.shape[0]:
         return order
     ms = mm[order]
+    keys = key[order]  # in time order (the merge is by time)
     rank = np.arange(order.shape[0], dtype=np.float64)
-    moved = 0
+    moved = by_age = 0
     for i in logs.tolist():  # one per sample (every 20 ms or so), not per event
         lo = max(i - 4096, 0)  # (the sampler ran just before: look near first)
         before = lo + np.flatnonzero(ms[lo:i] == ms[i])
         if not before.shape[0] and lo:
             before = np.flatnonzero(ms[:lo] == ms[i])
-        if before.shape[0]:
-            rank[i] = before[-1] + 0.5
-            key[order[i]] = key[order[before[-1]]]
-            moved += 1
+        prev = int(before[-1]) if before.shape[0] else -1
+        t_log = int(keys[i])
+        age = gometrics.read_age(strings.get(int(a3[order[i]]), ""))
+        if age is not None:
+            t = t_log - age
+            by_age += 1
+        elif prev >= 0:
+            t = max(int(keys[prev]), t_log - READ_WINDOW_NS)
+        else:
+            continue
+        if prev >= 0 and t <= keys[prev]:
+            at, t = prev, int(keys[prev])
+        else:  # the last event at or before t, among those before the record
+            at = int(np.searchsorted(keys[:i], t, side="right")) - 1
+        if at < 0:
+            continue
+        rank[i] = at + 0.5
+        key[order[i]] = t
+        moved += 1
     st.metric_samples_moved += moved
+    st.metric_samples_by_read_age += by_age
     return order[np.argsort(rank, kind="stable")]
 
 
@@ -1739,6 +1769,7 @@ def _report(st: _State) -> dict:
         "tiny_allocs_without_block": int(c[cv.C_TINY_NO_BLOCK]),
         "metric_samples": st.metrics.groups,
         "metric_samples_moved": st.metric_samples_moved,  # to their read
+        "metric_samples_by_read_age": st.metric_samples_by_read_age,
         "metric_records_unread": st.metrics.bad,
         "mark_cpu": st.mark.summary(),
         "scavenger": st.mark.scavenger(),  # the header has its runs too
