@@ -1068,7 +1068,8 @@ def test_metric_samples_placed_at_their_read():
     allocating, M1 the sampler): with no read age, right after its M's previous event (its
     wake-up) when that is within READ_WINDOW_NS of the record, else READ_WINDOW_NS before
     the record (the OS held the sampler's thread between its wake-up and the read); with a
-    read age, that long before the record, but never before its M's previous event."""
+    read age, that long before the record, whatever its M did since (a sampler preempted
+    after its read resumes with an event of its own)."""
     from types import SimpleNamespace
 
     from goalloc.trace.importers import gotrace
@@ -1078,16 +1079,16 @@ def test_metric_samples_placed_at_their_read():
     alloc, wake, log = w.EV_HEAP_OBJECT_ALLOC, w.EV_GO_START, w.EV_USER_LOG
     ev = [  # (type, time, M, message string id for a record)
         (alloc, 100, 0, 0), (wake, 110, 1, 0), (alloc, 200, 0, 0), (alloc, 2 * ms, 0, 0),
-        (alloc, 2.4 * ms, 0, 0), (log, 2.5 * ms, 1, 10),  # woke 2.4 ms before: at 1.5 ms
-        (wake, 3 * ms, 1, 0), (alloc, 3.1 * ms, 0, 0), (alloc, 3.2 * ms, 0, 0),
-        (log, 3.3 * ms, 1, 11),  # read 150 us before: at 3.15 ms
-        (wake, 4 * ms, 1, 0), (alloc, 4.01 * ms, 0, 0),
-        (log, 4.02 * ms, 1, 12),  # an age past its wake-up: at the wake-up
+        (alloc, 2_400_000, 0, 0), (log, 2_500_000, 1, 10),  # woke 2.4 ms before: at 1.5 ms
+        (wake, 3 * ms, 1, 0), (alloc, 3_100_000, 0, 0), (alloc, 3_200_000, 0, 0),
+        (log, 3_300_000, 1, 11),  # read 150 us before: at 3.15 ms
+        (wake, 4 * ms, 1, 0), (alloc, 4_010_000, 0, 0),
+        (log, 4_020_000, 1, 12),  # an age past its wake-up (preempted after its read): 3.92
         (wake, 5 * ms, 1, 0), (alloc, 5 * ms + 10, 0, 0),
         (log, 5 * ms + 20, 1, 13),  # woke 20 ns before, no age: at the wake-up
     ]
     typ = np.array([e[0] for e in ev], np.int64)
-    key = np.array([int(e[1]) for e in ev], np.int64)
+    key = np.array([e[1] for e in ev], np.int64)
     mm = np.array([e[2] for e in ev], np.int64)
     a2 = np.where(typ == log, 1, 0).astype(np.int64)  # the category's string id
     a3 = np.array([e[3] for e in ev], np.int64)
@@ -1098,6 +1099,6 @@ def test_metric_samples_placed_at_their_read():
     st = SimpleNamespace(metric_samples_moved=0, metric_samples_by_read_age=0)
     order = gotrace._metric_samples_at_their_read(np.arange(len(ev)), typ, key, mm, a2, a3,
                                                   strings, st)
-    assert order.tolist() == [0, 1, 2, 5, 3, 4, 6, 7, 9, 8, 10, 12, 11, 13, 15, 14]
-    assert key[[5, 9, 12, 15]].tolist() == [1.5 * ms, 3.15 * ms, 4 * ms, 5 * ms]
+    assert order.tolist() == [0, 1, 2, 5, 3, 4, 6, 7, 9, 8, 12, 10, 11, 13, 15, 14]
+    assert key[[5, 9, 12, 15]].tolist() == [1_500_000, 3_150_000, 3_920_000, 5 * ms]
     assert (st.metric_samples_moved, st.metric_samples_by_read_age) == (4, 2)

@@ -4,7 +4,7 @@
 //
 // Each sample is one trace.Log record of category "goalloc.metrics" whose message is a JSON
 // object of runtime/metrics names to values, read together by one metrics.Read, and
-// "goalloc.read_age_ns", how long before the record they were read (goalloc places the
+// "goalloc.read_age_ns", how long before the record the read returned (goalloc places the
 // sample there):
 //
 //	{"/memory/classes/heap/objects:bytes":1234,...,"goalloc.read_age_ns":2710}
@@ -69,16 +69,16 @@ func Start(interval time.Duration) (stop func()) {
 		// some microseconds; if they took longer, this goroutine lost its CPU meanwhile
 		// (preempted, or suspended for the GC's stack scan: other goroutines may have
 		// allocated megabytes), so read again.
-		var start time.Time
+		var read time.Time
 		for try := 0; try < 4; try++ {
-			start = time.Now()
-			fill(samples, &buf)
+			start := time.Now()
+			read = fill(samples, &buf)
 			if time.Since(start) < readAgainAfter {
 				break
 			}
 		}
 		b := append(buf[:len(buf)-1], `,"goalloc.read_age_ns":`...)
-		b = strconv.AppendInt(b, int64(time.Since(start)), 10)
+		b = strconv.AppendInt(b, int64(time.Since(read)), 10)
 		buf = append(b, '}')
 		// the message without a copy: string(buf) would allocate after the read (see the
 		// package comment); trace.Log copies it into the trace before buf is reused
@@ -107,9 +107,12 @@ func Start(interval time.Duration) (stop func()) {
 	}
 }
 
-// fill reads the samples and writes them into *buf as a JSON object.
-func fill(samples []metrics.Sample, buf *[]byte) {
+// fill reads the samples and writes them into *buf as a JSON object; it returns when the
+// read returned (the values are taken inside metrics.Read, the first call of which sets up
+// runtime/metrics first, allocating: so the end of the read, not its start, is when).
+func fill(samples []metrics.Sample, buf *[]byte) time.Time {
 	metrics.Read(samples)
+	read := time.Now()
 	b := append((*buf)[:0], '{')
 	for _, s := range samples {
 		if s.Value.Kind() != metrics.KindUint64 {
@@ -123,4 +126,5 @@ func fill(samples []metrics.Sample, buf *[]byte) {
 		b = strconv.AppendUint(b, s.Value.Uint64(), 10)
 	}
 	*buf = append(b, '}')
+	return read
 }

@@ -20,7 +20,7 @@ import numpy as np
 from goalloc.trace import format as fmt
 
 MAX_VALUE = 1 << 63
-# a record's time since its values were read (ns), which docs/go/goallocmetrics adds: the
+# a record's time since its metrics.Read returned (ns), which docs/go/goallocmetrics adds: the
 # importer places the sample there (gotrace.py _metric_samples_at_their_read); not a metric
 READ_AGE_NAME = "goalloc.read_age_ns"
 MAX_READ_AGE_NS = 10**9  # an age past a second is not a sampler's: the record is placed as if

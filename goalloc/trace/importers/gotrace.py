@@ -1324,10 +1324,11 @@ def _merge_order(ev: tuple, st: _State, gc: _GcStacks, t_ptr, per_page: int,
 def _metric_samples_at_their_read(order, typ, key, mm, a2, a3, strings: dict, st
                                   ) -> np.ndarray:
     """Each runtime/metrics sample record (a trace.Log of category goalloc.metrics) moved to
-    where its values were read. A record that says how long before it they were read
+    where its values were read. A record that says how long before it its read returned
     (gometrics.READ_AGE_NAME, which docs/go/goallocmetrics adds) goes to that time, after the
-    last event at or before it, but not before its M's previous event (nothing traced comes
-    between a wake-up and the read). Otherwise it goes right after its M's previous event, at
+    last event at or before it, whatever its M did since (a sampler preempted between its
+    read and its record resumes on an M whose previous event is that resumption, after the
+    read: 2 of 194 Go 1.23 samples). Otherwise it goes right after its M's previous event, at
     that event's time: the sampler reads as soon as it runs, then formats and logs, and the
     record's time comes after the message has gone into the trace's string table, some
     microseconds in which other Ps allocate (a span that grew the heap 9 us before a Go 1.23
@@ -1364,7 +1365,7 @@ def _metric_samples_at_their_read(order, typ, key, mm, a2, a3, strings: dict, st
             t = max(int(keys[prev]), t_log - READ_WINDOW_NS)
         else:
             continue
-        if prev >= 0 and t <= keys[prev]:
+        if age is None and t <= keys[prev]:
             at, t = prev, int(keys[prev])
         else:  # the last event at or before t, among those before the record
             at = int(np.searchsorted(keys[:i], t, side="right")) - 1
