@@ -1351,21 +1351,19 @@ def _metric_samples_at_their_read(order, typ, key, mm, a2, a3, strings: dict, st
     rank = np.arange(order.shape[0], dtype=np.float64)
     moved = by_age = 0
     for i in logs.tolist():  # one per sample (every 20 ms or so), not per event
-        lo = max(i - 4096, 0)  # (the sampler ran just before: look near first)
-        before = lo + np.flatnonzero(ms[lo:i] == ms[i])
-        if not before.shape[0] and lo:
-            before = np.flatnonzero(ms[:lo] == ms[i])
-        prev = int(before[-1]) if before.shape[0] else -1
-        t_log = int(keys[i])
         age = gometrics.read_age(strings.get(int(a3[order[i]]), ""))
         if age is not None:
-            t = t_log - age
-            by_age += 1
-        elif prev >= 0:
-            t = max(int(keys[prev]), t_log - READ_WINDOW_NS)
+            t = int(keys[i]) - age
         else:
-            continue
-        if age is None and t <= keys[prev]:
+            lo = max(i - 4096, 0)  # (the sampler ran just before: look near first)
+            before = lo + np.flatnonzero(ms[lo:i] == ms[i])
+            if not before.shape[0] and lo:
+                before = np.flatnonzero(ms[:lo] == ms[i])
+            if not before.shape[0]:
+                continue
+            prev = int(before[-1])
+            t = int(keys[i]) - READ_WINDOW_NS
+        if age is None and t <= keys[prev]:  # right after the M's previous event
             at, t = prev, int(keys[prev])
         else:  # the last event at or before t, among those before the record
             at = int(np.searchsorted(keys[:i], t, side="right")) - 1
@@ -1374,6 +1372,7 @@ def _metric_samples_at_their_read(order, typ, key, mm, a2, a3, strings: dict, st
         rank[i] = at + 0.5
         key[order[i]] = t
         moved += 1
+        by_age += age is not None
     st.metric_samples_moved += moved
     st.metric_samples_by_read_age += by_age
     return order[np.argsort(rank, kind="stable")]
