@@ -168,6 +168,24 @@ SWEEP_RANGE = re.compile(
     r'\)\}? "bytes reclaimed"=(?:Value\{)?Uint64\((?P<reclaimed>\d+)\)\}?\])?')
 
 
+# The GC's stop-the-world ranges and what the Ps do inside them: a P stopping (ProcStop:
+# "Running->Idle"; ProcSteal from a syscall: "Syscall->Idle") and procresize's GOMAXPROCS at
+# the restart
+STW_RANGE = re.compile(r'(?P<kind>RangeBegin|RangeEnd) Time=(?P<t>\d+) '
+                       r'Name="stop-the-world \(GC (?P<what>sweep|mark) termination\)"')
+PROC_STOP = re.compile(r'Time=(?P<t>\d+) .*ProcID=\d+ (?:Running|Syscall)->Idle')
+GOMAXPROCS = re.compile(r'Time=(?P<t>\d+) Name="/sched/gomaxprocs:threads" '
+                        r'Value=(?:Value\{)?Uint64\((?P<n>\d+)\)')
+
+
+def go_reader_stw(rec: dict, release: str) -> list[dict]:
+    """The GC's stop-the-world ranges as Go's own reader reports them (once, with
+    go_reader_facts's): {what, begin, end, stops (the Ps' stop times inside it, before the
+    restart), restart (the GOMAXPROCS metric's time, None: not inside it), procs}."""
+    _go_reader(rec, release)
+    return rec["go_stw"]
+
+
 def go_reader_facts(rec: dict, release: str) -> tuple[int, int | None]:
     """(HeapObjectAlloc + HeapObject events, the lowest span id of Span and SpanAlloc events)
     as Go's own reader reports them (once, with go_reader_sweep's)."""
@@ -193,6 +211,8 @@ def _go_reader(rec: dict, release: str) -> None:
     n, low = 0, None
     opened: dict[str, int] = {}
     got = {"ranges": 0, "ns": 0, "swept_bytes": 0, "reclaimed_bytes": 0, "unopened": 0}
+    stws: list[dict] = []
+    stw = None
     with subprocess.Popen([rec["go"], "tool", "trace", flag, str(rec["raw"])],
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                           env=rec["env"]) as p:
@@ -201,6 +221,19 @@ def _go_reader(rec: dict, release: str) -> None:
                 n += 1
             elif (m := span.search(line)) is not None:
                 low = int(m.group(1)) if low is None else min(low, int(m.group(1)))
+            elif (m := STW_RANGE.search(line)) is not None:
+                if m.group("kind") == "RangeBegin":
+                    stw = {"what": m.group("what"), "begin": int(m.group("t")), "stops": [],
+                           "restart": None, "procs": None}
+                elif stw is not None:
+                    stws.append({**stw, "end": int(m.group("t"))})
+                    stw = None
+            elif stw is not None and stw["restart"] is None and \
+                    (m := PROC_STOP.search(line)) is not None:
+                stw["stops"].append(int(m.group("t")))
+            elif stw is not None and stw["restart"] is None and \
+                    (m := GOMAXPROCS.search(line)) is not None:
+                stw["restart"], stw["procs"] = int(m.group("t")), int(m.group("n"))
             elif (m := SWEEP_RANGE.search(line)) is not None:
                 t, proc = int(m.group("t")), m.group("p")
                 if m.group("kind") == "RangeBegin":
@@ -216,6 +249,7 @@ def _go_reader(rec: dict, release: str) -> None:
     assert p.returncode == 0
     rec["go_reader"] = (n, low)
     rec["go_sweep"] = got
+    rec["go_stw"] = stws
 
 
 def known(program: str, what: str, ok: bool):
@@ -281,6 +315,41 @@ def test_mutator_sweep_as_gos_reader_reads_it(release, program):
     for k in ("ranges", "swept_bytes", "reclaimed_bytes", "unopened"):
         assert ours[k] == theirs[k], (k, ours, theirs)
     assert abs(ours["ns"] - theirs["ns"]) <= max(1000, theirs["ns"] // 1000), (ours, theirs)
+
+
+@params
+def test_stw_restart_as_gos_reader_reads_it(release, program):
+    """Each GC stop-the-world's stw_end row against Go's reader: the restart (procresize's
+    GOMAXPROCS, inside the range: the stopping M traces STWDone only after it woke Ms for
+    the Ps), the time the last P stopped (finishedStopping) and the Ps' time stopped before
+    it (stoppingCPUTime: GOMAXPROCS less the Ps that stopped inside it, from the start; those
+    from their stop), to the reader's rounding of ticks to ns."""
+    rec = recording(release, program)
+    theirs = go_reader_stw(rec, release)
+    ours, begin = [], None
+    with TraceReader(rec["out"]) as r:
+        for c in r:
+            for k, t, oid, size, aux in zip(c.kind.tolist(), c.ts.tolist(), c.id.tolist(),
+                                            c.size.tolist(), c.aux.tolist(), strict=True):
+                if k == fmt.STW_BEGIN:
+                    begin = (t, aux)
+                elif k == fmt.STW_END and begin is not None:
+                    if begin[1] in (fmt.STW_GC_SWEEP_TERM, fmt.STW_GC_MARK_TERM):
+                        ours.append((t - begin[0], oid, size, aux))
+                    begin = None
+    assert len(ours) == len(theirs) > 0
+    tol = 200
+    for (length, restart, stopping, cpu), g in zip(ours, theirs, strict=True):
+        assert g["restart"] is not None, g  # every GC stop restarts through procresize
+        assert abs(length - (g["end"] - g["begin"])) <= tol
+        assert abs(restart - (g["restart"] - g["begin"])) <= tol, (restart, g)
+        finish = g["stops"][-1] if g["stops"] else g["begin"]
+        assert abs(stopping - (finish - g["begin"])) <= tol, (stopping, g)
+        want = (g["procs"] - len(g["stops"])) * (finish - g["begin"]) + \
+            sum(finish - t for t in g["stops"])
+        assert abs(cpu - want) <= tol * g["procs"], (cpu, want, g)
+    # startTheWorldWithSema runs procresize before it traces STWDone
+    assert all(g["restart"] <= g["end"] for g in theirs)
 
 
 @params

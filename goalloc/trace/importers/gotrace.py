@@ -297,6 +297,7 @@ class _State:
         self.mfree = np.zeros(16, np.int64)  # gotrace_convert.Clock.mfree
         self.mterm = np.zeros(16, np.int64)  # gotrace_convert.Clock.mterm
         self.mstop = np.zeros(16, np.int64)  # gotrace_convert.Clock.mstop
+        self.stw = np.array([-1, 0, 0, 0, 0, 0], np.int64)  # gotrace_convert.Clock.stw
         self.nprocs = 0  # Ps seen so far: the highest P id + 1
         self.rows_out = 0  # rows given to the writer so far
         self.mcache_flushes: list[list[int]] = []  # [event index, P, idle]: _take_mcache_flushes
@@ -988,7 +989,7 @@ def _generation(batches: list[_Batch], buf: np.ndarray, st: _State, version: int
         st.fl_head = np.full(class_size.shape[0], -1, np.int64)
     tab = cv.GenTables(class_size, gt_objs, t_size, t_site, tracer_types, gc.reasons,
                        fmt.FLUSH_REASON)
-    clk = cv.Clock(st.mp, st.mfree, st.mterm, st.mstop, st.lastp, st.pstart, st.gcseq,
+    clk = cv.Clock(st.mp, st.mfree, st.mterm, st.mstop, st.lastp, st.pstart, st.gcseq, st.stw,
                    st.epoch, st.mcache0, st.t0, align.bit_length() - 1,
                    page_size.bit_length() - 1, st.nprocs)  # (shifts: powers of two)
     _convert_and_write(cv.Events(order, typ, key, mm, a1, a2, a3), st, tab, clk, gc,

@@ -167,6 +167,10 @@ class Clock(NamedTuple):
     lastp: np.ndarray  # each P's last timestamp: a P's events stay in order
     pstart: np.ndarray  # each P's last ProcStart (its time)
     gcseq: np.ndarray  # [0] the GC cycle running
+    # the stop-the-world being recorded (_stw_proc): [begin (-1: none), the last P's stop,
+    # how many Ps stopped during it, the sum of their stop times, the restart (0: not yet),
+    # GOMAXPROCS as the last ProcsChange said (0: none seen)]
+    stw: np.ndarray
     epoch: np.ndarray  # [0] mcache flushes so far (mark terminations, ReadMemStats stops)
     # [P, span class]: the goalloc id of the snapshot span P's first allocation of that class
     # went into before the first mcache flush, -1 none (the header's snapshot_mcaches)
@@ -238,6 +242,7 @@ def convert(start, ev, out, o, heap, ids, owed, spans, stacks, tab, clk, cnt):
             o = _stack_free(a1[j], ts, p, o, out, stacks, cnt)
         elif e <= w.EV_PROC_STATUS:  # ProcStart, ProcStop, ProcSteal, ProcStatus: no row
             _track_p(e, m, a1[j], a2[j], a3[j], ts, mp, clk.pstart)
+            _stw_proc(e, a1[j], ts, clk.stw)
         elif e == w.EV_GC_BEGIN or e == w.EV_GC_END or e == w.EV_STW_BEGIN \
                 or e == w.EV_STW_END:
             o = _gc_phase(e, a1[j], ts, p, o, out, owed, tab, clk, cnt)
@@ -387,6 +392,43 @@ def _track_p(e, m, a1, a2, a3, ts, mp, pstart):
 
 
 @kernel(inline="always")
+def _stw_proc(e, a1, ts, stw):
+    """What the Ps do while the world is stopped (stopTheWorldWithSema, startTheWorldWithSema).
+    A P stops (ProcStop: its goroutine reached a preemption point; ProcSteal: it was in a
+    syscall): the last such stop is finishedStopping (the stopping P and the idle ones stop
+    at the start, untraced). The restart's procresize traces GOMAXPROCS (ProcsChange): the
+    world runs again from there, although the stopping M traces STWDone only later, after
+    it woke Ms for the Ps (a Go 1.27 recording: a 4.16 ms STW range whose world ran again
+    after 75 us, the other P's goroutines running meanwhile)."""
+    if e == w.EV_PROCS_CHANGE:
+        if 0 < a1 < 1 << 20:
+            stw[5] = a1
+        if stw[0] >= 0 and stw[4] == 0:
+            stw[4] = ts
+    elif (e == w.EV_PROC_STOP or e == w.EV_PROC_STEAL) and stw[0] >= 0 and stw[4] == 0:
+        stw[1] = ts
+        stw[2] += 1
+        stw[3] += ts
+
+
+@kernel(inline="always")
+def _stw_end_row(ts, p, o, out, stw, nprocs):
+    """The stw_end row: `id` the ns from stw_begin to the restart, `size` to
+    finishedStopping, `aux` stoppingCPUTime (each P's time stopped before it: GOMAXPROCS -
+    the Ps that stopped during it from the start, those from their own stop); zeros when
+    its begin is not in the trace."""
+    if stw[0] < 0:
+        return _row(out, o, fmt.STW_END, ts, p, 0, 0, 0, 0)
+    begin = stw[0]
+    restart = stw[4] if stw[4] > 0 else ts
+    procs = stw[5] if stw[5] > 0 else nprocs
+    early = procs - stw[2] if procs > stw[2] else 0
+    cpu = early * (stw[1] - begin) + stw[2] * stw[1] - stw[3]
+    stw[0] = -1
+    return _row(out, o, fmt.STW_END, ts, p, restart - begin, stw[1] - begin, 0, cpu)
+
+
+@kernel(inline="always")
 def _gc_phase(e, a1, ts, p, o, out, owed, tab, clk, cnt):
     """GCBegin / GCEnd (a1: the cycle) and STWBegin / STWEnd (a1: the reason's string id):
     their rows, a mark termination's gc_mark_term row, the mcache flushes they imply, and
@@ -399,8 +441,13 @@ def _gc_phase(e, a1, ts, p, o, out, owed, tab, clk, cnt):
         _expire_owed(owed, cnt)
         return _row(out, o, fmt.GC_END, ts, p, a1, 0, 0, 0)
     if e == w.EV_STW_END:
-        return _row(out, o, fmt.STW_END, ts, p, 0, 0, 0, 0)
+        return _stw_end_row(ts, p, o, out, clk.stw, clk.nprocs)
     reason = tab.reasons[a1] if 0 <= a1 < tab.reasons.shape[0] else 0
+    clk.stw[0] = ts
+    clk.stw[1] = ts
+    clk.stw[2] = 0
+    clk.stw[3] = 0
+    clk.stw[4] = 0
     if tab.flush_reason[reason]:
         clk.epoch[0] += 1  # readmemstats_m: flushallmcaches
     o = _row(out, o, fmt.STW_BEGIN, ts, p, 0, 0, 0, reason)
