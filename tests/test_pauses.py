@@ -8,13 +8,14 @@ import re
 from pathlib import Path
 
 import numpy as np
-from conftest import run_goalloc
+from conftest import run_goalloc, write_trace
 
 import goalloc
 import goalloc.trace
 from goalloc.engine import pauses
 from goalloc.engine.config import Config
 from goalloc.report.gctrace import fmt_ns_as_ms
+from goalloc.trace import Header
 from goalloc.trace import format as fmt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,16 +81,86 @@ def test_gctrace_a_and_c_are_the_recorded_pauses():
         assert c["sweep_termination_source"] == c["mark_termination_source"] == "recorded"
 
 
+def stw_begins(path, reason):
+    """Independent: (begin ts, duration) of the trace's STW pauses of one reason, in order."""
+    kinds, ts, aux = [], [], []
+    with goalloc.trace.open(path) as r:
+        for c in r:
+            kinds.append(c.kind)
+            ts.append(c.ts)
+            aux.append(c.aux)
+    k, t, a = np.concatenate(kinds), np.concatenate(ts), np.concatenate(aux)
+    b = np.flatnonzero(k == fmt.STW_BEGIN)
+    e = np.flatnonzero(k == fmt.STW_END)
+    return [(int(t[i]), int(t[j] - t[i])) for i, j in zip(b, e, strict=True) if a[i] == reason]
+
+
 def test_modelled_pauses_calibrated_and_scale_with_procs():
     want = stw_by_reason(HTTP)
     med = sorted(want[fmt.STW_GC_SWEEP_TERM])[4]  # nearest-rank median of 10
+    sweeps = stw_begins(HTTP, fmt.STW_GC_SWEEP_TERM)
     r = goalloc.replay(HTTP)  # pacer mode at the recorded GOMAXPROCS 4
     p = r.pauses
     assert p["source"] == "modelled" and p["model"]["sources"]["sweep-term-fixed"] == "calibrated"
-    assert all(c["sweep_termination_ns"] == med for c in p["cycles"])
+    assert p["model"]["ns"]["sweep-term-fixed"] + 4 * p["model"]["ns"]["per-p"] == med
+
+    def in_effect(c):  # the last recorded sweep termination begun by the cycle's trace time
+        t = c.start_ts - c.stall_at_start_ns - c.skew_at_start_ns
+        begun = [d for b, d in sweeps if b <= t]
+        return begun[-1] if begun else sweeps[0][1]
+
+    # each modelled pause is the recording's own in effect at its cycle's time, not the median
+    # for all: pauses are heavy-tailed (this recording's 10 sweep terminations: 14 us to 2.4 ms)
+    assert [c["sweep_termination_ns"] for c in p["cycles"]] == [in_effect(c) for c in r.cycles]
+    assert len({c["sweep_termination_ns"] for c in p["cycles"]}) > 1
     r8 = goalloc.replay(HTTP, Config(procs=8))
     per_p = r8.pauses["model"]["ns"]["per-p"]
-    assert r8.pauses["cycles"][0]["sweep_termination_ns"] == med + 4 * per_p
+    c0 = r8.cycles[0]
+    assert r8.pauses["cycles"][0]["sweep_termination_ns"] == in_effect(c0) + 4 * per_p
+
+
+def _stw_trace(tmp_path, sweep_end, mark_end, name="t.msgpack"):
+    """One recorded cycle on 2 Ps: sweep termination's STW range 1000..5000 ns, mark
+    termination's 9000..9500; the stw_end rows' figures (restart, stopping, stopping CPU) as
+    given."""
+    sweep = fmt.STW_REASONS.index("GC sweep termination")
+    mark = fmt.STW_REASONS.index("GC mark termination")
+
+    def end(ts, f):
+        return dict(kind=fmt.STW_END, ts=ts, id=f[0], size=f[1], aux=f[2])
+    # (the runtime traces GCBegin before it stops the world for sweep termination)
+    events = [dict(kind=fmt.ALLOC, ts=0, id=0, size=8), dict(kind=fmt.GC_START, ts=999, id=1),
+              dict(kind=fmt.STW_BEGIN, ts=1000, aux=sweep), end(5000, sweep_end),
+              dict(kind=fmt.STW_BEGIN, ts=9000, aux=mark), dict(kind=fmt.GC_MARK_TERM, ts=9000,
+                                                                id=1), end(9500, mark_end),
+              dict(kind=fmt.GC_END, ts=9501, id=1), dict(kind=fmt.FREE, ts=20_000, id=0)]
+    path = write_trace(tmp_path / name, events, Header(gomaxprocs=2, frees="sweep"))
+    return goalloc.replay(path, Config(gc_mode="recorded", go_version="1.22"))
+
+
+def test_pause_until_the_restart_and_its_cpu_as_the_runtime_counts_it(tmp_path):
+    # By hand, 2 Ps. Sweep termination: the world stopped 40 ns after the STW began (the other
+    # P stopped then; the stopping P was stopped from the start: 40 ns of stoppingCPUTime) and
+    # restarted at 100 ns; the stopping M traced STWDone only at 4000 ns. The runtime's pause:
+    # 100 ns; its pause CPU: 40 + 2 x (100 - 40) = 160. Mark termination: every other P idle
+    # (stopped at once), restarted at 300 ns: 300 ns, 600 ns of CPU.
+    r = _stw_trace(tmp_path, (100, 40, 40), (300, 0, 0))
+    (c,) = r.pauses["cycles"]
+    assert (c["sweep_termination_ns"], c["mark_termination_ns"]) == (100, 300)
+    assert c["cpu_ns"] == 160 + 600 == r.gc_cpu["pause_ns"] == r.pauses["gc"]["cpu_ns"]
+    assert r.pauses["recorded"]["trace_ranges_total_ns"] == 4000 + 500
+    # a trace that does not say (zeros: an older import, another recorder): the STW ranges,
+    # every P stopped throughout
+    r = _stw_trace(tmp_path, (0, 0, 0), (0, 0, 0), "zeros.msgpack")
+    (c,) = r.pauses["cycles"]
+    assert (c["sweep_termination_ns"], c["mark_termination_ns"]) == (4000, 500)
+    assert r.gc_cpu["pause_ns"] == 2 * (4000 + 500)
+    # figures no stop can have: a restart after the range (the range, whole), more stopped
+    # CPU than 2 Ps give in 40 ns (the stop not shown: every P from the start)
+    r = _stw_trace(tmp_path, (10_000, 40, 40), (300, 40, 81), "hostile.msgpack")
+    (c,) = r.pauses["cycles"]
+    assert (c["sweep_termination_ns"], c["mark_termination_ns"]) == (4000, 300)
+    assert r.gc_cpu["pause_ns"] == 2 * 4000 + 2 * 300
 
 
 def test_histogram_buckets_are_the_runtimes():

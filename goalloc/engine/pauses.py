@@ -12,8 +12,21 @@ are flushed after the world restarts (forEachP); what grows with the Ps is stopp
 restarting them (preemption of each running P). Defaults (estimates, not measurements:
 `--lock-costs FILE` [pauses] overrides them): per_p 2 us, sweep termination fixed 30 us, mark
 termination fixed 50 us. When the trace has recorded pauses of a kind, fixed[kind] is
-calibrated to median(recorded) - per_p * recorded GOMAXPROCS (at least 0), so a replay at the
-recorded GOMAXPROCS reproduces the recorded median.
+calibrated to median(recorded) - per_p * recorded GOMAXPROCS (at least 0) for the report, and
+each modelled pause of the kind is the recording's own pause of that kind in effect at the
+cycle's time in the trace (the last begun by then), its time stopped less per_p * recorded
+GOMAXPROCS plus per_p * GOMAXPROCS (`at_procs`): stopping the world waits for every running
+goroutine to reach a preemption point, so pauses are heavy-tailed (a Go 1.23 recording's sweep
+terminations: median 73 us, mean 378 us, three of 19 over 1.4 ms), and the median for every
+cycle would leave that tail out of the pause histogram.
+
+GC pause CPU (/cpu/classes/gc/pause, gc_cpu): as the runtime counts it (Go 1.22+,
+accumulateGCPauseTime), not the pause x GOMAXPROCS: while the world is being stopped only the
+Ps already stopped count (stoppingCPUTime: the stopping P and idle ones from the start, the
+others from their own stop), then every P until the restart. The Go importer gives each
+stw_end the time the last P stopped and when the others did (docs/trace-format.md); on a
+2-P recording whose sweep terminations waited up to 4 ms for a goroutine to stop, the pause x
+GOMAXPROCS put 3.5 points of GC CPU where the runtime counted about half.
 
 Which pauses the report's cycles carry (gctrace A and C, /sched/pauses/total/gc:seconds, MMU):
 recorded GC mode with recorded pauses: the recorded sweep-termination STW that begins in
@@ -133,24 +146,35 @@ class StwCollector:
         if has_stw:
             m = (chunk.kind == F.STW_BEGIN) | (chunk.kind == F.STW_END)
             self.rows.append(np.stack([chunk.kind[m].astype(np.int64), ts[m].astype(np.int64),
-                                       chunk.aux[m].astype(np.int64)], 1))
+                                       chunk.aux[m].astype(np.int64),
+                                       chunk.size[m].astype(np.int64),
+                                       chunk.id[m].astype(np.int64)], 1))
 
     def pauses(self) -> list[dict]:
-        """Recorded pauses in time order: {kind, reason, start_ns, duration_ns}."""
+        """Recorded pauses in time order: {kind, reason, start_ns, duration_ns, trace_ns,
+        stopping_ns, stopping_cpu_ns}: `trace_ns` the stw_begin..stw_end range, `duration_ns`
+        until the world restarted, `stopping_ns` until it had stopped and `stopping_cpu_ns`
+        the Ps' time stopped meanwhile, from the stw_end row (docs/trace-format.md), when it
+        has figures a stop can have; else the range, 0 and 0 (every P from the start)."""
         if not self.rows:
             return []
         rows = np.concatenate(self.rows)
         out = []
         begin = None
-        for k, t, aux in rows.tolist():
+        for k, t, aux, size, oid in rows.tolist():
             if k == F.STW_BEGIN:
                 begin = (t, aux)
             elif begin is not None:
                 reason = begin[1]
+                d = t - begin[0]
+                restart, stopping, cpu = oid, size, aux
+                if not (0 < restart <= d and 0 <= stopping <= restart and 0 <= cpu):
+                    restart, stopping, cpu = d, 0, 0  # not shown, or not a stop's figures
                 out.append({"kind": kind_of(reason),
                             "reason": (F.STW_REASONS[reason] if 0 <= reason < len(F.STW_REASONS)
                                        else f"reason {reason}"),
-                            "start_ns": begin[0], "duration_ns": t - begin[0]})
+                            "start_ns": begin[0], "duration_ns": restart, "trace_ns": d,
+                            "stopping_ns": stopping, "stopping_cpu_ns": cpu})
                 begin = None
         return out
 
@@ -213,6 +237,18 @@ def calibrate(params: dict, recorded: list[dict], recorded_procs: int | None,
     return out, src
 
 
+def at_procs(p: dict, rec_procs: int, procs: int, per_p: int) -> tuple[int, int]:
+    """A recorded pause on `procs` Ps, (wall ns, GC pause CPU ns as the runtime counts it: the
+    module's docstring): its time to stop as it was, the Ps' time stopped meanwhile in
+    proportion to the Ps; the time stopped less per_p x the recorded GOMAXPROCS, plus per_p x
+    `procs` (stopping and restarting each P)."""
+    s, cpu = p["stopping_ns"], p["stopping_cpu_ns"]
+    if cpu > s * rec_procs:  # not a stop on rec_procs Ps (a hostile file): from the start
+        s, cpu = 0, 0
+    stopped = max(0, p["duration_ns"] - s - per_p * rec_procs) + per_p * procs
+    return s + stopped, cpu * procs // rec_procs + stopped * procs
+
+
 def attach(report, eng, header) -> None:
     """Fill report.pauses (goalloc.engine.replay calls it after a replay)."""
     col = eng.stw
@@ -220,38 +256,61 @@ def attach(report, eng, header) -> None:
     overrides = eng.config.pause_ns
     params, sources = calibrate(pause_params(overrides), recorded, header.gomaxprocs, overrides)
     procs = int(eng.procs)
-    model_sweep = params["sweep-term-fixed"] + params["per-p"] * procs
-    model_mark = params["mark-term-fixed"] + params["per-p"] * procs
+    per_p = params["per-p"]
     use_recorded = report.gc_mode == "recorded" and any(p["kind"] != "other" for p in recorded)
     sw = [p for p in recorded if p["kind"] == "sweep-termination"]
     mk = [p for p in recorded if p["kind"] == "mark-termination"]
     sw_t = np.array([p["start_ns"] for p in sw], np.int64)
     mk_t = np.array([p["start_ns"] for p in mk], np.int64)
+
+    rec_procs = int(header.gomaxprocs or procs)
+
+    def model(kind_pauses, times, key, t):
+        """A modelled pause at trace time t, (wall ns, CPU ns): the recorded one in effect
+        (sources calibrated), else the cost model's fixed part, every P stopped throughout."""
+        if sources[key] == "calibrated":
+            i = int(np.searchsorted(times, t, side="right")) - 1
+            return at_procs(kind_pauses[max(i, 0)], rec_procs, procs, per_p)
+        d = params[key] + per_p * procs
+        return d, d * procs
+
     cycles = []
     gc_pauses: list[tuple[int, int]] = []  # (start, duration) of the cycles' pauses
+    gc_cpu = 0
     for i, c in enumerate(report.cycles):
         nxt = report.cycles[i + 1].start_ts if i + 1 < len(report.cycles) else None
         a = c_ = None
         a_src = c_src = "modelled"
-        if use_recorded:
+        if use_recorded:  # the recorded pauses as they were (no per-P cost moved)
             j = int(np.searchsorted(sw_t, c.start_ts, side="left"))
             if j < len(sw) and (c.end_ts is None or sw_t[j] < c.end_ts):
-                a, a_src, a_at = sw[j]["duration_ns"], "recorded", int(sw_t[j])
+                (a, a_cpu), a_src, a_at = at_procs(sw[j], rec_procs, procs, 0), "recorded", \
+                    int(sw_t[j])
             if c.end_ts is not None:
                 j = int(np.searchsorted(mk_t, c.end_ts, side="left"))
                 if j < len(mk) and (nxt is None or mk_t[j] < nxt):
-                    c_, c_src, c_at = mk[j]["duration_ns"], "recorded", int(mk_t[j])
+                    (c_, c_cpu), c_src, c_at = at_procs(mk[j], rec_procs, procs, 0), \
+                        "recorded", int(mk_t[j])
+        # the cycle's start in the trace's own time: the model's clock runs ahead of it by
+        # its parked assists and its marks' mutator skew (report.Cycle)
+        t_trace = int(c.start_ts) - int(c.stall_at_start_ns) - int(c.skew_at_start_ns)
         if a is None:
-            a, a_at = model_sweep, int(c.start_ts)
+            (a, a_cpu), a_at = model(sw, sw_t, "sweep-term-fixed", t_trace), int(c.start_ts)
         gc_pauses.append((a_at, a))
+        cpu = a_cpu
         rec = {"n": c.n, "sweep_termination_ns": a, "sweep_termination_source": a_src}
         if c.end_ts is not None:
             if c_ is None:
-                c_, c_at = model_mark, int(c.end_ts)
+                end_trace = t_trace + int(c.end_ts) - int(c.start_ts)
+                (c_, c_cpu), c_at = model(mk, mk_t, "mark-term-fixed", end_trace), \
+                    int(c.end_ts)
             gc_pauses.append((c_at, c_))
+            cpu += c_cpu
             rec.update({"mark_termination_ns": c_, "mark_termination_source": c_src})
         else:
             rec.update({"mark_termination_ns": None, "mark_termination_source": None})
+        rec["cpu_ns"] = cpu
+        gc_cpu += cpu
         cycles.append(rec)
     t0 = col.t0 if col.t0 is not None else 0
     t1 = col.t1 if col.t1 is not None else 0
@@ -259,9 +318,14 @@ def attach(report, eng, header) -> None:
     report.pauses = {
         "source": "recorded" if use_recorded else "modelled",
         "model": {"ns": params, "sources": sources,
-                  "formula": "fixed[kind] + per-p * GOMAXPROCS", "gomaxprocs": procs},
+                  "formula": "fixed[kind] + per-p * GOMAXPROCS; a calibrated kind: the "
+                             "recorded pause in effect - per-p * recorded GOMAXPROCS + per-p * "
+                             "GOMAXPROCS", "gomaxprocs": procs},
         "recorded": {
             "count": len(recorded),
+            # the STW ranges as the trace has them: to the stopping M's STWDone, which can come
+            # long after the restart (PauseCollector.pauses)
+            "trace_ranges_total_ns": sum(p["trace_ns"] for p in recorded),
             "by_kind": {k: stats([p["duration_ns"] for p in recorded if p["kind"] == k])
                         for k in KINDS},
             "gc_histogram": histogram([p["duration_ns"] for p in recorded
@@ -277,6 +341,7 @@ def attach(report, eng, header) -> None:
                                            if c["mark_termination_ns"] is not None]),
             },
             "all": stats(gc_durs),
+            "cpu_ns": gc_cpu,
             "histogram": histogram(gc_durs),
             "mmu": mmu_table(gc_pauses, t0, t1),
         },

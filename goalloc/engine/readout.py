@@ -266,15 +266,19 @@ def gc_cpu(eng, r: Report) -> dict:
     a = eng.arrays
     sc = a.sc
     span = max(int(sc[S.S_NOW]) - int(sc[S.S_TS0]), 0)
-    pause = (r.pauses or {}).get("gc", {}).get("all", {}).get("total_ns") or 0
+    gc_pauses = (r.pauses or {}).get("gc", {})
+    pause = gc_pauses.get("all", {}).get("total_ns") or 0
+    # as the runtime counts it: while the world is being stopped, only the Ps stopped
+    # (engine/pauses.py)
+    pause_cpu = int(gc_pauses.get("cpu_ns", pause * eng.procs))
     bg, assist = mark_cpu(eng, int(a.fs[S.F_BG_NS]))
     # stop-the-world pauses take no trace time (the pause model), but the code that would have
     # run meanwhile did not: the program runs that much longer
     total = span * eng.procs + int(pause) * eng.procs
-    gc = bg + assist + int(pause) * eng.procs
+    gc = bg + assist + pause_cpu
     return {
         "total_cpu_ns": total, "mark_dedicated_ns": bg, "mark_assist_ns": assist,
-        "pause_ns": int(pause) * eng.procs, "gc_total_ns": gc,
+        "pause_ns": pause_cpu, "gc_total_ns": gc,
         "fraction": gc / total if total else None,
         "span_ns": [int(sc[S.S_TS0]), int(sc[S.S_NOW])],
         # trace time added while mutators were parked in assists (engine/mark.py park)

@@ -83,3 +83,6 @@ def render(report, console, print_table, *, clock: bool = True, omit_windows=())
                       f"({p['model']['sources']['sweep-term-fixed']}), mark term "
                       f"{duration_ns(m['mark-term-fixed'])} "
                       f"({p['model']['sources']['mark-term-fixed']})")
+        if "calibrated" in p["model"]["sources"].values():
+            console.print("  a calibrated kind's pauses are the recording's own, the one in "
+                          "effect at each cycle's time (fixed: their median)")
