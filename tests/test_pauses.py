@@ -149,12 +149,14 @@ def test_pause_until_the_restart_and_its_cpu_as_the_runtime_counts_it(tmp_path):
     assert (c["sweep_termination_ns"], c["mark_termination_ns"]) == (100, 300)
     assert c["cpu_ns"] == 160 + 600 == r.gc_cpu["pause_ns"] == r.pauses["gc"]["cpu_ns"]
     assert r.pauses["recorded"]["trace_ranges_total_ns"] == 4000 + 500
+    assert r.pauses["recorded"]["restarts_known"] == 2
     # a trace that does not say (zeros: an older import, another recorder): the STW ranges,
     # every P stopped throughout
     r = _stw_trace(tmp_path, (0, 0, 0), (0, 0, 0), "zeros.msgpack")
     (c,) = r.pauses["cycles"]
     assert (c["sweep_termination_ns"], c["mark_termination_ns"]) == (4000, 500)
     assert r.gc_cpu["pause_ns"] == 2 * (4000 + 500)
+    assert r.pauses["recorded"]["restarts_known"] == 0  # the report says so under its table
     # figures no stop can have: a restart after the range (the range, whole), more stopped
     # CPU than 2 Ps give in 40 ns (the stop not shown: every P from the start)
     r = _stw_trace(tmp_path, (10_000, 40, 40), (300, 40, 81), "hostile.msgpack")

@@ -152,10 +152,11 @@ class StwCollector:
 
     def pauses(self) -> list[dict]:
         """Recorded pauses in time order: {kind, reason, start_ns, duration_ns, trace_ns,
-        stopping_ns, stopping_cpu_ns}: `trace_ns` the stw_begin..stw_end range, `duration_ns`
-        until the world restarted, `stopping_ns` until it had stopped and `stopping_cpu_ns`
-        the Ps' time stopped meanwhile, from the stw_end row (docs/trace-format.md), when it
-        has figures a stop can have; else the range, 0 and 0 (every P from the start)."""
+        stopping_ns, stopping_cpu_ns, restart_known}: `trace_ns` the stw_begin..stw_end range,
+        `duration_ns` until the world restarted, `stopping_ns` until it had stopped and
+        `stopping_cpu_ns` the Ps' time stopped meanwhile, from the stw_end row
+        (docs/trace-format.md), when it has figures a stop can have (`restart_known`); else
+        the range, 0 and 0 (every P from the start)."""
         if not self.rows:
             return []
         rows = np.concatenate(self.rows)
@@ -168,13 +169,15 @@ class StwCollector:
                 reason = begin[1]
                 d = t - begin[0]
                 restart, stopping, cpu = oid, size, aux
-                if not (0 < restart <= d and 0 <= stopping <= restart and 0 <= cpu):
-                    restart, stopping, cpu = d, 0, 0  # not shown, or not a stop's figures
+                known = 0 < restart <= d and 0 <= stopping <= restart and 0 <= cpu
+                if not known:  # not shown, or not a stop's figures
+                    restart, stopping, cpu = d, 0, 0
                 out.append({"kind": kind_of(reason),
                             "reason": (F.STW_REASONS[reason] if 0 <= reason < len(F.STW_REASONS)
                                        else f"reason {reason}"),
                             "start_ns": begin[0], "duration_ns": restart, "trace_ns": d,
-                            "stopping_ns": stopping, "stopping_cpu_ns": cpu})
+                            "stopping_ns": stopping, "stopping_cpu_ns": cpu,
+                            "restart_known": known})
                 begin = None
         return out
 
@@ -326,6 +329,8 @@ def attach(report, eng, header) -> None:
             # the STW ranges as the trace has them: to the stopping M's STWDone, which can come
             # long after the restart (PauseCollector.pauses)
             "trace_ranges_total_ns": sum(p["trace_ns"] for p in recorded),
+            # how many of them say when the world restarted (an older import: none)
+            "restarts_known": sum(1 for p in recorded if p["restart_known"]),
             "by_kind": {k: stats([p["duration_ns"] for p in recorded if p["kind"] == k])
                         for k in KINDS},
             "gc_histogram": histogram([p["duration_ns"] for p in recorded

@@ -72,6 +72,11 @@ def render(report, console, print_table, *, clock: bool = True, omit_windows=())
                 ("p90", "p50"))
     if not clock:
         return
+    rec = p["recorded"]
+    if rec["count"] and rec.get("restarts_known", 0) < rec["count"]:
+        console.print("  the trace does not say when each stop's world restarted (imported "
+                      "before goalloc read it): those pauses are the STW ranges, which can "
+                      "outlast them (docs/concurrency.md)")
     mm = {w: v for w, v in p["gc"]["mmu"].items() if w not in omit_windows}
     if mm:
         console.print("  MMU (" + src + ", STW only): " + ", ".join(
@@ -84,5 +89,5 @@ def render(report, console, print_table, *, clock: bool = True, omit_windows=())
                       f"{duration_ns(m['mark-term-fixed'])} "
                       f"({p['model']['sources']['mark-term-fixed']})")
         if "calibrated" in p["model"]["sources"].values():
-            console.print("  a calibrated kind's pauses are the recording's own, the one in "
-                          "effect at each cycle's time (fixed: their median)")
+            console.print("  calibrated kinds: each cycle takes the recording's pause in "
+                          "effect then")
