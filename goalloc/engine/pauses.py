@@ -14,19 +14,23 @@ restarting them (preemption of each running P). Defaults (estimates, not measure
 termination fixed 50 us. When the trace has recorded pauses of a kind, fixed[kind] is
 calibrated to median(recorded) - per_p * recorded GOMAXPROCS (at least 0) for the report, and
 each modelled pause of the kind is the recording's own pause of that kind in effect at the
-cycle's time in the trace (the last begun by then), its time stopped less per_p * recorded
-GOMAXPROCS plus per_p * GOMAXPROCS (`at_procs`): stopping the world waits for every running
-goroutine to reach a preemption point, so pauses are heavy-tailed (a Go 1.23 recording's sweep
+cycle's time in the trace (the last begun by then), less per_p * recorded GOMAXPROCS plus
+per_p * GOMAXPROCS (`at_procs`): pauses are heavy-tailed (a Go 1.23 recording's sweep
 terminations: median 73 us, mean 378 us, three of 19 over 1.4 ms), and the median for every
 cycle would leave that tail out of the pause histogram.
 
-GC pause CPU (/cpu/classes/gc/pause, gc_cpu): as the runtime counts it (Go 1.22+,
-accumulateGCPauseTime), not the pause x GOMAXPROCS: while the world is being stopped only the
-Ps already stopped count (stoppingCPUTime: the stopping P and idle ones from the start, the
-others from their own stop), then every P until the restart. The Go importer gives each
-stw_end the time the last P stopped and when the others did (docs/trace-format.md); on a
-2-P recording whose sweep terminations waited up to 4 ms for a goroutine to stop, the pause x
-GOMAXPROCS put 3.5 points of GC CPU where the runtime counted about half.
+A recorded pause is its STW range, as the runtime's own pause figures count it
+(/sched/pauses/total/gc and gctrace's clock: startTheWorldWithSema takes their time after
+procresize and the Ms' wakeups, just before it traces STWDone), although the other Ps may run
+from the restart on: the long ones are the stopping M held by the OS after it restarted the
+world (a Go 1.23 builder's 2.67 ms sweep termination, 2.65 ms in gctrace, whose other P ran
+its goroutines from 23 us on). GC pause CPU (/cpu/classes/gc/pause, gc_cpu) is what the runtime
+counts before the restart (Go 1.22+, accumulateGCPauseTime): while the world is being stopped
+only the Ps already stopped (stoppingCPUTime: the stopping P and idle ones from the start,
+the others from their own stop), then every P until the restart. The Go importer gives each
+stw_end the restart (procresize), the last P's stop and the Ps' time stopped before it
+(docs/trace-format.md); on a 2-P recording whose STW ranges ran to 4 ms on worlds restarted
+within 90 us, the range x GOMAXPROCS put 3.5 points of GC CPU where the runtime counted 0.6.
 
 Which pauses the report's cycles carry (gctrace A and C, /sched/pauses/total/gc:seconds, MMU):
 recorded GC mode with recorded pauses: the recorded sweep-termination STW that begins in
@@ -151,12 +155,12 @@ class StwCollector:
                                        chunk.id[m].astype(np.int64)], 1))
 
     def pauses(self) -> list[dict]:
-        """Recorded pauses in time order: {kind, reason, start_ns, duration_ns, trace_ns,
-        stopping_ns, stopping_cpu_ns, restart_known}: `trace_ns` the stw_begin..stw_end range,
-        `duration_ns` until the world restarted, `stopping_ns` until it had stopped and
+        """Recorded pauses in time order: {kind, reason, start_ns, duration_ns, restart_ns,
+        stopping_ns, stopping_cpu_ns, restart_known}: `duration_ns` the stw_begin..stw_end
+        range, `restart_ns` until the world restarted, `stopping_ns` until it had stopped and
         `stopping_cpu_ns` the Ps' time stopped meanwhile, from the stw_end row
         (docs/trace-format.md), when it has figures a stop can have (`restart_known`); else
-        the range, 0 and 0 (every P from the start)."""
+        the range, 0 and 0 (every P stopped throughout)."""
         if not self.rows:
             return []
         rows = np.concatenate(self.rows)
@@ -175,7 +179,7 @@ class StwCollector:
                 out.append({"kind": kind_of(reason),
                             "reason": (F.STW_REASONS[reason] if 0 <= reason < len(F.STW_REASONS)
                                        else f"reason {reason}"),
-                            "start_ns": begin[0], "duration_ns": restart, "trace_ns": d,
+                            "start_ns": begin[0], "duration_ns": d, "restart_ns": restart,
                             "stopping_ns": stopping, "stopping_cpu_ns": cpu,
                             "restart_known": known})
                 begin = None
@@ -242,14 +246,15 @@ def calibrate(params: dict, recorded: list[dict], recorded_procs: int | None,
 
 def at_procs(p: dict, rec_procs: int, procs: int, per_p: int) -> tuple[int, int]:
     """A recorded pause on `procs` Ps, (wall ns, GC pause CPU ns as the runtime counts it: the
-    module's docstring): its time to stop as it was, the Ps' time stopped meanwhile in
-    proportion to the Ps; the time stopped less per_p x the recorded GOMAXPROCS, plus per_p x
-    `procs` (stopping and restarting each P)."""
+    module's docstring): each less per_p x the recorded GOMAXPROCS plus per_p x `procs`
+    (stopping and restarting each P); the time to stop and the Ps' time stopped meanwhile as
+    they were, that CPU in proportion to the Ps."""
     s, cpu = p["stopping_ns"], p["stopping_cpu_ns"]
     if cpu > s * rec_procs:  # not a stop on rec_procs Ps (a hostile file): from the start
         s, cpu = 0, 0
-    stopped = max(0, p["duration_ns"] - s - per_p * rec_procs) + per_p * procs
-    return s + stopped, cpu * procs // rec_procs + stopped * procs
+    wall = max(0, p["duration_ns"] - per_p * rec_procs) + per_p * procs
+    stopped = max(0, p["restart_ns"] - s - per_p * rec_procs) + per_p * procs
+    return wall, cpu * procs // rec_procs + stopped * procs
 
 
 def attach(report, eng, header) -> None:
@@ -326,9 +331,9 @@ def attach(report, eng, header) -> None:
                              "GOMAXPROCS", "gomaxprocs": procs},
         "recorded": {
             "count": len(recorded),
-            # the STW ranges as the trace has them: to the stopping M's STWDone, which can come
-            # long after the restart (PauseCollector.pauses)
-            "trace_ranges_total_ns": sum(p["trace_ns"] for p in recorded),
+            # until the worlds restarted: the STW ranges run on to the stopping M's STWDone,
+            # after it woke Ms for the Ps (StwCollector.pauses)
+            "restarts_total_ns": sum(p["restart_ns"] for p in recorded),
             # how many of them say when the world restarted (an older import: none)
             "restarts_known": sum(1 for p in recorded if p["restart_known"]),
             "by_kind": {k: stats([p["duration_ns"] for p in recorded if p["kind"] == k])

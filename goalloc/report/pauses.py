@@ -75,8 +75,9 @@ def render(report, console, print_table, *, clock: bool = True, omit_windows=())
     rec = p["recorded"]
     if rec["count"] and rec.get("restarts_known", 0) < rec["count"]:
         console.print("  the trace does not say when each stop's world restarted (imported "
-                      "before goalloc read it): those pauses are the STW ranges, which can "
-                      "outlast them (docs/concurrency.md)")
+                      "before goalloc read it): GC CPU counts every P stopped through each "
+                      "STW range, where the runtime counts them until the restart "
+                      "(docs/concurrency.md)")
     mm = {w: v for w, v in p["gc"]["mmu"].items() if w not in omit_windows}
     if mm:
         console.print("  MMU (" + src + ", STW only): " + ", ".join(
