@@ -173,7 +173,8 @@ def go_reader_samples(rec: dict, release: str) -> list[tuple[int, dict]]:
         return rec["go_samples"]
     flag = "-d=1" if release == "1.23" else "-d=parsed"
     pat = re.compile(r' Time=(\d+) .*Category="goalloc\.metrics" Message=(".*")$')
-    out = []
+    sync = re.compile(r' Sync Time=(\d+)')
+    out, syncs = [], []
     with subprocess.Popen([rec["go"], "tool", "trace", flag, str(rec["raw"])],
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                           env=rec["env"]) as p:
@@ -181,8 +182,11 @@ def go_reader_samples(rec: dict, release: str) -> list[tuple[int, dict]]:
             m = pat.search(line.rstrip("\n"))
             if m:
                 out.append((int(m.group(1)), json.loads(json.loads(m.group(2)))))
+            elif (m := sync.search(line)) is not None:
+                syncs.append(int(m.group(1)))
     assert p.returncode == 0
     rec["go_samples"] = out
+    rec["go_syncs"] = syncs  # the generations' starts as Go's reader times them
     return out
 
 
@@ -241,8 +245,15 @@ def test_metric_samples_placed_at_their_read_age(release, program):
     ours = fidelity.recorded_side(rec["out"])
     ages = [go["goalloc.read_age_ns"] for _t, go in theirs]
     assert all(0 <= a < 1_000_000 for a in ages)
-    offsets = [t - a - mine for (t, _go), a, mine in zip(theirs, ages, ours.metric_ts,
-                                                          strict=True)]
+    # Go's reader moves the events of a generation's first batches that it orders after the
+    # generation's start (Sync) to 1 ns apart after it, whatever their own time (a CI
+    # recording: a record at Sync + 6 ns whose timestamp was 7.3 us earlier); those records'
+    # times are not the recorder's, the import keeps the recorder's
+    syncs = rec["go_syncs"]
+    clamped = [any(0 <= t - y < 1000 for y in syncs) for t, _go in theirs]
+    offsets = [t - a - mine for (t, _go), a, mine, c in zip(theirs, ages, ours.metric_ts,
+                                                             clamped, strict=True) if not c]
+    assert len(offsets) >= len(theirs) - len(syncs)
     zero = sorted(offsets)[len(offsets) // 2]
     assert all(abs(o - zero) <= 2 for o in offsets), sorted(offsets)[:5]
 
