@@ -298,11 +298,14 @@ def test_over_assist_without_credit_waits_for_its_debt_only(growing):
 def test_parked_ps_mark_at_the_recordings_work_per_cpu(growing):
     """The measured rate is the recorded marks' work over the workers' 25% of the Ps alone,
     so it holds what the recording's assists and idle workers scanned. While an assist parks,
-    the workers go on at it and each other P marks at the recording's work per CPU of all its
-    marking: 25% over the recording's total mark share (RecordedMarkCpu.park_rate_ppm). With
-    that at one half, the 16 KiB debt of the test above is paid at per_ns x (0.25 + 0.75 x
-    0.5) x 2 Ps = 1.25 per_ns, not 2 per_ns: the wait is 1.6 x as long, and the parked Ps'
-    work is 0.75 x 2 x the wait x 0.5 per_ns."""
+    the workers go on at it and the other Ps mark beside them, each at the recording's work
+    per CPU of all its marking (25% over the recording's total mark share,
+    RecordedMarkCpu.park_rate_ppm), every P at most. With that at one half (a recording that
+    marked with half its Ps), the workers' 25% at the measured rate is that half of the 2 Ps
+    at the per-CPU rate, 0.5 per_ns, and the other half marks beside them, 0.5 per_ns: the
+    16 KiB debt of the test above is paid at 1.0 per_ns, not 2 per_ns (every P at the
+    measured rate) nor 1.25 (every other P beside the workers' share, which already holds
+    the assists' CPU)."""
     from goalloc.engine import mark
     from goalloc.engine import state as S
 
@@ -311,9 +314,9 @@ def test_parked_ps_mark_at_the_recordings_work_per_cpu(growing):
     stall = int(a.sc[S.S_STALL])
     mark.assist(a.state)
     per_ns = (1 << 20) / a.prm[S.P_MARK_NS_PER_MB]
-    wait = -(-16384 // (per_ns * 1.25))
+    wait = -(-16384 // (per_ns * 1.0))
     assert int(a.sc[S.S_STALL]) - stall == wait
-    assert a.fs[S.F_MARK_DONE] == pytest.approx(wait * (0.25 * 2 + 0.75 * 2 * 0.5) * per_ns)
+    assert a.fs[S.F_MARK_DONE] == pytest.approx(wait * (0.25 * 2 + 0.5) * per_ns)
     assert a.fs[S.F_ASSIST_BYTES] == 0.0
 
 

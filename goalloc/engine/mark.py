@@ -14,7 +14,7 @@ globals, gc.mark_start) is done by two parties:
   its debt: the
   trace's clock stops (S_STALL: every later event comes that much later) while every P marks
   (the workers and, on the parked Ps, idle mark workers at the recording's work per CPU,
-  P_PARK_RATE_PPM), and that time is idle, not GC CPU.
+  P_PARK_RATE_PPM, every P at most), and that time is idle, not GC CPU.
   revise() sets the ratio as the runtime does, from the work it expects (the last cycle's),
   not the work the model knows the cycle has: a growing heap stretches the goal and
   overshoots it. Assists are skipped while the GC CPU limiter is enabled
@@ -428,9 +428,15 @@ def park(s, need):
     # workers' 25% alone, so it holds what the recording's assists and idle workers did: the
     # other Ps mark at the recording's work per CPU of all its marking (P_PARK_RATE_PPM)
     per_p = scan_rate(s)
+    others = per_p * (1.0 - BACKGROUND_UTILIZATION) * s.prm[P_NPROCS]
     if s.prm[P_PARK_RATE_PPM] > 0:
         per_p *= s.prm[P_PARK_RATE_PPM] * 1e-6
-    rate = background_rate(s) + per_p * (1.0 - BACKGROUND_UTILIZATION) * s.prm[P_NPROCS]
+        # the workers' 25% at the measured rate is the recording's whole marking share of the
+        # Ps at that per-CPU rate: the rest of the Ps mark beside them, every P at most
+        others = per_p * s.prm[P_NPROCS] - background_rate(s)
+        if others < 0.0:
+            others = 0.0
+    rate = background_rate(s) + others
     left = np.float64(sc[S_SCAN_WORK]) - fs[F_MARK_DONE]
     if need > left:  # released when the mark's work is done
         need = left
@@ -443,7 +449,7 @@ def park(s, need):
     fs[F_PARK_NS] += np.float64(wait)
     idle = np.float64(wait) * s.prm[P_NPROCS] * (1.0 - BACKGROUND_UTILIZATION)
     limiter.add_idle_time(s, idle)  # idle mark time is idle time to the limiter
-    w = idle * per_p
+    w = np.float64(wait) * others
     fs[F_MARK_DONE] += w
     fs[F_ASSIST_CREDIT] += w
     advance(s, now)
