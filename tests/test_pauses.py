@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 HTTP = ROOT / "traces" / "go-http-clientserver.msgpack"
 
 
-def stw_by_reason(path):
-    """Independent: read the columns, pair each stw_end with the stw_begin before it."""
+def stw_pairs(path):
+    """Independent: read the columns and pair each stw_end with the stw_begin before it:
+    [(reason, begin ts, duration)] in order."""
     kinds, ts, aux = [], [], []
     with goalloc.trace.open(path) as r:
         for c in r:
@@ -34,9 +35,14 @@ def stw_by_reason(path):
     b = np.flatnonzero(k == fmt.STW_BEGIN)
     e = np.flatnonzero(k == fmt.STW_END)
     assert len(b) == len(e) and (b < e).all() and (e[:-1] < b[1:]).all()  # never nested
+    return [(int(a[i]), int(t[i]), int(t[j] - t[i])) for i, j in zip(b, e, strict=True)]
+
+
+def stw_by_reason(path):
+    """The STW pauses' durations by reason."""
     out = {}
-    for i, j in zip(b, e, strict=True):
-        out.setdefault(int(a[i]), []).append(int(t[j] - t[i]))
+    for reason, _begin, d in stw_pairs(path):
+        out.setdefault(reason, []).append(d)
     return out
 
 
@@ -82,17 +88,8 @@ def test_gctrace_a_and_c_are_the_recorded_pauses():
 
 
 def stw_begins(path, reason):
-    """Independent: (begin ts, duration) of the trace's STW pauses of one reason, in order."""
-    kinds, ts, aux = [], [], []
-    with goalloc.trace.open(path) as r:
-        for c in r:
-            kinds.append(c.kind)
-            ts.append(c.ts)
-            aux.append(c.aux)
-    k, t, a = np.concatenate(kinds), np.concatenate(ts), np.concatenate(aux)
-    b = np.flatnonzero(k == fmt.STW_BEGIN)
-    e = np.flatnonzero(k == fmt.STW_END)
-    return [(int(t[i]), int(t[j] - t[i])) for i, j in zip(b, e, strict=True) if a[i] == reason]
+    """(begin ts, duration) of the trace's STW pauses of one reason, in order."""
+    return [(b, d) for r, b, d in stw_pairs(path) if r == reason]
 
 
 def test_modelled_pauses_calibrated_and_scale_with_procs():
