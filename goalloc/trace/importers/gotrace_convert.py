@@ -399,7 +399,8 @@ def _stw_proc(e, a1, ts, stw):
     at the start, untraced). The restart's procresize traces GOMAXPROCS (ProcsChange): the
     world runs again from there, although the stopping M traces STWDone only later, after
     it woke Ms for the Ps (a Go 1.27 recording: a 4.16 ms STW range whose world ran again
-    after 75 us, the other P's goroutines running meanwhile)."""
+    after 75 us, the other P's goroutines running meanwhile). The runtime's pause figures
+    run to STWDone, its GC pause CPU to the restart (engine/pauses.py)."""
     if e == w.EV_PROCS_CHANGE:
         if 0 < a1 < 1 << 20:
             stw[5] = a1
