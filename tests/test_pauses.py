@@ -135,7 +135,7 @@ def _stw_trace(tmp_path, sweep_end, mark_end, name="t.msgpack"):
     return goalloc.replay(path, Config(gc_mode="recorded", go_version="1.22"))
 
 
-def test_pause_cpu_until_the_restart_as_the_runtime_counts_it(tmp_path):
+def test_pause_cpu_until_the_restart_as_the_runtime_counts_it(tmp_path, monkeypatch):
     # By hand, 2 Ps. Sweep termination: the world stopped 40 ns after the STW began (the other
     # P stopped then; the stopping P was stopped from the start: 40 ns of stoppingCPUTime) and
     # restarted at 100 ns; the stopping M traced STWDone at 4000 ns. The pause is the range,
@@ -148,6 +148,11 @@ def test_pause_cpu_until_the_restart_as_the_runtime_counts_it(tmp_path):
     assert c["cpu_ns"] == 160 + 600 == r.gc_cpu["pause_ns"] == r.pauses["gc"]["cpu_ns"]
     assert r.pauses["recorded"]["restarts_total_ns"] == 100 + 300
     assert r.pauses["recorded"]["restarts_known"] == 2
+    # the sweep termination ran 3900 ns past its restart, the mark termination 200 ns
+    assert r.pauses["recorded"]["held_after_restart"] == {"count": 0, "total_ns": 0}
+    monkeypatch.setattr(pauses, "HELD_AFTER_RESTART_NS", 1000)
+    r = _stw_trace(tmp_path, (100, 40, 40), (300, 0, 0), "held.msgpack")
+    assert r.pauses["recorded"]["held_after_restart"] == {"count": 1, "total_ns": 3900}
     # a trace that does not say (zeros: an older import, another recorder): every P stopped
     # through the ranges
     r = _stw_trace(tmp_path, (0, 0, 0), (0, 0, 0), "zeros.msgpack")

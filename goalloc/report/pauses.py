@@ -73,6 +73,12 @@ def render(report, console, print_table, *, clock: bool = True, omit_windows=())
     if not clock:
         return
     rec = p["recorded"]
+    held = rec.get("held_after_restart") or {}
+    if held.get("count"):
+        console.print(f"  {count(held['count'])} recorded GC pauses ran on past their "
+                      f"world's restart ({duration_ns(held['total_ns'])} in all): the "
+                      "stopping thread was held while the Ps ran (a CPU-starved machine); "
+                      "the runtime's pause figures count it, its GC CPU does not")
     if rec["count"] and rec.get("restarts_known", 0) < rec["count"]:
         console.print("  the trace does not say when each stop's world restarted (imported "
                       "before goalloc read it): GC CPU counts every P stopped through each "
