@@ -428,14 +428,13 @@ def park(s, need):
     # workers' 25% alone, so it holds what the recording's assists and idle workers did: the
     # other Ps mark at the recording's work per CPU of all its marking (P_PARK_RATE_PPM)
     per_p = scan_rate(s)
-    others = per_p * (1.0 - BACKGROUND_UTILIZATION) * s.prm[P_NPROCS]
     if s.prm[P_PARK_RATE_PPM] > 0:
-        per_p *= s.prm[P_PARK_RATE_PPM] * 1e-6
         # the workers' 25% at the measured rate is the recording's whole marking share of the
-        # Ps at that per-CPU rate: the rest of the Ps mark beside them, every P at most
-        others = per_p * s.prm[P_NPROCS] - background_rate(s)
-        if others < 0.0:
-            others = 0.0
+        # Ps at the per-CPU rate: the rest of the Ps mark beside them, every P at most
+        per_p *= s.prm[P_PARK_RATE_PPM] * 1e-6
+        others = max(per_p * s.prm[P_NPROCS] - background_rate(s), 0.0)
+    else:  # no recorded shares: the Ps beyond the workers' 25%, at the measured rate
+        others = per_p * (1.0 - BACKGROUND_UTILIZATION) * s.prm[P_NPROCS]
     rate = background_rate(s) + others
     left = np.float64(sc[S_SCAN_WORK]) - fs[F_MARK_DONE]
     if need > left:  # released when the mark's work is done
