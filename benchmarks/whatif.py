@@ -45,7 +45,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PROG_DIR = REPO / "tests" / "data" / "whatif"
-PROGRAMS = ("lru", "builder")
+# a steady cache, a heap that steps up and down, a compiler front end (go/types)
+PROGRAMS = ("lru", "builder", "types")
 GOGCS = (25, 50, 200, 400)
 LIMIT_SHARES = (0.5, 0.7, 0.9)
 BELOW_LIVE_SHARE = 0.35

@@ -1,12 +1,16 @@
 // Workloads for goalloc's what-if validation (issue #15, tests/test_whatif.py): each does a fixed
 // amount of work, so runs under different GOGC / GOMEMLIMIT settings allocate the same objects,
 // and prints what the runtime did as one JSON line on stdout.
-// Usage: [GOALLOC_TRACE=OUT.trace GODEBUG=traceallocfree=1] ./whatif lru|builder
+// Usage: [GOALLOC_TRACE=OUT.trace GODEBUG=traceallocfree=1] ./whatif lru|builder|types
 //
 //	lru      two goroutines serving a shared LRU cache (about 10 MiB live) with 0.5-2.5 KiB values:
 //	         a steady live heap under constant churn.
 //	builder  two goroutines building maps of small structs with strings, keeping the last few
 //	         maps: a live heap that rises and falls in steps.
+//	types    one goroutine parsing and type-checking four standard-library packages from the
+//	         toolchain's GOROOT source, over and over (go/types' BenchmarkCheck's shape, a
+//	         compiler front end): their dependencies are checked once and stay live (~25 MiB),
+//	         each round's syntax trees and type information are garbage a few rounds later.
 //
 // Every 256 operations the program reads runtime/metrics (no stop-the-world, no allocation) to
 // track the peak in-use heap (objects + unused) and the peak of mapped-ready memory (total -
@@ -17,12 +21,21 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/build"
+	"go/importer"
+	"go/parser"
+	"go/token"
+	"go/types"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"runtime/trace"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 var names = []string{
@@ -37,10 +50,10 @@ var names = []string{
 }
 
 type peaks struct {
-	mu       sync.Mutex
-	inuse    uint64
-	mapped   uint64
-	samples  []metrics.Sample
+	mu      sync.Mutex
+	inuse   uint64
+	mapped  uint64
+	samples []metrics.Sample
 }
 
 func (p *peaks) sample() {
@@ -181,6 +194,57 @@ func runBuilder(p *peaks) {
 	wg.Wait()
 }
 
+// runTypes type-checks the same packages round after round with one source importer: the
+// importer's packages (the standard library below them, checked at the first round) stay live,
+// each round's files and types.Info are kept for the next round. A goroutine samples the peaks
+// every 200 us: the checker offers no hook to sample from inline.
+func runTypes(p *peaks) {
+	var done atomic.Bool
+	sampled := make(chan struct{})
+	go func() {
+		for !done.Load() {
+			p.sample()
+			time.Sleep(200 * time.Microsecond)
+		}
+		close(sampled)
+	}()
+	fset := token.NewFileSet()
+	imp := importer.ForCompiler(fset, "source", nil).(types.ImporterFrom)
+	var kept []*types.Info
+	for round := 0; round < 6; round++ {
+		for _, path := range []string{"go/parser", "go/printer", "go/constant", "text/template/parse"} {
+			bp, err := build.Import(path, "", 0)
+			if err != nil {
+				panic(err)
+			}
+			var files []*ast.File
+			for _, name := range bp.GoFiles {
+				f, err := parser.ParseFile(fset, filepath.Join(bp.Dir, name), nil, parser.ParseComments)
+				if err != nil {
+					panic(err)
+				}
+				files = append(files, f)
+			}
+			info := &types.Info{
+				Types: map[ast.Expr]types.TypeAndValue{},
+				Defs:  map[*ast.Ident]types.Object{},
+				Uses:  map[*ast.Ident]types.Object{},
+			}
+			conf := types.Config{Importer: imp}
+			if _, err := conf.Check(path, fset, files, info); err != nil {
+				panic(err)
+			}
+			kept = append(kept, info)
+			if len(kept) > 4 {
+				kept = kept[1:]
+			}
+		}
+	}
+	runtime.KeepAlive(kept)
+	done.Store(true)
+	<-sampled
+}
+
 func main() {
 	if path := os.Getenv("GOALLOC_TRACE"); path != "" {
 		f, err := os.Create(path)
@@ -207,8 +271,10 @@ func main() {
 		runLRU(p)
 	case "builder":
 		runBuilder(p)
+	case "types":
+		runTypes(p)
 	default:
-		fmt.Fprintln(os.Stderr, "usage: whatif lru|builder")
+		fmt.Fprintln(os.Stderr, "usage: whatif lru|builder|types")
 		os.Exit(2)
 	}
 	after := make([]metrics.Sample, len(names))
