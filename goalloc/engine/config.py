@@ -94,9 +94,10 @@ class Config:
     # Pacer mode, recorded Go traces: where in its admissible interval an object dies (the
     # trace only says between the mark starts around the cycle that swept it): "cohorts" (the
     # central answer: an interval's older objects die in allocation order over a width their
-    # allocation span sets, the others at their interval's midpoint; engine/lifetimes.py
-    # spread_cohorts), "mid" (every death at its interval's midpoint, the rule before),
-    # "lifetimes" (the conditional median under the trace's own lifetime estimate;
+    # allocation span sets, objects that died in their first cycle at the conditional median
+    # of the first cycle's lifetimes, those of unknown age at their interval's midpoint;
+    # engine/lifetimes.py cohort_rule), "mid" (every death at its interval's midpoint, the
+    # rule before), "lifetimes" (the conditional median under the trace's own lifetime estimate;
     # docs/model.md says why it is not the default), "early" or "late" (the ends of the
     # what-if range, engine/whatif.py)
     death_time: str = "cohorts"

@@ -64,7 +64,7 @@ class Plan:
     # site), 4 x n, and the survivors' (allocation time, alive at, id), 3 x n: what the lifetime
     # estimate and the cohort rule rest on; where the estimate puts each death
     # (estimate_lifetimes, on demand) and its summary; where the cohort rule puts each
-    # (spread_cohorts, on demand)
+    # (cohort_rule, on demand)
     death_span: np.ndarray | None = None
     survivors: np.ndarray | None = None
     death_est: np.ndarray | None = None
@@ -73,7 +73,7 @@ class Plan:
     # False: deaths just before their gc_start (recorded GC mode: the recorded cycles mark
     # exactly what the runtime marked); True: inside their interval (pacer mode), where
     # death_rule says (Config.death_time, which the replay sets): "cohorts" (engine/lifetimes.py
-    # spread_cohorts), "lifetimes" (the estimate's conditional median), "mid" (the midpoint)
+    # cohort_rule), "lifetimes" (the estimate's conditional median), "mid" (the midpoint)
     # or "early" (the earliest point: the low end of the range, #15)
     timed_deaths: bool = False
     death_rule: str = "mid"
@@ -165,10 +165,11 @@ class Plan:
         self.death_est = lifetimes.place(est, a, lo, hi)
         self.lifetimes = est.summary() if est is not None else None
 
-    def spread_cohorts(self) -> None:
+    def cohort_rule(self) -> None:
         """death_cohorts, the cohort rule's points (engine/lifetimes.py); once."""
         if self.death_cohorts is None and self.death_span is not None:
-            self.death_cohorts = lifetimes.spread_cohorts(*self.death_span)  # a, lo, hi, site
+            # a, lo, hi, site; the survivors' allocation and alive-at times
+            self.death_cohorts = lifetimes.cohort_rule(*self.death_span, *self.survivors[:2])
 
     def place_deaths(self, rule: str) -> None:
         """The points death rule `rule` puts the deaths at, where it needs more than the
@@ -177,11 +178,11 @@ class Plan:
         if rule == "lifetimes":
             self.estimate_lifetimes()
         elif rule == "cohorts":
-            self.spread_cohorts()
+            self.cohort_rule()
 
     def replay_copy(self) -> Plan:
         """A copy for one replay, without the intervals, which only estimate_lifetimes and
-        spread_cohorts read (before it).
+        cohort_rule read (before it).
         build and the timed-death cursor rebind its attributes and count into `counts`; none
         writes into an array (build copies span_pages before it does), so the arrays are
         shared with the plan, not copied per pass (the death-time bounds' replays read them

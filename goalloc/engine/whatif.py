@@ -1,7 +1,7 @@
 """What-if ranges from the trace's own uncertainty (#15). A Go execution trace says when an
 object was freed (swept), not when it died: only that it died between the mark starts around
 the cycle that swept it. A pacer-mode replay puts each death inside that interval where
-Config.death_time says (the central answer: engine/lifetimes.py spread_cohorts); replaying
+Config.death_time says (the central answer: engine/lifetimes.py cohort_rule); replaying
 with every death at the earliest and at the latest admissible point gives the range the trace
 leaves open. Each what-if figure (cycles, peak in-use, mean heap goal, GC CPU) is reported as
 central value plus [low, high] over the three replays; text, JSON and CI gates use the
