@@ -30,7 +30,9 @@ KNOWN = {
               "modelled STW pauses add 2-16 points (2026-12-03: within 10 points under limits "
               "and below the live heap on this machine's and a CI machine's recordings; "
               "2026-12-05, marks at the recording's worker and assist shares: 13 of 13 sets "
-              "within 10 points under limits)",
+              "within 10 points under limits; the go/types program, 2026-12-07: under "
+              "GOGC=25 and GOMEMLIMIT=50% 5-12% for the runtime's 18-24%, its one "
+              "goroutine's assists scanning where the model's park)",
     "gogc_peak": "peak in-use and mean goal off by up to 92% / 26% in a set's worst row (the "
                  "mean of 6 mark-speed samples over 16 recording sets, 2026-12-06 evening; "
                  "medians 41% / 17%; the real runs' own peak spread reached 60%, one real run as the "
@@ -47,7 +49,8 @@ KNOWN = {
     "limit_cycles": "GOMEMLIMIT 50-90% and below the live heap: cycles up to +80% (builder at "
                     "50%, a recording on a loaded machine; the LRU loop at 50% up to +55% over "
                     "15 recording sets, 2026-12-04: deaths at the middle of their intervals "
-                    "keep it marking 16.1 MiB where the runtime marks 14.6)",
+                    "keep it marking 16.1 MiB where the runtime marks 14.6; the go/types "
+                    "program at 50%: -11, +33 and +47% on its first three sets, 2026-12-07)",
     "limit_goal": "GOMEMLIMIT 50-90%: goal off by up to 20% in a set's worst row (14 recording "
                   "sets, 2026-12-05, median 8.3%; non-heap memory modelled, not recorded)",
 }
