@@ -1,9 +1,10 @@
 """What-if answers against the real runtime (#15): benchmarks/whatif.py records the programs of
 tests/data/whatif (an LRU cache, a builder, a go/types checker) with Go 1.27 under GOGC 25-400
-and GOMEMLIMIT at 50/70/90% of the GOGC=100 peak and below the live heap, three runs each, and replays the first GOGC=100 recording under
-each setting. Expectations are the real runs' means (runtime/metrics and gctrace, read by the
-programs themselves); the targets are the issue's. Measured misses are non-strict xfails whose
-reason gives the figure (docs/model.md, "What-if validation").
+and GOMEMLIMIT at 50/70/90% of the GOGC=100 peak and below the live heap, three runs each, and
+replays the first GOGC=100 recording under each setting. Expectations are the real runs' means
+(runtime/metrics and gctrace, read by the programs themselves); the targets are the issue's.
+Measured misses are non-strict xfails whose reason gives the figure (docs/model.md, "What-if
+validation").
 """
 
 from __future__ import annotations
