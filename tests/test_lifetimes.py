@@ -210,16 +210,15 @@ def test_first_cycle_places_young_deaths_by_hand():
     life = np.tile(np.repeat(np.array([MS // 2, 30 * MS]), 50), 2)
     (a, lo, hi), (sa, slo) = observe(alloc, life, gc_starts)
     fc = lifetimes.first_cycle(a, lo, hi, sa, slo)
-    assert fc is not None and fc.objects == 200
+    assert fc is not None and (fc.freed, fc.surviving) == (100, 100)  # dead by c, alive at c
     assert np.allclose(fc.cdf(np.array([MS, 5 * MS, 3 * MS])), [0.5, 0.5, 0.5])
-    t = lifetimes.place_young(fc, a, lo, hi)
     young = a >= lo
     assert young.sum() == 100
-    assert (t[young] == a[young] + MS // 2).all()
-    old = ~young
-    assert (t[old] == lo[old] + (hi[old] - lo[old]) // 2).all()  # place_young leaves them
+    t = lifetimes.place(fc, a[young], lo[young], hi[young])
+    assert (t == a[young] + MS // 2).all()
     rule = lifetimes.cohort_rule(a, lo, hi, np.zeros_like(a), sa, slo)
-    assert (rule[young] == t[young]).all()
+    assert (rule[young] == t).all()
+    old = ~young
     spread = lifetimes.spread_cohorts(a, lo, hi, np.zeros_like(a))
     assert (rule[old] == spread[old]).all()
 
@@ -236,10 +235,10 @@ def test_first_cycle_recovers_short_lifetimes():
     fc = lifetimes.first_cycle(a, lo, hi, sa, slo)
     c = np.array([1, 2, 4, 6]) * MS
     assert np.abs(fc.cdf(c) - (1 - np.exp(-c / (2 * MS)))).max() < 0.03
-    t = lifetimes.place_young(fc, a, lo, hi)
+    young = a >= lo
+    t = lifetimes.cohort_rule(a, lo, hi, np.zeros_like(a), sa, slo)
     assert ((t >= lo) & (t <= hi)).all()
     death = dict(zip(alloc.tolist(), (alloc + life).tolist(), strict=False))
-    young = a >= lo
     true = np.array([death[int(x)] for x in a[young]])
     mid = (lo + (hi - lo) // 2)[young]
     cy = (hi - a)[young].astype(np.float64)
@@ -250,12 +249,15 @@ def test_first_cycle_recovers_short_lifetimes():
 
 
 def test_first_cycle_without_young_deaths_or_ages():
-    """No death in a first cycle, or no known age: no estimate, every death at its midpoint."""
+    """No death in a first cycle (objects allocated before their intervals, each alone in
+    its cohort), or no known age: no estimate, and the cohort rule puts every death at its
+    midpoint."""
     lo, hi = np.array([10 * MS, 20 * MS]), np.array([20 * MS, 30 * MS])
     none = np.zeros(0, np.int64)
     for a in (np.array([-1, -1]), np.array([5 * MS, 12 * MS])):
         assert lifetimes.first_cycle(a, lo, hi, none, none) is None
-        assert (lifetimes.place_young(None, a, lo, hi) == lo + (hi - lo) // 2).all()
+        rule = lifetimes.cohort_rule(a, lo, hi, np.zeros_like(a), none, none)
+        assert (rule == lo + (hi - lo) // 2).all()
 
 
 def _steady_trace(path):

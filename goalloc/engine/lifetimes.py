@@ -25,7 +25,7 @@ The default rule (Config.death_time "cohorts", `cohort_rule`) does without that 
 the deaths of an interval's older objects from one allocation site (its cohort) are spread in
 allocation order over a width their allocation span sets, where the midpoint would put them
 at one instant (`spread_cohorts`); an object that died in its first cycle goes to its
-conditional median under the first cycle's lifetimes (`first_cycle`, `place_young`:
+conditional median under the first cycle's lifetimes (`first_cycle`, then `place`:
 current-status data, whose estimate needs no EM); one of unknown age to its midpoint.
 """
 
@@ -157,28 +157,6 @@ def place(est: Estimate | None, alloc_t, lo_t, hi_t) -> np.ndarray:
     return out
 
 
-@dataclass
-class FirstCycle:
-    """The lifetime distribution over an object's first cycle, F(age) for ages up to the
-    longest wait from an allocation to the next mark start: piecewise linear through (0, 0)
-    and (ages[j], cum[j]), nondecreasing; how many objects it rests on."""
-
-    ages: np.ndarray
-    cum: np.ndarray
-    objects: int
-
-    def cdf(self, age: np.ndarray) -> np.ndarray:
-        return np.interp(age, self.ages, self.cum)
-
-    def quantile(self, u: np.ndarray) -> np.ndarray:
-        """The least age with F(age) = u, linear between the points; u in (0, F's top]."""
-        j = np.clip(np.searchsorted(self.cum, u, side="left"), 1, self.cum.shape[0] - 1)
-        f0, f1 = self.cum[j - 1], self.cum[j]
-        x0, x1 = self.ages[j - 1], self.ages[j]
-        frac = np.where(f1 > f0, (u - f0) / np.where(f1 > f0, f1 - f0, 1.0), 1.0)
-        return x0 + np.clip(frac, 0.0, 1.0) * (x1 - x0)
-
-
 def pava(y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """The nondecreasing fit to y minimising sum w (y - fit)^2 (pool adjacent violators);
     y and w per point in order, w > 0. A loop over the points: called on GRID_BINS points."""
@@ -198,15 +176,17 @@ def pava(y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.repeat(np.array(vals), np.array(sizes))
 
 
-def first_cycle(alloc_t, lo_t, hi_t, surv_alloc_t, surv_lo_t) -> FirstCycle | None:
+def first_cycle(alloc_t, lo_t, hi_t, surv_alloc_t, surv_lo_t) -> Estimate | None:
     """F over the first cycle of life, from what every object of known age says of it: the
     first mark start after its allocation, c ns later, found it dead (a death allocated
     inside its interval: hi = that mark start) or alive (a later death, or a survivor).
     That is current-status data, (c, dead by c), whose nonparametric maximum-likelihood
     estimate is the nondecreasing regression of "dead" on c (Ayer et al. 1955: pool adjacent
-    violators), here over the log-spaced age grid (each bin at its objects' mean c). Objects
-    are allocated at every phase of the cycle, so c runs from 0 to a cycle's length.
-    None when no object of known age died in its first cycle."""
+    violators), here over the log-spaced age grid, each bin at its objects' mean c: an
+    Estimate whose edges are those points (F linear between them), its open last bin the
+    mass beyond the longest wait (freed: the dead, surviving: the alive). Objects are
+    allocated at every phase of the cycle, so c runs from 0 to a cycle's length. None when
+    no object of known age died in its first cycle."""
     known = alloc_t >= 0
     a, lo, hi = alloc_t[known], lo_t[known], hi_t[known]
     young = a >= lo
@@ -231,34 +211,17 @@ def first_cycle(alloc_t, lo_t, hi_t, surv_alloc_t, surv_lo_t) -> FirstCycle | No
     used = n > 0
     d = np.bincount(b, weights=dead, minlength=n.shape[0])[used]
     at = np.bincount(b, weights=c, minlength=n.shape[0])[used] / n[used]
-    fit = pava(d / n[used], n[used])
-    return FirstCycle(np.concatenate([[0.0], at]), np.concatenate([[0.0], fit]),
-                      int(c.shape[0]))
-
-
-def place_young(fc: FirstCycle | None, alloc_t, lo_t, hi_t) -> np.ndarray:
-    """Each death's time under the first-cycle estimate where its object died in its first
-    cycle (allocated inside its interval: lo = its allocation): the conditional median of
-    its lifetime given that it died within c = hi - alloc, F^-1(F(c) / 2); every other death
-    (and one where F(c) is 0: the estimate saw no such death) at its interval's midpoint."""
-    out = lo_t + (hi_t - lo_t) // 2
-    young = np.flatnonzero((alloc_t >= 0) & (alloc_t >= lo_t))
-    if fc is None or not young.shape[0]:
-        return out
-    a = alloc_t[young]
-    c = (hi_t[young] - a).astype(np.float64)
-    f = fc.cdf(c)
-    ok = f > 1e-12
-    age = fc.quantile(np.where(ok, f / 2.0, 1.0))
-    t = a + np.round(np.clip(age, 0.0, c)).astype(np.int64)
-    out[young] = np.where(ok, np.clip(t, lo_t[young], hi_t[young]), out[young])
-    return out
+    cum = pava(d / n[used], n[used])
+    return Estimate(np.concatenate([[0.0], at, [np.inf]]),
+                    np.concatenate([np.diff(cum, prepend=0.0), [1.0 - cum[-1]]]),
+                    int(dead_c.shape[0]), int(alive_c.shape[0]))
 
 
 def cohort_rule(alloc_t, lo_t, hi_t, site, surv_alloc_t, surv_lo_t) -> np.ndarray:
     """Each death's time under Config.death_time "cohorts": an object that died in its first
-    cycle by the first-cycle estimate (place_young), an older one by its cohort
-    (spread_cohorts), one of unknown age at its interval's midpoint.
+    cycle at its conditional median under the first-cycle estimate (`place`: F^-1(F(c) / 2),
+    c = hi - alloc, as lo = its allocation), an older one by its cohort (spread_cohorts), one
+    of unknown age at its interval's midpoint.
 
     Why two rules: most objects die young, soon after their allocation, so the midpoint of
     (allocation, next mark start] puts them late and the model's marks, falling elsewhere in
@@ -269,10 +232,10 @@ def cohort_rule(alloc_t, lo_t, hi_t, site, surv_alloc_t, surv_lo_t) -> np.ndarra
     death is where iid lifetimes fail: a structure dropped at once dies at one instant
     whatever its objects' ages, which its cohort's spread follows (docs/model.md 2c)."""
     out = spread_cohorts(alloc_t, lo_t, hi_t, site)
-    young = (alloc_t >= 0) & (alloc_t >= lo_t)
-    if young.any():
+    young = np.flatnonzero((alloc_t >= 0) & (alloc_t >= lo_t))
+    if young.shape[0]:
         fc = first_cycle(alloc_t, lo_t, hi_t, surv_alloc_t, surv_lo_t)
-        out = np.where(young, place_young(fc, alloc_t, lo_t, hi_t), out)
+        out[young] = place(fc, alloc_t[young], lo_t[young], hi_t[young])
     return out
 
 
