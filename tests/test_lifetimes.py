@@ -246,6 +246,8 @@ def test_first_cycle_recovers_short_lifetimes():
     err, err_oracle = np.abs(t[young] - true).mean(), np.abs(oracle - true).mean()
     assert err <= 1.05 * err_oracle, (err / MS, err_oracle / MS)
     assert err_oracle < 0.6 * np.abs(mid - true).mean()
+    # the rule's one-pass kernel places them exactly where the reference `place` does
+    assert (t[young] == lifetimes.place(fc, a[young], lo[young], hi[young])).all()
 
 
 def test_first_cycle_without_young_deaths_or_ages():
