@@ -26,14 +26,13 @@ RELEASE = "1.27"
 # Measured on this project's recordings (2 cores, GOMAXPROCS=2): what the model does not yet
 # meet, and why (docs/model.md).
 KNOWN = {
-    "gc_cpu": "the model's parked assists scan nothing where the runtime's scan what grey "
-              "work they find (Go's parse: 0.43-0.91x the workers' 25% budget per mark), and "
-              "modelled STW pauses add 2-16 points (2026-12-03: within 10 points under limits "
-              "and below the live heap on this machine's and a CI machine's recordings; "
-              "2026-12-05, marks at the recording's worker and assist shares: 13 of 13 sets "
-              "within 10 points under limits; the go/types program, 2026-12-07: under "
-              "GOGC=25 and GOMEMLIMIT=50% 5-12% for the runtime's 18-24%, its one "
-              "goroutine's assists scanning where the model's park)",
+    "gc_cpu": "a mark's CPU is its scan work at the recording's worker + assist CPU per "
+              "unit of work (2026-12-07; docs/model.md 2a, 2f): where the model runs more "
+              "cycles than the runtime, each costs its work (the builder below the live heap: "
+              "30-62% for the runtime's 17-52%, over 55% on 3 of 14 sets, its cycles up to a "
+              "third over), and the go/types program's idle workers give way to assists under "
+              "pressure, which the recording's figure per unit of work does not see "
+              "(GOMEMLIMIT 50-90%: 12 of 14 sets within 10 points, 9 before the change)",
     "gogc_peak": "peak in-use and mean goal off by up to 92% / 26% in a set's worst row (the "
                  "mean of 6 mark-speed samples over 16 recording sets, 2026-12-06 evening; "
                  "medians 41% / 17%; the real runs' own peak spread reached 60%, one real run as the "

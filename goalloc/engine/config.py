@@ -105,6 +105,14 @@ class Config:
     # at the recording's shares, where the recording marked and where the model marks
     # (engine/mark.py mutator_clock); False: the trace's clock as it is (the model before it)
     mutator_clock: bool = True
+    # Pacer mode, Go recordings that time their mutators' sweep loops (source.sweep): the
+    # model's mutators' sweeping beyond the recording's takes their time on the model's clock
+    # (engine/sweep.py mutator_stall); False: sweeping takes no time (the model before it)
+    sweep_clock: bool = True
+    # Pacer mode, Go recordings with mark CPU figures: a mark's GC CPU is its scan work at the
+    # recording's worker + assist CPU per unit of scan work (engine/readout.py
+    # mark_cpu_by_work); False: its length at the recording's shares (the model before it)
+    mark_cpu_by_work: bool = True
     # endCycle's cons/mark takes the assist and idle shares of the recording's mark in effect
     # (engine/mark.py recorded_mark_began, a Go recording's mark_cpu.marks); False: the
     # pooled shares for every mark (the model before 2026-12-06)

@@ -119,6 +119,7 @@ from goalloc.engine.state import (
     S_STALL,
     S_SWEEP_CLASS,
     S_SWEEP_DONE_TS,
+    S_SWEEP_TRACE_T,
     S_TL_N,
     S_TRIGGERED,
     S_UNSWEPT,
@@ -186,8 +187,13 @@ def mark_start(s, event, ts, trigger, goal, limit_bound, kind):
     for p in range(s.prm[P_NPROCS]):  # gcStart throws on an mcache not flushed since
         mcache.late_flush(s, p)
     finish_sweep(s)
-    scavenge.wake(s, ts)  # finishsweep_m wakes the scavenger
     sc = s.sc
+    # gcStart's sweepone loop runs on the triggering goroutine before the cycle begins: the
+    # mark starts after the model's mutators' sweep time (pacer mode, sweep.mutator_stall)
+    stalled = sweep.mutator_stall(s, sc[S_SWEEP_TRACE_T])
+    sc[S_NOW] += stalled
+    ts += stalled
+    scavenge.wake(s, ts)  # finishsweep_m wakes the scavenger
     sc[S_PHASE] = 1
     for sid in range(sc[S_SPAN_HW]):
         if s.sp[sid, SP_INUSE] == 1:

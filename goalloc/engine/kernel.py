@@ -47,6 +47,7 @@ from goalloc.engine.state import (
     P_SMALL_MAX,
     P_SWEEP_FREES,
     P_SWEEP_PACED,
+    P_SWEEP_PS_PER_PAGE,
     P_TINY_SIZE,
     P_TINY_SPC,
     PAGE_SIZE,
@@ -254,6 +255,7 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
     takes_ppm = prm[P_REC_MARK_TAKES_PPM]
     stretch_ppm = prm[P_MARK_STRETCH_PPM]
     clock_ppm = takes_ppm != 0 or stretch_ppm != 0
+    sweep_clock = prm[P_SWEEP_PS_PER_PAGE] > 0
     now = sc[S_NOW]
     # array sizes change only between calls (the driver grows them), so hoist them
     ob = s.ob
@@ -345,6 +347,8 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
             need = NEED_LK
             at = i
             break
+        if sweep_clock:  # the mutators' sweeping so far, on the clock (sweep.mutator_stall)
+            sweep.mutator_stall(s, ts[i])
         if clock_ppm:  # the mutators' time while marking (mark.mutator_clock)
             t = mark.mutator_clock(sc, takes_ppm, stretch_ppm, ts[i])
         else:
@@ -550,7 +554,7 @@ def _replay_chunk(s, kind, ts, p, ids, size, flags, scan, start, i0, death_at, d
                 gc.mark_term(s, ev, t, 0)
             goal, trig, lb = pacer.goal_and_trigger(s)
             gc.mark_start(s, ev, t, -1, goal, lb, CYK_FORCED)
-            gc.mark_term(s, ev, t, 0)
+            gc.mark_term(s, ev, sc[S_NOW], 0)  # (after gcStart's sweep: sweep.mutator_stall)
     return need, at
 
 
@@ -560,7 +564,7 @@ def force_gc(s, event, ts):
     if s.sc[S_PHASE] == 0:
         goal, trig, lb = pacer.goal_and_trigger(s)
         gc.mark_start(s, event, ts, -1, goal, lb, CYK_FORCED)
-    gc.mark_term(s, event, ts, 0)
+    gc.mark_term(s, event, max(ts, s.sc[S_NOW]), 0)
 
 
 @kernel

@@ -9,8 +9,9 @@ gcBackgroundUtilization (25%) of the window's total CPU time; mutator time is th
 Updates come at least every gcCPULimiterUpdatePeriod (10 ms) of trace time (the runtime's
 scheduler checks needUpdate), after every assist, and at the two GC transitions.
 The model's assists scan nothing (they park, engine/mark.py): a window's GC time is the
-workers' share alone (the reported GC CPU of a Go recording's replay takes the recording's
-worker and assist shares instead, engine/readout.py mark_cpu; the bucket does not).
+workers' share alone (the reported GC CPU of a Go recording's replay takes each mark's work at
+the recording's worker + assist CPU per unit of work instead, engine/readout.py mark_cpu; the
+bucket does not).
 Idle time leaves the window's total as in the runtime, but the model knows only the idle time
 of Ps whose mutators are parked in assists (mark.park): other idle Ps are not in the trace's
 allocations (docs/model.md, "GC CPU limiter"); the STW pauses of the transitions,

@@ -518,7 +518,8 @@ class RecordedMarkCpu:
     endCycle's cons/mark counts assists and idle workers (gc._end_cycle), while the model's
     marks run the workers at 25% at a rate measured on the recording's marks, with whatever
     assists and idle workers did folded in; and a mark's CPU is reported at the recording's
-    shares of its length (`cpu_of`), not the 25% the model's workers run at."""
+    shares of its length in recorded mode (`cpu_of`), by its scan work at the recording's CPU
+    per unit of work in pacer mode (`cpu_of_work`), not the 25% the model's workers run at."""
 
     KEYS = ("cycles", "wall_ns", "background_ns", "idle_ns", "assist_ns")
 
@@ -582,6 +583,22 @@ class RecordedMarkCpu:
         where the model's workers alone take 25%), not the workers' 25%."""
         length = workers_ns / BACKGROUND_UTILIZATION  # the marks' length x GOMAXPROCS
         return round(length * self.background_share), round(length * self.assist_share)
+
+    def cpu_of_work(self, scan_work: float, length_ns: float, procs: int,
+                    ns_per_mib: float) -> tuple[int, int]:
+        """(background workers', assists') CPU ns of a model mark that did `scan_work` bytes
+        of scan work over `length_ns` on `procs` Ps, the measured rate ns_per_mib (one CPU's
+        ns per MiB at the workers' 25%, P_MARK_NS_PER_MB): the recording's worker + assist
+        CPU per unit of its marks' work, (b + a) / 25% of the measured rate's cost, so a
+        setting that marks more work costs as the runtime's marks did per unit (its assists
+        scan: the model's parked mutators stand for them), where cpu_of counts the mark's
+        length at the recording's shares and so leaves out the assists a short runway adds
+        (docs/model.md 2a, "By the marks' work"). The workers take their recorded share
+        of the mark's length at least; the rest is the assists'."""
+        background = self.background_share * procs * length_ns
+        counted = scan_work * ns_per_mib / (1 << 20) \
+            * (self.background_share + self.assist_share) / BACKGROUND_UTILIZATION
+        return round(background), round(max(counted - background, 0.0))
 
     @classmethod
     def of(cls, source: dict | None, procs: int) -> RecordedMarkCpu | None:

@@ -76,8 +76,10 @@ def cycles(eng) -> list[Cycle]:
     for n in range(ncyc):
         c = a.cyc[n]
         done = n < sc[S.S_CYCLES]
-        workers, assists = mark_cpu(eng, int(c[S.CY_BG_NS] if done
-                                             else a.fs[S.F_BG_NS] - c[S.CY_BG_NS]))
+        workers, assists = mark_cpu(
+            eng, int(c[S.CY_BG_NS] if done else a.fs[S.F_BG_NS] - c[S.CY_BG_NS]),
+            float(c[S.CY_SCAN_WORK]) if done else float(a.fs[S.F_MARK_DONE]),
+            int((c[S.CY_END_TS] if done else sc[S.S_NOW]) - c[S.CY_START_TS]))
         out.append(Cycle(
             n=n + 1, start_event=int(c[S.CY_START_EVENT]), start_ts=int(c[S.CY_START_TS]),
             heap_at_trigger=int(c[S.CY_HEAP_AT_TRIGGER]),
@@ -249,13 +251,24 @@ def _sweep_and_scavenge(r: Report, eng) -> None:
                                     if sc[S.S_NONHEAP_READY] >= 0 else None)}
 
 
-def mark_cpu(eng, workers_ns: int) -> tuple[int, int]:
-    """(background workers', assists') CPU ns of marks whose model workers ran `workers_ns`:
-    at a Go recording's own shares of the marks' length (engine/mark.py RecordedMarkCpu
-    .cpu_of), else the model's workers' time and no assist time (its assists park and scan
-    nothing)."""
+def by_work(eng) -> bool:
+    """Whether a mark's CPU is its scan work's (pacer mode, a Go recording's mark CPU figures
+    and a scan rate: Config.mark_cpu_by_work) rather than its length's."""
+    return (eng.mark_cpu is not None and eng.config.gc_mode == "pacer"
+            and eng.config.mark_cpu_by_work and eng.arrays.prm[S.P_MARK_NS_PER_MB] > 0)
+
+
+def mark_cpu(eng, workers_ns: int, scan_work: float, length_ns: int) -> tuple[int, int]:
+    """(background workers', assists') CPU ns of a mark whose model workers ran `workers_ns`,
+    which did scan_work over length_ns: by its work at a Go recording's CPU per unit of work
+    in pacer mode (engine/mark.py RecordedMarkCpu.cpu_of_work), at the recording's own shares
+    of the mark's length in recorded mode, where the marks are the recording's (cpu_of), else
+    the model's workers' time and no assist time (its assists park and scan nothing)."""
     if eng.mark_cpu is None:
         return workers_ns, 0
+    if by_work(eng):
+        return eng.mark_cpu.cpu_of_work(scan_work, length_ns, eng.procs,
+                                        float(eng.arrays.prm[S.P_MARK_NS_PER_MB]))
     return eng.mark_cpu.cpu_of(workers_ns)
 
 
@@ -271,7 +284,12 @@ def gc_cpu(eng, r: Report) -> dict:
     # as the runtime counts it: while the world is being stopped, only the Ps stopped
     # (engine/pauses.py)
     pause_cpu = int(gc_pauses.get("cpu_ns", pause * eng.procs))
-    bg, assist = mark_cpu(eng, int(a.fs[S.F_BG_NS]))
+    if by_work(eng):  # each mark's by its work (readout.cycles)
+        bg = sum(c.mark_cpu_ns for c in r.cycles)
+        assist = sum(c.assist_cpu_ns for c in r.cycles)
+    else:
+        bg, assist = eng.mark_cpu.cpu_of(int(a.fs[S.F_BG_NS])) if eng.mark_cpu is not None \
+            else (int(a.fs[S.F_BG_NS]), 0)
     # stop-the-world pauses take no trace time (the pause model), but the code that would have
     # run meanwhile did not: the program runs that much longer
     total = span * eng.procs + int(pause) * eng.procs
@@ -283,6 +301,14 @@ def gc_cpu(eng, r: Report) -> dict:
         "span_ns": [int(sc[S.S_TS0]), int(sc[S.S_NOW])],
         # trace time added while mutators were parked in assists (engine/mark.py park)
         "mutator_parked_ns": int(a.fs[S.F_PARK_NS]),
+        # the mutators' sweeping (engine/sweep.py mutator_stall): pages they swept, their time
+        # at the recording's cost per page, the clock time it added beyond the recording's
+        "mutator_sweep": {
+            "pages": int(sc[S.S_MUTATOR_SWEPT_PAGES]),
+            "ns_per_page": (eng.sweep_cost[0] / 1000 if eng.sweep_cost else None),
+            "stall_ns": int(sc[S.S_SWEEP_STALL]),
+        },
+        "mark_cpu_by": "work" if by_work(eng) else "length",
         "limiter": {
             "last_enabled_cycle": int(sc[S.S_LIM_LAST_ENABLED_CYCLE]),
             "enabled_ns": int(a.fs[S.F_LIM_ENABLED_NS]),

@@ -192,6 +192,12 @@ class Engine:
         self.recorded_sweep = sweep.recorded(header.source, int(header.gomaxprocs))
         if self.mark_cpu is not None:
             prm[S.P_PARK_RATE_PPM] = self.mark_cpu.park_rate_ppm()  # mark.park
+        self.sweep_cost = (sweep.mutator_cost(self.recorded_sweep, header.source,
+                                             int(header.gomaxprocs))
+                           if config.gc_mode == "pacer" and config.sweep_clock else None)
+        if self.sweep_cost is not None:  # sweep.mutator_stall
+            prm[S.P_SWEEP_PS_PER_PAGE], prm[S.P_REC_SWEEP_PPM], prm[S.P_BUSY_PS_PPM] = \
+                self.sweep_cost
         if self.mark_cpu is not None and config.gc_mode == "pacer" and config.mutator_clock:
             prm[S.P_REC_MARK_TAKES_PPM], prm[S.P_MARK_STRETCH_PPM] = \
                 self.mark_cpu.mutator_clock_ppm()

@@ -95,6 +95,12 @@ P_MARK_STRETCH_PPM = _prm()  # while the model marks, its clock runs this much s
 P_PARK_RATE_PPM = _prm()  # while assists park, each P beyond the workers' share scans at this
 # share of the measured rate (ppm; 0: all of it): that rate holds the recording's assists' and
 # idle workers' work in the workers' 25% (mark.park)
+# pacer mode, a Go recording's mutator sweep figures (sweep.mutator_stall; 0: sweeping takes no
+# time): the recording's mutators' sweep time per page swept (ps), that time as a share of the
+# trace's span (ppm of one CPU's), and the Ps its mutators kept busy (ppm, at least one P)
+P_SWEEP_PS_PER_PAGE = _prm()
+P_REC_SWEEP_PPM = _prm()
+P_BUSY_PS_PPM = _prm()
 N_PRM = _prm.n
 
 # ---- scalars (sc) ------------------------------------------------------------------------------
@@ -189,6 +195,10 @@ S_PEAK_ID = _sc()  # bumps at every new held-memory peak (per-class copy-on-writ
 S_SWEPT_BG = _sc()  # spans swept by the background sweeper
 S_SWEPT_PROP = _sc()  # ... by proportional sweep
 S_SWEPT_RECLAIM = _sc()  # ... by mheap.reclaim
+S_MUTATOR_SWEPT_PAGES = _sc()  # pages swept by the mutators (all but the background sweeper)
+S_BG_SWEEPING = _sc()  # 1 while the background sweeper sweeps (its pages are not the mutators')
+S_SWEEP_STALL = _sc()  # ns the mutators' sweeping added to the model's clock (part of S_STALL)
+S_SWEEP_TRACE_T = _sc()  # the trace time sweep.mutator_stall last reckoned at
 S_PERIODIC = _sc()  # periodic (2 min) cycles started
 S_SWEEP_DONE_TS = _sc()
 S_MARK_BY_GOAL = _sc()  # 1: this cycle's mark ended because heapLive reached the goal (assists)

@@ -22,6 +22,17 @@ the caller preserves it), and every sweeper the runtime has besides cacheSpan's 
   (mcentral.recorded_choice).
 - sweep termination finishes everything (gc.finish_sweep).
 
+The mutators' sweeping takes their time (mutator_stall, pacer mode): cacheSpan, proportional
+sweep, mheap.reclaim and gcStart's sweepone loop (gc.mark_start: the cycle begins only once
+the heap is swept) run on the allocating goroutine, which meanwhile runs none of its own code.
+A Go recording times its mutators' sweep loops (the header's source.sweep, the importer's
+GCSweepBegin..End ranges): that time per page swept is the model's cost, and the recording's
+own total, spread over its trace, is already in the trace's clock; so only the model's
+mutators' sweeping beyond it goes on the clock, over the Ps the recording's mutators kept
+busy. The background sweeper runs on its own goroutine and costs the mutators nothing here.
+Below the live heap, where every cycle begins as the last ends, a Go 1.27 LRU loop spent 38%
+of its wall time in gcStart's sweep (docs/model.md 2f).
+
 Span sweepgen (relative to mheap sweepgen sg): sg-2 unswept, sg swept, sg+1 cached stale,
 sg+3 swept and cached.
 """
@@ -39,7 +50,11 @@ from goalloc.engine.state import (
     CS_ALLOC_SLOTS,
     INF,
     P_BGSWEEP_NS,
+    P_BUSY_PS_PPM,
+    P_REC_SWEEP_PPM,
+    P_SWEEP_PS_PER_PAGE,
     PAGE_SIZE,
+    S_BG_SWEEPING,
     S_BGSWEEP_T,
     S_FREE_BYTES,
     S_FREE_BYTES_BASE,
@@ -49,6 +64,7 @@ from goalloc.engine.state import (
     S_LIVE_SLOT_BYTES,
     S_LK_TS,
     S_MAPPED_CHUNKS,
+    S_MUTATOR_SWEPT_PAGES,
     S_NOW,
     S_OBJ_BYTES,
     S_PAGES_INUSE,
@@ -61,12 +77,16 @@ from goalloc.engine.state import (
     S_RECLAIM_INDEX,
     S_SG,
     S_SPANS_SWEPT,
+    S_STALL,
     S_SWEEP_CLASS,
     S_SWEEP_DONE_TS,
     S_SWEEP_LIVE_BASIS,
+    S_SWEEP_STALL,
+    S_SWEEP_TRACE_T,
     S_SWEPT_BG,
     S_SWEPT_PROP,
     S_SWEPT_RECLAIM,
+    S_TS0,
     S_UNSWEPT,
     SP_ALLOCCOUNT,
     SP_BASE,
@@ -103,6 +123,24 @@ def recorded(source: dict | None, procs: int) -> dict | None:
     return out
 
 
+def mutator_cost(recorded_sweep: dict | None, source: dict | None,
+                 procs: int) -> tuple[int, int, int] | None:
+    """mutator_stall's parameters from a Go recording (`recorded`'s figures and the header's
+    source.scheduling busy share): (P_SWEEP_PS_PER_PAGE, P_REC_SWEEP_PPM, P_BUSY_PS_PPM), the
+    recording's mutator sweep time per page swept, that time over one CPU's trace span, and
+    the Ps its mutators kept busy (at least one: a sweeping goroutine holds up itself). None
+    when the recording swept nothing it timed or says nothing of it."""
+    if not recorded_sweep or recorded_sweep["swept_bytes"] <= 0 or recorded_sweep["ns"] <= 0:
+        return None
+    busy = ((source or {}).get("scheduling") or {}).get("busy_share")
+    if not isinstance(busy, (int, float)) or isinstance(busy, bool) or not 0.0 < busy <= 1.0:
+        busy = 1.0  # not said: every P
+    per_page = recorded_sweep["ns"] * PAGE_SIZE / recorded_sweep["swept_bytes"]
+    return (max(1, round(per_page * 1000)),
+            round(recorded_sweep["ns"] / recorded_sweep["span_ns"] * 1e6),
+            round(max(busy * procs, 1.0) * 1e6))
+
+
 @njit(cache=True)
 def needs_sweep(s, sid):
     sg = s.sc[S_SG]
@@ -115,6 +153,8 @@ def sweep_span(s, sid, preserve):
     """Sweep span sid; return True if its pages went back to the heap."""
     sp = s.sp
     sc = s.sc
+    if sc[S_BG_SWEEPING] == 0:
+        sc[S_MUTATOR_SWEPT_PAGES] += sp[sid, SP_NPAGES]
     nel = sp[sid, SP_NELEMS]
     words = (nel + 63) >> 6
     cnt = 0
@@ -320,11 +360,13 @@ def background(s, now):
     done = 0
     t0 = sc[S_BGSWEEP_T]
     prev = lk_background(s, t0)
+    sc[S_BG_SWEEPING] = 1
     while done < k:
         sc[S_LK_TS] = t0 + (done + 1) * per + 1  # this span's time on the sweeper's clock
         if sweepone(s) < 0:
             break
         done += 1
+    sc[S_BG_SWEEPING] = 0
     foreground(s, prev)
     sc[S_SWEPT_BG] += done
     if sc[S_UNSWEPT] == 0:
@@ -398,6 +440,7 @@ def paced(s, target, target_bytes):
         return
     now = sc[S_NOW]
     prev = lk_background(s, now)
+    sc[S_BG_SWEEPING] = 1
     done = 0
     while (sc[S_FREES] - sc[S_FREES_BASE] < target
            and sc[S_FREE_BYTES] - sc[S_FREE_BYTES_BASE] < target_bytes):
@@ -410,7 +453,33 @@ def paced(s, target, target_bytes):
         sc[S_LK_TS] = now + 1
         while sweepone(s) >= 0:
             done += 1
+    sc[S_BG_SWEEPING] = 0
     foreground(s, prev)
     sc[S_SWEPT_BG] += done
     if sc[S_UNSWEPT] == 0:
         sc[S_SWEEP_DONE_TS] = now
+
+
+@njit(cache=True, inline="always")
+def mutator_stall(s, trace_ts):
+    """The model's mutators' sweep time beyond what the trace's clock already holds goes on
+    the clock (the module's comment): their pages swept x the recording's time per page, less
+    the recording's own mutators' sweep time up to trace time trace_ts (its total spread
+    evenly over the trace), over the Ps its mutators kept busy; what that asks for beyond the
+    stall already taken is added to S_STALL (every later event comes that much later).
+    Returns the ns added (0 without the recording's figures, P_SWEEP_PS_PER_PAGE 0)."""
+    sc = s.sc
+    per_page = s.prm[P_SWEEP_PS_PER_PAGE]
+    if per_page <= 0:
+        return 0
+    if trace_ts > sc[S_SWEEP_TRACE_T]:
+        sc[S_SWEEP_TRACE_T] = trace_ts
+    model = sc[S_MUTATOR_SWEPT_PAGES] * per_page // 1000
+    recorded = (sc[S_SWEEP_TRACE_T] - sc[S_TS0]) * s.prm[P_REC_SWEEP_PPM] // 1_000_000
+    want = (model - recorded) * 1_000_000 // s.prm[P_BUSY_PS_PPM]
+    if want <= sc[S_SWEEP_STALL]:
+        return 0
+    add = want - sc[S_SWEEP_STALL]
+    sc[S_SWEEP_STALL] = want
+    sc[S_STALL] += add
+    return add
