@@ -152,8 +152,9 @@ def caveats(report, header: dict | None = None, sources: dict | None = None) -> 
                 f"GOMEMLIMIT {iec_bytes(report.memlimit)} is below the live heap (marked up to "
                 f"{iec_bytes(live)}): the goal is the live heap and cycles run back to back "
                 f"({count(done)} cycles) as far as the modelled GC CPU limiter lets them; "
-                "assists take no trace time and idle Ps are not modelled (docs/model.md), so "
-                "cycle counts, GC CPU, pauses and MMU are rough",
+                "the model's assists park rather than scan, share one debt for all "
+                "goroutines, and idle Ps are not modelled (docs/model.md), so cycle counts, "
+                "GC CPU, pauses and MMU are rough",
                 ("/gc/cycles/*", "/goalloc/gc/*", "/sched/pauses/total/gc:seconds"))
     return out
 
