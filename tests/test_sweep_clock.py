@@ -30,9 +30,10 @@ def test_mutator_cost_from_the_recordings_figures():
     assert sweep.mutator_cost(rec, {"sweep": SWEEP}, 4)[2] == 4_000_000
     assert sweep.mutator_cost(rec, {"sweep": SWEEP, "scheduling": {"busy_share": 0.1}},
                               4)[2] == 1_000_000
-    # nothing timed: no cost, the clock as before
+    # nothing timed: no cost, the clock as before; a page no sweeper takes a millisecond over
     assert sweep.mutator_cost(None, {}, 4) is None
     assert sweep.mutator_cost({**SWEEP, "swept_bytes": 0}, {}, 4) is None
+    assert sweep.mutator_cost({**SWEEP, "swept_bytes": 8}, {}, 4) is None
 
 
 def _engine(tmp_path):
@@ -75,6 +76,12 @@ def test_the_stall_is_the_sweep_beyond_the_recordings(tmp_path):
     sc[S.S_MUTATOR_SWEPT_PAGES] = 250  # 250,000 - 120,000 = 130,000 / 2 = 65,000: 15,000 more
     assert sweep.mutator_stall(a.state, 2_000_000) == 15_000  # an earlier ts changes nothing
     assert sc[S.S_STALL] == 65_000
+    # a long trace: 10^9 pages at 1 ms and a day of trace time stay in range (float64)
+    sc[S.S_MUTATOR_SWEPT_PAGES] = 10**9
+    a.prm[S.P_SWEEP_PS_PER_PAGE] = 10**9
+    a.prm[S.P_REC_SWEEP_PPM] = 1_000_000  # a P sweeping all the time (ns x ppm: 8.6e19)
+    day = 86_400 * 10**9 - 1_000_000  # trace time since TS0
+    assert sweep.mutator_stall(a.state, 86_400 * 10**9) == (10**15 - day) // 2 - 65_000
 
 
 def test_no_cost_no_stall(tmp_path):

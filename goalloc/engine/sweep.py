@@ -123,6 +123,9 @@ def recorded(source: dict | None, procs: int) -> dict | None:
     return out
 
 
+MAX_SWEEP_NS_PER_PAGE = 1e6  # mutator_cost: 1 ms a page, ~1,000x the recordings' figures
+
+
 def mutator_cost(recorded_sweep: dict | None, source: dict | None,
                  procs: int) -> tuple[int, int, int] | None:
     """mutator_stall's parameters from a Go recording (`recorded`'s figures and the header's
@@ -136,6 +139,8 @@ def mutator_cost(recorded_sweep: dict | None, source: dict | None,
     if not isinstance(busy, (int, float)) or isinstance(busy, bool) or not 0.0 < busy <= 1.0:
         busy = 1.0  # not said: every P
     per_page = recorded_sweep["ns"] * PAGE_SIZE / recorded_sweep["swept_bytes"]
+    if per_page > MAX_SWEEP_NS_PER_PAGE:
+        return None  # no sweeper takes that long a page: not a real recording's figures
     return (max(1, round(per_page * 1000)),
             round(recorded_sweep["ns"] / recorded_sweep["span_ns"] * 1e6),
             round(max(busy * procs, 1.0) * 1e6))
@@ -474,9 +479,11 @@ def mutator_stall(s, trace_ts):
         return 0
     if trace_ts > sc[S_SWEEP_TRACE_T]:
         sc[S_SWEEP_TRACE_T] = trace_ts
-    model = sc[S_MUTATOR_SWEPT_PAGES] * per_page // 1000
-    recorded = (sc[S_SWEEP_TRACE_T] - sc[S_TS0]) * s.prm[P_REC_SWEEP_PPM] // 1_000_000
-    want = (model - recorded) * 1_000_000 // s.prm[P_BUSY_PS_PPM]
+    # in float64: pages x ps and trace ns x ppm pass int64 on long traces
+    model = np.float64(sc[S_MUTATOR_SWEPT_PAGES]) * np.float64(per_page) * 1e-3
+    recorded = np.float64(sc[S_SWEEP_TRACE_T] - sc[S_TS0]) * np.float64(
+        s.prm[P_REC_SWEEP_PPM]) * 1e-6
+    want = np.int64((model - recorded) * 1e6 / np.float64(s.prm[P_BUSY_PS_PPM]))
     if want <= sc[S_SWEEP_STALL]:
         return 0
     add = want - sc[S_SWEEP_STALL]
