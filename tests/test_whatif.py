@@ -282,3 +282,34 @@ def test_own_setting_summary_of_hand_made_rows():
     assert s["builder"]["recorded past max"] == pytest.approx(8 / 35)
     assert s["lru"]["central signed"] == pytest.approx(-0.04)
     assert s["lru"]["mean |error|"] == 0.0
+
+
+def test_a_broken_recording_is_run_again(tmp_path, monkeypatch):
+    """A GOGC=100 run whose trace cannot be read (the runtime wrote it broken: Go's own reader
+    rejects it too) is made again, its figures replacing the broken run's; a trace still
+    broken after RUN_ATTEMPTS runs is an error."""
+    from goalloc.errors import TraceError
+
+    imports, runs = [], []
+
+    def importer(fails):
+        def imp(trace, rec, force, packed_span_scan):
+            imports.append(trace)
+            if len(imports) <= fails:
+                raise TraceError(trace, "corrupt trace: expected a batch (byte 1 or 49), found 89",
+                                 1375151)
+        return imp
+
+    monkeypatch.setattr(whatif, "run", lambda exe, prog, trace, gogc, limit:
+                        runs.append((prog, trace.name, gogc, limit)) or "again")
+    base = whatif.Row("lru", "GOGC=100", 100, None, ["broken", "second", "third"])
+    whatif.record(tmp_path / "exe", "lru", tmp_path, base, tmp_path / "lru.msgpack", False,
+                  importer(1))
+    assert len(imports) == 2
+    assert runs == [("lru", "lru-100-0.trace", 100, None)]
+    assert base.real == ["again", "second", "third"]
+    imports.clear()
+    with pytest.raises(TraceError):
+        whatif.record(tmp_path / "exe", "lru", tmp_path, base, tmp_path / "lru.msgpack", False,
+                      importer(whatif.RUN_ATTEMPTS))
+    assert len(imports) == whatif.RUN_ATTEMPTS
