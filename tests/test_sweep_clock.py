@@ -162,3 +162,40 @@ def test_a_marks_cpu_by_its_work():
     m = RecordedMarkCpu(assist_share=0.2, idle_share=0.1, background_share=0.1)
     assert m.cpu_of_work(1 << 20, 2_000_000, 2, 1_000_000) == (400_000, 800_000)
     assert m.cpu_of_work(1 << 16, 2_000_000, 2, 1_000_000) == (400_000, 0)
+
+
+def test_the_reported_mark_cpu_is_each_marks_work(churn, tmp_path):
+    """The churn trace with a recording's mark CPU figures (workers 10%, assists 20%, idle
+    10% of its 2 Ps while marking): in pacer mode each cycle's reported CPU is its scan
+    work at (10 + 20) / 25 x the measured rate's cost, the workers' 10% of the mark's length
+    at least, and gc_cpu's totals are the cycles' sums; recorded mode keeps the shares of
+    each mark's length. Worked from the report's own cycles and scan rate, not its CPU."""
+    from goalloc.trace import reader
+
+    with reader.open(churn) as r:
+        header = r.header
+        chunks = list(r)
+    source = {**header.source, "mark_cpu": {"cycles": 7, "wall_ns": 1_000_000,
+                                            "background_ns": 200_000, "idle_ns": 200_000,
+                                            "assist_ns": 400_000}}
+    events = [{k: int(getattr(c, k)[i]) for k in ("kind", "ts", "p", "id", "size", "flags",
+                                                   "aux")}
+              for c in chunks for i in range(c.n)]
+    path = write_trace(tmp_path / "marks.msgpack", events,
+                       Header(gomaxprocs=2, frees="sweep", source=source))
+    rep = replay(path, Config(gc_mode="pacer", memlimit=8 << 20))
+    assert rep.gc_cpu["mark_cpu_by"] == "work"
+    ns_per_mib = round((1 << 20) * 1e9 / rep.scan_rate["bytes_per_s"])
+    done = [c for c in rep.cycles if c.end_ts is not None]
+    assert done
+    for c in done:
+        workers = 0.1 * 2 * (c.end_ts - c.start_ts)
+        counted = max(c.scan_work * ns_per_mib / (1 << 20) * 0.3 / 0.25, workers)
+        assert c.mark_cpu_ns == pytest.approx(workers, abs=1)
+        assert c.mark_cpu_ns + c.assist_cpu_ns == pytest.approx(counted, abs=2)
+    assert any(c.assist_cpu_ns > 0 for c in done)  # marks whose work outweighs the workers'
+    assert rep.gc_cpu["mark_dedicated_ns"] == sum(c.mark_cpu_ns for c in rep.cycles)
+    assert rep.gc_cpu["mark_assist_ns"] == sum(c.assist_cpu_ns for c in rep.cycles)
+    assert replay(path, Config(gc_mode="recorded")).gc_cpu["mark_cpu_by"] == "length"
+    off = replay(path, Config(gc_mode="pacer", memlimit=8 << 20, mark_cpu_by_work=False))
+    assert off.gc_cpu["mark_cpu_by"] == "length"

@@ -287,9 +287,8 @@ def gc_cpu(eng, r: Report) -> dict:
     if by_work(eng):  # each mark's by its work (readout.cycles)
         bg = sum(c.mark_cpu_ns for c in r.cycles)
         assist = sum(c.assist_cpu_ns for c in r.cycles)
-    else:
-        bg, assist = eng.mark_cpu.cpu_of(int(a.fs[S.F_BG_NS])) if eng.mark_cpu is not None \
-            else (int(a.fs[S.F_BG_NS]), 0)
+    else:  # every mark's workers' time at once (its length's shares: no work needed)
+        bg, assist = mark_cpu(eng, int(a.fs[S.F_BG_NS]), 0.0, 0)
     # stop-the-world pauses take no trace time (the pause model), but the code that would have
     # run meanwhile did not: the program runs that much longer
     total = span * eng.procs + int(pause) * eng.procs
