@@ -345,7 +345,11 @@ def test_scavenger_runs_as_gos_reader_reads_them(release, program):
                        capture_output=True, text=True, env=rec["env"], check=True)
     lines = p.stdout.splitlines()
     for i, line in enumerate(lines):
-        if "StateTransition" not in line or not gid.search(line):
+        if "StateTransition" not in line or not gid.search(line) or "Running->Running" in line:
+            # Running->Running is the goroutine's status at a new generation's start (Go's
+            # reader restates it there): the run goes on. Until 2026-12-07 this test began
+            # a run anew there, and a scavenger run across a generation boundary (a CI run's
+            # Go 1.23 bursts recording) came out 183,744 ns shorter than the importer's
             continue
         t = int(re.search(r"Time=(\d+)", line).group(1))
         if "->Running" in line:
