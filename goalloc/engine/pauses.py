@@ -13,11 +13,16 @@ restarting them (preemption of each running P). Defaults (estimates, not measure
 `--lock-costs FILE` [pauses] overrides them): per_p 2 us, sweep termination fixed 30 us, mark
 termination fixed 50 us. When the trace has recorded pauses of a kind, fixed[kind] is
 calibrated to median(recorded) - per_p * recorded GOMAXPROCS (at least 0) for the report, and
-each modelled pause of the kind is the recording's own pause of that kind in effect at the
-cycle's time in the trace (the last begun by then), less per_p * recorded GOMAXPROCS plus
-per_p * GOMAXPROCS (`at_procs`): pauses are heavy-tailed (a Go 1.23 recording's sweep
-terminations: median 73 us, mean 378 us, three of 19 over 1.4 ms), and the median for every
-cycle would leave that tail out of the pause histogram.
+each modelled pause of the kind is one of the recording's own pauses of that kind, less per_p *
+recorded GOMAXPROCS plus per_p * GOMAXPROCS (`at_procs`): pauses are heavy-tailed (a Go 1.23
+recording's sweep terminations: median 73 us, mean 378 us, three of 19 over 1.4 ms), and the
+median for every cycle would leave that tail out of the pause histogram. The recorded pauses
+are spread over the model's cycles in order, each the same number of times (`spread`): a
+pause is a draw of the runtime's, not a property of the time until the recording's next
+cycle. Until 2026-12-07 each cycle took the pause in effect at its time in the trace, which
+weighs each by the length of the interval after it, and where the model runs many more cycles
+than the recording that multiplies the tail by chance: below the live heap a Go 1.27 LRU
+recording's one 3.9 ms stop (of 52) stood for 19 of the model's 592 cycles, 74 ms of pauses.
 
 A recorded pause is its STW range, as the runtime's own pause figures count it
 (/sched/pauses/total/gc and gctrace's clock: startTheWorldWithSema takes their time after
@@ -275,6 +280,14 @@ def at_procs(p: dict, rec_procs: int, procs: int, per_p: int) -> tuple[int, int]
     return wall, cpu * procs // rec_procs + stopped * procs
 
 
+def spread(k: int, cycles: int, pauses: int) -> int:
+    """Which of `pauses` recorded pauses (in the recording's order) the k-th of `cycles`
+    modelled ones takes: the one at rank (k + 1/2) x pauses / cycles, so each recorded pause
+    serves cycles / pauses of them (one more or less) and the model's keep the recording's
+    order (early cycles take early pauses)."""
+    return min((2 * k + 1) * pauses // (2 * cycles), pauses - 1)
+
+
 def attach(report, eng, header) -> None:
     """Fill report.pauses (goalloc.engine.replay calls it after a replay)."""
     col = eng.stw
@@ -291,18 +304,22 @@ def attach(report, eng, header) -> None:
 
     rec_procs = int(header.gomaxprocs or procs)
 
-    def model(kind_pauses, times, key, t):
-        """A modelled pause at trace time t, (wall ns, CPU ns): the recorded one in effect
-        (sources calibrated), else the cost model's fixed part, every P stopped throughout."""
+    n_cycles = len(report.cycles)
+    n_ended = sum(1 for c in report.cycles if c.end_ts is not None)
+
+    def model(kind_pauses, key, k, n):
+        """The k-th of n modelled pauses of a kind, (wall ns, CPU ns): a recorded one (sources
+        calibrated; `spread`), else the cost model's fixed part, every P stopped throughout."""
         if sources[key] == "calibrated":
-            i = int(np.searchsorted(times, t, side="right")) - 1
-            return at_procs(kind_pauses[max(i, 0)], rec_procs, procs, per_p)
+            return at_procs(kind_pauses[spread(k, n, len(kind_pauses))], rec_procs, procs,
+                            per_p)
         d = params[key] + per_p * procs
         return d, d * procs
 
     cycles = []
     gc_pauses: list[tuple[int, int]] = []  # (start, duration) of the cycles' pauses
     gc_cpu = 0
+    ended = 0  # cycles before this one whose mark terminated
     for i, c in enumerate(report.cycles):
         nxt = report.cycles[i + 1].start_ts if i + 1 < len(report.cycles) else None
         a = c_ = None
@@ -317,19 +334,15 @@ def attach(report, eng, header) -> None:
                 if j < len(mk) and (nxt is None or mk_t[j] < nxt):
                     (c_, c_cpu), c_src, c_at = at_procs(mk[j], rec_procs, procs, 0), \
                         "recorded", int(mk_t[j])
-        # the cycle's start in the trace's own time: the model's clock runs ahead of it by
-        # its parked assists and its marks' mutator skew (report.Cycle)
-        t_trace = int(c.start_ts) - int(c.stall_at_start_ns) - int(c.skew_at_start_ns)
         if a is None:
-            (a, a_cpu), a_at = model(sw, sw_t, "sweep-term-fixed", t_trace), int(c.start_ts)
+            (a, a_cpu), a_at = model(sw, "sweep-term-fixed", i, n_cycles), int(c.start_ts)
         gc_pauses.append((a_at, a))
         cpu = a_cpu
         rec = {"n": c.n, "sweep_termination_ns": a, "sweep_termination_source": a_src}
         if c.end_ts is not None:
             if c_ is None:
-                end_trace = t_trace + int(c.end_ts) - int(c.start_ts)
-                (c_, c_cpu), c_at = model(mk, mk_t, "mark-term-fixed", end_trace), \
-                    int(c.end_ts)
+                (c_, c_cpu), c_at = model(mk, "mark-term-fixed", ended, n_ended), int(c.end_ts)
+            ended += 1
             gc_pauses.append((c_at, c_))
             cpu += c_cpu
             rec.update({"mark_termination_ns": c_, "mark_termination_source": c_src})
