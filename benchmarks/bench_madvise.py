@@ -17,6 +17,12 @@ with THP `always`, where the first release inside a 2 MiB huge page splits it; a
 while another thread of the process runs on another CPU (a Go program always has several: the
 TLB shootdown then costs more, and under load the figures vary 2-5x).
 
+Also the cost of touching a released page again (`refault_ns_per_page`: the page fault and
+the kernel's zeroing of a fresh page, less the same loop over resident pages), which the
+goroutine that reuses released memory pays: below the live heap under GOMEMLIMIT the runtime
+releases and reuses the same pages over and over (docs/model.md, "Where the time goes below
+the live heap").
+
     python benchmarks/bench_madvise.py [--mib 256] [--repeat 3] [--json]
 
 goalloc's scavenger cost model (Config.scavenge_page_ns, Config.scavenge_call_ns) takes its
@@ -60,6 +66,25 @@ def _release_time(size: int, run_pages: int, nohuge: bool) -> float:
             m.madvise(dontneed, off, run)
         t1 = time.perf_counter_ns()
         return (t1 - t0) / len(offs)
+    finally:
+        m.close()
+
+
+def _refault_time(size: int, nohuge: bool) -> float:
+    """ns per 4 KiB page to touch released memory again: the first touch of each page after
+    MADV_DONTNEED, less a touch of the same pages resident (the loop's own cost)."""
+    m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        if nohuge and hasattr(mmap, "MADV_NOHUGEPAGE"):
+            m.madvise(mmap.MADV_NOHUGEPAGE)
+        _touch(m, size)
+        m.madvise(mmap.MADV_DONTNEED)
+        t0 = time.perf_counter_ns()
+        _touch(m, size)  # every page faults in, zeroed
+        t1 = time.perf_counter_ns()
+        _touch(m, size)  # resident
+        t2 = time.perf_counter_ns()
+        return ((t1 - t0) - (t2 - t1)) / (size // PAGE)
     finally:
         m.close()
 
@@ -136,6 +161,12 @@ def measure(mib: int = 256, repeat: int = 3) -> dict:
             "page_ns": round(page, 1),
             "call_ns": round(max(call - py, 0.0), 1),
         }
+        if busy:
+            with _Sibling():
+                refault = min(_refault_time(size, nohuge) for _ in range(repeat))
+        else:
+            refault = min(_refault_time(size, nohuge) for _ in range(repeat))
+        out[label]["refault_ns_per_page"] = round(refault, 1)
     return out
 
 
@@ -154,7 +185,8 @@ def main() -> None:
         d = r[label]
         runs = ", ".join(f"{k}: {v}" for k, v in d["ns_per_page_at_run"].items())
         print(f"{label:>19}: {d['page_ns']} ns per 4 KiB page + {d['call_ns']} ns per call;"
-              f" ns per page by run length (pages) {runs}")
+              f" ns per page by run length (pages) {runs}; touching a released page again"
+              f" {d['refault_ns_per_page']} ns")
 
 
 if __name__ == "__main__":
