@@ -96,5 +96,5 @@ def render(report, console, print_table, *, clock: bool = True, omit_windows=())
                       f"{duration_ns(m['mark-term-fixed'])} "
                       f"({p['model']['sources']['mark-term-fixed']})")
         if "calibrated" in p["model"]["sources"].values():
-            console.print("  calibrated kinds: each cycle takes the recording's pause in "
-                          "effect then")
+            console.print("  calibrated kinds: cycles take the recording's pauses in "
+                          "order, each as often")
