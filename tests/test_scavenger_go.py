@@ -348,8 +348,9 @@ def test_scavenger_runs_as_gos_reader_reads_them(release, program):
         if "StateTransition" not in line or not gid.search(line) or "Running->Running" in line:
             # Running->Running is the goroutine's status at a new generation's start (Go's
             # reader restates it there): the run goes on. Until 2026-12-07 this test began
-            # a run anew there, and a scavenger run across a generation boundary (a CI run's
-            # Go 1.23 bursts recording) came out 183,744 ns shorter than the importer's
+            # a run anew there, so a scavenger run across a generation boundary came out
+            # shorter than the importer's whole run (the likely cause of a CI run's Go 1.23
+            # bursts recording with one run 183,744 ns off; that recording was not kept)
             continue
         t = int(re.search(r"Time=(\d+)", line).group(1))
         if "->Running" in line:
