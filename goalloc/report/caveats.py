@@ -153,8 +153,11 @@ def caveats(report, header: dict | None = None, sources: dict | None = None) -> 
                 f"{iec_bytes(live)}): the goal is the live heap and cycles run back to back "
                 f"({count(done)} cycles) as far as the modelled GC CPU limiter lets them; "
                 "the model's assists park rather than scan, share one debt for all "
-                "goroutines, and idle Ps are not modelled (docs/model.md), so cycle counts, "
-                "GC CPU, pauses and MMU are rough",
+                "goroutines, and idle Ps are not modelled, and its clock leaves out the "
+                "allocating goroutines' scavenging and page faults on released memory, so "
+                "its span is short and its GC CPU share high (docs/model.md, \"Where the "
+                "time goes below the live heap\"): cycle counts, GC CPU, pauses and MMU "
+                "are rough",
                 ("/gc/cycles/*", "/goalloc/gc/*", "/sched/pauses/total/gc:seconds"))
     return out
 
