@@ -304,6 +304,8 @@ def attach(report, eng, header) -> None:
 
     rec_procs = int(header.gomaxprocs or procs)
 
+    # cycles run one after another: only the last can be unended, so an ended cycle's index
+    # is its rank among the ended ones
     n_cycles = len(report.cycles)
     n_ended = sum(1 for c in report.cycles if c.end_ts is not None)
 
@@ -319,7 +321,6 @@ def attach(report, eng, header) -> None:
     cycles = []
     gc_pauses: list[tuple[int, int]] = []  # (start, duration) of the cycles' pauses
     gc_cpu = 0
-    ended = 0  # cycles before this one whose mark terminated
     for i, c in enumerate(report.cycles):
         nxt = report.cycles[i + 1].start_ts if i + 1 < len(report.cycles) else None
         a = c_ = None
@@ -341,8 +342,7 @@ def attach(report, eng, header) -> None:
         rec = {"n": c.n, "sweep_termination_ns": a, "sweep_termination_source": a_src}
         if c.end_ts is not None:
             if c_ is None:
-                (c_, c_cpu), c_at = model(mk, "mark-term-fixed", ended, n_ended), int(c.end_ts)
-            ended += 1
+                (c_, c_cpu), c_at = model(mk, "mark-term-fixed", i, n_ended), int(c.end_ts)
             gc_pauses.append((c_at, c_))
             cpu += c_cpu
             rec.update({"mark_termination_ns": c_, "mark_termination_source": c_src})
@@ -357,9 +357,9 @@ def attach(report, eng, header) -> None:
     report.pauses = {
         "source": "recorded" if use_recorded else "modelled",
         "model": {"ns": params, "sources": sources,
-                  "formula": "fixed[kind] + per-p * GOMAXPROCS; a calibrated kind: the "
-                             "recorded pause in effect - per-p * recorded GOMAXPROCS + per-p * "
-                             "GOMAXPROCS", "gomaxprocs": procs},
+                  "formula": "fixed[kind] + per-p * GOMAXPROCS; a calibrated kind: a "
+                             "recorded pause (spread evenly over the cycles) - per-p * recorded "
+                             "GOMAXPROCS + per-p * GOMAXPROCS", "gomaxprocs": procs},
         "recorded": {
             "count": len(recorded),
             # until the worlds restarted: the STW ranges run on to the stopping M's STWDone,
