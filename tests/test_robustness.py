@@ -348,3 +348,28 @@ def test_an_interrupt_inside_numbas_c_code_is_one_line(tmp_path, monkeypatch, ca
     assert capsys.readouterr().err.strip().splitlines()[-1] == "goalloc: interrupted"
     assert not out.exists()
     assert cli_mod.interrupt_cause(SystemError("unrelated")) is None
+
+
+def test_an_interrupt_inside_a_class_statement_is_one_line(tmp_path, monkeypatch, capsys):
+    """A signal that lands while a class statement runs (a CI run caught one in a dataclass
+    field's __set_name__ while `replay` imported the engine) comes out of Python 3.11 as a
+    RuntimeError caused by the handler's Interrupted: still one line and 130."""
+    from goalloc import cli as cli_mod
+    from goalloc.trace.importers import gotrace
+
+    class LandsHere:
+        def __set_name__(self, owner, name):
+            raise cli_mod.Interrupted(signal.SIGINT)  # what the signal handler raises
+
+    def interrupted_in_a_class(src, out, **kw):
+        class Report:  # noqa: F841 - Python calls __set_name__ as the class is made
+            cycles = LandsHere()
+
+    monkeypatch.setattr(gotrace, "import_gotrace", interrupted_in_a_class)
+    out = tmp_path / "imp.msgpack"
+    with pytest.raises(SystemExit) as e:
+        cli_mod.main(["import", "gotrace", str(REPO / "tests/data/gotrace-tiny.trace"), "-o",
+                      str(out)])
+    assert e.value.code == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "goalloc: interrupted"
+    assert not out.exists()

@@ -101,19 +101,20 @@ def main(argv=None) -> None:
         sys.exit(0)
     except (KeyboardInterrupt, Interrupted) as e:
         _exit_interrupted(getattr(e, "signum", signal.SIGINT))
-    except SystemError as e:
-        # a signal that lands while numba's C code runs Python (loading a cached kernel:
-        # numba.core.serialize._numba_unpickle) comes out as a SystemError caused by it
-        cause = interrupt_cause(e)
-        if cause is None:
-            raise
-        _exit_interrupted(cause.signum)
     except OSError as e:  # the system refused a read or write (disk full, I/O error, ...)
         if debug:
             raise
         where = f"{e.filename}: " if e.filename else ""
         click.echo(f"goalloc: error: {where}{e.strerror or e}", err=True)
         sys.exit(2)
+    except Exception as e:
+        # a signal can land where Python wraps what the handler raises: in numba's C code
+        # running Python (loading a cached kernel: a SystemError) or in a class statement
+        # (a dataclass field's __set_name__: a RuntimeError); either is caused by it
+        cause = interrupt_cause(e)
+        if cause is None:
+            raise
+        _exit_interrupted(cause.signum)
     finally:
         _restore_signals(previous)
 
