@@ -415,8 +415,8 @@ def types_batch(gen, *types):
     return batch(gen, (1 << 64) - 1, 0, data, exp=1)
 
 
-def hand(path, m1: bytes, m2: bytes = b"", *, version=23, extra=b"", gen2=b""):
-    data = f"go 1.{version} trace".encode() + b"\0\0\0" + FREQ + INFO + types_batch(
+def hand(path, m1: bytes, m2: bytes = b"", *, version=23, extra=b"", gen2=b"", freq=FREQ):
+    data = f"go 1.{version} trace".encode() + b"\0\0\0" + freq + INFO + types_batch(
         1, (1, 48, 48, "main.node"), (2, 640, 640, "main.big")) + batch(1, 1, 1000, m1)
     if m2:
         data += batch(1, 2, 1000, m2)
@@ -543,6 +543,18 @@ def test_ties_put_frees_first_and_late_frees_are_dropped(tmp_path):
     assert c["p"][obj].tolist() == [0, -1, 0]
     assert notes["slot_reused_before_free"] == notes["late_frees_dropped"] == 1
     assert notes["live_at_end"] == 1
+
+
+def test_a_clock_with_a_fraction_of_a_ns_per_tick_reads_as_gos_reader_reads_it(tmp_path):
+    """Where the runtime's trace clock is cputicks (osHasLowResClock), a tick is a fraction of
+    ns: Go's reader turns the batch's base and each event's dt into ns on their own, each
+    truncated (batchcursor.go: freq.mul(tsdiff) + lastTs). At 37.5 MHz a tick is 26.67 ns:
+    six allocations one tick apart come out 26 ns apart, not 26, 27, 27, 26, 27."""
+    freq = batch(1, 0, 0, b"\x08" + enc(37_500_000))
+    m1 = ev(13, 0, 0, 1) + SPAN48 + b"".join(ev(132, 1, 6 * k, 1) for k in range(6))
+    import_gotrace(hand(tmp_path / "f.trace", m1, freq=freq), tmp_path / "f.msgpack")
+    _, c = read(tmp_path / "f.msgpack")
+    assert np.diff(c["ts"][c["kind"] == fmt.ALLOC]).tolist() == [26] * 5
 
 
 def test_malloc_header_sizes_and_spans(tmp_path):

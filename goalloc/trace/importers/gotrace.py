@@ -1072,7 +1072,9 @@ def _decode_events(events: list[_Batch], buf: np.ndarray, st: _State, version: i
     cols = st.decode_buffers(nbytes // 2 + 1)
 
     def decode(part: int) -> tuple:
-        return w.decode_events(data, bstart, bend, bm, btime, 1e9 / st.freq,
+        # ns per tick computed as Go's reader does (generation.go), to the last bit: each
+        # truncation after it must land where Go's does
+        return w.decode_events(data, bstart, bend, bm, btime, 1.0 / (st.freq / 1e9),
                                w.nargs_table(version), w.kept_table(), st.lastkey, part,
                                *cols, tcount)
 

@@ -215,8 +215,12 @@ def decode_events(buf, bstart, bend, bm, btime, nspt, nargs, kept, lastkey, part
                   o_typ, o_key, o_m, o_a1, o_a2, o_a3, tcount):
     """Decode the event batches [bstart[b], bend[b]) of one generation, in file order.
 
-    An event's time is its batch's `time` plus the cumulative dts, in ticks; `nspt` ns per
-    tick turns it into ns (as Go's parser does, in float64). Each M's times are made strictly
+    An event's time in ns is its batch's `time` in ns plus each dt so far in ns, every tick
+    count turned into ns (`nspt` ns per tick, float64) and truncated on its own, as Go's
+    reader does (internal/trace batchcursor.go: freq.mul(tsdiff) + lastTs). On Linux a tick
+    is a whole 64 (amd64) or 16 ns of nanotime and either way gives the same ns; where the
+    runtime's clock is cputicks (osHasLowResClock) a tick has a fraction, and converting the
+    summed ticks would drift from `go tool trace` by up to 1 ns an event. Each M's times are made strictly
     increasing (`lastkey`, by M index, carried across batches and generations; ts <= last ->
     last + 1 ns, as internal/trace's reader does), so a stable sort by time keeps every M's
     order: a new batch's base time can be below the previous batch's last event, whose times
@@ -236,7 +240,7 @@ def decode_events(buf, bstart, bend, bm, btime, nspt, nargs, kept, lastkey, part
         i = np.int64(bstart[b])
         end = np.int64(bend[b])
         m = bm[b]
-        t = np.int64(btime[b])
+        t = np.int64(btime[b] * nspt)
         lk = lastkey[m] if part & PART_TIMES else np.int64(0)  # (the other part: not read)
         while i < end:
             at = i
@@ -253,8 +257,8 @@ def decode_events(buf, bstart, bend, bm, btime, nspt, nargs, kept, lastkey, part
             if i < 0:
                 return (ERR_TRUNCATED_EVENT if i == -1 else ERR_BAD_VARINT), n, at, np.int64(ev)
             if part & PART_TIMES:
-                t += dt
-                k = np.int64(t * nspt)
+                t += np.int64(dt * nspt)
+                k = t
                 if k <= lk:
                     k = lk + 1
                 lk = k
