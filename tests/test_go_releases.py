@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_import_gotrace import batch_events, is_event_batch, uvarint, walk
 
 from goalloc.trace import format as fmt
 from goalloc.trace.importers.gotoolchain import go_release
@@ -304,10 +305,47 @@ def test_heap_objects_as_gos_reader_counts(release, program):
         assert r.header.source["lowest_span_page"] == lowest_span
 
 
+def sweep_by_m(raw: Path) -> dict:
+    """The mutators' sweep ranges read straight from the trace's bytes: EvGCSweepBegin (32) to
+    EvGCSweepEnd (33: bytes swept, reclaimed) on one M (a goroutine sweeping in mallocgc holds
+    its M, acquirem, throughout), each M's events timed as the runtime stamped them: the
+    batch's time plus each dt, each turned into ns on its own as Go's reader does, made
+    strictly increasing per M."""
+    batches, _ = walk(raw, events=False)
+    freq = next(uvarint(data, 1 + (data[0] == 50))[0] for _o, kind, _e, _g, _m, _t, data, _d
+                in batches if kind == 1 and (data[:1] == b"\x08" or data[:2] == b"\x32\x08"))
+    nspt = 1.0 / (freq / 1e9)
+    last, opened = {}, {}
+    got = {"ranges": 0, "ns": 0, "swept_bytes": 0, "reclaimed_bytes": 0, "unopened": 0}
+    for _o, kind, _e, _g, m, t, data, _d in batches:
+        if not is_event_batch(kind, data):
+            continue
+        now = int(t * nspt)
+        for ev, dt, args in batch_events(data):
+            now += int(dt * nspt)
+            last[m] = at = max(now, last.get(m, -1) + 1)
+            if ev == 32:
+                opened[m] = at
+            elif ev == 33 and m in opened:
+                got["ranges"] += 1
+                got["ns"] += at - opened.pop(m)
+                got["swept_bytes"] += args[0]
+                got["reclaimed_bytes"] += args[1]
+            elif ev == 33:
+                got["unopened"] += 1
+    return got
+
+
 @params
 def test_mutator_sweep_as_gos_reader_reads_it(release, program):
     """The header's `sweep`: the same allocation-path sweep ranges as Go's reader pairs (count,
-    bytes swept and reclaimed exactly; time to the reader's rounding of ticks to ns)."""
+    bytes swept and reclaimed exactly), their time exactly as each M stamped it. Go's reader
+    differs there: it emits events in the order its rules allow and moves one forced out of
+    time order to 1 ns after the one before (reader.go), so a range whose begin or end waited
+    for an event from an M whose clock ran ahead (the runtime pushes an M's ticks on one per
+    event it writes faster than its clock ticks) moves. In `multi`, 4 Ps on 2 CPUs, 10-50% of
+    the ends moved, and the total came out -0.21 to +0.27% of the Ms' own reading over 18
+    recordings with 1.24, 1.26 and 1.27 (2026-12-07; a CI run's: +0.31%)."""
     rec = recording(release, program)
     theirs = go_reader_sweep(rec, release)
     with TraceReader(rec["out"]) as r:
@@ -318,7 +356,8 @@ def test_mutator_sweep_as_gos_reader_reads_it(release, program):
     assert ours is not None
     for k in ("ranges", "swept_bytes", "reclaimed_bytes", "unopened"):
         assert ours[k] == theirs[k], (k, ours, theirs)
-    assert abs(ours["ns"] - theirs["ns"]) <= max(1000, theirs["ns"] // 1000), (ours, theirs)
+    assert {k: ours[k] for k in theirs} == sweep_by_m(rec["raw"])
+    assert abs(ours["ns"] - theirs["ns"]) <= max(1000, theirs["ns"] // 100), (ours, theirs)
 
 
 @params

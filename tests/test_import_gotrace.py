@@ -73,15 +73,19 @@ def uvarint(b, i):
         shift += 7
 
 
-def walk(path):
+def walk(path, events=True):
     """Batches (offset, kind, exp, gen, m, time, data, data offset) and the events of the event batches as
-    (type, ticks, m, args) in file order."""
+    (type, ticks, m, args) in file order (events=False: none read). Go 1.25's sync batches
+    (EvSync first) hold no events; from 1.26 a lone EvEndOfGeneration byte (52) follows each
+    generation."""
     raw = Path(path).read_bytes()
     i = 16
-    batches, events = [], []
+    batches, found = [], []
     while i < len(raw):
         off, kind = i, raw[i]
         i += 1
+        if kind == 52:
+            continue
         exp = 0
         if kind == 49:
             exp = raw[i]
@@ -93,18 +97,29 @@ def walk(path):
         data = raw[i:i + size]
         i += size
         batches.append((off, kind, exp, gen, m, t, data, i - size))
-        if kind == 1 and data and data[0] not in (2, 4, 6, 8):
-            j = 0
-            while j < len(data):
-                ev = data[j]
-                j += 1
-                args = []
-                for _ in range(ARGS[ev]):
-                    v, j = uvarint(data, j)
-                    args.append(v)
-                t += args[0]
-                events.append((ev, t, m, args[1:]))
-    return batches, events
+        if events and is_event_batch(kind, data):
+            for ev, dt, args in batch_events(data):
+                t += dt
+                found.append((ev, t, m, args))
+    return batches, found
+
+
+def is_event_batch(kind: int, data: bytes) -> bool:
+    """Not the stacks, strings, CPU samples, frequency or (1.25) sync batch, nor a types one."""
+    return kind == 1 and bool(data) and data[0] not in (2, 4, 6, 8, 50)
+
+
+def batch_events(data: bytes):
+    """An event batch's events as (type, dt in ticks, the other arguments)."""
+    j = 0
+    while j < len(data):
+        ev = data[j]
+        j += 1
+        args = []
+        for _ in range(ARGS[ev]):
+            v, j = uvarint(data, j)
+            args.append(v)
+        yield ev, args[0], args[1:]
 
 
 @pytest.fixture(scope="module")
