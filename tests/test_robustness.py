@@ -330,7 +330,6 @@ def test_an_interrupt_inside_numbas_c_code_is_one_line(tmp_path, monkeypatch, ca
     Interrupted, as a CI run caught once in `import gotrace`: still one line and 130, and
     nothing written."""
     from goalloc import cli as cli_mod
-    from goalloc.trace.importers import gotrace
 
     def interrupted_in_c(src, out, **kw):
         try:
@@ -339,14 +338,7 @@ def test_an_interrupt_inside_numbas_c_code_is_one_line(tmp_path, monkeypatch, ca
             raise SystemError("<function _numba_unpickle> returned a result with an "
                               "exception set") from e
 
-    monkeypatch.setattr(gotrace, "import_gotrace", interrupted_in_c)
-    out = tmp_path / "imp.msgpack"
-    with pytest.raises(SystemExit) as e:
-        cli_mod.main(["import", "gotrace", str(REPO / "tests/data/gotrace-tiny.trace"), "-o",
-                      str(out)])
-    assert e.value.code == 130
-    assert capsys.readouterr().err.strip().splitlines()[-1] == "goalloc: interrupted"
-    assert not out.exists()
+    _import_is_interrupted(interrupted_in_c, tmp_path, monkeypatch, capsys)
     assert cli_mod.interrupt_cause(SystemError("unrelated")) is None
 
 
@@ -355,7 +347,6 @@ def test_an_interrupt_inside_a_class_statement_is_one_line(tmp_path, monkeypatch
     field's __set_name__ while `replay` imported the engine) comes out of Python 3.11 as a
     RuntimeError caused by the handler's Interrupted: still one line and 130."""
     from goalloc import cli as cli_mod
-    from goalloc.trace.importers import gotrace
 
     class LandsHere:
         def __set_name__(self, owner, name):
@@ -365,7 +356,16 @@ def test_an_interrupt_inside_a_class_statement_is_one_line(tmp_path, monkeypatch
         class Report:  # noqa: F841 - Python calls __set_name__ as the class is made
             cycles = LandsHere()
 
-    monkeypatch.setattr(gotrace, "import_gotrace", interrupted_in_a_class)
+    _import_is_interrupted(interrupted_in_a_class, tmp_path, monkeypatch, capsys)
+
+
+def _import_is_interrupted(import_gotrace, tmp_path, monkeypatch, capsys):
+    """`goalloc import gotrace` with `import_gotrace` in place of the importer: exit 130,
+    one line, nothing written."""
+    from goalloc import cli as cli_mod
+    from goalloc.trace.importers import gotrace
+
+    monkeypatch.setattr(gotrace, "import_gotrace", import_gotrace)
     out = tmp_path / "imp.msgpack"
     with pytest.raises(SystemExit) as e:
         cli_mod.main(["import", "gotrace", str(REPO / "tests/data/gotrace-tiny.trace"), "-o",
