@@ -95,3 +95,30 @@ def test_explicit_frees_know_every_death(tmp_path):
     r = replay(tmp_path / "c.msgpack", Config())
     assert r.deaths_known_until_event is None
     assert whatif.peak_inuse(r) == 50 * OBJ
+
+
+def test_cycles_past_the_last_reported_death():
+    """tail_cycles: the cycles that start past the horizon and their rate per event against
+    the rate before it (worked by hand)."""
+    # 100 events, horizon at event 89: 2 cycles over events 0-89, 4 over events 90-99
+    after, ratio = whatif.tail_cycles([10, 50, 90, 95, 97, 99], 89, 100)
+    assert after == 4 and ratio == pytest.approx((4 / 10) / (2 / 90))
+    assert whatif.tail_cycles([10, 50], 89, 100) == (0, 0.0)
+    assert whatif.tail_cycles([10, 95], None, 100) == (0, 0.0)  # every death reported
+    assert whatif.tail_cycles([95, 96], 89, 100) == (2, float("inf"))
+
+
+def test_a_limit_whose_cycles_the_tail_runs_is_warned_of(tmp_path):
+    """Past the horizon (gc_start 1) the trace allocates 300 more 64 KiB objects (18.75 MiB)
+    and reports none dead: under an 8 MiB limit the model cycles back to back there (19 of
+    its 20 cycles, at 5.4x the rate per event before) and says so; without a limit it runs
+    2 of 3 there, slower than before, and says nothing."""
+    _trace(tmp_path / "t.msgpack", False)
+    limited = replay(tmp_path / "t.msgpack", Config(gc_mode="pacer", memlimit=8 << 20))
+    until = limited.deaths_known_until_event
+    past = [c for c in limited.cycles if c.start_event > until]
+    lines = [w for w in limited.warnings if "after which the trace reports no deaths" in w]
+    assert len(past) >= whatif.TAIL_CYCLES_MIN
+    assert lines and lines[0].startswith(f"{len(past)} of the model's {len(limited.cycles)} ")
+    free = replay(tmp_path / "t.msgpack", Config(gc_mode="pacer"))
+    assert not [w for w in free.warnings if "after which the trace reports no deaths" in w]

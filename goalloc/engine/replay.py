@@ -485,11 +485,11 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
         report.recorded_sweep = eng.recorded_sweep
         report.nonheap_scan = _nonheap_scan(eng, config)
         report.estimated_sizes = int(vs.st[validate.S_ESTIMATED])
-        report.warnings = whatif.warnings(report, config, whatif.tail(last_gc, events),
-                                          scheduling_known)
         if sweep_frees:
             report.deaths_known_until_event = whatif.deaths_known_until(prev_gc, last_gc,
                                                                         last_forced)
+        report.warnings = whatif.warnings(report, config, whatif.tail(last_gc, events),
+                                          scheduling_known, events)
         if eng.attribution is not None:
             report.attribution = eng.attribution.report(eng, report)
         return report

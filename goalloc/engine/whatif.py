@@ -129,6 +129,10 @@ def speed_range(samples) -> dict:
 
 
 TAIL_WARN_SHARE = 0.2  # warn when more than this share of the events follow the last GC
+# warn when the model's cycles past the last reported death come at more than this many times
+# their rate before it (per event), and there are at least TAIL_CYCLES_MIN of them
+TAIL_RATE_FACTOR = 2.0
+TAIL_CYCLES_MIN = 3
 
 
 def tail(chunks_gc_start_last: int, events: int) -> float:
@@ -138,6 +142,21 @@ def tail(chunks_gc_start_last: int, events: int) -> float:
     return (events - chunks_gc_start_last - 1) / events if chunks_gc_start_last >= 0 else 1.0
 
 
+def tail_cycles(cycles_started: list[int], known_until: int | None, events: int) -> tuple:
+    """(cycles started past event `known_until`, how many times their rate per event is the
+    rate before it) for a pacer replay whose trace reports deaths only up to there
+    (deaths_known_until); (0, 0.0) when it reports all, or no event or cycle is on a side."""
+    if known_until is None or events <= known_until + 1:
+        return 0, 0.0
+    after = sum(1 for e in cycles_started if e > known_until)
+    before = len(cycles_started) - after
+    if after == 0:
+        return 0, 0.0
+    if before == 0:
+        return after, float("inf")
+    return after, (after / (events - 1 - known_until)) / (before / (known_until + 1))
+
+
 def oversubscribed(report) -> bool:
     """The recorded program had more Ps than CPUs (`goalloc record` notes the CPUs)."""
     return (report.recording_cpus is not None and report.recorded_procs is not None
@@ -145,9 +164,10 @@ def oversubscribed(report) -> bool:
 
 
 def warnings(report, config, tail_share: float | None,
-             scheduling_known: bool = True) -> list[str]:
+             scheduling_known: bool = True, events: int = 0) -> list[str]:
     """The one-line warnings of a replay (docs/json.md `warnings`); `scheduling_known`: the
-    trace's header gives the goroutines' scheduling (source.scheduling, Go importer)."""
+    trace's header gives the goroutines' scheduling (source.scheduling, Go importer);
+    `events`: the trace's (for the cycles past the last reported death)."""
     out = []
     if config.gc_mode == "pacer" and config.gogc is None and config.memlimit is None:
         out.append("GOGC=off with no memory limit: the model runs no cycle but forced ones, "
@@ -178,4 +198,15 @@ def warnings(report, config, tail_share: float | None,
                    "objects that died there were never swept while tracing, so the model keeps "
                    "them live (an upper bound on the heap there); end the recording with "
                    "runtime.GC() to see them (docs/importers.md)")
+    until = report.deaths_known_until_event
+    if config.gc_mode == "pacer" and report.free_semantics == "sweep":
+        after, ratio = tail_cycles([c.start_event for c in report.cycles], until, events)
+        if after >= TAIL_CYCLES_MIN and ratio > TAIL_RATE_FACTOR:
+            rate = "" if ratio == float("inf") else f" at {ratio:.1f}x the rate before it"
+            out.append(f"{after} of the model's {len(report.cycles)} cycles start past event "
+                       f"{until:,}, after which the trace reports no deaths "
+                       f"({(events - 1 - until) / events:.0%} of its events): the model keeps "
+                       "live every object it has not seen freed, and that alone ran cycles "
+                       f"there{rate}, so the cycle count and GC CPU run high (docs/model.md "
+                       "2d)")
     return out
