@@ -220,10 +220,10 @@ def decode_events(buf, bstart, bend, bm, btime, nspt, nargs, kept, lastkey, part
     reader does (internal/trace batchcursor.go: freq.mul(tsdiff) + lastTs). On Linux a tick
     is a whole 64 (amd64) or 16 ns of nanotime and either way gives the same ns; where the
     runtime's clock is cputicks (osHasLowResClock) a tick has a fraction, and converting the
-    summed ticks would drift from `go tool trace` by up to 1 ns an event. Each M's times are made strictly
-    increasing (`lastkey`, by M index, carried across batches and generations; ts <= last ->
-    last + 1 ns, as internal/trace's reader does), so a stable sort by time keeps every M's
-    order: a new batch's base time can be below the previous batch's last event, whose times
+    summed ticks would drift from `go tool trace` by up to 1 ns an event. Each M's times are
+    made strictly increasing (`lastkey`, by M index, carried across batches and generations;
+    ts <= last -> last + 1 ns; Go's reader does that over the whole trace in the order it
+    emits events, docs/importers.md), so a stable sort by time keeps every M's order: a new batch's base time can be below the previous batch's last event, whose times
     the runtime pushed ahead one tick per event when it wrote faster than its clock ticked.
     Kept event types are written to the o_* arrays `part` names (PART_TIMES: typ, key, m,
     with `lastkey` and `tcount`, which counts every event by type; PART_ARGS: a1, a2, a3;
