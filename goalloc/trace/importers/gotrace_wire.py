@@ -223,8 +223,9 @@ def decode_events(buf, bstart, bend, bm, btime, nspt, nargs, kept, lastkey, part
     summed ticks would drift from `go tool trace` by up to 1 ns an event. Each M's times are
     made strictly increasing (`lastkey`, by M index, carried across batches and generations;
     ts <= last -> last + 1 ns; Go's reader does that over the whole trace in the order it
-    emits events, docs/importers.md), so a stable sort by time keeps every M's order: a new batch's base time can be below the previous batch's last event, whose times
-    the runtime pushed ahead one tick per event when it wrote faster than its clock ticked.
+    emits events, docs/importers.md), so a stable sort by time keeps every M's order: a new
+    batch's base time can be below the previous batch's last event, whose times the runtime
+    pushed ahead one tick per event when it wrote faster than its clock ticked.
     Kept event types are written to the o_* arrays `part` names (PART_TIMES: typ, key, m,
     with `lastkey` and `tcount`, which counts every event by type; PART_ARGS: a1, a2, a3;
     PART_ALL: both): two threads can decode one generation's batches at once, each writing
