@@ -110,9 +110,10 @@ def test_cycles_past_the_last_reported_death():
 
 def test_a_limit_whose_cycles_the_tail_runs_is_warned_of(tmp_path):
     """Past the horizon (gc_start 1) the trace allocates 300 more 64 KiB objects (18.75 MiB)
-    and reports none dead: under an 8 MiB limit the model cycles back to back there (19 of
-    its 20 cycles, at 5.4x the rate per event before) and says so; without a limit it runs
-    2 of 3 there, slower than before, and says nothing."""
+    and reports none dead: under an 8 MiB limit the model cycles back to back there and
+    says so, naming the cycles that start past the horizon; without a limit its cycles there
+    come no faster than before and it says nothing. (When written: 19 of 20 cycles at 5.4x
+    the rate before; 2 of 3, at 0.6x.)"""
     _trace(tmp_path / "t.msgpack", False)
     limited = replay(tmp_path / "t.msgpack", Config(gc_mode="pacer", memlimit=8 << 20))
     until = limited.deaths_known_until_event

@@ -489,7 +489,7 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
             report.deaths_known_until_event = whatif.deaths_known_until(prev_gc, last_gc,
                                                                         last_forced)
         report.warnings = whatif.warnings(report, config, whatif.tail(last_gc, events),
-                                          scheduling_known, events)
+                                          scheduling_known, events=events)
         if eng.attribution is not None:
             report.attribution = eng.attribution.report(eng, report)
         return report

@@ -142,7 +142,8 @@ def tail(chunks_gc_start_last: int, events: int) -> float:
     return (events - chunks_gc_start_last - 1) / events if chunks_gc_start_last >= 0 else 1.0
 
 
-def tail_cycles(cycles_started: list[int], known_until: int | None, events: int) -> tuple:
+def tail_cycles(cycles_started: list[int], known_until: int | None,
+                events: int) -> tuple[int, float]:
     """(cycles started past event `known_until`, how many times their rate per event is the
     rate before it) for a pacer replay whose trace reports deaths only up to there
     (deaths_known_until); (0, 0.0) when it reports all, or no event or cycle is on a side."""
@@ -164,7 +165,7 @@ def oversubscribed(report) -> bool:
 
 
 def warnings(report, config, tail_share: float | None,
-             scheduling_known: bool = True, events: int = 0) -> list[str]:
+             scheduling_known: bool = True, *, events: int) -> list[str]:
     """The one-line warnings of a replay (docs/json.md `warnings`); `scheduling_known`: the
     trace's header gives the goroutines' scheduling (source.scheduling, Go importer);
     `events`: the trace's (for the cycles past the last reported death)."""
@@ -207,6 +208,6 @@ def warnings(report, config, tail_share: float | None,
                        f"{until:,}, after which the trace reports no deaths "
                        f"({(events - 1 - until) / events:.0%} of its events): the model keeps "
                        "live every object it has not seen freed, and that alone ran cycles "
-                       f"there{rate}, so the cycle count and GC CPU run high (docs/model.md "
-                       "2d)")
+                       f"there{rate}: the cycle count and GC CPU hold that excess "
+                       "(docs/model.md 2d)")
     return out
