@@ -318,3 +318,73 @@ def spread_cohorts(alloc_t, lo_t, hi_t, site) -> np.ndarray:
     at = mid - w / 2.0 + w * (2 * rank + 1) / (2.0 * n[group])
     out[order] = np.clip(np.round(at).astype(np.int64), lo, hi)
     return out
+
+
+def unit_hash(ids: np.ndarray) -> np.ndarray:
+    """A number in (0, 1) for each object id, the same on every run (splitmix64's finaliser
+    of the id, its top 53 bits, offset by half a step so that neither end is reached)."""
+    x = ids.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x = x ^ (x >> np.uint64(31))
+    return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
+
+
+def last_sweep_share(est: Estimate, alloc_t, hi_t, surv_alloc_t, alive_t: int,
+                     last_t: int) -> float:
+    """How much of the last reported cycle's sweep the trace saw, s in [0, 1]: of the
+    objects allocated between the last two reported mark starts (alive_t, last_t), the
+    first-cycle lifetimes `est` expect sum F(last_t - alloc) dead at last_t, and the trace
+    reported the deaths of those whose spans were swept before it ended. 1 when the window
+    holds no object or the estimate expects no death in it."""
+    if last_t <= alive_t:
+        return 1.0
+    born = (alloc_t > alive_t) & (alloc_t < last_t)
+    reported = int((born & (hi_t == last_t)).sum())
+    at_risk = np.concatenate([alloc_t[born],
+                              surv_alloc_t[(surv_alloc_t > alive_t) & (surv_alloc_t < last_t)]])
+    expected = float(est.cdf((last_t - at_risk).astype(np.float64)).sum())
+    if expected <= 0.0:
+        return 1.0
+    return min(reported / expected, 1.0)
+
+
+def tail_deaths(est: Estimate | None, surv_alloc_t, surv_id, alive_t: int, last_t: int,
+                swept: float) -> np.ndarray:
+    """Where the objects the trace never saw freed die (trace time; -1: they stay live),
+    drawn from the first-cycle lifetimes `est` (first_cycle) with a number per object id
+    (unit_hash), so the same trace gives the same deaths.
+
+    What the trace says of such an object: alive at the mark start alive_t if allocated
+    before it (its cycle's sweep, which reported every object dead at alive_t, ended before
+    the last mark began); and, if allocated before the last reported mark start last_t, that
+    its death by last_t was not reported, which the sweep of that cycle, a share `swept` of
+    it seen (last_sweep_share), would have done for so much of them. So its lifetime L, from
+    its age c0 at alive_t (0 if allocated after) and cm at last_t, has P(L <= x) = G(x):
+    F conditioned on L > c0, its mass below cm weighted by (1 - swept) against the rest
+    (Bayes: a death before last_t went unreported with probability 1 - swept). Its death is
+    at G^-1(u) where that lies inside the estimate's support (a first cycle's length: the
+    estimate says nothing of older ages, so an object older than that stays live, as does
+    one whose u falls in the mass beyond)."""
+    out = np.full(surv_id.shape[0], -1, np.int64)
+    if est is None or not surv_id.shape[0]:
+        return out
+    a = surv_alloc_t
+    f0 = est.cdf(np.maximum(alive_t - a, 0).astype(np.float64))
+    fm = est.cdf(np.maximum(last_t - a, 0).astype(np.float64))
+    # in F conditioned on L > c0: the mass below cm, dm; an unreported death there counts
+    # (1 - swept) against the survivors' 1 - dm
+    dm = np.where(f0 < 1.0, (fm - f0) / np.maximum(1.0 - f0, 1e-300), 0.0)
+    norm = 1.0 - swept * dm
+    u = unit_hash(surv_id)
+    below = u * norm <= dm * (1.0 - swept)  # G^-1(u) lies before last_t
+    v = np.where(below, u * norm / max(1.0 - swept, 1e-300), u * norm + swept * dm)
+    level = f0 + (1.0 - f0) * np.clip(v, 0.0, 1.0)
+    support = 1.0 - est.prob[-1]  # F at the last finite edge: the open bin's mass lies past
+    inside = level < support
+    if not inside.any():
+        return out
+    age = est.quantile(level[inside])
+    c0 = np.maximum(alive_t - a[inside], 0)
+    out[inside] = a[inside] + np.maximum(np.round(age).astype(np.int64), c0 + 1)
+    return out
