@@ -81,9 +81,9 @@ def test_passes_leave_the_shared_plan_as_planned(monkeypatch):
     made = {}
     real_get = passes.Passes.get
 
-    def get(self, header, death_time):
+    def get(self, header, death_time, tail=False):
         first = not self.made
-        out = real_get(self, header, death_time)
+        out = real_get(self, header, death_time, tail)
         if first and self.plan is not None and "plan" not in made:
             made["plan"] = self.plan
             made["snapshot"] = copy.deepcopy(self.plan)

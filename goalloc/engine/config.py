@@ -11,6 +11,7 @@ from goalloc.errors import GoallocError
 
 GC_MODES = ("pacer", "recorded")
 DEATH_TIMES = ("cohorts", "mid", "lifetimes", "early", "late")
+TAIL_DEATHS = ("kept", "placed")
 SCAVENGER_TIMINGS = ("model", "recorded")
 NEWEST_GO_VERSION = releases.NEWEST
 GOEXPERIMENTS = ("greenteagc", "nogreenteagc")
@@ -101,6 +102,11 @@ class Config:
     # docs/model.md says why it is not the default), "early" or "late" (the ends of the
     # what-if range, engine/whatif.py)
     death_time: str = "cohorts"
+    # Pacer mode, recorded Go traces: the objects the trace never saw freed (their deaths after
+    # its last reported sweep are unknown): "kept" live to the end, or "placed" where the
+    # trace's first-cycle lifetimes put those that die young (engine/lifetimes.py
+    # tail_deaths; docs/model.md 2d)
+    tail_deaths: str = "kept"
     # Pacer mode, Go recordings with mark CPU figures: the mutators run slower while marking,
     # at the recording's shares, where the recording marked and where the model marks
     # (engine/mark.py mutator_clock); False: the trace's clock as it is (the model before it)
@@ -152,6 +158,9 @@ class Config:
         if self.death_time not in DEATH_TIMES:
             raise GoallocError(f"death_time must be one of {', '.join(DEATH_TIMES)}, "
                                f"not {self.death_time!r}")
+        if self.tail_deaths not in TAIL_DEATHS:
+            raise GoallocError(f"tail_deaths must be one of {', '.join(TAIL_DEATHS)}, "
+                               f"not {self.tail_deaths!r}")
         if self.tracer_buffers not in (None, "keep", "drop"):
             raise GoallocError(f"tracer_buffers must be keep or drop, not {self.tracer_buffers!r}")
         if self.goexperiment is not None and self.goexperiment not in GOEXPERIMENTS:

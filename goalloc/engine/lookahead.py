@@ -241,12 +241,13 @@ def _placement(pages, snap_rows: np.ndarray, first_rows: np.ndarray, heap_ids: n
 
 
 def _survivors(st, by_id) -> np.ndarray:
-    """(allocation time, a time it was alive at, id) of each traced object never freed: alive at
-    the mark start before the last one whose mark ended (st[4]), since that cycle's sweep ended
-    before the last mark began and so reported every object dead at it."""
+    """(allocation time, a time it was alive at, id, allocation event) of each traced object
+    never freed: alive at the mark start before the last one whose mark ended (st[4]), since
+    that cycle's sweep ended before the last mark began and so reported every object dead at
+    it."""
     alive = (by_id[:, BY_EVENT] >= 0) & (by_id[:, BY_SNAP] == 0) & (st[4] >= 0)
     return np.stack([by_id[alive, BY_TIME], np.full(int(alive.sum()), st[4], np.int64),
-                     np.flatnonzero(alive)])
+                     np.flatnonzero(alive), by_id[alive, BY_EVENT]])
 
 
 def _sweep_frees(header) -> bool:
@@ -534,6 +535,9 @@ class _Planner:
         p.death_span = span
         if span is not None:
             p.survivors = _survivors(self.st, self.by_id.covered())
+            # the survivors' last mark start alive (st[4]) and the last whose sweep the
+            # trace reports deaths of, maybe in part (st[2]): what the tail's deaths rest on
+            p.tail_window = (int(self.st[4]), int(self.st[2]))
 
     def _finish_snapshot(self, p: Plan) -> None:
         """The snapshot's spans and objects, which of them died before tracing started, and

@@ -53,9 +53,12 @@ class Passes:
         self.reading = False  # (shared, not planned) a pass is reading the chunks to keep
         self.lock = threading.Lock()  # the replays of a shared Passes run on threads
 
-    def get(self, header, death_time: str):
+    def get(self, header, death_time: str, tail: bool = False):
+        """A copy of the trace's plan (None: not planned) for a replay whose deaths follow
+        Config.death_time `death_time` and, with `tail`, place the tail's (both read the
+        deaths' intervals)."""
         with self.lock:
-            spans = death_time in snapshot.SPAN_RULES
+            spans = death_time in snapshot.SPAN_RULES or tail
             if not self.made:
                 self.kept = []
                 self.plan = lookahead.plan(self.path, header, self._keep, spans=spans)
@@ -68,7 +71,7 @@ class Passes:
                 # planned without them for an earlier replay of this Passes under another
                 # rule: again, with them
                 self.plan = lookahead.plan(self.path, header, spans=True)
-            self.plan.place_deaths(death_time)
+            self.plan.place_deaths(death_time, tail)
             return self.plan.replay_copy()
 
     def _keep(self, chunk) -> None:

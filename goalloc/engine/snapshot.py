@@ -77,6 +77,17 @@ class Plan:
     # or "early" (the earliest point: the low end of the range, #15)
     timed_deaths: bool = False
     death_rule: str = "mid"
+    # the tail: the objects the trace never saw freed (survivors), kept live to the end unless
+    # `tail_placed` (Config.tail_deaths "placed", with timed deaths): then those
+    # engine/lifetimes.py tail_deaths gives a death die there (place_tail: id, trace time,
+    # first event allowed; `tail` its summary). tail_window: the survivors' last mark start
+    # alive and the last mark start whose sweep the trace reports deaths of, maybe in part
+    tail_window: tuple | None = None
+    tail_id: np.ndarray | None = None
+    tail_point: np.ndarray | None = None
+    tail_lo: np.ndarray | None = None
+    tail: dict | None = None
+    tail_placed: bool = False
     # the snapshot: spans (trace id, pages, span class) and placed objects
     span_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     span_pages: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -171,14 +182,34 @@ class Plan:
             # a, lo, hi, site; the survivors' allocation and alive-at times
             self.death_cohorts = lifetimes.cohort_rule(*self.death_span, *self.survivors[:2])
 
-    def place_deaths(self, rule: str) -> None:
+    def place_deaths(self, rule: str, tail: bool = False) -> None:
         """The points death rule `rule` puts the deaths at, where it needs more than the
-        intervals' midpoints (a rule of SPAN_RULES, which reads death_span); once. Each rule
-        of SPAN_RULES has its step here."""
+        intervals' midpoints (a rule of SPAN_RULES, which reads death_span), and with `tail`
+        the tail's deaths (place_tail); once. Each rule of SPAN_RULES has its step here."""
         if rule == "lifetimes":
             self.estimate_lifetimes()
         elif rule == "cohorts":
             self.cohort_rule()
+        if tail:
+            self.place_tail()
+
+    def place_tail(self) -> None:
+        """tail_id, tail_point, tail_lo and tail: the never-freed objects that die, where the
+        first-cycle lifetimes put them (engine/lifetimes.py tail_deaths); once, while the
+        plan has the intervals."""
+        if self.tail_point is not None or self.death_span is None or self.tail_window is None:
+            return
+        a, lo, hi, _ = self.death_span
+        s_alloc, s_alive, s_id, s_event = self.survivors
+        est = lifetimes.first_cycle(a, lo, hi, s_alloc, s_alive)
+        alive_t, last_t = self.tail_window
+        swept = (lifetimes.last_sweep_share(est, a, hi, s_alloc, alive_t, last_t)
+                 if est is not None else 1.0)
+        t = lifetimes.tail_deaths(est, s_alloc, s_id, alive_t, last_t, swept)
+        dies = t >= 0
+        self.tail_id, self.tail_point, self.tail_lo = s_id[dies], t[dies], s_event[dies] + 1
+        self.tail = {"objects_placed": int(dies.sum()), "objects_kept": int((~dies).sum()),
+                     "last_sweep_seen": round(swept, 4)}
 
     def replay_copy(self) -> Plan:
         """A copy for one replay, without the intervals, which only estimate_lifetimes and
@@ -200,6 +231,8 @@ class Plan:
                **self.counts}
         if self.lifetimes is not None and self.timed_deaths and self.death_rule == "lifetimes":
             out["lifetimes"] = self.lifetimes  # the estimate the deaths were placed by
+        if self.tail is not None and self.timed_deaths and self.tail_placed:
+            out["tail_deaths"] = self.tail
         return out
 
     # ---- replay ---------------------------------------------------------------------------
@@ -310,26 +343,28 @@ class Plan:
         """The deaths in the order of their point (stable), with each one's first allowed
         event and id: (point, lo, id), computed once per rule and shared by the plan's
         replay copies (a dict the shallow copies share)."""
-        return self._point_order(self.death_rule, background=False)
+        return self._point_order(self.death_rule, self.tail_placed, background=False)
 
-    def order_ahead(self, rule: str) -> None:
-        """Start putting the deaths in `rule`'s point order on another thread, for a replay
-        that comes later (the scan-rate pass, which does not need the order, runs meanwhile:
-        the sort and the kernel both release the GIL)."""
-        self._point_order(rule, background=True)
+    def order_ahead(self, rule: str, tail: bool = False) -> None:
+        """Start putting the deaths in `rule`'s point order (with the tail's placed deaths:
+        `tail`) on another thread, for a replay that comes later (the scan-rate pass, which
+        does not need the order, runs meanwhile: the sort and the kernel both release the
+        GIL)."""
+        self._point_order(rule, tail, background=True)
 
-    def _point_order(self, rule: str, background: bool):
+    def _point_order(self, rule: str, tail: bool, background: bool):
         """`rule`'s order, made once (here, or on a thread with `background`, which returns
         None at once); a second asker waits for the first one's."""
+        key = (rule, tail and self.tail_point is not None)
         with _RANK_LOCK:
-            fut = self._rank_cache.get(rule)
+            fut = self._rank_cache.get(key)
             mine = fut is None
             if mine:
-                fut = self._rank_cache[rule] = Future()
+                fut = self._rank_cache[key] = Future()
         if mine:
             def work():
                 try:
-                    fut.set_result(self._order_by(rule))
+                    fut.set_result(self._order_by(*key))
                 except BaseException as e:  # the replay that waits for it raises it
                     fut.set_exception(e)
             if background:
@@ -338,15 +373,26 @@ class Plan:
                 work()
         return None if background else fut.result()
 
-    def _order_by(self, rule: str):
+    def _order_by(self, rule: str, tail: bool):
+        """(point, first allowed event, id) of the deaths in point order. The tail's placed
+        deaths (`tail`) are at their points under every rule: the earliest and latest
+        admissible points bound the deaths the trace reports (engine/whatif.py); "late" is
+        not a timed rule (the recorded passes' death_at), so it keeps them all."""
+        lo, ids = self.death_lo, self.death_id
         if rule == "early":  # every point at the start: in death order
             point = np.full_like(self.death_mid, np.iinfo(np.int64).min)
-            return point, self.death_lo, self.death_id
-        point = {"lifetimes": self.death_est, "cohorts": self.death_cohorts}.get(rule)
-        if point is None:  # "mid", or a plan with no death known to an interval (no spans)
-            point = self.death_mid
+        else:
+            point = {"lifetimes": self.death_est, "cohorts": self.death_cohorts}.get(rule)
+            if point is None:  # "mid", or a plan with no death known to an interval (no spans)
+                point = self.death_mid
+        if tail:
+            point = np.concatenate([point, self.tail_point])
+            lo = np.concatenate([lo, self.tail_lo])
+            ids = np.concatenate([ids, self.tail_id])
+        elif rule == "early":
+            return point, lo, ids
         order = np.argsort(point, kind="stable")
-        return point[order], self.death_lo[order], self.death_id[order]
+        return point[order], lo[order], ids[order]
 
     def run_chunk(self, eng, chunk) -> None:
         """Replay one chunk: snapshot allocs skipped (already placed), deaths applied before

@@ -10,7 +10,8 @@ central value.
 Warnings (Report.warnings): one line each where a knob takes the model where the trace cannot
 say much: GOGC=off with no limit (no cycle but forced
 ones), and a long tail after the trace's last recorded GC (objects that died there were never
-swept while tracing, so the model keeps them live: an upper bound on the heap there). A limit
+swept while tracing: the model places the deaths of those its first-cycle lifetimes say die
+young, Config.tail_deaths, and keeps the rest live, an upper bound on the heap there). A limit
 below the live heap is the report's caveat `memlimit-below-live` (report/caveats.py). The
 peak in-use figure stops where the trace stops reporting deaths (deaths_known_until): past it
 the model's heap only climbs, and that alone would set the peak of a low goal.
@@ -142,6 +143,15 @@ def tail(chunks_gc_start_last: int, events: int) -> float:
     return (events - chunks_gc_start_last - 1) / events if chunks_gc_start_last >= 0 else 1.0
 
 
+def _tail_treatment(config) -> str:
+    """How the replay treats the objects the trace never saw freed (Config.tail_deaths), as
+    the warnings say it."""
+    if config.timed_deaths() and config.tail_deaths == "placed":
+        return ("places the deaths of those the trace's first-cycle lifetimes say die young "
+                "and keeps the rest live (an upper bound on the heap there)")
+    return "keeps them live (an upper bound on the heap there)"
+
+
 def tail_cycles(cycles_started: list[int], known_until: int | None,
                 events: int) -> tuple[int, float]:
     """(cycles started past event `known_until`, how many times their rate per event is the
@@ -196,9 +206,9 @@ def warnings(report, config, tail_share: float | None,
     if (tail_share is not None and tail_share > TAIL_WARN_SHARE
             and report.free_semantics == "sweep"):
         out.append(f"{tail_share:.0%} of the trace's events follow its last recorded GC: "
-                   "objects that died there were never swept while tracing, so the model keeps "
-                   "them live (an upper bound on the heap there); end the recording with "
-                   "runtime.GC() to see them (docs/importers.md)")
+                   "objects that died there were never swept while tracing, so the model "
+                   f"{_tail_treatment(config)}; end the recording with runtime.GC() to see "
+                   "them (docs/importers.md)")
     until = report.deaths_known_until_event
     if config.gc_mode == "pacer" and report.free_semantics == "sweep":
         after, ratio = tail_cycles([c.start_event for c in report.cycles], until, events)
@@ -206,8 +216,7 @@ def warnings(report, config, tail_share: float | None,
             rate = "" if ratio == float("inf") else f" at {ratio:.1f}x the rate before it"
             out.append(f"{after} of the model's {len(report.cycles)} cycles start past event "
                        f"{until:,}, after which the trace reports no deaths "
-                       f"({(events - 1 - until) / events:.0%} of its events): the model keeps "
-                       "live every object it has not seen freed, and that alone ran cycles "
-                       f"there{rate}: the cycle count and GC CPU hold that excess "
-                       "(docs/model.md 2d)")
+                       f"({(events - 1 - until) / events:.0%} of its events): the model "
+                       f"{_tail_treatment(config)}, and that ran cycles there{rate}: the cycle "
+                       "count and GC CPU hold that excess (docs/model.md 2d)")
     return out
