@@ -54,6 +54,7 @@ GOMAXPROCS = 2
 _GOAL = re.compile(r"(\d+) MB goal")
 RUN_ATTEMPTS = 3  # a run whose program died (a runtime fault) is run again, at most this often
 SPEED_SAMPLES = 6  # --mark-speed-samples: replays whose figures' mean is goalloc's answer
+TAIL_DEATHS = None  # --tail-deaths: Config.tail_deaths (None: its default)
 
 
 @dataclass
@@ -149,7 +150,8 @@ def predict(path: Path, gogc: int | None, memlimit: int | None,
 
     r = replay(path, Config(gogc=gogc, memlimit=memlimit, gc_mode="pacer",
                             tracer_buffers="keep",
-                            death_time=death_time or Config.death_time),
+                            death_time=death_time or Config.death_time,
+                            tail_deaths=TAIL_DEATHS or Config.tail_deaths),
                mark_speed_samples=SPEED_SAMPLES)
     fig = whatif.figures(r)
     if r.mark_speed_range:  # the mean over the mark-speed samples
@@ -426,6 +428,9 @@ def main() -> int:
     ap.add_argument("--death-time", default=None,
                     help="where in its interval each death lies (Config.death_time; default: "
                          "its default)")
+    ap.add_argument("--tail-deaths", default=None, choices=("kept", "placed"),
+                    help="the never-freed objects' deaths (Config.tail_deaths; default: its "
+                         "default)")
     ap.add_argument("--mark-speed-samples", type=int, default=SPEED_SAMPLES,
                     help="replays whose figures' mean is goalloc's answer (0: the central one)")
     ap.add_argument("--own-setting", type=Path, nargs="+", metavar="DIR",
@@ -433,6 +438,7 @@ def main() -> int:
                          "and marks past maxScanWork against the recording's")
     args = ap.parse_args()
     globals()["SPEED_SAMPLES"] = args.mark_speed_samples
+    globals()["TAIL_DEATHS"] = args.tail_deaths
     sys.path.insert(0, str(REPO))
     if args.own_setting:
         rows = {}
