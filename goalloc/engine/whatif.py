@@ -11,7 +11,7 @@ Warnings (Report.warnings): one line each where a knob takes the model where the
 say much: GOGC=off with no limit (no cycle but forced
 ones), and a long tail after the trace's last recorded GC (objects that died there were never
 swept while tracing: the model places the deaths of those its first-cycle lifetimes say die
-young, Config.tail_deaths, and keeps the rest live, an upper bound on the heap there). A limit
+young, Config.tail_deaths, and keeps the rest live). A limit
 below the live heap is the report's caveat `memlimit-below-live` (report/caveats.py). The
 peak in-use figure stops where the trace stops reporting deaths (deaths_known_until): past it
 the model's heap only climbs, and that alone would set the peak of a low goal.
@@ -148,7 +148,7 @@ def _tail_treatment(config) -> str:
     the warnings say it."""
     if config.timed_deaths() and config.tail_deaths == "placed":
         return ("places the deaths of those the trace's first-cycle lifetimes say die young "
-                "and keeps the rest live (an upper bound on the heap there)")
+                "and keeps the rest live")
     return "keeps them live (an upper bound on the heap there)"
 
 
