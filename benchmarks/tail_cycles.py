@@ -75,6 +75,7 @@ def main() -> int:
     sys.path.insert(0, str(REPO / "benchmarks"))
     import whatif
 
+    from goalloc.errors import TraceError
     from goalloc.trace.importers.gotrace import import_gotrace
 
     rec = args.set / f"{args.program}.msgpack"
@@ -85,9 +86,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
             raw, out = Path(tmp) / f"{i}.trace", Path(tmp) / f"{i}.msgpack"
-            whatif.run(args.set / "build" / "whatif", args.program, raw, args.gogc,
-                       args.memlimit)
-            import_gotrace(raw, out, force=True)
+            for attempt in range(whatif.RUN_ATTEMPTS):
+                whatif.run(args.set / "build" / "whatif", args.program, raw, args.gogc,
+                           args.memlimit)
+                try:
+                    import_gotrace(raw, out, force=True)
+                    break
+                except TraceError as e:  # the runtime wrote it broken (whatif.record): again
+                    if attempt == whatif.RUN_ATTEMPTS - 1:
+                        raise
+                    print(f"run {i}: the trace cannot be read ({e}), run again",
+                          file=sys.stderr)
             reals.append(real_tail(out, share))
     setting = f"GOGC={args.gogc}" + (f" GOMEMLIMIT={args.memlimit}" if args.memlimit else "")
     print(f"{args.program} {setting}: horizon at {share:.1%} of the recording's allocations")

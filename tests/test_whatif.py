@@ -45,16 +45,16 @@ KNOWN = {
                    "too many cycles on most sets, its marks shorter than the runtime's (the "
                    "workers' rate is measured on recorded marks that hold the assists' work, "
                    "and the model's assists shorten them again; docs/model.md, \"Mark length "
-                   "per MiB\"; with the tail's deaths placed, 2026-12-07, +52% at GOGC=25 on "
-                   "one Go 1.27 set, docs/model.md 2d)",
+                   "per MiB\"; +45% at GOGC=25 on one Go 1.27 set of 2026-12-07)",
     "limit_cycles": "GOMEMLIMIT 50-90% and below the live heap: cycles up to +80% (builder at "
                     "50%, a recording on a loaded machine; the LRU loop at 50% up to +55% over "
                     "15 recording sets, 2026-12-04: deaths at the middle of their intervals "
                     "keep it marking 16.1 MiB where the runtime marks 14.6; the go/types "
                     "program at 50%: -11, +33 and +47% on its first three sets, 2026-12-07; "
                     "at 70% +58% on one CI set, 28 of its 64 cycles past the last reported "
-                    "death, where the model kept the unreported dead (placed since: within "
-                    "10%); the LRU loop at 50% +60% on a set of 2026-12-07: docs/model.md 2d, "
+                    "death, where the model keeps the unreported dead (Config.tail_deaths "
+                    "'placed': within 10% there, -30% at the same row of another set); the "
+                    "LRU loop at 50% +60% on a set of 2026-12-07: docs/model.md 2d, "
                     "\"What-if validation\")",
     "limit_goal": "GOMEMLIMIT 50-90%: goal off by up to 20% in a set's worst row (14 recording "
                   "sets, 2026-12-05, median 8.3%; non-heap memory modelled, not recorded)",

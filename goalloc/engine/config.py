@@ -103,11 +103,11 @@ class Config:
     # what-if range, engine/whatif.py)
     death_time: str = "cohorts"
     # Pacer mode, recorded Go traces: the objects the trace never saw freed (their deaths after
-    # its last reported sweep are unknown): "placed" where the trace's first-cycle lifetimes
-    # put those that die young (engine/lifetimes.py tail_deaths; docs/model.md 2d, "The
-    # tail's deaths"), the rest live, or "kept" all live to the end (the model before
-    # 2026-12-07)
-    tail_deaths: str = "placed"
+    # its last reported sweep are unknown): "kept" all live to the end, or "placed" where the
+    # trace's first-cycle lifetimes put those that die young, the rest live
+    # (engine/lifetimes.py tail_deaths; docs/model.md 2d, "The tail's deaths", says why it is
+    # not the default: closer held out, not closer in the what-if answers yet)
+    tail_deaths: str = "kept"
     # Pacer mode, Go recordings with mark CPU figures: the mutators run slower while marking,
     # at the recording's shares, where the recording marked and where the model marks
     # (engine/mark.py mutator_clock); False: the trace's clock as it is (the model before it)
