@@ -12,8 +12,8 @@ say much: GOGC=off with no limit (no cycle but forced
 ones), and a long tail after the trace's last recorded GC (objects that died there were never
 swept while tracing: the model keeps them live, an upper bound on the heap there, or with
 Config.tail_deaths "placed" places the deaths of those its first-cycle lifetimes say die
-young). A limit
-below the live heap is the report's caveat `memlimit-below-live` (report/caveats.py). The
+young). A limit below the live heap is the report's caveat `memlimit-below-live`
+(report/caveats.py). The
 peak in-use figure stops where the trace stops reporting deaths (deaths_known_until): past it
 the model's heap only climbs, and that alone would set the peak of a low goal.
 
