@@ -366,6 +366,7 @@ def _import_is_interrupted(import_gotrace, tmp_path, monkeypatch, capsys):
     from goalloc.trace.importers import gotrace
 
     monkeypatch.setattr(gotrace, "import_gotrace", import_gotrace)
+    monkeypatch.setattr(cli_mod, "_leave", sys.exit)  # os._exit would end pytest too
     out = tmp_path / "imp.msgpack"
     with pytest.raises(SystemExit) as e:
         cli_mod.main(["import", "gotrace", str(REPO / "tests/data/gotrace-tiny.trace"), "-o",
@@ -373,3 +374,20 @@ def _import_is_interrupted(import_gotrace, tmp_path, monkeypatch, capsys):
     assert e.value.code == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == "goalloc: interrupted"
     assert not out.exists()
+
+
+def test_an_interrupted_command_leaves_without_finalizing():
+    """After its one line an interrupted command leaves the process at once: the interpreter's
+    finalization, with a thread still in C code using what it frees, once crashed a
+    fresh-clone CI run's Ctrl-C of a replay after the line (a double free, SIGABRT). An
+    atexit handler, which finalization would run, does not run; the status is 130."""
+    probe = ("import atexit, threading, time\n"
+             "from goalloc import cli\n"
+             "atexit.register(lambda: print('finalized', flush=True))\n"
+             "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+             "cli._exit_interrupted(2)\n")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 130
+    assert r.stderr.strip() == "goalloc: interrupted"
+    assert "finalized" not in r.stdout
