@@ -40,8 +40,9 @@ def _chunks(path):
 
 def _cut(chunk, n: int):
     """The first n events of a chunk."""
-    cols = {c: getattr(chunk, c)[:n] for c in ("kind", "ts", "p", "id", "size", "flags", "aux",
-                                                "site")}
+    from goalloc.trace import format as fmt
+
+    cols = {c: getattr(chunk, c)[:n] for c in fmt.COLUMNS}
     return dataclasses.replace(chunk, n=n, stored=None, **cols)
 
 

@@ -147,6 +147,11 @@ class Config:
         the cycle that swept it, as recorded GC mode does."""
         return self.gc_mode == "pacer" and self.death_time != "late"
 
+    def places_tail(self) -> bool:
+        """Whether the objects a recorded Go trace never saw freed get deaths (tail_deaths
+        "placed"): only where deaths are timed (timed_deaths)."""
+        return self.timed_deaths() and self.tail_deaths == "placed"
+
     def check(self) -> None:
         if self.gc_mode not in GC_MODES:
             raise GoallocError(f"unknown GC mode {self.gc_mode!r} (expected pacer or recorded)")

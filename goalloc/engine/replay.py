@@ -402,14 +402,14 @@ def _replay(path, config: Config, plans: passes.Passes, progress, engine_out, fa
         # recorded Go traces: snapshot rebuilt in place, sweep frees as deaths with look-ahead
         # (recorded GC mode places no death inside its interval: no rule's points needed)
         eng.plan = plans.get(header, config.death_time if config.timed_deaths() else "late",
-                             tail=config.timed_deaths() and config.tail_deaths == "placed")
+                             tail=config.places_tail())
         run_chunk = eng.run_chunk
         if eng.plan is not None:
             # pacer mode: a death lies somewhere in its interval (between the mark starts
             # around the cycle that swept it); Config.death_time says where
             eng.plan.timed_deaths = config.timed_deaths()
             eng.plan.death_rule = config.death_time
-            eng.plan.tail_placed = config.timed_deaths() and config.tail_deaths == "placed"
+            eng.plan.tail_placed = config.places_tail()
             eng.plan.drop_tracer = config.drops_tracer_buffers()
             # the recording's late mcache flushes belong to its own mark terminations and Ps
             eng.plan.late_flushes = (config.gc_mode == "recorded"
@@ -544,10 +544,10 @@ def _measured_marks(path, config: Config, fast_paths: bool,
             return _SCAN_RATES[key]
     plans = plans or passes.Passes(path)
     plan = plans.get(header, config.death_time if config.timed_deaths() else "late",
-                     tail=config.timed_deaths() and config.tail_deaths == "placed")
+                     tail=config.places_tail())
     if plan is not None and config.timed_deaths():
         # the pacer replay's timed deaths, meanwhile
-        plan.order_ahead(config.death_time, tail=config.tail_deaths == "placed")
+        plan.order_ahead(config.death_time, tail=config.places_tail())
     # the rate needs the recorded cycles' scan work (at their starts) and ends: the events
     # after the last mark termination change neither
     last = plan.last_mark_term if plan is not None and plan.last_mark_term >= 0 else None

@@ -147,7 +147,7 @@ def tail(chunks_gc_start_last: int, events: int) -> float:
 def _tail_treatment(config) -> str:
     """How the replay treats the objects the trace never saw freed (Config.tail_deaths), as
     the warnings say it."""
-    if config.timed_deaths() and config.tail_deaths == "placed":
+    if config.places_tail():
         return ("places the deaths of those the trace's first-cycle lifetimes say die young "
                 "and keeps the rest live")
     return "keeps them live (an upper bound on the heap there)"
